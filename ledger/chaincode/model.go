@@ -1,0 +1,319 @@
+package chaincode
+
+import (
+	"encoding/json"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/shopspring/decimal"
+)
+
+// Object types of the composite keys on the ledger.
+const (
+	keyBank     = "bank"     // [bic] -> Bank
+	keyCap      = "cap"      // [bic, currency] -> Cap
+	keyPayment  = "pay"      // [sender, payment id] -> Payment
+	keyReversal = "rev"      // [sender, original payment id] -> Reversal (the original is reversed)
+	keyChunk    = "chunk"    // [cycle id, chunk id] -> Chunk
+	keyCycle    = "cycle"    // [cycle id] -> Cycle, written only when the cycle settles
+	keyPing     = "ping"     // [tx id] -> tx id
+)
+
+var (
+	bicRe       = regexp.MustCompile(`^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$`)
+	currencyRe  = regexp.MustCompile(`^[A-Z]{3}$`)
+	paymentIDRe = regexp.MustCompile(`^[A-Za-z0-9._/-]{1,35}$`)
+	idRe        = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	mspIDRe     = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	sha256Re    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	// amountRe: positive, no sign, no exponent, no separator, at most 18 integer digits.
+	amountRe = regexp.MustCompile(`^[0-9]{1,18}(\.[0-9]{1,18})?$`)
+	// netRe: a signed net position; sums of many amounts may need a few more digits.
+	netRe = regexp.MustCompile(`^-?[0-9]{1,24}(\.[0-9]{1,18})?$`)
+)
+
+// Payment kinds.
+const (
+	KindPayment  = "P"
+	KindReversal = "R"
+)
+
+// Bank is a member of the scheme, known by its BIC and the MSP of its organisation.
+type Bank struct {
+	BIC   string `json:"bic"`
+	MSPID string `json:"mspId"`
+	TxID  string `json:"txId"`
+}
+
+// Cap is a bank's net debit cap in one currency: its net position there must not go
+// below -Cap. A bank with no cap in a currency may not end a cycle as a net debtor in it.
+type Cap struct {
+	BIC      string `json:"bic"`
+	Currency string `json:"currency"`
+	Cap      string `json:"cap"`
+	TxID     string `json:"txId"`
+}
+
+// PaymentIn is one payment or reversal as RecordChunk receives it. For a reversal,
+// Debtor, Creditor, Amount and Currency repeat the original's; money then moves
+// from Creditor back to Debtor.
+type PaymentIn struct {
+	Sender     string `json:"sender"`
+	ID         string `json:"id"`
+	Kind       string `json:"kind"`
+	Debtor     string `json:"debtor"`
+	Creditor   string `json:"creditor"`
+	Amount     string `json:"amount"`
+	Currency   string `json:"currency"`
+	FileSHA256 string `json:"fileSha256"`
+	OriginalID string `json:"originalId,omitempty"`
+}
+
+// Payment is the digest of one payment or reversal kept on the ledger.
+type Payment struct {
+	Sender     string `json:"sender"`
+	ID         string `json:"id"`
+	Kind       string `json:"kind"`
+	Debtor     string `json:"debtor"`
+	Creditor   string `json:"creditor"`
+	Amount     string `json:"amount"`
+	Currency   string `json:"currency"`
+	FileSHA256 string `json:"fileSha256"`
+	CycleID    string `json:"cycleId"`
+	ChunkID    string `json:"chunkId"`
+	OriginalID string `json:"originalId,omitempty"`
+	TxID       string `json:"txId"`
+
+	amount decimal.Decimal
+}
+
+// Reversal marks an original payment as reversed.
+type Reversal struct {
+	Sender     string `json:"sender"`
+	OriginalID string `json:"originalId"`
+	ReversalID string `json:"reversalId"`
+	TxID       string `json:"txId"`
+}
+
+// Position is a bank's net position in one currency: received minus sent.
+type Position struct {
+	Bank     string `json:"bank"`
+	Currency string `json:"currency"`
+	Net      string `json:"net"`
+}
+
+// Chunk is what the ledger keeps about one recorded chunk of a cycle.
+type Chunk struct {
+	CycleID       string     `json:"cycleId"`
+	ChunkID       string     `json:"chunkId"`
+	Count         int        `json:"count"`
+	ControlSum    string     `json:"controlSum"`
+	Positions     []Position `json:"positions"`
+	ContentSHA256 string     `json:"contentSha256"`
+	TxID          string     `json:"txId"`
+}
+
+// Cycle is written once, when the cycle settles.
+type Cycle struct {
+	CycleID   string     `json:"cycleId"`
+	Status    string     `json:"status"`
+	Positions []Position `json:"positions"`
+	Chunks    int        `json:"chunks"`
+	Payments  int        `json:"payments"`
+	TxID      string     `json:"txId"`
+}
+
+// Cycle statuses.
+const (
+	StatusOpen    = "open"
+	StatusSettled = "settled"
+)
+
+// normBIC validates a BIC and returns the form the ledger keys it by: an 11-character
+// BIC with branch XXX is the same bank as its 8-character form.
+func normBIC(field, v string) (string, error) {
+	if !bicRe.MatchString(v) {
+		return "", refuse(CodeInvalid, "%s %q is not a BIC ([A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?)", field, clip(v))
+	}
+	if len(v) == 11 && strings.HasSuffix(v, "XXX") {
+		return v[:8], nil
+	}
+	return v, nil
+}
+
+func checkCurrency(field, v string) (int32, error) {
+	if !currencyRe.MatchString(v) {
+		return 0, refuse(CodeInvalid, "%s %q is not an ISO 4217 code (3 upper-case letters)", field, clip(v))
+	}
+	unit, ok := minorUnits[v]
+	if !ok {
+		return 0, refuse(CodeInvalid, "%s %q is not an active ISO 4217 currency", field, v)
+	}
+	return unit, nil
+}
+
+func checkID(field, v string) error {
+	if !idRe.MatchString(v) {
+		return refuse(CodeInvalid, "%s %q must be 1-%d characters [A-Za-z0-9._-]", field, clip(v), idLenMax)
+	}
+	return nil
+}
+
+func checkPaymentID(field, v string) error {
+	if !paymentIDRe.MatchString(v) {
+		return refuse(CodeInvalid, "%s %q must be 1-35 characters [A-Za-z0-9._/-]", field, clip(v))
+	}
+	return nil
+}
+
+// scale is the number of decimals a parsed decimal was written with.
+func scale(d decimal.Decimal) int32 {
+	if e := d.Exponent(); e < 0 {
+		return -e
+	}
+	return 0
+}
+
+// parseAmount parses a positive amount whose decimals do not exceed the currency's minor unit.
+func parseAmount(field, v string, unit int32, allowZero bool) (decimal.Decimal, error) {
+	if !amountRe.MatchString(v) {
+		return decimal.Decimal{}, refuse(CodeInvalid, "%s %q must be a plain positive decimal (digits, optional '.', at most 18 integer digits)", field, clip(v))
+	}
+	d, err := decimal.NewFromString(v)
+	if err != nil {
+		return decimal.Decimal{}, refuse(CodeInvalid, "%s %q: %v", field, clip(v), err)
+	}
+	if !allowZero && d.IsZero() {
+		return decimal.Decimal{}, refuse(CodeInvalid, "%s must not be zero", field)
+	}
+	if s := scale(d); s > unit {
+		return decimal.Decimal{}, refuse(CodeInvalid, "%s %q has %d decimals, the currency allows %d", field, v, s, unit)
+	}
+	return d, nil
+}
+
+// parseNet parses a signed net position whose decimals do not exceed the minor unit.
+func parseNet(field, v string, unit int32) (decimal.Decimal, error) {
+	if !netRe.MatchString(v) {
+		return decimal.Decimal{}, refuse(CodeInvalid, "%s %q must be a plain signed decimal", field, clip(v))
+	}
+	d, err := decimal.NewFromString(v)
+	if err != nil {
+		return decimal.Decimal{}, refuse(CodeInvalid, "%s %q: %v", field, clip(v), err)
+	}
+	if s := scale(d); s > unit {
+		return decimal.Decimal{}, refuse(CodeInvalid, "%s %q has %d decimals, the currency allows %d", field, v, s, unit)
+	}
+	return d, nil
+}
+
+// fixed writes an amount with exactly the currency's minor unit of decimals, the one
+// canonical text form of money on the ledger.
+func fixed(d decimal.Decimal, currency string) string {
+	return d.StringFixed(minorUnits[currency])
+}
+
+// posKey identifies a net position.
+type posKey struct{ bank, currency string }
+
+// positions accumulates net positions with exact decimal math.
+type positions map[posKey]decimal.Decimal
+
+func (p positions) add(bank, currency string, d decimal.Decimal) {
+	k := posKey{bank, currency}
+	p[k] = p[k].Add(d)
+}
+
+// apply adds the money movement of one payment: the payer's net goes down, the payee's up.
+func (p positions) apply(pay *Payment) {
+	from, to := pay.Debtor, pay.Creditor
+	if pay.Kind == KindReversal {
+		from, to = to, from
+	}
+	p.add(from, pay.Currency, pay.amount.Neg())
+	p.add(to, pay.Currency, pay.amount)
+}
+
+// list returns the non-zero positions sorted by bank then currency.
+func (p positions) list() []Position {
+	keys := make([]posKey, 0, len(p))
+	for k, v := range p {
+		if !v.IsZero() {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].bank != keys[j].bank {
+			return keys[i].bank < keys[j].bank
+		}
+		return keys[i].currency < keys[j].currency
+	})
+	out := make([]Position, len(keys))
+	for i, k := range keys {
+		out[i] = Position{Bank: k.bank, Currency: k.currency, Net: fixed(p[k], k.currency)}
+	}
+	return out
+}
+
+// equal reports whether two sets of positions agree exactly, a missing entry counting as zero.
+func (p positions) equal(q positions) bool {
+	for k, v := range p {
+		if !v.Equal(q[k]) {
+			return false
+		}
+	}
+	for k, v := range q {
+		if !v.Equal(p[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// unbalanced returns the currencies whose positions do not sum to zero, sorted.
+func (p positions) unbalanced() []string {
+	sums := map[string]decimal.Decimal{}
+	for k, v := range p {
+		sums[k.currency] = sums[k.currency].Add(v)
+	}
+	var out []string
+	for c, s := range sums {
+		if !s.IsZero() {
+			out = append(out, c+" "+fixed(s, c))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// parsePositions reads stored or submitted positions into a map, refusing
+// duplicates and malformed entries.
+func parsePositions(list []Position) (positions, error) {
+	p := positions{}
+	for i, pos := range list {
+		bank, err := normBIC("positions["+itoa(i)+"].bank", pos.Bank)
+		if err != nil {
+			return nil, err
+		}
+		unit, err := checkCurrency("positions["+itoa(i)+"].currency", pos.Currency)
+		if err != nil {
+			return nil, err
+		}
+		net, err := parseNet("positions["+itoa(i)+"].net", pos.Net, unit)
+		if err != nil {
+			return nil, err
+		}
+		k := posKey{bank, pos.Currency}
+		if _, dup := p[k]; dup {
+			return nil, refuse(CodeInvalid, "positions list %s %s twice", bank, pos.Currency)
+		}
+		p[k] = net
+	}
+	return p, nil
+}
+
+func itoa(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}
