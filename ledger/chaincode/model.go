@@ -1,9 +1,9 @@
 package chaincode
 
 import (
-	"encoding/json"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -11,13 +11,13 @@ import (
 
 // Object types of the composite keys on the ledger.
 const (
-	keyBank     = "bank"     // [bic] -> Bank
-	keyCap      = "cap"      // [bic, currency] -> Cap
-	keyPayment  = "pay"      // [sender, payment id] -> Payment
-	keyReversal = "rev"      // [sender, original payment id] -> Reversal (the original is reversed)
-	keyChunk    = "chunk"    // [cycle id, chunk id] -> Chunk
-	keyCycle    = "cycle"    // [cycle id] -> Cycle, written only when the cycle settles
-	keyPing     = "ping"     // [tx id] -> tx id
+	keyBank     = "bank"  // [bic] -> Bank
+	keyCap      = "cap"   // [bic, currency] -> Cap
+	keyPayment  = "pay"   // [sender, payment id] -> Payment
+	keyReversal = "rev"   // [sender, original payment id] -> Reversal (the original is reversed)
+	keyChunk    = "chunk" // [cycle id, chunk id] -> Chunk
+	keyCycle    = "cycle" // [cycle id] -> Cycle, written only when the cycle settles
+	keyPing     = "ping"  // [tx id] -> tx id
 )
 
 var (
@@ -313,7 +313,4 @@ func parsePositions(list []Position) (positions, error) {
 	return p, nil
 }
 
-func itoa(i int) string {
-	b, _ := json.Marshal(i)
-	return string(b)
-}
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -83,7 +83,6 @@ as_admin() {
   export CORE_PEER_MSPCONFIGPATH; CORE_PEER_MSPCONFIGPATH="$(admin_msp "$i")"
   export CORE_PEER_ADDRESS="127.0.0.1:$(peer_port "$i")"
   export CORE_PEER_TLS_ROOTCERT_FILE; CORE_PEER_TLS_ROOTCERT_FILE="$(peer_tls_ca "$i")"
-  export CORE_PEER_TLS_SERVERHOSTOVERRIDE; CORE_PEER_TLS_SERVERHOSTOVERRIDE="$(peer_host "$i")"
 }
 
 # peer_start I: start bank I's peer in the background (no-op if running).

@@ -1,0 +1,239 @@
+package chaincode
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// historyMax bounds the entries GetHistory returns.
+const historyMax = 1000
+
+// CycleView is what GetCycle answers. Positions are the settled ones, or while the
+// cycle is open, the running sum of its recorded chunks.
+type CycleView struct {
+	CycleID     string     `json:"cycleId"`
+	Status      string     `json:"status"`
+	Positions   []Position `json:"positions"`
+	Chunks      []ChunkRef `json:"chunks"`
+	Payments    int        `json:"payments"`
+	SettledTxID string     `json:"settledTxId,omitempty"`
+}
+
+func getCycle(s Stub, cycleID string) ([]byte, error) {
+	if err := checkID("cycleId", cycleID); err != nil {
+		return nil, err
+	}
+	refs, payments, sum, err := cycleChunks(s, cycleID)
+	if err != nil {
+		return nil, err
+	}
+	cycles := cycleCache{s: s, seen: map[string]*Cycle{}}
+	settled, err := cycles.get(cycleID)
+	if err != nil {
+		return nil, err
+	}
+	v := CycleView{CycleID: cycleID, Status: StatusOpen, Positions: sum.list(), Chunks: refs, Payments: payments}
+	if settled != nil {
+		v.Status, v.Positions, v.SettledTxID = StatusSettled, settled.Positions, settled.TxID
+	} else if len(refs) == 0 {
+		return nil, refuse(CodeNotFound, "cycle %s has no recorded chunks", cycleID)
+	}
+	if v.Chunks == nil {
+		v.Chunks = []ChunkRef{}
+	}
+	return marshal(v)
+}
+
+// PaymentView is a payment's digest with the reversal that undid it, if any.
+type PaymentView struct {
+	Payment
+	ReversedBy *Reversal `json:"reversedBy,omitempty"`
+}
+
+func readPayment(s Stub, senderArg, id string) (*PaymentView, error) {
+	sender, err := normBIC("sender", senderArg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPaymentID("paymentId", id); err != nil {
+		return nil, err
+	}
+	k, err := key(s, keyPayment, sender, id)
+	if err != nil {
+		return nil, err
+	}
+	var v PaymentView
+	found, err := getJSON(s, k, &v.Payment)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, refuse(CodeNotFound, "payment %s/%s is not on the ledger", sender, id)
+	}
+	rk, err := key(s, keyReversal, sender, id)
+	if err != nil {
+		return nil, err
+	}
+	var r Reversal
+	if f, err := getJSON(s, rk, &r); err != nil {
+		return nil, err
+	} else if f {
+		v.ReversedBy = &r
+	}
+	return &v, nil
+}
+
+func getPayment(s Stub, sender, id string) ([]byte, error) {
+	v, err := readPayment(s, sender, id)
+	if err != nil {
+		return nil, err
+	}
+	return marshal(v)
+}
+
+// ReversalChain is a payment and the reversal that undid it (nil if none).
+type ReversalChain struct {
+	Original *PaymentView `json:"original"`
+	Reversal *PaymentView `json:"reversal"`
+}
+
+// getReversalChain answers original -> reversal, starting from either end.
+func getReversalChain(s Stub, sender, id string) ([]byte, error) {
+	v, err := readPayment(s, sender, id)
+	if err != nil {
+		return nil, err
+	}
+	var chain ReversalChain
+	if v.Kind == KindReversal {
+		chain.Reversal = v
+		if chain.Original, err = readPayment(s, v.Sender, v.OriginalID); err != nil {
+			return nil, internal("reversal %s/%s points at %s, which cannot be read: %v", v.Sender, v.ID, v.OriginalID, err)
+		}
+	} else {
+		chain.Original = v
+		if v.ReversedBy != nil {
+			if chain.Reversal, err = readPayment(s, v.Sender, v.ReversedBy.ReversalID); err != nil {
+				return nil, internal("payment %s/%s is marked reversed by %s, which cannot be read: %v", v.Sender, v.ID, v.ReversedBy.ReversalID, err)
+			}
+		}
+	}
+	return marshal(chain)
+}
+
+// HistoryEntry is one modification of a key.
+type HistoryEntry struct {
+	TxID      string          `json:"txId"`
+	Timestamp string          `json:"timestamp"`
+	IsDelete  bool            `json:"isDelete"`
+	Value     json.RawMessage `json:"value,omitempty"`
+}
+
+// historyKey parses "type/attr/...": bank/BIC, cap/BIC/CCY, pay/SENDER/ID, rev/SENDER/ID,
+// chunk/CYCLE/CHUNK, cycle/CYCLE. The last attribute takes the rest of the string
+// (a payment id may contain '/').
+func historyKey(s Stub, ref string) (string, error) {
+	typ, rest, _ := strings.Cut(ref, "/")
+	check := map[string][]func(string) (string, error){
+		keyBank:     {bicAttr},
+		keyCap:      {bicAttr, currencyAttr},
+		keyPayment:  {bicAttr, paymentIDAttr},
+		keyReversal: {bicAttr, paymentIDAttr},
+		keyChunk:    {idAttr, idAttr},
+		keyCycle:    {idAttr},
+	}[typ]
+	if check == nil {
+		return "", refuse(CodeBadArgs, "key %q must start with bank/, cap/, pay/, rev/, chunk/ or cycle/", clip(ref))
+	}
+	parts := strings.SplitN(rest, "/", len(check))
+	if len(parts) != len(check) {
+		return "", refuse(CodeBadArgs, "key %q: %s takes %d attributes", clip(ref), typ, len(check))
+	}
+	attrs := make([]string, len(parts))
+	for i, p := range parts {
+		a, err := check[i](p)
+		if err != nil {
+			return "", err
+		}
+		attrs[i] = a
+	}
+	return key(s, typ, attrs...)
+}
+
+func bicAttr(v string) (string, error) { return normBIC("key attribute", v) }
+func currencyAttr(v string) (string, error) {
+	_, err := checkCurrency("key attribute", v)
+	return v, err
+}
+func paymentIDAttr(v string) (string, error) { return v, checkPaymentID("key attribute", v) }
+func idAttr(v string) (string, error)        { return v, checkID("key attribute", v) }
+
+func getHistory(s Stub, ref string) ([]byte, error) {
+	k, err := historyKey(s, ref)
+	if err != nil {
+		return nil, err
+	}
+	it, err := s.GetHistoryForKey(k)
+	if err != nil {
+		return nil, internal("history of %s: %v", ref, err)
+	}
+	defer it.Close()
+	out := []HistoryEntry{}
+	for it.HasNext() {
+		m, err := it.Next()
+		if err != nil {
+			return nil, internal("history of %s: %v", ref, err)
+		}
+		if len(out) >= historyMax {
+			return nil, refuse(CodeLimit, "key %s has more than %d modifications", ref, historyMax)
+		}
+		e := HistoryEntry{TxID: m.GetTxId(), IsDelete: m.GetIsDelete()}
+		if ts := m.GetTimestamp(); ts != nil {
+			e.Timestamp = ts.AsTime().UTC().Format(time.RFC3339Nano)
+		}
+		if !m.GetIsDelete() && json.Valid(m.GetValue()) {
+			e.Value = m.GetValue()
+		}
+		out = append(out, e)
+	}
+	return marshal(out)
+}
+
+func getBank(s Stub, bicArg string) ([]byte, error) {
+	bic, err := normBIC("bic", bicArg)
+	if err != nil {
+		return nil, err
+	}
+	k, err := key(s, keyBank, bic)
+	if err != nil {
+		return nil, err
+	}
+	var b Bank
+	if found, err := getJSON(s, k, &b); err != nil {
+		return nil, err
+	} else if !found {
+		return nil, refuse(CodeNotFound, "bank %s is not registered", bic)
+	}
+	return marshal(b)
+}
+
+func getCap(s Stub, bicArg, currency string) ([]byte, error) {
+	bic, err := normBIC("bic", bicArg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := checkCurrency("currency", currency); err != nil {
+		return nil, err
+	}
+	k, err := key(s, keyCap, bic, currency)
+	if err != nil {
+		return nil, err
+	}
+	var c Cap
+	if found, err := getJSON(s, k, &c); err != nil {
+		return nil, err
+	} else if !found {
+		return nil, refuse(CodeNotFound, "bank %s has no cap in %s", bic, currency)
+	}
+	return marshal(c)
+}

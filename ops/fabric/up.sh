@@ -1,0 +1,346 @@
+#!/usr/bin/env bash
+# up.sh: start a Fabric network natively (no Docker) and deploy the settlement chaincode.
+#
+#   FABRIC_BANKS=3 FABRIC_BASE_PORT=27050 FABRIC_CHANNEL=settlement ./up.sh
+#
+# One orderer (etcdraft, channel participation, no system channel) and one peer per
+# bank org; the channel's Endorsement and LifecycleEndorsement are MAJORITY of the
+# bank orgs. The chaincode runs as an external service, one server per bank.
+# State and logs live in FABRIC_NETWORK_DIR (default ops/fabric/.network); the
+# description for clients is written last, to $FABRIC_NETWORK_DIR/network.json.
+#
+# Idempotent: when the network is already up it says so and exits 0; when its state
+# exists but processes are stopped (down.sh without --clean), it restarts them.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+source ./common.sh
+check_settings
+
+MARKER="$NET/.settle-fabric-network"
+
+all_running() {
+  running orderer || return 1
+  local i
+  for (( i = 1; i <= BANKS; i++ )); do running "peer$i" && running "cc$i" || return 1; done
+}
+
+# retry TRIES DELAY CMD...: run CMD until it succeeds, at most TRIES times. The first
+# lifecycle and join calls can fail with "no Raft leader" right after start.
+retry() {
+  local tries=$1 delay=$2 n out; shift 2
+  for (( n = 1; ; n++ )); do
+    if out="$("$@" 2>&1)"; then
+      [[ -n "$out" ]] && printf '%s\n' "$out" >>"$NET/logs/cli.log"
+      printf '%s' "$out"
+      return 0
+    fi
+    printf '%s\n' "$out" >>"$NET/logs/cli.log"
+    if (( n >= tries )); then
+      log "failed after $n attempts: $*"
+      printf '%s\n' "$out" | tail -5 >&2
+      return 1
+    fi
+    log "attempt $n failed ($(printf '%s' "$out" | grep -o 'no Raft leader\|SERVICE_UNAVAILABLE\|connection refused\|deadline exceeded' | head -1 || true)); retrying in ${delay}s"
+    sleep "$delay"
+  done
+}
+
+start_orderer() {
+  if running orderer; then log "orderer already running"; return 0; fi
+  port_free "$(orderer_port)" || die "port $(orderer_port) for the orderer is taken by another process"
+  port_free "$(orderer_admin)" || die "port $(orderer_admin) for the orderer admin is taken by another process"
+  mkdir -p "$NET/data/orderer" "$NET/logs" "$NET/pids"
+  (
+    export FABRIC_CFG_PATH="$NET/config"
+    export FABRIC_LOGGING_SPEC="${FABRIC_LOGGING_SPEC:-info}"
+    export ORDERER_GENERAL_LISTENADDRESS=127.0.0.1
+    export ORDERER_GENERAL_LISTENPORT="$(orderer_port)"
+    export ORDERER_GENERAL_LOCALMSPID=OrdererMSP
+    export ORDERER_GENERAL_LOCALMSPDIR="$ORDERER_DIR/msp"
+    export ORDERER_GENERAL_TLS_ENABLED=true
+    export ORDERER_GENERAL_TLS_PRIVATEKEY="$ORDERER_DIR/tls/server.key"
+    export ORDERER_GENERAL_TLS_CERTIFICATE="$ORDERER_DIR/tls/server.crt"
+    export ORDERER_GENERAL_TLS_ROOTCAS="[$ORDERER_DIR/tls/ca.crt]"
+    export ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE="$ORDERER_DIR/tls/server.crt"
+    export ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY="$ORDERER_DIR/tls/server.key"
+    export ORDERER_GENERAL_CLUSTER_ROOTCAS="[$ORDERER_DIR/tls/ca.crt]"
+    export ORDERER_GENERAL_BOOTSTRAPMETHOD=none
+    export ORDERER_CHANNELPARTICIPATION_ENABLED=true
+    export ORDERER_ADMIN_LISTENADDRESS="127.0.0.1:$(orderer_admin)"
+    export ORDERER_ADMIN_TLS_ENABLED=true
+    export ORDERER_ADMIN_TLS_CERTIFICATE="$ORDERER_DIR/tls/server.crt"
+    export ORDERER_ADMIN_TLS_PRIVATEKEY="$ORDERER_DIR/tls/server.key"
+    export ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED=true
+    export ORDERER_ADMIN_TLS_CLIENTROOTCAS="[$ORDERER_DIR/tls/ca.crt]"
+    export ORDERER_FILELEDGER_LOCATION="$NET/data/orderer/ledger"
+    export ORDERER_CONSENSUS_WALDIR="$NET/data/orderer/etcdraft/wal"
+    export ORDERER_CONSENSUS_SNAPDIR="$NET/data/orderer/etcdraft/snapshot"
+    export ORDERER_OPERATIONS_LISTENADDRESS="127.0.0.1:$(orderer_ops)"
+    export ORDERER_METRICS_PROVIDER=disabled
+    exec setsid orderer </dev/null >>"$NET/logs/orderer.log" 2>&1
+  ) &
+  echo $! >"$(pidfile orderer)"
+  log "started orderer (pid $!) on 127.0.0.1:$(orderer_port), log $NET/logs/orderer.log"
+  wait_port "$(orderer_port)" 60 || die "orderer did not open port $(orderer_port) in 60 s; see $NET/logs/orderer.log"
+  wait_port "$(orderer_admin)" 30 || die "orderer admin did not open port $(orderer_admin); see $NET/logs/orderer.log"
+}
+
+start_all() {
+  start_orderer
+  local i
+  for (( i = 1; i <= BANKS; i++ )); do peer_start "$i"; done
+  for (( i = 1; i <= BANKS; i++ )); do peer_wait "$i"; done
+  if [[ -f "$NET/chaincode/settlecc" ]]; then
+    for (( i = 1; i <= BANKS; i++ )); do
+      [[ -f "$NET/chaincode/bank$i/package-id" ]] && cc_start "$i"
+    done
+    for (( i = 1; i <= BANKS; i++ )); do
+      [[ -f "$NET/chaincode/bank$i/package-id" ]] || continue
+      wait_port "$(cc_port "$i")" 30 || die "chaincode server $i did not open port $(cc_port "$i"); see $NET/logs/cc$i.log"
+    done
+  fi
+}
+
+# ---- already up, or state to resume -------------------------------------------------
+if [[ -f "$NET/network.json" ]]; then
+  saved="$(cat "$NET/settings" 2>/dev/null || true)"
+  want="banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME"
+  [[ "$saved" == "$want" ]] || die "$NET holds a network with '$saved', not '$want'; run down.sh --clean first"
+  if all_running; then
+    log "network already up ($want); nothing to do. Description: $NET/network.json"
+    exit 0
+  fi
+  log "network state found in $NET; restarting stopped processes"
+  start_all
+  log "network up again; description: $NET/network.json"
+  exit 0
+fi
+if [[ -d "$NET" ]]; then
+  [[ -f "$MARKER" ]] || die "$NET exists but was not made by up.sh; refusing to touch it"
+  log "found an incomplete network in $NET (an earlier up.sh did not finish); stopping and removing it"
+  "$FABRIC_DIR/down.sh" --clean
+fi
+
+START=$SECONDS
+mkdir -p "$NET"/{config,crypto,channel,chaincode,logs,pids,data}
+touch "$MARKER"
+echo "banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME" >"$NET/settings"
+
+# ---- binaries ------------------------------------------------------------------------
+"$FABRIC_DIR/build.sh"
+log "building the chaincode server from $CHAINCODE_SRC"
+(cd "$CHAINCODE_SRC" && go build -o "$NET/chaincode/settlecc" ./cmd/settlecc)
+
+# ---- configuration -------------------------------------------------------------------
+SAMPLE="$(cd "$FABRIC_DIR" && go list -m -f '{{.Dir}}' github.com/hyperledger/fabric)/sampleconfig"
+[[ -f "$SAMPLE/core.yaml" ]] || die "no core.yaml in $SAMPLE"
+cp "$SAMPLE/orderer.yaml" "$NET/config/orderer.yaml"
+# The peer finds the ccaas builder through core.yaml (a list, which environment
+# variables cannot override).
+sed "s#path: /opt/hyperledger/ccaas_builder#path: $FABRIC_DIR/ccaas#" "$SAMPLE/core.yaml" >"$NET/config/core.yaml"
+grep -q "path: $FABRIC_DIR/ccaas" "$NET/config/core.yaml" || die "could not point core.yaml at the ccaas builder"
+chmod 0644 "$NET/config/"*.yaml
+
+# ---- crypto: one org at a time, regenerated until its CA certificates are low-S --------
+gen_org() { # gen_org KIND NAME DOMAIN SPEC_YAML
+  local kind=$1 name=$2 domain=$3 spec=$4 try tmp
+  for (( try = 1; try <= 40; try++ )); do
+    tmp="$NET/crypto/tmp-$name"
+    rm -rf "$tmp"
+    printf '%s\n' "$spec" >"$tmp.yaml"
+    cryptogen generate --config="$tmp.yaml" --output="$tmp" >/dev/null
+    if lows "$tmp" >/dev/null; then
+      mkdir -p "$NET/crypto/$kind"
+      rm -rf "$NET/crypto/$kind/$domain"
+      mv "$tmp/$kind/$domain" "$NET/crypto/$kind/$domain"
+      rm -rf "$tmp" "$tmp.yaml"
+      log "crypto for $name: CA certificates low-S after $try attempt(s)"
+      return 0
+    fi
+  done
+  die "crypto for $name: no low-S CA certificates after 40 attempts"
+}
+gen_org ordererOrganizations Orderer "$DOMAIN" "OrdererOrgs:
+  - Name: Orderer
+    Domain: $DOMAIN
+    EnableNodeOUs: true
+    Specs:
+      - Hostname: orderer
+        SANS: [127.0.0.1, localhost]"
+for (( i = 1; i <= BANKS; i++ )); do
+  gen_org peerOrganizations "$(org_name "$i")" "$(org_domain "$i")" "PeerOrgs:
+  - Name: $(org_name "$i")
+    Domain: $(org_domain "$i")
+    EnableNodeOUs: true
+    Template:
+      Count: 1
+      SANS: [127.0.0.1, localhost]
+    Users:
+      Count: 1"
+done
+lows "$NET/crypto" >/dev/null || die "a high-S CA certificate is left in $NET/crypto"
+
+# ---- channel genesis block -------------------------------------------------------------
+{
+  cat <<YAML
+Organizations:
+  - &OrdererOrg
+    Name: OrdererOrg
+    ID: OrdererMSP
+    MSPDir: $CRYPTO/ordererOrganizations/$DOMAIN/msp
+    Policies:
+      Readers: {Type: Signature, Rule: "OR('OrdererMSP.member')"}
+      Writers: {Type: Signature, Rule: "OR('OrdererMSP.member')"}
+      Admins: {Type: Signature, Rule: "OR('OrdererMSP.admin')"}
+    OrdererEndpoints: ["127.0.0.1:$(orderer_port)"]
+YAML
+  for (( i = 1; i <= BANKS; i++ )); do
+    m="$(msp_id "$i")"
+    cat <<YAML
+  - &$(org_name "$i")
+    Name: $m
+    ID: $m
+    MSPDir: $(org_dir "$i")/msp
+    Policies:
+      Readers: {Type: Signature, Rule: "OR('$m.admin', '$m.peer', '$m.client')"}
+      Writers: {Type: Signature, Rule: "OR('$m.admin', '$m.client')"}
+      Admins: {Type: Signature, Rule: "OR('$m.admin')"}
+      Endorsement: {Type: Signature, Rule: "OR('$m.peer')"}
+    AnchorPeers:
+      - {Host: 127.0.0.1, Port: $(peer_port "$i")}
+YAML
+  done
+  cat <<YAML
+Capabilities:
+  Channel: &ChannelCapabilities {V2_0: true}
+  Orderer: &OrdererCapabilities {V2_0: true}
+  Application: &ApplicationCapabilities {V2_5: true}
+Application: &ApplicationDefaults
+  Organizations:
+  Policies:
+    Readers: {Type: ImplicitMeta, Rule: "ANY Readers"}
+    Writers: {Type: ImplicitMeta, Rule: "ANY Writers"}
+    Admins: {Type: ImplicitMeta, Rule: "MAJORITY Admins"}
+    LifecycleEndorsement: {Type: ImplicitMeta, Rule: "MAJORITY Endorsement"}
+    Endorsement: {Type: ImplicitMeta, Rule: "MAJORITY Endorsement"}
+  Capabilities: *ApplicationCapabilities
+Orderer: &OrdererDefaults
+  OrdererType: etcdraft
+  Addresses: ["127.0.0.1:$(orderer_port)"]
+  BatchTimeout: 250ms
+  BatchSize: {MaxMessageCount: 500, AbsoluteMaxBytes: 10 MB, PreferredMaxBytes: 4 MB}
+  EtcdRaft:
+    Consenters:
+      - Host: 127.0.0.1
+        Port: $(orderer_port)
+        ClientTLSCert: $ORDERER_DIR/tls/server.crt
+        ServerTLSCert: $ORDERER_DIR/tls/server.crt
+  Organizations:
+  Policies:
+    Readers: {Type: ImplicitMeta, Rule: "ANY Readers"}
+    Writers: {Type: ImplicitMeta, Rule: "ANY Writers"}
+    Admins: {Type: ImplicitMeta, Rule: "MAJORITY Admins"}
+    BlockValidation: {Type: ImplicitMeta, Rule: "ANY Writers"}
+  Capabilities: *OrdererCapabilities
+Channel: &ChannelDefaults
+  Policies:
+    Readers: {Type: ImplicitMeta, Rule: "ANY Readers"}
+    Writers: {Type: ImplicitMeta, Rule: "ANY Writers"}
+    Admins: {Type: ImplicitMeta, Rule: "MAJORITY Admins"}
+  Capabilities: *ChannelCapabilities
+Profiles:
+  SettleChannel:
+    <<: *ChannelDefaults
+    Orderer:
+      <<: *OrdererDefaults
+      Organizations: [*OrdererOrg]
+    Application:
+      <<: *ApplicationDefaults
+      Organizations:
+YAML
+  for (( i = 1; i <= BANKS; i++ )); do echo "        - *$(org_name "$i")"; done
+} >"$NET/config/configtx.yaml"
+configtxgen -configPath "$NET/config" -profile SettleChannel -channelID "$CHANNEL" \
+  -outputBlock "$NET/channel/$CHANNEL.block" >>"$NET/logs/cli.log" 2>&1 \
+  || die "configtxgen failed; see $NET/logs/cli.log"
+
+# ---- start and join ------------------------------------------------------------------
+start_orderer
+retry 10 2 osnadmin channel join --channelID "$CHANNEL" --config-block "$NET/channel/$CHANNEL.block" \
+  -o "127.0.0.1:$(orderer_admin)" --ca-file "$ORDERER_CA" \
+  --client-cert "$ORDERER_DIR/tls/server.crt" --client-key "$ORDERER_DIR/tls/server.key" >/dev/null \
+  || die "orderer did not join channel $CHANNEL"
+log "orderer joined channel $CHANNEL"
+
+for (( i = 1; i <= BANKS; i++ )); do peer_start "$i"; done
+for (( i = 1; i <= BANKS; i++ )); do peer_wait "$i"; done
+for (( i = 1; i <= BANKS; i++ )); do
+  ( as_admin "$i"; retry 15 2 peer channel join -b "$NET/channel/$CHANNEL.block" >/dev/null ) \
+    || die "peer$i did not join channel $CHANNEL"
+  log "peer$i joined channel $CHANNEL"
+done
+
+# ---- chaincode as an external service ---------------------------------------------------
+ORDERER_ARGS=(-o "127.0.0.1:$(orderer_port)" --ordererTLSHostnameOverride "orderer.$DOMAIN" --tls --cafile "$ORDERER_CA")
+PEER_ARGS=()
+for (( i = 1; i <= BANKS; i++ )); do
+  PEER_ARGS+=(--peerAddresses "127.0.0.1:$(peer_port "$i")" --tlsRootCertFiles "$(peer_tls_ca "$i")")
+done
+LABEL="${CC_NAME}_${CC_VERSION}"
+for (( i = 1; i <= BANKS; i++ )); do
+  # Each bank runs its own chaincode server, so each has its own package (its
+  # connection.json names that server) and approves its own package id.
+  d="$NET/chaincode/bank$i"
+  mkdir -p "$d/src"
+  printf '{"address":"127.0.0.1:%s","dial_timeout":"10s","tls_required":false}\n' "$(cc_port "$i")" >"$d/src/connection.json"
+  printf '{"type":"ccaas","label":"%s"}\n' "$LABEL" >"$d/src/metadata.json"
+  tar -C "$d/src" -czf "$d/src/code.tar.gz" connection.json
+  tar -C "$d/src" -czf "$d/$LABEL.tar.gz" metadata.json code.tar.gz
+  (
+    as_admin "$i"
+    retry 5 3 peer lifecycle chaincode install "$d/$LABEL.tar.gz" >/dev/null || exit 1
+    peer lifecycle chaincode calculatepackageid "$d/$LABEL.tar.gz" >"$d/package-id"
+  ) || die "install on peer$i failed; see $NET/logs/cli.log"
+  log "installed chaincode on peer$i: $(cat "$d/package-id")"
+  cc_start "$i"
+done
+for (( i = 1; i <= BANKS; i++ )); do
+  wait_port "$(cc_port "$i")" 30 || die "chaincode server $i did not open port $(cc_port "$i"); see $NET/logs/cc$i.log"
+done
+for (( i = 1; i <= BANKS; i++ )); do
+  ( as_admin "$i"
+    retry 15 3 peer lifecycle chaincode approveformyorg "${ORDERER_ARGS[@]}" --channelID "$CHANNEL" \
+      --name "$CC_NAME" --version "$CC_VERSION" --package-id "$(cat "$NET/chaincode/bank$i/package-id")" \
+      --sequence 1 --waitForEventTimeout 60s >/dev/null
+  ) || die "approval by $(msp_id "$i") failed; see $NET/logs/cli.log"
+  log "$(msp_id "$i") approved $CC_NAME $CC_VERSION"
+done
+( as_admin 1
+  retry 5 3 peer lifecycle chaincode commit "${ORDERER_ARGS[@]}" --channelID "$CHANNEL" \
+    --name "$CC_NAME" --version "$CC_VERSION" --sequence 1 "${PEER_ARGS[@]}" --waitForEventTimeout 60s >/dev/null
+) || die "chaincode commit failed; see $NET/logs/cli.log"
+log "committed chaincode $CC_NAME $CC_VERSION on channel $CHANNEL"
+
+# ---- description for clients -----------------------------------------------------------
+{
+  printf '{\n'
+  printf '  "channel": "%s",\n  "chaincode": "%s",\n  "chaincodeVersion": "%s",\n' "$CHANNEL" "$CC_NAME" "$CC_VERSION"
+  printf '  "basePort": %s,\n  "networkDir": "%s",\n  "fabricDir": "%s",\n  "binDir": "%s",\n  "peerConfigDir": "%s",\n' \
+    "$BASE" "$NET" "$FABRIC_DIR" "$BIN" "$NET/config"
+  printf '  "orderer": {"mspId": "OrdererMSP", "address": "127.0.0.1:%s", "hostOverride": "orderer.%s", "tlsCACert": "%s", "adminAddress": "127.0.0.1:%s"},\n' \
+    "$(orderer_port)" "$DOMAIN" "$ORDERER_CA" "$(orderer_admin)"
+  printf '  "banks": [\n'
+  for (( i = 1; i <= BANKS; i++ )); do
+    am="$(admin_msp "$i")"; um="$(user_msp "$i")"
+    printf '    {"index": %d, "org": "%s", "mspId": "%s",\n' "$i" "$(org_name "$i")" "$(msp_id "$i")"
+    printf '     "peer": {"address": "127.0.0.1:%s", "hostOverride": "%s", "tlsCACert": "%s"},\n' \
+      "$(peer_port "$i")" "$(peer_host "$i")" "$(peer_tls_ca "$i")"
+    printf '     "admin": {"mspDir": "%s", "cert": "%s", "key": "%s"},\n' "$am" "$(ls "$am"/signcerts/*.pem)" "$(ls "$am"/keystore/*)"
+    printf '     "user": {"mspDir": "%s", "cert": "%s", "key": "%s"},\n' "$um" "$(ls "$um"/signcerts/*.pem)" "$(ls "$um"/keystore/*)"
+    printf '     "chaincodeServer": "127.0.0.1:%s", "packageId": "%s"}' "$(cc_port "$i")" "$(cat "$NET/chaincode/bank$i/package-id")"
+    (( i < BANKS )) && printf ',\n' || printf '\n'
+  done
+  printf '  ]\n}\n'
+} >"$NET/network.json.tmp"
+mv "$NET/network.json.tmp" "$NET/network.json"
+log "network up in $(( SECONDS - START )) s; description: $NET/network.json"
