@@ -145,17 +145,27 @@ cc_start() {
   log "started $name (pid $!) on 127.0.0.1:$(cc_port "$i")"
 }
 
-# stop NAME: stop the process in NAME's pid file (TERM, then KILL after a bound).
+# stop NAME...: stop the processes in the NAMEs' pid files: TERM to all, then KILL
+# whatever is still alive after 10 s.
 stop() {
-  local name=$1 f pid i
-  f="$(pidfile "$name")"
-  [[ -f "$f" ]] || return 0
-  pid="$(cat "$f")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for (( i = 0; i < 40; i++ )); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
-    log "stopped $name (pid $pid)"
-  fi
-  rm -f "$f"
+  local name f pid i alive
+  local -a pids=() names=()
+  for name in "$@"; do
+    f="$(pidfile "$name")"
+    [[ -f "$f" ]] || continue
+    pid="$(cat "$f")"
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      pids+=("$pid"); names+=("$name")
+    fi
+    rm -f "$f"
+  done
+  for (( i = 0; i < 40; i++ )); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    (( alive )) || break
+    sleep 0.25
+  done
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true; done
+  (( ${#names[@]} == 0 )) || log "stopped ${names[*]}"
 }

@@ -13,11 +13,13 @@ case "${1:-}" in
 esac
 
 if [[ -d "$NET/pids" ]]; then
-  # Chaincode servers and peers first, the orderer last.
-  for f in "$NET"/pids/cc*.pid "$NET"/pids/peer*.pid "$NET"/pids/orderer.pid; do
-    [[ -f "$f" ]] || continue
-    stop "$(basename "$f" .pid)"
+  # Chaincode servers and peers together, the orderer last.
+  names=()
+  for f in "$NET"/pids/cc*.pid "$NET"/pids/peer*.pid; do
+    [[ -f "$f" ]] && names+=("$(basename "$f" .pid)")
   done
+  (( ${#names[@]} == 0 )) || stop "${names[@]}"
+  stop orderer
 fi
 if (( clean )); then
   if [[ -d "$NET" ]]; then

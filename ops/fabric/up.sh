@@ -101,6 +101,20 @@ start_all() {
   fi
 }
 
+# smoke: a majority-endorsed Ping must commit VALID; this is what "up" means. Right
+# after a (re)start the orderer may have no Raft leader yet, hence the bounded retry.
+smoke() {
+  local args=() i
+  for (( i = 1; i <= BANKS; i++ )); do
+    running "peer$i" && args+=(--peerAddresses "127.0.0.1:$(peer_port "$i")" --tlsRootCertFiles "$(peer_tls_ca "$i")")
+  done
+  ( as_admin 1
+    retry 30 1 peer chaincode invoke -o "127.0.0.1:$(orderer_port)" --tls --cafile "$ORDERER_CA" \
+      -C "$CHANNEL" -n "$CC_NAME" "${args[@]}" -c '{"Args":["Ping"]}' --waitForEvent --waitForEventTimeout 30s >/dev/null
+  ) || die "a Ping transaction did not commit; see $NET/logs/cli.log and the node logs in $NET/logs"
+  log "a Ping transaction committed VALID"
+}
+
 # ---- already up, or state to resume -------------------------------------------------
 if [[ -f "$NET/network.json" ]]; then
   saved="$(cat "$NET/settings" 2>/dev/null || true)"
@@ -111,7 +125,9 @@ if [[ -f "$NET/network.json" ]]; then
     exit 0
   fi
   log "network state found in $NET; restarting stopped processes"
+  mkdir -p "$NET/logs"
   start_all
+  smoke
   log "network up again; description: $NET/network.json"
   exit 0
 fi
@@ -342,5 +358,6 @@ log "committed chaincode $CC_NAME $CC_VERSION on channel $CHANNEL"
   done
   printf '  ]\n}\n'
 } >"$NET/network.json.tmp"
+smoke
 mv "$NET/network.json.tmp" "$NET/network.json"
 log "network up in $(( SECONDS - START )) s; description: $NET/network.json"
