@@ -31,7 +31,7 @@ func ParseAmount(b []byte, c Currency) (decimal.Decimal, error) {
 		return decimal.Decimal{}, ErrAmountZero
 	}
 	if c.Valid() && scale > c.MinorUnit() {
-		return decimal.Decimal{}, fmt.Errorf("%s: %d decimals, %s allows %d: %w", b, scale, c.Code(), c.MinorUnit(), ErrAmountScale)
+		return decimal.Decimal{}, fmt.Errorf("%d decimals, %s allows %d: %w", scale, c.Code(), c.MinorUnit(), ErrAmountScale)
 	}
 	return d, nil
 }
@@ -45,7 +45,7 @@ func ParseControlSum(b []byte) (decimal.Decimal, error) {
 		return decimal.Decimal{}, err
 	}
 	if scale > minorUnitMax {
-		return decimal.Decimal{}, fmt.Errorf("%s: %d decimals, at most %d: %w", b, scale, minorUnitMax, ErrAmountScale)
+		return decimal.Decimal{}, fmt.Errorf("%d decimals, at most %d: %w", scale, minorUnitMax, ErrAmountScale)
 	}
 	return d, nil
 }
@@ -100,4 +100,18 @@ func parsePlainDecimal(b []byte) (d decimal.Decimal, intDigits, scale int, err e
 // the JSON contract wants ("1500000" KRW, "12.50" USD, "0.125" KWD).
 func FormatAmount(d decimal.Decimal, c Currency) string {
 	return d.StringFixed(int32(c.MinorUnit()))
+}
+
+// AmountCode is the problem code for an error of ParseAmount or
+// ParseControlSum.
+func AmountCode(err error) string {
+	switch {
+	case errors.Is(err, ErrAmountZero):
+		return CodeAmountZero
+	case errors.Is(err, ErrAmountScale):
+		return CodeAmountScale
+	case errors.Is(err, ErrAmountTooLarge):
+		return CodeAmountLarge
+	}
+	return CodeAmount
 }

@@ -1,0 +1,366 @@
+// Package pacs008 parses Format 2 of the bank contract: an ISO 20022
+// FIToFICstmrCdtTrf document (pacs.008.001.08). It decodes one
+// CdtTrfTxInf at a time, so memory does not grow with the file, and maps
+// it onto the same settlement records as the CSV format. Problems carry the
+// 1-based index of the CdtTrfTxInf as their line (0 for the group header).
+package pacs008
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"settle/adapters/formats"
+	"settle/settlement"
+)
+
+// Namespace is the only pacs.008 version this format accepts.
+const Namespace = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08"
+
+type agent struct {
+	BICFI string `xml:"FinInstnId>BICFI"`
+}
+
+type amount struct {
+	Ccy   string `xml:"Ccy,attr"`
+	Value string `xml:",chardata"`
+}
+
+type groupHeader struct {
+	MsgID         *string `xml:"MsgId"`
+	CreDtTm       *string `xml:"CreDtTm"`
+	NbOfTxs       *string `xml:"NbOfTxs"`
+	CtrlSum       *string `xml:"CtrlSum"`
+	IntrBkSttlmDt *string `xml:"IntrBkSttlmDt"`
+	InstgAgt      *agent  `xml:"InstgAgt"`
+}
+
+type transaction struct {
+	EndToEndID     *string  `xml:"PmtId>EndToEndId"`
+	IntrBkSttlmAmt *amount  `xml:"IntrBkSttlmAmt"`
+	IntrBkSttlmDt  *string  `xml:"IntrBkSttlmDt"`
+	DbtrAgt        *agent   `xml:"DbtrAgt"`
+	CdtrAgt        *agent   `xml:"CdtrAgt"`
+	Ustrd          []string `xml:"RmtInf>Ustrd"`
+}
+
+// Parse reads one pacs.008.001.08 document from r and reports it to sink.
+// It returns an error only when r itself fails.
+func Parse(r io.Reader, lim formats.Limits, sink settlement.Sink) error {
+	lim = lim.Or(formats.DefaultLimits)
+	cr := &countingReader{r: io.LimitReader(r, lim.FileBytesMax+1)}
+	p := &parser{lim: lim, sink: sink, cr: cr}
+	p.dec = xml.NewDecoder(cr)
+	p.dec.Strict = true
+	err := p.run()
+	if cr.err != nil {
+		return cr.err
+	}
+	if cr.n > lim.FileBytesMax {
+		sink.Problem(settlement.Problem{Code: settlement.CodeFileTooLarge, Message: fmt.Sprintf("file is larger than %d bytes", lim.FileBytesMax)})
+		return nil
+	}
+	return err
+}
+
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	err error // the underlying reader's failure, never the XML's
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
+}
+
+type parser struct {
+	lim  formats.Limits
+	sink settlement.Sink
+	cr   *countingReader
+	dec  *xml.Decoder
+	bics settlement.BICTable
+
+	header    settlement.Header
+	headerOK  bool
+	sawHeader bool
+	trailer   settlement.Trailer
+	trailerOK bool
+	groupDate string
+	txs       int64
+	entry     settlement.Entry
+}
+
+func (p *parser) problem(line int, field, code, format string, args ...any) {
+	p.sink.Problem(settlement.Problem{Line: line, Field: field, Code: code, Message: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) run() error {
+	depth := 0
+	sawDoc, sawMsg := false, false
+	for {
+		tok, err := p.dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			p.syntax(err)
+			return nil
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			switch {
+			case depth == 1:
+				if t.Name.Local != "Document" || t.Name.Space != Namespace {
+					p.problem(0, "", settlement.CodeXMLDocument, "root element is {%s}%s; a file is one {%s}Document", clip(t.Name.Space), clip(t.Name.Local), Namespace)
+					return nil
+				}
+				sawDoc = true
+			case depth == 2:
+				if t.Name.Local != "FIToFICstmrCdtTrf" || sawMsg {
+					p.problem(0, "", settlement.CodeXMLDocument, "Document holds %s; it must hold exactly one FIToFICstmrCdtTrf", clip(t.Name.Local))
+					return nil
+				}
+				sawMsg = true
+			case depth == 3 && t.Name.Local == "GrpHdr":
+				if err := p.groupHeader(&t); err != nil {
+					p.syntax(err)
+					return nil
+				}
+				depth--
+			case depth == 3 && t.Name.Local == "CdtTrfTxInf":
+				p.txs++
+				if p.txs > p.lim.RecordsMax {
+					p.problem(int(p.txs), "", settlement.CodeTooManyRecords, "file has more than %d transactions; split it", p.lim.RecordsMax)
+					return nil
+				}
+				if err := p.transaction(&t); err != nil {
+					p.syntax(err)
+					return nil
+				}
+				depth--
+			default:
+				if err := p.dec.Skip(); err != nil {
+					p.syntax(err)
+					return nil
+				}
+				depth--
+			}
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth <= 2 && len(bytes.TrimSpace(t)) > 0 {
+				p.problem(int(p.txs), "", settlement.CodeXMLDocument, "text outside the elements of the message")
+				return nil
+			}
+		case xml.ProcInst, xml.Comment:
+		case xml.Directive:
+			p.problem(0, "", settlement.CodeXMLDocument, "DTD or other directive: not allowed in a payment file")
+			return nil
+		}
+	}
+	if !sawDoc {
+		p.problem(0, "", settlement.CodeFileEmpty, "no XML document in the file")
+		return nil
+	}
+	if !p.sawHeader {
+		p.problem(0, "GrpHdr", settlement.CodeHeaderMissing, "no GrpHdr")
+		return nil
+	}
+	p.sink.Trailer(&p.trailer, p.trailerOK)
+	return nil
+}
+
+func (p *parser) syntax(err error) {
+	line, _ := p.dec.InputPos()
+	code := settlement.CodeXMLSyntax
+	msg := err.Error()
+	if strings.Contains(msg, "encoding") || strings.Contains(msg, "UTF-8") {
+		code = settlement.CodeEncoding
+	}
+	if p.cr.n > p.lim.FileBytesMax {
+		return // reported as FILE_TOO_LARGE
+	}
+	p.problem(int(p.txs), "", code, "XML line %d: %s", line, clip(msg))
+}
+
+func (p *parser) groupHeader(start *xml.StartElement) error {
+	if p.sawHeader {
+		p.problem(0, "GrpHdr", settlement.CodeRecordOrder, "second GrpHdr")
+		return p.dec.Skip()
+	}
+	if p.txs > 0 {
+		p.problem(0, "GrpHdr", settlement.CodeRecordOrder, "GrpHdr after the first CdtTrfTxInf; it comes first")
+	}
+	p.sawHeader = true
+	var g groupHeader
+	if err := p.dec.DecodeElement(&g, start); err != nil {
+		return err
+	}
+	h := settlement.Header{}
+	ok := true
+	need := func(v *string, field string) (string, bool) {
+		if v == nil {
+			p.problem(0, field, settlement.CodeXMLElement, "GrpHdr has no %s", field)
+			return "", false
+		}
+		return strings.TrimSpace(*v), true
+	}
+	if s, have := need(g.MsgID, "MsgId"); have {
+		if settlement.ValidFileID([]byte(s)) {
+			h.FileID = s
+		} else {
+			p.problem(0, "MsgId", settlement.CodeFileID, "%q: %v", clip(s), settlement.ErrFileID)
+			ok = false
+		}
+	} else {
+		ok = false
+	}
+	if g.InstgAgt == nil || g.InstgAgt.BICFI == "" {
+		p.problem(0, "InstgAgt/FinInstnId/BICFI", settlement.CodeXMLElement, "GrpHdr has no InstgAgt/FinInstnId/BICFI (the sender)")
+		ok = false
+	} else if b, err := p.bics.Parse([]byte(strings.TrimSpace(g.InstgAgt.BICFI))); err == nil {
+		h.Sender = b
+	} else {
+		p.problem(0, "InstgAgt/FinInstnId/BICFI", settlement.CodeBIC, "%v", err)
+		ok = false
+	}
+	if s, have := need(g.IntrBkSttlmDt, "IntrBkSttlmDt"); have {
+		if d, err := settlement.ParseDate(s); err == nil {
+			h.BusinessDate = d
+			p.groupDate = s
+		} else {
+			p.problem(0, "IntrBkSttlmDt", settlement.CodeDate, "%v", err)
+			ok = false
+		}
+	} else {
+		ok = false
+	}
+	if s, have := need(g.CreDtTm, "CreDtTm"); have {
+		if t, err := settlement.ParseTimestamp(s); err == nil {
+			h.CreatedAt = t
+		} else {
+			p.problem(0, "CreDtTm", settlement.CodeTimestamp, "%v", err)
+			ok = false
+		}
+	} else {
+		ok = false
+	}
+	p.header, p.headerOK = h, ok
+	p.sink.Header(&h, ok)
+
+	t := settlement.Trailer{}
+	tok := true
+	if s, have := need(g.NbOfTxs, "NbOfTxs"); have {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 || s[0] == '+' || s[0] == '-' {
+			p.problem(0, "NbOfTxs", settlement.CodeEntryCount, "%q is not a count", clip(s))
+			tok = false
+		}
+		t.Count = n
+	} else {
+		tok = false
+	}
+	if s, have := need(g.CtrlSum, "CtrlSum"); have {
+		d, err := settlement.ParseControlSum([]byte(s))
+		if err != nil {
+			p.problem(0, "CtrlSum", settlement.CodeControlSum, "%q: %v", clip(s), err)
+			tok = false
+		}
+		t.ControlSum = d
+	} else {
+		tok = false
+	}
+	p.trailer, p.trailerOK = t, tok
+	return nil
+}
+
+func (p *parser) transaction(start *xml.StartElement) error {
+	line := int(p.txs)
+	if !p.sawHeader {
+		p.problem(line, "", settlement.CodeRecordOrder, "CdtTrfTxInf before GrpHdr")
+	}
+	var tx transaction
+	if err := p.dec.DecodeElement(&tx, start); err != nil {
+		return err
+	}
+	e := &p.entry
+	*e = settlement.Entry{Line: line, Kind: settlement.KindPayment}
+	ok := p.sawHeader
+	if tx.EndToEndID == nil {
+		p.problem(line, "PmtId/EndToEndId", settlement.CodeXMLElement, "no PmtId/EndToEndId (the payment id)")
+		ok = false
+	} else if id := strings.TrimSpace(*tx.EndToEndID); settlement.ValidPaymentID([]byte(id)) {
+		e.ID = id
+	} else {
+		p.problem(line, "PmtId/EndToEndId", settlement.CodePaymentID, "%q: %v", clip(id), settlement.ErrPaymentID)
+		ok = false
+	}
+	ok = p.agent(line, "DbtrAgt/FinInstnId/BICFI", tx.DbtrAgt, &e.Debtor) && ok
+	ok = p.agent(line, "CdtrAgt/FinInstnId/BICFI", tx.CdtrAgt, &e.Creditor) && ok
+	if tx.IntrBkSttlmAmt == nil {
+		p.problem(line, "IntrBkSttlmAmt", settlement.CodeXMLElement, "no IntrBkSttlmAmt")
+		ok = false
+	} else {
+		c, err := settlement.ParseCurrency(tx.IntrBkSttlmAmt.Ccy)
+		if err != nil {
+			p.problem(line, "IntrBkSttlmAmt/@Ccy", settlement.CodeCurrency, "%q: %v", clip(tx.IntrBkSttlmAmt.Ccy), settlement.ErrCurrency)
+			ok = false
+		}
+		e.Currency = c
+		v := strings.TrimSpace(tx.IntrBkSttlmAmt.Value)
+		if d, err := settlement.ParseAmount([]byte(v), c); err == nil {
+			e.Amount = d
+		} else {
+			p.problem(line, "IntrBkSttlmAmt", settlement.AmountCode(err), "%q: %v", clip(v), err)
+			ok = false
+		}
+	}
+	if tx.IntrBkSttlmDt != nil && p.groupDate != "" && strings.TrimSpace(*tx.IntrBkSttlmDt) != p.groupDate {
+		p.problem(line, "IntrBkSttlmDt", settlement.CodeDateMismatch, "transaction date %q differs from the group's %s", clip(*tx.IntrBkSttlmDt), p.groupDate)
+		ok = false
+	}
+	if len(tx.Ustrd) > 1 {
+		p.problem(line, "RmtInf/Ustrd", settlement.CodeRemittance, "%d Ustrd elements; the format carries one", len(tx.Ustrd))
+		ok = false
+	} else if len(tx.Ustrd) == 1 {
+		if settlement.ValidRemittance([]byte(tx.Ustrd[0])) {
+			e.Remittance = tx.Ustrd[0]
+		} else {
+			p.problem(line, "RmtInf/Ustrd", settlement.CodeRemittance, "%v", settlement.ErrRemittance)
+			ok = false
+		}
+	}
+	p.sink.Entry(e, ok)
+	return nil
+}
+
+func (p *parser) agent(line int, field string, a *agent, dst *settlement.BIC) bool {
+	if a == nil || a.BICFI == "" {
+		p.problem(line, field, settlement.CodeXMLElement, "no %s", field)
+		return false
+	}
+	b, err := p.bics.Parse([]byte(strings.TrimSpace(a.BICFI)))
+	if err != nil {
+		p.problem(line, field, settlement.CodeBIC, "%v", err)
+		return false
+	}
+	*dst = b
+	return true
+}
+
+func clip(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}

@@ -1,0 +1,147 @@
+package intake
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+
+	"settle/settlement"
+)
+
+// Input is one file of a cycle, opened when a worker gets to it.
+type Input struct {
+	Name string
+	Open func() (io.ReadCloser, error)
+	Sig  func() (Sig, error)
+}
+
+// FilesMax bounds the files of one offline cycle check.
+const FilesMax = 100_000
+
+// CycleResult is the verdict on every file of a cycle, in input order, and
+// the netting when all of them were accepted.
+type CycleResult struct {
+	Files  []*Result
+	Net    *settlement.Result // nil unless every file was accepted
+	Netted settlement.Netting
+}
+
+// Accepted tells whether every file was accepted.
+func (c *CycleResult) Accepted() bool {
+	for _, f := range c.Files {
+		if !f.Accepted() {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckCycle checks files that together form one cycle, workers at a time
+// (0: one per CPU). Beyond each file's own checks, a file id used twice by
+// a sender, a payment id used twice by a sender, the same bytes sent twice
+// and an original reversed twice are errors across files, reported in the
+// later file in input order, so the same inputs always give the same report.
+func CheckCycle(ctx context.Context, in []Input, opts Options, workers int) (*CycleResult, error) {
+	if len(in) > FilesMax {
+		return nil, fmt.Errorf("%d files in one cycle, at most %d", len(in), FilesMax)
+	}
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	out := &CycleResult{Files: make([]*Result, len(in))}
+	errs := make([]error, len(in))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out.Files[i], errs[i] = checkOne(in[i], opts)
+			}
+		}()
+	}
+feed:
+	for i := range in {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	// Across files, in input order.
+	total := 0
+	for _, r := range out.Files {
+		total += int(r.Entries)
+	}
+	index := settlement.NewIDIndex(total)
+	type fileKey struct {
+		sender settlement.BIC
+		id     string
+	}
+	fileIDs := map[fileKey]string{}
+	hashes := map[[32]byte]string{}
+	for _, r := range out.Files {
+		fc := r.check
+		if r.Sender != "" && r.FileID != "" {
+			k := fileKey{r.Sender, r.FileID}
+			if first, dup := fileIDs[k]; dup {
+				fc.Problem(settlement.Problem{Line: 1, Field: "file_id", Code: settlement.CodeDuplicateFileID,
+					Message: fmt.Sprintf("file id %s of %s is already used by %s", r.FileID, r.Sender, first)})
+			} else {
+				fileIDs[k] = r.Name
+			}
+		}
+		if first, dup := hashes[r.SHA256]; dup {
+			fc.Problem(settlement.Problem{Code: settlement.CodeDuplicateFile,
+				Message: fmt.Sprintf("same bytes as %s", first)})
+		} else {
+			hashes[r.SHA256] = r.Name
+		}
+		index.Add(r.Name, fc)
+	}
+	index.Unsettled(func(i int) *settlement.FileCheck { return out.Files[i].check })
+	for _, r := range out.Files {
+		r.Problems = r.check.Problems.List()
+	}
+	if !out.Accepted() {
+		return out, nil
+	}
+	for _, r := range out.Files {
+		if err := out.Netted.Merge(r.Netting()); err != nil {
+			return nil, err
+		}
+	}
+	res, err := out.Netted.Result()
+	if err != nil {
+		return nil, err
+	}
+	out.Net = res
+	return out, nil
+}
+
+func checkOne(in Input, opts Options) (*Result, error) {
+	sig, err := in.Sig()
+	if err != nil {
+		return nil, err
+	}
+	rc, err := in.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return Check(in.Name, rc, sig, opts)
+}

@@ -1,0 +1,230 @@
+// Package intake decides whether one payment file is accepted: it checks
+// the detached signature, parses the format, applies the spec's rules and
+// nets the entries, all in one pass over the bytes, and gives the verdict
+// a bank reads in its acknowledgement. Every caller (the CLI, the SFTP
+// intake job, an audit re-run) decides the same way through it.
+package intake
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"time"
+
+	"settle/adapters/formats"
+	"settle/adapters/formats/csv"
+	"settle/adapters/formats/pacs008"
+	"settle/adapters/signature"
+	"settle/settlement"
+)
+
+// Keyring gives the public keys a bank may sign with.
+type Keyring interface {
+	Keys(bank settlement.BIC) []signature.Key
+}
+
+// Options are what a check knows beyond the file.
+type Options struct {
+	// Keys checks signatures; nil skips them (the caller warns about it).
+	Keys Keyring
+	// Member tells consortium members; nil accepts any well-formed BIC.
+	Member func(settlement.BIC) bool
+	// Uploader, when set, is the bank whose inbox the file came from: the
+	// file's sender must be that bank.
+	Uploader settlement.BIC
+	Limits   formats.Limits
+}
+
+// Status of a file.
+const (
+	Accepted = "ACCEPTED"
+	Rejected = "REJECTED"
+)
+
+// Result is the verdict on one file.
+type Result struct {
+	Name         string
+	FileID       string
+	Sender       settlement.BIC
+	BusinessDate settlement.Date
+	SHA256       [32]byte
+	Size         int64
+	Entries      int64
+	ControlSum   string // what the amounts add up to, as read
+	KeyLabel     string // the key that verified the signature
+	Problems     []settlement.Problem
+	check        *settlement.FileCheck
+}
+
+// Accepted tells whether the file has no problem at all.
+func (r *Result) Accepted() bool { return len(r.Problems) == 0 }
+
+// Status is ACCEPTED or REJECTED.
+func (r *Result) Status() string {
+	if r.Accepted() {
+		return Accepted
+	}
+	return Rejected
+}
+
+// Netting is the file's contribution to its cycle; empty when rejected.
+func (r *Result) Netting() *settlement.Netting { return r.check.Netting() }
+
+// Hash is the hex SHA-256 of the file.
+func (r *Result) Hash() string { return hex.EncodeToString(r.SHA256[:]) }
+
+// Format names the parser for a file name: "csv", "xml", or "".
+func Format(name string) string {
+	switch path.Ext(name) {
+	case ".csv":
+		return "csv"
+	case ".xml":
+		return "xml"
+	}
+	return ""
+}
+
+// Sig is a file's detached signature as found beside it.
+type Sig struct {
+	Present bool
+	Bytes   []byte // raw .sig content
+}
+
+// Check reads the file from r to its end and returns the verdict. The
+// error is only for r failing: everything wrong with the file is a Problem.
+func Check(name string, r io.Reader, sig Sig, opts Options) (*Result, error) {
+	lim := opts.Limits.Or(formats.DefaultLimits)
+	res := &Result{Name: name}
+	fc := settlement.NewFileCheck(settlement.Rules{Member: opts.Member})
+	fc.Problems.Max = lim.ProblemsMax
+	res.check = fc
+
+	v := signature.NewVerifier()
+	var sigBytes []byte
+	var sigErr error
+	if opts.Keys != nil && sig.Present {
+		sigBytes, sigErr = signature.DecodeSig(sig.Bytes)
+	}
+	s := &sink{FileCheck: fc, begin: func(h *settlement.Header) {
+		if opts.Keys != nil && sigErr == nil && sig.Present {
+			v.Begin(opts.Keys.Keys(h.Sender), sigBytes)
+		}
+	}}
+	tee := io.TeeReader(io.LimitReader(r, lim.FileBytesMax+1), v)
+
+	var err error
+	switch Format(name) {
+	case "csv":
+		err = csv.Parse(tee, lim, s)
+	case "xml":
+		err = pacs008.Parse(tee, lim, s)
+	default:
+		fc.Problem(settlement.Problem{Code: settlement.CodeFormat, Message: fmt.Sprintf("%q: a payment file is named *.csv (Format 1) or *.xml (pacs.008.001.08)", path.Base(name))})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	// A parser may stop early (too many records, broken XML): the file's
+	// identity and signature are still over all of its bytes.
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	res.SHA256, res.Size = v.Sum(), v.Size()
+	if res.Size > lim.FileBytesMax && !hasCode(fc, settlement.CodeFileTooLarge) {
+		fc.Problem(settlement.Problem{Code: settlement.CodeFileTooLarge, Message: fmt.Sprintf("file is larger than %d bytes", lim.FileBytesMax)})
+	}
+
+	h, _ := fc.FileHeader()
+	res.FileID, res.Sender, res.BusinessDate = h.FileID, h.Sender, h.BusinessDate
+	if opts.Uploader != "" && h.Sender != "" && h.Sender != opts.Uploader {
+		fc.Problem(settlement.Problem{Line: h.Line, Field: "sender_bic", Code: settlement.CodeSenderNotUploader,
+			Message: fmt.Sprintf("file names sender %s but was uploaded by %s", h.Sender, opts.Uploader)})
+	}
+	if opts.Keys != nil && h.Sender != "" {
+		res.KeyLabel = checkSignature(fc, v, sig, sigErr, h.Sender)
+	}
+	fc.Finish()
+	res.Entries = fc.Count()
+	res.ControlSum, _ = fc.ControlSum()
+	res.Problems = fc.Problems.List()
+	return res, nil
+}
+
+func checkSignature(fc *settlement.FileCheck, v *signature.Verifier, sig Sig, sigErr error, sender settlement.BIC) string {
+	add := func(code, msg string) { fc.Problem(settlement.Problem{Field: "signature", Code: code, Message: msg}) }
+	switch {
+	case !sig.Present:
+		add(settlement.CodeSignatureMissing, "no detached signature (<file>.sig) beside the file")
+		return ""
+	case sigErr != nil:
+		add(settlement.CodeSignatureMalform, sigErr.Error())
+		return ""
+	}
+	k, err := v.Verify()
+	switch {
+	case err == nil:
+		return k.Label
+	case errors.Is(err, signature.ErrNoKey):
+		add(settlement.CodeSignatureNoKey, fmt.Sprintf("%s has no registered public key", sender))
+	default:
+		add(settlement.CodeSignatureInvalid, fmt.Sprintf("signature does not verify with any key of %s", sender))
+	}
+	return ""
+}
+
+func hasCode(fc *settlement.FileCheck, code string) bool {
+	for _, p := range fc.Problems.List() {
+		if p.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// sink starts signature checking as soon as the header names the sender.
+type sink struct {
+	*settlement.FileCheck
+	begin func(*settlement.Header)
+}
+
+func (s *sink) Header(h *settlement.Header, ok bool) {
+	if h.Sender != "" {
+		s.begin(h)
+	}
+	s.FileCheck.Header(h, ok)
+}
+
+// Ack is the acknowledgement a bank reads in its outbox, exactly as the
+// contract writes it.
+type Ack struct {
+	File       string               `json:"file"`
+	FileID     string               `json:"file_id"`
+	SHA256     string               `json:"sha256"`
+	Status     string               `json:"status"`
+	ReceivedAt string               `json:"received_at"`
+	Entries    int64                `json:"entries"`
+	ControlSum string               `json:"control_sum"`
+	Errors     []settlement.Problem `json:"errors"`
+}
+
+// Ack builds the acknowledgement of the verdict.
+func (r *Result) Ack(receivedAt time.Time) Ack {
+	errs := r.Problems
+	if errs == nil {
+		errs = []settlement.Problem{}
+	}
+	return Ack{File: path.Base(r.Name), FileID: r.FileID, SHA256: r.Hash(), Status: r.Status(),
+		ReceivedAt: receivedAt.Format(time.RFC3339), Entries: r.Entries, ControlSum: r.ControlSum, Errors: errs}
+}
+
+// AckName is the outbox name of a file's acknowledgement.
+func AckName(file string) string { return path.Base(file) + ".ack.json" }
+
+// SigName is the name of a file's detached signature.
+func SigName(file string) string { return file + ".sig" }
+
+// IsSig tells a signature file from a payment file.
+func IsSig(name string) bool { return strings.HasSuffix(name, ".sig") }
