@@ -1,0 +1,258 @@
+// Package archive keeps every file the system takes, unchanged, read-only
+// and addressed by content: <root>/sha256/ab/cdef... holds the bytes whose
+// SHA-256 is abcdef..., and <root>/index.jsonl records which bank sent
+// them under which name and when. Accepted and rejected files both stay:
+// the archive is written before anything else happens to a file, so it
+// is the evidence of what a bank sent, whatever became of it.
+package archive
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// FileBytesMaxDefault bounds one archived file unless Options say otherwise.
+const FileBytesMaxDefault = 256 << 20
+
+// indexLineBytesMax bounds one line of the index.
+const indexLineBytesMax = 4096
+
+// ErrTooLarge reports a file over the archive's size limit; nothing is kept.
+var ErrTooLarge = errors.New("file larger than the archive accepts")
+
+// ErrCorrupt reports archived bytes that no longer hash to their name.
+var ErrCorrupt = errors.New("archived file does not match its hash")
+
+// Entry is one receipt of a file: who sent which bytes under which name.
+type Entry struct {
+	Bank       string    `json:"bank"`
+	Name       string    `json:"name"`
+	ReceivedAt time.Time `json:"received_at"`
+	SHA256     string    `json:"sha256"`
+	Size       int64     `json:"size"`
+}
+
+// Archive is a content-addressed store of taken files. It is safe for
+// concurrent use, and for use by several processes over one root: blobs
+// are created by rename, index lines by single O_APPEND writes.
+type Archive struct {
+	root         string
+	fileBytesMax int64
+	mu           sync.Mutex // serialises index appends within this process
+}
+
+// Open prepares an archive under root, creating its folders.
+func Open(root string, fileBytesMax int64) (*Archive, error) {
+	if fileBytesMax <= 0 {
+		fileBytesMax = FileBytesMaxDefault
+	}
+	for _, d := range []string{filepath.Join(root, "sha256"), filepath.Join(root, "tmp")} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, err
+		}
+	}
+	return &Archive{root: root, fileBytesMax: fileBytesMax}, nil
+}
+
+// Path is where the bytes with hex SHA-256 sum live (or would live).
+func (a *Archive) Path(sum string) (string, error) {
+	if !validSum(sum) {
+		return "", fmt.Errorf("archive: %q is not a lowercase hex SHA-256", sum)
+	}
+	return filepath.Join(a.root, "sha256", sum[:2], sum[2:]), nil
+}
+
+func validSum(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Put reads r to its end, stores the bytes under their hash and records
+// the receipt. Storing the same bytes again is not an error: the blob is
+// kept once and every receipt gets its own index line (an identical
+// receipt, as a retry after a crash writes, is recorded once). The blob
+// is durable before Put returns: temp file, fsync, rename, fsync folder.
+func (a *Archive) Put(ctx context.Context, bank, name string, receivedAt time.Time, r io.Reader) (Entry, error) {
+	tmp, err := os.CreateTemp(filepath.Join(a.root, "tmp"), "put-*")
+	if err != nil {
+		return Entry{}, err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, a.fileBytesMax+1))
+	if err == nil && n > a.fileBytesMax {
+		err = fmt.Errorf("archive: %s from %s: %w (%d bytes)", name, bank, ErrTooLarge, a.fileBytesMax)
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		err = tmp.Chmod(0o444)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Entry{}, err
+	}
+	e := Entry{Bank: bank, Name: name, ReceivedAt: receivedAt.UTC(), SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}
+	dst, _ := a.Path(e.SHA256)
+	if err := a.place(tmp.Name(), dst, n); err != nil {
+		return Entry{}, err
+	}
+	if err := a.record(e); err != nil {
+		return Entry{}, err
+	}
+	return e, nil
+}
+
+// place renames tmp to dst unless dst already holds the same bytes.
+func (a *Archive) place(tmp, dst string, size int64) error {
+	if fi, err := os.Lstat(dst); err == nil {
+		if fi.Mode().IsRegular() && fi.Size() == size {
+			return nil // same hash, same size: the same bytes
+		}
+		return fmt.Errorf("archive: %s: %w", dst, ErrCorrupt)
+	}
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	// Link, not rename: link fails if another writer placed the same
+	// bytes first, where rename would silently replace them.
+	if err := os.Link(tmp, dst); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func (a *Archive) indexFile() string { return filepath.Join(a.root, "index.jsonl") }
+
+// record appends e to the index unless the same receipt is there already.
+func (a *Archive) record(e Entry) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	seen := false
+	err := a.scan(func(x Entry) bool {
+		if x.Bank == e.Bank && x.Name == e.Name && x.ReceivedAt.Equal(e.ReceivedAt) && x.Size == e.Size {
+			seen = true
+			return false
+		}
+		return true
+	}, e.SHA256)
+	if err != nil || seen {
+		return err
+	}
+	line, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(a.indexFile(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(line, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Entries returns every receipt of the bytes with hash sum, oldest first.
+func (a *Archive) Entries(sum string) ([]Entry, error) {
+	if !validSum(sum) {
+		return nil, fmt.Errorf("archive: %q is not a lowercase hex SHA-256", sum)
+	}
+	var out []Entry
+	err := a.scan(func(e Entry) bool { out = append(out, e); return true }, sum)
+	return out, err
+}
+
+// scan calls fn for index entries with hash sum until fn returns false.
+func (a *Archive) scan(fn func(Entry) bool, sum string) error {
+	f, err := os.Open(a.indexFile())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, indexLineBytesMax), indexLineBytesMax)
+	for sc.Scan() {
+		var e Entry
+		if json.Unmarshal(sc.Bytes(), &e) != nil || e.SHA256 != sum {
+			continue // a torn line after a crash is skipped, not fatal
+		}
+		if !fn(e) {
+			return nil
+		}
+	}
+	return sc.Err()
+}
+
+// Open returns the archived bytes with hash sum, checked against it.
+func (a *Archive) Open(sum string) (io.ReadCloser, error) {
+	p, err := a.Path(sum)
+	if err != nil {
+		return nil, err
+	}
+	return os.Open(p)
+}
+
+// Verify re-hashes the archived bytes with hash sum.
+func (a *Archive) Verify(sum string) error {
+	rc, err := a.Open(sum)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return err
+	}
+	if hex.EncodeToString(h.Sum(nil)) != sum {
+		return fmt.Errorf("archive: %s: %w", sum, ErrCorrupt)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,524 @@
+package sftp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pkgsftp "github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"settle/settlement"
+)
+
+// Role is what a login may do in its bank's tree.
+type Role int
+
+const (
+	// RoleBank is a member bank: it writes into inbox/ and reads outbox/.
+	RoleBank Role = iota
+	// RoleCollector is the other side of a pull: it reads inbox/ and writes
+	// outbox/. It exists so that this server can stand in for a bank's own
+	// SFTP server (the pull adapter's tests run against it).
+	RoleCollector
+)
+
+func (r Role) String() string {
+	if r == RoleCollector {
+		return "collector"
+	}
+	return "bank"
+}
+
+// User is one SFTP login. Every user is bound to exactly one bank's tree.
+type User struct {
+	// Login is the SSH user name; it defaults to the bank's BIC.
+	Login string
+	Bank  settlement.BIC
+	Role  Role
+	// AuthorizedKeys are accepted in addition to the keys in
+	// <root>/users/<login>/authorized_keys, which is read at every login so
+	// that a key rotation needs no restart.
+	AuthorizedKeys []ssh.PublicKey
+}
+
+// Config is the server's configuration. Zero limits take the defaults below.
+type Config struct {
+	Root  string
+	Users []User
+
+	FileBytesMax       int64         // largest file a bank may upload
+	InboxFilesMax      int           // files in one inbox, uploads in progress included
+	SessionsPerBankMax int           // concurrent SFTP sessions of one bank
+	ConnectionsMax     int           // concurrent connections, authenticated or not
+	IdleTimeout        time.Duration // a connection silent this long is closed
+	HandshakeTimeout   time.Duration // time to finish key exchange and login
+	LoginFailuresMax   int           // failed logins per source address and per user ...
+	LoginFailureWindow time.Duration // ... within this window lock that source or user out for it
+
+	Logger *slog.Logger
+}
+
+// Defaults for the limits in Config.
+const (
+	FileBytesMaxDefault       = 64 << 20
+	InboxFilesMaxDefault      = 1000
+	SessionsPerBankMaxDefault = 4
+	ConnectionsMaxDefault     = 256
+	IdleTimeoutDefault        = 5 * time.Minute
+	HandshakeTimeoutDefault   = 30 * time.Second
+	LoginFailuresMaxDefault   = 10
+	LoginFailureWindowDefault = 15 * time.Minute
+)
+
+// authorizedKeysBytesMax bounds an authorized_keys file.
+const authorizedKeysBytesMax = 64 << 10
+
+// listEntriesMax bounds one directory listing sent to a client.
+const listEntriesMax = 10000
+
+// Server is the built-in SFTP server.
+type Server struct {
+	cfg     Config
+	lay     layout
+	hostKey ssh.Signer
+	log     *slog.Logger
+	users   map[string]User
+
+	bankLocks map[settlement.BIC]*sync.Mutex
+
+	mu       sync.Mutex
+	sessions map[settlement.BIC]int
+	conns    map[net.Conn]struct{}
+
+	failures *failureTracker
+	connSem  chan struct{}
+}
+
+// NewServer checks cfg, creates the folder tree of every bank and loads or
+// creates the persistent host key.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Root == "" {
+		return nil, errors.New("sftp: Config.Root is empty")
+	}
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Root = root
+	setDefault(&cfg.FileBytesMax, FileBytesMaxDefault)
+	setDefault(&cfg.InboxFilesMax, InboxFilesMaxDefault)
+	setDefault(&cfg.SessionsPerBankMax, SessionsPerBankMaxDefault)
+	setDefault(&cfg.ConnectionsMax, ConnectionsMaxDefault)
+	setDefault(&cfg.IdleTimeout, IdleTimeoutDefault)
+	setDefault(&cfg.HandshakeTimeout, HandshakeTimeoutDefault)
+	setDefault(&cfg.LoginFailuresMax, LoginFailuresMaxDefault)
+	setDefault(&cfg.LoginFailureWindow, LoginFailureWindowDefault)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{
+		cfg:       cfg,
+		lay:       layout{root: root},
+		log:       cfg.Logger.With("component", "sftpd"),
+		users:     make(map[string]User),
+		bankLocks: make(map[settlement.BIC]*sync.Mutex),
+		sessions:  make(map[settlement.BIC]int),
+		conns:     make(map[net.Conn]struct{}),
+		failures:  newFailureTracker(cfg.LoginFailuresMax, cfg.LoginFailureWindow),
+		connSem:   make(chan struct{}, cfg.ConnectionsMax),
+	}
+	for _, u := range cfg.Users {
+		if _, err := settlement.ParseBIC(string(u.Bank)); err != nil {
+			return nil, fmt.Errorf("sftp: user %q: %w", u.Login, err)
+		}
+		if u.Login == "" {
+			u.Login = string(u.Bank)
+		}
+		if !validName(u.Login) {
+			return nil, fmt.Errorf("sftp: login %q: %w", u.Login, ErrBadName)
+		}
+		if _, dup := s.users[u.Login]; dup {
+			return nil, fmt.Errorf("sftp: login %q configured twice", u.Login)
+		}
+		s.users[u.Login] = u
+		if s.bankLocks[u.Bank] == nil {
+			s.bankLocks[u.Bank] = new(sync.Mutex)
+			if err := s.lay.ensure(u.Bank); err != nil {
+				return nil, fmt.Errorf("sftp: bank %s: %w", u.Bank, err)
+			}
+		}
+	}
+	s.hostKey, err = loadOrCreateHostKey(s.lay.hostKeyFile())
+	if err != nil {
+		return nil, fmt.Errorf("sftp: %w", err)
+	}
+	return s, nil
+}
+
+func setDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// HostKey is the server's public host key, for a known_hosts line.
+func (s *Server) HostKey() ssh.PublicKey { return s.hostKey.PublicKey() }
+
+// Serve accepts connections on ln until ctx ends, then closes ln and every
+// connection and returns once all of them are finished.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var wg sync.WaitGroup
+	stop := context.AfterFunc(ctx, func() {
+		ln.Close()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+	})
+	defer stop()
+	s.log.Info("sftp server listening", "addr", ln.Addr().String(), "host_key", ssh.FingerprintSHA256(s.HostKey()))
+	var err error
+	for {
+		var c net.Conn
+		c, err = ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				err = nil
+			}
+			break
+		}
+		select {
+		case s.connSem <- struct{}{}:
+		default:
+			s.log.Warn("connection refused: too many connections", "source", c.RemoteAddr().String())
+			c.Close()
+			continue
+		}
+		s.mu.Lock()
+		if ctx.Err() != nil {
+			s.mu.Unlock()
+			c.Close()
+			<-s.connSem
+			continue
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-s.connSem }()
+			s.serveConn(c)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	s.log.Info("sftp server stopped")
+	return err
+}
+
+// serveConn runs one SSH connection from handshake to close.
+func (s *Server) serveConn(raw net.Conn) {
+	defer raw.Close()
+	source := sourceOf(raw.RemoteAddr())
+	if s.failures.locked("source:"+source, time.Now()) {
+		s.log.Warn("login refused: source locked out after failed logins", "source", source)
+		return
+	}
+	conn := &idleConn{Conn: raw, idle: s.cfg.IdleTimeout}
+	conn.hard.Store(time.Now().Add(s.cfg.HandshakeTimeout).UnixNano())
+	var tried string // the last user name this connection tried to log in as
+	cfg := &ssh.ServerConfig{
+		ServerVersion: "SSH-2.0-settle",
+		MaxAuthTries:  6,
+		PublicKeyCallback: func(md ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			tried = md.User()
+			return s.authorize(md.User(), key)
+		},
+		AuthLogCallback: func(md ssh.ConnMetadata, method string, err error) {
+			tried = md.User()
+		},
+	}
+	cfg.AddHostKey(s.hostKey)
+	sc, chans, reqs, err := ssh.NewServerConn(conn, cfg)
+	if err != nil {
+		if tried != "" {
+			now := time.Now()
+			s.failures.add("source:"+source, now)
+			if _, known := s.users[tried]; known {
+				s.failures.add("user:"+tried, now)
+			}
+			s.log.Warn("login failed", "user", tried, "source", source, "err", err.Error())
+		}
+		return
+	}
+	conn.hard.Store(0)
+	defer sc.Close()
+	u := s.users[sc.User()]
+	log := s.log.With("bank", string(u.Bank), "login", u.Login, "role", u.Role.String(), "source", source)
+	log.Info("login ok", "key", sc.Permissions.Extensions["key"])
+	go ssh.DiscardRequests(reqs) // no tcpip-forward, no keepalive games
+	var wg sync.WaitGroup
+	for nc := range chans {
+		if nc.ChannelType() != "session" {
+			log.Warn("channel refused", "type", nc.ChannelType())
+			nc.Reject(ssh.Prohibited, "only sftp sessions are served")
+			continue
+		}
+		if !s.acquireSession(u.Bank) {
+			log.Warn("session refused: too many sessions", "max", s.cfg.SessionsPerBankMax)
+			nc.Reject(ssh.ResourceShortage, "too many sessions for this bank")
+			continue
+		}
+		ch, creqs, err := nc.Accept()
+		if err != nil {
+			s.releaseSession(u.Bank)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer s.releaseSession(u.Bank)
+			s.serveSession(ch, creqs, u, log)
+		}()
+	}
+	wg.Wait()
+	log.Info("logout")
+}
+
+// authorize is the public-key check. Passwords and keyboard-interactive
+// are not configured at all, so the SSH library refuses them.
+func (s *Server) authorize(login string, key ssh.PublicKey) (*ssh.Permissions, error) {
+	u, ok := s.users[login]
+	if !ok {
+		return nil, errors.New("unknown user")
+	}
+	if s.failures.locked("user:"+login, time.Now()) {
+		return nil, errors.New("user locked out after failed logins")
+	}
+	want := key.Marshal()
+	keys := append([]ssh.PublicKey(nil), u.AuthorizedKeys...)
+	fileKeys, err := readAuthorizedKeys(filepath.Join(s.lay.usersDir(), login, "authorized_keys"))
+	if err != nil {
+		s.log.Error("authorized_keys unreadable", "login", login, "err", err.Error())
+	}
+	keys = append(keys, fileKeys...)
+	for _, k := range keys {
+		if bytes.Equal(k.Marshal(), want) {
+			return &ssh.Permissions{Extensions: map[string]string{"key": ssh.FingerprintSHA256(key)}}, nil
+		}
+	}
+	return nil, errors.New("key not authorized")
+}
+
+// readAuthorizedKeys parses an OpenSSH authorized_keys file; a missing
+// file is no keys. Options in the file are ignored: every key of a bank
+// gets the same jail.
+func readAuthorizedKeys(file string) ([]ssh.PublicKey, error) {
+	f, err := os.Open(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, authorizedKeysBytesMax+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > authorizedKeysBytesMax {
+		return nil, fmt.Errorf("%s: larger than %d bytes", file, authorizedKeysBytesMax)
+	}
+	var keys []ssh.PublicKey
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 4096), authorizedKeysBytesMax)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		k, _, _, _, err := ssh.ParseAuthorizedKey(line)
+		if err != nil {
+			return keys, fmt.Errorf("%s: %w", file, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, sc.Err()
+}
+
+func (s *Server) acquireSession(b settlement.BIC) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[b] >= s.cfg.SessionsPerBankMax {
+		return false
+	}
+	s.sessions[b]++
+	return true
+}
+
+func (s *Server) releaseSession(b settlement.BIC) {
+	s.mu.Lock()
+	s.sessions[b]--
+	s.mu.Unlock()
+}
+
+// serveSession answers the requests of one session channel: the sftp
+// subsystem is started once; shell, exec, pty, env, x11 and agent
+// forwarding are all refused.
+func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, u User, log *slog.Logger) {
+	defer ch.Close()
+	done := make(chan struct{})
+	started := false
+	for {
+		select {
+		case req, ok := <-reqs:
+			if !ok {
+				if started {
+					<-done
+				}
+				return
+			}
+			if req.Type == "subsystem" && !started && isSFTPSubsystem(req.Payload) {
+				started = true
+				req.Reply(true, nil)
+				go func() {
+					defer close(done)
+					s.runSFTP(ch, u, log)
+					ch.Close()
+				}()
+				continue
+			}
+			log.Warn("session request refused", "type", req.Type)
+			req.Reply(false, nil)
+		case <-done:
+			// The sftp server ended (client closed it); drain what is
+			// left of the requests so the SSH library is not blocked.
+			go ssh.DiscardRequests(reqs)
+			return
+		}
+	}
+}
+
+func isSFTPSubsystem(payload []byte) bool {
+	var p struct{ Name string }
+	return ssh.Unmarshal(payload, &p) == nil && p.Name == "sftp"
+}
+
+func (s *Server) runSFTP(ch ssh.Channel, u User, log *slog.Logger) {
+	h := &handlers{srv: s, user: u, jail: s.lay.bankDir(u.Bank), log: log}
+	rs := pkgsftp.NewRequestServer(ch, pkgsftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h},
+		pkgsftp.WithStartDirectory("/"))
+	if err := rs.Serve(); err != nil && !errors.Is(err, io.EOF) {
+		log.Info("sftp session ended", "err", err.Error())
+	}
+	rs.Close()
+}
+
+// idleConn closes a connection that has been silent for idle: every read
+// and write pushes its deadline forward, but never past hard (unix nanos,
+// 0 for none), which bounds the handshake however slowly a client talks.
+type idleConn struct {
+	net.Conn
+	idle time.Duration
+	hard atomic.Int64
+}
+
+func (c *idleConn) deadline() time.Time {
+	d := time.Now().Add(c.idle)
+	if h := c.hard.Load(); h != 0 && h < d.UnixNano() {
+		return time.Unix(0, h)
+	}
+	return d
+}
+
+func (c *idleConn) Read(b []byte) (int, error) {
+	c.Conn.SetReadDeadline(c.deadline())
+	return c.Conn.Read(b)
+}
+
+func (c *idleConn) Write(b []byte) (int, error) {
+	c.Conn.SetWriteDeadline(c.deadline())
+	return c.Conn.Write(b)
+}
+
+func sourceOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	return a.String()
+}
+
+// failureTracker counts failed logins per key (a source address or a
+// user) in a sliding window. A key with max failures in the window is
+// locked until the oldest of them ages out. The map is bounded: when it
+// is full, expired keys are dropped, then new keys are not tracked, which
+// only weakens the lockout for an attacker that already spreads over
+// trackedKeysMax addresses.
+type failureTracker struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	m      map[string][]time.Time
+}
+
+const trackedKeysMax = 10000
+
+func newFailureTracker(max int, window time.Duration) *failureTracker {
+	return &failureTracker{max: max, window: window, m: make(map[string][]time.Time)}
+}
+
+func (f *failureTracker) add(key string, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ts := f.recent(key, now)
+	if ts == nil && len(f.m) >= trackedKeysMax {
+		for k := range f.m {
+			if len(f.recent(k, now)) == 0 {
+				delete(f.m, k)
+			}
+		}
+		if len(f.m) >= trackedKeysMax {
+			return
+		}
+	}
+	if len(ts) >= f.max {
+		ts = ts[1:]
+	}
+	f.m[key] = append(ts, now)
+}
+
+func (f *failureTracker) locked(key string, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.recent(key, now)) >= f.max
+}
+
+// recent drops the failures of key older than the window; f.mu is held.
+func (f *failureTracker) recent(key string, now time.Time) []time.Time {
+	ts := f.m[key]
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= f.window {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) == 0 {
+		delete(f.m, key)
+		return nil
+	}
+	f.m[key] = ts
+	return ts
+}

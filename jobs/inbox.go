@@ -1,0 +1,82 @@
+// Package jobs holds the scheduled work of the settlement system and the
+// small ports it needs from the outside world.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"time"
+
+	"settle/settlement"
+)
+
+// Inbox is where the intake job finds the payment files banks submitted.
+// It is implemented by the built-in SFTP server's storage and by a pull
+// from a bank's own SFTP server; the job cannot tell them apart.
+//
+// The contract every implementation keeps:
+//   - List returns complete files only: a payment file (*.csv, *.xml) whose
+//     detached signature <name>.sig is present, both fully written. A file
+//     still being written, or without its .sig, is never listed.
+//   - A file marked Done is never listed again, by this value or by a new
+//     one over the same storage.
+//   - Open and OpenSig return exactly the bytes of the listed file; where an
+//     adapter finds the file changed since List, it returns ErrChanged and
+//     the file is not taken.
+type Inbox interface {
+	// List returns the complete files waiting, oldest first, at most
+	// limit of them (limit <= 0 means the adapter's own bound).
+	List(ctx context.Context, limit int) ([]InboxFile, error)
+	// Open returns the payment file's bytes.
+	Open(ctx context.Context, f InboxFile) (io.ReadCloser, error)
+	// OpenSig returns the bytes of the file's detached signature.
+	OpenSig(ctx context.Context, f InboxFile) (io.ReadCloser, error)
+	// Ack writes body as name into the outbox of the bank that sent f,
+	// atomically: the bank sees the whole acknowledgement or nothing.
+	Ack(ctx context.Context, f InboxFile, name string, body []byte) error
+	// Done marks f taken so that it is never taken twice. It is called
+	// after the file is archived and acknowledged; it is idempotent.
+	Done(ctx context.Context, f InboxFile) error
+}
+
+// InboxFile is one complete payment file and its signature as an Inbox
+// lists it. It is a value: the adapter finds the file again by Bank and
+// Name, and checks Size and ModTime against what it finds.
+type InboxFile struct {
+	// Bank is the bank whose tree the file was found in: the sender as
+	// far as transport goes (the file's own header names it too).
+	Bank settlement.BIC
+	// Name is the base name in the bank's inbox, e.g. "F20261124-001.csv".
+	Name    string
+	Size    int64
+	ModTime time.Time
+	// SHA256 is the lowercase hex digest of the payment file when the
+	// adapter knows it at List time, and "" when it does not; the
+	// archive computes it in any case before anything else happens.
+	SHA256 string
+	// SigSize is the size of <Name>.sig.
+	SigSize    int64
+	SigModTime time.Time
+}
+
+// SigName is the name of the file's detached signature.
+func (f InboxFile) SigName() string { return f.Name + SigSuffix }
+
+// SigSuffix is appended to a payment file's name to name its signature.
+const SigSuffix = ".sig"
+
+// IsPaymentFileName reports whether name is a payment file by the
+// bank-facing spec (*.csv or *.xml); only those are ever listed.
+func IsPaymentFileName(name string) bool {
+	return strings.HasSuffix(name, ".csv") || strings.HasSuffix(name, ".xml")
+}
+
+// ErrChanged reports a file that changed between List and Open (size,
+// modification time or bytes differ); it was not taken and will be
+// listed again in its new form.
+var ErrChanged = errors.New("inbox file changed since it was listed")
+
+// ErrNotListed reports an InboxFile that its Inbox no longer holds.
+var ErrNotListed = errors.New("inbox file not found")
