@@ -169,14 +169,15 @@ func DayPayments(cfg Config, bics []settlement.BIC, i int) []Payment {
 		p := Payment{ID: prefix + fmt.Sprintf("%08d", j+1), Debtor: bics[i], Creditor: bics[to], Currency: c.code}
 		p.Amount = amount(r, c.minor, c.maxExp)
 		if r.IntN(10) < 7 {
-			p.Remittance = fmt.Sprintf("INV %s/%06d %s", cfg.Date, r.IntN(1000000), purposes[r.IntN(len(purposes))])
+			p.Remittance = fmt.Sprintf("INV %s/%06d %s ref CUST%08d", cfg.Date, r.IntN(1000000), purposes[r.IntN(len(purposes))], r.IntN(100000000))
 		}
 		out[j] = p
 	}
 	return out
 }
 
-var purposes = []string{"payroll", "supplier invoice", "card settlement", "trade finance", "securities DvP", "interbank loan", "customer transfer"}
+var purposes = []string{"payroll November batch", "supplier invoice settlement", "card scheme net settlement",
+	"trade finance LC drawing", "securities DvP cash leg", "interbank money market loan", "customer credit transfer"}
 
 // amount draws a log-uniform amount with the currency's exact decimals.
 func amount(r *mrand.Rand, minor, maxExp int) string {

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The domain packages import the standard library, shopspring/decimal and
+# each other only: no database, broker, SFTP, Fabric or os.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bad=0
+for pkg in ./settlement/... ./reconciliation/...; do
+  [ -n "$(go list "$pkg" 2>/dev/null)" ] || continue
+  for p in $(go list "$pkg"); do
+    imports=$(go list -f '{{join .Imports "\n"}}' "$p")
+    while read -r imp; do
+      [ -z "$imp" ] && continue
+      case "$imp" in
+        settle/settlement*|settle/reconciliation*|github.com/shopspring/decimal) ;;
+        os|os/*|net|net/*|database/*|syscall) echo "$p imports $imp: the domain does no I/O"; bad=1 ;;
+        *.*/*) echo "$p imports $imp: the domain imports only the standard library and decimal"; bad=1 ;;
+      esac
+    done <<<"$imports"
+  done
+done
+exit $bad

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and the demo need, only when one is
+# missing, so a fresh machine (and CI) gets them and a prepared one loses no
+# time. Go itself is expected on PATH (the machine image has it).
+set -euo pipefail
+need=()
+command -v openssl >/dev/null || need+=(openssl)
+command -v sftp >/dev/null || need+=(openssh-client)
+command -v sha256sum >/dev/null || need+=(coreutils)
+command -v git >/dev/null || need+=(git)
+[ -x /usr/bin/time ] || need+=(time)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "ops/deps.sh: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+command -v go >/dev/null || { echo "ops/deps.sh: Go is not on PATH (expected /usr/local/go/bin)"; exit 1; }
