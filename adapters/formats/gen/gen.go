@@ -386,7 +386,9 @@ func Day(cfg Config, dir string) (*Written, error) {
 			return nil, err
 		}
 		fmt.Fprintln(&members, b.BIC)
-		fmt.Fprintf(&caps, "%s,KRW,5000000000000\n%s,USD,50000000.00\n", b.BIC, b.BIC)
+		// A cap in every currency generated: a net debtor without a cap in
+		// a currency cannot settle there (the ledger refuses it).
+		fmt.Fprintf(&caps, "%s,KRW,5000000000000\n%s,USD,50000000.00\n%s,JPY,500000000000\n%s,KWD,10000000.000\n", b.BIC, b.BIC, b.BIC, b.BIC)
 
 		ps := DayPayments(cfg, bics, i)
 		fileID := fmt.Sprintf("F%s-%s-001", strings.ReplaceAll(string(cfg.Date), "-", ""), b.BIC[:4])
