@@ -1,0 +1,184 @@
+package jobs
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"settle/settlement"
+)
+
+// memRunLog is a RunLog for unit tests; the Postgres one has its own
+// contract test against a real server.
+type memRunLog struct {
+	mu   sync.Mutex
+	runs map[string]Outcome
+	keys []string
+	last map[string]time.Time
+	ids  map[int64]string
+}
+
+func newMemRunLog() *memRunLog {
+	return &memRunLog{runs: map[string]Outcome{}, last: map[string]time.Time{}, ids: map[int64]string{}}
+}
+
+func (m *memRunLog) Claim(_ context.Context, job string, t time.Time, _ string) (int64, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := job + "@" + t.UTC().Format(time.RFC3339)
+	if _, ok := m.runs[k]; ok {
+		return 0, false, nil
+	}
+	m.runs[k] = Outcome{Status: "running"}
+	m.keys = append(m.keys, k)
+	id := int64(len(m.keys))
+	m.ids[id] = k
+	if t.After(m.last[job]) {
+		m.last[job] = t
+	}
+	return id, true, nil
+}
+
+func (m *memRunLog) Finish(_ context.Context, id int64, o Outcome) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.runs[m.ids[id]] = o
+	return nil
+}
+
+func (m *memRunLog) Last(_ context.Context, job string) (time.Time, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.last[job]
+	return t, ok, nil
+}
+
+func seoul(t *testing.T) *time.Location {
+	loc, err := time.LoadLocation(DefaultZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+func TestCalendar(t *testing.T) {
+	hol, err := ParseHolidays(strings.NewReader("# Korean public holidays\n2026-12-25 Christmas\n\n2027-01-01 New Year\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCalendar(seoul(t), hol)
+	for d, want := range map[settlement.Date]bool{"2026-11-24": true, "2026-11-28": false, "2026-11-29": false, "2026-12-25": false, "2026-12-24": true} {
+		if got := c.IsBusinessDay(d); got != want {
+			t.Errorf("IsBusinessDay(%s) = %v", d, got)
+		}
+	}
+	if n := c.Next("2026-12-24"); n != "2026-12-28" {
+		t.Errorf("after Thursday 24 Dec comes Christmas, a weekend, then Monday 28; got %s", n)
+	}
+	if n := c.Next("2026-12-31"); n != "2027-01-04" {
+		t.Errorf("after 31 Dec: New Year, a weekend, then 4 Jan; got %s", n)
+	}
+	// 23:30 UTC on the 24th is already the 25th in Seoul.
+	if d := c.Today(time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC)); d != "2026-11-25" {
+		t.Errorf("Today in Seoul = %s", d)
+	}
+	if _, err := ParseHolidays(strings.NewReader("2026-13-01 bad\n")); err == nil {
+		t.Error("a bad holiday line must be an error")
+	}
+}
+
+func TestTwoInstancesRunEachScheduleOnce(t *testing.T) {
+	log := newMemRunLog()
+	cal := NewCalendar(seoul(t), nil)
+	var runs atomic.Int64
+	j := Job{Name: "cutoff", Spec: "0 18 * * *", Run: func(context.Context, time.Time) (map[string]int64, error) {
+		runs.Add(1)
+		time.Sleep(10 * time.Millisecond)
+		return nil, nil
+	}}
+	a := NewScheduler(cal, log, "a", nil)
+	b := NewScheduler(cal, log, "b", nil)
+	for _, s := range []*Scheduler{a, b} {
+		if err := s.Add(j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 11, 24, 18, 0, 0, 0, cal.Location())
+	var wg sync.WaitGroup
+	var ran atomic.Int64
+	for i := 0; i < 20; i++ {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s.RunAt(context.Background(), j, at) {
+				ran.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if runs.Load() != 1 || ran.Load() != 1 {
+		t.Fatalf("the 18:00 run ran %d times (reported %d), want exactly once", runs.Load(), ran.Load())
+	}
+}
+
+func TestCatchUpRunsMissedBusinessDaysInOrder(t *testing.T) {
+	log := newMemRunLog()
+	cal := NewCalendar(seoul(t), map[settlement.Date]string{"2026-11-26": "a holiday"})
+	var got []string
+	j := Job{Name: "cycle", Spec: "0 23 * * *", BusinessDaysOnly: true, Run: func(_ context.Context, t time.Time) (map[string]int64, error) {
+		got = append(got, t.Format("2006-01-02"))
+		return map[string]int64{"files": 1}, nil
+	}}
+	s := NewScheduler(cal, log, "a", nil)
+	if err := s.Add(j); err != nil {
+		t.Fatal(err)
+	}
+	// Never run before: nothing to catch up.
+	s.CatchUp(context.Background(), j)
+	if len(got) != 0 {
+		t.Fatalf("first start caught up %v", got)
+	}
+	// Last run Monday 23 Nov 23:00; down until Saturday 28 Nov noon.
+	log.Claim(context.Background(), "cycle", time.Date(2026, 11, 23, 23, 0, 0, 0, cal.Location()), "old")
+	s.now = func() time.Time { return time.Date(2026, 11, 28, 12, 0, 0, 0, cal.Location()) }
+	s.CatchUp(context.Background(), j)
+	want := []string{"2026-11-24", "2026-11-25", "2026-11-27"} // the 26th is a holiday
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("caught up %v, want %v", got, want)
+	}
+	// The holiday run is recorded as skipped, with the reason.
+	k := "cycle@" + time.Date(2026, 11, 26, 23, 0, 0, 0, cal.Location()).UTC().Format(time.RFC3339)
+	if o := log.runs[k]; o.Status != "skipped" || !strings.Contains(o.Err, "holiday") {
+		t.Fatalf("holiday run recorded as %+v", o)
+	}
+	// Catching up again runs nothing twice.
+	s.CatchUp(context.Background(), j)
+	if len(got) != 3 {
+		t.Fatalf("second catch-up re-ran: %v", got)
+	}
+}
+
+func TestPanicBecomesFailedRun(t *testing.T) {
+	log := newMemRunLog()
+	cal := NewCalendar(time.UTC, nil)
+	j := Job{Name: "boom", Spec: "* * * * *", Run: func(context.Context, time.Time) (map[string]int64, error) { panic("bad invariant") }}
+	s := NewScheduler(cal, log, "a", nil)
+	s.Add(j)
+	if !s.RunAt(context.Background(), j, time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)) {
+		t.Fatal("did not run")
+	}
+	o := log.runs[log.keys[0]]
+	if o.Status != "failed" || !strings.Contains(o.Err, "bad invariant") {
+		t.Fatalf("panic recorded as %+v", o)
+	}
+	if err := s.Add(Job{Name: "x", Spec: "not cron"}); err == nil {
+		t.Fatal("bad cron spec accepted")
+	}
+}
