@@ -299,4 +299,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-

@@ -568,4 +568,3 @@ func TestFailureTrackerWindow(t *testing.T) {
 		t.Fatal("still locked after the window")
 	}
 }
-
