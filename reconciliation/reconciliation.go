@@ -1,0 +1,325 @@
+// Package reconciliation compares what the system computed and stored
+// with what the ledger holds, and turns every difference into a typed
+// break. It is pure: adapters feed it two ordered streams of payments and
+// the two sides' positions; it holds only the current pair of records and
+// per-bank totals, so memory does not grow with the size of a cycle.
+package reconciliation
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"sort"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	"settle/settlement"
+)
+
+// Record is one payment or reversal as one side holds it.
+type Record struct {
+	Sender     settlement.BIC
+	ID         string
+	Kind       settlement.Kind
+	Debtor     settlement.BIC
+	Creditor   settlement.BIC
+	Amount     decimal.Decimal
+	Currency   settlement.Currency
+	FileSHA256 string
+	Cycle      string
+	Original   string // reversals
+	TxID       string // ledger side: the transaction that recorded it
+}
+
+// Key orders records: sender, then payment id, byte-wise. Both sides must
+// stream in this order (Postgres: ORDER BY sender COLLATE "C", payment_id
+// COLLATE "C"; the ledger's composite keys sort the same way).
+func (r *Record) Key() string { return string(r.Sender) + "/" + r.ID }
+
+func less(a, b *Record) bool {
+	if a.Sender != b.Sender {
+		return a.Sender < b.Sender
+	}
+	return a.ID < b.ID
+}
+
+// Kind of break.
+type Kind string
+
+const (
+	MissingOnLedger  Kind = "MISSING_ON_LEDGER" // in Postgres, not on the ledger
+	MissingInStore   Kind = "MISSING_IN_STORE"  // on the ledger, not in Postgres
+	FieldMismatch    Kind = "FIELD_MISMATCH"    // same payment, a field differs
+	AmountMismatch   Kind = "AMOUNT_MISMATCH"   // same payment, the amount differs
+	TotalsMismatch   Kind = "TOTALS_MISMATCH"   // count or control sum per bank and currency
+	PositionMismatch Kind = "POSITION_MISMATCH" // net position per bank and currency
+	StatusMismatch   Kind = "STATUS_MISMATCH"   // the cycle's status
+)
+
+// Break is one difference, with the evidence of both sides. Its Key is
+// stable across runs, so a re-run finds the same break again (or finds it
+// gone) instead of opening a second one.
+type Break struct {
+	Kind    Kind
+	Cycle   string
+	Subject string // "SENDER/payment-id", or "BANK/CUR", or the cycle
+	Field   string
+	Store   string // the value in Postgres ("" when absent)
+	Ledger  string // the value on the ledger ("" when absent)
+}
+
+// Key identifies the break across runs.
+func (b Break) Key() string {
+	return strings.Join([]string{b.Cycle, string(b.Kind), b.Subject, b.Field}, "|")
+}
+
+func (b Break) String() string {
+	s := fmt.Sprintf("%s %s", b.Kind, b.Subject)
+	if b.Field != "" {
+		s += " " + b.Field
+	}
+	return fmt.Sprintf("%s: postgres %q, ledger %q", s, b.Store, b.Ledger)
+}
+
+// ErrOrder reports a side that did not stream in key order: the matching
+// would be wrong, so it stops instead of reporting false breaks.
+var ErrOrder = errors.New("records not in (sender, payment id) order")
+
+// Totals are the per-bank, per-currency count and sum of one side.
+type Totals map[totalKey]*total
+
+type totalKey struct {
+	bank settlement.BIC
+	cur  settlement.Currency
+}
+
+type total struct {
+	count int64
+	sum   decimal.Decimal
+}
+
+func (t Totals) add(r *Record) {
+	k := totalKey{r.Sender, r.Currency}
+	v := t[k]
+	if v == nil {
+		v = &total{}
+		t[k] = v
+	}
+	v.count++
+	v.sum = v.sum.Add(r.Amount)
+}
+
+// Summary counts what a reconciliation compared.
+type Summary struct {
+	StoreRecords  int64
+	LedgerRecords int64
+	Matched       int64
+	Breaks        int64
+}
+
+// Payments merge-joins the two ordered streams and emits a break for every
+// payment missing on one side or differing in any field, then for every
+// bank and currency whose count or control sum differ.
+func Payments(cycle string, store, ledger iter.Seq2[Record, error], emit func(Break) error) (Summary, error) {
+	var sum Summary
+	nextS, stopS := iter.Pull2(store)
+	defer stopS()
+	nextL, stopL := iter.Pull2(ledger)
+	defer stopL()
+	st, lt := Totals{}, Totals{}
+	var prevS, prevL *Record
+
+	pull := func(next func() (Record, error, bool), prev **Record, side string) (*Record, error) {
+		r, err, ok := next()
+		if !ok {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", side, err)
+		}
+		if *prev != nil && !less(*prev, &r) {
+			return nil, fmt.Errorf("%s: %w: %s after %s", side, ErrOrder, r.Key(), (*prev).Key())
+		}
+		*prev = &r
+		return &r, nil
+	}
+	out := func(b Break) error {
+		sum.Breaks++
+		return emit(b)
+	}
+	s, err := pull(nextS, &prevS, "postgres")
+	if err != nil {
+		return sum, err
+	}
+	l, err := pull(nextL, &prevL, "ledger")
+	if err != nil {
+		return sum, err
+	}
+	for s != nil || l != nil {
+		switch {
+		case l == nil || (s != nil && less(s, l)):
+			sum.StoreRecords++
+			st.add(s)
+			if err := out(Break{Kind: MissingOnLedger, Cycle: cycle, Subject: s.Key(), Store: digest(s)}); err != nil {
+				return sum, err
+			}
+			if s, err = pull(nextS, &prevS, "postgres"); err != nil {
+				return sum, err
+			}
+		case s == nil || less(l, s):
+			sum.LedgerRecords++
+			lt.add(l)
+			if err := out(Break{Kind: MissingInStore, Cycle: cycle, Subject: l.Key(), Ledger: digest(l)}); err != nil {
+				return sum, err
+			}
+			if l, err = pull(nextL, &prevL, "ledger"); err != nil {
+				return sum, err
+			}
+		default:
+			sum.StoreRecords++
+			sum.LedgerRecords++
+			st.add(s)
+			lt.add(l)
+			diffs := compare(cycle, s, l)
+			if len(diffs) == 0 {
+				sum.Matched++
+			}
+			for _, b := range diffs {
+				if err := out(b); err != nil {
+					return sum, err
+				}
+			}
+			if s, err = pull(nextS, &prevS, "postgres"); err != nil {
+				return sum, err
+			}
+			if l, err = pull(nextL, &prevL, "ledger"); err != nil {
+				return sum, err
+			}
+		}
+	}
+	for _, b := range compareTotals(cycle, st, lt) {
+		if err := out(b); err != nil {
+			return sum, err
+		}
+	}
+	return sum, nil
+}
+
+func digest(r *Record) string {
+	s := fmt.Sprintf("%s %s->%s %s %s file=%s cycle=%s", r.Kind, r.Debtor, r.Creditor, r.Amount.String(), r.Currency, r.FileSHA256, r.Cycle)
+	if r.Original != "" {
+		s += " original=" + r.Original
+	}
+	return s
+}
+
+func compare(cycle string, s, l *Record) []Break {
+	var out []Break
+	field := func(name, a, b string) {
+		if a != b {
+			out = append(out, Break{Kind: FieldMismatch, Cycle: cycle, Subject: s.Key(), Field: name, Store: a, Ledger: b})
+		}
+	}
+	if !s.Amount.Equal(l.Amount) {
+		out = append(out, Break{Kind: AmountMismatch, Cycle: cycle, Subject: s.Key(), Field: "amount", Store: s.Amount.String(), Ledger: l.Amount.String()})
+	}
+	field("kind", s.Kind.String(), l.Kind.String())
+	field("debtor", string(s.Debtor), string(l.Debtor))
+	field("creditor", string(s.Creditor), string(l.Creditor))
+	field("currency", s.Currency.Code(), l.Currency.Code())
+	field("file_sha256", s.FileSHA256, l.FileSHA256)
+	field("cycle", s.Cycle, l.Cycle)
+	field("original", s.Original, l.Original)
+	return out
+}
+
+func compareTotals(cycle string, st, lt Totals) []Break {
+	keys := map[totalKey]bool{}
+	for k := range st {
+		keys[k] = true
+	}
+	for k := range lt {
+		keys[k] = true
+	}
+	sorted := make([]totalKey, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Slice(sorted, func(i, j int) bool {
+		if sorted[i].bank != sorted[j].bank {
+			return sorted[i].bank < sorted[j].bank
+		}
+		return sorted[i].cur.Code() < sorted[j].cur.Code()
+	})
+	var out []Break
+	for _, k := range sorted {
+		a, b := st[k], lt[k]
+		if a == nil {
+			a = &total{}
+		}
+		if b == nil {
+			b = &total{}
+		}
+		subject := string(k.bank) + "/" + k.cur.Code()
+		if a.count != b.count {
+			out = append(out, Break{Kind: TotalsMismatch, Cycle: cycle, Subject: subject, Field: "count",
+				Store: fmt.Sprint(a.count), Ledger: fmt.Sprint(b.count)})
+		}
+		if !a.sum.Equal(b.sum) {
+			out = append(out, Break{Kind: TotalsMismatch, Cycle: cycle, Subject: subject, Field: "control_sum",
+				Store: settlement.FormatAmount(a.sum, k.cur), Ledger: settlement.FormatAmount(b.sum, k.cur)})
+		}
+	}
+	return out
+}
+
+// NetPosition is one side's net position of a bank in a currency.
+type NetPosition struct {
+	Bank     settlement.BIC
+	Currency settlement.Currency
+	Net      decimal.Decimal
+}
+
+// Positions compares the two sides' net positions. A bank missing on one
+// side counts as zero there, so a zero position may be omitted by either.
+func Positions(cycle string, store, ledger []NetPosition) []Break {
+	type key = totalKey
+	s, l := map[key]decimal.Decimal{}, map[key]decimal.Decimal{}
+	keys := map[key]bool{}
+	for _, p := range store {
+		s[key{p.Bank, p.Currency}] = s[key{p.Bank, p.Currency}].Add(p.Net)
+		keys[key{p.Bank, p.Currency}] = true
+	}
+	for _, p := range ledger {
+		l[key{p.Bank, p.Currency}] = l[key{p.Bank, p.Currency}].Add(p.Net)
+		keys[key{p.Bank, p.Currency}] = true
+	}
+	sorted := make([]key, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Slice(sorted, func(i, j int) bool {
+		if sorted[i].cur != sorted[j].cur {
+			return sorted[i].cur.Code() < sorted[j].cur.Code()
+		}
+		return sorted[i].bank < sorted[j].bank
+	})
+	var out []Break
+	for _, k := range sorted {
+		if !s[k].Equal(l[k]) {
+			out = append(out, Break{Kind: PositionMismatch, Cycle: cycle, Subject: string(k.bank) + "/" + k.cur.Code(), Field: "net",
+				Store: settlement.FormatAmount(s[k], k.cur), Ledger: settlement.FormatAmount(l[k], k.cur)})
+		}
+	}
+	return out
+}
+
+// Status compares the cycle's status: settled in Postgres must be settled
+// on the ledger, and the other way round.
+func Status(cycle string, storeSettled, ledgerSettled bool, storeStage, ledgerStatus string) []Break {
+	if storeSettled == ledgerSettled {
+		return nil
+	}
+	return []Break{{Kind: StatusMismatch, Cycle: cycle, Subject: cycle, Field: "status", Store: storeStage, Ledger: ledgerStatus}}
+}
