@@ -1,0 +1,96 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"iter"
+
+	"settle/reconciliation"
+	"settle/settlement"
+)
+
+// Ledger is the shared ledger (a Fabric channel endorsed by a majority of
+// the member banks) as the nightly jobs and the auditors use it. Every
+// write has a deterministic identity and is idempotent: after a crash or a
+// timeout the job asks again, and the ledger answers with the transaction
+// that already committed instead of writing twice.
+type Ledger interface {
+	// RecordChunk records one chunk of a cycle's payments. The identical
+	// chunk recorded again returns the transaction that first recorded it;
+	// different content under the same (cycle, chunk id) is refused.
+	RecordChunk(ctx context.Context, c Chunk) (LedgerTx, error)
+	// SettleCycle settles a cycle with the positions the system computed.
+	// The ledger refuses unless they equal the sum of the recorded chunks,
+	// sum to zero per currency and respect the caps it holds. Idempotent.
+	SettleCycle(ctx context.Context, cycle string, positions []settlement.Position) (LedgerTx, error)
+	// Cycle is the ledger's view of a cycle; ok is false if it holds
+	// nothing for it.
+	Cycle(ctx context.Context, cycle string) (c LedgerCycle, ok bool, err error)
+	// CyclePayments streams the payments recorded for a cycle in
+	// (sender, payment id) byte order, for reconciliation.
+	CyclePayments(ctx context.Context, cycle string) iter.Seq2[reconciliation.Record, error]
+	// Payment is one recorded payment (TxID set); ok false if absent.
+	Payment(ctx context.Context, sender settlement.BIC, id string) (p reconciliation.Record, ok bool, err error)
+	// ReversalChain is the original payment and every reversal of it, in
+	// order, as the ledger holds them.
+	ReversalChain(ctx context.Context, sender settlement.BIC, id string) ([]reconciliation.Record, error)
+	// Tx describes a committed transaction: its block and who endorsed it.
+	Tx(ctx context.Context, txID string) (LedgerTx, error)
+	// RegisterBank and SetCap change the bank registry and the caps on the
+	// ledger, each a majority-endorsed transaction.
+	RegisterBank(ctx context.Context, bic settlement.BIC, mspID string) (LedgerTx, error)
+	SetCap(ctx context.Context, c settlement.Cap) (LedgerTx, error)
+}
+
+// Chunk is a slice of a cycle's payments written in one transaction.
+type Chunk struct {
+	Cycle   string
+	ID      string // deterministic: the same cycle chunks the same way every run
+	Entries []ChunkEntry
+}
+
+// ChunkEntry is one payment of a chunk with what the ledger keeps of its
+// origin.
+type ChunkEntry struct {
+	Sender     settlement.BIC
+	Entry      settlement.Entry
+	FileSHA256 string
+}
+
+// LedgerTx is a committed ledger transaction.
+type LedgerTx struct {
+	ID        string
+	Block     uint64
+	Endorsers []string // MSP ids of the organisations that endorsed it
+	// Existing is true when the write had already committed earlier and
+	// this is that earlier transaction.
+	Existing bool
+}
+
+// LedgerCycle is what the ledger holds about a cycle.
+type LedgerCycle struct {
+	ID        string
+	Status    string // "open" (chunks recorded) or "settled"
+	Positions []reconciliation.NetPosition
+	Chunks    int
+	Payments  int
+	TxID      string // the settling transaction
+}
+
+// Settled tells whether the ledger settled the cycle.
+func (c LedgerCycle) Settled() bool { return c.Status == "settled" }
+
+// Ledger errors the jobs act on.
+var (
+	// ErrEndorsementPolicy: the transaction did not gather a majority of
+	// the banks' endorsements. Permanent for that attempt; the error text
+	// names who endorsed.
+	ErrEndorsementPolicy = errors.New("ENDORSEMENT_POLICY_FAILURE")
+	// ErrLedgerRefused: the chaincode refused the content (duplicate
+	// payment, invalid reversal, positions that do not match, a cap).
+	// Permanent: retrying the same content cannot succeed.
+	ErrLedgerRefused = errors.New("refused by the ledger")
+	// ErrLedgerUnavailable: too few peers or no orderer answered. The job
+	// fails and succeeds when re-run after they return.
+	ErrLedgerUnavailable = errors.New("ledger unavailable")
+)
