@@ -94,6 +94,10 @@ CREATE TABLE net_debit_caps (
   created_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX net_debit_caps_current ON net_debit_caps (bank, currency, effective_from DESC, id DESC);
+CREATE TRIGGER net_debit_caps_append_only BEFORE UPDATE OR DELETE ON net_debit_caps
+  FOR EACH ROW EXECUTE FUNCTION forbid_rewrite();
+CREATE TRIGGER net_debit_caps_no_truncate BEFORE TRUNCATE ON net_debit_caps
+  FOR EACH STATEMENT EXECUTE FUNCTION forbid_rewrite();
 CREATE VIEW current_net_debit_caps AS
   SELECT DISTINCT ON (bank, currency) bank, currency, amount, effective_from
   FROM net_debit_caps

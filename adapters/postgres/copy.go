@@ -1,0 +1,209 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/lib/pq"
+	"github.com/shopspring/decimal"
+
+	"settle/settlement"
+)
+
+// copyColumns are the payments columns an ingest writes, in COPY order.
+var copyColumns = []string{"file_id", "line", "cycle_id", "sender", "payment_id", "kind", "debtor", "creditor",
+	"amount", "currency", "original_payment_id", "reason", "remittance"}
+
+// copyDataer is lib/pq's COPY statement: CopyData adds raw text-format
+// lines to the stream. Encoding rows here, many lines per call, avoids
+// database/sql's per-row argument conversion (about a third of the client's
+// time on a million rows).
+type copyDataer interface {
+	CopyData(ctx context.Context, line string) (driver.Result, error)
+}
+
+var amountMax = decimal.New(1, 18)
+
+// copyEntries streams entries into payments with COPY and checks on the way
+// what the table's CHECK constraints would otherwise refuse with one error
+// for the first bad row. After the first problem it keeps reading, to list
+// every bad record, but sends nothing more.
+func copyEntries(ctx context.Context, conn *sql.Conn, row int64, f FileRecord, member map[settlement.BIC]bool,
+	entries Entries) (n int64, problems settlement.Problems, err error) {
+	err = conn.Raw(func(dc any) error {
+		pc, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("postgres: driver connection %T cannot prepare", dc)
+		}
+		stmt, err := pc.PrepareContext(ctx, pq.CopyIn("payments", copyColumns...))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		cd, ok := stmt.(copyDataer)
+		if !ok {
+			return fmt.Errorf("postgres: lib/pq COPY statement %T has no CopyData", stmt)
+		}
+		prefix := strconv.AppendInt(nil, row, 10)
+		prefix = append(prefix, '\t')
+		cycle := strconv.AppendInt(nil, f.Cycle, 10)
+		sender := string(f.Sender)
+
+		buf := make([]byte, 0, copyChunkBytes+4096)
+		var sendErr error
+		flush := func() {
+			if len(buf) == 0 || sendErr != nil {
+				return
+			}
+			// CopyData adds the final newline itself.
+			_, sendErr = cd.CopyData(ctx, string(buf[:len(buf)-1]))
+			buf = buf[:0]
+		}
+		lastLine := 0
+		var orderErr error
+		iterErr := entries(func(e *settlement.Entry) bool {
+			n++
+			if n > recordsMax {
+				orderErr = fmt.Errorf("%w: more than %d", ErrTooMany, recordsMax)
+				return false
+			}
+			if e.Line <= lastLine {
+				orderErr = fmt.Errorf("%w: line %d after line %d", ErrLineOrder, e.Line, lastLine)
+				return false
+			}
+			lastLine = e.Line
+			if !checkEntry(e, f.Sender, member, &problems) || problems.Len() > 0 {
+				return true // keep listing; send nothing more
+			}
+			buf = append(buf, prefix...)
+			buf = strconv.AppendInt(buf, int64(e.Line), 10)
+			buf = append(buf, '\t')
+			buf = append(buf, cycle...)
+			buf = append(buf, '\t')
+			buf = append(buf, sender...)
+			buf = append(buf, '\t')
+			buf = appendText(buf, e.ID)
+			buf = append(buf, '\t', byte(e.Kind), '\t')
+			buf = append(buf, e.Debtor...)
+			buf = append(buf, '\t')
+			buf = append(buf, e.Creditor...)
+			buf = append(buf, '\t')
+			buf = append(buf, settlement.FormatAmount(e.Amount, e.Currency)...)
+			buf = append(buf, '\t')
+			buf = append(buf, e.Currency.Code()...)
+			buf = append(buf, '\t')
+			if e.Kind == settlement.KindReversal {
+				buf = appendText(buf, e.Original)
+				buf = append(buf, '\t')
+				buf = appendText(buf, e.Reason)
+				buf = append(buf, '\t', '\\', 'N', '\n')
+			} else {
+				buf = append(buf, '\\', 'N', '\t', '\\', 'N', '\t')
+				if e.Remittance == "" {
+					buf = append(buf, '\\', 'N')
+				} else {
+					buf = appendText(buf, e.Remittance)
+				}
+				buf = append(buf, '\n')
+			}
+			if len(buf) >= copyChunkBytes {
+				flush()
+				if sendErr != nil {
+					return false
+				}
+			}
+			return true
+		})
+		flush()
+		// Exec with no values ends the COPY and reports the server's
+		// verdict on everything sent.
+		_, doneErr := stmt.Exec(nil) //nolint:staticcheck // lib/pq's documented way to end a COPY
+		return errors.Join(orderErr, iterErr, sendErr, doneErr)
+	})
+	return n, problems, err
+}
+
+// checkEntry applies the rules the payments table enforces, so that a bad
+// record becomes a problem with its line rather than a COPY error.
+func checkEntry(e *settlement.Entry, sender settlement.BIC, member map[settlement.BIC]bool, ps *settlement.Problems) bool {
+	ok := true
+	bad := func(field, code, format string, args ...any) {
+		ps.Addf(e.Line, field, code, format, args...)
+		ok = false
+	}
+	idField, debtorField, creditorField := "payment_id", "debtor_bic", "creditor_bic"
+	switch e.Kind {
+	case settlement.KindPayment:
+		if e.Original != "" || e.Reason != "" {
+			bad("payment_id", settlement.CodeRecordType, "a payment has no original or reason")
+		}
+		if e.Remittance != "" && !settlement.ValidRemittance([]byte(e.Remittance)) {
+			bad("remittance_info", settlement.CodeRemittance, "%v", settlement.ErrRemittance)
+		}
+	case settlement.KindReversal:
+		idField, debtorField, creditorField = "reversal_id", "original_debtor_bic", "original_creditor_bic"
+		if !settlement.ValidPaymentID([]byte(e.Original)) {
+			bad("original_payment_id", settlement.CodePaymentID, "%v", settlement.ErrPaymentID)
+		} else if e.Original == e.ID {
+			bad("original_payment_id", settlement.CodeReversalOfItself, "reversal %s names itself as the original", e.ID)
+		}
+		if _, err := settlement.ParseReason([]byte(e.Reason)); err != nil {
+			bad("reason_code", settlement.CodeReason, "%v", err)
+		}
+		if e.Remittance != "" {
+			bad("remittance_info", settlement.CodeRemittance, "a reversal carries no remittance information")
+		}
+	default:
+		bad("", settlement.CodeRecordType, "record kind %q is neither P nor R", e.Kind)
+	}
+	if !settlement.ValidPaymentID([]byte(e.ID)) {
+		bad(idField, settlement.CodePaymentID, "%v", settlement.ErrPaymentID)
+	}
+	if e.Debtor != sender {
+		bad(debtorField, settlement.CodeDebtorNotSender, "%s is not the sender %s", e.Debtor, sender)
+	}
+	if e.Debtor == e.Creditor {
+		bad(creditorField, settlement.CodeSelfPayment, "debtor and creditor are both %s", e.Debtor)
+	}
+	if !member[e.Debtor] {
+		bad(debtorField, settlement.CodeUnknownBank, "%s is not a member of the consortium", e.Debtor)
+	}
+	if !member[e.Creditor] {
+		bad(creditorField, settlement.CodeUnknownBank, "%s is not a member of the consortium", e.Creditor)
+	}
+	switch {
+	case !e.Currency.Valid():
+		bad("currency", settlement.CodeCurrency, "%v", settlement.ErrCurrency)
+	case e.Amount.Sign() <= 0:
+		bad("amount", settlement.CodeAmountZero, "amount must be positive")
+	case e.Amount.GreaterThanOrEqual(amountMax):
+		bad("amount", settlement.CodeAmountLarge, "%v", settlement.ErrAmountTooLarge)
+	case -int(e.Amount.Exponent()) > e.Currency.MinorUnit() &&
+		!e.Amount.Equal(e.Amount.Truncate(int32(e.Currency.MinorUnit()))):
+		bad("amount", settlement.CodeAmountScale, "%s has more decimals than %s allows", e.Amount, e.Currency)
+	}
+	return ok
+}
+
+// appendText escapes s for COPY's text format.
+func appendText(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}

@@ -1,0 +1,218 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"settle/settlement"
+)
+
+// diagnose lists, with set-based queries over the rows of file row just
+// copied, every line the deferred checks refuse: ids used before (in an
+// earlier file or earlier in this one), and reversals whose original is
+// unknown, not settled, different, or already reversed. It mirrors
+// payments_check_reversal and the unique constraints of 0001_schema.sql.
+func diagnose(ctx context.Context, conn *sql.Conn, row int64, ps *settlement.Problems) error {
+	rows, err := conn.QueryContext(ctx, `
+SELECT p.line, p.kind, p.payment_id, q.line, q.file_id = p.file_id, coalesce(f.name, ''), coalesce(f.file_id, '')
+FROM payments p
+JOIN LATERAL (
+  SELECT q.file_id, q.line FROM payments q
+  WHERE q.sender = p.sender AND q.payment_id = p.payment_id
+    AND (q.file_id <> p.file_id OR q.line < p.line)
+  ORDER BY q.file_id <> p.file_id DESC, q.file_id, q.line LIMIT 1) q ON true
+LEFT JOIN files f ON f.id = q.file_id AND f.id <> p.file_id
+WHERE p.file_id = $1
+ORDER BY p.line
+LIMIT $2`, row, problemsListMax+1)
+	if err != nil {
+		return fmt.Errorf("diagnose duplicates: %w", err)
+	}
+	for rows.Next() {
+		var line, prevLine int
+		var kind, id, name, fileID string
+		var sameFile bool
+		if err := rows.Scan(&line, &kind, &id, &prevLine, &sameFile, &name, &fileID); err != nil {
+			rows.Close()
+			return err
+		}
+		field := "payment_id"
+		if kind == "R" {
+			field = "reversal_id"
+		}
+		if sameFile {
+			ps.Addf(line, field, settlement.CodeDuplicatePaymentID, "id %s is already used at line %d of this file", id, prevLine)
+		} else {
+			ps.Addf(line, field, settlement.CodeDuplicatePaymentID, "id %s is already used by the same sender in file %s (%s) line %d", id, fileID, name, prevLine)
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return fmt.Errorf("diagnose duplicates: %w", err)
+	}
+
+	rows, err = conn.QueryContext(ctx, `
+SELECT r.line, r.original_payment_id, r.debtor, r.creditor, r.currency, r.amount::text,
+       o.file_id IS NOT NULL, coalesce(o.kind, ''), coalesce(o.file_id = r.file_id, false),
+       coalesce(o.cycle_id >= r.cycle_id, false), coalesce(o.debtor, ''), coalesce(o.creditor, ''),
+       coalesce(o.currency, ''), coalesce(o.amount::text, ''), coalesce(o.amount = r.amount, false),
+       prev.line, coalesce(prev.file_id = r.file_id, false), coalesce(pf.file_id, '')
+FROM payments r
+LEFT JOIN LATERAL (
+  SELECT o.* FROM payments o
+  WHERE o.sender = r.sender AND o.payment_id = r.original_payment_id
+  ORDER BY o.kind = 'P' DESC, o.file_id, o.line LIMIT 1) o ON true
+LEFT JOIN LATERAL (
+  SELECT x.file_id, x.line FROM payments x
+  WHERE x.sender = r.sender AND x.original_payment_id = r.original_payment_id
+    AND (x.file_id <> r.file_id OR x.line < r.line)
+  ORDER BY x.file_id <> r.file_id DESC, x.file_id, x.line LIMIT 1) prev ON true
+LEFT JOIN files pf ON pf.id = prev.file_id
+WHERE r.file_id = $1 AND r.kind = 'R'
+ORDER BY r.line
+LIMIT $2`, row, problemsListMax+1)
+	if err != nil {
+		return fmt.Errorf("diagnose reversals: %w", err)
+	}
+	for rows.Next() {
+		var (
+			line                             int
+			orig, debtor, creditor, cur, amt string
+			found                            bool
+			okind                            string
+			sameFile, notEarlier             bool
+			odebtor, ocreditor, ocur, oamt   string
+			amountEqual                      bool
+			prevLine                         sql.NullInt64
+			prevSameFile                     bool
+			prevFileID                       string
+		)
+		if err := rows.Scan(&line, &orig, &debtor, &creditor, &cur, &amt, &found, &okind, &sameFile, &notEarlier,
+			&odebtor, &ocreditor, &ocur, &oamt, &amountEqual, &prevLine, &prevSameFile, &prevFileID); err != nil {
+			rows.Close()
+			return err
+		}
+		const field = "original_payment_id"
+		switch {
+		case !found:
+			ps.Addf(line, field, settlement.CodeOriginalUnknown, "no payment %s of this sender is known", orig)
+		case okind != "P":
+			ps.Addf(line, field, settlement.CodeOriginalUnknown, "%s is a reversal, not a payment", orig)
+		case sameFile || notEarlier:
+			ps.Addf(line, field, settlement.CodeOriginalUnsettled, "payment %s is in this same cycle and not settled yet; a reversal must follow its settlement", orig)
+		default:
+			if debtor != odebtor {
+				ps.Addf(line, "original_debtor_bic", settlement.CodeOriginalMismatch, "payment %s has debtor %s, not %s", orig, odebtor, debtor)
+			}
+			if creditor != ocreditor {
+				ps.Addf(line, "original_creditor_bic", settlement.CodeOriginalMismatch, "payment %s has creditor %s, not %s", orig, ocreditor, creditor)
+			}
+			if cur != ocur {
+				ps.Addf(line, "currency", settlement.CodeOriginalMismatch, "payment %s is in %s, not %s", orig, ocur, cur)
+			} else if !amountEqual {
+				ps.Addf(line, "amount", settlement.CodeOriginalMismatch, "payment %s is of %s, not %s", orig, oamt, amt)
+			}
+		}
+		if prevLine.Valid {
+			if prevSameFile {
+				ps.Addf(line, field, settlement.CodeAlreadyReversed, "payment %s is already reversed at line %d of this file", orig, prevLine.Int64)
+			} else {
+				ps.Addf(line, field, settlement.CodeAlreadyReversed, "payment %s is already reversed in file %s line %d", orig, prevFileID, prevLine.Int64)
+			}
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return fmt.Errorf("diagnose reversals: %w", err)
+	}
+	return nil
+}
+
+func closeRows(rows *sql.Rows) error {
+	err := rows.Err()
+	return errors.Join(err, rows.Close())
+}
+
+// duplicate reports the earlier file that f repeats.
+func (s *Store) duplicate(ctx context.Context, q queryRower, f FileRecord) (IngestResult, error) {
+	var (
+		id                int64
+		sha, status, name string
+		fileID            sql.NullString
+		received          time.Time
+	)
+	err := q.QueryRowContext(ctx, `SELECT id, sha256, status, name, file_id, received_at FROM files
+		WHERE sha256 = $1 OR (sender = $2 AND file_id = $3)
+		ORDER BY sha256 = $1 DESC LIMIT 1`, f.SHA256, string(f.Sender), nullString(f.FileID)).
+		Scan(&id, &sha, &status, &name, &fileID, &received)
+	if err != nil {
+		return IngestResult{}, fmt.Errorf("duplicate of what: %w", err)
+	}
+	p := settlement.Problem{Code: settlement.CodeDuplicateFile,
+		Message: fmt.Sprintf("the same file (sha256 %s) was received as %s at %s and %s", sha, name,
+			received.UTC().Format(time.RFC3339), status)}
+	if sha != f.SHA256 {
+		p = settlement.Problem{Field: "file_id", Code: settlement.CodeDuplicateFileID,
+			Message: fmt.Sprintf("file id %s was already used by %s for %s received at %s (%s)", f.FileID, f.Sender, name,
+				received.UTC().Format(time.RFC3339), status)}
+	}
+	slog.Info("duplicate file", "bank", f.Sender, "file_id", f.FileID, "code", p.Code, "earlier", id)
+	return IngestResult{Status: Duplicate, FileRow: id, Problems: []settlement.Problem{p}}, nil
+}
+
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// RecordRejected records a file rejected whole, by the parser or by the
+// store, with its problems; none of its payments. A file received before
+// (same bytes, or same sender and file id) is not recorded again and comes
+// back as Duplicate.
+func (s *Store) RecordRejected(ctx context.Context, f FileRecord, problems []settlement.Problem) (IngestResult, error) {
+	if err := f.check(false); err != nil {
+		return IngestResult{}, err
+	}
+	if len(problems) == 0 {
+		return IngestResult{}, fmt.Errorf("%w: a rejected file needs its problems", ErrFileRecord)
+	}
+	if len(problems) > problemsListMax+1 {
+		problems = problems[:problemsListMax+1]
+	}
+	js, err := json.Marshal(problems)
+	if err != nil {
+		return IngestResult{}, err
+	}
+	var (
+		date  sql.NullString
+		cycle sql.NullInt64
+	)
+	if f.BusinessDate != "" {
+		date = sql.NullString{String: string(f.BusinessDate), Valid: true}
+	}
+	if f.Cycle > 0 {
+		cycle = sql.NullInt64{Int64: f.Cycle, Valid: true}
+	}
+	var id int64
+	err = s.db.QueryRowContext(ctx, `INSERT INTO files (sender, file_id, name, sha256, size_bytes, signature_key,
+			status, problems, business_date, cycle_id, received_at, entries, control_sum)
+		VALUES ($1, $2, $3, $4, $5, $6, 'REJECTED', $7::jsonb, $8::date, $9, $10, $11, $12::numeric)
+		ON CONFLICT DO NOTHING RETURNING id`,
+		string(f.Sender), nullString(f.FileID), f.Name, f.SHA256, f.Size, nullString(f.SignatureKey),
+		string(js), date, cycle, f.ReceivedAt, f.Entries, f.ControlSum.String()).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s.duplicate(ctx, s.db, f)
+	}
+	if err != nil {
+		return IngestResult{}, err
+	}
+	return IngestResult{Status: Rejected, FileRow: id, Problems: problems}, nil
+}
+
+// Acknowledge records when a file's acknowledgement was written (once).
+func (s *Store) Acknowledge(ctx context.Context, fileRow int64, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE files SET acknowledged_at = $2 WHERE id = $1 AND acknowledged_at IS NULL`, fileRow, at)
+	return err
+}
