@@ -84,6 +84,9 @@ const (
 // authorizedKeysBytesMax bounds an authorized_keys file.
 const authorizedKeysBytesMax = 64 << 10
 
+// acceptRetryDelay is the pause after a failed accept.
+const acceptRetryDelay = 100 * time.Millisecond
+
 // listEntriesMax bounds one directory listing sent to a client.
 const listEntriesMax = 10000
 
@@ -196,8 +199,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				err = nil
+				break
 			}
-			break
+			if errors.Is(err, net.ErrClosed) {
+				break
+			}
+			// Out of file descriptors and the like: wait and go on
+			// rather than take the server down for every bank.
+			s.log.Error("accept failed", "err", err.Error())
+			select {
+			case <-ctx.Done():
+			case <-time.After(acceptRetryDelay):
+			}
+			continue
 		}
 		select {
 		case s.connSem <- struct{}{}:

@@ -568,3 +568,23 @@ func TestFailureTrackerWindow(t *testing.T) {
 		t.Fatal("still locked after the window")
 	}
 }
+
+// A connection that stays silent past the idle timeout is closed by the
+// server.
+func TestIdleConnectionClosed(t *testing.T) {
+	needOpenSSH(t)
+	ka := newKey(t, t.TempDir(), "a")
+	ts := startServer(t, Config{Users: []User{bankUser(bankA, ka)}, IdleTimeout: 200 * time.Millisecond})
+	c, err := goClient(ts, "", bankA, ssh.PublicKeys(ka.signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	closed := make(chan error, 1)
+	go func() { closed <- c.Wait() }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("idle connection still open after 30s")
+	}
+}

@@ -19,10 +19,10 @@ import (
 
 func init() { commands = append(commands, newSftpdCmd) }
 
-// usersFileBytesMax bounds the --users file.
+// usersFileBytesMax bounds the --banks file.
 const usersFileBytesMax = 1 << 20
 
-// sftpdUser is one entry of the --users file:
+// sftpdUser is one entry of the --banks file:
 //
 //	[{"bic": "SHBKKRSE", "login": "shinhan", "authorized_keys": ["ssh-ed25519 AAAA..."]}]
 //
@@ -51,11 +51,11 @@ inbox/ (upload) and outbox/ (acknowledgements). Files live under
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if root == "" || usersFile == "" {
-				return usageError("sftpd: --root and --users are required")
+				return usageError("sftpd: --root and --banks are required")
 			}
 			users, err := readSftpdUsers(usersFile)
 			if err != nil {
-				return usageError("sftpd: --users %s: %v", usersFile, err)
+				return usageError("sftpd: --banks %s: %v", usersFile, err)
 			}
 			cfg.Root, cfg.Users = root, users
 			cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -74,7 +74,7 @@ inbox/ (upload) and outbox/ (acknowledgements). Files live under
 	f := cmd.Flags()
 	f.StringVar(&root, "root", "", "storage root (banks/, partial/, taken/, state/, users/)")
 	f.StringVar(&listen, "listen", "127.0.0.1:2222", "address to listen on")
-	f.StringVar(&usersFile, "users", "", "JSON file of SFTP users: [{\"bic\":...,\"login\":...,\"authorized_keys\":[...]}]")
+	f.StringVar(&usersFile, "banks", "", "JSON file of SFTP logins: [{\"bic\":...,\"login\":...,\"authorized_keys\":[...]}]")
 	f.Int64Var(&cfg.FileBytesMax, "file-bytes-max", sftp.FileBytesMaxDefault, "largest file a bank may upload")
 	f.IntVar(&cfg.InboxFilesMax, "inbox-files-max", sftp.InboxFilesMaxDefault, "files in one bank's inbox")
 	f.IntVar(&cfg.SessionsPerBankMax, "sessions-per-bank-max", sftp.SessionsPerBankMaxDefault, "concurrent sessions of one bank")
