@@ -462,6 +462,9 @@ func (r *Remote) Done(ctx context.Context, f jobs.InboxFile) error {
 	if cerr := tf.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = syncDir(r.cfg.StateDir) // the record's first line creates it
+	}
 	if err != nil {
 		return fmt.Errorf("sftp remote: taken record: %w", err)
 	}

@@ -416,7 +416,13 @@ func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, u User, 
 				}()
 				continue
 			}
-			log.Warn("session request refused", "type", req.Type)
+			// OpenSSH clients send env (LANG, LC_*) on every login: not
+			// worth a warning. Anything else is someone trying something.
+			level := slog.LevelWarn
+			if req.Type == "env" {
+				level = slog.LevelDebug
+			}
+			log.Log(context.Background(), level, "session request refused", "type", req.Type)
 			req.Reply(false, nil)
 		case <-done:
 			// The sftp server ended (client closed it); drain what is
