@@ -1,0 +1,455 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"sync"
+	"time"
+
+	"settle/reconciliation"
+	"settle/settlement"
+)
+
+// Outbox delivers reports into a bank's outbox (its SFTP tree).
+type Outbox interface {
+	Put(ctx context.Context, bank settlement.BIC, name string, body []byte) error
+}
+
+// Pipeline runs the stages of a cycle. Each step reads what the stage
+// before it stored, does its work, and records its stage together with the
+// event that announces it; a step whose stage is already recorded does
+// nothing. So the same pipeline serves a broker delivering events, an
+// operator running `settle cycle run`, and a restart after a crash.
+type Pipeline struct {
+	Store     Store
+	Ledger    Ledger
+	Outbox    Outbox
+	ChunkSize int // payments per ledger transaction; 0: ChunkSizeDefault
+	Workers   int // chunks written at once; 0: ChunkWorkersDefault
+	Now       func() time.Time
+	Log       *slog.Logger
+	// Progress, if set, is told how far a long step got.
+	Progress func(step string, done, total int)
+
+	locks sync.Map // business date -> *sync.Mutex: one step per cycle at a time in this process
+}
+
+// Defaults chosen by measurement (see README: ledger benchmark).
+const (
+	ChunkSizeDefault    = 500
+	ChunkWorkersDefault = 4
+	// breaksMax bounds the breaks one reconciliation keeps in memory; past
+	// it the cycle is so far off that listing more helps nobody.
+	breaksMax = 100_000
+)
+
+// Errors a cycle stops on; an operator acts, then re-runs.
+var (
+	ErrCapBreach = errors.New("net debit cap exceeded")
+	ErrNoCycle   = errors.New("no cycle for that business date")
+)
+
+func (p *Pipeline) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Pipeline) log() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.Default()
+}
+
+// Run drives the cycle of date from wherever it stands to REPORTED.
+func (p *Pipeline) Run(ctx context.Context, date settlement.Date) (settlement.Cycle, error) {
+	for i := 0; i < len(settlement.Stages); i++ {
+		c, ok, err := p.Store.Cycle(ctx, date)
+		if err != nil {
+			return c, err
+		}
+		if !ok {
+			return c, fmt.Errorf("%s: %w", date, ErrNoCycle)
+		}
+		next := c.Stage.Next()
+		if next == "" {
+			return c, nil
+		}
+		if err := p.Step(ctx, date, next); err != nil {
+			return c, err
+		}
+	}
+	c, _, err := p.Store.Cycle(ctx, date)
+	return c, err
+}
+
+// Handle runs the step after the stage an event announces.
+func (p *Pipeline) Handle(ctx context.Context, e Event) error {
+	s, ok := topicStage(e.Topic)
+	if !ok {
+		return fmt.Errorf("event %s: unknown topic %q", e.ID, e.Topic)
+	}
+	next := s.Next()
+	if next == "" {
+		return nil
+	}
+	return p.Step(ctx, e.Date, next)
+}
+
+// Step moves the cycle of date to stage to, if it stands just before it.
+func (p *Pipeline) Step(ctx context.Context, date settlement.Date, to settlement.Stage) error {
+	mu, _ := p.locks.LoadOrStore(date, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+
+	c, ok, err := p.Store.Cycle(ctx, date)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s: %w", date, ErrNoCycle)
+	}
+	if !c.Stage.Before(to) {
+		return nil // done already: a redelivered event or a re-run
+	}
+	if c.Stage.Next() != to {
+		return fmt.Errorf("%w: %s is %s, not ready for %s", settlement.ErrStage, c.ID, c.Stage, to)
+	}
+	start := p.now()
+	p.log().Info("cycle step", "cycle", c.ID, "from", c.Stage, "to", to)
+	switch to {
+	case settlement.StageFrozen:
+		err = p.advance(ctx, date, c.Stage, to, nil)
+	case settlement.StageNetted:
+		err = p.net(ctx, date)
+	case settlement.StageRecorded:
+		err = p.record(ctx, date)
+	case settlement.StageSettled:
+		err = p.settle(ctx, date)
+	case settlement.StageReconciled:
+		err = p.reconcileStep(ctx, date)
+	case settlement.StageReported:
+		err = p.report(ctx, date)
+	default:
+		err = fmt.Errorf("%w: no step to %s", settlement.ErrStage, to)
+	}
+	if err != nil {
+		p.log().Error("cycle step failed", "cycle", c.ID, "to", to, "err", err)
+		return fmt.Errorf("%s to %s: %w", c.ID, to, err)
+	}
+	p.log().Info("cycle step done", "cycle", c.ID, "stage", to, "took", p.now().Sub(start))
+	return nil
+}
+
+func (p *Pipeline) advance(ctx context.Context, date settlement.Date, from, to settlement.Stage, work func(CycleTx) error) error {
+	_, err := p.Store.Advance(ctx, date, from, to, work, NewEvent(stageTopic[to], date, p.now()))
+	return err
+}
+
+// net computes the cycle's positions from the stored entries.
+func (p *Pipeline) net(ctx context.Context, date settlement.Date) error {
+	var n settlement.Netting
+	for se, err := range p.Store.CycleEntries(ctx, date) {
+		if err != nil {
+			return err
+		}
+		if err := n.Add(&se.Entry); err != nil {
+			return fmt.Errorf("entry %s/%s: %w", se.Sender, se.Entry.ID, err)
+		}
+	}
+	res, err := n.Result()
+	if err != nil {
+		return err
+	}
+	if err := settlement.AssertBalanced(res.Positions); err != nil {
+		return err
+	}
+	caps, err := p.Store.Caps(ctx)
+	if err != nil {
+		return err
+	}
+	breaches := settlement.CapBreaches(res.Positions, caps)
+	return p.advance(ctx, date, settlement.StageFrozen, settlement.StageNetted, func(tx CycleTx) error {
+		return tx.SaveNetting(res, breaches)
+	})
+}
+
+// chunks cuts the cycle's entries, in their stored order, into chunks of
+// ChunkSize: the same frozen cycle always gives the same chunks.
+func (p *Pipeline) chunks(ctx context.Context, date settlement.Date) iter.Seq2[Chunk, error] {
+	size := p.ChunkSize
+	if size <= 0 {
+		size = ChunkSizeDefault
+	}
+	return func(yield func(Chunk, error) bool) {
+		cur := Chunk{Cycle: settlement.CycleID(date), ID: chunkID(0)}
+		n := 0
+		for se, err := range p.Store.CycleEntries(ctx, date) {
+			if err != nil {
+				yield(Chunk{}, err)
+				return
+			}
+			cur.Entries = append(cur.Entries, ChunkEntry{Sender: se.Sender, Entry: se.Entry, FileSHA256: se.FileSHA256})
+			if len(cur.Entries) == size {
+				if !yield(cur, nil) {
+					return
+				}
+				n++
+				cur = Chunk{Cycle: cur.Cycle, ID: chunkID(n)}
+			}
+		}
+		if len(cur.Entries) > 0 {
+			yield(cur, nil)
+		}
+	}
+}
+
+func chunkID(i int) string { return fmt.Sprintf("%06d", i) }
+
+// record writes every chunk the ledger does not hold yet, Workers at a
+// time (chunks touch disjoint keys), and records each commit.
+func (p *Pipeline) record(ctx context.Context, date settlement.Date) error {
+	positions, err := p.Store.Positions(ctx, date)
+	if err != nil {
+		return err
+	}
+	if err := settlement.AssertBalanced(positions); err != nil { // relied upon from here on
+		return err
+	}
+	done, err := p.Store.LedgerTxs(ctx, date)
+	if err != nil {
+		return err
+	}
+	workers := p.Workers
+	if workers <= 0 {
+		workers = ChunkWorkersDefault
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan Chunk)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	written, skipped := 0, 0
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				tx, err := p.Ledger.RecordChunk(ctx, c)
+				if err == nil {
+					err = p.Store.SaveLedgerTx(ctx, date, c.ID, len(c.Entries), tx)
+				}
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("chunk %s: %w", c.ID, err)
+					cancel()
+				}
+				written++
+				if p.Progress != nil {
+					p.Progress("record", written+skipped, -1)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for c, err := range p.chunks(ctx, date) {
+		if err != nil {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+			break
+		}
+		if _, ok := done[c.ID]; ok {
+			skipped++
+			continue
+		}
+		select {
+		case work <- c:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.log().Info("chunks recorded", "date", date, "written", written, "already_on_ledger", skipped)
+	return p.advance(ctx, date, settlement.StageNetted, settlement.StageRecorded, nil)
+}
+
+// settleChunk is the chunk id under which the settling transaction is kept.
+const settleChunk = "settle"
+
+// settle asks the ledger to settle the stored positions, after checking
+// them once more and against the caps in force now.
+func (p *Pipeline) settle(ctx context.Context, date settlement.Date) error {
+	positions, err := p.Store.Positions(ctx, date)
+	if err != nil {
+		return err
+	}
+	if err := settlement.AssertBalanced(positions); err != nil {
+		return err
+	}
+	caps, err := p.Store.Caps(ctx)
+	if err != nil {
+		return err
+	}
+	if b := settlement.CapBreaches(positions, caps); len(b) > 0 {
+		return fmt.Errorf("%w: %s %s net %s, cap %s (and %d more); raise the cap or have the bank fund, then re-run",
+			ErrCapBreach, b[0].Bank, b[0].Currency, settlement.FormatAmount(b[0].Net, b[0].Currency),
+			settlement.FormatAmount(b[0].Cap, b[0].Currency), len(b)-1)
+	}
+	tx, err := p.Ledger.SettleCycle(ctx, settlement.CycleID(date), positions)
+	if err != nil {
+		return err
+	}
+	if err := p.Store.SaveLedgerTx(ctx, date, settleChunk, 0, tx); err != nil {
+		return err
+	}
+	return p.advance(ctx, date, settlement.StageRecorded, settlement.StageSettled, nil)
+}
+
+// Reconcile compares the cycle in Postgres with the ledger and returns the
+// breaks found, the plan for the register, and a summary.
+func (p *Pipeline) Reconcile(ctx context.Context, date settlement.Date) ([]reconciliation.Break, reconciliation.Plan, reconciliation.Summary, error) {
+	cycle := settlement.CycleID(date)
+	var found []reconciliation.Break
+	truncated := 0
+	emit := func(b reconciliation.Break) error {
+		if len(found) >= breaksMax {
+			truncated++
+			return nil
+		}
+		found = append(found, b)
+		return nil
+	}
+	storeSide := func(yield func(reconciliation.Record, error) bool) {
+		for se, err := range p.Store.CycleEntries(ctx, date) {
+			if err != nil {
+				yield(reconciliation.Record{}, err)
+				return
+			}
+			e := se.Entry
+			if !yield(reconciliation.Record{Sender: se.Sender, ID: e.ID, Kind: e.Kind, Debtor: e.Debtor, Creditor: e.Creditor,
+				Amount: e.Amount, Currency: e.Currency, FileSHA256: se.FileSHA256, Cycle: cycle, Original: e.Original}, nil) {
+				return
+			}
+		}
+	}
+	sum, err := reconciliation.Payments(cycle, storeSide, p.Ledger.CyclePayments(ctx, cycle), emit)
+	if err != nil {
+		return nil, reconciliation.Plan{}, sum, err
+	}
+	positions, err := p.Store.Positions(ctx, date)
+	if err != nil {
+		return nil, reconciliation.Plan{}, sum, err
+	}
+	lc, onLedger, err := p.Ledger.Cycle(ctx, cycle)
+	if err != nil {
+		return nil, reconciliation.Plan{}, sum, err
+	}
+	var sp []reconciliation.NetPosition
+	for _, x := range positions {
+		sp = append(sp, reconciliation.NetPosition{Bank: x.Bank, Currency: x.Currency, Net: x.Net})
+	}
+	for _, b := range reconciliation.Positions(cycle, sp, lc.Positions) {
+		emit(b)
+	}
+	c, _, err := p.Store.Cycle(ctx, date)
+	if err != nil {
+		return nil, reconciliation.Plan{}, sum, err
+	}
+	status := "absent"
+	if onLedger {
+		status = lc.Status
+	}
+	for _, b := range reconciliation.Status(cycle, !c.Stage.Before(settlement.StageSettled), lc.Settled(), string(c.Stage), status) {
+		emit(b)
+	}
+	if truncated > 0 {
+		p.log().Warn("reconciliation found more breaks than it keeps", "cycle", cycle, "kept", breaksMax, "more", truncated)
+	}
+	sum.Breaks = int64(len(found) + truncated)
+	active, err := p.Store.ActiveBreaks(ctx, date)
+	if err != nil {
+		return nil, reconciliation.Plan{}, sum, err
+	}
+	return found, reconciliation.PlanRun(found, active), sum, nil
+}
+
+func (p *Pipeline) reconcileStep(ctx context.Context, date settlement.Date) error {
+	_, plan, sum, err := p.Reconcile(ctx, date)
+	if err != nil {
+		return err
+	}
+	return p.advance(ctx, date, settlement.StageSettled, settlement.StageReconciled, func(tx CycleTx) error {
+		return tx.ApplyBreaks(plan, sum)
+	})
+}
+
+// PositionReport is what each bank finds in its outbox after a cycle: its
+// own positions and obligations, and the cycle's totals, all as the ledger
+// settled them.
+type PositionReport struct {
+	Cycle        string                  `json:"cycle"`
+	BusinessDate settlement.Date         `json:"business_date"`
+	Bank         settlement.BIC          `json:"bank"`
+	SettledTx    string                  `json:"settled_tx"`
+	Positions    []settlement.Position   `json:"positions"`
+	GeneratedAt  string                  `json:"generated_at"`
+	Bilateral    []settlement.Obligation `json:"bilateral,omitempty"`
+}
+
+// ReportName is the outbox name of a bank's position report.
+func ReportName(date settlement.Date) string { return "positions-" + string(date) + ".json" }
+
+func (p *Pipeline) report(ctx context.Context, date settlement.Date) error {
+	positions, err := p.Store.Positions(ctx, date)
+	if err != nil {
+		return err
+	}
+	txs, err := p.Store.LedgerTxs(ctx, date)
+	if err != nil {
+		return err
+	}
+	byBank := map[settlement.BIC][]settlement.Position{}
+	for _, x := range positions {
+		byBank[x.Bank] = append(byBank[x.Bank], x)
+	}
+	members, err := p.Store.Members(ctx)
+	if err != nil {
+		return err
+	}
+	for bank := range members {
+		r := PositionReport{Cycle: settlement.CycleID(date), BusinessDate: date, Bank: bank, SettledTx: txs[settleChunk].ID,
+			Positions: byBank[bank], GeneratedAt: p.now().UTC().Format(time.RFC3339)}
+		if r.Positions == nil {
+			r.Positions = []settlement.Position{}
+		}
+		body, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return err
+		}
+		if p.Outbox != nil {
+			if err := p.Outbox.Put(ctx, bank, ReportName(date), append(body, '\n')); err != nil {
+				return fmt.Errorf("report to %s: %w", bank, err)
+			}
+		}
+	}
+	return p.advance(ctx, date, settlement.StageReconciled, settlement.StageReported, nil)
+}

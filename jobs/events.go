@@ -1,0 +1,83 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"settle/settlement"
+)
+
+// Topics of the events the stages hand each other. An event says that a
+// stage finished for a cycle; its handler runs the next stage.
+const (
+	TopicCycleFrozen     = "settle.cycle.frozen"
+	TopicCycleNetted     = "settle.cycle.netted"
+	TopicCycleRecorded   = "settle.cycle.recorded"
+	TopicCycleSettled    = "settle.cycle.settled"
+	TopicCycleReconciled = "settle.cycle.reconciled"
+	TopicCycleReported   = "settle.cycle.reported"
+	TopicFileTaken       = "settle.file.taken"
+)
+
+// Topics lists the cycle topics a pipeline subscribes to.
+var Topics = []string{TopicCycleFrozen, TopicCycleNetted, TopicCycleRecorded, TopicCycleSettled, TopicCycleReconciled}
+
+// Event is what one stage tells the next. Its ID is derived from its
+// content, so the same step announced twice (a resumed run) carries the
+// same ID and a consumer can tell.
+type Event struct {
+	ID    string          `json:"id"`
+	Topic string          `json:"topic"`
+	Date  settlement.Date `json:"business_date"`
+	Cycle string          `json:"cycle"`
+	At    time.Time       `json:"at"`
+	Note  string          `json:"note,omitempty"`
+}
+
+// NewEvent makes the event that announces a stage of a cycle.
+func NewEvent(topic string, date settlement.Date, at time.Time) Event {
+	sum := sha256.Sum256([]byte(topic + "|" + string(date)))
+	return Event{ID: hex.EncodeToString(sum[:16]), Topic: topic, Date: date, Cycle: settlement.CycleID(date), At: at.UTC()}
+}
+
+// Payload is the event's wire form.
+func (e Event) Payload() []byte {
+	b, _ := json.Marshal(e)
+	return b
+}
+
+// ParseEvent reads an event's wire form.
+func ParseEvent(b []byte) (Event, error) {
+	var e Event
+	err := json.Unmarshal(b, &e)
+	if err == nil {
+		_, err = settlement.ParseDate(string(e.Date))
+	}
+	return e, err
+}
+
+// stageTopic is the event that announces a cycle reached a stage.
+var stageTopic = map[settlement.Stage]string{
+	settlement.StageFrozen:     TopicCycleFrozen,
+	settlement.StageNetted:     TopicCycleNetted,
+	settlement.StageRecorded:   TopicCycleRecorded,
+	settlement.StageSettled:    TopicCycleSettled,
+	settlement.StageReconciled: TopicCycleReconciled,
+	settlement.StageReported:   TopicCycleReported,
+}
+
+// topicStage is the stage a topic announces.
+func topicStage(topic string) (settlement.Stage, bool) {
+	for s, t := range stageTopic {
+		if t == topic {
+			return s, true
+		}
+	}
+	return "", false
+}
+
+// Handler is what the broker adapter calls for each delivered event.
+type Handler func(ctx context.Context, e Event) error

@@ -1,0 +1,106 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"settle/adapters/signature"
+	"settle/reconciliation"
+	"settle/settlement"
+)
+
+// Store is the operational record as the nightly jobs need it. The
+// Postgres adapter implements it; every method that changes a cycle does
+// so in one transaction together with the event that announces it.
+type Store interface {
+	// Members are the active member banks.
+	Members(ctx context.Context) (map[settlement.BIC]bool, error)
+	// SigningKeys are the keys of a bank valid at t (rotation: several).
+	SigningKeys(ctx context.Context, bank settlement.BIC, at time.Time) ([]signature.Key, error)
+	// Caps are the current net debit caps.
+	Caps(ctx context.Context) ([]settlement.Cap, error)
+
+	// Cycle returns the cycle of a business date; ok false if none.
+	Cycle(ctx context.Context, date settlement.Date) (c settlement.Cycle, ok bool, err error)
+	// EnsureCycle returns the cycle of a business date, opening it if
+	// there is none yet.
+	EnsureCycle(ctx context.Context, date settlement.Date) (settlement.Cycle, error)
+	// Advance moves a cycle from one stage to the next. In one
+	// transaction it locks the cycle, checks it is at from (if it is
+	// already at to, it does nothing and returns false), runs work with
+	// the transaction, records the stage and writes ev to the outbox.
+	Advance(ctx context.Context, date settlement.Date, from, to settlement.Stage, work func(CycleTx) error, ev Event) (bool, error)
+
+	// IngestFile records an accepted file and all its entries at once, or
+	// rejects it whole with problems found by the database (an id used in
+	// an earlier cycle, a reversal of an unknown payment, ...).
+	IngestFile(ctx context.Context, f FileRecord, entries func(yield func(*settlement.Entry) bool) error) (IngestResult, error)
+	// RecordRejected records a file rejected before ingest.
+	RecordRejected(ctx context.Context, f FileRecord, problems []settlement.Problem) (IngestResult, error)
+	// Acknowledged stamps the time a file's acknowledgement was written.
+	Acknowledged(ctx context.Context, fileRow int64, at time.Time) error
+
+	// CycleEntries streams a cycle's payments and reversals in (sender,
+	// payment id) byte order.
+	CycleEntries(ctx context.Context, date settlement.Date) iter.Seq2[StoredEntry, error]
+	// Positions are the net positions stored for a cycle.
+	Positions(ctx context.Context, date settlement.Date) ([]settlement.Position, error)
+	// LedgerTxs are the ledger transactions recorded for a cycle, by
+	// chunk id ("settle" for the settling one).
+	LedgerTxs(ctx context.Context, date settlement.Date) (map[string]LedgerTx, error)
+	// SaveLedgerTx records that a chunk (or the settle) committed.
+	SaveLedgerTx(ctx context.Context, date settlement.Date, chunkID string, entries int, tx LedgerTx) error
+	// ActiveBreaks are the keys of a cycle's breaks that are open or under
+	// investigation.
+	ActiveBreaks(ctx context.Context, date settlement.Date) (map[string]bool, error)
+}
+
+// CycleTx is what a stage may write inside its transaction.
+type CycleTx interface {
+	SaveNetting(res *settlement.Result, breaches []settlement.CapBreach) error
+	ApplyBreaks(plan reconciliation.Plan, summary reconciliation.Summary) error
+}
+
+// StoredEntry is an entry with where it came from.
+type StoredEntry struct {
+	Sender     settlement.BIC
+	Entry      settlement.Entry
+	FileSHA256 string
+	FileName   string
+}
+
+// FileRecord is what the store records about a received file.
+type FileRecord struct {
+	Sender       settlement.BIC
+	FileID       string
+	Name         string
+	SHA256       string
+	Size         int64
+	SignatureKey string
+	BusinessDate settlement.Date
+	Cycle        settlement.Date // the business date of the cycle it goes to
+	Entries      int64
+	ControlSum   decimal.Decimal
+	ReceivedAt   time.Time
+}
+
+// Ingest outcomes.
+const (
+	IngestAccepted  = "ACCEPTED"
+	IngestRejected  = "REJECTED"
+	IngestDuplicate = "DUPLICATE"
+)
+
+// IngestResult reports an ingest.
+type IngestResult struct {
+	Status   string
+	FileRow  int64
+	Problems []settlement.Problem
+}
+
+// ErrCycleNotOpen: the cycle no longer takes files (cut-off passed).
+var ErrCycleNotOpen = errors.New("cycle is not open")
