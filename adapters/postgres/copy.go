@@ -79,37 +79,7 @@ func copyEntries(ctx context.Context, conn *sql.Conn, row int64, f FileRecord, m
 			if !checkEntry(e, f.Sender, member, &problems) || problems.Len() > 0 {
 				return true // keep listing; send nothing more
 			}
-			buf = append(buf, prefix...)
-			buf = strconv.AppendInt(buf, int64(e.Line), 10)
-			buf = append(buf, '\t')
-			buf = append(buf, cycle...)
-			buf = append(buf, '\t')
-			buf = append(buf, sender...)
-			buf = append(buf, '\t')
-			buf = appendText(buf, e.ID)
-			buf = append(buf, '\t', byte(e.Kind), '\t')
-			buf = append(buf, e.Debtor...)
-			buf = append(buf, '\t')
-			buf = append(buf, e.Creditor...)
-			buf = append(buf, '\t')
-			buf = append(buf, settlement.FormatAmount(e.Amount, e.Currency)...)
-			buf = append(buf, '\t')
-			buf = append(buf, e.Currency.Code()...)
-			buf = append(buf, '\t')
-			if e.Kind == settlement.KindReversal {
-				buf = appendText(buf, e.Original)
-				buf = append(buf, '\t')
-				buf = appendText(buf, e.Reason)
-				buf = append(buf, '\t', '\\', 'N', '\n')
-			} else {
-				buf = append(buf, '\\', 'N', '\t', '\\', 'N', '\t')
-				if e.Remittance == "" {
-					buf = append(buf, '\\', 'N')
-				} else {
-					buf = appendText(buf, e.Remittance)
-				}
-				buf = append(buf, '\n')
-			}
+			buf = appendRow(buf, prefix, cycle, sender, e)
 			if len(buf) >= copyChunkBytes {
 				flush()
 				if sendErr != nil {
@@ -125,6 +95,41 @@ func copyEntries(ctx context.Context, conn *sql.Conn, row int64, f FileRecord, m
 		return errors.Join(orderErr, iterErr, sendErr, doneErr)
 	})
 	return n, problems, err
+}
+
+// appendRow writes one payments row in COPY text format, columns in
+// copyColumns order; prefix is the file row and a tab, cycle the cycle id.
+func appendRow(buf, prefix, cycle []byte, sender string, e *settlement.Entry) []byte {
+	buf = append(buf, prefix...)
+	buf = strconv.AppendInt(buf, int64(e.Line), 10)
+	buf = append(buf, '\t')
+	buf = append(buf, cycle...)
+	buf = append(buf, '\t')
+	buf = append(buf, sender...)
+	buf = append(buf, '\t')
+	buf = appendText(buf, e.ID)
+	buf = append(buf, '\t', byte(e.Kind), '\t')
+	buf = append(buf, e.Debtor...)
+	buf = append(buf, '\t')
+	buf = append(buf, e.Creditor...)
+	buf = append(buf, '\t')
+	buf = append(buf, settlement.FormatAmount(e.Amount, e.Currency)...)
+	buf = append(buf, '\t')
+	buf = append(buf, e.Currency.Code()...)
+	buf = append(buf, '\t')
+	if e.Kind == settlement.KindReversal {
+		buf = appendText(buf, e.Original)
+		buf = append(buf, '\t')
+		buf = appendText(buf, e.Reason)
+		return append(buf, '\t', '\\', 'N', '\n')
+	}
+	buf = append(buf, '\\', 'N', '\t', '\\', 'N', '\t')
+	if e.Remittance == "" {
+		buf = append(buf, '\\', 'N')
+	} else {
+		buf = appendText(buf, e.Remittance)
+	}
+	return append(buf, '\n')
 }
 
 // checkEntry applies the rules the payments table enforces, so that a bad

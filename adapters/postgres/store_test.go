@@ -252,7 +252,7 @@ func TestReversals(t *testing.T) {
 		rev(6, "R5", "P3", bankA, bankB, "300"),   // wrong creditor
 		rev(7, "R6", "P1", bankA, bankB, "100"),   // P1 again, in this file
 		pay(8, "P4", bankA, bankB, "10"),
-		rev(9, "R7", "P4", bankA, bankB, "10"), // not settled: same file
+		rev(9, "R7", "P4", bankA, bankB, "10"),   // not settled: same file
 		rev(10, "R8", "R1", bankA, bankB, "100")) // a reversal is no payment
 	r := f.ingest(fr, es)
 	want := "3:ORIGINAL_UNKNOWN 4:ORIGINAL_UNKNOWN 5:ORIGINAL_MISMATCH 6:ORIGINAL_MISMATCH 7:ALREADY_REVERSED 9:ORIGINAL_NOT_SETTLED 10:ORIGINAL_UNKNOWN"
