@@ -17,8 +17,9 @@ if (( ${#missing[@]} > 0 )); then
   for t in "${missing[@]}"; do pkgs+=("github.com/hyperledger/fabric/cmd/$t"); done
   go build -trimpath -o bin/ "${pkgs[@]}"
 fi
-if [[ "${FABRIC_REBUILD:-0}" == 1 || ! -x bin/lows ]]; then
-  go build -o bin/lows ./cmd/lows
-fi
-for t in "${tools[@]}" lows; do [[ -x "bin/$t" ]] || die "bin/$t missing after build"; done
+# The project's own helpers: lows (low-S check of CA certificates), ccconn (chaincode TLS).
+for t in lows ccconn; do
+  if [[ "${FABRIC_REBUILD:-0}" == 1 || ! -x "bin/$t" ]]; then go build -o "bin/$t" "./cmd/$t"; fi
+done
+for t in "${tools[@]}" lows ccconn; do [[ -x "bin/$t" ]] || die "bin/$t missing after build"; done
 log "binaries ready in $BIN"

@@ -139,6 +139,9 @@ cc_start() {
   (
     export CHAINCODE_SERVER_ADDRESS="127.0.0.1:$(cc_port "$i")"
     export CHAINCODE_ID="$pkgid"
+    export CHAINCODE_TLS_CERT="$NET/chaincode/bank$i/tls/server.crt"
+    export CHAINCODE_TLS_KEY="$NET/chaincode/bank$i/tls/server.key"
+    export CHAINCODE_TLS_CLIENT_CA="$NET/chaincode/bank$i/tls/client-ca.crt"
     exec setsid "$NET/chaincode/settlecc" </dev/null >>"$NET/logs/$name.log" 2>&1
   ) &
   echo $! >"$(pidfile "$name")"

@@ -18,6 +18,16 @@ check_settings
 
 MARKER="$NET/.settle-fabric-network"
 
+# A failed start must not leave processes behind: stop what was started (by pid
+# file), keep the state so its logs can be read; the next up.sh starts afresh.
+completed=0
+on_exit() {
+  (( completed )) && return
+  log "up.sh did not finish; stopping the processes it started (logs kept in $NET/logs)"
+  "$FABRIC_DIR/down.sh" >/dev/null 2>&1 || true
+}
+trap on_exit EXIT
+
 all_running() {
   running orderer || return 1
   local i
@@ -122,6 +132,7 @@ if [[ -f "$NET/network.json" ]]; then
   [[ "$saved" == "$want" ]] || die "$NET holds a network with '$saved', not '$want'; run down.sh --clean first"
   if all_running; then
     log "network already up ($want); nothing to do. Description: $NET/network.json"
+    completed=1
     exit 0
   fi
   log "network state found in $NET; restarting stopped processes"
@@ -129,6 +140,7 @@ if [[ -f "$NET/network.json" ]]; then
   start_all
   smoke
   log "network up again; description: $NET/network.json"
+  completed=1
   exit 0
 fi
 if [[ -d "$NET" ]]; then
@@ -138,6 +150,14 @@ if [[ -d "$NET" ]]; then
 fi
 
 START=$SECONDS
+for port in $(orderer_port) $(orderer_admin) $(orderer_ops); do
+  port_free "$port" || die "port $port (orderer) is taken; is another network on FABRIC_BASE_PORT=$BASE? Choose another base port"
+done
+for (( i = 1; i <= BANKS; i++ )); do
+  for port in $(peer_port "$i") $(peer_cc_port "$i") $(peer_ops "$i") $(cc_port "$i"); do
+    port_free "$port" || die "port $port (bank $i) is taken; is another network on FABRIC_BASE_PORT=$BASE? Choose another base port"
+  done
+done
 mkdir -p "$NET"/{config,crypto,channel,chaincode,logs,pids,data}
 touch "$MARKER"
 echo "banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME" >"$NET/settings"
@@ -308,7 +328,11 @@ for (( i = 1; i <= BANKS; i++ )); do
   # connection.json names that server) and approves its own package id.
   d="$NET/chaincode/bank$i"
   mkdir -p "$d/src"
-  printf '{"address":"127.0.0.1:%s","dial_timeout":"10s","tls_required":false}\n' "$(cc_port "$i")" >"$d/src/connection.json"
+  # Mutual TLS between the peer and its chaincode server: the server's certificate
+  # comes from the bank's TLS CA, the peer shows its own TLS certificate.
+  ccconn -tlsca "$(org_dir "$i")/tlsca" -peer-tls "$(peer_dir "$i")/tls" \
+    -address "127.0.0.1:$(cc_port "$i")" -out "$d/tls" || die "ccconn failed for bank $i"
+  cp "$d/tls/connection.json" "$d/src/connection.json"
   printf '{"type":"ccaas","label":"%s"}\n' "$LABEL" >"$d/src/metadata.json"
   tar -C "$d/src" -czf "$d/src/code.tar.gz" connection.json
   tar -C "$d/src" -czf "$d/$LABEL.tar.gz" metadata.json code.tar.gz
@@ -360,4 +384,5 @@ log "committed chaincode $CC_NAME $CC_VERSION on channel $CHANNEL"
 } >"$NET/network.json.tmp"
 smoke
 mv "$NET/network.json.tmp" "$NET/network.json"
+completed=1
 log "network up in $(( SECONDS - START )) s; description: $NET/network.json"
