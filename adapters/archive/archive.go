@@ -65,6 +65,13 @@ func Open(root string, fileBytesMax int64) (*Archive, error) {
 	return &Archive{root: root, fileBytesMax: fileBytesMax}, nil
 }
 
+// Keep is Put for the intake job (the jobs.Archive port): it stores the
+// bytes and returns their hex SHA-256.
+func (a *Archive) Keep(ctx context.Context, bank, name string, receivedAt time.Time, r io.Reader) (string, error) {
+	e, err := a.Put(ctx, bank, name, receivedAt, r)
+	return e.SHA256, err
+}
+
 // Path is where the bytes with hex SHA-256 sum live (or would live).
 func (a *Archive) Path(sum string) (string, error) {
 	if !validSum(sum) {

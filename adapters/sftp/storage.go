@@ -219,6 +219,29 @@ func (s *Storage) Ack(ctx context.Context, f jobs.InboxFile, name string, body [
 	return nil
 }
 
+// Put writes a report into a bank's outbox, atomically (the jobs.Outbox
+// port): the cycle's position report goes where the bank reads its
+// acknowledgements.
+func (s *Storage) Put(ctx context.Context, bank settlement.BIC, name string, body []byte) error {
+	if _, err := settlement.ParseBIC(string(bank)); err != nil {
+		return err
+	}
+	if !validName(name) {
+		return fmt.Errorf("report %q: %w", name, ErrBadName)
+	}
+	if len(body) > ackBytesMax {
+		return fmt.Errorf("report %q: %d bytes, more than %d", name, len(body), ackBytesMax)
+	}
+	if err := s.lay.ensure(bank); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(s.lay.partial(bank), filepath.Join(s.lay.outbox(bank), name), body); err != nil {
+		return err
+	}
+	s.log.Info("report written", "bank", string(bank), "path", "/outbox/"+name, "size", len(body))
+	return nil
+}
+
 // writeFileAtomic writes body to a temporary file in tmpDir (same file
 // system as dst), syncs it and renames it to dst.
 func writeFileAtomic(tmpDir, dst string, body []byte) error {
