@@ -59,7 +59,6 @@ shared_buffers = 512MB
 wal_buffers = 16MB
 max_wal_size = 8GB
 checkpoint_timeout = 30min
-include_if_exists = 'settle_fsync.conf'
 CONF
 fi
 mkdir -p "$sock" "$run/log"
@@ -69,10 +68,21 @@ if [ "$(id -u)" -eq 0 ]; then
 	d="$run"; while [ "$d" != "/" ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
 fi
 
-# set_fsync writes the one setting that differs between test and benchmark
-# runs into a file postgresql.conf includes (not on the command line, which
-# a reload could not change).
-set_fsync() { echo "fsync = $fsync" | as tee "$data/settle_fsync.conf" >/dev/null; }
+# apply_fsync sets the one setting that differs between test and benchmark
+# runs with ALTER SYSTEM and a reload (not on the command line, which a
+# reload could not change), and waits until the server reports it.
+apply_fsync() {
+	sql() { as "$pgbin/psql" -h "$sock" -p "$port" -U postgres -XAtq -d postgres -c "$1"; }
+	[ "$(sql "show fsync")" = "$fsync" ] && return 0
+	log "fsync -> $fsync (reload)"
+	sql "alter system set fsync = $fsync" >/dev/null
+	sql "select pg_reload_conf()" >/dev/null
+	for _ in $(seq 1 50); do
+		[ "$(sql "show fsync")" = "$fsync" ] && return 0
+		sleep 0.1
+	done
+	log "server does not report fsync=$fsync"; exit 1
+}
 
 url="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 
@@ -81,22 +91,13 @@ if as "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
 	if [ "$running_port" != "$port" ]; then
 		log "cluster already runs on port $running_port, not $port; run down.sh first"; exit 1
 	fi
-	cur=$(as "$pgbin/psql" -h "$sock" -p "$port" -U postgres -XAtqc "show fsync" postgres)
-	if [ "$cur" != "$fsync" ]; then
-		log "fsync $cur -> $fsync (reload)"
-		set_fsync
-		as "$pgbin/pg_ctl" -D "$data" reload >/dev/null
-		for _ in $(seq 1 50); do
-			[ "$(as "$pgbin/psql" -h "$sock" -p "$port" -U postgres -XAtqc "show fsync" postgres)" = "$fsync" ] && break
-			sleep 0.1
-		done
-	fi
+	apply_fsync
 else
 	log "starting on port $port (fsync=$fsync)"
 	rm -f "$data/postmaster.pid"
-	set_fsync
 	as "$pgbin/pg_ctl" -D "$data" -l "$run/log/server.log" -w -t 60 \
 		-o "-p $port" start >&2 9>&- || { tail -20 "$run/log/server.log" >&2; exit 1; }
+	apply_fsync
 fi
 
 echo "$url" >"$run/url"
