@@ -23,6 +23,7 @@ MARKER="$NET/.settle-fabric-network"
 completed=0
 on_exit() {
   (( completed )) && return
+  [[ -d "$NET/pids" ]] || return 0
   log "up.sh did not finish; stopping the processes it started (logs kept in $NET/logs)"
   "$FABRIC_DIR/down.sh" >/dev/null 2>&1 || true
 }
