@@ -99,7 +99,7 @@ feed:
 		if r.Sender != "" && r.FileID != "" {
 			k := fileKey{r.Sender, r.FileID}
 			if first, dup := fileIDs[k]; dup {
-				fc.Problem(settlement.Problem{Line: 1, Field: "file_id", Code: settlement.CodeDuplicateFileID,
+				fc.Problem(settlement.Problem{Line: r.headerLine, Field: fc.Fields().FileID, Code: settlement.CodeDuplicateFileID,
 					Message: fmt.Sprintf("file id %s of %s is already used by %s", r.FileID, r.Sender, first)})
 			} else {
 				fileIDs[k] = r.Name

@@ -57,6 +57,7 @@ type Result struct {
 	KeyLabel     string // the key that verified the signature
 	Problems     []settlement.Problem
 	check        *settlement.FileCheck
+	headerLine   int
 }
 
 // Accepted tells whether the file has no problem at all.
@@ -98,7 +99,11 @@ type Sig struct {
 func Check(name string, r io.Reader, sig Sig, opts Options) (*Result, error) {
 	lim := opts.Limits.Or(formats.DefaultLimits)
 	res := &Result{Name: name}
-	fc := settlement.NewFileCheck(settlement.Rules{Member: opts.Member})
+	rules := settlement.Rules{Member: opts.Member}
+	if Format(name) == "xml" {
+		rules.Fields = &settlement.XMLFields
+	}
+	fc := settlement.NewFileCheck(rules)
 	fc.Problems.Max = lim.ProblemsMax
 	res.check = fc
 
@@ -138,9 +143,9 @@ func Check(name string, r io.Reader, sig Sig, opts Options) (*Result, error) {
 	}
 
 	h, _ := fc.FileHeader()
-	res.FileID, res.Sender, res.BusinessDate = h.FileID, h.Sender, h.BusinessDate
+	res.FileID, res.Sender, res.BusinessDate, res.headerLine = h.FileID, h.Sender, h.BusinessDate, h.Line
 	if opts.Uploader != "" && h.Sender != "" && h.Sender != opts.Uploader {
-		fc.Problem(settlement.Problem{Line: h.Line, Field: "sender_bic", Code: settlement.CodeSenderNotUploader,
+		fc.Problem(settlement.Problem{Line: h.Line, Field: fc.Fields().Sender, Code: settlement.CodeSenderNotUploader,
 			Message: fmt.Sprintf("file names sender %s but was uploaded by %s", h.Sender, opts.Uploader)})
 	}
 	if opts.Keys != nil && h.Sender != "" {

@@ -43,6 +43,44 @@ type Rules struct {
 	// Member tells whether a bank belongs to the consortium; nil accepts any
 	// well-formed BIC.
 	Member func(BIC) bool
+	// Fields names the file's fields in problems; nil means CSVFields.
+	Fields *Fields
+}
+
+// Fields names the fields of one format, so that a problem found by the
+// shared rules points at the field as the bank's own format calls it.
+type Fields struct {
+	FileID, Sender, Debtor, Creditor, PaymentID, ReversalID string
+	OriginalDebtor, OriginalCreditor, Original, Amount      string
+	EntryCount, ControlSum                                  string
+}
+
+// CSVFields are Format 1's column names.
+var CSVFields = Fields{FileID: "file_id", Sender: "sender_bic", Debtor: "debtor_bic", Creditor: "creditor_bic",
+	PaymentID: "payment_id", ReversalID: "reversal_id", OriginalDebtor: "original_debtor_bic",
+	OriginalCreditor: "original_creditor_bic", Original: "original_payment_id", Amount: "amount",
+	EntryCount: "entry_count", ControlSum: "control_sum"}
+
+// XMLFields are Format 2's element paths (pacs.008 carries no reversals).
+var XMLFields = Fields{FileID: "MsgId", Sender: "InstgAgt/FinInstnId/BICFI", Debtor: "DbtrAgt/FinInstnId/BICFI",
+	Creditor: "CdtrAgt/FinInstnId/BICFI", PaymentID: "PmtId/EndToEndId", ReversalID: "PmtId/EndToEndId",
+	OriginalDebtor: "DbtrAgt/FinInstnId/BICFI", OriginalCreditor: "CdtrAgt/FinInstnId/BICFI",
+	Original: "PmtId/EndToEndId", Amount: "IntrBkSttlmAmt", EntryCount: "NbOfTxs", ControlSum: "CtrlSum"}
+
+// Fields names the file's fields as its format does.
+func (c *FileCheck) Fields() *Fields { return c.fields() }
+
+func (c *FileCheck) fields() *Fields {
+	if c.Rules.Fields != nil {
+		return c.Rules.Fields
+	}
+	return &CSVFields
+}
+
+// idSeen is where an id was first used in a file, and by which kind.
+type idSeen struct {
+	line int32
+	rev  bool
 }
 
 // FileCheck applies the spec's rules to one file while it streams past, and
@@ -59,7 +97,7 @@ type FileCheck struct {
 	count     int64
 	sum       units // at minorUnitMax
 	sumOK     bool
-	ids       map[IDKey]int32
+	ids       map[IDKey]idSeen
 	reversed  map[IDKey]int32
 	originals map[IDKey]string // original ids reversed here, for messages
 	net       Netting
@@ -68,7 +106,7 @@ type FileCheck struct {
 
 // NewFileCheck starts the check of one file.
 func NewFileCheck(r Rules) *FileCheck {
-	return &FileCheck{Rules: r, sumOK: true, ids: make(map[IDKey]int32), reversed: make(map[IDKey]int32)}
+	return &FileCheck{Rules: r, sumOK: true, ids: make(map[IDKey]idSeen), reversed: make(map[IDKey]int32)}
 }
 
 // Problem records a problem the parser found.
@@ -78,7 +116,7 @@ func (c *FileCheck) Problem(p Problem) { c.Problems.Add(p) }
 func (c *FileCheck) Header(h *Header, ok bool) {
 	c.header, c.headerOK = *h, ok
 	if h.Sender != "" && !c.member(h.Sender) {
-		c.Problems.Addf(h.Line, "sender_bic", CodeUnknownBank, "sender %s is not a member of the consortium", h.Sender)
+		c.Problems.Addf(h.Line, c.fields().Sender, CodeUnknownBank, "sender %s is not a member of the consortium", h.Sender)
 		c.headerOK = false
 	}
 }
@@ -96,9 +134,10 @@ func (c *FileCheck) Entry(e *Entry, ok bool) {
 	} else if c.sum, fits = c.sum.add(u); !fits {
 		c.sumOK = false
 	}
-	debtorField, creditorField := "debtor_bic", "creditor_bic"
+	f := c.fields()
+	debtorField, creditorField, idField := f.Debtor, f.Creditor, f.PaymentID
 	if e.Kind == KindReversal {
-		debtorField, creditorField = "original_debtor_bic", "original_creditor_bic"
+		debtorField, creditorField, idField = f.OriginalDebtor, f.OriginalCreditor, f.ReversalID
 	}
 	sender := c.header.Sender
 	if e.Debtor != "" && sender != "" && e.Debtor != sender {
@@ -124,20 +163,20 @@ func (c *FileCheck) Entry(e *Entry, ok bool) {
 	if e.ID != "" && sender != "" {
 		k := KeyOf(sender, e.ID)
 		if first, dup := c.ids[k]; dup {
-			c.Problems.Addf(e.Line, idField(e.Kind), CodeDuplicatePaymentID, "id %s is already used at line %d of this file", e.ID, first)
+			c.Problems.Addf(e.Line, idField, CodeDuplicatePaymentID, "id %s is already used at line %d of this file", e.ID, first.line)
 			ok = false
 		} else {
-			c.ids[k] = int32(e.Line)
+			c.ids[k] = idSeen{int32(e.Line), e.Kind == KindReversal}
 		}
 	}
 	if e.Kind == KindReversal && e.Original != "" && sender != "" {
 		if e.Original == e.ID {
-			c.Problems.Addf(e.Line, "original_payment_id", CodeReversalOfItself, "reversal %s names itself as the original", e.ID)
+			c.Problems.Addf(e.Line, f.Original, CodeReversalOfItself, "reversal %s names itself as the original", e.ID)
 			ok = false
 		}
 		k := KeyOf(sender, e.Original)
 		if first, dup := c.reversed[k]; dup {
-			c.Problems.Addf(e.Line, "original_payment_id", CodeAlreadyReversed, "payment %s is already reversed at line %d of this file", e.Original, first)
+			c.Problems.Addf(e.Line, f.Original, CodeAlreadyReversed, "payment %s is already reversed at line %d of this file", e.Original, first)
 			ok = false
 		} else {
 			c.reversed[k] = int32(e.Line)
@@ -149,16 +188,9 @@ func (c *FileCheck) Entry(e *Entry, ok bool) {
 	}
 	if ok && c.headerOK && c.Problems.Len() == 0 {
 		if err := c.net.Add(e); err != nil {
-			c.Problems.Addf(e.Line, "amount", CodeAmount, "cannot net: %v", err)
+			c.Problems.Addf(e.Line, f.Amount, CodeAmount, "cannot net: %v", err)
 		}
 	}
-}
-
-func idField(k Kind) string {
-	if k == KindReversal {
-		return "reversal_id"
-	}
-	return "payment_id"
 }
 
 // Trailer checks the control count and sum.
@@ -176,22 +208,24 @@ func (c *FileCheck) Finish() bool {
 	if c.trailerOK {
 		t := c.trailer
 		if t.Count != c.count {
-			c.Problems.Addf(t.Line, "entry_count", CodeEntryCount, "entry_count is %d, the file has %d payment and reversal records", t.Count, c.count)
+			c.Problems.Addf(t.Line, c.fields().EntryCount, CodeEntryCount, "entry_count is %d, the file has %d payment and reversal records", t.Count, c.count)
 		}
 		if c.sumOK {
 			want := c.sum.decimal(minorUnitMax)
 			if !t.ControlSum.Equal(want) {
-				c.Problems.Addf(t.Line, "control_sum", CodeControlSum, "control_sum is %s, the amounts add up to %s", t.ControlSum, want.String())
+				c.Problems.Addf(t.Line, c.fields().ControlSum, CodeControlSum, "control_sum is %s, the amounts add up to %s", t.ControlSum, want.String())
 			}
 		}
 	}
 	// A reversal of a payment in this same file reverses something that
 	// has not been settled yet.
 	for k, line := range c.reversed {
-		if pline, ok := c.ids[k]; ok {
-			c.Problems.Addf(int(line), "original_payment_id", CodeOriginalUnsettled,
-				"payment %s at line %d is in this same file and not settled yet; a reversal must follow its settlement", c.originals[k], pline)
+		p, ok := c.ids[k]
+		if !ok || p.line == line {
+			continue // absent, or the reversal itself (REVERSAL_OF_ITSELF)
 		}
+		c.Problems.Addf(int(line), c.fields().Original, CodeOriginalUnsettled,
+			"payment %s at line %d is in this same file and not settled yet; a reversal must follow its settlement", c.originals[k], p.line)
 	}
 	if c.Problems.Len() > 0 {
 		c.net = Netting{} // a rejected file nets nothing
@@ -235,19 +269,20 @@ func (x *IDIndex) Add(name string, c *FileCheck) {
 	x.names = append(x.names, name)
 	type hit struct {
 		line  int32
+		rev   bool
 		prior idLoc
 	}
 	var dups, revs []hit
-	for k, line := range c.ids {
+	for k, seen := range c.ids {
 		if p, ok := x.ids[k]; ok {
-			dups = append(dups, hit{line, p})
+			dups = append(dups, hit{seen.line, seen.rev, p})
 			continue
 		}
-		x.ids[k] = idLoc{f, line}
+		x.ids[k] = idLoc{f, seen.line}
 	}
 	for k, line := range c.reversed {
 		if p, ok := x.reversed[k]; ok {
-			revs = append(revs, hit{line, p})
+			revs = append(revs, hit{line, true, p})
 			continue
 		}
 		x.reversed[k] = idLoc{f, line}
@@ -256,11 +291,16 @@ func (x *IDIndex) Add(name string, c *FileCheck) {
 	// line has at most one id, so sorting here only fixes message order.
 	sort.Slice(dups, func(i, j int) bool { return dups[i].line < dups[j].line })
 	sort.Slice(revs, func(i, j int) bool { return revs[i].line < revs[j].line })
+	fields := c.fields()
 	for _, d := range dups {
-		c.Problems.Addf(int(d.line), "payment_id", CodeDuplicatePaymentID, "id already used by the same sender in %s line %d", x.names[d.prior.file], d.prior.line)
+		field := fields.PaymentID
+		if d.rev {
+			field = fields.ReversalID
+		}
+		c.Problems.Addf(int(d.line), field, CodeDuplicatePaymentID, "id already used by the same sender in %s line %d", x.names[d.prior.file], d.prior.line)
 	}
 	for _, r := range revs {
-		c.Problems.Addf(int(r.line), "original_payment_id", CodeAlreadyReversed, "payment already reversed in %s line %d", x.names[r.prior.file], r.prior.line)
+		c.Problems.Addf(int(r.line), fields.Original, CodeAlreadyReversed, "payment already reversed in %s line %d", x.names[r.prior.file], r.prior.line)
 	}
 	if len(dups)+len(revs) > 0 {
 		c.net = Netting{}
@@ -277,7 +317,7 @@ func (x *IDIndex) Unsettled(check func(file int) *FileCheck) {
 			continue // same-file case is FileCheck's
 		}
 		c := check(int(r.file))
-		c.Problems.Addf(int(r.line), "original_payment_id", CodeOriginalUnsettled,
+		c.Problems.Addf(int(r.line), c.fields().Original, CodeOriginalUnsettled,
 			"the original is a payment of this same cycle (%s line %d), not settled yet", x.names[p.file], p.line)
 		c.net = Netting{}
 	}

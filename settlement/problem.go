@@ -10,7 +10,7 @@ import (
 // a whole), which field, a stable code for machines and a message for people.
 type Problem struct {
 	Line    int    `json:"line"`
-	Field   string `json:"field,omitempty"`
+	Field   string `json:"field"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }

@@ -186,7 +186,7 @@ files valid, 1 at least one file rejected (nothing netted), 2 bad usage.`,
 				return err
 			}
 			if !res.Accepted() {
-				return &exitError{code: 1, err: errors.New("files rejected, nothing netted")}
+				return &exitError{code: 1, err: errors.New("")} // stderr holds only FILE:LINE: CODE: message lines
 			}
 			out := netOutput{Files: len(res.Files), Entries: res.Net.Entries,
 				Positions: res.Net.Positions, Bilateral: res.Net.Bilateral,

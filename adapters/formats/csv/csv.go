@@ -45,6 +45,9 @@ type parser struct {
 	fields [][]byte // the current record's fields
 	spans  []int    // field start/end offsets into rec, for quoted records
 
+	longStart  [2]byte
+	longStartN int
+
 	header  settlement.Header
 	sawH    bool
 	sawT    bool
@@ -116,15 +119,18 @@ func (p *parser) next() (int, bool, error) {
 		}
 		if len(raw) > p.lim.LineBytesMax {
 			p.problem(start, "", settlement.CodeLineTooLong, "line is longer than %d bytes", p.lim.LineBytesMax)
+			p.dropped(raw, start)
 			continue
 		}
 		if bytes.IndexByte(raw, '"') < 0 {
 			p.fields = splitPlain(p.fields[:0], raw)
 			if !p.checkText(start, raw) {
+				p.dropped(raw, start)
 				continue
 			}
 			return start, true, nil
 		}
+		kind := recordKind(raw)
 		ok, err := p.splitQuoted(raw, start)
 		if err != nil {
 			return 0, false, err
@@ -132,7 +138,29 @@ func (p *parser) next() (int, bool, error) {
 		if ok {
 			return start, true, nil
 		}
+		p.dropped(kind, start)
 	}
+}
+
+// recordKind keeps the first two bytes of a line ("P," or "R,") before
+// the buffer they live in is reused.
+func recordKind(raw []byte) []byte {
+	if len(raw) >= 2 {
+		return []byte{raw[0], raw[1]}
+	}
+	return nil
+}
+
+// dropped counts a payment or reversal line that could not be split into
+// fields, so the trailer's entry count is still checked against every
+// record the bank sent (and its control sum is not, since an amount is
+// unreadable).
+func (p *parser) dropped(raw []byte, line int) {
+	if len(raw) < 2 || raw[1] != ',' || (raw[0] != 'P' && raw[0] != 'R') {
+		return
+	}
+	p.records++
+	p.sink.Entry(&settlement.Entry{Line: line, Kind: settlement.Kind(raw[0])}, false)
 }
 
 func (p *parser) checkText(line int, raw []byte) bool {
@@ -154,6 +182,7 @@ func (p *parser) checkText(line int, raw []byte) bool {
 func (p *parser) readLine() ([]byte, error) {
 	b, err := p.br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
+		p.longStartN = copy(p.longStart[:], b)
 		over := int64(len(b))
 		for err == bufio.ErrBufferFull {
 			var more []byte
@@ -165,7 +194,10 @@ func (p *parser) readLine() ([]byte, error) {
 			return nil, errTooLarge
 		}
 		p.line++
-		return bytes.Repeat([]byte{'x'}, p.lim.LineBytesMax+1), nilIfEOF(err)
+		// Keep the record type of the first bytes so the line still counts.
+		long := bytes.Repeat([]byte{'x'}, p.lim.LineBytesMax+1)
+		copy(long, p.longStart[:p.longStartN])
+		return long, nilIfEOF(err)
 	}
 	if len(b) == 0 && err != nil {
 		return nil, err

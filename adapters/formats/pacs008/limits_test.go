@@ -130,18 +130,30 @@ func TestDeepNesting(t *testing.T) {
 	}
 }
 
-// TestHugeText: one element's text far beyond any field is refused.
+// TestHugeText: one element's text far beyond any field is refused by the
+// LineBytesMax bound (4 KiB by default) before it is buffered whole; one
+// within the bound but beyond its field is refused by the field's rule.
 func TestHugeText(t *testing.T) {
 	huge := strings.Repeat("x", 1<<20)
 	doc := xmlDoc(1, huge)
 	_, ps := check(t, []byte(doc), formats.Limits{}, nil)
-	if !has(ps, 1, settlement.CodeRemittance) {
+	if !has(ps, 1, settlement.CodeLineTooLong) {
 		t.Errorf("1 MiB Ustrd: %v", codesOf(ps))
 	}
 	doc = strings.Replace(xmlDoc(1, ""), "<MsgId>F1</MsgId>", "<MsgId>"+huge+"</MsgId>", 1)
 	_, ps = check(t, []byte(doc), formats.Limits{}, nil)
-	if !has(ps, 0, settlement.CodeFileID) {
+	if !has(ps, 0, settlement.CodeLineTooLong) {
 		t.Errorf("1 MiB MsgId: %v", codesOf(ps))
+	}
+	long := strings.Repeat("x", 1000) // under 4 KiB, over Max140Text
+	_, ps = check(t, []byte(xmlDoc(1, long)), formats.Limits{}, nil)
+	if !has(ps, 1, settlement.CodeRemittance) {
+		t.Errorf("1000-byte Ustrd: %v", codesOf(ps))
+	}
+	doc = strings.Replace(xmlDoc(1, ""), "<MsgId>F1</MsgId>", "<MsgId>"+long+"</MsgId>", 1)
+	_, ps = check(t, []byte(doc), formats.Limits{}, nil)
+	if !has(ps, 0, settlement.CodeFileID) {
+		t.Errorf("1000-byte MsgId: %v", codesOf(ps))
 	}
 }
 
@@ -152,6 +164,6 @@ func TestLineBytesMaxBoundsElementText(t *testing.T) {
 	doc := xmlDoc(1, strings.Repeat("y", 100)) // 100 bytes: a valid Ustrd
 	_, ps := check(t, []byte(doc), formats.Limits{LineBytesMax: 64}, nil)
 	if !has(ps, 1, settlement.CodeLineTooLong) {
-		t.Skip("BUG: adapters/formats/pacs008/pacs008.go never reads Limits.LineBytesMax: an element's text of any length (up to FileBytesMax, 1 GiB by default) is decoded into memory by DecodeElement; here a 100-byte Ustrd with LineBytesMax 64 gives " + fmt.Sprint(codesOf(ps)) + ", want LINE_TOO_LONG at 1")
+		t.Errorf("100-byte Ustrd with LineBytesMax 64: %v, want LINE_TOO_LONG at 1", codesOf(ps))
 	}
 }

@@ -6,8 +6,10 @@
 package pacs008
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -51,9 +53,15 @@ type transaction struct {
 // It returns an error only when r itself fails.
 func Parse(r io.Reader, lim formats.Limits, sink settlement.Sink) error {
 	lim = lim.Or(formats.DefaultLimits)
-	cr := &countingReader{r: io.LimitReader(r, lim.FileBytesMax+1)}
+	cr := &countingReader{r: io.LimitReader(r, lim.FileBytesMax+1), textMax: lim.LineBytesMax}
 	p := &parser{lim: lim, sink: sink, cr: cr}
-	p.dec = xml.NewDecoder(cr)
+	// XML 1.0 allows a UTF-8 byte order mark before the prolog, and bank
+	// tools write one; encoding/xml would read it as text.
+	br := bufio.NewReader(cr)
+	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte("\xef\xbb\xbf")) {
+		br.Discard(3)
+	}
+	p.dec = xml.NewDecoder(br)
 	p.dec.Strict = true
 	err := p.run()
 	if cr.err != nil {
@@ -66,17 +74,38 @@ func Parse(r io.Reader, lim formats.Limits, sink settlement.Sink) error {
 	return err
 }
 
+// countingReader counts the bytes of the file and bounds every run of
+// bytes between two markup characters ('<' or '>'), which bounds each
+// element's text and each tag before encoding/xml buffers it whole.
 type countingReader struct {
-	r   io.Reader
-	n   int64
-	err error // the underlying reader's failure, never the XML's
+	r       io.Reader
+	n       int64
+	err     error // the underlying reader's failure, never the XML's
+	textMax int
+	run     int
+	tooLong bool
 }
 
+var errTextTooLong = errors.New("element text or tag longer than the limit")
+
 func (c *countingReader) Read(b []byte) (int, error) {
+	if c.tooLong {
+		return 0, errTextTooLong
+	}
 	n, err := c.r.Read(b)
 	c.n += int64(n)
 	if err != nil && err != io.EOF {
 		c.err = err
+	}
+	for _, ch := range b[:n] {
+		if ch == '<' || ch == '>' {
+			c.run = 0
+			continue
+		}
+		if c.run++; c.run > c.textMax {
+			c.tooLong = true
+			return n, nil // this read is delivered; the next one fails
+		}
 	}
 	return n, err
 }
@@ -119,6 +148,10 @@ func (p *parser) run() error {
 			depth++
 			switch {
 			case depth == 1:
+				if sawDoc {
+					p.problem(0, "", settlement.CodeXMLDocument, "a second root element %s after the Document; a file is one document", clip(t.Name.Local))
+					return nil
+				}
 				if t.Name.Local != "Document" || t.Name.Space != Namespace {
 					p.problem(0, "", settlement.CodeXMLDocument, "root element is {%s}%s; a file is one {%s}Document", clip(t.Name.Space), clip(t.Name.Local), Namespace)
 					return nil
@@ -181,6 +214,10 @@ func (p *parser) run() error {
 
 func (p *parser) syntax(err error) {
 	line, _ := p.dec.InputPos()
+	if p.cr.tooLong {
+		p.problem(int(p.txs), "", settlement.CodeLineTooLong, "XML line %d: an element's text or a tag is longer than %d bytes", line, p.lim.LineBytesMax)
+		return
+	}
 	code := settlement.CodeXMLSyntax
 	msg := err.Error()
 	if strings.Contains(msg, "encoding") || strings.Contains(msg, "UTF-8") {
