@@ -116,7 +116,6 @@ peer_start() {
     export CORE_LEDGER_HISTORY_ENABLEHISTORYDATABASE=true
     export CORE_OPERATIONS_LISTENADDRESS="127.0.0.1:$(peer_ops "$i")"
     export CORE_METRICS_PROVIDER=disabled
-    export CORE_VM_ENDPOINT=""
     export CORE_CHAINCODE_EXECUTETIMEOUT=60s
     exec setsid peer node start </dev/null >>"$NET/logs/$name.log" 2>&1
   ) &

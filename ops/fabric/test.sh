@@ -34,4 +34,7 @@ log "starting the test network ($BANKS banks, base port $BASE, state in $NET)"
 ./up.sh
 log "real-network tests"
 (cd "$CHAINCODE_SRC" && SETTLE_FABRIC_NETWORK="$NET/network.json" go test -count=1 -v -timeout 15m ./networktest/)
+log "restart from saved state: down.sh, then up.sh must resume and commit a Ping"
+./down.sh
+./up.sh
 ok=1

@@ -174,8 +174,12 @@ SAMPLE="$(cd "$FABRIC_DIR" && go list -m -f '{{.Dir}}' github.com/hyperledger/fa
 cp "$SAMPLE/orderer.yaml" "$NET/config/orderer.yaml"
 # The peer finds the ccaas builder through core.yaml (a list, which environment
 # variables cannot override).
-sed "s#path: /opt/hyperledger/ccaas_builder#path: $FABRIC_DIR/ccaas#" "$SAMPLE/core.yaml" >"$NET/config/core.yaml"
+# No Docker: an empty vm.endpoint keeps the peer from registering a Docker health check
+# (an empty CORE_VM_ENDPOINT does not override it).
+sed -e "s#path: /opt/hyperledger/ccaas_builder#path: $FABRIC_DIR/ccaas#" \
+    -e "s#^    endpoint: unix:///var/run/docker.sock#    endpoint:#" "$SAMPLE/core.yaml" >"$NET/config/core.yaml"
 grep -q "path: $FABRIC_DIR/ccaas" "$NET/config/core.yaml" || die "could not point core.yaml at the ccaas builder"
+grep -q "^    endpoint:$" "$NET/config/core.yaml" || die "could not unset vm.endpoint in core.yaml"
 chmod 0644 "$NET/config/"*.yaml
 
 # ---- crypto: one org at a time, regenerated until its CA certificates are low-S --------
@@ -368,14 +372,17 @@ log "committed chaincode $CC_NAME $CC_VERSION on channel $CHANNEL"
   printf '  "channel": "%s",\n  "chaincode": "%s",\n  "chaincodeVersion": "%s",\n' "$CHANNEL" "$CC_NAME" "$CC_VERSION"
   printf '  "basePort": %s,\n  "networkDir": "%s",\n  "fabricDir": "%s",\n  "binDir": "%s",\n  "peerConfigDir": "%s",\n' \
     "$BASE" "$NET" "$FABRIC_DIR" "$BIN" "$NET/config"
-  printf '  "orderer": {"mspId": "OrdererMSP", "address": "127.0.0.1:%s", "hostOverride": "orderer.%s", "tlsCACert": "%s", "adminAddress": "127.0.0.1:%s"},\n' \
-    "$(orderer_port)" "$DOMAIN" "$ORDERER_CA" "$(orderer_admin)"
+  printf '  "orderer": {"mspId": "OrdererMSP", "address": "127.0.0.1:%s", "hostOverride": "orderer.%s", "tlsCACert": "%s",\n' \
+    "$(orderer_port)" "$DOMAIN" "$ORDERER_CA"
+  printf '              "orgMspDir": "%s", "adminAddress": "127.0.0.1:%s", "operationsAddress": "127.0.0.1:%s"},\n' \
+    "$CRYPTO/ordererOrganizations/$DOMAIN/msp" "$(orderer_admin)" "$(orderer_ops)"
   printf '  "banks": [\n'
   for (( i = 1; i <= BANKS; i++ )); do
     am="$(admin_msp "$i")"; um="$(user_msp "$i")"
-    printf '    {"index": %d, "org": "%s", "mspId": "%s",\n' "$i" "$(org_name "$i")" "$(msp_id "$i")"
-    printf '     "peer": {"address": "127.0.0.1:%s", "hostOverride": "%s", "tlsCACert": "%s"},\n' \
-      "$(peer_port "$i")" "$(peer_host "$i")" "$(peer_tls_ca "$i")"
+    printf '    {"index": %d, "org": "%s", "mspId": "%s", "domain": "%s", "orgMspDir": "%s",\n' \
+      "$i" "$(org_name "$i")" "$(msp_id "$i")" "$(org_domain "$i")" "$(org_dir "$i")/msp"
+    printf '     "peer": {"address": "127.0.0.1:%s", "hostOverride": "%s", "tlsCACert": "%s", "operationsAddress": "127.0.0.1:%s"},\n' \
+      "$(peer_port "$i")" "$(peer_host "$i")" "$(peer_tls_ca "$i")" "$(peer_ops "$i")"
     printf '     "admin": {"mspDir": "%s", "cert": "%s", "key": "%s"},\n' "$am" "$(ls "$am"/signcerts/*.pem)" "$(ls "$am"/keystore/*)"
     printf '     "user": {"mspDir": "%s", "cert": "%s", "key": "%s"},\n' "$um" "$(ls "$um"/signcerts/*.pem)" "$(ls "$um"/keystore/*)"
     printf '     "chaincodeServer": "127.0.0.1:%s", "packageId": "%s"}' "$(cc_port "$i")" "$(cat "$NET/chaincode/bank$i/package-id")"

@@ -473,17 +473,34 @@ func TestSettleChecks(t *testing.T) {
 	n.invoke(t, majority, "RecordChunk", cycle, "K3", chunk(t, p(a, "S-4", b, "1", "KRW"))).mustBeRefused(t, "CYCLE_SETTLED")
 }
 
-// peerScript runs ops/fabric/peer-stop.sh or peer-start.sh for one bank.
-func peerScript(t *testing.T, n *Network, script string, bank int) {
+// script runs one of the ops/fabric scripts on this network and returns its output.
+func script(t *testing.T, n *Network, name string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(n.FabricDir, script), fmt.Sprint(bank))
+	cmd := exec.CommandContext(ctx, filepath.Join(n.FabricDir, name), args...)
 	cmd.Env = append(os.Environ(), "FABRIC_NETWORK_DIR="+n.NetworkDir, fmt.Sprintf("FABRIC_BASE_PORT=%d", n.BasePort),
 		fmt.Sprintf("FABRIC_BANKS=%d", len(n.Banks)), "FABRIC_CHANNEL="+n.Channel, "FABRIC_CHAINCODE="+n.Chaincode)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %d: %v\n%s", script, bank, err, out)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
+	return string(out)
+}
+
+// peerScript runs ops/fabric/peer-stop.sh or peer-start.sh for one bank.
+func peerScript(t *testing.T, n *Network, name string, bank int) {
+	t.Helper()
+	script(t, n, name, fmt.Sprint(bank))
+}
+
+func TestUpOnARunningNetworkChangesNothing(t *testing.T) {
+	n := need(t)
+	out := script(t, n, "up.sh")
+	if !strings.Contains(out, "network already up") {
+		t.Fatalf("up.sh on a running network said:\n%s", out)
+	}
+	n.invoke(t, majority, "Ping").mustCommit(t)
 }
 
 func TestPeerDown(t *testing.T) {
