@@ -27,7 +27,7 @@ trap finish EXIT
 
 ./down.sh --clean # leftovers of an earlier, interrupted run
 ./build.sh
-(go vet ./cmd/...)
+(go vet ./cmd/... && go test -count=1 ./cmd/...)
 log "chaincode unit tests"
 (cd "$CHAINCODE_SRC" && env -u SETTLE_FABRIC_NETWORK go vet ./... && env -u SETTLE_FABRIC_NETWORK go test -count=1 ./...)
 log "starting the test network ($BANKS banks, base port $BASE, state in $NET)"
