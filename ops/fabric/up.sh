@@ -20,6 +20,8 @@ MARKER="$NET/.settle-fabric-network"
 
 # A failed start must not leave processes behind: stop what was started (by pid
 # file), keep the state so its logs can be read; the next up.sh starts afresh.
+# The trap is set only once up.sh starts something, so a refusal (wrong settings,
+# ports taken) never touches a network that is running.
 completed=0
 on_exit() {
   (( completed )) && return
@@ -27,7 +29,6 @@ on_exit() {
   log "up.sh did not finish; stopping the processes it started (logs kept in $NET/logs)"
   "$FABRIC_DIR/down.sh" >/dev/null 2>&1 || true
 }
-trap on_exit EXIT
 
 all_running() {
   running orderer || return 1
@@ -138,6 +139,7 @@ if [[ -f "$NET/network.json" ]]; then
   fi
   log "network state found in $NET; restarting stopped processes"
   mkdir -p "$NET/logs"
+  trap on_exit EXIT
   start_all
   smoke
   log "network up again; description: $NET/network.json"
@@ -159,6 +161,7 @@ for (( i = 1; i <= BANKS; i++ )); do
     port_free "$port" || die "port $port (bank $i) is taken; is another network on FABRIC_BASE_PORT=$BASE? Choose another base port"
   done
 done
+trap on_exit EXIT
 mkdir -p "$NET"/{config,crypto,channel,chaincode,logs,pids,data}
 touch "$MARKER"
 echo "banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME" >"$NET/settings"
