@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 
@@ -11,7 +12,7 @@ import (
 )
 
 // RecordNetting appends a cycle's net positions and bilateral obligations
-// as a new revision (1 for the first), with a "cycle.netted" outbox event,
+// as a new revision (1 for the first),
 // in one transaction. It asserts the positions balance before writing:
 // a broken invariant is a bug and nothing is written.
 func (s *Store) RecordNetting(ctx context.Context, cycle int64, ps []settlement.Position, obs []settlement.Obligation) (revision int, err error) {
@@ -23,6 +24,15 @@ func (s *Store) RecordNetting(ctx context.Context, cycle int64, ps []settlement.
 		return 0, err
 	}
 	defer tx.Rollback()
+	if revision, err = recordNetting(ctx, tx, cycle, ps, obs); err != nil {
+		return 0, err
+	}
+	return revision, tx.Commit()
+}
+
+// recordNetting writes a new revision of a cycle's positions and
+// obligations inside tx.
+func recordNetting(ctx context.Context, tx *sql.Tx, cycle int64, ps []settlement.Position, obs []settlement.Obligation) (revision int, err error) {
 	// The cycle row lock serialises two writers of the same cycle.
 	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM cycles WHERE id = $1 FOR UPDATE`, cycle); err != nil {
 		return 0, err
@@ -56,12 +66,7 @@ func (s *Store) RecordNetting(ctx context.Context, cycle int64, ps []settlement.
 		cycle, revision, string(oj)); err != nil {
 		return 0, fmt.Errorf("obligations: %w", err)
 	}
-	ev, _ := json.Marshal(map[string]any{"cycle": cycle, "revision": revision, "positions": len(ps), "obligations": len(obs)})
-	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (topic, event_key, payload) VALUES ('cycle.netted', $1, $2::jsonb)`,
-		fmt.Sprint(cycle), string(ev)); err != nil {
-		return 0, err
-	}
-	return revision, tx.Commit()
+	return revision, nil
 }
 
 // Positions returns the latest revision of a cycle's net positions, and

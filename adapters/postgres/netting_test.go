@@ -38,7 +38,7 @@ func TestRecordNetting(t *testing.T) {
 	if n := f.count(`SELECT count(*) FROM net_positions`); n != 4 {
 		t.Fatalf("%d position rows", n)
 	}
-	if n := f.count(`SELECT count(*) FROM outbox WHERE topic = 'cycle.netted'`); n != 2 {
-		t.Fatalf("%d events", n)
+	if n := f.count(`SELECT count(DISTINCT revision) FROM net_positions`); n != 2 {
+		t.Fatalf("%d revisions", n)
 	}
 }

@@ -388,13 +388,13 @@ func TestAppendOnly(t *testing.T) {
 	if err := asRole(ctx, db, "settle_service", `UPDATE files SET acknowledged_at = now()`); err != nil {
 		t.Errorf("service may acknowledge a file: %v", err)
 	}
-	if err := asRole(ctx, db, "settle_service", `INSERT INTO outbox (topic, payload) VALUES ('t', '{}')`); err != nil {
+	if err := asRole(ctx, db, "settle_service", `INSERT INTO job_runs (job) VALUES ('t')`); err != nil {
 		t.Errorf("service may insert: %v", err)
 	}
 	if err := asRole(ctx, db, "settle_auditor", `SELECT count(*) FROM payments`); err != nil {
 		t.Errorf("auditor may read: %v", err)
 	}
-	if err := asRole(ctx, db, "settle_auditor", `INSERT INTO outbox (topic, payload) VALUES ('t', '{}')`); err == nil {
+	if err := asRole(ctx, db, "settle_auditor", `INSERT INTO job_runs (job) VALUES ('t')`); err == nil {
 		t.Errorf("auditor inserted")
 	}
 	if n := f.count(`SELECT count(*) FROM payments`); n != 1 {

@@ -211,6 +211,9 @@ func (s *Storage) Ack(ctx context.Context, f jobs.InboxFile, name string, body [
 	if len(body) > ackBytesMax {
 		return fmt.Errorf("ack %q: %d bytes, more than %d", name, len(body), ackBytesMax)
 	}
+	if err := s.lay.ensure(f.Bank); err != nil { // a bank that never logged in has no tree yet
+		return err
+	}
 	dst := filepath.Join(s.lay.outbox(f.Bank), name)
 	if err := writeFileAtomic(s.lay.partial(f.Bank), dst, body); err != nil {
 		return err

@@ -1,0 +1,481 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/lib/pq"
+	"github.com/shopspring/decimal"
+
+	"settle/adapters/signature"
+	"settle/jobs"
+	"settle/reconciliation"
+	"settle/settlement"
+)
+
+// TxPublisher writes an event into the outbox inside a transaction; the
+// events adapter provides it (this package does not import watermill).
+type TxPublisher func(ctx context.Context, tx *sql.Tx, e jobs.Event) error
+
+// JobStore is the store as the nightly jobs see it (jobs.Store,
+// jobs.FileLookup, jobs.RunLog). Cycles are named by business date: one
+// cycle per date (seq 1).
+type JobStore struct {
+	*Store
+	publish TxPublisher
+	// Actor names who moves cycles in the stage log (instance or operator).
+	Actor string
+}
+
+var (
+	_ jobs.Store      = (*JobStore)(nil)
+	_ jobs.FileLookup = (*JobStore)(nil)
+	_ jobs.RunLog     = (*JobStore)(nil)
+)
+
+// Jobs returns the jobs' view of the store; publish may be nil (no broker:
+// `settle cycle run` drives the stages itself).
+func (s *Store) Jobs(publish TxPublisher, actor string) *JobStore {
+	if actor == "" {
+		actor = "settle"
+	}
+	return &JobStore{Store: s, publish: publish, Actor: actor}
+}
+
+// SigningKeys are a bank's public keys valid at t.
+func (j *JobStore) SigningKeys(ctx context.Context, bank settlement.BIC, at time.Time) ([]signature.Key, error) {
+	ks, err := j.Keys(ctx, bank, at)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]signature.Key, 0, len(ks))
+	for _, k := range ks {
+		pub, err := signature.ParsePublicKey([]byte(k.PEM))
+		if err != nil {
+			return nil, fmt.Errorf("key %s of %s: %w", k.Label, bank, err)
+		}
+		out = append(out, signature.Key{Bank: bank, Label: k.Label, Public: pub})
+	}
+	return out, nil
+}
+
+// stageOf maps the stored state to a stage (CLOSED was 0001's FROZEN).
+func stageOf(state string) settlement.Stage {
+	if state == "CLOSED" {
+		return settlement.StageFrozen
+	}
+	return settlement.Stage(state)
+}
+
+type rowScanner interface{ Scan(...any) error }
+
+func scanCycle(r rowScanner) (settlement.Cycle, int64, error) {
+	var c settlement.Cycle
+	var id int64
+	var d time.Time
+	var state string
+	var at sql.NullTime
+	if err := r.Scan(&id, &d, &state, &at, &c.Files, &c.Entries); err != nil {
+		return c, 0, err
+	}
+	c.BusinessDate = settlement.Date(d.Format(time.DateOnly))
+	c.ID = settlement.CycleID(c.BusinessDate)
+	c.Stage = stageOf(state)
+	c.StageAt = at.Time
+	return c, id, nil
+}
+
+const cycleCols = `c.id, c.business_date, c.state, coalesce(c.stage_at, c.opened_at),
+	(SELECT count(*) FROM files f WHERE f.cycle_id = c.id AND f.status = 'ACCEPTED'),
+	(SELECT coalesce(sum(f.entries), 0) FROM files f WHERE f.cycle_id = c.id AND f.status = 'ACCEPTED')`
+
+// Cycle returns the cycle of a business date.
+func (j *JobStore) Cycle(ctx context.Context, date settlement.Date) (settlement.Cycle, bool, error) {
+	c, _, err := scanCycle(j.db.QueryRowContext(ctx, `SELECT `+cycleCols+` FROM cycles c WHERE c.business_date = $1 AND c.seq = 1`, string(date)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, false, nil
+	}
+	return c, err == nil, err
+}
+
+func (j *JobStore) cycleID(ctx context.Context, q queryRower, date settlement.Date) (int64, error) {
+	var id int64
+	err := q.QueryRowContext(ctx, `SELECT id FROM cycles WHERE business_date = $1 AND seq = 1`, string(date)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%s: %w", date, jobs.ErrNoCycle)
+	}
+	return id, err
+}
+
+// EnsureCycle opens the cycle of a business date if it has none.
+func (j *JobStore) EnsureCycle(ctx context.Context, date settlement.Date) (settlement.Cycle, error) {
+	if _, err := settlement.ParseDate(string(date)); err != nil {
+		return settlement.Cycle{}, err
+	}
+	if _, err := j.db.ExecContext(ctx, `INSERT INTO cycles (business_date, seq) VALUES ($1, 1) ON CONFLICT (business_date, seq) DO NOTHING`, string(date)); err != nil {
+		return settlement.Cycle{}, err
+	}
+	c, _, err := j.Cycle(ctx, date)
+	return c, err
+}
+
+// Advance moves a cycle one stage on, with its work and its event, in one
+// transaction under the cycle's row lock.
+func (j *JobStore) Advance(ctx context.Context, date settlement.Date, from, to settlement.Stage, work func(jobs.CycleTx) error, ev jobs.Event) (bool, error) {
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	var id int64
+	var state string
+	err = tx.QueryRowContext(ctx, `SELECT id, state FROM cycles WHERE business_date = $1 AND seq = 1 FOR UPDATE`, string(date)).Scan(&id, &state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("%s: %w", date, jobs.ErrNoCycle)
+	}
+	if err != nil {
+		return false, err
+	}
+	cur := stageOf(state)
+	if cur == to {
+		return false, nil
+	}
+	if cur != from || from.Next() != to {
+		return false, fmt.Errorf("%w: cycle of %s is %s, not %s", settlement.ErrStage, date, cur, from)
+	}
+	if work != nil {
+		if err := work(&cycleTx{ctx: ctx, tx: tx, id: id, actor: j.Actor}); err != nil {
+			return false, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE cycles SET state = $2, stage_at = now() WHERE id = $1`, id, string(to)); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO cycle_stages (cycle_id, from_stage, to_stage, event_id, actor) VALUES ($1, $2, $3, $4, $5)`,
+		id, string(from), string(to), ev.ID, j.Actor); err != nil {
+		return false, err
+	}
+	if j.publish != nil {
+		if err := j.publish(ctx, tx, ev); err != nil {
+			return false, fmt.Errorf("outbox: %w", err)
+		}
+	}
+	return true, tx.Commit()
+}
+
+type cycleTx struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	id    int64
+	actor string
+}
+
+// SaveNetting writes positions, obligations and cap breaches.
+func (c *cycleTx) SaveNetting(res *settlement.Result, breaches []settlement.CapBreach) error {
+	rev, err := recordNetting(c.ctx, c.tx, c.id, res.Positions, res.Bilateral)
+	if err != nil {
+		return err
+	}
+	for _, b := range breaches {
+		if _, err := c.tx.ExecContext(c.ctx, `INSERT INTO cap_breaches (cycle_id, revision, bank, currency, net, cap) VALUES ($1, $2, $3, $4, $5, $6)`,
+			c.id, rev, string(b.Bank), b.Currency.Code(), b.Net.String(), b.Cap.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ApplyBreaks opens the new breaks, closes the vanished ones and records
+// the run.
+func (c *cycleTx) ApplyBreaks(plan reconciliation.Plan, sum reconciliation.Summary) error {
+	return applyBreaks(c.ctx, c.tx, c.id, c.actor, plan, sum)
+}
+
+func applyBreaks(ctx context.Context, tx *sql.Tx, cycle int64, actor string, plan reconciliation.Plan, sum reconciliation.Summary) error {
+	for _, b := range plan.Open {
+		detail, _ := json.Marshal(map[string]string{"subject": b.Subject, "field": b.Field, "postgres": b.Store, "ledger": b.Ledger})
+		if _, err := tx.ExecContext(ctx, `INSERT INTO recon_breaks (break_key, cycle_id, kind, state, bank, detail, actor)
+			VALUES ($1, $2, $3, 'OPEN', $4, $5::jsonb, $6)`, b.Key(), cycle, string(b.Kind), bankOf(b.Subject), string(detail), actor); err != nil {
+			return err
+		}
+	}
+	for _, k := range plan.Close {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO recon_breaks (break_key, cycle_id, kind, state, bank, currency, expected, actual, detail, actor, note)
+			SELECT break_key, cycle_id, kind, 'CLOSED', bank, currency, expected, actual, detail, $2, $3
+			FROM current_recon_breaks WHERE break_key = $1`, k, actor, reconciliation.ClosedGone); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO recon_runs (cycle_id, store_records, ledger_records, matched, breaks, opened, closed)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, cycle, sum.StoreRecords, sum.LedgerRecords, sum.Matched, sum.Breaks, len(plan.Open), len(plan.Close))
+	return err
+}
+
+func bankOf(subject string) any {
+	if len(subject) >= 8 {
+		if b, err := settlement.ParseBIC(subject[:min(len(subject), 11)]); err == nil {
+			return string(b)
+		}
+		if b, err := settlement.ParseBIC(subject[:8]); err == nil {
+			return string(b)
+		}
+	}
+	return nil
+}
+
+// Reconciled records a reconciliation re-run of a cycle already past that
+// stage (`settle recon run`), under the cycle's lock.
+func (j *JobStore) Reconciled(ctx context.Context, date settlement.Date, plan reconciliation.Plan, sum reconciliation.Summary) error {
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var id int64
+	if err := tx.QueryRowContext(ctx, `SELECT id FROM cycles WHERE business_date = $1 AND seq = 1 FOR UPDATE`, string(date)).Scan(&id); err != nil {
+		return fmt.Errorf("%s: %w", date, err)
+	}
+	if err := applyBreaks(ctx, tx, id, j.Actor, plan, sum); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// IngestFile records an accepted file in the cycle of its business date.
+func (j *JobStore) IngestFile(ctx context.Context, f jobs.FileRecord, entries func(yield func(*settlement.Entry) bool) error) (jobs.IngestResult, error) {
+	rec, err := j.fileRecord(ctx, f, true)
+	if err != nil {
+		return jobs.IngestResult{}, err
+	}
+	res, err := j.Store.IngestFile(ctx, rec, Entries(entries))
+	if errors.Is(err, ErrCycleNotOpen) {
+		err = fmt.Errorf("%w: %v", jobs.ErrCycleNotOpen, err)
+	}
+	return jobs.IngestResult{Status: string(res.Status), FileRow: res.FileRow, Problems: res.Problems}, err
+}
+
+// RecordRejected records a file rejected before ingest.
+func (j *JobStore) RecordRejected(ctx context.Context, f jobs.FileRecord, problems []settlement.Problem) (jobs.IngestResult, error) {
+	rec, err := j.fileRecord(ctx, f, false)
+	if err != nil {
+		return jobs.IngestResult{}, err
+	}
+	res, err := j.Store.RecordRejected(ctx, rec, problems)
+	return jobs.IngestResult{Status: string(res.Status), FileRow: res.FileRow, Problems: res.Problems}, err
+}
+
+func (j *JobStore) fileRecord(ctx context.Context, f jobs.FileRecord, accepted bool) (FileRecord, error) {
+	rec := FileRecord{Sender: f.Sender, FileID: f.FileID, Name: f.Name, SHA256: f.SHA256, Size: f.Size,
+		SignatureKey: f.SignatureKey, BusinessDate: f.BusinessDate, Entries: f.Entries, ControlSum: f.ControlSum, ReceivedAt: f.ReceivedAt}
+	if accepted {
+		id, err := j.cycleID(ctx, j.db, f.Cycle)
+		if err != nil {
+			return rec, err
+		}
+		rec.Cycle = id
+	}
+	return rec, nil
+}
+
+// Acknowledged stamps a file's acknowledgement time.
+func (j *JobStore) Acknowledged(ctx context.Context, fileRow int64, at time.Time) error {
+	return j.Acknowledge(ctx, fileRow, at)
+}
+
+// FileBySHA256 finds a received file by its bytes.
+func (j *JobStore) FileBySHA256(ctx context.Context, sum string) (jobs.FileState, bool, error) {
+	var st jobs.FileState
+	var fileID, cs sql.NullString
+	var entries sql.NullInt64
+	var problems []byte
+	var ack sql.NullTime
+	var bd sql.NullTime
+	err := j.db.QueryRowContext(ctx, `SELECT f.id, f.sender, f.name, f.status, f.problems, f.acknowledged_at, c.business_date,
+		f.entries, f.control_sum::text, f.file_id, f.received_at
+		FROM files f LEFT JOIN cycles c ON c.id = f.cycle_id WHERE f.sha256 = $1`, sum).
+		Scan(&st.FileRow, &st.Sender, &st.Name, &st.Status, &problems, &ack, &bd, &entries, &cs, &fileID, &st.ReceivedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, err
+	}
+	st.Acknowledged = ack.Valid
+	if bd.Valid {
+		st.Cycle = settlement.Date(bd.Time.Format(time.DateOnly))
+	}
+	st.Entries, st.ControlSum, st.FileID = entries.Int64, cs.String, fileID.String
+	if err := json.Unmarshal(problems, &st.Problems); err != nil {
+		return st, false, fmt.Errorf("problems of file %d: %w", st.FileRow, err)
+	}
+	return st, true, nil
+}
+
+// CycleEntries streams a cycle's entries in (sender, payment id) byte
+// order, using the payments_cycle_order index.
+func (j *JobStore) CycleEntries(ctx context.Context, date settlement.Date) iter.Seq2[jobs.StoredEntry, error] {
+	return func(yield func(jobs.StoredEntry, error) bool) {
+		id, err := j.cycleID(ctx, j.db, date)
+		if err != nil {
+			yield(jobs.StoredEntry{}, err)
+			return
+		}
+		rows, err := j.db.QueryContext(ctx, `SELECT p.sender, p.payment_id, p.kind, p.debtor, p.creditor, p.amount::text, p.currency,
+			coalesce(p.original_payment_id, ''), coalesce(p.reason, ''), coalesce(p.remittance, ''), p.line, f.sha256, f.name
+			FROM payments p JOIN files f ON f.id = p.file_id
+			WHERE p.cycle_id = $1 ORDER BY p.sender COLLATE "C", p.payment_id COLLATE "C"`, id)
+		if err != nil {
+			yield(jobs.StoredEntry{}, err)
+			return
+		}
+		defer rows.Close()
+		curs := map[string]settlement.Currency{}
+		for rows.Next() {
+			var se jobs.StoredEntry
+			var sender, kind, debtor, creditor, amount, cur string
+			e := &se.Entry
+			if err := rows.Scan(&sender, &e.ID, &kind, &debtor, &creditor, &amount, &cur, &e.Original, &e.Reason, &e.Remittance,
+				&e.Line, &se.FileSHA256, &se.FileName); err != nil {
+				yield(se, err)
+				return
+			}
+			c, ok := curs[cur]
+			if !ok {
+				if c, err = settlement.ParseCurrency(cur); err != nil {
+					yield(se, err)
+					return
+				}
+				curs[cur] = c
+			}
+			d, err := decimal.NewFromString(amount)
+			if err != nil {
+				yield(se, err)
+				return
+			}
+			se.Sender, e.Kind, e.Debtor, e.Creditor, e.Amount, e.Currency = settlement.BIC(sender), settlement.Kind(kind[0]), settlement.BIC(debtor), settlement.BIC(creditor), d, c
+			if !yield(se, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(jobs.StoredEntry{}, err)
+		}
+	}
+}
+
+// Positions are the cycle's latest net positions.
+func (j *JobStore) Positions(ctx context.Context, date settlement.Date) ([]settlement.Position, error) {
+	id, err := j.cycleID(ctx, j.db, date)
+	if err != nil {
+		return nil, err
+	}
+	return j.Store.Positions(ctx, id)
+}
+
+// LedgerTxs are the ledger transactions of a cycle by chunk id.
+func (j *JobStore) LedgerTxs(ctx context.Context, date settlement.Date) (map[string]jobs.LedgerTx, error) {
+	id, err := j.cycleID(ctx, j.db, date)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := j.db.QueryContext(ctx, `SELECT chunk_id, tx_id, coalesce(block_number, 0), endorsers FROM ledger_txs WHERE cycle_id = $1 AND chunk_id IS NOT NULL`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]jobs.LedgerTx{}
+	for rows.Next() {
+		var chunk string
+		var tx jobs.LedgerTx
+		var block int64
+		if err := rows.Scan(&chunk, &tx.ID, &block, pq.Array(&tx.Endorsers)); err != nil {
+			return nil, err
+		}
+		tx.Block = uint64(block)
+		out[chunk] = tx
+	}
+	return out, rows.Err()
+}
+
+// SaveLedgerTx records a committed chunk (or the settle). Recording the
+// same chunk again is a no-op: the ledger answered with the same
+// transaction.
+func (j *JobStore) SaveLedgerTx(ctx context.Context, date settlement.Date, chunkID string, entries int, tx jobs.LedgerTx) error {
+	id, err := j.cycleID(ctx, j.db, date)
+	if err != nil {
+		return err
+	}
+	fn := "RecordChunk"
+	if chunkID == "settle" {
+		fn = "SettleCycle"
+	}
+	if tx.Endorsers == nil {
+		tx.Endorsers = []string{}
+	}
+	payload, _ := json.Marshal(map[string]any{"cycle": settlement.CycleID(date), "chunk": chunkID, "entries": entries, "existing": tx.Existing})
+	sum := sha256.Sum256(payload)
+	_, err = j.db.ExecContext(ctx, `INSERT INTO ledger_txs (cycle_id, tx_id, block_number, channel, chaincode, function, payload, payload_sha256,
+		status, committed_at, chunk_id, entries, endorsers)
+		VALUES ($1, $2, $3, 'settlement', 'settlement', $4, $5::jsonb, $6, 'COMMITTED', now(), $7, $8, $9)
+		ON CONFLICT (cycle_id, chunk_id) DO NOTHING`,
+		id, tx.ID, int64(tx.Block), fn, string(payload), hex.EncodeToString(sum[:]), chunkID, entries, pq.Array(tx.Endorsers))
+	return err
+}
+
+// ActiveBreaks are the keys of a cycle's open or investigated breaks.
+func (j *JobStore) ActiveBreaks(ctx context.Context, date settlement.Date) (map[string]bool, error) {
+	id, err := j.cycleID(ctx, j.db, date)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := j.db.QueryContext(ctx, `SELECT break_key FROM current_recon_breaks WHERE cycle_id = $1 AND state IN ('OPEN', 'INVESTIGATING')`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		out[k] = true
+	}
+	return out, rows.Err()
+}
+
+// Claim records the start of a scheduled run unless it is already claimed.
+func (j *JobStore) Claim(ctx context.Context, job string, t time.Time, owner string) (int64, bool, error) {
+	var id int64
+	err := j.db.QueryRowContext(ctx, `INSERT INTO job_runs (job, scheduled_at, owner) VALUES ($1, $2, $3)
+		ON CONFLICT (job, scheduled_at) WHERE scheduled_at IS NOT NULL DO NOTHING RETURNING id`, job, t.UTC(), owner).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return id, err == nil, err
+}
+
+// Finish records a run's outcome.
+func (j *JobStore) Finish(ctx context.Context, id int64, o jobs.Outcome) error {
+	status := map[string]string{"ok": "OK", "failed": "FAILED", "skipped": "SKIPPED"}[o.Status]
+	if status == "" {
+		return fmt.Errorf("run outcome %q", o.Status)
+	}
+	detail, _ := json.Marshal(map[string]any{"counts": o.Counts, "error": o.Err})
+	_, err := j.db.ExecContext(ctx, `UPDATE job_runs SET status = $2, finished_at = now(), detail = $3::jsonb WHERE id = $1`, id, status, string(detail))
+	return err
+}
+
+// Last is the scheduled time of the latest claimed run of a job.
+func (j *JobStore) Last(ctx context.Context, job string) (time.Time, bool, error) {
+	var t sql.NullTime
+	err := j.db.QueryRowContext(ctx, `SELECT max(scheduled_at) FROM job_runs WHERE job = $1`, job).Scan(&t)
+	return t.Time, t.Valid, err
+}

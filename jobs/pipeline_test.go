@@ -1,0 +1,432 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"settle/adapters/archive"
+	"settle/adapters/formats/gen"
+	"settle/adapters/postgres"
+	"settle/adapters/postgres/pgtest"
+	"settle/adapters/sftp"
+	"settle/jobs"
+	"settle/reconciliation"
+	"settle/settlement"
+)
+
+// world is a store on a real Postgres, the built-in SFTP server's storage
+// tree, an archive, and three member banks with keys and caps.
+type world struct {
+	t      *testing.T
+	ctx    context.Context
+	store  *postgres.JobStore
+	inbox  *sftp.Storage
+	root   string
+	banks  []gen.Bank
+	ledger *memLedger
+	cal    *jobs.Calendar
+	now    time.Time
+	intake *jobs.Intake
+	quiet  *slog.Logger
+}
+
+func newWorld(t *testing.T) *world {
+	if testing.Short() {
+		t.Skip("needs Postgres")
+	}
+	s, _ := pgtest.NewStore(t)
+	w := &world{t: t, ctx: context.Background(), store: s.Jobs(nil, "test"), root: t.TempDir(), ledger: newMemLedger(),
+		quiet: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	loc, _ := time.LoadLocation(jobs.DefaultZone)
+	w.cal = jobs.NewCalendar(loc, nil)
+	w.now = time.Date(2026, 11, 24, 10, 0, 0, 0, loc) // Tuesday morning in Seoul
+	var err error
+	if w.inbox, err = sftp.NewStorage(filepath.Join(w.root, "sftp"), w.quiet); err != nil {
+		t.Fatal(err)
+	}
+	arc, err := archive.Open(filepath.Join(w.root, "archive"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bics, _ := gen.Banks(3)
+	if w.banks, err = gen.Keys(bics); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range w.banks {
+		if err := s.AddBank(w.ctx, postgres.Bank{BIC: b.BIC, Name: string(b.BIC)}); err != nil {
+			t.Fatal(err)
+		}
+		pem, _ := gen.PublicPEM(b.Private)
+		if err := s.AddKey(w.ctx, postgres.BankKey{Bank: b.BIC, Label: "k1", PEM: string(pem), ValidFrom: w.now.Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
+			cur, _ := settlement.ParseCurrency(c)
+			if err := s.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: decimal.New(1, 15)}, w.now.Add(-time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w.intake = &jobs.Intake{Inbox: w.inbox, Archive: arc, Store: w.store, Files: w.store, Calendar: w.cal,
+		CutOff: 18 * time.Hour, Now: func() time.Time { return w.now }, Log: w.quiet}
+	return w
+}
+
+func (w *world) pipeline() *jobs.Pipeline {
+	return &jobs.Pipeline{Store: w.store, Ledger: w.ledger, Outbox: w.inbox, ChunkSize: 7, Workers: 3,
+		Now: func() time.Time { return w.now }, Log: w.quiet}
+}
+
+// upload drops a signed file into a bank's inbox as the SFTP server would
+// (its own tests drive the real OpenSSH client).
+func (w *world) upload(bank int, name string, body []byte) {
+	w.t.Helper()
+	b := w.banks[bank]
+	sig, err := gen.Sign(b.Private, body)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	dir := filepath.Join(w.root, "sftp", "banks", string(b.BIC), "inbox")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		w.t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, name), body, 0o640)
+	os.WriteFile(filepath.Join(dir, name+".sig"), sig, 0o640)
+}
+
+func (w *world) csv(bank int, date settlement.Date, fileID string, ps []gen.Payment) []byte {
+	var buf bytes.Buffer
+	created, _ := time.Parse(time.RFC3339, string(date)+"T09:00:00+09:00")
+	if err := gen.WriteCSV(&buf, fileID, w.banks[bank].BIC, date, created, ps); err != nil {
+		w.t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func (w *world) day(date settlement.Date, payments int) [][]gen.Payment {
+	bics := make([]settlement.BIC, len(w.banks))
+	for i, b := range w.banks {
+		bics[i] = b.BIC
+	}
+	out := make([][]gen.Payment, len(w.banks))
+	for i := range w.banks {
+		out[i] = gen.DayPayments(gen.Config{Banks: len(bics), Payments: payments, Date: date, Seed: 5}, bics, i)
+		w.upload(i, fmt.Sprintf("F-%s-%d.csv", date, i), w.csv(i, date, fmt.Sprintf("F%s-%d", strings.ReplaceAll(string(date), "-", ""), i), out[i]))
+	}
+	return out
+}
+
+func (w *world) ack(bank int, name string) jobs.AckBody {
+	w.t.Helper()
+	b, err := os.ReadFile(filepath.Join(w.root, "sftp", "banks", string(w.banks[bank].BIC), "outbox", name+".ack.json"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var a jobs.AckBody
+	if err := json.Unmarshal(b, &a); err != nil {
+		w.t.Fatal(err)
+	}
+	return a
+}
+
+// expected nets the payments directly: what the cycle must end with.
+func expected(t *testing.T, days ...[][]gen.Payment) string {
+	var n settlement.Netting
+	for _, d := range days {
+		for _, ps := range d {
+			for _, p := range ps {
+				c, _ := settlement.ParseCurrency(p.Currency)
+				e := settlement.Entry{Kind: settlement.KindPayment, ID: p.ID, Debtor: p.Debtor, Creditor: p.Creditor, Amount: decimal.RequireFromString(p.Amount), Currency: c}
+				if err := n.Add(&e); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	res, err := n.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(res.Positions)
+	return string(b)
+}
+
+func (w *world) positions(date settlement.Date) string {
+	ps, err := w.store.Positions(w.ctx, date)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	b, _ := json.Marshal(ps)
+	return string(b)
+}
+
+func TestCycleEndToEndOnPostgres(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-24")
+	day := w.day(date, 90)
+	counts, err := w.intake.Collect(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.Accepted != 3 || counts.Rejected != 0 {
+		t.Fatalf("intake: %+v", counts)
+	}
+	if a := w.ack(0, "F-2026-11-24-0.csv"); a.Status != "ACCEPTED" || a.Cycle != "C2026-11-24" || a.Entries != 30 || len(a.Errors) != 0 {
+		t.Fatalf("ack: %+v", a)
+	}
+	// Taken files leave the inbox: a second pass takes nothing.
+	if c, _ := w.intake.Collect(w.ctx); c.Taken != 0 {
+		t.Fatalf("second collect took %d", c.Taken)
+	}
+
+	c, err := w.pipeline().Run(w.ctx, date)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Stage != settlement.StageReported || c.Files != 3 || c.Entries != 90 {
+		t.Fatalf("cycle %+v", c)
+	}
+	if got, want := w.positions(date), expected(t, day); got != want {
+		t.Fatalf("positions\n got %s\nwant %s", got, want)
+	}
+	writes, payments := w.ledger.count()
+	if payments != 90 || writes != 90/7+1+1 {
+		t.Fatalf("ledger: %d writes, %d payments", writes, payments)
+	}
+	// Running a finished cycle again changes nothing anywhere.
+	if _, err := w.pipeline().Run(w.ctx, date); err != nil {
+		t.Fatal(err)
+	}
+	if w2, _ := w.ledger.count(); w2 != writes {
+		t.Fatalf("re-run wrote %d more ledger transactions", w2-writes)
+	}
+	if active, _ := w.store.ActiveBreaks(w.ctx, date); len(active) != 0 {
+		t.Fatalf("clean cycle has breaks: %v", active)
+	}
+	rep, err := os.ReadFile(filepath.Join(w.root, "sftp", "banks", string(w.banks[1].BIC), "outbox", jobs.ReportName(date)))
+	if err != nil || !bytes.Contains(rep, []byte(`"settled_tx"`)) || !bytes.Contains(rep, []byte(string(w.banks[1].BIC))) {
+		t.Fatalf("report: %s %v", rep, err)
+	}
+}
+
+// TestCrashDuringLedgerWriteResumes: the ledger fails part-way (peers
+// down), and once the answer to a committed chunk is lost; a new pipeline
+// (a restarted process) finishes the cycle with every payment recorded
+// exactly once and the same positions as an undisturbed run.
+func TestCrashDuringLedgerWriteResumes(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-24")
+	day := w.day(date, 100)
+	if _, err := w.intake.Collect(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.ledger.failAfter = 5
+	_, err := w.pipeline().Run(w.ctx, date)
+	if !errors.Is(err, jobs.ErrLedgerUnavailable) {
+		t.Fatalf("want the ledger failure, got %v", err)
+	}
+	c, _, _ := w.store.Cycle(w.ctx, date)
+	if c.Stage != settlement.StageNetted {
+		t.Fatalf("after the failure the cycle is %s, want NETTED", c.Stage)
+	}
+	w.ledger.failAfter = 0
+	w.ledger.lostAck = true // the next chunk commits but its answer is lost
+	if _, err := w.pipeline().Run(w.ctx, date); !errors.Is(err, jobs.ErrLedgerUnavailable) {
+		t.Fatalf("want the lost answer, got %v", err)
+	}
+	c, err = w.pipeline().Run(w.ctx, date)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Stage != settlement.StageReported {
+		t.Fatalf("stage %s", c.Stage)
+	}
+	_, payments := w.ledger.count()
+	if payments != 100 {
+		t.Fatalf("%d payments on the ledger, want 100", payments)
+	}
+	if got, want := w.positions(date), expected(t, day); got != want {
+		t.Fatalf("positions differ from an undisturbed run")
+	}
+	txs, _ := w.store.LedgerTxs(w.ctx, date)
+	if len(txs) != 100/7+1+1 {
+		t.Fatalf("%d ledger transactions recorded in Postgres", len(txs))
+	}
+}
+
+func TestLateFileGoesToNextBusinessDay(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-27") // a Friday
+	w.now = time.Date(2026, 11, 27, 10, 0, 0, 0, w.cal.Location())
+	w.day(date, 9)
+	if _, err := w.intake.Collect(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.pipeline().Step(w.ctx, date, settlement.StageFrozen); err != nil {
+		t.Fatal(err)
+	}
+	// After the freeze, another file dated Friday: it settles on Monday.
+	ps := []gen.Payment{{ID: "LATE-1", Debtor: w.banks[0].BIC, Creditor: w.banks[1].BIC, Amount: "1000", Currency: "KRW"}}
+	w.upload(0, "late.csv", w.csv(0, date, "F-LATE", ps))
+	c, err := w.intake.Collect(w.ctx)
+	if err != nil || c.Late != 1 || c.Accepted != 1 {
+		t.Fatalf("late intake: %+v %v", c, err)
+	}
+	a := w.ack(0, "late.csv")
+	if a.Status != "ACCEPTED" || a.Cycle != "C2026-11-30" || a.Note == "" {
+		t.Fatalf("late ack: %+v", a)
+	}
+	// After 18:00 Seoul time, a file dated today also goes to the next day.
+	w.now = time.Date(2026, 11, 30, 18, 30, 0, 0, w.cal.Location())
+	ps[0].ID = "LATE-2"
+	w.upload(0, "evening.csv", w.csv(0, "2026-11-30", "F-EVENING", ps))
+	if _, err := w.intake.Collect(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a := w.ack(0, "evening.csv"); a.Cycle != "C2026-12-01" {
+		t.Fatalf("after cut-off: %+v", a)
+	}
+}
+
+func TestDuplicateUploadIsRejectedAndChangesNothing(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-24")
+	day := w.day(date, 30)
+	if _, err := w.intake.Collect(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	body := w.csv(0, date, "F20261124-0", day[0])
+	w.upload(0, "again-under-another-name.csv", body)
+	c, err := w.intake.Collect(w.ctx)
+	if err != nil || c.Duplicates != 1 {
+		t.Fatalf("%+v %v", c, err)
+	}
+	a := w.ack(0, "again-under-another-name.csv")
+	if a.Status != "REJECTED" || len(a.Errors) != 1 || a.Errors[0].Code != settlement.CodeDuplicateFile {
+		t.Fatalf("duplicate ack: %+v", a)
+	}
+	cy, _, _ := w.store.Cycle(w.ctx, date)
+	if cy.Files != 3 || cy.Entries != 30 {
+		t.Fatalf("a duplicate changed the cycle: %+v", cy)
+	}
+	// A bad file is rejected whole, with every bad line, and changes nothing.
+	bad := []byte("H,F-BAD,SHBKKRSE,2026-11-24,2026-11-24T10:00:00+09:00\nP,B1,SHBKKRSE,CZNBKRSE,1.5,KRW\nP,B2,SHBKKRSE,SHBKKRSE,1,KRW\nT,2,2.5\n")
+	w.upload(0, "bad.csv", bad)
+	w.intake.Collect(w.ctx)
+	a = w.ack(0, "bad.csv")
+	if a.Status != "REJECTED" || len(a.Errors) != 2 || a.Errors[0].Line != 2 || a.Errors[1].Line != 3 {
+		t.Fatalf("bad ack: %+v", a)
+	}
+	if cy2, _, _ := w.store.Cycle(w.ctx, date); cy2.Entries != 30 {
+		t.Fatalf("a rejected file changed the cycle: %+v", cy2)
+	}
+}
+
+func TestReversalInTheNextCycle(t *testing.T) {
+	w := newWorld(t)
+	day1 := w.day("2026-11-24", 30)
+	w.intake.Collect(w.ctx)
+	if _, err := w.pipeline().Run(w.ctx, "2026-11-24"); err != nil {
+		t.Fatal(err)
+	}
+	w.now = w.now.AddDate(0, 0, 1)
+	orig := day1[0][0]
+	body := []byte(fmt.Sprintf("H,F-REV,%s,2026-11-25,2026-11-25T10:00:00+09:00\nR,REV-1,%s,%s,%s,%s,%s,AM05\nT,1,%s\n",
+		w.banks[0].BIC, orig.ID, orig.Debtor, orig.Creditor, orig.Amount, orig.Currency, orig.Amount))
+	w.upload(0, "rev.csv", body)
+	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 1 {
+		t.Fatalf("reversal intake: %+v %v (ack %+v)", c, err, w.ack(0, "rev.csv"))
+	}
+	if _, err := w.pipeline().Run(w.ctx, "2026-11-25"); err != nil {
+		t.Fatal(err)
+	}
+	ps, _ := w.store.Positions(w.ctx, "2026-11-25")
+	for _, p := range ps {
+		amt := decimal.RequireFromString(orig.Amount)
+		switch p.Bank {
+		case orig.Debtor: // receives its money back
+			if !p.Net.Equal(amt) {
+				t.Errorf("original debtor net %s, want %s", p.Net, amt)
+			}
+		case orig.Creditor:
+			if !p.Net.Equal(amt.Neg()) {
+				t.Errorf("original creditor net %s, want -%s", p.Net, amt)
+			}
+		}
+	}
+	// Reversing it again is refused by the store, with the bank told why.
+	w.upload(0, "rev2.csv", bytes.Replace(bytes.Replace(body, []byte("REV-1"), []byte("REV-2"), 1), []byte("F-REV"), []byte("F-REV2"), 1))
+	w.now = w.now.AddDate(0, 0, 1)
+	w.intake.Collect(w.ctx)
+	if a := w.ack(0, "rev2.csv"); a.Status != "REJECTED" || a.Errors[0].Code != settlement.CodeAlreadyReversed {
+		t.Fatalf("second reversal: %+v", a)
+	}
+}
+
+func TestReconciliationFindsTamperingAndLostEvents(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-24")
+	w.day(date, 21)
+	w.intake.Collect(w.ctx)
+	if _, err := w.pipeline().Run(w.ctx, date); err != nil {
+		t.Fatal(err)
+	}
+	// A superuser changes an amount behind the guards, and the ledger's
+	// copy of another payment goes missing from what we read back.
+	db := w.store.DB()
+	if _, err := db.ExecContext(w.ctx, `ALTER TABLE payments DISABLE TRIGGER payments_append_only`); err != nil {
+		t.Fatal(err)
+	}
+	var sender, id string
+	db.QueryRowContext(w.ctx, `SELECT sender, payment_id FROM payments ORDER BY sender, payment_id LIMIT 1`).Scan(&sender, &id)
+	if _, err := db.ExecContext(w.ctx, `UPDATE payments SET amount = amount + 1 WHERE sender = $1 AND payment_id = $2`, sender, id); err != nil {
+		t.Fatal(err)
+	}
+	db.ExecContext(w.ctx, `ALTER TABLE payments ENABLE TRIGGER payments_append_only`)
+	var s2, id2 string
+	db.QueryRowContext(w.ctx, `SELECT sender, payment_id FROM payments ORDER BY sender DESC, payment_id DESC LIMIT 1`).Scan(&s2, &id2)
+	w.ledger.drop = s2 + "/" + id2
+
+	p := w.pipeline()
+	found, plan, _, err := p.Reconcile(w.ctx, date)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, b := range found {
+		kinds[string(b.Kind)+" "+b.Subject] = true
+	}
+	if !kinds["AMOUNT_MISMATCH "+sender+"/"+id] || !kinds["MISSING_ON_LEDGER "+s2+"/"+id2] {
+		t.Fatalf("breaks: %v", kinds)
+	}
+	if err := w.store.Reconciled(w.ctx, date, plan, reconciliation.Summary{Breaks: int64(len(found))}); err != nil {
+		t.Fatal(err)
+	}
+	active, _ := w.store.ActiveBreaks(w.ctx, date)
+	if len(active) != len(found) {
+		t.Fatalf("%d active breaks, found %d", len(active), len(found))
+	}
+	// The lost event turns up: the re-run closes that break (not deleted).
+	w.ledger.drop = ""
+	found, plan, _, _ = p.Reconcile(w.ctx, date)
+	if len(plan.Close) == 0 || len(plan.Open) != 0 {
+		t.Fatalf("re-run plan %+v", plan)
+	}
+	w.store.Reconciled(w.ctx, date, plan, reconciliation.Summary{})
+	var closed int
+	db.QueryRowContext(w.ctx, `SELECT count(*) FROM recon_breaks WHERE state = 'CLOSED'`).Scan(&closed)
+	if closed != len(plan.Close) {
+		t.Fatalf("%d closed rows", closed)
+	}
+}
