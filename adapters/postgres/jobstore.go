@@ -207,9 +207,14 @@ func applyBreaks(ctx context.Context, tx *sql.Tx, cycle int64, actor string, pla
 		}
 	}
 	for _, k := range plan.Close {
+		// Under the break's lock, and only if still active: an operator
+		// may have resolved it since the run read the register.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, k); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO recon_breaks (break_key, cycle_id, kind, state, bank, currency, expected, actual, detail, actor, note)
 			SELECT break_key, cycle_id, kind, 'CLOSED', bank, currency, expected, actual, detail, $2, $3
-			FROM current_recon_breaks WHERE break_key = $1`, k, actor, reconciliation.ClosedGone); err != nil {
+			FROM current_recon_breaks WHERE break_key = $1 AND state IN ('OPEN', 'INVESTIGATING')`, k, actor, reconciliation.ClosedGone); err != nil {
 			return err
 		}
 	}

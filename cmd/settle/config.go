@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"encoding/csv"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -90,3 +92,8 @@ func loadCaps(file string) ([]settlement.Cap, error) {
 	})
 	return caps, err
 }
+
+// ioLimit bounds how much of a config file is read.
+func ioLimit(r io.Reader, n int64) io.Reader { return io.LimitReader(r, n) }
+
+func csvWriter(w io.Writer) *csv.Writer { return csv.NewWriter(w) }

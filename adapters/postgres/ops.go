@@ -1,0 +1,209 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"settle/settlement"
+)
+
+// StageRecord is one transition of a cycle.
+type StageRecord struct {
+	From, To settlement.Stage
+	EventID  string
+	Actor    string
+	At       time.Time
+}
+
+// Cycles lists the latest cycles, newest first.
+func (j *JobStore) Cycles(ctx context.Context, limit int) ([]settlement.Cycle, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 30
+	}
+	rows, err := j.db.QueryContext(ctx, `SELECT `+cycleCols+` FROM cycles c WHERE c.seq = 1 ORDER BY c.business_date DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []settlement.Cycle
+	for rows.Next() {
+		c, _, err := scanCycle(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// CycleStages is the stage log of a cycle, oldest first.
+func (j *JobStore) CycleStages(ctx context.Context, date settlement.Date) ([]StageRecord, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT s.from_stage, s.to_stage, s.event_id, s.actor, s.at FROM cycle_stages s
+		JOIN cycles c ON c.id = s.cycle_id WHERE c.business_date = $1 AND c.seq = 1 ORDER BY s.id`, string(date))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []StageRecord
+	for rows.Next() {
+		var r StageRecord
+		var from, to string
+		if err := rows.Scan(&from, &to, &r.EventID, &r.Actor, &r.At); err != nil {
+			return nil, err
+		}
+		r.From, r.To = stageOf(from), stageOf(to)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// JobRun is one run of a scheduled job.
+type JobRun struct {
+	Job         string
+	ScheduledAt *time.Time
+	Owner       string
+	Status      string
+	StartedAt   time.Time
+	FinishedAt  *time.Time
+	Detail      json.RawMessage
+}
+
+// JobRuns lists the latest runs, newest first.
+func (j *JobStore) JobRuns(ctx context.Context, limit int) ([]JobRun, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 20
+	}
+	rows, err := j.db.QueryContext(ctx, `SELECT job, scheduled_at, coalesce(owner, ''), status, started_at, finished_at, detail
+		FROM job_runs ORDER BY id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []JobRun
+	for rows.Next() {
+		var r JobRun
+		var sched, fin sql.NullTime
+		var detail []byte
+		if err := rows.Scan(&r.Job, &sched, &r.Owner, &r.Status, &r.StartedAt, &fin, &detail); err != nil {
+			return nil, err
+		}
+		if sched.Valid {
+			r.ScheduledAt = &sched.Time
+		}
+		if fin.Valid {
+			r.FinishedAt = &fin.Time
+		}
+		r.Detail = detail
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// BreakRow is one step in a break's life.
+type BreakRow struct {
+	Key        string            `json:"key"`
+	Cycle      settlement.Date   `json:"business_date"`
+	Kind       string            `json:"kind"`
+	State      string            `json:"state"`
+	Bank       string            `json:"bank,omitempty"`
+	Detail     map[string]string `json:"evidence"`
+	Actor      string            `json:"by"`
+	Note       string            `json:"note,omitempty"`
+	RecordedAt time.Time         `json:"at"`
+}
+
+// breaksMax bounds a listing.
+const breaksMax = 10_000
+
+func scanBreaks(rows *sql.Rows) ([]BreakRow, error) {
+	defer rows.Close()
+	var out []BreakRow
+	for rows.Next() {
+		var b BreakRow
+		var d sql.NullTime
+		var bank, note sql.NullString
+		var detail []byte
+		if err := rows.Scan(&b.Key, &d, &b.Kind, &b.State, &bank, &detail, &b.Actor, &note, &b.RecordedAt); err != nil {
+			return nil, err
+		}
+		if d.Valid {
+			b.Cycle = settlement.Date(d.Time.Format(time.DateOnly))
+		}
+		b.Bank, b.Note = bank.String, note.String
+		_ = json.Unmarshal(detail, &b.Detail)
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+const breakCols = `b.break_key, c.business_date, b.kind, b.state, b.bank, b.detail, b.actor, b.note, b.recorded_at`
+
+// Breaks lists breaks in their current state; date and state filter when
+// not empty.
+func (j *JobStore) Breaks(ctx context.Context, date settlement.Date, state string) ([]BreakRow, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT `+breakCols+` FROM current_recon_breaks b LEFT JOIN cycles c ON c.id = b.cycle_id
+		WHERE ($1 = '' OR c.business_date = $1::date) AND ($2 = '' OR b.state = $2)
+		ORDER BY c.business_date, b.kind, b.break_key LIMIT $3`, string(date), state, breaksMax)
+	if err != nil {
+		return nil, err
+	}
+	return scanBreaks(rows)
+}
+
+// BreakHistory is every step of one break, oldest first.
+func (j *JobStore) BreakHistory(ctx context.Context, key string) ([]BreakRow, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT `+breakCols+` FROM recon_breaks b LEFT JOIN cycles c ON c.id = b.cycle_id
+		WHERE b.break_key = $1 ORDER BY b.id`, key)
+	if err != nil {
+		return nil, err
+	}
+	return scanBreaks(rows)
+}
+
+// Errors of the break register.
+var (
+	ErrNoBreak      = errors.New("no such break")
+	ErrBreakState   = errors.New("break state change not allowed")
+	ErrNoteRequired = errors.New("a resolution needs a note and who resolved it")
+)
+
+// SetBreakState appends a step to a break's life: an operator puts it
+// under investigation, or resolves or writes it off with a note.
+func (j *JobStore) SetBreakState(ctx context.Context, key, state, note, actor string) error {
+	if state != "INVESTIGATING" && state != "RESOLVED" && state != "WRITTEN_OFF" {
+		return fmt.Errorf("%w: to %s", ErrBreakState, state)
+	}
+	if actor == "" || (state != "INVESTIGATING" && note == "") {
+		return ErrNoteRequired
+	}
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// Serialise two operators (and a reconciliation run) acting on one break.
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, key); err != nil {
+		return err
+	}
+	var cur string
+	err = tx.QueryRowContext(ctx, `SELECT state FROM current_recon_breaks WHERE break_key = $1`, key).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", key, ErrNoBreak)
+	}
+	if err != nil {
+		return err
+	}
+	if cur != "OPEN" && cur != "INVESTIGATING" {
+		return fmt.Errorf("%w: %s is %s", ErrBreakState, key, cur)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO recon_breaks (break_key, cycle_id, kind, state, bank, currency, expected, actual, detail, actor, note)
+		SELECT break_key, cycle_id, kind, $2, bank, currency, expected, actual, detail, $3, $4 FROM current_recon_breaks WHERE break_key = $1`,
+		key, state, actor, note); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

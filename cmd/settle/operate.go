@@ -1,0 +1,411 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"settle/adapters/postgres"
+	"settle/settlement"
+)
+
+func init() {
+	commands = append(commands, newCycleCmd, newIntakeCmd, newReconCmd, newBreaksCmd, newOpsCmd)
+}
+
+func parseDateFlag(s string) (settlement.Date, error) {
+	d, err := settlement.ParseDate(s)
+	if err != nil {
+		return "", usageError("--date: %v", err)
+	}
+	return d, nil
+}
+
+func newCycleCmd() *cobra.Command {
+	c := &cobra.Command{Use: "cycle", Short: "Run and watch the nightly settlement cycle"}
+	var file, date string
+	run := &cobra.Command{
+		Use:   "run --date YYYY-MM-DD",
+		Short: "Run a cycle now: freeze, net, record on the ledger, settle, reconcile, report (idempotent; resumes an unfinished one)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := parseDateFlag(date)
+			if err != nil {
+				return err
+			}
+			r, err := openRuntime(cmd.Context(), file, true)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			if _, err := r.jobs.EnsureCycle(cmd.Context(), d); err != nil {
+				return err
+			}
+			out := cmd.ErrOrStderr()
+			last := time.Time{}
+			p := r.pipeline(func(step string, done, _ int) {
+				if time.Since(last) > time.Second {
+					fmt.Fprintf(out, "  %s: %d chunks\n", step, done)
+					last = time.Now()
+				}
+			})
+			start := time.Now()
+			cy, err := p.Run(cmd.Context(), d)
+			printCycle(cmd.Context(), cmd.OutOrStdout(), r, cy)
+			if err != nil {
+				return fmt.Errorf("cycle %s stopped at %s: %w (fix the cause, then run this command again: it resumes)", settlement.CycleID(d), cy.Stage, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "cycle %s %s in %s\n", cy.ID, cy.Stage, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	configFlag(run, &file)
+	run.Flags().StringVar(&date, "date", "", "business date")
+	run.MarkFlagRequired("date")
+
+	var sfile, sdate string
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status [--date YYYY-MM-DD]",
+		Short: "Show cycles, each stage with its time and who moved it, and the latest job runs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := openRuntime(cmd.Context(), sfile, false)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			w := cmd.OutOrStdout()
+			if sdate == "" {
+				cs, err := r.jobs.Cycles(cmd.Context(), 30)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return json.NewEncoder(w).Encode(cs)
+				}
+				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CYCLE\tSTAGE\tSINCE\tFILES\tENTRIES")
+				for _, c := range cs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", c.ID, c.Stage, c.StageAt.Format(time.RFC3339), c.Files, c.Entries)
+				}
+				tw.Flush()
+				runs, err := r.jobs.JobRuns(cmd.Context(), 10)
+				if err != nil {
+					return err
+				}
+				printRuns(w, runs)
+				return nil
+			}
+			d, err := parseDateFlag(sdate)
+			if err != nil {
+				return err
+			}
+			cy, ok, err := r.jobs.Cycle(cmd.Context(), d)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("no cycle for %s", d)
+			}
+			if asJSON {
+				stages, err := r.jobs.CycleStages(cmd.Context(), d)
+				if err != nil {
+					return err
+				}
+				return json.NewEncoder(w).Encode(map[string]any{"cycle": cy, "stages": stages})
+			}
+			printCycle(cmd.Context(), w, r, cy)
+			return nil
+		},
+	}
+	configFlag(status, &sfile)
+	status.Flags().StringVar(&sdate, "date", "", "business date (default: the latest cycles)")
+	status.Flags().BoolVar(&asJSON, "json", false, "JSON for tools")
+	c.AddCommand(run, status)
+	return c
+}
+
+func printCycle(ctx context.Context, w io.Writer, r *runtime, cy settlement.Cycle) {
+	if cy.ID == "" {
+		return
+	}
+	fmt.Fprintf(w, "cycle %s  business date %s  stage %s  files %d  entries %d\n", cy.ID, cy.BusinessDate, cy.Stage, cy.Files, cy.Entries)
+	stages, err := r.jobs.CycleStages(ctx, cy.BusinessDate)
+	if err != nil {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, s := range stages {
+		fmt.Fprintf(tw, "  %s\t-> %s\t%s\tby %s\tevent %s\n", s.From, s.To, s.At.Format(time.RFC3339), s.Actor, s.EventID)
+	}
+	tw.Flush()
+}
+
+func printRuns(w io.Writer, runs []postgres.JobRun) {
+	if len(runs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nLatest job runs")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, r := range runs {
+		sched := "-"
+		if r.ScheduledAt != nil {
+			sched = r.ScheduledAt.Format(time.RFC3339)
+		}
+		took := "running"
+		if r.FinishedAt != nil {
+			took = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", r.Job, sched, r.Status, took, r.Owner, string(r.Detail))
+	}
+	tw.Flush()
+}
+
+func newIntakeCmd() *cobra.Command {
+	c := &cobra.Command{Use: "intake", Short: "Take the complete files waiting in the banks' inboxes"}
+	var file string
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "Archive, check, ingest and acknowledge every complete file now",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := openRuntime(cmd.Context(), file, false)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			in, err := r.intake()
+			if err != nil {
+				return err
+			}
+			counts, err := in.Collect(cmd.Context())
+			fmt.Fprintf(cmd.OutOrStdout(), "taken %d: accepted %d, rejected %d, duplicates %d, late %d\n",
+				counts.Taken, counts.Accepted, counts.Rejected, counts.Duplicates, counts.Late)
+			return err
+		},
+	}
+	configFlag(run, &file)
+	c.AddCommand(run)
+	return c
+}
+
+func newReconCmd() *cobra.Command {
+	c := &cobra.Command{Use: "recon", Short: "Reconcile a cycle: Postgres against the ledger"}
+	var file, date string
+	run := &cobra.Command{
+		Use:   "run --date YYYY-MM-DD",
+		Short: "Compare a settled cycle with the ledger again; new breaks open, vanished ones close",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := parseDateFlag(date)
+			if err != nil {
+				return err
+			}
+			r, err := openRuntime(cmd.Context(), file, true)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			cy, ok, err := r.jobs.Cycle(cmd.Context(), d)
+			if err != nil {
+				return err
+			}
+			if !ok || cy.Stage.Before(settlement.StageSettled) {
+				return fmt.Errorf("cycle of %s is not settled yet (stage %q): run `settle cycle run --date %s`", d, cy.Stage, d)
+			}
+			found, plan, sum, err := r.pipeline(nil).Reconcile(cmd.Context(), d)
+			if err != nil {
+				return err
+			}
+			if err := r.jobs.Reconciled(cmd.Context(), d, plan, sum); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "cycle %s: %d in Postgres, %d on the ledger, %d matched, %d breaks (%d new, %d closed as gone)\n",
+				settlement.CycleID(d), sum.StoreRecords, sum.LedgerRecords, sum.Matched, len(found), len(plan.Open), len(plan.Close))
+			for _, b := range found {
+				fmt.Fprintf(w, "  %s\n", b)
+			}
+			if len(found) > 0 {
+				return &exitError{code: 1, err: errors.New("")}
+			}
+			return nil
+		},
+	}
+	configFlag(run, &file)
+	run.Flags().StringVar(&date, "date", "", "business date")
+	run.MarkFlagRequired("date")
+	c.AddCommand(run)
+	return c
+}
+
+func newBreaksCmd() *cobra.Command {
+	c := &cobra.Command{Use: "breaks", Short: "See and resolve reconciliation breaks"}
+	var file, date, state, format string
+	list := &cobra.Command{
+		Use:   "list [--date D] [--state OPEN|INVESTIGATING|RESOLVED|WRITTEN_OFF|CLOSED] [--format text|json|csv]",
+		Short: "List breaks in their current state",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var d settlement.Date
+			if date != "" {
+				var err error
+				if d, err = parseDateFlag(date); err != nil {
+					return err
+				}
+			}
+			r, err := openRuntime(cmd.Context(), file, false)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			bs, err := r.jobs.Breaks(cmd.Context(), d, state)
+			if err != nil {
+				return err
+			}
+			return printBreaks(cmd.OutOrStdout(), bs, format)
+		},
+	}
+	configFlag(list, &file)
+	list.Flags().StringVar(&date, "date", "", "business date")
+	list.Flags().StringVar(&state, "state", "", "only breaks in this state")
+	list.Flags().StringVar(&format, "format", "text", "text, json or csv")
+
+	var sfile string
+	show := &cobra.Command{
+		Use:   "show KEY",
+		Short: "Show a break's evidence and its whole history",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := openRuntime(cmd.Context(), sfile, false)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			h, err := r.jobs.BreakHistory(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if len(h) == 0 {
+				return fmt.Errorf("no break %q", args[0])
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(h)
+		},
+	}
+	configFlag(show, &sfile)
+
+	var rfile, note, by, to string
+	resolve := &cobra.Command{
+		Use:   "resolve KEY --note TEXT --by WHO [--state RESOLVED|WRITTEN_OFF|INVESTIGATING]",
+		Short: "Record an operator's decision on a break (appended; nothing is edited)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := openRuntime(cmd.Context(), rfile, false)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			if err := r.jobs.SetBreakState(cmd.Context(), args[0], to, note, by); err != nil {
+				if errors.Is(err, postgres.ErrNoteRequired) || errors.Is(err, postgres.ErrBreakState) {
+					return usageError("%v", err)
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s by %s\n", args[0], to, by)
+			return nil
+		},
+	}
+	configFlag(resolve, &rfile)
+	resolve.Flags().StringVar(&note, "note", "", "what was found and done")
+	resolve.Flags().StringVar(&by, "by", os.Getenv("USER"), "who decides")
+	resolve.Flags().StringVar(&to, "state", "RESOLVED", "RESOLVED, WRITTEN_OFF or INVESTIGATING")
+	c.AddCommand(list, show, resolve)
+	return c
+}
+
+func printBreaks(w io.Writer, bs []postgres.BreakRow, format string) error {
+	switch format {
+	case "json":
+		if bs == nil {
+			bs = []postgres.BreakRow{}
+		}
+		return json.NewEncoder(w).Encode(bs)
+	case "csv":
+		cw := csvWriter(w)
+		cw.Write([]string{"key", "business_date", "kind", "state", "bank", "subject", "field", "postgres", "ledger", "by", "at", "note"})
+		for _, b := range bs {
+			cw.Write([]string{b.Key, string(b.Cycle), b.Kind, b.State, b.Bank, b.Detail["subject"], b.Detail["field"],
+				b.Detail["postgres"], b.Detail["ledger"], b.Actor, b.RecordedAt.Format(time.RFC3339), b.Note})
+		}
+		cw.Flush()
+		return cw.Error()
+	case "text":
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "STATE\tKIND\tSUBJECT\tFIELD\tPOSTGRES\tLEDGER\tKEY")
+		for _, b := range bs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.State, b.Kind, b.Detail["subject"], b.Detail["field"], b.Detail["postgres"], b.Detail["ledger"], b.Key)
+		}
+		return tw.Flush()
+	}
+	return usageError("--format must be text, json or csv")
+}
+
+func newOpsCmd() *cobra.Command {
+	c := &cobra.Command{Use: "ops", Short: "Operator tools: the poison queue of events that kept failing"}
+	var file string
+	list := &cobra.Command{
+		Use:   "poison-list",
+		Short: "List events whose handler kept failing",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := openRuntime(cmd.Context(), file, false)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			ps, err := r.bus.ListPoisoned(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "UUID\tAT\tTOPIC\tCYCLE\tREASON")
+			for _, p := range ps {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.UUID, p.At.Format(time.RFC3339), p.Topic, p.Event.Cycle, oneLine(p.Reason))
+			}
+			return tw.Flush()
+		},
+	}
+	configFlag(list, &file)
+	var rfile string
+	replay := &cobra.Command{
+		Use:   "poison-replay UUID",
+		Short: "Publish a poisoned event again on its topic (after fixing its cause)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := openRuntime(cmd.Context(), rfile, false)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			e, err := r.bus.Replay(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "replayed %s for %s\n", e.Topic, e.Cycle)
+			return nil
+		},
+	}
+	configFlag(replay, &rfile)
+	c.AddCommand(list, replay)
+	return c
+}

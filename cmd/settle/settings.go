@@ -1,0 +1,182 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"settle/jobs"
+	"settle/settlement"
+)
+
+// Config is the service's one configuration file. Every field has a local
+// default, so `settle serve` with no file runs against the project's own
+// throwaway services. Secrets (the database password) are never logged:
+// Redacted() is what goes to logs.
+type Config struct {
+	Zone     string `yaml:"zone"`      // IANA time zone of the scheme
+	Database string `yaml:"database"`  // Postgres URL; DATABASE_URL wins when set
+	StateDir string `yaml:"state_dir"` // archive, SFTP tree, ledger client state
+	Instance string `yaml:"instance"`  // name of this instance in run claims and logs
+
+	SFTP struct {
+		Listen string `yaml:"listen"`
+		Banks  string `yaml:"banks"` // JSON file of bank logins and keys (see settle sftpd)
+	} `yaml:"sftp"`
+
+	Intake struct {
+		Poll         time.Duration `yaml:"poll"`           // how often the inbox is looked at
+		CutOff       string        `yaml:"cutoff"`         // local time after which files go to the next day
+		AheadMaxDays int           `yaml:"ahead_max_days"` // how far ahead a file may be dated
+	} `yaml:"intake"`
+
+	Schedule struct {
+		Cycle    string `yaml:"cycle"`    // cron: when the day's cycle is frozen and run
+		Holidays string `yaml:"holidays"` // file of "YYYY-MM-DD name" lines
+	} `yaml:"schedule"`
+
+	Ledger struct {
+		Network   string `yaml:"network"`    // network.json written by ops/fabric/up.sh
+		Org       int    `yaml:"org"`        // which bank organisation's identity the client uses (1-based)
+		ChunkSize int    `yaml:"chunk_size"` // payments per ledger transaction
+		Workers   int    `yaml:"workers"`    // chunks written at once
+	} `yaml:"ledger"`
+
+	Broker struct {
+		Kind string `yaml:"kind"` // postgres (default) or nats
+		NATS string `yaml:"nats"` // NATS URL when kind is nats
+	} `yaml:"broker"`
+
+	HTTP struct {
+		Listen string `yaml:"listen"` // /healthz, /readyz, /metrics
+	} `yaml:"http"`
+}
+
+// configBytesMax bounds the config file.
+const configBytesMax = 1 << 20
+
+func defaultConfig() Config {
+	var c Config
+	c.Zone = jobs.DefaultZone
+	c.Database = "postgres://postgres@127.0.0.1:25432/settle?sslmode=disable"
+	c.StateDir = ".run/settle"
+	host, _ := os.Hostname()
+	c.Instance = fmt.Sprintf("%s-%d", host, os.Getpid())
+	c.SFTP.Listen = "127.0.0.1:2222"
+	c.Intake.Poll = 2 * time.Second
+	c.Intake.CutOff = "18:00"
+	c.Intake.AheadMaxDays = 7
+	c.Schedule.Cycle = "0 18 * * 1-5"
+	c.Ledger.Network = "ops/fabric/.network/network.json"
+	c.Ledger.Org = 1
+	c.Ledger.ChunkSize = jobs.ChunkSizeDefault
+	c.Ledger.Workers = jobs.ChunkWorkersDefault
+	c.Broker.Kind = "postgres"
+	c.HTTP.Listen = "127.0.0.1:9464"
+	return c
+}
+
+// loadConfig reads file (if any) over the defaults, then DATABASE_URL.
+func loadConfig(file string) (Config, error) {
+	c := defaultConfig()
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return c, err
+		}
+		defer f.Close()
+		dec := yaml.NewDecoder(ioLimit(f, configBytesMax))
+		dec.KnownFields(true) // a misspelt key is an error, not a silent default
+		if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
+			return c, fmt.Errorf("%s: %w", file, err)
+		}
+	}
+	if u := os.Getenv("DATABASE_URL"); u != "" {
+		c.Database = u
+	}
+	return c, c.check()
+}
+
+func (c *Config) check() error {
+	if _, err := time.LoadLocation(c.Zone); err != nil {
+		return fmt.Errorf("zone %q: %w", c.Zone, err)
+	}
+	if _, err := c.cutOff(); err != nil {
+		return err
+	}
+	if c.Intake.Poll < 100*time.Millisecond {
+		return fmt.Errorf("intake.poll %s is too short", c.Intake.Poll)
+	}
+	if c.Ledger.ChunkSize < 1 || c.Ledger.ChunkSize > 5000 {
+		return fmt.Errorf("ledger.chunk_size %d: 1..5000", c.Ledger.ChunkSize)
+	}
+	if c.Ledger.Workers < 1 || c.Ledger.Workers > 64 {
+		return fmt.Errorf("ledger.workers %d: 1..64", c.Ledger.Workers)
+	}
+	if c.Broker.Kind != "postgres" && c.Broker.Kind != "nats" {
+		return fmt.Errorf("broker.kind %q: postgres or nats", c.Broker.Kind)
+	}
+	return nil
+}
+
+// cutOff is the intake cut-off as a time of day.
+func (c *Config) cutOff() (time.Duration, error) {
+	h, m, ok := strings.Cut(c.Intake.CutOff, ":")
+	hh, err1 := strconv.Atoi(h)
+	mm, err2 := strconv.Atoi(m)
+	if !ok || err1 != nil || err2 != nil || hh < 0 || hh > 23 || mm < 0 || mm > 59 {
+		return 0, fmt.Errorf("intake.cutoff %q: want HH:MM", c.Intake.CutOff)
+	}
+	return time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute, nil
+}
+
+// calendar builds the business-day calendar.
+func (c *Config) calendar() (*jobs.Calendar, error) {
+	loc, err := time.LoadLocation(c.Zone)
+	if err != nil {
+		return nil, err
+	}
+	var hol map[settlement.Date]string
+	if c.Schedule.Holidays != "" {
+		f, err := os.Open(c.Schedule.Holidays)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if hol, err = jobs.ParseHolidays(f); err != nil {
+			return nil, err
+		}
+	}
+	return jobs.NewCalendar(loc, hol), nil
+}
+
+func (c *Config) path(parts ...string) string {
+	return filepath.Join(append([]string{c.StateDir}, parts...)...)
+}
+
+// Redacted is the config as it may be logged: no password.
+func (c Config) Redacted() Config {
+	if u, err := url.Parse(c.Database); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+			c.Database = u.String()
+		}
+	} else if strings.Contains(c.Database, "password=") {
+		c.Database = "(key=value DSN with a password, not logged)"
+	}
+	return c
+}
+
+// LogValue keeps the password out of structured logs.
+func (c Config) LogValue() slog.Value {
+	r := c.Redacted()
+	return slog.GroupValue(slog.String("zone", r.Zone), slog.String("database", r.Database),
+		slog.String("state_dir", r.StateDir), slog.String("broker", r.Broker.Kind), slog.String("instance", r.Instance))
+}

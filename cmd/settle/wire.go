@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"settle/adapters/archive"
+	"settle/adapters/events"
+	"settle/adapters/postgres"
+	"settle/adapters/sftp"
+	"settle/jobs"
+)
+
+// runtime is the system wired together for one command: only this package
+// joins concrete adapters to the jobs' ports.
+type runtime struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *postgres.Store
+	jobs    *postgres.JobStore
+	bus     *events.Bus
+	inbox   *sftp.Storage
+	archive *archive.Archive
+	cal     *jobs.Calendar
+	ledger  jobs.Ledger
+	closers []func() error
+}
+
+func (r *runtime) Close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+}
+
+// wantLedger says whether a command needs the ledger client.
+type wantLedger bool
+
+func configFlag(c *cobra.Command, file *string) {
+	c.Flags().StringVar(file, "config", "", "service configuration (YAML); defaults are local")
+}
+
+func newLogger() *slog.Logger {
+	level := slog.LevelInfo
+	if os.Getenv("SETTLE_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func openRuntime(ctx context.Context, file string, ledger wantLedger) (*runtime, error) {
+	cfg, err := loadConfig(file)
+	if err != nil {
+		return nil, usageError("config: %v", err)
+	}
+	r := &runtime{cfg: cfg, log: newLogger()}
+	ok := false
+	defer func() {
+		if !ok {
+			r.Close()
+		}
+	}()
+	if r.cal, err = cfg.calendar(); err != nil {
+		return nil, usageError("config: %v", err)
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if r.store, err = postgres.Open(octx, cfg.Database); err != nil {
+		return nil, fmt.Errorf("database %s: %w", cfg.Redacted().Database, err)
+	}
+	r.closers = append(r.closers, r.store.Close)
+	if err := checkMigrated(octx, r.store); err != nil {
+		return nil, err
+	}
+	r.bus = events.New(r.store.DB(), r.log)
+	if cfg.Broker.Kind == "postgres" {
+		if err := r.bus.Init(octx); err != nil {
+			return nil, fmt.Errorf("event tables: %w", err)
+		}
+	}
+	r.jobs = r.store.Jobs(func(ctx context.Context, tx *sql.Tx, e jobs.Event) error { return r.bus.PublishTx(ctx, tx, e) }, cfg.Instance)
+	if r.inbox, err = sftp.NewStorage(cfg.path("sftp"), r.log); err != nil {
+		return nil, err
+	}
+	if r.archive, err = archive.Open(cfg.path("archive"), 0); err != nil {
+		return nil, err
+	}
+	if ledger {
+		l, closeLedger, err := openLedger(ctx, cfg, r.log)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: %w", err)
+		}
+		r.ledger = l
+		r.closers = append(r.closers, closeLedger)
+	}
+	ok = true
+	return r, nil
+}
+
+func checkMigrated(ctx context.Context, s *postgres.Store) error {
+	st, err := s.MigrationStatus(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range st {
+		if m.Applied == nil {
+			return fmt.Errorf("database is not migrated (migration %d %s pending): run `settle migrate up`", m.Version, m.Name)
+		}
+	}
+	return nil
+}
+
+func (r *runtime) intake() (*jobs.Intake, error) {
+	cut, err := r.cfg.cutOff()
+	if err != nil {
+		return nil, err
+	}
+	return &jobs.Intake{Inbox: r.inbox, Archive: r.archive, Store: r.jobs, Files: r.jobs, Calendar: r.cal,
+		CutOff: cut, AheadMax: r.cfg.Intake.AheadMaxDays, Log: r.log}, nil
+}
+
+func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {
+	return &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.inbox, ChunkSize: r.cfg.Ledger.ChunkSize,
+		Workers: r.cfg.Ledger.Workers, Log: r.log, Progress: progress}
+}
