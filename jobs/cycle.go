@@ -34,6 +34,11 @@ type Pipeline struct {
 	Log       *slog.Logger
 	// Progress, if set, is told how far a long step got.
 	Progress func(step string, done, total int)
+	// Lock, if set, is taken around each step so that across instances
+	// only one works on a cycle at a time (the ledger would make a second
+	// writer harmless, but not free). A busy cycle returns ErrBusy: the
+	// event is retried later.
+	Lock func(ctx context.Context, name string) (unlock func(), ok bool, err error)
 
 	locks sync.Map // business date -> *sync.Mutex: one step per cycle at a time in this process
 }
@@ -51,6 +56,7 @@ const (
 var (
 	ErrCapBreach = errors.New("net debit cap exceeded")
 	ErrNoCycle   = errors.New("no cycle for that business date")
+	ErrBusy      = errors.New("another instance is working on this cycle")
 )
 
 func (p *Pipeline) now() time.Time {
@@ -107,6 +113,16 @@ func (p *Pipeline) Step(ctx context.Context, date settlement.Date, to settlement
 	mu, _ := p.locks.LoadOrStore(date, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
+	if p.Lock != nil {
+		unlock, ok, err := p.Lock(ctx, "cycle:"+string(date))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%s: %w", date, ErrBusy)
+		}
+		defer unlock()
+	}
 
 	c, ok, err := p.Store.Cycle(ctx, date)
 	if err != nil {

@@ -207,3 +207,24 @@ func (j *JobStore) SetBreakState(ctx context.Context, key, state, note, actor st
 	}
 	return tx.Commit()
 }
+
+// TryLock takes a session advisory lock named name on a connection of its
+// own, so that only one instance does the named work at a time (the
+// intake, which must not take one file twice). unlock releases it; a
+// crashed holder's lock goes with its connection.
+func (j *JobStore) TryLock(ctx context.Context, name string) (unlock func(), ok bool, err error) {
+	conn, err := j.db.Conn(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtext('settle:' || $1))`, name).Scan(&ok); err != nil || !ok {
+		conn.Close()
+		return nil, false, err
+	}
+	return func() {
+		uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn.ExecContext(uctx, `SELECT pg_advisory_unlock(hashtext('settle:' || $1))`, name)
+		conn.Close()
+	}, true, nil
+}

@@ -123,6 +123,9 @@ func (c *Config) check() error {
 	if c.Broker.Kind != "postgres" && c.Broker.Kind != "nats" {
 		return fmt.Errorf("broker.kind %q: postgres or nats", c.Broker.Kind)
 	}
+	if c.Broker.Kind == "nats" && c.Broker.NATS == "" {
+		return fmt.Errorf("broker.nats: the NATS URL is required when broker.kind is nats")
+	}
 	return nil
 }
 

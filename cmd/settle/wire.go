@@ -78,10 +78,9 @@ func openRuntime(ctx context.Context, file string, ledger wantLedger) (*runtime,
 		return nil, err
 	}
 	r.bus = events.New(r.store.DB(), r.log)
-	if cfg.Broker.Kind == "postgres" {
-		if err := r.bus.Init(octx); err != nil {
-			return nil, fmt.Errorf("event tables: %w", err)
-		}
+	// The outbox lives in Postgres whatever carries the events onwards.
+	if err := r.bus.Init(octx); err != nil {
+		return nil, fmt.Errorf("event tables: %w", err)
 	}
 	r.jobs = r.store.Jobs(func(ctx context.Context, tx *sql.Tx, e jobs.Event) error { return r.bus.PublishTx(ctx, tx, e) }, cfg.Instance)
 	if r.inbox, err = sftp.NewStorage(cfg.path("sftp"), r.log); err != nil {

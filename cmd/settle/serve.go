@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"settle/adapters/formats"
+	"settle/adapters/httpapi"
+	"settle/adapters/sftp"
+	"settle/jobs"
+	"settle/settlement"
+)
+
+func init() { commands = append(commands, newServeCmd) }
+
+func newServeCmd() *cobra.Command {
+	var file string
+	c := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run the service: SFTP server, intake, scheduled cycle, event handlers, health and metrics",
+		Long: `Run the long-running service until SIGTERM: the built-in SFTP server banks upload
+to; the intake, which takes complete files every few seconds and acknowledges them;
+the scheduler, which freezes the day's cycle at cut-off on business days (one instance
+runs each scheduled time; missed runs are caught up at start); and the event handlers
+that carry a frozen cycle through netting, the ledger, reconciliation and reports.
+Several instances may run against one database.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), file) },
+	}
+	configFlag(c, &file)
+	return c
+}
+
+func serve(ctx context.Context, file string) error {
+	r, err := openRuntime(ctx, file, true)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	log := r.log.With("instance", r.cfg.Instance)
+	log.Info("settle serve starting", "config", r.cfg)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	m := httpapi.NewMetrics()
+	m.Describe("settle_files_total", "counter", "Payment files taken from the inboxes, by outcome.")
+	m.Describe("settle_intake_errors_total", "counter", "Intake passes that failed.")
+	m.Describe("settle_cycle_steps_total", "counter", "Cycle steps run by this instance, by stage and outcome.")
+	m.Describe("settle_job_runs_total", "counter", "Scheduled job runs by this instance, by job and outcome.")
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	run := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+
+	// SFTP.
+	if r.cfg.SFTP.Banks != "" {
+		users, err := readSftpdUsers(r.cfg.SFTP.Banks)
+		if err != nil {
+			return usageError("sftp.banks %s: %v", r.cfg.SFTP.Banks, err)
+		}
+		srv, err := sftp.NewServer(sftp.Config{Root: r.cfg.path("sftp"), Users: users, Logger: log.With("component", "sftp"),
+			FileBytesMax: formats.DefaultLimits.FileBytesMax})
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", r.cfg.SFTP.Listen)
+		if err != nil {
+			return err
+		}
+		log.Info("sftp listening", "addr", ln.Addr().String())
+		run("sftp", func() error { return srv.Serve(ctx, ln) })
+	} else {
+		log.Warn("no sftp.banks configured: the built-in SFTP server is not started")
+	}
+
+	// Intake: one instance at a time takes files.
+	in, err := r.intake()
+	if err != nil {
+		return err
+	}
+	run("intake", func() error {
+		t := time.NewTicker(r.cfg.Intake.Poll)
+		defer t.Stop()
+		for {
+			if unlock, ok, err := r.jobs.TryLock(ctx, "intake"); err != nil {
+				log.Error("intake lock", "err", err)
+			} else if ok {
+				counts, err := in.Collect(ctx)
+				unlock()
+				for k, v := range map[string]int64{"accepted": counts.Accepted, "rejected": counts.Rejected, "duplicate": counts.Duplicates} {
+					if v > 0 {
+						m.Add("settle_files_total", float64(v), "outcome", k)
+					}
+				}
+				if err != nil {
+					m.Add("settle_intake_errors_total", 1)
+					log.Error("intake pass", "err", err)
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
+
+	// Event handlers carry a frozen cycle through the stages.
+	p := r.pipeline(nil)
+	p.Lock = r.jobs.TryLock
+	handle := func(ctx context.Context, e jobs.Event) error {
+		err := p.Handle(ctx, e)
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		}
+		m.Add("settle_cycle_steps_total", 1, "after", e.Topic, "outcome", outcome)
+		return err
+	}
+	run("events", func() error {
+		if r.cfg.Broker.Kind == "nats" {
+			return r.bus.RunNATS(ctx, r.cfg.Broker.NATS, handle)
+		}
+		return r.bus.Run(ctx, handle)
+	})
+
+	// The schedule: freeze today's cycle at cut-off; the events do the rest.
+	sched := jobs.NewScheduler(r.cal, r.jobs, r.cfg.Instance, log.With("component", "scheduler"))
+	err = sched.Add(jobs.Job{Name: "cycle", Spec: r.cfg.Schedule.Cycle, BusinessDaysOnly: true,
+		Run: func(ctx context.Context, at time.Time) (map[string]int64, error) {
+			d := r.cal.Today(at)
+			c, err := r.jobs.EnsureCycle(ctx, d)
+			if err != nil {
+				return nil, err
+			}
+			err = p.Step(ctx, d, settlement.StageFrozen)
+			outcome := "ok"
+			if err != nil {
+				outcome = "failed"
+			}
+			m.Add("settle_job_runs_total", 1, "job", "cycle", "outcome", outcome)
+			return map[string]int64{"files": c.Files, "entries": c.Entries}, err
+		}})
+	if err != nil {
+		return usageError("schedule.cycle: %v", err)
+	}
+	stopSched := sched.Start(ctx)
+	defer stopSched()
+
+	// HTTP.
+	hl, err := net.Listen("tcp", r.cfg.HTTP.Listen)
+	if err != nil {
+		return err
+	}
+	log.Info("http listening", "addr", hl.Addr().String(), "endpoints", "/healthz /readyz /metrics")
+	run("http", func() error {
+		return httpapi.Serve(ctx, hl, m, map[string]httpapi.Check{
+			"database": func(ctx context.Context) error { return r.store.DB().PingContext(ctx) },
+			"ledger": func(ctx context.Context) error {
+				_, _, err := r.ledger.Cycle(ctx, "C0001-01-01")
+				return err
+			},
+		})
+	})
+
+	<-ctx.Done()
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	log.Info("settle serve stopped")
+	return nil
+}
