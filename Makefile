@@ -24,10 +24,13 @@ lint:
 test-unit:
 	$(GO) test -short -count=1 ./...
 
-# The whole suite: unit, real Postgres, real OpenSSH sftp client against the
-# built-in server, and the real Fabric network; each harness starts its own.
+# The whole suite: unit tests; integration tests on a real Postgres, the real
+# OpenSSH sftp client against the built-in server, a real nats-server and the
+# real Fabric network (each harness starts its own: pgtest, ops/nats, ops/fabric);
+# then the chaincode's own module and its network tests (fabric-test).
 test: deps lint
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 45m ./...
+	$(MAKE) --no-print-directory fabric-test
 
 bench: deps build
 	ops/bench/run.sh
@@ -37,6 +40,8 @@ demo: deps build
 
 clean:
 	rm -rf bin .run
+	ops/fabric/down.sh --clean || true
+	ops/postgres/down.sh || true
 
--include ops/postgres/postgres.mk
--include ops/fabric/fabric.mk
+include ops/postgres/postgres.mk
+include ops/fabric/fabric.mk
