@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	wnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 
@@ -20,7 +20,9 @@ import (
 // provisioned here rather than by watermill, which names it after a topic.
 const StreamName = "SETTLE"
 
-func sanitize(topic string) string { return strings.NewReplacer(".", "_", "*", "_", ">", "_").Replace(topic) }
+func sanitize(topic string) string {
+	return strings.NewReplacer(".", "_", "*", "_", ">", "_").Replace(topic)
+}
 
 // subjects: the topic is the subject; a durable queue group per topic, so
 // that instances share the work of each topic and a restarted one resumes
@@ -54,7 +56,7 @@ func (b *Bus) RunNATS(ctx context.Context, url string, handle jobs.Handler) erro
 		return err
 	}
 	jsConf := wnats.JetStreamConfig{
-		TrackMsgId: true, // the relay may resend after a crash; JetStream drops the copy
+		TrackMsgId:        true, // the relay may resend after a crash; JetStream drops the copy
 		DurableCalculator: func(_ string, topic string) string { return "settle_" + sanitize(topic) },
 		SubscribeOptions:  []nats.SubOpt{nats.DeliverAll(), nats.AckExplicit(), nats.ManualAck()},
 	}
