@@ -169,11 +169,33 @@ func (m *memLedger) Payment(_ context.Context, s settlement.BIC, id string) (rec
 	return r, ok, nil
 }
 
-func (m *memLedger) ReversalChain(context.Context, settlement.BIC, string) ([]reconciliation.Record, error) {
-	return nil, errors.New("not in the stand-in")
+func (m *memLedger) ReversalChain(_ context.Context, s settlement.BIC, id string) ([]reconciliation.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.payments[string(s)+"/"+id]
+	if !ok {
+		return nil, nil
+	}
+	if r.Kind == settlement.KindReversal {
+		return []reconciliation.Record{m.payments[string(s)+"/"+r.Original], r}, nil
+	}
+	for _, x := range m.payments {
+		if x.Sender == s && x.Kind == settlement.KindReversal && x.Original == id {
+			return []reconciliation.Record{r, x}, nil
+		}
+	}
+	return []reconciliation.Record{r}, nil
 }
-func (m *memLedger) Tx(context.Context, string) (jobs.LedgerTx, error) {
-	return jobs.LedgerTx{}, errors.New("not in the stand-in")
+
+func (m *memLedger) Tx(_ context.Context, id string) (jobs.LedgerTx, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, tx := range m.txs {
+		if tx.ID == id {
+			return tx, nil
+		}
+	}
+	return jobs.LedgerTx{}, errors.New("no such transaction")
 }
 func (m *memLedger) RegisterBank(context.Context, settlement.BIC, string) (jobs.LedgerTx, error) {
 	return jobs.LedgerTx{}, nil

@@ -203,6 +203,21 @@ func (a *Archive) Entries(sum string) ([]Entry, error) {
 }
 
 // scan calls fn for index entries with hash sum until fn returns false.
+// Find returns the hash of the latest receipt of a bank's file name (an
+// auditor finding a payment file's signature, say). It reads the whole
+// index: an audit tool's look-up, not a hot path.
+func (a *Archive) Find(bank, name string) (string, bool, error) {
+	var sum string
+	err := a.scan(func(e Entry) bool {
+		if e.Bank == bank && e.Name == name {
+			sum = e.SHA256
+		}
+		return true
+	}, "")
+	return sum, sum != "", err
+}
+
+// scan calls fn for each index entry of sum ("" for every entry).
 func (a *Archive) scan(fn func(Entry) bool, sum string) error {
 	f, err := os.Open(a.indexFile())
 	if errors.Is(err, fs.ErrNotExist) {
@@ -216,7 +231,7 @@ func (a *Archive) scan(fn func(Entry) bool, sum string) error {
 	sc.Buffer(make([]byte, 0, indexLineBytesMax), indexLineBytesMax)
 	for sc.Scan() {
 		var e Entry
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.SHA256 != sum {
+		if json.Unmarshal(sc.Bytes(), &e) != nil || (sum != "" && e.SHA256 != sum) {
 			continue // a torn line after a crash is skipped, not fatal
 		}
 		if !fn(e) {

@@ -40,7 +40,7 @@ func newCycleCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := openRuntime(cmd.Context(), file, true)
+			r, err := openRuntime(cmd.Context(), file, runtimeOpts{ledger: true})
 			if err != nil {
 				return err
 			}
@@ -77,7 +77,7 @@ func newCycleCmd() *cobra.Command {
 		Short: "Show cycles, each stage with its time and who moved it, and the latest job runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := openRuntime(cmd.Context(), sfile, false)
+			r, err := openRuntime(cmd.Context(), sfile, runtimeOpts{readOnly: true})
 			if err != nil {
 				return err
 			}
@@ -177,7 +177,7 @@ func newIntakeCmd() *cobra.Command {
 		Short: "Archive, check, ingest and acknowledge every complete file now",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := openRuntime(cmd.Context(), file, false)
+			r, err := openRuntime(cmd.Context(), file, runtimeOpts{})
 			if err != nil {
 				return err
 			}
@@ -209,7 +209,7 @@ func newReconCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := openRuntime(cmd.Context(), file, true)
+			r, err := openRuntime(cmd.Context(), file, runtimeOpts{ledger: true})
 			if err != nil {
 				return err
 			}
@@ -262,7 +262,7 @@ func newBreaksCmd() *cobra.Command {
 					return err
 				}
 			}
-			r, err := openRuntime(cmd.Context(), file, false)
+			r, err := openRuntime(cmd.Context(), file, runtimeOpts{readOnly: true})
 			if err != nil {
 				return err
 			}
@@ -285,7 +285,7 @@ func newBreaksCmd() *cobra.Command {
 		Short: "Show a break's evidence and its whole history",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRuntime(cmd.Context(), sfile, false)
+			r, err := openRuntime(cmd.Context(), sfile, runtimeOpts{readOnly: true})
 			if err != nil {
 				return err
 			}
@@ -310,7 +310,7 @@ func newBreaksCmd() *cobra.Command {
 		Short: "Record an operator's decision on a break (appended; nothing is edited)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRuntime(cmd.Context(), rfile, false)
+			r, err := openRuntime(cmd.Context(), rfile, runtimeOpts{})
 			if err != nil {
 				return err
 			}
@@ -368,7 +368,7 @@ func newOpsCmd() *cobra.Command {
 		Short: "List events whose handler kept failing",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := openRuntime(cmd.Context(), file, false)
+			r, err := openRuntime(cmd.Context(), file, runtimeOpts{})
 			if err != nil {
 				return err
 			}
@@ -392,7 +392,7 @@ func newOpsCmd() *cobra.Command {
 		Short: "Publish a poisoned event again on its topic (after fixing its cause)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRuntime(cmd.Context(), rfile, false)
+			r, err := openRuntime(cmd.Context(), rfile, runtimeOpts{})
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,8 +39,13 @@ func (r *runtime) Close() {
 	}
 }
 
-// wantLedger says whether a command needs the ledger client.
-type wantLedger bool
+// runtimeOpts say what a command needs.
+type runtimeOpts struct {
+	ledger bool // the Fabric client
+	// readOnly opens the database in read-only sessions (auditors: audit
+	// commands never write) and creates nothing, not even event tables.
+	readOnly bool
+}
 
 func configFlag(c *cobra.Command, file *string) {
 	c.Flags().StringVar(file, "config", "", "service configuration (YAML); defaults are local")
@@ -53,7 +59,7 @@ func newLogger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-func openRuntime(ctx context.Context, file string, ledger wantLedger) (*runtime, error) {
+func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, error) {
 	cfg, err := loadConfig(file)
 	if err != nil {
 		return nil, usageError("config: %v", err)
@@ -70,7 +76,11 @@ func openRuntime(ctx context.Context, file string, ledger wantLedger) (*runtime,
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if r.store, err = postgres.Open(octx, cfg.Database); err != nil {
+	dsn := cfg.Database
+	if opts.readOnly {
+		dsn = readOnlyDSN(dsn)
+	}
+	if r.store, err = postgres.Open(octx, dsn); err != nil {
 		return nil, fmt.Errorf("database %s: %w", cfg.Redacted().Database, err)
 	}
 	r.closers = append(r.closers, r.store.Close)
@@ -79,8 +89,10 @@ func openRuntime(ctx context.Context, file string, ledger wantLedger) (*runtime,
 	}
 	r.bus = events.New(r.store.DB(), r.log)
 	// The outbox lives in Postgres whatever carries the events onwards.
-	if err := r.bus.Init(octx); err != nil {
-		return nil, fmt.Errorf("event tables: %w", err)
+	if !opts.readOnly {
+		if err := r.bus.Init(octx); err != nil {
+			return nil, fmt.Errorf("event tables: %w", err)
+		}
 	}
 	r.jobs = r.store.Jobs(func(ctx context.Context, tx *sql.Tx, e jobs.Event) error { return r.bus.PublishTx(ctx, tx, e) }, cfg.Instance)
 	if r.inbox, err = sftp.NewStorage(cfg.path("sftp"), r.log); err != nil {
@@ -89,7 +101,7 @@ func openRuntime(ctx context.Context, file string, ledger wantLedger) (*runtime,
 	if r.archive, err = archive.Open(cfg.path("archive"), 0); err != nil {
 		return nil, err
 	}
-	if ledger {
+	if opts.ledger {
 		l, closeLedger, err := openLedger(ctx, cfg, r.log)
 		if err != nil {
 			return nil, fmt.Errorf("ledger: %w", err)
@@ -126,4 +138,15 @@ func (r *runtime) intake() (*jobs.Intake, error) {
 func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {
 	return &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.inbox, ChunkSize: r.cfg.Ledger.ChunkSize,
 		Workers: r.cfg.Ledger.Workers, Log: r.log, Progress: progress}
+}
+
+// readOnlyDSN makes every session of the connection read-only.
+func readOnlyDSN(dsn string) string {
+	if strings.Contains(dsn, "://") {
+		if strings.Contains(dsn, "?") {
+			return dsn + "&default_transaction_read_only=on"
+		}
+		return dsn + "?default_transaction_read_only=on"
+	}
+	return dsn + " default_transaction_read_only=on"
 }

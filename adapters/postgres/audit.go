@@ -1,0 +1,90 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"settle/jobs"
+	"settle/settlement"
+)
+
+var _ jobs.AuditStore = (*JobStore)(nil)
+
+// Lineage is a payment or reversal with the file that carried it, its
+// cycle, and the other end of its reversal chain.
+func (j *JobStore) Lineage(ctx context.Context, sender settlement.BIC, id string) (jobs.Lineage, bool, error) {
+	var l jobs.Lineage
+	var kind, debtor, creditor, amount, cur, orig, reason, state string
+	var bd time.Time
+	var ack sql.NullTime
+	var key, fileID sql.NullString
+	err := j.db.QueryRowContext(ctx, `SELECT p.kind, p.debtor, p.creditor, p.amount::text, p.currency, coalesce(p.original_payment_id, ''),
+		coalesce(p.reason, ''), p.line, c.business_date, c.state,
+		f.id, f.name, f.sha256, f.size_bytes, f.signature_key, f.file_id, f.received_at, f.acknowledged_at, f.status
+		FROM payments p JOIN files f ON f.id = p.file_id JOIN cycles c ON c.id = p.cycle_id
+		WHERE p.sender = $1 AND p.payment_id = $2`, string(sender), id).
+		Scan(&kind, &debtor, &creditor, &amount, &cur, &orig, &reason, &l.Entry.Line, &bd, &state,
+			&l.File.FileRow, &l.File.Name, &l.FileSHA256, &l.FileSize, &key, &fileID, &l.File.ReceivedAt, &ack, &l.File.Status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, false, nil
+	}
+	if err != nil {
+		return l, false, err
+	}
+	c, err := settlement.ParseCurrency(cur)
+	if err != nil {
+		return l, false, err
+	}
+	d, err := decimal.NewFromString(amount)
+	if err != nil {
+		return l, false, err
+	}
+	l.Sender = sender
+	l.Entry = settlement.Entry{Line: l.Entry.Line, Kind: settlement.Kind(kind[0]), ID: id, Debtor: settlement.BIC(debtor),
+		Creditor: settlement.BIC(creditor), Amount: d, Currency: c, Original: orig, Reason: reason}
+	l.Cycle, l.Stage = settlement.Date(bd.Format(time.DateOnly)), stageOf(state)
+	l.File.Sender, l.File.FileID, l.SignatureKey = sender, fileID.String, key.String
+	l.File.Acknowledged = ack.Valid
+	if ack.Valid {
+		l.AcknowledgedAt = ack.Time
+	}
+	// The other end of the chain: what reversed it, or what it reverses.
+	var other sql.NullString
+	if l.Entry.Kind == settlement.KindPayment {
+		err = j.db.QueryRowContext(ctx, `SELECT payment_id FROM payments WHERE sender = $1 AND original_payment_id = $2`, string(sender), id).Scan(&other)
+		if err == nil {
+			l.ReversedBy = other.String
+		}
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return l, false, fmt.Errorf("reversal of %s/%s: %w", sender, id, err)
+	}
+	return l, true, nil
+}
+
+// CycleFiles lists the accepted files of a cycle.
+func (j *JobStore) CycleFiles(ctx context.Context, date settlement.Date) ([]jobs.CycleFile, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT f.sender, f.name, f.sha256, coalesce(f.signature_key, ''), f.received_at, f.entries
+		FROM files f JOIN cycles c ON c.id = f.cycle_id
+		WHERE c.business_date = $1 AND c.seq = 1 AND f.status = 'ACCEPTED' ORDER BY f.id`, string(date))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []jobs.CycleFile
+	for rows.Next() {
+		var f jobs.CycleFile
+		var sender string
+		if err := rows.Scan(&sender, &f.Name, &f.SHA256, &f.SignatureKey, &f.ReceivedAt, &f.Entries); err != nil {
+			return nil, err
+		}
+		f.Sender = settlement.BIC(sender)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,360 @@
+package jobs
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"time"
+
+	"settle/adapters/signature"
+	"settle/intake"
+	"settle/reconciliation"
+	"settle/settlement"
+)
+
+// AuditStore is what an auditor reads from Postgres (with a read-only
+// role: nothing here writes).
+type AuditStore interface {
+	Lineage(ctx context.Context, sender settlement.BIC, id string) (Lineage, bool, error)
+	CycleFiles(ctx context.Context, date settlement.Date) ([]CycleFile, error)
+	SigningKeys(ctx context.Context, bank settlement.BIC, at time.Time) ([]signature.Key, error)
+	Members(ctx context.Context) (map[settlement.BIC]bool, error)
+	Positions(ctx context.Context, date settlement.Date) ([]settlement.Position, error)
+}
+
+// ArchiveReader finds archived files by their receipt.
+type ArchiveReader interface {
+	Open(sum string) (io.ReadCloser, error)
+	// Find is the hash of the latest receipt of a bank's file name.
+	Find(bank, name string) (sum string, ok bool, err error)
+}
+
+// Lineage is a payment as Postgres recorded it, with its file and cycle.
+type Lineage struct {
+	Sender         settlement.BIC
+	Entry          settlement.Entry
+	Cycle          settlement.Date
+	Stage          settlement.Stage
+	File           FileState
+	FileSHA256     string
+	FileSize       int64
+	SignatureKey   string
+	AcknowledgedAt time.Time
+	ReversedBy     string // id of the reversal of this payment, if any
+}
+
+// CycleFile is an accepted file of a cycle.
+type CycleFile struct {
+	Sender       settlement.BIC
+	Name         string
+	SHA256       string
+	SignatureKey string
+	ReceivedAt   time.Time
+	Entries      int64
+}
+
+// Auditor traces payments and re-verifies cycles from the archived files,
+// checking each step against the ledger rather than trusting Postgres.
+type Auditor struct {
+	Store   AuditStore
+	Ledger  Ledger
+	Archive ArchiveReader
+}
+
+// Step is one link of a payment's lineage and what checking it found.
+type Step struct {
+	Step   string            `json:"step"`
+	Facts  map[string]string `json:"facts"`
+	Check  string            `json:"check"` // "ok", or what is wrong
+	Source string            `json:"source"`
+}
+
+// Trace is a payment's whole lineage.
+type Trace struct {
+	Payment string  `json:"payment"`
+	OK      bool    `json:"ok"`
+	Steps   []Step  `json:"steps"`
+	Related []Trace `json:"related,omitempty"` // its reversal, or the original it reverses
+}
+
+// Trace follows a payment from the bank's file to the ledger transaction
+// and its endorsers, and through its reversal chain.
+func (a *Auditor) Trace(ctx context.Context, sender settlement.BIC, id string) (Trace, error) {
+	return a.trace(ctx, sender, id, true)
+}
+
+func (a *Auditor) trace(ctx context.Context, sender settlement.BIC, id string, follow bool) (Trace, error) {
+	t := Trace{Payment: string(sender) + "/" + id, OK: true}
+	add := func(s Step) {
+		if s.Check != "ok" {
+			t.OK = false
+		}
+		t.Steps = append(t.Steps, s)
+	}
+	l, found, err := a.Store.Lineage(ctx, sender, id)
+	if err != nil {
+		return t, err
+	}
+	lp, onLedger, err := a.Ledger.Payment(ctx, sender, id)
+	if err != nil {
+		return t, fmt.Errorf("ledger: %w", err)
+	}
+	if !found {
+		check := "not in Postgres"
+		if onLedger {
+			check = "on the ledger but not in Postgres"
+		}
+		add(Step{Step: "payment", Check: check, Source: "postgres"})
+		return t, nil
+	}
+	e := l.Entry
+	add(Step{Step: "file", Source: "postgres+archive", Facts: map[string]string{
+		"name": l.File.Name, "file_id": l.File.FileID, "sha256": l.FileSHA256, "line": fmt.Sprint(e.Line),
+		"signed_with": l.SignatureKey, "sender": string(sender)},
+		Check: a.checkFile(ctx, l)})
+	ack := "not acknowledged"
+	if l.File.Acknowledged {
+		ack = l.AcknowledgedAt.UTC().Format(time.RFC3339)
+	}
+	add(Step{Step: "received", Source: "postgres", Check: "ok", Facts: map[string]string{
+		"received_at": l.File.ReceivedAt.UTC().Format(time.RFC3339), "acknowledged_at": ack, "status": l.File.Status}})
+	add(Step{Step: "cycle", Source: "postgres", Check: "ok", Facts: map[string]string{
+		"cycle": settlement.CycleID(l.Cycle), "business_date": string(l.Cycle), "stage": string(l.Stage),
+		"kind": e.Kind.String(), "debtor": string(e.Debtor), "creditor": string(e.Creditor),
+		"amount": settlement.FormatAmount(e.Amount, e.Currency), "currency": e.Currency.Code()}})
+
+	// The ledger, the authority.
+	if !onLedger {
+		check := "not on the ledger"
+		if l.Stage.Before(settlement.StageRecorded) {
+			check = "ok" // not written yet: the cycle has not reached the ledger
+		}
+		add(Step{Step: "ledger", Source: "ledger", Check: check, Facts: map[string]string{"stage": string(l.Stage)}})
+	} else {
+		rec := reconciliation.Record{Sender: sender, ID: id, Kind: e.Kind, Debtor: e.Debtor, Creditor: e.Creditor, Amount: e.Amount,
+			Currency: e.Currency, FileSHA256: l.FileSHA256, Cycle: settlement.CycleID(l.Cycle), Original: e.Original}
+		check := "ok"
+		var diffs []reconciliation.Break
+		reconciliation.Payments(rec.Cycle, seqOf(rec), seqOf(lp), func(b reconciliation.Break) error {
+			if b.Kind != reconciliation.TotalsMismatch {
+				diffs = append(diffs, b)
+			}
+			return nil
+		})
+		if len(diffs) > 0 {
+			check = diffs[0].String()
+			for _, d := range diffs[1:] {
+				check += "; " + d.String()
+			}
+		}
+		add(Step{Step: "ledger", Source: "ledger", Check: check, Facts: map[string]string{"tx_id": lp.TxID, "cycle": lp.Cycle}})
+		tx, err := a.Ledger.Tx(ctx, lp.TxID)
+		if err != nil {
+			add(Step{Step: "transaction", Source: "ledger", Check: "cannot read transaction: " + err.Error(), Facts: map[string]string{"tx_id": lp.TxID}})
+		} else {
+			members, err := a.Store.Members(ctx)
+			if err != nil {
+				return t, err
+			}
+			check := "ok"
+			if need := len(members)/2 + 1; len(tx.Endorsers) < need {
+				check = fmt.Sprintf("endorsed by %d organisations, a majority of %d members is %d", len(tx.Endorsers), len(members), need)
+			}
+			add(Step{Step: "transaction", Source: "ledger", Check: check, Facts: map[string]string{
+				"tx_id": tx.ID, "block": fmt.Sprint(tx.Block), "endorsers": fmt.Sprint(tx.Endorsers)}})
+		}
+		lc, ok, err := a.Ledger.Cycle(ctx, lp.Cycle)
+		if err != nil {
+			return t, err
+		}
+		check = "ok"
+		if !ok || !lc.Settled() {
+			check = "ok (cycle not settled on the ledger yet)"
+			if !l.Stage.Before(settlement.StageSettled) {
+				check = "Postgres says " + string(l.Stage) + ", the ledger has not settled the cycle"
+			}
+		}
+		add(Step{Step: "settlement", Source: "ledger", Check: check, Facts: map[string]string{"cycle": lp.Cycle, "status": lc.Status, "settled_tx": lc.TxID}})
+	}
+
+	// The reversal chain, on both sides.
+	chain, err := a.Ledger.ReversalChain(ctx, sender, id)
+	if err != nil {
+		return t, fmt.Errorf("ledger reversal chain: %w", err)
+	}
+	var ledgerOther string
+	for _, r := range chain {
+		if r.ID != id {
+			ledgerOther = r.ID
+		}
+	}
+	storeOther := l.ReversedBy
+	if e.Kind == settlement.KindReversal {
+		storeOther = e.Original
+	}
+	check := "ok"
+	if onLedger && storeOther != ledgerOther {
+		check = fmt.Sprintf("Postgres links %q, the ledger links %q", storeOther, ledgerOther)
+	}
+	if storeOther != "" || ledgerOther != "" {
+		role := "reversed by"
+		if e.Kind == settlement.KindReversal {
+			role = "reverses"
+		}
+		add(Step{Step: "reversal chain", Source: "postgres+ledger", Check: check, Facts: map[string]string{role: storeOther, "reason": e.Reason}})
+		if follow && storeOther != "" {
+			rt, err := a.trace(ctx, sender, storeOther, false)
+			if err != nil {
+				return t, err
+			}
+			t.Related = append(t.Related, rt)
+			if !rt.OK {
+				t.OK = false
+			}
+		}
+	}
+	return t, nil
+}
+
+func seqOf(r reconciliation.Record) func(func(reconciliation.Record, error) bool) {
+	return func(yield func(reconciliation.Record, error) bool) { yield(r, nil) }
+}
+
+// checkFile re-reads the archived file: its bytes must hash to the
+// recorded sha256 and its signature must verify with the key recorded.
+func (a *Auditor) checkFile(ctx context.Context, l Lineage) string {
+	res, err := a.recheck(ctx, l.Sender, l.File.Name, l.FileSHA256, l.File.ReceivedAt)
+	if err != nil {
+		return err.Error()
+	}
+	if !res.Accepted() {
+		return fmt.Sprintf("the archived file no longer passes: %s %s", res.Problems[0].Code, res.Problems[0].Message)
+	}
+	if res.KeyLabel != l.SignatureKey {
+		return fmt.Sprintf("signature verifies with key %q, Postgres recorded %q", res.KeyLabel, l.SignatureKey)
+	}
+	return "ok"
+}
+
+// recheck runs the intake's checks again on the archived bytes.
+func (a *Auditor) recheck(ctx context.Context, bank settlement.BIC, name, sum string, received time.Time) (*intake.Result, error) {
+	sigSum, ok, err := a.Archive.Find(string(bank), name+".sig")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("the signature of %s is not in the archive", name)
+	}
+	sr, err := a.Archive.Open(sigSum)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := io.ReadAll(io.LimitReader(sr, signature.SigBytesMax+1))
+	sr.Close()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := a.Store.SigningKeys(ctx, bank, received)
+	if err != nil {
+		return nil, err
+	}
+	ring := signature.Ring{}
+	for _, k := range keys {
+		ring.Add(k)
+	}
+	fr, err := a.Archive.Open(sum)
+	if err != nil {
+		return nil, fmt.Errorf("archived file %s: %w", sum, err)
+	}
+	defer fr.Close()
+	res, err := intake.Check(name, fr, intake.Sig{Present: true, Bytes: sig}, intake.Options{Keys: ring, Uploader: bank})
+	if err != nil {
+		return nil, err
+	}
+	if got := hex.EncodeToString(res.SHA256[:]); got != sum {
+		return nil, fmt.Errorf("archived bytes hash to %s, recorded %s", got, sum)
+	}
+	return res, nil
+}
+
+// VerifyReport is what re-verifying a cycle from its archived files found.
+type VerifyReport struct {
+	Cycle     string                 `json:"cycle"`
+	Files     int                    `json:"files"`
+	Entries   int64                  `json:"entries"`
+	Problems  []string               `json:"problems"`
+	Breaks    []reconciliation.Break `json:"breaks"`
+	Positions []settlement.Position  `json:"positions"`
+}
+
+// OK tells whether nothing differs.
+func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 && len(r.Breaks) == 0 }
+
+// Verify re-verifies every accepted file of a cycle from the archive
+// (signature, format, rules), re-nets the cycle from those bytes, and
+// compares the positions with Postgres and with the ledger.
+func (a *Auditor) Verify(ctx context.Context, date settlement.Date) (*VerifyReport, error) {
+	rep := &VerifyReport{Cycle: settlement.CycleID(date), Problems: []string{}, Breaks: []reconciliation.Break{}}
+	files, err := a.Store.CycleFiles(ctx, date)
+	if err != nil {
+		return nil, err
+	}
+	var n settlement.Netting
+	for _, f := range files {
+		res, err := a.recheck(ctx, f.Sender, f.Name, f.SHA256, f.ReceivedAt)
+		if err != nil {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("%s/%s: %v", f.Sender, f.Name, err))
+			continue
+		}
+		rep.Files++
+		rep.Entries += res.Entries
+		if !res.Accepted() {
+			p := res.Problems[0]
+			rep.Problems = append(rep.Problems, fmt.Sprintf("%s/%s: no longer accepted: line %d %s %s", f.Sender, f.Name, p.Line, p.Code, p.Message))
+			continue
+		}
+		if res.Entries != f.Entries {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("%s/%s: %d entries in the archive, %d recorded", f.Sender, f.Name, res.Entries, f.Entries))
+		}
+		if res.KeyLabel != f.SignatureKey {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("%s/%s: verified with key %q, recorded %q", f.Sender, f.Name, res.KeyLabel, f.SignatureKey))
+		}
+		if err := n.Merge(res.Netting()); err != nil {
+			return nil, err
+		}
+	}
+	net, err := n.Result()
+	if err != nil {
+		return nil, err
+	}
+	rep.Positions = net.Positions
+	stored, err := a.Store.Positions(ctx, date)
+	if err != nil {
+		return nil, err
+	}
+	lc, _, err := a.Ledger.Cycle(ctx, rep.Cycle)
+	if err != nil {
+		return nil, err
+	}
+	re := toNet(net.Positions)
+	for _, b := range reconciliation.Positions(rep.Cycle, re, toNet(stored)) {
+		b.Field = "net (archive vs postgres)"
+		b.Store, b.Ledger = "archive "+b.Store, "postgres "+b.Ledger
+		rep.Breaks = append(rep.Breaks, b)
+	}
+	for _, b := range reconciliation.Positions(rep.Cycle, re, lc.Positions) {
+		b.Field = "net (archive vs ledger)"
+		b.Store, b.Ledger = "archive "+b.Store, "ledger "+b.Ledger
+		rep.Breaks = append(rep.Breaks, b)
+	}
+	return rep, nil
+}
+
+func toNet(ps []settlement.Position) []reconciliation.NetPosition {
+	out := make([]reconciliation.NetPosition, len(ps))
+	for i, p := range ps {
+		out[i] = reconciliation.NetPosition{Bank: p.Bank, Currency: p.Currency, Net: p.Net}
+	}
+	return out
+}

@@ -1,0 +1,103 @@
+package jobs_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"settle/adapters/archive"
+	"settle/jobs"
+	"settle/settlement"
+)
+
+func (w *world) auditor(t *testing.T) *jobs.Auditor {
+	arc, err := archive.Open(filepath.Join(w.root, "archive"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: arc}
+}
+
+func TestAuditTraceAndVerify(t *testing.T) {
+	w := newWorld(t)
+	day1 := w.day("2026-11-24", 30)
+	w.intake.Collect(w.ctx)
+	if _, err := w.pipeline().Run(w.ctx, "2026-11-24"); err != nil {
+		t.Fatal(err)
+	}
+	orig := day1[1][0]
+	w.now = w.now.AddDate(0, 0, 1)
+	body := []byte(fmt.Sprintf("H,F-REV,%s,2026-11-25,2026-11-25T10:00:00+09:00\nR,REV-1,%s,%s,%s,%s,%s,AM09\nT,1,%s\n",
+		w.banks[1].BIC, orig.ID, orig.Debtor, orig.Creditor, orig.Amount, orig.Currency, orig.Amount))
+	w.upload(1, "rev.csv", body)
+	w.intake.Collect(w.ctx)
+	if _, err := w.pipeline().Run(w.ctx, "2026-11-25"); err != nil {
+		t.Fatal(err)
+	}
+	a := w.auditor(t)
+
+	// The original, traced from its file to the ledger, and on to its reversal.
+	tr, err := a.Trace(w.ctx, w.banks[1].BIC, orig.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tr.OK {
+		t.Fatalf("clean trace not ok: %+v", tr)
+	}
+	steps := map[string]jobs.Step{}
+	for _, s := range tr.Steps {
+		steps[s.Step] = s
+	}
+	for _, want := range []string{"file", "received", "cycle", "ledger", "transaction", "settlement", "reversal chain"} {
+		if _, ok := steps[want]; !ok {
+			t.Errorf("trace lacks %q: %+v", want, tr.Steps)
+		}
+	}
+	if steps["file"].Facts["line"] != "2" || steps["file"].Facts["signed_with"] != "k1" || steps["transaction"].Facts["tx_id"] == "" {
+		t.Errorf("facts: %+v %+v", steps["file"], steps["transaction"])
+	}
+	if steps["reversal chain"].Facts["reversed by"] != "REV-1" || len(tr.Related) != 1 || !tr.Related[0].OK {
+		t.Errorf("reversal: %+v related %+v", steps["reversal chain"], tr.Related)
+	}
+
+	// Verify re-nets each cycle from the archive and finds nothing.
+	for _, d := range []settlement.Date{"2026-11-24", "2026-11-25"} {
+		rep, err := a.Verify(w.ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK() || rep.Files == 0 {
+			t.Fatalf("verify %s: %+v", d, rep)
+		}
+	}
+
+	// Tampering with an archived file (as root, behind its 0444) is found.
+	p, _ := filepath.Glob(filepath.Join(w.root, "archive", "sha256", "*", "*"))
+	var victim string
+	for _, f := range p {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(string(b), "P,"+orig.ID+",") {
+			victim = f
+		}
+	}
+	if victim == "" {
+		t.Fatal("archived file not found")
+	}
+	os.Chmod(victim, 0o644)
+	b, _ := os.ReadFile(victim)
+	os.WriteFile(victim, []byte(strings.Replace(string(b), orig.Amount+",", orig.Amount+"1,", 1)), 0o444)
+	tr, _ = a.Trace(w.ctx, w.banks[1].BIC, orig.ID)
+	if tr.OK || !strings.Contains(tr.Steps[0].Check, "hash") {
+		t.Fatalf("a tampered archive must fail the file step: %+v", tr.Steps[0])
+	}
+	rep, _ := a.Verify(w.ctx, "2026-11-24")
+	if rep.OK() || len(rep.Problems) == 0 {
+		t.Fatalf("verify must report the tampered file: %+v", rep)
+	}
+	// An unknown payment.
+	if tr, _ := a.Trace(w.ctx, "SHBKKRSE", "NO-SUCH"); tr.OK {
+		t.Fatal("an unknown payment traced ok")
+	}
+}
