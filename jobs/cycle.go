@@ -73,9 +73,16 @@ func (p *Pipeline) log() *slog.Logger {
 	return slog.Default()
 }
 
-// Run drives the cycle of date from wherever it stands to REPORTED.
+// busyWaitMax bounds how long Run waits for another instance working on
+// the same cycle (its step may be a long ledger write).
+const busyWaitMax = 30 * time.Minute
+
+// Run drives the cycle of date from wherever it stands to REPORTED. When
+// another instance holds the cycle, Run waits for it and carries on from
+// wherever it left the cycle.
 func (p *Pipeline) Run(ctx context.Context, date settlement.Date) (settlement.Cycle, error) {
-	for i := 0; i < len(settlement.Stages); i++ {
+	waited := time.Duration(0)
+	for steps := 0; steps < len(settlement.Stages); {
 		c, ok, err := p.Store.Cycle(ctx, date)
 		if err != nil {
 			return c, err
@@ -87,9 +94,20 @@ func (p *Pipeline) Run(ctx context.Context, date settlement.Date) (settlement.Cy
 		if next == "" {
 			return c, nil
 		}
-		if err := p.Step(ctx, date, next); err != nil {
+		err = p.Step(ctx, date, next)
+		if errors.Is(err, ErrBusy) && waited < busyWaitMax {
+			select {
+			case <-ctx.Done():
+				return c, ctx.Err()
+			case <-time.After(time.Second):
+			}
+			waited += time.Second
+			continue
+		}
+		if err != nil {
 			return c, err
 		}
+		steps++
 	}
 	c, _, err := p.Store.Cycle(ctx, date)
 	return c, err

@@ -430,3 +430,36 @@ func TestReconciliationFindsTamperingAndLostEvents(t *testing.T) {
 		t.Fatalf("%d closed rows", closed)
 	}
 }
+
+// TestTwoInstancesRunOneCycle: two pipelines (two instances) run the same
+// cycle at once; the per-cycle lock in Postgres lets one work while the
+// other waits, and both end on the finished cycle with each ledger write
+// made once.
+func TestTwoInstancesRunOneCycle(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-24")
+	day := w.day(date, 60)
+	w.intake.Collect(w.ctx)
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		p := w.pipeline()
+		p.Lock = w.store.TryLock
+		go func() {
+			_, err := p.Run(w.ctx, date)
+			errs <- err
+		}()
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _, _ := w.store.Cycle(w.ctx, date)
+	writes, payments := w.ledger.count()
+	if c.Stage != settlement.StageReported || payments != 60 || writes != 60/7+1+1 {
+		t.Fatalf("stage %s, %d ledger writes, %d payments", c.Stage, writes, payments)
+	}
+	if got, want := w.positions(date), expected(t, day); got != want {
+		t.Fatal("positions differ")
+	}
+}

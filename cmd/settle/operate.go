@@ -56,6 +56,7 @@ func newCycleCmd() *cobra.Command {
 					last = time.Now()
 				}
 			})
+			p.Lock = r.jobs.TryLock // a running service may be stepping the same cycle
 			start := time.Now()
 			cy, err := p.Run(cmd.Context(), d)
 			printCycle(cmd.Context(), cmd.OutOrStdout(), r, cy)
