@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -130,7 +132,118 @@ func newCycleCmd() *cobra.Command {
 	configFlag(status, &sfile)
 	status.Flags().StringVar(&sdate, "date", "", "business date (default: the latest cycles)")
 	status.Flags().BoolVar(&asJSON, "json", false, "JSON for tools")
-	c.AddCommand(run, status)
+	c.AddCommand(run, status, newCycleDaysCmd(), newCyclePositionsCmd(), newCycleLedgerCmd())
+	return c
+}
+
+func newCycleDaysCmd() *cobra.Command {
+	var file string
+	var count int
+	c := &cobra.Command{
+		Use:   "days [--count N]",
+		Short: "Print the next business days (today, if it is one), by the configured calendar and zone",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(file)
+			if err != nil {
+				return usageError("config: %v", err)
+			}
+			cal, err := cfg.calendar()
+			if err != nil {
+				return usageError("config: %v", err)
+			}
+			if count < 1 || count > 366 {
+				return usageError("--count must be 1..366")
+			}
+			d := cal.OnOrAfter(cal.Today(time.Now()))
+			days := []string{string(d)}
+			for len(days) < count {
+				d = cal.Next(d)
+				days = append(days, string(d))
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), strings.Join(days, " "))
+			return nil
+		},
+	}
+	configFlag(c, &file)
+	c.Flags().IntVar(&count, "count", 1, "how many business days")
+	return c
+}
+
+func newCyclePositionsCmd() *cobra.Command {
+	var file, date, format string
+	c := &cobra.Command{
+		Use:   "positions --date YYYY-MM-DD [--format text|json]",
+		Short: "A cycle's net positions per bank and currency",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := parseDateFlag(date)
+			if err != nil {
+				return err
+			}
+			r, err := openRuntime(cmd.Context(), file, runtimeOpts{readOnly: true})
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			ps, err := r.jobs.Positions(cmd.Context(), d)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				if ps == nil {
+					ps = []settlement.Position{}
+				}
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(ps)
+			}
+			printPositions(cmd.OutOrStdout(), ps)
+			return nil
+		},
+	}
+	configFlag(c, &file)
+	c.Flags().StringVar(&date, "date", "", "business date")
+	c.Flags().StringVar(&format, "format", "text", "text or json")
+	c.MarkFlagRequired("date")
+	return c
+}
+
+func newCycleLedgerCmd() *cobra.Command {
+	var file, date string
+	c := &cobra.Command{
+		Use:   "ledger --date YYYY-MM-DD",
+		Short: "The ledger transactions that recorded and settled a cycle",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := parseDateFlag(date)
+			if err != nil {
+				return err
+			}
+			r, err := openRuntime(cmd.Context(), file, runtimeOpts{readOnly: true})
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			txs, err := r.jobs.LedgerTxs(cmd.Context(), d)
+			if err != nil {
+				return err
+			}
+			ids := make([]string, 0, len(txs))
+			for k := range txs {
+				ids = append(ids, k)
+			}
+			sort.Strings(ids)
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "CHUNK\tBLOCK\tTX\tENDORSED BY\n")
+			for _, k := range ids {
+				tx := txs[k]
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", k, tx.Block, tx.ID, strings.Join(tx.Endorsers, ","))
+			}
+			return tw.Flush()
+		},
+	}
+	configFlag(c, &file)
+	c.Flags().StringVar(&date, "date", "", "business date")
+	c.MarkFlagRequired("date")
 	return c
 }
 

@@ -214,15 +214,9 @@ files valid, 1 at least one file rejected (nothing netted), 2 bad usage.`,
 }
 
 func printNet(w io.Writer, out netOutput) error {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "%d files, %d entries\n\nNet positions\n", out.Files, out.Entries)
-	fmt.Fprintln(tw, "currency\tbank\tsent\treceived\tnet\t")
-	for _, p := range out.Positions {
-		c := p.Currency
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", c, p.Bank, settlement.FormatAmount(p.Sent, c),
-			settlement.FormatAmount(p.Received, c), settlement.FormatAmount(p.Net, c))
-	}
-	tw.Flush()
+	printPositions(w, out.Positions)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "\nBilateral net obligations")
 	for _, o := range out.Bilateral {
 		fmt.Fprintf(tw, "%s\t%s ->\t%s\t%s\t\n", o.Currency, o.From, o.To, settlement.FormatAmount(o.Amount, o.Currency))
@@ -237,4 +231,15 @@ func printNet(w io.Writer, out netOutput) error {
 		fmt.Fprintf(tw, "%s\t%s\tnet %s\tcap %s\t\n", b.Currency, b.Bank, settlement.FormatAmount(b.Net, b.Currency), settlement.FormatAmount(b.Cap, b.Currency))
 	}
 	return tw.Flush()
+}
+
+func printPositions(w io.Writer, ps []settlement.Position) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "currency\tbank\tsent\treceived\tnet\t")
+	for _, p := range ps {
+		c := p.Currency
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", c, p.Bank, settlement.FormatAmount(p.Sent, c),
+			settlement.FormatAmount(p.Received, c), settlement.FormatAmount(p.Net, c))
+	}
+	tw.Flush()
 }

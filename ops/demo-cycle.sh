@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# make demo: one business day (and the next) of the whole system, on this
+# machine, from nothing: Postgres, a Fabric network of five banks (a majority
+# is three), the settle service with its SFTP server; the banks upload signed
+# files over SFTP with OpenSSH (a few bad ones among them), the nightly cycle
+# nets them and writes them through the ledger, reconciliation compares, and a
+# reversal of an earlier payment settles the next day. Everything lands under
+# .run/demo; the services stay up so you can look around (see the end).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+S="$ROOT/bin/settle"
+D="$ROOT/.run/demo"
+BANKS=5
+PAYMENTS=${SETTLE_DEMO_PAYMENTS:-5000}
+SFTP_PORT=${SETTLE_DEMO_SFTP_PORT:-2222}
+HTTP_PORT=${SETTLE_DEMO_HTTP_PORT:-9464}
+export FABRIC_BANKS=$BANKS FABRIC_BASE_PORT=${FABRIC_BASE_PORT:-27050} FABRIC_NETWORK_DIR="$ROOT/ops/fabric/.network-demo"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+die() { echo "demo: $*" >&2; exit 1; }
+
+step "0. Services: Postgres, a 5-bank Fabric network, the settle schema"
+eval "$(ops/postgres/up.sh)"
+DB_URL=$(echo "$DATABASE_URL" | sed 's#/postgres?#/settle_demo?#')
+psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS settle_demo WITH (FORCE)" -c "CREATE DATABASE settle_demo" >/dev/null
+export DATABASE_URL="$DB_URL"
+if [ -f "$FABRIC_NETWORK_DIR/network.json" ] && ! grep -q "\"basePort\": $FABRIC_BASE_PORT" "$FABRIC_NETWORK_DIR/network.json"; then
+  ops/fabric/down.sh --clean >/dev/null
+fi
+ops/fabric/down.sh --clean >/dev/null 2>&1 || true # a fresh ledger for a fresh database
+ops/fabric/up.sh
+rm -rf "$D" && mkdir -p "$D/ssh" "$D/up"
+$S migrate up
+
+# Business days in Seoul: today (or the next business day), and the one after.
+read -r DAY1 DAY2 < <($S cycle days --count 2)
+echo "business days: $DAY1 and $DAY2"
+
+step "1. Five member banks: signing keys (Ed25519 and ECDSA P-256), SFTP logins, caps, on Postgres and on the ledger"
+$S gen --banks $BANKS --payments "$PAYMENTS" --date "$DAY1" --out "$D/day1" --xml-every 3 >/dev/null
+mapfile -t BICS < "$D/day1/members.txt"
+echo "[" > "$D/sftp-banks.json"
+i=0
+for b in "${BICS[@]}"; do
+  i=$((i + 1))
+  $S bank add "$b" --name "Bank $i" --msp "Bank${i}MSP" >/dev/null
+  $S bank key add "$b" --label 2026 --pem "$D/day1/keys/$b.pem" >/dev/null
+  ssh-keygen -q -t ed25519 -N "" -C "$b" -f "$D/ssh/$b"
+  sep=","; [ "$i" -eq "${#BICS[@]}" ] && sep=""
+  printf '  {"bic": "%s", "authorized_keys": ["%s"]}%s\n' "$b" "$(cat "$D/ssh/$b.pub")" "$sep" >> "$D/sftp-banks.json"
+done
+echo "]" >> "$D/sftp-banks.json"
+tail -n +2 "$D/day1/caps.csv" | while IFS=, read -r b c amt; do $S bank cap set "$b" "$c" "$amt" >/dev/null; done
+$S bank list
+cat > "$D/settle.yaml" <<YAML
+zone: Asia/Seoul
+database: $DATABASE_URL
+state_dir: $D/state
+instance: demo
+sftp: {listen: "127.0.0.1:$SFTP_PORT", banks: "$D/sftp-banks.json"}
+intake: {poll: 1s, cutoff: "23:59"}
+schedule: {cycle: "0 3 1 1 *"}   # the demo runs the cycle itself
+ledger: {network: "$FABRIC_NETWORK_DIR/network.json", org: 1}
+http: {listen: "127.0.0.1:$HTTP_PORT"}
+YAML
+$S ledger register-banks --config "$D/settle.yaml"
+
+step "2. settle serve: SFTP server, intake, event handlers, metrics"
+$S serve --config "$D/settle.yaml" > "$D/serve.log" 2>&1 &
+echo $! > "$D/serve.pid"
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fs "http://127.0.0.1:$HTTP_PORT/readyz" || die "service not ready; see $D/serve.log"
+HOSTKEY="$D/state/sftp/state/ssh_host_ed25519_key"
+for _ in $(seq 50); do [ -f "$HOSTKEY" ] && break; sleep 0.2; done
+echo "[127.0.0.1]:$SFTP_PORT $(ssh-keygen -y -f "$HOSTKEY")" > "$D/known_hosts"
+
+# as_bank BIC BATCH: a bank's own OpenSSH session.
+as_bank() {
+  sftp -q -b "$2" -i "$D/ssh/$1" -P "$SFTP_PORT" -o UserKnownHostsFile="$D/known_hosts" \
+    -o StrictHostKeyChecking=yes -o BatchMode=yes "$1@127.0.0.1"
+}
+# upload BIC FILE [NAME]: the payment file first, its signature last.
+upload() {
+  local name=${3:-$(basename "$2")}
+  printf 'put %s inbox/%s\nput %s.sig inbox/%s.sig\n' "$2" "$name" "$2" "$name" > "$D/up/batch"
+  as_bank "$1" "$D/up/batch" >/dev/null
+}
+# ack BIC NAME: wait for the acknowledgement and print its verdict.
+ack() {
+  local out="$D/up/$1-$2.ack.json"
+  for _ in $(seq 60); do
+    printf 'get outbox/%s.ack.json %s\n' "$2" "$out" > "$D/up/get"
+    as_bank "$1" "$D/up/get" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  [ -s "$out" ] || die "no acknowledgement for $1/$2"
+  python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); print("  %-9s %-34s %-8s entries=%-6s %s" % (sys.argv[2], a["file"], a["status"], a["entries"], "; ".join("line %d %s %s" % (e["line"], e["code"], e["message"]) for e in a["errors"])[:160]))' "$out" "$1"
+}
+
+step "3. $DAY1: each bank uploads its signed file over SFTP (OpenSSH), and reads its acknowledgement"
+for f in "$D"/day1/files/*.csv "$D"/day1/files/*.xml; do
+  b=$(basename "$f" | cut -d_ -f1)
+  upload "$b" "$f"
+done
+for f in "$D"/day1/files/*.csv "$D"/day1/files/*.xml; do ack "$(basename "$f" | cut -d_ -f1)" "$(basename "$f")"; done
+
+step "4. Bad input is refused whole, with every bad record, and changes nothing"
+B0=${BICS[0]}
+cat > "$D/up/broken.csv" <<CSV
+H,F-BROKEN-1,$B0,$DAY1,${DAY1}T15:00:00+09:00
+P,BROKEN-1,$B0,${BICS[1]},1500000.5,KRW
+P,BROKEN-2,$B0,$B0,100,KRW
+P,BROKEN-3,$B0,NOTABIC,100,USD
+T,3,1500200
+CSV
+openssl pkeyutl -sign -rawin -inkey "$D/day1/private/$B0.key" -in "$D/up/broken.csv" | base64 -w0 > "$D/up/broken.csv.sig"
+upload "$B0" "$D/up/broken.csv"
+ack "$B0" broken.csv
+cp "$D/day1/files/$(ls "$D/day1/files" | grep "^$B0" | grep -v sig$ | head -1)" "$D/up/resent.csv"
+cp "$D/day1/files/$(ls "$D/day1/files" | grep "^$B0" | grep sig$ | head -1)" "$D/up/resent.csv.sig"
+upload "$B0" "$D/up/resent.csv"
+echo "  (the same bytes sent again under another name:)"
+ack "$B0" resent.csv
+echo "  (a file signed by someone else:)"
+openssl genpkey -algorithm ed25519 -out "$D/up/mallory.key" 2>/dev/null
+sed "s/F-BROKEN-1/F-FORGED-1/; /BROKEN-[23]/d; s/1500000.5/1500000/; s/T,3,1500200/T,1,1500000/" "$D/up/broken.csv" > "$D/up/forged.csv"
+openssl pkeyutl -sign -rawin -inkey "$D/up/mallory.key" -in "$D/up/forged.csv" | base64 -w0 > "$D/up/forged.csv.sig"
+upload "$B0" "$D/up/forged.csv"
+ack "$B0" forged.csv
+
+step "5. Night of $DAY1: the cycle runs: freeze, net, record every payment on the ledger, settle, reconcile, report"
+$S cycle run --config "$D/settle.yaml" --date "$DAY1"
+
+step "6. $DAY2: a bank reverses one of yesterday's payments (wrong amount), and that cycle runs"
+read -r RID ODEB OCRED AMT CUR < <(grep -m1 "^P," "$(ls "$D"/day1/files/"${BICS[1]}"_*.csv)" | awk -F, '{print $2, $3, $4, $5, $6}')
+cat > "$D/up/reversal.csv" <<CSV
+H,F-REV-$DAY2,${BICS[1]},$DAY2,${DAY2}T10:00:00+09:00
+R,REV-$RID,$RID,$ODEB,$OCRED,$AMT,$CUR,AM09
+T,1,$AMT
+CSV
+openssl pkey -in "$D/day1/private/${BICS[1]}.key" -out "$D/up/b1.key" 2>/dev/null
+if grep -q "BEGIN PRIVATE KEY" "$D/up/b1.key" && openssl pkey -in "$D/up/b1.key" -noout -text 2>/dev/null | grep -q ED25519; then
+  openssl pkeyutl -sign -rawin -inkey "$D/up/b1.key" -in "$D/up/reversal.csv" | base64 -w0 > "$D/up/reversal.csv.sig"
+else
+  openssl dgst -sha256 -sign "$D/up/b1.key" "$D/up/reversal.csv" | openssl base64 > "$D/up/reversal.csv.sig"
+fi
+upload "${BICS[1]}" "$D/up/reversal.csv"
+ack "${BICS[1]}" reversal.csv
+$S cycle run --config "$D/settle.yaml" --date "$DAY2"
+
+step "7. Net positions of $DAY1 (from Postgres; the ledger settled the same ones)"
+$S cycle positions --config "$D/settle.yaml" --date "$DAY1"
+
+step "8. Ledger transactions, reconciliation, and an auditor's trace of the reversed payment"
+$S cycle ledger --config "$D/settle.yaml" --date "$DAY1" | head -8
+$S recon run --config "$D/settle.yaml" --date "$DAY1"
+$S recon run --config "$D/settle.yaml" --date "$DAY2"
+$S audit trace --config "$D/settle.yaml" "${BICS[1]}/$RID"
+$S audit verify --config "$D/settle.yaml" --date "$DAY1"
+
+step "Where to look next"
+cat <<TXT
+  cycles and stages:     $S cycle status --config $D/settle.yaml [--date $DAY1]
+  breaks:                $S breaks list --config $D/settle.yaml
+  a bank's outbox:       sftp -i $D/ssh/${BICS[0]} -P $SFTP_PORT -o UserKnownHostsFile=$D/known_hosts ${BICS[0]}@127.0.0.1
+  metrics and health:    curl http://127.0.0.1:$HTTP_PORT/metrics ; curl http://127.0.0.1:$HTTP_PORT/readyz
+  service log:           $D/serve.log        archive: $D/state/archive
+  stop everything:       kill \$(cat $D/serve.pid); FABRIC_NETWORK_DIR=$FABRIC_NETWORK_DIR ops/fabric/down.sh; ops/postgres/down.sh
+TXT
