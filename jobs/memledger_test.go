@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"os"
 	"sort"
 	"sync"
 
@@ -209,3 +210,5 @@ func (m *memLedger) count() (writes, payments int) {
 	defer m.mu.Unlock()
 	return m.writes, len(m.payments)
 }
+
+func getenv(k string) string { return os.Getenv(k) }
