@@ -1,0 +1,688 @@
+// Package fabric is the settlement ledger's client: it implements jobs.Ledger
+// on a Hyperledger Fabric channel through fabric-sdk-go, and is the only
+// package of the module that imports the SDK.
+//
+// The client picks its endorsers itself instead of trusting discovery: it
+// sends every proposal to every bank's peer at once and goes on as soon as
+// a majority of them answered alike, so one bank's peer being down costs
+// nothing, and fewer than a majority is reported before anything reaches
+// the orderer. Writes are idempotent in the chaincode (a chunk or a settle
+// has a deterministic identity); when the endorsers answer that the write
+// is already on the ledger the client returns that first transaction and
+// sends nothing to the orderer.
+package fabric
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/hyperledger/fabric-protos-go/msp"
+	pb "github.com/hyperledger/fabric-protos-go/peer"
+	"github.com/hyperledger/fabric-sdk-go/pkg/client/channel"
+	"github.com/hyperledger/fabric-sdk-go/pkg/client/channel/invoke"
+	"github.com/hyperledger/fabric-sdk-go/pkg/client/ledger"
+	"github.com/hyperledger/fabric-sdk-go/pkg/common/errors/status"
+	sdkcontext "github.com/hyperledger/fabric-sdk-go/pkg/common/providers/context"
+	"github.com/hyperledger/fabric-sdk-go/pkg/common/providers/fab"
+	"github.com/hyperledger/fabric-sdk-go/pkg/core/config"
+	"github.com/hyperledger/fabric-sdk-go/pkg/fab/txn"
+	"github.com/hyperledger/fabric-sdk-go/pkg/fabsdk"
+
+	"settle/jobs"
+)
+
+var _ jobs.Ledger = (*Client)(nil)
+
+// Limits and timing.
+const (
+	endorseTimeout   = 60 * time.Second // one proposal on one peer (a 5000-payment chunk takes a few s)
+	commitTimeout    = 90 * time.Second // orderer + commit event after endorsement
+	queryTimeout     = 30 * time.Second
+	conflictRetryMax = 6                // MVCC/phantom read conflicts, then give up
+	lostRetryMax     = 3                // commit outcome unknown: re-endorse at most this often
+	peerBackoff      = 10 * time.Second // a peer that refused a connection is tried last for this long
+	pageSize         = 1000             // GetCyclePayments page
+)
+
+// Config says which network and whose identity the client uses.
+type Config struct {
+	// Network is the path of the network.json ops/fabric/up.sh wrote.
+	Network string
+	// Org is the 1-based index of the bank organisation whose identity
+	// signs the proposals.
+	Org int
+	// Admin uses the org's Admin identity instead of User1.
+	Admin bool
+	// Endorsers, when set, restricts endorsement to these banks' peers
+	// (1-based) and sends to the orderer whatever they endorsed, even
+	// fewer than a majority; the committing peers then judge. For tests
+	// and diagnosis; empty means every bank's peer with a majority needed.
+	Endorsers []int
+	// Logger for retries and peer failures; slog.Default() if nil.
+	Logger *slog.Logger
+	// SDKLogLevel is fabric-sdk-go's own log level ("error" if empty).
+	SDKLogLevel string
+}
+
+// Client is a jobs.Ledger on a Fabric channel. It is safe for concurrent use.
+type Client struct {
+	net       *Network
+	org       *Bank
+	majority  int
+	strict    bool // Endorsers was set: send even a minority
+	sdk       *fabsdk.FabricSDK
+	chp       sdkcontext.ChannelProvider
+	ch        *channel.Client
+	ledger    *ledger.Client
+	peers     []*endorser // in bank order, own org first for queries
+	log       *slog.Logger
+	profile   string // temp file of the connection profile (removed by Close)
+	mu        sync.Mutex
+	downUntil map[string]time.Time
+	closeOnce sync.Once
+}
+
+type endorser struct {
+	bank *Bank
+	peer fab.Peer
+}
+
+// New connects to the network described by cfg.Network as a member of
+// bank cfg.Org. It loads the channel configuration from the peers, so it
+// fails if none of them answers.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	n, err := LoadNetwork(cfg.Network)
+	if err != nil {
+		return nil, err
+	}
+	return NewFromNetwork(ctx, n, cfg)
+}
+
+// NewFromNetwork is New with the network description already read.
+func NewFromNetwork(ctx context.Context, n *Network, cfg Config) (*Client, error) {
+	if cfg.Org < 1 || cfg.Org > len(n.Banks) {
+		return nil, fmt.Errorf("org %d: the network has banks 1..%d", cfg.Org, len(n.Banks))
+	}
+	org := &n.Banks[cfg.Org-1]
+	user, id := "User1", org.User
+	if cfg.Admin {
+		user, id = "Admin", org.Admin
+	}
+	if id.Cert == "" || id.Key == "" {
+		return nil, fmt.Errorf("network description has no %s identity for %s", user, org.MSPID)
+	}
+	level := cfg.SDKLogLevel
+	if level == "" {
+		level = "error"
+	}
+	raw, err := n.profile(org, user, id, level)
+	if err != nil {
+		return nil, fmt.Errorf("connection profile: %w", err)
+	}
+	// A temp file rather than FromRaw: the SDK resolves relative settings
+	// against a file, and an operator can read what the client used.
+	f, err := os.CreateTemp("", "settle-fabric-profile-*.json")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(raw); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	f.Close()
+	c := &Client{
+		net: n, org: org, majority: n.Majority(), strict: len(cfg.Endorsers) > 0,
+		log: cfg.Logger, profile: f.Name(), downUntil: map[string]time.Time{},
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if err := c.connect(ctx, user, cfg.Endorsers); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Client) connect(ctx context.Context, user string, only []int) error {
+	sdk, err := fabsdk.New(config.FromFile(c.profile))
+	if err != nil {
+		return fmt.Errorf("fabric sdk: %w", err)
+	}
+	c.sdk = sdk
+	c.chp = sdk.ChannelContext(c.net.Channel, fabsdk.WithUser(user), fabsdk.WithOrg(c.org.Org))
+	// The channel config comes from the peers; retry while they start.
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		if c.ch, lastErr = channel.New(c.chp); lastErr == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: connecting to channel %s: %v", jobs.ErrLedgerUnavailable, c.net.Channel, ctx.Err())
+		case <-time.After(time.Duration(attempt+1) * time.Second):
+		}
+	}
+	if lastErr != nil {
+		return fmt.Errorf("%w: channel %s: %v", jobs.ErrLedgerUnavailable, c.net.Channel, lastErr)
+	}
+	if c.ledger, err = ledger.New(c.chp); err != nil {
+		return fmt.Errorf("ledger client: %w", err)
+	}
+	chCtx, err := c.chp()
+	if err != nil {
+		return fmt.Errorf("channel context: %w", err)
+	}
+	want := map[int]bool{}
+	for _, i := range only {
+		if i < 1 || i > len(c.net.Banks) {
+			return fmt.Errorf("endorser %d: the network has banks 1..%d", i, len(c.net.Banks))
+		}
+		want[i] = true
+	}
+	for i := range c.net.Banks {
+		b := &c.net.Banks[i]
+		if len(want) > 0 && !want[b.Index] {
+			continue
+		}
+		pc, ok := chCtx.EndpointConfig().PeerConfig(b.peerName())
+		if !ok {
+			return fmt.Errorf("peer %s missing from the connection profile", b.peerName())
+		}
+		p, err := chCtx.InfraProvider().CreatePeerFromConfig(&fab.NetworkPeer{PeerConfig: *pc, MSPID: b.MSPID})
+		if err != nil {
+			return fmt.Errorf("peer %s: %w", b.peerName(), err)
+		}
+		c.peers = append(c.peers, &endorser{bank: b, peer: p})
+	}
+	// Queries go to the client's own bank first.
+	sort.SliceStable(c.peers, func(i, j int) bool { return c.peers[i].bank == c.org && c.peers[j].bank != c.org })
+	return nil
+}
+
+// Close releases the SDK's connections and the profile file.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		if c.sdk != nil {
+			c.sdk.Close()
+		}
+		os.Remove(c.profile)
+	})
+	return nil
+}
+
+// Network is the description the client was built from.
+func (c *Client) Network() *Network { return c.net }
+
+// MSPID is the MSP of the identity the client signs with.
+func (c *Client) MSPID() string { return c.org.MSPID }
+
+// RefusalError is the chaincode's "CODE: message" refusal. It wraps
+// jobs.ErrLedgerRefused.
+type RefusalError struct {
+	Code string
+	Msg  string
+	Fn   string
+}
+
+func (e *RefusalError) Error() string {
+	return fmt.Sprintf("%s: %v: %s: %s", e.Fn, jobs.ErrLedgerRefused, e.Code, e.Msg)
+}
+
+// Unwrap makes errors.Is(err, jobs.ErrLedgerRefused) true.
+func (e *RefusalError) Unwrap() error { return jobs.ErrLedgerRefused }
+
+var refusalRe = regexp.MustCompile(`\b(BAD_ARGS|LIMIT|INVALID_FIELD|UNKNOWN_BANK|DUPLICATE_PAYMENT|REVERSAL_INVALID|CHUNK_CONFLICT|CYCLE_SETTLED|CYCLE_EMPTY|POSITIONS_MISMATCH|NOT_BALANCED|CAP_EXCEEDED|SETTLE_CONFLICT|BANK_CONFLICT|NOT_FOUND|INTERNAL): (.*)$`)
+
+// refusal extracts "CODE: message" from a chaincode error message.
+func refusal(fn, msg string) *RefusalError {
+	m := refusalRe.FindStringSubmatch(msg)
+	if m == nil {
+		return nil
+	}
+	return &RefusalError{Code: m[1], Msg: m[2], Fn: fn}
+}
+
+// IsNotFound tells a NOT_FOUND refusal.
+func IsNotFound(err error) bool {
+	var r *RefusalError
+	return errors.As(err, &r) && r.Code == "NOT_FOUND"
+}
+
+// PolicyError is a transaction that did not gather the majority of
+// endorsements the channel requires. It wraps jobs.ErrEndorsementPolicy.
+type PolicyError struct {
+	TxID      string
+	Endorsers []string // MSP ids that endorsed
+	Needed    int
+	Detail    string
+}
+
+func (e *PolicyError) Error() string {
+	return fmt.Sprintf("%v: tx %s endorsed by %s (%d of the %d needed): %s", jobs.ErrEndorsementPolicy, e.TxID,
+		orNone(e.Endorsers), len(e.Endorsers), e.Needed, e.Detail)
+}
+
+// Unwrap makes errors.Is(err, jobs.ErrEndorsementPolicy) true.
+func (e *PolicyError) Unwrap() error { return jobs.ErrEndorsementPolicy }
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "nobody"
+	}
+	return strings.Join(s, ", ")
+}
+
+// answer is one peer's endorsement of a proposal.
+type answer struct {
+	e    *endorser
+	resp *fab.TransactionProposalResponse
+	err  error
+}
+
+// endorseAll sends the proposal to every configured peer at once and
+// returns their answers. A peer that refused connections recently is still
+// asked (it may be back), but its failure is cheap: the connection timeout
+// is short.
+func (c *Client) endorseAll(ctx context.Context, tr fab.Transactor, prop *fab.TransactionProposal) []answer {
+	out := make([]answer, len(c.peers))
+	var wg sync.WaitGroup
+	for i, e := range c.peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = c.endorseOne(tr, prop, e)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (c *Client) endorseOne(tr fab.Transactor, prop *fab.TransactionProposal, e *endorser) answer {
+	rs, err := tr.SendTransactionProposal(prop, []fab.ProposalProcessor{e.peer})
+	a := answer{e: e, err: err}
+	if len(rs) == 1 && rs[0].ProposalResponse != nil {
+		a.resp = rs[0]
+	}
+	if err == nil && a.resp == nil {
+		a.err = errors.New("no proposal response")
+	}
+	c.mu.Lock()
+	if a.err != nil && unreachable(a.err) {
+		c.downUntil[e.bank.MSPID] = time.Now().Add(peerBackoff)
+	} else {
+		delete(c.downUntil, e.bank.MSPID)
+	}
+	c.mu.Unlock()
+	return a
+}
+
+// unreachable tells a peer that could not be reached from one that answered.
+func unreachable(err error) bool {
+	if s, ok := status.FromError(err); ok {
+		if s.Group == status.ChaincodeStatus {
+			return false
+		}
+		if s.Group == status.EndorserClientStatus && s.Code == status.ConnectionFailed.ToInt32() {
+			return true
+		}
+		if s.Group == status.GRPCTransportStatus {
+			return true
+		}
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "connection") || strings.Contains(msg, "Unavailable") ||
+		strings.Contains(msg, "deadline") || strings.Contains(msg, "timed out")
+}
+
+// chaincodeMessage is the chaincode's error message, if err is one.
+func chaincodeMessage(err error) (string, bool) {
+	if s, ok := status.FromError(err); ok && s.Group == status.ChaincodeStatus {
+		return s.Message, true
+	}
+	return "", false
+}
+
+// txOutcome is one submitted transaction's result.
+type txOutcome struct {
+	payload []byte
+	tx      jobs.LedgerTx
+}
+
+// errUnknownOutcome: the transaction went to the orderer but its commit was
+// not seen in time; whether it committed must be found out.
+var errUnknownOutcome = errors.New("commit outcome unknown")
+
+// handler adapts a function to the SDK's invoke.Handler.
+type handler func(rc *invoke.RequestContext, cc *invoke.ClientContext)
+
+func (h handler) Handle(rc *invoke.RequestContext, cc *invoke.ClientContext) { h(rc, cc) }
+
+// withClient runs fn with the SDK's per-request transactor and event service.
+func (c *Client) withClient(ctx context.Context, fnName string, timeout time.Duration,
+	fn func(ctx context.Context, tr fab.Transactor, es fab.EventService) error) error {
+	var inner error
+	h := handler(func(rc *invoke.RequestContext, cc *invoke.ClientContext) {
+		inner = fn(rc.Ctx, cc.Transactor, cc.EventService)
+		rc.Error = inner
+	})
+	_, err := c.ch.InvokeHandler(h, channel.Request{ChaincodeID: c.net.Chaincode, Fcn: fnName},
+		channel.WithParentContext(ctx), channel.WithTimeout(fab.Execute, timeout))
+	if inner != nil {
+		return inner
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: %v", jobs.ErrLedgerUnavailable, err)
+	}
+	return nil
+}
+
+func argBytes(args []string) [][]byte {
+	out := make([][]byte, len(args))
+	for i, a := range args {
+		out[i] = []byte(a)
+	}
+	return out
+}
+
+// Submit runs fn as a majority-endorsed transaction and waits for its
+// commit. done, if not nil, looks at the endorsed result: when it says the
+// write is already on the ledger (and returns that transaction's id), no
+// transaction is sent and Submit returns it with Existing set. MVCC read
+// conflicts are retried with a bound and jittered backoff; a transaction
+// whose commit was not seen is looked up by id, and the call re-endorsed
+// (the chaincode answers "already ..." if it did commit) at most
+// lostRetryMax times.
+func (c *Client) Submit(ctx context.Context, done func(payload []byte) (string, bool), fn string, args ...string) ([]byte, jobs.LedgerTx, error) {
+	conflicts, lost := 0, 0
+	for {
+		out, err := c.submitOnce(ctx, done, fn, args)
+		var inv *invalidError
+		switch {
+		case err == nil:
+			if out.tx.Existing && (out.tx.Block == 0 || len(out.tx.Endorsers) == 0) {
+				if t, terr := c.Tx(ctx, out.tx.ID); terr == nil {
+					out.tx.Block, out.tx.Endorsers = t.Block, t.Endorsers
+				} else {
+					c.log.Warn("ledger: existing transaction not described", "tx", out.tx.ID, "err", terr)
+				}
+			}
+			return out.payload, out.tx, nil
+		case errors.As(err, &inv) && (inv.code == pb.TxValidationCode_MVCC_READ_CONFLICT || inv.code == pb.TxValidationCode_PHANTOM_READ_CONFLICT):
+			conflicts++
+			if conflicts > conflictRetryMax {
+				return nil, jobs.LedgerTx{}, fmt.Errorf("%s: %d read conflicts in a row: %w", fn, conflicts, err)
+			}
+			c.log.Info("ledger: read conflict, retrying", "fn", fn, "tx", inv.txID, "attempt", conflicts)
+			if err := sleep(ctx, jitter(conflicts)); err != nil {
+				return nil, jobs.LedgerTx{}, err
+			}
+		case errors.Is(err, errUnknownOutcome):
+			lost++
+			if lost > lostRetryMax {
+				return nil, jobs.LedgerTx{}, fmt.Errorf("%s: %w: %v", fn, jobs.ErrLedgerUnavailable, err)
+			}
+			c.log.Warn("ledger: commit not seen, checking and re-endorsing", "fn", fn, "err", err, "attempt", lost)
+			if err := sleep(ctx, jitter(lost)); err != nil {
+				return nil, jobs.LedgerTx{}, err
+			}
+		default:
+			return nil, jobs.LedgerTx{}, err
+		}
+	}
+}
+
+func jitter(attempt int) time.Duration {
+	base := time.Duration(100<<min(attempt, 6)) * time.Millisecond
+	return base/2 + time.Duration(rand.Int64N(int64(base)))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// invalidError is a committed transaction that the peers marked invalid.
+type invalidError struct {
+	txID  string
+	code  pb.TxValidationCode
+	block uint64
+}
+
+func (e *invalidError) Error() string {
+	return fmt.Sprintf("tx %s committed in block %d as %s", e.txID, e.block, e.code)
+}
+
+func (c *Client) submitOnce(ctx context.Context, done func([]byte) (string, bool), fn string, args []string) (txOutcome, error) {
+	var out txOutcome
+	err := c.withClient(ctx, fn, endorseTimeout+commitTimeout, func(rctx context.Context, tr fab.Transactor, es fab.EventService) error {
+		txh, err := tr.CreateTransactionHeader()
+		if err != nil {
+			return fmt.Errorf("transaction header: %w", err)
+		}
+		prop, err := txn.CreateChaincodeInvokeProposal(txh, fab.ChaincodeInvokeRequest{
+			ChaincodeID: c.net.Chaincode, Fcn: fn, Args: argBytes(args),
+		})
+		if err != nil {
+			return fmt.Errorf("proposal: %w", err)
+		}
+		txID := string(prop.TxnID)
+		answers := c.endorseAll(rctx, tr, prop)
+
+		// Group the successful answers by what they endorsed; a refusal by
+		// any bank's chaincode is the answer (they run the same code on the
+		// same state, so a refusal is not a matter of opinion).
+		groups := map[string][]answer{}
+		var failed []string
+		for _, a := range answers {
+			if a.err != nil {
+				if msg, ok := chaincodeMessage(a.err); ok {
+					if r := refusal(fn, msg); r != nil {
+						return r
+					}
+					return fmt.Errorf("%s: chaincode error on %s: %s", fn, a.e.bank.MSPID, msg)
+				}
+				failed = append(failed, fmt.Sprintf("%s: %v", a.e.bank.MSPID, shortErr(a.err)))
+				continue
+			}
+			r := a.resp.ProposalResponse
+			if st := r.GetResponse().GetStatus(); st < 200 || st >= 400 {
+				if rf := refusal(fn, r.GetResponse().GetMessage()); rf != nil {
+					return rf
+				}
+				return fmt.Errorf("%s: chaincode error on %s: status %d %s", fn, a.e.bank.MSPID, st, r.GetResponse().GetMessage())
+			}
+			k := string(r.GetPayload())
+			groups[k] = append(groups[k], a)
+		}
+		var best []answer
+		for _, g := range groups {
+			if len(g) > len(best) {
+				best = g
+			}
+		}
+		endorsers := make([]string, len(best))
+		for i, a := range best {
+			endorsers[i] = a.e.bank.MSPID
+		}
+		if len(best) == 0 || (!c.strict && len(best) < c.majority) {
+			detail := fmt.Sprintf("%d of %d banks' peers endorsed, %d needed", len(best), len(c.net.Banks), c.majority)
+			if len(groups) > 1 {
+				detail += fmt.Sprintf("; the peers' results differ (%d versions)", len(groups))
+			}
+			if len(failed) > 0 {
+				detail += "; unreachable or failed: " + strings.Join(failed, "; ")
+			}
+			pe := &PolicyError{TxID: txID, Endorsers: endorsers, Needed: c.majority, Detail: detail}
+			if len(groups) > 1 || len(failed) == 0 {
+				// Peers that disagree (e.g. one still catching up): no
+				// majority for one result.
+				return pe
+			}
+			// Too few peers answered: the ledger is unavailable, not the
+			// content wrong. The job fails and succeeds when re-run.
+			return fmt.Errorf("%s: %w: %v", fn, jobs.ErrLedgerUnavailable, pe)
+		}
+		payload := best[0].resp.ProposalResponse.GetResponse().GetPayload()
+		out.payload = payload
+		if done != nil {
+			if orig, ok := done(payload); ok {
+				out.tx = jobs.LedgerTx{ID: orig, Existing: true}
+				return nil
+			}
+		}
+		resps := make([]*fab.TransactionProposalResponse, len(best))
+		for i, a := range best {
+			resps[i] = a.resp
+		}
+		sort.Strings(endorsers)
+		reg, notify, err := es.RegisterTxStatusEvent(txID)
+		if err != nil {
+			return fmt.Errorf("%w: commit events: %v", jobs.ErrLedgerUnavailable, err)
+		}
+		defer es.Unregister(reg)
+		tx, err := tr.CreateTransaction(fab.TransactionRequest{Proposal: prop, ProposalResponses: resps})
+		if err != nil {
+			return fmt.Errorf("%s: transaction: %w", fn, err)
+		}
+		if _, err := tr.SendTransaction(tx); err != nil {
+			// The orderer may or may not have it: find out.
+			return fmt.Errorf("%w: tx %s to the orderer: %v", errUnknownOutcome, txID, err)
+		}
+		wait := time.NewTimer(commitTimeout)
+		defer wait.Stop()
+		select {
+		case st := <-notify:
+			if st.TxValidationCode == pb.TxValidationCode_ENDORSEMENT_POLICY_FAILURE {
+				return &PolicyError{TxID: txID, Endorsers: endorsers, Needed: c.majority,
+					Detail: fmt.Sprintf("rejected by the committing peers in block %d", st.BlockNumber)}
+			}
+			if st.TxValidationCode != pb.TxValidationCode_VALID {
+				return &invalidError{txID: txID, code: st.TxValidationCode, block: st.BlockNumber}
+			}
+			out.tx = jobs.LedgerTx{ID: txID, Block: st.BlockNumber, Endorsers: endorsers}
+			return nil
+		case <-wait.C:
+		case <-rctx.Done():
+		}
+		// The commit event did not come: ask the ledger by tx id.
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if t, err := c.Tx(context.WithoutCancel(ctx), txID); err == nil {
+			out.tx = t
+			return nil
+		}
+		return fmt.Errorf("%w: tx %s sent, no commit seen within %s", errUnknownOutcome, txID, commitTimeout)
+	})
+	if err == nil && out.tx.ID == "" {
+		return out, fmt.Errorf("%s: no transaction", fn)
+	}
+	return out, err
+}
+
+// shortErr keeps the first line of an SDK error (they nest deeply).
+func shortErr(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+// Evaluate runs a query on one peer: the client's own bank's first, then
+// the others while a peer cannot be reached. A chaincode refusal is
+// returned as a *RefusalError at once.
+func (c *Client) Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error) {
+	var out []byte
+	err := c.withClient(ctx, fn, queryTimeout, func(rctx context.Context, tr fab.Transactor, _ fab.EventService) error {
+		txh, err := tr.CreateTransactionHeader()
+		if err != nil {
+			return fmt.Errorf("transaction header: %w", err)
+		}
+		prop, err := txn.CreateChaincodeInvokeProposal(txh, fab.ChaincodeInvokeRequest{
+			ChaincodeID: c.net.Chaincode, Fcn: fn, Args: argBytes(args),
+		})
+		if err != nil {
+			return fmt.Errorf("proposal: %w", err)
+		}
+		var failed []string
+		for _, e := range c.queryOrder() {
+			a := c.endorseOne(tr, prop, e)
+			if a.err != nil {
+				if msg, ok := chaincodeMessage(a.err); ok {
+					if r := refusal(fn, msg); r != nil {
+						return r
+					}
+					return fmt.Errorf("%s: chaincode error on %s: %s", fn, e.bank.MSPID, msg)
+				}
+				failed = append(failed, fmt.Sprintf("%s: %s", e.bank.MSPID, shortErr(a.err)))
+				if rctx.Err() != nil {
+					break
+				}
+				continue
+			}
+			r := a.resp.ProposalResponse.GetResponse()
+			if r.GetStatus() < 200 || r.GetStatus() >= 400 {
+				if rf := refusal(fn, r.GetMessage()); rf != nil {
+					return rf
+				}
+				return fmt.Errorf("%s: chaincode error on %s: %s", fn, e.bank.MSPID, r.GetMessage())
+			}
+			out = r.GetPayload()
+			return nil
+		}
+		return fmt.Errorf("%s: %w: no peer answered: %s", fn, jobs.ErrLedgerUnavailable, strings.Join(failed, "; "))
+	})
+	return out, err
+}
+
+// queryOrder is the peers in query order, those that recently refused
+// connections last.
+func (c *Client) queryOrder() []*endorser {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	out := make([]*endorser, 0, len(c.peers))
+	var later []*endorser
+	for _, e := range c.peers {
+		if now.Before(c.downUntil[e.bank.MSPID]) {
+			later = append(later, e)
+		} else {
+			out = append(out, e)
+		}
+	}
+	return append(out, later...)
+}
+
+// mspOf reads the MSP id of a serialized identity.
+func mspOf(serialized []byte) string {
+	var id msp.SerializedIdentity
+	if err := proto.Unmarshal(serialized, &id); err != nil {
+		return ""
+	}
+	return id.Mspid
+}

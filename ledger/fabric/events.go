@@ -1,0 +1,84 @@
+package fabric
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/hyperledger/fabric-sdk-go/pkg/common/providers/fab"
+	"github.com/hyperledger/fabric-sdk-go/pkg/fab/events/client"
+	"github.com/hyperledger/fabric-sdk-go/pkg/fab/events/deliverclient"
+	"github.com/hyperledger/fabric-sdk-go/pkg/fab/events/deliverclient/seek"
+
+	"settle/jobs"
+)
+
+// EventCycleSettled is the chaincode event SettleCycle emits.
+const EventCycleSettled = "CycleSettled"
+
+// Event is one CycleSettled chaincode event of a valid transaction.
+type Event struct {
+	Block   uint64 // checkpoint: resume Listen from here
+	TxID    string // idempotency key for the consumer
+	Name    string
+	Cycle   string // the settled cycle's id
+	Payload []byte // the settled cycle as the chaincode wrote it (JSON)
+}
+
+// Listen delivers the chaincode's CycleSettled events from block
+// fromBlock on, in block order, until ctx ends or fn returns an error
+// (which Listen returns). To resume after a restart, keep the Block of the
+// last event fn handled (e.g. in Postgres, in the same transaction as its
+// effect) and pass it as fromBlock: that block's events come again, so fn
+// must skip a TxID it has already handled. Only events of valid
+// transactions are delivered (the peers drop the others' events).
+func (c *Client) Listen(ctx context.Context, fromBlock uint64, fn func(Event) error) error {
+	chCtx, err := c.chp()
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	cfg, err := chCtx.ChannelService().ChannelConfig()
+	if err != nil {
+		return fmt.Errorf("listen: %w: channel config: %v", jobs.ErrLedgerUnavailable, err)
+	}
+	disc, err := chCtx.ChannelService().Discovery()
+	if err != nil {
+		return fmt.Errorf("listen: discovery: %w", err)
+	}
+	es, err := deliverclient.New(chCtx, cfg, disc,
+		client.WithBlockEvents(), client.WithReconnect(true),
+		deliverclient.WithSeekType(seek.FromBlock), deliverclient.WithBlockNum(fromBlock))
+	if err != nil {
+		return fmt.Errorf("listen: %w: event service: %v", jobs.ErrLedgerUnavailable, err)
+	}
+	defer es.Close()
+	reg, events, err := es.RegisterChaincodeEvent(c.net.Chaincode, "^"+EventCycleSettled+"$")
+	if err != nil {
+		return fmt.Errorf("listen: register: %w", err)
+	}
+	defer es.Unregister(reg)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-events:
+			if !ok {
+				return fmt.Errorf("listen: %w: event stream closed", jobs.ErrLedgerUnavailable)
+			}
+			if err := fn(toEvent(ev)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func toEvent(ev *fab.CCEvent) Event {
+	e := Event{Block: ev.BlockNumber, TxID: ev.TxID, Name: ev.EventName, Payload: ev.Payload}
+	var v struct {
+		CycleID string `json:"cycleId"`
+	}
+	if json.Unmarshal(ev.Payload, &v) == nil {
+		e.Cycle = v.CycleID
+	}
+	return e
+}

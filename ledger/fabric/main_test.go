@@ -1,0 +1,143 @@
+package fabric
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// The tests run against a real 3-bank network that TestMain starts with
+// ops/fabric's scripts, in its own state directory and ports so it never
+// meets `make fabric-test` (28050) or a demo (27050). Under -short they
+// skip. SETTLE_FABRIC_CLIENT_NETWORK=path/network.json uses a running
+// network instead (and leaves it running).
+const (
+	envNetwork  = "SETTLE_FABRIC_CLIENT_NETWORK"
+	testBase    = "29050"
+	upTimeout   = 6 * time.Minute
+	downTimeout = 2 * time.Minute
+)
+
+var (
+	testNet    *Network
+	netErr     error
+	fabricDir  string
+	networkDir string
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Fprintln(os.Stderr, "ledger/fabric: SKIP: -short: the client's tests need a real Fabric network (started by this test binary without -short)")
+		os.Exit(m.Run())
+	}
+	_, file, _, _ := runtime.Caller(0)
+	fabricDir = filepath.Join(filepath.Dir(file), "..", "..", "ops", "fabric")
+	if p := os.Getenv(envNetwork); p != "" {
+		testNet, netErr = LoadNetwork(p)
+		if netErr != nil {
+			fmt.Fprintf(os.Stderr, "ledger/fabric: %s=%s: %v\n", envNetwork, p, netErr)
+			os.Exit(1)
+		}
+		networkDir = testNet.NetworkDir
+		os.Exit(m.Run())
+	}
+	networkDir = filepath.Join(fabricDir, ".network-client")
+	start := time.Now()
+	if err := script(upTimeout, "down.sh", "--clean"); err != nil {
+		fmt.Fprintf(os.Stderr, "ledger/fabric: cleaning an earlier network: %v\n", err)
+	}
+	if err := script(upTimeout, "build.sh"); err != nil {
+		fmt.Fprintf(os.Stderr, "ledger/fabric: FAIL: building the Fabric binaries: %v\n", err)
+		os.Exit(1)
+	}
+	if err := script(upTimeout, "up.sh"); err != nil {
+		fmt.Fprintf(os.Stderr, "ledger/fabric: FAIL: starting the test network: %v\n", err)
+		script(downTimeout, "down.sh")
+		os.Exit(1)
+	}
+	testNet, netErr = LoadNetwork(filepath.Join(networkDir, "network.json"))
+	if netErr != nil {
+		fmt.Fprintf(os.Stderr, "ledger/fabric: FAIL: %v\n", netErr)
+		script(downTimeout, "down.sh")
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "ledger/fabric: network up in %s\n", time.Since(start).Round(time.Second))
+	code := m.Run()
+	if code == 0 {
+		script(downTimeout, "down.sh", "--clean")
+	} else {
+		script(downTimeout, "down.sh")
+		fmt.Fprintf(os.Stderr, "ledger/fabric: logs kept in %s/logs\n", networkDir)
+	}
+	os.Exit(code)
+}
+
+// script runs one of ops/fabric's scripts on the test network.
+func script(timeout time.Duration, name string, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(fabricDir, name), args...)
+	cmd.Env = append(os.Environ(), "FABRIC_NETWORK_DIR="+networkDir, "FABRIC_BASE_PORT="+testBase, "FABRIC_BANKS=3")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %v: %w\n%s", name, args, err, out)
+	}
+	return nil
+}
+
+func need(t testing.TB) *Network {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: needs a real Fabric network")
+	}
+	if testNet == nil {
+		t.Fatalf("no network: %v", netErr)
+	}
+	return testNet
+}
+
+func newClient(t testing.TB, org int, endorsers ...int) *Client {
+	t.Helper()
+	n := need(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := NewFromNetwork(ctx, n, Config{Org: org, Endorsers: endorsers, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestPing(t *testing.T) {
+	c := newClient(t, 1)
+	tx, err := c.Ping(testCtx(t, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ping: %+v", tx)
+	if tx.ID == "" || tx.Block == 0 || len(tx.Endorsers) < 2 || tx.Existing {
+		t.Fatalf("ping tx %+v", tx)
+	}
+	got, err := c.Tx(testCtx(t, time.Minute), tx.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Block != tx.Block || fmt.Sprint(got.Endorsers) != fmt.Sprint(tx.Endorsers) {
+		t.Fatalf("Tx %+v, committed %+v", got, tx)
+	}
+}

@@ -1,0 +1,199 @@
+package fabric
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// networkBytesMax bounds network.json; a 9-bank description is a few KB.
+const networkBytesMax = 1 << 20
+
+// Network is the part of ops/fabric's network.json the client uses.
+type Network struct {
+	Channel    string `json:"channel"`
+	Chaincode  string `json:"chaincode"`
+	BasePort   int    `json:"basePort"`
+	NetworkDir string `json:"networkDir"`
+	FabricDir  string `json:"fabricDir"`
+	Orderer    struct {
+		MSPID        string `json:"mspId"`
+		Address      string `json:"address"`
+		HostOverride string `json:"hostOverride"`
+		TLSCACert    string `json:"tlsCACert"`
+	} `json:"orderer"`
+	Banks []Bank `json:"banks"`
+}
+
+// Bank is one bank organisation of the network: its peer and two identities.
+type Bank struct {
+	Index int    `json:"index"`
+	Org   string `json:"org"`
+	MSPID string `json:"mspId"`
+	Peer  struct {
+		Address      string `json:"address"`
+		HostOverride string `json:"hostOverride"`
+		TLSCACert    string `json:"tlsCACert"`
+	} `json:"peer"`
+	Admin Identity `json:"admin"`
+	User  Identity `json:"user"`
+}
+
+// Identity is a certificate and its private key, as files.
+type Identity struct {
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+}
+
+// ReadNetwork parses a network.json.
+func ReadNetwork(r io.Reader) (*Network, error) {
+	raw, err := io.ReadAll(io.LimitReader(r, networkBytesMax+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > networkBytesMax {
+		return nil, fmt.Errorf("network description is larger than %d bytes", networkBytesMax)
+	}
+	var n Network
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return nil, fmt.Errorf("network description: %w", err)
+	}
+	if n.Channel == "" || n.Chaincode == "" || n.Orderer.Address == "" || len(n.Banks) == 0 {
+		return nil, fmt.Errorf("network description lacks channel, chaincode, orderer or banks")
+	}
+	for i, b := range n.Banks {
+		if b.Index != i+1 || b.MSPID == "" || b.Peer.Address == "" {
+			return nil, fmt.Errorf("network description: bank %d is incomplete or out of order", i+1)
+		}
+	}
+	return &n, nil
+}
+
+// LoadNetwork reads the network.json at path.
+func LoadNetwork(path string) (*Network, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	n, err := ReadNetwork(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return n, nil
+}
+
+// Majority is the number of banks whose endorsement the channel's MAJORITY
+// policy requires.
+func (n *Network) Majority() int { return len(n.Banks)/2 + 1 }
+
+// peerName is the connection profile's name of bank i's peer.
+func (b *Bank) peerName() string {
+	if b.Peer.HostOverride != "" {
+		return b.Peer.HostOverride
+	}
+	return fmt.Sprintf("peer0.bank%d", b.Index)
+}
+
+const ordererName = "orderer0"
+
+// profile builds the fabric-sdk-go connection profile (JSON, which viper reads
+// as it reads YAML) for a client acting as user in org. The orderer is listed
+// under channels.<name>.orderers: without it SendTransaction fails with
+// "orderers is nil". No discovery: the client chooses its endorsers itself.
+func (n *Network) profile(org *Bank, user string, id Identity, logLevel string) ([]byte, error) {
+	orgs := map[string]any{}
+	peers := map[string]any{}
+	chPeers := map[string]any{}
+	for i := range n.Banks {
+		b := &n.Banks[i]
+		// The SDK insists on a crypto path or users for every org; the
+		// client only signs as org's user, embedded below.
+		o := map[string]any{"mspid": b.MSPID, "peers": []string{b.peerName()},
+			"cryptoPath": filepath.Dir(filepath.Dir(b.User.Cert))}
+		if b == org {
+			o["users"] = map[string]any{user: map[string]any{
+				"cert": map[string]string{"path": id.Cert},
+				"key":  map[string]string{"path": id.Key},
+			}}
+		}
+		orgs[b.Org] = o
+		peers[b.peerName()] = map[string]any{
+			"url":         "grpcs://" + b.Peer.Address,
+			"grpcOptions": grpcOptions(b.Peer.HostOverride),
+			"tlsCACerts":  map[string]string{"path": b.Peer.TLSCACert},
+		}
+		chPeers[b.peerName()] = map[string]bool{
+			"endorsingPeer": true, "chaincodeQuery": true, "ledgerQuery": true, "eventSource": true,
+		}
+	}
+	p := map[string]any{
+		"version": "1.0.0",
+		"client": map[string]any{
+			"organization": org.Org,
+			"logging":      map[string]string{"level": logLevel},
+			"peer": map[string]any{"timeout": map[string]any{
+				"connection": "3s", "response": "120s",
+				"discovery": map[string]string{"greylistExpiry": "5s"},
+			}},
+			"orderer": map[string]any{"timeout": map[string]string{"connection": "3s", "response": "30s"}},
+			"eventService": map[string]any{"timeout": map[string]string{"registrationResponse": "15s"}},
+			"global": map[string]any{
+				"timeout": map[string]string{"query": "60s", "execute": "180s", "resmgmt": "60s"},
+				"cache":   map[string]string{"connectionIdle": "60s", "eventServiceIdle": "2m", "channelConfig": "30m", "channelMembership": "5m"},
+			},
+			"BCCSP": map[string]any{"security": map[string]any{
+				"enabled": true, "default": map[string]string{"provider": "SW"},
+				"hashAlgorithm": "SHA2", "softVerify": true, "level": 256,
+			}},
+			"tlsCerts": map[string]any{"systemCertPool": false},
+		},
+		"channels": map[string]any{n.Channel: map[string]any{
+			"orderers": []string{ordererName},
+			"peers":    chPeers,
+			"policies": map[string]any{
+				"queryChannelConfig": map[string]any{
+					"minResponses": 1, "maxTargets": 1,
+					"retryOpts": map[string]any{"attempts": 5, "initialBackoff": "500ms", "maxBackoff": "5s", "backoffFactor": 2.0},
+				},
+				"eventService": map[string]any{
+					"resolverStrategy": "PreferOrg", "balancer": "RoundRobin",
+					"blockHeightLagThreshold": 5, "reconnectBlockHeightLagThreshold": 10,
+					"peerMonitorPeriod": "5s",
+				},
+			},
+		}},
+		"organizations": orgs,
+		"orderers": map[string]any{ordererName: map[string]any{
+			"url":         "grpcs://" + n.Orderer.Address,
+			"grpcOptions": grpcOptions(n.Orderer.HostOverride),
+			"tlsCACerts":  map[string]string{"path": n.Orderer.TLSCACert},
+		}},
+		"peers": peers,
+	}
+	return json.MarshalIndent(p, "", " ")
+}
+
+func grpcOptions(host string) map[string]any {
+	o := map[string]any{
+		"keep-alive-time": "0s", "keep-alive-timeout": "20s", "keep-alive-permit": false,
+		"fail-fast": false, "allow-insecure": false,
+	}
+	if host != "" {
+		o["ssl-target-name-override"] = host
+	}
+	return o
+}
+
+// orgOfMSP is the bank whose MSP id is msp, or nil.
+func (n *Network) orgOfMSP(msp string) *Bank {
+	for i := range n.Banks {
+		if strings.EqualFold(n.Banks[i].MSPID, msp) {
+			return &n.Banks[i]
+		}
+	}
+	return nil
+}
