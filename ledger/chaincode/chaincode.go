@@ -82,6 +82,7 @@ type Stub interface {
 	CreateCompositeKey(objectType string, attributes []string) (string, error)
 	SplitCompositeKey(compositeKey string) (string, []string, error)
 	GetStateByPartialCompositeKey(objectType string, keys []string) (shim.StateQueryIteratorInterface, error)
+	GetStateByPartialCompositeKeyWithPagination(objectType string, keys []string, pageSize int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error)
 	GetHistoryForKey(key string) (shim.HistoryQueryIteratorInterface, error)
 	SetEvent(name string, payload []byte) error
 }
@@ -118,6 +119,7 @@ var handlers = map[string]handler{
 	"GetHistory":       {1, func(s Stub, a []string) ([]byte, error) { return getHistory(s, a[0]) }},
 	"GetBank":          {1, func(s Stub, a []string) ([]byte, error) { return getBank(s, a[0]) }},
 	"GetCap":           {2, func(s Stub, a []string) ([]byte, error) { return getCap(s, a[0], a[1]) }},
+	"GetCyclePayments": {3, func(s Stub, a []string) ([]byte, error) { return getCyclePayments(s, a[0], a[1], a[2]) }},
 }
 
 // Call checks the arguments' shape and size, runs the named function and turns any

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
+	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -82,6 +83,26 @@ func (s *memStub) GetStateByPartialCompositeKey(objectType string, attrs []strin
 		it.kvs = append(it.kvs, &queryresult.KV{Key: k, Value: s.l.state[k]})
 	}
 	return it, nil
+}
+
+// GetStateByPartialCompositeKeyWithPagination pages as Fabric does: the bookmark
+// is the first key of the next page, empty after the last.
+func (s *memStub) GetStateByPartialCompositeKeyWithPagination(objectType string, attrs []string, pageSize int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error) {
+	all, err := s.GetStateByPartialCompositeKey(objectType, attrs)
+	if err != nil {
+		return nil, nil, err
+	}
+	kvs := all.(*memIter).kvs
+	start := 0
+	if bookmark != "" {
+		start = sort.Search(len(kvs), func(i int) bool { return kvs[i].Key >= bookmark })
+	}
+	end := min(len(kvs), start+int(pageSize))
+	meta := &peer.QueryResponseMetadata{FetchedRecordsCount: int32(end - start)}
+	if end < len(kvs) {
+		meta.Bookmark = kvs[end].Key
+	}
+	return &memIter{kvs: kvs[start:end]}, meta, nil
 }
 
 func (s *memStub) GetHistoryForKey(key string) (shim.HistoryQueryIteratorInterface, error) {

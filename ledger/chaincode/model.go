@@ -18,6 +18,12 @@ const (
 	keyChunk    = "chunk" // [cycle id, chunk id] -> Chunk
 	keyCycle    = "cycle" // [cycle id] -> Cycle, written only when the cycle settles
 	keyPing     = "ping"  // [tx id] -> tx id
+	// keyCyclePay indexes a cycle's payments: [cycle id, sender, payment id] -> "1".
+	// Composite keys join their attributes with U+0000, which sorts below every
+	// character a BIC or payment id may hold, so a range over [cycle id] yields
+	// the payments in (sender, payment id) byte order, as Go compares strings
+	// (an 8-character BIC before its 11-character extensions).
+	keyCyclePay = "cyclepay"
 )
 
 var (

@@ -2,12 +2,16 @@ package chaincode
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // historyMax bounds the entries GetHistory returns.
 const historyMax = 1000
+
+// cyclePaymentsPageMax bounds one page of GetCyclePayments (about 400 bytes a payment).
+const cyclePaymentsPageMax = 5000
 
 // CycleView is what GetCycle answers. Positions are the settled ones, or while the
 // cycle is open, the running sum of its recorded chunks.
@@ -236,4 +240,58 @@ func getCap(s Stub, bicArg, currency string) ([]byte, error) {
 		return nil, refuse(CodeNotFound, "bank %s has no cap in %s", bic, currency)
 	}
 	return marshal(c)
+}
+
+// CyclePaymentsPage is one page of a cycle's payments, in (sender, payment id)
+// byte order. Bookmark continues the range; it is empty after the last page.
+type CyclePaymentsPage struct {
+	Payments []Payment `json:"payments"`
+	Bookmark string    `json:"bookmark"`
+}
+
+// getCyclePayments pages through the cycle's payment index (keyCyclePay) and
+// answers the full stored payments. Pagination works only in a query (Fabric
+// refuses it in a transaction that is submitted for ordering).
+func getCyclePayments(s Stub, cycleID, bookmark, pageSizeArg string) ([]byte, error) {
+	if err := checkID("cycleId", cycleID); err != nil {
+		return nil, err
+	}
+	size, err := strconv.Atoi(pageSizeArg)
+	if err != nil || size < 1 || size > cyclePaymentsPageMax {
+		return nil, refuse(CodeBadArgs, "pageSize %q must be 1..%d", clip(pageSizeArg), cyclePaymentsPageMax)
+	}
+	if len(bookmark) > 512 {
+		return nil, refuse(CodeBadArgs, "bookmark is longer than 512 bytes")
+	}
+	it, meta, err := s.GetStateByPartialCompositeKeyWithPagination(keyCyclePay, []string{cycleID}, int32(size), bookmark)
+	if err != nil {
+		return nil, internal("range read of cycle %s payments: %v", cycleID, err)
+	}
+	defer it.Close()
+	page := CyclePaymentsPage{Payments: []Payment{}}
+	for it.HasNext() {
+		kv, err := it.Next()
+		if err != nil {
+			return nil, internal("range read of cycle %s payments: %v", cycleID, err)
+		}
+		_, attrs, err := s.SplitCompositeKey(kv.Key)
+		if err != nil || len(attrs) != 3 {
+			return nil, internal("index key %q is malformed", printable(kv.Key))
+		}
+		k, err := key(s, keyPayment, attrs[1], attrs[2])
+		if err != nil {
+			return nil, err
+		}
+		var p Payment
+		if found, err := getJSON(s, k, &p); err != nil {
+			return nil, err
+		} else if !found {
+			return nil, internal("cycle %s indexes payment %s/%s, which is not on the ledger", cycleID, attrs[1], attrs[2])
+		}
+		page.Payments = append(page.Payments, p)
+	}
+	if meta != nil && len(page.Payments) == size {
+		page.Bookmark = meta.GetBookmark()
+	}
+	return marshal(page)
 }

@@ -375,6 +375,13 @@ func recordChunk(s Stub, cycleID, chunkID, paymentsJSON string) ([]byte, error) 
 		if err := putJSON(s, k, p); err != nil {
 			return nil, err
 		}
+		ik, err := key(s, keyCyclePay, cycleID, p.Sender, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.PutState(ik, []byte("1")); err != nil {
+			return nil, internal("write state: %v", err)
+		}
 	}
 	for _, r := range revs {
 		k, err := key(s, keyReversal, r.Sender, r.OriginalID)
