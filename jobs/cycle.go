@@ -343,6 +343,13 @@ func (p *Pipeline) settle(ctx context.Context, date settlement.Date) error {
 	if err != nil {
 		return err
 	}
+	if len(positions) == 0 {
+		// A day with no payments: there is nothing to settle, and the
+		// ledger refuses an empty cycle. It closes here, with no ledger
+		// transaction, and reconciliation expects none.
+		p.log().Info("empty cycle: nothing to settle on the ledger", "date", date)
+		return p.advance(ctx, date, settlement.StageRecorded, settlement.StageSettled, nil)
+	}
 	if b := settlement.CapBreaches(positions, caps); len(b) > 0 {
 		return fmt.Errorf("%w: %s %s net %s, cap %s (and %d more); raise the cap or have the bank fund, then re-run",
 			ErrCapBreach, b[0].Bank, b[0].Currency, settlement.FormatAmount(b[0].Net, b[0].Currency),
@@ -412,7 +419,11 @@ func (p *Pipeline) Reconcile(ctx context.Context, date settlement.Date) ([]recon
 	if onLedger {
 		status = lc.Status
 	}
-	for _, b := range reconciliation.Status(cycle, !c.Stage.Before(settlement.StageSettled), lc.Settled(), string(c.Stage), status) {
+	storeSettled := !c.Stage.Before(settlement.StageSettled)
+	if c.Entries == 0 && !onLedger {
+		storeSettled = false // an empty cycle is never written to the ledger
+	}
+	for _, b := range reconciliation.Status(cycle, storeSettled, lc.Settled(), string(c.Stage), status) {
 		emit(b)
 	}
 	if truncated > 0 {
