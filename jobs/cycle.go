@@ -1,7 +1,9 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +21,11 @@ type Outbox interface {
 	Put(ctx context.Context, bank settlement.BIC, name string, body []byte) error
 }
 
+// OperatorReports keeps the operators' per-cycle reports.
+type OperatorReports interface {
+	Write(ctx context.Context, cycle, name string, body []byte) error
+}
+
 // Pipeline runs the stages of a cycle. Each step reads what the stage
 // before it stored, does its work, and records its stage together with the
 // event that announces it; a step whose stage is already recorded does
@@ -28,8 +35,9 @@ type Pipeline struct {
 	Store     Store
 	Ledger    Ledger
 	Outbox    Outbox
-	ChunkSize int // payments per ledger transaction; 0: ChunkSizeDefault
-	Workers   int // chunks written at once; 0: ChunkWorkersDefault
+	Reports   OperatorReports // optional
+	ChunkSize int             // payments per ledger transaction; 0: ChunkSizeDefault
+	Workers   int             // chunks written at once; 0: ChunkWorkersDefault
 	Now       func() time.Time
 	Log       *slog.Logger
 	// Progress, if set, is told how far a long step got.
@@ -496,5 +504,60 @@ func (p *Pipeline) report(ctx context.Context, date settlement.Date) error {
 			}
 		}
 	}
+	if p.Reports != nil {
+		if err := p.operatorReport(ctx, date, positions, txs); err != nil {
+			return fmt.Errorf("operator report: %w", err)
+		}
+	}
 	return p.advance(ctx, date, settlement.StageReconciled, settlement.StageReported, nil)
+}
+
+// CycleSummary is the operators' one-page view of a settled cycle.
+type CycleSummary struct {
+	Cycle        string          `json:"cycle"`
+	BusinessDate settlement.Date `json:"business_date"`
+	Files        int64           `json:"files"`
+	Entries      int64           `json:"entries"`
+	Positions    int             `json:"positions"`
+	LedgerTxs    int             `json:"ledger_transactions"`
+	SettledTx    string          `json:"settled_tx"`
+	OpenBreaks   int             `json:"open_breaks"`
+	GeneratedAt  string          `json:"generated_at"`
+}
+
+func (p *Pipeline) operatorReport(ctx context.Context, date settlement.Date, positions []settlement.Position, txs map[string]LedgerTx) error {
+	c, _, err := p.Store.Cycle(ctx, date)
+	if err != nil {
+		return err
+	}
+	breaks, err := p.Store.OpenBreaks(ctx, date)
+	if err != nil {
+		return err
+	}
+	id := settlement.CycleID(date)
+	sum := CycleSummary{Cycle: id, BusinessDate: date, Files: c.Files, Entries: c.Entries, Positions: len(positions),
+		LedgerTxs: len(txs), SettledTx: txs[settleChunk].ID, OpenBreaks: len(breaks), GeneratedAt: p.now().UTC().Format(time.RFC3339)}
+	body, _ := json.MarshalIndent(map[string]any{"summary": sum, "positions": positions, "breaks": breaks}, "", "  ")
+	if err := p.Reports.Write(ctx, id, "summary.json", append(body, '\n')); err != nil {
+		return err
+	}
+	var pc bytes.Buffer
+	w := csv.NewWriter(&pc)
+	w.Write([]string{"currency", "bank", "sent", "received", "net"})
+	for _, x := range positions {
+		w.Write([]string{x.Currency.Code(), string(x.Bank), settlement.FormatAmount(x.Sent, x.Currency),
+			settlement.FormatAmount(x.Received, x.Currency), settlement.FormatAmount(x.Net, x.Currency)})
+	}
+	w.Flush()
+	if err := p.Reports.Write(ctx, id, "positions.csv", pc.Bytes()); err != nil {
+		return err
+	}
+	var bc bytes.Buffer
+	w = csv.NewWriter(&bc)
+	w.Write([]string{"key", "kind", "subject", "field", "postgres", "ledger"})
+	for _, b := range breaks {
+		w.Write([]string{b.Key(), string(b.Kind), b.Subject, b.Field, b.Store, b.Ledger})
+	}
+	w.Flush()
+	return p.Reports.Write(ctx, id, "breaks.csv", bc.Bytes())
 }

@@ -19,6 +19,7 @@ import (
 	"settle/adapters/formats/gen"
 	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
+	"settle/adapters/reports"
 	"settle/adapters/sftp"
 	"settle/jobs"
 	"settle/reconciliation"
@@ -84,7 +85,7 @@ func newWorld(t *testing.T) *world {
 }
 
 func (w *world) pipeline() *jobs.Pipeline {
-	return &jobs.Pipeline{Store: w.store, Ledger: w.ledger, Outbox: w.inbox, ChunkSize: 7, Workers: 3,
+	return &jobs.Pipeline{Store: w.store, Ledger: w.ledger, Outbox: w.inbox, Reports: reports.Dir{Root: filepath.Join(w.root, "reports")}, ChunkSize: 7, Workers: 3,
 		Now: func() time.Time { return w.now }, Log: w.quiet}
 }
 
@@ -217,6 +218,15 @@ func TestCycleEndToEndOnPostgres(t *testing.T) {
 	rep, err := os.ReadFile(filepath.Join(w.root, "sftp", "banks", string(w.banks[1].BIC), "outbox", jobs.ReportName(date)))
 	if err != nil || !bytes.Contains(rep, []byte(`"settled_tx"`)) || !bytes.Contains(rep, []byte(string(w.banks[1].BIC))) {
 		t.Fatalf("report: %s %v", rep, err)
+	}
+	// The operators' summary, positions and (empty) break list.
+	sum, err := os.ReadFile(filepath.Join(w.root, "reports", "C2026-11-24", "summary.json"))
+	if err != nil || !bytes.Contains(sum, []byte(`"entries": 90`)) || !bytes.Contains(sum, []byte(`"open_breaks": 0`)) {
+		t.Fatalf("summary: %s %v", sum, err)
+	}
+	pcsv, _ := os.ReadFile(filepath.Join(w.root, "reports", "C2026-11-24", "positions.csv"))
+	if lines := bytes.Count(pcsv, []byte("\n")); lines < 4 {
+		t.Fatalf("positions.csv: %s", pcsv)
 	}
 }
 
@@ -461,5 +471,54 @@ func TestTwoInstancesRunOneCycle(t *testing.T) {
 	}
 	if got, want := w.positions(date), expected(t, day); got != want {
 		t.Fatal("positions differ")
+	}
+}
+
+// TestBreakLifeCycle: a break is opened by a run, put under investigation
+// and resolved by an operator with a note and who did it; nothing is
+// edited: its history keeps every step, and a resolved break cannot be
+// resolved again.
+func TestBreakLifeCycle(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-24")
+	w.day(date, 9)
+	w.intake.Collect(w.ctx)
+	if _, err := w.pipeline().Run(w.ctx, date); err != nil {
+		t.Fatal(err)
+	}
+	var s2, id2 string
+	w.store.DB().QueryRowContext(w.ctx, `SELECT sender, payment_id FROM payments LIMIT 1`).Scan(&s2, &id2)
+	w.ledger.drop = s2 + "/" + id2
+	found, plan, sum, err := w.pipeline().Reconcile(w.ctx, date)
+	if err != nil || len(found) == 0 {
+		t.Fatalf("%v %v", found, err)
+	}
+	if err := w.store.Reconciled(w.ctx, date, plan, sum); err != nil {
+		t.Fatal(err)
+	}
+	key := found[0].Key()
+	if err := w.store.SetBreakState(w.ctx, key, "RESOLVED", "", "ops1"); !errors.Is(err, postgres.ErrNoteRequired) {
+		t.Fatalf("a resolution without a note: %v", err)
+	}
+	if err := w.store.SetBreakState(w.ctx, key, "INVESTIGATING", "", "ops1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.store.SetBreakState(w.ctx, key, "RESOLVED", "ledger event replayed by the peer operator", "ops2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.store.SetBreakState(w.ctx, key, "RESOLVED", "again", "ops3"); !errors.Is(err, postgres.ErrBreakState) {
+		t.Fatalf("resolving twice: %v", err)
+	}
+	h, err := w.store.BreakHistory(w.ctx, key)
+	if err != nil || len(h) != 3 || h[0].State != "OPEN" || h[1].State != "INVESTIGATING" || h[2].State != "RESOLVED" ||
+		h[2].Actor != "ops2" || h[2].Note == "" || h[0].Detail["subject"] != s2+"/"+id2 {
+		t.Fatalf("history: %+v %v", h, err)
+	}
+	if err := w.store.SetBreakState(w.ctx, "no-such-key", "INVESTIGATING", "", "ops1"); !errors.Is(err, postgres.ErrNoBreak) {
+		t.Fatalf("unknown break: %v", err)
+	}
+	// Nothing in the register can be edited or deleted.
+	if _, err := w.store.DB().ExecContext(w.ctx, `UPDATE recon_breaks SET note = 'x'`); err == nil {
+		t.Fatal("a break was edited")
 	}
 }

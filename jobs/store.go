@@ -57,6 +57,8 @@ type Store interface {
 	// ActiveBreaks are the keys of a cycle's breaks that are open or under
 	// investigation.
 	ActiveBreaks(ctx context.Context, date settlement.Date) (map[string]bool, error)
+	// OpenBreaks are those breaks with their evidence, for reports.
+	OpenBreaks(ctx context.Context, date settlement.Date) ([]reconciliation.Break, error)
 }
 
 // CycleTx is what a stage may write inside its transaction.

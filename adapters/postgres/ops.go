@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"settle/reconciliation"
 	"settle/settlement"
 )
 
@@ -227,4 +228,21 @@ func (j *JobStore) TryLock(ctx context.Context, name string) (unlock func(), ok 
 		conn.ExecContext(uctx, `SELECT pg_advisory_unlock(hashtext('settle:' || $1))`, name)
 		conn.Close()
 	}, true, nil
+}
+
+// OpenBreaks are a cycle's open or investigated breaks with their evidence.
+func (j *JobStore) OpenBreaks(ctx context.Context, date settlement.Date) ([]reconciliation.Break, error) {
+	rows, err := j.Breaks(ctx, date, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []reconciliation.Break
+	for _, r := range rows {
+		if r.State != "OPEN" && r.State != "INVESTIGATING" {
+			continue
+		}
+		out = append(out, reconciliation.Break{Kind: reconciliation.Kind(r.Kind), Cycle: settlement.CycleID(date),
+			Subject: r.Detail["subject"], Field: r.Detail["field"], Store: r.Detail["postgres"], Ledger: r.Detail["ledger"]})
+	}
+	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 	"settle/adapters/archive"
 	"settle/adapters/events"
 	"settle/adapters/postgres"
+	"settle/adapters/reports"
 	"settle/adapters/sftp"
 	"settle/jobs"
 )
@@ -136,7 +137,7 @@ func (r *runtime) intake() (*jobs.Intake, error) {
 }
 
 func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {
-	return &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.inbox, ChunkSize: r.cfg.Ledger.ChunkSize,
+	return &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.inbox, Reports: reports.Dir{Root: r.cfg.path("reports")}, ChunkSize: r.cfg.Ledger.ChunkSize,
 		Workers: r.cfg.Ledger.Workers, Log: r.log, Progress: progress}
 }
 
