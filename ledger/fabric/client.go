@@ -541,7 +541,8 @@ func (c *Client) submitOnce(ctx context.Context, done func([]byte) (string, bool
 			}
 			// Too few peers answered: the ledger is unavailable, not the
 			// content wrong. The job fails and succeeds when re-run.
-			return fmt.Errorf("%s: %w: %v", fn, jobs.ErrLedgerUnavailable, pe)
+			return fmt.Errorf("%s: %w: no majority of the banks' peers reachable: endorsed by %s, %d needed; unreachable or failed: %s",
+				fn, jobs.ErrLedgerUnavailable, orNone(endorsers), c.majority, strings.Join(failed, "; "))
 		}
 		payload := best[0].resp.ProposalResponse.GetResponse().GetPayload()
 		out.payload = payload

@@ -52,6 +52,9 @@ func (c *Client) Listen(ctx context.Context, fromBlock uint64, fn func(Event) er
 		return fmt.Errorf("listen: %w: event service: %v", jobs.ErrLedgerUnavailable, err)
 	}
 	defer es.Close()
+	if err := es.Connect(); err != nil {
+		return fmt.Errorf("listen: %w: connecting for events: %v", jobs.ErrLedgerUnavailable, err)
+	}
 	reg, events, err := es.RegisterChaincodeEvent(c.net.Chaincode, "^"+EventCycleSettled+"$")
 	if err != nil {
 		return fmt.Errorf("listen: register: %w", err)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -27,6 +28,7 @@ const (
 
 var (
 	testNet    *Network
+	basePort   = testBase
 	netErr     error
 	fabricDir  string
 	networkDir string
@@ -47,6 +49,7 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		networkDir = testNet.NetworkDir
+		basePort = strconv.Itoa(testNet.BasePort)
 		os.Exit(m.Run())
 	}
 	networkDir = filepath.Join(fabricDir, ".network-client")
@@ -85,7 +88,7 @@ func script(timeout time.Duration, name string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(fabricDir, name), args...)
-	cmd.Env = append(os.Environ(), "FABRIC_NETWORK_DIR="+networkDir, "FABRIC_BASE_PORT="+testBase, "FABRIC_BANKS=3")
+	cmd.Env = append(os.Environ(), "FABRIC_NETWORK_DIR="+networkDir, "FABRIC_BASE_PORT="+basePort, "FABRIC_BANKS=3")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s %v: %w\n%s", name, args, err, out)
