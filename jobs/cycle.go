@@ -400,7 +400,7 @@ func (p *Pipeline) Reconcile(ctx context.Context, date settlement.Date) ([]recon
 			}
 		}
 	}
-	sum, err := reconciliation.Payments(cycle, storeSide, p.Ledger.CyclePayments(ctx, cycle), emit)
+	sum, err := reconciliation.Payments(cycle, reconciliation.Prefetch(storeSide), reconciliation.Prefetch(p.Ledger.CyclePayments(ctx, cycle)), emit)
 	if err != nil {
 		return nil, reconciliation.Plan{}, sum, err
 	}

@@ -130,7 +130,8 @@ func BenchmarkReconcile1M(b *testing.B) {
 		for b.Loop() {
 			peak := watchHeap()
 			var breaks int
-			sum, err := reconciliation.Payments(settlement.CycleID(date), storeSide, ledger, func(reconciliation.Break) error { breaks++; return nil })
+			sum, err := reconciliation.Payments(settlement.CycleID(date), reconciliation.Prefetch(storeSide), reconciliation.Prefetch(ledger),
+				func(reconciliation.Break) error { breaks++; return nil })
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -176,3 +176,45 @@ func BenchmarkPayments(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+func TestPrefetchKeepsOrderErrorsAndStops(t *testing.T) {
+	var rs []Record
+	for i := 0; i < 2000; i++ {
+		rs = append(rs, rec("AAAAKRSE", fmt.Sprintf("%06d", i), "1"))
+	}
+	var got []string
+	for r, err := range Prefetch(seq(rs)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r.ID)
+	}
+	if len(got) != 2000 || got[0] != "000000" || got[1999] != "001999" {
+		t.Fatalf("prefetch changed the stream: %d records", len(got))
+	}
+	boom := errors.New("cursor broke")
+	failing := func(yield func(Record, error) bool) {
+		for _, r := range rs[:700] {
+			if !yield(r, nil) {
+				return
+			}
+		}
+		yield(Record{}, boom)
+	}
+	n := 0
+	var last error
+	for _, err := range Prefetch(failing) {
+		if err != nil {
+			last = err
+			break
+		}
+		n++
+	}
+	if n != 700 || !errors.Is(last, boom) {
+		t.Fatalf("after %d records got %v", n, last)
+	}
+	// The consumer stopping early ends the reader.
+	for range Prefetch(seq(rs)) {
+		break
+	}
+}
