@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
@@ -400,9 +401,40 @@ func (p *Pipeline) Reconcile(ctx context.Context, date settlement.Date) ([]recon
 			}
 		}
 	}
-	sum, err := reconciliation.Payments(cycle, reconciliation.Prefetch(storeSide), reconciliation.Prefetch(p.Ledger.CyclePayments(ctx, cycle)), emit)
+	// The ledger transactions Postgres recorded (from the commit answers):
+	// every transaction that recorded a payment of the cycle must be among
+	// them, or the system lost track of a ledger write.
+	recorded, err := p.Store.LedgerTxs(ctx, date)
+	if err != nil {
+		return nil, reconciliation.Plan{}, reconciliation.Summary{}, err
+	}
+	known := make(map[string]bool, len(recorded))
+	for _, tx := range recorded {
+		known[tx.ID] = true
+	}
+	unrecorded := map[string]int{}
+	ledgerSide := func(yield func(reconciliation.Record, error) bool) {
+		for r, err := range p.Ledger.CyclePayments(ctx, cycle) {
+			if err == nil && r.TxID != "" && !known[r.TxID] {
+				unrecorded[r.TxID]++
+			}
+			if !yield(r, err) {
+				return
+			}
+		}
+	}
+	sum, err := reconciliation.Payments(cycle, reconciliation.Prefetch(storeSide), reconciliation.Prefetch(ledgerSide), emit)
 	if err != nil {
 		return nil, reconciliation.Plan{}, sum, err
+	}
+	txIDs := make([]string, 0, len(unrecorded))
+	for id := range unrecorded {
+		txIDs = append(txIDs, id)
+	}
+	sort.Strings(txIDs)
+	for _, id := range txIDs {
+		emit(reconciliation.Break{Kind: reconciliation.TxUnrecorded, Cycle: cycle, Subject: id, Field: "tx_id",
+			Ledger: fmt.Sprintf("recorded %d payments of the cycle", unrecorded[id])})
 	}
 	positions, err := p.Store.Positions(ctx, date)
 	if err != nil {

@@ -48,13 +48,14 @@ func less(a, b *Record) bool {
 type Kind string
 
 const (
-	MissingOnLedger  Kind = "MISSING_ON_LEDGER" // in Postgres, not on the ledger
-	MissingInStore   Kind = "MISSING_IN_STORE"  // on the ledger, not in Postgres
-	FieldMismatch    Kind = "FIELD_MISMATCH"    // same payment, a field differs
-	AmountMismatch   Kind = "AMOUNT_MISMATCH"   // same payment, the amount differs
-	TotalsMismatch   Kind = "TOTALS_MISMATCH"   // count or control sum per bank and currency
-	PositionMismatch Kind = "POSITION_MISMATCH" // net position per bank and currency
-	StatusMismatch   Kind = "STATUS_MISMATCH"   // the cycle's status
+	MissingOnLedger  Kind = "MISSING_ON_LEDGER"    // in Postgres, not on the ledger
+	MissingInStore   Kind = "MISSING_IN_STORE"     // on the ledger, not in Postgres
+	FieldMismatch    Kind = "FIELD_MISMATCH"       // same payment, a field differs
+	AmountMismatch   Kind = "AMOUNT_MISMATCH"      // same payment, the amount differs
+	TotalsMismatch   Kind = "TOTALS_MISMATCH"      // count or control sum per bank and currency
+	PositionMismatch Kind = "POSITION_MISMATCH"    // net position per bank and currency
+	StatusMismatch   Kind = "STATUS_MISMATCH"      // the cycle's status
+	TxUnrecorded     Kind = "LEDGER_TX_UNRECORDED" // a ledger transaction Postgres has no record of
 )
 
 // Break is one difference, with the evidence of both sides. Its Key is
