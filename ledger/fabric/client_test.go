@@ -34,7 +34,7 @@ type world struct {
 	run   string
 }
 
-func newWorld(t *testing.T, c *Client, cap string) *world {
+func newWorld(t testing.TB, c *Client, cap string) *world {
 	t.Helper()
 	w := &world{c: c, run: fmt.Sprintf("%x", time.Now().UnixNano())}
 	ctx := testCtx(t, 2*time.Minute)

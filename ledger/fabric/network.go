@@ -139,7 +139,7 @@ func (n *Network) profile(org *Bank, user string, id Identity, logLevel string) 
 				"connection": "3s", "response": "120s",
 				"discovery": map[string]string{"greylistExpiry": "5s"},
 			}},
-			"orderer": map[string]any{"timeout": map[string]string{"connection": "3s", "response": "30s"}},
+			"orderer":      map[string]any{"timeout": map[string]string{"connection": "3s", "response": "30s"}},
 			"eventService": map[string]any{"timeout": map[string]string{"registrationResponse": "15s"}},
 			"global": map[string]any{
 				"timeout": map[string]string{"query": "60s", "execute": "180s", "resmgmt": "60s"},
