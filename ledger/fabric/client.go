@@ -489,28 +489,40 @@ func (c *Client) submitOnce(ctx context.Context, done func([]byte) (string, bool
 		txID := string(prop.TxnID)
 		answers := c.endorseAll(rctx, tr, prop)
 
-		// Group the successful answers by what they endorsed; a refusal by
-		// any bank's chaincode is the answer (they run the same code on the
-		// same state, so a refusal is not a matter of opinion).
+		// Group the successful answers by what they endorsed. A refusal is
+		// the answer unless a majority endorsed alike: a peer that has not
+		// yet committed the last blocks (it just restarted, or it is a few
+		// ms behind the one whose commit event we saw) may refuse what the
+		// others accept (CYCLE_EMPTY right after the chunks), or accept
+		// what they refuse; the majority's state is the ledger's.
 		groups := map[string][]answer{}
 		var failed []string
+		var refused error
 		for _, a := range answers {
 			if a.err != nil {
 				if msg, ok := chaincodeMessage(a.err); ok {
-					if r := refusal(fn, msg); r != nil {
-						return r
+					if refused == nil {
+						if r := refusal(fn, msg); r != nil {
+							refused = r
+						} else {
+							refused = fmt.Errorf("%s: chaincode error on %s: %s", fn, a.e.bank.MSPID, msg)
+						}
 					}
-					return fmt.Errorf("%s: chaincode error on %s: %s", fn, a.e.bank.MSPID, msg)
+					continue
 				}
 				failed = append(failed, fmt.Sprintf("%s: %v", a.e.bank.MSPID, shortErr(a.err)))
 				continue
 			}
 			r := a.resp.ProposalResponse
 			if st := r.GetResponse().GetStatus(); st < 200 || st >= 400 {
-				if rf := refusal(fn, r.GetResponse().GetMessage()); rf != nil {
-					return rf
+				if refused == nil {
+					if rf := refusal(fn, r.GetResponse().GetMessage()); rf != nil {
+						refused = rf
+					} else {
+						refused = fmt.Errorf("%s: chaincode error on %s: status %d %s", fn, a.e.bank.MSPID, st, r.GetResponse().GetMessage())
+					}
 				}
-				return fmt.Errorf("%s: chaincode error on %s: status %d %s", fn, a.e.bank.MSPID, st, r.GetResponse().GetMessage())
+				continue
 			}
 			k := string(r.GetPayload())
 			groups[k] = append(groups[k], a)
@@ -520,6 +532,9 @@ func (c *Client) submitOnce(ctx context.Context, done func([]byte) (string, bool
 			if len(g) > len(best) {
 				best = g
 			}
+		}
+		if refused != nil && (len(best) < c.majority || c.strict) {
+			return refused
 		}
 		endorsers := make([]string, len(best))
 		for i, a := range best {
