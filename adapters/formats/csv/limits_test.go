@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"settle/adapters/formats"
+	"settle/adapters/formats/formatstest"
 	"settle/settlement"
 )
 
@@ -21,23 +22,6 @@ func payments(n int) string {
 	return b.String()
 }
 
-func codesOf(ps []settlement.Problem) []string {
-	var out []string
-	for _, p := range ps {
-		out = append(out, fmt.Sprintf("%d:%s", p.Line, p.Code))
-	}
-	return out
-}
-
-func has(ps []settlement.Problem, line int, code string) bool {
-	for _, p := range ps {
-		if p.Line == line && p.Code == code {
-			return true
-		}
-	}
-	return false
-}
-
 func TestFileBytesMax(t *testing.T) {
 	file := payments(3)
 	n := int64(len(file))
@@ -46,14 +30,14 @@ func TestFileBytesMax(t *testing.T) {
 		t.Errorf("file of exactly FileBytesMax bytes: %v", ps)
 	}
 	_, ps = check(t, []byte(file), formats.Limits{FileBytesMax: n - 1}, nil)
-	if !has(ps, 0, settlement.CodeFileTooLarge) {
-		t.Errorf("file one byte over FileBytesMax: want FILE_TOO_LARGE at line 0, got %v", codesOf(ps))
+	if !formatstest.Has(ps, 0, settlement.CodeFileTooLarge) {
+		t.Errorf("file one byte over FileBytesMax: want FILE_TOO_LARGE at line 0, got %v", formatstest.CodesOf(ps))
 	}
 	// Over the limit inside a quoted field that spans lines.
 	quoted := header + "P,SH-1,SHBKKRSE,CZNBKRSE,1,KRW,\"a\nb\nc\nd\"\nT,1,1\n"
 	_, ps = check(t, []byte(quoted), formats.Limits{FileBytesMax: int64(len(header) + 40)}, nil)
-	if !has(ps, 0, settlement.CodeFileTooLarge) {
-		t.Errorf("quoted field past FileBytesMax: want FILE_TOO_LARGE, got %v", codesOf(ps))
+	if !formatstest.Has(ps, 0, settlement.CodeFileTooLarge) {
+		t.Errorf("quoted field past FileBytesMax: want FILE_TOO_LARGE, got %v", formatstest.CodesOf(ps))
 	}
 }
 
@@ -64,33 +48,33 @@ func TestRecordsMax(t *testing.T) {
 		t.Errorf("file of exactly RecordsMax records: %v", ps)
 	}
 	_, ps = check(t, []byte(payments(3)), formats.Limits{RecordsMax: 4}, nil)
-	if !has(ps, 5, settlement.CodeTooManyRecords) {
-		t.Errorf("want TOO_MANY_RECORDS at line 5, got %v", codesOf(ps))
+	if !formatstest.Has(ps, 5, settlement.CodeTooManyRecords) {
+		t.Errorf("want TOO_MANY_RECORDS at line 5, got %v", formatstest.CodesOf(ps))
 	}
 }
 
 func TestLineBytesMax(t *testing.T) {
 	long := header + "P,SH-1,SHBKKRSE,CZNBKRSE,1,KRW," + strings.Repeat("x", 100) + "\nT,1,1\n"
 	_, ps := check(t, []byte(long), formats.Limits{LineBytesMax: 80}, nil)
-	if !has(ps, 2, settlement.CodeLineTooLong) {
-		t.Errorf("want LINE_TOO_LONG at line 2, got %v", codesOf(ps))
+	if !formatstest.Has(ps, 2, settlement.CodeLineTooLong) {
+		t.Errorf("want LINE_TOO_LONG at line 2, got %v", formatstest.CodesOf(ps))
 	}
 	_, ps = check(t, []byte(long), formats.Limits{LineBytesMax: 131}, nil)
-	if has(ps, 2, settlement.CodeLineTooLong) {
-		t.Errorf("line of exactly LineBytesMax bytes: %v", codesOf(ps))
+	if formatstest.Has(ps, 2, settlement.CodeLineTooLong) {
+		t.Errorf("line of exactly LineBytesMax bytes: %v", formatstest.CodesOf(ps))
 	}
 	// Longer than the parser's read buffer: still one problem, on its line,
 	// and the next lines keep their numbers.
 	huge := header + "P,SH-1,SHBKKRSE,CZNBKRSE,1,KRW," + strings.Repeat("y", 200_000) + "\nP,SH-2,SHBKKRSE,CZNBKRSE,1,USDX\nT,2,2\n"
 	_, ps = check(t, []byte(huge), formats.Limits{}, nil)
-	if !has(ps, 2, settlement.CodeLineTooLong) || !has(ps, 3, settlement.CodeCurrency) {
-		t.Errorf("200 kB line: want LINE_TOO_LONG at 2 and CURRENCY at 3, got %v", codesOf(ps))
+	if !formatstest.Has(ps, 2, settlement.CodeLineTooLong) || !formatstest.Has(ps, 3, settlement.CodeCurrency) {
+		t.Errorf("200 kB line: want LINE_TOO_LONG at 2 and CURRENCY at 3, got %v", formatstest.CodesOf(ps))
 	}
 	// A quoted record spanning lines counts as a whole.
 	spanning := header + "P,SH-1,SHBKKRSE,CZNBKRSE,1,KRW,\"" + strings.Repeat("z\n", 60) + "\"\nT,1,1\n"
 	_, ps = check(t, []byte(spanning), formats.Limits{LineBytesMax: 80}, nil)
-	if !has(ps, 2, settlement.CodeLineTooLong) {
-		t.Errorf("quoted record over LineBytesMax: want LINE_TOO_LONG at 2, got %v", codesOf(ps))
+	if !formatstest.Has(ps, 2, settlement.CodeLineTooLong) {
+		t.Errorf("quoted record over LineBytesMax: want LINE_TOO_LONG at 2, got %v", formatstest.CodesOf(ps))
 	}
 }
 
@@ -103,7 +87,7 @@ func TestProblemsMax(t *testing.T) {
 	b.WriteString("T,20,0\n")
 	_, ps := check(t, []byte(b.String()), formats.Limits{ProblemsMax: 5}, nil)
 	if len(ps) != 6 {
-		t.Fatalf("want 5 problems and TOO_MANY_ERRORS, got %v", codesOf(ps))
+		t.Fatalf("want 5 problems and TOO_MANY_ERRORS, got %v", formatstest.CodesOf(ps))
 	}
 	for i, p := range ps[:5] {
 		if p.Line != i+2 || p.Code != settlement.CodeAmountZero {

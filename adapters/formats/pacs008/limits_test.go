@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"settle/adapters/formats"
+	"settle/adapters/formats/formatstest"
 	"settle/adapters/formats/pacs008"
 	"settle/settlement"
 )
@@ -27,42 +28,25 @@ func xmlDoc(n int, ustrd string) string {
 	return b.String()
 }
 
-func codesOf(ps []settlement.Problem) []string {
-	var out []string
-	for _, p := range ps {
-		out = append(out, fmt.Sprintf("%d:%s", p.Line, p.Code))
-	}
-	return out
-}
-
-func has(ps []settlement.Problem, line int, code string) bool {
-	for _, p := range ps {
-		if p.Line == line && p.Code == code {
-			return true
-		}
-	}
-	return false
-}
-
 func TestRecordValues(t *testing.T) {
-	rec := &recorder{}
+	rec := &formatstest.Recorder{}
 	if err := pacs008.Parse(strings.NewReader(xmlDoc(2, "a &amp; b")), formats.Limits{}, rec); err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.problems) != 0 || len(rec.headers) != 1 || len(rec.entries) != 2 || len(rec.trailers) != 1 {
+	if len(rec.Problems) != 0 || len(rec.Headers) != 1 || len(rec.Entries) != 2 || len(rec.Trailers) != 1 {
 		t.Fatalf("%+v", rec)
 	}
-	h := rec.headers[0]
+	h := rec.Headers[0]
 	if h.FileID != "F1" || h.Sender != "SHBKKRSE" || h.BusinessDate != "2026-11-24" || h.Line != 0 {
 		t.Errorf("header %+v", h)
 	}
-	for i, e := range rec.entries {
+	for i, e := range rec.Entries {
 		if e.Line != i+1 || e.ID != fmt.Sprint("SH-", i+1) || e.Debtor != "SHBKKRSE" || e.Creditor != "CZNBKRSE" ||
-			e.Currency.Code() != "KRW" || e.Amount.String() != "1" || e.Remittance != "a & b" || e.Kind != settlement.KindPayment || !rec.okays[i] {
+			e.Currency.Code() != "KRW" || e.Amount.String() != "1" || e.Remittance != "a & b" || e.Kind != settlement.KindPayment || !rec.Okays[i] {
 			t.Errorf("entry %d: %+v", i, e)
 		}
 	}
-	if tr := rec.trailers[0]; tr.Count != 2 || tr.ControlSum.String() != "2" {
+	if tr := rec.Trailers[0]; tr.Count != 2 || tr.ControlSum.String() != "2" {
 		t.Errorf("trailer %+v", tr)
 	}
 }
@@ -71,22 +55,22 @@ func TestFileBytesMax(t *testing.T) {
 	doc := xmlDoc(3, "")
 	_, ps := check(t, []byte(doc), formats.Limits{FileBytesMax: int64(len(doc))}, nil)
 	if len(ps) != 0 {
-		t.Errorf("exactly FileBytesMax: %v", codesOf(ps))
+		t.Errorf("exactly FileBytesMax: %v", formatstest.CodesOf(ps))
 	}
 	_, ps = check(t, []byte(doc), formats.Limits{FileBytesMax: int64(len(doc) - 1)}, nil)
-	if len(ps) != 1 || !has(ps, 0, settlement.CodeFileTooLarge) {
-		t.Errorf("one byte over: want only FILE_TOO_LARGE, got %v", codesOf(ps))
+	if len(ps) != 1 || !formatstest.Has(ps, 0, settlement.CodeFileTooLarge) {
+		t.Errorf("one byte over: want only FILE_TOO_LARGE, got %v", formatstest.CodesOf(ps))
 	}
 }
 
 func TestRecordsMax(t *testing.T) {
 	_, ps := check(t, []byte(xmlDoc(3, "")), formats.Limits{RecordsMax: 3}, nil)
 	if len(ps) != 0 {
-		t.Errorf("exactly RecordsMax: %v", codesOf(ps))
+		t.Errorf("exactly RecordsMax: %v", formatstest.CodesOf(ps))
 	}
 	_, ps = check(t, []byte(xmlDoc(4, "")), formats.Limits{RecordsMax: 3}, nil)
-	if !has(ps, 4, settlement.CodeTooManyRecords) {
-		t.Errorf("want TOO_MANY_RECORDS at 4, got %v", codesOf(ps))
+	if !formatstest.Has(ps, 4, settlement.CodeTooManyRecords) {
+		t.Errorf("want TOO_MANY_RECORDS at 4, got %v", formatstest.CodesOf(ps))
 	}
 }
 
@@ -94,7 +78,7 @@ func TestProblemsMax(t *testing.T) {
 	doc := strings.ReplaceAll(xmlDoc(20, ""), `Ccy="KRW">1<`, `Ccy="KRW">0<`)
 	_, ps := check(t, []byte(doc), formats.Limits{ProblemsMax: 5}, nil)
 	if len(ps) != 6 || ps[5].Code != settlement.CodeTooManyErrors {
-		t.Fatalf("want 5 problems then TOO_MANY_ERRORS, got %v", codesOf(ps))
+		t.Fatalf("want 5 problems then TOO_MANY_ERRORS, got %v", formatstest.CodesOf(ps))
 	}
 	for i, p := range ps[:5] {
 		if p.Line != i+1 || p.Code != settlement.CodeAmountZero {
@@ -119,12 +103,12 @@ func TestDeepNesting(t *testing.T) {
 			s, ps := check(t, []byte(doc), formats.Limits{}, nil)
 			if strings.Contains(name, "closed") {
 				if len(ps) == 0 {
-					t.Errorf("unclosed nesting: %v", codesOf(ps))
+					t.Errorf("unclosed nesting: %v", formatstest.CodesOf(ps))
 				}
 				return
 			}
 			if len(ps) != 0 || s.Count() != 1 {
-				t.Errorf("nesting in an ignored element: %d entries, %v", s.Count(), codesOf(ps))
+				t.Errorf("nesting in an ignored element: %d entries, %v", s.Count(), formatstest.CodesOf(ps))
 			}
 		})
 	}
@@ -137,23 +121,23 @@ func TestHugeText(t *testing.T) {
 	huge := strings.Repeat("x", 1<<20)
 	doc := xmlDoc(1, huge)
 	_, ps := check(t, []byte(doc), formats.Limits{}, nil)
-	if !has(ps, 1, settlement.CodeLineTooLong) {
-		t.Errorf("1 MiB Ustrd: %v", codesOf(ps))
+	if !formatstest.Has(ps, 1, settlement.CodeLineTooLong) {
+		t.Errorf("1 MiB Ustrd: %v", formatstest.CodesOf(ps))
 	}
 	doc = strings.Replace(xmlDoc(1, ""), "<MsgId>F1</MsgId>", "<MsgId>"+huge+"</MsgId>", 1)
 	_, ps = check(t, []byte(doc), formats.Limits{}, nil)
-	if !has(ps, 0, settlement.CodeLineTooLong) {
-		t.Errorf("1 MiB MsgId: %v", codesOf(ps))
+	if !formatstest.Has(ps, 0, settlement.CodeLineTooLong) {
+		t.Errorf("1 MiB MsgId: %v", formatstest.CodesOf(ps))
 	}
 	long := strings.Repeat("x", 1000) // under 4 KiB, over Max140Text
 	_, ps = check(t, []byte(xmlDoc(1, long)), formats.Limits{}, nil)
-	if !has(ps, 1, settlement.CodeRemittance) {
-		t.Errorf("1000-byte Ustrd: %v", codesOf(ps))
+	if !formatstest.Has(ps, 1, settlement.CodeRemittance) {
+		t.Errorf("1000-byte Ustrd: %v", formatstest.CodesOf(ps))
 	}
 	doc = strings.Replace(xmlDoc(1, ""), "<MsgId>F1</MsgId>", "<MsgId>"+long+"</MsgId>", 1)
 	_, ps = check(t, []byte(doc), formats.Limits{}, nil)
-	if !has(ps, 0, settlement.CodeFileID) {
-		t.Errorf("1000-byte MsgId: %v", codesOf(ps))
+	if !formatstest.Has(ps, 0, settlement.CodeFileID) {
+		t.Errorf("1000-byte MsgId: %v", formatstest.CodesOf(ps))
 	}
 }
 
@@ -163,7 +147,7 @@ func TestHugeText(t *testing.T) {
 func TestLineBytesMaxBoundsElementText(t *testing.T) {
 	doc := xmlDoc(1, strings.Repeat("y", 100)) // 100 bytes: a valid Ustrd
 	_, ps := check(t, []byte(doc), formats.Limits{LineBytesMax: 64}, nil)
-	if !has(ps, 1, settlement.CodeLineTooLong) {
-		t.Errorf("100-byte Ustrd with LineBytesMax 64: %v, want LINE_TOO_LONG at 1", codesOf(ps))
+	if !formatstest.Has(ps, 1, settlement.CodeLineTooLong) {
+		t.Errorf("100-byte Ustrd with LineBytesMax 64: %v, want LINE_TOO_LONG at 1", formatstest.CodesOf(ps))
 	}
 }
