@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// TestServeTakesUploadsFromOpenSSH: `settle serve` runs the SFTP server and
+// the intake; banks upload with OpenSSH's sftp and find their
+// acknowledgement in their outbox within seconds; the cycle then runs
+// against the service's state and settles on the ledger.
+func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
+	date := businessDay(t, 1)
+	s := newSys(t, 300, date)
+	// SSH logins for the banks.
+	var users []map[string]any
+	keys := map[string]string{}
+	for _, b := range s.banks {
+		_, priv, _ := ed25519.GenerateKey(rand.Reader)
+		block, _ := ssh.MarshalPrivateKey(priv, string(b.BIC))
+		kf := filepath.Join(s.dir, string(b.BIC)+".ssh")
+		os.WriteFile(kf, pem.EncodeToMemory(block), 0o600)
+		signer, _ := ssh.NewSignerFromKey(priv)
+		keys[string(b.BIC)] = kf
+		users = append(users, map[string]any{"bic": string(b.BIC), "authorized_keys": []string{strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))}})
+	}
+	ub, _ := json.Marshal(users)
+	banksFile := filepath.Join(s.dir, "sftp-banks.json")
+	os.WriteFile(banksFile, ub, 0o600)
+	cfg, _ := os.ReadFile(s.config)
+	cfg = []byte(strings.Replace(string(cfg), `sftp: {listen: "127.0.0.1:0"}`, fmt.Sprintf(`sftp: {listen: "127.0.0.1:0", banks: %q}`, banksFile), 1))
+	os.WriteFile(s.config, cfg, 0o600)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	serve := exec.CommandContext(ctx, bin, "serve", "--config", s.config)
+	serve.Env = append(os.Environ(), "DATABASE_URL="+s.dsn())
+	stderr, _ := serve.StderrPipe()
+	serve.Cancel = func() error { return serve.Process.Signal(syscall.SIGTERM) }
+	serve.WaitDelay = 20 * time.Second
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer serve.Wait()
+	addrs := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "sftp listening" {
+				addrs <- fmt.Sprint(line["addr"])
+			}
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-addrs:
+	case <-time.After(60 * time.Second):
+		t.Fatal("settle serve did not start its SFTP server")
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	hostKey := filepath.Join(s.dir, "state", "sftp", "state", "ssh_host_ed25519_key")
+	pub, err := exec.Command("ssh-keygen", "-y", "-f", hostKey).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kh := filepath.Join(s.dir, "known_hosts")
+	os.WriteFile(kh, []byte(fmt.Sprintf("[127.0.0.1]:%s %s", port, pub)), 0o600)
+	sftpRun := func(bic, batch string) error {
+		bf := filepath.Join(s.dir, bic+".batch")
+		os.WriteFile(bf, []byte(batch), 0o600)
+		out, err := exec.Command("/usr/bin/sftp", "-F", "/dev/null", "-b", bf, "-i", keys[bic], "-P", port,
+			"-o", "UserKnownHostsFile="+kh, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+			bic+"@127.0.0.1").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	start := time.Now()
+	for _, f := range s.day.Files {
+		bic := strings.SplitN(filepath.Base(f), "_", 2)[0]
+		name := filepath.Base(f)
+		if err := sftpRun(bic, fmt.Sprintf("put %s inbox/%s\nput %s.sig inbox/%s.sig\n", f, name, f, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range s.day.Files {
+		bic := strings.SplitN(filepath.Base(f), "_", 2)[0]
+		name := filepath.Base(f)
+		local := filepath.Join(s.dir, name+".ack.json")
+		deadline := time.Now().Add(30 * time.Second)
+		for sftpRun(bic, fmt.Sprintf("get outbox/%s.ack.json %s\n", name, local)) != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("no acknowledgement for %s within 30 s", name)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		b, _ := os.ReadFile(local)
+		if !strings.Contains(string(b), `"status": "ACCEPTED"`) {
+			t.Fatalf("ack %s: %s", name, b)
+		}
+	}
+	t.Logf("3 files uploaded with OpenSSH and acknowledged in %s", time.Since(start).Round(time.Millisecond))
+
+	s.must("cycle", "run", "--date", date)
+	out := s.must("recon", "run", "--date", date)
+	if !strings.Contains(out, "300 matched, 0 breaks") {
+		t.Fatalf("reconciliation: %s", out)
+	}
+	// The service, not only the command, is healthy at the end.
+	cancel()
+}
