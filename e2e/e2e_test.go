@@ -6,10 +6,10 @@ package e2e
 
 import (
 	"bytes"
-	"flag"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
