@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO    ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: build deps lint test test-unit bench demo clean FORCE
+.PHONY: build deps lint test test-unit bench demo demo-offline clean FORCE
 
 build: bin/settle
 
@@ -36,6 +36,10 @@ bench: deps build
 	ops/bench/run.sh
 
 demo: deps build
+	ops/demo-cycle.sh
+
+# Validation and netting of a generated day, with no service running.
+demo-offline: deps build
 	ops/demo.sh
 
 clean:

@@ -20,6 +20,9 @@ export FABRIC_BANKS=$BANKS FABRIC_BASE_PORT=${FABRIC_BASE_PORT:-27050} FABRIC_NE
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() { echo "demo: $*" >&2; exit 1; }
 
+# A previous demo's service holds the ports: stop it first.
+if [ -f "$D/serve.pid" ]; then kill "$(cat "$D/serve.pid")" 2>/dev/null || true; sleep 1; fi
+
 step "0. Services: Postgres, a 5-bank Fabric network, the settle schema"
 eval "$(ops/postgres/up.sh)"
 DB_URL=$(echo "$DATABASE_URL" | sed 's#/postgres?#/settle_demo?#')
@@ -64,7 +67,7 @@ schedule: {cycle: "0 3 1 1 *"}   # the demo runs the cycle itself
 ledger: {network: "$FABRIC_NETWORK_DIR/network.json", org: 1}
 http: {listen: "127.0.0.1:$HTTP_PORT"}
 YAML
-$S ledger register-banks --config "$D/settle.yaml"
+$S ledger register-banks --from-store --config "$D/settle.yaml"
 
 step "2. settle serve: SFTP server, intake, event handlers, metrics"
 $S serve --config "$D/settle.yaml" > "$D/serve.log" 2>&1 &

@@ -57,7 +57,9 @@ func New(db *sql.DB, log *slog.Logger) *Bus {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Bus{db: db, log: log, wlog: watermill.NewSlogLogger(log.With("component", "watermill")),
+	// Watermill's own INFO (schema set-up, subscriptions) is debug detail here.
+	wlog := watermill.NewSlogLoggerWithLevelMapping(log.With("component", "watermill"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	return &Bus{db: db, log: log, wlog: wlog,
 		schema: wsql.DefaultPostgreSQLSchema{SubscribeBatchSize: 10}, PollInterval: 200 * time.Millisecond}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -39,7 +40,7 @@ func newLedgerCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), ledgerCmdTimeout)
 			defer cancel()
-			l, err := openFabric(ctx, cfg, newLogger())
+			l, err := openFabric(ctx, cfg, newLogger(slog.LevelWarn))
 			if err != nil {
 				return err
 			}
@@ -111,7 +112,7 @@ under the same MSP, or a cap already at that amount, is reported as existing.`,
 			default:
 				return usageError("give either --from-store or --banks (with optional --caps)")
 			}
-			l, err := openFabric(ctx, cfg, newLogger())
+			l, err := openFabric(ctx, cfg, newLogger(slog.LevelWarn))
 			if err != nil {
 				return err
 			}

@@ -37,7 +37,7 @@ Several instances may run against one database.`,
 }
 
 func serve(ctx context.Context, file string) error {
-	r, err := openRuntime(ctx, file, runtimeOpts{ledger: true})
+	r, err := openRuntime(ctx, file, runtimeOpts{ledger: true, service: true})
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,8 @@ func (r *runtime) Close() {
 
 // runtimeOpts say what a command needs.
 type runtimeOpts struct {
-	ledger bool // the Fabric client
+	ledger  bool // the Fabric client
+	service bool // the long-running service: logs at INFO
 	// readOnly opens the database in read-only sessions (auditors: audit
 	// commands never write) and creates nothing, not even event tables.
 	readOnly bool
@@ -52,12 +53,19 @@ func configFlag(c *cobra.Command, file *string) {
 	c.Flags().StringVar(file, "config", "", "service configuration (YAML); defaults are local")
 }
 
-func newLogger() *slog.Logger {
-	level := slog.LevelInfo
-	if os.Getenv("SETTLE_DEBUG") != "" {
-		level = slog.LevelDebug
+// logLevel is SETTLE_LOG (debug, info, warn, error) or def.
+func logLevel(def slog.Level) slog.Level {
+	var l slog.Level
+	if v := os.Getenv("SETTLE_LOG"); v != "" && l.UnmarshalText([]byte(v)) == nil {
+		return l
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return def
+}
+
+// newLogger writes JSON logs to stderr: a command logs warnings and errors
+// (its output is what the operator reads); the service logs at INFO.
+func newLogger(def slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(def)}))
 }
 
 func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, error) {
@@ -65,7 +73,11 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 	if err != nil {
 		return nil, usageError("config: %v", err)
 	}
-	r := &runtime{cfg: cfg, log: newLogger()}
+	level := slog.LevelWarn
+	if opts.service {
+		level = slog.LevelInfo
+	}
+	r := &runtime{cfg: cfg, log: newLogger(level)}
 	ok := false
 	defer func() {
 		if !ok {
