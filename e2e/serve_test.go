@@ -122,6 +122,19 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 	if !strings.Contains(out, "300 matched, 0 breaks") {
 		t.Fatalf("reconciliation: %s", out)
 	}
-	// The service, not only the command, is healthy at the end.
+	// The running service heard the ledger's own CycleSettled event and
+	// kept it, with its checkpoint, in Postgres.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		s.db.QueryRow(`SELECT count(*) FROM ledger_events WHERE cycle = $1 AND name = 'CycleSettled'`, "C"+date).Scan(&n)
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the service recorded %d CycleSettled events for C%s", n, date)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 	cancel()
 }

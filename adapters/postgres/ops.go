@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"settle/jobs"
 	"settle/reconciliation"
 	"settle/settlement"
 )
@@ -245,4 +246,40 @@ func (j *JobStore) OpenBreaks(ctx context.Context, date settlement.Date) ([]reco
 			Subject: r.Detail["subject"], Field: r.Detail["field"], Store: r.Detail["postgres"], Ledger: r.Detail["ledger"]})
 	}
 	return out, nil
+}
+
+var _ jobs.EventLog = (*JobStore)(nil)
+
+// LedgerCheckpoint is the block a follower resumes from.
+func (j *JobStore) LedgerCheckpoint(ctx context.Context, name string) (uint64, bool, error) {
+	var b int64
+	err := j.db.QueryRowContext(ctx, `SELECT block_number FROM ledger_checkpoints WHERE name = $1`, name).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return uint64(b), err == nil, err
+}
+
+// SaveLedgerEvent records an event (once, by its transaction id) and moves
+// the checkpoint to its block, in one transaction.
+func (j *JobStore) SaveLedgerEvent(ctx context.Context, name string, e jobs.LedgerEvent) error {
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	payload := any(nil)
+	if json.Valid(e.Payload) {
+		payload = string(e.Payload)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_events (tx_id, block_number, name, cycle, payload) VALUES ($1, $2, $3, $4, $5::jsonb)
+		ON CONFLICT (tx_id) DO NOTHING`, e.TxID, int64(e.Block), e.Name, e.Cycle, payload); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_checkpoints (name, block_number) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET block_number = greatest(ledger_checkpoints.block_number, excluded.block_number), updated_at = now()`,
+		name, int64(e.Block)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

@@ -13,6 +13,7 @@ import (
 	"settle/adapters/httpapi"
 	"settle/adapters/sftp"
 	"settle/jobs"
+	"settle/ledger/fabric"
 	"settle/settlement"
 )
 
@@ -137,6 +138,23 @@ func serve(ctx context.Context, file string) error {
 		}
 		return r.bus.Run(ctx, handle)
 	})
+
+	// The ledger's own events (CycleSettled), followed from a checkpoint
+	// kept in Postgres.
+	m.Describe("settle_ledger_events_total", "counter", "Ledger events recorded, by name.")
+	if fc, ok := r.ledger.(*fabric.Client); ok {
+		listen := func(ctx context.Context, from uint64, fn func(jobs.LedgerEvent) error) error {
+			return fc.Listen(ctx, from, func(e fabric.Event) error {
+				return fn(jobs.LedgerEvent{Block: e.Block, TxID: e.TxID, Name: e.Name, Cycle: e.Cycle, Payload: e.Payload})
+			})
+		}
+		run("ledger-events", func() error {
+			return jobs.FollowLedger(ctx, "cycle-settled", listen, r.jobs, log.With("component", "ledger-events"), func(e jobs.LedgerEvent) {
+				m.Add("settle_ledger_events_total", 1, "name", e.Name)
+				log.Info("ledger event", "name", e.Name, "cycle", e.Cycle, "block", e.Block, "tx", e.TxID)
+			})
+		})
+	}
 
 	// The schedule: freeze today's cycle at cut-off; the events do the rest.
 	sched := jobs.NewScheduler(r.cal, r.jobs, r.cfg.Instance, log.With("component", "scheduler"))
