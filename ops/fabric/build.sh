@@ -6,11 +6,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 source ./common.sh
 
 tools=(peer orderer configtxgen cryptogen osnadmin)
+# Test packages start their networks at the same time: one builds, the
+# others wait for it rather than writing the same binaries at once.
+mkdir -p bin
+exec 9>"bin/.build.lock"
+flock -w 900 9 || die "timed out waiting for another build of the Fabric binaries"
 missing=()
 for t in "${tools[@]}"; do
   if [[ "${FABRIC_REBUILD:-0}" == 1 || ! -x "bin/$t" ]]; then missing+=("$t"); fi
 done
-mkdir -p bin
 if (( ${#missing[@]} > 0 )); then
   log "building ${missing[*]} from $(awk '/^require github.com\/hyperledger\/fabric /{print $3}' go.mod) (about 60 s cold)"
   pkgs=()
