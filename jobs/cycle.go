@@ -187,6 +187,12 @@ func (p *Pipeline) Step(ctx context.Context, date settlement.Date, to settlement
 	}
 	if err != nil {
 		p.log().Error("cycle step failed", "cycle", c.ID, "to", to, "err", err)
+		// Kept for the operator even if this run's context is gone.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if rerr := p.Store.StepFailed(rctx, date, to, err); rerr != nil {
+			p.log().Error("cannot record the failure", "cycle", c.ID, "err", rerr)
+		}
+		cancel()
 		return fmt.Errorf("%s to %s: %w", c.ID, to, err)
 	}
 	p.log().Info("cycle step done", "cycle", c.ID, "stage", to, "took", p.now().Sub(start))

@@ -273,6 +273,11 @@ func TestCrashDuringLedgerWriteResumes(t *testing.T) {
 	if len(txs) != 100/7+1+1 {
 		t.Fatalf("%d ledger transactions recorded in Postgres", len(txs))
 	}
+	// The operator sees why the cycle stopped, twice, with the cause.
+	errs, err := w.store.StepErrors(w.ctx, date, 10)
+	if err != nil || len(errs) != 2 || errs[0].Stage != settlement.StageRecorded || !strings.Contains(errs[0].Error, "ledger unavailable") {
+		t.Fatalf("step errors: %+v %v", errs, err)
+	}
 }
 
 func TestLateFileGoesToNextBusinessDay(t *testing.T) {

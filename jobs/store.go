@@ -59,6 +59,8 @@ type Store interface {
 	ActiveBreaks(ctx context.Context, date settlement.Date) (map[string]bool, error)
 	// OpenBreaks are those breaks with their evidence, for reports.
 	OpenBreaks(ctx context.Context, date settlement.Date) ([]reconciliation.Break, error)
+	// StepFailed records why an attempt at a stage failed.
+	StepFailed(ctx context.Context, date settlement.Date, to settlement.Stage, cause error) error
 }
 
 // CycleTx is what a stage may write inside its transaction.

@@ -283,3 +283,44 @@ func (j *JobStore) SaveLedgerEvent(ctx context.Context, name string, e jobs.Ledg
 	}
 	return tx.Commit()
 }
+
+// StepFailed records a failed attempt at a stage.
+func (j *JobStore) StepFailed(ctx context.Context, date settlement.Date, to settlement.Stage, cause error) error {
+	msg := cause.Error()
+	if len(msg) > 4000 {
+		msg = msg[:4000]
+	}
+	_, err := j.db.ExecContext(ctx, `INSERT INTO cycle_step_errors (cycle_id, stage, error, actor)
+		SELECT id, $2, $3, $4 FROM cycles WHERE business_date = $1 AND seq = 1`, string(date), string(to), msg, j.Actor)
+	return err
+}
+
+// StepError is a failed attempt at a stage.
+type StepError struct {
+	Stage settlement.Stage `json:"stage"`
+	Error string           `json:"error"`
+	Actor string           `json:"by"`
+	At    time.Time        `json:"at"`
+}
+
+// StepErrors are a cycle's latest failed attempts, newest last.
+func (j *JobStore) StepErrors(ctx context.Context, date settlement.Date, limit int) ([]StepError, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT stage, error, actor, at FROM (
+		SELECT e.id, e.stage, e.error, e.actor, e.at FROM cycle_step_errors e JOIN cycles c ON c.id = e.cycle_id
+		WHERE c.business_date = $1 AND c.seq = 1 ORDER BY e.id DESC LIMIT $2) x ORDER BY id`, string(date), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []StepError
+	for rows.Next() {
+		var e StepError
+		var st string
+		if err := rows.Scan(&st, &e.Error, &e.Actor, &e.At); err != nil {
+			return nil, err
+		}
+		e.Stage = settlement.Stage(st)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

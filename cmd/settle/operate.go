@@ -123,7 +123,11 @@ func newCycleCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return json.NewEncoder(w).Encode(map[string]any{"cycle": cy, "stages": stages})
+				errs, err := r.jobs.StepErrors(cmd.Context(), d, 20)
+				if err != nil {
+					return err
+				}
+				return json.NewEncoder(w).Encode(map[string]any{"cycle": cy, "stages": stages, "failed_attempts": errs})
 			}
 			printCycle(cmd.Context(), w, r, cy)
 			return nil
@@ -261,6 +265,14 @@ func printCycle(ctx context.Context, w io.Writer, r *runtime, cy settlement.Cycl
 		fmt.Fprintf(tw, "  %s\t-> %s\t%s\tby %s\tevent %s\n", s.From, s.To, s.At.Format(time.RFC3339), s.Actor, s.EventID)
 	}
 	tw.Flush()
+	errs, err := r.jobs.StepErrors(ctx, cy.BusinessDate, 5)
+	if err != nil || len(errs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "  failed attempts (latest last):")
+	for _, e := range errs {
+		fmt.Fprintf(w, "    %s  to %s  by %s: %s\n", e.At.Format(time.RFC3339), e.Stage, e.Actor, oneLine(e.Error))
+	}
 }
 
 func printRuns(w io.Writer, runs []postgres.JobRun) {
