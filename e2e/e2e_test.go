@@ -290,3 +290,5 @@ finished:
 		t.Fatalf("%d chunks recorded twice in Postgres", dup)
 	}
 }
+
+func settleBIC(s string) settlement.BIC { return settlement.BIC(s) }
