@@ -53,6 +53,7 @@ func CheckCycle(ctx context.Context, in []Input, opts Options, workers int) (*Cy
 	out := &CycleResult{Files: make([]*Result, len(in))}
 	errs := make([]error, len(in))
 	next := make(chan int)
+	done := make(chan int, len(in))
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -60,58 +61,74 @@ func CheckCycle(ctx context.Context, in []Input, opts Options, workers int) (*Cy
 			defer wg.Done()
 			for i := range next {
 				out.Files[i], errs[i] = checkOne(in[i], opts)
+				done <- i
 			}
 		}()
 	}
-feed:
-	for i := range in {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
+	go func() {
+	feed:
+		for i := range in {
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				break feed
+			}
 		}
-	}
-	close(next)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
+		close(next)
+		wg.Wait()
+		close(done)
+	}()
 
-	// Across files, in input order.
-	total := 0
-	for _, r := range out.Files {
-		total += int(r.Entries)
-	}
-	index := settlement.NewIDIndex(total)
+	// Across files, in input order: file i is merged into the cycle's
+	// index as soon as files 0..i are checked, and its own id map is then
+	// released, so the peak holds little more than the cycle's index.
+	index := settlement.NewIDIndex(0)
 	type fileKey struct {
 		sender settlement.BIC
 		id     string
 	}
 	fileIDs := map[fileKey]string{}
 	hashes := map[[32]byte]string{}
-	for _, r := range out.Files {
-		fc := r.check
-		if r.Sender != "" && r.FileID != "" {
-			k := fileKey{r.Sender, r.FileID}
-			if first, dup := fileIDs[k]; dup {
-				fc.Problem(settlement.Problem{Line: r.headerLine, Field: fc.Fields().FileID, Code: settlement.CodeDuplicateFileID,
-					Message: fmt.Sprintf("file id %s of %s is already used by %s", r.FileID, r.Sender, first)})
-			} else {
-				fileIDs[k] = r.Name
+	ready := make([]bool, len(in))
+	merged := 0
+	var firstErr error
+	for i := range done {
+		ready[i] = true
+		for merged < len(in) && ready[merged] {
+			if err := errs[merged]; err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				merged++
+				continue
 			}
+			r := out.Files[merged]
+			fc := r.check
+			if r.Sender != "" && r.FileID != "" {
+				k := fileKey{r.Sender, r.FileID}
+				if first, dup := fileIDs[k]; dup {
+					fc.Problem(settlement.Problem{Line: r.headerLine, Field: fc.Fields().FileID, Code: settlement.CodeDuplicateFileID,
+						Message: fmt.Sprintf("file id %s of %s is already used by %s", r.FileID, r.Sender, first)})
+				} else {
+					fileIDs[k] = r.Name
+				}
+			}
+			if first, dup := hashes[r.SHA256]; dup {
+				fc.Problem(settlement.Problem{Code: settlement.CodeDuplicateFile,
+					Message: fmt.Sprintf("same bytes as %s", first)})
+			} else {
+				hashes[r.SHA256] = r.Name
+			}
+			index.Add(r.Name, fc)
+			fc.ReleaseIDs()
+			merged++
 		}
-		if first, dup := hashes[r.SHA256]; dup {
-			fc.Problem(settlement.Problem{Code: settlement.CodeDuplicateFile,
-				Message: fmt.Sprintf("same bytes as %s", first)})
-		} else {
-			hashes[r.SHA256] = r.Name
-		}
-		index.Add(r.Name, fc)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if firstErr != nil {
+		return nil, firstErr
 	}
 	index.Unsettled(func(i int) *settlement.FileCheck { return out.Files[i].check })
 	for _, r := range out.Files {

@@ -233,6 +233,10 @@ func (c *FileCheck) Finish() bool {
 	return c.Problems.Len() == 0
 }
 
+// ReleaseIDs drops the file's own id index once a cycle index holds it
+// (IDIndex.Add): the per-file map is the largest thing a check keeps.
+func (c *FileCheck) ReleaseIDs() { c.ids = nil }
+
 // Header returns the file's header as read (valid only if HeaderOK).
 func (c *FileCheck) FileHeader() (Header, bool) { return c.header, c.headerOK }
 
