@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 
+	"settle/adapters/formats"
 	"settle/adapters/sftp"
 	"settle/settlement"
 )
@@ -75,7 +76,7 @@ inbox/ (upload) and outbox/ (acknowledgements). Files live under
 	f.StringVar(&root, "root", "", "storage root (banks/, partial/, taken/, state/, users/)")
 	f.StringVar(&listen, "listen", "127.0.0.1:2222", "address to listen on")
 	f.StringVar(&usersFile, "banks", "", "JSON file of SFTP logins: [{\"bic\":...,\"login\":...,\"authorized_keys\":[...]}]")
-	f.Int64Var(&cfg.FileBytesMax, "file-bytes-max", sftp.FileBytesMaxDefault, "largest file a bank may upload")
+	f.Int64Var(&cfg.FileBytesMax, "file-bytes-max", formats.DefaultLimits.FileBytesMax, "largest file a bank may upload (the payment-file limit)")
 	f.IntVar(&cfg.InboxFilesMax, "inbox-files-max", sftp.InboxFilesMaxDefault, "files in one bank's inbox")
 	f.IntVar(&cfg.SessionsPerBankMax, "sessions-per-bank-max", sftp.SessionsPerBankMaxDefault, "concurrent sessions of one bank")
 	f.IntVar(&cfg.ConnectionsMax, "connections-max", sftp.ConnectionsMaxDefault, "concurrent connections")

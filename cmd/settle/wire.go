@@ -13,6 +13,7 @@ import (
 
 	"settle/adapters/archive"
 	"settle/adapters/events"
+	"settle/adapters/formats"
 	"settle/adapters/postgres"
 	"settle/adapters/reports"
 	"settle/adapters/sftp"
@@ -111,7 +112,7 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 	if r.inbox, err = sftp.NewStorage(cfg.path("sftp"), r.log); err != nil {
 		return nil, err
 	}
-	if r.archive, err = archive.Open(cfg.path("archive"), 0); err != nil {
+	if r.archive, err = archive.Open(cfg.path("archive"), formats.DefaultLimits.FileBytesMax); err != nil {
 		return nil, err
 	}
 	if opts.ledger {
