@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"settle/adapters/journal"
 )
 
 // FileBytesMaxDefault bounds one archived file unless Options say otherwise.
@@ -146,7 +148,7 @@ func (a *Archive) place(tmp, dst string, size int64) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
+	if err := journal.SyncDir(filepath.Dir(dir)); err != nil {
 		return err
 	}
 	// Link, not rename: link fails if another writer placed the same
@@ -154,7 +156,7 @@ func (a *Archive) place(tmp, dst string, size int64) error {
 	if err := os.Link(tmp, dst); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(dir)
+	return journal.SyncDir(dir)
 }
 
 func (a *Archive) indexFile() string { return filepath.Join(a.root, "index.jsonl") }
@@ -174,22 +176,7 @@ func (a *Archive) record(e Entry) error {
 	if err != nil || seen {
 		return err
 	}
-	line, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(a.indexFile(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(line, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return journal.Append(a.indexFile(), e)
 }
 
 // Entries returns every receipt of the bytes with hash sum, oldest first.
@@ -265,16 +252,4 @@ func (a *Archive) Verify(sum string) error {
 		return fmt.Errorf("archive: %s: %w", sum, ErrCorrupt)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -17,6 +17,7 @@ import (
 
 	pkgsftp "github.com/pkg/sftp"
 
+	"settle/adapters/journal"
 	"settle/jobs"
 )
 
@@ -269,7 +270,7 @@ func (h *handlers) commit(tmp string, v vpath) error {
 	if err := os.Rename(tmp, dst); err != nil {
 		return &os.PathError{Op: "close", Path: v.String(), Err: syscall.EIO}
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := journal.SyncDir(filepath.Dir(dst)); err != nil {
 		return &os.PathError{Op: "close", Path: v.String(), Err: syscall.EIO}
 	}
 	return nil
@@ -330,7 +331,7 @@ func (h *handlers) rename(from, to vpath) error {
 	if err := os.Rename(h.host(from), h.host(to)); err != nil {
 		return &os.PathError{Op: "rename", Path: from.String(), Err: syscall.EIO}
 	}
-	if err := syncDir(h.host(vpath{Dir: to.Dir})); err != nil {
+	if err := journal.SyncDir(h.host(vpath{Dir: to.Dir})); err != nil {
 		return &os.PathError{Op: "rename", Path: from.String(), Err: syscall.EIO}
 	}
 	fi, _ := os.Lstat(h.host(to))
@@ -361,7 +362,7 @@ func (h *handlers) remove(v vpath) error {
 	if err := os.Remove(h.host(v)); err != nil {
 		return &os.PathError{Op: "remove", Path: v.String(), Err: syscall.EIO}
 	}
-	syncDir(h.host(vpath{Dir: v.Dir}))
+	journal.SyncDir(h.host(vpath{Dir: v.Dir}))
 	h.log.Info("delete", "path", v.String(), "size", fi.Size())
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/crypto/ssh"
+
+	"settle/adapters/journal"
 )
 
 // hostKeyBytesMax bounds the host key file read at start.
@@ -54,7 +56,7 @@ func loadOrCreateHostKey(file string) (ssh.Signer, error) {
 	if err := f.Close(); err != nil {
 		return nil, err
 	}
-	if err := syncDir(filepath.Dir(file)); err != nil {
+	if err := journal.SyncDir(filepath.Dir(file)); err != nil {
 		return nil, err
 	}
 	return ssh.NewSignerFromKey(priv)
@@ -83,17 +85,4 @@ func readHostKey(file string) (ssh.Signer, error) {
 		return nil, fmt.Errorf("host key %s: %w", file, err)
 	}
 	return s, nil
-}
-
-// syncDir makes a rename or create in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

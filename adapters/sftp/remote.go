@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"settle/adapters/journal"
 	"settle/jobs"
 	"settle/settlement"
 )
@@ -447,25 +448,7 @@ func (r *Remote) Done(ctx context.Context, f jobs.InboxFile) error {
 	if rec.SHA256 == "" {
 		rec.SHA256 = f.SHA256
 	}
-	line, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	tf, err := os.OpenFile(r.takenFile(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return err
-	}
-	_, err = tf.Write(append(line, '\n'))
-	if err == nil {
-		err = tf.Sync()
-	}
-	if cerr := tf.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = syncDir(r.cfg.StateDir) // the record's first line creates it
-	}
-	if err != nil {
+	if err := journal.Append(r.takenFile(), rec); err != nil {
 		return fmt.Errorf("sftp remote: taken record: %w", err)
 	}
 	r.taken[key] = true

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"settle/adapters/journal"
 	"settle/jobs"
 	"settle/settlement"
 )
@@ -271,7 +272,7 @@ func writeFileAtomic(tmpDir, dst string, body []byte) error {
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(dst))
+	return journal.SyncDir(filepath.Dir(dst))
 }
 
 // Done moves the pair out of the inbox into taken/<BIC>/, signature first:
@@ -310,10 +311,10 @@ func (s *Storage) Done(ctx context.Context, f jobs.InboxFile) error {
 		moved++
 	}
 	if moved > 0 {
-		if err := syncDir(s.lay.inbox(f.Bank)); err != nil {
+		if err := journal.SyncDir(s.lay.inbox(f.Bank)); err != nil {
 			return err
 		}
-		if err := syncDir(s.lay.taken(f.Bank)); err != nil {
+		if err := journal.SyncDir(s.lay.taken(f.Bank)); err != nil {
 			return err
 		}
 		s.log.Info("file taken", "bank", string(f.Bank), "file", f.Name, "size", f.Size, "sha256", f.SHA256)

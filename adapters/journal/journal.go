@@ -1,0 +1,50 @@
+// Package journal keeps the durable, append-only JSON-lines records of the
+// file adapters (the archive's receipts, the files taken from a bank's own
+// server): one record a line, written in one O_APPEND write and fsynced
+// before the caller goes on, so a crash leaves at most a torn last line
+// that readers skip.
+package journal
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+)
+
+// Append writes v as one JSON line at the end of file (created 0640 if
+// missing) and makes it durable, the file's creation included.
+func Append(file string, v any) error {
+	line, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, statErr := os.Stat(file)
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(line, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && statErr != nil {
+		err = SyncDir(filepath.Dir(file)) // the first line created the file
+	}
+	return err
+}
+
+// SyncDir makes a create or rename in dir durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
