@@ -574,7 +574,9 @@ func TestFailureTrackerWindow(t *testing.T) {
 func TestIdleConnectionClosed(t *testing.T) {
 	needOpenSSH(t)
 	ka := newKey(t, t.TempDir(), "a")
-	ts := startServer(t, Config{Users: []User{bankUser(bankA, ka)}, IdleTimeout: 200 * time.Millisecond})
+	// 2 s: short enough to wait for, long enough that a login on a loaded
+	// machine does not count as idle.
+	ts := startServer(t, Config{Users: []User{bankUser(bankA, ka)}, IdleTimeout: 2 * time.Second})
 	c, err := goClient(ts, "", bankA, ssh.PublicKeys(ka.signer))
 	if err != nil {
 		t.Fatal(err)
