@@ -98,7 +98,7 @@ ack() {
     sleep 0.5
   done
   [ -s "$out" ] || die "no acknowledgement for $1/$2"
-  python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); print("  %-9s %-34s %-8s entries=%-6s %s" % (sys.argv[2], a["file"], a["status"], a["entries"], "; ".join("line %d %s %s" % (e["line"], e["code"], e["message"]) for e in a["errors"])[:160]))' "$out" "$1"
+  printf '  %-9s %s\n' "$1" "$(jq -r '"\(.file) \(.status) entries=\(.entries) " + ([.errors[] | "line \(.line) \(.code) \(.message)"] | join("; "))' "$out" | cut -c1-190)"
 }
 
 step "3. $DAY1: each bank uploads its signed file over SFTP (OpenSSH), and reads its acknowledgement"

@@ -9,6 +9,9 @@ command -v sftp >/dev/null || need+=(openssh-client)
 command -v sha256sum >/dev/null || need+=(coreutils)
 command -v git >/dev/null || need+=(git)
 [ -x /usr/bin/time ] || need+=(time)
+command -v jq >/dev/null || need+=(jq)
+command -v curl >/dev/null || need+=(curl)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "ops/deps.sh: installing ${need[*]}"
