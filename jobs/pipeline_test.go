@@ -456,7 +456,7 @@ func TestReconciliationFindsTamperingAndLostEvents(t *testing.T) {
 	}
 	// The lost event turns up: the re-run closes that break (not deleted).
 	w.ledger.drop = ""
-	found, plan, _, _ = p.Reconcile(w.ctx, date)
+	_, plan, _, _ = p.Reconcile(w.ctx, date)
 	if len(plan.Close) == 0 || len(plan.Open) != 1 || plan.Open[0].Kind != reconciliation.TxUnrecorded {
 		t.Fatalf("re-run plan (the lost payment closes; the still unrecorded transaction opens): %+v", plan)
 	}

@@ -61,7 +61,6 @@ type Scheduler struct {
 	owner  string
 	cron   *cron.Cron
 	jobs   []Job
-	mu     sync.Mutex
 	locks  map[string]*sync.Mutex
 	now    func() time.Time
 	logger *slog.Logger

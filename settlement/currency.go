@@ -71,9 +71,9 @@ func ParseCurrency(code string) (Currency, error) {
 	return 0, fmt.Errorf("%q: %w", code, ErrCurrency)
 }
 
-// lookupCurrency is ParseCurrency for a parser's byte slice, without an
+// LookupCurrency is ParseCurrency for a parser's byte slice, without an
 // allocation (the compiler elides the string conversion in a map index).
-func lookupCurrency(b []byte) (Currency, bool) {
+func LookupCurrency(b []byte) (Currency, bool) {
 	c, ok := currencyByCode[string(b)]
 	return c, ok
 }

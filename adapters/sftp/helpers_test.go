@@ -290,12 +290,3 @@ func goClient(ts *testServer, source, login string, auth ssh.AuthMethod) (*ssh.C
 	conn.SetDeadline(time.Time{})
 	return ssh.NewClient(cc, chans, reqs), nil
 }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}

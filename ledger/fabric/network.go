@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // networkBytesMax bounds network.json; a 9-bank description is a few KB.
@@ -186,14 +185,4 @@ func grpcOptions(host string) map[string]any {
 		o["ssl-target-name-override"] = host
 	}
 	return o
-}
-
-// orgOfMSP is the bank whose MSP id is msp, or nil.
-func (n *Network) orgOfMSP(msp string) *Bank {
-	for i := range n.Banks {
-		if strings.EqualFold(n.Banks[i].MSPID, msp) {
-			return &n.Banks[i]
-		}
-	}
-	return nil
 }

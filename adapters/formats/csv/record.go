@@ -150,8 +150,8 @@ func (p *parser) bic(line int, field string, b []byte, dst *settlement.BIC) bool
 // money reads amount and currency together: the currency decides the scale.
 func (p *parser) money(line int, amount, currency []byte, e *settlement.Entry) bool {
 	ok := true
-	c, err := settlement.ParseCurrency(string(currency))
-	if err != nil {
+	c, known := settlement.LookupCurrency(currency)
+	if !known {
 		p.problem(line, "currency", settlement.CodeCurrency, "%q: %v", clip(currency), settlement.ErrCurrency)
 		ok = false
 	}
