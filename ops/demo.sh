@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=bin/settle
-D=.run/demo
+D=.run/demo-offline
 DATE=${SETTLE_DEMO_DATE:-2026-11-24}
 rm -rf "$D" && mkdir -p "$D"
 
