@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
@@ -45,17 +44,23 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 	cfg = []byte(strings.Replace(string(cfg), `sftp: {listen: "127.0.0.1:0"}`, fmt.Sprintf(`sftp: {listen: "127.0.0.1:0", banks: %q}`, banksFile), 1))
 	os.WriteFile(s.config, cfg, 0o600)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	serve := exec.CommandContext(ctx, bin, "serve", "--config", s.config)
+	serve := exec.Command(bin, "serve", "--config", s.config)
 	serve.Env = append(os.Environ(), "DATABASE_URL="+s.dsn())
 	stderr, _ := serve.StderrPipe()
-	serve.Cancel = func() error { return serve.Process.Signal(syscall.SIGTERM) }
-	serve.WaitDelay = 20 * time.Second
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer serve.Wait()
+	// Stopped however the test ends: SIGTERM, then SIGKILL after a bound.
+	exited := make(chan error, 1)
+	stop := func() {
+		serve.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			serve.Process.Kill()
+			<-exited
+		}
+	}
 	addrs := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -65,7 +70,9 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 				addrs <- fmt.Sprint(line["addr"])
 			}
 		}
+		exited <- serve.Wait()
 	}()
+	t.Cleanup(stop)
 	var addr string
 	select {
 	case addr = <-addrs:
@@ -136,5 +143,4 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	cancel()
 }
