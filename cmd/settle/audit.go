@@ -33,23 +33,20 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 			if !ok || err != nil || !settlement.ValidPaymentID([]byte(id)) {
 				return usageError("want BIC/PAYMENT-ID, e.g. SHBKKRSE/SH-000001")
 			}
-			r, err := openRuntime(cmd.Context(), file, runtimeOpts{ledger: true, readOnly: true})
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
-			t, err := a.Trace(cmd.Context(), bic, id)
-			if err != nil {
-				return err
-			}
-			if err := printTrace(cmd.OutOrStdout(), t, format); err != nil {
-				return err
-			}
-			if !t.OK {
-				return &exitError{code: 1, err: errors.New("")}
-			}
-			return nil
+			return runWith(cmd, file, runtimeOpts{ledger: true, readOnly: true}, func(r *runtime) error {
+				a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
+				t, err := a.Trace(cmd.Context(), bic, id)
+				if err != nil {
+					return err
+				}
+				if err := printTrace(cmd.OutOrStdout(), t, format); err != nil {
+					return err
+				}
+				if !t.OK {
+					return &exitError{code: 1, err: errors.New("")}
+				}
+				return nil
+			})
 		},
 	}
 	configFlag(trace, &file)
@@ -65,40 +62,37 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 			if err != nil {
 				return err
 			}
-			r, err := openRuntime(cmd.Context(), vfile, runtimeOpts{ledger: true, readOnly: true})
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
-			rep, err := a.Verify(cmd.Context(), d)
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			switch vformat {
-			case "json":
-				if err := json.NewEncoder(w).Encode(rep); err != nil {
+			return runWith(cmd, vfile, runtimeOpts{ledger: true, readOnly: true}, func(r *runtime) error {
+				a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
+				rep, err := a.Verify(cmd.Context(), d)
+				if err != nil {
 					return err
 				}
-			case "text":
-				fmt.Fprintf(w, "cycle %s: %d files re-verified from the archive, %d entries re-netted\n", rep.Cycle, rep.Files, rep.Entries)
-				for _, p := range rep.Problems {
-					fmt.Fprintf(w, "  PROBLEM %s\n", p)
+				w := cmd.OutOrStdout()
+				switch vformat {
+				case "json":
+					if err := json.NewEncoder(w).Encode(rep); err != nil {
+						return err
+					}
+				case "text":
+					fmt.Fprintf(w, "cycle %s: %d files re-verified from the archive, %d entries re-netted\n", rep.Cycle, rep.Files, rep.Entries)
+					for _, p := range rep.Problems {
+						fmt.Fprintf(w, "  PROBLEM %s\n", p)
+					}
+					for _, b := range rep.Breaks {
+						fmt.Fprintf(w, "  DIFFERENCE %s\n", b)
+					}
+					if rep.OK() {
+						fmt.Fprintln(w, "  archive, Postgres and the ledger agree")
+					}
+				default:
+					return usageError("--format must be text or json")
 				}
-				for _, b := range rep.Breaks {
-					fmt.Fprintf(w, "  DIFFERENCE %s\n", b)
+				if !rep.OK() {
+					return &exitError{code: 1, err: errors.New("")}
 				}
-				if rep.OK() {
-					fmt.Fprintln(w, "  archive, Postgres and the ledger agree")
-				}
-			default:
-				return usageError("--format must be text or json")
-			}
-			if !rep.OK() {
-				return &exitError{code: 1, err: errors.New("")}
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 	configFlag(verify, &vfile)

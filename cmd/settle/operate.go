@@ -42,31 +42,28 @@ func newCycleCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := openRuntime(cmd.Context(), file, runtimeOpts{ledger: true})
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			if _, err := r.jobs.EnsureCycle(cmd.Context(), d); err != nil {
-				return err
-			}
-			out := cmd.ErrOrStderr()
-			last := time.Time{}
-			p := r.pipeline(func(step string, done, _ int) {
-				if time.Since(last) > time.Second {
-					fmt.Fprintf(out, "  %s: %d chunks\n", step, done)
-					last = time.Now()
+			return runWith(cmd, file, runtimeOpts{ledger: true}, func(r *runtime) error {
+				if _, err := r.jobs.EnsureCycle(cmd.Context(), d); err != nil {
+					return err
 				}
+				out := cmd.ErrOrStderr()
+				last := time.Time{}
+				p := r.pipeline(func(step string, done, _ int) {
+					if time.Since(last) > time.Second {
+						fmt.Fprintf(out, "  %s: %d chunks\n", step, done)
+						last = time.Now()
+					}
+				})
+				p.Lock = r.jobs.TryLock // a running service may be stepping the same cycle
+				start := time.Now()
+				cy, err := p.Run(cmd.Context(), d)
+				printCycle(cmd.Context(), cmd.OutOrStdout(), r, cy)
+				if err != nil {
+					return fmt.Errorf("cycle %s stopped at %s: %w (fix the cause, then run this command again: it resumes)", settlement.CycleID(d), cy.Stage, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "cycle %s %s in %s\n", cy.ID, cy.Stage, time.Since(start).Round(time.Millisecond))
+				return nil
 			})
-			p.Lock = r.jobs.TryLock // a running service may be stepping the same cycle
-			start := time.Now()
-			cy, err := p.Run(cmd.Context(), d)
-			printCycle(cmd.Context(), cmd.OutOrStdout(), r, cy)
-			if err != nil {
-				return fmt.Errorf("cycle %s stopped at %s: %w (fix the cause, then run this command again: it resumes)", settlement.CycleID(d), cy.Stage, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "cycle %s %s in %s\n", cy.ID, cy.Stage, time.Since(start).Round(time.Millisecond))
-			return nil
 		},
 	}
 	configFlag(run, &file)
@@ -80,57 +77,54 @@ func newCycleCmd() *cobra.Command {
 		Short: "Show cycles, each stage with its time and who moved it, and the latest job runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := openRuntime(cmd.Context(), sfile, runtimeOpts{readOnly: true})
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			w := cmd.OutOrStdout()
-			if sdate == "" {
-				cs, err := r.jobs.Cycles(cmd.Context(), 30)
+			return runWith(cmd, sfile, runtimeOpts{readOnly: true}, func(r *runtime) error {
+				w := cmd.OutOrStdout()
+				if sdate == "" {
+					cs, err := r.jobs.Cycles(cmd.Context(), 30)
+					if err != nil {
+						return err
+					}
+					if asJSON {
+						return json.NewEncoder(w).Encode(cs)
+					}
+					tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "CYCLE\tSTAGE\tSINCE\tFILES\tENTRIES")
+					for _, c := range cs {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", c.ID, c.Stage, c.StageAt.Format(time.RFC3339), c.Files, c.Entries)
+					}
+					tw.Flush()
+					runs, err := r.jobs.JobRuns(cmd.Context(), 10)
+					if err != nil {
+						return err
+					}
+					printRuns(w, runs)
+					return nil
+				}
+				d, err := parseDateFlag(sdate)
 				if err != nil {
 					return err
+				}
+				cy, ok, err := r.jobs.Cycle(cmd.Context(), d)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("no cycle for %s", d)
 				}
 				if asJSON {
-					return json.NewEncoder(w).Encode(cs)
+					stages, err := r.jobs.CycleStages(cmd.Context(), d)
+					if err != nil {
+						return err
+					}
+					errs, err := r.jobs.StepErrors(cmd.Context(), d, 20)
+					if err != nil {
+						return err
+					}
+					return json.NewEncoder(w).Encode(map[string]any{"cycle": cy, "stages": stages, "failed_attempts": errs})
 				}
-				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "CYCLE\tSTAGE\tSINCE\tFILES\tENTRIES")
-				for _, c := range cs {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", c.ID, c.Stage, c.StageAt.Format(time.RFC3339), c.Files, c.Entries)
-				}
-				tw.Flush()
-				runs, err := r.jobs.JobRuns(cmd.Context(), 10)
-				if err != nil {
-					return err
-				}
-				printRuns(w, runs)
+				printCycle(cmd.Context(), w, r, cy)
 				return nil
-			}
-			d, err := parseDateFlag(sdate)
-			if err != nil {
-				return err
-			}
-			cy, ok, err := r.jobs.Cycle(cmd.Context(), d)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("no cycle for %s", d)
-			}
-			if asJSON {
-				stages, err := r.jobs.CycleStages(cmd.Context(), d)
-				if err != nil {
-					return err
-				}
-				errs, err := r.jobs.StepErrors(cmd.Context(), d, 20)
-				if err != nil {
-					return err
-				}
-				return json.NewEncoder(w).Encode(map[string]any{"cycle": cy, "stages": stages, "failed_attempts": errs})
-			}
-			printCycle(cmd.Context(), w, r, cy)
-			return nil
+			})
 		},
 	}
 	configFlag(status, &sfile)
@@ -185,23 +179,20 @@ func newCyclePositionsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := openRuntime(cmd.Context(), file, runtimeOpts{readOnly: true})
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			ps, err := r.jobs.Positions(cmd.Context(), d)
-			if err != nil {
-				return err
-			}
-			if format == "json" {
-				if ps == nil {
-					ps = []settlement.Position{}
+			return runWith(cmd, file, runtimeOpts{readOnly: true}, func(r *runtime) error {
+				ps, err := r.jobs.Positions(cmd.Context(), d)
+				if err != nil {
+					return err
 				}
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(ps)
-			}
-			printPositions(cmd.OutOrStdout(), ps)
-			return nil
+				if format == "json" {
+					if ps == nil {
+						ps = []settlement.Position{}
+					}
+					return json.NewEncoder(cmd.OutOrStdout()).Encode(ps)
+				}
+				printPositions(cmd.OutOrStdout(), ps)
+				return nil
+			})
 		},
 	}
 	configFlag(c, &file)
@@ -222,27 +213,24 @@ func newCycleLedgerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := openRuntime(cmd.Context(), file, runtimeOpts{readOnly: true})
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			txs, err := r.jobs.LedgerTxs(cmd.Context(), d)
-			if err != nil {
-				return err
-			}
-			ids := make([]string, 0, len(txs))
-			for k := range txs {
-				ids = append(ids, k)
-			}
-			sort.Strings(ids)
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "CHUNK\tBLOCK\tTX\tENDORSED BY\n")
-			for _, k := range ids {
-				tx := txs[k]
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", k, tx.Block, tx.ID, strings.Join(tx.Endorsers, ","))
-			}
-			return tw.Flush()
+			return runWith(cmd, file, runtimeOpts{readOnly: true}, func(r *runtime) error {
+				txs, err := r.jobs.LedgerTxs(cmd.Context(), d)
+				if err != nil {
+					return err
+				}
+				ids := make([]string, 0, len(txs))
+				for k := range txs {
+					ids = append(ids, k)
+				}
+				sort.Strings(ids)
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+				fmt.Fprintf(tw, "CHUNK\tBLOCK\tTX\tENDORSED BY\n")
+				for _, k := range ids {
+					tx := txs[k]
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", k, tx.Block, tx.ID, strings.Join(tx.Endorsers, ","))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	configFlag(c, &file)
@@ -303,19 +291,16 @@ func newIntakeCmd() *cobra.Command {
 		Short: "Archive, check, ingest and acknowledge every complete file now",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := openRuntime(cmd.Context(), file, runtimeOpts{})
-			if err != nil {
+			return runWith(cmd, file, runtimeOpts{}, func(r *runtime) error {
+				in, err := r.intake()
+				if err != nil {
+					return err
+				}
+				counts, err := in.Collect(cmd.Context())
+				fmt.Fprintf(cmd.OutOrStdout(), "taken %d: accepted %d, rejected %d, duplicates %d, late %d\n",
+					counts.Taken, counts.Accepted, counts.Rejected, counts.Duplicates, counts.Late)
 				return err
-			}
-			defer r.Close()
-			in, err := r.intake()
-			if err != nil {
-				return err
-			}
-			counts, err := in.Collect(cmd.Context())
-			fmt.Fprintf(cmd.OutOrStdout(), "taken %d: accepted %d, rejected %d, duplicates %d, late %d\n",
-				counts.Taken, counts.Accepted, counts.Rejected, counts.Duplicates, counts.Late)
-			return err
+			})
 		},
 	}
 	configFlag(run, &file)
@@ -335,35 +320,32 @@ func newReconCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := openRuntime(cmd.Context(), file, runtimeOpts{ledger: true})
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			cy, ok, err := r.jobs.Cycle(cmd.Context(), d)
-			if err != nil {
-				return err
-			}
-			if !ok || cy.Stage.Before(settlement.StageSettled) {
-				return fmt.Errorf("cycle of %s is not settled yet (stage %q): run `settle cycle run --date %s`", d, cy.Stage, d)
-			}
-			found, plan, sum, err := r.pipeline(nil).Reconcile(cmd.Context(), d)
-			if err != nil {
-				return err
-			}
-			if err := r.jobs.Reconciled(cmd.Context(), d, plan, sum); err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "cycle %s: %d in Postgres, %d on the ledger, %d matched, %d breaks (%d new, %d closed as gone)\n",
-				settlement.CycleID(d), sum.StoreRecords, sum.LedgerRecords, sum.Matched, len(found), len(plan.Open), len(plan.Close))
-			for _, b := range found {
-				fmt.Fprintf(w, "  %s\n", b)
-			}
-			if len(found) > 0 {
-				return &exitError{code: 1, err: errors.New("")}
-			}
-			return nil
+			return runWith(cmd, file, runtimeOpts{ledger: true}, func(r *runtime) error {
+				cy, ok, err := r.jobs.Cycle(cmd.Context(), d)
+				if err != nil {
+					return err
+				}
+				if !ok || cy.Stage.Before(settlement.StageSettled) {
+					return fmt.Errorf("cycle of %s is not settled yet (stage %q): run `settle cycle run --date %s`", d, cy.Stage, d)
+				}
+				found, plan, sum, err := r.pipeline(nil).Reconcile(cmd.Context(), d)
+				if err != nil {
+					return err
+				}
+				if err := r.jobs.Reconciled(cmd.Context(), d, plan, sum); err != nil {
+					return err
+				}
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "cycle %s: %d in Postgres, %d on the ledger, %d matched, %d breaks (%d new, %d closed as gone)\n",
+					settlement.CycleID(d), sum.StoreRecords, sum.LedgerRecords, sum.Matched, len(found), len(plan.Open), len(plan.Close))
+				for _, b := range found {
+					fmt.Fprintf(w, "  %s\n", b)
+				}
+				if len(found) > 0 {
+					return &exitError{code: 1, err: errors.New("")}
+				}
+				return nil
+			})
 		},
 	}
 	configFlag(run, &file)
@@ -388,16 +370,13 @@ func newBreaksCmd() *cobra.Command {
 					return err
 				}
 			}
-			r, err := openRuntime(cmd.Context(), file, runtimeOpts{readOnly: true})
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			bs, err := r.jobs.Breaks(cmd.Context(), d, state)
-			if err != nil {
-				return err
-			}
-			return printBreaks(cmd.OutOrStdout(), bs, format)
+			return runWith(cmd, file, runtimeOpts{readOnly: true}, func(r *runtime) error {
+				bs, err := r.jobs.Breaks(cmd.Context(), d, state)
+				if err != nil {
+					return err
+				}
+				return printBreaks(cmd.OutOrStdout(), bs, format)
+			})
 		},
 	}
 	configFlag(list, &file)
@@ -411,21 +390,18 @@ func newBreaksCmd() *cobra.Command {
 		Short: "Show a break's evidence and its whole history",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRuntime(cmd.Context(), sfile, runtimeOpts{readOnly: true})
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			h, err := r.jobs.BreakHistory(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if len(h) == 0 {
-				return fmt.Errorf("no break %q", args[0])
-			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(h)
+			return runWith(cmd, sfile, runtimeOpts{readOnly: true}, func(r *runtime) error {
+				h, err := r.jobs.BreakHistory(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if len(h) == 0 {
+					return fmt.Errorf("no break %q", args[0])
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(h)
+			})
 		},
 	}
 	configFlag(show, &sfile)
@@ -436,19 +412,16 @@ func newBreaksCmd() *cobra.Command {
 		Short: "Record an operator's decision on a break (appended; nothing is edited)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRuntime(cmd.Context(), rfile, runtimeOpts{})
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			if err := r.jobs.SetBreakState(cmd.Context(), args[0], to, note, by); err != nil {
-				if errors.Is(err, postgres.ErrNoteRequired) || errors.Is(err, postgres.ErrBreakState) {
-					return usageError("%v", err)
+			return runWith(cmd, rfile, runtimeOpts{}, func(r *runtime) error {
+				if err := r.jobs.SetBreakState(cmd.Context(), args[0], to, note, by); err != nil {
+					if errors.Is(err, postgres.ErrNoteRequired) || errors.Is(err, postgres.ErrBreakState) {
+						return usageError("%v", err)
+					}
+					return err
 				}
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s by %s\n", args[0], to, by)
-			return nil
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s by %s\n", args[0], to, by)
+				return nil
+			})
 		},
 	}
 	configFlag(resolve, &rfile)
@@ -494,21 +467,18 @@ func newOpsCmd() *cobra.Command {
 		Short: "List events whose handler kept failing",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := openRuntime(cmd.Context(), file, runtimeOpts{})
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			ps, err := r.bus.ListPoisoned(cmd.Context())
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "UUID\tAT\tTOPIC\tCYCLE\tREASON")
-			for _, p := range ps {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.UUID, p.At.Format(time.RFC3339), p.Topic, p.Event.Cycle, oneLine(p.Reason))
-			}
-			return tw.Flush()
+			return runWith(cmd, file, runtimeOpts{}, func(r *runtime) error {
+				ps, err := r.bus.ListPoisoned(cmd.Context())
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "UUID\tAT\tTOPIC\tCYCLE\tREASON")
+				for _, p := range ps {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.UUID, p.At.Format(time.RFC3339), p.Topic, p.Event.Cycle, oneLine(p.Reason))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	configFlag(list, &file)
@@ -518,17 +488,14 @@ func newOpsCmd() *cobra.Command {
 		Short: "Publish a poisoned event again on its topic (after fixing its cause)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRuntime(cmd.Context(), rfile, runtimeOpts{})
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			e, err := r.bus.Replay(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "replayed %s for %s\n", e.Topic, e.Cycle)
-			return nil
+			return runWith(cmd, rfile, runtimeOpts{}, func(r *runtime) error {
+				e, err := r.bus.Replay(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "replayed %s for %s\n", e.Topic, e.Cycle)
+				return nil
+			})
 		},
 	}
 	configFlag(replay, &rfile)

@@ -127,6 +127,16 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 	return r, nil
 }
 
+// runWith opens the runtime a command needs, runs fn with it and closes it.
+func runWith(cmd *cobra.Command, file string, opts runtimeOpts, fn func(*runtime) error) error {
+	r, err := openRuntime(cmd.Context(), file, opts)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return fn(r)
+}
+
 func checkMigrated(ctx context.Context, s *postgres.Store) error {
 	st, err := s.MigrationStatus(ctx)
 	if err != nil {
