@@ -284,6 +284,23 @@ finished:
 	if !strings.Contains(out, "agree") {
 		t.Fatalf("audit verify: %s", out)
 	}
+	// What an operator sees: the stages, each once, and no open break.
+	var status struct {
+		Cycle struct {
+			Stage   string
+			Entries int64
+		} `json:"cycle"`
+		Stages []struct{ To string } `json:"stages"`
+	}
+	if err := json.Unmarshal([]byte(s.must("cycle", "status", "--date", date, "--json")), &status); err != nil {
+		t.Fatal(err)
+	}
+	if status.Cycle.Stage != "REPORTED" || status.Cycle.Entries != 3000 || len(status.Stages) != 6 {
+		t.Fatalf("cycle status: %+v", status)
+	}
+	if out := s.must("breaks", "list", "--date", date, "--format", "csv"); strings.Count(out, "\n") != 1 {
+		t.Fatalf("breaks after a clean resume: %s", out)
+	}
 	var dup int
 	s.db.QueryRow(`SELECT count(*) - count(DISTINCT chunk_id) FROM ledger_txs`).Scan(&dup)
 	if dup != 0 {
