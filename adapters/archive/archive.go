@@ -7,11 +7,9 @@
 package archive
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -206,26 +204,12 @@ func (a *Archive) Find(bank, name string) (string, bool, error) {
 
 // scan calls fn for each index entry of sum ("" for every entry).
 func (a *Archive) scan(fn func(Entry) bool, sum string) error {
-	f, err := os.Open(a.indexFile())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, indexLineBytesMax), indexLineBytesMax)
-	for sc.Scan() {
-		var e Entry
-		if json.Unmarshal(sc.Bytes(), &e) != nil || (sum != "" && e.SHA256 != sum) {
-			continue // a torn line after a crash is skipped, not fatal
+	return journal.Read(a.indexFile(), indexLineBytesMax, func(_ int, e Entry, err error) bool {
+		if err != nil || (sum != "" && e.SHA256 != sum) {
+			return true // a torn line after a crash is skipped, not fatal
 		}
-		if !fn(e) {
-			return nil
-		}
-	}
-	return sc.Err()
+		return fn(e)
+	})
 }
 
 // Open returns the archived bytes with hash sum, checked against it.

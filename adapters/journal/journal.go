@@ -6,7 +6,10 @@
 package journal
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -47,4 +50,29 @@ func SyncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// Read calls fn for each line of file in order, decoded into a T, with its
+// 1-based line number; a line that does not decode (a torn last line after
+// a crash) comes with its error and the caller decides. fn returns false to
+// stop. A missing file is an empty journal. lineMax bounds one line.
+func Read[T any](file string, lineMax int, fn func(line int, v T, err error) bool) error {
+	f, err := os.Open(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, min(lineMax, 64<<10)), lineMax)
+	for line := 1; sc.Scan(); line++ {
+		var v T
+		err := json.Unmarshal(sc.Bytes(), &v)
+		if !fn(line, v, err) {
+			return nil
+		}
+	}
+	return sc.Err()
 }

@@ -1,12 +1,10 @@
 package sftp
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -140,27 +138,16 @@ func takenKey(name string, size int64, mod time.Time) string {
 func (r *Remote) takenFile() string { return filepath.Join(r.cfg.StateDir, "taken.jsonl") }
 
 func (r *Remote) loadTaken() error {
-	f, err := os.Open(r.takenFile())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, takenLineBytesMax), takenLineBytesMax)
-	for line := 1; sc.Scan(); line++ {
-		var rec takenRecord
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+	return journal.Read(r.takenFile(), takenLineBytesMax, func(line int, rec takenRecord, err error) bool {
+		if err != nil {
 			// A torn last line after a crash: the file was not marked
 			// taken and will be taken again, which intake tolerates.
 			r.log.Warn("taken record: bad line skipped", "line", line, "err", err.Error())
-			continue
+			return true
 		}
 		r.taken[takenKey(rec.Name, rec.Size, rec.ModTime)] = true
-	}
-	return sc.Err()
+		return true
+	})
 }
 
 // session is one login to the bank's server.
