@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"settle/adapters/events"
 	"settle/adapters/postgres"
 )
 
@@ -58,6 +59,11 @@ instances at once; an applied migration whose file has changed is an error.`,
 			done, err := s.Migrate(ctx)
 			if err != nil {
 				return err
+			}
+			// The event outbox's tables (watermill's, one per topic) are
+			// schema too: made here once, not at every command's start.
+			if err := events.New(s.DB(), nil).Init(ctx); err != nil {
+				return fmt.Errorf("event tables: %w", err)
 			}
 			if len(done) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "schema is up to date")

@@ -45,8 +45,8 @@ func (r *runtime) Close() {
 type runtimeOpts struct {
 	ledger  bool // the Fabric client
 	service bool // the long-running service: logs at INFO
-	// readOnly opens the database in read-only sessions (auditors: audit
-	// commands never write) and creates nothing, not even event tables.
+	// readOnly opens the database in read-only sessions: audit commands
+	// never write.
 	readOnly bool
 }
 
@@ -102,12 +102,6 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 		return nil, err
 	}
 	r.bus = events.New(r.store.DB(), r.log)
-	// The outbox lives in Postgres whatever carries the events onwards.
-	if !opts.readOnly {
-		if err := r.bus.Init(octx); err != nil {
-			return nil, fmt.Errorf("event tables: %w", err)
-		}
-	}
 	r.jobs = r.store.Jobs(func(ctx context.Context, tx *sql.Tx, e jobs.Event) error { return r.bus.PublishTx(ctx, tx, e) }, cfg.Instance)
 	if r.inbox, err = sftp.NewStorage(cfg.path("sftp"), r.log); err != nil {
 		return nil, err
