@@ -48,10 +48,13 @@ const (
 	endorseTimeout   = 60 * time.Second // one proposal on one peer (a 5000-payment chunk takes a few s)
 	commitTimeout    = 90 * time.Second // orderer + commit event after endorsement
 	queryTimeout     = 30 * time.Second
-	conflictRetryMax = 6                // MVCC/phantom read conflicts, then give up
-	lostRetryMax     = 3                // commit outcome unknown: re-endorse at most this often
-	peerBackoff      = 10 * time.Second // a peer that refused a connection is tried last for this long
-	pageSize         = 1000             // GetCyclePayments page
+	conflictRetryMax = 6                     // MVCC/phantom read conflicts, then give up
+	lostRetryMax     = 3                     // commit outcome unknown: re-endorse at most this often
+	disagreeRetryMax = 6                     // peers answer differently (one behind): ask again, then give the refusal
+	peerBackoff      = 10 * time.Second      // a peer that refused a connection is tried last for this long
+	catchUpWait      = 5 * time.Second       // a query waits this long for its peer to hold the client's last write
+	catchUpPoll      = 25 * time.Millisecond // how often it asks the peer its height
+	pageSize         = 1000                  // GetCyclePayments page
 )
 
 // Config says which network and whose identity the client uses.
@@ -89,6 +92,12 @@ type Client struct {
 	profile   string // temp file of the connection profile (removed by Close)
 	mu        sync.Mutex
 	downUntil map[string]time.Time
+	// written is the highest block holding a transaction this client
+	// committed (or found committed); heights is each peer's height as
+	// last read. A query waits for its peer to reach written+1, so the
+	// client reads its own writes even from a peer a block behind.
+	written   uint64
+	heights   map[string]uint64
 	closeOnce sync.Once
 }
 
@@ -143,7 +152,7 @@ func NewFromNetwork(ctx context.Context, n *Network, cfg Config) (*Client, error
 	f.Close()
 	c := &Client{
 		net: n, org: org, majority: n.Majority(), strict: len(cfg.Endorsers) > 0,
-		log: cfg.Logger, profile: f.Name(), downUntil: map[string]time.Time{},
+		log: cfg.Logger, profile: f.Name(), downUntil: map[string]time.Time{}, heights: map[string]uint64{},
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -406,45 +415,68 @@ func argBytes(args []string) [][]byte {
 // conflicts are retried with a bound and jittered backoff; a transaction
 // whose commit was not seen is looked up by id, and the call re-endorsed
 // (the chaincode answers "already ..." if it did commit) at most
-// lostRetryMax times.
+// lostRetryMax times. When the peers' answers split (some endorse, some
+// refuse, none a majority: a peer behind the others), it asks again at most
+// disagreeRetryMax times before returning the refusal.
 func (c *Client) Submit(ctx context.Context, done func(payload []byte) (string, bool), fn string, args ...string) ([]byte, jobs.LedgerTx, error) {
-	conflicts, lost := 0, 0
+	out, err := retrySubmit(ctx, c.log, fn, func() (txOutcome, error) { return c.submitOnce(ctx, done, fn, args) }, sleepJitter)
+	if err != nil {
+		return nil, jobs.LedgerTx{}, err
+	}
+	if out.tx.Existing && (out.tx.Block == 0 || len(out.tx.Endorsers) == 0) {
+		if t, terr := c.Tx(ctx, out.tx.ID); terr == nil {
+			out.tx.Block, out.tx.Endorsers = t.Block, t.Endorsers
+		} else {
+			c.log.Warn("ledger: existing transaction not described", "tx", out.tx.ID, "err", terr)
+		}
+	}
+	return out.payload, out.tx, nil
+}
+
+// retrySubmit runs once until it succeeds or fails for good: read
+// conflicts, split answers and unknown outcomes are tried again, each
+// kind a bounded number of times, pausing between tries.
+func retrySubmit(ctx context.Context, log *slog.Logger, fn string, once func() (txOutcome, error), pause func(context.Context, int) error) (txOutcome, error) {
+	conflicts, lost, disagreed := 0, 0, 0
 	for {
-		out, err := c.submitOnce(ctx, done, fn, args)
+		out, err := once()
 		var inv *invalidError
+		var dis *disagreeError
+		var attempt int
 		switch {
 		case err == nil:
-			if out.tx.Existing && (out.tx.Block == 0 || len(out.tx.Endorsers) == 0) {
-				if t, terr := c.Tx(ctx, out.tx.ID); terr == nil {
-					out.tx.Block, out.tx.Endorsers = t.Block, t.Endorsers
-				} else {
-					c.log.Warn("ledger: existing transaction not described", "tx", out.tx.ID, "err", terr)
-				}
-			}
-			return out.payload, out.tx, nil
+			return out, nil
 		case errors.As(err, &inv) && (inv.code == pb.TxValidationCode_MVCC_READ_CONFLICT || inv.code == pb.TxValidationCode_PHANTOM_READ_CONFLICT):
 			conflicts++
 			if conflicts > conflictRetryMax {
-				return nil, jobs.LedgerTx{}, fmt.Errorf("%s: %d read conflicts in a row: %w", fn, conflicts, err)
+				return txOutcome{}, fmt.Errorf("%s: %d read conflicts in a row: %w", fn, conflicts, err)
 			}
-			c.log.Info("ledger: read conflict, retrying", "fn", fn, "tx", inv.txID, "attempt", conflicts)
-			if err := sleep(ctx, jitter(conflicts)); err != nil {
-				return nil, jobs.LedgerTx{}, err
+			log.Info("ledger: read conflict, retrying", "fn", fn, "tx", inv.txID, "attempt", conflicts)
+			attempt = conflicts
+		case errors.As(err, &dis):
+			disagreed++
+			if disagreed > disagreeRetryMax {
+				return txOutcome{}, dis.err
 			}
+			log.Info("ledger: peers disagree, asking again", "fn", fn, "agreed", dis.agreed, "answered", dis.answered, "attempt", disagreed, "err", dis.err)
+			attempt = disagreed
 		case errors.Is(err, errUnknownOutcome):
 			lost++
 			if lost > lostRetryMax {
-				return nil, jobs.LedgerTx{}, fmt.Errorf("%s: %w: %v", fn, jobs.ErrLedgerUnavailable, err)
+				return txOutcome{}, fmt.Errorf("%s: %w: %v", fn, jobs.ErrLedgerUnavailable, err)
 			}
-			c.log.Warn("ledger: commit not seen, checking and re-endorsing", "fn", fn, "err", err, "attempt", lost)
-			if err := sleep(ctx, jitter(lost)); err != nil {
-				return nil, jobs.LedgerTx{}, err
-			}
+			log.Warn("ledger: commit not seen, checking and re-endorsing", "fn", fn, "err", err, "attempt", lost)
+			attempt = lost
 		default:
-			return nil, jobs.LedgerTx{}, err
+			return txOutcome{}, err
+		}
+		if err := pause(ctx, attempt); err != nil {
+			return txOutcome{}, err
 		}
 	}
 }
+
+func sleepJitter(ctx context.Context, attempt int) error { return sleep(ctx, jitter(attempt)) }
 
 func jitter(attempt int) time.Duration {
 	base := time.Duration(100<<min(attempt, 6)) * time.Millisecond
@@ -461,6 +493,18 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// disagreeError: the peers' answers split with no majority for any one of
+// them, some endorsing and some refusing or endorsing something else. It
+// is what a peer a few blocks behind the others looks like, so Submit asks
+// again, and returns err only when the split lasts.
+type disagreeError struct {
+	err              error
+	agreed, answered int
+}
+
+func (e *disagreeError) Error() string { return e.err.Error() }
+func (e *disagreeError) Unwrap() error { return e.err }
 
 // invalidError is a committed transaction that the peers marked invalid.
 type invalidError struct {
@@ -534,6 +578,13 @@ func (c *Client) submitOnce(ctx context.Context, done func([]byte) (string, bool
 			}
 		}
 		if refused != nil && (len(best) < c.majority || c.strict) {
+			if len(best) > 0 && !c.strict {
+				// Some peers endorsed what others refused: the ones
+				// refusing are most likely a block or two behind (a bank
+				// registered a moment ago is UNKNOWN_BANK on a peer that
+				// has not committed it yet). Ask again shortly.
+				return &disagreeError{err: refused, agreed: len(best), answered: len(answers) - len(failed)}
+			}
 			return refused
 		}
 		endorsers := make([]string, len(best))
@@ -549,9 +600,12 @@ func (c *Client) submitOnce(ctx context.Context, done func([]byte) (string, bool
 				detail += "; unreachable or failed: " + strings.Join(failed, "; ")
 			}
 			pe := &PolicyError{TxID: txID, Endorsers: endorsers, Needed: c.majority, Detail: detail}
-			if len(groups) > 1 || len(failed) == 0 {
+			if len(groups) > 1 {
 				// Peers that disagree (e.g. one still catching up): no
-				// majority for one result.
+				// majority for one result yet.
+				return &disagreeError{err: pe, agreed: len(best), answered: len(answers) - len(failed)}
+			}
+			if len(failed) == 0 {
 				return pe
 			}
 			// Too few peers answered: the ledger is unavailable, not the
@@ -597,6 +651,7 @@ func (c *Client) submitOnce(ctx context.Context, done func([]byte) (string, bool
 				return &invalidError{txID: txID, code: st.TxValidationCode, block: st.BlockNumber}
 			}
 			out.tx = jobs.LedgerTx{ID: txID, Block: st.BlockNumber, Endorsers: endorsers}
+			c.noteWritten(st.BlockNumber)
 			return nil
 		case <-wait.C:
 		case <-rctx.Done():
@@ -607,6 +662,7 @@ func (c *Client) submitOnce(ctx context.Context, done func([]byte) (string, bool
 		}
 		if t, err := c.Tx(context.WithoutCancel(ctx), txID); err == nil {
 			out.tx = t
+			c.noteWritten(t.Block)
 			return nil
 		}
 		return fmt.Errorf("%w: tx %s sent, no commit seen within %s", errUnknownOutcome, txID, commitTimeout)
@@ -630,7 +686,8 @@ func shortErr(err error) string {
 }
 
 // Evaluate runs a query on one peer: the client's own bank's first, then
-// the others while a peer cannot be reached. A chaincode refusal is
+// the others while a peer cannot be reached or stays behind this client's
+// last write (see catchUp). A chaincode refusal is
 // returned as a *RefusalError at once.
 func (c *Client) Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error) {
 	var out []byte
@@ -647,6 +704,13 @@ func (c *Client) Evaluate(ctx context.Context, fn string, args ...string) ([]byt
 		}
 		var failed []string
 		for _, e := range c.queryOrder() {
+			if err := c.catchUp(rctx, e); err != nil {
+				failed = append(failed, fmt.Sprintf("%s: %s", e.bank.MSPID, shortErr(err)))
+				if rctx.Err() != nil {
+					break
+				}
+				continue
+			}
 			a := c.endorseOne(tr, prop, e)
 			if a.err != nil {
 				if msg, ok := chaincodeMessage(a.err); ok {
@@ -674,6 +738,63 @@ func (c *Client) Evaluate(ctx context.Context, fn string, args ...string) ([]byt
 		return fmt.Errorf("%s: %w: no peer answered: %s", fn, jobs.ErrLedgerUnavailable, strings.Join(failed, "; "))
 	})
 	return out, err
+}
+
+// noteWritten records that block holds a transaction of this client's.
+func (c *Client) noteWritten(block uint64) {
+	c.mu.Lock()
+	c.written = max(c.written, block)
+	c.mu.Unlock()
+}
+
+// catchUp waits, at most catchUpWait, until e's peer has committed the
+// last block this client wrote to, so a query after a write sees it. A
+// peer that stays behind (or cannot say its height) is an error: the
+// caller asks another peer.
+func (c *Client) catchUp(ctx context.Context, e *endorser) error {
+	c.mu.Lock()
+	written, have := c.written, c.heights[e.bank.MSPID]
+	c.mu.Unlock()
+	if written == 0 || have > written {
+		return nil
+	}
+	h, err := waitHeight(ctx, written+1, func(ctx context.Context) (uint64, error) { return c.height(ctx, e) }, catchUpWait, catchUpPoll)
+	c.mu.Lock()
+	c.heights[e.bank.MSPID] = max(c.heights[e.bank.MSPID], h)
+	c.mu.Unlock()
+	return err
+}
+
+// height is the number of blocks e's peer has committed.
+func (c *Client) height(ctx context.Context, e *endorser) (uint64, error) {
+	qctx, cancel := context.WithTimeout(ctx, catchUpWait)
+	defer cancel()
+	r, err := c.ledger.QueryInfo(ledger.WithTargets(e.peer), ledger.WithParentContext(qctx))
+	if err != nil {
+		return 0, fmt.Errorf("chain height: %w", err)
+	}
+	return r.BCI.GetHeight(), nil
+}
+
+// waitHeight polls height until it reaches need, for at most wait. It
+// returns the last height read.
+func waitHeight(ctx context.Context, need uint64, height func(context.Context) (uint64, error), wait, poll time.Duration) (uint64, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		h, err := height(ctx)
+		if err != nil {
+			return h, err
+		}
+		if h >= need {
+			return h, nil
+		}
+		if !time.Now().Before(deadline) {
+			return h, fmt.Errorf("peer behind: height %d after %s, %d needed to see this client's last write", h, wait, need)
+		}
+		if err := sleep(ctx, poll); err != nil {
+			return h, err
+		}
+	}
 }
 
 // queryOrder is the peers in query order, those that recently refused

@@ -343,6 +343,52 @@ func TestConcurrentChunks(t *testing.T) {
 	}
 }
 
+// TestReadOwnWriteFromPeerBehind: bank 3's client writes while its own
+// peer is down, then reads at once from that peer, restarted and catching
+// up on the missed blocks. The read asks the peer its height first and
+// waits for it to hold the write instead of answering "not found". (On
+// this machine the restarted peer has usually caught up by the time its
+// port opens; the test logs whether it was behind. The waiting itself is
+// pinned by TestWaitHeight*.)
+func TestReadOwnWriteFromPeerBehind(t *testing.T) {
+	c := newClient(t, 3)
+	w := newWorld(t, c, "100000000")
+	ctx := testCtx(t, 4*time.Minute)
+	t.Cleanup(func() { script(time.Minute, "peer-start.sh", "3") })
+	if err := script(time.Minute, "peer-stop.sh", "3"); err != nil {
+		t.Fatal(err)
+	}
+	k := w.chunk("T"+w.run, "K1", "W"+w.run[8:], 3)
+	tx, err := c.RecordChunk(ctx, k)
+	if err != nil {
+		t.Fatalf("write with the own peer down: %v", err)
+	}
+	if err := script(time.Minute, "peer-start.sh", "3"); err != nil {
+		t.Fatal(err)
+	}
+	// Ask the own peer first again, as a client would once it is back.
+	var own *endorser
+	for _, e := range c.peers {
+		if e.bank.MSPID == "Bank3MSP" {
+			own = e
+		}
+	}
+	c.mu.Lock()
+	delete(c.downUntil, own.bank.MSPID)
+	c.mu.Unlock()
+	if h, err := c.height(ctx, own); err == nil {
+		t.Logf("peer 3 at height %d right after its restart; the write is in block %d (behind: %v)", h, tx.Block, h <= tx.Block)
+	}
+	e := k.Entries[1]
+	rec, ok, err := c.Payment(ctx, e.Sender, e.Entry.ID)
+	if err != nil || !ok || rec.TxID != tx.ID {
+		t.Fatalf("read right after the write: %+v found=%v %v; want it recorded by %s", rec, ok, err, tx.ID)
+	}
+	if h, err := c.height(ctx, own); err != nil || h <= tx.Block {
+		t.Fatalf("peer 3 at height %d (%v) after the read; want past block %d", h, err, tx.Block)
+	}
+}
+
 // TestPeersDown runs last: it stops peers. One bank's peer down: a cycle
 // still records and settles. Two of three: the write fails as unavailable,
 // and the same call succeeds once they are back, written once.

@@ -24,6 +24,13 @@ func (c *Client) Tx(ctx context.Context, txID string) (jobs.LedgerTx, error) {
 	}
 	var failed []string
 	for _, e := range c.queryOrder() {
+		if err := c.catchUp(ctx, e); err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %s", e.bank.MSPID, shortErr(err)))
+			if ctx.Err() != nil {
+				return jobs.LedgerTx{}, ctx.Err()
+			}
+			continue
+		}
 		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
 		b, err := c.ledger.QueryBlockByTxID(fab.TransactionID(txID), ledger.WithTargets(e.peer), ledger.WithParentContext(qctx))
 		cancel()
