@@ -95,6 +95,55 @@ func TestReversalTracedOnTheLedger(t *testing.T) {
 	if steps["transaction"]["block"] == "" || !strings.Contains(steps["transaction"]["endorsers"], "MSP") || steps["reversal chain"]["reversed by"] != "REV-"+orig.ID {
 		t.Fatalf("trace facts: %v", steps)
 	}
+	// And back, on the real ledger: the reversal's transaction, read from
+	// its block, leads to the reversal file and line; the original's to its.
+	var revTrace struct {
+		Steps []struct {
+			Step  string            `json:"step"`
+			Facts map[string]string `json:"facts"`
+		} `json:"steps"`
+	}
+	revOut := s.must("audit", "trace", string(bank.BIC)+"/REV-"+orig.ID, "--format", "json")
+	if err := json.Unmarshal([]byte(revOut), &revTrace); err != nil {
+		t.Fatalf("%v: %s", err, revOut)
+	}
+	var revTx string
+	for _, st := range revTrace.Steps {
+		if st.Step == "transaction" {
+			revTx = st.Facts["tx_id"]
+		}
+	}
+	for _, c := range []struct{ tx, payment, file, kind string }{
+		{revTx, "REV-" + orig.ID, "reversal.csv", "R"},
+		{steps["transaction"]["tx_id"], orig.ID, steps["file"]["name"], "P"},
+	} {
+		out := s.must("audit", "tx", c.tx, "--format", "json")
+		var tt struct {
+			OK       bool `json:"ok"`
+			Payments []struct {
+				Payment, Kind, File, Check, Reverses string
+				Line                                 int
+			} `json:"payments"`
+		}
+		if err := json.Unmarshal([]byte(out), &tt); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		found := false
+		for _, p := range tt.Payments {
+			if p.Payment == string(bank.BIC)+"/"+c.payment {
+				found = p.File == c.file && p.Kind == c.kind && p.Line > 0 && p.Check == "ok" &&
+					(c.kind == "P") == (p.Reverses == "") && (c.kind == "P" || p.Reverses == orig.ID)
+			}
+		}
+		if !tt.OK || !found {
+			t.Fatalf("audit tx %s: want %s from %s, all checked: %s", c.tx, c.payment, c.file, out)
+		}
+	}
+	txText := s.must("audit", "tx", revTx)
+	if !strings.Contains(txText, "every step checks") || !strings.Contains(txText, "reversal.csv") {
+		t.Fatalf("audit tx text: %s", txText)
+	}
+	t.Logf("settle audit tx %s:\n%s", revTx, txText)
 	for _, d := range []string{day1, day2} {
 		if out := s.must("audit", "verify", "--date", d); !strings.Contains(out, "agree") {
 			t.Fatalf("verify %s: %s", d, out)

@@ -21,6 +21,36 @@ type AuditStore interface {
 	SigningKeys(ctx context.Context, bank settlement.BIC, at time.Time) ([]signature.Key, error)
 	Members(ctx context.Context) (map[settlement.BIC]bool, error)
 	Positions(ctx context.Context, date settlement.Date) ([]settlement.Position, error)
+	// LedgerTxRow is what Postgres recorded of a ledger transaction it
+	// wrote; ok false if it recorded none with that id.
+	LedgerTxRow(ctx context.Context, txID string) (row LedgerTxRow, ok bool, err error)
+}
+
+// LedgerTxRow is Postgres's record of a transaction the system wrote.
+type LedgerTxRow struct {
+	Cycle     settlement.Date
+	Function  string
+	Chunk     string
+	Entries   int
+	Block     uint64
+	Endorsers []string
+}
+
+// TxReader reads a committed ledger transaction's content from the block
+// that holds it, as its endorsers signed it.
+type TxReader interface {
+	TxContent(ctx context.Context, txID string) (TxContent, error)
+}
+
+// TxContent is what one ledger transaction carried.
+type TxContent struct {
+	Tx        LedgerTx
+	Function  string
+	Cycle     string                       // RecordChunk and SettleCycle
+	Chunk     string                       // RecordChunk
+	Payments  []reconciliation.Record      // RecordChunk: TxID, Cycle set
+	Positions []reconciliation.NetPosition // SettleCycle
+	Args      []string                     // any other function
 }
 
 // ArchiveReader finds archived files by their receipt.
@@ -60,6 +90,7 @@ type Auditor struct {
 	Store   AuditStore
 	Ledger  Ledger
 	Archive ArchiveReader
+	Txs     TxReader // for TraceTx
 }
 
 // Step is one link of a payment's lineage and what checking it found.

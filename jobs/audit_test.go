@@ -17,7 +17,7 @@ func (w *world) auditor(t *testing.T) *jobs.Auditor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: arc}
+	return &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: arc, Txs: w.ledger}
 }
 
 func TestAuditTraceAndVerify(t *testing.T) {
@@ -62,6 +62,43 @@ func TestAuditTraceAndVerify(t *testing.T) {
 		t.Errorf("reversal: %+v related %+v", steps["reversal chain"], tr.Related)
 	}
 
+	// And back: from the transaction that recorded it to the files.
+	txID := steps["transaction"].Facts["tx_id"]
+	tt, err := a.TraceTx(w.ctx, txID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tt.OK || len(tt.Payments) == 0 {
+		t.Fatalf("clean tx trace not ok: %+v", tt)
+	}
+	var back *jobs.TxPayment
+	for i, p := range tt.Payments {
+		if p.Check != "ok" || p.File == "" || p.Line == 0 || p.FileID == "" {
+			t.Errorf("payment %+v: want ok with its file, file id and line", p)
+		}
+		if p.Payment == string(w.banks[1].BIC)+"/"+orig.ID {
+			back = &tt.Payments[i]
+		}
+	}
+	if back == nil || back.Line != 2 || back.File != steps["file"].Facts["name"] || back.Kind != "P" {
+		t.Fatalf("the traced payment, back from its tx: %+v (want line 2 of %s)", back, steps["file"].Facts["name"])
+	}
+	txSteps := map[string]jobs.Step{}
+	for _, s := range tt.Steps {
+		txSteps[s.Step] = s
+	}
+	if txSteps["transaction"].Facts["function"] != "RecordChunk" || txSteps["postgres"].Check != "ok" || txSteps["file"].Check != "ok" {
+		t.Fatalf("tx steps: %+v", tt.Steps)
+	}
+	// The settling transaction: its positions against Postgres's.
+	st, err := a.TraceTx(w.ctx, w.ledger.settled["C2026-11-24"])
+	if err != nil || !st.OK || len(st.Steps) != 3 || st.Steps[2].Step != "positions" {
+		t.Fatalf("settle tx trace: %+v %v", st, err)
+	}
+	if _, err := a.TraceTx(w.ctx, "no-such-tx"); err == nil {
+		t.Fatal("an unknown transaction traced")
+	}
+
 	// Verify re-nets each cycle from the archive and finds nothing.
 	for _, d := range []settlement.Date{"2026-11-24", "2026-11-25"} {
 		rep, err := a.Verify(w.ctx, d)
@@ -91,6 +128,9 @@ func TestAuditTraceAndVerify(t *testing.T) {
 	tr, _ = a.Trace(w.ctx, w.banks[1].BIC, orig.ID)
 	if tr.OK || !strings.Contains(tr.Steps[0].Check, "hash") {
 		t.Fatalf("a tampered archive must fail the file step: %+v", tr.Steps[0])
+	}
+	if tt, err := a.TraceTx(w.ctx, txID); err != nil || tt.OK {
+		t.Fatalf("a tampered archive must fail the tx trace's file step: %+v %v", tt, err)
 	}
 	rep, _ := a.Verify(w.ctx, "2026-11-24")
 	if rep.OK() || len(rep.Problems) == 0 {

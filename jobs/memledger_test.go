@@ -33,12 +33,13 @@ type memLedger struct {
 	writes    int // transactions that wrote something
 	failAfter int // fail every write after this many (0: never)
 	lostAck   bool
-	drop      string // payment key to leave out of CyclePayments (a lost event)
+	drop      string                    // payment key to leave out of CyclePayments (a lost event)
+	content   map[string]jobs.TxContent // tx id -> what it carried
 }
 
 func newMemLedger() *memLedger {
 	return &memLedger{chunks: map[string]string{}, txs: map[string]jobs.LedgerTx{}, payments: map[string]reconciliation.Record{},
-		positions: map[string][]reconciliation.NetPosition{}, settled: map[string]string{}}
+		positions: map[string][]reconciliation.NetPosition{}, settled: map[string]string{}, content: map[string]jobs.TxContent{}}
 }
 
 var errLedgerDown = fmt.Errorf("%w: peers down", jobs.ErrLedgerUnavailable)
@@ -74,11 +75,15 @@ func (m *memLedger) RecordChunk(_ context.Context, c jobs.Chunk) (jobs.LedgerTx,
 	}
 	m.writes++
 	tx := jobs.LedgerTx{ID: fmt.Sprintf("tx%04d", m.writes), Block: uint64(m.writes), Endorsers: []string{"Bank1MSP", "Bank2MSP"}}
+	carried := jobs.TxContent{Tx: tx, Function: "RecordChunk", Cycle: c.Cycle, Chunk: c.ID}
 	for _, e := range c.Entries {
 		en := e.Entry
-		m.payments[string(e.Sender)+"/"+en.ID] = reconciliation.Record{Sender: e.Sender, ID: en.ID, Kind: en.Kind, Debtor: en.Debtor,
+		r := reconciliation.Record{Sender: e.Sender, ID: en.ID, Kind: en.Kind, Debtor: en.Debtor,
 			Creditor: en.Creditor, Amount: en.Amount, Currency: en.Currency, FileSHA256: e.FileSHA256, Cycle: c.Cycle, Original: en.Original, TxID: tx.ID}
+		m.payments[string(e.Sender)+"/"+en.ID] = r
+		carried.Payments = append(carried.Payments, r)
 	}
+	m.content[tx.ID] = carried
 	m.chunks[k], m.txs[k] = h, tx
 	if m.lostAck { // committed, but the answer never reached the client
 		m.lostAck = false
@@ -126,7 +131,9 @@ func (m *memLedger) SettleCycle(_ context.Context, cycle string, ps []settlement
 	for _, p := range ps {
 		m.positions[cycle] = append(m.positions[cycle], reconciliation.NetPosition{Bank: p.Bank, Currency: p.Currency, Net: p.Net})
 	}
-	return jobs.LedgerTx{ID: tx, Block: uint64(m.writes)}, nil
+	lt := jobs.LedgerTx{ID: tx, Block: uint64(m.writes), Endorsers: []string{"Bank1MSP", "Bank2MSP"}}
+	m.content[tx] = jobs.TxContent{Tx: lt, Function: "SettleCycle", Cycle: cycle, Positions: m.positions[cycle]}
+	return lt, nil
 }
 
 func (m *memLedger) Cycle(_ context.Context, cycle string) (jobs.LedgerCycle, bool, error) {
@@ -198,6 +205,16 @@ func (m *memLedger) Tx(_ context.Context, id string) (jobs.LedgerTx, error) {
 	}
 	return jobs.LedgerTx{}, errors.New("no such transaction")
 }
+func (m *memLedger) TxContent(_ context.Context, id string) (jobs.TxContent, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.content[id]
+	if !ok {
+		return jobs.TxContent{}, fmt.Errorf("tx %s: not found", id)
+	}
+	return c, nil
+}
+
 func (m *memLedger) RegisterBank(context.Context, settlement.BIC, string) (jobs.LedgerTx, error) {
 	return jobs.LedgerTx{}, nil
 }

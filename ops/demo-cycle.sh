@@ -160,12 +160,17 @@ $S cycle ledger --config "$D/settle.yaml" --date "$DAY1" | head -8
 $S recon run --config "$D/settle.yaml" --date "$DAY1"
 $S recon run --config "$D/settle.yaml" --date "$DAY2"
 $S audit trace --config "$D/settle.yaml" "${BICS[1]}/$RID"
+REVTX=$($S audit trace --config "$D/settle.yaml" --format json "${BICS[1]}/REV-$RID" | grep -o '"tx_id": "[0-9a-f]*"' | head -1 | cut -d'"' -f4)
+echo
+echo "and back, from the reversal's ledger transaction (read from its block) to the bank's file and line:"
+$S audit tx --config "$D/settle.yaml" "$REVTX"
 $S audit verify --config "$D/settle.yaml" --date "$DAY1"
 
 step "Where to look next"
 cat <<TXT
   cycles and stages:     $S cycle status --config $D/settle.yaml [--date $DAY1]
   breaks:                $S breaks list --config $D/settle.yaml
+  a ledger tx, traced:   $S audit tx --config $D/settle.yaml TX-ID   (ids: $S cycle ledger --config $D/settle.yaml --date $DAY1)
   a bank's outbox:       sftp -i $D/ssh/${BICS[0]} -P $SFTP_PORT -o UserKnownHostsFile=$D/known_hosts ${BICS[0]}@127.0.0.1
   metrics and health:    curl http://127.0.0.1:$HTTP_PORT/metrics ; curl http://127.0.0.1:$HTTP_PORT/readyz
   service log:           $D/serve.log        archive: $D/state/archive

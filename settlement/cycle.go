@@ -65,6 +65,14 @@ type Cycle struct {
 // CycleID names the cycle of a business date.
 func CycleID(d Date) string { return "C" + string(d) }
 
+// DateOfCycle is the business date a cycle id names: the inverse of CycleID.
+func DateOfCycle(id string) (Date, error) {
+	if len(id) < 2 || id[0] != 'C' {
+		return "", fmt.Errorf("cycle id %q: want C and a date, e.g. C2026-11-24", id)
+	}
+	return ParseDate(id[1:])
+}
+
 // NewCycle opens the cycle of a business date.
 func NewCycle(d Date, now time.Time) Cycle {
 	return Cycle{ID: CycleID(d), BusinessDate: d, Stage: StageOpen, StageAt: now}

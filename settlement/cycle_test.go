@@ -35,3 +35,15 @@ func TestCycleAdvancesOneStepAtATime(t *testing.T) {
 		t.Fatal("stage order")
 	}
 }
+
+func TestDateOfCycle(t *testing.T) {
+	d, err := DateOfCycle(CycleID("2026-11-24"))
+	if err != nil || d != "2026-11-24" {
+		t.Fatalf("round trip: %q %v", d, err)
+	}
+	for _, bad := range []string{"", "C", "2026-11-24", "X2026-11-24", "C2026-13-01", "C2026-11-24x", "Tabc"} {
+		if d, err := DateOfCycle(bad); err == nil {
+			t.Errorf("DateOfCycle(%q) = %q, want an error", bad, d)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lib/pq"
 	"github.com/shopspring/decimal"
 
 	"settle/jobs"
@@ -87,4 +88,27 @@ func (j *JobStore) CycleFiles(ctx context.Context, date settlement.Date) ([]jobs
 		out = append(out, f)
 	}
 	return out, rows.Err()
+}
+
+// LedgerTxRow is what Postgres recorded of a ledger transaction.
+func (j *JobStore) LedgerTxRow(ctx context.Context, txID string) (jobs.LedgerTxRow, bool, error) {
+	var r jobs.LedgerTxRow
+	var bd time.Time
+	var block sql.NullInt64
+	var chunk sql.NullString
+	var endorsers pq.StringArray
+	err := j.db.QueryRowContext(ctx, `SELECT c.business_date, l.function, l.chunk_id, l.entries, l.block_number, l.endorsers
+		FROM ledger_txs l JOIN cycles c ON c.id = l.cycle_id WHERE l.tx_id = $1`, txID).
+		Scan(&bd, &r.Function, &chunk, &r.Entries, &block, &endorsers)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, err
+	}
+	r.Cycle, r.Chunk, r.Endorsers = settlement.Date(bd.Format(time.DateOnly)), chunk.String, endorsers
+	if block.Valid {
+		r.Block = uint64(block.Int64)
+	}
+	return r, true, nil
 }

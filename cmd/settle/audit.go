@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,8 +100,84 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 	verify.Flags().StringVar(&vdate, "date", "", "business date")
 	verify.Flags().StringVar(&vformat, "format", "text", "text or json")
 	verify.MarkFlagRequired("date")
-	c.AddCommand(trace, verify)
+
+	var tfile, tformat string
+	txCmd := &cobra.Command{
+		Use:   "tx TX-ID [--format text|json]",
+		Short: "From a ledger transaction back to the banks' files: what it carried (read from its block), each payment's file, file id and line, checked against Postgres, the ledger and the archive",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			txID := args[0]
+			if !validTxID(txID) {
+				return usageError("want a ledger transaction id (64 hex digits, as `settle cycle ledger` and `audit trace` show)")
+			}
+			if tformat != "text" && tformat != "json" {
+				return usageError("--format must be text or json")
+			}
+			return runWith(cmd, tfile, runtimeOpts{ledger: true, readOnly: true}, func(r *runtime) error {
+				txs, ok := r.ledger.(jobs.TxReader)
+				if !ok {
+					return errors.New("this ledger cannot read transactions' content")
+				}
+				a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Txs: txs}
+				t, err := a.TraceTx(cmd.Context(), txID)
+				if err != nil {
+					return err
+				}
+				if err := printTxTrace(cmd.OutOrStdout(), t, tformat); err != nil {
+					return err
+				}
+				if !t.OK {
+					return &exitError{code: 1, err: errors.New("")}
+				}
+				return nil
+			})
+		},
+	}
+	configFlag(txCmd, &tfile)
+	txCmd.Flags().StringVar(&tformat, "format", "text", "text or json")
+	c.AddCommand(trace, verify, txCmd)
 	return c
+}
+
+// validTxID: Fabric transaction ids are the hex SHA-256 of nonce and creator.
+func validTxID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func printTxTrace(w io.Writer, t jobs.TxTrace, format string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(t)
+	}
+	verdict := "every step checks"
+	if !t.OK {
+		verdict = "SOMETHING DIFFERS"
+	}
+	fmt.Fprintf(w, "transaction %s: %s\n", t.TxID, verdict)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	printSteps(tw, t.Steps, "")
+	tw.Flush()
+	if len(t.Payments) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "payments carried:")
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  payment\tkind\tamount\tdebtor\tcreditor\treverses\tfile\tfile id\tline\tcheck")
+	for _, p := range t.Payments {
+		fmt.Fprintf(tw, "  %s\t%s\t%s %s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", p.Payment, p.Kind, p.Amount, p.Currency, p.Debtor, p.Creditor,
+			cmp.Or(p.Reverses, "-"), p.File, p.FileID, p.Line, p.Check)
+	}
+	return tw.Flush()
 }
 
 func printTrace(w io.Writer, t jobs.Trace, format string) error {
@@ -123,7 +200,16 @@ func printTraceText(w io.Writer, t jobs.Trace, indent string) {
 	}
 	fmt.Fprintf(w, "%s%s: %s\n", indent, t.Payment, verdict)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, s := range t.Steps {
+	printSteps(tw, t.Steps, indent)
+	tw.Flush()
+	for _, r := range t.Related {
+		printTraceText(w, r, indent+"    ")
+	}
+}
+
+// printSteps writes one line per step: name, source, verdict, facts.
+func printSteps(tw io.Writer, steps []jobs.Step, indent string) {
+	for _, s := range steps {
 		keys := make([]string, 0, len(s.Facts))
 		for k := range s.Facts {
 			keys = append(keys, k)
@@ -136,9 +222,5 @@ func printTraceText(w io.Writer, t jobs.Trace, indent string) {
 			}
 		}
 		fmt.Fprintf(tw, "%s  %s\t[%s]\t%s\t%s\n", indent, s.Step, s.Source, s.Check, strings.Join(facts, " "))
-	}
-	tw.Flush()
-	for _, r := range t.Related {
-		printTraceText(w, r, indent+"    ")
 	}
 }

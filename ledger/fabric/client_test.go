@@ -225,6 +225,26 @@ func TestRecordSettleReadBack(t *testing.T) {
 	if err != nil || !lc.Settled() || lc.TxID != st.ID || len(lc.Positions) != 3 {
 		t.Fatalf("settled cycle %+v %v", lc, err)
 	}
+	// What the transactions carried, read back from their blocks.
+	sc, err := c.TxContent(ctx, st.ID)
+	if err != nil || sc.Function != "SettleCycle" || sc.Cycle != cycle || len(sc.Positions) != len(pos) || sc.Tx.Block != st.Block {
+		t.Fatalf("settle tx content %+v %v", sc, err)
+	}
+	for i, p := range pos {
+		if got := sc.Positions[i]; got.Bank != p.Bank || got.Currency != p.Currency || !got.Net.Equal(p.Net) {
+			t.Fatalf("settle tx position %d: %+v, submitted %+v", i, got, p)
+		}
+	}
+	kc, err := c.TxContent(ctx, tx1.ID)
+	if err != nil || kc.Function != "RecordChunk" || kc.Cycle != cycle || kc.Chunk != k1.ID || len(kc.Payments) != len(k1.Entries) {
+		t.Fatalf("chunk tx content %+v %v", kc, err)
+	}
+	for i, e := range k1.Entries {
+		p := kc.Payments[i]
+		if p.Sender != e.Sender || p.ID != e.Entry.ID || !p.Amount.Equal(e.Entry.Amount) || p.TxID != tx1.ID || p.FileSHA256 != e.FileSHA256 {
+			t.Fatalf("chunk tx payment %d: %+v, submitted %+v", i, p, e)
+		}
+	}
 	select {
 	case ev := <-events:
 		if ev.TxID != st.ID || ev.Block != st.Block || ev.Name != EventCycleSettled {

@@ -136,6 +136,10 @@ func TestPing(t *testing.T) {
 	if tx.ID == "" || tx.Block == 0 || len(tx.Endorsers) < 2 || tx.Existing {
 		t.Fatalf("ping tx %+v", tx)
 	}
+	pc, err := c.TxContent(testCtx(t, time.Minute), tx.ID)
+	if err != nil || pc.Function != "Ping" || pc.Payments != nil || pc.Tx.ID != tx.ID {
+		t.Fatalf("ping tx content %+v %v", pc, err)
+	}
 	got, err := c.Tx(testCtx(t, time.Minute), tx.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -19,15 +20,22 @@ import (
 // MSP ids of the organisations whose endorsements it carries. A
 // transaction the peers marked invalid is an error naming its code.
 func (c *Client) Tx(ctx context.Context, txID string) (jobs.LedgerTx, error) {
+	t, _, err := c.txBlock(ctx, txID)
+	return t, err
+}
+
+// txBlock finds the block that holds txID and describes the transaction;
+// it returns the block too.
+func (c *Client) txBlock(ctx context.Context, txID string) (jobs.LedgerTx, *common.Block, error) {
 	if txID == "" {
-		return jobs.LedgerTx{}, fmt.Errorf("tx: empty id")
+		return jobs.LedgerTx{}, nil, fmt.Errorf("tx: empty id")
 	}
 	var failed []string
 	for _, e := range c.queryOrder() {
 		if err := c.catchUp(ctx, e); err != nil {
 			failed = append(failed, fmt.Sprintf("%s: %s", e.bank.MSPID, shortErr(err)))
 			if ctx.Err() != nil {
-				return jobs.LedgerTx{}, ctx.Err()
+				return jobs.LedgerTx{}, nil, ctx.Err()
 			}
 			continue
 		}
@@ -37,20 +45,92 @@ func (c *Client) Tx(ctx context.Context, txID string) (jobs.LedgerTx, error) {
 		if err != nil {
 			failed = append(failed, fmt.Sprintf("%s: %s", e.bank.MSPID, shortErr(err)))
 			if ctx.Err() != nil {
-				return jobs.LedgerTx{}, ctx.Err()
+				return jobs.LedgerTx{}, nil, ctx.Err()
 			}
 			continue
 		}
 		t, code, err := txInBlock(b, txID)
 		if err != nil {
-			return jobs.LedgerTx{}, err
+			return jobs.LedgerTx{}, nil, err
 		}
 		if code != pb.TxValidationCode_VALID {
-			return t, &invalidError{txID: txID, code: code, block: t.Block}
+			return t, b, &invalidError{txID: txID, code: code, block: t.Block}
 		}
-		return t, nil
+		return t, b, nil
 	}
-	return jobs.LedgerTx{}, fmt.Errorf("tx %s: not found on any peer: %s", txID, strings.Join(failed, "; "))
+	return jobs.LedgerTx{}, nil, fmt.Errorf("tx %s: not found on any peer: %s", txID, strings.Join(failed, "; "))
+}
+
+// TxContent reads what a committed transaction carried, from the block
+// that holds it: the chaincode function and, for the settlement's own
+// functions, the payments or positions as the endorsers signed them.
+func (c *Client) TxContent(ctx context.Context, txID string) (jobs.TxContent, error) {
+	t, b, err := c.txBlock(ctx, txID)
+	if err != nil {
+		return jobs.TxContent{}, err
+	}
+	for _, raw := range b.GetData().GetData() {
+		id, args, err := envelopeArgs(raw)
+		if err != nil {
+			return jobs.TxContent{}, fmt.Errorf("tx %s: %w", txID, err)
+		}
+		if id == txID {
+			return txContent(t, args)
+		}
+	}
+	return jobs.TxContent{}, fmt.Errorf("block %d does not hold tx %s", t.Block, txID)
+}
+
+// txContent reads a transaction's invocation arguments.
+func txContent(t jobs.LedgerTx, args [][]byte) (jobs.TxContent, error) {
+	out := jobs.TxContent{Tx: t}
+	if len(args) == 0 {
+		return out, fmt.Errorf("tx %s: no chaincode function", t.ID)
+	}
+	out.Function = string(args[0])
+	bad := func(err error) (jobs.TxContent, error) {
+		return jobs.TxContent{}, fmt.Errorf("tx %s: %s arguments: %w", t.ID, out.Function, err)
+	}
+	switch out.Function {
+	case "RecordChunk":
+		if len(args) != 4 {
+			return bad(fmt.Errorf("%d, want 3", len(args)-1))
+		}
+		out.Cycle, out.Chunk = string(args[1]), string(args[2])
+		var pays []paymentJSON
+		if err := json.Unmarshal(args[3], &pays); err != nil {
+			return bad(err)
+		}
+		for i := range pays {
+			pays[i].CycleID, pays[i].ChunkID, pays[i].TxID = out.Cycle, out.Chunk, t.ID
+			r, err := pays[i].record()
+			if err != nil {
+				return bad(err)
+			}
+			out.Payments = append(out.Payments, r)
+		}
+	case "SettleCycle":
+		if len(args) != 3 {
+			return bad(fmt.Errorf("%d, want 2", len(args)-1))
+		}
+		out.Cycle = string(args[1])
+		var ps []positionJSON
+		if err := json.Unmarshal(args[2], &ps); err != nil {
+			return bad(err)
+		}
+		for _, p := range ps {
+			np, err := netPosition(p)
+			if err != nil {
+				return bad(err)
+			}
+			out.Positions = append(out.Positions, np)
+		}
+	default:
+		for _, a := range args[1:] {
+			out.Args = append(out.Args, string(a))
+		}
+	}
+	return out, nil
 }
 
 // txInBlock finds txID in b and reads its endorsers and validation code.
@@ -114,4 +194,44 @@ func envelopeTx(raw []byte) (string, []string, error) {
 	}
 	sort.Strings(out)
 	return ch.TxId, out, nil
+}
+
+// envelopeArgs reads the tx id and the chaincode invocation arguments
+// (function first) of one block entry; a config transaction has none.
+func envelopeArgs(raw []byte) (string, [][]byte, error) {
+	var env common.Envelope
+	if err := proto.Unmarshal(raw, &env); err != nil {
+		return "", nil, err
+	}
+	var pl common.Payload
+	if err := proto.Unmarshal(env.Payload, &pl); err != nil {
+		return "", nil, err
+	}
+	var ch common.ChannelHeader
+	if err := proto.Unmarshal(pl.GetHeader().GetChannelHeader(), &ch); err != nil {
+		return "", nil, err
+	}
+	if common.HeaderType(ch.Type) != common.HeaderType_ENDORSER_TRANSACTION {
+		return ch.TxId, nil, nil
+	}
+	var tx pb.Transaction
+	if err := proto.Unmarshal(pl.Data, &tx); err != nil {
+		return "", nil, err
+	}
+	for _, a := range tx.Actions {
+		var cap pb.ChaincodeActionPayload
+		if err := proto.Unmarshal(a.Payload, &cap); err != nil {
+			return "", nil, err
+		}
+		var cpp pb.ChaincodeProposalPayload
+		if err := proto.Unmarshal(cap.ChaincodeProposalPayload, &cpp); err != nil {
+			return "", nil, err
+		}
+		var spec pb.ChaincodeInvocationSpec
+		if err := proto.Unmarshal(cpp.Input, &spec); err != nil {
+			return "", nil, err
+		}
+		return ch.TxId, spec.GetChaincodeSpec().GetInput().GetArgs(), nil
+	}
+	return ch.TxId, nil, nil
 }

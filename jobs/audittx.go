@@ -1,0 +1,182 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"settle/reconciliation"
+	"settle/settlement"
+)
+
+// TxTrace is a ledger transaction traced back to the banks' files.
+type TxTrace struct {
+	TxID     string      `json:"tx_id"`
+	OK       bool        `json:"ok"`
+	Steps    []Step      `json:"steps"`
+	Payments []TxPayment `json:"payments,omitempty"`
+}
+
+// TxPayment is one payment a transaction carried, with where it came from.
+type TxPayment struct {
+	Payment  string `json:"payment"` // SENDER/ID
+	Kind     string `json:"kind"`
+	Amount   string `json:"amount"`
+	Currency string `json:"currency"`
+	Debtor   string `json:"debtor"`
+	Creditor string `json:"creditor"`
+	Reverses string `json:"reverses,omitempty"` // a reversal's original payment id
+	File     string `json:"file,omitempty"`
+	FileID   string `json:"file_id,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	SHA256   string `json:"sha256"`
+	Check    string `json:"check"`
+}
+
+// TraceTx goes the other way from Trace: from a ledger transaction, read
+// from its block, back to the banks' files. For a chunk it lists every
+// payment it carried with the file, file id and line it came from, and
+// checks each against Postgres, against the ledger's current record of
+// the payment, and each file against the archive; for a settlement it
+// compares the positions it carried with Postgres's.
+func (a *Auditor) TraceTx(ctx context.Context, txID string) (TxTrace, error) {
+	t := TxTrace{TxID: txID, OK: true}
+	add := func(s Step) {
+		if s.Check != "ok" {
+			t.OK = false
+		}
+		t.Steps = append(t.Steps, s)
+	}
+	if a.Txs == nil {
+		return t, errors.New("audit: no transaction reader")
+	}
+	c, err := a.Txs.TxContent(ctx, txID)
+	if err != nil {
+		return t, fmt.Errorf("ledger: %w", err)
+	}
+	members, err := a.Store.Members(ctx)
+	if err != nil {
+		return t, err
+	}
+	check := "ok"
+	if need := len(members)/2 + 1; len(c.Tx.Endorsers) < need {
+		check = fmt.Sprintf("endorsed by %d organisations, a majority of %d members is %d", len(c.Tx.Endorsers), len(members), need)
+	}
+	facts := map[string]string{"block": fmt.Sprint(c.Tx.Block), "endorsers": fmt.Sprint(c.Tx.Endorsers), "function": c.Function}
+	if c.Cycle != "" {
+		facts["cycle"] = c.Cycle
+	}
+	if c.Chunk != "" {
+		facts["chunk"] = c.Chunk
+		facts["payments"] = fmt.Sprint(len(c.Payments))
+	}
+	add(Step{Step: "transaction", Source: "ledger", Check: check, Facts: facts})
+
+	switch c.Function {
+	case "RecordChunk", "SettleCycle":
+	default:
+		// Registry and cap changes, pings: nothing of a cycle to trace.
+		add(Step{Step: "content", Source: "ledger", Check: "ok", Facts: map[string]string{"args": fmt.Sprint(c.Args)}})
+		return t, nil
+	}
+	date, err := settlement.DateOfCycle(c.Cycle)
+	if err != nil {
+		add(Step{Step: "postgres", Source: "postgres", Check: fmt.Sprintf("cycle %q is not one of this system's: %v", c.Cycle, err)})
+		return t, nil
+	}
+	row, ok, err := a.Store.LedgerTxRow(ctx, txID)
+	if err != nil {
+		return t, err
+	}
+	wantChunk := c.Chunk
+	if c.Function == "SettleCycle" {
+		wantChunk = settleChunk
+	}
+	check = "ok"
+	switch {
+	case !ok:
+		check = "Postgres has no record of this transaction"
+	case row.Cycle != date || row.Function != c.Function || row.Chunk != wantChunk:
+		check = fmt.Sprintf("Postgres recorded it as %s %s/%s", row.Function, settlement.CycleID(row.Cycle), row.Chunk)
+	case c.Function == "RecordChunk" && row.Entries != len(c.Payments):
+		check = fmt.Sprintf("Postgres recorded %d payments, the transaction carried %d", row.Entries, len(c.Payments))
+	case row.Block != 0 && row.Block != c.Tx.Block:
+		check = fmt.Sprintf("Postgres recorded block %d", row.Block)
+	}
+	add(Step{Step: "postgres", Source: "postgres", Check: check, Facts: map[string]string{"cycle": settlement.CycleID(row.Cycle), "chunk": row.Chunk, "entries": fmt.Sprint(row.Entries)}})
+
+	if c.Function == "SettleCycle" {
+		stored, err := a.Store.Positions(ctx, date)
+		if err != nil {
+			return t, err
+		}
+		check = "ok"
+		if bs := reconciliation.Positions(c.Cycle, toNet(stored), c.Positions); len(bs) > 0 {
+			check = bs[0].String()
+			for _, b := range bs[1:] {
+				check += "; " + b.String()
+			}
+		}
+		add(Step{Step: "positions", Source: "ledger+postgres", Check: check, Facts: map[string]string{"positions": fmt.Sprint(len(c.Positions))}})
+		return t, nil
+	}
+
+	files := map[string]Lineage{} // by file sha256: one archive check per file
+	bad := 0
+	for _, p := range c.Payments {
+		tp := TxPayment{Payment: string(p.Sender) + "/" + p.ID, Kind: p.Kind.String(), Amount: settlement.FormatAmount(p.Amount, p.Currency),
+			Currency: p.Currency.Code(), Debtor: string(p.Debtor), Creditor: string(p.Creditor), Reverses: p.Original, SHA256: p.FileSHA256, Check: "ok"}
+		l, found, err := a.Store.Lineage(ctx, p.Sender, p.ID)
+		if err != nil {
+			return t, err
+		}
+		var problems []string
+		if !found {
+			problems = append(problems, "not in Postgres")
+		} else {
+			tp.File, tp.FileID, tp.Line = l.File.Name, l.File.FileID, l.Entry.Line
+			if _, seen := files[l.FileSHA256]; !seen {
+				files[l.FileSHA256] = l
+			}
+			e := l.Entry
+			rec := reconciliation.Record{Sender: p.Sender, ID: p.ID, Kind: e.Kind, Debtor: e.Debtor, Creditor: e.Creditor, Amount: e.Amount,
+				Currency: e.Currency, FileSHA256: l.FileSHA256, Cycle: settlement.CycleID(l.Cycle), Original: e.Original}
+			reconciliation.Payments(c.Cycle, seqOf(rec), seqOf(p), func(b reconciliation.Break) error {
+				if b.Kind != reconciliation.TotalsMismatch {
+					problems = append(problems, b.String())
+				}
+				return nil
+			})
+		}
+		lp, onLedger, err := a.Ledger.Payment(ctx, p.Sender, p.ID)
+		switch {
+		case err != nil:
+			problems = append(problems, "ledger: "+err.Error())
+		case !onLedger:
+			problems = append(problems, "the ledger holds no record of it")
+		case lp.TxID != txID:
+			problems = append(problems, "the ledger records it in transaction "+lp.TxID)
+		}
+		if len(problems) > 0 {
+			tp.Check = problems[0]
+			for _, s := range problems[1:] {
+				tp.Check += "; " + s
+			}
+			bad++
+		}
+		t.Payments = append(t.Payments, tp)
+	}
+	check = "ok"
+	if bad > 0 {
+		check = fmt.Sprintf("%d of %d payments differ", bad, len(c.Payments))
+	}
+	add(Step{Step: "payments", Source: "ledger+postgres", Check: check, Facts: map[string]string{"payments": fmt.Sprint(len(c.Payments)), "files": fmt.Sprint(len(files))}})
+	for _, sum := range slices.Sorted(maps.Keys(files)) {
+		l := files[sum]
+		add(Step{Step: "file", Source: "postgres+archive", Check: a.checkFile(ctx, l), Facts: map[string]string{
+			"sender": string(l.Sender), "name": l.File.Name, "file_id": l.File.FileID, "sha256": sum, "signed_with": l.SignatureKey}})
+	}
+	return t, nil
+}
