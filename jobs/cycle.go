@@ -274,6 +274,11 @@ func (p *Pipeline) record(ctx context.Context, date settlement.Date) error {
 	if err := settlement.AssertBalanced(positions); err != nil { // relied upon from here on
 		return err
 	}
+	// A cycle that cannot settle does not go to the ledger: its payments
+	// would sit there in a cycle that never settles.
+	if err := p.checkCaps(ctx, positions); err != nil {
+		return err
+	}
 	done, err := p.Store.LedgerTxs(ctx, date)
 	if err != nil {
 		return err
@@ -357,10 +362,6 @@ func (p *Pipeline) settle(ctx context.Context, date settlement.Date) error {
 	if err := settlement.AssertBalanced(positions); err != nil {
 		return err
 	}
-	caps, err := p.Store.Caps(ctx)
-	if err != nil {
-		return err
-	}
 	if len(positions) == 0 {
 		// A day with no payments: there is nothing to settle, and the
 		// ledger refuses an empty cycle. It closes here, with no ledger
@@ -368,10 +369,8 @@ func (p *Pipeline) settle(ctx context.Context, date settlement.Date) error {
 		p.log().Info("empty cycle: nothing to settle on the ledger", "date", date)
 		return p.advance(ctx, date, settlement.StageRecorded, settlement.StageSettled, nil)
 	}
-	if b := settlement.CapBreaches(positions, caps); len(b) > 0 {
-		return fmt.Errorf("%w: %s %s net %s, cap %s (and %d more); raise the cap or have the bank fund, then re-run",
-			ErrCapBreach, b[0].Bank, b[0].Currency, settlement.FormatAmount(b[0].Net, b[0].Currency),
-			settlement.FormatAmount(b[0].Cap, b[0].Currency), len(b)-1)
+	if err := p.checkCaps(ctx, positions); err != nil {
+		return err
 	}
 	tx, err := p.Ledger.SettleCycle(ctx, settlement.CycleID(date), positions)
 	if err != nil {
@@ -381,6 +380,20 @@ func (p *Pipeline) settle(ctx context.Context, date settlement.Date) error {
 		return err
 	}
 	return p.advance(ctx, date, settlement.StageRecorded, settlement.StageSettled, nil)
+}
+
+// checkCaps refuses positions that breach the caps in force now.
+func (p *Pipeline) checkCaps(ctx context.Context, positions []settlement.Position) error {
+	caps, err := p.Store.Caps(ctx)
+	if err != nil {
+		return err
+	}
+	if b := settlement.CapBreaches(positions, caps); len(b) > 0 {
+		return fmt.Errorf("%w: %s %s net %s, cap %s (and %d more); raise the cap or have the bank fund, then re-run",
+			ErrCapBreach, b[0].Bank, b[0].Currency, settlement.FormatAmount(b[0].Net, b[0].Currency),
+			settlement.FormatAmount(b[0].Cap, b[0].Currency), len(b)-1)
+	}
+	return nil
 }
 
 // Reconcile compares the cycle in Postgres with the ledger and returns the

@@ -40,6 +40,7 @@ type world struct {
 	now    time.Time
 	intake *jobs.Intake
 	quiet  *slog.Logger
+	pg     *postgres.Store // bank administration: caps
 }
 
 func newWorld(t *testing.T) *world {
@@ -47,7 +48,7 @@ func newWorld(t *testing.T) *world {
 		t.Skip("needs Postgres")
 	}
 	s, _ := pgtest.NewStore(t)
-	w := &world{t: t, ctx: context.Background(), store: s.Jobs(nil, "test"), root: t.TempDir(), ledger: newMemLedger(),
+	w := &world{t: t, ctx: context.Background(), store: s.Jobs(nil, "test"), pg: s, root: t.TempDir(), ledger: newMemLedger(),
 		quiet: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	loc, _ := time.LoadLocation(jobs.DefaultZone)
 	w.cal = jobs.NewCalendar(loc, nil)
@@ -227,6 +228,59 @@ func TestCycleEndToEndOnPostgres(t *testing.T) {
 	pcsv, _ := os.ReadFile(filepath.Join(w.root, "reports", "C2026-11-24", "positions.csv"))
 	if lines := bytes.Count(pcsv, []byte("\n")); lines < 4 {
 		t.Fatalf("positions.csv: %s", pcsv)
+	}
+}
+
+// TestCapBreachStopsBeforeTheLedger: a bank over its net debit cap stops
+// the cycle after netting and before anything goes to the ledger; once the
+// cap is raised (the bank funded), the same run finishes, every payment
+// recorded once.
+func TestCapBreachStopsBeforeTheLedger(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-24")
+	day := w.day(date, 60)
+	if _, err := w.intake.Collect(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	setCaps := func(amount decimal.Decimal, from time.Time) {
+		for _, b := range w.banks {
+			for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
+				cur, _ := settlement.ParseCurrency(c)
+				if err := w.pg.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: amount}, from); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	setCaps(decimal.Zero, w.now.Add(-30*time.Minute)) // no bank may be a net debtor
+	_, err := w.pipeline().Run(w.ctx, date)
+	if !errors.Is(err, jobs.ErrCapBreach) || !strings.Contains(err.Error(), "raise the cap") {
+		t.Fatalf("want a cap breach, got %v", err)
+	}
+	c, _, _ := w.store.Cycle(w.ctx, date)
+	if c.Stage != settlement.StageNetted {
+		t.Fatalf("cycle at %s, want %s", c.Stage, settlement.StageNetted)
+	}
+	if writes, payments := w.ledger.count(); writes != 0 || payments != 0 {
+		t.Fatalf("a cycle over its caps wrote %d ledger transactions (%d payments)", writes, payments)
+	}
+	// A re-run while the caps still stand stops at the same place.
+	if _, err := w.pipeline().Run(w.ctx, date); !errors.Is(err, jobs.ErrCapBreach) {
+		t.Fatalf("re-run over the caps: %v", err)
+	}
+	setCaps(decimal.New(1, 15), w.now.Add(-20*time.Minute))
+	c, err = w.pipeline().Run(w.ctx, date)
+	if err != nil || c.Stage != settlement.StageReported {
+		t.Fatalf("after the caps were raised: %+v %v", c, err)
+	}
+	if writes, payments := w.ledger.count(); payments != 60 || writes != 60/7+1+1 {
+		t.Fatalf("ledger: %d writes, %d payments", writes, payments)
+	}
+	if got, want := w.positions(date), expected(t, day); got != want {
+		t.Fatalf("positions\n got %s\nwant %s", got, want)
+	}
+	if active, _ := w.store.ActiveBreaks(w.ctx, date); len(active) != 0 {
+		t.Fatalf("breaks after the raised caps: %v", active)
 	}
 }
 
