@@ -72,6 +72,9 @@ type Lineage struct {
 	SignatureKey   string
 	AcknowledgedAt time.Time
 	ReversedBy     string // id of the reversal of this payment, if any
+	// DeferredFrom is the cycle the file was accepted into, when an
+	// operator deferred it to Cycle.
+	DeferredFrom settlement.Date
 }
 
 // CycleFile is an accepted file of a cycle.
@@ -150,10 +153,14 @@ func (a *Auditor) trace(ctx context.Context, sender settlement.BIC, id string, f
 	}
 	add(Step{Step: "received", Source: "postgres", Check: "ok", Facts: map[string]string{
 		"received_at": l.File.ReceivedAt.UTC().Format(time.RFC3339), "acknowledged_at": ack, "status": l.File.Status}})
-	add(Step{Step: "cycle", Source: "postgres", Check: "ok", Facts: map[string]string{
+	cf := map[string]string{
 		"cycle": settlement.CycleID(l.Cycle), "business_date": string(l.Cycle), "stage": string(l.Stage),
 		"kind": e.Kind.String(), "debtor": string(e.Debtor), "creditor": string(e.Creditor),
-		"amount": settlement.FormatAmount(e.Amount, e.Currency), "currency": e.Currency.Code()}})
+		"amount": settlement.FormatAmount(e.Amount, e.Currency), "currency": e.Currency.Code()}
+	if l.DeferredFrom != "" {
+		cf["deferred_from"] = settlement.CycleID(l.DeferredFrom)
+	}
+	add(Step{Step: "cycle", Source: "postgres", Check: "ok", Facts: cf})
 
 	// The ledger, the authority.
 	if !onLedger {

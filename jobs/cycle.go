@@ -10,6 +10,7 @@ import (
 	"iter"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,6 +126,27 @@ func (p *Pipeline) Run(ctx context.Context, date settlement.Date) (settlement.Cy
 	return c, err
 }
 
+// lock takes the cycle's lock: in this process, and across instances when
+// Lock is set (ErrBusy if another holds it).
+func (p *Pipeline) lock(ctx context.Context, date settlement.Date) (func(), error) {
+	mu, _ := p.locks.LoadOrStore(date, &sync.Mutex{})
+	m := mu.(*sync.Mutex)
+	m.Lock()
+	if p.Lock == nil {
+		return m.Unlock, nil
+	}
+	unlock, ok, err := p.Lock(ctx, "cycle:"+string(date))
+	if err != nil {
+		m.Unlock()
+		return nil, err
+	}
+	if !ok {
+		m.Unlock()
+		return nil, fmt.Errorf("%s: %w", date, ErrBusy)
+	}
+	return func() { unlock(); m.Unlock() }, nil
+}
+
 // Handle runs the step after the stage an event announces.
 func (p *Pipeline) Handle(ctx context.Context, e Event) error {
 	s, ok := topicStage(e.Topic)
@@ -140,19 +162,11 @@ func (p *Pipeline) Handle(ctx context.Context, e Event) error {
 
 // Step moves the cycle of date to stage to, if it stands just before it.
 func (p *Pipeline) Step(ctx context.Context, date settlement.Date, to settlement.Stage) error {
-	mu, _ := p.locks.LoadOrStore(date, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
-	if p.Lock != nil {
-		unlock, ok, err := p.Lock(ctx, "cycle:"+string(date))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("%s: %w", date, ErrBusy)
-		}
-		defer unlock()
+	unlock, err := p.lock(ctx, date)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 
 	c, ok, err := p.Store.Cycle(ctx, date)
 	if err != nil {
@@ -226,9 +240,17 @@ func (p *Pipeline) net(ctx context.Context, date settlement.Date) error {
 	if err != nil {
 		return err
 	}
-	breaches := settlement.CapBreaches(res.Positions, caps)
+	if breaches := settlement.CapBreaches(res.Positions, caps); len(breaches) > 0 {
+		// The cycle stays frozen: the operator raises a cap once the bank
+		// has funded, or defers files (Defer), and runs it again. The
+		// positions that breached are kept for `cycle positions`.
+		if err := p.Store.SaveNetAttempt(ctx, date, res, breaches); err != nil {
+			return err
+		}
+		return capError(breaches)
+	}
 	return p.advance(ctx, date, settlement.StageFrozen, settlement.StageNetted, func(tx CycleTx) error {
-		return tx.SaveNetting(res, breaches)
+		return tx.SaveNetting(res, nil)
 	})
 }
 
@@ -389,11 +411,25 @@ func (p *Pipeline) checkCaps(ctx context.Context, positions []settlement.Positio
 		return err
 	}
 	if b := settlement.CapBreaches(positions, caps); len(b) > 0 {
-		return fmt.Errorf("%w: %s %s net %s, cap %s (and %d more); raise the cap or have the bank fund, then re-run",
-			ErrCapBreach, b[0].Bank, b[0].Currency, settlement.FormatAmount(b[0].Net, b[0].Currency),
-			settlement.FormatAmount(b[0].Cap, b[0].Currency), len(b)-1)
+		return capError(b)
 	}
 	return nil
+}
+
+// capError names the breaches (the first few) and what the operator can do.
+func capError(b []settlement.CapBreach) error {
+	const shown = 5
+	var list []string
+	for _, x := range b[:min(len(b), shown)] {
+		list = append(list, fmt.Sprintf("%s %s net %s, cap %s", x.Bank, x.Currency,
+			settlement.FormatAmount(x.Net, x.Currency), settlement.FormatAmount(x.Cap, x.Currency)))
+	}
+	more := ""
+	if len(b) > shown {
+		more = fmt.Sprintf(" (and %d more)", len(b)-shown)
+	}
+	return fmt.Errorf("%w: %s%s; raise the cap once the bank has funded, or defer its files to a later cycle (cycle defer), then re-run",
+		ErrCapBreach, strings.Join(list, "; "), more)
 }
 
 // Reconcile compares the cycle in Postgres with the ledger and returns the

@@ -232,7 +232,7 @@ func TestCycleEndToEndOnPostgres(t *testing.T) {
 }
 
 // TestCapBreachStopsBeforeTheLedger: a bank over its net debit cap stops
-// the cycle after netting and before anything goes to the ledger; once the
+// the cycle at netting (it stays frozen) and nothing goes to the ledger; once the
 // cap is raised (the bank funded), the same run finishes, every payment
 // recorded once.
 func TestCapBreachStopsBeforeTheLedger(t *testing.T) {
@@ -258,8 +258,8 @@ func TestCapBreachStopsBeforeTheLedger(t *testing.T) {
 		t.Fatalf("want a cap breach, got %v", err)
 	}
 	c, _, _ := w.store.Cycle(w.ctx, date)
-	if c.Stage != settlement.StageNetted {
-		t.Fatalf("cycle at %s, want %s", c.Stage, settlement.StageNetted)
+	if c.Stage != settlement.StageFrozen {
+		t.Fatalf("cycle at %s, want %s", c.Stage, settlement.StageFrozen)
 	}
 	if writes, payments := w.ledger.count(); writes != 0 || payments != 0 {
 		t.Fatalf("a cycle over its caps wrote %d ledger transactions (%d payments)", writes, payments)

@@ -24,6 +24,13 @@ type Store interface {
 	// Caps are the current net debit caps.
 	Caps(ctx context.Context) ([]settlement.Cap, error)
 
+	// SaveNetAttempt keeps a netting that breached the caps while the
+	// cycle stays frozen: its positions (a new revision) and breaches.
+	SaveNetAttempt(ctx context.Context, date settlement.Date, res *settlement.Result, breaches []settlement.CapBreach) error
+	// DeferFile moves an accepted file from a cycle that has not been
+	// netted to a later open one, appending the deferral (see Deferral).
+	DeferFile(ctx context.Context, d Deferral) (DeferredFile, error)
+
 	// Cycle returns the cycle of a business date; ok false if none.
 	Cycle(ctx context.Context, date settlement.Date) (c settlement.Cycle, ok bool, err error)
 	// EnsureCycle returns the cycle of a business date, opening it if

@@ -24,12 +24,13 @@ func (j *JobStore) Lineage(ctx context.Context, sender settlement.BIC, id string
 	var bd time.Time
 	var ack sql.NullTime
 	var key, fileID sql.NullString
+	var accepted time.Time
 	err := j.db.QueryRowContext(ctx, `SELECT p.kind, p.debtor, p.creditor, p.amount::text, p.currency, coalesce(p.original_payment_id, ''),
-		coalesce(p.reason, ''), p.line, c.business_date, c.state,
+		coalesce(p.reason, ''), p.line, c.business_date, c.state, a.business_date,
 		f.id, f.name, f.sha256, f.size_bytes, f.signature_key, f.file_id, f.received_at, f.acknowledged_at, f.status
-		FROM payments p JOIN files f ON f.id = p.file_id JOIN cycles c ON c.id = p.cycle_id
+		FROM payments p JOIN files f ON f.id = p.file_id JOIN cycles c ON c.id = file_cycle(p.file_id) JOIN cycles a ON a.id = p.cycle_id
 		WHERE p.sender = $1 AND p.payment_id = $2`, string(sender), id).
-		Scan(&kind, &debtor, &creditor, &amount, &cur, &orig, &reason, &l.Entry.Line, &bd, &state,
+		Scan(&kind, &debtor, &creditor, &amount, &cur, &orig, &reason, &l.Entry.Line, &bd, &state, &accepted,
 			&l.File.FileRow, &l.File.Name, &l.FileSHA256, &l.FileSize, &key, &fileID, &l.File.ReceivedAt, &ack, &l.File.Status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return l, false, nil
@@ -49,6 +50,9 @@ func (j *JobStore) Lineage(ctx context.Context, sender settlement.BIC, id string
 	l.Entry = settlement.Entry{Line: l.Entry.Line, Kind: settlement.Kind(kind[0]), ID: id, Debtor: settlement.BIC(debtor),
 		Creditor: settlement.BIC(creditor), Amount: d, Currency: c, Original: orig, Reason: reason}
 	l.Cycle, l.Stage = settlement.Date(bd.Format(time.DateOnly)), stageOf(state)
+	if a := settlement.Date(accepted.Format(time.DateOnly)); a != l.Cycle {
+		l.DeferredFrom = a
+	}
 	l.File.Sender, l.File.FileID, l.SignatureKey = sender, fileID.String, key.String
 	l.File.Acknowledged = ack.Valid
 	if ack.Valid {
@@ -71,8 +75,8 @@ func (j *JobStore) Lineage(ctx context.Context, sender settlement.BIC, id string
 // CycleFiles lists the accepted files of a cycle.
 func (j *JobStore) CycleFiles(ctx context.Context, date settlement.Date) ([]jobs.CycleFile, error) {
 	rows, err := j.db.QueryContext(ctx, `SELECT f.sender, f.name, f.sha256, coalesce(f.signature_key, ''), f.received_at, f.entries
-		FROM files f JOIN cycles c ON c.id = f.cycle_id
-		WHERE c.business_date = $1 AND c.seq = 1 AND f.status = 'ACCEPTED' ORDER BY f.id`, string(date))
+		FROM cycles c JOIN files f ON `+filesOfCycle+`
+		WHERE c.business_date = $1 AND c.seq = 1 ORDER BY f.id`, string(date))
 	if err != nil {
 		return nil, err
 	}

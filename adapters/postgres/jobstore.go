@@ -93,8 +93,13 @@ func scanCycle(r rowScanner) (settlement.Cycle, int64, error) {
 }
 
 const cycleCols = `c.id, c.business_date, c.state, coalesce(c.stage_at, c.opened_at),
-	(SELECT count(*) FROM files f WHERE f.cycle_id = c.id AND f.status = 'ACCEPTED'),
-	(SELECT coalesce(sum(f.entries), 0) FROM files f WHERE f.cycle_id = c.id AND f.status = 'ACCEPTED')`
+	(SELECT count(*) FROM files f WHERE ` + filesOfCycle + `),
+	(SELECT coalesce(sum(f.entries), 0) FROM files f WHERE ` + filesOfCycle + `)`
+
+// filesOfCycle selects the accepted files f that cycle c holds now: those
+// accepted into it and not deferred away, and those deferred into it.
+const filesOfCycle = `f.status = 'ACCEPTED' AND (f.cycle_id = c.id OR f.id IN (SELECT d.file_row FROM file_deferrals d WHERE d.to_cycle = c.id))
+	AND file_cycle(f.id) = c.id`
 
 // Cycle returns the cycle of a business date.
 func (j *JobStore) Cycle(ctx context.Context, date settlement.Date) (settlement.Cycle, bool, error) {
@@ -332,10 +337,25 @@ func (j *JobStore) CycleEntries(ctx context.Context, date settlement.Date) iter.
 			yield(jobs.StoredEntry{}, err)
 			return
 		}
-		rows, err := j.db.QueryContext(ctx, `SELECT p.sender, p.payment_id, p.kind, p.debtor, p.creditor, p.amount::text, p.currency,
+		// Files deferred away from this cycle or into it, if any (rare).
+		var away, into pq.Int64Array
+		if err := j.db.QueryRowContext(ctx, `SELECT
+			coalesce((SELECT array_agg(f.id) FROM files f WHERE f.cycle_id = $1 AND f.status = 'ACCEPTED' AND file_cycle(f.id) <> $1), '{}'),
+			coalesce((SELECT array_agg(DISTINCT d.file_row) FROM file_deferrals d WHERE d.to_cycle = $1 AND file_cycle(d.file_row) = $1), '{}')`,
+			id).Scan(&away, &into); err != nil {
+			yield(jobs.StoredEntry{}, err)
+			return
+		}
+		const cols = `SELECT p.sender, p.payment_id, p.kind, p.debtor, p.creditor, p.amount::text, p.currency,
 			coalesce(p.original_payment_id, ''), coalesce(p.reason, ''), coalesce(p.remittance, ''), p.line, f.sha256, f.name
-			FROM payments p JOIN files f ON f.id = p.file_id
-			WHERE p.cycle_id = $1 ORDER BY p.sender COLLATE "C", p.payment_id COLLATE "C"`, id)
+			FROM payments p JOIN files f ON f.id = p.file_id`
+		const order = ` ORDER BY p.sender COLLATE "C", p.payment_id COLLATE "C"`
+		var rows *sql.Rows
+		if len(away) == 0 && len(into) == 0 {
+			rows, err = j.db.QueryContext(ctx, cols+` WHERE p.cycle_id = $1`+order, id)
+		} else {
+			rows, err = j.db.QueryContext(ctx, cols+` WHERE (p.cycle_id = $1 AND p.file_id <> ALL($2)) OR p.file_id = ANY($3)`+order, id, away, into)
+		}
 		if err != nil {
 			yield(jobs.StoredEntry{}, err)
 			return

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"settle/adapters/postgres"
+	"settle/jobs"
 	"settle/settlement"
 )
 
@@ -130,7 +132,7 @@ func newCycleCmd() *cobra.Command {
 	configFlag(status, &sfile)
 	status.Flags().StringVar(&sdate, "date", "", "business date (default: the latest cycles)")
 	status.Flags().BoolVar(&asJSON, "json", false, "JSON for tools")
-	c.AddCommand(run, status, newCycleDaysCmd(), newCyclePositionsCmd(), newCycleLedgerCmd())
+	c.AddCommand(run, status, newCycleDaysCmd(), newCyclePositionsCmd(), newCycleLedgerCmd(), newCycleDeferCmd())
 	return c
 }
 
@@ -501,4 +503,75 @@ func newOpsCmd() *cobra.Command {
 	configFlag(replay, &rfile)
 	c.AddCommand(list, replay)
 	return c
+}
+
+func newCycleDeferCmd() *cobra.Command {
+	var file, date, to, ref, reason, by string
+	c := &cobra.Command{
+		Use:   "defer --date D --file BIC/FILE-ID --reason TEXT [--to D2] [--by NAME]",
+		Short: "Move an accepted file to a later cycle (its sender is over its cap and cannot fund): recorded beside the file, never editing it; the bank gets a notice",
+		Long: `Defer an accepted file from the cycle of --date, which must not be netted yet (a cap
+breach leaves it frozen), to the open cycle of --to (default: the next business day).
+Nothing is edited: the deferral is recorded with its reason and who made it; the cycle
+is netted again without the file when it is run next (settle cycle run), and the
+file's payments settle in the later cycle. The bank finds <file>.deferred.json in its
+outbox. A file with a payment already reversed cannot be deferred.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := parseDateFlag(date)
+			if err != nil {
+				return err
+			}
+			bicPart, fileID, ok := strings.Cut(ref, "/")
+			bic, err := settlement.ParseBIC(bicPart)
+			if !ok || err != nil || !settlement.ValidPaymentID([]byte(fileID)) {
+				return usageError("--file: want BIC/FILE-ID, e.g. SHBKKRSE/F20261124-001")
+			}
+			if strings.TrimSpace(reason) == "" {
+				return usageError("--reason is required: why the file waits")
+			}
+			if by == "" {
+				by = operatorName()
+			}
+			return runWith(cmd, file, runtimeOpts{}, func(r *runtime) error {
+				target := r.cal.Next(d)
+				if to != "" {
+					if target, err = parseDateFlag(to); err != nil {
+						return err
+					}
+				}
+				p := r.pipeline(nil)
+				p.Lock = r.jobs.TryLock // not while a service steps the cycle
+				f, err := p.Defer(cmd.Context(), jobs.Deferral{Sender: bic, FileID: fileID, From: d, To: target, Reason: reason, Actor: by})
+				if err != nil {
+					if errors.Is(err, jobs.ErrDeferral) {
+						return &exitError{code: 1, err: err}
+					}
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "file %s of %s (%s, %d entries) deferred from %s to %s by %s\n",
+					fileID, bic, f.Name, f.Entries, settlement.CycleID(d), settlement.CycleID(target), by)
+				fmt.Fprintf(cmd.OutOrStdout(), "the bank's notice: outbox/%s; now run: settle cycle run --date %s\n", jobs.DeferralNoticeName(f.Name), d)
+				return nil
+			})
+		},
+	}
+	configFlag(c, &file)
+	c.Flags().StringVar(&date, "date", "", "business date of the cycle the file is in")
+	c.Flags().StringVar(&to, "to", "", "business date of the cycle to move it to (default: the next business day)")
+	c.Flags().StringVar(&ref, "file", "", "the file: sender BIC / file id")
+	c.Flags().StringVar(&reason, "reason", "", "why (kept with the deferral, sent to the bank)")
+	c.Flags().StringVar(&by, "by", "", "who defers it (default: the OS user)")
+	c.MarkFlagRequired("date")
+	c.MarkFlagRequired("file")
+	c.MarkFlagRequired("reason")
+	return c
+}
+
+// operatorName is the OS user running the command, for the record.
+func operatorName() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "operator"
 }

@@ -1,0 +1,93 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDeferOverCapOnTheLedger: a bank over its KRW cap stops the cycle
+// before anything reaches the ledger; the operator defers that bank's file
+// to the next business day with `settle cycle defer`; the night settles on
+// the real ledger without it, the next day with it once the bank has
+// funded, and the auditor finds both days whole.
+func TestDeferOverCapOnTheLedger(t *testing.T) {
+	day1, day2 := businessDay(t, 4), businessDay(t, 5)
+	s := newSys(t, 3, day1)
+	b0, b1, b2 := s.banks[0], s.banks[1], s.banks[2]
+	fileA := fmt.Sprintf("H,FA-%s,%s,%s,%sT09:00:00+09:00\nP,DA-%s,%s,%s,1000,KRW\nT,1,1000\n", day1, b0.BIC, day1, day1, day1, b0.BIC, b1.BIC)
+	fileB := fmt.Sprintf("H,FB-%s,%s,%s,%sT09:00:00+09:00\nP,DB-%s,%s,%s,10,KRW\nT,1,10\n", day1, b1.BIC, day1, day1, day1, b1.BIC, b2.BIC)
+	s.drop(b0, "fa.csv", []byte(fileA))
+	s.drop(b1, "fb.csv", []byte(fileB))
+	if out := s.must("intake", "run"); !strings.Contains(out, "accepted 2") {
+		t.Fatalf("intake: %s", out)
+	}
+	s.must("bank", "cap", "set", string(b0.BIC), "KRW", "500")
+
+	out, errs, code := s.settle("cycle", "run", "--date", day1)
+	if code == 0 || !strings.Contains(errs, "net debit cap exceeded") || !strings.Contains(errs, string(b0.BIC)+" KRW net -1000, cap 500") {
+		t.Fatalf("want the cap breach to stop the cycle: exit %d\n%s\n%s", code, out, lastLines(errs, 10))
+	}
+	if st := s.stage(day1); st != "FROZEN" {
+		t.Fatalf("cycle state %s after the breach, want FROZEN", st)
+	}
+	var onLedger int
+	s.db.QueryRow(`SELECT count(*) FROM ledger_txs`).Scan(&onLedger)
+	if onLedger != 0 {
+		t.Fatalf("%d ledger transactions for a cycle over its caps", onLedger)
+	}
+	// The operator sees the positions that breached.
+	if out := s.must("cycle", "positions", "--date", day1); !strings.Contains(out, "-1000") {
+		t.Fatalf("positions after the breach: %s", out)
+	}
+	// A usage error is exit 2 and changes nothing.
+	if _, _, code := s.settle("cycle", "defer", "--date", day1, "--file", "nonsense", "--reason", "x"); code != 2 {
+		t.Fatalf("bad --file: exit %d", code)
+	}
+	out = s.must("cycle", "defer", "--date", day1, "--file", string(b0.BIC)+"/FA-"+day1, "--reason", "over its KRW cap; cannot fund tonight", "--by", "ops-kim")
+	if !strings.Contains(out, "deferred from C"+day1+" to C"+day2+" by ops-kim") {
+		t.Fatalf("defer: %s", out)
+	}
+	notice, err := os.ReadFile(filepath.Join(s.dir, "state", "sftp", "banks", string(b0.BIC), "outbox", "fa.csv.deferred.json"))
+	if err != nil || !strings.Contains(string(notice), `"to_cycle": "C`+day2+`"`) {
+		t.Fatalf("the bank's notice: %s %v", notice, err)
+	}
+
+	s.must("cycle", "run", "--date", day1)
+	if out := s.must("recon", "run", "--date", day1); !strings.Contains(out, " 0 breaks") {
+		t.Fatalf("recon %s: %s", day1, out)
+	}
+	s.must("bank", "cap", "set", string(b0.BIC), "KRW", "5000")
+	s.must("cycle", "run", "--date", day2)
+	if out := s.must("recon", "run", "--date", day2); !strings.Contains(out, " 0 breaks") {
+		t.Fatalf("recon %s: %s", day2, out)
+	}
+
+	out = s.must("audit", "trace", string(b0.BIC)+"/DA-"+day1, "--format", "json")
+	var tr struct {
+		OK    bool `json:"ok"`
+		Steps []struct {
+			Step  string            `json:"step"`
+			Facts map[string]string `json:"facts"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(out), &tr); err != nil || !tr.OK {
+		t.Fatalf("trace: %v %s", err, out)
+	}
+	for _, st := range tr.Steps {
+		if st.Step == "cycle" && (st.Facts["cycle"] != "C"+day2 || st.Facts["deferred_from"] != "C"+day1) {
+			t.Fatalf("trace cycle step %v", st.Facts)
+		}
+		if st.Step == "ledger" && st.Facts["cycle"] != "C"+day2 {
+			t.Fatalf("the ledger records it in %v", st.Facts)
+		}
+	}
+	for _, d := range []string{day1, day2} {
+		if out := s.must("audit", "verify", "--date", d); !strings.Contains(out, "1 files re-verified") || !strings.Contains(out, "agree") {
+			t.Fatalf("verify %s: %s", d, out)
+		}
+	}
+}

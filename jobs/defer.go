@@ -1,0 +1,95 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"settle/settlement"
+)
+
+// Deferral asks for one accepted file to settle in a later cycle than the
+// one it was accepted into: the treasury's answer to a bank over its net
+// debit cap that cannot fund tonight. Nothing is edited: the deferral is
+// recorded beside the file, the cycle is netted again without it, and the
+// bank finds a notice in its outbox.
+type Deferral struct {
+	Sender settlement.BIC
+	FileID string
+	From   settlement.Date // the cycle it is in now
+	To     settlement.Date // a later cycle, still open
+	Reason string
+	Actor  string
+}
+
+// DeferredFile is what was deferred.
+type DeferredFile struct {
+	Name    string
+	SHA256  string
+	Entries int64
+	At      time.Time
+}
+
+// Limits of a deferral's free text.
+const (
+	deferReasonMax = 500
+	deferActorMax  = 200
+)
+
+// ErrDeferral: the deferral is not possible as asked; the message says why.
+var ErrDeferral = errors.New("cannot defer")
+
+// DeferralNoticeName is the bank's outbox notice of a deferred file.
+func DeferralNoticeName(file string) string { return file + ".deferred.json" }
+
+// DeferralNotice is the body of that notice.
+type DeferralNotice struct {
+	File       string `json:"file"`
+	FileID     string `json:"file_id"`
+	SHA256     string `json:"sha256"`
+	Entries    int64  `json:"entries"`
+	FromCycle  string `json:"from_cycle"`
+	ToCycle    string `json:"to_cycle"`
+	Reason     string `json:"reason"`
+	DeferredAt string `json:"deferred_at"`
+}
+
+// Defer moves a file to a later cycle, under the same lock as the cycle's
+// steps, so that no netting of the cycle runs meanwhile. The cycle must not
+// be netted yet (a cap breach leaves it frozen): nothing of it is on the
+// ledger. A re-run of the cycle then nets it without the file.
+func (p *Pipeline) Defer(ctx context.Context, d Deferral) (DeferredFile, error) {
+	switch {
+	case d.Reason == "" || len(d.Reason) > deferReasonMax:
+		return DeferredFile{}, fmt.Errorf("%w: a reason of 1 to %d bytes is required", ErrDeferral, deferReasonMax)
+	case d.Actor == "" || len(d.Actor) > deferActorMax:
+		return DeferredFile{}, fmt.Errorf("%w: who defers it (1 to %d bytes) is required", ErrDeferral, deferActorMax)
+	case !settlement.ValidPaymentID([]byte(d.FileID)):
+		return DeferredFile{}, fmt.Errorf("%w: %q is not a file id", ErrDeferral, d.FileID)
+	case d.To <= d.From:
+		return DeferredFile{}, fmt.Errorf("%w: to %s: a file moves only to a later cycle than %s", ErrDeferral, d.To, d.From)
+	}
+	unlock, err := p.lock(ctx, d.From)
+	if err != nil {
+		return DeferredFile{}, err
+	}
+	defer unlock()
+	f, err := p.Store.DeferFile(ctx, d)
+	if err != nil {
+		return f, err
+	}
+	p.log().Warn("file deferred", "bank", d.Sender, "file_id", d.FileID, "from", settlement.CycleID(d.From),
+		"to", settlement.CycleID(d.To), "entries", f.Entries, "by", d.Actor, "reason", d.Reason)
+	if p.Outbox != nil {
+		body, _ := json.MarshalIndent(DeferralNotice{File: f.Name, FileID: d.FileID, SHA256: f.SHA256, Entries: f.Entries,
+			FromCycle: settlement.CycleID(d.From), ToCycle: settlement.CycleID(d.To), Reason: d.Reason,
+			DeferredAt: f.At.UTC().Format(time.RFC3339)}, "", "  ")
+		if err := p.Outbox.Put(ctx, d.Sender, DeferralNoticeName(f.Name), append(body, '\n')); err != nil {
+			// Recorded already; the notice can be written again by hand.
+			return f, fmt.Errorf("deferred, but the bank's notice was not written: %w", err)
+		}
+	}
+	return f, nil
+}

@@ -1,0 +1,173 @@
+package jobs_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"settle/jobs"
+	"settle/settlement"
+)
+
+// TestDeferFileOverCap: bank 0 is over its KRW cap tonight. The treasury
+// defers bank 0's file to the next business day; the cycle then settles
+// without it, the file settles the next day once the bank has funded, and
+// both days reconcile and re-verify from the archive. Nothing is edited.
+func TestDeferFileOverCap(t *testing.T) {
+	w := newWorld(t)
+	const d1, d2 = settlement.Date("2026-11-24"), settlement.Date("2026-11-25")
+	b := func(i int) settlement.BIC { return w.banks[i].BIC }
+	fileA := fmt.Sprintf("H,FA-1,%s,%s,2026-11-24T09:00:00+09:00\nP,A-1,%s,%s,1000,KRW\nT,1,1000\n", b(0), d1, b(0), b(1))
+	fileB := fmt.Sprintf("H,FB-1,%s,%s,2026-11-24T09:00:00+09:00\nP,B-1,%s,%s,10,KRW\nT,1,10\n", b(1), d1, b(1), b(2))
+	w.upload(0, "fa.csv", []byte(fileA))
+	w.upload(1, "fb.csv", []byte(fileB))
+	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 2 {
+		t.Fatalf("intake: %+v %v", c, err)
+	}
+	krw, _ := settlement.ParseCurrency("KRW")
+	setCap := func(amount int64, from time.Time) {
+		if err := w.pg.SetCap(w.ctx, settlement.Cap{Bank: b(0), Currency: krw, Amount: decimal.NewFromInt(amount)}, from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setCap(500, w.now.Add(-30*time.Minute))
+
+	_, err := w.pipeline().Run(w.ctx, d1)
+	if !errors.Is(err, jobs.ErrCapBreach) || !strings.Contains(err.Error(), string(b(0))+" KRW net -1000, cap 500") || !strings.Contains(err.Error(), "defer") {
+		t.Fatalf("want bank 0's breach, got %v", err)
+	}
+	// The positions that breached are there for the operator to see.
+	if got := w.positions(d1); !strings.Contains(got, `"net":"-1000"`) {
+		t.Fatalf("breaching positions not kept: %s", got)
+	}
+
+	// Bad deferrals are refused and change nothing.
+	p := w.pipeline()
+	for name, d := range map[string]jobs.Deferral{
+		"no reason":      {Sender: b(0), FileID: "FA-1", From: d1, To: d2, Actor: "ops"},
+		"no actor":       {Sender: b(0), FileID: "FA-1", From: d1, To: d2, Reason: "cap"},
+		"backwards":      {Sender: b(0), FileID: "FA-1", From: d1, To: "2026-11-23", Reason: "cap", Actor: "ops"},
+		"same cycle":     {Sender: b(0), FileID: "FA-1", From: d1, To: d1, Reason: "cap", Actor: "ops"},
+		"unknown file":   {Sender: b(0), FileID: "NOPE", From: d1, To: d2, Reason: "cap", Actor: "ops"},
+		"other's file":   {Sender: b(0), FileID: "FB-1", From: d1, To: d2, Reason: "cap", Actor: "ops"},
+		"wrong cycle":    {Sender: b(0), FileID: "FA-1", From: "2026-11-23", To: d2, Reason: "cap", Actor: "ops"},
+		"bad file id":    {Sender: b(0), FileID: "F A", From: d1, To: d2, Reason: "cap", Actor: "ops"},
+		"reason too big": {Sender: b(0), FileID: "FA-1", From: d1, To: d2, Reason: strings.Repeat("x", 501), Actor: "ops"},
+	} {
+		if _, err := p.Defer(w.ctx, d); !errors.Is(err, jobs.ErrDeferral) && !errors.Is(err, jobs.ErrNoCycle) {
+			t.Errorf("%s: want a refusal, got %v", name, err)
+		}
+	}
+
+	f, err := p.Defer(w.ctx, jobs.Deferral{Sender: b(0), FileID: "FA-1", From: d1, To: d2, Reason: "over its KRW cap, cannot fund tonight", Actor: "ops-kim"})
+	if err != nil || f.Name != "fa.csv" || f.Entries != 1 {
+		t.Fatalf("defer: %+v %v", f, err)
+	}
+	// The bank is told, in its outbox.
+	raw, err := os.ReadFile(filepath.Join(w.root, "sftp", "banks", string(b(0)), "outbox", jobs.DeferralNoticeName("fa.csv")))
+	var notice jobs.DeferralNotice
+	if err != nil || json.Unmarshal(raw, &notice) != nil || notice.FileID != "FA-1" || notice.FromCycle != "C2026-11-24" ||
+		notice.ToCycle != "C2026-11-25" || notice.Reason == "" || notice.SHA256 != f.SHA256 {
+		t.Fatalf("notice: %s %v", raw, err)
+	}
+	// The deferral is append-only, even for the database's owner.
+	for _, stmt := range []string{`UPDATE file_deferrals SET reason = 'edited'`, `DELETE FROM file_deferrals`, `TRUNCATE file_deferrals`} {
+		if _, err := w.pg.DB().ExecContext(w.ctx, stmt); err == nil || !strings.Contains(err.Error(), "refused") {
+			t.Fatalf("%s: %v, want refused", stmt, err)
+		}
+	}
+	// Once moved, it is not in the first cycle any more.
+	if _, err := p.Defer(w.ctx, jobs.Deferral{Sender: b(0), FileID: "FA-1", From: d1, To: d2, Reason: "again", Actor: "ops"}); !errors.Is(err, jobs.ErrDeferral) {
+		t.Fatalf("second deferral from the same cycle: %v", err)
+	}
+	// A reversal of the deferred payment cannot land in the cycle it moved to.
+	rev := fmt.Sprintf("H,FR-1,%s,%s,2026-11-24T09:30:00+09:00\nR,RA-1,A-1,%s,%s,1000,KRW,AM05\nT,1,1000\n", b(0), d2, b(0), b(1))
+	w.upload(0, "ra.csv", []byte(rev))
+	if c, _ := w.intake.Collect(w.ctx); c.Rejected != 1 {
+		t.Fatalf("reversal into the deferred payment's cycle: %+v", c)
+	}
+	if a := w.ack(0, "ra.csv"); a.Status != "REJECTED" || len(a.Errors) != 1 || a.Errors[0].Code != settlement.CodeOriginalUnsettled {
+		t.Fatalf("reversal ack: %+v", a)
+	}
+
+	c1, err := w.pipeline().Run(w.ctx, d1)
+	if err != nil || c1.Stage != settlement.StageReported || c1.Files != 1 || c1.Entries != 1 {
+		t.Fatalf("the cycle without the deferred file: %+v %v", c1, err)
+	}
+	if writes, payments := w.ledger.count(); payments != 1 || writes != 2 {
+		t.Fatalf("ledger after day 1: %d writes, %d payments", writes, payments)
+	}
+	if _, ok, _ := w.ledger.Payment(w.ctx, b(0), "A-1"); ok {
+		t.Fatal("the deferred payment is on the ledger in day 1's cycle")
+	}
+	// Too late now: the cycle is settled.
+	if _, err := p.Defer(w.ctx, jobs.Deferral{Sender: b(1), FileID: "FB-1", From: d1, To: d2, Reason: "late", Actor: "ops"}); !errors.Is(err, jobs.ErrDeferral) ||
+		!strings.Contains(err.Error(), "before its cycle is netted") {
+		t.Fatalf("deferral from a settled cycle: %v", err)
+	}
+
+	// The bank funds; the next day settles the file.
+	setCap(5000, w.now.Add(-20*time.Minute))
+	if _, err := w.store.EnsureCycle(w.ctx, d2); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := w.pipeline().Run(w.ctx, d2)
+	if err != nil || c2.Stage != settlement.StageReported || c2.Files != 1 || c2.Entries != 1 {
+		t.Fatalf("the cycle with the deferred file: %+v %v", c2, err)
+	}
+	lp, ok, _ := w.ledger.Payment(w.ctx, b(0), "A-1")
+	if !ok || lp.Cycle != "C2026-11-25" {
+		t.Fatalf("deferred payment on the ledger: %+v %v", lp, ok)
+	}
+	for _, d := range []settlement.Date{d1, d2} {
+		if active, _ := w.store.ActiveBreaks(w.ctx, d); len(active) != 0 {
+			t.Fatalf("%s has breaks: %v", d, active)
+		}
+	}
+	// Auditors see where it settled and where it came from, and the
+	// archive re-nets each day as Postgres and the ledger have it.
+	a := w.auditor(t)
+	tr, err := a.Trace(w.ctx, b(0), "A-1")
+	if err != nil || !tr.OK {
+		t.Fatalf("trace: %+v %v", tr, err)
+	}
+	for _, s := range tr.Steps {
+		if s.Step == "cycle" && (s.Facts["cycle"] != "C2026-11-25" || s.Facts["deferred_from"] != "C2026-11-24") {
+			t.Fatalf("trace cycle step: %+v", s)
+		}
+	}
+	for _, d := range []settlement.Date{d1, d2} {
+		rep, err := a.Verify(w.ctx, d)
+		if err != nil || !rep.OK() || rep.Files != 1 {
+			t.Fatalf("verify %s: %+v %v", d, rep, err)
+		}
+	}
+}
+
+// TestDeferReversedFileRefused: a file whose payment another cycle
+// already reverses cannot move: the reversal would come first.
+func TestDeferReversedFileRefused(t *testing.T) {
+	w := newWorld(t)
+	const d1, d2 = settlement.Date("2026-11-24"), settlement.Date("2026-11-25")
+	b := func(i int) settlement.BIC { return w.banks[i].BIC }
+	w.upload(1, "fb.csv", []byte(fmt.Sprintf("H,FB-1,%s,%s,2026-11-24T09:00:00+09:00\nP,B-1,%s,%s,10,KRW\nT,1,10\n", b(1), d1, b(1), b(2))))
+	w.intake.Collect(w.ctx)
+	if _, err := w.store.EnsureCycle(w.ctx, d1); err != nil {
+		t.Fatal(err)
+	}
+	w.upload(1, "rb.csv", []byte(fmt.Sprintf("H,FR-1,%s,%s,2026-11-24T09:30:00+09:00\nR,RB-1,B-1,%s,%s,10,KRW,AM05\nT,1,10\n", b(1), d2, b(1), b(2))))
+	if c, _ := w.intake.Collect(w.ctx); c.Accepted != 1 {
+		t.Fatalf("reversal in the next cycle: %+v %+v", c, w.ack(1, "rb.csv"))
+	}
+	_, err := w.pipeline().Defer(w.ctx, jobs.Deferral{Sender: b(1), FileID: "FB-1", From: d1, To: "2026-11-26", Reason: "cap", Actor: "ops"})
+	if !errors.Is(err, jobs.ErrDeferral) || !strings.Contains(err.Error(), "already reversed by RB-1") {
+		t.Fatalf("want a refusal naming the reversal, got %v", err)
+	}
+}
