@@ -255,26 +255,57 @@ func (s *Server) serveConn(raw net.Conn) {
 	conn := &idleConn{Conn: raw, idle: s.cfg.IdleTimeout}
 	conn.hard.Store(time.Now().Add(s.cfg.HandshakeTimeout).UnixNano())
 	var tried string // the last user name this connection tried to log in as
+	// A connection that fails to log in counts once against its source and
+	// its user. It is counted at its first refused attempt, and taken back
+	// when it then offers an authorized key (a client that tries a wrong
+	// key first), each time before the client hears the answer, so the
+	// client's next connection always meets the count.
+	var counted time.Time
+	var countedUser string
+	count := func(user string) {
+		if !counted.IsZero() {
+			return
+		}
+		counted = time.Now()
+		s.failures.add("source:"+source, counted)
+		if _, known := s.users[user]; known {
+			countedUser = user
+			s.failures.add("user:"+user, counted)
+		}
+	}
+	uncount := func() {
+		if counted.IsZero() {
+			return
+		}
+		s.failures.remove("source:"+source, counted)
+		if countedUser != "" {
+			s.failures.remove("user:"+countedUser, counted)
+		}
+		counted, countedUser = time.Time{}, ""
+	}
 	cfg := &ssh.ServerConfig{
 		ServerVersion: "SSH-2.0-settle",
 		MaxAuthTries:  6,
 		PublicKeyCallback: func(md ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 			tried = md.User()
-			return s.authorize(md.User(), key)
+			perms, err := s.authorize(md.User(), key)
+			if err == nil {
+				uncount() // a failed signature with this key counts again
+			}
+			return perms, err
 		},
 		AuthLogCallback: func(md ssh.ConnMetadata, method string, err error) {
 			tried = md.User()
+			if err != nil && method != "none" { // "none" is every client's opening probe
+				count(tried)
+			}
 		},
 	}
 	cfg.AddHostKey(s.hostKey)
 	sc, chans, reqs, err := ssh.NewServerConn(conn, cfg)
 	if err != nil {
 		if tried != "" {
-			now := time.Now()
-			s.failures.add("source:"+source, now)
-			if _, known := s.users[tried]; known {
-				s.failures.add("user:"+tried, now)
-			}
+			count(tried)
 			s.log.Warn("login failed", "user", tried, "source", source, "err", err.Error())
 		}
 		return
@@ -519,6 +550,24 @@ func (f *failureTracker) add(key string, now time.Time) {
 		ts = ts[1:]
 	}
 	f.m[key] = append(ts, now)
+}
+
+// remove takes back the failure of key counted at t.
+func (f *failureTracker) remove(key string, t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ts := f.m[key]
+	for i, x := range ts {
+		if x.Equal(t) {
+			ts = append(ts[:i:i], ts[i+1:]...)
+			break
+		}
+	}
+	if len(ts) == 0 {
+		delete(f.m, key)
+		return
+	}
+	f.m[key] = ts
 }
 
 func (f *failureTracker) locked(key string, now time.Time) bool {

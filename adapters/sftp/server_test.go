@@ -567,6 +567,41 @@ func TestFailureTrackerWindow(t *testing.T) {
 	if f.locked("k", t0.Add(61*time.Second)) {
 		t.Fatal("still locked after the window")
 	}
+	f.remove("k", t0.Add(time.Second))
+	if f.locked("k", t0.Add(2*time.Second)) {
+		t.Fatal("still locked after a failure was taken back")
+	}
+	f.remove("k", t0)
+	f.remove("nothing", t0)
+	if len(f.m) != 0 {
+		t.Fatalf("tracker keeps %v after every failure was taken back", f.m)
+	}
+}
+
+// A client that offers a wrong key before the right one logs in, and that
+// connection does not count as a failed login.
+func TestWrongKeyFirstThenRightIsNoFailure(t *testing.T) {
+	needOpenSSH(t)
+	dir := t.TempDir()
+	ka, bad := newKey(t, dir, "a"), newKey(t, dir, "bad")
+	ts := startServer(t, Config{Users: []User{bankUser(bankA, ka)}, LoginFailuresMax: 2, LoginFailureWindow: time.Hour})
+	for i := 0; i < 3; i++ {
+		c, err := goClient(ts, "127.0.0.4", bankA, ssh.PublicKeys(bad.signer, ka.signer))
+		if err != nil {
+			t.Fatalf("login %d with a wrong key offered first: %v", i, err)
+		}
+		c.Close()
+	}
+	// One real failure is still under the limit of two.
+	if c, err := goClient(ts, "127.0.0.4", bankA, ssh.PublicKeys(bad.signer)); err == nil {
+		c.Close()
+		t.Fatal("bad key accepted")
+	}
+	c, err := goClient(ts, "127.0.0.4", bankA, ssh.PublicKeys(ka.signer))
+	if err != nil {
+		t.Fatalf("locked out after one failed login: %v", err)
+	}
+	c.Close()
 }
 
 // A connection that stays silent past the idle timeout is closed by the
