@@ -13,7 +13,8 @@ import (
 // before anything reaches the ledger; the operator defers that bank's file
 // to the next business day with `settle cycle defer`; the night settles on
 // the real ledger without it, the next day with it once the bank has
-// funded, and the auditor finds both days whole.
+// funded (the raised cap reaches the ledger by itself), and the auditor
+// finds both days whole.
 func TestDeferOverCapOnTheLedger(t *testing.T) {
 	day1, day2 := businessDay(t, 4), businessDay(t, 5)
 	s := newSys(t, 3, day1)
@@ -26,6 +27,8 @@ func TestDeferOverCapOnTheLedger(t *testing.T) {
 		t.Fatalf("intake: %s", out)
 	}
 	s.must("bank", "cap", "set", string(b0.BIC), "KRW", "500")
+	// The ledger holds the same cap: it would refuse the settlement too.
+	s.must("ledger", "register-banks", "--from-store", "--config", s.config)
 
 	out, errs, code := s.settle("cycle", "run", "--date", day1)
 	if code == 0 || !strings.Contains(errs, "net debit cap exceeded") || !strings.Contains(errs, string(b0.BIC)+" KRW net -1000, cap 500") {
@@ -60,6 +63,9 @@ func TestDeferOverCapOnTheLedger(t *testing.T) {
 	if out := s.must("recon", "run", "--date", day1); !strings.Contains(out, " 0 breaks") {
 		t.Fatalf("recon %s: %s", day1, out)
 	}
+	// The bank funds: the cap is raised in Postgres only; the cycle brings
+	// it to the ledger before it writes anything, or the ledger would
+	// refuse the settlement with its own cap of 500.
 	s.must("bank", "cap", "set", string(b0.BIC), "KRW", "5000")
 	s.must("cycle", "run", "--date", day2)
 	if out := s.must("recon", "run", "--date", day2); !strings.Contains(out, " 0 breaks") {

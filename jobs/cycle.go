@@ -298,7 +298,14 @@ func (p *Pipeline) record(ctx context.Context, date settlement.Date) error {
 	}
 	// A cycle that cannot settle does not go to the ledger: its payments
 	// would sit there in a cycle that never settles.
-	if err := p.checkCaps(ctx, positions); err != nil {
+	caps, err := p.Store.Caps(ctx)
+	if err != nil {
+		return err
+	}
+	if err := checkCaps(positions, caps); err != nil {
+		return err
+	}
+	if err := p.syncCaps(ctx, positions, caps); err != nil {
 		return err
 	}
 	done, err := p.Store.LedgerTxs(ctx, date)
@@ -391,7 +398,11 @@ func (p *Pipeline) settle(ctx context.Context, date settlement.Date) error {
 		p.log().Info("empty cycle: nothing to settle on the ledger", "date", date)
 		return p.advance(ctx, date, settlement.StageRecorded, settlement.StageSettled, nil)
 	}
-	if err := p.checkCaps(ctx, positions); err != nil {
+	caps, err := p.Store.Caps(ctx)
+	if err != nil {
+		return err
+	}
+	if err := checkCaps(positions, caps); err != nil {
 		return err
 	}
 	tx, err := p.Ledger.SettleCycle(ctx, settlement.CycleID(date), positions)
@@ -405,13 +416,37 @@ func (p *Pipeline) settle(ctx context.Context, date settlement.Date) error {
 }
 
 // checkCaps refuses positions that breach the caps in force now.
-func (p *Pipeline) checkCaps(ctx context.Context, positions []settlement.Position) error {
-	caps, err := p.Store.Caps(ctx)
-	if err != nil {
-		return err
-	}
+func checkCaps(positions []settlement.Position, caps []settlement.Cap) error {
 	if b := settlement.CapBreaches(positions, caps); len(b) > 0 {
 		return capError(b)
+	}
+	return nil
+}
+
+// syncCaps brings the ledger the caps in force for every net debtor of
+// the cycle, before anything of it is written: the chaincode checks the
+// caps it holds at settle, and a cap an operator raised (`bank cap set`,
+// the bank has funded) must not leave the ledger refusing a settlement
+// Postgres allows. SetCap is idempotent: a cap the ledger already has at
+// that amount writes nothing.
+func (p *Pipeline) syncCaps(ctx context.Context, positions []settlement.Position, caps []settlement.Cap) error {
+	byKey := make(map[string]settlement.Cap, len(caps))
+	for _, c := range caps {
+		byKey[string(c.Bank)+"/"+c.Currency.Code()] = c
+	}
+	for _, pos := range positions {
+		c, ok := byKey[string(pos.Bank)+"/"+pos.Currency.Code()]
+		if !pos.Net.IsNegative() || !ok {
+			continue
+		}
+		tx, err := p.Ledger.SetCap(ctx, c)
+		if err != nil {
+			return fmt.Errorf("cap of %s in %s to the ledger: %w", c.Bank, c.Currency, err)
+		}
+		if !tx.Existing && tx.ID != "" {
+			p.log().Info("cap brought to the ledger", "bank", c.Bank, "currency", c.Currency.Code(),
+				"cap", settlement.FormatAmount(c.Amount, c.Currency), "tx", tx.ID, "block", tx.Block)
+		}
 	}
 	return nil
 }
