@@ -59,6 +59,9 @@ type InboxFile struct {
 	// SigSize is the size of <Name>.sig.
 	SigSize    int64
 	SigModTime time.Time
+	// Via names the inbox that listed the file when several are read
+	// together (Inboxes); "" is the built-in server's storage.
+	Via string
 }
 
 // SigName is the name of the file's detached signature.

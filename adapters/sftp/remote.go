@@ -85,7 +85,7 @@ type Remote struct {
 	hook   func(name string) // tests: called between download and check
 }
 
-var _ jobs.Inbox = (*Remote)(nil)
+var _ jobs.BankInbox = (*Remote)(nil)
 
 // NewRemote checks cfg and loads the taken record.
 func NewRemote(cfg RemoteConfig) (*Remote, error) {
@@ -385,11 +385,32 @@ func (r *Remote) Ack(ctx context.Context, f jobs.InboxFile, name string, body []
 	if err := r.check(f); err != nil {
 		return err
 	}
+	if err := r.put(ctx, name, body); err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
+	r.log.Info("ack written", "file", f.Name, "name", name, "size", len(body))
+	return nil
+}
+
+// Put writes a report (positions, a deferral notice) into the bank's
+// outbox on its own server, whole or not at all, like Ack.
+func (r *Remote) Put(ctx context.Context, bank settlement.BIC, name string, body []byte) error {
+	if bank != r.cfg.Bank {
+		return fmt.Errorf("sftp remote: report for %s asked from the pull of %s", bank, r.cfg.Bank)
+	}
+	if err := r.put(ctx, name, body); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	r.log.Info("report written", "name", name, "size", len(body))
+	return nil
+}
+
+func (r *Remote) put(ctx context.Context, name string, body []byte) error {
 	if !validName(name) {
-		return fmt.Errorf("ack %q: %w", name, ErrBadName)
+		return fmt.Errorf("%q: %w", name, ErrBadName)
 	}
 	if len(body) > ackBytesMax {
-		return fmt.Errorf("ack %q: %d bytes, more than %d", name, len(body), ackBytesMax)
+		return fmt.Errorf("%q: %d bytes, more than %d", name, len(body), ackBytesMax)
 	}
 	s, err := r.dial(ctx)
 	if err != nil {
@@ -400,22 +421,21 @@ func (r *Remote) Ack(ctx context.Context, f jobs.InboxFile, name string, body []
 	tmp := dst + ".part"
 	w, err := s.c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
-		return fmt.Errorf("sftp remote: ack %s: %w", name, err)
+		return fmt.Errorf("sftp remote %s: %w", dst, err)
 	}
 	if _, err := io.Copy(w, bytes.NewReader(body)); err != nil {
 		w.Close()
 		s.c.Remove(tmp)
-		return fmt.Errorf("sftp remote: ack %s: %w", name, err)
+		return fmt.Errorf("sftp remote %s: %w", dst, err)
 	}
 	if err := w.Close(); err != nil {
 		s.c.Remove(tmp)
-		return fmt.Errorf("sftp remote: ack %s: %w", name, err)
+		return fmt.Errorf("sftp remote %s: %w", dst, err)
 	}
 	if err := s.c.PosixRename(tmp, dst); err != nil {
 		s.c.Remove(tmp)
-		return fmt.Errorf("sftp remote: ack %s: rename: %w", name, err)
+		return fmt.Errorf("sftp remote %s: rename: %w", dst, err)
 	}
-	r.log.Info("ack written", "file", f.Name, "path", dst, "size", len(body))
 	return nil
 }
 

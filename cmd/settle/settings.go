@@ -57,7 +57,26 @@ type Config struct {
 	HTTP struct {
 		Listen string `yaml:"listen"` // /healthz, /readyz, /metrics
 	} `yaml:"http"`
+
+	// RemoteBanks are banks that keep their files on their own SFTP
+	// server: intake pulls from there (beside the built-in server), and
+	// their acknowledgements and reports are written back there.
+	RemoteBanks []RemoteBank `yaml:"remote_banks"`
 }
+
+// RemoteBank is one bank's own SFTP server, as the system logs in to it.
+type RemoteBank struct {
+	Bank       string `yaml:"bank"`        // the bank's BIC
+	Addr       string `yaml:"addr"`        // host:port
+	User       string `yaml:"user"`        // the login the bank gave the settlement system
+	Key        string `yaml:"key"`         // private key file (OpenSSH or PKCS#8 PEM, unencrypted), mode 0600
+	KnownHosts string `yaml:"known_hosts"` // the server's host key in known_hosts form
+	Inbox      string `yaml:"inbox"`       // folder of payment files (default inbox)
+	Outbox     string `yaml:"outbox"`      // folder for acknowledgements and reports (default outbox)
+}
+
+// remoteBanksMax bounds the remote_banks list.
+const remoteBanksMax = 1000
 
 // configBytesMax bounds the config file.
 const configBytesMax = 1 << 20
@@ -125,6 +144,25 @@ func (c *Config) check() error {
 	}
 	if c.Broker.Kind == "nats" && c.Broker.NATS == "" {
 		return fmt.Errorf("broker.nats: the NATS URL is required when broker.kind is nats")
+	}
+	if len(c.RemoteBanks) > remoteBanksMax {
+		return fmt.Errorf("remote_banks: %d entries, at most %d", len(c.RemoteBanks), remoteBanksMax)
+	}
+	seen := map[settlement.BIC]bool{}
+	for i, rb := range c.RemoteBanks {
+		bic, err := settlement.ParseBIC(rb.Bank)
+		if err != nil {
+			return fmt.Errorf("remote_banks[%d].bank: %w", i, err)
+		}
+		if seen[bic] {
+			return fmt.Errorf("remote_banks[%d]: %s is listed twice", i, bic)
+		}
+		seen[bic] = true
+		for field, v := range map[string]string{"addr": rb.Addr, "user": rb.User, "key": rb.Key, "known_hosts": rb.KnownHosts} {
+			if v == "" {
+				return fmt.Errorf("remote_banks[%d] (%s): %s is required", i, bic, field)
+			}
+		}
 	}
 	return nil
 }

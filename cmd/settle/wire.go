@@ -4,12 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"settle/adapters/archive"
 	"settle/adapters/events"
@@ -18,6 +21,7 @@ import (
 	"settle/adapters/reports"
 	"settle/adapters/sftp"
 	"settle/jobs"
+	"settle/settlement"
 )
 
 // runtime is the system wired together for one command: only this package
@@ -28,7 +32,8 @@ type runtime struct {
 	store   *postgres.Store
 	jobs    *postgres.JobStore
 	bus     *events.Bus
-	inbox   *sftp.Storage
+	inbox   *sftp.Storage  // the built-in server's storage
+	banks   jobs.BankInbox // where intake reads and reports go: inbox, and the remote banks' own servers
 	archive *archive.Archive
 	cal     *jobs.Calendar
 	ledger  jobs.Ledger
@@ -106,6 +111,9 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 	if r.inbox, err = sftp.NewStorage(cfg.path("sftp"), r.log); err != nil {
 		return nil, err
 	}
+	if r.banks, err = bankInboxes(cfg, r.inbox, r.log); err != nil {
+		return nil, usageError("config: %v", err)
+	}
 	if r.archive, err = archive.Open(cfg.path("archive"), formats.DefaultLimits.FileBytesMax); err != nil {
 		return nil, err
 	}
@@ -149,12 +157,12 @@ func (r *runtime) intake() (*jobs.Intake, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &jobs.Intake{Inbox: r.inbox, Archive: r.archive, Store: r.jobs, Files: r.jobs, Calendar: r.cal,
+	return &jobs.Intake{Inbox: r.banks, Archive: r.archive, Store: r.jobs, Files: r.jobs, Calendar: r.cal,
 		CutOff: cut, AheadMax: r.cfg.Intake.AheadMaxDays, Log: r.log}, nil
 }
 
 func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {
-	return &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.inbox, Reports: reports.Dir{Root: r.cfg.path("reports")}, ChunkSize: r.cfg.Ledger.ChunkSize,
+	return &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.banks, Reports: reports.Dir{Root: r.cfg.path("reports")}, ChunkSize: r.cfg.Ledger.ChunkSize,
 		Workers: r.cfg.Ledger.Workers, Log: r.log, Progress: progress}
 }
 
@@ -167,4 +175,59 @@ func readOnlyDSN(dsn string) string {
 		return dsn + "?default_transaction_read_only=on"
 	}
 	return dsn + " default_transaction_read_only=on"
+}
+
+// remoteKeyBytesMax bounds a remote bank's private key file.
+const remoteKeyBytesMax = 64 << 10
+
+// bankInboxes is the built-in server's storage alone, or with a pull from
+// each remote bank's own server.
+func bankInboxes(cfg Config, local *sftp.Storage, log *slog.Logger) (jobs.BankInbox, error) {
+	if len(cfg.RemoteBanks) == 0 {
+		return local, nil
+	}
+	m := &jobs.Inboxes{Local: local, Remote: map[settlement.BIC]jobs.BankInbox{}, Log: log}
+	for i, rb := range cfg.RemoteBanks {
+		bic, err := settlement.ParseBIC(rb.Bank) // canonical: XXX branch folded
+		if err != nil {
+			return nil, fmt.Errorf("remote_banks[%d]: %w", i, err)
+		}
+		signer, err := readPrivateKey(rb.Key)
+		if err != nil {
+			return nil, fmt.Errorf("remote_banks[%d] (%s): key: %w", i, bic, err)
+		}
+		r, err := sftp.NewRemote(sftp.RemoteConfig{Bank: bic, Addr: rb.Addr, User: rb.User, Signer: signer,
+			KnownHostsFile: rb.KnownHosts, InboxDir: rb.Inbox, OutboxDir: rb.Outbox,
+			StateDir: cfg.path(filepath.Join("remote", string(bic))), Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("remote_banks[%d] (%s): %w", i, bic, err)
+		}
+		m.Remote[bic] = r
+	}
+	return m, nil
+}
+
+// readPrivateKey reads an unencrypted private key that only its owner can
+// read.
+func readPrivateKey(file string) (ssh.Signer, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by others (mode %04o); chmod 600 it", file, fi.Mode().Perm())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, remoteKeyBytesMax+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > remoteKeyBytesMax {
+		return nil, fmt.Errorf("%s: more than %d bytes", file, remoteKeyBytesMax)
+	}
+	return ssh.ParsePrivateKey(b)
 }

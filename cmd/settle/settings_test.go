@@ -1,0 +1,67 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func TestRemoteBanksConfigChecked(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := filepath.Join(dir, "c.yaml")
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	ok := `remote_banks:
+  - {bank: SHBKKRSE, addr: "sftp.shbk.example:22", user: settle, key: /k, known_hosts: /kh}
+`
+	c, err := loadConfig(write(ok))
+	if err != nil || len(c.RemoteBanks) != 1 || c.RemoteBanks[0].User != "settle" {
+		t.Fatalf("valid remote bank: %+v %v", c.RemoteBanks, err)
+	}
+	for name, body := range map[string]string{
+		"bad bic":      "remote_banks:\n  - {bank: nope, addr: a, user: u, key: k, known_hosts: kh}\n",
+		"no addr":      "remote_banks:\n  - {bank: SHBKKRSE, user: u, key: k, known_hosts: kh}\n",
+		"no key":       "remote_banks:\n  - {bank: SHBKKRSE, addr: a, user: u, known_hosts: kh}\n",
+		"no hosts":     "remote_banks:\n  - {bank: SHBKKRSE, addr: a, user: u, key: k}\n",
+		"twice":        strings.Repeat("  - {bank: SHBKKRSE, addr: a, user: u, key: k, known_hosts: kh}\n", 2),
+		"unknown key":  "remote_banks:\n  - {bank: SHBKKRSE, addr: a, user: u, key: k, known_hosts: kh, password: x}\n",
+		"branch alias": "remote_banks:\n  - {bank: SHBKKRSE, addr: a, user: u, key: k, known_hosts: kh}\n  - {bank: SHBKKRSEXXX, addr: a, user: u, key: k, known_hosts: kh}\n",
+	} {
+		if name == "twice" {
+			body = "remote_banks:\n" + body
+		}
+		if _, err := loadConfig(write(body)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestReadPrivateKeyOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, _ := ssh.MarshalPrivateKey(priv, "")
+	p := filepath.Join(dir, "key")
+	os.WriteFile(p, pem.EncodeToMemory(block), 0o600)
+	if _, err := readPrivateKey(p); err != nil {
+		t.Fatalf("0600 key: %v", err)
+	}
+	os.Chmod(p, 0o644)
+	if _, err := readPrivateKey(p); err == nil || !strings.Contains(err.Error(), "readable by others") {
+		t.Fatalf("0644 key: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "junk"), []byte("not a key"), 0o600)
+	if _, err := readPrivateKey(filepath.Join(dir, "junk")); err == nil {
+		t.Fatal("junk parsed as a key")
+	}
+	if _, err := readPrivateKey(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("a missing key file")
+	}
+}
