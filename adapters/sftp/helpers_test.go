@@ -31,7 +31,7 @@ const commandTimeout = 60 * time.Second
 
 // needOpenSSH skips under -short and fails (naming the Debian package)
 // when the OpenSSH client is missing.
-func needOpenSSH(t *testing.T) {
+func needOpenSSH(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("skipped under -short: starts SFTP servers and drives them with OpenSSH's sftp")
@@ -49,7 +49,7 @@ type testKey struct {
 	file   string
 }
 
-func newKey(t *testing.T, dir, name string) testKey {
+func newKey(t testing.TB, dir, name string) testKey {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -98,7 +98,7 @@ type testServer struct {
 }
 
 // startServer runs a server on a free port of 127.0.0.1 until the test ends.
-func startServer(t *testing.T, cfg Config) *testServer {
+func startServer(t testing.TB, cfg Config) *testServer {
 	t.Helper()
 	if cfg.Root == "" {
 		cfg.Root = t.TempDir()

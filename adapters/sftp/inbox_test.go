@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -50,7 +51,7 @@ type bankServer struct {
 	stateDir  string
 }
 
-func startBankServer(t *testing.T) *bankServer {
+func startBankServer(t testing.TB) *bankServer {
 	dir := t.TempDir()
 	ka, kc := newKey(t, dir, "a"), newKey(t, dir, "collector")
 	ts := startServer(t, Config{Users: []User{
@@ -60,7 +61,7 @@ func startBankServer(t *testing.T) *bankServer {
 	return &bankServer{ts: ts, bankKey: ka, collector: kc, stateDir: t.TempDir()}
 }
 
-func (b *bankServer) remote(t *testing.T) *Remote {
+func (b *bankServer) remote(t testing.TB) *Remote {
 	t.Helper()
 	r, err := NewRemote(RemoteConfig{Bank: bankA, Addr: b.ts.addr, User: "collector", Signer: b.collector.signer,
 		KnownHostsFile: b.ts.knownHosts, StateDir: b.stateDir, Logger: b.ts.srv.log})
@@ -278,4 +279,60 @@ func TestRemoteChecksHostKey(t *testing.T) {
 	if _, err := r.List(context.Background(), 0); !errors.As(err, &ke) {
 		t.Fatalf("List against an unknown host key: %v, want a knownhosts.KeyError", err)
 	}
+}
+
+// A collection logs in once, not once per call; a kept login that is gone
+// is replaced without the caller noticing; an unused one is closed.
+func TestRemoteKeepsOneLogin(t *testing.T) {
+	needOpenSSH(t)
+	b := startBankServer(t)
+	r := b.remote(t)
+	r.idleAfter = time.Hour
+	defer r.Close()
+	ctx := context.Background()
+	for i := range 3 {
+		name := fmt.Sprintf("K%d.csv", i)
+		b.ts.upload(t, bankA, b.bankKey, name, []byte("body"))
+		b.ts.upload(t, bankA, b.bankKey, name+".sig", []byte("sig"))
+	}
+	files, err := r.List(ctx, 0)
+	if err != nil || len(files) != 3 {
+		t.Fatalf("list: %+v %v", files, err)
+	}
+	for _, f := range files {
+		rc, err := r.Open(ctx, f)
+		readAll(t, rc, err)
+		rc, err = r.OpenSig(ctx, f)
+		readAll(t, rc, err)
+		if err := r.Ack(ctx, f, f.Name+".ack.json", []byte("{}\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Done(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.logins.Load(); n != 1 {
+		t.Fatalf("%d logins for one collection of 3 files, want 1", n)
+	}
+	// The server drops the kept login (a restart, a firewall): the next
+	// call logs in again and succeeds.
+	r.sessMu.Lock()
+	r.sess.conn.Close()
+	r.sessMu.Unlock()
+	if got, err := r.List(ctx, 0); err != nil || len(got) != 0 {
+		t.Fatalf("list over a dropped login: %+v %v", got, err)
+	}
+	if n := r.logins.Load(); n != 2 {
+		t.Fatalf("%d logins after the drop, want 2", n)
+	}
+	// Unused, the login is closed.
+	r.idleAfter = 20 * time.Millisecond
+	if _, err := r.List(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the idle login closed", 5*time.Second, func() bool {
+		r.sessMu.Lock()
+		defer r.sessMu.Unlock()
+		return r.sess == nil
+	})
 }

@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	pkgsftp "github.com/pkg/sftp"
@@ -79,6 +81,12 @@ type Remote struct {
 	hkcb ssh.HostKeyCallback
 	log  *slog.Logger
 
+	sessMu    sync.Mutex    // sess, idle, session.users
+	sess      *session      // the kept login, nil when none
+	idle      *time.Timer   // closes sess when unused
+	idleAfter time.Duration // remoteIdleClose; tests shorten it
+	logins    atomic.Int64  // logins made, for tests and the log
+
 	mu     sync.Mutex
 	taken  map[string]bool   // takenKey -> taken
 	staged map[string]string // remote name -> sha256 of the staged copy
@@ -114,7 +122,7 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "staging"), 0o750); err != nil {
 		return nil, err
 	}
-	r := &Remote{cfg: cfg, hkcb: hkcb, taken: make(map[string]bool), staged: make(map[string]string),
+	r := &Remote{cfg: cfg, hkcb: hkcb, taken: make(map[string]bool), staged: make(map[string]string), idleAfter: remoteIdleClose,
 		log: cfg.Logger.With("component", "inbox", "inbox", "remote", "bank", string(cfg.Bank), "addr", cfg.Addr)}
 	if err := r.loadTaken(); err != nil {
 		return nil, err
@@ -150,19 +158,23 @@ func (r *Remote) loadTaken() error {
 	})
 }
 
-// session is one login to the bank's server.
+// session is one login to the bank's server, shared by the calls that
+// run while it is open.
 type session struct {
-	c    *pkgsftp.Client
-	conn net.Conn
-	stop func() bool
+	c     *pkgsftp.Client
+	conn  net.Conn
+	users int // calls using it now; r.sessMu
 }
 
 func (s *session) Close() {
-	s.stop()
 	s.c.Close()
 	s.conn.Close()
 }
 
+// remoteIdleClose is how long an unused login to a bank's server stays open.
+const remoteIdleClose = 30 * time.Second
+
+// dial logs in; ctx bounds the login only, not the session's life.
 func (r *Remote) dial(ctx context.Context) (*session, error) {
 	d := net.Dialer{Timeout: r.cfg.DialTimeout}
 	conn, err := d.DialContext(ctx, "tcp", r.cfg.Addr)
@@ -170,6 +182,7 @@ func (r *Remote) dial(ctx context.Context) (*session, error) {
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	conn.SetDeadline(time.Now().Add(r.cfg.DialTimeout))
 	cc, chans, reqs, err := ssh.NewClientConn(conn, r.cfg.Addr, &ssh.ClientConfig{
 		User:            r.cfg.User,
@@ -178,18 +191,120 @@ func (r *Remote) dial(ctx context.Context) (*session, error) {
 		Timeout:         r.cfg.DialTimeout,
 	})
 	if err != nil {
-		stop()
 		conn.Close()
 		return nil, fmt.Errorf("sftp remote %s: login: %w", r.cfg.Addr, err)
 	}
 	conn.SetDeadline(time.Time{})
 	c, err := pkgsftp.NewClient(ssh.NewClient(cc, chans, reqs))
 	if err != nil {
-		stop()
 		cc.Close()
 		return nil, fmt.Errorf("sftp remote %s: %w", r.cfg.Addr, err)
 	}
-	return &session{c: c, conn: conn, stop: stop}, nil
+	if !stop() { // ctx ended during the login: the connection is closed
+		c.Close()
+		return nil, fmt.Errorf("sftp remote %s: %w", r.cfg.Addr, ctx.Err())
+	}
+	r.logins.Add(1)
+	return &session{c: c, conn: conn}, nil
+}
+
+// with runs fn over the open login to the bank's server, logging in when
+// there is none. The login is kept for the next call (a collection makes
+// a few per file) and closed after remoteIdleClose unused, or by Close.
+// When fn fails because a kept login turned out to be gone (the server
+// restarted, a firewall dropped it), fn runs once more on a new login:
+// every fn here reads, or writes under a temporary name and renames, so
+// running it again is safe.
+func (r *Remote) with(ctx context.Context, fn func(*pkgsftp.Client) error) error {
+	for attempt := 1; ; attempt++ {
+		s, fresh, err := r.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		stop := context.AfterFunc(ctx, func() { r.drop(s) }) // a cancelled call must not hang on the network
+		err = fn(s.c)
+		stop()
+		lost := err != nil && connectionLost(err)
+		r.release(s, lost)
+		if lost && !fresh && attempt == 1 && ctx.Err() == nil {
+			r.log.Info("kept login to the bank's server was lost; logging in again", "err", err.Error())
+			continue
+		}
+		return err
+	}
+}
+
+func (r *Remote) acquire(ctx context.Context) (*session, bool, error) {
+	r.sessMu.Lock()
+	defer r.sessMu.Unlock()
+	if r.sess != nil {
+		r.sess.users++
+		return r.sess, false, nil
+	}
+	s, err := r.dial(ctx) // under the lock: concurrent callers share one login
+	if err != nil {
+		return nil, false, err
+	}
+	s.users = 1
+	r.sess = s
+	return s, true, nil
+}
+
+func (r *Remote) release(s *session, lost bool) {
+	r.sessMu.Lock()
+	defer r.sessMu.Unlock()
+	s.users--
+	if lost {
+		r.closeLocked(s)
+	}
+	if s.users > 0 || r.sess != s {
+		return
+	}
+	if r.idle != nil {
+		r.idle.Stop()
+	}
+	r.idle = time.AfterFunc(r.idleAfter, func() {
+		r.sessMu.Lock()
+		defer r.sessMu.Unlock()
+		if r.sess == s && s.users == 0 {
+			r.closeLocked(s)
+		}
+	})
+}
+
+func (r *Remote) drop(s *session) {
+	r.sessMu.Lock()
+	defer r.sessMu.Unlock()
+	r.closeLocked(s)
+}
+
+// closeLocked closes s and forgets it; r.sessMu is held.
+func (r *Remote) closeLocked(s *session) {
+	if r.sess == s {
+		r.sess = nil
+	}
+	s.Close()
+}
+
+// Close closes the kept login, if any. The Remote stays usable: the next
+// call logs in again.
+func (r *Remote) Close() error {
+	r.sessMu.Lock()
+	defer r.sessMu.Unlock()
+	if r.idle != nil {
+		r.idle.Stop()
+	}
+	if r.sess != nil {
+		r.closeLocked(r.sess)
+	}
+	return nil
+}
+
+// connectionLost tells an error of a login that is gone from an answer of
+// the server (no such file, permission denied, ...).
+func connectionLost(err error) bool {
+	return errors.Is(err, pkgsftp.ErrSSHFxConnectionLost) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // List returns the complete pairs in the bank's inbox not taken before.
@@ -197,12 +312,12 @@ func (r *Remote) List(ctx context.Context, limit int) ([]jobs.InboxFile, error) 
 	if limit <= 0 || limit > listEntriesMax {
 		limit = listEntriesMax
 	}
-	s, err := r.dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	entries, err := s.c.ReadDir(r.cfg.InboxDir)
+	var entries []os.FileInfo
+	err := r.with(ctx, func(c *pkgsftp.Client) error {
+		var err error
+		entries, err = c.ReadDir(r.cfg.InboxDir)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("sftp remote: list %s: %w", r.cfg.InboxDir, err)
 	}
@@ -269,42 +384,45 @@ func (r *Remote) fetch(ctx context.Context, name string, size int64, mod time.Ti
 	if size > r.cfg.FileBytesMax {
 		return nil, fmt.Errorf("sftp remote: %s: %d bytes, more than %d", name, size, r.cfg.FileBytesMax)
 	}
-	s, err := r.dial(ctx)
+	remote := path.Join(r.cfg.InboxDir, name)
+	var staged *os.File
+	err := r.with(ctx, func(c *pkgsftp.Client) error {
+		for attempt := 1; attempt <= r.cfg.Attempts; attempt++ {
+			sum, tmp, err := r.download(c, remote, name, size, mod)
+			if err != nil {
+				return err
+			}
+			if r.hook != nil {
+				r.hook(name)
+			}
+			again, err := r.verify(c, remote, size, mod)
+			if err != nil {
+				os.Remove(tmp)
+				return err
+			}
+			if again != sum {
+				os.Remove(tmp)
+				r.log.Warn("remote file changed while downloaded; retrying", "file", name, "attempt", attempt)
+				continue
+			}
+			dst := r.stagedPath(name)
+			if err := os.Rename(tmp, dst); err != nil {
+				os.Remove(tmp)
+				return err
+			}
+			r.mu.Lock()
+			r.staged[name] = sum
+			r.mu.Unlock()
+			r.log.Info("downloaded", "file", name, "size", size, "sha256", sum)
+			staged, err = os.Open(dst)
+			return err
+		}
+		return fmt.Errorf("sftp remote: %s: bytes differ on every one of %d attempts: %w", name, r.cfg.Attempts, jobs.ErrChanged)
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
-	remote := path.Join(r.cfg.InboxDir, name)
-	for attempt := 1; attempt <= r.cfg.Attempts; attempt++ {
-		sum, tmp, err := r.download(s.c, remote, name, size, mod)
-		if err != nil {
-			return nil, err
-		}
-		if r.hook != nil {
-			r.hook(name)
-		}
-		again, err := r.verify(s.c, remote, size, mod)
-		if err != nil {
-			os.Remove(tmp)
-			return nil, err
-		}
-		if again != sum {
-			os.Remove(tmp)
-			r.log.Warn("remote file changed while downloaded; retrying", "file", name, "attempt", attempt)
-			continue
-		}
-		dst := r.stagedPath(name)
-		if err := os.Rename(tmp, dst); err != nil {
-			os.Remove(tmp)
-			return nil, err
-		}
-		r.mu.Lock()
-		r.staged[name] = sum
-		r.mu.Unlock()
-		r.log.Info("downloaded", "file", name, "size", size, "sha256", sum)
-		return os.Open(dst)
-	}
-	return nil, fmt.Errorf("sftp remote: %s: bytes differ on every one of %d attempts: %w", name, r.cfg.Attempts, jobs.ErrChanged)
+	return staged, nil
 }
 
 // download copies the remote file into a staging temp file, hashing it.
@@ -412,31 +530,28 @@ func (r *Remote) put(ctx context.Context, name string, body []byte) error {
 	if len(body) > ackBytesMax {
 		return fmt.Errorf("%q: %d bytes, more than %d", name, len(body), ackBytesMax)
 	}
-	s, err := r.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
 	dst := path.Join(r.cfg.OutboxDir, name)
 	tmp := dst + ".part"
-	w, err := s.c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
-	if err != nil {
-		return fmt.Errorf("sftp remote %s: %w", dst, err)
-	}
-	if _, err := io.Copy(w, bytes.NewReader(body)); err != nil {
-		w.Close()
-		s.c.Remove(tmp)
-		return fmt.Errorf("sftp remote %s: %w", dst, err)
-	}
-	if err := w.Close(); err != nil {
-		s.c.Remove(tmp)
-		return fmt.Errorf("sftp remote %s: %w", dst, err)
-	}
-	if err := s.c.PosixRename(tmp, dst); err != nil {
-		s.c.Remove(tmp)
-		return fmt.Errorf("sftp remote %s: rename: %w", dst, err)
-	}
-	return nil
+	return r.with(ctx, func(c *pkgsftp.Client) error {
+		w, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+		if err != nil {
+			return fmt.Errorf("sftp remote %s: %w", dst, err)
+		}
+		if _, err := io.Copy(w, bytes.NewReader(body)); err != nil {
+			w.Close()
+			c.Remove(tmp)
+			return fmt.Errorf("sftp remote %s: %w", dst, err)
+		}
+		if err := w.Close(); err != nil {
+			c.Remove(tmp)
+			return fmt.Errorf("sftp remote %s: %w", dst, err)
+		}
+		if err := c.PosixRename(tmp, dst); err != nil {
+			c.Remove(tmp)
+			return fmt.Errorf("sftp remote %s: rename: %w", dst, err)
+		}
+		return nil
+	})
 }
 
 // Done appends f to the taken record (fsynced) and drops its staged copies.

@@ -111,9 +111,11 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 	if r.inbox, err = sftp.NewStorage(cfg.path("sftp"), r.log); err != nil {
 		return nil, err
 	}
-	if r.banks, err = bankInboxes(cfg, r.inbox, r.log); err != nil {
+	var closeRemotes []func() error
+	if r.banks, closeRemotes, err = bankInboxes(cfg, r.inbox, r.log); err != nil {
 		return nil, usageError("config: %v", err)
 	}
+	r.closers = append(r.closers, closeRemotes...)
 	if r.archive, err = archive.Open(cfg.path("archive"), formats.DefaultLimits.FileBytesMax); err != nil {
 		return nil, err
 	}
@@ -182,29 +184,31 @@ const remoteKeyBytesMax = 64 << 10
 
 // bankInboxes is the built-in server's storage alone, or with a pull from
 // each remote bank's own server.
-func bankInboxes(cfg Config, local *sftp.Storage, log *slog.Logger) (jobs.BankInbox, error) {
+func bankInboxes(cfg Config, local *sftp.Storage, log *slog.Logger) (jobs.BankInbox, []func() error, error) {
 	if len(cfg.RemoteBanks) == 0 {
-		return local, nil
+		return local, nil, nil
 	}
+	var closers []func() error
 	m := &jobs.Inboxes{Local: local, Remote: map[settlement.BIC]jobs.BankInbox{}, Log: log}
 	for i, rb := range cfg.RemoteBanks {
 		bic, err := settlement.ParseBIC(rb.Bank) // canonical: XXX branch folded
 		if err != nil {
-			return nil, fmt.Errorf("remote_banks[%d]: %w", i, err)
+			return nil, closers, fmt.Errorf("remote_banks[%d]: %w", i, err)
 		}
 		signer, err := readPrivateKey(rb.Key)
 		if err != nil {
-			return nil, fmt.Errorf("remote_banks[%d] (%s): key: %w", i, bic, err)
+			return nil, closers, fmt.Errorf("remote_banks[%d] (%s): key: %w", i, bic, err)
 		}
 		r, err := sftp.NewRemote(sftp.RemoteConfig{Bank: bic, Addr: rb.Addr, User: rb.User, Signer: signer,
 			KnownHostsFile: rb.KnownHosts, InboxDir: rb.Inbox, OutboxDir: rb.Outbox,
 			StateDir: cfg.path(filepath.Join("remote", string(bic))), Logger: log})
 		if err != nil {
-			return nil, fmt.Errorf("remote_banks[%d] (%s): %w", i, bic, err)
+			return nil, closers, fmt.Errorf("remote_banks[%d] (%s): %w", i, bic, err)
 		}
 		m.Remote[bic] = r
+		closers = append(closers, r.Close)
 	}
-	return m, nil
+	return m, closers, nil
 }
 
 // readPrivateKey reads an unencrypted private key that only its owner can

@@ -37,7 +37,7 @@ echo
 
 echo "== testing.B benchmarks"
 go test -run='^$' -bench=. -benchmem -benchtime=${SETTLE_BENCH_TIME:-1x} -timeout 60m \
-  ./settlement/... ./adapters/signature/... ./adapters/formats/... ./intake/... ./reconciliation/... ./jobs/... ./ledger/fabric/... 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)' || true
+  ./settlement/... ./adapters/signature/... ./adapters/formats/... ./adapters/sftp/... ./intake/... ./reconciliation/... ./jobs/... ./ledger/fabric/... 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)' || true
 for t in pg-bench fabric-bench; do
   if make -n "$t" >/dev/null 2>&1; then echo "== make $t"; make --no-print-directory "$t"; fi
 done
