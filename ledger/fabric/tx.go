@@ -157,8 +157,10 @@ func txInBlock(b *common.Block, txID string) (jobs.LedgerTx, pb.TxValidationCode
 	return jobs.LedgerTx{}, 0, fmt.Errorf("block %d does not hold tx %s", num, txID)
 }
 
-// envelopeTx reads the tx id and the endorsing MSPs of one block entry.
-func envelopeTx(raw []byte) (string, []string, error) {
+// envelopeActions decodes one block entry down to its tx id and, for an
+// endorser transaction, the chaincode actions it carries (none for a
+// config transaction).
+func envelopeActions(raw []byte) (string, []*pb.ChaincodeActionPayload, error) {
 	var env common.Envelope
 	if err := proto.Unmarshal(raw, &env); err != nil {
 		return "", nil, err
@@ -178,13 +180,25 @@ func envelopeTx(raw []byte) (string, []string, error) {
 	if err := proto.Unmarshal(pl.Data, &tx); err != nil {
 		return "", nil, err
 	}
-	seen := map[string]bool{}
-	var out []string
-	for _, a := range tx.Actions {
-		var cap pb.ChaincodeActionPayload
-		if err := proto.Unmarshal(a.Payload, &cap); err != nil {
+	out := make([]*pb.ChaincodeActionPayload, len(tx.Actions))
+	for i, a := range tx.Actions {
+		out[i] = &pb.ChaincodeActionPayload{}
+		if err := proto.Unmarshal(a.Payload, out[i]); err != nil {
 			return "", nil, err
 		}
+	}
+	return ch.TxId, out, nil
+}
+
+// envelopeTx reads the tx id and the endorsing MSPs of one block entry.
+func envelopeTx(raw []byte) (string, []string, error) {
+	id, actions, err := envelopeActions(raw)
+	if err != nil {
+		return "", nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, cap := range actions {
 		for _, e := range cap.GetAction().GetEndorsements() {
 			if m := mspOf(e.Endorser); m != "" && !seen[m] {
 				seen[m] = true
@@ -193,36 +207,17 @@ func envelopeTx(raw []byte) (string, []string, error) {
 		}
 	}
 	sort.Strings(out)
-	return ch.TxId, out, nil
+	return id, out, nil
 }
 
 // envelopeArgs reads the tx id and the chaincode invocation arguments
 // (function first) of one block entry; a config transaction has none.
 func envelopeArgs(raw []byte) (string, [][]byte, error) {
-	var env common.Envelope
-	if err := proto.Unmarshal(raw, &env); err != nil {
+	id, actions, err := envelopeActions(raw)
+	if err != nil {
 		return "", nil, err
 	}
-	var pl common.Payload
-	if err := proto.Unmarshal(env.Payload, &pl); err != nil {
-		return "", nil, err
-	}
-	var ch common.ChannelHeader
-	if err := proto.Unmarshal(pl.GetHeader().GetChannelHeader(), &ch); err != nil {
-		return "", nil, err
-	}
-	if common.HeaderType(ch.Type) != common.HeaderType_ENDORSER_TRANSACTION {
-		return ch.TxId, nil, nil
-	}
-	var tx pb.Transaction
-	if err := proto.Unmarshal(pl.Data, &tx); err != nil {
-		return "", nil, err
-	}
-	for _, a := range tx.Actions {
-		var cap pb.ChaincodeActionPayload
-		if err := proto.Unmarshal(a.Payload, &cap); err != nil {
-			return "", nil, err
-		}
+	for _, cap := range actions {
 		var cpp pb.ChaincodeProposalPayload
 		if err := proto.Unmarshal(cap.ChaincodeProposalPayload, &cpp); err != nil {
 			return "", nil, err
@@ -231,7 +226,7 @@ func envelopeArgs(raw []byte) (string, [][]byte, error) {
 		if err := proto.Unmarshal(cpp.Input, &spec); err != nil {
 			return "", nil, err
 		}
-		return ch.TxId, spec.GetChaincodeSpec().GetInput().GetArgs(), nil
+		return id, spec.GetChaincodeSpec().GetInput().GetArgs(), nil
 	}
-	return ch.TxId, nil, nil
+	return id, nil, nil
 }
