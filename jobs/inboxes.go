@@ -31,6 +31,9 @@ type Inboxes struct {
 	Local  BankInbox
 	Remote map[settlement.BIC]BankInbox
 	Log    *slog.Logger
+	// OnRemoteError, if set, is told of each bank's server that could not
+	// be listed (a metric, an alert).
+	OnRemoteError func(bank settlement.BIC, err error)
 }
 
 var (
@@ -54,6 +57,9 @@ func (m *Inboxes) List(ctx context.Context, limit int) ([]InboxFile, error) {
 				return nil, ctx.Err()
 			}
 			m.log().Warn("bank's SFTP server not collected; its files wait for the next pass", "bank", bic, "err", err.Error())
+			if m.OnRemoteError != nil {
+				m.OnRemoteError(bic, err)
+			}
 			continue
 		}
 		for _, f := range fs {

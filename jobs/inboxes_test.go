@@ -62,7 +62,9 @@ func TestInboxesRouteByOrigin(t *testing.T) {
 	remote := &fakeInbox{files: []jobs.InboxFile{{Bank: "HVBKKRSE", Name: "r1.csv", ModTime: t0.Add(time.Minute)}}}
 	down := &fakeInbox{err: errors.New("connection refused")}
 	liar := &fakeInbox{files: []jobs.InboxFile{{Bank: "SHBKKRSE", Name: "not-mine.csv", ModTime: t0}}}
-	m := &jobs.Inboxes{Local: local, Remote: map[settlement.BIC]jobs.BankInbox{"HVBKKRSE": remote, "KOEXKRSE": down, "KODBKRSE": liar}, Log: quietLog()}
+	var failed []string
+	m := &jobs.Inboxes{Local: local, Remote: map[settlement.BIC]jobs.BankInbox{"HVBKKRSE": remote, "KOEXKRSE": down, "KODBKRSE": liar}, Log: quietLog(),
+		OnRemoteError: func(bank settlement.BIC, err error) { failed = append(failed, string(bank)+": "+err.Error()) }}
 
 	fs, err := m.List(ctx, 0)
 	if err != nil {
@@ -76,6 +78,9 @@ func TestInboxesRouteByOrigin(t *testing.T) {
 	// listing another bank's file is not believed.
 	if got := strings.Join(names, " "); got != "l1.csv@ r1.csv@remote:HVBKKRSE l2.csv@" {
 		t.Fatalf("listed %s", got)
+	}
+	if strings.Join(failed, ";") != "KOEXKRSE: connection refused" {
+		t.Fatalf("the server that is down was reported as %q", failed)
 	}
 	if two, _ := m.List(ctx, 2); len(two) != 2 || two[1].Name != "r1.csv" {
 		t.Fatalf("limit 2: %+v", two)

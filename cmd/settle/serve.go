@@ -53,6 +53,10 @@ func serve(ctx context.Context, file string) error {
 	m.Describe("settle_intake_errors_total", "counter", "Intake passes that failed.")
 	m.Describe("settle_cycle_steps_total", "counter", "Cycle steps run by this instance, by stage and outcome.")
 	m.Describe("settle_job_runs_total", "counter", "Scheduled job runs by this instance, by job and outcome.")
+	m.Describe("settle_remote_inbox_errors_total", "counter", "Collections from a bank's own SFTP server that failed, by bank.")
+	if in, ok := r.banks.(*jobs.Inboxes); ok {
+		in.OnRemoteError = func(bank settlement.BIC, _ error) { m.Add("settle_remote_inbox_errors_total", 1, "bank", string(bank)) }
+	}
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
