@@ -27,14 +27,7 @@ func newBankCmd() *cobra.Command {
 
 	// run opens the store for one command with a bounded context.
 	run := func(cmd *cobra.Command, fn func(ctx context.Context, s *postgres.Store) error) error {
-		ctx, cancel := context.WithTimeout(cmd.Context(), dbTimeout)
-		defer cancel()
-		s, err := openStore(ctx, dsn)
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		return fn(ctx, s)
+		return withStore(cmd, dsn, fn)
 	}
 
 	var name, msp string
