@@ -51,6 +51,7 @@ const (
 	conflictRetryMax = 6                     // MVCC/phantom read conflicts, then give up
 	lostRetryMax     = 3                     // commit outcome unknown: re-endorse at most this often
 	disagreeRetryMax = 6                     // peers answer differently (one behind): ask again, then give the refusal
+	notSentRetryMax  = 3                     // failed before the orderer had it (e.g. the commit-event stream): start again
 	peerBackoff      = 10 * time.Second      // a peer that refused a connection is tried last for this long
 	catchUpWait      = 5 * time.Second       // a query waits this long for its peer to hold the client's last write
 	catchUpPoll      = 25 * time.Millisecond // how often it asks the peer its height
@@ -437,7 +438,7 @@ func (c *Client) Submit(ctx context.Context, done func(payload []byte) (string, 
 // conflicts, split answers and unknown outcomes are tried again, each
 // kind a bounded number of times, pausing between tries.
 func retrySubmit(ctx context.Context, log *slog.Logger, fn string, once func() (txOutcome, error), pause func(context.Context, int) error) (txOutcome, error) {
-	conflicts, lost, disagreed := 0, 0, 0
+	conflicts, lost, disagreed, notSent := 0, 0, 0, 0
 	for {
 		out, err := once()
 		var inv *invalidError
@@ -460,6 +461,13 @@ func retrySubmit(ctx context.Context, log *slog.Logger, fn string, once func() (
 			}
 			log.Info("ledger: peers disagree, asking again", "fn", fn, "agreed", dis.agreed, "answered", dis.answered, "attempt", disagreed, "err", dis.err)
 			attempt = disagreed
+		case errors.As(err, new(*notSentError)):
+			notSent++
+			if notSent > notSentRetryMax {
+				return txOutcome{}, err
+			}
+			log.Warn("ledger: transaction not sent, starting again", "fn", fn, "err", err, "attempt", notSent)
+			attempt = notSent
 		case errors.Is(err, errUnknownOutcome):
 			lost++
 			if lost > lostRetryMax {
@@ -505,6 +513,14 @@ type disagreeError struct {
 
 func (e *disagreeError) Error() string { return e.err.Error() }
 func (e *disagreeError) Unwrap() error { return e.err }
+
+// notSentError: the attempt failed before the transaction reached the
+// orderer, so nothing can be on the ledger from it and Submit starts again
+// (at most notSentRetryMax times). It wraps jobs.ErrLedgerUnavailable.
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string { return e.err.Error() }
+func (e *notSentError) Unwrap() error { return e.err }
 
 // invalidError is a committed transaction that the peers marked invalid.
 type invalidError struct {
@@ -628,7 +644,9 @@ func (c *Client) submitOnce(ctx context.Context, done func([]byte) (string, bool
 		sort.Strings(endorsers)
 		reg, notify, err := es.RegisterTxStatusEvent(txID)
 		if err != nil {
-			return fmt.Errorf("%w: commit events: %v", jobs.ErrLedgerUnavailable, err)
+			// Nothing was sent: safe to start again (a peer slow to
+			// accept the event stream's connection under load).
+			return &notSentError{err: fmt.Errorf("%w: commit events: %v", jobs.ErrLedgerUnavailable, err)}
 		}
 		defer es.Unregister(reg)
 		tx, err := tr.CreateTransaction(fab.TransactionRequest{Proposal: prop, ProposalResponses: resps})

@@ -135,7 +135,7 @@ func (n *Network) profile(org *Bank, user string, id Identity, logLevel string) 
 			"organization": org.Org,
 			"logging":      map[string]string{"level": logLevel},
 			"peer": map[string]any{"timeout": map[string]any{
-				"connection": "3s", "response": "120s",
+				"connection": "5s", "response": "120s",
 				"discovery": map[string]string{"greylistExpiry": "5s"},
 			}},
 			"orderer":      map[string]any{"timeout": map[string]string{"connection": "3s", "response": "30s"}},

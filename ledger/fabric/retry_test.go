@@ -3,6 +3,7 @@ package fabric
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -144,5 +145,26 @@ func TestWaitHeightErrorAtOnce(t *testing.T) {
 	}, time.Minute, time.Millisecond)
 	if err == nil || calls != 1 {
 		t.Fatalf("%v after %d calls; want the error after one", err, calls)
+	}
+}
+
+// An attempt that failed before anything reached the orderer (the
+// commit-event stream could not connect) is started again, and after
+// notSentRetryMax extra tries the last failure, unavailable, comes back.
+func TestRetrySubmitNotSentStartsAgain(t *testing.T) {
+	down := &notSentError{err: fmt.Errorf("%w: commit events: dial timeout", jobs.ErrLedgerUnavailable)}
+	o := &outcomes{results: []error{down, down, nil}}
+	out, err := retrySubmit(context.Background(), quiet(), "RecordChunk", o.once, o.pause)
+	if err != nil || out.tx.ID != "tx-ok" || o.tries != 3 {
+		t.Fatalf("got %+v, %v after %d tries; want the write on the third", out, err, o.tries)
+	}
+	var results []error
+	for range notSentRetryMax + 2 {
+		results = append(results, down)
+	}
+	o = &outcomes{results: results}
+	_, err = retrySubmit(context.Background(), quiet(), "RecordChunk", o.once, o.pause)
+	if !errors.Is(err, jobs.ErrLedgerUnavailable) || !strings.Contains(err.Error(), "commit events") || o.tries != notSentRetryMax+1 {
+		t.Fatalf("got %v after %d tries; want unavailable after %d", err, o.tries, notSentRetryMax+1)
 	}
 }
