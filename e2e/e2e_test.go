@@ -154,7 +154,7 @@ func (s *sys) settle(args ...string) (string, string, int) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	needsConfig := map[string]bool{"cycle": true, "intake": true, "recon": true, "breaks": true, "audit": true, "serve": true}
+	needsConfig := map[string]bool{"ops": true, "cycle": true, "intake": true, "recon": true, "breaks": true, "audit": true, "serve": true}
 	if needsConfig[args[0]] && !contains(args, "--config") {
 		args = append(args, "--config", s.config)
 	}

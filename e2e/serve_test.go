@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -62,16 +63,34 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 		}
 	}
 	addrs := make(chan string, 1)
+	var mu sync.Mutex
+	var held, netFailures int // the service's holds, and its failed attempts at netting
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			var line map[string]any
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "sftp listening" {
-				addrs <- fmt.Sprint(line["addr"])
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				continue
 			}
+			msg := fmt.Sprint(line["msg"])
+			mu.Lock()
+			switch {
+			case msg == "sftp listening":
+				addrs <- fmt.Sprint(line["addr"])
+			case msg == "cycle held for the operator":
+				held++
+			case msg == "cycle step failed" && line["to"] == "NETTED":
+				netFailures++
+			}
+			mu.Unlock()
 		}
 		exited <- serve.Wait()
 	}()
+	counts := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return held, netFailures
+	}
 	t.Cleanup(stop)
 	var addr string
 	select {
@@ -124,6 +143,41 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 	}
 	t.Logf("3 files uploaded with OpenSSH and acknowledged in %s", time.Since(start).Round(time.Millisecond))
 
+	// Every bank's caps at zero: the cycle cannot net. The service's
+	// handler of the frozen event holds the cycle for the operator once,
+	// without retrying it into the poison queue.
+	caps, _ := os.ReadFile(s.day.Caps)
+	capLines := strings.Split(strings.TrimSpace(string(caps)), "\n")[1:]
+	for _, line := range capLines {
+		f := strings.Split(line, ",")
+		s.must("bank", "cap", "set", f[0], f[1], "0")
+	}
+	if _, errs, code := s.settle("cycle", "run", "--date", date); code == 0 || !strings.Contains(errs, "net debit cap exceeded") {
+		t.Fatalf("cycle over zero caps: exit %d\n%s", code, lastLines(errs, 10))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for h, _ := counts(); h == 0; h, _ = counts() {
+		if time.Now().After(deadline) {
+			t.Fatal("the service did not hold the over-cap cycle for the operator")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_, before := counts()
+	time.Sleep(3 * time.Second) // the broker's first retry would come after 0.5 s
+	if h, after := counts(); h != 1 || after != before {
+		t.Fatalf("held %d times, %d failed nettings then %d: the held event was retried", h, before, after)
+	}
+	if st := s.stage(date); st != "FROZEN" {
+		t.Fatalf("held cycle at %s, want FROZEN", st)
+	}
+	if out := s.must("ops", "poison-list"); strings.Count(out, "\n") != 1 {
+		t.Fatalf("poison queue: %s", out)
+	}
+	// The banks fund; the operator restores the caps and runs the cycle.
+	for _, line := range capLines {
+		f := strings.Split(line, ",")
+		s.must("bank", "cap", "set", f[0], f[1], f[2])
+	}
 	s.must("cycle", "run", "--date", date)
 	out := s.must("recon", "run", "--date", date)
 	if !strings.Contains(out, "300 matched, 0 breaks") {
@@ -131,7 +185,7 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 	}
 	// The running service heard the ledger's own CycleSettled event and
 	// kept it, with its checkpoint, in Postgres.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(30 * time.Second)
 	for {
 		var n int
 		s.db.QueryRow(`SELECT count(*) FROM ledger_events WHERE cycle = $1 AND name = 'CycleSettled'`, "C"+date).Scan(&n)

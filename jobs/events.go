@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"settle/settlement"
@@ -81,3 +82,29 @@ func topicStage(topic string) (settlement.Stage, bool) {
 
 // Handler is what the broker adapter calls for each delivered event.
 type Handler func(ctx context.Context, e Event) error
+
+// NeedsOperator tells whether a step failed on something a retry cannot
+// change: a bank over its net debit cap, content the ledger refused, or a
+// write without a majority's endorsement. The cycle stays where it
+// stopped, with the failure recorded, until an operator acts and runs it
+// again (cycle run).
+func NeedsOperator(err error) bool {
+	return errors.Is(err, ErrCapBreach) || errors.Is(err, ErrLedgerRefused) || errors.Is(err, ErrEndorsementPolicy)
+}
+
+// HoldForOperator wraps an event handler so that a step that needs an
+// operator does not go round the broker's retries into the poison queue:
+// held is told (to log and count it) and the event is acknowledged. The
+// cycle itself holds the state: it stays at its stage with the failure
+// recorded, and `cycle run` carries it on once the operator has acted.
+// Any other error goes back to the broker to be retried.
+func HoldForOperator(h Handler, held func(Event, error)) Handler {
+	return func(ctx context.Context, e Event) error {
+		err := h(ctx, e)
+		if err != nil && NeedsOperator(err) {
+			held(e, err)
+			return nil
+		}
+		return err
+	}
+}

@@ -284,6 +284,69 @@ func TestCapBreachStopsBeforeTheLedger(t *testing.T) {
 	}
 }
 
+// TestHeldStepIsNotRetried: under the event handlers (settle serve), a
+// cycle over its caps is held for the operator: the event is acknowledged,
+// not retried into the poison queue, the cycle stays frozen, and the hold
+// is reported. A ledger that is down is not a hold: the broker retries.
+func TestHeldStepIsNotRetried(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-24")
+	w.day(date, 30)
+	if _, err := w.intake.Collect(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range w.banks {
+		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
+			cur, _ := settlement.ParseCurrency(c)
+			if err := w.pg.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: decimal.Zero}, w.now.Add(-30*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	p := w.pipeline()
+	if err := p.Step(w.ctx, date, settlement.StageFrozen); err != nil {
+		t.Fatal(err)
+	}
+	var held []error
+	h := jobs.HoldForOperator(p.Handle, func(e jobs.Event, err error) {
+		if e.Date != date {
+			t.Errorf("held event for %s", e.Date)
+		}
+		held = append(held, err)
+	})
+	frozen := jobs.NewEvent(jobs.TopicCycleFrozen, date, w.now)
+	if err := h(w.ctx, frozen); err != nil {
+		t.Fatalf("an over-cap cycle went back to the broker: %v", err)
+	}
+	if len(held) != 1 || !errors.Is(held[0], jobs.ErrCapBreach) || !jobs.NeedsOperator(held[0]) {
+		t.Fatalf("held %v; want one cap breach", held)
+	}
+	if c, _, _ := w.store.Cycle(w.ctx, date); c.Stage != settlement.StageFrozen {
+		t.Fatalf("cycle at %s, want %s", c.Stage, settlement.StageFrozen)
+	}
+	if writes, _ := w.ledger.count(); writes != 0 {
+		t.Fatalf("%d ledger writes for a held cycle", writes)
+	}
+	// The operator raises the caps; the ledger is down: that failure is
+	// the broker's to retry.
+	for _, b := range w.banks {
+		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
+			cur, _ := settlement.ParseCurrency(c)
+			if err := w.pg.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: decimal.New(1, 15)}, w.now.Add(-20*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := h(w.ctx, frozen); err != nil {
+		t.Fatalf("netting after the caps were raised: %v", err)
+	}
+	w.ledger.failAfter = 1 // the first chunk goes through, then the peers are down
+	err := h(w.ctx, jobs.NewEvent(jobs.TopicCycleNetted, date, w.now))
+	if !errors.Is(err, jobs.ErrLedgerUnavailable) || jobs.NeedsOperator(err) || len(held) != 1 {
+		t.Fatalf("ledger down: got %v, held %d; want it back to the broker, not held", err, len(held))
+	}
+}
+
 // TestCrashDuringLedgerWriteResumes: the ledger fails part-way (peers
 // down), and once the answer to a committed chunk is lost; a new pipeline
 // (a restarted process) finishes the cycle with every payment recorded

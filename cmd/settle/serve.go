@@ -53,6 +53,7 @@ func serve(ctx context.Context, file string) error {
 	m.Describe("settle_intake_errors_total", "counter", "Intake passes that failed.")
 	m.Describe("settle_cycle_steps_total", "counter", "Cycle steps run by this instance, by stage and outcome.")
 	m.Describe("settle_job_runs_total", "counter", "Scheduled job runs by this instance, by job and outcome.")
+	m.Describe("settle_cycle_held_total", "counter", "Cycle steps held for an operator (over a cap, refused by the ledger), by stage: the event is not retried; cycle run carries the cycle on.")
 	m.Describe("settle_remote_inbox_errors_total", "counter", "Collections from a bank's own SFTP server that failed, by bank.")
 	if in, ok := r.banks.(*jobs.Inboxes); ok {
 		in.OnRemoteError = func(bank settlement.BIC, _ error) { m.Add("settle_remote_inbox_errors_total", 1, "bank", string(bank)) }
@@ -127,7 +128,7 @@ func serve(ctx context.Context, file string) error {
 	// Event handlers carry a frozen cycle through the stages.
 	p := r.pipeline(nil)
 	p.Lock = r.jobs.TryLock
-	handle := func(ctx context.Context, e jobs.Event) error {
+	step := func(ctx context.Context, e jobs.Event) error {
 		err := p.Handle(ctx, e)
 		outcome := "ok"
 		if err != nil {
@@ -136,6 +137,13 @@ func serve(ctx context.Context, file string) error {
 		m.Add("settle_cycle_steps_total", 1, "after", e.Topic, "outcome", outcome)
 		return err
 	}
+	// A cycle over its caps, or refused by the ledger, waits for the
+	// operator: retrying its event would only fill the poison queue.
+	handle := jobs.HoldForOperator(step, func(e jobs.Event, err error) {
+		m.Add("settle_cycle_held_total", 1, "after", e.Topic)
+		log.Error("cycle held for the operator", "cycle", e.Cycle, "after", e.Topic, "err", err,
+			"then", "settle cycle run --date "+string(e.Date))
+	})
 	run("events", func() error {
 		if r.cfg.Broker.Kind == "nats" {
 			return r.bus.RunNATS(ctx, r.cfg.Broker.NATS, handle)
