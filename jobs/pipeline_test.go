@@ -85,6 +85,20 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
+// setCaps gives every bank the same cap in every currency of the day, in
+// force from from.
+func (w *world) setCaps(t *testing.T, amount decimal.Decimal, from time.Time) {
+	t.Helper()
+	for _, b := range w.banks {
+		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
+			cur, _ := settlement.ParseCurrency(c)
+			if err := w.pg.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: amount}, from); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 func (w *world) pipeline() *jobs.Pipeline {
 	return &jobs.Pipeline{Store: w.store, Ledger: w.ledger, Outbox: w.inbox, Reports: reports.Dir{Root: filepath.Join(w.root, "reports")}, ChunkSize: 7, Workers: 3,
 		Now: func() time.Time { return w.now }, Log: w.quiet}
@@ -242,17 +256,7 @@ func TestCapBreachStopsBeforeTheLedger(t *testing.T) {
 	if _, err := w.intake.Collect(w.ctx); err != nil {
 		t.Fatal(err)
 	}
-	setCaps := func(amount decimal.Decimal, from time.Time) {
-		for _, b := range w.banks {
-			for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
-				cur, _ := settlement.ParseCurrency(c)
-				if err := w.pg.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: amount}, from); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-	setCaps(decimal.Zero, w.now.Add(-30*time.Minute)) // no bank may be a net debtor
+	w.setCaps(t, decimal.Zero, w.now.Add(-30*time.Minute)) // no bank may be a net debtor
 	_, err := w.pipeline().Run(w.ctx, date)
 	if !errors.Is(err, jobs.ErrCapBreach) || !strings.Contains(err.Error(), "raise the cap") {
 		t.Fatalf("want a cap breach, got %v", err)
@@ -268,7 +272,7 @@ func TestCapBreachStopsBeforeTheLedger(t *testing.T) {
 	if _, err := w.pipeline().Run(w.ctx, date); !errors.Is(err, jobs.ErrCapBreach) {
 		t.Fatalf("re-run over the caps: %v", err)
 	}
-	setCaps(decimal.New(1, 15), w.now.Add(-20*time.Minute))
+	w.setCaps(t, decimal.New(1, 15), w.now.Add(-20*time.Minute))
 	c, err = w.pipeline().Run(w.ctx, date)
 	if err != nil || c.Stage != settlement.StageReported {
 		t.Fatalf("after the caps were raised: %+v %v", c, err)
@@ -295,14 +299,7 @@ func TestHeldStepIsNotRetried(t *testing.T) {
 	if _, err := w.intake.Collect(w.ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range w.banks {
-		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
-			cur, _ := settlement.ParseCurrency(c)
-			if err := w.pg.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: decimal.Zero}, w.now.Add(-30*time.Minute)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	w.setCaps(t, decimal.Zero, w.now.Add(-30*time.Minute))
 	p := w.pipeline()
 	if err := p.Step(w.ctx, date, settlement.StageFrozen); err != nil {
 		t.Fatal(err)
@@ -329,14 +326,7 @@ func TestHeldStepIsNotRetried(t *testing.T) {
 	}
 	// The operator raises the caps; the ledger is down: that failure is
 	// the broker's to retry.
-	for _, b := range w.banks {
-		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
-			cur, _ := settlement.ParseCurrency(c)
-			if err := w.pg.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: decimal.New(1, 15)}, w.now.Add(-20*time.Minute)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	w.setCaps(t, decimal.New(1, 15), w.now.Add(-20*time.Minute))
 	if err := h(w.ctx, frozen); err != nil {
 		t.Fatalf("netting after the caps were raised: %v", err)
 	}
