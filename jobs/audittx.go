@@ -90,6 +90,7 @@ func (a *Auditor) TraceTx(ctx context.Context, txID string) (TxTrace, error) {
 	if err != nil {
 		return t, err
 	}
+	readAfter(a.Ledger, c.Tx.Block) // the payments' current records, from a peer holding the transaction
 	wantChunk := c.Chunk
 	if c.Function == "SettleCycle" {
 		wantChunk = settleChunk

@@ -502,9 +502,12 @@ func (p *Pipeline) Reconcile(ctx context.Context, date settlement.Date) ([]recon
 		return nil, reconciliation.Plan{}, reconciliation.Summary{}, err
 	}
 	known := make(map[string]bool, len(recorded))
+	var top uint64
 	for _, tx := range recorded {
 		known[tx.ID] = true
+		top = max(top, tx.Block)
 	}
+	readAfter(p.Ledger, top) // the writes may be another process's
 	unrecorded := map[string]int{}
 	ledgerSide := func(yield func(reconciliation.Record, error) bool) {
 		for r, err := range p.Ledger.CyclePayments(ctx, cycle) {

@@ -80,6 +80,22 @@ type LedgerCycle struct {
 // Settled tells whether the ledger settled the cycle.
 func (c LedgerCycle) Settled() bool { return c.Status == "settled" }
 
+// ReadFloor is a ledger client whose queries can be told to wait until
+// their peer holds a given block: what another process wrote, known here
+// from Postgres, is then never read as missing from a peer that is a block
+// behind the others. A client without it reads whatever its peer has.
+type ReadFloor interface {
+	ReadAfter(block uint64)
+}
+
+// readAfter tells l, if it can wait, to read only from peers that hold
+// block.
+func readAfter(l Ledger, block uint64) {
+	if f, ok := l.(ReadFloor); ok && block > 0 {
+		f.ReadAfter(block)
+	}
+}
+
 // Ledger errors the jobs act on.
 var (
 	// ErrEndorsementPolicy: the transaction did not gather a majority of

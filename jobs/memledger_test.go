@@ -35,6 +35,13 @@ type memLedger struct {
 	lostAck   bool
 	drop      string                    // payment key to leave out of CyclePayments (a lost event)
 	content   map[string]jobs.TxContent // tx id -> what it carried
+	readAfter uint64                    // the block a reader was told to wait for (jobs.ReadFloor)
+}
+
+func (m *memLedger) ReadAfter(block uint64) {
+	m.mu.Lock()
+	m.readAfter = block
+	m.mu.Unlock()
 }
 
 func newMemLedger() *memLedger {

@@ -337,6 +337,31 @@ func TestHeldStepIsNotRetried(t *testing.T) {
 	}
 }
 
+// TestReconcileReadsAfterTheRecordedBlocks: a reconciliation run by
+// another process than the one that wrote the cycle tells the ledger
+// client the highest block Postgres recorded for it, so a peer a block
+// behind is waited for instead of read as missing payments.
+func TestReconcileReadsAfterTheRecordedBlocks(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-24")
+	w.day(date, 30)
+	if _, err := w.intake.Collect(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := w.pipeline().Run(w.ctx, date); err != nil || c.Stage != settlement.StageReported {
+		t.Fatalf("%+v %v", c, err)
+	}
+	last := uint64(w.ledger.writes) // the settling transaction's block
+	w.ledger.readAfter = 0
+	found, _, _, err := w.pipeline().Reconcile(w.ctx, date)
+	if err != nil || len(found) != 0 {
+		t.Fatalf("breaks %v, %v", found, err)
+	}
+	if w.ledger.readAfter != last {
+		t.Fatalf("told to read after block %d; the cycle's last transaction is in block %d", w.ledger.readAfter, last)
+	}
+}
+
 // TestCrashDuringLedgerWriteResumes: the ledger fails part-way (peers
 // down), and once the answer to a committed chunk is lost; a new pipeline
 // (a restarted process) finishes the cycle with every payment recorded

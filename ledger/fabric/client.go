@@ -94,9 +94,10 @@ type Client struct {
 	mu        sync.Mutex
 	downUntil map[string]time.Time
 	// written is the highest block holding a transaction this client
-	// committed (or found committed); heights is each peer's height as
-	// last read. A query waits for its peer to reach written+1, so the
-	// client reads its own writes even from a peer a block behind.
+	// committed (or found committed, or was told of: ReadAfter); heights
+	// is each peer's height as last read. A query waits for its peer to
+	// reach written+1, so the client reads its own writes even from a
+	// peer a block behind.
 	written   uint64
 	heights   map[string]uint64
 	closeOnce sync.Once
@@ -757,6 +758,12 @@ func (c *Client) Evaluate(ctx context.Context, fn string, args ...string) ([]byt
 	})
 	return out, err
 }
+
+// ReadAfter makes this client's queries wait, as for its own writes, until
+// their peer holds block: a process reading what another wrote (the block
+// is in Postgres) reads it even from a peer a block behind. It implements
+// jobs.ReadFloor.
+func (c *Client) ReadAfter(block uint64) { c.noteWritten(block) }
 
 // noteWritten records that block holds a transaction of this client's.
 func (c *Client) noteWritten(block uint64) {

@@ -407,6 +407,21 @@ func TestReadOwnWriteFromPeerBehind(t *testing.T) {
 	if h, err := c.height(ctx, own); err != nil || h <= tx.Block {
 		t.Fatalf("peer 3 at height %d (%v) after the read; want past block %d", h, err, tx.Block)
 	}
+	// Another process (a reconciliation) knows the write's block from
+	// Postgres only: told it, its client waits for it the same way, and a
+	// block no peer holds yet is not read as an answer.
+	other := newClient(t, 3)
+	other.ReadAfter(tx.Block)
+	if rec, ok, err := other.Payment(ctx, e.Sender, e.Entry.ID); err != nil || !ok || rec.TxID != tx.ID {
+		t.Fatalf("another client told the block: %+v found=%v %v; want it recorded by %s", rec, ok, err, tx.ID)
+	}
+	ahead := newClient(t, 3)
+	ahead.ReadAfter(tx.Block + 1000)
+	short, cancel := context.WithTimeout(ctx, 2*catchUpWait*time.Duration(len(ahead.peers))+30*time.Second)
+	defer cancel()
+	if _, _, err := ahead.Payment(short, e.Sender, e.Entry.ID); !errors.Is(err, jobs.ErrLedgerUnavailable) || !strings.Contains(err.Error(), "behind") {
+		t.Fatalf("told a block no peer holds: %v; want unavailable, every peer behind", err)
+	}
 }
 
 // TestOrdererDown: with the orderer stopped the peers still endorse, but
