@@ -283,6 +283,42 @@ func TestReversals(t *testing.T) {
 	}
 }
 
+// TestReversalOrderIsByBusinessDate: cycles are not created in date order
+// (a file dated ahead opens its later cycle first). A reversal in an
+// earlier business day than its original's is not after its settlement,
+// whatever order the cycles' rows were made in; one in a later day is.
+func TestReversalOrderIsByBusinessDate(t *testing.T) {
+	f := newFixture(t)
+	later := f.cycle("2026-11-27") // a file dated ahead opened it first
+	fr, es := file(bankA, "A1", later, pay(2, "P1", bankA, bankB, "100"))
+	if r := f.ingest(fr, es); r.Status != postgres.Accepted {
+		t.Fatalf("%+v", r)
+	}
+	earlier := f.cycle("2026-11-25")
+	if earlier < later {
+		t.Fatalf("fixture: cycle rows %d, %d; want the earlier date's made second", earlier, later)
+	}
+	fr, es = file(bankA, "A2", earlier, rev(2, "R1", "P1", bankA, bankB, "100"))
+	if r := f.ingest(fr, es); r.Status != postgres.Rejected || codes(r.Problems) != "2:ORIGINAL_NOT_SETTLED" {
+		t.Fatalf("a reversal two days before its original: %+v", r)
+	}
+	// The schema refuses it too, past the store.
+	var row int64
+	if err := f.s.DB().QueryRow(`INSERT INTO files (sender, file_id, name, sha256, size_bytes, status, business_date, cycle_id, received_at, entries)
+		VALUES ($1, 'A9', 'A9.csv', repeat('c', 64), 1, 'ACCEPTED', '2026-11-25', $2, now(), 1) RETURNING id`, string(bankA), earlier).Scan(&row); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.s.DB().Exec(`INSERT INTO payments (file_id, line, cycle_id, sender, payment_id, kind, debtor, creditor, amount, currency, original_payment_id, reason)
+		VALUES ($1, 2, $2, 'SHBKKRSE', 'R1', 'R', 'SHBKKRSE', 'CZNBKRSE', 100, 'KRW', 'P1', 'AM05')`, row, earlier)
+	if pe := (*pq.Error)(nil); !errors.As(err, &pe) || string(pe.Code) != "23514" || !strings.Contains(pe.Message, "ORIGINAL_NOT_SETTLED") {
+		t.Fatalf("schema: %v, want ORIGINAL_NOT_SETTLED", err)
+	}
+	fr, es = file(bankA, "A3", f.cycle("2026-11-30"), rev(2, "R1", "P1", bankA, bankB, "100"))
+	if r := f.ingest(fr, es); r.Status != postgres.Accepted {
+		t.Fatalf("a reversal after its original's day: %+v", r)
+	}
+}
+
 // TestSchemaGuardsReversals writes reversals with plain SQL, past the
 // store: the database itself refuses them.
 func TestSchemaGuardsReversals(t *testing.T) {
