@@ -68,8 +68,11 @@ const (
 // Errors a cycle stops on; an operator acts, then re-runs.
 var (
 	ErrCapBreach = errors.New("net debit cap exceeded")
-	ErrNoCycle   = errors.New("no cycle for that business date")
-	ErrBusy      = errors.New("another instance is working on this cycle")
+	// ErrOriginalPending: the cycle holds a reversal whose original's
+	// cycle has not settled; the ledger would refuse it.
+	ErrOriginalPending = errors.New("a reversal's original has not settled")
+	ErrNoCycle         = errors.New("no cycle for that business date")
+	ErrBusy            = errors.New("another instance is working on this cycle")
 )
 
 func (p *Pipeline) now() time.Time {
@@ -218,8 +221,19 @@ func (p *Pipeline) advance(ctx context.Context, date settlement.Date, from, to s
 	return err
 }
 
-// net computes the cycle's positions from the stored entries.
+// pendingShown bounds the reversals one error names.
+const pendingShown = 5
+
+// net computes the cycle's positions from the stored entries. A cycle whose
+// reversals wait for an earlier cycle to settle stays frozen.
 func (p *Pipeline) net(ctx context.Context, date settlement.Date) error {
+	pending, err := p.Store.PendingReversals(ctx, date, pendingShown+1)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		return pendingError(pending)
+	}
 	var n settlement.Netting
 	for se, err := range p.Store.CycleEntries(ctx, date) {
 		if err != nil {
@@ -449,6 +463,22 @@ func (p *Pipeline) syncCaps(ctx context.Context, positions []settlement.Position
 		}
 	}
 	return nil
+}
+
+// pendingError names the waiting reversals (the first few) and what the
+// operator can do.
+func pendingError(ps []PendingReversal) error {
+	var list []string
+	for _, x := range ps[:min(len(ps), pendingShown)] {
+		list = append(list, fmt.Sprintf("%s/%s reverses %s of %s, which is %s", x.Sender, x.ID, x.Original,
+			settlement.CycleID(x.OriginalCycle), x.Stage))
+	}
+	more := ""
+	if len(ps) > pendingShown {
+		more = " (and more)"
+	}
+	return fmt.Errorf("%w: %s%s; run the earlier cycle to its settlement first, or defer the reversal's file (cycle defer), then re-run",
+		ErrOriginalPending, strings.Join(list, "; "), more)
 }
 
 // capError names the breaches (the first few) and what the operator can do.

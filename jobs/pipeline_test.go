@@ -521,6 +521,65 @@ func TestReversalInTheNextCycle(t *testing.T) {
 	}
 }
 
+// TestReversalWaitsForItsOriginalsCycle: day 1 is held over its caps;
+// day 2 holds a reversal of a day-1 payment. Day 2 stays frozen, naming
+// the reversal and the cycle it waits for, with nothing on the ledger:
+// the ledger would refuse a reversal of a payment not settled. Once day 1
+// settles, day 2 does.
+func TestReversalWaitsForItsOriginalsCycle(t *testing.T) {
+	w := newWorld(t)
+	const d1, d2 = settlement.Date("2026-11-24"), settlement.Date("2026-11-25")
+	day1 := w.day(d1, 30)
+	w.intake.Collect(w.ctx)
+	w.setCaps(t, decimal.Zero, w.now.Add(-30*time.Minute))
+	if _, err := w.pipeline().Run(w.ctx, d1); !errors.Is(err, jobs.ErrCapBreach) {
+		t.Fatalf("day 1 over zero caps: %v", err)
+	}
+	w.now = w.now.AddDate(0, 0, 1)
+	orig := day1[0][0]
+	w.upload(0, "rev.csv", []byte(fmt.Sprintf("H,F-REV,%s,%s,2026-11-25T10:00:00+09:00\nR,REV-1,%s,%s,%s,%s,%s,AM05\nT,1,%s\n",
+		w.banks[0].BIC, d2, orig.ID, orig.Debtor, orig.Creditor, orig.Amount, orig.Currency, orig.Amount)))
+	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 1 {
+		t.Fatalf("reversal intake: %+v %v (ack %+v)", c, err, w.ack(0, "rev.csv"))
+	}
+	if _, err := w.store.EnsureCycle(w.ctx, d2); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.pipeline().Run(w.ctx, d2)
+	want := fmt.Sprintf("%s/REV-1 reverses %s of C2026-11-24, which is FROZEN", w.banks[0].BIC, orig.ID)
+	if !errors.Is(err, jobs.ErrOriginalPending) || !jobs.NeedsOperator(err) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("day 2 before day 1 settled: %v; want %q", err, want)
+	}
+	if c, _, _ := w.store.Cycle(w.ctx, d2); c.Stage != settlement.StageFrozen {
+		t.Fatalf("day 2 at %s, want %s", c.Stage, settlement.StageFrozen)
+	}
+	if writes, _ := w.ledger.count(); writes != 0 {
+		t.Fatalf("%d ledger writes while both cycles wait", writes)
+	}
+	// The operator lets day 2 go without the reversal: deferred to day 3,
+	// which waits for day 1 in its turn.
+	const d3 = settlement.Date("2026-11-26")
+	if _, err := w.pipeline().Defer(w.ctx, jobs.Deferral{Sender: w.banks[0].BIC, FileID: "F-REV", From: d2, To: d3,
+		Reason: "its original's cycle is held", Actor: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := w.pipeline().Run(w.ctx, d2); err != nil || c.Stage != settlement.StageReported {
+		t.Fatalf("day 2 without the reversal: %+v %v", c, err)
+	}
+	if _, err := w.pipeline().Run(w.ctx, d3); !errors.Is(err, jobs.ErrOriginalPending) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("day 3 with the deferred reversal, before day 1 settled: %v", err)
+	}
+	w.setCaps(t, decimal.New(1, 15), w.now.Add(-20*time.Minute))
+	for _, d := range []settlement.Date{d1, d3} {
+		if c, err := w.pipeline().Run(w.ctx, d); err != nil || c.Stage != settlement.StageReported {
+			t.Fatalf("%s: %+v %v", d, c, err)
+		}
+	}
+	if r, ok, _ := w.ledger.Payment(w.ctx, w.banks[0].BIC, "REV-1"); !ok || r.Cycle != settlement.CycleID(d3) {
+		t.Fatalf("the reversal on the ledger: %+v %v", r, ok)
+	}
+}
+
 func TestReconciliationFindsTamperingAndLostEvents(t *testing.T) {
 	w := newWorld(t)
 	const date = settlement.Date("2026-11-24")

@@ -51,6 +51,9 @@ type Store interface {
 	// Acknowledged stamps the time a file's acknowledgement was written.
 	Acknowledged(ctx context.Context, fileRow int64, at time.Time) error
 
+	// PendingReversals lists, at most max, the reversals of a cycle whose
+	// original's cycle has not settled yet (the ledger would refuse them).
+	PendingReversals(ctx context.Context, date settlement.Date, max int) ([]PendingReversal, error)
 	// CycleEntries streams a cycle's payments and reversals in (sender,
 	// payment id) byte order.
 	CycleEntries(ctx context.Context, date settlement.Date) iter.Seq2[StoredEntry, error]
@@ -68,6 +71,15 @@ type Store interface {
 	OpenBreaks(ctx context.Context, date settlement.Date) ([]reconciliation.Break, error)
 	// StepFailed records why an attempt at a stage failed.
 	StepFailed(ctx context.Context, date settlement.Date, to settlement.Stage, cause error) error
+}
+
+// PendingReversal is a reversal waiting for its original's cycle to
+// settle.
+type PendingReversal struct {
+	Sender        settlement.BIC
+	ID, Original  string
+	OriginalCycle settlement.Date
+	Stage         settlement.Stage // of the original's cycle
 }
 
 // CycleTx is what a stage may write inside its transaction.

@@ -328,6 +328,43 @@ func (j *JobStore) FileBySHA256(ctx context.Context, sum string) (jobs.FileState
 	return st, true, nil
 }
 
+// PendingReversals lists the cycle's reversals (its own files' and those
+// deferred into it) whose original settles in a cycle that has not settled.
+func (j *JobStore) PendingReversals(ctx context.Context, date settlement.Date, max int) ([]jobs.PendingReversal, error) {
+	id, err := j.cycleID(ctx, j.db, date)
+	if err != nil {
+		return nil, err
+	}
+	settled := pq.StringArray{string(settlement.StageSettled), string(settlement.StageReconciled), string(settlement.StageReported)}
+	rows, err := j.db.QueryContext(ctx, `
+SELECT r.sender, r.payment_id, r.original_payment_id, oc.business_date, oc.state
+FROM payments r
+JOIN payments o ON o.sender = r.sender AND o.payment_id = r.original_payment_id AND o.kind = 'P'
+JOIN cycles oc ON oc.id = file_cycle(o.file_id)
+WHERE r.kind = 'R'
+  AND (r.cycle_id = $1 OR r.file_id IN (SELECT d.file_row FROM file_deferrals d WHERE d.to_cycle = $1))
+  AND file_cycle(r.file_id) = $1
+  AND oc.state <> ALL($2)
+ORDER BY r.sender COLLATE "C", r.payment_id COLLATE "C"
+LIMIT $3`, id, settled, max)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []jobs.PendingReversal
+	for rows.Next() {
+		var p jobs.PendingReversal
+		var sender, state string
+		var d time.Time
+		if err := rows.Scan(&sender, &p.ID, &p.Original, &d, &state); err != nil {
+			return nil, err
+		}
+		p.Sender, p.OriginalCycle, p.Stage = settlement.BIC(sender), settlement.Date(d.Format(time.DateOnly)), stageOf(state)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
 // CycleEntries streams a cycle's entries in (sender, payment id) byte
 // order, using the payments_cycle_order index.
 func (j *JobStore) CycleEntries(ctx context.Context, date settlement.Date) iter.Seq2[jobs.StoredEntry, error] {

@@ -44,3 +44,8 @@ BEGIN
   RETURN NULL;
 END
 $$;
+
+-- A cycle's reversals, found without reading its payments (they are few):
+-- a cycle is netted only once the cycles of its reversals' originals have
+-- settled.
+CREATE INDEX payments_reversals_cycle ON payments (cycle_id) WHERE kind = 'R';
