@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"settle/settlement"
 )
 
 // TestDeferOverCapOnTheLedger: a bank over its KRW cap stops the cycle
@@ -49,6 +52,14 @@ func TestDeferOverCapOnTheLedger(t *testing.T) {
 	// A usage error is exit 2 and changes nothing.
 	if _, _, code := s.settle("cycle", "defer", "--date", day1, "--file", "nonsense", "--reason", "x"); code != 2 {
 		t.Fatalf("bad --file: exit %d", code)
+	}
+	sat := settlement.Date(day1).Time()
+	for sat.Weekday() != time.Saturday {
+		sat = sat.AddDate(0, 0, 1)
+	}
+	if _, errs, code := s.settle("cycle", "defer", "--date", day1, "--file", string(b0.BIC)+"/FA-"+day1, "--reason", "x",
+		"--to", sat.Format(time.DateOnly)); code != 2 || !strings.Contains(errs, "not a business day (a weekend)") {
+		t.Fatalf("defer to a Saturday: exit %d %s", code, lastLines(errs, 3))
 	}
 	out = s.must("cycle", "defer", "--date", day1, "--file", string(b0.BIC)+"/FA-"+day1, "--reason", "over its KRW cap; cannot fund tonight", "--by", "ops-kim")
 	if !strings.Contains(out, "deferred from C"+day1+" to C"+day2+" by ops-kim") {

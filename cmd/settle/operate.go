@@ -539,6 +539,13 @@ outbox. A file with a payment already reversed cannot be deferred.`,
 					if target, err = parseDateFlag(to); err != nil {
 						return err
 					}
+					if !r.cal.IsBusinessDay(target) {
+						why := "a weekend"
+						if name, ok := r.cal.Holiday(target); ok {
+							why = "a holiday: " + name
+						}
+						return usageError("--to %s is not a business day (%s): no cycle runs then; the next business day is %s", target, why, r.cal.OnOrAfter(target))
+					}
 				}
 				p := r.pipeline(nil)
 				p.Lock = r.jobs.TryLock // not while a service steps the cycle
