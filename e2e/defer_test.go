@@ -61,6 +61,12 @@ func TestDeferOverCapOnTheLedger(t *testing.T) {
 		"--to", sat.Format(time.DateOnly)); code != 2 || !strings.Contains(errs, "not a business day (a weekend)") {
 		t.Fatalf("defer to a Saturday: exit %d %s", code, lastLines(errs, 3))
 	}
+	// The wrong bank's file first: FB is deferred, then moved back.
+	s.must("cycle", "defer", "--date", day1, "--file", string(b1.BIC)+"/FB-"+day1, "--reason", "over its cap", "--by", "ops-kim")
+	out = s.must("cycle", "defer", "--date", day2, "--to", day1, "--file", string(b1.BIC)+"/FB-"+day1, "--reason", "deferred the wrong file", "--by", "ops-kim")
+	if !strings.Contains(out, "moved back from C"+day2+" to C"+day1+" by ops-kim") {
+		t.Fatalf("move back: %s", out)
+	}
 	out = s.must("cycle", "defer", "--date", day1, "--file", string(b0.BIC)+"/FA-"+day1, "--reason", "over its KRW cap; cannot fund tonight", "--by", "ops-kim")
 	if !strings.Contains(out, "deferred from C"+day1+" to C"+day2+" by ops-kim") {
 		t.Fatalf("defer: %s", out)

@@ -19,7 +19,9 @@ type Deferral struct {
 	Sender settlement.BIC
 	FileID string
 	From   settlement.Date // the cycle it is in now
-	To     settlement.Date // a later cycle, still open
+	// To is a later cycle, still open; or an earlier one not netted yet,
+	// not before the file's own, to correct a deferral made by mistake.
+	To     settlement.Date
 	Reason string
 	Actor  string
 }
@@ -56,10 +58,11 @@ type DeferralNotice struct {
 	DeferredAt string `json:"deferred_at"`
 }
 
-// Defer moves a file to a later cycle, under the same lock as the cycle's
-// steps, so that no netting of the cycle runs meanwhile. The cycle must not
-// be netted yet (a cap breach leaves it frozen): nothing of it is on the
-// ledger. A re-run of the cycle then nets it without the file.
+// Defer moves a file to a later cycle, under the same locks as the cycles'
+// steps, so that no netting of either runs meanwhile. The cycle must not be
+// netted yet (a cap breach leaves it frozen): nothing of it is on the
+// ledger. A re-run of the cycle then nets it without the file. A move back
+// to an earlier cycle corrects a deferral: it is recorded the same way.
 func (p *Pipeline) Defer(ctx context.Context, d Deferral) (DeferredFile, error) {
 	switch {
 	case d.Reason == "" || len(d.Reason) > deferReasonMax:
@@ -68,14 +71,22 @@ func (p *Pipeline) Defer(ctx context.Context, d Deferral) (DeferredFile, error) 
 		return DeferredFile{}, fmt.Errorf("%w: who defers it (1 to %d bytes) is required", ErrDeferral, deferActorMax)
 	case !settlement.ValidPaymentID([]byte(d.FileID)):
 		return DeferredFile{}, fmt.Errorf("%w: %q is not a file id", ErrDeferral, d.FileID)
-	case d.To <= d.From:
-		return DeferredFile{}, fmt.Errorf("%w: to %s: a file moves only to a later cycle than %s", ErrDeferral, d.To, d.From)
+	case d.To == d.From:
+		return DeferredFile{}, fmt.Errorf("%w: to %s: the file is in that cycle already", ErrDeferral, d.To)
 	}
-	unlock, err := p.lock(ctx, d.From)
+	// Both cycles, in date order: a move back changes the earlier one's
+	// files, so no netting of either may run meanwhile.
+	first, second := min(d.From, d.To), max(d.From, d.To)
+	unlock, err := p.lock(ctx, first)
 	if err != nil {
 		return DeferredFile{}, err
 	}
 	defer unlock()
+	unlock2, err := p.lock(ctx, second)
+	if err != nil {
+		return DeferredFile{}, err
+	}
+	defer unlock2()
 	f, err := p.Store.DeferFile(ctx, d)
 	if err != nil {
 		return f, err

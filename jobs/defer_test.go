@@ -171,3 +171,67 @@ func TestDeferReversedFileRefused(t *testing.T) {
 		t.Fatalf("want a refusal naming the reversal, got %v", err)
 	}
 }
+
+// TestDeferMovedBack: a file deferred by mistake moves back to its cycle
+// with a deferral of its own (both kept), may be deferred again, and
+// settles where it is last. It never moves before the cycle it was
+// accepted into, nor into a cycle already netted.
+func TestDeferMovedBack(t *testing.T) {
+	w := newWorld(t)
+	const d1, d2 = settlement.Date("2026-11-24"), settlement.Date("2026-11-25")
+	b := func(i int) settlement.BIC { return w.banks[i].BIC }
+	w.upload(0, "fa.csv", []byte(fmt.Sprintf("H,FA-1,%s,%s,2026-11-24T09:00:00+09:00\nP,A-1,%s,%s,1000,KRW\nT,1,1000\n", b(0), d1, b(0), b(1))))
+	w.upload(1, "fb.csv", []byte(fmt.Sprintf("H,FB-1,%s,%s,2026-11-24T09:00:00+09:00\nP,B-1,%s,%s,10,KRW\nT,1,10\n", b(1), d1, b(1), b(2))))
+	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 2 {
+		t.Fatalf("intake: %+v %v", c, err)
+	}
+	p := w.pipeline()
+	move := func(sender settlement.BIC, file string, from, to settlement.Date, reason string) error {
+		_, err := p.Defer(w.ctx, jobs.Deferral{Sender: sender, FileID: file, From: from, To: to, Reason: reason, Actor: "ops-lee"})
+		return err
+	}
+	for _, m := range []struct{ from, to settlement.Date }{{d1, d2}, {d2, d1}, {d1, d2}, {d2, d1}} {
+		if err := move(b(0), "FA-1", m.from, m.to, "moved "+string(m.from)+" to "+string(m.to)); err != nil {
+			t.Fatalf("%s to %s: %v", m.from, m.to, err)
+		}
+	}
+	var rows int
+	w.pg.DB().QueryRowContext(w.ctx, `SELECT count(*) FROM file_deferrals`).Scan(&rows)
+	if rows != 4 {
+		t.Fatalf("%d deferral rows, want every move kept: 4", rows)
+	}
+	raw, _ := os.ReadFile(filepath.Join(w.root, "sftp", "banks", string(b(0)), "outbox", jobs.DeferralNoticeName("fa.csv")))
+	var notice jobs.DeferralNotice
+	if json.Unmarshal(raw, &notice) != nil || notice.ToCycle != settlement.CycleID(d1) || notice.FromCycle != settlement.CycleID(d2) {
+		t.Fatalf("the bank's notice after the move back: %s", raw)
+	}
+	if err := move(b(0), "FA-1", d1, "2026-11-23", "before its own"); !errors.Is(err, jobs.ErrDeferral) || !strings.Contains(err.Error(), "accepted into cycle C2026-11-24") {
+		t.Fatalf("before the file's own cycle: %v", err)
+	}
+	if err := move(b(0), "FA-1", d2, d1, "not there"); !errors.Is(err, jobs.ErrDeferral) {
+		t.Fatalf("from a cycle the file is not in: %v", err)
+	}
+	// FB goes forward; day 1 settles with FA; FB cannot come back into it.
+	if err := move(b(1), "FB-1", d1, d2, "cap"); err != nil {
+		t.Fatal(err)
+	}
+	c1, err := w.pipeline().Run(w.ctx, d1)
+	if err != nil || c1.Stage != settlement.StageReported || c1.Files != 1 || c1.Entries != 1 {
+		t.Fatalf("day 1: %+v %v", c1, err)
+	}
+	if lp, ok, _ := w.ledger.Payment(w.ctx, b(0), "A-1"); !ok || lp.Cycle != settlement.CycleID(d1) {
+		t.Fatalf("A-1 on the ledger: %+v %v", lp, ok)
+	}
+	if err := move(b(1), "FB-1", d2, d1, "back"); !errors.Is(err, jobs.ErrDeferral) || !strings.Contains(err.Error(), "not netted yet") {
+		t.Fatalf("back into a reported cycle: %v", err)
+	}
+	tr, err := w.auditor(t).Trace(w.ctx, b(0), "A-1")
+	if err != nil || !tr.OK {
+		t.Fatalf("trace: %+v %v", tr, err)
+	}
+	for _, s := range tr.Steps {
+		if s.Step == "cycle" && (s.Facts["cycle"] != settlement.CycleID(d1) || s.Facts["deferred_from"] != "") {
+			t.Fatalf("trace of a file moved back to its own cycle: %+v", s)
+		}
+	}
+}

@@ -515,7 +515,12 @@ breach leaves it frozen), to the open cycle of --to (default: the next business 
 Nothing is edited: the deferral is recorded with its reason and who made it; the cycle
 is netted again without the file when it is run next (settle cycle run), and the
 file's payments settle in the later cycle. The bank finds <file>.deferred.json in its
-outbox. A file with a payment already reversed cannot be deferred.`,
+outbox. A file with a payment already reversed cannot be deferred.
+
+A deferral made by mistake is corrected the same way, back: --date is the cycle the file
+is in now, --to an earlier cycle not netted yet and not before the one the file was
+accepted into. The move back is recorded beside the first, and the bank's notice says
+where the file settles now.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := parseDateFlag(date)
@@ -556,16 +561,20 @@ outbox. A file with a payment already reversed cannot be deferred.`,
 					}
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "file %s of %s (%s, %d entries) deferred from %s to %s by %s\n",
-					fileID, bic, f.Name, f.Entries, settlement.CycleID(d), settlement.CycleID(target), by)
-				fmt.Fprintf(cmd.OutOrStdout(), "the bank's notice: outbox/%s; now run: settle cycle run --date %s\n", jobs.DeferralNoticeName(f.Name), d)
+				moved := "deferred"
+				if target < d {
+					moved = "moved back"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "file %s of %s (%s, %d entries) %s from %s to %s by %s\n",
+					fileID, bic, f.Name, f.Entries, moved, settlement.CycleID(d), settlement.CycleID(target), by)
+				fmt.Fprintf(cmd.OutOrStdout(), "the bank's notice: outbox/%s; now run: settle cycle run --date %s\n", jobs.DeferralNoticeName(f.Name), min(d, target))
 				return nil
 			})
 		},
 	}
 	configFlag(c, &file)
 	c.Flags().StringVar(&date, "date", "", "business date of the cycle the file is in")
-	c.Flags().StringVar(&to, "to", "", "business date of the cycle to move it to (default: the next business day)")
+	c.Flags().StringVar(&to, "to", "", "business date of the cycle to move it to (default: the next business day; an earlier one corrects a deferral)")
 	c.Flags().StringVar(&ref, "file", "", "the file: sender BIC / file id")
 	c.Flags().StringVar(&reason, "reason", "", "why (kept with the deferral, sent to the bank)")
 	c.Flags().StringVar(&by, "by", "", "who defers it (default: the OS user)")
