@@ -75,6 +75,17 @@ type Lineage struct {
 	// DeferredFrom is the cycle the file was accepted into, when an
 	// operator deferred it to Cycle.
 	DeferredFrom settlement.Date
+	// Moves are the file's deferrals, oldest first (a move back to
+	// correct one included).
+	Moves []FileMove
+}
+
+// FileMove is one deferral of a file, as recorded.
+type FileMove struct {
+	From, To settlement.Date
+	Reason   string
+	Actor    string
+	At       time.Time
 }
 
 // CycleFile is an accepted file of a cycle.
@@ -161,6 +172,11 @@ func (a *Auditor) trace(ctx context.Context, sender settlement.BIC, id string, f
 		cf["deferred_from"] = settlement.CycleID(l.DeferredFrom)
 	}
 	add(Step{Step: "cycle", Source: "postgres", Check: "ok", Facts: cf})
+	for _, m := range l.Moves {
+		add(Step{Step: "deferred", Source: "postgres", Check: "ok", Facts: map[string]string{
+			"from": settlement.CycleID(m.From), "to": settlement.CycleID(m.To), "reason": m.Reason,
+			"by": m.Actor, "at": m.At.UTC().Format(time.RFC3339)}})
+	}
 
 	// The ledger, the authority.
 	if !onLedger {

@@ -229,9 +229,19 @@ func TestDeferMovedBack(t *testing.T) {
 	if err != nil || !tr.OK {
 		t.Fatalf("trace: %+v %v", tr, err)
 	}
+	var moves []string
 	for _, s := range tr.Steps {
 		if s.Step == "cycle" && (s.Facts["cycle"] != settlement.CycleID(d1) || s.Facts["deferred_from"] != "") {
 			t.Fatalf("trace of a file moved back to its own cycle: %+v", s)
 		}
+		if s.Step == "deferred" {
+			if s.Facts["by"] != "ops-lee" || s.Facts["reason"] != "moved "+s.Facts["from"][1:]+" to "+s.Facts["to"][1:] || s.Facts["at"] == "" {
+				t.Fatalf("deferral step: %+v", s)
+			}
+			moves = append(moves, s.Facts["from"]+">"+s.Facts["to"])
+		}
+	}
+	if got, want := strings.Join(moves, " "), "C2026-11-24>C2026-11-25 C2026-11-25>C2026-11-24 C2026-11-24>C2026-11-25 C2026-11-25>C2026-11-24"; got != want {
+		t.Fatalf("the moves the trace shows:\n got %s\nwant %s", got, want)
 	}
 }

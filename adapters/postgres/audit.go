@@ -58,6 +58,9 @@ func (j *JobStore) Lineage(ctx context.Context, sender settlement.BIC, id string
 	if ack.Valid {
 		l.AcknowledgedAt = ack.Time
 	}
+	if l.Moves, err = fileMoves(ctx, j.db, l.File.FileRow); err != nil {
+		return l, false, err
+	}
 	// The other end of the chain: what reversed it, or what it reverses.
 	var other sql.NullString
 	if l.Entry.Kind == settlement.KindPayment {
@@ -115,4 +118,29 @@ func (j *JobStore) LedgerTxRow(ctx context.Context, txID string) (jobs.LedgerTxR
 		r.Block = uint64(block.Int64)
 	}
 	return r, true, nil
+}
+
+// movesMax bounds the deferrals one lineage lists.
+const movesMax = 100
+
+// fileMoves are a file's deferrals, oldest first.
+func fileMoves(ctx context.Context, db *sql.DB, fileRow int64) ([]jobs.FileMove, error) {
+	rows, err := db.QueryContext(ctx, `SELECT fc.business_date, tc.business_date, d.reason, d.actor, d.recorded_at
+		FROM file_deferrals d JOIN cycles fc ON fc.id = d.from_cycle JOIN cycles tc ON tc.id = d.to_cycle
+		WHERE d.file_row = $1 ORDER BY d.id LIMIT $2`, fileRow, movesMax)
+	if err != nil {
+		return nil, fmt.Errorf("deferrals of file %d: %w", fileRow, err)
+	}
+	defer rows.Close()
+	var out []jobs.FileMove
+	for rows.Next() {
+		var m jobs.FileMove
+		var from, to time.Time
+		if err := rows.Scan(&from, &to, &m.Reason, &m.Actor, &m.At); err != nil {
+			return nil, err
+		}
+		m.From, m.To = settlement.Date(from.Format(time.DateOnly)), settlement.Date(to.Format(time.DateOnly))
+		out = append(out, m)
+	}
+	return out, rows.Err()
 }
