@@ -338,12 +338,14 @@ func (j *JobStore) PendingReversals(ctx context.Context, date settlement.Date, m
 	settled := pq.StringArray{string(settlement.StageSettled), string(settlement.StageReconciled), string(settlement.StageReported)}
 	rows, err := j.db.QueryContext(ctx, `
 SELECT r.sender, r.payment_id, r.original_payment_id, oc.business_date, oc.state
-FROM payments r
+FROM (SELECT x.sender, x.payment_id, x.original_payment_id, x.file_id FROM payments x
+      WHERE x.kind = 'R' AND x.cycle_id = $1 -- payments_reversals_cycle
+      UNION
+      SELECT x.sender, x.payment_id, x.original_payment_id, x.file_id FROM payments x
+      WHERE x.kind = 'R' AND x.file_id IN (SELECT d.file_row FROM file_deferrals d WHERE d.to_cycle = $1)) r
 JOIN payments o ON o.sender = r.sender AND o.payment_id = r.original_payment_id AND o.kind = 'P'
 JOIN cycles oc ON oc.id = file_cycle(o.file_id)
-WHERE r.kind = 'R'
-  AND (r.cycle_id = $1 OR r.file_id IN (SELECT d.file_row FROM file_deferrals d WHERE d.to_cycle = $1))
-  AND file_cycle(r.file_id) = $1
+WHERE file_cycle(r.file_id) = $1
   AND oc.state <> ALL($2)
 ORDER BY r.sender COLLATE "C", r.payment_id COLLATE "C"
 LIMIT $3`, id, settled, max)
