@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,23 +22,30 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// TestServeTakesUploadsFromOpenSSH: `settle serve` runs the SFTP server and
-// the intake; banks upload with OpenSSH's sftp and find their
-// acknowledgement in their outbox within seconds; the cycle then runs
-// against the service's state and settles on the ledger.
-func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
-	date := businessDay(t, 1)
-	s := newSys(t, 300, date)
-	// SSH logins for the banks.
+// served is a running `settle serve` with the banks' OpenSSH logins.
+type served struct {
+	t        *testing.T
+	s        *sys
+	port     string            // the SFTP server's
+	http     string            // host:port of /healthz /readyz /metrics
+	keys     map[string]string // bank -> ssh key file
+	kh       string            // known_hosts
+	mu       sync.Mutex
+	logLines []map[string]any
+}
+
+// startServe gives each bank an SSH login, starts `settle serve` on s's
+// configuration, and waits for its SFTP and HTTP listeners.
+func startServe(t *testing.T, s *sys) *served {
+	v := &served{t: t, s: s, keys: map[string]string{}}
 	var users []map[string]any
-	keys := map[string]string{}
 	for _, b := range s.banks {
 		_, priv, _ := ed25519.GenerateKey(rand.Reader)
 		block, _ := ssh.MarshalPrivateKey(priv, string(b.BIC))
 		kf := filepath.Join(s.dir, string(b.BIC)+".ssh")
 		os.WriteFile(kf, pem.EncodeToMemory(block), 0o600)
 		signer, _ := ssh.NewSignerFromKey(priv)
-		keys[string(b.BIC)] = kf
+		v.keys[string(b.BIC)] = kf
 		users = append(users, map[string]any{"bic": string(b.BIC), "authorized_keys": []string{strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))}})
 	}
 	ub, _ := json.Marshal(users)
@@ -52,8 +62,9 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Stopped however the test ends: SIGTERM, then SIGKILL after a bound.
-	exited := make(chan error, 1)
-	stop := func() {
+	exited := make(chan struct{}) // closed once the process is gone
+	var exitErr error
+	t.Cleanup(func() {
 		serve.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -61,10 +72,8 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 			serve.Process.Kill()
 			<-exited
 		}
-	}
-	addrs := make(chan string, 1)
-	var mu sync.Mutex
-	var held, netFailures int // the service's holds, and its failed attempts at netting
+	})
+	sftpAddr, httpAddr := make(chan string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -72,56 +81,77 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 			if json.Unmarshal(sc.Bytes(), &line) != nil {
 				continue
 			}
-			msg := fmt.Sprint(line["msg"])
-			mu.Lock()
-			switch {
-			case msg == "sftp listening":
-				addrs <- fmt.Sprint(line["addr"])
-			case msg == "cycle held for the operator":
-				held++
-			case msg == "cycle step failed" && line["to"] == "NETTED":
-				netFailures++
+			switch line["msg"] {
+			case "sftp listening":
+				sftpAddr <- fmt.Sprint(line["addr"])
+			case "http listening":
+				httpAddr <- fmt.Sprint(line["addr"])
 			}
-			mu.Unlock()
+			v.mu.Lock()
+			v.logLines = append(v.logLines, line)
+			v.mu.Unlock()
 		}
-		exited <- serve.Wait()
+		exitErr = serve.Wait()
+		close(exited)
 	}()
-	counts := func() (int, int) {
-		mu.Lock()
-		defer mu.Unlock()
-		return held, netFailures
+	for _, a := range []struct {
+		ch  chan string
+		out *string
+	}{{sftpAddr, &v.port}, {httpAddr, &v.http}} {
+		select {
+		case addr := <-a.ch:
+			*a.out = addr
+		case <-exited:
+			t.Fatalf("settle serve exited before listening: %v", exitErr)
+		case <-time.After(60 * time.Second):
+			t.Fatal("settle serve did not start its listeners")
+		}
 	}
-	t.Cleanup(stop)
-	var addr string
-	select {
-	case addr = <-addrs:
-	case <-time.After(60 * time.Second):
-		t.Fatal("settle serve did not start its SFTP server")
-	}
-	_, port, _ := strings.Cut(addr, ":")
+	_, v.port, _ = strings.Cut(v.port, ":")
 	hostKey := filepath.Join(s.dir, "state", "sftp", "state", "ssh_host_ed25519_key")
 	pub, err := exec.Command("ssh-keygen", "-y", "-f", hostKey).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	kh := filepath.Join(s.dir, "known_hosts")
-	os.WriteFile(kh, []byte(fmt.Sprintf("[127.0.0.1]:%s %s", port, pub)), 0o600)
-	sftpRun := func(bic, batch string) error {
-		bf := filepath.Join(s.dir, bic+".batch")
-		os.WriteFile(bf, []byte(batch), 0o600)
-		out, err := exec.Command("/usr/bin/sftp", "-F", "/dev/null", "-b", bf, "-i", keys[bic], "-P", port,
-			"-o", "UserKnownHostsFile="+kh, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-			bic+"@127.0.0.1").CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
-		}
-		return nil
+	v.kh = filepath.Join(s.dir, "known_hosts")
+	os.WriteFile(v.kh, []byte(fmt.Sprintf("[127.0.0.1]:%s %s", v.port, pub)), 0o600)
+	return v
+}
+
+// sftp runs an OpenSSH sftp batch as bank bic.
+func (v *served) sftp(bic, batch string) error {
+	bf := filepath.Join(v.s.dir, bic+".batch")
+	os.WriteFile(bf, []byte(batch), 0o600)
+	out, err := exec.Command("/usr/bin/sftp", "-F", "/dev/null", "-b", bf, "-i", v.keys[bic], "-P", v.port,
+		"-o", "UserKnownHostsFile="+v.kh, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+		bic+"@127.0.0.1").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, out)
 	}
-	start := time.Now()
+	return nil
+}
+
+// count is how many of the service's log lines match.
+func (v *served) count(match func(map[string]any) bool) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n := 0
+	for _, l := range v.logLines {
+		if match(l) {
+			n++
+		}
+	}
+	return n
+}
+
+// uploadDay uploads the day's files with OpenSSH and waits for each
+// acknowledgement, which must be ACCEPTED.
+func (v *served) uploadDay() {
+	t, s := v.t, v.s
 	for _, f := range s.day.Files {
 		bic := strings.SplitN(filepath.Base(f), "_", 2)[0]
 		name := filepath.Base(f)
-		if err := sftpRun(bic, fmt.Sprintf("put %s inbox/%s\nput %s.sig inbox/%s.sig\n", f, name, f, name)); err != nil {
+		if err := v.sftp(bic, fmt.Sprintf("put %s inbox/%s\nput %s.sig inbox/%s.sig\n", f, name, f, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -130,7 +160,7 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 		name := filepath.Base(f)
 		local := filepath.Join(s.dir, name+".ack.json")
 		deadline := time.Now().Add(30 * time.Second)
-		for sftpRun(bic, fmt.Sprintf("get outbox/%s.ack.json %s\n", name, local)) != nil {
+		for v.sftp(bic, fmt.Sprintf("get outbox/%s.ack.json %s\n", name, local)) != nil {
 			if time.Now().After(deadline) {
 				t.Fatalf("no acknowledgement for %s within 30 s", name)
 			}
@@ -141,6 +171,42 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 			t.Fatalf("ack %s: %s", name, b)
 		}
 	}
+}
+
+// settledEventSeen waits until the service has recorded the ledger's
+// CycleSettled event of the cycle of date, with its checkpoint.
+func (v *served) settledEventSeen(date string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		v.s.db.QueryRow(`SELECT count(*) FROM ledger_events WHERE cycle = $1 AND name = 'CycleSettled'`, "C"+date).Scan(&n)
+		if n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			v.t.Fatalf("the service recorded %d CycleSettled events for C%s", n, date)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// TestServeTakesUploadsFromOpenSSH: `settle serve` runs the SFTP server and
+// the intake; banks upload with OpenSSH's sftp and find their
+// acknowledgement in their outbox within seconds; the cycle then runs
+// against the service's state and settles on the ledger.
+func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
+	date := businessDay(t, 1)
+	s := newSys(t, 300, date)
+	v := startServe(t, s)
+	isMsg := func(msg string, also func(map[string]any) bool) func(map[string]any) bool {
+		return func(l map[string]any) bool { return l["msg"] == msg && (also == nil || also(l)) }
+	}
+	counts := func() (int, int) {
+		return v.count(isMsg("cycle held for the operator", nil)),
+			v.count(isMsg("cycle step failed", func(l map[string]any) bool { return l["to"] == "NETTED" }))
+	}
+	start := time.Now()
+	v.uploadDay()
 	t.Logf("3 files uploaded with OpenSSH and acknowledged in %s", time.Since(start).Round(time.Millisecond))
 
 	// Every bank's caps at zero: the cycle cannot net. The service's
@@ -185,16 +251,68 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 	}
 	// The running service heard the ledger's own CycleSettled event and
 	// kept it, with its checkpoint, in Postgres.
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		var n int
-		s.db.QueryRow(`SELECT count(*) FROM ledger_events WHERE cycle = $1 AND name = 'CycleSettled'`, "C"+date).Scan(&n)
-		if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the service recorded %d CycleSettled events for C%s", n, date)
-		}
-		time.Sleep(300 * time.Millisecond)
+	v.settledEventSeen(date)
+}
+
+// TestServeStartsWithTheLedgerDown: the Fabric network cannot be reached
+// when `settle serve` starts (its configured network file points at ports
+// nothing listens on). The service starts all the same, banks upload and
+// get their acknowledgements, and /readyz says the ledger is down. Once
+// the network is reachable (the file points at the running network
+// again), the service connects by itself: /readyz turns ready and the
+// ledger events of the night's cycle reach it.
+func TestServeStartsWithTheLedgerDown(t *testing.T) {
+	date := businessDay(t, 7)
+	s := newSys(t, 30, date)
+	real, err := os.ReadFile(network)
+	if err != nil {
+		t.Fatal(err)
 	}
+	// Every address of the network on a port nothing listens on.
+	down := strings.ReplaceAll(string(real), "127.0.0.1:"+fabricBase[:2], "127.0.0.1:"+fmt.Sprint(atoi(t, fabricBase[:2])+10))
+	if down == string(real) {
+		t.Fatalf("no address to move in %s", network)
+	}
+	netFile := filepath.Join(s.dir, "network.json")
+	os.WriteFile(netFile, []byte(down), 0o600)
+	cfg, _ := os.ReadFile(s.config)
+	cfg = []byte(strings.Replace(string(cfg), fmt.Sprintf("%q", network), fmt.Sprintf("%q", netFile), 1))
+	// This test's day is further ahead than the default 7 days (the days
+	// before it are the other tests', on the same ledger).
+	cfg = []byte(strings.Replace(string(cfg), `cutoff: "23:59"}`, `cutoff: "23:59", ahead_max_days: 31}`, 1))
+	os.WriteFile(s.config, cfg, 0o600)
+
+	v := startServe(t, s)
+	v.uploadDay()
+	ready := func() (int, string) {
+		resp, err := http.Get("http://" + v.http + "/readyz")
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := ready(); code != http.StatusServiceUnavailable || !strings.Contains(body, "ledger: ") || !strings.Contains(body, "database: ok") {
+		t.Fatalf("/readyz with the ledger down: %d %s", code, body)
+	}
+
+	os.WriteFile(netFile, real, 0o600)
+	deadline := time.Now().Add(90 * time.Second)
+	for code, body := ready(); code != http.StatusOK; code, body = ready() {
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz after the network came back: %d %s", code, body)
+		}
+		time.Sleep(time.Second)
+	}
+	s.must("cycle", "run", "--date", date)
+	v.settledEventSeen(date)
+}
+
+func atoi(t *testing.T, s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -38,7 +38,7 @@ Several instances may run against one database.`,
 }
 
 func serve(ctx context.Context, file string) error {
-	r, err := openRuntime(ctx, file, runtimeOpts{ledger: true, service: true})
+	r, err := openRuntime(ctx, file, runtimeOpts{lazyLedger: true, service: true})
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,9 @@ func serve(ctx context.Context, file string) error {
 	// The ledger's own events (CycleSettled), followed from a checkpoint
 	// kept in Postgres.
 	m.Describe("settle_ledger_events_total", "counter", "Ledger events recorded, by name.")
-	if fc, ok := r.ledger.(*fabric.Client); ok {
+	if fc, ok := r.ledger.(interface {
+		Listen(ctx context.Context, from uint64, fn func(fabric.Event) error) error
+	}); ok {
 		listen := func(ctx context.Context, from uint64, fn func(jobs.LedgerEvent) error) error {
 			return fc.Listen(ctx, from, func(e fabric.Event) error {
 				return fn(jobs.LedgerEvent{Block: e.Block, TxID: e.TxID, Name: e.Name, Cycle: e.Cycle, Payload: e.Payload})

@@ -21,6 +21,7 @@ import (
 	"settle/adapters/reports"
 	"settle/adapters/sftp"
 	"settle/jobs"
+	"settle/ledger/fabric"
 	"settle/settlement"
 )
 
@@ -48,8 +49,12 @@ func (r *runtime) Close() {
 
 // runtimeOpts say what a command needs.
 type runtimeOpts struct {
-	ledger  bool // the Fabric client
-	service bool // the long-running service: logs at INFO
+	ledger bool // the Fabric client
+	// lazyLedger: the Fabric client, connected on first use (settle serve:
+	// the service starts and takes files while the ledger is down). The
+	// network file and the org are checked at once.
+	lazyLedger bool
+	service    bool // the long-running service: logs at INFO
 	// readOnly opens the database in read-only sessions: audit commands
 	// never write.
 	readOnly bool
@@ -119,7 +124,18 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 	if r.archive, err = archive.Open(cfg.path("archive"), formats.DefaultLimits.FileBytesMax); err != nil {
 		return nil, err
 	}
-	if opts.ledger {
+	if opts.lazyLedger {
+		n, err := fabric.LoadNetwork(cfg.Ledger.Network)
+		if err != nil {
+			return nil, usageError("ledger.network: %v", err)
+		}
+		if cfg.Ledger.Org < 1 || cfg.Ledger.Org > len(n.Banks) {
+			return nil, usageError("ledger.org %d: the network has banks 1..%d", cfg.Ledger.Org, len(n.Banks))
+		}
+		l := &lazyLedger{open: func(ctx context.Context) (*fabric.Client, error) { return openFabric(ctx, cfg, r.log) }}
+		r.ledger = l
+		r.closers = append(r.closers, l.Close)
+	} else if opts.ledger {
 		l, closeLedger, err := openLedger(ctx, cfg, r.log)
 		if err != nil {
 			return nil, fmt.Errorf("ledger: %w", err)
