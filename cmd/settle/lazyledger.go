@@ -105,29 +105,43 @@ func (l *lazyLedger) Listen(ctx context.Context, fromBlock uint64, fn func(fabri
 	return c.Listen(ctx, fromBlock, fn)
 }
 
-// TxContent implements jobs.TxReader.
-func (l *lazyLedger) TxContent(ctx context.Context, txID string) (jobs.TxContent, error) {
+// with calls f with the client, or fails as unavailable.
+func with[T any](ctx context.Context, l *lazyLedger, f func(*fabric.Client) (T, error)) (T, error) {
 	c, err := l.get(ctx)
 	if err != nil {
-		return jobs.TxContent{}, err
+		var zero T
+		return zero, err
 	}
-	return c.TxContent(ctx, txID)
+	return f(c)
+}
+
+// TxContent implements jobs.TxReader.
+func (l *lazyLedger) TxContent(ctx context.Context, txID string) (jobs.TxContent, error) {
+	return with(ctx, l, func(c *fabric.Client) (jobs.TxContent, error) { return c.TxContent(ctx, txID) })
 }
 
 func (l *lazyLedger) RecordChunk(ctx context.Context, k jobs.Chunk) (jobs.LedgerTx, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return jobs.LedgerTx{}, err
-	}
-	return c.RecordChunk(ctx, k)
+	return with(ctx, l, func(c *fabric.Client) (jobs.LedgerTx, error) { return c.RecordChunk(ctx, k) })
 }
 
 func (l *lazyLedger) SettleCycle(ctx context.Context, cycle string, ps []settlement.Position) (jobs.LedgerTx, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return jobs.LedgerTx{}, err
-	}
-	return c.SettleCycle(ctx, cycle, ps)
+	return with(ctx, l, func(c *fabric.Client) (jobs.LedgerTx, error) { return c.SettleCycle(ctx, cycle, ps) })
+}
+
+func (l *lazyLedger) Tx(ctx context.Context, txID string) (jobs.LedgerTx, error) {
+	return with(ctx, l, func(c *fabric.Client) (jobs.LedgerTx, error) { return c.Tx(ctx, txID) })
+}
+
+func (l *lazyLedger) RegisterBank(ctx context.Context, bic settlement.BIC, mspID string) (jobs.LedgerTx, error) {
+	return with(ctx, l, func(c *fabric.Client) (jobs.LedgerTx, error) { return c.RegisterBank(ctx, bic, mspID) })
+}
+
+func (l *lazyLedger) SetCap(ctx context.Context, cp settlement.Cap) (jobs.LedgerTx, error) {
+	return with(ctx, l, func(c *fabric.Client) (jobs.LedgerTx, error) { return c.SetCap(ctx, cp) })
+}
+
+func (l *lazyLedger) ReversalChain(ctx context.Context, sender settlement.BIC, id string) ([]reconciliation.Record, error) {
+	return with(ctx, l, func(c *fabric.Client) ([]reconciliation.Record, error) { return c.ReversalChain(ctx, sender, id) })
 }
 
 func (l *lazyLedger) Cycle(ctx context.Context, cycle string) (jobs.LedgerCycle, bool, error) {
@@ -136,6 +150,14 @@ func (l *lazyLedger) Cycle(ctx context.Context, cycle string) (jobs.LedgerCycle,
 		return jobs.LedgerCycle{}, false, err
 	}
 	return c.Cycle(ctx, cycle)
+}
+
+func (l *lazyLedger) Payment(ctx context.Context, sender settlement.BIC, id string) (reconciliation.Record, bool, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return reconciliation.Record{}, false, err
+	}
+	return c.Payment(ctx, sender, id)
 }
 
 func (l *lazyLedger) CyclePayments(ctx context.Context, cycle string) iter.Seq2[reconciliation.Record, error] {
@@ -151,46 +173,6 @@ func (l *lazyLedger) CyclePayments(ctx context.Context, cycle string) iter.Seq2[
 			}
 		}
 	}
-}
-
-func (l *lazyLedger) Payment(ctx context.Context, sender settlement.BIC, id string) (reconciliation.Record, bool, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return reconciliation.Record{}, false, err
-	}
-	return c.Payment(ctx, sender, id)
-}
-
-func (l *lazyLedger) ReversalChain(ctx context.Context, sender settlement.BIC, id string) ([]reconciliation.Record, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.ReversalChain(ctx, sender, id)
-}
-
-func (l *lazyLedger) Tx(ctx context.Context, txID string) (jobs.LedgerTx, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return jobs.LedgerTx{}, err
-	}
-	return c.Tx(ctx, txID)
-}
-
-func (l *lazyLedger) RegisterBank(ctx context.Context, bic settlement.BIC, mspID string) (jobs.LedgerTx, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return jobs.LedgerTx{}, err
-	}
-	return c.RegisterBank(ctx, bic, mspID)
-}
-
-func (l *lazyLedger) SetCap(ctx context.Context, cp settlement.Cap) (jobs.LedgerTx, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return jobs.LedgerTx{}, err
-	}
-	return c.SetCap(ctx, cp)
 }
 
 var (
