@@ -125,7 +125,7 @@ database: %q
 state_dir: %q
 instance: e2e
 intake: {poll: 500ms, cutoff: "23:59"}
-schedule: {cycle: "0 3 1 1 *"}
+schedule: {cycle: "0 3 1 1 *", resume: 10m}
 ledger: {network: %q, org: 1, chunk_size: 50, workers: 4}
 sftp: {listen: "127.0.0.1:0"}
 http: {listen: "127.0.0.1:0"}

@@ -257,10 +257,12 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 // TestServeStartsWithTheLedgerDown: the Fabric network cannot be reached
 // when `settle serve` starts (its configured network file points at ports
 // nothing listens on). The service starts all the same, banks upload and
-// get their acknowledgements, and /readyz says the ledger is down. Once
-// the network is reachable (the file points at the running network
-// again), the service connects by itself: /readyz turns ready and the
-// ledger events of the night's cycle reach it.
+// get their acknowledgements, and /readyz says the ledger is down. The
+// night's cycle freezes and nets, and stops before the ledger. Once the
+// network is reachable (the file points at the running network again),
+// the service connects by itself and carries the cycle to its end with
+// nobody running anything: /readyz turns ready, the cycle is reported
+// and the ledger's event of it reaches the service.
 func TestServeStartsWithTheLedgerDown(t *testing.T) {
 	date := businessDay(t, 7)
 	s := newSys(t, 30, date)
@@ -280,6 +282,7 @@ func TestServeStartsWithTheLedgerDown(t *testing.T) {
 	// This test's day is further ahead than the default 7 days (the days
 	// before it are the other tests', on the same ledger).
 	cfg = []byte(strings.Replace(string(cfg), `cutoff: "23:59"}`, `cutoff: "23:59", ahead_max_days: 31}`, 1))
+	cfg = []byte(strings.Replace(string(cfg), `resume: 10m}`, `resume: 2s}`, 1))
 	os.WriteFile(s.config, cfg, 0o600)
 
 	v := startServe(t, s)
@@ -297,6 +300,11 @@ func TestServeStartsWithTheLedgerDown(t *testing.T) {
 		t.Fatalf("/readyz with the ledger down: %d %s", code, body)
 	}
 
+	out, errs, code := s.settle("cycle", "run", "--date", date)
+	if code == 0 || !strings.Contains(errs, "ledger unavailable") || s.stage(date) != "NETTED" {
+		t.Fatalf("cycle run with the ledger down: exit %d, stage %s\n%s\n%s", code, s.stage(date), out, lastLines(errs, 5))
+	}
+
 	os.WriteFile(netFile, real, 0o600)
 	deadline := time.Now().Add(90 * time.Second)
 	for code, body := ready(); code != http.StatusOK; code, body = ready() {
@@ -305,8 +313,18 @@ func TestServeStartsWithTheLedgerDown(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	s.must("cycle", "run", "--date", date)
+	for st := s.stage(date); st != "REPORTED"; st = s.stage(date) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the cycle stayed at %s after the ledger came back", st)
+		}
+		time.Sleep(time.Second)
+	}
 	v.settledEventSeen(date)
+	resumed := v.count(func(l map[string]any) bool { return l["msg"] == "cycle resumed to its end" })
+	t.Logf("the cycle finished by itself (by the resume pass: %v)", resumed > 0)
+	if out := s.must("recon", "run", "--date", date); !strings.Contains(out, "30 matched, 0 breaks") {
+		t.Fatalf("reconciliation: %s", out)
+	}
 }
 
 func atoi(t *testing.T, s string) int {

@@ -44,7 +44,7 @@ func newCycleCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runWith(cmd, file, runtimeOpts{ledger: true}, func(r *runtime) error {
+			return runWith(cmd, file, runtimeOpts{lazyLedger: true}, func(r *runtime) error { // freezes and nets even while the ledger is down
 				if _, err := r.jobs.EnsureCycle(cmd.Context(), d); err != nil {
 					return err
 				}

@@ -37,6 +37,9 @@ Several instances may run against one database.`,
 	return c
 }
 
+// resumeCycles is how many of the latest cycles a resume pass looks at.
+const resumeCycles = 30
+
 func serve(ctx context.Context, file string) error {
 	r, err := openRuntime(ctx, file, runtimeOpts{lazyLedger: true, service: true})
 	if err != nil {
@@ -53,7 +56,8 @@ func serve(ctx context.Context, file string) error {
 	m.Describe("settle_intake_errors_total", "counter", "Intake passes that failed.")
 	m.Describe("settle_cycle_steps_total", "counter", "Cycle steps run by this instance, by stage and outcome.")
 	m.Describe("settle_job_runs_total", "counter", "Scheduled job runs by this instance, by job and outcome.")
-	m.Describe("settle_cycle_held_total", "counter", "Cycle steps held for an operator (over a cap, refused by the ledger), by stage: the event is not retried; cycle run carries the cycle on.")
+	m.Describe("settle_cycle_held_total", "counter", "Cycles held for an operator (over a cap, a reversal waiting for its original, refused by the ledger), by the stage they wait at: not retried; cycle run carries the cycle on.")
+	m.Describe("settle_cycles_resumed_total", "counter", "Unfinished cycles this instance carried on to the end by itself, after a passing failure.")
 	m.Describe("settle_remote_inbox_errors_total", "counter", "Collections from a bank's own SFTP server that failed, by bank.")
 	if in, ok := r.banks.(*jobs.Inboxes); ok {
 		in.OnRemoteError = func(bank settlement.BIC, _ error) { m.Add("settle_remote_inbox_errors_total", 1, "bank", string(bank)) }
@@ -138,17 +142,53 @@ func serve(ctx context.Context, file string) error {
 		return err
 	}
 	// A cycle over its caps, or refused by the ledger, waits for the
-	// operator: retrying its event would only fill the poison queue.
+	// operator: retrying its event would only fill the poison queue, and
+	// the resumer leaves it alone until it has moved on.
+	holds := &jobs.Holds{}
+	held := func(c settlement.Cycle, err error) {
+		holds.Hold(c.BusinessDate, c.Stage)
+		m.Add("settle_cycle_held_total", 1, "stage", string(c.Stage))
+		log.Error("cycle held for the operator", "cycle", c.ID, "stage", c.Stage, "err", err,
+			"then", "settle cycle run --date "+string(c.BusinessDate))
+	}
 	handle := jobs.HoldForOperator(step, func(e jobs.Event, err error) {
-		m.Add("settle_cycle_held_total", 1, "after", e.Topic)
-		log.Error("cycle held for the operator", "cycle", e.Cycle, "after", e.Topic, "err", err,
-			"then", "settle cycle run --date "+string(e.Date))
+		c, _, cerr := r.jobs.Cycle(ctx, e.Date)
+		if cerr != nil {
+			log.Error("held cycle not read", "cycle", e.Cycle, "err", cerr)
+			c = settlement.Cycle{ID: e.Cycle, BusinessDate: e.Date}
+		}
+		held(c, err)
 	})
 	run("events", func() error {
 		if r.cfg.Broker.Kind == "nats" {
 			return r.bus.RunNATS(ctx, r.cfg.Broker.NATS, handle)
 		}
 		return r.bus.Run(ctx, handle)
+	})
+
+	// Cycles a passing failure stopped (the ledger down for longer than
+	// the event retries, a crash between steps) are carried on by
+	// themselves once the cause is gone.
+	resumer := &jobs.Resumer{P: p, Holds: holds, Held: held, Log: log.With("component", "resume"),
+		Cycles: func(ctx context.Context) ([]settlement.Cycle, error) { return r.jobs.Cycles(ctx, resumeCycles) }}
+	run("resume", func() error {
+		t := time.NewTicker(r.cfg.Schedule.Resume)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+			done, err := resumer.Pass(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Error("resume pass", "err", err)
+			}
+			for _, id := range done {
+				m.Add("settle_cycles_resumed_total", 1)
+				log.Info("cycle resumed to its end", "cycle", id)
+			}
+		}
 	})
 
 	// The ledger's own events (CycleSettled), followed from a checkpoint

@@ -40,6 +40,10 @@ type Config struct {
 	Schedule struct {
 		Cycle    string `yaml:"cycle"`    // cron: when the day's cycle is frozen and run
 		Holidays string `yaml:"holidays"` // file of "YYYY-MM-DD name" lines
+		// Resume: how often settle serve carries on the unfinished cycles a
+		// passing failure stopped (the ledger down longer than the event
+		// retries, a crash between steps).
+		Resume time.Duration `yaml:"resume"`
 	} `yaml:"schedule"`
 
 	Ledger struct {
@@ -93,6 +97,7 @@ func defaultConfig() Config {
 	c.Intake.CutOff = "18:00"
 	c.Intake.AheadMaxDays = 7
 	c.Schedule.Cycle = "0 18 * * 1-5"
+	c.Schedule.Resume = time.Minute
 	c.Ledger.Network = "ops/fabric/.network/network.json"
 	c.Ledger.Org = 1
 	c.Ledger.ChunkSize = jobs.ChunkSizeDefault
@@ -132,6 +137,9 @@ func (c *Config) check() error {
 	}
 	if c.Intake.Poll < 100*time.Millisecond {
 		return fmt.Errorf("intake.poll %s is too short", c.Intake.Poll)
+	}
+	if c.Schedule.Resume < time.Second || c.Schedule.Resume > 24*time.Hour {
+		return fmt.Errorf("schedule.resume %s: 1s..24h", c.Schedule.Resume)
 	}
 	if c.Ledger.ChunkSize < 1 || c.Ledger.ChunkSize > 5000 {
 		return fmt.Errorf("ledger.chunk_size %d: 1..5000", c.Ledger.ChunkSize)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -63,5 +64,29 @@ func TestReadPrivateKeyOwnerOnly(t *testing.T) {
 	}
 	if _, err := readPrivateKey(filepath.Join(dir, "missing")); err == nil {
 		t.Fatal("a missing key file")
+	}
+}
+
+// schedule.resume defaults to a minute, keeps the other schedule keys'
+// defaults when given alone, and is bounded.
+func TestResumeIntervalConfig(t *testing.T) {
+	dir := t.TempDir()
+	load := func(body string) (Config, error) {
+		p := filepath.Join(dir, "c.yaml")
+		os.WriteFile(p, []byte(body), 0o600)
+		return loadConfig(p)
+	}
+	c, err := load("zone: Asia/Seoul\n")
+	if err != nil || c.Schedule.Resume != time.Minute {
+		t.Fatalf("default: %s %v", c.Schedule.Resume, err)
+	}
+	c, err = load("schedule: {resume: 30s}\n")
+	if err != nil || c.Schedule.Resume != 30*time.Second || c.Schedule.Cycle != "0 18 * * 1-5" {
+		t.Fatalf("resume alone: %+v %v", c.Schedule, err)
+	}
+	for _, bad := range []string{"0s", "500ms", "25h", "-1m"} {
+		if _, err := load("schedule: {resume: " + bad + "}\n"); err == nil || !strings.Contains(err.Error(), "schedule.resume") {
+			t.Errorf("resume %s: %v; want refused", bad, err)
+		}
 	}
 }
