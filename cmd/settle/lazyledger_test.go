@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"settle/adapters/httpapi"
 	"settle/jobs"
 	"settle/ledger/fabric"
 	"settle/settlement"
@@ -77,5 +82,33 @@ func TestLazyLedgerConnectingAnswersAtOnce(t *testing.T) {
 	}
 	if err := l.Close(); err != nil {
 		t.Fatalf("closing a ledger never connected: %v", err)
+	}
+}
+
+// A step refused because another instance has the cycle is acknowledged
+// (counted as busy); any other failure goes back to the broker.
+func TestCountStepsLeavesBusyCyclesToTheirHolder(t *testing.T) {
+	m := httpapi.NewMetrics()
+	m.Describe("settle_cycle_steps_total", "counter", "steps")
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e := jobs.NewEvent(jobs.TopicCycleNetted, "2026-11-24", time.Now())
+	for _, c := range []struct {
+		err, want error
+	}{
+		{fmt.Errorf("2026-11-24: %w", jobs.ErrBusy), nil},
+		{jobs.ErrLedgerUnavailable, jobs.ErrLedgerUnavailable},
+		{nil, nil},
+	} {
+		h := countSteps(func(context.Context, jobs.Event) error { return c.err }, m, quiet)
+		if got := h(context.Background(), e); !errors.Is(got, c.want) || (c.want == nil && got != nil) {
+			t.Fatalf("step failing with %v: handler returned %v, want %v", c.err, got, c.want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	m.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, outcome := range []string{"busy", "error", "ok"} {
+		if !strings.Contains(rec.Body.String(), `outcome="`+outcome+`"} 1`) {
+			t.Fatalf("metrics lack outcome %s:\n%s", outcome, rec.Body)
+		}
 	}
 }

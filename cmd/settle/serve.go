@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -132,15 +134,7 @@ func serve(ctx context.Context, file string) error {
 	// Event handlers carry a frozen cycle through the stages.
 	p := r.pipeline(nil)
 	p.Lock = r.jobs.TryLock
-	step := func(ctx context.Context, e jobs.Event) error {
-		err := p.Handle(ctx, e)
-		outcome := "ok"
-		if err != nil {
-			outcome = "error"
-		}
-		m.Add("settle_cycle_steps_total", 1, "after", e.Topic, "outcome", outcome)
-		return err
-	}
+	step := countSteps(p.Handle, m, log)
 	// A cycle over its caps, or refused by the ledger, waits for the
 	// operator: retrying its event would only fill the poison queue, and
 	// the resumer leaves it alone until it has moved on.
@@ -258,4 +252,25 @@ func serve(ctx context.Context, file string) error {
 	}
 	log.Info("settle serve stopped")
 	return nil
+}
+
+// countSteps wraps the pipeline's event handler: each step is counted by
+// outcome, and a cycle busy elsewhere is left to whoever has it. That
+// instance (or a cycle run) announces the next stage itself, and if it
+// dies the resume pass carries the cycle on; retrying here would only
+// wait, and log errors while it does.
+func countSteps(h jobs.Handler, m *httpapi.Metrics, log *slog.Logger) jobs.Handler {
+	return func(ctx context.Context, e jobs.Event) error {
+		err := h(ctx, e)
+		outcome := "ok"
+		switch {
+		case errors.Is(err, jobs.ErrBusy):
+			outcome, err = "busy", nil
+			log.Info("cycle busy elsewhere; event left to it", "cycle", e.Cycle, "after", e.Topic)
+		case err != nil:
+			outcome = "error"
+		}
+		m.Add("settle_cycle_steps_total", 1, "after", e.Topic, "outcome", outcome)
+		return err
+	}
 }
