@@ -71,8 +71,10 @@ var (
 	// ErrOriginalPending: the cycle holds a reversal whose original's
 	// cycle has not settled; the ledger would refuse it.
 	ErrOriginalPending = errors.New("a reversal's original has not settled")
-	ErrNoCycle         = errors.New("no cycle for that business date")
-	ErrBusy            = errors.New("another instance is working on this cycle")
+	// ErrNotOnLedger: a bank of the cycle is not in the ledger's registry.
+	ErrNotOnLedger = errors.New("banks not registered on the ledger")
+	ErrNoCycle     = errors.New("no cycle for that business date")
+	ErrBusy        = errors.New("another instance is working on this cycle")
 )
 
 func (p *Pipeline) now() time.Time {
@@ -319,6 +321,9 @@ func (p *Pipeline) record(ctx context.Context, date settlement.Date) error {
 	if err := checkCaps(positions, caps); err != nil {
 		return err
 	}
+	if err := p.checkRegistered(ctx, positions); err != nil {
+		return err
+	}
 	if err := p.syncCaps(ctx, positions, caps); err != nil {
 		return err
 	}
@@ -463,6 +468,37 @@ func (p *Pipeline) syncCaps(ctx context.Context, positions []settlement.Position
 		}
 	}
 	return nil
+}
+
+// checkRegistered stops the cycle before the ledger when a bank of it is
+// not in the ledger's registry: the chaincode would refuse the first chunk
+// naming it, with the chunks before it already written.
+func (p *Pipeline) checkRegistered(ctx context.Context, positions []settlement.Position) error {
+	reg, ok := p.Ledger.(BankRegistry)
+	if !ok {
+		return nil
+	}
+	seen := map[settlement.BIC]bool{}
+	var missing []string
+	for _, pos := range positions {
+		if seen[pos.Bank] {
+			continue
+		}
+		seen[pos.Bank] = true
+		known, err := reg.Registered(ctx, pos.Bank)
+		if err != nil {
+			return err
+		}
+		if !known {
+			missing = append(missing, string(pos.Bank))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	sort.Strings(missing)
+	return fmt.Errorf("%w: %s; register them on the ledger (settle ledger register-banks --from-store), then re-run",
+		ErrNotOnLedger, strings.Join(missing, ", "))
 }
 
 // pendingError names the waiting reversals (the first few) and what the

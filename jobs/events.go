@@ -85,11 +85,12 @@ type Handler func(ctx context.Context, e Event) error
 
 // NeedsOperator tells whether a step failed on something a retry cannot
 // change: a bank over its net debit cap, a reversal whose original has not
-// settled, content the ledger refused, or a write without a majority's
+// settled, a bank the ledger does not know, content the ledger refused, or
+// a write without a majority's
 // endorsement. The cycle stays where it stopped, with the failure
 // recorded, until an operator acts and runs it again (cycle run).
 func NeedsOperator(err error) bool {
-	return errors.Is(err, ErrCapBreach) || errors.Is(err, ErrOriginalPending) ||
+	return errors.Is(err, ErrCapBreach) || errors.Is(err, ErrOriginalPending) || errors.Is(err, ErrNotOnLedger) ||
 		errors.Is(err, ErrLedgerRefused) || errors.Is(err, ErrEndorsementPolicy)
 }
 

@@ -88,6 +88,13 @@ type ReadFloor interface {
 	ReadAfter(block uint64)
 }
 
+// BankRegistry is a ledger client that can say whether a bank is in the
+// ledger's registry, so that a cycle naming a bank the ledger does not
+// know stops before its first chunk instead of at it.
+type BankRegistry interface {
+	Registered(ctx context.Context, bic settlement.BIC) (bool, error)
+}
+
 // readAfter tells l, if it can wait, to read only from peers that hold
 // block.
 func readAfter(l Ledger, block uint64) {

@@ -36,6 +36,14 @@ type memLedger struct {
 	drop      string                    // payment key to leave out of CyclePayments (a lost event)
 	content   map[string]jobs.TxContent // tx id -> what it carried
 	readAfter uint64                    // the block a reader was told to wait for (jobs.ReadFloor)
+	// unregistered banks are not in the ledger's registry (jobs.BankRegistry).
+	unregistered map[settlement.BIC]bool
+}
+
+func (m *memLedger) Registered(_ context.Context, bic settlement.BIC) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.unregistered[bic], nil
 }
 
 func (m *memLedger) ReadAfter(block uint64) {

@@ -337,6 +337,35 @@ func TestHeldStepIsNotRetried(t *testing.T) {
 	}
 }
 
+// TestUnregisteredBankStopsBeforeTheLedger: a bank of the cycle that the
+// ledger's registry does not hold (added in Postgres, never registered on
+// the ledger) stops the cycle before its first chunk, naming the bank and
+// the command that fixes it; once registered, the same run finishes.
+func TestUnregisteredBankStopsBeforeTheLedger(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-24")
+	w.day(date, 30)
+	if _, err := w.intake.Collect(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.ledger.unregistered = map[settlement.BIC]bool{w.banks[2].BIC: true}
+	_, err := w.pipeline().Run(w.ctx, date)
+	if !errors.Is(err, jobs.ErrNotOnLedger) || !jobs.NeedsOperator(err) || !strings.Contains(err.Error(), string(w.banks[2].BIC)) ||
+		!strings.Contains(err.Error(), "register-banks") {
+		t.Fatalf("want the unregistered bank named, got %v", err)
+	}
+	if c, _, _ := w.store.Cycle(w.ctx, date); c.Stage != settlement.StageNetted {
+		t.Fatalf("cycle at %s, want %s", c.Stage, settlement.StageNetted)
+	}
+	if writes, _ := w.ledger.count(); writes != 0 {
+		t.Fatalf("%d ledger writes before the bank was registered", writes)
+	}
+	w.ledger.unregistered = nil
+	if c, err := w.pipeline().Run(w.ctx, date); err != nil || c.Stage != settlement.StageReported {
+		t.Fatalf("after registering: %+v %v", c, err)
+	}
+}
+
 // TestReconcileReadsAfterTheRecordedBlocks: a reconciliation run by
 // another process than the one that wrote the cycle tells the ledger
 // client the highest block Postgres recorded for it, so a peer a block

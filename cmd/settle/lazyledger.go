@@ -144,6 +144,11 @@ func (l *lazyLedger) ReversalChain(ctx context.Context, sender settlement.BIC, i
 	return with(ctx, l, func(c *fabric.Client) ([]reconciliation.Record, error) { return c.ReversalChain(ctx, sender, id) })
 }
 
+// Registered implements jobs.BankRegistry.
+func (l *lazyLedger) Registered(ctx context.Context, bic settlement.BIC) (bool, error) {
+	return with(ctx, l, func(c *fabric.Client) (bool, error) { return c.Registered(ctx, bic) })
+}
+
 func (l *lazyLedger) Cycle(ctx context.Context, cycle string) (jobs.LedgerCycle, bool, error) {
 	c, err := l.get(ctx)
 	if err != nil {
@@ -176,7 +181,8 @@ func (l *lazyLedger) CyclePayments(ctx context.Context, cycle string) iter.Seq2[
 }
 
 var (
-	_ jobs.Ledger    = (*lazyLedger)(nil)
-	_ jobs.ReadFloor = (*lazyLedger)(nil)
-	_ jobs.TxReader  = (*lazyLedger)(nil)
+	_ jobs.Ledger       = (*lazyLedger)(nil)
+	_ jobs.ReadFloor    = (*lazyLedger)(nil)
+	_ jobs.TxReader     = (*lazyLedger)(nil)
+	_ jobs.BankRegistry = (*lazyLedger)(nil)
 )

@@ -41,7 +41,11 @@ import (
 	"settle/jobs"
 )
 
-var _ jobs.Ledger = (*Client)(nil)
+var (
+	_ jobs.Ledger       = (*Client)(nil)
+	_ jobs.ReadFloor    = (*Client)(nil)
+	_ jobs.BankRegistry = (*Client)(nil)
+)
 
 // Limits and timing.
 const (

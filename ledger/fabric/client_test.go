@@ -532,3 +532,18 @@ func TestPeersDown(t *testing.T) {
 		t.Fatalf("cycle %+v %v", lc, err)
 	}
 }
+
+// TestRegistered: the registry answers for a bank registered a moment ago
+// and for one never registered.
+func TestRegistered(t *testing.T) {
+	c := newClient(t, 1)
+	w := newWorld(t, c, "1000")
+	ctx := testCtx(t, time.Minute)
+	if ok, err := c.Registered(ctx, w.banks[0]); err != nil || !ok {
+		t.Fatalf("registered bank: %v %v", ok, err)
+	}
+	const never = settlement.BIC("QQQQQQQQ") // no test registers it
+	if ok, err := c.Registered(ctx, never); err != nil || ok {
+		t.Fatalf("a bank never registered (%s): %v %v", never, ok, err)
+	}
+}

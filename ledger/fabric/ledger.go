@@ -113,6 +113,19 @@ type cycleJSON struct {
 }
 
 // Cycle is the ledger's view of a cycle.
+// Registered tells whether bic is in the ledger's bank registry. It
+// implements jobs.BankRegistry.
+func (c *Client) Registered(ctx context.Context, bic settlement.BIC) (bool, error) {
+	_, err := c.Evaluate(ctx, "GetBank", string(bic))
+	if IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("bank %s: %w", bic, err)
+	}
+	return true, nil
+}
+
 func (c *Client) Cycle(ctx context.Context, cycle string) (jobs.LedgerCycle, bool, error) {
 	raw, err := c.Evaluate(ctx, "GetCycle", cycle)
 	if IsNotFound(err) {
