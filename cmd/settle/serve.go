@@ -58,7 +58,7 @@ func serve(ctx context.Context, file string) error {
 	m.Describe("settle_intake_errors_total", "counter", "Intake passes that failed.")
 	m.Describe("settle_cycle_steps_total", "counter", "Cycle steps run by this instance, by stage and outcome.")
 	m.Describe("settle_job_runs_total", "counter", "Scheduled job runs by this instance, by job and outcome.")
-	m.Describe("settle_cycle_held_total", "counter", "Cycles held for an operator (over a cap, a reversal waiting for its original, refused by the ledger), by the stage they wait at: not retried; cycle run carries the cycle on.")
+	m.Describe("settle_cycle_held_total", "counter", "Cycles held for an operator (over a cap, a reversal waiting for its original, a bank the ledger does not know, refused by the ledger), by the stage they wait at: not retried; cycle run carries the cycle on.")
 	m.Describe("settle_cycles_resumed_total", "counter", "Unfinished cycles this instance carried on to the end by itself, after a passing failure.")
 	m.Describe("settle_remote_inbox_errors_total", "counter", "Collections from a bank's own SFTP server that failed, by bank.")
 	if in, ok := r.banks.(*jobs.Inboxes); ok {
@@ -135,9 +135,9 @@ func serve(ctx context.Context, file string) error {
 	p := r.pipeline(nil)
 	p.Lock = r.jobs.TryLock
 	step := countSteps(p.Handle, m, log)
-	// A cycle over its caps, or refused by the ledger, waits for the
-	// operator: retrying its event would only fill the poison queue, and
-	// the resumer leaves it alone until it has moved on.
+	// A cycle only an operator can unblock (jobs.NeedsOperator) waits for
+	// one: retrying its event would only fill the poison queue, and the
+	// resumer leaves it alone until it has moved on.
 	holds := &jobs.Holds{}
 	held := func(c settlement.Cycle, err error) {
 		holds.Hold(c.BusinessDate, c.Stage)
