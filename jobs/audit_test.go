@@ -1,7 +1,6 @@
 package jobs_test
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,9 +28,7 @@ func TestAuditTraceAndVerify(t *testing.T) {
 	}
 	orig := day1[1][0]
 	w.now = w.now.AddDate(0, 0, 1)
-	body := []byte(fmt.Sprintf("H,F-REV,%s,2026-11-25,2026-11-25T10:00:00+09:00\nR,REV-1,%s,%s,%s,%s,%s,AM09\nT,1,%s\n",
-		w.banks[1].BIC, orig.ID, orig.Debtor, orig.Creditor, orig.Amount, orig.Currency, orig.Amount))
-	w.upload(1, "rev.csv", body)
+	w.upload(1, "rev.csv", w.reversalFile(1, orig, "AM09"))
 	w.intake.Collect(w.ctx)
 	if _, err := w.pipeline().Run(w.ctx, "2026-11-25"); err != nil {
 		t.Fatal(err)

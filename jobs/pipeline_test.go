@@ -130,6 +130,13 @@ func (w *world) csv(bank int, date settlement.Date, fileID string, ps []gen.Paym
 	return buf.Bytes()
 }
 
+// reversalFile is bank's file F-REV of 2026-11-25 reversing orig (a
+// payment bank sent) for reason.
+func (w *world) reversalFile(bank int, orig gen.Payment, reason string) []byte {
+	return []byte(fmt.Sprintf("H,F-REV,%s,2026-11-25,2026-11-25T10:00:00+09:00\nR,REV-1,%s,%s,%s,%s,%s,%s\nT,1,%s\n",
+		w.banks[bank].BIC, orig.ID, orig.Debtor, orig.Creditor, orig.Amount, orig.Currency, reason, orig.Amount))
+}
+
 func (w *world) day(date settlement.Date, payments int) [][]gen.Payment {
 	bics := make([]settlement.BIC, len(w.banks))
 	for i, b := range w.banks {
@@ -518,8 +525,7 @@ func TestReversalInTheNextCycle(t *testing.T) {
 	}
 	w.now = w.now.AddDate(0, 0, 1)
 	orig := day1[0][0]
-	body := []byte(fmt.Sprintf("H,F-REV,%s,2026-11-25,2026-11-25T10:00:00+09:00\nR,REV-1,%s,%s,%s,%s,%s,AM05\nT,1,%s\n",
-		w.banks[0].BIC, orig.ID, orig.Debtor, orig.Creditor, orig.Amount, orig.Currency, orig.Amount))
+	body := w.reversalFile(0, orig, "AM05")
 	w.upload(0, "rev.csv", body)
 	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 1 {
 		t.Fatalf("reversal intake: %+v %v (ack %+v)", c, err, w.ack(0, "rev.csv"))
@@ -566,8 +572,7 @@ func TestReversalWaitsForItsOriginalsCycle(t *testing.T) {
 	}
 	w.now = w.now.AddDate(0, 0, 1)
 	orig := day1[0][0]
-	w.upload(0, "rev.csv", []byte(fmt.Sprintf("H,F-REV,%s,%s,2026-11-25T10:00:00+09:00\nR,REV-1,%s,%s,%s,%s,%s,AM05\nT,1,%s\n",
-		w.banks[0].BIC, d2, orig.ID, orig.Debtor, orig.Creditor, orig.Amount, orig.Currency, orig.Amount)))
+	w.upload(0, "rev.csv", w.reversalFile(0, orig, "AM05"))
 	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 1 {
 		t.Fatalf("reversal intake: %+v %v (ack %+v)", c, err, w.ack(0, "rev.csv"))
 	}

@@ -29,8 +29,7 @@ func TestResumerCarriesOnAfterTheLedgerReturns(t *testing.T) {
 	}
 	w.now = w.now.AddDate(0, 0, 1)
 	orig := day1[0][0]
-	w.upload(0, "rev.csv", []byte(fmt.Sprintf("H,F-REV,%s,%s,2026-11-25T10:00:00+09:00\nR,REV-1,%s,%s,%s,%s,%s,AM05\nT,1,%s\n",
-		w.banks[0].BIC, d2, orig.ID, orig.Debtor, orig.Creditor, orig.Amount, orig.Currency, orig.Amount)))
+	w.upload(0, "rev.csv", w.reversalFile(0, orig, "AM05"))
 	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 1 {
 		t.Fatalf("reversal intake: %+v %v", c, err)
 	}
