@@ -75,6 +75,38 @@ var (
 	ErrNotOnLedger = errors.New("banks not registered on the ledger")
 	ErrNoCycle     = errors.New("no cycle for that business date")
 	ErrBusy        = errors.New("another instance is working on this cycle")
+	// ErrHeld: the cycle is held for the operator by an attempt already
+	// recorded (see HeldError); nothing was attempted again.
+	ErrHeld = errors.New("held for the operator")
+)
+
+// HeldError is a hold in force that a step left alone instead of making
+// the same attempt again.
+type HeldError struct {
+	Date    settlement.Date
+	Failure Failure
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("%s: %s since %s (by %s, to %s): %s", settlement.CycleID(e.Date), ErrHeld,
+		e.Failure.At.UTC().Format(time.RFC3339), e.Failure.Actor, e.Failure.To, e.Failure.Err)
+}
+
+func (e *HeldError) Unwrap() error { return ErrHeld }
+
+// holdPolicy says what a step does with a hold in force on its cycle.
+type holdPolicy int64
+
+const (
+	// attempt: the operator's run; the operator has acted (or wants the
+	// attempt made again), so the hold does not stop it.
+	attempt holdPolicy = -1
+	// respectHolds: events and the resume pass leave a held cycle to the
+	// operator.
+	respectHolds holdPolicy = 0
+	// a positive policy n respects only holds recorded after failure n:
+	// a run that waited for another instance does not repeat an attempt
+	// that instance made meanwhile and found needing the operator.
 )
 
 func (p *Pipeline) now() time.Time {
@@ -95,11 +127,15 @@ func (p *Pipeline) log() *slog.Logger {
 // the same cycle (its step may be a long ledger write).
 const busyWaitMax = 30 * time.Minute
 
-// Run drives the cycle of date from wherever it stands to REPORTED. When
+// Run drives the cycle of date from wherever it stands to REPORTED: the
+// operator's run, which makes its attempts even on a held cycle. When
 // another instance holds the cycle, Run waits for it and carries on from
-// wherever it left the cycle.
+// wherever it left the cycle; if that instance found the step needing an
+// operator meanwhile, Run reports that hold instead of repeating the
+// attempt.
 func (p *Pipeline) Run(ctx context.Context, date settlement.Date) (settlement.Cycle, error) {
 	waited := time.Duration(0)
+	policy := attempt
 	for steps := 0; steps < len(settlement.Stages); {
 		c, ok, err := p.Store.Cycle(ctx, date)
 		if err != nil {
@@ -112,8 +148,16 @@ func (p *Pipeline) Run(ctx context.Context, date settlement.Date) (settlement.Cy
 		if next == "" {
 			return c, nil
 		}
-		err = p.Step(ctx, date, next)
+		err = p.step(ctx, date, next, policy)
 		if errors.Is(err, ErrBusy) && waited < busyWaitMax {
+			if policy == attempt {
+				// Holds recorded from now on are the other instance's.
+				f, _, ferr := p.Store.LastFailure(ctx, date)
+				if ferr != nil {
+					return c, ferr
+				}
+				policy = holdPolicy(f.ID) // 0 (respectHolds) if none
+			}
 			select {
 			case <-ctx.Done():
 				return c, ctx.Err()
@@ -125,6 +169,7 @@ func (p *Pipeline) Run(ctx context.Context, date settlement.Date) (settlement.Cy
 		if err != nil {
 			return c, err
 		}
+		policy = attempt
 		steps++
 	}
 	c, _, err := p.Store.Cycle(ctx, date)
@@ -162,11 +207,24 @@ func (p *Pipeline) Handle(ctx context.Context, e Event) error {
 	if next == "" {
 		return nil
 	}
-	return p.Step(ctx, e.Date, next)
+	return p.step(ctx, e.Date, next, respectHolds)
 }
 
-// Step moves the cycle of date to stage to, if it stands just before it.
+// Step moves the cycle of date to stage to, if it stands just before it:
+// the operator's step (or the scheduler's freeze), made even on a held
+// cycle.
 func (p *Pipeline) Step(ctx context.Context, date settlement.Date, to settlement.Stage) error {
+	return p.step(ctx, date, to, attempt)
+}
+
+// StepUnlessHeld is Step for those who leave a held cycle to the operator
+// (the resume pass): a hold in force returns a *HeldError and nothing is
+// attempted.
+func (p *Pipeline) StepUnlessHeld(ctx context.Context, date settlement.Date, to settlement.Stage) error {
+	return p.step(ctx, date, to, respectHolds)
+}
+
+func (p *Pipeline) step(ctx context.Context, date settlement.Date, to settlement.Stage, holds holdPolicy) error {
 	unlock, err := p.lock(ctx, date)
 	if err != nil {
 		return err
@@ -185,6 +243,16 @@ func (p *Pipeline) Step(ctx context.Context, date settlement.Date, to settlement
 	}
 	if c.Stage.Next() != to {
 		return fmt.Errorf("%w: %s is %s, not ready for %s", settlement.ErrStage, c.ID, c.Stage, to)
+	}
+	if holds != attempt {
+		// Under the cycle's lock: no attempt can be recorded meanwhile.
+		f, ok, err := p.Store.LastFailure(ctx, date)
+		if err != nil {
+			return err
+		}
+		if ok && f.HoldsAt(c.Stage) && f.ID > int64(holds) {
+			return &HeldError{Date: date, Failure: f}
+		}
 	}
 	start := p.now()
 	p.log().Info("cycle step", "cycle", c.ID, "from", c.Stage, "to", to)
@@ -208,7 +276,7 @@ func (p *Pipeline) Step(ctx context.Context, date settlement.Date, to settlement
 		p.log().Error("cycle step failed", "cycle", c.ID, "to", to, "err", err)
 		// Kept for the operator even if this run's context is gone.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if rerr := p.Store.StepFailed(rctx, date, to, err); rerr != nil {
+		if rerr := p.Store.StepFailed(rctx, date, to, err, NeedsOperator(err)); rerr != nil {
 			p.log().Error("cannot record the failure", "cycle", c.ID, "err", rerr)
 		}
 		cancel()

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"settle/settlement"
@@ -21,10 +22,14 @@ const (
 	TopicCycleReconciled = "settle.cycle.reconciled"
 	TopicCycleReported   = "settle.cycle.reported"
 	TopicFileTaken       = "settle.file.taken"
+	// TopicCycleHeld says an attempt at a stage failed on something only
+	// an operator can change (NeedsOperator). It is written with the
+	// failed attempt, whoever made it, so the hold is reported once.
+	TopicCycleHeld = "settle.cycle.held"
 )
 
 // Topics lists the cycle topics a pipeline subscribes to.
-var Topics = []string{TopicCycleFrozen, TopicCycleNetted, TopicCycleRecorded, TopicCycleSettled, TopicCycleReconciled}
+var Topics = []string{TopicCycleFrozen, TopicCycleNetted, TopicCycleRecorded, TopicCycleSettled, TopicCycleReconciled, TopicCycleHeld}
 
 // Event is what one stage tells the next. Its ID is derived from its
 // content, so the same step announced twice (a resumed run) carries the
@@ -36,12 +41,25 @@ type Event struct {
 	Cycle string          `json:"cycle"`
 	At    time.Time       `json:"at"`
 	Note  string          `json:"note,omitempty"`
+	// Stage and By, on a held event: the stage the failed attempt was
+	// to reach, and who made it.
+	Stage settlement.Stage `json:"stage,omitempty"`
+	By    string           `json:"by,omitempty"`
 }
 
 // NewEvent makes the event that announces a stage of a cycle.
 func NewEvent(topic string, date settlement.Date, at time.Time) Event {
 	sum := sha256.Sum256([]byte(topic + "|" + string(date)))
 	return Event{ID: hex.EncodeToString(sum[:16]), Topic: topic, Date: date, Cycle: settlement.CycleID(date), At: at.UTC()}
+}
+
+// HeldEvent announces the hold recorded as failed attempt row of the
+// cycle of date: its ID names that attempt, so a redelivery is the same
+// event and another hold is another event.
+func HeldEvent(date settlement.Date, to settlement.Stage, row int64, cause, by string, at time.Time) Event {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%s|%d", TopicCycleHeld, date, row)))
+	return Event{ID: hex.EncodeToString(sum[:16]), Topic: TopicCycleHeld, Date: date, Cycle: settlement.CycleID(date),
+		At: at.UTC(), Note: cause, Stage: to, By: by}
 }
 
 // Payload is the event's wire form.
@@ -91,20 +109,23 @@ type Handler func(ctx context.Context, e Event) error
 // recorded, until an operator acts and runs it again (cycle run).
 func NeedsOperator(err error) bool {
 	return errors.Is(err, ErrCapBreach) || errors.Is(err, ErrOriginalPending) || errors.Is(err, ErrNotOnLedger) ||
-		errors.Is(err, ErrLedgerRefused) || errors.Is(err, ErrEndorsementPolicy)
+		errors.Is(err, ErrLedgerRefused) || errors.Is(err, ErrEndorsementPolicy) || errors.Is(err, ErrHeld)
 }
 
 // HoldForOperator wraps an event handler so that a step that needs an
 // operator does not go round the broker's retries into the poison queue:
-// held is told (to log and count it) and the event is acknowledged. The
-// cycle itself holds the state: it stays at its stage with the failure
-// recorded, and `cycle run` carries it on once the operator has acted.
-// Any other error goes back to the broker to be retried.
-func HoldForOperator(h Handler, held func(Event, error)) Handler {
+// the event is acknowledged and left is told. The cycle itself holds the
+// state: it stays at its stage with the held attempt recorded (announced
+// on TopicCycleHeld, which is where the hold is reported), and `cycle run`
+// carries it on once the operator has acted. Any other error goes back to
+// the broker to be retried.
+func HoldForOperator(h Handler, left func(Event, error)) Handler {
 	return func(ctx context.Context, e Event) error {
 		err := h(ctx, e)
 		if err != nil && NeedsOperator(err) {
-			held(e, err)
+			if left != nil {
+				left(e, err)
+			}
 			return nil
 		}
 		return err

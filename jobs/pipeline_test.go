@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +43,22 @@ type world struct {
 	intake *jobs.Intake
 	quiet  *slog.Logger
 	pg     *postgres.Store // bank administration: caps
+
+	mu     sync.Mutex
+	events []jobs.Event // what the store wrote to the outbox, in order
+}
+
+// published are the events of topic the store wrote to the outbox.
+func (w *world) published(topic string) []jobs.Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []jobs.Event
+	for _, e := range w.events {
+		if e.Topic == topic {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func newWorld(t *testing.T) *world {
@@ -48,8 +66,14 @@ func newWorld(t *testing.T) *world {
 		t.Skip("needs Postgres")
 	}
 	s, _ := pgtest.NewStore(t)
-	w := &world{t: t, ctx: context.Background(), store: s.Jobs(nil, "test"), pg: s, root: t.TempDir(), ledger: newMemLedger(),
+	w := &world{t: t, ctx: context.Background(), pg: s, root: t.TempDir(), ledger: newMemLedger(),
 		quiet: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	w.store = s.Jobs(func(_ context.Context, _ *sql.Tx, e jobs.Event) error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.events = append(w.events, e)
+		return nil
+	}, "test")
 	loc, _ := time.LoadLocation(jobs.DefaultZone)
 	w.cal = jobs.NewCalendar(loc, nil)
 	w.now = time.Date(2026, 11, 24, 10, 0, 0, 0, loc) // Tuesday morning in Seoul
@@ -331,16 +355,136 @@ func TestHeldStepIsNotRetried(t *testing.T) {
 	if writes, _ := w.ledger.count(); writes != 0 {
 		t.Fatalf("%d ledger writes for a held cycle", writes)
 	}
-	// The operator raises the caps; the ledger is down: that failure is
-	// the broker's to retry.
-	w.setCaps(t, decimal.New(1, 15), w.now.Add(-20*time.Minute))
-	if err := h(w.ctx, frozen); err != nil {
-		t.Fatalf("netting after the caps were raised: %v", err)
+	if held := w.published(jobs.TopicCycleHeld); len(held) != 1 || held[0].Stage != settlement.StageNetted || !strings.Contains(held[0].Note, "net debit cap exceeded") {
+		t.Fatalf("held events %+v; want one, for netting, naming the cap", held)
 	}
+	// A redelivery of the event is left to the operator too: nothing is
+	// attempted again, and nothing more is announced.
+	if err := h(w.ctx, frozen); err != nil || len(held) != 2 || !errors.Is(held[1], jobs.ErrHeld) {
+		t.Fatalf("redelivered: %v, left %v", err, held)
+	}
+	if errs, _ := w.store.StepErrors(w.ctx, date, 10); len(errs) != 1 || len(w.published(jobs.TopicCycleHeld)) != 1 {
+		t.Fatalf("%d attempts recorded, %d holds announced; want the one", len(errs), len(w.published(jobs.TopicCycleHeld)))
+	}
+	// The operator raises the caps and runs the cycle; the ledger is down
+	// after the first chunk: that failure is the broker's to retry.
+	w.setCaps(t, decimal.New(1, 15), w.now.Add(-20*time.Minute))
 	w.ledger.failAfter = 1 // the first chunk goes through, then the peers are down
+	if _, err := p.Run(w.ctx, date); !errors.Is(err, jobs.ErrLedgerUnavailable) {
+		t.Fatalf("the operator's run with the ledger down: %v", err)
+	}
 	err := h(w.ctx, jobs.NewEvent(jobs.TopicCycleNetted, date, w.now))
-	if !errors.Is(err, jobs.ErrLedgerUnavailable) || jobs.NeedsOperator(err) || len(held) != 1 {
+	if !errors.Is(err, jobs.ErrLedgerUnavailable) || jobs.NeedsOperator(err) || len(held) != 2 {
 		t.Fatalf("ledger down: got %v, held %d; want it back to the broker, not held", err, len(held))
+	}
+	if n := len(w.published(jobs.TopicCycleHeld)); n != 1 {
+		t.Fatalf("%d holds announced; the ledger down is not one", n)
+	}
+}
+
+// TestHoldByTheOperatorsRunIsKept is the regression test of a hold lost
+// when an operator ran `cycle run` while the service was up: the service's
+// handler of the frozen event found the cycle busy (the operator's run was
+// netting it), left the event to it, and the run then failed on the caps,
+// so nobody reported the hold. The hold is now recorded and announced with
+// the failed attempt, whoever makes it, and the service leaves a held cycle
+// to the operator whenever its event arrives. Three interleavings of the
+// operator's run (cli) and the service (svc), one hold each time.
+func TestHoldByTheOperatorsRunIsKept(t *testing.T) {
+	for _, order := range []string{"svc busy, then cli fails", "cli fails, then svc", "svc fails while cli waits"} {
+		t.Run(order, func(t *testing.T) {
+			w := newWorld(t)
+			const date = settlement.Date("2026-11-24")
+			w.day(date, 30)
+			if _, err := w.intake.Collect(w.ctx); err != nil {
+				t.Fatal(err)
+			}
+			w.setCaps(t, decimal.Zero, w.now.Add(-30*time.Minute))
+			cli, svc := w.pipeline(), w.pipeline()
+			svc.Lock = w.store.TryLock
+			cli.Lock = w.store.TryLock
+			serve := jobs.HoldForOperator(svc.Handle, nil)
+			frozen := jobs.NewEvent(jobs.TopicCycleFrozen, date, w.now)
+			var cliErr error
+			switch order {
+			case "svc busy, then cli fails":
+				if err := cli.Step(w.ctx, date, settlement.StageFrozen); err != nil {
+					t.Fatal(err)
+				}
+				unlock, ok, err := w.store.TryLock(w.ctx, "cycle:"+string(date)) // the cli's net step holds it
+				if err != nil || !ok {
+					t.Fatalf("lock: %v %v", ok, err)
+				}
+				if err := serve(w.ctx, frozen); !errors.Is(err, jobs.ErrBusy) {
+					t.Fatalf("svc while cli nets: %v, want busy", err)
+				}
+				unlock()
+				_, cliErr = cli.Run(w.ctx, date)
+			case "cli fails, then svc":
+				_, cliErr = cli.Run(w.ctx, date)
+				if err := serve(w.ctx, frozen); err != nil {
+					t.Fatalf("svc after the cli: %v", err)
+				}
+			case "svc fails while cli waits":
+				if err := cli.Step(w.ctx, date, settlement.StageFrozen); err != nil {
+					t.Fatal(err)
+				}
+				// The cli's first try finds the cycle busy; while it waits,
+				// svc attempts the step and fails on the caps.
+				waiting, open := make(chan struct{}), make(chan struct{})
+				var once sync.Once
+				cli.Lock = func(ctx context.Context, name string) (func(), bool, error) {
+					select {
+					case <-open:
+						return w.store.TryLock(ctx, name)
+					default:
+						once.Do(func() { close(waiting) })
+						return nil, false, nil
+					}
+				}
+				done := make(chan error, 1)
+				go func() { _, err := cli.Run(w.ctx, date); done <- err }()
+				<-waiting
+				if err := serve(w.ctx, frozen); err != nil {
+					t.Fatalf("svc: %v", err)
+				}
+				close(open)
+				cliErr = <-done
+				if !errors.Is(cliErr, jobs.ErrHeld) {
+					t.Fatalf("cli after waiting: %v; want the hold svc recorded, not another attempt", cliErr)
+				}
+			}
+			if !errors.Is(cliErr, jobs.ErrCapBreach) && !errors.Is(cliErr, jobs.ErrHeld) || !strings.Contains(cliErr.Error(), "net debit cap exceeded") {
+				t.Fatalf("the operator's run: %v", cliErr)
+			}
+			held := w.published(jobs.TopicCycleHeld)
+			errs, _ := w.store.StepErrors(w.ctx, date, 10)
+			if len(held) != 1 || len(errs) != 1 {
+				t.Fatalf("%d holds announced, %d attempts recorded; want one of each", len(held), len(errs))
+			}
+			if c, _, _ := w.store.Cycle(w.ctx, date); c.Stage != settlement.StageFrozen {
+				t.Fatalf("held cycle at %s", c.Stage)
+			}
+			// The resume pass, in any instance, leaves it to the operator.
+			r := &jobs.Resumer{P: w.pipeline(), Log: w.quiet, Cycles: func(ctx context.Context) ([]settlement.Cycle, error) {
+				c, _, err := w.store.Cycle(ctx, date)
+				return []settlement.Cycle{c}, err
+			}}
+			if done, err := r.Pass(w.ctx); err != nil || len(done) != 0 {
+				t.Fatalf("resume pass on a held cycle: %v %v", done, err)
+			}
+			if errs, _ := w.store.StepErrors(w.ctx, date, 10); len(errs) != 1 {
+				t.Fatalf("the resume pass attempted a held cycle: %d attempts", len(errs))
+			}
+			// The banks fund; the operator raises the caps and runs it.
+			w.setCaps(t, decimal.New(1, 15), w.now.Add(-20*time.Minute))
+			if c, err := cli.Run(w.ctx, date); err != nil || c.Stage != settlement.StageReported {
+				t.Fatalf("after raising the caps: %s %v", c.Stage, err)
+			}
+			if err := serve(w.ctx, frozen); err != nil {
+				t.Fatalf("a late event of the finished cycle: %v", err)
+			}
+		})
 	}
 }
 

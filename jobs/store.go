@@ -69,8 +69,29 @@ type Store interface {
 	ActiveBreaks(ctx context.Context, date settlement.Date) (map[string]bool, error)
 	// OpenBreaks are those breaks with their evidence, for reports.
 	OpenBreaks(ctx context.Context, date settlement.Date) ([]reconciliation.Break, error)
-	// StepFailed records why an attempt at a stage failed.
-	StepFailed(ctx context.Context, date settlement.Date, to settlement.Stage, cause error) error
+	// StepFailed records why an attempt at a stage failed; held says
+	// only an operator can unblock it (NeedsOperator), and is announced
+	// on TopicCycleHeld in the same transaction.
+	StepFailed(ctx context.Context, date settlement.Date, to settlement.Stage, cause error, held bool) error
+	// LastFailure is the cycle's latest failed attempt; ok false if none.
+	LastFailure(ctx context.Context, date settlement.Date) (f Failure, ok bool, err error)
+}
+
+// Failure is a failed attempt at a stage, as recorded.
+type Failure struct {
+	ID    int64 // increasing: a later attempt has a greater ID
+	To    settlement.Stage
+	Err   string
+	Actor string
+	At    time.Time
+	Held  bool
+}
+
+// HoldsAt tells whether the failure holds a cycle now at stage: it is a
+// hold, it is the cycle's latest failure, and the cycle has not moved
+// since (a later stage, reached by the operator's run, ends the hold).
+func (f Failure) HoldsAt(stage settlement.Stage) bool {
+	return f.Held && stage.Next() == f.To
 }
 
 // PendingReversal is a reversal waiting for its original's cycle to

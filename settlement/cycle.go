@@ -52,6 +52,15 @@ func (s Stage) Next() Stage {
 	return Stages[i+1]
 }
 
+// Prev is the stage before s, or "" before the first.
+func (s Stage) Prev() Stage {
+	i := s.index()
+	if i < 1 {
+		return ""
+	}
+	return Stages[i-1]
+}
+
 // Cycle is one business day's settlement.
 type Cycle struct {
 	ID           string // "C" + business date, e.g. C2026-11-24

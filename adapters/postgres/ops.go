@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"settle/jobs"
@@ -284,15 +285,51 @@ func (j *JobStore) SaveLedgerEvent(ctx context.Context, name string, e jobs.Ledg
 	return tx.Commit()
 }
 
-// StepFailed records a failed attempt at a stage.
-func (j *JobStore) StepFailed(ctx context.Context, date settlement.Date, to settlement.Stage, cause error) error {
+// StepFailed records a failed attempt at a stage. A held one (only an
+// operator can unblock it) is announced on TopicCycleHeld in the same
+// transaction, so the hold is reported once, by whichever instance
+// consumes the event, whoever made the attempt.
+func (j *JobStore) StepFailed(ctx context.Context, date settlement.Date, to settlement.Stage, cause error, held bool) error {
 	msg := cause.Error()
 	if len(msg) > 4000 {
-		msg = msg[:4000]
+		msg = strings.ToValidUTF8(msg[:4000], "")
 	}
-	_, err := j.db.ExecContext(ctx, `INSERT INTO cycle_step_errors (cycle_id, stage, error, actor)
-		SELECT id, $2, $3, $4 FROM cycles WHERE business_date = $1 AND seq = 1`, string(date), string(to), msg, j.Actor)
-	return err
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var row int64
+	var at time.Time
+	err = tx.QueryRowContext(ctx, `INSERT INTO cycle_step_errors (cycle_id, stage, error, actor, held)
+		SELECT id, $2, $3, $4, $5 FROM cycles WHERE business_date = $1 AND seq = 1 RETURNING id, at`,
+		string(date), string(to), msg, j.Actor, held).Scan(&row, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", date, jobs.ErrNoCycle)
+	}
+	if err != nil {
+		return err
+	}
+	if held && j.publish != nil {
+		if err := j.publish(ctx, tx, jobs.HeldEvent(date, to, row, msg, j.Actor, at)); err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// LastFailure is the cycle's latest failed attempt at any stage.
+func (j *JobStore) LastFailure(ctx context.Context, date settlement.Date) (jobs.Failure, bool, error) {
+	var f jobs.Failure
+	var st string
+	err := j.db.QueryRowContext(ctx, `SELECT e.id, e.stage, e.error, e.actor, e.at, e.held
+		FROM cycle_step_errors e JOIN cycles c ON c.id = e.cycle_id
+		WHERE c.business_date = $1 AND c.seq = 1 ORDER BY e.id DESC LIMIT 1`, string(date)).Scan(&f.ID, &st, &f.Err, &f.Actor, &f.At, &f.Held)
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, false, nil
+	}
+	f.To = settlement.Stage(st)
+	return f, err == nil, err
 }
 
 // StepError is a failed attempt at a stage.

@@ -137,22 +137,22 @@ func serve(ctx context.Context, file string) error {
 	step := countSteps(p.Handle, m, log)
 	// A cycle only an operator can unblock (jobs.NeedsOperator) waits for
 	// one: retrying its event would only fill the poison queue, and the
-	// resumer leaves it alone until it has moved on.
-	holds := &jobs.Holds{}
-	held := func(c settlement.Cycle, err error) {
-		holds.Hold(c.BusinessDate, c.Stage)
-		m.Add("settle_cycle_held_total", 1, "stage", string(c.Stage))
-		log.Error("cycle held for the operator", "cycle", c.ID, "stage", c.Stage, "err", err,
-			"then", "settle cycle run --date "+string(c.BusinessDate))
-	}
-	handle := jobs.HoldForOperator(step, func(e jobs.Event, err error) {
-		c, _, cerr := r.jobs.Cycle(ctx, e.Date)
-		if cerr != nil {
-			log.Error("held cycle not read", "cycle", e.Cycle, "err", cerr)
-			c = settlement.Cycle{ID: e.Cycle, BusinessDate: e.Date}
-		}
-		held(c, err)
+	// resume pass leaves it alone until it has moved on. The hold is
+	// recorded with the failed attempt, whoever made it (this instance,
+	// another one, or an operator's cycle run), and announced on
+	// TopicCycleHeld: that event is where it is logged and counted, once.
+	steps := jobs.HoldForOperator(step, func(e jobs.Event, err error) {
+		log.Info("cycle event left to the operator", "cycle", e.Cycle, "after", e.Topic, "err", err)
 	})
+	handle := func(ctx context.Context, e jobs.Event) error {
+		if e.Topic != jobs.TopicCycleHeld {
+			return steps(ctx, e)
+		}
+		m.Add("settle_cycle_held_total", 1, "stage", string(e.Stage.Prev()))
+		log.Error("cycle held for the operator", "cycle", e.Cycle, "stage", e.Stage.Prev(), "to", e.Stage, "err", e.Note, "by", e.By,
+			"then", "settle cycle run --date "+string(e.Date))
+		return nil
+	}
 	run("events", func() error {
 		if r.cfg.Broker.Kind == "nats" {
 			return r.bus.RunNATS(ctx, r.cfg.Broker.NATS, handle)
@@ -163,7 +163,7 @@ func serve(ctx context.Context, file string) error {
 	// Cycles a passing failure stopped (the ledger down for longer than
 	// the event retries, a crash between steps) are carried on by
 	// themselves once the cause is gone.
-	resumer := &jobs.Resumer{P: p, Holds: holds, Held: held, Log: log.With("component", "resume"),
+	resumer := &jobs.Resumer{P: p, Log: log.With("component", "resume"),
 		Cycles: func(ctx context.Context) ([]settlement.Cycle, error) { return r.jobs.Cycles(ctx, resumeCycles) }}
 	run("resume", func() error {
 		t := time.NewTicker(r.cfg.Schedule.Resume)
