@@ -42,8 +42,15 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
+// suiteClock is when the suite runs, for every process it starts: the
+// tests choose their days from it (businessDay), so no test depends on the
+// machine's date or time of day. A Tuesday morning in Seoul, before the
+// cut-off. Tests that need another time set their own (sys.env).
+const suiteClock = "2026-03-03T01:00:00Z"
+
 func run(m *testing.M) int {
 	flag.Parse()
+	os.Setenv("SETTLE_CLOCK", suiteClock+"@"+time.Now().UTC().Format(time.RFC3339Nano))
 	_, here, _, _ := runtime.Caller(0)
 	root = filepath.Dir(filepath.Dir(here))
 	if testing.Short() || os.Getenv("SETTLE_E2E") == "skip" {
@@ -92,10 +99,12 @@ type sys struct {
 	db     *sql.DB
 	banks  []gen.Bank
 	day    *gen.Written
+	// env is added to every process of the test (a clock of its own).
+	env []string
 }
 
-// businessDay is the n-th business day from today in the scheme's zone
-// (0: today, or the next one if today does not settle). The tests share
+// businessDay is the n-th business day from the suite clock's today in
+// the scheme's zone (0: today, or the next one if today does not settle). The tests share
 // one ledger, and a cycle id is recorded once for all time on it (another
 // content under the same chunk is refused), so each test takes its own day.
 func businessDay(t *testing.T, n int) string {
@@ -159,7 +168,7 @@ func (s *sys) settle(args ...string) (string, string, int) {
 		args = append(args, "--config", s.config)
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+s.dsn())
+	cmd.Env = append(append(os.Environ(), "DATABASE_URL="+s.dsn()), s.env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -56,7 +56,7 @@ func startServe(t *testing.T, s *sys) *served {
 	os.WriteFile(s.config, cfg, 0o600)
 
 	serve := exec.Command(bin, "serve", "--config", s.config)
-	serve.Env = append(os.Environ(), "DATABASE_URL="+s.dsn())
+	serve.Env = append(append(os.Environ(), "DATABASE_URL="+s.dsn()), s.env...)
 	stderr, _ := serve.StderrPipe()
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)

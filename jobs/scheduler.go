@@ -52,29 +52,33 @@ const JobTimeoutDefault = 2 * time.Hour
 // CatchUpMax bounds how many missed runs of one job a start catches up.
 const CatchUpMax = 31
 
-// Scheduler runs jobs on robfig/cron: one run at a time per job
-// (SkipIfStillRunning), a panic recovered into a failed run, and each
-// scheduled time run by exactly one instance (RunLog.Claim).
+// Scheduler runs jobs on robfig/cron schedules, by its injected clock:
+// one run at a time per job, a panic recovered into a failed run, and each
+// scheduled time run by exactly one instance (RunLog.Claim). The waits
+// between runs are computed from the clock, not from cron's own timer, so
+// a test (or a rehearsal) that sets the clock sets when jobs run.
 type Scheduler struct {
 	cal    *Calendar
 	log    RunLog
 	owner  string
-	cron   *cron.Cron
 	jobs   []Job
+	scheds []cron.Schedule
 	locks  map[string]*sync.Mutex
 	now    func() time.Time
 	logger *slog.Logger
 }
 
-// NewScheduler makes a scheduler for one instance named owner.
+// NewScheduler makes a scheduler for one instance named owner, on the
+// machine's clock until SetClock.
 func NewScheduler(cal *Calendar, log RunLog, owner string, logger *slog.Logger) *Scheduler {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Scheduler{cal: cal, log: log, owner: owner, locks: map[string]*sync.Mutex{}, now: time.Now, logger: logger}
-	s.cron = cron.New(cron.WithLocation(cal.Location()), cron.WithChain(cron.Recover(cronLogger{logger}), cron.SkipIfStillRunning(cronLogger{logger})))
-	return s
+	return &Scheduler{cal: cal, log: log, owner: owner, locks: map[string]*sync.Mutex{}, now: time.Now, logger: logger}
 }
+
+// SetClock sets the clock the scheduler reads.
+func (s *Scheduler) SetClock(now func() time.Time) { s.now = now }
 
 // Add registers a job; its spec is checked at once.
 func (s *Scheduler) Add(j Job) error {
@@ -83,25 +87,68 @@ func (s *Scheduler) Add(j Job) error {
 		return fmt.Errorf("job %s: cron %q: %w", j.Name, j.Spec, err)
 	}
 	s.jobs = append(s.jobs, j)
+	s.scheds = append(s.scheds, sched)
 	s.locks[j.Name] = &sync.Mutex{}
-	s.cron.Schedule(sched, cron.FuncJob(func() {
-		// cron calls at the scheduled second; the run is named by the
-		// minute so that instances agree on its identity.
-		t := s.now().In(s.cal.Location()).Truncate(time.Minute)
-		s.RunAt(context.Background(), j, t)
-	}))
 	return nil
 }
 
-// Start catches up the runs missed while no instance was up, then starts
-// the cron loop. Stop it with the returned function, which waits for
-// running jobs.
+// Start catches up the runs missed while no instance was up, then runs
+// each job at its scheduled times until ctx ends or the returned function
+// is called; that function cancels a run under way and waits for it.
 func (s *Scheduler) Start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
 	for _, j := range s.jobs {
 		s.CatchUp(ctx, j)
 	}
-	s.cron.Start()
-	return func() { <-s.cron.Stop().Done() }
+	var wg sync.WaitGroup
+	for i, j := range s.jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.loop(ctx, j, s.scheds[i])
+		}()
+	}
+	return func() { cancel(); wg.Wait() }
+}
+
+// wakeMax bounds one wait, so a clock that jumps (a machine suspended, a
+// clock stepped) is read again soon.
+const wakeMax = time.Second
+
+// loop runs j at each of its scheduled times, in order: a time that
+// passed while a run lasted, or while the clock jumped (a machine
+// suspended), is run late rather than lost, at most CatchUpMax in a row;
+// past that the loop moves on to the next time ahead and says so.
+func (s *Scheduler) loop(ctx context.Context, j Job, sched cron.Schedule) {
+	next := sched.Next(s.now().In(s.cal.Location()))
+	behind := 0
+	for {
+		wait := min(next.Sub(s.now()), wakeMax)
+		if wait > 0 {
+			behind = 0
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue // read the clock again
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if behind++; behind > CatchUpMax {
+			ahead := sched.Next(s.now().In(s.cal.Location()))
+			s.logger.Warn("scheduled runs left behind; older runs need an operator", "job", j.Name, "from", next, "to", ahead, "max", CatchUpMax)
+			next, behind = ahead, 0
+			continue
+		}
+		// The run is named by the minute so that instances agree on its
+		// identity.
+		s.RunAt(ctx, j, next.Truncate(time.Minute))
+		next = sched.Next(next)
+	}
 }
 
 // CatchUp runs, in order, the scheduled times of j after its last recorded
@@ -195,11 +242,4 @@ func (s *Scheduler) safeRun(ctx context.Context, j Job, t time.Time) (counts map
 		}
 	}()
 	return j.Run(ctx, t)
-}
-
-type cronLogger struct{ l *slog.Logger }
-
-func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
-func (c cronLogger) Error(err error, msg string, kv ...any) {
-	c.l.Error("cron: "+msg, append(kv, "err", err)...)
 }

@@ -45,7 +45,7 @@ func TestTwoInstancesOneRunOnPostgres(t *testing.T) {
 	// catches the three up, in order.
 	later := jobs.NewScheduler(w.cal, w.store, "instance-c", w.quiet)
 	later.Add(j)
-	jobs.SetNow(later, func() time.Time { return time.Date(2026, 11, 28, 9, 0, 0, 0, w.cal.Location()) })
+	later.SetClock(func() time.Time { return time.Date(2026, 11, 28, 9, 0, 0, 0, w.cal.Location()) })
 	later.CatchUp(context.Background(), j)
 	if runs.Load() != 4 {
 		t.Fatalf("after catch-up %d runs, want 4", runs.Load())

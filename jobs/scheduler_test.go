@@ -182,3 +182,88 @@ func TestPanicBecomesFailedRun(t *testing.T) {
 		t.Fatal("bad cron spec accepted")
 	}
 }
+
+// TestStartRunsByTheInjectedClock: Start runs a job when the scheduler's
+// clock reaches its scheduled time, whatever the machine's clock says:
+// here 300 ms before Friday 18:00 in Seoul, before a weekend and a
+// holiday; then the clock jumps over both, and the times it passed run
+// late, in order, skipped by the calendar. Stop cancels a run under way.
+func TestStartRunsByTheInjectedClock(t *testing.T) {
+	log := newMemRunLog()
+	cal := NewCalendar(seoul(t), map[settlement.Date]string{"2027-03-01": "Independence Movement Day"})
+	started := time.Now()
+	var mu sync.Mutex
+	offset := time.Date(2027, 2, 26, 17, 59, 59, 700_000_000, cal.Location()).Sub(started) // Friday
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Now().Add(offset)
+	}
+	ran := make(chan time.Time, 4)
+	release := make(chan struct{})
+	var cancelled atomic.Bool
+	j := Job{Name: "cycle", Spec: "0 18 * * *", BusinessDaysOnly: true, Run: func(ctx context.Context, at time.Time) (map[string]int64, error) {
+		ran <- at
+		if at.Weekday() == time.Friday {
+			<-release
+			return nil, nil
+		}
+		<-ctx.Done() // Tuesday's lasts until stopped
+		cancelled.Store(true)
+		return nil, ctx.Err()
+	}}
+	s := NewScheduler(cal, log, "a", nil)
+	s.SetClock(clock)
+	if err := s.Add(j); err != nil {
+		t.Fatal(err)
+	}
+	stop := s.Start(context.Background())
+	defer stop()
+	select {
+	case at := <-ran:
+		if want := time.Date(2027, 2, 26, 18, 0, 0, 0, cal.Location()); !at.Equal(want) {
+			t.Fatalf("ran for %s, want %s", at, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job did not run when the clock reached 18:00")
+	}
+	close(release)
+	// The clock jumps to Monday (a holiday) 18:00:01: the times it passed
+	// run late, in order, and the calendar skips them: Saturday's and
+	// Sunday's as a weekend, Monday's as a holiday.
+	mu.Lock()
+	offset = time.Date(2027, 3, 1, 18, 0, 1, 0, cal.Location()).Sub(time.Now())
+	mu.Unlock()
+	var skipped []string
+	deadline := time.Now().Add(10 * time.Second)
+	for len(skipped) < 3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		skipped = skipped[:0]
+		log.mu.Lock()
+		for _, k := range log.keys {
+			if o := log.runs[k]; o.Status == "skipped" {
+				skipped = append(skipped, k+" "+o.Err)
+			}
+		}
+		log.mu.Unlock()
+	}
+	if len(skipped) != 3 || !strings.Contains(skipped[0], "2027-02-27T09:00:00Z weekend") || !strings.Contains(skipped[1], "2027-02-28T09:00:00Z weekend") ||
+		!strings.Contains(skipped[2], "2027-03-01T09:00:00Z holiday: Independence Movement Day") {
+		t.Fatalf("skipped runs %v; want Saturday's and Sunday's as a weekend and Monday's as a holiday", skipped)
+	}
+	mu.Lock()
+	offset = time.Date(2027, 3, 2, 17, 59, 59, 800_000_000, cal.Location()).Sub(time.Now())
+	mu.Unlock()
+	select {
+	case at := <-ran:
+		if want := time.Date(2027, 3, 2, 18, 0, 0, 0, cal.Location()); !at.Equal(want) {
+			t.Fatalf("ran for %s, want Tuesday's %s", at, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Tuesday's run did not start")
+	}
+	stop() // with Tuesday's run under way
+	if !cancelled.Load() {
+		t.Fatal("stop did not cancel the run under way")
+	}
+}

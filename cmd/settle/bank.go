@@ -88,7 +88,9 @@ func newBankCmd() *cobra.Command {
 			if label == "" || pemFile == "" {
 				return usageError("--label and --pem are required")
 			}
-			k := postgres.BankKey{Bank: bic, Label: label}
+			// Valid from now by the process's clock, the clock the intake
+			// checks signatures at.
+			k := postgres.BankKey{Bank: bic, Label: label, ValidFrom: clock()}
 			if from != "" {
 				if k.ValidFrom, err = settlement.ParseTimestamp(from); err != nil {
 					return usageError("--from: %v", err)
@@ -200,7 +202,7 @@ func printBanks(ctx context.Context, w io.Writer, s *postgres.Store, banks []pos
 	for _, c := range caps {
 		byBank[c.Bank] = append(byBank[c.Bank], c.Currency.Code()+" "+settlement.FormatAmount(c.Amount, c.Currency))
 	}
-	now := time.Now()
+	now := clock()
 	for _, b := range banks {
 		keys, err := s.Keys(ctx, b.BIC, now)
 		if err != nil {

@@ -52,7 +52,12 @@ func main() {
 	// unless SETTLE_LOG asks for more.
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(slog.LevelWarn)})))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRoot().ExecuteContext(ctx)
+	err := setClock()
+	if err == nil {
+		err = newRoot().ExecuteContext(ctx)
+	} else {
+		err = usageError("%v", err)
+	}
 	stop()
 	os.Exit(exitCode(err))
 }

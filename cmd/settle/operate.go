@@ -155,7 +155,7 @@ func newCycleDaysCmd() *cobra.Command {
 			if count < 1 || count > 366 {
 				return usageError("--count must be 1..366")
 			}
-			d := cal.OnOrAfter(cal.Today(time.Now()))
+			d := cal.OnOrAfter(cal.Today(clock()))
 			days := []string{string(d)}
 			for len(days) < count {
 				d = cal.Next(d)

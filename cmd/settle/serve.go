@@ -50,6 +50,9 @@ func serve(ctx context.Context, file string) error {
 	defer r.Close()
 	log := r.log.With("instance", r.cfg.Instance)
 	log.Info("settle serve starting", "config", r.cfg)
+	if clockOffset != 0 {
+		log.Warn("running on a rehearsal clock, not the machine's", "env", clockEnv, "now", clock().UTC(), "offset", clockOffset)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -206,6 +209,7 @@ func serve(ctx context.Context, file string) error {
 
 	// The schedule: freeze today's cycle at cut-off; the events do the rest.
 	sched := jobs.NewScheduler(r.cal, r.jobs, r.cfg.Instance, log.With("component", "scheduler"))
+	sched.SetClock(clock)
 	err = sched.Add(jobs.Job{Name: "cycle", Spec: r.cfg.Schedule.Cycle, BusinessDaysOnly: true,
 		Run: func(ctx context.Context, at time.Time) (map[string]int64, error) {
 			d := r.cal.Today(at)

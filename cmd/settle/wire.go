@@ -176,12 +176,12 @@ func (r *runtime) intake() (*jobs.Intake, error) {
 		return nil, err
 	}
 	return &jobs.Intake{Inbox: r.banks, Archive: r.archive, Store: r.jobs, Files: r.jobs, Calendar: r.cal,
-		CutOff: cut, AheadMax: r.cfg.Intake.AheadMaxDays, Log: r.log}, nil
+		CutOff: cut, AheadMax: r.cfg.Intake.AheadMaxDays, Now: clock, Log: r.log}, nil
 }
 
 func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {
 	return &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.banks, Reports: reports.Dir{Root: r.cfg.path("reports")}, ChunkSize: r.cfg.Ledger.ChunkSize,
-		Workers: r.cfg.Ledger.Workers, Log: r.log, Progress: progress}
+		Workers: r.cfg.Ledger.Workers, Now: clock, Log: r.log, Progress: progress}
 }
 
 // readOnlyDSN makes every session of the connection read-only.
