@@ -11,6 +11,7 @@ command -v git >/dev/null || need+=(git)
 [ -x /usr/bin/time ] || need+=(time)
 command -v jq >/dev/null || need+=(jq)
 command -v curl >/dev/null || need+=(curl)
+command -v xmllint >/dev/null || need+=(libxml2-utils) # the ISO 20022 schema oracle in tests
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then

@@ -238,7 +238,9 @@ func WriteCSV(w io.Writer, fileID string, sender settlement.BIC, date settlement
 	return err
 }
 
-// WriteXML writes a Format 2 (pacs.008.001.08) file.
+// WriteXML writes a Format 2 (pacs.008.001.08) file, valid against the
+// official schema (Dbtr and Cdtr, mandatory there and unused by the
+// scheme, name the agents' customers).
 func WriteXML(w io.Writer, fileID string, sender settlement.BIC, date settlement.Date, created time.Time, ps []Payment) error {
 	var b bytes.Buffer
 	total := controlSum{}
@@ -263,9 +265,11 @@ func WriteXML(w io.Writer, fileID string, sender settlement.BIC, date settlement
       <PmtId><EndToEndId>%s</EndToEndId></PmtId>
       <IntrBkSttlmAmt Ccy="%s">%s</IntrBkSttlmAmt>
       <ChrgBr>SLEV</ChrgBr>
+      <Dbtr><Nm>Customer of %s</Nm></Dbtr>
       <DbtrAgt><FinInstnId><BICFI>%s</BICFI></FinInstnId></DbtrAgt>
       <CdtrAgt><FinInstnId><BICFI>%s</BICFI></FinInstnId></CdtrAgt>
-`, p.ID, p.Currency, p.Amount, p.Debtor, p.Creditor)
+      <Cdtr><Nm>Customer of %s</Nm></Cdtr>
+`, p.ID, p.Currency, p.Amount, p.Debtor, p.Debtor, p.Creditor, p.Creditor)
 		if p.Remittance != "" {
 			b.WriteString("      <RmtInf><Ustrd>")
 			xmlEscape(&b, p.Remittance)
