@@ -108,6 +108,9 @@ type sys struct {
 // one ledger, and a cycle id is recorded once for all time on it (another
 // content under the same chunk is refused), so each test takes its own day.
 func businessDay(t *testing.T, n int) string {
+	if testing.Short() {
+		t.Skip("e2e needs the real services")
+	}
 	out, err := exec.Command(bin, "cycle", "days", "--count", fmt.Sprint(n+1)).Output()
 	if err != nil {
 		t.Fatal(err)

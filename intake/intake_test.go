@@ -133,9 +133,9 @@ const xmlFile = `<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08">
 <FIToFICstmrCdtTrf>
 <GrpHdr><MsgId>X20261124-001</MsgId><CreDtTm>2026-11-24T17:45:00+09:00</CreDtTm><NbOfTxs>1</NbOfTxs><CtrlSum>12.5</CtrlSum>
-<IntrBkSttlmDt>2026-11-24</IntrBkSttlmDt><InstgAgt><FinInstnId><BICFI>SHBKKRSEXXX</BICFI></FinInstnId></InstgAgt></GrpHdr>
-<CdtTrfTxInf><PmtId><EndToEndId>SH-X-1</EndToEndId></PmtId><IntrBkSttlmAmt Ccy="USD">12.50</IntrBkSttlmAmt>
-<DbtrAgt><FinInstnId><BICFI>SHBKKRSE</BICFI></FinInstnId></DbtrAgt><CdtrAgt><FinInstnId><BICFI>CZNBKRSE</BICFI></FinInstnId></CdtrAgt></CdtTrfTxInf>
+<IntrBkSttlmDt>2026-11-24</IntrBkSttlmDt><SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf><InstgAgt><FinInstnId><BICFI>SHBKKRSEXXX</BICFI></FinInstnId></InstgAgt></GrpHdr>
+<CdtTrfTxInf><PmtId><EndToEndId>SH-X-1</EndToEndId></PmtId><IntrBkSttlmAmt Ccy="USD">12.50</IntrBkSttlmAmt><ChrgBr>SLEV</ChrgBr><Dbtr><Nm>D</Nm></Dbtr>
+<DbtrAgt><FinInstnId><BICFI>SHBKKRSE</BICFI></FinInstnId></DbtrAgt><CdtrAgt><FinInstnId><BICFI>CZNBKRSE</BICFI></FinInstnId></CdtrAgt><Cdtr><Nm>C</Nm></Cdtr></CdtTrfTxInf>
 </FIToFICstmrCdtTrf>
 </Document>
 `

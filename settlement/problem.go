@@ -51,6 +51,9 @@ const (
 	CodeXMLSyntax      = "XML_SYNTAX"
 	CodeXMLElement     = "XML_ELEMENT"
 	CodeXMLDocument    = "XML_DOCUMENT"
+	// CodeSchema: the file is not valid against the official ISO 20022
+	// schema of its namespace (the message names the element's path).
+	CodeSchema = "SCHEMA"
 	CodeHeaderTooLarge = "HEADER_TOO_LARGE"
 	// Fields.
 	CodeFileID       = "FILE_ID"

@@ -33,6 +33,7 @@ type frame struct {
 	pos, count int // Seq: the particle reached and how often it occurred
 	chosen     int // Choice: index+1 of the element taken
 	children   []childCount
+	missed     []string // mandatory elements reported missing: not reported again when they come late
 	text       []byte
 	textOver   bool
 }
@@ -201,20 +202,30 @@ func (c *Checker) next(f *frame, name string, here func() string) *Particle {
 			continue
 		}
 		// Found: what lay between must be optional.
+		var missing []string
 		for k := f.pos; k < j; k++ {
 			occurred := 0
 			if k == f.pos {
 				occurred = f.count
 			}
 			if occurred < seq[k].Min {
-				c.violate(pathOf(c.stack, seq[k].Name), "mandatory element %s is missing before %s", seq[k].Name, name)
+				missing = append(missing, seq[k].Name)
 			}
+		}
+		if len(missing) > 0 {
+			c.violate(pathOf(c.stack, missing[0]), "mandatory %s missing before %s (or out of the schema's order)", strings.Join(missing, ", "), name)
+			f.missed = append(f.missed, missing...)
 		}
 		f.pos, f.count = j, 1
 		return &seq[j]
 	}
 	for k := 0; k < from && k < len(seq); k++ {
 		if seq[k].Name == name {
+			for _, m := range f.missed {
+				if m == name {
+					return nil // reported as missing already
+				}
+			}
 			c.violate(here(), "%s is out of the schema's order (it comes before %s)", name, seq[min(f.pos, len(seq)-1)].Name)
 			return nil
 		}
@@ -251,7 +262,7 @@ func (c *Checker) push(se xml.StartElement, idx int, t *Type) {
 	var f *frame
 	if n := len(c.free); n > 0 {
 		f, c.free = c.free[n-1], c.free[:n-1]
-		*f = frame{name: se.Name.Local, idx: idx, t: t, children: f.children[:0], text: f.text[:0]}
+		*f = frame{name: se.Name.Local, idx: idx, t: t, children: f.children[:0], missed: f.missed[:0], text: f.text[:0]}
 	} else {
 		f = &frame{name: se.Name.Local, idx: idx, t: t}
 	}

@@ -15,10 +15,11 @@ func xmlDoc(n int, ustrd string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<?xml version="1.0"?><Document xmlns="%s"><FIToFICstmrCdtTrf><GrpHdr><MsgId>F1</MsgId>`+
 		`<CreDtTm>2026-11-24T17:45:00Z</CreDtTm><NbOfTxs>%d</NbOfTxs><CtrlSum>%d</CtrlSum><IntrBkSttlmDt>2026-11-24</IntrBkSttlmDt>`+
-		`<InstgAgt><FinInstnId><BICFI>SHBKKRSEXXX</BICFI></FinInstnId></InstgAgt></GrpHdr>`, pacs008.Namespace, n, n)
+		`<SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf><InstgAgt><FinInstnId><BICFI>SHBKKRSEXXX</BICFI></FinInstnId></InstgAgt></GrpHdr>`, pacs008.Namespace, n, n)
 	for i := 1; i <= n; i++ {
 		fmt.Fprintf(&b, `<CdtTrfTxInf><PmtId><EndToEndId>SH-%d</EndToEndId></PmtId><IntrBkSttlmAmt Ccy="KRW">1</IntrBkSttlmAmt>`+
-			`<DbtrAgt><FinInstnId><BICFI>SHBKKRSE</BICFI></FinInstnId></DbtrAgt><CdtrAgt><FinInstnId><BICFI>CZNBKRSEXXX</BICFI></FinInstnId></CdtrAgt>`, i)
+			`<ChrgBr>SLEV</ChrgBr><Dbtr><Nm>D</Nm></Dbtr><DbtrAgt><FinInstnId><BICFI>SHBKKRSE</BICFI></FinInstnId></DbtrAgt>`+
+			`<CdtrAgt><FinInstnId><BICFI>CZNBKRSEXXX</BICFI></FinInstnId></CdtrAgt><Cdtr><Nm>C</Nm></Cdtr>`, i)
 		if ustrd != "" {
 			fmt.Fprintf(&b, `<RmtInf><Ustrd>%s</Ustrd></RmtInf>`, ustrd)
 		}
@@ -88,27 +89,38 @@ func TestProblemsMax(t *testing.T) {
 }
 
 // TestDeepNesting: nesting far deeper than any pacs.008 never overflows a
-// stack. Well-formed nesting inside elements the format ignores leaves the
-// verdict on the fields it reads; nesting never closed is a syntax error.
+// stack. Inside SplmtryData/Envlp (an xs:any, not read) it leaves the
+// verdict alone; in an element the schema does not have it is a SCHEMA
+// problem; nesting never closed is a syntax error.
 func TestDeepNesting(t *testing.T) {
 	deep := strings.Repeat("<a>", 100_000) + strings.Repeat("</a>", 100_000)
 	for name, doc := range map[string]string{
 		"in a transaction":      strings.Replace(xmlDoc(1, ""), "<DbtrAgt>", "<X>"+deep+"</X><DbtrAgt>", 1),
 		"in the group header":   strings.Replace(xmlDoc(1, ""), "<MsgId>", "<X>"+deep+"</X><MsgId>", 1),
-		"beside the message":    strings.Replace(xmlDoc(1, ""), "</FIToFICstmrCdtTrf>", "<SplmtryData>"+deep+"</SplmtryData></FIToFICstmrCdtTrf>", 1),
+		"supplementary data":    strings.Replace(xmlDoc(1, ""), "</FIToFICstmrCdtTrf>", "<SplmtryData><Envlp>"+deep+"</Envlp></SplmtryData></FIToFICstmrCdtTrf>", 1),
 		"never closed":          strings.Replace(xmlDoc(1, ""), "<DbtrAgt>", strings.Repeat("<a>", 100_000), 1),
 		"in the root, unclosed": `<Document xmlns="` + pacs008.Namespace + `">` + strings.Repeat("<a>", 100_000),
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, ps := check(t, []byte(doc), formats.Limits{}, nil)
-			if strings.Contains(name, "closed") {
+			switch {
+			case strings.Contains(name, "closed"):
 				if len(ps) == 0 {
 					t.Errorf("unclosed nesting: %v", formatstest.CodesOf(ps))
 				}
-				return
-			}
-			if len(ps) != 0 || s.Count() != 1 {
-				t.Errorf("nesting in an ignored element: %d entries, %v", s.Count(), formatstest.CodesOf(ps))
+			case name == "supplementary data":
+				if len(ps) != 0 || s.Count() != 1 {
+					t.Errorf("nesting in Envlp: %d entries, %v", s.Count(), formatstest.CodesOf(ps))
+				}
+			default:
+				if len(ps) == 0 {
+					t.Fatal("an element the schema does not have was accepted")
+				}
+				for _, p := range ps {
+					if p.Code != settlement.CodeSchema {
+						t.Errorf("%v: want SCHEMA only", p)
+					}
+				}
 			}
 		})
 	}

@@ -12,10 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 
 	"settle/adapters/formats"
+	"settle/adapters/formats/isoschema"
 	"settle/settlement"
 )
 
@@ -61,9 +63,21 @@ func Parse(r io.Reader, lim formats.Limits, sink settlement.Sink) error {
 	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte("\xef\xbb\xbf")) {
 		br.Discard(3)
 	}
-	p.dec = xml.NewDecoder(br)
-	p.dec.Strict = true
+	p.raw = xml.NewDecoder(br)
+	p.raw.Strict = true
+	// Every token the parser reads, DecodeElement's included, passes the
+	// schema checker first: the file is read as the official schema
+	// defines it, so two readers of the same signed bytes cannot disagree
+	// (a repeated IntrBkSttlmAmt is refused, never "last one wins").
+	p.schema = isoschema.NewChecker(schema(), func() int { l, _ := p.raw.InputPos(); return l })
+	p.dec = xml.NewTokenDecoder(tap{p})
 	err := p.run()
+	if cr.err == nil && cr.n <= lim.FileBytesMax {
+		if err == nil && p.atEOF {
+			p.schema.Finish()
+		}
+		p.schemaProblems()
+	}
 	if cr.err != nil {
 		return cr.err
 	}
@@ -111,11 +125,17 @@ func (c *countingReader) Read(b []byte) (int, error) {
 }
 
 type parser struct {
-	lim  formats.Limits
-	sink settlement.Sink
-	cr   *countingReader
-	dec  *xml.Decoder
-	bics settlement.BICTable
+	lim     formats.Limits
+	sink    settlement.Sink
+	cr      *countingReader
+	raw     *xml.Decoder // the file's tokens
+	dec     *xml.Decoder // the same, through the schema checker
+	schema  *isoschema.Checker
+	atEOF   bool // the parser read to the end (it stops early on what makes the rest meaningless)
+	// notADocument: a problem that makes the file no pacs.008 document
+	// was reported (see schemaProblems).
+	notADocument bool
+	bics    settlement.BICTable
 
 	header    settlement.Header
 	headerOK  bool
@@ -127,7 +147,63 @@ type parser struct {
 	entry     settlement.Entry
 }
 
+// schema is the pacs.008.001.08 schema's tables.
+func schema() *isoschema.Schema {
+	s, ok := isoschema.Lookup("pacs.008.001.08")
+	if !ok {
+		panic("pacs008: no schema tables for pacs.008.001.08")
+	}
+	return s
+}
+
+// tap passes the file's tokens to the schema checker on their way to the
+// parser.
+type tap struct{ p *parser }
+
+func (t tap) Token() (xml.Token, error) {
+	tok, err := t.p.raw.Token()
+	if err == nil {
+		t.p.schema.Token(tok)
+	}
+	return tok, err
+}
+
+var txPath = regexp.MustCompile(`^/Document/FIToFICstmrCdtTrf/CdtTrfTxInf(?:\[([0-9]+)\])?(/|$)`)
+
+// schemaProblems reports what the schema refused, each with the element's
+// path and line; inside a CdtTrfTxInf the problem's line is the
+// transaction's index, as for every other problem of the format. A file
+// that is not one well-formed pacs.008 document at all (empty, not XML,
+// another root, a DTD) is told that alone: the schema's view of it would
+// only repeat it.
+func (p *parser) schemaProblems() {
+	if p.notADocument {
+		return
+	}
+	for _, v := range p.schema.Violations() {
+		line := 0
+		if m := txPath.FindStringSubmatch(v.Path); m != nil {
+			line = 1
+			if m[1] != "" {
+				line, _ = strconv.Atoi(m[1])
+			}
+		}
+		field := v.Path[strings.LastIndexByte(v.Path, '/')+1:]
+		if i := strings.IndexByte(field, '['); i > 0 {
+			field = field[:i]
+		}
+		p.problem(line, field, settlement.CodeSchema, "%s (XML line %d): %s", v.Path, v.Line, v.Message)
+	}
+	if n := p.schema.Dropped(); n > 0 {
+		p.problem(0, "", settlement.CodeSchema, "%d more schema violations not listed", n)
+	}
+}
+
 func (p *parser) problem(line int, field, code, format string, args ...any) {
+	switch code {
+	case settlement.CodeXMLDocument, settlement.CodeFileEmpty, settlement.CodeXMLSyntax, settlement.CodeEncoding, settlement.CodeLineTooLong:
+		p.notADocument = true
+	}
 	p.sink.Problem(settlement.Problem{Line: line, Field: field, Code: code, Message: fmt.Sprintf(format, args...)})
 }
 
@@ -137,6 +213,7 @@ func (p *parser) run() error {
 	for {
 		tok, err := p.dec.Token()
 		if err == io.EOF {
+			p.atEOF = true
 			break
 		}
 		if err != nil {
@@ -213,7 +290,7 @@ func (p *parser) run() error {
 }
 
 func (p *parser) syntax(err error) {
-	line, _ := p.dec.InputPos()
+	line, _ := p.raw.InputPos()
 	if p.cr.tooLong {
 		p.problem(int(p.txs), "", settlement.CodeLineTooLong, "XML line %d: an element's text or a tag is longer than %d bytes", line, p.lim.LineBytesMax)
 		return
