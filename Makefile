@@ -27,10 +27,11 @@ test-unit:
 # The whole suite: unit tests; integration tests on a real Postgres, the real
 # OpenSSH sftp client against the built-in server, a real nats-server and the
 # real Fabric network (each harness starts its own: pgtest, ops/nats, ops/fabric);
-# then the chaincode's own module and its network tests (fabric-test).
+# then the chaincode's own module and its network tests (fabric-test). When it
+# ends, pass or fail, it stops what it started (ops/test-suite.sh says what);
+# `make test KEEP=1` leaves this checkout's Postgres and the test networks up.
 test: deps lint
-	$(GO) test -count=1 -timeout 45m ./...
-	$(MAKE) --no-print-directory fabric-test
+	$(if $(KEEP),SETTLE_KEEP=1) GO="$(GO)" ops/test-suite.sh
 
 bench: deps build
 	ops/bench/run.sh
@@ -42,10 +43,16 @@ demo: deps build
 demo-offline: deps build
 	ops/demo.sh
 
+# Stops everything of this checkout's and removes its state: the demo's
+# service, every Fabric network under ops/fabric/.network*, the Postgres
+# cluster and its data (outside the checkout as root: ops/postgres/cluster.sh),
+# then bin and .run. Another checkout's services are never touched.
 clean:
+	@if [ -f .run/demo/serve.pid ]; then kill "$$(cat .run/demo/serve.pid)" 2>/dev/null || true; fi
+	@for n in ops/fabric/.network*; do [ -d "$$n" ] || continue; \
+		FABRIC_NETWORK_DIR="$$PWD/$$n" ops/fabric/down.sh --clean || exit 1; done
+	ops/postgres/down.sh --purge
 	rm -rf bin .run
-	ops/fabric/down.sh --clean || true
-	ops/postgres/down.sh || true
 
 include ops/postgres/postgres.mk
 include ops/fabric/fabric.mk

@@ -28,14 +28,18 @@ import (
 )
 
 var (
-	root    string // the repository
-	bin     string // the settle binary under test
-	network string // network.json of the test's Fabric network
+	root       string // the repository
+	bin        string // the settle binary under test
+	network    string // network.json of the test's Fabric network
+	fabricBase string // its base port, chosen by up.sh in this checkout's e2e block
 )
 
 const (
-	fabricBase = "30050"
-	banksN     = 3
+	// portBlock is this package's block of the checkout's ports
+	// (ops/ports.sh): apart from the other packages' networks, a demo's
+	// and another checkout's.
+	portBlock = "e2e"
+	banksN    = 3
 )
 
 func TestMain(m *testing.M) {
@@ -71,7 +75,14 @@ func run(m *testing.M) int {
 		return 1
 	}
 	netDir := filepath.Join(root, "ops", "fabric", ".network-e2e")
-	env := append(os.Environ(), "FABRIC_BANKS="+fmt.Sprint(banksN), "FABRIC_BASE_PORT="+fabricBase, "FABRIC_NETWORK_DIR="+netDir)
+	// The caller's FABRIC_BASE_PORT is for the network a script starts on its own.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FABRIC_BASE_PORT=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "FABRIC_BANKS="+fmt.Sprint(banksN), "FABRIC_PORT_BLOCK="+portBlock, "FABRIC_NETWORK_DIR="+netDir)
 	up := exec.Command(filepath.Join(root, "ops", "fabric", "up.sh"))
 	up.Env, up.Stdout, up.Stderr = env, os.Stderr, os.Stderr
 	down := func() {
@@ -85,8 +96,20 @@ func run(m *testing.M) int {
 		down()
 		return 1
 	}
-	defer down()
+	if os.Getenv("SETTLE_KEEP") != "" {
+		defer fmt.Printf("e2e: SETTLE_KEEP: network kept; stop it with FABRIC_NETWORK_DIR=%s %s --clean\n", netDir, filepath.Join(root, "ops", "fabric", "down.sh"))
+	} else {
+		defer down()
+	}
 	network = filepath.Join(netDir, "network.json")
+	var desc struct {
+		BasePort int `json:"basePort"`
+	}
+	if b, err := os.ReadFile(network); err != nil || json.Unmarshal(b, &desc) != nil || desc.BasePort == 0 {
+		fmt.Printf("e2e: no basePort in %s: %v\n", network, err)
+		return 1
+	}
+	fabricBase = fmt.Sprint(desc.BasePort)
 	return m.Run()
 }
 

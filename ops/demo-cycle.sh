@@ -6,38 +6,72 @@
 # nets them and writes them through the ledger, reconciliation compares, and a
 # reversal of an earlier payment settles the next day. Everything lands under
 # .run/demo; the services stay up so you can look around (see the end).
-set -euo pipefail
+#
+# Ports are this checkout's (ops/ports.sh: demo-sftp, demo-http, the fabric-demo
+# block, Postgres's), so a second checkout's demo or tests can run beside it;
+# SETTLE_DEMO_SFTP_PORT, SETTLE_DEMO_HTTP_PORT, FABRIC_BASE_PORT and PGPORT_SETTLE
+# choose them. Any failed step stops the demo with a line saying which.
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 S="$ROOT/bin/settle"
 D="$ROOT/.run/demo"
 BANKS=5
 PAYMENTS=${SETTLE_DEMO_PAYMENTS:-5000}
-SFTP_PORT=${SETTLE_DEMO_SFTP_PORT:-2222}
-HTTP_PORT=${SETTLE_DEMO_HTTP_PORT:-9464}
-export FABRIC_BANKS=$BANKS FABRIC_BASE_PORT=${FABRIC_BASE_PORT:-27050} FABRIC_NETWORK_DIR="$ROOT/ops/fabric/.network-demo"
+export FABRIC_BANKS=$BANKS FABRIC_PORT_BLOCK=demo FABRIC_NETWORK_DIR="$ROOT/ops/fabric/.network-demo"
+
+STOP="kill \$(cat $D/serve.pid); FABRIC_NETWORK_DIR=$FABRIC_NETWORK_DIR ops/fabric/down.sh; ops/postgres/down.sh"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-die() { echo "demo: $*" >&2; exit 1; }
+die() { echo "demo: ERROR: $*" >&2; exit 1; }
+trap 'echo "demo: ERROR: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
+trap 'rc=$?; if [ "$rc" -ne 0 ]; then echo "demo: stopped at the failed step above; what it started keeps running: $STOP" >&2; fi' EXIT
+source ops/ports.sh
+
+[ -x "$S" ] || die "$S is missing; run make demo (it builds it)"
 
 # A previous demo's service holds the ports: stop it first.
 if [ -f "$D/serve.pid" ]; then kill "$(cat "$D/serve.pid")" 2>/dev/null || true; sleep 1; fi
 
+# demo_port NAME VAR: the port in VAR when set (used or refused), else this
+# checkout's port NAME, or the first free one of the next candidates.
+demo_port() {
+  local name=$1 var=$2 k p first
+  if [ -n "${!var:-}" ]; then
+    settle_port_free "${!var}" || die "port ${!var} ($var) is taken by $(settle_port_owner "${!var}"); choose another with $var=N, or unset it"
+    echo "${!var}"; return 0
+  fi
+  first=$(settle_port "$name" 0)
+  for (( k = 0; k < SETTLE_PORT_SLOTS; k++ )); do
+    p=$(settle_port "$name" "$k")
+    if settle_port_free "$p"; then
+      (( k == 0 )) || echo "demo: port $first ($name) is taken by $(settle_port_owner "$first"); using $p" >&2
+      echo "$p"; return 0
+    fi
+  done
+  die "no free port for $name among this checkout's candidates; set $var=N"
+}
+SFTP_PORT=$(demo_port demo-sftp SETTLE_DEMO_SFTP_PORT)
+HTTP_PORT=$(demo_port demo-http SETTLE_DEMO_HTTP_PORT)
+
 step "0. Services: Postgres, a 5-bank Fabric network, the settle schema"
-eval "$(ops/postgres/up.sh)"
+pgenv=$(ops/postgres/up.sh) || die "ops/postgres/up.sh could not start this checkout's Postgres (its message is above)"
+eval "$pgenv"
+[ -n "${DATABASE_URL:-}" ] || die "ops/postgres/up.sh printed no DATABASE_URL"
 DB_URL=$(echo "$DATABASE_URL" | sed 's#/postgres?#/settle_demo?#')
-psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS settle_demo WITH (FORCE)" -c "CREATE DATABASE settle_demo" >/dev/null
+psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS settle_demo WITH (FORCE)" -c "CREATE DATABASE settle_demo" >/dev/null ||
+  die "could not make the settle_demo database on $DATABASE_URL"
 export DATABASE_URL="$DB_URL"
-if [ -f "$FABRIC_NETWORK_DIR/network.json" ] && ! grep -q "\"basePort\": $FABRIC_BASE_PORT" "$FABRIC_NETWORK_DIR/network.json"; then
-  ops/fabric/down.sh --clean >/dev/null
-fi
-ops/fabric/down.sh --clean >/dev/null 2>&1 || true # a fresh ledger for a fresh database
-ops/fabric/up.sh
+# A fresh ledger for a fresh database; up.sh picks this checkout's demo ports again.
+ops/fabric/down.sh --clean >/dev/null || die "ops/fabric/down.sh --clean could not remove the previous demo network in $FABRIC_NETWORK_DIR"
+ops/fabric/up.sh || die "the Fabric network did not start (its message is above; logs in $FABRIC_NETWORK_DIR/logs)"
 rm -rf "$D" && mkdir -p "$D/ssh" "$D/up"
 $S migrate up
 
 # Business days in Seoul: today (or the next business day), and the one after.
-read -r DAY1 DAY2 < <($S cycle days --count 2)
+days=$($S cycle days --count 2) || die "settle cycle days failed"
+read -r DAY1 DAY2 <<<"$days" || true
+[ -n "${DAY1:-}" ] && [ -n "${DAY2:-}" ] || die "settle cycle days printed '$days', not two dates"
 echo "business days: $DAY1 and $DAY2"
 
 step "1. Five member banks: signing keys (Ed25519 and ECDSA P-256), SFTP logins, caps, on Postgres and on the ledger"
@@ -76,7 +110,9 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/nul
 curl -fs "http://127.0.0.1:$HTTP_PORT/readyz" || die "service not ready; see $D/serve.log"
 HOSTKEY="$D/state/sftp/state/ssh_host_ed25519_key"
 for _ in $(seq 50); do [ -f "$HOSTKEY" ] && break; sleep 0.2; done
-echo "[127.0.0.1]:$SFTP_PORT $(ssh-keygen -y -f "$HOSTKEY")" > "$D/known_hosts"
+[ -f "$HOSTKEY" ] || die "the service wrote no SFTP host key ($HOSTKEY); see $D/serve.log"
+hostpub=$(ssh-keygen -y -f "$HOSTKEY") || die "cannot read the SFTP host key $HOSTKEY"
+echo "[127.0.0.1]:$SFTP_PORT $hostpub" > "$D/known_hosts"
 
 # as_bank BIC BATCH: a bank's own OpenSSH session.
 as_bank() {
@@ -136,7 +172,10 @@ step "5. Night of $DAY1: the cycle runs: freeze, net, record every payment on th
 $S cycle run --config "$D/settle.yaml" --date "$DAY1"
 
 step "6. $DAY2: a bank reverses one of yesterday's payments (wrong amount), and that cycle runs"
-read -r RID ODEB OCRED AMT CUR < <(grep -m1 "^P," "$(ls "$D"/day1/files/"${BICS[1]}"_*.csv)" | awk -F, '{print $2, $3, $4, $5, $6}')
+orig=$(ls "$D"/day1/files/"${BICS[1]}"_*.csv | head -1)
+line=$(grep -m1 "^P," "$orig") || die "no payment in $orig to reverse"
+read -r RID ODEB OCRED AMT CUR <<<"$(echo "$line" | awk -F, '{print $2, $3, $4, $5, $6}')" || true
+[ -n "${CUR:-}" ] || die "cannot read the payment to reverse from '$line'"
 cat > "$D/up/reversal.csv" <<CSV
 H,F-REV-$DAY2,${BICS[1]},$DAY2,${DAY2}T10:00:00+09:00
 R,REV-$RID,$RID,$ODEB,$OCRED,$AMT,$CUR,AM09
@@ -156,11 +195,13 @@ step "7. Net positions of $DAY1 (from Postgres; the ledger settled the same ones
 $S cycle positions --config "$D/settle.yaml" --date "$DAY1"
 
 step "8. Ledger transactions, reconciliation, and an auditor's trace of the reversed payment"
-$S cycle ledger --config "$D/settle.yaml" --date "$DAY1" | head -8
+$S cycle ledger --config "$D/settle.yaml" --date "$DAY1" | sed -n 1,8p
 $S recon run --config "$D/settle.yaml" --date "$DAY1"
 $S recon run --config "$D/settle.yaml" --date "$DAY2"
 $S audit trace --config "$D/settle.yaml" "${BICS[1]}/$RID"
-REVTX=$($S audit trace --config "$D/settle.yaml" --format json "${BICS[1]}/REV-$RID" | grep -o '"tx_id": "[0-9a-f]*"' | head -1 | cut -d'"' -f4)
+trace=$($S audit trace --config "$D/settle.yaml" --format json "${BICS[1]}/REV-$RID") || die "audit trace of ${BICS[1]}/REV-$RID failed"
+REVTX=$(echo "$trace" | grep -o '"tx_id": "[0-9a-f]*"' | sed -n 1p | cut -d'"' -f4)
+[ -n "$REVTX" ] || die "the trace of ${BICS[1]}/REV-$RID names no ledger transaction"
 echo
 echo "and back, from the reversal's ledger transaction (read from its block) to the bank's file and line:"
 $S audit tx --config "$D/settle.yaml" "$REVTX"
@@ -174,5 +215,5 @@ cat <<TXT
   a bank's outbox:       sftp -i $D/ssh/${BICS[0]} -P $SFTP_PORT -o UserKnownHostsFile=$D/known_hosts ${BICS[0]}@127.0.0.1
   metrics and health:    curl http://127.0.0.1:$HTTP_PORT/metrics ; curl http://127.0.0.1:$HTTP_PORT/readyz
   service log:           $D/serve.log        archive: $D/state/archive
-  stop everything:       kill \$(cat $D/serve.pid); FABRIC_NETWORK_DIR=$FABRIC_NETWORK_DIR ops/fabric/down.sh; ops/postgres/down.sh
+  stop everything:       $STOP
 TXT

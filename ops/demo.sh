@@ -2,17 +2,19 @@
 # make demo: a business day of signed payment files from five banks, one of
 # them broken on purpose, validated and netted exactly as the nightly cycle
 # does it. Everything lands under .run/demo.
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 S=bin/settle
 D=.run/demo-offline
 DATE=${SETTLE_DEMO_DATE:-2026-11-24}
-rm -rf "$D" && mkdir -p "$D"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+trap 'echo "demo-offline: ERROR: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
+[ -x "$S" ] || { echo "demo-offline: ERROR: $S is missing; run make demo-offline (it builds it)" >&2; exit 1; }
+rm -rf "$D" && mkdir -p "$D"
 
 step "1. Five banks send a day of signed payments (CSV and ISO 20022 pacs.008)"
-$S gen --banks 5 --payments 5000 --date "$DATE" --out "$D/day" --xml-every 3 | head -1
+$S gen --banks 5 --payments 5000 --date "$DATE" --out "$D/day" --xml-every 3 | sed -n 1p
 ls -1 "$D/day/files"
 
 step "2. A bank sends a broken file: wrong scale, a self-payment, a bad BIC, a wrong control sum"
@@ -28,10 +30,10 @@ CSV
 openssl genpkey -algorithm ed25519 -out "$D/day/bad/tmp.key" 2>/dev/null
 openssl pkeyutl -sign -rawin -inkey "$D/day/bad/tmp.key" -in "$bad" | base64 -w0 >"$bad.sig"
 echo "signed with openssl by a key the consortium does not know"
-set +e
-$S validate --keys "$D/day/keys" --members "$D/day/members.txt" "$bad"
-echo "exit status $? (1: rejected whole, every bad record listed above)"
-set -e
+rc=0
+$S validate --keys "$D/day/keys" --members "$D/day/members.txt" "$bad" || rc=$?
+echo "exit status $rc (1: rejected whole, every bad record listed above)"
+[ "$rc" -eq 1 ] || { echo "demo-offline: ERROR: settle validate of the broken file exited $rc, not 1" >&2; exit 1; }
 
 step "3. The day's files are verified, validated and netted (exact decimals, zero-sum asserted)"
 $S net --format text --keys "$D/day/keys" --members "$D/day/members.txt" --caps "$D/day/caps.csv" "$D"/day/files/*.csv "$D"/day/files/*.xml

@@ -14,10 +14,12 @@ command -v curl >/dev/null || need+=(curl)
 command -v xmllint >/dev/null || need+=(libxml2-utils) # the ISO 20022 schema oracle in tests
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+die() { echo "ops/deps.sh: ERROR: $*" >&2; exit 1; }
 if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || die "missing ${need[*]}; only root can install them: apt-get install --no-install-recommends ${need[*]}"
   echo "ops/deps.sh: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  apt-get update -qq || die "apt-get update failed (output above)"
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed (output above)"
 fi
-command -v go >/dev/null || { echo "ops/deps.sh: Go is not on PATH (expected /usr/local/go/bin)"; exit 1; }
+command -v go >/dev/null || die "Go is not on PATH (expected /usr/local/go/bin)"

@@ -10,25 +10,29 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
 
 // The tests run against a real 3-bank network that TestMain starts with
-// ops/fabric's scripts, in its own state directory and ports so it never
-// meets `make fabric-test` (28050) or a demo (27050). Under -short they
+// ops/fabric's scripts, in its own state directory and in this checkout's
+// `client` port block (ops/ports.sh), so it never meets `make fabric-test`,
+// the e2e tests, a demo or another checkout's networks; up.sh moves to a
+// free block when another process holds a port of it. Under -short they
 // skip. SETTLE_FABRIC_CLIENT_NETWORK=path/network.json uses a running
-// network instead (and leaves it running).
+// network instead (and leaves it running); SETTLE_KEEP=1 leaves the
+// started network running.
 const (
 	envNetwork  = "SETTLE_FABRIC_CLIENT_NETWORK"
-	testBase    = "29050"
+	portBlock   = "client"
 	upTimeout   = 6 * time.Minute
 	downTimeout = 2 * time.Minute
 )
 
 var (
 	testNet    *Network
-	basePort   = testBase
+	basePort   string // the network's, once it is up; up.sh chooses it
 	netErr     error
 	fabricDir  string
 	networkDir string
@@ -72,8 +76,13 @@ func TestMain(m *testing.M) {
 		script(downTimeout, "down.sh")
 		os.Exit(1)
 	}
-	fmt.Fprintf(os.Stderr, "ledger/fabric: network up in %s\n", time.Since(start).Round(time.Second))
+	basePort = strconv.Itoa(testNet.BasePort)
+	fmt.Fprintf(os.Stderr, "ledger/fabric: network up in %s (base port %s)\n", time.Since(start).Round(time.Second), basePort)
 	code := m.Run()
+	if os.Getenv("SETTLE_KEEP") != "" {
+		fmt.Fprintf(os.Stderr, "ledger/fabric: SETTLE_KEEP: network kept; stop it with FABRIC_NETWORK_DIR=%s %s --clean\n", networkDir, filepath.Join(fabricDir, "down.sh"))
+		os.Exit(code)
+	}
 	if code == 0 {
 		script(downTimeout, "down.sh", "--clean")
 	} else {
@@ -88,12 +97,32 @@ func script(timeout time.Duration, name string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(fabricDir, name), args...)
-	cmd.Env = append(os.Environ(), "FABRIC_NETWORK_DIR="+networkDir, "FABRIC_BASE_PORT="+basePort, "FABRIC_BANKS=3")
+	// The caller's FABRIC_BASE_PORT is for the network a script starts on its
+	// own, not for this package's: a port it takes is the network's.
+	cmd.Env = append(envWithout(os.Environ(), "FABRIC_BASE_PORT"), "FABRIC_NETWORK_DIR="+networkDir, "FABRIC_PORT_BLOCK="+portBlock, "FABRIC_BANKS=3")
+	if basePort != "" {
+		cmd.Env = append(cmd.Env, "FABRIC_BASE_PORT="+basePort)
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s %v: %w\n%s", name, args, err, out)
 	}
 	return nil
+}
+
+// envWithout is env without the variables named.
+func envWithout(env []string, names ...string) []string {
+	var out []string
+next:
+	for _, kv := range env {
+		for _, n := range names {
+			if strings.HasPrefix(kv, n+"=") {
+				continue next
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 func need(t testing.TB) *Network {

@@ -3,8 +3,12 @@
 # measured as an operator sees it: `settle net` over a generated day of
 # 1,000,000 payments from 20 banks, beside sha256sum reading the same files
 # (the floor: nothing can check a file faster than it can be hashed).
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/../.."
+die() { echo "bench: ERROR: $*" >&2; exit 1; }
+trap 'echo "bench: ERROR: line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
+[ -x bin/settle ] || die "bin/settle is missing; run make bench (it builds it)"
+mkdir -p .run/bench
 PAYMENTS=${SETTLE_BENCH_PAYMENTS:-1000000}
 BANKS=${SETTLE_BENCH_BANKS:-20}
 RUNS=${SETTLE_BENCH_RUNS:-5}
@@ -27,8 +31,12 @@ measure() { # prints "seconds maxrss_kb" of the fastest of RUNS runs
   done
   printf '%s\n' "${out[@]}" | sort -n | head -1
 }
-read -r floor_s floor_kb < <(measure sha256sum "${files[@]}")
-read -r net_s net_kb < <(measure bin/settle net --format json --keys "$day/keys" --members "$day/members.txt" --caps "$day/caps.csv" "${files[@]}")
+floor=$(measure sha256sum "${files[@]}") || die "sha256sum of the generated day failed"
+net=$(measure bin/settle net --format json --keys "$day/keys" --members "$day/members.txt" --caps "$day/caps.csv" "${files[@]}") ||
+  die "settle net over the generated day failed (its output is above)"
+read -r floor_s floor_kb <<<"$floor"
+read -r net_s net_kb <<<"$net"
+[ -n "${floor_kb:-}" ] && [ -n "${net_kb:-}" ] || die "no time measured (/usr/bin/time wrote '$floor' and '$net')"
 
 echo "== settle net: $PAYMENTS payments, $BANKS banks, $((bytes / 1000000)) MB of signed CSV, $(nproc) cores, best of $RUNS"
 printf '%-44s %8s s  %8s MB peak RSS\n' "settle net (verify, parse, validate, net)" "$net_s" "$((net_kb / 1024))"
@@ -36,8 +44,11 @@ printf '%-44s %8s s  %8s MB peak RSS\n' "sha256sum of the same files (floor)" "$
 echo
 
 echo "== testing.B benchmarks"
+rc=0
 go test -run='^$' -bench=. -benchmem -benchtime=${SETTLE_BENCH_TIME:-1x} -timeout 60m \
-  ./settlement/... ./adapters/signature/... ./adapters/formats/... ./adapters/sftp/... ./intake/... ./reconciliation/... ./jobs/... ./ledger/fabric/... 2>&1 | grep -E '^(Benchmark|ok|FAIL|---)' || true
+  ./settlement/... ./adapters/signature/... ./adapters/formats/... ./adapters/sftp/... ./intake/... ./reconciliation/... ./jobs/... ./ledger/fabric/... 2>&1 |
+  tee .run/bench/go-test.txt | { grep -E '^(Benchmark|ok|FAIL|---)' || true; } || rc=$?
+[ "$rc" -eq 0 ] || die "the testing.B benchmarks failed (exit $rc); their whole output is in .run/bench/go-test.txt"
 for t in pg-bench fabric-bench; do
   if make -n "$t" >/dev/null 2>&1; then echo "== make $t"; make --no-print-directory "$t"; fi
 done

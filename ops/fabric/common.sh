@@ -1,26 +1,48 @@
 # common.sh: settings and helpers shared by the ops/fabric scripts. Source it; do not run it.
 # Every setting comes from the environment with a default, so tests and a demo can run
-# side by side (different FABRIC_NETWORK_DIR and FABRIC_BASE_PORT).
+# side by side (different FABRIC_NETWORK_DIR and FABRIC_PORT_BLOCK or FABRIC_BASE_PORT).
+#
+# Ports: a network's base port is, in this order, FABRIC_BASE_PORT when set (used as
+# given, refused by up.sh when taken), the base its state directory was made with (a
+# network keeps its ports: its channel configuration names them), or this checkout's
+# block FABRIC_PORT_BLOCK (dev, demo, test, client, e2e; default dev) of ops/ports.sh,
+# from which up.sh moves on to the next candidate when another process holds a port.
 
 FABRIC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$FABRIC_DIR/../.." && pwd)"
 CHAINCODE_SRC="$REPO_ROOT/ledger/chaincode"
 BIN="$FABRIC_DIR/bin"
+# shellcheck source=../ports.sh
+source "$REPO_ROOT/ops/ports.sh"
+
+log() { printf '%s [fabric] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+# A command that fails outside a test of its own (if, ||) names itself before the
+# script stops, so the last line is never a bare exit status.
+set -o errtrace
+trap '_settle_rc=$?; log "ERROR: ${0##*/}: line $LINENO: \"$BASH_COMMAND\" failed (exit $_settle_rc)"' ERR
 
 NET="${FABRIC_NETWORK_DIR:-$FABRIC_DIR/.network}"
 mkdir -p "$(dirname "$NET")"
 NET="$(cd "$(dirname "$NET")" && pwd)/$(basename "$NET")"
 BANKS="${FABRIC_BANKS:-3}"
-BASE="${FABRIC_BASE_PORT:-27050}"
+PORT_BLOCK="${FABRIC_PORT_BLOCK:-dev}"
+settle_port_offset "fabric-$PORT_BLOCK" >/dev/null 2>&1 || die "FABRIC_PORT_BLOCK must be dev, demo, test, client or e2e, got '$PORT_BLOCK'"
+BASE_EXPLICIT=0
+if [[ -n "${FABRIC_BASE_PORT:-}" ]]; then
+  BASE="$FABRIC_BASE_PORT"
+  BASE_EXPLICIT=1
+elif [[ -f "$NET/settings" ]] && BASE="$(sed -n 's/^.* base=\([0-9][0-9]*\) .*$/\1/p' "$NET/settings")" && [[ -n "$BASE" ]]; then
+  : # the ports the network was made with
+else
+  BASE="$(settle_port "fabric-$PORT_BLOCK" 0)" || die "no port plan for block $PORT_BLOCK (ops/ports.sh)"
+fi
 CHANNEL="${FABRIC_CHANNEL:-settlement}"
 CC_NAME="${FABRIC_CHAINCODE:-settle}"
 CC_VERSION="${FABRIC_CHAINCODE_VERSION:-1.0}"
 DOMAIN="settle.local"
 
 export PATH="$BIN:$PATH"
-
-log() { printf '%s [fabric] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 
 check_settings() {
   [[ "$BANKS" =~ ^[0-9]+$ ]] && (( BANKS >= 1 && BANKS <= 9 )) || die "FABRIC_BANKS must be 1..9, got '$BANKS'"
@@ -61,18 +83,57 @@ running() {
   [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null
 }
 
-# wait_port PORT SECONDS: wait until something listens on 127.0.0.1:PORT.
+# wait_port PORT SECONDS [NAME]: wait until something listens on 127.0.0.1:PORT. With
+# NAME (a pid file), fail as soon as NAME's process is gone, and stop when the listener
+# is another process than NAME's (it took the port first): never talk to someone else's
+# node as if it were ours.
 wait_port() {
-  local port=$1 limit=$2 i
+  local port=$1 limit=$2 name=${3:-} i pid
   for (( i = 0; i < limit * 4; i++ )); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      [[ -n "$name" ]] || return 0
+      pid="$(settle_port_pid "$port")"
+      if [[ -n "$pid" && "$pid" != "$(cat "$(pidfile "$name")" 2>/dev/null || true)" ]]; then
+        die "port $port answers for $(settle_port_owner "$port"), not for $name: it took the port while $name started; see $NET/logs/$name.log"
+      fi
+      return 0
+    fi
+    if [[ -n "$name" ]] && ! running "$name"; then return 1; fi
     sleep 0.25
   done
   return 1
 }
 
-# port_free PORT: true if nothing listens on 127.0.0.1:PORT.
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_free PORT: true if nothing listens on PORT.
+port_free() { settle_port_free "$1"; }
+
+# network_ports: every port of the network's plan, one a line.
+network_ports() {
+  local i
+  echo "$(orderer_port)"; echo "$(orderer_admin)"; echo "$(orderer_ops)"
+  for (( i = 1; i <= BANKS; i++ )); do
+    echo "$(peer_port "$i")"; echo "$(peer_cc_port "$i")"; echo "$(peer_ops "$i")"; echo "$(cc_port "$i")"
+  done
+}
+
+# first_taken: the first port of the network's plan that something listens on
+# (prints nothing, and fails, when all are free).
+first_taken() {
+  local p
+  for p in $(network_ports); do
+    port_free "$p" || { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+# taken_die PORT WHAT: stop, naming what holds PORT and what to do.
+taken_die() {
+  local p=$1 what=$2
+  if [[ -f "$NET/network.json" ]]; then
+    die "port $p ($what) is taken by $(settle_port_owner "$p"); this network's ports are fixed by its channel: stop that, or remove this network (FABRIC_NETWORK_DIR=$NET $FABRIC_DIR/down.sh --clean) and start it afresh"
+  fi
+  die "port $p ($what) is taken by $(settle_port_owner "$p"); choose another FABRIC_BASE_PORT, or unset it to let up.sh pick a free block"
+}
 
 # as_admin I: environment for the peer CLI acting as bank I's admin on its own peer.
 as_admin() {
@@ -89,7 +150,7 @@ as_admin() {
 peer_start() {
   local i=$1 name="peer$1"
   if running "$name"; then log "$name already running (pid $(cat "$(pidfile "$name")"))"; return 0; fi
-  port_free "$(peer_port "$i")" || die "port $(peer_port "$i") for $name is taken by another process"
+  port_free "$(peer_port "$i")" || taken_die "$(peer_port "$i")" "$name"
   local pd; pd="$(peer_dir "$i")"
   mkdir -p "$NET/data/$name" "$NET/logs" "$NET/pids"
   (
@@ -125,14 +186,14 @@ peer_start() {
 
 # peer_wait I: wait until bank I's peer answers.
 peer_wait() {
-  wait_port "$(peer_port "$1")" 60 || die "peer$1 did not open port $(peer_port "$1") in 60 s; see $NET/logs/peer$1.log"
+  wait_port "$(peer_port "$1")" 60 "peer$1" || die "peer$1 did not open port $(peer_port "$1") (it exited, or 60 s passed); see $NET/logs/peer$1.log"
 }
 
 # cc_start I: start bank I's chaincode server (the ccaas process that bank's peer dials).
 cc_start() {
   local i=$1 name="cc$1"
   if running "$name"; then log "$name already running"; return 0; fi
-  port_free "$(cc_port "$i")" || die "port $(cc_port "$i") for $name is taken by another process"
+  port_free "$(cc_port "$i")" || taken_die "$(cc_port "$i")" "$name"
   local pkgid; pkgid="$(cat "$NET/chaincode/bank$i/package-id")" || die "no package id for bank $i"
   mkdir -p "$NET/logs" "$NET/pids"
   (

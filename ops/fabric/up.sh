@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # up.sh: start a Fabric network natively (no Docker) and deploy the settlement chaincode.
 #
-#   FABRIC_BANKS=3 FABRIC_BASE_PORT=27050 FABRIC_CHANNEL=settlement ./up.sh
+#   FABRIC_BANKS=3 FABRIC_PORT_BLOCK=dev FABRIC_CHANNEL=settlement ./up.sh
+#
+# Ports (common.sh): this checkout's block FABRIC_PORT_BLOCK of ops/ports.sh, or the
+# same block of the next candidate slot when another process holds one of its ports
+# (logged); FABRIC_BASE_PORT=N instead uses N or stops, saying what holds it.
 #
 # One orderer (etcdraft, channel participation, no system channel) and one peer per
 # bank org; the channel's Endorsement and LifecycleEndorsement are MAJORITY of the
@@ -59,8 +63,8 @@ retry() {
 
 start_orderer() {
   if running orderer; then log "orderer already running"; return 0; fi
-  port_free "$(orderer_port)" || die "port $(orderer_port) for the orderer is taken by another process"
-  port_free "$(orderer_admin)" || die "port $(orderer_admin) for the orderer admin is taken by another process"
+  port_free "$(orderer_port)" || taken_die "$(orderer_port)" "the orderer"
+  port_free "$(orderer_admin)" || taken_die "$(orderer_admin)" "the orderer admin"
   mkdir -p "$NET/data/orderer" "$NET/logs" "$NET/pids"
   (
     export FABRIC_CFG_PATH="$NET/config"
@@ -93,8 +97,8 @@ start_orderer() {
   ) &
   echo $! >"$(pidfile orderer)"
   log "started orderer (pid $!) on 127.0.0.1:$(orderer_port), log $NET/logs/orderer.log"
-  wait_port "$(orderer_port)" 60 || die "orderer did not open port $(orderer_port) in 60 s; see $NET/logs/orderer.log"
-  wait_port "$(orderer_admin)" 30 || die "orderer admin did not open port $(orderer_admin); see $NET/logs/orderer.log"
+  wait_port "$(orderer_port)" 60 orderer || die "orderer did not open port $(orderer_port) (it exited, or 60 s passed); see $NET/logs/orderer.log"
+  wait_port "$(orderer_admin)" 30 orderer || die "orderer admin did not open port $(orderer_admin); see $NET/logs/orderer.log"
 }
 
 start_all() {
@@ -108,7 +112,7 @@ start_all() {
     done
     for (( i = 1; i <= BANKS; i++ )); do
       [[ -f "$NET/chaincode/bank$i/package-id" ]] || continue
-      wait_port "$(cc_port "$i")" 30 || die "chaincode server $i did not open port $(cc_port "$i"); see $NET/logs/cc$i.log"
+      wait_port "$(cc_port "$i")" 30 "cc$i" || die "chaincode server $i did not open port $(cc_port "$i") (it exited, or 30 s passed); see $NET/logs/cc$i.log"
     done
   fi
 }
@@ -150,17 +154,21 @@ if [[ -d "$NET" ]]; then
   [[ -f "$MARKER" ]] || die "$NET exists but was not made by up.sh; refusing to touch it"
   log "found an incomplete network in $NET (an earlier up.sh did not finish); stopping and removing it"
   "$FABRIC_DIR/down.sh" --clean
+  if (( ! BASE_EXPLICIT )); then BASE="$(settle_port "fabric-$PORT_BLOCK" 0)"; fi
 fi
 
 START=$SECONDS
-for port in $(orderer_port) $(orderer_admin) $(orderer_ops); do
-  port_free "$port" || die "port $port (orderer) is taken; is another network on FABRIC_BASE_PORT=$BASE? Choose another base port"
-done
-for (( i = 1; i <= BANKS; i++ )); do
-  for port in $(peer_port "$i") $(peer_cc_port "$i") $(peer_ops "$i") $(cc_port "$i"); do
-    port_free "$port" || die "port $port (bank $i) is taken; is another network on FABRIC_BASE_PORT=$BASE? Choose another base port"
+# Every port of the plan must be free before anything starts.
+if taken="$(first_taken)"; then
+  if (( BASE_EXPLICIT )); then taken_die "$taken" "FABRIC_BASE_PORT=$BASE"; fi
+  first=$BASE owner="$(settle_port_owner "$taken")"
+  for (( k = 1; k < SETTLE_PORT_SLOTS; k++ )); do
+    BASE="$(settle_port "fabric-$PORT_BLOCK" "$k")" || die "no port plan for block $PORT_BLOCK (ops/ports.sh)"
+    first_taken >/dev/null || break
   done
-done
+  (( k < SETTLE_PORT_SLOTS )) || die "no free block for a network of $BANKS banks among this checkout's $SETTLE_PORT_SLOTS candidates for '$PORT_BLOCK' (first $first); set FABRIC_BASE_PORT=N"
+  log "port $taken of this checkout's block $PORT_BLOCK (base $first) is taken by $owner; using base $BASE"
+fi
 trap on_exit EXIT
 mkdir -p "$NET"/{config,crypto,channel,chaincode,logs,pids,data}
 touch "$MARKER"
@@ -353,7 +361,7 @@ for (( i = 1; i <= BANKS; i++ )); do
   cc_start "$i"
 done
 for (( i = 1; i <= BANKS; i++ )); do
-  wait_port "$(cc_port "$i")" 30 || die "chaincode server $i did not open port $(cc_port "$i"); see $NET/logs/cc$i.log"
+  wait_port "$(cc_port "$i")" 30 "cc$i" || die "chaincode server $i did not open port $(cc_port "$i") (it exited, or 30 s passed); see $NET/logs/cc$i.log"
 done
 for (( i = 1; i <= BANKS; i++ )); do
   ( as_admin "$i"

@@ -1,8 +1,14 @@
 // Package pgtest gives each integration test its own fresh database on a
-// real Postgres: the server at DATABASE_URL when set, otherwise the
-// project's throwaway cluster, started by ops/postgres/up.sh (which installs
-// Debian's postgresql when missing). So `go test ./adapters/postgres/...`
-// works on a fresh machine. Under `go test -short` the tests skip.
+// real Postgres: the server at DATABASE_URL when set, otherwise this
+// checkout's throwaway cluster, started by ops/postgres/up.sh (which installs
+// Debian's postgresql when missing). That cluster is the checkout's own:
+// its port and data directory are derived from the checkout's path
+// (ops/ports.sh, ops/postgres/cluster.sh), so a checkout anywhere (under
+// /root, in a 0700 folder) works and never reaches another checkout's
+// cluster. So `go test ./adapters/postgres/...` works on a fresh machine.
+// The cluster keeps running after `go test` (test packages share it);
+// `make test` stops it at the end unless it ran before, and
+// ops/postgres/down.sh stops it by hand. Under `go test -short` the tests skip.
 package pgtest
 
 import (
@@ -64,7 +70,7 @@ func start() (string, error) {
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("ops/postgres/up.sh: %w", err)
+		return "", fmt.Errorf("ops/postgres/up.sh (its message is above): %w", err)
 	}
 	m := regexp.MustCompile(`DATABASE_URL='([^']+)'`).FindSubmatch(out)
 	if m == nil {
