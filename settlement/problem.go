@@ -53,7 +53,7 @@ const (
 	CodeXMLDocument    = "XML_DOCUMENT"
 	// CodeSchema: the file is not valid against the official ISO 20022
 	// schema of its namespace (the message names the element's path).
-	CodeSchema = "SCHEMA"
+	CodeSchema         = "SCHEMA"
 	CodeHeaderTooLarge = "HEADER_TOO_LARGE"
 	// Fields.
 	CodeFileID       = "FILE_ID"

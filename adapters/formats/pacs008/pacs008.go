@@ -125,17 +125,17 @@ func (c *countingReader) Read(b []byte) (int, error) {
 }
 
 type parser struct {
-	lim     formats.Limits
-	sink    settlement.Sink
-	cr      *countingReader
-	raw     *xml.Decoder // the file's tokens
-	dec     *xml.Decoder // the same, through the schema checker
-	schema  *isoschema.Checker
-	atEOF   bool // the parser read to the end (it stops early on what makes the rest meaningless)
+	lim    formats.Limits
+	sink   settlement.Sink
+	cr     *countingReader
+	raw    *xml.Decoder // the file's tokens
+	dec    *xml.Decoder // the same, through the schema checker
+	schema *isoschema.Checker
+	atEOF  bool // the parser read to the end (it stops early on what makes the rest meaningless)
 	// notADocument: a problem that makes the file no pacs.008 document
 	// was reported (see schemaProblems).
 	notADocument bool
-	bics    settlement.BICTable
+	bics         settlement.BICTable
 
 	header    settlement.Header
 	headerOK  bool
