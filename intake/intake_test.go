@@ -452,3 +452,32 @@ func TestReaderErrorIsAnError(t *testing.T) {
 		t.Error("CheckCycle with a file that cannot be opened: no error")
 	}
 }
+
+// A pacs.008 as CBPR+ writes it (date and sender in each transaction, no
+// CtrlSum, CreDtTm without an offset) is accepted; its acknowledgement
+// reports the sum computed, and the creation time is read in the scheme's
+// zone, which intake must be given.
+func TestCBPRFileAcknowledged(t *testing.T) {
+	data, err := os.ReadFile("../adapters/formats/pacs008/testdata/accepted/cbpr_transaction_level.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seoul := time.FixedZone("KST", 9*3600)
+	r := check(t, "inbox/cbpr.xml", string(data), intake.Sig{}, intake.Options{Limits: formats.Limits{Zone: seoul}})
+	if len(r.Problems) != 0 {
+		t.Fatalf("problems: %v", r.Problems)
+	}
+	ack := r.Ack(time.Date(2026, 11, 24, 18, 0, 0, 0, seoul))
+	if ack.Status != "ACCEPTED" || ack.ControlSum != "1750000" || ack.Entries != 2 || ack.FileID != "F20261124-CBPR" {
+		t.Errorf("ack %+v, want ACCEPTED, 2 entries adding up to 1750000", ack)
+	}
+	if r.Sender != "SHBKKRSE" || r.BusinessDate != "2026-11-24" {
+		t.Errorf("sender %s on %s, want SHBKKRSE on 2026-11-24 from the transactions", r.Sender, r.BusinessDate)
+	}
+
+	// Without a zone to read it in, a time without an offset is refused.
+	r = check(t, "inbox/cbpr.xml", string(data), intake.Sig{}, intake.Options{})
+	if got := codes(r); len(got) != 1 || got[0] != "0:TIMESTAMP" {
+		t.Errorf("without a zone: %v, want [0:TIMESTAMP]", got)
+	}
+}

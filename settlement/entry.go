@@ -63,4 +63,8 @@ type Trailer struct {
 	Line       int
 	Count      int64
 	ControlSum decimal.Decimal
+	// NoControlSum: the file declares none (ISO 20022 makes GrpHdr/CtrlSum
+	// optional); there is nothing to compare, and the acknowledgement
+	// reports the sum computed.
+	NoControlSum bool
 }

@@ -78,6 +78,22 @@ func ParseTimestamp(s string) (time.Time, error) {
 	return t, nil
 }
 
+// ParseLocalTimestamp reads an ISO 20022 date-time, which may be written
+// without a zone offset (then it is a time in loc, the scheme's zone).
+func ParseLocalTimestamp(s string, loc *time.Location) (time.Time, error) {
+	if t, err := ParseTimestamp(s); err == nil {
+		return t, nil
+	}
+	if len(s) > 64 || loc == nil {
+		return time.Time{}, fmt.Errorf("%q: %w", s, ErrTimestamp)
+	}
+	t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, loc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q: %w", s, ErrTimestamp)
+	}
+	return t, nil
+}
+
 // Reasons are the ExternalReversalReason1Code values the spec accepts, with
 // their meaning.
 var Reasons = map[string]string{

@@ -2,6 +2,8 @@
 // and the choice of parser by file name.
 package formats
 
+import "time"
+
 // Limits bound what one payment file may make the system read and keep.
 // The defaults fit a real nightly volume (a bank may send a million
 // payments in one file) with room to spare, and turn anything beyond them
@@ -11,6 +13,9 @@ type Limits struct {
 	RecordsMax   int64 // records of any kind in one file
 	LineBytesMax int   // one CSV record, or one XML element's text
 	ProblemsMax  int   // problems listed in one acknowledgement
+	// Zone reads an ISO 20022 date-time written without an offset: the
+	// scheme's zone (nil: such a time is refused).
+	Zone *time.Location
 }
 
 // DefaultLimits: 1 GiB and 5 million records is five times the largest
@@ -36,6 +41,9 @@ func (l Limits) Or(d Limits) Limits {
 	}
 	if l.ProblemsMax <= 0 {
 		l.ProblemsMax = d.ProblemsMax
+	}
+	if l.Zone == nil {
+		l.Zone = d.Zone
 	}
 	return l
 }

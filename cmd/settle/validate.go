@@ -9,12 +9,14 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"settle/adapters/signature"
 	"settle/intake"
+	"settle/jobs"
 	"settle/settlement"
 )
 
@@ -23,11 +25,13 @@ func init() { commands = append(commands, newValidateCmd, newNetCmd) }
 type checkFlags struct {
 	keys    string
 	members string
+	zone    string
 }
 
 func (f *checkFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.keys, "keys", "", "directory of PEM public keys <BIC>.pem or <BIC>.<label>.pem; every file must then carry a valid .sig")
 	c.Flags().StringVar(&f.members, "members", "", "file with one member BIC per line; any other bank is an error")
+	c.Flags().StringVar(&f.zone, "zone", jobs.DefaultZone, "the scheme's IANA time zone, in which an ISO 20022 CreDtTm without an offset is read")
 }
 
 // options turns the flags into check options; a flag file that cannot be
@@ -50,6 +54,11 @@ func (f *checkFlags) options(stderr io.Writer) (intake.Options, error) {
 		}
 		opts.Member = func(b settlement.BIC) bool { return m[b] }
 	}
+	loc, err := time.LoadLocation(f.zone)
+	if err != nil {
+		return opts, usageError("--zone: %v", err)
+	}
+	opts.Limits.Zone = loc
 	return opts, nil
 }
 

@@ -176,7 +176,8 @@ func (r *runtime) intake() (*jobs.Intake, error) {
 		return nil, err
 	}
 	return &jobs.Intake{Inbox: r.banks, Archive: r.archive, Store: r.jobs, Files: r.jobs, Calendar: r.cal,
-		CutOff: cut, AheadMax: r.cfg.Intake.AheadMaxDays, Now: clock, Log: r.log}, nil
+		CutOff: cut, AheadMax: r.cfg.Intake.AheadMaxDays, Now: clock, Log: r.log,
+		Limits: formats.Limits{Zone: r.cal.Location()}}, nil
 }
 
 func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {

@@ -7,9 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"settle/adapters/formats"
 )
+
+// SchemeZone is the scheme's time zone in the golden files (Seoul's,
+// fixed, so that no test reads the machine's zone database).
+var SchemeZone = time.FixedZone("KST", 9*60*60)
 
 var update = flag.Bool("update", false, "rewrite the .golden.json files from the parser's output")
 
@@ -43,7 +48,7 @@ func (f Format) RunGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				s, problems := f.Check(t, data, formats.Limits{}, member)
+				s, problems := f.Check(t, data, formats.Limits{Zone: SchemeZone}, member)
 				got := golden{Entries: s.Count(), Problems: []goldenEntry{}}
 				for _, p := range problems {
 					if p.Message == "" {

@@ -46,6 +46,7 @@ type transaction struct {
 	EndToEndID     *string  `xml:"PmtId>EndToEndId"`
 	IntrBkSttlmAmt *amount  `xml:"IntrBkSttlmAmt"`
 	IntrBkSttlmDt  *string  `xml:"IntrBkSttlmDt"`
+	InstgAgt       *agent   `xml:"InstgAgt"`
 	DbtrAgt        *agent   `xml:"DbtrAgt"`
 	CdtrAgt        *agent   `xml:"CdtrAgt"`
 	Ustrd          []string `xml:"RmtInf>Ustrd"`
@@ -142,9 +143,15 @@ type parser struct {
 	sawHeader bool
 	trailer   settlement.Trailer
 	trailerOK bool
-	groupDate string
-	txs       int64
-	entry     settlement.Entry
+	// The business date and the sender: the group's, or, where the group
+	// has none (as CBPR+ writes them), the first transaction's, which every
+	// other must repeat. pending: the header waits for the first one.
+	groupDate, groupSender string
+	date                   string
+	sender                 settlement.BIC
+	pending                bool
+	txs                    int64
+	entry                  settlement.Entry
 }
 
 // schema is the pacs.008.001.08 schema's tables.
@@ -285,6 +292,11 @@ func (p *parser) run() error {
 		p.problem(0, "GrpHdr", settlement.CodeHeaderMissing, "no GrpHdr")
 		return nil
 	}
+	if p.pending { // no transaction to complete it (the schema refuses that too)
+		p.pending = false
+		p.problem(0, "GrpHdr", settlement.CodeXMLElement, "the group has no IntrBkSttlmDt or InstgAgt, and no transaction gives them")
+		p.sink.Header(&p.header, false)
+	}
 	p.sink.Trailer(&p.trailer, p.trailerOK)
 	return nil
 }
@@ -338,28 +350,27 @@ func (p *parser) groupHeader(start *xml.StartElement) error {
 	} else {
 		ok = false
 	}
-	if g.InstgAgt == nil || g.InstgAgt.BICFI == "" {
-		p.problem(0, "InstgAgt/FinInstnId/BICFI", settlement.CodeXMLElement, "GrpHdr has no InstgAgt/FinInstnId/BICFI (the sender)")
-		ok = false
-	} else if b, err := p.bics.Parse([]byte(strings.TrimSpace(g.InstgAgt.BICFI))); err == nil {
-		h.Sender = b
-	} else {
-		p.problem(0, "InstgAgt/FinInstnId/BICFI", settlement.CodeBIC, "%v", err)
-		ok = false
+	if g.InstgAgt != nil && g.InstgAgt.BICFI != "" {
+		if b, err := p.bics.Parse([]byte(strings.TrimSpace(g.InstgAgt.BICFI))); err == nil {
+			h.Sender, p.sender = b, b
+			p.groupSender = string(b)
+		} else {
+			p.problem(0, "InstgAgt/FinInstnId/BICFI", settlement.CodeBIC, "%v", err)
+			ok = false
+		}
 	}
-	if s, have := need(g.IntrBkSttlmDt, "IntrBkSttlmDt"); have {
+	if g.IntrBkSttlmDt != nil {
+		s := strings.TrimSpace(*g.IntrBkSttlmDt)
 		if d, err := settlement.ParseDate(s); err == nil {
 			h.BusinessDate = d
-			p.groupDate = s
+			p.groupDate, p.date = s, s
 		} else {
 			p.problem(0, "IntrBkSttlmDt", settlement.CodeDate, "%v", err)
 			ok = false
 		}
-	} else {
-		ok = false
 	}
 	if s, have := need(g.CreDtTm, "CreDtTm"); have {
-		if t, err := settlement.ParseTimestamp(s); err == nil {
+		if t, err := settlement.ParseLocalTimestamp(s, p.lim.Zone); err == nil {
 			h.CreatedAt = t
 		} else {
 			p.problem(0, "CreDtTm", settlement.CodeTimestamp, "%v", err)
@@ -369,7 +380,12 @@ func (p *parser) groupHeader(start *xml.StartElement) error {
 		ok = false
 	}
 	p.header, p.headerOK = h, ok
-	p.sink.Header(&h, ok)
+	// Neither given by the group (and well formed where it gave them):
+	// the first transaction's, as CBPR+ writes them.
+	p.pending = (g.InstgAgt == nil || g.InstgAgt.BICFI == "") || g.IntrBkSttlmDt == nil
+	if !p.pending {
+		p.sink.Header(&p.header, p.headerOK)
+	}
 
 	t := settlement.Trailer{}
 	tok := true
@@ -383,15 +399,16 @@ func (p *parser) groupHeader(start *xml.StartElement) error {
 	} else {
 		tok = false
 	}
-	if s, have := need(g.CtrlSum, "CtrlSum"); have {
+	if g.CtrlSum == nil {
+		t.NoControlSum = true // optional in ISO 20022: the sum computed is reported
+	} else {
+		s := strings.TrimSpace(*g.CtrlSum)
 		d, err := settlement.ParseControlSum([]byte(s))
 		if err != nil {
 			p.problem(0, "CtrlSum", settlement.CodeControlSum, "%q: %v", clip(s), err)
 			tok = false
 		}
 		t.ControlSum = d
-	} else {
-		tok = false
 	}
 	p.trailer, p.trailerOK = t, tok
 	return nil
@@ -408,6 +425,9 @@ func (p *parser) transaction(start *xml.StartElement) error {
 	}
 	e := &p.entry
 	*e = settlement.Entry{Line: line, Kind: settlement.KindPayment}
+	if p.pending {
+		p.firstTransaction(line, &tx)
+	}
 	ok := p.sawHeader
 	if tx.EndToEndID == nil {
 		p.problem(line, "PmtId/EndToEndId", settlement.CodeXMLElement, "no PmtId/EndToEndId (the payment id)")
@@ -438,10 +458,7 @@ func (p *parser) transaction(start *xml.StartElement) error {
 			ok = false
 		}
 	}
-	if tx.IntrBkSttlmDt != nil && p.groupDate != "" && strings.TrimSpace(*tx.IntrBkSttlmDt) != p.groupDate {
-		p.problem(line, "IntrBkSttlmDt", settlement.CodeDateMismatch, "transaction date %q differs from the group's %s", clip(*tx.IntrBkSttlmDt), p.groupDate)
-		ok = false
-	}
+	ok = p.dateAndSender(line, &tx) && ok
 	if len(tx.Ustrd) > 1 {
 		p.problem(line, "RmtInf/Ustrd", settlement.CodeRemittance, "%d Ustrd elements; the format carries one", len(tx.Ustrd))
 		ok = false
@@ -455,6 +472,78 @@ func (p *parser) transaction(start *xml.StartElement) error {
 	}
 	p.sink.Entry(e, ok)
 	return nil
+}
+
+// firstTransaction completes a header the group left without a business
+// date or a sender from the first transaction, and hands it on.
+func (p *parser) firstTransaction(line int, tx *transaction) {
+	p.pending = false
+	if p.groupDate == "" {
+		switch {
+		case tx.IntrBkSttlmDt == nil:
+			p.problem(line, "IntrBkSttlmDt", settlement.CodeXMLElement, "the group has no IntrBkSttlmDt, so each CdtTrfTxInf needs one")
+			p.headerOK = false
+		default:
+			s := strings.TrimSpace(*tx.IntrBkSttlmDt)
+			if d, err := settlement.ParseDate(s); err == nil {
+				p.header.BusinessDate, p.date = d, s
+			} else {
+				p.problem(line, "IntrBkSttlmDt", settlement.CodeDate, "%v", err)
+				p.headerOK = false
+			}
+		}
+	}
+	if p.groupSender == "" {
+		var b settlement.BIC
+		if p.agent(line, "InstgAgt/FinInstnId/BICFI", tx.InstgAgt, &b) {
+			p.header.Sender, p.sender = b, b
+		} else {
+			p.headerOK = false
+		}
+	}
+	p.sink.Header(&p.header, p.headerOK)
+}
+
+// dateAndSender checks a transaction's own settlement date and
+// instructing agent against the file's: equal where given, and given
+// where the group has none.
+func (p *parser) dateAndSender(line int, tx *transaction) bool {
+	ok := true
+	switch {
+	case tx.IntrBkSttlmDt != nil && p.date != "" && strings.TrimSpace(*tx.IntrBkSttlmDt) != p.date:
+		whose := "the group's"
+		if p.groupDate == "" {
+			whose = "the first transaction's"
+		}
+		p.problem(line, "IntrBkSttlmDt", settlement.CodeDateMismatch, "transaction date %q differs from %s %s", clip(*tx.IntrBkSttlmDt), whose, p.date)
+		ok = false
+	case tx.IntrBkSttlmDt == nil && p.groupDate == "" && p.date != "":
+		p.problem(line, "IntrBkSttlmDt", settlement.CodeXMLElement, "the group has no IntrBkSttlmDt, so each CdtTrfTxInf needs one")
+		ok = false
+	}
+	if p.sender == "" {
+		return ok
+	}
+	if tx.InstgAgt == nil || tx.InstgAgt.BICFI == "" {
+		if p.groupSender == "" {
+			p.problem(line, "InstgAgt/FinInstnId/BICFI", settlement.CodeXMLElement, "the group has no InstgAgt, so each CdtTrfTxInf names the sender")
+			ok = false
+		}
+		return ok
+	}
+	var b settlement.BIC
+	if !p.agent(line, "InstgAgt/FinInstnId/BICFI", tx.InstgAgt, &b) {
+		return false
+	}
+	if b != p.sender {
+		whose := "the group's"
+		if p.groupSender == "" {
+			whose = "the first transaction's"
+		}
+		p.problem(line, "InstgAgt/FinInstnId/BICFI", settlement.CodeSenderNotUploader, "instructing agent %s differs from %s %s: a file has one sender, the bank that uploads it", b, whose, p.sender)
+		ok = false
+	}
+	return ok
 }
 
 func (p *parser) agent(line int, field string, a *agent, dst *settlement.BIC) bool {
