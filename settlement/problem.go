@@ -53,7 +53,11 @@ const (
 	CodeXMLDocument    = "XML_DOCUMENT"
 	// CodeSchema: the file is not valid against the official ISO 20022
 	// schema of its namespace (the message names the element's path).
-	CodeSchema         = "SCHEMA"
+	CodeSchema = "SCHEMA"
+	// CodeAppHdr: the business application header envelope is not as the
+	// contract describes (one AppHdr, then one Document; Fr the sender;
+	// MsgDefIdr the document's message).
+	CodeAppHdr         = "APP_HDR"
 	CodeHeaderTooLarge = "HEADER_TOO_LARGE"
 	// Fields.
 	CodeFileID       = "FILE_ID"

@@ -24,6 +24,23 @@ import (
 // Namespace is the only pacs.008 version this format accepts.
 const Namespace = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08"
 
+// Message is the message the Document holds, as an AppHdr names it.
+const Message = "pacs.008.001.08"
+
+// AppHdrNamespaces are the business application header versions accepted
+// in an envelope before the Document.
+var AppHdrNamespaces = map[string]string{
+	"urn:iso:std:iso:20022:tech:xsd:head.001.001.02": "head.001.001.02",
+	"urn:iso:std:iso:20022:tech:xsd:head.001.001.03": "head.001.001.03",
+}
+
+// appHdr is what the parser reads of a business application header: who
+// sends, and which message follows. Fr is a choice of OrgId or FIId.
+type appHdr struct {
+	From      *agent  `xml:"Fr>FIId"`
+	MsgDefIdr *string `xml:"MsgDefIdr"`
+}
+
 type agent struct {
 	BICFI string `xml:"FinInstnId>BICFI"`
 }
@@ -74,7 +91,7 @@ func Parse(r io.Reader, lim formats.Limits, sink settlement.Sink) error {
 	p.dec = xml.NewTokenDecoder(tap{p})
 	err := p.run()
 	if cr.err == nil && cr.n <= lim.FileBytesMax {
-		if err == nil && p.atEOF {
+		if err == nil && p.atEOF && p.docBegun {
 			p.schema.Finish()
 		}
 		p.schemaProblems()
@@ -132,7 +149,19 @@ type parser struct {
 	raw    *xml.Decoder // the file's tokens
 	dec    *xml.Decoder // the same, through the schema checker
 	schema *isoschema.Checker
-	atEOF  bool // the parser read to the end (it stops early on what makes the rest meaningless)
+	// The business application header envelope, where the file has one:
+	// env, the root is an envelope; hdr checks the AppHdr subtree against
+	// head.001 and schema the Document subtree; cur is the checker the
+	// tokens at the current depth go to (nil: the envelope's own tokens).
+	env       bool
+	hdr       *isoschema.Checker
+	cur       *isoschema.Checker
+	rawDepth  int
+	sawAppHdr bool
+	appFrom   string // AppHdr/Fr/FIId/FinInstnId/BICFI, checked against the sender
+	docBegun  bool
+	rootSeen  bool
+	atEOF     bool // the parser read to the end (it stops early on what makes the rest meaningless)
 	// notADocument: a problem that makes the file no pacs.008 document
 	// was reported (see schemaProblems).
 	notADocument bool
@@ -170,9 +199,56 @@ type tap struct{ p *parser }
 func (t tap) Token() (xml.Token, error) {
 	tok, err := t.p.raw.Token()
 	if err == nil {
-		t.p.schema.Token(tok)
+		t.p.route(tok)
 	}
 	return tok, err
+}
+
+// route hands a token to the checker of the subtree it belongs to. A bare
+// Document is checked whole. In an envelope the envelope element itself is
+// no ISO 20022 element (any name is allowed): its AppHdr child is checked
+// against head.001, its Document child against pacs.008, and the tokens
+// between them are the parser's to judge.
+func (p *parser) route(tok xml.Token) {
+	switch t := tok.(type) {
+	case xml.StartElement:
+		switch {
+		case p.rawDepth == 0 && !p.rootSeen:
+			p.rootSeen = true
+			p.env = t.Name.Local != "Document"
+			if !p.env {
+				p.cur, p.docBegun = p.schema, true
+			}
+		case p.env && p.rawDepth == 1:
+			p.cur = nil
+			if msg, ok := AppHdrNamespaces[t.Name.Space]; ok && t.Name.Local == "AppHdr" && p.hdr == nil {
+				if s, ok := isoschema.Lookup(msg); ok {
+					p.hdr = isoschema.NewChecker(s, func() int { l, _ := p.raw.InputPos(); return l })
+					p.cur = p.hdr
+				}
+			} else if t.Name.Local == "Document" && t.Name.Space == Namespace && !p.docBegun {
+				p.cur, p.docBegun = p.schema, true
+			}
+		}
+		p.rawDepth++
+		if p.cur != nil {
+			p.cur.Token(tok)
+		}
+	case xml.EndElement:
+		if p.cur != nil {
+			p.cur.Token(tok)
+		}
+		p.rawDepth--
+		if p.env && p.rawDepth <= 1 {
+			p.cur = nil
+		}
+	default:
+		if p.cur != nil {
+			p.cur.Token(tok)
+		} else if d, ok := tok.(xml.Directive); ok && p.rawDepth == 0 {
+			p.schema.Token(d) // a DOCTYPE before any root: refused as ever
+		}
+	}
 }
 
 var txPath = regexp.MustCompile(`^/Document/FIToFICstmrCdtTrf/CdtTrfTxInf(?:\[([0-9]+)\])?(/|$)`)
@@ -186,6 +262,18 @@ var txPath = regexp.MustCompile(`^/Document/FIToFICstmrCdtTrf/CdtTrfTxInf(?:\[([
 func (p *parser) schemaProblems() {
 	if p.notADocument {
 		return
+	}
+	if p.hdr != nil {
+		for _, v := range p.hdr.Violations() {
+			field := v.Path[strings.LastIndexByte(v.Path, '/')+1:]
+			if i := strings.IndexByte(field, '['); i > 0 {
+				field = field[:i]
+			}
+			p.problem(0, field, settlement.CodeSchema, "%s (XML line %d): %s", v.Path, v.Line, v.Message)
+		}
+		if n := p.hdr.Dropped(); n > 0 {
+			p.problem(0, "AppHdr", settlement.CodeSchema, "%d more schema violations of the AppHdr not listed", n)
+		}
 	}
 	for _, v := range p.schema.Violations() {
 		line := 0
@@ -216,6 +304,7 @@ func (p *parser) problem(line int, field, code, format string, args ...any) {
 
 func (p *parser) run() error {
 	depth := 0
+	base := 0 // 1 inside an envelope: the Document is one level down
 	sawDoc, sawMsg := false, false
 	for {
 		tok, err := p.dec.Token()
@@ -232,28 +321,45 @@ func (p *parser) run() error {
 			depth++
 			switch {
 			case depth == 1:
-				if sawDoc {
+				if sawDoc || p.sawAppHdr {
 					p.problem(0, "", settlement.CodeXMLDocument, "a second root element %s after the Document; a file is one document", clip(t.Name.Local))
 					return nil
 				}
-				if t.Name.Local != "Document" || t.Name.Space != Namespace {
+				if p.env {
+					continue // an envelope: its children are read below
+				}
+				if t.Name.Space != Namespace {
 					p.problem(0, "", settlement.CodeXMLDocument, "root element is {%s}%s; a file is one {%s}Document", clip(t.Name.Space), clip(t.Name.Local), Namespace)
 					return nil
 				}
 				sawDoc = true
-			case depth == 2:
+			case p.env && depth == 2:
+				stop, err := p.envelopeChild(&t, sawDoc)
+				if err != nil {
+					p.syntax(err)
+					return nil
+				}
+				if stop {
+					return nil
+				}
+				if t.Name.Local == "Document" {
+					sawDoc, base = true, 1
+				} else {
+					depth-- // the AppHdr was read whole
+				}
+			case depth == 2+base:
 				if t.Name.Local != "FIToFICstmrCdtTrf" || sawMsg {
 					p.problem(0, "", settlement.CodeXMLDocument, "Document holds %s; it must hold exactly one FIToFICstmrCdtTrf", clip(t.Name.Local))
 					return nil
 				}
 				sawMsg = true
-			case depth == 3 && t.Name.Local == "GrpHdr":
+			case depth == 3+base && t.Name.Local == "GrpHdr":
 				if err := p.groupHeader(&t); err != nil {
 					p.syntax(err)
 					return nil
 				}
 				depth--
-			case depth == 3 && t.Name.Local == "CdtTrfTxInf":
+			case depth == 3+base && t.Name.Local == "CdtTrfTxInf":
 				p.txs++
 				if p.txs > p.lim.RecordsMax {
 					p.problem(int(p.txs), "", settlement.CodeTooManyRecords, "file has more than %d transactions; split it", p.lim.RecordsMax)
@@ -274,7 +380,7 @@ func (p *parser) run() error {
 		case xml.EndElement:
 			depth--
 		case xml.CharData:
-			if depth <= 2 && len(bytes.TrimSpace(t)) > 0 {
+			if depth <= 2+base && len(bytes.TrimSpace(t)) > 0 {
 				p.problem(int(p.txs), "", settlement.CodeXMLDocument, "text outside the elements of the message")
 				return nil
 			}
@@ -283,6 +389,10 @@ func (p *parser) run() error {
 			p.problem(0, "", settlement.CodeXMLDocument, "DTD or other directive: not allowed in a payment file")
 			return nil
 		}
+	}
+	if p.env && !sawDoc {
+		p.problem(0, "Document", settlement.CodeAppHdr, "the envelope holds no {%s}Document after its AppHdr", Namespace)
+		return nil
 	}
 	if !sawDoc {
 		p.problem(0, "", settlement.CodeFileEmpty, "no XML document in the file")
@@ -299,6 +409,64 @@ func (p *parser) run() error {
 	}
 	p.sink.Trailer(&p.trailer, p.trailerOK)
 	return nil
+}
+
+// envelopeChild reads one child of a business application header
+// envelope: first one AppHdr (decoded whole here), then one Document
+// (whose content the caller reads). Anything else ends the file's reading
+// with APP_HDR; stop says so.
+func (p *parser) envelopeChild(t *xml.StartElement, sawDoc bool) (stop bool, err error) {
+	name := "{" + clip(t.Name.Space) + "}" + clip(t.Name.Local)
+	switch {
+	case sawDoc:
+		p.problem(0, "", settlement.CodeAppHdr, "%s after the Document: an envelope holds one AppHdr, then one Document, and nothing else", name)
+		return true, nil
+	case t.Name.Local == "Document" && !p.sawAppHdr:
+		p.problem(0, "AppHdr", settlement.CodeAppHdr, "the envelope's Document comes without an AppHdr before it")
+		return true, nil
+	case t.Name.Local == "Document" && t.Name.Space != Namespace:
+		p.problem(0, "", settlement.CodeXMLDocument, "the envelope holds %s; this format reads {%s}Document", name, Namespace)
+		return true, nil
+	case t.Name.Local == "Document":
+		return false, nil
+	case t.Name.Local != "AppHdr":
+		p.problem(0, "", settlement.CodeXMLDocument, "the root element holds %s: a file is one {%s}Document, or an envelope of one AppHdr and one Document", name, Namespace)
+		return true, nil
+	case AppHdrNamespaces[t.Name.Space] == "":
+		p.problem(0, "AppHdr", settlement.CodeAppHdr, "AppHdr in namespace %q: the contract reads head.001.001.02 and head.001.001.03", clip(t.Name.Space))
+		return true, nil
+	case p.sawAppHdr:
+		p.problem(0, "AppHdr", settlement.CodeAppHdr, "a second AppHdr: an envelope holds one")
+		return true, nil
+	}
+	p.sawAppHdr = true
+	var h appHdr
+	if err := p.dec.DecodeElement(&h, t); err != nil {
+		return false, err
+	}
+	switch {
+	case h.MsgDefIdr == nil:
+		p.problem(0, "AppHdr/MsgDefIdr", settlement.CodeAppHdr, "the AppHdr has no MsgDefIdr")
+	case strings.TrimSpace(*h.MsgDefIdr) != Message:
+		p.problem(0, "AppHdr/MsgDefIdr", settlement.CodeAppHdr, "MsgDefIdr %q does not name the Document's message %s", clip(*h.MsgDefIdr), Message)
+	}
+	if h.From == nil || strings.TrimSpace(h.From.BICFI) == "" {
+		p.problem(0, "AppHdr/Fr/FIId/FinInstnId/BICFI", settlement.CodeAppHdr, "the AppHdr's Fr names no FIId/FinInstnId/BICFI: it must name the sender")
+		p.appFrom = "-" // never equal to a sender
+	} else {
+		p.appFrom = strings.TrimSpace(h.From.BICFI)
+	}
+	return false, nil
+}
+
+// emitHeader hands the header on once its sender is known, checked
+// against the AppHdr's Fr where the file has an envelope.
+func (p *parser) emitHeader() {
+	if p.sawAppHdr && p.appFrom != "-" && p.header.Sender != "" && p.appFrom != string(p.header.Sender) {
+		p.problem(0, "AppHdr/Fr/FIId/FinInstnId/BICFI", settlement.CodeAppHdr, "the AppHdr is from %s, the document's sender is %s", clip(p.appFrom), p.header.Sender)
+		p.headerOK = false
+	}
+	p.sink.Header(&p.header, p.headerOK)
 }
 
 func (p *parser) syntax(err error) {
@@ -384,7 +552,7 @@ func (p *parser) groupHeader(start *xml.StartElement) error {
 	// the first transaction's, as CBPR+ writes them.
 	p.pending = (g.InstgAgt == nil || g.InstgAgt.BICFI == "") || g.IntrBkSttlmDt == nil
 	if !p.pending {
-		p.sink.Header(&p.header, p.headerOK)
+		p.emitHeader()
 	}
 
 	t := settlement.Trailer{}
@@ -501,7 +669,7 @@ func (p *parser) firstTransaction(line int, tx *transaction) {
 			p.headerOK = false
 		}
 	}
-	p.sink.Header(&p.header, p.headerOK)
+	p.emitHeader()
 }
 
 // dateAndSender checks a transaction's own settlement date and
