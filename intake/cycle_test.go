@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -170,5 +171,35 @@ func TestCycleTooManyFiles(t *testing.T) {
 	in := make([]intake.Input, intake.FilesMax+1)
 	if _, err := intake.CheckCycle(context.Background(), in, intake.Options{}, 1); err == nil {
 		t.Error("more than FilesMax files: no error")
+	}
+}
+
+// A pacs.007 reversal is held to the rules of a CSV R record, across the
+// files of a cycle as within one, and its problems name its own elements.
+func TestCyclePACS007Reversals(t *testing.T) {
+	b, err := os.ReadFile("../adapters/formats/pacs007/testdata/accepted/whole_payment.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := string(b) // reverses SH-1 of SHBKKRSE to CZNBKRSE, 90000 KRW
+	pay := csvOf("F1", "SHBKKRSE", "P,SH-1,SHBKKRSE,CZNBKRSE,90000,KRW")
+	for _, c := range []struct {
+		name  string
+		files [][2]string
+		want  string
+	}{
+		{"original in the same cycle", [][2]string{{"a.csv", pay}, {"r.xml", rev}}, "r.xml:1: ORIGINAL_NOT_SETTLED OrgnlEndToEndId\n"},
+		{"reversed in CSV and again in pacs.007", [][2]string{
+			{"a.csv", csvOf("F1", "SHBKKRSE", "R,SH-R0,SH-1,SHBKKRSE,CZNBKRSE,90000,KRW,AM05")}, {"r.xml", rev}},
+			"r.xml:1: ALREADY_REVERSED OrgnlEndToEndId\n"},
+		{"reversal id already used by a payment", [][2]string{
+			{"a.csv", csvOf("F1", "SHBKKRSE", "P,SH-R-1,SHBKKRSE,CZNBKRSE,5,KRW")}, {"r.xml", rev}},
+			"r.xml:1: DUPLICATE_PAYMENT_ID RvslId\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := report(t, cycle(t, 1, c.files...)); got != c.want {
+				t.Errorf("got\n%swant\n%s", got, c.want)
+			}
+		})
 	}
 }

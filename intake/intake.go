@@ -16,7 +16,7 @@ import (
 
 	"settle/adapters/formats"
 	"settle/adapters/formats/csv"
-	"settle/adapters/formats/pacs008"
+	"settle/adapters/formats/xmlfile"
 	"settle/adapters/signature"
 	"settle/settlement"
 )
@@ -125,9 +125,9 @@ func Check(name string, r io.Reader, sig Sig, opts Options) (*Result, error) {
 	case "csv":
 		err = csv.Parse(tee, lim, s)
 	case "xml":
-		err = pacs008.Parse(tee, lim, s)
+		err = xmlfile.Parse(tee, lim, s)
 	default:
-		fc.Problem(settlement.Problem{Code: settlement.CodeFormat, Message: fmt.Sprintf("%q: a payment file is named *.csv (Format 1) or *.xml (pacs.008.001.08)", path.Base(name))})
+		fc.Problem(settlement.Problem{Code: settlement.CodeFormat, Message: fmt.Sprintf("%q: a payment file is named *.csv (Format 1) or *.xml (pacs.008.001.08, pacs.007.001.09)", path.Base(name))})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)

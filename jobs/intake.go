@@ -14,7 +14,7 @@ import (
 
 	"settle/adapters/formats"
 	"settle/adapters/formats/csv"
-	"settle/adapters/formats/pacs008"
+	"settle/adapters/formats/xmlfile"
 	"settle/adapters/signature"
 	"settle/intake"
 	"settle/settlement"
@@ -364,7 +364,7 @@ func (in *Intake) ingest(ctx context.Context, rec FileRecord, sum, name string) 
 		case "csv":
 			err = csv.Parse(rc, in.Limits, s)
 		case "xml":
-			err = pacs008.Parse(rc, in.Limits, s)
+			err = xmlfile.Parse(rc, in.Limits, s)
 		default:
 			err = fmt.Errorf("format of %s", name)
 		}

@@ -67,8 +67,20 @@ var XMLFields = Fields{FileID: "MsgId", Sender: "InstgAgt/FinInstnId/BICFI", Deb
 	OriginalDebtor: "DbtrAgt/FinInstnId/BICFI", OriginalCreditor: "CdtrAgt/FinInstnId/BICFI",
 	Original: "PmtId/EndToEndId", Amount: "IntrBkSttlmAmt", EntryCount: "NbOfTxs", ControlSum: "CtrlSum"}
 
+// PACS007Fields are Format 3's element paths (pacs.007 reversals).
+var PACS007Fields = Fields{FileID: "MsgId", Sender: "InstgAgt/FinInstnId/BICFI",
+	Debtor: "OrgnlTxRef/DbtrAgt/FinInstnId/BICFI", Creditor: "OrgnlTxRef/CdtrAgt/FinInstnId/BICFI",
+	PaymentID: "RvslId", ReversalID: "RvslId", OriginalDebtor: "OrgnlTxRef/DbtrAgt/FinInstnId/BICFI",
+	OriginalCreditor: "OrgnlTxRef/CdtrAgt/FinInstnId/BICFI", Original: "OrgnlEndToEndId", Amount: "RvsdIntrBkSttlmAmt",
+	EntryCount: "NbOfTxs", ControlSum: "CtrlSum"}
+
 // Fields names the file's fields as its format does.
 func (c *FileCheck) Fields() *Fields { return c.fields() }
+
+// SetFields names the fields as the file's format does, once the reader
+// knows it (an XML file tells its message by its namespace). Call it
+// before the file's first problem.
+func (c *FileCheck) SetFields(f *Fields) { c.Rules.Fields = f }
 
 func (c *FileCheck) fields() *Fields {
 	if c.Rules.Fields != nil {

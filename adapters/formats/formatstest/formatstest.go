@@ -33,8 +33,8 @@ type Format struct {
 	// Parse reads one file.
 	Parse Parser
 	// Fields names the fields in problems found by the shared rules; nil is
-	// settlement's default (the CSV column names), which is what the
-	// goldens of both formats were recorded with.
+	// settlement's default (the CSV column names). An ISO 20022 reader sets
+	// its message's own on the check (isoxml.FieldsSink).
 	Fields *settlement.Fields
 }
 

@@ -9,9 +9,8 @@ import (
 	"settle/adapters/formats/pacs008"
 )
 
-// format is Format 2, pacs.008, for the shared tests of formatstest. Its
-// goldens were recorded with the default field naming (Fields nil): the
-// shared rules' problems name CSV columns, the parser's own name elements.
+// format is Format 2, pacs.008, for the shared tests of formatstest. The
+// reader names the fields of the shared rules' problems as pacs.008 does.
 var format = formatstest.Format{Ext: ".xml", Parse: pacs008.Parse}
 
 // check parses data as a pacs.008 payment file and runs the spec's rules.

@@ -8,7 +8,6 @@ package pacs008
 import (
 	"encoding/xml"
 	"io"
-	"strconv"
 	"strings"
 
 	"settle/adapters/formats"
@@ -19,14 +18,10 @@ import (
 // Namespace is the only pacs.008 version this format accepts.
 const Namespace = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08"
 
-type agent struct {
-	BICFI string `xml:"FinInstnId>BICFI"`
-}
-
-type amount struct {
-	Ccy   string `xml:"Ccy,attr"`
-	Value string `xml:",chardata"`
-}
+type (
+	agent  = isoxml.Agent
+	amount = isoxml.Amount
+)
 
 type groupHeader struct {
 	MsgID         *string `xml:"MsgId"`
@@ -144,21 +139,7 @@ func (p *parser) groupHeader(start *xml.StartElement) error {
 	}
 	h := settlement.Header{}
 	ok := true
-	need := func(v *string, field string) (string, bool) {
-		if v == nil {
-			p.problem(0, field, settlement.CodeXMLElement, "GrpHdr has no %s", field)
-			return "", false
-		}
-		return strings.TrimSpace(*v), true
-	}
-	if s, have := need(g.MsgID, "MsgId"); have {
-		if settlement.ValidFileID([]byte(s)) {
-			h.FileID = s
-		} else {
-			p.problem(0, "MsgId", settlement.CodeFileID, "%q: %v", isoxml.Clip(s), settlement.ErrFileID)
-			ok = false
-		}
-	} else {
+	if h.FileID, ok = p.r.FileID(g.MsgID); !ok {
 		ok = false
 	}
 	if g.InstgAgt != nil && g.InstgAgt.BICFI != "" {
@@ -171,22 +152,15 @@ func (p *parser) groupHeader(start *xml.StartElement) error {
 		}
 	}
 	if g.IntrBkSttlmDt != nil {
-		s := strings.TrimSpace(*g.IntrBkSttlmDt)
-		if d, err := settlement.ParseDate(s); err == nil {
+		if d, dok := p.r.Date(0, "IntrBkSttlmDt", *g.IntrBkSttlmDt); dok {
 			h.BusinessDate = d
-			p.groupDate, p.date = s, s
+			p.groupDate, p.date = string(d), string(d)
 		} else {
-			p.problem(0, "IntrBkSttlmDt", settlement.CodeDate, "%v", err)
 			ok = false
 		}
 	}
-	if s, have := need(g.CreDtTm, "CreDtTm"); have {
-		if t, err := settlement.ParseLocalTimestamp(s, p.lim.Zone); err == nil {
-			h.CreatedAt = t
-		} else {
-			p.problem(0, "CreDtTm", settlement.CodeTimestamp, "%v", err)
-			ok = false
-		}
+	if t, tok := p.r.CreatedAt(g.CreDtTm); tok {
+		h.CreatedAt = t
 	} else {
 		ok = false
 	}
@@ -200,26 +174,15 @@ func (p *parser) groupHeader(start *xml.StartElement) error {
 
 	t := settlement.Trailer{}
 	tok := true
-	if s, have := need(g.NbOfTxs, "NbOfTxs"); have {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 || s[0] == '+' || s[0] == '-' {
-			p.problem(0, "NbOfTxs", settlement.CodeEntryCount, "%q is not a count", isoxml.Clip(s))
-			tok = false
-		}
-		t.Count = n
-	} else {
+	if t.Count, tok = p.r.Count(g.NbOfTxs); !tok {
 		tok = false
 	}
 	if g.CtrlSum == nil {
 		t.NoControlSum = true // optional in ISO 20022: the sum computed is reported
 	} else {
-		s := strings.TrimSpace(*g.CtrlSum)
-		d, err := settlement.ParseControlSum([]byte(s))
-		if err != nil {
-			p.problem(0, "CtrlSum", settlement.CodeControlSum, "%q: %v", isoxml.Clip(s), err)
-			tok = false
-		}
-		t.ControlSum = d
+		var sok bool
+		t.ControlSum, sok = p.r.ControlSum(*g.CtrlSum)
+		tok = tok && sok
 	}
 	p.trailer, p.trailerOK = t, tok
 	return nil
@@ -240,35 +203,14 @@ func (p *parser) transaction(start *xml.StartElement) error {
 		p.firstTransaction(line, &tx)
 	}
 	ok := p.sawHeader
-	if tx.EndToEndID == nil {
-		p.problem(line, "PmtId/EndToEndId", settlement.CodeXMLElement, "no PmtId/EndToEndId (the payment id)")
-		ok = false
-	} else if id := strings.TrimSpace(*tx.EndToEndID); settlement.ValidPaymentID([]byte(id)) {
+	if id, idOK := p.r.EntryID(line, "PmtId/EndToEndId", tx.EndToEndID, "payment id"); idOK {
 		e.ID = id
 	} else {
-		p.problem(line, "PmtId/EndToEndId", settlement.CodePaymentID, "%q: %v", isoxml.Clip(id), settlement.ErrPaymentID)
 		ok = false
 	}
 	ok = p.agent(line, "DbtrAgt/FinInstnId/BICFI", tx.DbtrAgt, &e.Debtor) && ok
 	ok = p.agent(line, "CdtrAgt/FinInstnId/BICFI", tx.CdtrAgt, &e.Creditor) && ok
-	if tx.IntrBkSttlmAmt == nil {
-		p.problem(line, "IntrBkSttlmAmt", settlement.CodeXMLElement, "no IntrBkSttlmAmt")
-		ok = false
-	} else {
-		c, err := settlement.ParseCurrency(tx.IntrBkSttlmAmt.Ccy)
-		if err != nil {
-			p.problem(line, "IntrBkSttlmAmt/@Ccy", settlement.CodeCurrency, "%q: %v", isoxml.Clip(tx.IntrBkSttlmAmt.Ccy), settlement.ErrCurrency)
-			ok = false
-		}
-		e.Currency = c
-		v := strings.TrimSpace(tx.IntrBkSttlmAmt.Value)
-		if d, err := settlement.ParseAmount([]byte(v), c); err == nil {
-			e.Amount = d
-		} else {
-			p.problem(line, "IntrBkSttlmAmt", settlement.AmountCode(err), "%q: %v", isoxml.Clip(v), err)
-			ok = false
-		}
-	}
+	ok = p.r.Money(line, "IntrBkSttlmAmt", tx.IntrBkSttlmAmt, e) && ok
 	ok = p.dateAndSender(line, &tx) && ok
 	if len(tx.Ustrd) > 1 {
 		p.problem(line, "RmtInf/Ustrd", settlement.CodeRemittance, "%d Ustrd elements; the format carries one", len(tx.Ustrd))
@@ -358,9 +300,5 @@ func (p *parser) dateAndSender(line int, tx *transaction) bool {
 }
 
 func (p *parser) agent(line int, field string, a *agent, dst *settlement.BIC) bool {
-	var bicfi *string
-	if a != nil {
-		bicfi = &a.BICFI
-	}
-	return p.r.Agent(line, field, bicfi, dst)
+	return p.r.AgentBIC(line, field, a, dst)
 }
