@@ -189,6 +189,12 @@ else
 fi
 upload "${BICS[1]}" "$D/up/reversal.csv"
 ack "${BICS[1]}" reversal.csv
+echo "  (and, as payment hubs send them: each bank's pacs.007 reversals of some of its $DAY1 payments,"
+echo "   with new payments, some pacs.008 in a business application header envelope:)"
+$S gen --banks $BANKS --payments 500 --date "$DAY2" --out "$D/day2" --keys-from "$D/day1" --xml-every 2 --apphdr-every 2 \
+  --reverse "$DAY1" --reverse-payments "$PAYMENTS" --reversal-every 250 | sed -n 1p
+for f in "$D"/day2/files/*.csv "$D"/day2/files/*.xml; do upload "$(basename "$f" | cut -d_ -f1)" "$f"; done
+for f in "$D"/day2/files/*.csv "$D"/day2/files/*.xml; do ack "$(basename "$f" | cut -d_ -f1)" "$(basename "$f")"; done
 $S cycle run --config "$D/settle.yaml" --date "$DAY2"
 
 step "7. Net positions of $DAY1 (from Postgres; the ledger settled the same ones)"

@@ -13,12 +13,15 @@ func init() { commands = append(commands, newGenCmd) }
 
 func newGenCmd() *cobra.Command {
 	var cfg gen.Config
-	var date, out string
+	var date, out, reverse string
 	c := &cobra.Command{
 		Use:   "gen --banks N --payments N --date YYYY-MM-DD --out DIR",
 		Short: "Write a realistic signed day of payment files, with keys, members and caps",
 		Long: `Write a realistic day of payment files for demos and benchmarks: one file per
-bank (CSV, or pacs.008 for every --xml-every-th bank), each with its .sig,
+bank (CSV, or pacs.008 for every --xml-every-th bank, every --apphdr-every-th
+of those in a head.001 envelope), each with its .sig, and with --reverse DATE
+a pacs.007 file per bank reversing every --reversal-every-th payment it sent
+on that earlier day (generated with the same --seed and --banks),
 public keys in DIR/keys, private keys in DIR/private (0600), DIR/members.txt
 and DIR/caps.csv. The same --seed gives the same payments; keys are random.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -33,11 +36,21 @@ and DIR/caps.csv. The same --seed gives the same payments; keys are random.`,
 				return usageError("--date: %v", err)
 			}
 			cfg.Date = d
+			if reverse != "" {
+				r, err := settlement.ParseDate(reverse)
+				if err != nil {
+					return usageError("--reverse: %v", err)
+				}
+				cfg.ReverseDate = r
+				if cfg.ReversalEvery <= 0 {
+					cfg.ReversalEvery = 100
+				}
+			}
 			w, err := gen.Day(cfg, out)
 			if err != nil {
 				return usageError("%v", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d files with %d payments for %s into %s\n", len(w.Files), cfg.Payments, d, out)
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d files with %d payments and %d reversals for %s into %s\n", len(w.Files), cfg.Payments, w.Reversals, d, out)
 			fmt.Fprintf(cmd.OutOrStdout(), "next: settle net --keys %s --members %s --caps %s %s/files/*.csv %s/files/*.xml\n", w.KeysDir, w.Members, w.Caps, out, out)
 			return nil
 		},
@@ -48,5 +61,10 @@ and DIR/caps.csv. The same --seed gives the same payments; keys are random.`,
 	c.Flags().StringVar(&out, "out", "", "output directory")
 	c.Flags().Uint64Var(&cfg.Seed, "seed", 1, "seed of the payments")
 	c.Flags().IntVar(&cfg.XMLEvery, "xml-every", 0, "every N-th bank sends pacs.008 XML instead of CSV (0: all CSV)")
+	c.Flags().IntVar(&cfg.AppHdrEvery, "apphdr-every", 0, "every N-th pacs.008 file comes in a business application header envelope (0: none)")
+	c.Flags().StringVar(&reverse, "reverse", "", "an earlier business date YYYY-MM-DD: each bank also reverses some of its payments of that day in a pacs.007 file")
+	c.Flags().StringVar(&cfg.KeysFrom, "keys-from", "", "sign with the private keys an earlier gen wrote into DIR/private (a second day of the same banks)")
+	c.Flags().IntVar(&cfg.ReversePayments, "reverse-payments", 0, "with --reverse: the --payments that earlier day was generated with (default: this day's)")
+	c.Flags().IntVar(&cfg.ReversalEvery, "reversal-every", 0, "with --reverse: reverse every N-th payment of that day (default 100)")
 	return c
 }

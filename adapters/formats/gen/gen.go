@@ -19,6 +19,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +59,22 @@ type Config struct {
 	Date     settlement.Date
 	Seed     uint64
 	XMLEvery int // every XMLEvery-th bank sends pacs.008 instead of CSV; 0: none
+	// AppHdrEvery: every AppHdrEvery-th XML file comes in a business
+	// application header envelope (head.001.001.02); 0: none.
+	AppHdrEvery int
+	// ReverseDate and ReversalEvery: each bank also sends a pacs.007 file
+	// reversing every ReversalEvery-th payment it sent on ReverseDate (an
+	// earlier day generated with the same seed and banks, so the originals
+	// are settled by then); 0: no reversals.
+	ReverseDate   settlement.Date
+	ReversalEvery int
+	// ReversePayments is the earlier day's Payments (0: the same as this
+	// day's): the originals are that day's, recomputed from the seed.
+	ReversePayments int
+	// KeysFrom: sign with the private keys an earlier Day wrote under
+	// KeysFrom/private (so a second day is signed by the banks the first
+	// registered); "": new keys.
+	KeysFrom string
 }
 
 // Bank is a generated member with its signing key.
@@ -83,6 +100,34 @@ func Keys(bics []settlement.BIC) ([]Bank, error) {
 			return nil, err
 		}
 		out[i] = Bank{BIC: b, Private: k}
+	}
+	return out, nil
+}
+
+// LoadKeys reads the private keys an earlier Day wrote, dir/private/<BIC>.key.
+func LoadKeys(bics []settlement.BIC, dir string) ([]Bank, error) {
+	out := make([]Bank, len(bics))
+	for i, b := range bics {
+		raw, err := os.ReadFile(filepath.Join(dir, "private", string(b)+".key"))
+		if err != nil {
+			return nil, err
+		}
+		blk, _ := pem.Decode(raw)
+		if blk == nil || blk.Type != "PRIVATE KEY" {
+			return nil, fmt.Errorf("%s: no PEM PRIVATE KEY", b)
+		}
+		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", b, err)
+		}
+		signer, ok := k.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("%s: a %T cannot sign", b, k)
+		}
+		if e, ok := signer.(ed25519.PrivateKey); ok {
+			signer = e
+		}
+		out[i] = Bank{BIC: b, Private: signer}
 	}
 	return out, nil
 }
@@ -242,13 +287,44 @@ func WriteCSV(w io.Writer, fileID string, sender settlement.BIC, date settlement
 // official schema (Dbtr and Cdtr, mandatory there and unused by the
 // scheme, name the agents' customers).
 func WriteXML(w io.Writer, fileID string, sender settlement.BIC, date settlement.Date, created time.Time, ps []Payment) error {
+	return writeXML(w, false, fileID, sender, date, created, ps)
+}
+
+// WriteXMLInAppHdr writes the same pacs.008 in a business application
+// header envelope, as CBPR+ sends it: an AppHdr (head.001.001.02) from the
+// sender to the scheme, then the Document.
+func WriteXMLInAppHdr(w io.Writer, fileID string, sender settlement.BIC, date settlement.Date, created time.Time, ps []Payment) error {
+	return writeXML(w, true, fileID, sender, date, created, ps)
+}
+
+// SchemeBIC is the scheme's own BIC, the AppHdr's addressee.
+const SchemeBIC = "KSCHKRSE"
+
+func writeAppHdr(b *bytes.Buffer, fileID string, sender settlement.BIC, msg string, created time.Time) {
+	fmt.Fprintf(b, `<?xml version="1.0" encoding="UTF-8"?>
+<BizMsgEnvlp>
+<AppHdr xmlns="urn:iso:std:iso:20022:tech:xsd:head.001.001.02">
+  <Fr><FIId><FinInstnId><BICFI>%s</BICFI></FinInstnId></FIId></Fr>
+  <To><FIId><FinInstnId><BICFI>%s</BICFI></FinInstnId></FIId></To>
+  <BizMsgIdr>%s</BizMsgIdr>
+  <MsgDefIdr>%s</MsgDefIdr>
+  <CreDt>%s</CreDt>
+</AppHdr>
+`, sender, SchemeBIC, fileID, msg, created.UTC().Format(time.RFC3339))
+}
+
+func writeXML(w io.Writer, env bool, fileID string, sender settlement.BIC, date settlement.Date, created time.Time, ps []Payment) error {
 	var b bytes.Buffer
 	total := controlSum{}
 	for _, p := range ps {
 		total.add(p.Amount)
 	}
-	fmt.Fprintf(&b, `<?xml version="1.0" encoding="UTF-8"?>
-<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08">
+	if env {
+		writeAppHdr(&b, fileID, sender, "pacs.008.001.08", created)
+	} else {
+		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	}
+	fmt.Fprintf(&b, `<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08">
   <FIToFICstmrCdtTrf>
     <GrpHdr>
       <MsgId>%s</MsgId>
@@ -284,6 +360,88 @@ func WriteXML(w io.Writer, fileID string, sender settlement.BIC, date settlement
 		}
 	}
 	b.WriteString("  </FIToFICstmrCdtTrf>\n</Document>\n")
+	if env {
+		b.WriteString("</BizMsgEnvlp>\n")
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// reasonCodes are the contract's reversal reasons, in a fixed order.
+var reasonCodes = func() []string {
+	out := make([]string, 0, len(settlement.Reasons))
+	for c := range settlement.Reasons {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}()
+
+// Reversals picks every every-th payment of originals (bank i's payments
+// of an earlier day) to reverse, each with a reason of the contract's list.
+func Reversals(originals []Payment, every int, date settlement.Date) []Reversal {
+	var out []Reversal
+	if every <= 0 {
+		return nil
+	}
+	prefix := "R" + strings.ReplaceAll(string(date), "-", "") + "-"
+	for j := every - 1; j < len(originals); j += every {
+		p := originals[j]
+		out = append(out, Reversal{ID: prefix + p.ID, Original: p, Reason: reasonCodes[j%len(reasonCodes)]})
+	}
+	return out
+}
+
+// Reversal is a generated reversal of a whole earlier payment.
+type Reversal struct {
+	ID       string
+	Original Payment
+	Reason   string
+}
+
+// WriteReversals writes a Format 3 (pacs.007.001.09) file, valid against
+// the official schema, reversing each payment whole.
+func WriteReversals(w io.Writer, fileID string, sender settlement.BIC, date settlement.Date, created time.Time, rs []Reversal) error {
+	var b bytes.Buffer
+	total := controlSum{}
+	for _, r := range rs {
+		total.add(r.Original.Amount)
+	}
+	fmt.Fprintf(&b, `<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.007.001.09">
+  <FIToFIPmtRvsl>
+    <GrpHdr>
+      <MsgId>%s</MsgId>
+      <CreDtTm>%s</CreDtTm>
+      <NbOfTxs>%d</NbOfTxs>
+      <CtrlSum>%s</CtrlSum>
+      <IntrBkSttlmDt>%s</IntrBkSttlmDt>
+      <SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf>
+      <InstgAgt><FinInstnId><BICFI>%s</BICFI></FinInstnId></InstgAgt>
+    </GrpHdr>
+`, fileID, created.Format(time.RFC3339), len(rs), total.String(), date, sender)
+	for _, r := range rs {
+		p := r.Original
+		fmt.Fprintf(&b, `    <TxInf>
+      <RvslId>%s</RvslId>
+      <OrgnlEndToEndId>%s</OrgnlEndToEndId>
+      <OrgnlIntrBkSttlmAmt Ccy="%s">%s</OrgnlIntrBkSttlmAmt>
+      <RvsdIntrBkSttlmAmt Ccy="%s">%s</RvsdIntrBkSttlmAmt>
+      <RvslRsnInf><Rsn><Cd>%s</Cd></Rsn></RvslRsnInf>
+      <OrgnlTxRef>
+        <DbtrAgt><FinInstnId><BICFI>%s</BICFI></FinInstnId></DbtrAgt>
+        <CdtrAgt><FinInstnId><BICFI>%s</BICFI></FinInstnId></CdtrAgt>
+      </OrgnlTxRef>
+    </TxInf>
+`, r.ID, p.ID, p.Currency, p.Amount, p.Currency, p.Amount, r.Reason, p.Debtor, p.Creditor)
+		if b.Len() > 1<<20 {
+			if _, err := w.Write(b.Bytes()); err != nil {
+				return err
+			}
+			b.Reset()
+		}
+	}
+	b.WriteString("  </FIToFIPmtRvsl>\n</Document>\n")
 	_, err := w.Write(b.Bytes())
 	return err
 }
@@ -339,11 +497,28 @@ func (c *controlSum) String() string {
 
 // Written lists what Day wrote.
 type Written struct {
-	Banks   []Bank
-	Files   []string // payment files, in bank order
-	Members string
-	Caps    string
-	KeysDir string
+	Banks     []Bank
+	Files     []string // payment and reversal files, in bank order
+	Reversals int      // reversals across the pacs.007 files
+	Members   string
+	Caps      string
+	KeysDir   string
+}
+
+// write writes one file and its detached signature by the bank.
+func (w *Written) write(b Bank, name string, data []byte) error {
+	sig, err := Sign(b.Private, data)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(name+".sig", sig, 0o644); err != nil {
+		return err
+	}
+	w.Files = append(w.Files, name)
+	return nil
 }
 
 // Day writes a whole day under dir: keys/<BIC>.pem (public),
@@ -360,7 +535,20 @@ func Day(cfg Config, dir string) (*Written, error) {
 	if _, err := settlement.ParseDate(string(cfg.Date)); err != nil {
 		return nil, err
 	}
-	banks, err := Keys(bics)
+	if cfg.ReversalEvery > 0 {
+		if _, err := settlement.ParseDate(string(cfg.ReverseDate)); err != nil {
+			return nil, fmt.Errorf("the day to reverse payments of: %w", err)
+		}
+		if cfg.ReverseDate >= cfg.Date {
+			return nil, fmt.Errorf("reversals of %s on %s: the originals must be of an earlier day", cfg.ReverseDate, cfg.Date)
+		}
+	}
+	var banks []Bank
+	if cfg.KeysFrom != "" {
+		banks, err = LoadKeys(bics, cfg.KeysFrom)
+	} else {
+		banks, err = Keys(bics)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -374,6 +562,7 @@ func Day(cfg Config, dir string) (*Written, error) {
 	var members, caps bytes.Buffer
 	caps.WriteString("bic,currency,cap\n")
 	created, _ := time.Parse(time.RFC3339, string(cfg.Date)+"T17:30:00+09:00")
+	xmlFiles := 0
 	for i, b := range banks {
 		pub, err := PublicPEM(b.Private)
 		if err != nil {
@@ -400,25 +589,41 @@ func Day(cfg Config, dir string) (*Written, error) {
 		ext := ".csv"
 		if cfg.XMLEvery > 0 && i%cfg.XMLEvery == cfg.XMLEvery-1 {
 			ext = ".xml"
-			err = WriteXML(&buf, fileID, b.BIC, cfg.Date, created, ps)
+			xmlFiles++
+			if cfg.AppHdrEvery > 0 && xmlFiles%cfg.AppHdrEvery == 0 {
+				err = WriteXMLInAppHdr(&buf, fileID, b.BIC, cfg.Date, created, ps)
+			} else {
+				err = WriteXML(&buf, fileID, b.BIC, cfg.Date, created, ps)
+			}
 		} else {
 			err = WriteCSV(&buf, fileID, b.BIC, cfg.Date, created, ps)
 		}
 		if err != nil {
 			return nil, err
 		}
-		name := filepath.Join(dir, "files", fmt.Sprintf("%s_%s%s", b.BIC, fileID, ext))
-		sig, err := Sign(b.Private, buf.Bytes())
-		if err != nil {
+		if err := w.write(b, filepath.Join(dir, "files", fmt.Sprintf("%s_%s%s", b.BIC, fileID, ext)), buf.Bytes()); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(name, buf.Bytes(), 0o644); err != nil {
-			return nil, err
+		if cfg.ReversalEvery > 0 {
+			earlier := cfg
+			earlier.Date = cfg.ReverseDate
+			if cfg.ReversePayments > 0 {
+				earlier.Payments = cfg.ReversePayments
+			}
+			rs := Reversals(DayPayments(earlier, bics, i), cfg.ReversalEvery, cfg.Date)
+			if len(rs) == 0 {
+				continue
+			}
+			revID := "R" + fileID[1:]
+			buf.Reset()
+			if err := WriteReversals(&buf, revID, b.BIC, cfg.Date, created, rs); err != nil {
+				return nil, err
+			}
+			if err := w.write(b, filepath.Join(dir, "files", fmt.Sprintf("%s_%s.xml", b.BIC, revID)), buf.Bytes()); err != nil {
+				return nil, err
+			}
+			w.Reversals += len(rs)
 		}
-		if err := os.WriteFile(name+".sig", sig, 0o644); err != nil {
-			return nil, err
-		}
-		w.Files = append(w.Files, name)
 	}
 	if err := os.WriteFile(w.Members, members.Bytes(), 0o644); err != nil {
 		return nil, err
