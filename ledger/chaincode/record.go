@@ -113,11 +113,10 @@ func setCap(s Stub, bicArg, currency, capArg string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	unit, err := checkCurrency("currency", currency)
-	if err != nil {
+	if _, err := checkCurrency("currency", currency); err != nil {
 		return nil, err
 	}
-	amount, err := parseAmount("cap", capArg, unit, true)
+	amount, err := parseAmount("cap", capArg, currency, true)
 	if err != nil {
 		return nil, err
 	}
@@ -201,9 +200,9 @@ func parsePayments(cycleID, chunkID, raw string) ([]*Payment, error) {
 		if err := checkPaymentID(at+".id", pi.ID); err != nil {
 			p.add(err)
 		}
-		if unit, err := checkCurrency(at+".currency", pi.Currency); err != nil {
+		if _, err := checkCurrency(at+".currency", pi.Currency); err != nil {
 			p.add(err)
-		} else if pay.amount, err = parseAmount(at+".amount", pi.Amount, unit, false); err != nil {
+		} else if pay.amount, err = parseAmount(at+".amount", pi.Amount, pi.Currency, false); err != nil {
 			p.add(err)
 		} else {
 			pay.Amount = fixed(pay.amount, pi.Currency)
