@@ -34,12 +34,15 @@ func newLedger() *memLedger {
 
 // memStub is one transaction against a memLedger.
 type memStub struct {
-	l      *memLedger
-	args   [][]byte
-	txID   string
-	writes map[string][]byte
-	event  *memEvent
+	l       *memLedger
+	args    [][]byte
+	txID    string
+	writes  map[string][]byte
+	event   *memEvent
+	creator []byte
 }
+
+func (s *memStub) GetCreator() ([]byte, error) { return s.creator, nil }
 
 func (s *memStub) GetArgs() [][]byte { return s.args }
 func (s *memStub) GetTxID() string   { return s.txID }

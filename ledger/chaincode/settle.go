@@ -68,7 +68,7 @@ func settleCycle(s Stub, cycleID, positionsJSON string) ([]byte, error) {
 		return nil, err
 	}
 	var list []Position
-	if err := decodeStrict("positions", positionsJSON, &list); err != nil {
+	if err := decodeStrict("positions", positionsJSON, &list, jsonLimit{bytesMax: argBytesMax, itemsMax: positionsMax, depthMax: 2}); err != nil {
 		return nil, err
 	}
 	if len(list) > positionsMax {
