@@ -1,6 +1,7 @@
 package contracttest
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -11,9 +12,13 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
-	mrand "math/rand/v2"
 	"strings"
 	"testing"
+	"time"
+	mrand "math/rand/v2"
+
+	"settle/adapters/formats/gen"
+	"settle/settlement"
 )
 
 // Org is a bank organisation of the channel: its MSP and its BIC.
@@ -480,5 +485,48 @@ func RunGoverned(t *testing.T, l Governed) {
 		x.client(a).refused("SIGNATURE", "PutFilePart", x.cycle, f.sender, f.id, "0", string(body), x.keys[x.bic(a)].sig(body))
 		out := x.client(a).ok("PutFilePart", x.cycle, f.sender, f.id, "0", string(body), k2.sig(body))
 		eq(t, "key", out["keyLabel"], "a2")
+		x.keys[x.bic(a)] = k2
+	})
+
+	t.Run("pacs.008 whole, a large CSV in many parts", func(t *testing.T) {
+		x.t = t
+		x.newCycle()
+		created := time.Date(2026, 11, 24, 17, 45, 0, 0, time.UTC)
+		var xp, cp []gen.Payment
+		for i := range 40 {
+			xp = append(xp, gen.Payment{ID: fmt.Sprintf("%s-X-%d", x.run, i), Debtor: settlement.BIC(x.bic(b)), Creditor: settlement.BIC(x.bic(a)), Amount: "1000", Currency: "KRW"})
+		}
+		for i := range 3000 {
+			cp = append(cp, gen.Payment{ID: fmt.Sprintf("%s-L-%d", x.run, i), Debtor: settlement.BIC(x.bic(a)), Creditor: settlement.BIC(x.bic(1 + i%2)),
+				Amount: fmt.Sprint(1 + i), Currency: "KRW", Remittance: "INV " + strings.Repeat("x", i%40)})
+		}
+		var xb, cb bytes.Buffer
+		if err := gen.WriteXML(&xb, x.run+"-X1", settlement.BIC(x.bic(b)), settlement.Date(x.date), created, xp); err != nil {
+			t.Fatal(err)
+		}
+		if err := gen.WriteCSV(&cb, x.run+"-L1", settlement.BIC(x.bic(a)), settlement.Date(x.date), created, cp); err != nil {
+			t.Fatal(err)
+		}
+		sumL := 0
+		for i := range 3000 {
+			sumL += 1 + i
+		}
+		decl := js([]map[string]any{
+			{"sender": x.bic(b), "fileId": x.run + "-X1", "format": "pacs.008", "sha256": sha(xb.Bytes()), "entries": 40, "controlSum": "40000"},
+			{"sender": x.bic(a), "fileId": x.run + "-L1", "format": "csv", "sha256": sha(cb.Bytes()), "entries": 3000, "controlSum": fmt.Sprint(sumL)},
+		})
+		x.opc().ok("DeclareCycle", x.cycle, decl)
+		half := bytes.IndexByte(xb.Bytes()[xb.Len()/2:], '\n') + xb.Len()/2 + 1
+		x.client(b).refused("PART_BOUNDARY", "PutFilePart", x.cycle, x.bic(b), x.run+"-X1", "0", string(xb.Bytes()[:half]), "")
+		out := x.client(b).ok("PutFilePart", x.cycle, x.bic(b), x.run+"-X1", "0", xb.String(), x.keys[x.bic(b)].sig(xb.Bytes()))
+		eq(t, "xml", out["status"], "verified")
+		lf := &csvFile{id: x.run + "-L1", sender: x.bic(a), date: x.date}
+		out = x.upload(x.client(a), lf, cb.Bytes(), x.keys[x.bic(a)].sig(cb.Bytes()), 7) // Ed25519 over 7 parts
+		eq(t, "csv", out["status"], "verified")
+		eq(t, "parts", out["parts"], 7)
+		x.as(x.op, Client).ok("SetCap", x.bic(a), "KRW", "999999999999")
+		res := x.as(x.op, Client).ok("SettleCycle", x.cycle)
+		eq(t, "payments", res["payments"], 3040)
+		eq(t, "net A", netOf(t, res)[x.bic(a)+" KRW"], fmt.Sprint(40000-sumL))
 	})
 }
