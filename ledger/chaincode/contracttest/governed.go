@@ -12,10 +12,10 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	mrand "math/rand/v2"
 	"strings"
 	"testing"
 	"time"
-	mrand "math/rand/v2"
 
 	"settle/adapters/formats/gen"
 	"settle/settlement"
