@@ -1,0 +1,263 @@
+package chaincode
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
+	"google.golang.org/protobuf/proto"
+)
+
+func codeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+func TestDecodeStrict(t *testing.T) {
+	lim := jsonLimit{bytesMax: 1 << 20, itemsMax: 3, depthMax: 2}
+	ok := `[{"sender":"SHBKKRSE","id":"1","kind":"P"}]`
+	var v []PaymentIn
+	if err := decodeStrict("p", ok, &v, lim); err != nil || len(v) != 1 || v[0].Sender != "SHBKKRSE" {
+		t.Fatalf("a plain list: %v %v", v, err)
+	}
+	for name, tc := range map[string]struct {
+		raw  string
+		code Code
+	}{
+		"duplicate key":         {`[{"sender":"A","sender":"B"}]`, CodeBadArgs},
+		"case-variant key":      {`[{"sender":"A","Sender":"B"}]`, CodeBadArgs},
+		"case-variant alone":    {`[{"SENDER":"A"}]`, CodeBadArgs},
+		"unknown key":           {`[{"debitor":"A"}]`, CodeBadArgs},
+		"too many elements":     {`[{},{},{},{}]`, CodeLimit},
+		"too deep":              {`[[{}]]`, CodeLimit},
+		"not a list":            {`{"sender":"A"}`, CodeBadArgs},
+		"two values":            {`[] []`, CodeBadArgs},
+		"trailing garbage":      {`[]x`, CodeBadArgs},
+		"empty":                 {``, CodeBadArgs},
+		"too large":             {`[` + strings.Repeat(" ", 1<<20) + `]`, CodeLimit},
+		"number for string":     {`[{"sender":1}]`, CodeBadArgs},
+		"escaped duplicate key": {`[{"sender":"A","s\u0065nder":"B"}]`, CodeBadArgs},
+	} {
+		var v []PaymentIn
+		if err := decodeStrict("p", tc.raw, &v, lim); codeOf(err) != tc.code {
+			t.Errorf("%s: got %v, want %s", name, err, tc.code)
+		}
+	}
+}
+
+// TestBigListRefusedBeforeDecoding is the regression test of issue 11's
+// "a 4 MB list grew one chaincode server by about 386 MB": a chunk of more
+// payments than allowed is refused by the scan, before any is decoded.
+func TestBigListRefusedBeforeDecoding(t *testing.T) {
+	raw := "[" + strings.Repeat(`{"sender":"SHBKKRSE"},`, paymentsPerChunkMax) + `{"sender":"SHBKKRSE"}]`
+	l := newLedger()
+	_, err := l.invoke("RecordChunk", "c1", "k1", raw)
+	// The scan's message, not the one counting decoded payments ("chunk has N
+	// payments"): the scan keeps no value, so what it holds does not grow
+	// with the list.
+	if codeOf(err) != CodeLimit || !strings.Contains(err.Error(), "more than 5000 elements") {
+		t.Fatalf("got %v, want the scan's LIMIT", err)
+	}
+}
+
+func FuzzDecodeStrict(f *testing.F) {
+	for _, s := range []string{`[]`, `[{"sender":"SHBKKRSE","id":"1","kind":"P","debtor":"SHBKKRSE","creditor":"CZNBKRSE","amount":"1","currency":"KRW","fileSha256":"00"}]`,
+		`[{"sender":"A","Sender":"B"}]`, `[{"id":"\u0041"}]`, `[[[]]]`, `[{}, {}]`, `[{"originalId":null}]`, "[\n{\"kind\" : \"R\"}\t]"} {
+		f.Add(s)
+	}
+	allowed := jsonKeys(reflect.TypeOf([]PaymentIn{}))
+	f.Fuzz(func(t *testing.T, raw string) {
+		var v []PaymentIn
+		err := decodeStrict("p", raw, &v, jsonLimit{bytesMax: 1 << 16, itemsMax: 10, depthMax: 2})
+		if err != nil {
+			if c := codeOf(err); c != CodeBadArgs && c != CodeLimit {
+				t.Fatalf("code %s for %q: %v", c, raw, err)
+			}
+			return
+		}
+		// Accepted: the standard decoder agrees, there are at most itemsMax
+		// elements, and every key is a field's exact name, once.
+		var std []PaymentIn
+		if err := json.Unmarshal([]byte(raw), &std); err != nil {
+			t.Fatalf("accepted %q, json.Unmarshal refuses it: %v", raw, err)
+		}
+		if !reflect.DeepEqual(std, v) || len(v) > 10 {
+			t.Fatalf("accepted %q as %v, json.Unmarshal reads %v", raw, v, std)
+		}
+		var objs []map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(raw), &objs); err != nil {
+			t.Fatalf("accepted %q: %v", raw, err)
+		}
+		for _, o := range objs {
+			for k := range o {
+				if !allowed[k] {
+					t.Fatalf("accepted %q with key %q", raw, k)
+				}
+			}
+		}
+	})
+}
+
+func TestCallerFromCreator(t *testing.T) {
+	for name, tc := range map[string]struct {
+		creator []byte
+		role    string
+		code    Code
+	}{
+		"admin":        {identity(t, "Bank1MSP", "admin"), RoleAdmin, ""},
+		"client":       {identity(t, "Bank1MSP", "client"), RoleClient, ""},
+		"peer":         {identity(t, "Bank1MSP", "peer"), RolePeer, ""},
+		"no NodeOU":    {identity(t, "Bank1MSP", "sales"), RoleOther, ""},
+		"empty":        {nil, "", CodeNotAuthorized},
+		"not protobuf": {[]byte{0xff, 0xff, 0xff}, "", CodeNotAuthorized},
+		"no cert":      {mustProto(t, &msp.SerializedIdentity{Mspid: "Bank1MSP", IdBytes: []byte("hello")}), "", CodeNotAuthorized},
+	} {
+		c, err := caller(&memStub{creator: tc.creator})
+		if codeOf(err) != tc.code || (err == nil && (c.Role != tc.role || c.MSPID != "Bank1MSP")) {
+			t.Errorf("%s: %+v %v", name, c, err)
+		}
+	}
+}
+
+func mustProto(t *testing.T, m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// founded returns a ledger founded with OperatorMSP and three banks.
+func founded(t *testing.T) (*memLedger, func(msp, role string) []byte) {
+	l := newLedger()
+	ids := map[string][]byte{}
+	id := func(m, r string) []byte {
+		if ids[m+r] == nil {
+			ids[m+r] = identity(t, m, r)
+		}
+		return ids[m+r]
+	}
+	banks := `[{"bic":"SHBKKRSE","mspId":"Bank1MSP"},{"bic":"CZNBKRSE","mspId":"Bank2MSP"},{"bic":"HVBKKRSE","mspId":"Bank3MSP"}]`
+	out, err := l.invokeAs(id("OperatorMSP", "admin"), "Found", "OperatorMSP", banks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f Founding
+	_ = json.Unmarshal(out, &f)
+	for _, m := range []string{"Bank1MSP", "Bank2MSP", "Bank3MSP"} {
+		if _, err := l.invokeAs(id(m, "admin"), "ApproveFounding", f.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l, id
+}
+
+func TestRolesOtherThanClientOrAdmin(t *testing.T) {
+	l, id := founded(t)
+	for _, role := range []string{"peer", "sales"} {
+		if _, err := l.invokeAs(id("OperatorMSP", role), "DeclareCycle", "C2026-11-24", "[]"); codeOf(err) != CodeNotAuthorized {
+			t.Errorf("operator %s declaring: %v", role, err)
+		}
+		if _, err := l.invokeAs(id("Bank1MSP", role), "SetCap", "SHBKKRSE", "KRW", "0"); codeOf(err) != CodeNotAuthorized {
+			t.Errorf("bank %s setting a cap: %v", role, err)
+		}
+	}
+	if _, err := l.invokeAs(nil, "DeclareCycle", "C2026-11-24", "[]"); codeOf(err) != CodeNotAuthorized {
+		t.Errorf("no creator: %v", err)
+	}
+	// An MSP the channel does not know could only be forged in a creator the
+	// peer would refuse; here it is simply not the operator.
+	if _, err := l.invokeAs(id("OperatorMSP2", "admin"), "DeclareCycle", "C2026-11-24", "[]"); codeOf(err) != CodeNotAuthorized {
+		t.Errorf("another MSP: %v", err)
+	}
+}
+
+// TestDeclareRefusesLegacyChunks: a cycle the legacy path wrote chunks into
+// before founding cannot become a declared cycle (its chunks were never
+// verified), so nobody can take a cycle id the operator needs through the
+// legacy path either.
+func TestDeclareRefusesLegacyChunks(t *testing.T) {
+	l := newLedger()
+	l.must(t, "RegisterBank", "SHBKKRSE", "Bank1MSP")
+	l.must(t, "RegisterBank", "CZNBKRSE", "Bank2MSP")
+	p := `[{"sender":"SHBKKRSE","id":"P1","kind":"P","debtor":"SHBKKRSE","creditor":"CZNBKRSE","amount":"5","currency":"KRW","fileSha256":"` + strings.Repeat("0", 64) + `"}]`
+	l.must(t, "RecordChunk", "C2026-11-24", "F.SHBKKRSE.X", p)
+	banks := `[{"bic":"SHBKKRSE","mspId":"Bank1MSP"},{"bic":"CZNBKRSE","mspId":"Bank2MSP"}]`
+	if _, err := l.invokeAs(identity(t, "OperatorMSP", "admin"), "Found", "OperatorMSP", `[{"bic":"SHBKKRSE","mspId":"Bank2MSP"},{"bic":"CZNBKRSE","mspId":"Bank1MSP"}]`); codeOf(err) != CodeBankConflict {
+		t.Errorf("founding over legacy banks with other MSPs: %v", err)
+	}
+	out, err := l.invokeAs(identity(t, "OperatorMSP", "admin"), "Found", "OperatorMSP", banks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f Founding
+	_ = json.Unmarshal(out, &f)
+	for _, m := range []string{"Bank1MSP", "Bank2MSP"} {
+		if _, err := l.invokeAs(identity(t, m, "admin"), "ApproveFounding", f.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	op := identity(t, "OperatorMSP", "client")
+	if _, err := l.invokeAs(op, "DeclareCycle", "C2026-11-24", "[]"); codeOf(err) != CodeCycleDeclared {
+		t.Errorf("declaring a cycle with legacy chunks: %v", err)
+	}
+	if _, err := l.invokeAs(op, "DeclareCycle", "C2026-11-25", "[]"); err != nil {
+		t.Errorf("declaring an empty cycle: %v", err)
+	}
+	if _, err := l.invokeAs(op, "SettleCycle", "C2026-11-25"); err != nil {
+		t.Errorf("settling an empty declared cycle: %v", err)
+	}
+}
+
+func TestResetFileAndLimits(t *testing.T) {
+	l, id := founded(t)
+	op := id("OperatorMSP", "client")
+	body := "H,F1,SHBKKRSE,2026-11-24,2026-11-24T17:45:00+09:00\nP,P1,SHBKKRSE,CZNBKRSE,5,KRW\nT,1,5\n"
+	files := `[{"sender":"SHBKKRSE","fileId":"F1","format":"csv","sha256":"` + sha256hex(body) + `","entries":1,"controlSum":"5"}]`
+	if _, err := l.invokeAs(op, "DeclareCycle", "C2026-11-24", files); err != nil {
+		t.Fatal(err)
+	}
+	a := id("Bank1MSP", "client")
+	if _, err := l.invokeAs(a, "PutFilePart", "C2026-11-24", "SHBKKRSE", "F1", "0", "garbage\n", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.invokeAs(a, "PutFilePart", "C2026-11-24", "SHBKKRSE", "F1", "0", body, ""); codeOf(err) != CodePartOrder {
+		t.Errorf("part 0 again with other bytes: %v", err)
+	}
+	if _, err := l.invokeAs(a, "ResetFile", "C2026-11-24", "SHBKKRSE", "F1"); codeOf(err) != CodeNotAuthorized {
+		t.Errorf("a bank resetting: %v", err)
+	}
+	if _, err := l.invokeAs(op, "ResetFile", "C2026-11-24", "SHBKKRSE", "F1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.invokeAs(a, "PutFilePart", "C2026-11-24", "SHBKKRSE", "F1", "0", body[:50]+"\n", ""); err != nil {
+		t.Errorf("part 0 after a reset: %v", err)
+	}
+	big := strings.Repeat("P\n", partBytesMax/2+1)
+	if _, err := l.invokeAs(a, "PutFilePart", "C2026-11-24", "SHBKKRSE", "F1", "1", big, ""); codeOf(err) != CodeLimit {
+		t.Errorf("a part over %d bytes: %v", partBytesMax, err)
+	}
+	if _, err := l.invokeAs(a, "PutFilePart", "C2026-11-24", "SHBKKRSE", "F1", "-1", "x\n", ""); codeOf(err) != CodeInvalid {
+		t.Errorf("a negative index: %v", err)
+	}
+	tooMany := `[{"sender":"SHBKKRSE","fileId":"F2","format":"csv","sha256":"` + strings.Repeat("0", 64) + `","entries":5001,"controlSum":"5"}]`
+	if _, err := l.invokeAs(op, "DeclareCycle", "C2026-11-26", tooMany); codeOf(err) != CodeLimit {
+		t.Errorf("a file of more entries than the ledger takes: %v", err)
+	}
+	if _, err := l.invokeAs(op, "DeclareCycle", "C2026-11-26", strings.Replace(tooMany, `"format":"csv"`, `"format":"xml"`, 1)); codeOf(err) != CodeInvalid {
+		t.Errorf("an unknown format: %v", err)
+	}
+}
+
+func sha256hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
