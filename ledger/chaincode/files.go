@@ -600,7 +600,7 @@ func fileRejected(st *FileState, list []settlement.Problem) error {
 	}
 	code := CodeFileRejected
 	for _, p := range list {
-		if strings.HasPrefix(p.Code, "SIGNATURE") || p.Code == settlement.CodeSenderNotUploader {
+		if strings.HasPrefix(p.Code, "SIGNATURE") {
 			code = CodeSignature
 			break
 		}
