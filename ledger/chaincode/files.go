@@ -37,12 +37,14 @@ import (
 // starts or stops at a part boundary.
 //
 // Parts are still cut at record boundaries, so that a later, faster path can
-// check and index each part as it arrives without a new client: a CSV part
-// other than the last ends with '\n' (a record never spans parts, since
-// quoted fields may not hold line breaks in the contract's records, and the
-// parser refuses one that does); an XML file comes whole in one part (at most
-// partBytesMax), because a cut between elements outside comments and CDATA
-// would need an XML tokenizer here to prove.
+// check and index each part as it arrives without a new client. A CSV part
+// other than the last ends with '\n' outside any quoted field: RFC 4180 lets a
+// quoted field hold line breaks, so a '\n' alone is not a record's end; the
+// chaincode counts the file's '"' so far (a doubled "" inside a field counts
+// twice and so keeps the parity) and refuses a cut while the count is odd. An
+// XML file comes whole in one part (at most partBytesMax), because a cut
+// between elements outside comments, CDATA and processing instructions would
+// need an XML tokenizer here to prove.
 //
 // Signatures: ECDSA P-256 signs the SHA-256 and so could be checked from the
 // running digest alone; Ed25519 hashes R || A || M, and R is in the signature,
@@ -124,6 +126,7 @@ type FileState struct {
 	Bytes     int64          `json:"bytes"`
 	HashState []byte         `json:"hashState"` // the running SHA-256 (MarshalBinary)
 	PartSums  []string       `json:"partSums"`  // sha256 of each part, to answer a retried part
+	QuoteOdd  bool           `json:"quoteOdd"`  // an odd number of '"' so far: inside a quoted field
 	KeyLabel  string         `json:"keyLabel,omitempty"`
 	Positions []FilePosition `json:"positions,omitempty"`
 	TxID      string         `json:"txId"` // the last change
@@ -397,9 +400,11 @@ func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, part, sigB64 stri
 	if st.Format == FormatPacs008 && (index != 0 || !final) {
 		return nil, refuse(CodePartBoundary, "a pacs.008 file comes whole, in one part of at most %d bytes, with its signature", partBytesMax)
 	}
-	if !final && !strings.HasSuffix(part, "\n") {
-		return nil, refuse(CodePartBoundary, "a CSV part other than the last ends with a line break, so that no record spans two parts")
+	quoteOdd := st.QuoteOdd != (strings.Count(part, `"`)%2 == 1)
+	if !final && (!strings.HasSuffix(part, "\n") || quoteOdd) {
+		return nil, refuse(CodePartBoundary, "a CSV part other than the last ends with a line break outside quotes, so that no record spans two parts")
 	}
+	st.QuoteOdd = quoteOdd
 	if st.Bytes+int64(len(part)) > fileBytesMax {
 		return nil, refuse(CodeLimit, "file %s/%s would be more than %d bytes on the ledger", st.Sender, st.FileID, fileBytesMax)
 	}
@@ -631,7 +636,7 @@ func resetFile(s Stub, cycleID, senderArg, fileID string) ([]byte, error) {
 		return nil, refuse(CodeFileVerified, "file %s/%s is %s; only a file still being uploaded is reset", st.Sender, st.FileID, st.Status)
 	}
 	h, _ := sha256.New().(encoding.BinaryMarshaler).MarshalBinary()
-	st.Parts, st.Bytes, st.HashState, st.PartSums, st.TxID = 0, 0, h, []string{}, s.GetTxID()
+	st.Parts, st.Bytes, st.HashState, st.PartSums, st.QuoteOdd, st.TxID = 0, 0, h, []string{}, false, s.GetTxID()
 	if err := putJSON(s, fk, st); err != nil {
 		return nil, err
 	}

@@ -1,11 +1,20 @@
 package chaincode
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	mrand "math/rand/v2"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -260,4 +269,115 @@ func TestResetFileAndLimits(t *testing.T) {
 func sha256hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// TestPartsMeanTheWholeFile is the property the part boundaries must keep:
+// however a file is cut at the allowed boundaries, the ledger verifies it,
+// indexes the same payments and settles the same positions as when it comes
+// in one part. Cuts inside a quoted field (one that holds a line break) are
+// refused.
+func TestPartsMeanTheWholeFile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("H,F1,SHBKKRSE,2026-11-24,2026-11-24T17:45:00+09:00\r\n")
+	sum := 0
+	for i := range 200 {
+		to := []string{"CZNBKRSE", "HVBKKRSE"}[i%2]
+		rem := ""
+		if i%3 == 0 {
+			rem = `,"inv, ""` + strconv.Itoa(i) + `"""`
+		}
+		fmt.Fprintf(&b, "P,P%d,SHBKKRSE,%s,%d,KRW%s\n", i, to, 1000+i, rem)
+		sum += 1000 + i
+	}
+	fmt.Fprintf(&b, "T,200,%d\n", sum)
+	body := b.String()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	pubPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	digest := sha256.Sum256([]byte(body))
+	rawSig, _ := ecdsa.SignASN1(rand.Reader, k, digest[:])
+	sig := base64.StdEncoding.EncodeToString(rawSig)
+	files := `[{"sender":"SHBKKRSE","fileId":"F1","format":"csv","sha256":"` + sha256hex(body) + `","entries":200,"controlSum":"` + strconv.Itoa(sum) + `"}]`
+
+	lines := strings.SplitAfter(body, "\n")
+	lines = lines[:len(lines)-1]
+	settleWith := func(t *testing.T, parts []string) string {
+		l, id := founded(t)
+		op := id("OperatorMSP", "client")
+		if _, err := l.invokeAs(id("Bank1MSP", "admin"), "RegisterKey", "SHBKKRSE", "k1", pubPEM); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.invokeAs(op, "SetCap", "SHBKKRSE", "KRW", "100000000"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.invokeAs(op, "DeclareCycle", "C2026-11-24", files); err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range parts {
+			s := ""
+			if i == len(parts)-1 {
+				s = sig
+			}
+			if _, err := l.invokeAs(id("Bank1MSP", "client"), "PutFilePart", "C2026-11-24", "SHBKKRSE", "F1", strconv.Itoa(i), p, s); err != nil {
+				t.Fatalf("part %d of %d: %v", i, len(parts), err)
+			}
+		}
+		out, err := l.invokeAs(op, "SettleCycle", "C2026-11-24")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r SettleResult
+		_ = json.Unmarshal(out, &r)
+		page, err := l.invoke("GetCyclePayments", "C2026-11-24", "", "5000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pays struct{ Payments []map[string]any }
+		_ = json.Unmarshal(page, &pays)
+		for _, p := range pays.Payments {
+			delete(p, "txId")
+		}
+		got, _ := json.Marshal([]any{r.Positions, r.Payments, pays.Payments})
+		return string(got)
+	}
+	whole := settleWith(t, []string{body})
+	rnd := mrand.New(mrand.NewPCG(1, 2))
+	for trial := range 8 {
+		n := 2 + rnd.IntN(6)
+		cuts := map[int]bool{}
+		for len(cuts) < n-1 {
+			cuts[1+rnd.IntN(len(lines)-1)] = true
+		}
+		var parts []string
+		cur := ""
+		for i, ln := range lines {
+			if cuts[i] {
+				parts = append(parts, cur)
+				cur = ""
+			}
+			cur += ln
+		}
+		parts = append(parts, cur)
+		if got := settleWith(t, parts); got != whole {
+			t.Fatalf("trial %d, %d parts: settled\n%s\nwhole file:\n%s", trial, len(parts), got, whole)
+		}
+	}
+
+	// A quoted field holding a line break: a cut right after it is inside the record.
+	quoted := "H,F2,SHBKKRSE,2026-11-24,2026-11-24T17:45:00+09:00\nP,Q1,SHBKKRSE,CZNBKRSE,5,KRW,\"two\nlines\"\nT,1,5\n"
+	l, id := founded(t)
+	decl := `[{"sender":"SHBKKRSE","fileId":"F2","format":"csv","sha256":"` + sha256hex(quoted) + `","entries":1,"controlSum":"5"}]`
+	if _, err := l.invokeAs(id("OperatorMSP", "client"), "DeclareCycle", "C2026-11-24", decl); err != nil {
+		t.Fatal(err)
+	}
+	cut := strings.Index(quoted, "two\n") + 4
+	if _, err := l.invokeAs(id("Bank1MSP", "client"), "PutFilePart", "C2026-11-24", "SHBKKRSE", "F2", "0", quoted[:cut], ""); codeOf(err) != CodePartBoundary {
+		t.Errorf("a cut inside a quoted field: %v", err)
+	}
+	if _, err := l.invokeAs(id("Bank1MSP", "client"), "PutFilePart", "C2026-11-24", "SHBKKRSE", "F2", "0", quoted[:strings.Index(quoted, "P,")], ""); err != nil {
+		t.Errorf("a cut after the header: %v", err)
+	}
 }
