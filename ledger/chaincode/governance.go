@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"regexp"
 	"sort"
 
 	"settle/adapters/signature"
@@ -92,6 +93,9 @@ type SigningKey struct {
 	TxID      string `json:"txId"`
 	RevokedTx string `json:"revokedTx,omitempty"`
 }
+
+// foundingIDRe: a founding's id, the first 16 bytes of its content's SHA-256.
+var foundingIDRe = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // loadGov returns the governance, or nil while the ledger is not founded.
 func loadGov(s Stub) (*Governance, error) {
@@ -312,7 +316,7 @@ func approveFounding(s Stub, id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !sha256Re.MatchString(id + id) { // 32 hex digits
+	if !foundingIDRe.MatchString(id) {
 		return nil, refuse(CodeInvalid, "founding id %q must be 32 hex digits", clip(id))
 	}
 	fk, err := key(s, keyFounding, id)

@@ -463,6 +463,10 @@ func RunGoverned(t *testing.T, l Governed) {
 		eq(t, "majority", x.admin(b).ok("ApproveProposal", id)["status"], "operator_changed")
 		x.admin(cc).refused("GOVERNANCE", "ApproveProposal", id)
 		eq(t, "operator", x.opc().query("GetGovernance")["operatorMsp"], newOp)
+		hist, err := x.l.As(newOp, Client).Evaluate(t, "GetHistory", "gov/state")
+		if err != nil || !strings.Contains(string(hist), `"operatorMsp":"`+newOp+`"`) || !strings.Contains(string(hist), `"operatorMsp":"`+x.op+`"`) {
+			t.Errorf("the history of gov/state shows both operators: %s %v", hist, err)
+		}
 		x.newCycle()
 		x.opc().refused("NOT_AUTHORIZED", "DeclareCycle", x.cycle, "[]")
 		x.opc().refused("NOT_AUTHORIZED", "SetCap", x.bic(a), "KRW", "999999999")
