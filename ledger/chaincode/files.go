@@ -124,9 +124,9 @@ type FileState struct {
 	Status    string         `json:"status"`
 	Parts     int            `json:"parts"`
 	Bytes     int64          `json:"bytes"`
-	HashState []byte         `json:"hashState"` // the running SHA-256 (MarshalBinary)
-	PartSums  []string       `json:"partSums"`  // sha256 of each part, to answer a retried part
-	QuoteOdd  bool           `json:"quoteOdd"`  // an odd number of '"' so far: inside a quoted field
+	HashState []byte         `json:"hashState"`                // the running SHA-256 (MarshalBinary)
+	LastPart  string         `json:"lastPartSha256,omitempty"` // the last stored part's sha256, to answer its retry
+	QuoteOdd  bool           `json:"quoteOdd"`                 // an odd number of '"' so far: inside a quoted field
 	KeyLabel  string         `json:"keyLabel,omitempty"`
 	Positions []FilePosition `json:"positions,omitempty"`
 	TxID      string         `json:"txId"` // the last change
@@ -268,7 +268,7 @@ func declareCycle(s Stub, cycleID, filesJSON string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		st := FileState{DeclaredFile: f, CycleID: cycleID, Status: FileDeclared, HashState: h, PartSums: []string{}, TxID: s.GetTxID()}
+		st := FileState{DeclaredFile: f, CycleID: cycleID, Status: FileDeclared, HashState: h, TxID: s.GetTxID()}
 		if err := putJSON(s, fk, st); err != nil {
 			return nil, err
 		}
@@ -388,10 +388,11 @@ func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, part, sigB64 stri
 		return nil, refuse(CodeFileVerified, "file %s/%s was dropped by the operator (tx %s): %s", st.Sender, st.FileID, st.TxID, st.Reason)
 	}
 	if index < st.Parts {
-		if st.PartSums[index] == partSum && sigB64 == "" {
+		// A client that lost the answer sends its last part again.
+		if index == st.Parts-1 && st.LastPart == partSum && sigB64 == "" {
 			return marshal(map[string]any{"status": "already_stored", "cycleId": cycleID, "sender": st.Sender, "fileId": st.FileID, "index": index})
 		}
-		return nil, refuse(CodePartOrder, "part %d of %s/%s is already stored with other bytes (sha256 %s)", index, st.Sender, st.FileID, st.PartSums[index])
+		return nil, refuse(CodePartOrder, "file %s/%s has %d parts stored; the next is %d (a stored part is never replaced: ResetFile starts again)", st.Sender, st.FileID, st.Parts, st.Parts)
 	}
 	if index != st.Parts {
 		return nil, refuse(CodePartOrder, "file %s/%s expects part %d, got %d", st.Sender, st.FileID, st.Parts, index)
@@ -425,7 +426,7 @@ func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, part, sigB64 stri
 	}
 	st.Parts++
 	st.Bytes += int64(len(part))
-	st.PartSums = append(st.PartSums, partSum)
+	st.LastPart = partSum
 	st.TxID = s.GetTxID()
 	if final {
 		if got := hex.EncodeToString(h.Sum(nil)); got != st.SHA256 {
@@ -636,7 +637,7 @@ func resetFile(s Stub, cycleID, senderArg, fileID string) ([]byte, error) {
 		return nil, refuse(CodeFileVerified, "file %s/%s is %s; only a file still being uploaded is reset", st.Sender, st.FileID, st.Status)
 	}
 	h, _ := sha256.New().(encoding.BinaryMarshaler).MarshalBinary()
-	st.Parts, st.Bytes, st.HashState, st.PartSums, st.QuoteOdd, st.TxID = 0, 0, h, []string{}, false, s.GetTxID()
+	st.Parts, st.Bytes, st.HashState, st.LastPart, st.QuoteOdd, st.TxID = 0, 0, h, "", false, s.GetTxID()
 	if err := putJSON(s, fk, st); err != nil {
 		return nil, err
 	}
