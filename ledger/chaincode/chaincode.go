@@ -159,6 +159,8 @@ var handlers = map[string]handler{
 	"GetCyclePayments": {3, 0, func(s Stub, a []string) ([]byte, error) { return getCyclePayments(s, a[0], a[1], a[2]) }},
 	"GetGovernance":    {0, 0, func(s Stub, _ []string) ([]byte, error) { return getGovernance(s) }},
 	"GetFile":          {3, 0, func(s Stub, a []string) ([]byte, error) { return getFile(s, a[0], a[1], a[2]) }},
+	"GetDeclared":      {1, 0, func(s Stub, a []string) ([]byte, error) { return getDeclared(s, a[0]) }},
+	"GetFilePart":      {4, 0, func(s Stub, a []string) ([]byte, error) { return getFilePart(s, a[0], a[1], a[2], a[3]) }},
 }
 
 // registerBankAny is the legacy RegisterBank until founding, then the

@@ -699,3 +699,99 @@ func getFile(s Stub, cycleID, sender, fileID string) ([]byte, error) {
 	}
 	return marshal(st)
 }
+
+// DeclaredView is a declared cycle with where each of its files stands.
+type DeclaredView struct {
+	Declared
+	Status []FileStatus `json:"status"`
+}
+
+// FileStatus is one declared file's progress.
+type FileStatus struct {
+	Sender   string `json:"sender"`
+	FileID   string `json:"fileId"`
+	Status   string `json:"status"`
+	Parts    int    `json:"parts"`
+	Bytes    int64  `json:"bytes"`
+	KeyLabel string `json:"keyLabel,omitempty"`
+	TxID     string `json:"txId"`
+}
+
+// getDeclared answers which files of a declared cycle are verified, so the
+// client knows what is left to send, and an auditor what the freeze named.
+func getDeclared(s Stub, cycleID string) ([]byte, error) {
+	if _, err := checkCycleID(cycleID); err != nil {
+		return nil, err
+	}
+	d, err := loadDeclared(s, cycleID)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, refuse(CodeNotFound, "cycle %s was not declared", cycleID)
+	}
+	v := DeclaredView{Declared: *d, Status: make([]FileStatus, 0, len(d.Files))}
+	for _, f := range d.Files {
+		k, err := key(s, keyFile, cycleID, f.Sender, f.FileID)
+		if err != nil {
+			return nil, err
+		}
+		var st FileState
+		if found, err := getJSON(s, k, &st); err != nil {
+			return nil, err
+		} else if !found {
+			return nil, internal("declared file %s/%s of %s has no state", f.Sender, f.FileID, cycleID)
+		}
+		v.Status = append(v.Status, FileStatus{Sender: st.Sender, FileID: st.FileID, Status: st.Status,
+			Parts: st.Parts, Bytes: st.Bytes, KeyLabel: st.KeyLabel, TxID: st.TxID})
+	}
+	return marshal(v)
+}
+
+// getFilePart returns a stored part's exact bytes, so that an auditor can
+// re-verify a file's signature from the ledger alone.
+func getFilePart(s Stub, cycleID, senderArg, fileID, indexArg string) ([]byte, error) {
+	if _, err := checkCycleID(cycleID); err != nil {
+		return nil, err
+	}
+	sender, err := normBIC("sender", senderArg)
+	if err != nil {
+		return nil, err
+	}
+	if !settlement.ValidFileID([]byte(fileID)) {
+		return nil, refuse(CodeInvalid, "fileId %q must be 1-35 characters [A-Za-z0-9._-]", clip(fileID))
+	}
+	index, err := strconv.Atoi(indexArg)
+	if err != nil || index < 0 || index >= partsPerFileMax || strconv.Itoa(index) != indexArg {
+		return nil, refuse(CodeInvalid, "part index %q must be a decimal 0..%d", clip(indexArg), partsPerFileMax-1)
+	}
+	fk, err := key(s, keyFile, cycleID, sender, fileID)
+	if err != nil {
+		return nil, err
+	}
+	var st FileState
+	if found, err := getJSON(s, fk, &st); err != nil {
+		return nil, err
+	} else if !found {
+		return nil, refuse(CodeNotFound, "file %s/%s is not declared in cycle %s", sender, clip(fileID), cycleID)
+	}
+	if index >= st.Parts {
+		return nil, refuse(CodeNotFound, "file %s/%s has %d parts stored", sender, fileID, st.Parts)
+	}
+	pk, err := key(s, keyPart, cycleID, sender, fileID, fmt.Sprintf("%06d", index))
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.GetState(pk)
+	if err != nil {
+		return nil, internal("read state: %v", err)
+	}
+	if b == nil {
+		return nil, internal("part %d of %s/%s is missing from state", index, sender, fileID)
+	}
+	return marshal(struct {
+		Index int    `json:"index"`
+		Parts int    `json:"parts"`
+		Bytes []byte `json:"bytes"` // base64 in JSON
+	}{index, st.Parts, b})
+}

@@ -349,6 +349,22 @@ func RunGoverned(t *testing.T, l Governed) {
 		x.client(a).refused("FILE_VERIFIED", "PutFilePart", x.cycle, fa.sender, fa.id, "3", "P\n", sigA)
 		x.opc().refused("FILE_VERIFIED", "DropFile", x.cycle, fa.sender, fa.id, "no")
 		x.opc().refused("FILE_VERIFIED", "ResetFile", x.cycle, fa.sender, fa.id)
+		// What the ledger holds is the bank's exact bytes, part by part.
+		var whole []byte
+		for i := range 3 {
+			part := x.client(cc).query("GetFilePart", x.cycle, fa.sender, fa.id, fmt.Sprint(i))
+			raw, err := base64.StdEncoding.DecodeString(part["bytes"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole = append(whole, raw...)
+		}
+		if string(whole) != string(ba) {
+			t.Errorf("the stored parts are not the file:\n%s", whole)
+		}
+		dv := x.client(cc).query("GetDeclared", x.cycle)
+		st := dv["status"].([]any)[0].(map[string]any)
+		eq(t, "declared status", st["status"], "verified")
 		p := x.opc().query("GetPayment", fa.sender, x.run+"-A-2")
 		eq(t, "creditor", p["creditor"], x.bic(cc))
 		eq(t, "file", p["fileSha256"], sha(ba))
