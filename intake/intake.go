@@ -36,6 +36,11 @@ type Options struct {
 	// file's sender must be that bank.
 	Uploader settlement.BIC
 	Limits   formats.Limits
+	// Entry, when set, sees every entry the parser reads, with ok as the
+	// parser reported it, after the shared rules have checked it. The ledger
+	// uses it to index the payments of a file it accepts; the entry is only
+	// valid during the call.
+	Entry func(e *settlement.Entry, ok bool)
 }
 
 // Status of a file.
@@ -113,7 +118,7 @@ func Check(name string, r io.Reader, sig Sig, opts Options) (*Result, error) {
 	if opts.Keys != nil && sig.Present {
 		sigBytes, sigErr = signature.DecodeSig(sig.Bytes)
 	}
-	s := &sink{FileCheck: fc, begin: func(h *settlement.Header) {
+	s := &sink{FileCheck: fc, entry: opts.Entry, begin: func(h *settlement.Header) {
 		if opts.Keys != nil && sigErr == nil && sig.Present {
 			v.Begin(opts.Keys.Keys(h.Sender), sigBytes)
 		}
@@ -193,6 +198,14 @@ func hasCode(fc *settlement.FileCheck, code string) bool {
 type sink struct {
 	*settlement.FileCheck
 	begin func(*settlement.Header)
+	entry func(*settlement.Entry, bool)
+}
+
+func (s *sink) Entry(e *settlement.Entry, ok bool) {
+	s.FileCheck.Entry(e, ok)
+	if s.entry != nil {
+		s.entry(e, ok)
+	}
 }
 
 func (s *sink) Header(h *settlement.Header, ok bool) {

@@ -284,7 +284,10 @@ func AssertBalanced(ps []Position) error {
 }
 
 // Cap is a bank's net debit cap in one currency: the largest net debit it
-// may end a cycle with. A bank with no cap in a currency has no limit there.
+// may end a cycle with. A bank with no cap in a currency has a cap of zero
+// there: it may not end a cycle as a net debtor in it. This is the one meaning
+// of "no cap" (issue 11): the ledger's SettleCycle applies it through
+// CapBreaches too, so the check before the ledger and the ledger's never differ.
 type Cap struct {
 	Bank     BIC
 	Currency Currency
@@ -310,7 +313,8 @@ func (b CapBreach) MarshalJSON() ([]byte, error) {
 }
 
 // CapBreaches lists, in the positions' order, every position whose net
-// debit is larger than the bank's cap in that currency.
+// debit is larger than the bank's cap in that currency; a debtor without a
+// cap breaches a cap of zero (Cap's doc).
 func CapBreaches(ps []Position, caps []Cap) []CapBreach {
 	byKey := make(map[posKey]decimal.Decimal, len(caps))
 	for _, c := range caps {
@@ -318,8 +322,8 @@ func CapBreaches(ps []Position, caps []Cap) []CapBreach {
 	}
 	var out []CapBreach
 	for _, p := range ps {
-		limit, ok := byKey[posKey{p.Bank, p.Currency}]
-		if ok && p.Net.Neg().GreaterThan(limit) {
+		limit := byKey[posKey{p.Bank, p.Currency}] // absent: zero
+		if p.Net.Neg().GreaterThan(limit) {
 			out = append(out, CapBreach{Bank: p.Bank, Currency: p.Currency, Net: p.Net, Cap: limit})
 		}
 	}

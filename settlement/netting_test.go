@@ -64,6 +64,15 @@ func TestNettingExample(t *testing.T) {
 	if len(b) != 1 || b[0].Bank != sh || !b[0].Net.Equal(decimal.RequireFromString("-1560000")) {
 		t.Errorf("want SH breaching its cap, got %v", b)
 	}
+	// No cap means a cap of zero: a net debtor without one breaches, a
+	// creditor without one does not (issue 11, "no cap" means one thing).
+	b = CapBreaches(res.Positions, caps[1:])
+	if len(b) != 1 || b[0].Bank != sh || !b[0].Cap.IsZero() {
+		t.Errorf("want SH, without a cap, breaching a cap of zero; got %v", b)
+	}
+	if b := CapBreaches(res.Positions, nil); len(b) != 1 || b[0].Bank != sh {
+		t.Errorf("without any caps only the net debtor breaches: %v", b)
+	}
 }
 
 func TestNettingRefusesBadEntries(t *testing.T) {

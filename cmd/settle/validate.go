@@ -198,8 +198,13 @@ files valid, 1 at least one file rejected (nothing netted), 2 bad usage.`,
 				return &exitError{code: 1, err: errors.New("")} // stderr holds only FILE:LINE: CODE: message lines
 			}
 			out := netOutput{Files: len(res.Files), Entries: res.Net.Entries,
-				Positions: res.Net.Positions, Bilateral: res.Net.Bilateral,
-				CapBreaches: settlement.CapBreaches(res.Net.Positions, capList)}
+				Positions: res.Net.Positions, Bilateral: res.Net.Bilateral}
+			if caps != "" {
+				// Without --caps there is nothing to check against: a missing
+				// cap means a cap of zero (settlement.Cap), which would flag
+				// every net debtor.
+				out.CapBreaches = settlement.CapBreaches(res.Net.Positions, capList)
+			}
 			if out.Positions == nil {
 				out.Positions = []settlement.Position{}
 			}

@@ -53,6 +53,23 @@ const (
 	CodeBankConflict      Code = "BANK_CONFLICT"
 	CodeNotFound          Code = "NOT_FOUND"
 	CodeInternal          Code = "INTERNAL"
+	// The governed path (issue 11).
+	CodeNotAuthorized    Code = "NOT_AUTHORIZED"    // the creator's MSP or role may not do this
+	CodeNotFounded       Code = "NOT_FOUNDED"       // a governed function before Found completed
+	CodeFounded          Code = "FOUNDED"           // a founding step after founding, or a legacy write after it
+	CodeGovernance       Code = "GOVERNANCE"        // a founding or proposal that does not hold together
+	CodeKeyConflict      Code = "KEY_CONFLICT"      // a key label reused with another key
+	CodeCycleDeclared    Code = "CYCLE_DECLARED"    // a cycle declared again with other files, or one with legacy chunks
+	CodeNotDeclared      Code = "NOT_DECLARED"      // a file or cycle the operator did not declare
+	CodeDuplicateFile    Code = "DUPLICATE_FILE"    // a sender's file id used before
+	CodePartOrder        Code = "PART_ORDER"        // a part out of order, or another part under a stored index
+	CodePartBoundary     Code = "PART_BOUNDARY"     // a part not cut where the format allows
+	CodeFileVerified     Code = "FILE_VERIFIED"     // a part or reset for a file already verified
+	CodeDigestMismatch   Code = "DIGEST_MISMATCH"   // the bytes do not hash to the declared sha256
+	CodeSignature        Code = "SIGNATURE"         // no key, malformed or invalid signature
+	CodeFileRejected     Code = "FILE_REJECTED"     // the service's own rules reject the file
+	CodeDeclaredMismatch Code = "DECLARED_MISMATCH" // the file differs from what the operator declared
+	CodeCycleIncomplete  Code = "CYCLE_INCOMPLETE"  // SettleCycle while a declared file is not verified
 )
 
 // Error is a refusal with its code; its message is what the client receives.
@@ -77,6 +94,7 @@ func internal(format string, args ...any) error {
 type Stub interface {
 	GetArgs() [][]byte
 	GetTxID() string
+	GetCreator() ([]byte, error)
 	GetState(key string) ([]byte, error)
 	PutState(key string, value []byte) error
 	CreateCompositeKey(objectType string, attributes []string) (string, error)
@@ -103,23 +121,114 @@ func (c Contract) Invoke(stub shim.ChaincodeStubInterface) *peer.Response {
 }
 
 type handler struct {
-	nargs int // arguments after the function name
-	fn    func(s Stub, args []string) ([]byte, error)
+	nargs, maxArgs int // arguments after the function name: nargs..maxArgs (maxArgs 0: exactly nargs)
+	fn             func(s Stub, args []string) ([]byte, error)
 }
 
 var handlers = map[string]handler{
-	"Ping":             {0, func(s Stub, _ []string) ([]byte, error) { return ping(s) }},
-	"RegisterBank":     {2, func(s Stub, a []string) ([]byte, error) { return registerBank(s, a[0], a[1]) }},
-	"SetCap":           {3, func(s Stub, a []string) ([]byte, error) { return setCap(s, a[0], a[1], a[2]) }},
-	"RecordChunk":      {3, func(s Stub, a []string) ([]byte, error) { return recordChunk(s, a[0], a[1], a[2]) }},
-	"SettleCycle":      {2, func(s Stub, a []string) ([]byte, error) { return settleCycle(s, a[0], a[1]) }},
-	"GetCycle":         {1, func(s Stub, a []string) ([]byte, error) { return getCycle(s, a[0]) }},
-	"GetPayment":       {2, func(s Stub, a []string) ([]byte, error) { return getPayment(s, a[0], a[1]) }},
-	"GetReversalChain": {2, func(s Stub, a []string) ([]byte, error) { return getReversalChain(s, a[0], a[1]) }},
-	"GetHistory":       {1, func(s Stub, a []string) ([]byte, error) { return getHistory(s, a[0]) }},
-	"GetBank":          {1, func(s Stub, a []string) ([]byte, error) { return getBank(s, a[0]) }},
-	"GetCap":           {2, func(s Stub, a []string) ([]byte, error) { return getCap(s, a[0], a[1]) }},
-	"GetCyclePayments": {3, func(s Stub, a []string) ([]byte, error) { return getCyclePayments(s, a[0], a[1], a[2]) }},
+	"Ping": {0, 0, func(s Stub, _ []string) ([]byte, error) { return ping(s) }},
+
+	// Legacy writes: open to any member until the ledger is founded, then
+	// RecordChunk is closed and the others take the governed meaning.
+	"RegisterBank": {2, 0, func(s Stub, a []string) ([]byte, error) { return registerBankAny(s, a[0], a[1]) }},
+	"SetCap":       {3, 0, func(s Stub, a []string) ([]byte, error) { return setCapAny(s, a[0], a[1], a[2]) }},
+	"RecordChunk":  {3, 0, func(s Stub, a []string) ([]byte, error) { return recordChunkLegacy(s, a[0], a[1], a[2]) }},
+	"SettleCycle":  {1, 2, func(s Stub, a []string) ([]byte, error) { return settleCycleAny(s, a) }},
+
+	// Governance (governance.go).
+	"Found":           {2, 0, func(s Stub, a []string) ([]byte, error) { return found(s, a[0], a[1]) }},
+	"ApproveFounding": {1, 0, func(s Stub, a []string) ([]byte, error) { return approveFounding(s, a[0]) }},
+	"ProposeOperator": {1, 0, func(s Stub, a []string) ([]byte, error) { return proposeOperator(s, a[0]) }},
+	"ApproveProposal": {1, 0, func(s Stub, a []string) ([]byte, error) { return approveProposal(s, a[0]) }},
+	"RegisterKey":     {3, 0, func(s Stub, a []string) ([]byte, error) { return registerKey(s, a[0], a[1], a[2]) }},
+	"RevokeKey":       {2, 0, func(s Stub, a []string) ([]byte, error) { return revokeKey(s, a[0], a[1]) }},
+
+	// The governed cycle (files.go, settlegov.go).
+	"DeclareCycle": {2, 0, func(s Stub, a []string) ([]byte, error) { return declareCycle(s, a[0], a[1]) }},
+	"PutFilePart":  {6, 0, func(s Stub, a []string) ([]byte, error) { return putFilePart(s, a[0], a[1], a[2], a[3], a[4], a[5]) }},
+	"ResetFile":    {3, 0, func(s Stub, a []string) ([]byte, error) { return resetFile(s, a[0], a[1], a[2]) }},
+	"DropFile":     {4, 0, func(s Stub, a []string) ([]byte, error) { return dropFile(s, a[0], a[1], a[2], a[3]) }},
+
+	// Queries.
+	"GetCycle":         {1, 0, func(s Stub, a []string) ([]byte, error) { return getCycle(s, a[0]) }},
+	"GetPayment":       {2, 0, func(s Stub, a []string) ([]byte, error) { return getPayment(s, a[0], a[1]) }},
+	"GetReversalChain": {2, 0, func(s Stub, a []string) ([]byte, error) { return getReversalChain(s, a[0], a[1]) }},
+	"GetHistory":       {1, 0, func(s Stub, a []string) ([]byte, error) { return getHistory(s, a[0]) }},
+	"GetBank":          {1, 0, func(s Stub, a []string) ([]byte, error) { return getBank(s, a[0]) }},
+	"GetCap":           {2, 0, func(s Stub, a []string) ([]byte, error) { return getCap(s, a[0], a[1]) }},
+	"GetCyclePayments": {3, 0, func(s Stub, a []string) ([]byte, error) { return getCyclePayments(s, a[0], a[1], a[2]) }},
+	"GetGovernance":    {0, 0, func(s Stub, _ []string) ([]byte, error) { return getGovernance(s) }},
+	"GetFile":          {3, 0, func(s Stub, a []string) ([]byte, error) { return getFile(s, a[0], a[1], a[2]) }},
+	"GetDeclared":      {1, 0, func(s Stub, a []string) ([]byte, error) { return getDeclared(s, a[0]) }},
+	"GetFilePart":      {4, 0, func(s Stub, a []string) ([]byte, error) { return getFilePart(s, a[0], a[1], a[2], a[3]) }},
+}
+
+// registerBankAny is the legacy RegisterBank until founding, then the
+// operator's admission of a bank.
+func registerBankAny(s Stub, bic, mspID string) ([]byte, error) {
+	g, err := loadGov(s)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil {
+		return registerBank(s, bic, mspID)
+	}
+	c, err := caller(s)
+	if err != nil {
+		return nil, err
+	}
+	return admitBank(s, g, c, bic, mspID)
+}
+
+// setCapAny is the legacy SetCap until founding, then the governed one.
+func setCapAny(s Stub, bic, currency, capArg string) ([]byte, error) {
+	g, err := loadGov(s)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil {
+		return setCap(s, bic, currency, capArg)
+	}
+	c, err := caller(s)
+	if err != nil {
+		return nil, err
+	}
+	return setCapGoverned(s, g, c, bic, currency, capArg)
+}
+
+// recordChunkLegacy is refused once founded: a payment then comes only from
+// bytes its bank signed (PutFilePart).
+func recordChunkLegacy(s Stub, cycleID, chunkID, payments string) ([]byte, error) {
+	if g, err := loadGov(s); err != nil {
+		return nil, err
+	} else if g != nil {
+		return nil, refuse(CodeFounded, "RecordChunk is closed since the founding (tx %s): payments come from signed files (DeclareCycle, PutFilePart)", g.FoundedTx)
+	}
+	return recordChunk(s, cycleID, chunkID, payments)
+}
+
+// settleCycleAny is the legacy SettleCycle(cycle, positions) until founding,
+// then the operator's SettleCycle(cycle[, positions]) of a declared cycle.
+func settleCycleAny(s Stub, a []string) ([]byte, error) {
+	g, err := loadGov(s)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil {
+		if len(a) != 2 {
+			return nil, refuse(CodeBadArgs, "SettleCycle takes 2 arguments (cycleId, positions) until the ledger is founded, got %d", len(a))
+		}
+		return settleCycle(s, a[0], a[1])
+	}
+	c, err := caller(s)
+	if err != nil {
+		return nil, err
+	}
+	var pos *string
+	if len(a) == 2 {
+		pos = &a[1]
+	}
+	return settleGoverned(s, g, c, a[0], pos)
 }
 
 // Call checks the arguments' shape and size, runs the named function and turns any
@@ -150,10 +259,14 @@ func (Contract) Call(s Stub) (payload []byte, err error) {
 	if !ok {
 		return nil, refuse(CodeBadArgs, "unknown function %q", clip(name))
 	}
-	if len(raw)-1 != h.nargs {
-		return nil, refuse(CodeBadArgs, "%s takes %d arguments, got %d", name, h.nargs, len(raw)-1)
+	maxArgs := max(h.nargs, h.maxArgs)
+	if n := len(raw) - 1; n < h.nargs || n > maxArgs {
+		if maxArgs == h.nargs {
+			return nil, refuse(CodeBadArgs, "%s takes %d arguments, got %d", name, h.nargs, n)
+		}
+		return nil, refuse(CodeBadArgs, "%s takes %d to %d arguments, got %d", name, h.nargs, maxArgs, n)
 	}
-	args := make([]string, h.nargs)
+	args := make([]string, len(raw)-1)
 	for i := range args {
 		args[i] = string(raw[i+1])
 	}

@@ -34,12 +34,15 @@ func newLedger() *memLedger {
 
 // memStub is one transaction against a memLedger.
 type memStub struct {
-	l      *memLedger
-	args   [][]byte
-	txID   string
-	writes map[string][]byte
-	event  *memEvent
+	l       *memLedger
+	args    [][]byte
+	txID    string
+	writes  map[string][]byte
+	event   *memEvent
+	creator []byte
 }
+
+func (s *memStub) GetCreator() ([]byte, error) { return s.creator, nil }
 
 func (s *memStub) GetArgs() [][]byte { return s.args }
 func (s *memStub) GetTxID() string   { return s.txID }
@@ -149,8 +152,13 @@ func (it *memHistIter) Next() (*queryresult.KeyModification, error) {
 
 // invoke runs one transaction and commits its writes if it succeeds.
 func (l *memLedger) invoke(fn string, args ...string) ([]byte, error) {
+	return l.invokeAs(nil, fn, args...)
+}
+
+// invokeAs runs one transaction whose creator is the serialized identity creator.
+func (l *memLedger) invokeAs(creator []byte, fn string, args ...string) ([]byte, error) {
 	l.txs++
-	s := &memStub{l: l, txID: fmt.Sprintf("tx%04d", l.txs), writes: map[string][]byte{}}
+	s := &memStub{l: l, txID: fmt.Sprintf("tx%04d", l.txs), writes: map[string][]byte{}, creator: creator}
 	s.args = append(s.args, []byte(fn))
 	for _, a := range args {
 		s.args = append(s.args, []byte(a))

@@ -1,12 +1,14 @@
 package chaincode
 
 import (
+	"errors"
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/shopspring/decimal"
+
+	"settle/settlement"
 )
 
 // Object types of the composite keys on the ledger.
@@ -27,14 +29,11 @@ const (
 )
 
 var (
-	bicRe       = regexp.MustCompile(`^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$`)
 	currencyRe  = regexp.MustCompile(`^[A-Z]{3}$`)
 	paymentIDRe = regexp.MustCompile(`^[A-Za-z0-9._/-]{1,35}$`)
 	idRe        = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 	mspIDRe     = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 	sha256Re    = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	// amountRe: positive, no sign, no exponent, no separator, at most 18 integer digits.
-	amountRe = regexp.MustCompile(`^[0-9]{1,18}(\.[0-9]{1,18})?$`)
 	// netRe: a signed net position; sums of many amounts may need a few more digits.
 	netRe = regexp.MustCompile(`^-?[0-9]{1,24}(\.[0-9]{1,18})?$`)
 )
@@ -136,27 +135,37 @@ const (
 	StatusSettled = "settled"
 )
 
-// normBIC validates a BIC and returns the form the ledger keys it by: an 11-character
-// BIC with branch XXX is the same bank as its 8-character form.
+// normBIC validates a BIC and returns the form the ledger keys it by, with the
+// service's own rule (settlement.ParseBIC): an 11-character BIC with branch XXX
+// is the same bank as its 8-character form.
 func normBIC(field, v string) (string, error) {
-	if !bicRe.MatchString(v) {
+	b, err := settlement.ParseBIC(v)
+	if err != nil {
 		return "", refuse(CodeInvalid, "%s %q is not a BIC ([A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?)", field, clip(v))
 	}
-	if len(v) == 11 && strings.HasSuffix(v, "XXX") {
-		return v[:8], nil
-	}
-	return v, nil
+	return string(b), nil
 }
 
+// checkCurrency takes the currency table of the service (settlement), so the
+// ledger and intake can never disagree on a code or its minor unit.
 func checkCurrency(field, v string) (int32, error) {
 	if !currencyRe.MatchString(v) {
 		return 0, refuse(CodeInvalid, "%s %q is not an ISO 4217 code (3 upper-case letters)", field, clip(v))
 	}
-	unit, ok := minorUnits[v]
-	if !ok {
+	c, err := settlement.ParseCurrency(v)
+	if err != nil {
 		return 0, refuse(CodeInvalid, "%s %q is not an active ISO 4217 currency", field, v)
 	}
-	return unit, nil
+	return int32(c.MinorUnit()), nil
+}
+
+// minorUnit is the ISO 4217 minor unit of a code already checked.
+func minorUnit(code string) int32 {
+	c, err := settlement.ParseCurrency(code)
+	if err != nil {
+		return 0
+	}
+	return int32(c.MinorUnit())
 }
 
 func checkID(field, v string) error {
@@ -181,20 +190,20 @@ func scale(d decimal.Decimal) int32 {
 	return 0
 }
 
-// parseAmount parses a positive amount whose decimals do not exceed the currency's minor unit.
-func parseAmount(field, v string, unit int32, allowZero bool) (decimal.Decimal, error) {
-	if !amountRe.MatchString(v) {
-		return decimal.Decimal{}, refuse(CodeInvalid, "%s %q must be a plain positive decimal (digits, optional '.', at most 18 integer digits)", field, clip(v))
+// parseAmount parses a positive amount with the service's rule (settlement.ParseAmount:
+// at most 18 integer digits, decimals at most the currency's minor unit, never
+// rounded). allowZero admits "0" (a cap of zero).
+func parseAmount(field, v, currency string, allowZero bool) (decimal.Decimal, error) {
+	cur, err := settlement.ParseCurrency(currency)
+	if err != nil {
+		return decimal.Decimal{}, refuse(CodeInvalid, "%s: currency %q is not an active ISO 4217 currency", field, clip(currency))
 	}
-	d, err := decimal.NewFromString(v)
+	d, err := settlement.ParseAmount([]byte(v), cur)
+	if errors.Is(err, settlement.ErrAmountZero) && allowZero {
+		return decimal.Zero, nil
+	}
 	if err != nil {
 		return decimal.Decimal{}, refuse(CodeInvalid, "%s %q: %v", field, clip(v), err)
-	}
-	if !allowZero && d.IsZero() {
-		return decimal.Decimal{}, refuse(CodeInvalid, "%s must not be zero", field)
-	}
-	if s := scale(d); s > unit {
-		return decimal.Decimal{}, refuse(CodeInvalid, "%s %q has %d decimals, the currency allows %d", field, v, s, unit)
 	}
 	return d, nil
 }
@@ -217,7 +226,7 @@ func parseNet(field, v string, unit int32) (decimal.Decimal, error) {
 // fixed writes an amount with exactly the currency's minor unit of decimals, the one
 // canonical text form of money on the ledger.
 func fixed(d decimal.Decimal, currency string) string {
-	return d.StringFixed(minorUnits[currency])
+	return d.StringFixed(minorUnit(currency))
 }
 
 // posKey identifies a net position.

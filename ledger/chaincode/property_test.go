@@ -17,7 +17,7 @@ var propCurrencies = []string{"KRW", "USD", "KWD", "JPY", "CLF"}
 // randomAmount writes a random positive amount with at most the currency's decimals,
 // including very large ones, where float64 would lose cents.
 func randomAmount(r *rand.Rand, currency string) string {
-	unit := int(minorUnits[currency])
+	unit := int(minorUnit(currency))
 	intDigits := 1 + r.IntN(18)
 	if r.IntN(4) > 0 {
 		intDigits = 1 + r.IntN(9) // mostly amounts a cap can cover

@@ -145,9 +145,16 @@ func historyKey(s Stub, ref string) (string, error) {
 		keyReversal: {bicAttr, paymentIDAttr},
 		keyChunk:    {idAttr, idAttr},
 		keyCycle:    {idAttr},
+		// The governed path's keys, so an auditor can follow who changed them.
+		keyGov:      {stateAttr},
+		keyFounding: {idAttr},
+		keyProposal: {idAttr},
+		keySignKey:  {bicAttr, idAttr},
+		keyDeclared: {idAttr},
+		keyFile:     {idAttr, bicAttr, idAttr},
 	}[typ]
 	if check == nil {
-		return "", refuse(CodeBadArgs, "key %q must start with bank/, cap/, pay/, rev/, chunk/ or cycle/", clip(ref))
+		return "", refuse(CodeBadArgs, "key %q must start with bank/, cap/, pay/, rev/, chunk/, cycle/, gov/, founding/, proposal/, signkey/, declared/ or file/", clip(ref))
 	}
 	parts := strings.SplitN(rest, "/", len(check))
 	if len(parts) != len(check) {
@@ -171,6 +178,12 @@ func currencyAttr(v string) (string, error) {
 }
 func paymentIDAttr(v string) (string, error) { return v, checkPaymentID("key attribute", v) }
 func idAttr(v string) (string, error)        { return v, checkID("key attribute", v) }
+func stateAttr(v string) (string, error) {
+	if v != "state" {
+		return "", refuse(CodeBadArgs, "key attribute %q: the governance key is gov/state", clip(v))
+	}
+	return v, nil
+}
 
 func getHistory(s Stub, ref string) ([]byte, error) {
 	k, err := historyKey(s, ref)

@@ -113,11 +113,10 @@ func setCap(s Stub, bicArg, currency, capArg string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	unit, err := checkCurrency("currency", currency)
-	if err != nil {
+	if _, err := checkCurrency("currency", currency); err != nil {
 		return nil, err
 	}
-	amount, err := parseAmount("cap", capArg, unit, true)
+	amount, err := parseAmount("cap", capArg, currency, true)
 	if err != nil {
 		return nil, err
 	}
@@ -155,24 +154,11 @@ func requireBanks(s Stub, bics []string) error {
 	return p.err()
 }
 
-// decodeStrict decodes exactly one JSON value with no unknown fields.
-func decodeStrict(field, raw string, v any) error {
-	dec := json.NewDecoder(strings.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return refuse(CodeBadArgs, "%s is not valid JSON of the expected shape: %v", field, err)
-	}
-	if dec.More() {
-		return refuse(CodeBadArgs, "%s has data after its JSON value", field)
-	}
-	return nil
-}
-
 // parsePayments validates every field of every payment of a chunk and returns them in
 // their canonical form (normalised BICs, amounts fixed to the minor unit).
 func parsePayments(cycleID, chunkID, raw string) ([]*Payment, error) {
 	var in []PaymentIn
-	if err := decodeStrict("payments", raw, &in); err != nil {
+	if err := decodeStrict("payments", raw, &in, jsonLimit{bytesMax: argBytesMax, itemsMax: paymentsPerChunkMax, depthMax: 2}); err != nil {
 		return nil, err
 	}
 	if len(in) == 0 {
@@ -201,9 +187,9 @@ func parsePayments(cycleID, chunkID, raw string) ([]*Payment, error) {
 		if err := checkPaymentID(at+".id", pi.ID); err != nil {
 			p.add(err)
 		}
-		if unit, err := checkCurrency(at+".currency", pi.Currency); err != nil {
+		if _, err := checkCurrency(at+".currency", pi.Currency); err != nil {
 			p.add(err)
-		} else if pay.amount, err = parseAmount(at+".amount", pi.Amount, unit, false); err != nil {
+		} else if pay.amount, err = parseAmount(at+".amount", pi.Amount, pi.Currency, false); err != nil {
 			p.add(err)
 		} else {
 			pay.Amount = fixed(pay.amount, pi.Currency)
@@ -288,28 +274,39 @@ func recordChunk(s Stub, cycleID, chunkID, paymentsJSON string) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
+	res, err := recordPayments(s, cycleID, chunkID, pays)
+	if err != nil {
+		return nil, err
+	}
+	return marshal(res)
+}
+
+// recordPayments records checked payments as one chunk of a cycle, all or
+// nothing: the legacy RecordChunk's list, or the entries of a file the ledger
+// verified itself.
+func recordPayments(s Stub, cycleID, chunkID string, pays []*Payment) (ChunkResult, error) {
 	hash := contentHash(cycleID, chunkID, pays)
 
 	chunkKey, err := key(s, keyChunk, cycleID, chunkID)
 	if err != nil {
-		return nil, err
+		return ChunkResult{}, err
 	}
 	var old Chunk
 	found, err := getJSON(s, chunkKey, &old)
 	if err != nil {
-		return nil, err
+		return ChunkResult{}, err
 	}
 	if found {
 		if old.ContentSHA256 != hash {
-			return nil, refuse(CodeChunkConflict, "chunk %s/%s was recorded by tx %s with other content (sha256 %s, this one %s)", cycleID, chunkID, old.TxID, old.ContentSHA256, hash)
+			return ChunkResult{}, refuse(CodeChunkConflict, "chunk %s/%s was recorded by tx %s with other content (sha256 %s, this one %s)", cycleID, chunkID, old.TxID, old.ContentSHA256, hash)
 		}
-		return marshal(ChunkResult{Status: "already_recorded", Chunk: old})
+		return ChunkResult{Status: "already_recorded", Chunk: old}, nil
 	}
 	cycles := cycleCache{s: s, seen: map[string]*Cycle{}}
 	if c, err := cycles.get(cycleID); err != nil {
-		return nil, err
+		return ChunkResult{}, err
 	} else if c != nil {
-		return nil, refuse(CodeCycleSettled, "cycle %s was settled by tx %s; it takes no more chunks", cycleID, c.TxID)
+		return ChunkResult{}, refuse(CodeCycleSettled, "cycle %s was settled by tx %s; it takes no more chunks", cycleID, c.TxID)
 	}
 
 	var banks []string
@@ -323,7 +320,7 @@ func recordChunk(s Stub, cycleID, chunkID, paymentsJSON string) ([]byte, error) 
 		}
 	}
 	if err := requireBanks(s, banks); err != nil {
-		return nil, err
+		return ChunkResult{}, err
 	}
 
 	var prob problems
@@ -332,12 +329,12 @@ func recordChunk(s Stub, cycleID, chunkID, paymentsJSON string) ([]byte, error) 
 	for _, p := range pays {
 		k, err := key(s, keyPayment, p.Sender, p.ID)
 		if err != nil {
-			return nil, err
+			return ChunkResult{}, err
 		}
 		var prev Payment
 		found, err := getJSON(s, k, &prev)
 		if err != nil {
-			return nil, err
+			return ChunkResult{}, err
 		}
 		if found {
 			prob.add(refuse(CodeDuplicatePayment, "payment %s/%s is already on the ledger (cycle %s, tx %s)", p.Sender, p.ID, prev.CycleID, prev.TxID))
@@ -351,45 +348,45 @@ func recordChunk(s Stub, cycleID, chunkID, paymentsJSON string) ([]byte, error) 
 				prob.add(err)
 				continue
 			}
-			return nil, err
+			return ChunkResult{}, err
 		}
 		reversedHere[[2]string{p.Sender, p.OriginalID}] = p.ID
 		revs = append(revs, Reversal{Sender: p.Sender, OriginalID: p.OriginalID, ReversalID: p.ID, TxID: s.GetTxID()})
 	}
 	if err := prob.err(); err != nil {
-		return nil, err
+		return ChunkResult{}, err
 	}
 
 	count, sum, pos := summarize(pays)
 	if bad := pos.unbalanced(); len(bad) > 0 {
 		// Every payment adds and subtracts the same amount, so this cannot happen.
-		return nil, internal("chunk %s/%s positions do not balance: %s", cycleID, chunkID, strings.Join(bad, ", "))
+		return ChunkResult{}, internal("chunk %s/%s positions do not balance: %s", cycleID, chunkID, strings.Join(bad, ", "))
 	}
 	txID := s.GetTxID()
 	for _, p := range pays {
 		p.TxID = txID
 		k, err := key(s, keyPayment, p.Sender, p.ID)
 		if err != nil {
-			return nil, err
+			return ChunkResult{}, err
 		}
 		if err := putJSON(s, k, p); err != nil {
-			return nil, err
+			return ChunkResult{}, err
 		}
 		ik, err := key(s, keyCyclePay, cycleID, p.Sender, p.ID)
 		if err != nil {
-			return nil, err
+			return ChunkResult{}, err
 		}
 		if err := s.PutState(ik, []byte("1")); err != nil {
-			return nil, internal("write state: %v", err)
+			return ChunkResult{}, internal("write state: %v", err)
 		}
 	}
 	for _, r := range revs {
 		k, err := key(s, keyReversal, r.Sender, r.OriginalID)
 		if err != nil {
-			return nil, err
+			return ChunkResult{}, err
 		}
 		if err := putJSON(s, k, r); err != nil {
-			return nil, err
+			return ChunkResult{}, err
 		}
 	}
 	chunk := Chunk{
@@ -397,9 +394,9 @@ func recordChunk(s Stub, cycleID, chunkID, paymentsJSON string) ([]byte, error) 
 		Positions: pos.list(), ContentSHA256: hash, TxID: txID,
 	}
 	if err := putJSON(s, chunkKey, chunk); err != nil {
-		return nil, err
+		return ChunkResult{}, err
 	}
-	return marshal(ChunkResult{Status: "recorded", Chunk: chunk})
+	return ChunkResult{Status: "recorded", Chunk: chunk}, nil
 }
 
 // checkReversal refuses a reversal unless its original exists, was sent by the same

@@ -68,7 +68,7 @@ func settleCycle(s Stub, cycleID, positionsJSON string) ([]byte, error) {
 		return nil, err
 	}
 	var list []Position
-	if err := decodeStrict("positions", positionsJSON, &list); err != nil {
+	if err := decodeStrict("positions", positionsJSON, &list, jsonLimit{bytesMax: argBytesMax, itemsMax: positionsMax, depthMax: 2}); err != nil {
 		return nil, err
 	}
 	if len(list) > positionsMax {
@@ -155,7 +155,7 @@ func checkCaps(s Stub, p positions) error {
 			return err
 		}
 		if !found {
-			prob.add(refuse(CodeCapExceeded, "%s is a net debtor of %s %s but has no cap in %s", pos.Bank, net.Neg().StringFixed(minorUnits[pos.Currency]), pos.Currency, pos.Currency))
+			prob.add(refuse(CodeCapExceeded, "%s is a net debtor of %s %s but has no cap in %s", pos.Bank, net.Neg().StringFixed(minorUnit(pos.Currency)), pos.Currency, pos.Currency))
 			continue
 		}
 		limit, err := decimal.NewFromString(c.Cap)
@@ -163,7 +163,7 @@ func checkCaps(s Stub, p positions) error {
 			return internal("cap of %s %s: %v", pos.Bank, pos.Currency, err)
 		}
 		if net.Neg().GreaterThan(limit) {
-			prob.add(refuse(CodeCapExceeded, "%s net debit %s %s exceeds its cap %s", pos.Bank, net.Neg().StringFixed(minorUnits[pos.Currency]), pos.Currency, c.Cap))
+			prob.add(refuse(CodeCapExceeded, "%s net debit %s %s exceeds its cap %s", pos.Bank, net.Neg().StringFixed(minorUnit(pos.Currency)), pos.Currency, c.Cap))
 		}
 	}
 	return prob.err()

@@ -177,6 +177,8 @@ echo "banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME" >"$NET/settin
 # ---- binaries ------------------------------------------------------------------------
 "$FABRIC_DIR/build.sh"
 log "building the chaincode server from $CHAINCODE_SRC"
+# The chaincode module requires the service's module (replace settle => ../..), so it
+# is built here, from the checkout; the ccaas package carries only connection.json.
 (cd "$CHAINCODE_SRC" && go build -o "$NET/chaincode/settlecc" ./cmd/settlecc)
 
 # ---- configuration -------------------------------------------------------------------

@@ -1,0 +1,552 @@
+package contracttest
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	mrand "math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"settle/adapters/formats/gen"
+	"settle/settlement"
+)
+
+// Org is a bank organisation of the channel: its MSP and its BIC.
+type Org struct {
+	MSPID string
+	BIC   string
+}
+
+// Governed is a ledger whose callers can be chosen: the governed path's
+// contract test needs the operator, several banks, and each of them as an
+// admin and as an ordinary client. A Governed ledger must not be founded yet.
+type Governed interface {
+	// As is the ledger as one identity of msp with role "admin" or "client".
+	As(msp, role string) Backend
+	// Operator is the operator's MSP (an org of its own, not a bank's).
+	Operator() string
+	// Banks are at least four bank orgs: the first three found the ledger, the
+	// fourth is admitted later.
+	Banks() []Org
+}
+
+// Roles of the identities the test uses.
+const (
+	Admin  = "admin"
+	Client = "client"
+)
+
+// signer is a bank's file-signing key.
+type signer struct {
+	label string
+	pem   string
+	sign  func([]byte) []byte
+}
+
+func newECDSA(t *testing.T, label string) signer {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	return signer{label, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), func(b []byte) []byte {
+		sum := sha256.Sum256(b)
+		sig, err := ecdsa.SignASN1(rand.Reader, k, sum[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sig
+	}}
+}
+
+func newEd25519(t *testing.T, label string) signer {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	return signer{label, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), func(b []byte) []byte {
+		return ed25519.Sign(priv, b)
+	}}
+}
+
+func (s signer) sig(b []byte) string { return base64.StdEncoding.EncodeToString(s.sign(b)) }
+
+// csvFile is a Format 1 file: header, records, trailer with the right totals
+// (unless the test overrides them).
+type csvFile struct {
+	id, sender, date string
+	records          []string
+	sum              int64
+	count            int
+}
+
+func (f *csvFile) pay(id, creditor string, amount int64) *csvFile {
+	f.records = append(f.records, fmt.Sprintf("P,%s,%s,%s,%d,KRW", id, f.sender, creditor, amount))
+	f.sum += amount
+	f.count++
+	return f
+}
+
+func (f *csvFile) rawPay(id, debtor, creditor string, amount int64) *csvFile {
+	f.records = append(f.records, fmt.Sprintf("P,%s,%s,%s,%d,KRW", id, debtor, creditor, amount))
+	f.sum += amount
+	f.count++
+	return f
+}
+
+func (f *csvFile) rev(id, orig, creditor string, amount int64) *csvFile {
+	f.records = append(f.records, fmt.Sprintf("R,%s,%s,%s,%s,%d,KRW,AM05", id, orig, f.sender, creditor, amount))
+	f.sum += amount
+	f.count++
+	return f
+}
+
+func (f *csvFile) bytes() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "H,%s,%s,%s,%sT17:45:00+09:00\n", f.id, f.sender, f.date, f.date)
+	for _, r := range f.records {
+		b.WriteString(r + "\n")
+	}
+	fmt.Fprintf(&b, "T,%d,%d\n", f.count, f.sum)
+	return []byte(b.String())
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// declared is a file as DeclareCycle names it.
+func declared(f *csvFile, body []byte) map[string]any {
+	return map[string]any{"sender": f.sender, "fileId": f.id, "format": "csv", "sha256": sha(body),
+		"entries": f.count, "controlSum": fmt.Sprint(f.sum)}
+}
+
+// g holds the scenario's identities.
+type g struct {
+	t     *testing.T
+	l     Governed
+	op    string
+	banks []Org
+	cycle string
+	date  string
+	run   string
+	keys  map[string]signer
+}
+
+func (x *g) as(msp, role string) c { return c{x.t, x.l.As(msp, role)} }
+func (x *g) opc() c                { return x.as(x.op, Client) }
+func (x *g) admin(i int) c         { return x.as(x.banks[i].MSPID, Admin) }
+func (x *g) client(i int) c        { return x.as(x.banks[i].MSPID, Client) }
+func (x *g) bic(i int) string      { return x.banks[i].BIC }
+
+func (x *g) file(i int, name string) *csvFile {
+	return &csvFile{id: x.run + "-" + name, sender: x.bic(i), date: x.date}
+}
+
+// upload sends a file in parts cut after line breaks (nparts of them, the last
+// with the signature) and must succeed.
+func (x *g) upload(who c, f *csvFile, body []byte, sig string, nparts int) map[string]any {
+	x.t.Helper()
+	parts := cut(body, nparts)
+	var out map[string]any
+	for i, p := range parts {
+		s := ""
+		if i == len(parts)-1 {
+			s = sig
+		}
+		out = who.ok("PutFilePart", x.cycle, f.sender, f.id, fmt.Sprint(i), string(p), s)
+	}
+	return out
+}
+
+// cut splits b after line breaks into at most n parts.
+func cut(b []byte, n int) [][]byte {
+	lines := strings.SplitAfter(string(b), "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	per := (len(lines) + n - 1) / n
+	var out [][]byte
+	for i := 0; i < len(lines); i += per {
+		out = append(out, []byte(strings.Join(lines[i:min(i+per, len(lines))], "")))
+	}
+	return out
+}
+
+func (x *g) newCycle() {
+	y := 2100 + mrand.IntN(800)
+	x.date = fmt.Sprintf("%04d-%02d-%02d", y, 1+mrand.IntN(12), 1+mrand.IntN(28))
+	x.cycle = "C" + x.date
+}
+
+// RunGoverned is the contract test of the governed path (issue 11): every
+// attack of "What was measured", and the ones an auditor tries next, each
+// refused with its code, on a ledger that is not founded yet.
+func RunGoverned(t *testing.T, l Governed) {
+	run, _ := fresh()
+	x := &g{t: t, l: l, op: l.Operator(), banks: l.Banks(), run: "G" + run[len(run)-8:], keys: map[string]signer{}}
+	if len(x.banks) < 4 {
+		t.Fatalf("the governed contract needs 4 bank orgs, got %d", len(x.banks))
+	}
+	x.newCycle()
+	a, b, cc, d := 0, 1, 2, 3
+	founding := js([]map[string]string{
+		{"bic": x.bic(a), "mspId": x.banks[a].MSPID},
+		{"bic": x.bic(b), "mspId": x.banks[b].MSPID},
+		{"bic": x.bic(cc), "mspId": x.banks[cc].MSPID},
+	})
+
+	t.Run("founding", func(t *testing.T) {
+		x.t = t
+		x.client(a).refused("NOT_FOUNDED", "DeclareCycle", x.cycle, "[]")
+		x.client(b).refused("NOT_AUTHORIZED", "Found", x.op, founding)
+		x.as(x.op, Client).refused("NOT_AUTHORIZED", "Found", x.op, founding)
+		// A bank cannot found the ledger with itself as operator over the
+		// others: it may propose, but the others never approve.
+		x.admin(b).refused("GOVERNANCE", "Found", x.banks[b].MSPID, founding)
+		x.as(x.op, Admin).refused("GOVERNANCE", "Found", x.op, js([]map[string]string{{"bic": x.bic(a), "mspId": x.banks[a].MSPID}}))
+		x.as(x.op, Admin).refused("GOVERNANCE", "Found", x.op, js([]map[string]string{{"bic": x.bic(a), "mspId": x.banks[a].MSPID}, {"bic": x.bic(b), "mspId": x.op}}))
+		// A branch of bank A under bank B's MSP (issue 11: "a branch BIC of an
+		// existing bank mapped to another bank's MSP").
+		x.as(x.op, Admin).refused("BANK_CONFLICT", "Found", x.op, js([]map[string]string{
+			{"bic": x.bic(a), "mspId": x.banks[a].MSPID}, {"bic": x.bic(a) + "BR1", "mspId": x.banks[b].MSPID}, {"bic": x.bic(cc), "mspId": x.banks[cc].MSPID}}))
+		x.as(x.op, Admin).refused("BAD_ARGS", "Found", x.op, `[{"bic":"`+x.bic(a)+`","bic":"`+x.bic(b)+`","mspId":"X"}]`)
+		x.as(x.op, Admin).refused("BAD_ARGS", "Found", x.op, `[{"bic":"`+x.bic(a)+`","BIC":"`+x.bic(b)+`","mspId":"X"}]`)
+		x.as(x.op, Admin).refused("BAD_ARGS", "Found", x.op, `[{"Bic":"`+x.bic(a)+`","mspId":"X"}]`)
+
+		f := x.as(x.op, Admin).ok("Found", x.op, founding)
+		id, _ := f["id"].(string)
+		eq(t, "status", f["status"], "proposed")
+		x.client(a).refused("NOT_AUTHORIZED", "ApproveFounding", id)
+		x.as(x.op, Admin).refused("NOT_AUTHORIZED", "ApproveFounding", id)
+		x.admin(d).refused("NOT_AUTHORIZED", "ApproveFounding", id) // not a founding bank
+		eq(t, "status", x.admin(a).ok("ApproveFounding", id)["status"], "approved")
+		eq(t, "status", x.admin(b).ok("ApproveFounding", id)["status"], "approved")
+		x.client(a).refused("NOT_FOUNDED", "DeclareCycle", x.cycle, "[]")
+		eq(t, "status", x.admin(cc).ok("ApproveFounding", id)["status"], "founded")
+		x.as(x.op, Admin).refused("FOUNDED", "Found", x.op, founding)
+		x.admin(a).refused("FOUNDED", "ApproveFounding", id)
+		gv := x.opc().query("GetGovernance")
+		eq(t, "operator", gv["operatorMsp"], x.op)
+	})
+
+	t.Run("legacy writes are closed or governed once founded", func(t *testing.T) {
+		x.t = t
+		p := js([]payment{pay(x.bic(a), x.run+"-L1", x.bic(b), "4000000000000", "KRW")})
+		// Issue 11: another bank's client recording a payment for a different bank.
+		x.client(b).refused("FOUNDED", "RecordChunk", x.cycle, "c1", p)
+		x.opc().refused("FOUNDED", "RecordChunk", x.cycle, "F."+x.bic(a)+"."+x.run+"-A1", p) // taking a file's chunk id
+		x.client(b).refused("NOT_AUTHORIZED", "SettleCycle", x.cycle, "[]")
+	})
+
+	t.Run("admitting banks is the operator's", func(t *testing.T) {
+		x.t = t
+		x.admin(b).refused("NOT_AUTHORIZED", "RegisterBank", x.bic(d), x.banks[d].MSPID)
+		x.client(b).refused("NOT_AUTHORIZED", "RegisterBank", x.bic(d), x.banks[d].MSPID)
+		x.opc().refused("BANK_CONFLICT", "RegisterBank", x.bic(a)+"BR2", x.banks[b].MSPID)
+		x.opc().refused("GOVERNANCE", "RegisterBank", x.bic(d), x.op)
+		x.opc().refused("BANK_CONFLICT", "RegisterBank", x.bic(a), x.banks[b].MSPID)
+		eq(t, "status", x.opc().ok("RegisterBank", x.bic(d), x.banks[d].MSPID)["status"], "registered")
+		eq(t, "status", x.opc().ok("RegisterBank", x.bic(d), x.banks[d].MSPID)["status"], "already_registered")
+	})
+
+	t.Run("caps: the operator sets, a bank only lowers its own", func(t *testing.T) {
+		x.t = t
+		x.client(b).refused("NOT_AUTHORIZED", "SetCap", x.bic(b), "KRW", "999999999999999999")
+		x.admin(b).refused("NOT_AUTHORIZED", "SetCap", x.bic(b), "KRW", "1000") // no cap is zero: 1000 raises it
+		x.admin(b).refused("NOT_AUTHORIZED", "SetCap", x.bic(a), "KRW", "0")    // another bank's cap
+		for _, i := range []int{a, b, cc} {
+			x.opc().ok("SetCap", x.bic(i), "KRW", "1000000")
+		}
+		x.admin(b).refused("NOT_AUTHORIZED", "SetCap", x.bic(b), "KRW", "2000000")
+		eq(t, "cap", x.admin(b).ok("SetCap", x.bic(b), "KRW", "900000")["cap"], "900000")
+		x.admin(b).refused("NOT_AUTHORIZED", "SetCap", x.bic(b), "KRW", "900000")
+	})
+
+	t.Run("keys are the bank admin's", func(t *testing.T) {
+		x.t = t
+		x.keys[x.bic(a)] = newECDSA(t, "a1")
+		x.keys[x.bic(b)] = newECDSA(t, "b1")
+		x.keys[x.bic(cc)] = newEd25519(t, "c1")
+		ka := x.keys[x.bic(a)]
+		x.admin(b).refused("NOT_AUTHORIZED", "RegisterKey", x.bic(a), "evil", x.keys[x.bic(b)].pem)
+		x.client(a).refused("NOT_AUTHORIZED", "RegisterKey", x.bic(a), "a1", ka.pem)
+		x.opc().refused("NOT_AUTHORIZED", "RegisterKey", x.bic(a), "a1", ka.pem)
+		x.as(x.op, Admin).refused("NOT_AUTHORIZED", "RegisterKey", x.bic(a), "a1", ka.pem)
+		x.admin(a).refused("INVALID_FIELD", "RegisterKey", x.bic(a), "bad", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+		for _, i := range []int{a, b, cc} {
+			k := x.keys[x.bic(i)]
+			eq(t, "status", x.admin(i).ok("RegisterKey", x.bic(i), k.label, k.pem)["status"], "registered")
+		}
+		x.admin(a).refused("KEY_CONFLICT", "RegisterKey", x.bic(a), "a1", x.keys[x.bic(b)].pem)
+		x.admin(b).refused("NOT_AUTHORIZED", "RevokeKey", x.bic(a), "a1")
+	})
+
+	// The cycle's files.
+	fa := x.file(a, "A1").pay(x.run+"-A-1", x.bic(b), 300000).pay(x.run+"-A-2", x.bic(cc), 200000).pay(x.run+"-A-3", x.bic(b), 100000)
+	fb := x.file(b, "B1").pay(x.run+"-B-1", x.bic(a), 50000)
+	fc := x.file(cc, "C1").pay(x.run+"-C-1", x.bic(a), 70000)
+	forged := x.file(a, "A2").pay(x.run+"-A-9", x.bic(b), 4000000000000)
+	ba, bb, bc, bforged := fa.bytes(), fb.bytes(), fc.bytes(), forged.bytes()
+	files := js([]map[string]any{declared(fa, ba), declared(fb, bb), declared(fc, bc), declared(forged, bforged)})
+
+	t.Run("declare", func(t *testing.T) {
+		x.t = t
+		x.client(a).refused("NOT_AUTHORIZED", "DeclareCycle", x.cycle, files)
+		x.admin(a).refused("NOT_AUTHORIZED", "DeclareCycle", x.cycle, files)
+		x.opc().refused("INVALID_FIELD", "DeclareCycle", "cycle-1", files)
+		x.opc().refused("INVALID_FIELD", "DeclareCycle", "C2026-02-30", files)
+		x.opc().refused("UNKNOWN_BANK", "DeclareCycle", x.cycle, js([]map[string]any{{"sender": "ZZZZZZZZ", "fileId": "x", "format": "csv",
+			"sha256": sha(nil), "entries": 0, "controlSum": "0"}}))
+		x.opc().refused("DUPLICATE_FILE", "DeclareCycle", x.cycle, js([]map[string]any{declared(fa, ba), declared(fa, ba)}))
+		x.opc().refused("BAD_ARGS", "DeclareCycle", x.cycle, strings.Replace(files, `"fileId"`, `"FileId"`, 1))
+		eq(t, "status", x.opc().ok("DeclareCycle", x.cycle, files)["status"], "declared")
+		eq(t, "status", x.opc().ok("DeclareCycle", x.cycle, files)["status"], "already_declared")
+		x.opc().refused("CYCLE_DECLARED", "DeclareCycle", x.cycle, js([]map[string]any{declared(fa, ba)}))
+	})
+
+	t.Run("parts", func(t *testing.T) {
+		x.t = t
+		parts := cut(ba, 3)
+		sigA := x.keys[x.bic(a)].sig(ba)
+		// Another bank's client cannot send bank A's file, nor an undeclared one.
+		x.client(b).refused("NOT_AUTHORIZED", "PutFilePart", x.cycle, fa.sender, fa.id, "0", string(parts[0]), "")
+		x.admin(b).refused("NOT_AUTHORIZED", "PutFilePart", x.cycle, fa.sender, fa.id, "0", string(parts[0]), "")
+		x.client(a).refused("NOT_DECLARED", "PutFilePart", x.cycle, fa.sender, x.run+"-A7", "0", string(parts[0]), "")
+		x.client(a).refused("NOT_DECLARED", "PutFilePart", "C2999-12-31", fa.sender, fa.id, "0", string(parts[0]), "")
+		x.client(a).refused("PART_ORDER", "PutFilePart", x.cycle, fa.sender, fa.id, "1", string(parts[1]), "")
+		x.client(a).refused("PART_BOUNDARY", "PutFilePart", x.cycle, fa.sender, fa.id, "0", strings.TrimSuffix(string(parts[0]), "\n"), "")
+		x.client(a).refused("INVALID_FIELD", "PutFilePart", x.cycle, fa.sender, fa.id, "00", string(parts[0]), "")
+		x.client(a).ok("PutFilePart", x.cycle, fa.sender, fa.id, "0", string(parts[0]), "")
+		eq(t, "retry", x.client(a).ok("PutFilePart", x.cycle, fa.sender, fa.id, "0", string(parts[0]), "")["status"], "already_stored")
+		x.client(a).refused("PART_ORDER", "PutFilePart", x.cycle, fa.sender, fa.id, "0", string(parts[1]), "")
+		x.opc().ok("PutFilePart", x.cycle, fa.sender, fa.id, "1", string(parts[1]), "") // the operator relays parts too
+		// The last part: wrong bytes, a signature by another bank, a broken one.
+		bad := string(parts[2]) + "\n"
+		x.client(a).refused("DIGEST_MISMATCH", "PutFilePart", x.cycle, fa.sender, fa.id, "2", bad, sigA)
+		x.client(a).refused("SIGNATURE", "PutFilePart", x.cycle, fa.sender, fa.id, "2", string(parts[2]), x.keys[x.bic(b)].sig(ba))
+		x.client(a).refused("SIGNATURE", "PutFilePart", x.cycle, fa.sender, fa.id, "2", string(parts[2]), "not base64!")
+		x.client(a).query("GetFile", x.cycle, fa.sender, fa.id) // still unverified
+		settleRefused := x.opc().refused("CYCLE_INCOMPLETE", "SettleCycle", x.cycle)
+		if !strings.Contains(settleRefused, fa.id) {
+			t.Errorf("CYCLE_INCOMPLETE should name %s: %s", fa.id, settleRefused)
+		}
+		out := x.client(a).ok("PutFilePart", x.cycle, fa.sender, fa.id, "2", string(parts[2]), sigA)
+		eq(t, "status", out["status"], "verified")
+		eq(t, "key", out["keyLabel"], "a1")
+		x.client(a).refused("FILE_VERIFIED", "PutFilePart", x.cycle, fa.sender, fa.id, "3", "P\n", sigA)
+		x.opc().refused("FILE_VERIFIED", "DropFile", x.cycle, fa.sender, fa.id, "no")
+		x.opc().refused("FILE_VERIFIED", "ResetFile", x.cycle, fa.sender, fa.id)
+		// What the ledger holds is the bank's exact bytes, part by part.
+		var whole []byte
+		for i := range 3 {
+			part := x.client(cc).query("GetFilePart", x.cycle, fa.sender, fa.id, fmt.Sprint(i))
+			raw, err := base64.StdEncoding.DecodeString(part["bytes"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole = append(whole, raw...)
+		}
+		if string(whole) != string(ba) {
+			t.Errorf("the stored parts are not the file:\n%s", whole)
+		}
+		dv := x.client(cc).query("GetDeclared", x.cycle)
+		st := dv["status"].([]any)[0].(map[string]any)
+		eq(t, "declared status", st["status"], "verified")
+		p := x.opc().query("GetPayment", fa.sender, x.run+"-A-2")
+		eq(t, "creditor", p["creditor"], x.bic(cc))
+		eq(t, "file", p["fileSha256"], sha(ba))
+	})
+
+	t.Run("the operator cannot forge a bank's file", func(t *testing.T) {
+		x.t = t
+		// Declared by the operator with its digest, but signed by bank B, not A.
+		x.opc().refused("SIGNATURE", "PutFilePart", x.cycle, forged.sender, forged.id, "0", string(bforged), x.keys[x.bic(b)].sig(bforged))
+		x.opc().refused("SIGNATURE", "PutFilePart", x.cycle, forged.sender, forged.id, "0", string(bforged), x.keys[x.bic(cc)].sig(bforged))
+		x.client(b).refused("NOT_AUTHORIZED", "DropFile", x.cycle, forged.sender, forged.id, "x")
+		x.opc().refused("INVALID_FIELD", "DropFile", x.cycle, forged.sender, forged.id, "")
+		eq(t, "status", x.opc().ok("DropFile", x.cycle, forged.sender, forged.id, "not signed by its sender")["status"], "dropped")
+		x.opc().refused("FILE_VERIFIED", "PutFilePart", x.cycle, forged.sender, forged.id, "0", string(bforged), x.keys[x.bic(a)].sig(bforged))
+		x.opc().notFound("GetPayment", forged.sender, x.run+"-A-9")
+	})
+
+	t.Run("bank B and C, one part each, ECDSA and Ed25519", func(t *testing.T) {
+		x.t = t
+		x.upload(x.client(b), fb, bb, x.keys[x.bic(b)].sig(bb), 1)
+		x.client(cc).refused("SIGNATURE", "PutFilePart", x.cycle, fc.sender, fc.id, "0", string(bc), x.keys[x.bic(a)].sig(bc))
+		x.upload(x.client(cc), fc, bc, x.keys[x.bic(cc)].sig(bc), 1)
+	})
+
+	t.Run("settle", func(t *testing.T) {
+		x.t = t
+		x.client(a).refused("NOT_AUTHORIZED", "SettleCycle", x.cycle)
+		x.admin(a).refused("NOT_AUTHORIZED", "SettleCycle", x.cycle)
+		// A is a net debtor of 600000 - 120000 = 480000; lower its cap below.
+		x.admin(a).ok("SetCap", x.bic(a), "KRW", "400000")
+		msg := x.opc().refused("CAP_EXCEEDED", "SettleCycle", x.cycle)
+		if !strings.Contains(msg, x.bic(a)) {
+			t.Errorf("CAP_EXCEEDED should name %s: %s", x.bic(a), msg)
+		}
+		x.opc().ok("SetCap", x.bic(a), "KRW", "480000")
+		x.opc().refused("POSITIONS_MISMATCH", "SettleCycle", x.cycle, js([]position{{x.bic(a), "KRW", "-1"}, {x.bic(b), "KRW", "1"}}))
+		want := []position{{x.bic(a), "KRW", "-480000"}, {x.bic(b), "KRW", "350000"}, {x.bic(cc), "KRW", "130000"}}
+		out := x.opc().ok("SettleCycle", x.cycle, js(want))
+		eq(t, "outcome", out["outcome"], "settled")
+		eq(t, "net A", netOf(t, out)[x.bic(a)+" KRW"], "-480000")
+		eq(t, "again", x.opc().ok("SettleCycle", x.cycle)["outcome"], "already_settled")
+		x.client(a).refused("CYCLE_SETTLED", "PutFilePart", x.cycle, forged.sender, forged.id, "0", "x", "")
+	})
+
+	t.Run("the next cycle: ids, reversals, declarations", func(t *testing.T) {
+		x.t = t
+		prev := x.cycle
+		x.newCycle()
+		for x.cycle == prev {
+			x.newCycle()
+		}
+		// Bank B reversing bank A's settled payment; B pre-claiming ids in A's
+		// name (debtor A); A reusing a settled id; the file of another day.
+		revOther := x.file(b, "B2").rev(x.run+"-B-R1", x.run+"-A-1", x.bic(a), 300000)
+		revOther2 := x.file(b, "B4")
+		revOther2.records = append(revOther2.records, fmt.Sprintf("R,%s,%s,%s,%s,300000,KRW,AM05", x.run+"-B-R2", x.run+"-A-1", x.bic(a), x.bic(b)))
+		revOther2.sum, revOther2.count = 300000, 1
+		preclaim := x.file(b, "B3").rawPay(x.run+"-A-100", x.bic(a), x.bic(b), 1)
+		dup := x.file(a, "A3").pay(x.run+"-A-1", x.bic(b), 300000)
+		otherDay := &csvFile{id: x.run + "-A4", sender: x.bic(a), date: "2099-01-01"}
+		otherDay.pay(x.run+"-A-40", x.bic(b), 10)
+		good := x.file(a, "A5").rev(x.run+"-A-R1", x.run+"-A-1", x.bic(b), 300000)
+		lying := x.file(cc, "C2").pay(x.run+"-C-2", x.bic(b), 10)
+		bodies := map[*csvFile][]byte{}
+		var decl []map[string]any
+		for _, f := range []*csvFile{revOther, revOther2, preclaim, dup, otherDay, good, lying} {
+			bodies[f] = f.bytes()
+			decl = append(decl, declared(f, bodies[f]))
+		}
+		decl[len(decl)-1]["entries"] = 2 // the operator's declaration and the file disagree
+		x.opc().refused("DUPLICATE_FILE", "DeclareCycle", x.cycle, js([]map[string]any{declared(fa, ba)}))
+		x.opc().ok("DeclareCycle", x.cycle, js(decl))
+		try := func(code string, f *csvFile, i int) {
+			t.Helper()
+			msg := x.client(i).refused(code, "PutFilePart", x.cycle, f.sender, f.id, "0", string(bodies[f]), x.keys[f.sender].sig(bodies[f]))
+			t.Logf("%s: %s", f.id, msg)
+		}
+		try("REVERSAL_INVALID", revOther, b)
+		try("FILE_REJECTED", revOther2, b)
+		try("FILE_REJECTED", preclaim, b)
+		try("DUPLICATE_PAYMENT", dup, a)
+		try("DECLARED_MISMATCH", otherDay, a)
+		try("DECLARED_MISMATCH", lying, cc)
+		x.upload(x.client(a), good, bodies[good], x.keys[x.bic(a)].sig(bodies[good]), 1)
+		x.opc().refused("CYCLE_INCOMPLETE", "SettleCycle", x.cycle)
+		for _, f := range []*csvFile{revOther, revOther2, preclaim, dup, otherDay, lying} {
+			x.opc().ok("DropFile", x.cycle, f.sender, f.id, "refused by the ledger")
+		}
+		// The reversal moves 300000 back from B to A; B's cap is 900000.
+		out := x.opc().ok("SettleCycle", x.cycle)
+		eq(t, "net B", netOf(t, out)[x.bic(b)+" KRW"], "-300000")
+		chain := x.opc().query("GetReversalChain", x.bic(a), x.run+"-A-1")
+		if chain["reversal"] == nil {
+			t.Errorf("A-1 should be reversed: %v", chain)
+		}
+	})
+
+	t.Run("changing the operator needs a majority of active banks", func(t *testing.T) {
+		x.t = t
+		newOp := x.banks[d].MSPID + "-operator"
+		x.opc().refused("NOT_AUTHORIZED", "ProposeOperator", newOp)
+		x.as(x.op, Admin).refused("NOT_AUTHORIZED", "ProposeOperator", newOp)
+		x.client(a).refused("NOT_AUTHORIZED", "ProposeOperator", newOp)
+		x.admin(d).refused("NOT_AUTHORIZED", "ProposeOperator", newOp) // admitted, but no key yet: not active
+		x.admin(a).refused("GOVERNANCE", "ProposeOperator", x.banks[b].MSPID)
+		p := x.admin(a).ok("ProposeOperator", newOp)
+		eq(t, "status", p["status"], "proposed")
+		id, _ := p["id"].(string)
+		x.client(b).refused("NOT_AUTHORIZED", "ApproveProposal", id)
+		x.opc().refused("NOT_AUTHORIZED", "ApproveProposal", id)
+		eq(t, "again", x.admin(a).ok("ApproveProposal", id)["status"], "proposed") // one bank, one vote
+		eq(t, "majority", x.admin(b).ok("ApproveProposal", id)["status"], "operator_changed")
+		x.admin(cc).refused("GOVERNANCE", "ApproveProposal", id)
+		eq(t, "operator", x.opc().query("GetGovernance")["operatorMsp"], newOp)
+		hist, err := x.l.As(newOp, Client).Evaluate(t, "GetHistory", "gov/state")
+		if err != nil || !strings.Contains(string(hist), `"operatorMsp":"`+newOp+`"`) || !strings.Contains(string(hist), `"operatorMsp":"`+x.op+`"`) {
+			t.Errorf("the history of gov/state shows both operators: %s %v", hist, err)
+		}
+		x.newCycle()
+		x.opc().refused("NOT_AUTHORIZED", "DeclareCycle", x.cycle, "[]")
+		x.opc().refused("NOT_AUTHORIZED", "SetCap", x.bic(a), "KRW", "999999999")
+		x.as(newOp, Client).ok("DeclareCycle", x.cycle, "[]")
+		x.op = newOp
+	})
+
+	t.Run("a revoked key signs nothing", func(t *testing.T) {
+		x.t = t
+		x.admin(a).ok("RevokeKey", x.bic(a), "a1")
+		eq(t, "again", x.admin(a).ok("RevokeKey", x.bic(a), "a1")["status"], "already_revoked")
+		x.admin(a).refused("KEY_CONFLICT", "RegisterKey", x.bic(a), "a1", x.keys[x.bic(a)].pem)
+		x.newCycle()
+		f := x.file(a, "A6").pay(x.run+"-A-60", x.bic(b), 1)
+		body := f.bytes()
+		x.opc().ok("DeclareCycle", x.cycle, js([]map[string]any{declared(f, body)}))
+		x.client(a).refused("SIGNATURE", "PutFilePart", x.cycle, f.sender, f.id, "0", string(body), x.keys[x.bic(a)].sig(body))
+		k2 := newEd25519(t, "a2")
+		x.admin(a).ok("RegisterKey", x.bic(a), "a2", k2.pem)
+		x.client(a).refused("SIGNATURE", "PutFilePart", x.cycle, f.sender, f.id, "0", string(body), x.keys[x.bic(a)].sig(body))
+		out := x.client(a).ok("PutFilePart", x.cycle, f.sender, f.id, "0", string(body), k2.sig(body))
+		eq(t, "key", out["keyLabel"], "a2")
+		x.keys[x.bic(a)] = k2
+	})
+
+	t.Run("pacs.008 whole, a large CSV in many parts", func(t *testing.T) {
+		x.t = t
+		x.newCycle()
+		created := time.Date(2026, 11, 24, 17, 45, 0, 0, time.UTC)
+		var xp, cp []gen.Payment
+		for i := range 40 {
+			xp = append(xp, gen.Payment{ID: fmt.Sprintf("%s-X-%d", x.run, i), Debtor: settlement.BIC(x.bic(b)), Creditor: settlement.BIC(x.bic(a)), Amount: "1000", Currency: "KRW"})
+		}
+		for i := range 3000 {
+			cp = append(cp, gen.Payment{ID: fmt.Sprintf("%s-L-%d", x.run, i), Debtor: settlement.BIC(x.bic(a)), Creditor: settlement.BIC(x.bic(1 + i%2)),
+				Amount: fmt.Sprint(1 + i), Currency: "KRW", Remittance: "INV " + strings.Repeat("x", i%40)})
+		}
+		var xb, cb bytes.Buffer
+		if err := gen.WriteXML(&xb, x.run+"-X1", settlement.BIC(x.bic(b)), settlement.Date(x.date), created, xp); err != nil {
+			t.Fatal(err)
+		}
+		if err := gen.WriteCSV(&cb, x.run+"-L1", settlement.BIC(x.bic(a)), settlement.Date(x.date), created, cp); err != nil {
+			t.Fatal(err)
+		}
+		sumL := 0
+		for i := range 3000 {
+			sumL += 1 + i
+		}
+		decl := js([]map[string]any{
+			{"sender": x.bic(b), "fileId": x.run + "-X1", "format": "pacs.008", "sha256": sha(xb.Bytes()), "entries": 40, "controlSum": "40000"},
+			{"sender": x.bic(a), "fileId": x.run + "-L1", "format": "csv", "sha256": sha(cb.Bytes()), "entries": 3000, "controlSum": fmt.Sprint(sumL)},
+		})
+		x.opc().ok("DeclareCycle", x.cycle, decl)
+		half := bytes.IndexByte(xb.Bytes()[xb.Len()/2:], '\n') + xb.Len()/2 + 1
+		x.client(b).refused("PART_BOUNDARY", "PutFilePart", x.cycle, x.bic(b), x.run+"-X1", "0", string(xb.Bytes()[:half]), "")
+		out := x.client(b).ok("PutFilePart", x.cycle, x.bic(b), x.run+"-X1", "0", xb.String(), x.keys[x.bic(b)].sig(xb.Bytes()))
+		eq(t, "xml", out["status"], "verified")
+		lf := &csvFile{id: x.run + "-L1", sender: x.bic(a), date: x.date}
+		out = x.upload(x.client(a), lf, cb.Bytes(), x.keys[x.bic(a)].sig(cb.Bytes()), 7) // Ed25519 over 7 parts
+		eq(t, "csv", out["status"], "verified")
+		eq(t, "parts", out["parts"], 7)
+		x.as(x.op, Client).ok("SetCap", x.bic(a), "KRW", "999999999999")
+		res := x.as(x.op, Client).ok("SettleCycle", x.cycle)
+		eq(t, "payments", res["payments"], 3040)
+		eq(t, "net A", netOf(t, res)[x.bic(a)+" KRW"], fmt.Sprint(40000-sumL))
+	})
+}

@@ -1,0 +1,186 @@
+package chaincode
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	"settle/settlement"
+)
+
+// settleGoverned settles a declared cycle, the operator's call once founded.
+// It succeeds only when every declared file is verified (or was dropped
+// unverified); the positions are the ledger's own, from settlement.Netting of
+// each verified file, checked to balance and against the caps with
+// settlement.CapBreaches. The caller may pass the positions it computed: they
+// must then be the ledger's exactly.
+func settleGoverned(s Stub, g *Governance, c Caller, cycleID string, positionsJSON *string) ([]byte, error) {
+	if err := requireOperator(g, c, "SettleCycle"); err != nil {
+		return nil, err
+	}
+	if _, err := checkCycleID(cycleID); err != nil {
+		return nil, err
+	}
+	var submitted positions
+	if positionsJSON != nil {
+		var list []Position
+		if err := decodeStrict("positions", *positionsJSON, &list, jsonLimit{bytesMax: argBytesMax, itemsMax: positionsMax, depthMax: 2}); err != nil {
+			return nil, err
+		}
+		var err error
+		if submitted, err = parsePositions(list); err != nil {
+			return nil, err
+		}
+	}
+	d, err := loadDeclared(s, cycleID)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, refuse(CodeNotDeclared, "cycle %s was not declared; the operator declares a cycle's files before it settles", cycleID)
+	}
+	if settled, err := (&cycleCache{s: s, seen: map[string]*Cycle{}}).get(cycleID); err != nil {
+		return nil, err
+	} else if settled != nil {
+		if submitted != nil {
+			stored, err := parsePositions(settled.Positions)
+			if err != nil {
+				return nil, internal("settled cycle %s holds bad positions: %v", cycleID, err)
+			}
+			if !stored.equal(submitted) {
+				return nil, refuse(CodeSettleConflict, "cycle %s was settled by tx %s on other positions", cycleID, settled.TxID)
+			}
+		}
+		return marshal(SettleResult{Outcome: "already_settled", Cycle: *settled})
+	}
+
+	type acc struct{ sent, received decimal.Decimal }
+	sums := map[posKey]*acc{}
+	var missing []string
+	for _, f := range d.Files {
+		k, err := key(s, keyFile, cycleID, f.Sender, f.FileID)
+		if err != nil {
+			return nil, err
+		}
+		var st FileState
+		if found, err := getJSON(s, k, &st); err != nil {
+			return nil, err
+		} else if !found {
+			return nil, internal("declared file %s/%s of %s has no state", f.Sender, f.FileID, cycleID)
+		}
+		switch st.Status {
+		case FileDropped:
+			continue
+		case FileDeclared:
+			missing = append(missing, fmt.Sprintf("%s/%s (%d parts, %d bytes)", f.Sender, f.FileID, st.Parts, st.Bytes))
+			continue
+		}
+		for _, p := range st.Positions {
+			sent, err1 := decimal.NewFromString(p.Sent)
+			recv, err2 := decimal.NewFromString(p.Received)
+			if err1 != nil || err2 != nil {
+				return nil, internal("file %s/%s holds bad positions", f.Sender, f.FileID)
+			}
+			pk := posKey{p.Bank, p.Currency}
+			if sums[pk] == nil {
+				sums[pk] = &acc{}
+			}
+			sums[pk].sent = sums[pk].sent.Add(sent)
+			sums[pk].received = sums[pk].received.Add(recv)
+		}
+	}
+	if len(missing) > 0 {
+		more := ""
+		if len(missing) > problemsMax {
+			more = fmt.Sprintf("; and %d more", len(missing)-problemsMax)
+			missing = missing[:problemsMax]
+		}
+		return nil, refuse(CodeCycleIncomplete, "cycle %s: %d declared files are not verified: %s%s", cycleID, len(missing), strings.Join(missing, ", "), more)
+	}
+
+	ps := make([]settlement.Position, 0, len(sums))
+	nets := positions{}
+	for k, a := range sums {
+		cur, err := settlement.ParseCurrency(k.currency)
+		if err != nil {
+			return nil, internal("file position in %q: %v", k.currency, err)
+		}
+		net := a.received.Sub(a.sent)
+		ps = append(ps, settlement.Position{Bank: settlement.BIC(k.bank), Currency: cur, Sent: a.sent, Received: a.received, Net: net})
+		nets.add(k.bank, k.currency, net)
+	}
+	sort.Slice(ps, func(i, j int) bool {
+		if ps[i].Currency != ps[j].Currency {
+			return ps[i].Currency.Code() < ps[j].Currency.Code()
+		}
+		return ps[i].Bank < ps[j].Bank
+	})
+	if err := settlement.AssertBalanced(ps); err != nil {
+		return nil, internal("cycle %s: %v", cycleID, err)
+	}
+	// The same invariant from the other side: the payments the ledger indexed
+	// (the files' chunks) give the same positions.
+	refs, payments, onLedger, err := cycleChunks(s, cycleID)
+	if err != nil {
+		return nil, err
+	}
+	if !onLedger.equal(nets) {
+		return nil, internal("cycle %s: the indexed payments net to other positions than the files: %s", cycleID, diffPositions(onLedger, nets))
+	}
+	if submitted != nil && !nets.equal(submitted) {
+		return nil, refuse(CodePositionsMismatch, "cycle %s: submitted positions differ from the ledger's: %s", cycleID, diffPositions(nets, submitted))
+	}
+	var caps []settlement.Cap
+	for _, p := range ps {
+		if !p.Net.IsNegative() {
+			continue
+		}
+		k, err := key(s, keyCap, string(p.Bank), p.Currency.Code())
+		if err != nil {
+			return nil, err
+		}
+		var cp Cap
+		found, err := getJSON(s, k, &cp)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			continue // no cap: a cap of zero (settlement.Cap)
+		}
+		amount, err := decimal.NewFromString(cp.Cap)
+		if err != nil {
+			return nil, internal("cap of %s %s: %v", p.Bank, p.Currency, err)
+		}
+		caps = append(caps, settlement.Cap{Bank: p.Bank, Currency: p.Currency, Amount: amount})
+	}
+	if breaches := settlement.CapBreaches(ps, caps); len(breaches) > 0 {
+		var prob problems
+		for _, b := range breaches {
+			prob.add(refuse(CodeCapExceeded, "%s net debit %s %s exceeds its cap %s", b.Bank,
+				settlement.FormatAmount(b.Net.Neg(), b.Currency), b.Currency, settlement.FormatAmount(b.Cap, b.Currency)))
+		}
+		return nil, prob.err()
+	}
+	cycle := Cycle{CycleID: cycleID, Status: StatusSettled, Positions: nets.list(),
+		Chunks: len(refs), Payments: payments, TxID: s.GetTxID()}
+	if cycle.Positions == nil {
+		cycle.Positions = []Position{}
+	}
+	k, err := key(s, keyCycle, cycleID)
+	if err != nil {
+		return nil, err
+	}
+	if err := putJSON(s, k, cycle); err != nil {
+		return nil, err
+	}
+	event, err := marshal(cycle)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.SetEvent(EventCycleSettled, event); err != nil {
+		return nil, internal("set event: %v", err)
+	}
+	return marshal(SettleResult{Outcome: "settled", Cycle: cycle})
+}
