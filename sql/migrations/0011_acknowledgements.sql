@@ -27,6 +27,12 @@ CREATE TRIGGER acknowledgements_append_only BEFORE UPDATE OR DELETE ON acknowled
 CREATE TRIGGER acknowledgements_no_truncate BEFORE TRUNCATE ON acknowledgements
   FOR EACH STATEMENT EXECUTE FUNCTION forbid_rewrite();
 
+-- A bank's files are its own: the same bytes from another bank are that
+-- bank's file, judged on their own (its sender check refuses them), and
+-- never reported to it as a duplicate of a file it cannot see.
+ALTER TABLE files DROP CONSTRAINT files_sha256_key,
+  ADD CONSTRAINT files_sender_sha256_key UNIQUE (sender, sha256);
+
 -- Acknowledgements written before this migration hold their names.
 INSERT INTO acknowledgements (bank, file_name, sha256, ack_name, file_row)
 SELECT sender, name, sha256, name || '.ack.json', id FROM files
