@@ -208,10 +208,10 @@ func (c *IntakeCounts) add(out TakeResult) {
 // the others recorded nothing, and their pair is still whole in the inbox.
 func (in *Intake) recover(ctx context.Context, c *IntakeCounts) error {
 	notes, err := in.Taking.Pending(ctx)
-	if err != nil {
-		return fmt.Errorf("intake journal: %w", err)
-	}
 	var errs []error
+	if err != nil {
+		errs = append(errs, fmt.Errorf("intake journal: %w", err)) // and the notes that read are finished
+	}
 	for _, n := range notes {
 		rec, ok, err := in.Files.Acknowledgement(ctx, n.File.Bank, n.File.Name, n.SHA256)
 		if err != nil {
