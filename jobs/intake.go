@@ -90,10 +90,14 @@ var ErrAckExists = errors.New("acknowledgement already exists with other content
 //  2. resume: if the store holds a verdict for this bank's file of this
 //     name with these bytes, an earlier take got past step 5: it is
 //     finished (steps 6 to 8) with the recorded bytes, and the file is
-//     not judged again (not rejected as a duplicate of itself).
-//  3. check: signature, sender, format and rules; nothing is written. The
-//     sender is checked before anything about earlier files is looked
-//     up, and only the bank's own files are ever compared with it.
+//     not judged again (not rejected as a duplicate of itself). The same
+//     bytes sent again under the same name after a take that ended are
+//     the same take too: a file is judged once.
+//  3. check: signature, sender, format and rules, and the cycle the file
+//     goes to; nothing of the file is written (the cycle may be opened,
+//     which is idempotent). The sender is checked before anything about
+//     earlier files is looked up, and only the bank's own files are ever
+//     compared with it.
 //  4. journal: the take is noted (Taking). A crash after it: no verdict is
 //     recorded, so the next pass drops the note and takes the pair afresh.
 //  5. record: the verdict, its outbox name and its exact bytes are recorded
@@ -114,8 +118,9 @@ var ErrAckExists = errors.New("acknowledgement already exists with other content
 //     and removes the note.
 //
 // Each step boundary is a failpoint (intake.read, intake.journal,
-// intake.record, intake.ack, intake.done), so that a test kills the
-// process there.
+// intake.record, intake.ack, intake.done; the built-in inbox has
+// sftp.done.sig between its two moves), so that a test kills the process
+// there (package failpoint, SETTLE_CRASH_AT).
 type Intake struct {
 	Inbox    Inbox
 	Archive  Archive
@@ -207,6 +212,9 @@ func (c *IntakeCounts) add(out TakeResult) {
 // verdict was recorded get their acknowledgement and leave the inbox;
 // the others recorded nothing, and their pair is still whole in the inbox.
 func (in *Intake) recover(ctx context.Context, c *IntakeCounts) error {
+	if in.Taking == nil {
+		return ErrNoJournal
+	}
 	notes, err := in.Taking.Pending(ctx)
 	var errs []error
 	if err != nil {
@@ -251,8 +259,14 @@ type TakeResult struct {
 	Ack    AckBody
 }
 
+// ErrNoJournal reports an Intake without its Taking journal.
+var ErrNoJournal = errors.New("intake has no journal of takes (Taking)")
+
 // Take processes one complete file, in the steps Intake lists.
 func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
+	if in.Taking == nil {
+		return TakeResult{}, ErrNoJournal
+	}
 	received := in.now()
 	// 1. read
 	sum, sigBytes, err := in.archive(ctx, f, received)
