@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -51,14 +53,14 @@ var (
 // the real Postgres, a state folder, two banks with signing keys, the
 // first with an SSH login to the built-in server.
 type killSys struct {
-	t      *testing.T
-	dir    string
-	config string
-	dsn    string
-	db     *sql.DB
-	banks  []gen.Bank
-	sshKey string // bank 0's OpenSSH key file
-	env    []string
+	t       *testing.T
+	dir     string
+	config  string
+	dsn     string
+	db      *sql.DB
+	banks   []gen.Bank
+	sshKeys []string // each bank's OpenSSH key file, for the built-in server
+	env     []string
 }
 
 func newKillSys(t *testing.T, remote string) *killSys {
@@ -86,13 +88,18 @@ func newKillSys(t *testing.T, remote string) *killSys {
 	os.WriteFile(network, []byte(`{"channel": "settle", "chaincode": "netting", "orderer": {"mspId": "OrdererMSP", "address": "127.0.0.1:9"},
   "banks": [{"index": 1, "org": "bank1", "mspId": "Bank1MSP", "peer": {"address": "127.0.0.1:9"}}]}`), 0o600)
 
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	block, _ := ssh.MarshalPrivateKey(priv, "bank0")
-	k.sshKey = filepath.Join(k.dir, "bank0.ssh")
-	os.WriteFile(k.sshKey, pem.EncodeToMemory(block), 0o600)
-	signer, _ := ssh.NewSignerFromKey(priv)
-	users, _ := json.Marshal([]map[string]any{{"bic": string(k.banks[0].BIC),
-		"authorized_keys": []string{strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))}}})
+	var logins []map[string]any
+	for _, b := range k.banks {
+		_, priv, _ := ed25519.GenerateKey(rand.Reader)
+		block, _ := ssh.MarshalPrivateKey(priv, string(b.BIC))
+		kf := filepath.Join(k.dir, string(b.BIC)+".ssh")
+		os.WriteFile(kf, pem.EncodeToMemory(block), 0o600)
+		k.sshKeys = append(k.sshKeys, kf)
+		signer, _ := ssh.NewSignerFromKey(priv)
+		logins = append(logins, map[string]any{"bic": string(b.BIC),
+			"authorized_keys": []string{strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))}})
+	}
+	users, _ := json.Marshal(logins)
 	usersFile := filepath.Join(k.dir, "sftp-banks.json")
 	os.WriteFile(usersFile, users, 0o600)
 
@@ -235,7 +242,10 @@ func lastLog(s string, n int) string {
 }
 
 // sftp runs an OpenSSH sftp batch as bank 0 against the built-in server.
-func (k *killSys) sftp(s *serving, batch string) error {
+func (k *killSys) sftp(s *serving, batch string) error { return k.sftpAs(0, s, batch) }
+
+// sftpAs runs an OpenSSH sftp batch as bank i against the built-in server.
+func (k *killSys) sftpAs(i int, s *serving, batch string) error {
 	hostKey := filepath.Join(k.dir, "state", "sftp", "state", "ssh_host_ed25519_key")
 	pub, err := exec.Command("ssh-keygen", "-y", "-f", hostKey).Output()
 	if err != nil {
@@ -245,9 +255,9 @@ func (k *killSys) sftp(s *serving, batch string) error {
 	os.WriteFile(kh, []byte(fmt.Sprintf("[127.0.0.1]:%s %s", s.sftpPort, pub)), 0o600)
 	bf := filepath.Join(k.dir, "batch")
 	os.WriteFile(bf, []byte(batch), 0o600)
-	out, err := exec.Command("sftp", "-F", "/dev/null", "-b", bf, "-i", k.sshKey, "-P", s.sftpPort,
+	out, err := exec.Command("sftp", "-F", "/dev/null", "-b", bf, "-i", k.sshKeys[i], "-P", s.sftpPort,
 		"-o", "UserKnownHostsFile="+kh, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-		string(k.banks[0].BIC)+"@127.0.0.1").CombinedOutput()
+		string(k.banks[i].BIC)+"@127.0.0.1").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%v: %s", err, out)
 	}
@@ -539,5 +549,85 @@ func TestServeKilledDuringRemoteIntake(t *testing.T) {
 				t.Fatalf("%s at %s: temporary files in the bank's outbox: %v", kind, point, leftovers)
 			}
 		}
+	}
+}
+
+// TestServeNeverReplacesAnAck is issue 12 items 5 and 8 on the built-in
+// server with OpenSSH: a bank sends slow.csv, then other content under the
+// same name; its ACCEPTED ack stays byte for byte and the new verdict is
+// slow.csv.<16 hex of its sha256>.ack.json. Another bank that uploads the
+// first bank's file is told only its own upload's problems, nothing of the
+// first bank's file.
+func TestServeNeverReplacesAnAck(t *testing.T) {
+	k := newKillSys(t, "")
+	s := k.serve()
+	from, to := k.banks[0].BIC, k.banks[1].BIC
+	send := func(i int, name string, body []byte, signer int) []byte {
+		t.Helper()
+		local := filepath.Join(k.dir, fmt.Sprintf("up-%d-%s", i, name))
+		sig, err := gen.Sign(k.banks[signer].Private, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(local, body, 0o600)
+		os.WriteFile(local+".sig", sig, 0o600)
+		if err := k.sftpAs(i, s, fmt.Sprintf("put %s inbox/%s\nput %s.sig inbox/%s.sig\n", local, name, local, name)); err != nil {
+			t.Fatal(err)
+		}
+		return body
+	}
+	get := func(i int, ackName string) []byte {
+		t.Helper()
+		local := filepath.Join(k.dir, fmt.Sprintf("got-%d-%s", i, ackName))
+		os.Remove(local)
+		waitFor(t, "ack "+ackName, func() bool {
+			return k.sftpAs(i, s, fmt.Sprintf("get outbox/%s %s\n", ackName, local)) == nil
+		})
+		b, _ := os.ReadFile(local)
+		return b
+	}
+	first := send(0, "slow.csv", []byte(fmt.Sprintf("H,F-SLOW,%s,%s,%sT09:00:00+09:00\nP,SLOW-1,%s,%s,1000,KRW\nT,1,1000\n",
+		from, killDay, killDay, from, to)), 0)
+	accepted := get(0, "slow.csv.ack.json")
+	if !bytes.Contains(accepted, []byte(`"status": "ACCEPTED"`)) {
+		t.Fatalf("first ack: %s", accepted)
+	}
+	second := send(0, "slow.csv", []byte(fmt.Sprintf("H,F-SLOW-2,%s,%s,%sT09:00:00+09:00\nP,SLOW-2,%s,%s,2000,KRW\nT,1,2000\n",
+		from, killDay, killDay, from, to)), 0)
+	sum := sha256.Sum256(second)
+	newName := "slow.csv." + hex.EncodeToString(sum[:])[:16] + ".ack.json"
+	later := get(0, newName)
+	if !bytes.Contains(later, []byte(`"status": "ACCEPTED"`)) || !bytes.Contains(later, []byte(`"file_id": "F-SLOW-2"`)) {
+		t.Fatalf("second ack %s: %s", newName, later)
+	}
+	if again := get(0, "slow.csv.ack.json"); !bytes.Equal(again, accepted) {
+		t.Fatalf("the ACCEPTED ack was replaced:\n%s\nwas:\n%s", again, accepted)
+	}
+
+	// Bank 1 uploads bank 0's file (with its own signature).
+	send(1, "copy.csv", first, 1)
+	copyAck := get(1, "copy.csv.ack.json")
+	var ack struct {
+		Status string `json:"status"`
+		Errors []struct {
+			Code string `json:"code"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(copyAck, &ack); err != nil || ack.Status != "REJECTED" {
+		t.Fatalf("copy's ack: %s %v", copyAck, err)
+	}
+	codes := map[string]bool{}
+	for _, e := range ack.Errors {
+		codes[e.Code] = true
+	}
+	if !codes[settlement.CodeSenderNotUploader] || codes[settlement.CodeDuplicateFile] || codes[settlement.CodeDuplicateFileID] ||
+		bytes.Contains(copyAck, []byte("slow.csv")) || bytes.Contains(copyAck, []byte("ACCEPTED")) {
+		t.Fatalf("bank 1 is told about bank 0's file: %s", copyAck)
+	}
+	s.stop(t)
+	var payments int
+	k.db.QueryRow(`SELECT count(*) FROM payments`).Scan(&payments)
+	if payments != 2 {
+		t.Fatalf("%d payments, want 2", payments)
 	}
 }
