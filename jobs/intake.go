@@ -196,6 +196,7 @@ func (in *Intake) Collect(ctx context.Context) (IntakeCounts, error) {
 func (c *IntakeCounts) add(out TakeResult) {
 	c.Taken++
 	switch out.Status {
+	case "": // finished a take acknowledged before its bytes were kept
 	case intake.Accepted:
 		c.Accepted++
 	case IngestDuplicate:
@@ -430,8 +431,8 @@ func (in *Intake) finish(ctx context.Context, f InboxFile, sum string, rec Recor
 	var out TakeResult
 	if rec.Body == nil {
 		// Acknowledged before the store kept the bytes: it is in the
-		// outbox as it was written then.
-		out.Status = intake.Accepted
+		// outbox as it was written then, and its status is not known
+		// here (counted as taken only).
 	} else {
 		if err := json.Unmarshal(rec.Body, &out.Ack); err != nil {
 			return out, fmt.Errorf("recorded acknowledgement %s: %w", rec.Name, err)
