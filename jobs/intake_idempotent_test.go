@@ -183,3 +183,32 @@ func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
+
+// TestTakeAcknowledgedBeforeTheBytesWereKept: a file acknowledged before
+// migration 0011 has its ack's name recorded but not its bytes. Found in
+// the inbox again, its take is finished: the pair leaves, the outbox and
+// the store are not touched, nothing is judged again.
+func TestTakeAcknowledgedBeforeTheBytesWereKept(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-24")
+	ps := []gen.Payment{{ID: "O-1", Debtor: w.banks[0].BIC, Creditor: w.banks[1].BIC, Amount: "1000", Currency: "KRW"}}
+	body := w.csv(0, date, "F-OLD", ps)
+	if _, err := w.pg.DB().ExecContext(w.ctx, `INSERT INTO acknowledgements (bank, file_name, sha256, ack_name) VALUES ($1, 'old.csv', $2, 'old.csv.ack.json')`,
+		string(w.banks[0].BIC), sha256Hex(body)); err != nil {
+		t.Fatal(err)
+	}
+	w.upload(0, "old.csv", body)
+	c, err := w.intake.Collect(w.ctx)
+	if err != nil || c.Taken != 1 || c.Accepted+c.Rejected+c.Duplicates != 0 {
+		t.Fatalf("%+v %v", c, err)
+	}
+	w.inboxEmpty(0)
+	if es, _ := os.ReadDir(w.outbox(0)); len(es) != 0 {
+		t.Fatalf("outbox holds %d files", len(es))
+	}
+	var files int
+	w.pg.DB().QueryRowContext(w.ctx, `SELECT count(*) FROM files`).Scan(&files)
+	if files != 0 {
+		t.Fatalf("%d files recorded", files)
+	}
+}
