@@ -241,6 +241,13 @@ func (r *Result) Ack(receivedAt time.Time) Ack {
 // AckName is the outbox name of a file's acknowledgement.
 func AckName(file string) string { return path.Base(file) + ".ack.json" }
 
+// AckNameOf is the outbox name of the acknowledgement of a file whose name
+// already has one (a reused name): the first 16 hex digits of the new
+// content's sha256 set it apart, and the earlier acknowledgement stays.
+func AckNameOf(file, sha256Hex string) string {
+	return path.Base(file) + "." + sha256Hex[:min(16, len(sha256Hex))] + ".ack.json"
+}
+
 // SigName is the name of a file's detached signature.
 func SigName(file string) string { return file + ".sig" }
 

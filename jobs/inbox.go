@@ -34,10 +34,14 @@ type Inbox interface {
 	// OpenSig returns the bytes of the file's detached signature.
 	OpenSig(ctx context.Context, f InboxFile) (io.ReadCloser, error)
 	// Ack writes body as name into the outbox of the bank that sent f,
-	// atomically: the bank sees the whole acknowledgement or nothing.
+	// atomically: the bank sees the whole acknowledgement or nothing. It
+	// never replaces a file: where name exists with the same bytes (an
+	// earlier call a crash interrupted) it does nothing, and where it
+	// exists with other bytes it returns ErrAckExists.
 	Ack(ctx context.Context, f InboxFile, name string, body []byte) error
 	// Done marks f taken so that it is never taken twice. It is called
-	// after the file is archived and acknowledged; it is idempotent.
+	// after the file is archived and acknowledged; it is idempotent, and
+	// finishes a Done a crash interrupted (a pair half moved out).
 	Done(ctx context.Context, f InboxFile) error
 }
 

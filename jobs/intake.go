@@ -16,6 +16,7 @@ import (
 	"settle/adapters/formats/csv"
 	"settle/adapters/formats/xmlfile"
 	"settle/adapters/signature"
+	"settle/failpoint"
 	"settle/intake"
 	"settle/settlement"
 )
@@ -44,21 +45,88 @@ type FileState struct {
 	ReceivedAt   time.Time
 }
 
-// FileLookup finds a file by its bytes' hash (part of the Store adapter).
+// FileLookup finds what the store recorded of earlier takes (part of the
+// Store adapter).
 type FileLookup interface {
-	FileBySHA256(ctx context.Context, sum string) (FileState, bool, error)
+	// Acknowledgement is the verdict recorded for bank's file name with
+	// the bytes sum; ok false if there is none.
+	Acknowledgement(ctx context.Context, bank settlement.BIC, name, sum string) (RecordedAck, bool, error)
+	// AckNameTaken tells whether bank already has an acknowledgement
+	// named ackName.
+	AckNameTaken(ctx context.Context, bank settlement.BIC, ackName string) (bool, error)
 }
 
-// Intake takes complete files from the inbox: archive, check, ingest,
-// acknowledge, mark done, in that order. A crash between two steps is
-// harmless: archiving is idempotent, the store recognises the bytes it
-// already recorded, and the acknowledgement is written again from what it
-// recorded.
+// Taking is the intake's journal of takes under way (a state folder): a
+// take is noted before its verdict is recorded, and the note is removed
+// once the pair has left the inbox. It is how a take that a crash stopped
+// half-way through moving the pair out (a lone payment file, no longer
+// listed) is finished.
+type Taking interface {
+	Begin(ctx context.Context, t TakeNote) error
+	End(ctx context.Context, t TakeNote) error
+	// Pending lists the notes left, oldest first.
+	Pending(ctx context.Context) ([]TakeNote, error)
+}
+
+// TakeNote is one take under way: the file as listed and its bytes' hash.
+type TakeNote struct {
+	File   InboxFile `json:"file"`
+	SHA256 string    `json:"sha256"`
+}
+
+// ErrAckExists reports an acknowledgement that already exists in the
+// outbox with other bytes: an acknowledgement is never replaced.
+var ErrAckExists = errors.New("acknowledgement already exists with other content")
+
+// Intake takes complete files from the inbox. Taking one file is a fixed
+// sequence of steps, and a crash (SIGKILL, a power cut) between any two
+// of them is harmless: the next pass, in this process or the next one,
+// ends where an uninterrupted take ends, and the bank reads one verdict,
+// the first, byte for byte.
+//
+//  1. read: the file and its .sig are copied into the archive, which is
+//     content-addressed, so copying the same bytes again changes nothing.
+//     A crash after it leaves the pair whole in the inbox: taken afresh.
+//  2. resume: if the store holds a verdict for this bank's file of this
+//     name with these bytes, an earlier take got past step 5: it is
+//     finished (steps 6 to 8) with the recorded bytes, and the file is
+//     not judged again (not rejected as a duplicate of itself). The same
+//     bytes sent again under the same name after a take that ended are
+//     the same take too: a file is judged once.
+//  3. check: signature, sender, format and rules, and the cycle the file
+//     goes to; nothing of the file is written (the cycle may be opened,
+//     which is idempotent). The sender is checked before anything about
+//     earlier files is looked up, and only the bank's own files are ever
+//     compared with it.
+//  4. journal: the take is noted (Taking). A crash after it: no verdict is
+//     recorded, so the next pass drops the note and takes the pair afresh.
+//  5. record: the verdict, its outbox name and its exact bytes are recorded
+//     with the file and its payments in one transaction. The name is
+//     <file>.ack.json, or <file>.<16 hex of its sha256>.ack.json when the
+//     bank already has an acknowledgement of that name (a reused file
+//     name). A crash before the commit recorded nothing (as 4); a crash
+//     after it is finished by step 2, or from the journal.
+//  6. ack: the recorded bytes are linked into the outbox under the
+//     recorded name. An existing file there is never replaced: the same
+//     bytes (written before a crash) count as written, other bytes are
+//     ErrAckExists. The file's acknowledgement time is then stamped, once.
+//  7. done: the pair leaves the inbox, .sig first. A crash between the two
+//     moves leaves a lone payment file that no longer lists; the journal
+//     note names it, and the next pass moves it.
+//  8. clear: the note is removed. A crash before it: the next pass finds
+//     the verdict, the acknowledgement already there and the pair gone,
+//     and removes the note.
+//
+// Each step boundary is a failpoint (intake.read, intake.journal,
+// intake.record, intake.ack, intake.done; the built-in inbox has
+// sftp.done.sig between its two moves), so that a test kills the process
+// there (package failpoint, SETTLE_CRASH_AT).
 type Intake struct {
 	Inbox    Inbox
 	Archive  Archive
 	Store    Store
 	Files    FileLookup
+	Taking   Taking
 	Calendar *Calendar
 	// CutOff is the local time of day after which a file goes to the next
 	// business day's cycle (e.g. 18h).
@@ -100,11 +168,14 @@ func (in *Intake) log() *slog.Logger {
 // Collect takes every complete file waiting in the inbox.
 func (in *Intake) Collect(ctx context.Context) (IntakeCounts, error) {
 	var c IntakeCounts
+	var errs []error
+	if err := in.recover(ctx, &c); err != nil {
+		errs = append(errs, err)
+	}
 	files, err := in.Inbox.List(ctx, filesPerCollectMax)
 	if err != nil {
-		return c, err
+		return c, errors.Join(append(errs, err)...)
 	}
-	var errs []error
 	for _, f := range files {
 		if ctx.Err() != nil {
 			break
@@ -117,20 +188,60 @@ func (in *Intake) Collect(ctx context.Context) (IntakeCounts, error) {
 			errs = append(errs, fmt.Errorf("%s/%s: %w", f.Bank, f.Name, err))
 			continue
 		}
-		c.Taken++
-		switch out.Status {
-		case intake.Accepted:
-			c.Accepted++
-		case IngestDuplicate:
-			c.Duplicates++
-		default:
-			c.Rejected++
-		}
-		if out.Late {
-			c.Late++
-		}
+		c.add(out)
 	}
 	return c, errors.Join(errs...)
+}
+
+func (c *IntakeCounts) add(out TakeResult) {
+	c.Taken++
+	switch out.Status {
+	case "": // finished a take acknowledged before its bytes were kept
+	case intake.Accepted:
+		c.Accepted++
+	case IngestDuplicate:
+		c.Duplicates++
+	default:
+		c.Rejected++
+	}
+	if out.Late {
+		c.Late++
+	}
+}
+
+// recover finishes the takes a crash left in the journal: those whose
+// verdict was recorded get their acknowledgement and leave the inbox;
+// the others recorded nothing, and their pair is still whole in the inbox.
+func (in *Intake) recover(ctx context.Context, c *IntakeCounts) error {
+	if in.Taking == nil {
+		return ErrNoJournal
+	}
+	notes, err := in.Taking.Pending(ctx)
+	var errs []error
+	if err != nil {
+		errs = append(errs, fmt.Errorf("intake journal: %w", err)) // and the notes that read are finished
+	}
+	for _, n := range notes {
+		rec, ok, err := in.Files.Acknowledgement(ctx, n.File.Bank, n.File.Name, n.SHA256)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !ok {
+			if err := in.Taking.End(ctx, n); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		out, err := in.finish(ctx, n.File, n.SHA256, rec)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s/%s: %w", n.File.Bank, n.File.Name, err))
+			continue
+		}
+		in.log().Info("interrupted take finished", "bank", n.File.Bank, "file", n.File.Name, "sha256", n.SHA256, "ack", rec.Name)
+		c.add(out)
+	}
+	return errors.Join(errs...)
 }
 
 // AckBody is the acknowledgement as the contract defines it, plus the
@@ -149,21 +260,31 @@ type TakeResult struct {
 	Ack    AckBody
 }
 
-// Take processes one complete file.
+// ErrNoJournal reports an Intake without its Taking journal.
+var ErrNoJournal = errors.New("intake has no journal of takes (Taking)")
+
+// Take processes one complete file, in the steps Intake lists.
 func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
+	if in.Taking == nil {
+		return TakeResult{}, ErrNoJournal
+	}
 	received := in.now()
+	// 1. read
 	sum, sigBytes, err := in.archive(ctx, f, received)
 	if err != nil {
 		return TakeResult{}, err
 	}
-	// Bytes seen before: a resumed take (not acknowledged yet), or a bank
-	// sending the same bytes again.
-	if st, ok, err := in.Files.FileBySHA256(ctx, sum); err != nil {
+	failpoint.Here("intake.read")
+
+	// 2. resume
+	if rec, ok, err := in.Files.Acknowledgement(ctx, f.Bank, f.Name, sum); err != nil {
 		return TakeResult{}, err
 	} else if ok {
-		return in.again(ctx, f, st, sum, received)
+		in.log().Info("file taken before; finishing that take", "bank", f.Bank, "file", f.Name, "sha256", sum, "ack", rec.Name)
+		return in.finish(ctx, f, sum, rec)
 	}
 
+	// 3. check
 	ring, err := in.keys(ctx, f.Bank, received)
 	if err != nil {
 		return TakeResult{}, err
@@ -182,15 +303,19 @@ func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
 	if err != nil {
 		return TakeResult{}, err
 	}
-
 	rec := FileRecord{Sender: f.Bank, FileID: verdict.FileID, Name: f.Name, SHA256: sum, Size: verdict.Size,
 		SignatureKey: verdict.KeyLabel, BusinessDate: verdict.BusinessDate, Entries: verdict.Entries, ReceivedAt: received}
 	if cs, err := decimal.NewFromString(verdict.ControlSum); err == nil {
 		rec.ControlSum = cs
 	}
+	ackName := intake.AckName(f.Name)
+	if taken, err := in.Files.AckNameTaken(ctx, f.Bank, ackName); err != nil {
+		return TakeResult{}, err
+	} else if taken {
+		ackName = intake.AckNameOf(f.Name, sum)
+	}
 	problems := verdict.Problems
 	late := false
-	var res IngestResult
 	if len(problems) == 0 {
 		var cycle settlement.Date
 		cycle, late, problems, err = in.cycleFor(ctx, verdict.BusinessDate, received)
@@ -198,37 +323,79 @@ func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
 			return TakeResult{}, err
 		}
 		rec.Cycle = cycle
-		if len(problems) == 0 {
-			res, err = in.ingest(ctx, rec, sum, f.Name)
-			if err != nil {
-				return TakeResult{}, err
-			}
-			problems = res.Problems
-		}
 	}
-	if len(problems) > 0 && res.Status == "" {
+
+	// 4. journal
+	note := TakeNote{File: f, SHA256: sum}
+	if err := in.Taking.Begin(ctx, note); err != nil {
+		return TakeResult{}, fmt.Errorf("intake journal: %w", err)
+	}
+	failpoint.Here("intake.journal")
+
+	// 5. record
+	var res IngestResult
+	if len(problems) == 0 {
+		if res, late, err = in.ingest(ctx, rec, ackName, verdict, late); err != nil {
+			return TakeResult{}, err
+		}
+	} else {
+		rec.Ack = &AckRecord{Name: ackName, Body: in.ackBody(verdict, received, "", false)}
 		if res, err = in.Store.RecordRejected(ctx, rec, problems); err != nil {
 			return TakeResult{}, err
 		}
 	}
-	verdict.Problems = problems
-	ack := AckBody{Ack: verdict.Ack(received)}
-	if res.Status == IngestAccepted {
-		ack.Cycle = settlement.CycleID(rec.Cycle)
-		if late {
-			ack.Note = fmt.Sprintf("dated %s but received after that cycle's cut-off, or for a day that does not settle: settles in the cycle of %s", verdict.BusinessDate, rec.Cycle)
-		}
+	recorded, ok, err := in.Files.Acknowledgement(ctx, f.Bank, f.Name, sum)
+	if err != nil {
+		return TakeResult{}, err
 	}
-	out := TakeResult{Status: ack.Status, Late: late && res.Status == IngestAccepted, Ack: ack}
+	if !ok {
+		return TakeResult{}, fmt.Errorf("the store recorded %s of %s (%s) without its acknowledgement", f.Name, f.Bank, res.Status)
+	}
+	failpoint.Here("intake.record")
+
+	// 6 to 8
+	out, err := in.finish(ctx, f, sum, recorded)
+	if err != nil {
+		return out, err
+	}
 	if res.Status == IngestDuplicate {
 		out.Status = IngestDuplicate
 	}
-	if err := in.finish(ctx, f, res.FileRow, ack, received); err != nil {
-		return out, err
-	}
+	out.Late = late && res.Status == IngestAccepted
 	in.log().Info("file taken", "bank", f.Bank, "file", f.Name, "sha256", sum, "status", out.Status,
-		"entries", verdict.Entries, "problems", len(problems), "cycle", ack.Cycle)
+		"entries", verdict.Entries, "problems", len(out.Ack.Errors), "cycle", out.Ack.Cycle, "ack", recorded.Name)
 	return out, nil
+}
+
+// ackBody renders the acknowledgement of verdict for the outcome the store
+// reaches; cycle and late are those of an accepted file.
+func (in *Intake) ackBody(verdict *intake.Result, received time.Time, cycle settlement.Date, late bool) func(string, []settlement.Problem) ([]byte, error) {
+	return func(status string, problems []settlement.Problem) ([]byte, error) {
+		ack := AckBody{Ack: verdict.Ack(received)}
+		switch status {
+		case IngestAccepted:
+			if len(problems) > 0 || cycle == "" {
+				return nil, fmt.Errorf("accepted with %d problems, cycle %q", len(problems), cycle)
+			}
+			ack.Status = intake.Accepted
+			ack.Cycle = settlement.CycleID(cycle)
+			if late {
+				ack.Note = fmt.Sprintf("dated %s but received after that cycle's cut-off, or for a day that does not settle: settles in the cycle of %s", verdict.BusinessDate, cycle)
+			}
+		case IngestRejected, IngestDuplicate:
+			if len(problems) == 0 {
+				return nil, fmt.Errorf("%s without a problem", status)
+			}
+			ack.Status, ack.Errors = intake.Rejected, problems
+		default:
+			return nil, fmt.Errorf("outcome %q", status)
+		}
+		body, err := json.MarshalIndent(ack, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		return append(body, '\n'), nil
+	}
 }
 
 // archive keeps the file and its signature before anything else.
@@ -257,44 +424,38 @@ func (in *Intake) archive(ctx context.Context, f InboxFile, received time.Time) 
 	return sum, sig, nil
 }
 
-// again handles bytes the store already recorded.
-func (in *Intake) again(ctx context.Context, f InboxFile, st FileState, sum string, received time.Time) (TakeResult, error) {
-	if !st.Acknowledged && st.Sender == f.Bank && st.Name == f.Name {
-		// The same take, interrupted before its acknowledgement: write it
-		// from what was recorded.
-		ack := AckBody{Ack: intake.Ack{File: f.Name, FileID: st.FileID, SHA256: sum, Status: st.Status,
-			ReceivedAt: st.ReceivedAt.Format(time.RFC3339), Entries: st.Entries, ControlSum: st.ControlSum, Errors: st.Problems}}
-		if ack.Errors == nil {
-			ack.Errors = []settlement.Problem{}
+// finish ends a take whose verdict rec is recorded (steps 6 to 8): the
+// acknowledgement, unless one of those bytes is there already; the
+// acknowledgement time; the pair out of the inbox; the journal note.
+func (in *Intake) finish(ctx context.Context, f InboxFile, sum string, rec RecordedAck) (TakeResult, error) {
+	var out TakeResult
+	if rec.Body == nil {
+		// Acknowledged before the store kept the bytes: it is in the
+		// outbox as it was written then, and its status is not known
+		// here (counted as taken only).
+	} else {
+		if err := json.Unmarshal(rec.Body, &out.Ack); err != nil {
+			return out, fmt.Errorf("recorded acknowledgement %s: %w", rec.Name, err)
 		}
-		if st.Status == intake.Accepted {
-			ack.Cycle = settlement.CycleID(st.Cycle)
-		}
-		return TakeResult{Status: st.Status, Ack: ack}, in.finish(ctx, f, st.FileRow, ack, received)
-	}
-	p := settlement.Problem{Code: settlement.CodeDuplicateFile,
-		Message: fmt.Sprintf("the same bytes were received on %s as %s (%s)", st.ReceivedAt.UTC().Format(time.RFC3339), st.Name, st.Status)}
-	ack := AckBody{Ack: intake.Ack{File: f.Name, FileID: st.FileID, SHA256: sum, Status: intake.Rejected,
-		ReceivedAt: received.Format(time.RFC3339), Entries: st.Entries, ControlSum: st.ControlSum, Errors: []settlement.Problem{p}}}
-	in.log().Warn("duplicate file", "bank", f.Bank, "file", f.Name, "sha256", sum, "first", st.Name)
-	return TakeResult{Status: IngestDuplicate, Ack: ack}, in.finish(ctx, f, 0, ack, received)
-}
-
-// finish writes the acknowledgement and marks the file taken.
-func (in *Intake) finish(ctx context.Context, f InboxFile, fileRow int64, ack AckBody, at time.Time) error {
-	body, err := json.MarshalIndent(ack, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := in.Inbox.Ack(ctx, f, intake.AckName(f.Name), append(body, '\n')); err != nil {
-		return err
-	}
-	if fileRow > 0 {
-		if err := in.Store.Acknowledged(ctx, fileRow, in.now()); err != nil {
-			return err
+		out.Status = out.Ack.Status
+		if err := in.Inbox.Ack(ctx, f, rec.Name, rec.Body); err != nil {
+			return out, fmt.Errorf("acknowledgement %s: %w", rec.Name, err)
 		}
 	}
-	return in.Inbox.Done(ctx, f)
+	failpoint.Here("intake.ack")
+	if rec.FileRow > 0 {
+		if err := in.Store.Acknowledged(ctx, rec.FileRow, in.now()); err != nil {
+			return out, err
+		}
+	}
+	if err := in.Inbox.Done(ctx, f); err != nil {
+		return out, err
+	}
+	failpoint.Here("intake.done")
+	if err := in.Taking.End(ctx, TakeNote{File: f, SHA256: sum}); err != nil {
+		return out, fmt.Errorf("intake journal: %w", err)
+	}
+	return out, nil
 }
 
 func (in *Intake) keys(ctx context.Context, bank settlement.BIC, at time.Time) (signature.Ring, error) {
@@ -350,9 +511,11 @@ func (in *Intake) cycleFor(ctx context.Context, wanted settlement.Date, received
 	return "", false, nil, fmt.Errorf("no open cycle within 31 business days of %s", wanted)
 }
 
-// ingest streams the archived file's entries into the store, moving to the
-// next cycle if this one froze in the meantime.
-func (in *Intake) ingest(ctx context.Context, rec FileRecord, sum, name string) (IngestResult, error) {
+// ingest streams the archived file's entries into the store with the
+// acknowledgement named ackName, moving to the next cycle if this one froze
+// in the meantime (the file is then late, and its acknowledgement says so).
+func (in *Intake) ingest(ctx context.Context, rec FileRecord, ackName string, verdict *intake.Result, late bool) (IngestResult, bool, error) {
+	sum, name := rec.SHA256, rec.Name
 	entries := func(yield func(*settlement.Entry) bool) error {
 		rc, err := in.Archive.Open(sum)
 		if err != nil {
@@ -374,17 +537,18 @@ func (in *Intake) ingest(ctx context.Context, rec FileRecord, sum, name string) 
 		return err
 	}
 	for i := 0; i < 3; i++ {
+		rec.Ack = &AckRecord{Name: ackName, Body: in.ackBody(verdict, rec.ReceivedAt, rec.Cycle, late)}
 		res, err := in.Store.IngestFile(ctx, rec, entries)
 		if errors.Is(err, ErrCycleNotOpen) {
-			rec.Cycle = in.Calendar.Next(rec.Cycle)
+			rec.Cycle, late = in.Calendar.Next(rec.Cycle), true
 			if _, err := in.Store.EnsureCycle(ctx, rec.Cycle); err != nil {
-				return IngestResult{}, err
+				return IngestResult{}, late, err
 			}
 			continue
 		}
-		return res, err
+		return res, late, err
 	}
-	return IngestResult{}, fmt.Errorf("cycles kept closing while ingesting %s", name)
+	return IngestResult{}, late, fmt.Errorf("cycles kept closing while ingesting %s", name)
 }
 
 // entrySink replays an accepted file's entries to the store.

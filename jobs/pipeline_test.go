@@ -19,6 +19,7 @@ import (
 
 	"settle/adapters/archive"
 	"settle/adapters/formats/gen"
+	"settle/adapters/journal"
 	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
 	"settle/adapters/reports"
@@ -104,7 +105,7 @@ func newWorld(t *testing.T) *world {
 			}
 		}
 	}
-	w.intake = &jobs.Intake{Inbox: w.inbox, Archive: arc, Store: w.store, Files: w.store, Calendar: w.cal,
+	w.intake = &jobs.Intake{Inbox: w.inbox, Archive: arc, Store: w.store, Files: w.store, Taking: journal.Takes{Dir: filepath.Join(w.root, "taking")}, Calendar: w.cal,
 		CutOff: 18 * time.Hour, Now: func() time.Time { return w.now }, Log: w.quiet}
 	return w
 }

@@ -130,6 +130,25 @@ type FileRecord struct {
 	Entries      int64
 	ControlSum   decimal.Decimal
 	ReceivedAt   time.Time
+	// Ack is recorded by IngestFile and RecordedRejected in the same
+	// transaction as the file, whatever the outcome.
+	Ack *AckRecord
+}
+
+// AckRecord is a file's acknowledgement as the store records it with the
+// file: its outbox name, and Body, which renders the verdict for the
+// outcome the store reached (IngestAccepted; IngestRejected with every
+// problem found; IngestDuplicate with its one problem).
+type AckRecord struct {
+	Name string
+	Body func(status string, problems []settlement.Problem) ([]byte, error)
+}
+
+// RecordedAck is a verdict as the store recorded it.
+type RecordedAck struct {
+	Name    string // in the bank's outbox
+	Body    []byte // nil for one written before the store kept the bytes
+	FileRow int64  // the file it acknowledges; 0 for a duplicate
 }
 
 // Ingest outcomes.

@@ -28,6 +28,9 @@ type FileRecord struct {
 	Entries      int64           // records in the file, as its trailer counts them
 	ControlSum   decimal.Decimal // as its trailer states it
 	ReceivedAt   time.Time
+	// Ack, when set, is recorded in the same transaction as the file: a
+	// file is never recorded without the verdict its bank is to read.
+	Ack *Ack
 }
 
 // Entries streams a file's records to the store: it calls yield for each
@@ -112,8 +115,9 @@ func (f *FileRecord) check(accepted bool) error {
 // fails are the bad lines looked up, with set-based queries over the rows
 // just copied; the file is then rolled back whole and recorded as REJECTED
 // with every problem (the same report shape as the parser's). A file
-// received before (same bytes, or same sender and file id) changes nothing
-// and comes back as Duplicate.
+// received before from the same sender (same bytes, or same file id)
+// changes nothing and comes back as Duplicate. The file's acknowledgement
+// (f.Ack) is recorded in the same transaction, whatever the outcome.
 func (s *Store) IngestFile(ctx context.Context, f FileRecord, entries Entries) (IngestResult, error) {
 	if err := f.check(true); err != nil {
 		return IngestResult{}, err
@@ -136,6 +140,10 @@ func (s *Store) IngestFile(ctx context.Context, f FileRecord, entries Entries) (
 		return IngestResult{}, err
 	}
 	if res.Status == Duplicate {
+		// Nothing else is written: the one statement is its transaction.
+		if err := insertAck(ctx, conn, f, Duplicate, res.Problems, 0); err != nil {
+			return IngestResult{}, err
+		}
 		return res, nil
 	}
 	if problems != nil {
@@ -150,6 +158,12 @@ func (s *Store) IngestFile(ctx context.Context, f FileRecord, entries Entries) (
 			slog.Info("file rejected by the store", "bank", f.Sender, "file_id", f.FileID, "problems", problems.Len())
 		}
 		return res, err
+	}
+	if err := insertAck(ctx, conn, f, Accepted, nil, res.FileRow); err != nil {
+		if rerr := rollback(conn); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return IngestResult{}, err
 	}
 	if _, err := conn.ExecContext(ctx, `COMMIT`); err != nil {
 		discard(conn)

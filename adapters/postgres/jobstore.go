@@ -284,6 +284,9 @@ func (j *JobStore) RecordRejected(ctx context.Context, f jobs.FileRecord, proble
 func (j *JobStore) fileRecord(ctx context.Context, f jobs.FileRecord, accepted bool) (FileRecord, error) {
 	rec := FileRecord{Sender: f.Sender, FileID: f.FileID, Name: f.Name, SHA256: f.SHA256, Size: f.Size,
 		SignatureKey: f.SignatureKey, BusinessDate: f.BusinessDate, Entries: f.Entries, ControlSum: f.ControlSum, ReceivedAt: f.ReceivedAt}
+	if a := f.Ack; a != nil {
+		rec.Ack = &Ack{Name: a.Name, Body: func(st Status, ps []settlement.Problem) ([]byte, error) { return a.Body(string(st), ps) }}
+	}
 	if accepted {
 		id, err := j.cycleID(ctx, j.db, f.Cycle)
 		if err != nil {
@@ -299,33 +302,11 @@ func (j *JobStore) Acknowledged(ctx context.Context, fileRow int64, at time.Time
 	return j.Acknowledge(ctx, fileRow, at)
 }
 
-// FileBySHA256 finds a received file by its bytes.
-func (j *JobStore) FileBySHA256(ctx context.Context, sum string) (jobs.FileState, bool, error) {
-	var st jobs.FileState
-	var fileID, cs sql.NullString
-	var entries sql.NullInt64
-	var problems []byte
-	var ack sql.NullTime
-	var bd sql.NullTime
-	err := j.db.QueryRowContext(ctx, `SELECT f.id, f.sender, f.name, f.status, f.problems, f.acknowledged_at, c.business_date,
-		f.entries, f.control_sum::text, f.file_id, f.received_at
-		FROM files f LEFT JOIN cycles c ON c.id = f.cycle_id WHERE f.sha256 = $1`, sum).
-		Scan(&st.FileRow, &st.Sender, &st.Name, &st.Status, &problems, &ack, &bd, &entries, &cs, &fileID, &st.ReceivedAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return st, false, nil
-	}
-	if err != nil {
-		return st, false, err
-	}
-	st.Acknowledged = ack.Valid
-	if bd.Valid {
-		st.Cycle = settlement.Date(bd.Time.Format(time.DateOnly))
-	}
-	st.Entries, st.ControlSum, st.FileID = entries.Int64, cs.String, fileID.String
-	if err := json.Unmarshal(problems, &st.Problems); err != nil {
-		return st, false, fmt.Errorf("problems of file %d: %w", st.FileRow, err)
-	}
-	return st, true, nil
+// Acknowledgement is the verdict recorded for bank's file name with the
+// bytes sum.
+func (j *JobStore) Acknowledgement(ctx context.Context, bank settlement.BIC, file, sum string) (jobs.RecordedAck, bool, error) {
+	a, ok, err := j.Store.Acknowledgement(ctx, bank, file, sum)
+	return jobs.RecordedAck{Name: a.Name, Body: a.Body, FileRow: a.FileRow}, ok, err
 }
 
 // PendingReversals lists the cycle's reversals (its own files' and those

@@ -136,7 +136,10 @@ func closeRows(rows *sql.Rows) error {
 	return errors.Join(err, rows.Close())
 }
 
-// duplicate reports the earlier file that f repeats.
+// duplicate reports the earlier file of the same sender that f repeats.
+// Another bank's files are never looked at: a bank is never told anything
+// about them (files are unique per sender, so no other bank's file can be
+// the one f collided with).
 func (s *Store) duplicate(ctx context.Context, q queryRower, f FileRecord) (IngestResult, error) {
 	var (
 		id                int64
@@ -145,7 +148,7 @@ func (s *Store) duplicate(ctx context.Context, q queryRower, f FileRecord) (Inge
 		received          time.Time
 	)
 	err := q.QueryRowContext(ctx, `SELECT id, sha256, status, name, file_id, received_at FROM files
-		WHERE sha256 = $1 OR (sender = $2 AND file_id = $3)
+		WHERE sender = $2 AND (sha256 = $1 OR file_id = $3)
 		ORDER BY sha256 = $1 DESC LIMIT 1`, f.SHA256, string(f.Sender), nullString(f.FileID)).
 		Scan(&id, &sha, &status, &name, &fileID, &received)
 	if err != nil {
@@ -169,8 +172,9 @@ type queryRower interface {
 
 // RecordRejected records a file rejected whole, by the parser or by the
 // store, with its problems; none of its payments. A file received before
-// (same bytes, or same sender and file id) is not recorded again and comes
-// back as Duplicate.
+// from the same sender (same bytes, or same file id) is not recorded again
+// and comes back as Duplicate. The acknowledgement (f.Ack) is recorded in
+// the same transaction.
 func (s *Store) RecordRejected(ctx context.Context, f FileRecord, problems []settlement.Problem) (IngestResult, error) {
 	if err := f.check(false); err != nil {
 		return IngestResult{}, err
@@ -195,20 +199,35 @@ func (s *Store) RecordRejected(ctx context.Context, f FileRecord, problems []set
 	if f.Cycle > 0 {
 		cycle = sql.NullInt64{Int64: f.Cycle, Valid: true}
 	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return IngestResult{}, err
+	}
+	defer tx.Rollback()
 	var id int64
-	err = s.db.QueryRowContext(ctx, `INSERT INTO files (sender, file_id, name, sha256, size_bytes, signature_key,
+	err = tx.QueryRowContext(ctx, `INSERT INTO files (sender, file_id, name, sha256, size_bytes, signature_key,
 			status, problems, business_date, cycle_id, received_at, entries, control_sum)
 		VALUES ($1, $2, $3, $4, $5, $6, 'REJECTED', $7::jsonb, $8::date, $9, $10, $11, $12::numeric)
 		ON CONFLICT DO NOTHING RETURNING id`,
 		string(f.Sender), nullString(f.FileID), f.Name, f.SHA256, f.Size, nullString(f.SignatureKey),
 		string(js), date, cycle, f.ReceivedAt, f.Entries, f.ControlSum.String()).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return s.duplicate(ctx, s.db, f)
+	res := IngestResult{Status: Rejected, FileRow: id, Problems: problems}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if res, err = s.duplicate(ctx, tx, f); err != nil {
+			return IngestResult{}, err
+		}
+		err = insertAck(ctx, tx, f, Duplicate, res.Problems, 0)
+	case err == nil:
+		err = insertAck(ctx, tx, f, Rejected, problems, id)
 	}
 	if err != nil {
 		return IngestResult{}, err
 	}
-	return IngestResult{Status: Rejected, FileRow: id, Problems: problems}, nil
+	if err := tx.Commit(); err != nil {
+		return IngestResult{}, err
+	}
+	return res, nil
 }
 
 // Acknowledge records when a file's acknowledgement was written (once).

@@ -498,15 +498,96 @@ func sameAsListed(stat func() (os.FileInfo, error), name string, size int64, mod
 }
 
 // Ack uploads body into the bank's outbox under a temporary name and
-// renames it into place, so the bank never reads half an acknowledgement.
+// renames it into place, so the bank never reads half an acknowledgement,
+// and never over an existing one: an acknowledgement already there with
+// the same bytes (written before a crash) counts as written, one with
+// other bytes is jobs.ErrAckExists and stays as it is. The rename is
+// SSH_FXP_RENAME, which SFTP servers refuse onto an existing name (the
+// check before it covers a server that does not); only the settlement
+// system writes into a bank's outbox.
 func (r *Remote) Ack(ctx context.Context, f jobs.InboxFile, name string, body []byte) error {
 	if err := r.check(f); err != nil {
 		return err
 	}
-	if err := r.put(ctx, name, body); err != nil {
+	if !validName(name) {
+		return fmt.Errorf("ack %q: %w", name, ErrBadName)
+	}
+	if len(body) > ackBytesMax {
+		return fmt.Errorf("ack %q: %d bytes, more than %d", name, len(body), ackBytesMax)
+	}
+	dst := path.Join(r.cfg.OutboxDir, name)
+	written := false
+	err := r.with(ctx, func(c *pkgsftp.Client) error {
+		same := func() (bool, bool, error) { // exists, same bytes
+			fh, err := c.Open(dst)
+			if errors.Is(err, fs.ErrNotExist) {
+				return false, false, nil
+			}
+			if err != nil {
+				return false, false, err
+			}
+			defer fh.Close()
+			b, err := io.ReadAll(io.LimitReader(fh, ackBytesMax+1))
+			if err != nil {
+				return true, false, err
+			}
+			return true, bytes.Equal(b, body), nil
+		}
+		check := func() error {
+			exists, eq, err := same()
+			switch {
+			case err != nil:
+				return fmt.Errorf("sftp remote %s: %w", dst, err)
+			case exists && !eq:
+				return fmt.Errorf("sftp remote %s: %w", dst, jobs.ErrAckExists)
+			case exists:
+				return nil
+			}
+			return fs.ErrNotExist
+		}
+		if err := check(); !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		tmp := dst + ".part"
+		if err := uploadRemote(c, tmp, body); err != nil {
+			return err
+		}
+		if err := c.Rename(tmp, dst); err != nil {
+			c.Remove(tmp)
+			if cerr := check(); !errors.Is(cerr, fs.ErrNotExist) {
+				return cerr // it appeared meanwhile
+			}
+			return fmt.Errorf("sftp remote %s: rename: %w", dst, err)
+		}
+		written = true
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("ack: %w", err)
 	}
-	r.log.Info("ack written", "file", f.Name, "name", name, "size", len(body))
+	if written {
+		r.log.Info("ack written", "file", f.Name, "name", name, "size", len(body))
+	} else {
+		r.log.Info("ack already written", "file", f.Name, "name", name)
+	}
+	return nil
+}
+
+// uploadRemote writes body to the remote file p, whole, or removes it.
+func uploadRemote(c *pkgsftp.Client, p string, body []byte) error {
+	w, err := c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return fmt.Errorf("sftp remote %s: %w", p, err)
+	}
+	if _, err := io.Copy(w, bytes.NewReader(body)); err != nil {
+		w.Close()
+		c.Remove(p)
+		return fmt.Errorf("sftp remote %s: %w", p, err)
+	}
+	if err := w.Close(); err != nil {
+		c.Remove(p)
+		return fmt.Errorf("sftp remote %s: %w", p, err)
+	}
 	return nil
 }
 

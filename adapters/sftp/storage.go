@@ -1,6 +1,7 @@
 package sftp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"settle/adapters/journal"
+	"settle/failpoint"
 	"settle/jobs"
 	"settle/settlement"
 )
@@ -201,7 +203,11 @@ func openSame(p string, size int64, mod time.Time) (*os.File, error) {
 	return fh, nil
 }
 
-// Ack writes body into the bank's outbox under name, atomically.
+// Ack writes body into the bank's outbox under name, atomically and never
+// over an existing file: the bytes go to a temporary file that is then
+// hard-linked to its name, and a link fails where the name exists. An
+// existing file of the same bytes (written before a crash) counts as
+// written; other bytes are jobs.ErrAckExists, and stay as they are.
 func (s *Storage) Ack(ctx context.Context, f jobs.InboxFile, name string, body []byte) error {
 	if err := s.checkFile(f); err != nil {
 		return err
@@ -216,11 +222,56 @@ func (s *Storage) Ack(ctx context.Context, f jobs.InboxFile, name string, body [
 		return err
 	}
 	dst := filepath.Join(s.lay.outbox(f.Bank), name)
-	if err := writeFileAtomic(s.lay.partial(f.Bank), dst, body); err != nil {
+	err := linkFileNew(s.lay.partial(f.Bank), dst, body)
+	if errors.Is(err, fs.ErrExist) {
+		if same, rerr := sameBytes(dst, body); rerr != nil {
+			return rerr
+		} else if !same {
+			return fmt.Errorf("/outbox/%s: %w", name, jobs.ErrAckExists)
+		}
+		s.log.Info("ack already written", "bank", string(f.Bank), "file", f.Name, "path", "/outbox/"+name)
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	s.log.Info("ack written", "bank", string(f.Bank), "file", f.Name, "path", "/outbox/"+name, "size", len(body))
 	return nil
+}
+
+// linkFileNew writes body to a temporary file in tmpDir (same file system
+// as dst), syncs it and hard-links it to dst, which must not exist.
+func linkFileNew(tmpDir, dst string, body []byte) error {
+	tmp, err := writeTemp(tmpDir, body)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, dst); err != nil {
+		return err
+	}
+	return journal.SyncDir(filepath.Dir(dst))
+}
+
+// sameBytes tells whether the regular file p holds exactly body.
+func sameBytes(p string, body []byte) (bool, error) {
+	fh, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return false, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != int64(len(body)) {
+		return false, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(fh, ackBytesMax+1))
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(b, body), nil
 }
 
 // Put writes a report into a bank's outbox, atomically (the jobs.Outbox
@@ -249,30 +300,47 @@ func (s *Storage) Put(ctx context.Context, bank settlement.BIC, name string, bod
 // writeFileAtomic writes body to a temporary file in tmpDir (same file
 // system as dst), syncs it and renames it to dst.
 func writeFileAtomic(tmpDir, dst string, body []byte) error {
-	tmp, err := os.CreateTemp(tmpDir, "ack-*.part")
+	tmp, err := writeTemp(tmpDir, body)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(body); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o640); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
+	defer os.Remove(tmp)
+	if err := os.Rename(tmp, dst); err != nil {
 		return err
 	}
 	return journal.SyncDir(filepath.Dir(dst))
+}
+
+// writeTemp writes body, durably, to a new temporary file in dir and
+// returns its path.
+func writeTemp(dir string, body []byte) (string, error) {
+	tmp, err := os.CreateTemp(dir, "ack-*.part")
+	if err != nil {
+		return "", err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(body); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Chmod(0o640); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	ok = true
+	return tmp.Name(), nil
 }
 
 // Done moves the pair out of the inbox into taken/<BIC>/, signature first:
@@ -309,6 +377,9 @@ func (s *Storage) Done(ctx context.Context, f jobs.InboxFile) error {
 			return err
 		}
 		moved++
+		if m.name == f.SigName() {
+			failpoint.Here("sftp.done.sig") // the pair no longer lists; the intake's journal names the file
+		}
 	}
 	if moved > 0 {
 		if err := journal.SyncDir(s.lay.inbox(f.Bank)); err != nil {

@@ -17,6 +17,7 @@ import (
 	"settle/adapters/archive"
 	"settle/adapters/events"
 	"settle/adapters/formats"
+	"settle/adapters/journal"
 	"settle/adapters/postgres"
 	"settle/adapters/reports"
 	"settle/adapters/sftp"
@@ -175,7 +176,7 @@ func (r *runtime) intake() (*jobs.Intake, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &jobs.Intake{Inbox: r.banks, Archive: r.archive, Store: r.jobs, Files: r.jobs, Calendar: r.cal,
+	return &jobs.Intake{Inbox: r.banks, Archive: r.archive, Store: r.jobs, Files: r.jobs, Taking: journal.Takes{Dir: r.cfg.path("taking")}, Calendar: r.cal,
 		CutOff: cut, AheadMax: r.cfg.Intake.AheadMaxDays, Now: clock, Log: r.log,
 		Limits: formats.Limits{Zone: r.cal.Location()}}, nil
 }

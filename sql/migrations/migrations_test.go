@@ -3,6 +3,7 @@ package migrations_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -187,5 +188,42 @@ func TestCurrencyTableMatchesSettlement(t *testing.T) {
 	}
 	if others != 0 {
 		t.Errorf("database knows %d currencies settlement does not", others)
+	}
+}
+
+// TestAcknowledgementsBackfill: migration 0011 gives every file
+// acknowledged before it a row holding its ack's name (bytes unknown), so
+// that a later file under that name gets a verdict under a name of its
+// own; a file never acknowledged gets none (its take is not finished).
+func TestAcknowledgementsBackfill(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	if _, err := migrations.UpTo(ctx, s.DB(), 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO banks (bic, name) VALUES ('SHBKKRSE', 'Shinhan')`); err != nil {
+		t.Fatal(err)
+	}
+	for i, acked := range []bool{true, false} {
+		var at any
+		if acked {
+			at = time.Date(2026, 11, 24, 1, 0, 0, 0, time.UTC)
+		}
+		if _, err := s.DB().ExecContext(ctx, `INSERT INTO files (sender, name, sha256, size_bytes, status, problems, received_at, acknowledged_at)
+			VALUES ('SHBKKRSE', $1, repeat($2, 64), 10, 'REJECTED', '[{"code": "X"}]', now(), $3)`, fmt.Sprintf("f%d.csv", i), fmt.Sprint(i), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var name, file string
+	var verdict []byte
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) OVER (), ack_name, file_name, verdict FROM acknowledgements LIMIT 1`).Scan(&n, &name, &file, &verdict); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || name != "f0.csv.ack.json" || file != "f0.csv" || verdict != nil {
+		t.Fatalf("backfill: %d rows, %q %q %q", n, name, file, verdict)
 	}
 }
