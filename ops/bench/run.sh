@@ -43,6 +43,42 @@ printf '%-44s %8s s  %8s MB peak RSS\n' "settle net (verify, parse, validate, ne
 printf '%-44s %8s s  %8s MB peak RSS\n' "sha256sum of the same files (floor)" "$floor_s" "$((floor_kb / 1024))"
 echo
 
+# A third of the day's files as ISO 20022 (every third bank sends pacs.008),
+# read by today's strict reader (every token checked against the official
+# schema) and by the reader before it (e3c892f, which decoded the same
+# elements without the schema), built from this checkout's history.
+xday=.run/bench/day-$BANKS-$PAYMENTS-xml3
+if [ ! -f "$xday/caps.csv" ]; then
+  rm -rf "$xday"
+  bin/settle gen --banks "$BANKS" --payments "$PAYMENTS" --date 2026-11-24 --out "$xday" --xml-every 3 >/dev/null
+fi
+xfiles=("$xday"/files/*.csv "$xday"/files/*.xml)
+xmlonly=("$xday"/files/*.xml)
+cat "${xfiles[@]}" >/dev/null
+lax=.run/bench/settle-lax-e3c892f
+if [ ! -x "$lax" ] && git cat-file -e e3c892f^{commit} 2>/dev/null; then
+  rm -rf .run/bench/lax-src
+  git worktree add -q --detach .run/bench/lax-src e3c892f &&
+    (cd .run/bench/lax-src && go build -o "$OLDPWD/$lax" ./cmd/settle) || echo "bench: could not build the reader before the schema checker" >&2
+  git worktree remove --force .run/bench/lax-src 2>/dev/null || true
+fi
+args=(net --format json --keys "$xday/keys" --members "$xday/members.txt" --caps "$xday/caps.csv")
+mixed=$(measure bin/settle "${args[@]}" "${xfiles[@]}") || die "settle net over the day with XML failed (its output is above)"
+xstrict=$(measure bin/settle "${args[@]}" "${xmlonly[@]}") || die "settle net over the XML files failed"
+read -r mixed_s mixed_kb <<<"$mixed"
+read -r xstrict_s xstrict_kb <<<"$xstrict"
+xbytes=$(cat "${xmlonly[@]}" | wc -c)
+echo "== a third of the files as pacs.008: ${#xmlonly[@]} of ${#xfiles[@]} files, $((xbytes / 1000000)) MB of XML"
+printf '%-44s %8s s  %8s MB peak RSS\n' "settle net, the whole day" "$mixed_s" "$((mixed_kb / 1024))"
+printf '%-44s %8s s  %8s MB peak RSS\n' "settle net, its XML files (strict reader)" "$xstrict_s" "$((xstrict_kb / 1024))"
+if [ -x "$lax" ]; then
+  xlax=$(measure "$lax" "${args[@]}" "${xmlonly[@]}") || die "the reader before the schema checker failed on the XML files"
+  read -r xlax_s xlax_kb <<<"$xlax"
+  printf '%-44s %8s s  %8s MB peak RSS\n' "the same XML, reader before the checker" "$xlax_s" "$((xlax_kb / 1024))"
+  awk -v a="$xstrict_s" -v b="$xlax_s" 'BEGIN { if (b > 0) printf "strict reader / reader before it: %.2fx (goal: at most 1.3x)\n", a / b }'
+fi
+echo
+
 echo "== testing.B benchmarks"
 rc=0
 go test -run='^$' -bench=. -benchmem -benchtime=${SETTLE_BENCH_TIME:-1x} -timeout 60m \
