@@ -24,6 +24,7 @@ type Checker struct {
 	violations []Violation
 	dropped    int
 	free       []*frame // frames to reuse: one allocation per depth, not per element
+	valid      map[*Simple]map[string]struct{}
 }
 
 type frame struct {
@@ -120,6 +121,16 @@ func (c *Checker) Token(tok xml.Token) {
 		c.violate(c.path(), "a DOCTYPE or other directive is not allowed")
 	}
 }
+
+// Start, End and Chars check one token each, as Token does, without
+// boxing it in an interface (the reader's hot path).
+func (c *Checker) Start(se xml.StartElement) { c.start(se) }
+
+// End checks an end element.
+func (c *Checker) End() { c.end() }
+
+// Chars checks character data.
+func (c *Checker) Chars(b xml.CharData) { c.chars(b) }
 
 func (c *Checker) path() string { return pathOf(c.stack) }
 
@@ -278,8 +289,8 @@ func (c *Checker) push(se xml.StartElement, idx int, t *Type) {
 }
 
 func (c *Checker) attrs(se xml.StartElement, t *Type) {
-	path := c.path()
-	seen := map[string]bool{}
+	path := func() string { return c.path() } // only for a violation
+	var seen uint64                           // t.Attrs given, by index (a type declares a handful)
 	for _, a := range se.Attr {
 		switch {
 		case a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns"):
@@ -287,30 +298,55 @@ func (c *Checker) attrs(se xml.StartElement, t *Type) {
 		case a.Name.Space == "http://www.w3.org/2001/XMLSchema-instance" && a.Name.Local == "schemaLocation":
 			continue
 		}
-		var decl *Attr
+		k := -1
 		if a.Name.Space == "" {
 			for i := range t.Attrs {
 				if t.Attrs[i].Name == a.Name.Local {
-					decl = &t.Attrs[i]
+					k = i
 				}
 			}
 		}
-		if decl == nil {
-			c.violate(path+"/@"+a.Name.Local, "attribute %s is not allowed on %s", a.Name.Local, se.Name.Local)
+		if k < 0 {
+			c.violate(path()+"/@"+a.Name.Local, "attribute %s is not allowed on %s", a.Name.Local, se.Name.Local)
 			continue
 		}
-		seen[decl.Name] = true
+		if k < 64 {
+			seen |= 1 << k
+		}
+		decl := &t.Attrs[k]
 		if at := c.s.Types[decl.Type]; at != nil && at.Simple != nil {
-			if msg := at.Simple.Check(a.Value); msg != "" {
-				c.violate(path+"/@"+a.Name.Local, "%s", msg)
+			if msg := c.checkValue(at.Simple, a.Value); msg != "" {
+				c.violate(path()+"/@"+a.Name.Local, "%s", msg)
 			}
 		}
 	}
-	for _, d := range t.Attrs {
-		if d.Required && !seen[d.Name] {
-			c.violate(path+"/@"+d.Name, "attribute %s is required on %s", d.Name, se.Name.Local)
+	for i, d := range t.Attrs {
+		if d.Required && (i >= 64 || seen&(1<<i) == 0) {
+			c.violate(path()+"/@"+d.Name, "attribute %s is required on %s", d.Name, se.Name.Local)
 		}
 	}
+}
+
+// checkValue is s.Check(v), remembering up to validMax valid values per
+// type: a file repeats its BICs, currencies and codes on every
+// transaction, and a value found valid once is valid again.
+func (c *Checker) checkValue(s *Simple, v string) string {
+	seen := c.valid[s]
+	if _, ok := seen[v]; ok {
+		return ""
+	}
+	msg := s.Check(v)
+	if msg == "" && len(seen) < validMax {
+		if seen == nil {
+			if c.valid == nil {
+				c.valid = map[*Simple]map[string]struct{}{}
+			}
+			seen = map[string]struct{}{}
+			c.valid[s] = seen
+		}
+		seen[v] = struct{}{}
+	}
+	return msg
 }
 
 func (c *Checker) end() {
@@ -322,18 +358,30 @@ func (c *Checker) end() {
 		return
 	}
 	f := c.stack[len(c.stack)-1]
-	fpath := func(extra ...string) string { return pathOf(c.stack, extra...) } // f still on the stack
-	defer func() {
-		c.stack = c.stack[:len(c.stack)-1]
-		c.done = len(c.stack) == 0
-		c.free = append(c.free, f)
-	}()
+	c.check(f)
+	c.stack = c.stack[:len(c.stack)-1]
+	c.done = len(c.stack) == 0
+	c.free = append(c.free, f)
+}
+
+// validMax bounds the values one checker remembers as valid per type.
+const validMax = 64
+
+// check checks the element f ends, still on the stack.
+func (c *Checker) check(f *frame) {
+	fpath := func(extra ...string) string { return pathOf(c.stack, extra...) }
 	switch {
 	case f.t.Simple != nil:
-		if !f.textOver {
-			if msg := f.t.Simple.Check(string(f.text)); msg != "" {
-				c.violate(fpath(), "%s", msg)
-			}
+		if f.textOver {
+			return
+		}
+		// The lookup with string(bytes) does not allocate: most values
+		// of a file are ones seen before.
+		if _, ok := c.valid[f.t.Simple][string(f.text)]; ok {
+			return
+		}
+		if msg := c.checkValue(f.t.Simple, string(f.text)); msg != "" {
+			c.violate(fpath(), "%s", msg)
 		}
 	case f.t.Choice != nil:
 		if f.chosen == 0 {
@@ -362,7 +410,7 @@ func (c *Checker) chars(b xml.CharData) {
 	}
 	if len(c.stack) == 0 {
 		// encoding/xml passes text outside the root; XML does not allow it.
-		if strings.TrimLeft(string(b), " \t\r\n") != "" {
+		if !blank(b) {
 			c.violate("/", "text outside the root element")
 		}
 		return
@@ -383,7 +431,17 @@ func (c *Checker) chars(b xml.CharData) {
 	if f.t.Any {
 		return
 	}
-	if strings.TrimLeft(string(b), " \t\r\n") != "" {
+	if !blank(b) {
 		c.violate(c.path(), "text is not allowed in %s, which holds elements", f.name)
 	}
+}
+
+// blank tells whether b is XML white space only.
+func blank(b []byte) bool {
+	for _, ch := range b {
+		if ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n' {
+			return false
+		}
+	}
+	return true
 }

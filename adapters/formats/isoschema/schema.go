@@ -223,10 +223,29 @@ func (s *Simple) Check(v string) string {
 	return ""
 }
 
-var decimalRe = regexp.MustCompile(`^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
+// decimalLexical tells whether v is an xs:decimal as written:
+// [+-]? then digits with at most one '.', and at least one digit.
+func decimalLexical(v string) bool {
+	i := 0
+	if i < len(v) && (v[i] == '+' || v[i] == '-') {
+		i++
+	}
+	digits, dot := 0, false
+	for ; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return false
+		}
+	}
+	return digits > 0
+}
 
 func (s *Simple) checkDecimal(v string) string {
-	if !decimalRe.MatchString(v) {
+	if !decimalLexical(v) {
 		return fmt.Sprintf("%q is not a decimal number", clip(v))
 	}
 	// The value's digits: leading zeros of the integer part and trailing
@@ -242,7 +261,15 @@ func (s *Simple) checkDecimal(v string) string {
 	if s.FractionDigits >= 0 && len(frac) > s.FractionDigits {
 		return fmt.Sprintf("%q has more than %d decimals", clip(v), s.FractionDigits)
 	}
-	if s.MinInclusive != "" {
+	switch {
+	case s.MinInclusive == "":
+	case s.MinInclusive == "0":
+		// Every amount's bound: below zero only with a '-' and a digit
+		// other than zero (-0 and -0.00 are zero).
+		if v[0] == '-' && len(intPart)+len(frac) > 0 {
+			return fmt.Sprintf("%q is below %s", clip(v), s.MinInclusive)
+		}
+	default:
 		x, _ := new(big.Rat).SetString(strings.TrimPrefix(v, "+"))
 		m, _ := new(big.Rat).SetString(s.MinInclusive)
 		if x == nil || m == nil || x.Cmp(m) < 0 {
@@ -331,7 +358,26 @@ func daysIn(y, m int) int {
 // collapse applies XSD's whiteSpace collapse: runs of tab, newline,
 // carriage return and space become one space, trimmed at both ends.
 func collapse(s string) string {
+	if collapsed(s) {
+		return s
+	}
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }), " ")
+}
+
+// collapsed tells whether s is already as whiteSpace collapse leaves it:
+// no tab, CR or LF, no space at either end or twice in a row.
+func collapsed(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\t', '\n', '\r':
+			return false
+		case ' ':
+			if i == 0 || i == len(s)-1 || s[i-1] == ' ' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func clip(s string) string {

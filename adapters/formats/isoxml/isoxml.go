@@ -77,7 +77,10 @@ type Reader struct {
 	// envelope ("" where it has none; "-" where the AppHdr names no bank).
 	AppFrom string
 
-	msgDefIdr string // the AppHdr's MsgDefIdr
+	msgDefIdr string    // the AppHdr's MsgDefIdr
+	bindings  []binding // namespace prefixes in scope (see tap)
+	bound     []int     // how many bindings each open element made
+	attrBuf   []xml.Attr
 
 	msgs         []*Message
 	msg          *Message
@@ -176,70 +179,146 @@ func (c *countingReader) Read(b []byte) (int, error) {
 }
 
 // tap passes the file's tokens to the schema checkers on their way to the
-// parser.
+// parser. The file is tokenized once, without namespace translation
+// (RawToken); the decoder the parser reads from (Dec) translates the names
+// and checks that every element is closed by its own end tag, as a
+// decoder of the bytes would. The checkers need the names translated too:
+// tap keeps the namespace bindings in scope for them, by the rules
+// encoding/xml follows (xmlns and xmlns:p on an element bind for it and
+// its content; an unprefixed element is in the default namespace, an
+// unprefixed attribute in none; "xml" is the XML namespace). Translating
+// twice in one pass costs less than decoding every token twice.
 type tap struct{ p *Reader }
 
+// binding is one namespace prefix bound in scope, with what it hid.
+type binding struct {
+	prefix, uri string
+}
+
+const xmlURL = "http://www.w3.org/XML/1998/namespace"
+
 func (t tap) Token() (xml.Token, error) {
-	tok, err := t.p.raw.Token()
-	if err == nil {
-		t.p.route(tok)
+	p := t.p
+	tok, err := p.raw.RawToken()
+	if err != nil {
+		return tok, err
 	}
-	return tok, err
+	switch e := tok.(type) {
+	case xml.StartElement:
+		n := 0
+		for _, a := range e.Attr {
+			switch {
+			case a.Name.Space == "xmlns":
+				p.bindings = append(p.bindings, binding{a.Name.Local, a.Value})
+				n++
+			case a.Name.Space == "" && a.Name.Local == "xmlns":
+				p.bindings = append(p.bindings, binding{"", a.Value})
+				n++
+			}
+		}
+		p.bound = append(p.bound, n)
+		c := e
+		c.Name = p.translate(e.Name, true)
+		if len(e.Attr) > 0 {
+			// The checker keeps no attribute: one buffer serves them all.
+			p.attrBuf = p.attrBuf[:0]
+			for _, a := range e.Attr {
+				p.attrBuf = append(p.attrBuf, xml.Attr{Name: p.translate(a.Name, false), Value: a.Value})
+			}
+			c.Attr = p.attrBuf
+		}
+		p.routeStart(c)
+	case xml.EndElement:
+		p.routeEnd()
+		if k := len(p.bound); k > 0 {
+			p.bindings = p.bindings[:len(p.bindings)-p.bound[k-1]]
+			p.bound = p.bound[:k-1]
+		}
+	case xml.CharData:
+		if p.cur != nil {
+			p.cur.Chars(e)
+		}
+	default:
+		p.routeOther(tok)
+	}
+	return tok, nil
+}
+
+// translate is encoding/xml's translation of a name by the bindings in
+// scope: a prefix to its namespace, an unprefixed element to the default
+// one; an unknown prefix stays as it is.
+func (p *Reader) translate(n xml.Name, element bool) xml.Name {
+	switch {
+	case n.Space == "xmlns":
+		return n
+	case n.Space == "" && !element:
+		return n
+	case n.Space == "xml":
+		n.Space = xmlURL
+		return n
+	case n.Space == "" && n.Local == "xmlns":
+		return n
+	}
+	for i := len(p.bindings) - 1; i >= 0; i-- {
+		if p.bindings[i].prefix == n.Space {
+			n.Space = p.bindings[i].uri
+			return n
+		}
+	}
+	return n
 }
 
 func (p *Reader) lineNow() int { l, _ := p.raw.InputPos(); return l }
 
-// route hands a token to the checker of the subtree it belongs to. A bare
-// Document is checked whole. In an envelope the envelope element itself is
-// no ISO 20022 element (any name is allowed): its AppHdr child is checked
+// routeStart hands a start element to the checker of the subtree it
+// belongs to (routeEnd and routeOther the other tokens). A bare Document
+// is checked whole. In an envelope the envelope element itself is no ISO
+// 20022 element (any name is allowed): its AppHdr child is checked
 // against head.001, its Document child against its message's schema, and
 // the tokens between them are the parser's to judge.
-func (p *Reader) route(tok xml.Token) {
-	switch t := tok.(type) {
-	case xml.StartElement:
-		switch {
-		case p.rawDepth == 0 && !p.rootSeen:
-			p.rootSeen = true
-			p.env = t.Name.Local != "Document"
-			if !p.env {
-				p.beginDocument(t)
+func (p *Reader) routeStart(t xml.StartElement) {
+	switch {
+	case p.rawDepth == 0 && !p.rootSeen:
+		p.rootSeen = true
+		p.env = t.Name.Local != "Document"
+		if !p.env {
+			p.beginDocument(t)
+		}
+	case p.env && p.rawDepth == 1:
+		p.cur = nil
+		if msg, ok := AppHdrNamespaces[t.Name.Space]; ok && t.Name.Local == "AppHdr" && p.hdr == nil && !p.docBegun {
+			if s, ok := isoschema.Lookup(msg); ok {
+				p.hdr = isoschema.NewChecker(s, p.lineNow)
+				p.cur = p.hdr
 			}
-		case p.env && p.rawDepth == 1:
-			p.cur = nil
-			if msg, ok := AppHdrNamespaces[t.Name.Space]; ok && t.Name.Local == "AppHdr" && p.hdr == nil && !p.docBegun {
-				if s, ok := isoschema.Lookup(msg); ok {
-					p.hdr = isoschema.NewChecker(s, p.lineNow)
-					p.cur = p.hdr
-				}
-			} else if t.Name.Local == "Document" && !p.docBegun && p.sawAppHdr {
-				p.beginDocument(t)
-			}
+		} else if t.Name.Local == "Document" && !p.docBegun && p.sawAppHdr {
+			p.beginDocument(t)
 		}
-		p.rawDepth++
-		if p.cur != nil {
-			p.cur.Token(tok)
-		}
-	case xml.EndElement:
-		if p.cur != nil {
-			p.cur.Token(tok)
-		}
-		p.rawDepth--
-		if p.env && p.rawDepth <= 1 {
-			p.cur = nil
-		}
-	case xml.Directive:
-		if p.rawDepth == 0 && p.schema == nil {
-			// A DOCTYPE before the root: the parser refuses it, and no
-			// schema is given a file that is no document.
-			return
-		}
-		if p.cur != nil {
-			p.cur.Token(tok)
-		}
-	default:
-		if p.cur != nil {
-			p.cur.Token(tok)
-		}
+	}
+	p.rawDepth++
+	if p.cur != nil {
+		p.cur.Start(t)
+	}
+}
+
+func (p *Reader) routeEnd() {
+	if p.cur != nil {
+		p.cur.End()
+	}
+	p.rawDepth--
+	if p.env && p.rawDepth <= 1 {
+		p.cur = nil
+	}
+}
+
+func (p *Reader) routeOther(tok xml.Token) {
+	if _, ok := tok.(xml.Directive); ok && p.rawDepth == 0 && p.schema == nil {
+		// A DOCTYPE before the root: the parser refuses it, and no
+		// schema is given a file that is no document.
+		return
+	}
+	if p.cur != nil {
+		p.cur.Token(tok)
 	}
 }
 
@@ -511,6 +590,10 @@ func (p *Reader) Syntax(err error) {
 	}
 	code := settlement.CodeXMLSyntax
 	msg := err.Error()
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		msg = se.Msg // its line is the decoder's that found it, which may not read bytes: ours is below
+	}
 	if strings.Contains(msg, "encoding") || strings.Contains(msg, "UTF-8") {
 		code = settlement.CodeEncoding
 	}
