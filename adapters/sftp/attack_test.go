@@ -1,0 +1,239 @@
+package sftp
+
+// The attack suite (issue 12): hostile or clumsy callers against the real
+// server, driven by OpenSSH's sftp where a bank is involved, on loopback
+// only. Every test is named TestAttack*, so `make test-attack` runs them
+// alone; `make test` runs them with the rest. Each is bounded: a handful
+// of connections, files of at most a few MiB, no wall-clock waits but the
+// pre-auth deadline's own (1 s).
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// fakeClock is the injected clock of lockouts and backoff.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// sftpFrom runs one OpenSSH batch from a chosen loopback source address.
+func (ts *testServer) sftpFrom(t *testing.T, source, login string, key testKey, batch string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	out, err := ts.sftpCmd(ctx, t, login, key, batch, "-o", "BindAddress="+source).CombinedOutput()
+	if err == nil {
+		return string(out), 0
+	}
+	if ee, ok := err.(interface{ ExitCode() int }); ok {
+		return string(out), ee.ExitCode()
+	}
+	t.Fatalf("sftp: %v\n%s", err, out)
+	return "", -1
+}
+
+func failLogin(t *testing.T, ts *testServer, source, login string, bad testKey) {
+	t.Helper()
+	if c, err := goClient(ts, source, login, ssh.PublicKeys(bad.signer)); err == nil {
+		c.Close()
+		t.Fatalf("bad key accepted for %s from %s", login, source)
+	}
+}
+
+func canLogin(ts *testServer, source, login string, k testKey) error {
+	c, err := goClient(ts, source, login, ssh.PublicKeys(k.signer))
+	if err == nil {
+		c.Close()
+	}
+	return err
+}
+
+// Issue 12, item 1: failed logins as a bank from a stranger's address
+// lock that bank out from that address only; the bank's own key from its
+// own address (OpenSSH) still logs in, and an operator can list and lift
+// the lockout, which is logged.
+func TestAttackStrangerCannotLockBankOut(t *testing.T) {
+	needOpenSSH(t)
+	dir := t.TempDir()
+	ka, kb, bad := newKey(t, dir, "a"), newKey(t, dir, "b"), newKey(t, dir, "bad")
+	clk := newFakeClock()
+	ts := startServer(t, Config{Users: []User{bankUser(bankA, ka), bankUser(bankB, kb)},
+		LoginFailuresMax: 3, LoginFailureWindow: time.Hour, LoginBackoffAfter: 1000, Now: clk.Now})
+	for i := 0; i < 5; i++ {
+		failLogin(t, ts, "127.0.0.2", bankA, bad)
+	}
+	// The bank, from its own address, with OpenSSH.
+	ts.mustSFTP(t, bankA, ka, "ls inbox\n")
+	if err := canLogin(ts, "127.0.0.3", bankA, ka); err != nil {
+		t.Fatalf("bank refused from a third address: %v", err)
+	}
+	if err := canLogin(ts, "127.0.0.2", bankA, ka); err == nil {
+		t.Fatal("locked user logged in from the locked source")
+	}
+	if err := canLogin(ts, "127.0.0.2", bankB, kb); err != nil {
+		t.Fatalf("another user refused from the stranger's source: %v", err)
+	}
+	if !strings.Contains(ts.logs.String(), "locked out") {
+		t.Error("lockout not logged")
+	}
+	ls, err := ListLockouts(context.Background(), ts.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 1 || ls[0].Source != "127.0.0.2" || ls[0].User != bankA || ls[0].Failures != 3 || !ls[0].Until.Equal(clk.Now().Add(time.Hour)) {
+		t.Fatalf("lockouts = %+v", ls)
+	}
+	n, err := LiftLockout(context.Background(), ts.root, "127.0.0.2", bankA, "tester")
+	if err != nil || n != 1 {
+		t.Fatalf("unlock: %d, %v", n, err)
+	}
+	if err := canLogin(ts, "127.0.0.2", bankA, ka); err != nil {
+		t.Fatalf("still refused after the operator lifted the lockout: %v", err)
+	}
+	if logs := ts.logs.String(); !strings.Contains(logs, "lockout lifted by operator") || !strings.Contains(logs, "by=tester") {
+		t.Error("operator's unlock not logged")
+	}
+	if ls, _ := ListLockouts(context.Background(), ts.root); len(ls) != 0 {
+		t.Fatalf("lockouts after unlock = %+v", ls)
+	}
+}
+
+// Issue 12, item 1: a bank locked out from its own address by its own
+// mistakes is let in again once the window has passed, however often it
+// retried meanwhile: refused retries do not extend the lockout.
+func TestAttackRetriesDoNotExtendLockout(t *testing.T) {
+	needOpenSSH(t)
+	dir := t.TempDir()
+	ka, bad := newKey(t, dir, "a"), newKey(t, dir, "bad")
+	clk := newFakeClock()
+	ts := startServer(t, Config{Users: []User{bankUser(bankA, ka)},
+		LoginFailuresMax: 2, LoginFailureWindow: 10 * time.Minute, LoginBackoffAfter: 1000, Now: clk.Now})
+	failLogin(t, ts, "127.0.0.1", bankA, bad)
+	failLogin(t, ts, "127.0.0.1", bankA, bad)
+	for i := 0; i < 3; i++ {
+		clk.Add(3 * time.Minute)
+		if out, code := ts.sftp(t, bankA, ka, "ls\n"); code == 0 {
+			t.Fatalf("locked bank logged in:\n%s", out)
+		}
+	}
+	clk.Add(2 * time.Minute) // 11 minutes after the first failure
+	ts.mustSFTP(t, bankA, ka, "ls\n")
+}
+
+// Issue 12, item 1: backoff is per source: a source that keeps failing
+// waits, longer each time, whatever user it tries; other sources do not.
+func TestAttackBackoffPerSource(t *testing.T) {
+	needOpenSSH(t)
+	dir := t.TempDir()
+	ka, kb, bad := newKey(t, dir, "a"), newKey(t, dir, "b"), newKey(t, dir, "bad")
+	clk := newFakeClock()
+	ts := startServer(t, Config{Users: []User{bankUser(bankA, ka), bankUser(bankB, kb)},
+		LoginFailuresMax: 100, LoginFailureWindow: time.Hour,
+		LoginBackoffAfter: 2, LoginBackoffBase: time.Minute, LoginBackoffMax: 4 * time.Minute, Now: clk.Now})
+	failLogin(t, ts, "127.0.0.2", bankA, bad)
+	failLogin(t, ts, "127.0.0.2", "NOBODYXX", bad)
+	if err := canLogin(ts, "127.0.0.2", bankB, kb); err == nil {
+		t.Fatal("source backing off was served")
+	}
+	ts.mustSFTP(t, bankA, ka, "ls\n") // 127.0.0.1 is not backing off
+	if ls := ts.srv.Lockouts(); len(ls) != 1 || ls[0].User != "" || ls[0].Source != "127.0.0.2" {
+		t.Fatalf("lockouts = %+v", ls)
+	}
+	clk.Add(61 * time.Second)
+	failLogin(t, ts, "127.0.0.2", bankB, bad) // third failure: two minutes now
+	clk.Add(61 * time.Second)
+	if err := canLogin(ts, "127.0.0.2", bankB, kb); err == nil {
+		t.Fatal("backoff did not grow")
+	}
+	clk.Add(60 * time.Second)
+	if err := canLogin(ts, "127.0.0.2", bankB, kb); err != nil {
+		t.Fatalf("refused after the backoff: %v", err)
+	}
+	if d := ts.srv.PreAuthDrops()[DropBackoff]; d != 2 {
+		t.Errorf("backoff drops = %d, want 2", d)
+	}
+	if !strings.Contains(ts.logs.String(), "reason="+DropBackoff) {
+		t.Error("backoff drop not logged")
+	}
+}
+
+// Issue 12, item 2: one address opening many idle connections takes only
+// its own share of the slots; a bank logs in with OpenSSH and uploads
+// during the flood; every drop is logged and counted.
+func TestAttackIdleFloodLeavesRoomForBanks(t *testing.T) {
+	needOpenSSH(t)
+	ka := newKey(t, t.TempDir(), "a")
+	ts := startServer(t, Config{Users: []User{bankUser(bankA, ka)}, ConnectionsMax: 16, ConnectionsPerSourceMax: 4})
+	const flood = 24
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 10 * time.Second}
+	for i := 0; i < flood; i++ {
+		c, err := d.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	waitFor(t, "the flood's drops", 30*time.Second, func() bool { return ts.srv.PreAuthDrops()[DropSourceCap] >= flood-4 })
+	ts.upload(t, bankA, ka, "F1.csv", []byte("x"))
+	if got := ts.srv.PreAuthDrops()[DropSourceCap]; got != flood-4 {
+		t.Errorf("source cap drops = %d, want %d", got, flood-4)
+	}
+	if !strings.Contains(ts.logs.String(), "reason="+DropSourceCap) {
+		t.Error("drops not logged")
+	}
+}
+
+// Issue 12, item 2: a connection that does not log in within the pre-auth
+// deadline is closed, logged and counted.
+func TestAttackPreAuthDeadline(t *testing.T) {
+	needOpenSSH(t)
+	ka := newKey(t, t.TempDir(), "a")
+	ts := startServer(t, Config{Users: []User{bankUser(bankA, ka)}, HandshakeTimeout: time.Second})
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("connection still open 30s after a 1s pre-auth deadline")
+			}
+			break
+		}
+	}
+	waitFor(t, "the drop to be counted", 10*time.Second, func() bool { return ts.srv.PreAuthDrops()[DropHandshakeTimeout] == 1 })
+	if !strings.Contains(ts.logs.String(), "reason="+DropHandshakeTimeout) {
+		t.Error("pre-auth timeout not logged")
+	}
+}
