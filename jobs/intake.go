@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +26,14 @@ type Archive interface {
 	Keep(ctx context.Context, bank, name string, receivedAt time.Time, r io.Reader) (sum string, err error)
 	// Open returns the bytes stored under sum.
 	Open(sum string) (io.ReadCloser, error)
+}
+
+// RejectedRetention is implemented by an Archive that keeps the bytes of
+// rejected files within a quota per bank: told of each rejected file, it
+// removes the bank's oldest rejected bytes while the bank is over it, and
+// says which.
+type RejectedRetention interface {
+	Rejected(ctx context.Context, bank settlement.BIC, sum string, size int64, at time.Time) (removed []string, err error)
 }
 
 // FileState is what the store already knows about a file's bytes.
@@ -207,6 +214,17 @@ func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
 		}
 	}
 	if len(problems) > 0 && res.Status == "" {
+		// Before the record, so that a failure here is retried with the
+		// whole take (Rejected is idempotent).
+		if rr, ok := in.Archive.(RejectedRetention); ok {
+			removed, err := rr.Rejected(ctx, f.Bank, sum, verdict.Size, received)
+			if err != nil {
+				return TakeResult{}, err
+			}
+			for _, r := range removed {
+				in.log().Warn("rejected bytes removed from the archive: bank over its quota of rejected bytes", "bank", f.Bank, "sha256", r)
+			}
+		}
 		if res, err = in.Store.RecordRejected(ctx, rec, problems); err != nil {
 			return TakeResult{}, err
 		}
@@ -246,15 +264,29 @@ func (in *Intake) archive(ctx context.Context, f InboxFile, received time.Time) 
 	if err != nil {
 		return "", nil, err
 	}
-	sig, err := io.ReadAll(io.LimitReader(sc, signature.SigBytesMax+1))
+	// The .sig is archived exactly as received, whatever its size (the
+	// archive has its own bound); the check reads only its first
+	// SigBytesMax+1 bytes, enough to tell one too large (issue 12, item 6).
+	head := &headBuffer{max: signature.SigBytesMax + 1}
+	_, err = in.Archive.Keep(ctx, string(f.Bank), f.SigName(), received, io.TeeReader(sc, head))
 	sc.Close()
 	if err != nil {
 		return "", nil, err
 	}
-	if _, err := in.Archive.Keep(ctx, string(f.Bank), f.SigName(), received, bytes.NewReader(sig)); err != nil {
-		return "", nil, err
+	return sum, head.b, nil
+}
+
+// headBuffer keeps the first max bytes written to it and drops the rest.
+type headBuffer struct {
+	b   []byte
+	max int
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	if room := h.max - len(h.b); room > 0 {
+		h.b = append(h.b, p[:min(room, len(p))]...)
 	}
-	return sum, sig, nil
+	return len(p), nil
 }
 
 // again handles bytes the store already recorded.

@@ -8,13 +8,19 @@ package sftp
 // pre-auth deadline's own (1 s).
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	pkgsftp "github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -235,5 +241,112 @@ func TestAttackPreAuthDeadline(t *testing.T) {
 	waitFor(t, "the drop to be counted", 10*time.Second, func() bool { return ts.srv.PreAuthDrops()[DropHandshakeTimeout] == 1 })
 	if !strings.Contains(ts.logs.String(), "reason="+DropHandshakeTimeout) {
 		t.Error("pre-auth timeout not logged")
+	}
+}
+
+// rawSFTP is a pkg/sftp client: it can send what OpenSSH never would.
+func rawSFTP(t *testing.T, ts *testServer, login string, k testKey) *pkgsftp.Client {
+	t.Helper()
+	c, err := goClient(ts, "", login, ssh.PublicKeys(k.signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := pkgsftp.NewClient(c)
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close(); c.Close() })
+	return sc
+}
+
+// Issue 12, item 3: a write far past the end of the file (a sparse file:
+// one byte at 32 MiB) is refused at once, and a smaller hole at close;
+// nothing of either is kept. A real multi-MiB upload with OpenSSH, whose
+// writes overlap in flight, still goes through.
+func TestAttackSparseUploadRefused(t *testing.T) {
+	needOpenSSH(t)
+	ka := newKey(t, t.TempDir(), "a")
+	ts := startServer(t, Config{Users: []User{bankUser(bankA, ka)}})
+	sc := rawSFTP(t, ts, bankA, ka)
+	f, err := sc.Create("/inbox/far.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("x"), 32<<20); err == nil {
+		t.Error("write 32 MiB past the end accepted")
+	}
+	f.Close()
+	f, err = sc.Create("/inbox/hole.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("x"), 1<<20); err != nil {
+		t.Fatalf("write within the reorder window refused at once: %v", err)
+	}
+	if err := f.Close(); err == nil {
+		t.Error("file with a hole accepted at close")
+	}
+	if got := dirNames(t, filepath.Join(ts.root, "banks", bankA, "inbox")); len(got) != 0 {
+		t.Fatalf("inbox holds %v", got)
+	}
+	if got := dirNames(t, filepath.Join(ts.root, "partial", bankA)); len(got) != 0 {
+		t.Fatalf("partial holds %v", got)
+	}
+	big := make([]byte, 3<<20)
+	rand.Read(big)
+	ts.upload(t, bankA, ka, "big.csv", big)
+	got, err := os.ReadFile(filepath.Join(ts.root, "banks", bankA, "inbox", "big.csv"))
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("3 MiB OpenSSH upload not kept whole: %v", err)
+	}
+	if logs := ts.logs.String(); !strings.Contains(logs, "write past the end") || !strings.Contains(logs, "has a hole") {
+		t.Error("refusals not logged")
+	}
+}
+
+// Issue 12, item 3: a bank's inbox has a byte quota, uploads in progress
+// included; OpenSSH is refused past it, and nothing is kept.
+func TestAttackInboxByteQuota(t *testing.T) {
+	needOpenSSH(t)
+	ka := newKey(t, t.TempDir(), "a")
+	ts := startServer(t, Config{Users: []User{bankUser(bankA, ka)}, InboxBytesMax: 100 << 10})
+	ts.upload(t, bankA, ka, "one.csv", make([]byte, 60<<10))
+	out, code := ts.sftp(t, bankA, ka, fmt.Sprintf("put %s inbox/two.csv\n", localFile(t, "two.csv", make([]byte, 60<<10))))
+	if code == 0 {
+		t.Fatalf("upload past the inbox quota accepted:\n%s", out)
+	}
+	if got := dirNames(t, filepath.Join(ts.root, "banks", bankA, "inbox")); len(got) != 1 {
+		t.Fatalf("inbox holds %v", got)
+	}
+	if got := dirNames(t, filepath.Join(ts.root, "partial", bankA)); len(got) != 0 {
+		t.Fatalf("partial holds %v", got)
+	}
+	if !strings.Contains(ts.logs.String(), "inbox quota exceeded") {
+		t.Error("quota refusal not logged")
+	}
+}
+
+// Issue 12, item 6: a .sig larger than the intake reads (13,336 bytes
+// against 1,024) is refused whole at upload, with OpenSSH, and logged;
+// one within the limit is kept exactly.
+func TestAttackLargeSigRefusedWhole(t *testing.T) {
+	needOpenSSH(t)
+	ka := newKey(t, t.TempDir(), "a")
+	ts := startServer(t, Config{Users: []User{bankUser(bankA, ka)}})
+	out, code := ts.sftp(t, bankA, ka, fmt.Sprintf("put %s inbox/F.csv.sig\n", localFile(t, "F.csv.sig", bytes.Repeat([]byte("A"), 13336))))
+	if code == 0 {
+		t.Fatalf("13,336-byte .sig accepted:\n%s", out)
+	}
+	if got := dirNames(t, filepath.Join(ts.root, "banks", bankA, "inbox")); len(got) != 0 {
+		t.Fatalf("inbox holds %v", got)
+	}
+	if !strings.Contains(ts.logs.String(), "signature file too large") {
+		t.Error("refusal not logged")
+	}
+	sig := bytes.Repeat([]byte("B"), 1024)
+	ts.upload(t, bankA, ka, "F.csv.sig", sig)
+	if got, _ := os.ReadFile(filepath.Join(ts.root, "banks", bankA, "inbox", "F.csv.sig")); !bytes.Equal(got, sig) {
+		t.Fatal("1,024-byte .sig not kept exactly")
 	}
 }

@@ -59,6 +59,7 @@ type Config struct {
 	Users []User
 
 	FileBytesMax       int64         // largest file a bank may upload
+	InboxBytesMax      int64         // bytes in one inbox, uploads in progress included (quota)
 	InboxFilesMax      int           // files in one inbox, uploads in progress included
 	SessionsPerBankMax int           // concurrent SFTP sessions of one bank
 	ConnectionsMax     int           // concurrent connections, authenticated or not
@@ -92,6 +93,7 @@ type Config struct {
 // Defaults for the limits in Config.
 const (
 	FileBytesMaxDefault       = 64 << 20
+	InboxBytesMaxDefault      = 1 << 30
 	InboxFilesMaxDefault      = 1000
 	SessionsPerBankMaxDefault = 4
 	ConnectionsMaxDefault     = 256
@@ -155,6 +157,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	cfg.Root = root
 	setDefault(&cfg.FileBytesMax, FileBytesMaxDefault)
+	setDefault(&cfg.InboxBytesMax, InboxBytesMaxDefault)
 	setDefault(&cfg.InboxFilesMax, InboxFilesMaxDefault)
 	setDefault(&cfg.SessionsPerBankMax, SessionsPerBankMaxDefault)
 	setDefault(&cfg.ConnectionsMax, ConnectionsMaxDefault)
