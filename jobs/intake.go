@@ -79,12 +79,12 @@ type Intake struct {
 
 // IntakeCounts says what one Collect did.
 type IntakeCounts struct {
-	Taken, Accepted, Rejected, Duplicates, Late int64
+	Taken, Accepted, Rejected, Duplicates, Late, Ignored int64
 }
 
 // Map is the counts for a job run record.
 func (c IntakeCounts) Map() map[string]int64 {
-	return map[string]int64{"taken": c.Taken, "accepted": c.Accepted, "rejected": c.Rejected, "duplicates": c.Duplicates, "late": c.Late}
+	return map[string]int64{"taken": c.Taken, "accepted": c.Accepted, "rejected": c.Rejected, "duplicates": c.Duplicates, "late": c.Late, "ignored": c.Ignored}
 }
 
 // filesPerCollectMax bounds one pass over the inbox.
@@ -130,6 +130,8 @@ func (in *Intake) Collect(ctx context.Context) (IntakeCounts, error) {
 			c.Accepted++
 		case IngestDuplicate:
 			c.Duplicates++
+		case StatusIgnored:
+			c.Ignored++
 		default:
 			c.Rejected++
 		}
@@ -159,6 +161,14 @@ type TakeResult struct {
 // Take processes one complete file.
 func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
 	received := in.now()
+	// A pair that can never be read or acknowledged is never ingested:
+	// the bank gets a notice instead (issue 12, items 4 and 9).
+	if f.Ignored == "" {
+		f.Ignored = IgnoredReason(f.Name)
+	}
+	if f.Ignored != "" {
+		return in.ignore(ctx, f, received)
+	}
 	sum, sigBytes, err := in.archive(ctx, f, received)
 	if err != nil {
 		return TakeResult{}, err

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -348,5 +349,49 @@ func TestAttackLargeSigRefusedWhole(t *testing.T) {
 	ts.upload(t, bankA, ka, "F.csv.sig", sig)
 	if got, _ := os.ReadFile(filepath.Join(ts.root, "banks", bankA, "inbox", "F.csv.sig")); !bytes.Equal(got, sig) {
 		t.Fatal("1,024-byte .sig not kept exactly")
+	}
+}
+
+// Issue 12, items 4 and 9: every refusal reaches OpenSSH as "Permission
+// denied" (not "Failure", not "No such file"), carries a message that
+// clients printing it show, and is logged with the bank and the reason.
+func TestAttackRefusalsAreToldAndLogged(t *testing.T) {
+	needOpenSSH(t)
+	ka := newKey(t, t.TempDir(), "a")
+	ts := startServer(t, Config{Users: []User{bankUser(bankA, ka)}, FileBytesMax: 1000})
+	small := localFile(t, "small", []byte("x"))
+	ts.upload(t, bankA, ka, "G.csv", []byte("x"))
+	ts.upload(t, bankA, ka, "G.csv.sig", []byte("x"))
+	long := strings.Repeat("L", 99-4) + ".csv" // 99 characters: one too many
+	cases := []struct{ command, log string }{
+		{"put " + small + " inbox/.hidden.csv", "invalid path or file name"},
+		{"put " + small + " inbox/" + long, "too long for its acknowledgements"},
+		{"put " + small + " inbox/" + long + ".sig", "too long for its acknowledgements"},
+		{"put " + small + " inbox/G.csv", "file already submitted"},
+		{"put " + localFile(t, "big", make([]byte, 5000)) + " inbox/B.csv", "file too large"},
+		{"put " + small + " outbox/x.csv", "read-only location"},
+		{"rename inbox/G.csv inbox/.x", "invalid target name"},
+	}
+	for _, c := range cases {
+		out := ts.refused(t, bankA, ka, c.command)
+		if !strings.Contains(out, "Permission denied") || strings.Contains(out, "Failure") || strings.Contains(out, "No such file") {
+			t.Errorf("%q: OpenSSH printed\n%s", c.command, out)
+		}
+		if !strings.Contains(ts.logs.String(), c.log) {
+			t.Errorf("%q: no %q in the log", c.command, c.log)
+		}
+	}
+	if !strings.Contains(ts.logs.String(), "bank="+bankA) {
+		t.Error("refusals logged without the bank")
+	}
+	// The status carries the reason as its message (pkg/sftp's server
+	// sends err.Error() with the code it finds in the chain).
+	for _, err := range []error{errExists("open", "/inbox/G.csv"), errTooBig("write", "/inbox/B.csv"), errNoSpace("open", "/inbox/B.csv"), errBadName("/inbox/.x")} {
+		if !errors.Is(err, pkgsftp.ErrSSHFxPermissionDenied) || !strings.Contains(err.Error(), ": ") {
+			t.Errorf("%v: not a PERMISSION_DENIED with a message", err)
+		}
+	}
+	if got := dirNames(t, filepath.Join(ts.root, "banks", bankA, "inbox")); len(got) != 2 {
+		t.Fatalf("inbox holds %v", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -73,14 +74,27 @@ func (h *handlers) Fileread(r *pkgsftp.Request) (io.ReaderAt, error) {
 func (h *handlers) Filewrite(r *pkgsftp.Request) (io.WriterAt, error) {
 	v, err := parseVPath(r.Filepath)
 	if err != nil {
-		return nil, err
+		p := cleanVirtual(r.Filepath)
+		h.log.Warn("upload refused: invalid path or file name", "path", clip(p))
+		return nil, errBadName(clip(p))
 	}
 	if v.Dir != h.writable() || v.Name == "" {
 		h.log.Warn("upload refused: read-only location", "path", v.String())
-		return nil, errDenied("open", v.String())
+		return nil, refuse(syscall.EACCES, v.String(), "read-only: upload into /"+h.writable())
 	}
 	if r.Pflags().Append {
-		return nil, errDenied("open (append)", v.String())
+		h.log.Warn("upload refused: append is not supported", "path", v.String())
+		return nil, refuse(syscall.EACCES, v.String(), "append is not supported: upload the whole file")
+	}
+	if v.Dir == inboxDir {
+		base := strings.TrimSuffix(v.Name, jobs.SigSuffix)
+		if jobs.IsPaymentFileName(base) && len(base) > jobs.PaymentFileNameBytesMax {
+			// Its acknowledgements could not be named (issue 12, item 4).
+			h.log.Warn("upload refused: payment file name too long for its acknowledgements", "path", v.String(),
+				"name_bytes", len(base), "name_bytes_max", jobs.PaymentFileNameBytesMax)
+			return nil, refuse(syscall.ENAMETOOLONG, v.String(),
+				fmt.Sprintf("file name too long: a payment file name has at most %d characters, so that its acknowledgements fit", jobs.PaymentFileNameBytesMax))
+		}
 	}
 	if v.Dir == inboxDir {
 		n, err := h.countInbox()
@@ -115,14 +129,14 @@ func (h *handlers) Filewrite(r *pkgsftp.Request) (io.WriterAt, error) {
 	}
 	h.log.Info("upload started", "path", v.String())
 	u := &upload{h: h, v: v, f: f, tmp: tmp, max: h.srv.cfg.FileBytesMax, started: time.Now(),
-		tooBig: "file too large", tooBigErr: errTooBig}
+		tooBig: "file too large", tooBigErrno: syscall.EFBIG}
 	if v.Dir == inboxDir && strings.HasSuffix(v.Name, jobs.SigSuffix) && u.max > signature.SigBytesMax {
 		// A .sig larger than the intake reads is refused whole here,
 		// rather than taken and found malformed (issue 12, item 6).
 		u.max, u.tooBig = signature.SigBytesMax, "signature file too large"
 	}
 	if v.Dir == inboxDir && h.srv.cfg.InboxBytesMax-used < u.max {
-		u.max, u.tooBig, u.tooBigErr = h.srv.cfg.InboxBytesMax-used, "inbox quota exceeded", errNoSpace
+		u.max, u.tooBig, u.tooBigErrno = h.srv.cfg.InboxBytesMax-used, "inbox quota exceeded", syscall.EDQUOT
 	}
 	return u, nil
 }
@@ -210,9 +224,9 @@ type upload struct {
 	tmp     string
 	max     int64
 	started time.Time
-	// tooBig says why a write past max is refused, tooBigErr how.
-	tooBig    string
-	tooBigErr func(op, p string) error
+	// tooBig says why a write past max is refused, tooBigErrno as what.
+	tooBig      string
+	tooBigErrno syscall.Errno
 
 	mu      sync.Mutex
 	written extents // the byte ranges written so far
@@ -228,7 +242,7 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 		return 0, u.failure
 	}
 	if off < 0 || off > u.max || int64(len(p)) > u.max-off {
-		u.failure = u.tooBigErr("write", u.v.String())
+		u.failure = refuse(u.tooBigErrno, u.v.String(), fmt.Sprintf("%s: at most %d bytes", u.tooBig, u.max))
 		u.h.log.Warn("upload refused: "+u.tooBig, "path", u.v.String(), "bytes_max", u.max,
 			"inbox_bytes_max", u.h.srv.cfg.InboxBytesMax)
 		return 0, u.failure
@@ -238,7 +252,7 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 	// land a little past the end; one far past it would leave a hole, a
 	// sparse file that costs nothing to send and its full size to keep.
 	if !u.written.add(off, int64(len(p))) {
-		u.failure = errDenied("write", u.v.String())
+		u.failure = refuse(syscall.EINVAL, u.v.String(), "write past the end of the file: payment files are written in order, without holes")
 		u.h.log.Warn("upload refused: write past the end of the file (files are written in order, without holes)",
 			"path", u.v.String(), "offset", off, "written", u.written.end)
 		return 0, u.failure
@@ -268,7 +282,7 @@ func (u *upload) Close() error {
 	}
 	u.closed = true
 	if u.failure == nil && u.aborted == nil && len(u.written.ahead) > 0 {
-		u.failure = errDenied("close", u.v.String())
+		u.failure = refuse(syscall.EINVAL, u.v.String(), "the file has a hole: payment files are written in order, without holes")
 		u.h.log.Warn("upload refused: the file has a hole (bytes never written)", "path", u.v.String(), "written", u.written.end)
 	}
 	if u.failure != nil || u.aborted != nil {
@@ -351,6 +365,11 @@ func (h *handlers) commit(tmp string, v vpath) error {
 // and link are refused.
 func (h *handlers) Filecmd(r *pkgsftp.Request) error {
 	v, err := parseVPath(r.Filepath)
+	if err != nil && r.Method != "Symlink" && r.Method != "Link" {
+		p := clip(cleanVirtual(r.Filepath))
+		h.log.Warn("command refused: invalid path or file name", "method", r.Method, "path", p)
+		return errBadName(p)
+	}
 	switch r.Method {
 	case "Setstat":
 		if err != nil {
@@ -366,7 +385,9 @@ func (h *handlers) Filecmd(r *pkgsftp.Request) error {
 		}
 		to, err := parseVPath(r.Target)
 		if err != nil {
-			return errDenied("rename", r.Target)
+			p := clip(cleanVirtual(r.Target))
+			h.log.Warn("rename refused: invalid target name", "path", v.String(), "to", p)
+			return errBadName(p)
 		}
 		return h.rename(v, to)
 	case "Remove":
@@ -598,4 +619,13 @@ func (x *extents) add(off, n int64) bool {
 	}
 	x.ahead = out
 	return len(x.ahead) <= writeAheadRangesMax
+}
+
+// clip bounds a client's path before it is logged or sent back.
+func clip(p string) string {
+	const max = 256
+	if len(p) > max {
+		return p[:max] + "..."
+	}
+	return p
 }

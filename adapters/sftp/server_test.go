@@ -86,7 +86,10 @@ func TestNoSigNeverComplete(t *testing.T) {
 	ts.upload(t, bankA, ka, "F3.csv.sig", []byte("sig"))
 	ts.upload(t, bankA, ka, "notes.txt", []byte("x"))
 	ts.upload(t, bankA, ka, "notes.txt.sig", []byte("x"))
-	if got := listAll(t, newStorage(t, ts.root)); len(got) != 0 {
+	// A complete pair outside the contract is listed only to be ignored
+	// with a notice (issue 12, item 9).
+	got := listAll(t, newStorage(t, ts.root))
+	if len(got) != 1 || got[0].Name != "notes.txt" || got[0].Ignored == "" {
 		t.Fatalf("incomplete files listed: %+v", got)
 	}
 }
