@@ -202,9 +202,13 @@ func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
 
 	rec := FileRecord{Sender: f.Bank, FileID: verdict.FileID, Name: f.Name, SHA256: sum, Size: verdict.Size,
 		SignatureKey: verdict.KeyLabel, BusinessDate: verdict.BusinessDate, Entries: verdict.Entries, ReceivedAt: received}
-	if cs, err := decimal.NewFromString(verdict.ControlSum); err == nil {
-		rec.ControlSum = cs
+	// The control sum is the check's own decimal: one that does not parse
+	// is a bug, and recording it as zero would hide it (issue 12).
+	cs, err := decimal.NewFromString(verdict.ControlSum)
+	if err != nil {
+		return TakeResult{}, fmt.Errorf("%s/%s: control sum %q of the check does not parse: %w", f.Bank, f.Name, verdict.ControlSum, err)
 	}
+	rec.ControlSum = cs
 	problems := verdict.Problems
 	late := false
 	var res IngestResult
