@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"regexp"
 	"sort"
@@ -37,6 +38,8 @@ import (
 	"github.com/hyperledger/fabric-sdk-go/pkg/core/config"
 	"github.com/hyperledger/fabric-sdk-go/pkg/fab/txn"
 	"github.com/hyperledger/fabric-sdk-go/pkg/fabsdk"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 
 	"settle/jobs"
 )
@@ -356,9 +359,35 @@ func unreachable(err error) bool {
 			return true
 		}
 	}
-	msg := err.Error()
-	return strings.Contains(msg, "connection") || strings.Contains(msg, "Unavailable") ||
-		strings.Contains(msg, "deadline") || strings.Contains(msg, "timed out")
+	return unreachableCause(err)
+}
+
+// unreachableCause tells, by the error's type and never its text, a peer
+// that timed out or could not be connected to.
+func unreachableCause(err error) bool {
+	if s, ok := status.FromError(err); ok {
+		switch {
+		case s.Group == status.EndorserClientStatus && s.Code == status.ConnectionFailed.ToInt32(),
+			s.Group == status.OrdererClientStatus && s.Code == status.ConnectionFailed.ToInt32(),
+			s.Group == status.ClientStatus && s.Code == status.Timeout.ToInt32():
+			return true
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var gs interface{ GRPCStatus() *grpcstatus.Status }
+	if errors.As(err, &gs) {
+		switch gs.GRPCStatus().Code() {
+		case codes.Unavailable, codes.DeadlineExceeded:
+			return true
+		}
+	}
+	return false
 }
 
 // chaincodeMessage is the chaincode's error message, if err is one.
