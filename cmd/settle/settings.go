@@ -119,8 +119,9 @@ func loadConfig(file string) (Config, error) {
 		}
 		defer f.Close()
 		dec := yaml.NewDecoder(ioLimit(f, configBytesMax))
-		dec.KnownFields(true)                                             // a misspelt key is an error, not a silent default
-		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is the defaults
+		dec.KnownFields(true) // a misspelt key is an error, not a silent default
+		// io.EOF: an empty file, which is the defaults.
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 			return c, fmt.Errorf("%s: %w", file, err)
 		}
 	}
