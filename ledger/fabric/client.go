@@ -313,17 +313,35 @@ type answer struct {
 // returns their answers. A peer that refused connections recently is still
 // asked (it may be back), but its failure is cheap: the connection timeout
 // is short.
+//
+// It returns when every peer has answered or ctx ends, whichever comes
+// first: a peer still silent then answers ctx's error (the SDK's
+// SendTransactionProposal takes no context, so its call runs on, bounded
+// by the SDK's own timeout, and its late answer is dropped).
 func (c *Client) endorseAll(ctx context.Context, tr fab.Transactor, prop *fab.TransactionProposal) []answer {
-	out := make([]answer, len(c.peers))
-	var wg sync.WaitGroup
-	for i, e := range c.peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i] = c.endorseOne(tr, prop, e)
-		}()
+	type indexed struct {
+		i int
+		a answer
 	}
-	wg.Wait()
+	ch := make(chan indexed, len(c.peers)) // buffered: a late answer never blocks
+	for i, e := range c.peers {
+		go func() { ch <- indexed{i, c.endorseOne(tr, prop, e)} }()
+	}
+	out := make([]answer, len(c.peers))
+	got := make([]bool, len(c.peers))
+	for n := 0; n < len(c.peers); n++ {
+		select {
+		case r := <-ch:
+			out[r.i], got[r.i] = r.a, true
+		case <-ctx.Done():
+			for i, e := range c.peers {
+				if !got[i] {
+					out[i] = answer{e: e, err: ctx.Err()}
+				}
+			}
+			return out
+		}
+	}
 	return out
 }
 

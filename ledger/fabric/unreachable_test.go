@@ -7,6 +7,9 @@ import (
 	"net"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/hyperledger/fabric-sdk-go/pkg/common/providers/fab"
 
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
@@ -33,5 +36,39 @@ func TestUnreachableByTypeNotText(t *testing.T) {
 		if unreachable(err) {
 			t.Errorf("%v: judged unreachable by its text", err)
 		}
+	}
+}
+
+// stuckTransactor never answers a proposal until released.
+type stuckTransactor struct {
+	fab.Transactor
+	release chan struct{}
+}
+
+func (s stuckTransactor) SendTransactionProposal(*fab.TransactionProposal, []fab.ProposalProcessor) ([]*fab.TransactionProposalResponse, error) {
+	<-s.release
+	return nil, errors.New("late")
+}
+
+// endorseAll returns when its context ends, whatever the peers do
+// (issue 12, also-fix list: it used to wait for every peer).
+func TestEndorseAllHonoursContext(t *testing.T) {
+	c := &Client{peers: []*endorser{{bank: &Bank{MSPID: "Org1MSP"}}, {bank: &Bank{MSPID: "Org2MSP"}}},
+		downUntil: map[string]time.Time{}}
+	tr := stuckTransactor{release: make(chan struct{})}
+	defer close(tr.release)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan []answer, 1)
+	go func() { done <- c.endorseAll(ctx, tr, &fab.TransactionProposal{}) }()
+	cancel()
+	select {
+	case out := <-done:
+		for _, a := range out {
+			if !errors.Is(a.err, context.Canceled) {
+				t.Errorf("%s: %v, want the context's error", a.e.bank.MSPID, a.err)
+			}
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("endorseAll still waiting for the peers after its context ended")
 	}
 }
