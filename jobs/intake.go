@@ -75,6 +75,9 @@ type Intake struct {
 	Limits   formats.Limits
 	Now      func() time.Time
 	Log      *slog.Logger
+	// OnTake, if set, is told of every file taken, with its outcome and
+	// how long the take lasted (a metric).
+	OnTake func(f InboxFile, status string, d time.Duration)
 }
 
 // IntakeCounts says what one Collect did.
@@ -116,7 +119,11 @@ func (in *Intake) Collect(ctx context.Context) (IntakeCounts, error) {
 		if ctx.Err() != nil {
 			break
 		}
+		start := time.Now()
 		out, err := in.Take(ctx, f)
+		if in.OnTake != nil && err == nil {
+			in.OnTake(f, out.Status, time.Since(start))
+		}
 		if err != nil {
 			if errors.Is(err, ErrChanged) {
 				continue // listed again in its new form
