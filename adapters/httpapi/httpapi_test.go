@@ -72,7 +72,7 @@ type blockingWriter struct {
 }
 
 func (b *blockingWriter) Header() http.Header { return b.h }
-func (b *blockingWriter) WriteHeader(int)      {}
+func (b *blockingWriter) WriteHeader(int)     {}
 func (b *blockingWriter) Write(p []byte) (int, error) {
 	if !b.once {
 		b.once = true
