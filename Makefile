@@ -37,7 +37,7 @@ test: deps lint
 # ./...): hostile and clumsy callers against the real SFTP server and
 # intake, driven by OpenSSH's sftp on loopback, bounded in time and traffic.
 test-attack:
-	$(GO) test -count=1 -timeout 10m -run 'TestAttack' ./adapters/sftp/ ./jobs/
+	$(GO) test -count=1 -timeout 10m -run 'TestAttack|TestJailCannotBeLeft|TestOnlySFTPIsServed|TestBanksAreIsolated|TestSubmittedPairIsFrozen' ./adapters/sftp/ ./jobs/
 
 bench: deps build
 	ops/bench/run.sh
