@@ -78,6 +78,7 @@ inbox/ (upload) and outbox/ (acknowledgements). Files live under
 	f.StringVar(&usersFile, "banks", "", "JSON file of SFTP logins: [{\"bic\":...,\"login\":...,\"authorized_keys\":[...]}]")
 	f.Int64Var(&cfg.FileBytesMax, "file-bytes-max", formats.DefaultLimits.FileBytesMax, "largest file a bank may upload (the payment-file limit)")
 	f.IntVar(&cfg.InboxFilesMax, "inbox-files-max", sftp.InboxFilesMaxDefault, "files in one bank's inbox")
+	f.Int64Var(&cfg.InboxBytesMax, "inbox-bytes-max", sftp.InboxBytesMaxDefault, "bytes in one bank's inbox, uploads in progress included (quota)")
 	f.IntVar(&cfg.SessionsPerBankMax, "sessions-per-bank-max", sftp.SessionsPerBankMaxDefault, "concurrent sessions of one bank")
 	f.IntVar(&cfg.ConnectionsMax, "connections-max", sftp.ConnectionsMaxDefault, "concurrent connections")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", sftp.IdleTimeoutDefault, "close a connection silent this long")
