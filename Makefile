@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO    ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: build deps lint test test-unit bench demo demo-offline clean FORCE
+.PHONY: build deps lint test test-unit test-attack bench demo demo-offline clean FORCE
 
 build: bin/settle
 
@@ -32,6 +32,12 @@ test-unit:
 # `make test KEEP=1` leaves this checkout's Postgres and the test networks up.
 test: deps lint
 	$(if $(KEEP),SETTLE_KEEP=1) GO="$(GO)" ops/test-suite.sh
+
+# The attack suite of issue 12 alone (make test runs it too, within go test
+# ./...): hostile and clumsy callers against the real SFTP server and
+# intake, driven by OpenSSH's sftp on loopback, bounded in time and traffic.
+test-attack:
+	$(GO) test -count=1 -timeout 10m -run 'TestAttack|TestJailCannotBeLeft|TestOnlySFTPIsServed|TestBanksAreIsolated|TestSubmittedPairIsFrozen' ./adapters/sftp/ ./jobs/
 
 bench: deps build
 	ops/bench/run.sh

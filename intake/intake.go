@@ -118,9 +118,19 @@ func Check(name string, r io.Reader, sig Sig, opts Options) (*Result, error) {
 	if opts.Keys != nil && sig.Present {
 		sigBytes, sigErr = signature.DecodeSig(sig.Bytes)
 	}
+	// The signature is checked against the keys of who signed: the
+	// uploader when known (the ring is the uploader's), else the sender
+	// the header names. A header naming another bank is SENDER_NOT_UPLOADER,
+	// never "that bank has no key" (issue 12, item 7).
+	signer := func(h *settlement.Header) settlement.BIC {
+		if opts.Uploader != "" {
+			return opts.Uploader
+		}
+		return h.Sender
+	}
 	s := &sink{FileCheck: fc, entry: opts.Entry, begin: func(h *settlement.Header) {
 		if opts.Keys != nil && sigErr == nil && sig.Present {
-			v.Begin(opts.Keys.Keys(h.Sender), sigBytes)
+			v.Begin(opts.Keys.Keys(signer(h)), sigBytes)
 		}
 	}}
 	tee := io.TeeReader(io.LimitReader(r, lim.FileBytesMax+1), v)
@@ -154,7 +164,7 @@ func Check(name string, r io.Reader, sig Sig, opts Options) (*Result, error) {
 			Message: fmt.Sprintf("file names sender %s but was uploaded by %s", h.Sender, opts.Uploader)})
 	}
 	if opts.Keys != nil && h.Sender != "" {
-		res.KeyLabel = checkSignature(fc, v, sig, sigErr, h.Sender)
+		res.KeyLabel = checkSignature(fc, v, sig, sigErr, signer(&h))
 	}
 	fc.Finish()
 	res.Entries = fc.Count()

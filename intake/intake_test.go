@@ -481,3 +481,29 @@ func TestCBPRFileAcknowledged(t *testing.T) {
 		t.Errorf("without a zone: %v, want [0:TIMESTAMP]", got)
 	}
 }
+
+// A file naming another bank as its sender, signed by the bank that
+// uploaded it, is SENDER_NOT_UPLOADER alone: the signature is checked
+// against the uploader's keys, and no message says that the named bank
+// has no key (issue 12, item 7).
+func TestSenderNotUploaderMessage(t *testing.T) {
+	k := newKey(t, "ed25519")
+	sig := coreutilsBase64(t, k.sign(t, []byte(csvFile)))
+	r := check(t, "a.csv", csvFile, intake.Sig{Present: true, Bytes: sig},
+		intake.Options{Uploader: "CZNBKRSE", Keys: ring(t, "CZNBKRSE", map[string]bankKey{"k1": k})})
+	if got := codes(r); len(got) != 1 || got[0] != "1:"+settlement.CodeSenderNotUploader {
+		t.Fatalf("problems %v", r.Problems)
+	}
+	if strings.Contains(r.Problems[0].Message, "no registered public key") || !strings.Contains(r.Problems[0].Message, "CZNBKRSE") {
+		t.Fatalf("message %q", r.Problems[0].Message)
+	}
+	// Signed with another key: the signature problem names the uploader.
+	other := newKey(t, "ed25519")
+	r = check(t, "a.csv", csvFile, intake.Sig{Present: true, Bytes: coreutilsBase64(t, other.sign(t, []byte(csvFile)))},
+		intake.Options{Uploader: "CZNBKRSE", Keys: ring(t, "CZNBKRSE", map[string]bankKey{"k1": k})})
+	for _, p := range r.Problems {
+		if strings.Contains(p.Message, "SHBKKRSE has no registered") {
+			t.Errorf("message blames the named sender's keys: %q", p.Message)
+		}
+	}
+}

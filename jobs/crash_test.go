@@ -3,11 +3,16 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
+	"reflect"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"settle/adapters/signature"
 	"settle/jobs"
+	"settle/reconciliation"
 	"settle/settlement"
 )
 
@@ -53,6 +58,104 @@ func (c *crashStore) CycleEntries(ctx context.Context, d settlement.Date) iter.S
 		return func(yield func(jobs.StoredEntry, error) bool) { yield(jobs.StoredEntry{}, err) }
 	}
 	return c.Store.CycleEntries(ctx, d)
+}
+
+// The other methods of jobs.Store go through hit as well, so that the
+// crash points are every store call the pipeline makes, as the README
+// says (issue 12, also-fix list). TestCrashStoreWrapsEveryMethod keeps it so.
+
+func (c *crashStore) Members(ctx context.Context) (m map[settlement.BIC]bool, err error) {
+	err = c.hit(func() (err error) { m, err = c.Store.Members(ctx); return })
+	return m, err
+}
+
+func (c *crashStore) SigningKeys(ctx context.Context, bank settlement.BIC, at time.Time) (ks []signature.Key, err error) {
+	err = c.hit(func() (err error) { ks, err = c.Store.SigningKeys(ctx, bank, at); return })
+	return ks, err
+}
+
+func (c *crashStore) Caps(ctx context.Context) (cs []settlement.Cap, err error) {
+	err = c.hit(func() (err error) { cs, err = c.Store.Caps(ctx); return })
+	return cs, err
+}
+
+func (c *crashStore) SaveNetAttempt(ctx context.Context, d settlement.Date, res *settlement.Result, breaches []settlement.CapBreach) error {
+	return c.hit(func() error { return c.Store.SaveNetAttempt(ctx, d, res, breaches) })
+}
+
+func (c *crashStore) DeferFile(ctx context.Context, d jobs.Deferral) (f jobs.DeferredFile, err error) {
+	err = c.hit(func() (err error) { f, err = c.Store.DeferFile(ctx, d); return })
+	return f, err
+}
+
+func (c *crashStore) Cycle(ctx context.Context, d settlement.Date) (cy settlement.Cycle, ok bool, err error) {
+	err = c.hit(func() (err error) { cy, ok, err = c.Store.Cycle(ctx, d); return })
+	return cy, ok, err
+}
+
+func (c *crashStore) EnsureCycle(ctx context.Context, d settlement.Date) (cy settlement.Cycle, err error) {
+	err = c.hit(func() (err error) { cy, err = c.Store.EnsureCycle(ctx, d); return })
+	return cy, err
+}
+
+func (c *crashStore) IngestFile(ctx context.Context, f jobs.FileRecord, entries func(yield func(*settlement.Entry) bool) error) (r jobs.IngestResult, err error) {
+	err = c.hit(func() (err error) { r, err = c.Store.IngestFile(ctx, f, entries); return })
+	return r, err
+}
+
+func (c *crashStore) RecordRejected(ctx context.Context, f jobs.FileRecord, problems []settlement.Problem) (r jobs.IngestResult, err error) {
+	err = c.hit(func() (err error) { r, err = c.Store.RecordRejected(ctx, f, problems); return })
+	return r, err
+}
+
+func (c *crashStore) Acknowledged(ctx context.Context, fileRow int64, at time.Time) error {
+	return c.hit(func() error { return c.Store.Acknowledged(ctx, fileRow, at) })
+}
+
+func (c *crashStore) PendingReversals(ctx context.Context, d settlement.Date, max int) (ps []jobs.PendingReversal, err error) {
+	err = c.hit(func() (err error) { ps, err = c.Store.PendingReversals(ctx, d, max); return })
+	return ps, err
+}
+
+func (c *crashStore) LedgerTxs(ctx context.Context, d settlement.Date) (m map[string]jobs.LedgerTx, err error) {
+	err = c.hit(func() (err error) { m, err = c.Store.LedgerTxs(ctx, d); return })
+	return m, err
+}
+
+func (c *crashStore) ActiveBreaks(ctx context.Context, d settlement.Date) (m map[string]bool, err error) {
+	err = c.hit(func() (err error) { m, err = c.Store.ActiveBreaks(ctx, d); return })
+	return m, err
+}
+
+func (c *crashStore) OpenBreaks(ctx context.Context, d settlement.Date) (bs []reconciliation.Break, err error) {
+	err = c.hit(func() (err error) { bs, err = c.Store.OpenBreaks(ctx, d); return })
+	return bs, err
+}
+
+func (c *crashStore) StepFailed(ctx context.Context, d settlement.Date, to settlement.Stage, cause error, held bool) error {
+	return c.hit(func() error { return c.Store.StepFailed(ctx, d, to, cause, held) })
+}
+
+func (c *crashStore) LastFailure(ctx context.Context, d settlement.Date) (f jobs.Failure, ok bool, err error) {
+	err = c.hit(func() (err error) { f, ok, err = c.Store.LastFailure(ctx, d); return })
+	return f, ok, err
+}
+
+// TestCrashStoreWrapsEveryMethod: crashStore defines every method of
+// jobs.Store itself, none promoted from the embedded store unseen.
+func TestCrashStoreWrapsEveryMethod(t *testing.T) {
+	store := reflect.TypeOf((*jobs.Store)(nil)).Elem()
+	own := reflect.TypeOf(crashStore{}) // value receiver set: only promoted methods
+	ptr := reflect.TypeOf(&crashStore{})
+	for i := 0; i < store.NumMethod(); i++ {
+		name := store.Method(i).Name
+		if _, promoted := own.MethodByName(name); promoted {
+			t.Errorf("crashStore does not wrap %s: a call to it is no crash point", name)
+		}
+		if _, ok := ptr.MethodByName(name); !ok {
+			t.Errorf("crashStore lacks %s", name)
+		}
+	}
 }
 
 // crashLedger fails the k-th write: before it reaches the ledger, or after
@@ -129,36 +232,42 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 			t.Fatalf("breaks after resume: %v", active)
 		}
 	}
+	// Each crash point is a subtest of its own, so that its world (a
+	// database and its connections) is dropped before the next.
 	for _, after := range []bool{false, true} {
 		for k := int64(1); k <= storeCalls; k++ {
-			w := newWorld(t)
-			w.day(date, 20)
-			w.intake.Collect(w.ctx)
-			cs := &crashStore{Store: w.store, k: k, after: after}
-			p := w.pipeline()
-			p.Store = cs
-			if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
-				t.Fatalf("store call %d (after=%v): want the crash, got %v", k, after, err)
-			}
-			if _, err := w.pipeline().Run(w.ctx, date); err != nil {
-				t.Fatalf("resume after store call %d (after=%v): %v", k, after, err)
-			}
-			check(t, w, w.ledger)
+			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
+				w := newWorld(t)
+				w.day(date, 20)
+				w.intake.Collect(w.ctx)
+				cs := &crashStore{Store: w.store, k: k, after: after}
+				p := w.pipeline()
+				p.Store = cs
+				if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
+					t.Fatalf("store call %d (after=%v): want the crash, got %v", k, after, err)
+				}
+				if _, err := w.pipeline().Run(w.ctx, date); err != nil {
+					t.Fatalf("resume after store call %d (after=%v): %v", k, after, err)
+				}
+				check(t, w, w.ledger)
+			})
 		}
 		for k := int64(1); k <= ledgerCalls; k++ {
-			w := newWorld(t)
-			w.day(date, 20)
-			w.intake.Collect(w.ctx)
-			cl := &crashLedger{memLedger: w.ledger, k: k, after: after}
-			p := w.pipeline()
-			p.Ledger = cl
-			if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
-				t.Fatalf("ledger write %d (after=%v): want the crash, got %v", k, after, err)
-			}
-			if _, err := w.pipeline().Run(w.ctx, date); err != nil {
-				t.Fatalf("resume after ledger write %d (after=%v): %v", k, after, err)
-			}
-			check(t, w, w.ledger)
+			t.Run(fmt.Sprintf("ledger-write-%d-after-%v", k, after), func(t *testing.T) {
+				w := newWorld(t)
+				w.day(date, 20)
+				w.intake.Collect(w.ctx)
+				cl := &crashLedger{memLedger: w.ledger, k: k, after: after}
+				p := w.pipeline()
+				p.Ledger = cl
+				if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
+					t.Fatalf("ledger write %d (after=%v): want the crash, got %v", k, after, err)
+				}
+				if _, err := w.pipeline().Run(w.ctx, date); err != nil {
+					t.Fatalf("resume after ledger write %d (after=%v): %v", k, after, err)
+				}
+				check(t, w, w.ledger)
+			})
 		}
 	}
 }

@@ -5,6 +5,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -20,6 +21,9 @@ import (
 //   - List returns complete files only: a payment file (*.csv, *.xml) whose
 //     detached signature <name>.sig is present, both fully written. A file
 //     still being written, or without its .sig, is never listed.
+//     An adapter may also list a complete pair it will never read as a
+//     payment file (x.txt and x.txt.sig), with Ignored saying why: the
+//     intake only writes the bank a notice and marks it Done.
 //   - A file marked Done is never listed again, by this value or by a new
 //     one over the same storage.
 //   - Open and OpenSig return exactly the bytes of the listed file; where an
@@ -63,6 +67,10 @@ type InboxFile struct {
 	// SigSize is the size of <Name>.sig.
 	SigSize    int64
 	SigModTime time.Time
+	// Ignored, when not "", says why this complete pair will never be
+	// read as a payment file (IgnoredReason): the intake only tells the
+	// bank so, in NoticeName(Name), and marks it done.
+	Ignored string
 	// Via names the inbox that listed the file when several are read
 	// together (Inboxes); "" is the built-in server's storage.
 	Via string
@@ -73,6 +81,39 @@ func (f InboxFile) SigName() string { return f.Name + SigSuffix }
 
 // SigSuffix is appended to a payment file's name to name its signature.
 const SigSuffix = ".sig"
+
+// OutboxNameBytesMax is the longest name of a file in a bank's tree.
+const OutboxNameBytesMax = 128
+
+// derivedSuffixMax is the longest suffix the system appends to a payment
+// file's name for a file it writes about it, that file's own .sig
+// included: the verdict on a reused name,
+// <name>.<16 hex digits>.ack.json, and its .sig.
+const derivedSuffixMax = len(".0123456789abcdef.ack.json.sig")
+
+// PaymentFileNameBytesMax is the longest payment file name: every name
+// derived from it (acknowledgements, status reports, notices, deferral
+// notices, settlement reports and their signatures) must fit in
+// OutboxNameBytesMax, or the file could be settled but never
+// acknowledged (issue 12, item 4).
+const PaymentFileNameBytesMax = OutboxNameBytesMax - derivedSuffixMax
+
+// NoticeName is the outbox notice of a complete pair that will never be
+// read.
+func NoticeName(file string) string { return file + ".notice.json" }
+
+// IgnoredReason says why a complete pair named name will never be read
+// as a payment file, or "" when it will be.
+func IgnoredReason(name string) string {
+	switch {
+	case !IsPaymentFileName(name):
+		return "not a payment file name: payment files are named *.csv or *.xml, in lower case; this file is never read"
+	case len(name) > PaymentFileNameBytesMax:
+		return fmt.Sprintf("file name of %d characters is too long: a payment file name has at most %d, so that its acknowledgements fit; this file is never read",
+			len(name), PaymentFileNameBytesMax)
+	}
+	return ""
+}
 
 // IsPaymentFileName reports whether name is a payment file by the
 // bank-facing spec (*.csv or *.xml); only those are ever listed.

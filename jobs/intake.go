@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +27,14 @@ type Archive interface {
 	Keep(ctx context.Context, bank, name string, receivedAt time.Time, r io.Reader) (sum string, err error)
 	// Open returns the bytes stored under sum.
 	Open(sum string) (io.ReadCloser, error)
+}
+
+// RejectedRetention is implemented by an Archive that keeps the bytes of
+// rejected files within a quota per bank: told of each rejected file, it
+// removes the bank's oldest rejected bytes while the bank is over it, and
+// says which.
+type RejectedRetention interface {
+	Rejected(ctx context.Context, bank settlement.BIC, sum string, size int64, at time.Time) (removed []string, err error)
 }
 
 // FileState is what the store already knows about a file's bytes.
@@ -136,16 +143,19 @@ type Intake struct {
 	Limits   formats.Limits
 	Now      func() time.Time
 	Log      *slog.Logger
+	// OnTake, if set, is told of every file taken, with its outcome and
+	// how long the take lasted (a metric).
+	OnTake func(f InboxFile, status string, d time.Duration)
 }
 
 // IntakeCounts says what one Collect did.
 type IntakeCounts struct {
-	Taken, Accepted, Rejected, Duplicates, Late int64
+	Taken, Accepted, Rejected, Duplicates, Late, Ignored int64
 }
 
 // Map is the counts for a job run record.
 func (c IntakeCounts) Map() map[string]int64 {
-	return map[string]int64{"taken": c.Taken, "accepted": c.Accepted, "rejected": c.Rejected, "duplicates": c.Duplicates, "late": c.Late}
+	return map[string]int64{"taken": c.Taken, "accepted": c.Accepted, "rejected": c.Rejected, "duplicates": c.Duplicates, "late": c.Late, "ignored": c.Ignored}
 }
 
 // filesPerCollectMax bounds one pass over the inbox.
@@ -180,7 +190,11 @@ func (in *Intake) Collect(ctx context.Context) (IntakeCounts, error) {
 		if ctx.Err() != nil {
 			break
 		}
+		start := time.Now()
 		out, err := in.Take(ctx, f)
+		if in.OnTake != nil && err == nil {
+			in.OnTake(f, out.Status, time.Since(start))
+		}
 		if err != nil {
 			if errors.Is(err, ErrChanged) {
 				continue // listed again in its new form
@@ -201,6 +215,8 @@ func (c *IntakeCounts) add(out TakeResult) {
 		c.Accepted++
 	case IngestDuplicate:
 		c.Duplicates++
+	case StatusIgnored:
+		c.Ignored++
 	default:
 		c.Rejected++
 	}
@@ -269,6 +285,14 @@ func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
 		return TakeResult{}, ErrNoJournal
 	}
 	received := in.now()
+	// A pair that can never be read or acknowledged is never ingested:
+	// the bank gets a notice instead (issue 12, items 4 and 9).
+	if f.Ignored == "" {
+		f.Ignored = IgnoredReason(f.Name)
+	}
+	if f.Ignored != "" {
+		return in.ignore(ctx, f, received)
+	}
 	// 1. read
 	sum, sigBytes, err := in.archive(ctx, f, received)
 	if err != nil {
@@ -305,9 +329,13 @@ func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
 	}
 	rec := FileRecord{Sender: f.Bank, FileID: verdict.FileID, Name: f.Name, SHA256: sum, Size: verdict.Size,
 		SignatureKey: verdict.KeyLabel, BusinessDate: verdict.BusinessDate, Entries: verdict.Entries, ReceivedAt: received}
-	if cs, err := decimal.NewFromString(verdict.ControlSum); err == nil {
-		rec.ControlSum = cs
+	// The control sum is the check's own decimal: one that does not parse
+	// is a bug, and recording it as zero would hide it (issue 12).
+	cs, err := decimal.NewFromString(verdict.ControlSum)
+	if err != nil {
+		return TakeResult{}, fmt.Errorf("%s/%s: control sum %q of the check does not parse: %w", f.Bank, f.Name, verdict.ControlSum, err)
 	}
+	rec.ControlSum = cs
 	ackName := intake.AckName(f.Name)
 	if taken, err := in.Files.AckNameTaken(ctx, f.Bank, ackName); err != nil {
 		return TakeResult{}, err
@@ -339,6 +367,17 @@ func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
 			return TakeResult{}, err
 		}
 	} else {
+		// Before the record, so that a failure here is retried with the
+		// whole take (Rejected is idempotent).
+		if rr, ok := in.Archive.(RejectedRetention); ok {
+			removed, err := rr.Rejected(ctx, f.Bank, sum, verdict.Size, received)
+			if err != nil {
+				return TakeResult{}, err
+			}
+			for _, r := range removed {
+				in.log().Warn("rejected bytes removed from the archive: bank over its quota of rejected bytes", "bank", f.Bank, "sha256", r)
+			}
+		}
 		rec.Ack = &AckRecord{Name: ackName, Body: in.ackBody(verdict, received, "", false)}
 		if res, err = in.Store.RecordRejected(ctx, rec, problems); err != nil {
 			return TakeResult{}, err
@@ -413,15 +452,29 @@ func (in *Intake) archive(ctx context.Context, f InboxFile, received time.Time) 
 	if err != nil {
 		return "", nil, err
 	}
-	sig, err := io.ReadAll(io.LimitReader(sc, signature.SigBytesMax+1))
+	// The .sig is archived exactly as received, whatever its size (the
+	// archive has its own bound); the check reads only its first
+	// SigBytesMax+1 bytes, enough to tell one too large (issue 12, item 6).
+	head := &headBuffer{max: signature.SigBytesMax + 1}
+	_, err = in.Archive.Keep(ctx, string(f.Bank), f.SigName(), received, io.TeeReader(sc, head))
 	sc.Close()
 	if err != nil {
 		return "", nil, err
 	}
-	if _, err := in.Archive.Keep(ctx, string(f.Bank), f.SigName(), received, bytes.NewReader(sig)); err != nil {
-		return "", nil, err
+	return sum, head.b, nil
+}
+
+// headBuffer keeps the first max bytes written to it and drops the rest.
+type headBuffer struct {
+	b   []byte
+	max int
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	if room := h.max - len(h.b); room > 0 {
+		h.b = append(h.b, p[:min(room, len(p))]...)
 	}
-	return sum, sig, nil
+	return len(p), nil
 }
 
 // finish ends a take whose verdict rec is recorded (steps 6 to 8): the

@@ -96,10 +96,28 @@ func parsePlainDecimal(b []byte) (d decimal.Decimal, intDigits, scale int, err e
 	return decimal.NewFromBigInt(bi, int32(-scale)), intDigits, scale, nil
 }
 
-// FormatAmount writes d with exactly the currency's minor-unit digits, as
-// the JSON contract wants ("1500000" KRW, "12.50" USD, "0.125" KWD).
+// FormatAmountExact writes d with exactly the currency's minor-unit
+// digits, as the JSON contract wants ("1500000" KRW, "12.50" USD, "0.125"
+// KWD). An amount with more digits than that is not written rounded: it
+// is ErrAmountScale.
+func FormatAmountExact(d decimal.Decimal, c Currency) (string, error) {
+	minor := int32(c.MinorUnit())
+	if !d.Round(minor).Equal(d) {
+		return "", fmt.Errorf("%w: %s has more than the %d decimals of %s", ErrAmountScale, d.String(), minor, c.Code())
+	}
+	return d.StringFixed(minor), nil
+}
+
+// FormatAmount is FormatAmountExact for amounts that passed the scale
+// check when they were read, as every amount in the system did. One that
+// did not is a broken invariant, and rounding it would hide it (issue 12):
+// FormatAmount panics rather than write a figure that is not the amount.
 func FormatAmount(d decimal.Decimal, c Currency) string {
-	return d.StringFixed(int32(c.MinorUnit()))
+	s, err := FormatAmountExact(d, c)
+	if err != nil {
+		panic("settlement.FormatAmount: " + err.Error())
+	}
+	return s
 }
 
 // AmountCode is the problem code for an error of ParseAmount or

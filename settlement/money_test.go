@@ -148,3 +148,33 @@ func TestUnits(t *testing.T) {
 		t.Errorf("12.5 at scale 4: %v %v", u, ok)
 	}
 }
+
+// FormatAmount never rounds: an amount with more decimals than its
+// currency's minor unit is an error, or a panic where it is assumed
+// (issue 12, also-fix list).
+func TestFormatAmountNeverRounds(t *testing.T) {
+	usd, _ := ParseCurrency("USD")
+	krw, _ := ParseCurrency("KRW")
+	for _, c := range []struct {
+		amount string
+		cur    Currency
+		want   string
+	}{{"12.5", usd, "12.50"}, {"1500000", krw, "1500000"}, {"-3.10", usd, "-3.10"}} {
+		got, err := FormatAmountExact(decimal.RequireFromString(c.amount), c.cur)
+		if err != nil || got != c.want {
+			t.Errorf("%s %s: %q, %v", c.amount, c.cur.Code(), got, err)
+		}
+	}
+	if s, err := FormatAmountExact(decimal.RequireFromString("12.505"), usd); !errors.Is(err, ErrAmountScale) {
+		t.Errorf("12.505 USD written as %q, err %v", s, err)
+	}
+	if s, err := FormatAmountExact(decimal.RequireFromString("0.5"), krw); !errors.Is(err, ErrAmountScale) {
+		t.Errorf("0.5 KRW written as %q, err %v", s, err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("FormatAmount rounded 12.505 USD instead of failing")
+		}
+	}()
+	FormatAmount(decimal.RequireFromString("12.505"), usd)
+}

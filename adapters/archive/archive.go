@@ -3,7 +3,9 @@
 // SHA-256 is abcdef..., and <root>/index.jsonl records which bank sent
 // them under which name and when. Accepted and rejected files both stay:
 // the archive is written before anything else happens to a file, so it
-// is the evidence of what a bank sent, whatever became of it.
+// is the evidence of what a bank sent, whatever became of it. The bytes
+// of rejected files are kept within a quota per bank (rejected.go says
+// how long); their receipts stay for ever.
 package archive
 
 import (
@@ -49,7 +51,8 @@ type Entry struct {
 type Archive struct {
 	root         string
 	fileBytesMax int64
-	mu           sync.Mutex // serialises index appends within this process
+	mu           sync.Mutex // serialises index and rejected/ appends within this process
+	rejectedMax  int64
 }
 
 // Open prepares an archive under root, creating its folders.

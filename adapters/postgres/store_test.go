@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -386,6 +388,15 @@ func TestAppendOnly(t *testing.T) {
 	if _, err := db.Exec(`INSERT INTO recon_breaks (break_key, kind, state, actor) VALUES ('b1', 'missing', 'OPEN', 'test')`); err != nil {
 		t.Fatal(err)
 	}
+	// A key, so that the bank_keys statements below have a row to refuse
+	// (issue 12: without one the case could not fail).
+	edPub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.AddKey(ctx, postgres.BankKey{Bank: bankA, Label: "k1", PEM: pubPEM(t, edPub)}); err != nil {
+		t.Fatal(err)
+	}
 	// As the owner (a superuser here): the triggers refuse.
 	for _, stmt := range []string{
 		`UPDATE payments SET amount = amount * 2`,
@@ -403,12 +414,14 @@ func TestAppendOnly(t *testing.T) {
 		`DELETE FROM recon_breaks`,
 		`DELETE FROM files`,
 		`UPDATE files SET status = 'REJECTED', problems = '[{}]'`,
-		`UPDATE bank_keys SET pem = pem`,
+		// A same-value update changes nothing and is let through (the
+		// guard compares values): these change a key or remove it.
+		`UPDATE bank_keys SET pem = pem || ' '`,
+		`UPDATE bank_keys SET valid_from = valid_from - interval '1 day'`,
+		`DELETE FROM bank_keys`,
+		`TRUNCATE bank_keys CASCADE`,
 	} {
 		_, err := db.ExecContext(ctx, stmt)
-		if stmt == `UPDATE bank_keys SET pem = pem` {
-			continue // no keys: nothing to refuse; covered in TestKeys
-		}
 		if !postgres.IsAppendOnly(err) {
 			t.Errorf("owner: %s: %v, want the append-only refusal", stmt, err)
 		}

@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +20,7 @@ import (
 	pkgsftp "github.com/pkg/sftp"
 
 	"settle/adapters/journal"
+	"settle/adapters/signature"
 	"settle/jobs"
 )
 
@@ -71,14 +74,27 @@ func (h *handlers) Fileread(r *pkgsftp.Request) (io.ReaderAt, error) {
 func (h *handlers) Filewrite(r *pkgsftp.Request) (io.WriterAt, error) {
 	v, err := parseVPath(r.Filepath)
 	if err != nil {
-		return nil, err
+		p := cleanVirtual(r.Filepath)
+		h.log.Warn("upload refused: invalid path or file name", "path", clip(p))
+		return nil, errBadName(clip(p))
 	}
 	if v.Dir != h.writable() || v.Name == "" {
 		h.log.Warn("upload refused: read-only location", "path", v.String())
-		return nil, errDenied("open", v.String())
+		return nil, refuse(syscall.EACCES, v.String(), "read-only: upload into /"+h.writable())
 	}
 	if r.Pflags().Append {
-		return nil, errDenied("open (append)", v.String())
+		h.log.Warn("upload refused: append is not supported", "path", v.String())
+		return nil, refuse(syscall.EACCES, v.String(), "append is not supported: upload the whole file")
+	}
+	if v.Dir == inboxDir {
+		base := strings.TrimSuffix(v.Name, jobs.SigSuffix)
+		if jobs.IsPaymentFileName(base) && len(base) > jobs.PaymentFileNameBytesMax {
+			// Its acknowledgements could not be named (issue 12, item 4).
+			h.log.Warn("upload refused: payment file name too long for its acknowledgements", "path", v.String(),
+				"name_bytes", len(base), "name_bytes_max", jobs.PaymentFileNameBytesMax)
+			return nil, refuse(syscall.ENAMETOOLONG, v.String(),
+				fmt.Sprintf("file name too long: a payment file name has at most %d characters, so that its acknowledgements fit", jobs.PaymentFileNameBytesMax))
+		}
 	}
 	if v.Dir == inboxDir {
 		n, err := h.countInbox()
@@ -94,6 +110,17 @@ func (h *handlers) Filewrite(r *pkgsftp.Request) (io.WriterAt, error) {
 		h.log.Warn("upload refused: file already submitted", "path", v.String())
 		return nil, errExists("open", v.String())
 	}
+	var used int64
+	if v.Dir == inboxDir {
+		used, err = h.inboxBytes()
+		if err != nil {
+			return nil, err
+		}
+		if used >= h.srv.cfg.InboxBytesMax {
+			h.log.Warn("upload refused: inbox quota exceeded", "path", v.String(), "inbox_bytes", used, "inbox_bytes_max", h.srv.cfg.InboxBytesMax)
+			return nil, errNoSpace("open", v.String())
+		}
+	}
 	tmp := filepath.Join(h.srv.lay.partial(h.user.Bank), randomName()+".part")
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
@@ -101,7 +128,36 @@ func (h *handlers) Filewrite(r *pkgsftp.Request) (io.WriterAt, error) {
 		return nil, &os.PathError{Op: "open", Path: v.String(), Err: syscall.EIO}
 	}
 	h.log.Info("upload started", "path", v.String())
-	return &upload{h: h, v: v, f: f, tmp: tmp, max: h.srv.cfg.FileBytesMax, started: time.Now()}, nil
+	u := &upload{h: h, v: v, f: f, tmp: tmp, max: h.srv.cfg.FileBytesMax, started: time.Now(),
+		tooBig: "file too large", tooBigErrno: syscall.EFBIG}
+	if v.Dir == inboxDir && strings.HasSuffix(v.Name, jobs.SigSuffix) && u.max > signature.SigBytesMax {
+		// A .sig larger than the intake reads is refused whole here,
+		// rather than taken and found malformed (issue 12, item 6).
+		u.max, u.tooBig = signature.SigBytesMax, "signature file too large"
+	}
+	if v.Dir == inboxDir && h.srv.cfg.InboxBytesMax-used < u.max {
+		u.max, u.tooBig, u.tooBigErrno = h.srv.cfg.InboxBytesMax-used, "inbox quota exceeded", syscall.EDQUOT
+	}
+	return u, nil
+}
+
+// inboxBytes is the size of the files in the inbox plus the uploads in
+// progress, for the inbox quota. The folders hold at most InboxFilesMax
+// entries each, so this is bounded.
+func (h *handlers) inboxBytes() (int64, error) {
+	var n int64
+	for _, d := range []string{h.host(vpath{Dir: inboxDir}), h.srv.lay.partial(h.user.Bank)} {
+		es, err := os.ReadDir(d)
+		if err != nil {
+			return 0, &os.PathError{Op: "open", Path: "/" + inboxDir, Err: syscall.EIO}
+		}
+		for _, e := range es {
+			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+				n += fi.Size()
+			}
+		}
+	}
+	return n, nil
 }
 
 // countInbox counts files in the inbox plus uploads in progress, bounded.
@@ -168,10 +224,14 @@ type upload struct {
 	tmp     string
 	max     int64
 	started time.Time
+	// tooBig says why a write past max is refused, tooBigErrno as what.
+	tooBig      string
+	tooBigErrno syscall.Errno
 
 	mu      sync.Mutex
-	failure error // a write refused or failed: the upload is void
-	aborted error // the connection ended with the file open
+	written extents // the byte ranges written so far
+	failure error   // a write refused or failed: the upload is void
+	aborted error   // the connection ended with the file open
 	closed  bool
 }
 
@@ -182,8 +242,19 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 		return 0, u.failure
 	}
 	if off < 0 || off > u.max || int64(len(p)) > u.max-off {
-		u.failure = errTooBig("write", u.v.String())
-		u.h.log.Warn("upload refused: file too large", "path", u.v.String(), "bytes_max", u.max)
+		u.failure = refuse(u.tooBigErrno, u.v.String(), fmt.Sprintf("%s: at most %d bytes", u.tooBig, u.max))
+		u.h.log.Warn("upload refused: "+u.tooBig, "path", u.v.String(), "bytes_max", u.max,
+			"inbox_bytes_max", u.h.srv.cfg.InboxBytesMax)
+		return 0, u.failure
+	}
+	// Payment files are written in order. A client may have a few writes
+	// in flight (pkg/sftp serves them on several workers), so a write may
+	// land a little past the end; one far past it would leave a hole, a
+	// sparse file that costs nothing to send and its full size to keep.
+	if !u.written.add(off, int64(len(p))) {
+		u.failure = refuse(syscall.EINVAL, u.v.String(), "write past the end of the file: payment files are written in order, without holes")
+		u.h.log.Warn("upload refused: write past the end of the file (files are written in order, without holes)",
+			"path", u.v.String(), "offset", off, "written", u.written.end)
 		return 0, u.failure
 	}
 	n, err := u.f.WriteAt(p, off)
@@ -210,6 +281,10 @@ func (u *upload) Close() error {
 		return nil
 	}
 	u.closed = true
+	if u.failure == nil && u.aborted == nil && len(u.written.ahead) > 0 {
+		u.failure = refuse(syscall.EINVAL, u.v.String(), "the file has a hole: payment files are written in order, without holes")
+		u.h.log.Warn("upload refused: the file has a hole (bytes never written)", "path", u.v.String(), "written", u.written.end)
+	}
 	if u.failure != nil || u.aborted != nil {
 		u.f.Close()
 		os.Remove(u.tmp)
@@ -263,6 +338,15 @@ func (h *handlers) commit(tmp string, v vpath) error {
 	if h.submitted(v) {
 		return errExists("close", v.String())
 	}
+	if v.Dir == inboxDir {
+		used, err := h.inboxBytes() // counts this upload too, still in partial/
+		if err != nil {
+			return err
+		}
+		if used > h.srv.cfg.InboxBytesMax {
+			return errNoSpace("close", v.String())
+		}
+	}
 	dst := h.host(v)
 	if fi, err := os.Lstat(dst); err == nil && !fi.Mode().IsRegular() {
 		return errDenied("close", v.String())
@@ -281,6 +365,11 @@ func (h *handlers) commit(tmp string, v vpath) error {
 // and link are refused.
 func (h *handlers) Filecmd(r *pkgsftp.Request) error {
 	v, err := parseVPath(r.Filepath)
+	if err != nil && r.Method != "Symlink" && r.Method != "Link" {
+		p := clip(cleanVirtual(r.Filepath))
+		h.log.Warn("command refused: invalid path or file name", "method", r.Method, "path", p)
+		return errBadName(p)
+	}
 	switch r.Method {
 	case "Setstat":
 		if err != nil {
@@ -296,7 +385,9 @@ func (h *handlers) Filecmd(r *pkgsftp.Request) error {
 		}
 		to, err := parseVPath(r.Target)
 		if err != nil {
-			return errDenied("rename", r.Target)
+			p := clip(cleanVirtual(r.Target))
+			h.log.Warn("rename refused: invalid target name", "path", v.String(), "to", p)
+			return errBadName(p)
 		}
 		return h.rename(v, to)
 	case "Remove":
@@ -482,3 +573,59 @@ type namedInfo struct {
 }
 
 func (n namedInfo) Name() string { return n.name }
+
+// extents tracks the ranges an upload wrote: end is the length written
+// from offset 0 without a gap; ahead are the ranges written past it, out
+// of order, not yet joined.
+type extents struct {
+	end   int64
+	ahead [][2]int64 // [from, to), sorted, disjoint, all > end
+}
+
+// Bounds of out-of-order writes: OpenSSH keeps up to 64 writes of 32 KiB
+// in flight, so 8 MiB and 256 ranges leave it room many times over.
+const (
+	writeAheadBytesMax  = 8 << 20
+	writeAheadRangesMax = 256
+)
+
+// add records the write of n bytes at off, or reports false for one that
+// starts too far past the end or leaves too many gaps.
+func (x *extents) add(off, n int64) bool {
+	if off > x.end+writeAheadBytesMax {
+		return false
+	}
+	if n == 0 {
+		return true
+	}
+	from, to := off, off+n
+	if from <= x.end {
+		x.end = max(x.end, to)
+	} else {
+		x.ahead = append(x.ahead, [2]int64{from, to})
+		sort.Slice(x.ahead, func(i, j int) bool { return x.ahead[i][0] < x.ahead[j][0] })
+	}
+	// Join what now touches the end, and merge overlapping ranges.
+	out := x.ahead[:0]
+	for _, r := range x.ahead {
+		switch {
+		case r[0] <= x.end:
+			x.end = max(x.end, r[1])
+		case len(out) > 0 && r[0] <= out[len(out)-1][1]:
+			out[len(out)-1][1] = max(out[len(out)-1][1], r[1])
+		default:
+			out = append(out, r)
+		}
+	}
+	x.ahead = out
+	return len(x.ahead) <= writeAheadRangesMax
+}
+
+// clip bounds a client's path before it is logged or sent back.
+func clip(p string) string {
+	const max = 256
+	if len(p) > max {
+		return p[:max] + "..."
+	}
+	return p
+}

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 
+	pkgsftp "github.com/pkg/sftp"
+
 	"settle/settlement"
 )
 
@@ -138,13 +140,40 @@ func hostPath(jail string, v vpath) string {
 }
 
 // Errors sent to clients carry only the path the client sees, never a
-// host path, and an errno that pkg/sftp maps to the SFTP status code.
+// host path.
+//
+// A refusal goes out as SSH_FX_PERMISSION_DENIED with a message saying
+// why (issue 12, item 9). SFTP version 3, the one OpenSSH speaks, has no
+// FILE_ALREADY_EXISTS or QUOTA_EXCEEDED (those are version 5 and 6), and
+// OpenSSH's sftp prints only the code's own text: "Permission denied"
+// tells a bank it was refused, where "Failure" read as a fault of ours,
+// and clients that show the message (WinSCP, FileZilla, pkg/sftp) show
+// the reason. The errno stays in the chain for Go callers.
+type refusal struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Unwrap() []error {
+	return []error{pkgsftp.ErrSSHFxPermissionDenied, r.errno}
+}
+
+func refuse(errno syscall.Errno, p, why string) error {
+	return &refusal{msg: p + ": " + why, errno: errno}
+}
+
 func errNoEntry(p string) error    { return &os.PathError{Op: "open", Path: p, Err: syscall.ENOENT} }
 func errDenied(op, p string) error { return &os.PathError{Op: op, Path: p, Err: syscall.EACCES} }
-func errExists(op, p string) error { return &os.PathError{Op: op, Path: p, Err: syscall.EEXIST} }
-func errTooBig(op, p string) error { return &os.PathError{Op: op, Path: p, Err: syscall.EFBIG} }
+func errExists(op, p string) error {
+	return refuse(syscall.EEXIST, p, "file already submitted: a complete pair (file and .sig) cannot be replaced, renamed or removed")
+}
+func errTooBig(op, p string) error { return refuse(syscall.EFBIG, p, "file too large") }
 func errNoSpace(op, p string) error {
-	return &os.PathError{Op: op, Path: p, Err: syscall.EDQUOT}
+	return refuse(syscall.EDQUOT, p, "quota exceeded: this bank's inbox is full")
+}
+func errBadName(p string) error {
+	return refuse(syscall.EINVAL, p, "invalid file name: "+ErrBadName.Error())
 }
 
 // cleanVirtual cleans p as a path rooted at "/".

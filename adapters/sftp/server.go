@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,13 +59,33 @@ type Config struct {
 	Users []User
 
 	FileBytesMax       int64         // largest file a bank may upload
+	InboxBytesMax      int64         // bytes in one inbox, uploads in progress included (quota)
 	InboxFilesMax      int           // files in one inbox, uploads in progress included
 	SessionsPerBankMax int           // concurrent SFTP sessions of one bank
 	ConnectionsMax     int           // concurrent connections, authenticated or not
 	IdleTimeout        time.Duration // a connection silent this long is closed
-	HandshakeTimeout   time.Duration // time to finish key exchange and login
-	LoginFailuresMax   int           // failed logins per source address and per user ...
-	LoginFailureWindow time.Duration // ... within this window lock that source or user out for it
+	HandshakeTimeout   time.Duration // time to finish key exchange and login (pre-auth deadline)
+	LoginFailuresMax   int           // failed logins of one user from one source address ...
+	LoginFailureWindow time.Duration // ... within this window lock that user out from that source for it
+
+	// ConnectionsPerSourceMax bounds the connections of one source
+	// address, logged in or not, so that one address cannot take the
+	// slots every bank needs.
+	ConnectionsPerSourceMax int
+	// A source with LoginBackoffAfter failed logins in the window (any
+	// user) waits LoginBackoffBase after its latest failure before its
+	// next connection is served, doubling with each further failure up to
+	// LoginBackoffMax.
+	LoginBackoffAfter int
+	LoginBackoffBase  time.Duration
+	LoginBackoffMax   time.Duration
+
+	// Now is the clock of lockouts and backoff; nil is time.Now. Socket
+	// deadlines always use the machine's clock.
+	Now func() time.Time
+	// OnPreAuthDrop, if set, is told of every connection dropped before
+	// login, with the reason (a metric).
+	OnPreAuthDrop func(reason string)
 
 	Logger *slog.Logger
 }
@@ -72,13 +93,29 @@ type Config struct {
 // Defaults for the limits in Config.
 const (
 	FileBytesMaxDefault       = 64 << 20
+	InboxBytesMaxDefault      = 1 << 30
 	InboxFilesMaxDefault      = 1000
 	SessionsPerBankMaxDefault = 4
 	ConnectionsMaxDefault     = 256
 	IdleTimeoutDefault        = 5 * time.Minute
-	HandshakeTimeoutDefault   = 30 * time.Second
+	HandshakeTimeoutDefault   = 10 * time.Second
 	LoginFailuresMaxDefault   = 10
 	LoginFailureWindowDefault = 15 * time.Minute
+
+	ConnectionsPerSourceMaxDefault = 16
+	LoginBackoffAfterDefault       = 3
+	LoginBackoffBaseDefault        = time.Second
+	LoginBackoffMaxDefault         = time.Minute
+)
+
+// Reasons a connection is dropped before login (OnPreAuthDrop, logs).
+const (
+	DropTooManyConnections = "too_many_connections"
+	DropSourceCap          = "source_connections_max"
+	DropBackoff            = "source_backoff"
+	DropHandshakeTimeout   = "handshake_timeout"
+	DropHandshakeFailed    = "handshake_failed"
+	DropLoginFailed        = "login_failed"
 )
 
 // authorizedKeysBytesMax bounds an authorized_keys file.
@@ -104,8 +141,8 @@ type Server struct {
 	sessions map[settlement.BIC]int
 	conns    map[net.Conn]struct{}
 
-	failures *failureTracker
-	connSem  chan struct{}
+	guard   *guard
+	connSem chan struct{}
 }
 
 // NewServer checks cfg, creates the folder tree of every bank and loads or
@@ -120,6 +157,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	cfg.Root = root
 	setDefault(&cfg.FileBytesMax, FileBytesMaxDefault)
+	setDefault(&cfg.InboxBytesMax, InboxBytesMaxDefault)
 	setDefault(&cfg.InboxFilesMax, InboxFilesMaxDefault)
 	setDefault(&cfg.SessionsPerBankMax, SessionsPerBankMaxDefault)
 	setDefault(&cfg.ConnectionsMax, ConnectionsMaxDefault)
@@ -127,6 +165,13 @@ func NewServer(cfg Config) (*Server, error) {
 	setDefault(&cfg.HandshakeTimeout, HandshakeTimeoutDefault)
 	setDefault(&cfg.LoginFailuresMax, LoginFailuresMaxDefault)
 	setDefault(&cfg.LoginFailureWindow, LoginFailureWindowDefault)
+	setDefault(&cfg.ConnectionsPerSourceMax, ConnectionsPerSourceMaxDefault)
+	setDefault(&cfg.LoginBackoffAfter, LoginBackoffAfterDefault)
+	setDefault(&cfg.LoginBackoffBase, LoginBackoffBaseDefault)
+	setDefault(&cfg.LoginBackoffMax, LoginBackoffMaxDefault)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -138,7 +183,7 @@ func NewServer(cfg Config) (*Server, error) {
 		bankLocks: make(map[settlement.BIC]*sync.Mutex),
 		sessions:  make(map[settlement.BIC]int),
 		conns:     make(map[net.Conn]struct{}),
-		failures:  newFailureTracker(cfg.LoginFailuresMax, cfg.LoginFailureWindow),
+		guard:     newGuard(cfg),
 		connSem:   make(chan struct{}, cfg.ConnectionsMax),
 	}
 	for _, u := range cfg.Users {
@@ -192,6 +237,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	})
 	defer stop()
 	s.log.Info("sftp server listening", "addr", ln.Addr().String(), "host_key", ssh.FingerprintSHA256(s.HostKey()))
+	s.serveAdmin(ctx, &wg)
 	var err error
 	for {
 		var c net.Conn
@@ -213,10 +259,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			continue
 		}
+		source := sourceOf(c.RemoteAddr())
 		select {
 		case s.connSem <- struct{}{}:
 		default:
-			s.log.Warn("connection refused: too many connections", "source", c.RemoteAddr().String())
+			s.preAuthDrop(source, DropTooManyConnections, "max", s.cfg.ConnectionsMax)
+			c.Close()
+			continue
+		}
+		if !s.guard.connect(source) {
+			<-s.connSem
+			s.preAuthDrop(source, DropSourceCap, "max", s.cfg.ConnectionsPerSourceMax)
 			c.Close()
 			continue
 		}
@@ -224,6 +277,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if ctx.Err() != nil {
 			s.mu.Unlock()
 			c.Close()
+			s.guard.disconnect(source)
 			<-s.connSem
 			continue
 		}
@@ -233,6 +287,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-s.connSem }()
+			defer s.guard.disconnect(source)
 			s.serveConn(c)
 			s.mu.Lock()
 			delete(s.conns, c)
@@ -248,8 +303,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) serveConn(raw net.Conn) {
 	defer raw.Close()
 	source := sourceOf(raw.RemoteAddr())
-	if s.failures.locked("source:"+source, time.Now()) {
-		s.log.Warn("login refused: source locked out after failed logins", "source", source)
+	if wait := s.guard.backoff(source); wait > 0 {
+		s.preAuthDrop(source, DropBackoff, "wait", wait.String())
 		return
 	}
 	conn := &idleConn{Conn: raw, idle: s.cfg.IdleTimeout}
@@ -262,25 +317,29 @@ func (s *Server) serveConn(raw net.Conn) {
 	// client's next connection always meets the count.
 	var counted time.Time
 	var countedUser string
+	// A login refused only because its user is locked out from this
+	// source is not counted again: otherwise the bank's own retries would
+	// keep it locked for ever.
+	lockedOut := false
 	count := func(user string) {
-		if !counted.IsZero() {
+		if !counted.IsZero() || lockedOut {
 			return
 		}
-		counted = time.Now()
-		s.failures.add("source:"+source, counted)
+		counted = s.cfg.Now()
 		if _, known := s.users[user]; known {
 			countedUser = user
-			s.failures.add("user:"+user, counted)
+		}
+		s.guard.fail(source, countedUser, counted)
+		if countedUser != "" && s.guard.lockedPair(source, countedUser) {
+			s.log.Warn("user locked out from source after failed logins", "user", countedUser, "source", source,
+				"failures_max", s.cfg.LoginFailuresMax, "window", s.cfg.LoginFailureWindow.String())
 		}
 	}
 	uncount := func() {
 		if counted.IsZero() {
 			return
 		}
-		s.failures.remove("source:"+source, counted)
-		if countedUser != "" {
-			s.failures.remove("user:"+countedUser, counted)
-		}
+		s.guard.unfail(source, countedUser, counted)
 		counted, countedUser = time.Time{}, ""
 	}
 	cfg := &ssh.ServerConfig{
@@ -288,9 +347,12 @@ func (s *Server) serveConn(raw net.Conn) {
 		MaxAuthTries:  6,
 		PublicKeyCallback: func(md ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 			tried = md.User()
-			perms, err := s.authorize(md.User(), key)
+			perms, err := s.authorize(source, md.User(), key)
 			if err == nil {
 				uncount() // a failed signature with this key counts again
+			}
+			if errors.Is(err, errLockedOut) {
+				lockedOut = true
 			}
 			return perms, err
 		},
@@ -304,9 +366,19 @@ func (s *Server) serveConn(raw net.Conn) {
 	cfg.AddHostKey(s.hostKey)
 	sc, chans, reqs, err := ssh.NewServerConn(conn, cfg)
 	if err != nil {
-		if tried != "" {
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			if tried != "" {
+				count(tried)
+			}
+			s.preAuthDrop(source, DropHandshakeTimeout, "user", tried, "timeout", s.cfg.HandshakeTimeout.String())
+		case tried != "":
 			count(tried)
 			s.log.Warn("login failed", "user", tried, "source", source, "err", err.Error())
+			s.countDrop(DropLoginFailed)
+		default:
+			s.preAuthDrop(source, DropHandshakeFailed, "err", err.Error())
 		}
 		return
 	}
@@ -344,15 +416,19 @@ func (s *Server) serveConn(raw net.Conn) {
 	log.Info("logout")
 }
 
+// errLockedOut refuses a login of a user locked out from its source.
+var errLockedOut = errors.New("user locked out from this source after failed logins")
+
 // authorize is the public-key check. Passwords and keyboard-interactive
 // are not configured at all, so the SSH library refuses them.
-func (s *Server) authorize(login string, key ssh.PublicKey) (*ssh.Permissions, error) {
+func (s *Server) authorize(source, login string, key ssh.PublicKey) (*ssh.Permissions, error) {
 	u, ok := s.users[login]
 	if !ok {
 		return nil, errors.New("unknown user")
 	}
-	if s.failures.locked("user:"+login, time.Now()) {
-		return nil, errors.New("user locked out after failed logins")
+	if s.guard.lockedPair(source, login) {
+		s.log.Warn("login refused: user locked out from this source after failed logins", "user", login, "source", source)
+		return nil, errLockedOut
 	}
 	want := key.Marshal()
 	keys := append([]ssh.PublicKey(nil), u.AuthorizedKeys...)
@@ -590,4 +666,86 @@ func (f *failureTracker) recent(key string, now time.Time) []time.Time {
 	}
 	f.m[key] = ts
 	return ts
+}
+
+// last returns how many failures key has in the window and the latest.
+func (f *failureTracker) last(key string, now time.Time) (int, time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ts := f.recent(key, now)
+	if len(ts) == 0 {
+		return 0, time.Time{}
+	}
+	return len(ts), ts[len(ts)-1]
+}
+
+// first returns how many failures key has in the window and the oldest.
+func (f *failureTracker) first(key string, now time.Time) (int, time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ts := f.recent(key, now)
+	if len(ts) == 0 {
+		return 0, time.Time{}
+	}
+	return len(ts), ts[0]
+}
+
+// keys lists the keys with failures in the window.
+func (f *failureTracker) keys(now time.Time) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for k := range f.m {
+		if len(f.recent(k, now)) > 0 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// forget drops every failure of key.
+func (f *failureTracker) forget(key string) {
+	f.mu.Lock()
+	delete(f.m, key)
+	f.mu.Unlock()
+}
+
+// forgetPrefix drops every failure of the keys starting with prefix.
+func (f *failureTracker) forgetPrefix(prefix string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k := range f.m {
+		if strings.HasPrefix(k, prefix) {
+			delete(f.m, k)
+		}
+	}
+}
+
+// preAuthDrop logs and counts a connection dropped before login.
+func (s *Server) preAuthDrop(source, reason string, args ...any) {
+	s.log.Warn("connection dropped before login", append([]any{"source", source, "reason", reason}, args...)...)
+	s.countDrop(reason)
+}
+
+func (s *Server) countDrop(reason string) {
+	s.guard.drop(reason)
+	if s.cfg.OnPreAuthDrop != nil {
+		s.cfg.OnPreAuthDrop(reason)
+	}
+}
+
+// PreAuthDrops counts the connections dropped before login, by reason.
+func (s *Server) PreAuthDrops() map[string]int64 { return s.guard.dropCounts() }
+
+// Lockouts lists the lockouts in force: users locked out from a source,
+// and sources backing off.
+func (s *Server) Lockouts() []Lockout { return s.guard.lockouts() }
+
+// Unlock lifts the lockout of user from source (user "": every user from
+// source) and the source's backoff, logs it with who asked, and returns
+// how many locks it lifted.
+func (s *Server) Unlock(source, user, by string) int {
+	n := s.guard.unlock(source, user)
+	s.log.Warn("lockout lifted by operator", "source", source, "user", user, "by", by, "lifted", n)
+	return n
 }

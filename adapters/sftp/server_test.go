@@ -86,7 +86,10 @@ func TestNoSigNeverComplete(t *testing.T) {
 	ts.upload(t, bankA, ka, "F3.csv.sig", []byte("sig"))
 	ts.upload(t, bankA, ka, "notes.txt", []byte("x"))
 	ts.upload(t, bankA, ka, "notes.txt.sig", []byte("x"))
-	if got := listAll(t, newStorage(t, ts.root)); len(got) != 0 {
+	// A complete pair outside the contract is listed only to be ignored
+	// with a notice (issue 12, item 9).
+	got := listAll(t, newStorage(t, ts.root))
+	if len(got) != 1 || got[0].Name != "notes.txt" || got[0].Ignored == "" {
 		t.Fatalf("incomplete files listed: %+v", got)
 	}
 }
@@ -492,38 +495,6 @@ func TestSessionsPerBankMax(t *testing.T) {
 		return err == nil
 	})
 	c2.Close()
-}
-
-// Failed logins lock out their source address and their user for the
-// window; other sources and users are unaffected.
-func TestLoginLockout(t *testing.T) {
-	needOpenSSH(t)
-	dir := t.TempDir()
-	ka, kb, bad := newKey(t, dir, "a"), newKey(t, dir, "b"), newKey(t, dir, "bad")
-	ts := startServer(t, Config{Users: []User{bankUser(bankA, ka), bankUser(bankB, kb)},
-		LoginFailuresMax: 3, LoginFailureWindow: time.Hour})
-	for i := 0; i < 3; i++ {
-		if c, err := goClient(ts, "127.0.0.2", bankA, ssh.PublicKeys(bad.signer)); err == nil {
-			c.Close()
-			t.Fatal("bad key accepted")
-		}
-	}
-	if c, err := goClient(ts, "127.0.0.3", bankA, ssh.PublicKeys(ka.signer)); err == nil {
-		c.Close()
-		t.Error("locked user logged in from another source")
-	}
-	if c, err := goClient(ts, "127.0.0.2", bankB, ssh.PublicKeys(kb.signer)); err == nil {
-		c.Close()
-		t.Error("locked source logged in as another user")
-	}
-	c, err := goClient(ts, "127.0.0.3", bankB, ssh.PublicKeys(kb.signer))
-	if err != nil {
-		t.Fatalf("unrelated user and source refused: %v", err)
-	}
-	c.Close()
-	if !strings.Contains(ts.logs.String(), "locked out") {
-		t.Error("lockout not logged")
-	}
 }
 
 func TestHostKeyPersists(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -122,15 +123,17 @@ func completePairs(dir string, b settlement.BIC) ([]jobs.InboxFile, error) {
 	}
 	var out []jobs.InboxFile
 	for name, fi := range infos {
-		if !jobs.IsPaymentFileName(name) {
-			continue
+		if strings.HasSuffix(name, jobs.SigSuffix) {
+			continue // a signature, or a pair whose notice would take a signature away
 		}
 		sig, ok := infos[name+jobs.SigSuffix]
 		if !ok {
 			continue
 		}
+		// A complete pair that will never be read is listed too, so that
+		// the intake tells the bank why (issue 12, item 9).
 		out = append(out, jobs.InboxFile{Bank: b, Name: name, Size: fi.Size(), ModTime: fi.ModTime(),
-			SigSize: sig.Size(), SigModTime: sig.ModTime()})
+			SigSize: sig.Size(), SigModTime: sig.ModTime(), Ignored: jobs.IgnoredReason(name)})
 	}
 	return out, nil
 }
@@ -160,7 +163,7 @@ func (s *Storage) checkFile(f jobs.InboxFile) error {
 	if _, err := settlement.ParseBIC(string(f.Bank)); err != nil {
 		return err
 	}
-	if !validName(f.Name) || !jobs.IsPaymentFileName(f.Name) {
+	if !validName(f.Name) || strings.HasSuffix(f.Name, jobs.SigSuffix) {
 		return fmt.Errorf("%q: %w", f.Name, ErrBadName)
 	}
 	return nil

@@ -74,7 +74,9 @@ func ParsePublicKey(pemBytes []byte) (any, error) {
 // (as `openssl base64` writes it) and ending with a line break.
 func DecodeSig(b []byte) ([]byte, error) {
 	if len(b) > SigBytesMax {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(b), SigBytesMax)
+		// b may be cut at SigBytesMax+1 by its reader: say "larger
+		// than", never a size that is not the file's.
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrMalformed, SigBytesMax)
 	}
 	compact := make([]byte, 0, len(b))
 	for _, c := range b {

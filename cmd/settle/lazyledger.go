@@ -56,23 +56,40 @@ func (l *lazyLedger) get(ctx context.Context) (*fabric.Client, error) {
 	l.mu.Unlock()
 
 	// Not bound to this caller: a short request must not abort the
-	// connection every later caller needs (openFabric bounds it).
-	c, err := l.open(context.WithoutCancel(ctx))
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.connecting = false
-	if err != nil {
-		if !errors.Is(err, jobs.ErrLedgerUnavailable) {
-			err = fmt.Errorf("%w: %v", jobs.ErrLedgerUnavailable, err)
+	// connection every later caller needs (openFabric bounds it). The
+	// caller itself waits only as long as its context lasts, so that a
+	// SIGTERM during a ledger call is not held up by a connection attempt
+	// (issue 12, also-fix list).
+	type result struct {
+		c   *fabric.Client
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := l.open(context.WithoutCancel(ctx))
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.connecting = false
+		if err != nil {
+			if !errors.Is(err, jobs.ErrLedgerUnavailable) {
+				err = fmt.Errorf("%w: %v", jobs.ErrLedgerUnavailable, err)
+			}
+			l.err = err
+			done <- result{nil, err}
+			return
 		}
-		l.err = err
-		return nil, err
+		if l.floor > 0 {
+			c.ReadAfter(l.floor)
+		}
+		l.c, l.err = c, nil
+		done <- result{c, nil}
+	}()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: still connecting to the Fabric network: %w", jobs.ErrLedgerUnavailable, ctx.Err())
 	}
-	if l.floor > 0 {
-		c.ReadAfter(l.floor)
-	}
-	l.c, l.err = c, nil
-	return c, nil
 }
 
 // Close closes the client if it was connected.

@@ -112,3 +112,39 @@ func TestCountStepsLeavesBusyCyclesToTheirHolder(t *testing.T) {
 		}
 	}
 }
+
+// A ledger call whose context ends while the client is still connecting
+// returns at once, as unavailable with the context's error; the attempt
+// goes on for the next caller (issue 12: SIGTERM during a ledger write).
+func TestLazyLedgerCallerStopsWithItsContext(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	l := &lazyLedger{open: func(context.Context) (*fabric.Client, error) {
+		close(started)
+		<-release
+		return nil, errors.New("connection refused")
+	}}
+	defer close(release)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.RecordChunk(ctx, jobs.Chunk{Cycle: "C2026-11-24", ID: "c1"})
+		done <- err
+	}()
+	<-started
+	cancel() // SIGTERM
+	select {
+	case err := <-done:
+		if !errors.Is(err, jobs.ErrLedgerUnavailable) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v; want unavailable and canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the ledger call outlived its context while connecting")
+	}
+	l.mu.Lock()
+	connecting := l.connecting
+	l.mu.Unlock()
+	if !connecting {
+		t.Fatal("the connection attempt was dropped with the caller")
+	}
+}

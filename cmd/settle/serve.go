@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,19 +43,127 @@ Several instances may run against one database.`,
 // resumeCycles is how many of the latest cycles a resume pass looks at.
 const resumeCycles = 30
 
-func serve(ctx context.Context, file string) error {
+// shutdownStageTimeout bounds each stage of the shutdown: a component that
+// does not stop within it is reported, and the process ends anyway.
+const shutdownStageTimeout = 30 * time.Second
+
+// stage is a set of goroutines of settle serve that stop together, at
+// their turn of the shutdown: each has its own context, ended when its
+// stage's turn comes or, for every stage, when one of them fails.
+type stage struct {
+	name   string
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// services runs the goroutines of settle serve and stops them in order.
+// Errors are collected without bound (the error channel of four could not
+// hold six senders), and the first one starts the shutdown.
+type services struct {
+	log    *slog.Logger
+	stages []*stage
+	fail   context.CancelFunc // starts the shutdown
+
+	mu   sync.Mutex
+	errs []error
+}
+
+func newServices(parent context.Context, log *slog.Logger, names ...string) (*services, context.Context) {
+	failed, fail := context.WithCancel(parent)
+	sv := &services{log: log, fail: fail}
+	for _, n := range names {
+		// Not children of failed: a stage ends at its own turn, so that
+		// the SFTP server is closed before the intake stops, and the
+		// intake, the cycle steps and the scheduler before the HTTP
+		// endpoints and the database.
+		ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+		sv.stages = append(sv.stages, &stage{name: n, ctx: ctx, cancel: cancel})
+	}
+	return sv, failed
+}
+
+func (sv *services) stage(name string) *stage {
+	for _, st := range sv.stages {
+		if st.name == name {
+			return st
+		}
+	}
+	panic("serve: no stage " + name)
+}
+
+// run starts fn in stage name with that stage's context.
+func (sv *services) run(name, stageName string, fn func(ctx context.Context) error) {
+	st := sv.stage(stageName)
+	st.wg.Add(1)
+	go func() {
+		defer st.wg.Done()
+		if err := fn(st.ctx); err != nil && st.ctx.Err() == nil {
+			sv.mu.Lock()
+			sv.errs = append(sv.errs, fmt.Errorf("%s: %w", name, err))
+			sv.mu.Unlock()
+			sv.log.Error("service failed: shutting down", "service", name, "err", err)
+			sv.fail()
+		}
+	}()
+}
+
+// stop ends the stages in order, each within shutdownStageTimeout, and
+// returns the errors the services failed with (and any stage that did not
+// stop in time).
+func (sv *services) stop() error {
+	sv.fail()
+	var late []error
+	for _, st := range sv.stages {
+		st.cancel()
+		done := make(chan struct{})
+		go func() { st.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+			sv.log.Info("shutdown: stage stopped", "stage", st.name)
+		case <-time.After(shutdownStageTimeout):
+			sv.log.Error("shutdown: stage did not stop in time", "stage", st.name, "timeout", shutdownStageTimeout)
+			late = append(late, fmt.Errorf("shutdown: %s did not stop within %v", st.name, shutdownStageTimeout))
+		}
+	}
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return errors.Join(append(sv.errs, late...)...)
+}
+
+// Shutdown stages, in order.
+const (
+	stageIngress = "sftp" // no more uploads
+	stageWork    = "work" // intake, cycle steps, resume, scheduler, ledger events
+	stageAPI     = "http" // health and metrics last: they answer while the rest drains
+)
+
+func serve(ctx context.Context, file string) (err error) {
 	r, err := openRuntime(ctx, file, runtimeOpts{lazyLedger: true, service: true})
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer r.Close() // after every goroutine has stopped: see the deferred stop below
 	log := r.log.With("instance", r.cfg.Instance)
 	log.Info("settle serve starting", "config", r.cfg)
 	if clockOffset != 0 {
 		log.Warn("running on a rehearsal clock, not the machine's", "env", clockEnv, "now", clock().UTC(), "offset", clockOffset)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	sv, failed := newServices(ctx, log, stageIngress, stageWork, stageAPI)
+	var stopSched func()
+	// Every return, early or not, stops what was started, in order, before
+	// the database closes (deferred calls run last-in first-out).
+	defer func() {
+		if stopSched != nil {
+			stopSched()
+		}
+		if serr := sv.stop(); serr != nil && err == nil {
+			err = serr
+		}
+		if err == nil {
+			log.Info("settle serve stopped")
+		}
+	}()
 
 	m := httpapi.NewMetrics()
 	m.Describe("settle_files_total", "counter", "Payment files taken from the inboxes, by outcome.")
@@ -64,22 +173,18 @@ func serve(ctx context.Context, file string) error {
 	m.Describe("settle_cycle_held_total", "counter", "Cycles held for an operator (over a cap, a reversal waiting for its original, a bank the ledger does not know, refused by the ledger), by the stage they wait at: not retried; cycle run carries the cycle on.")
 	m.Describe("settle_cycles_resumed_total", "counter", "Unfinished cycles this instance carried on to the end by itself, after a passing failure.")
 	m.Describe("settle_remote_inbox_errors_total", "counter", "Collections from a bank's own SFTP server that failed, by bank.")
+	m.Describe("settle_sftp_preauth_drops_total", "counter", "SFTP connections dropped before login, by reason (too many, per-source cap, backoff, handshake timeout or failure, failed login).")
+	m.DescribeHistogram("settle_cycle_step_seconds", "Duration of one cycle step (event handled), by the event it followed and outcome.",
+		[]float64{0.05, 0.25, 1, 5, 15, 60, 300, 1200})
+	m.DescribeHistogram("settle_ledger_call_seconds", "Latency of one ledger call, by method and outcome.",
+		[]float64{0.01, 0.05, 0.25, 1, 2.5, 5, 15, 60})
+	m.DescribeHistogram("settle_intake_file_seconds", "Time to take one file (archive, check, ingest, acknowledge), by outcome.",
+		[]float64{0.01, 0.05, 0.25, 1, 5, 15, 60})
 	if in, ok := r.banks.(*jobs.Inboxes); ok {
 		in.OnRemoteError = func(bank settlement.BIC, _ error) { m.Add("settle_remote_inbox_errors_total", 1, "bank", string(bank)) }
 	}
-
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	run := func(name string, fn func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(); err != nil && ctx.Err() == nil {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				cancel()
-			}
-		}()
-	}
+	rawLedger := r.ledger // the Fabric client's own methods (Listen) are found on it
+	r.ledger = timedLedger{Ledger: r.ledger, m: m}
 
 	// SFTP.
 	if r.cfg.SFTP.Banks != "" {
@@ -88,7 +193,8 @@ func serve(ctx context.Context, file string) error {
 			return usageError("sftp.banks %s: %v", r.cfg.SFTP.Banks, err)
 		}
 		srv, err := sftp.NewServer(sftp.Config{Root: r.cfg.path("sftp"), Users: users, Logger: log.With("component", "sftp"),
-			FileBytesMax: formats.DefaultLimits.FileBytesMax})
+			FileBytesMax:  formats.DefaultLimits.FileBytesMax,
+			OnPreAuthDrop: func(reason string) { m.Add("settle_sftp_preauth_drops_total", 1, "reason", reason) }})
 		if err != nil {
 			return err
 		}
@@ -97,7 +203,7 @@ func serve(ctx context.Context, file string) error {
 			return err
 		}
 		log.Info("sftp listening", "addr", ln.Addr().String())
-		run("sftp", func() error { return srv.Serve(ctx, ln) })
+		sv.run("sftp", stageIngress, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	} else {
 		log.Warn("no sftp.banks configured: the built-in SFTP server is not started")
 	}
@@ -107,21 +213,26 @@ func serve(ctx context.Context, file string) error {
 	if err != nil {
 		return err
 	}
-	run("intake", func() error {
+	in.OnTake = func(_ jobs.InboxFile, status string, d time.Duration) {
+		m.Observe("settle_intake_file_seconds", d.Seconds(), "outcome", strings.ToLower(status))
+	}
+	sv.run("intake", stageWork, func(ctx context.Context) error {
 		t := time.NewTicker(r.cfg.Intake.Poll)
 		defer t.Stop()
 		for {
 			if unlock, ok, err := r.jobs.TryLock(ctx, "intake"); err != nil {
-				log.Error("intake lock", "err", err)
+				if ctx.Err() == nil {
+					log.Error("intake lock", "err", err)
+				}
 			} else if ok {
 				counts, err := in.Collect(ctx)
 				unlock()
-				for k, v := range map[string]int64{"accepted": counts.Accepted, "rejected": counts.Rejected, "duplicate": counts.Duplicates} {
+				for k, v := range map[string]int64{"accepted": counts.Accepted, "rejected": counts.Rejected, "duplicate": counts.Duplicates, "ignored": counts.Ignored} {
 					if v > 0 {
 						m.Add("settle_files_total", float64(v), "outcome", k)
 					}
 				}
-				if err != nil {
+				if err != nil && ctx.Err() == nil {
 					m.Add("settle_intake_errors_total", 1)
 					log.Error("intake pass", "err", err)
 				}
@@ -156,7 +267,7 @@ func serve(ctx context.Context, file string) error {
 			"then", "settle cycle run --date "+string(e.Date))
 		return nil
 	}
-	run("events", func() error {
+	sv.run("events", stageWork, func(ctx context.Context) error {
 		if r.cfg.Broker.Kind == "nats" {
 			return r.bus.RunNATS(ctx, r.cfg.Broker.NATS, handle)
 		}
@@ -168,7 +279,7 @@ func serve(ctx context.Context, file string) error {
 	// themselves once the cause is gone.
 	resumer := &jobs.Resumer{P: p, Log: log.With("component", "resume"),
 		Cycles: func(ctx context.Context) ([]settlement.Cycle, error) { return r.jobs.Cycles(ctx, resumeCycles) }}
-	run("resume", func() error {
+	sv.run("resume", stageWork, func(ctx context.Context) error {
 		t := time.NewTicker(r.cfg.Schedule.Resume)
 		defer t.Stop()
 		for {
@@ -191,7 +302,7 @@ func serve(ctx context.Context, file string) error {
 	// The ledger's own events (CycleSettled), followed from a checkpoint
 	// kept in Postgres.
 	m.Describe("settle_ledger_events_total", "counter", "Ledger events recorded, by name.")
-	if fc, ok := r.ledger.(interface {
+	if fc, ok := rawLedger.(interface {
 		Listen(ctx context.Context, from uint64, fn func(fabric.Event) error) error
 	}); ok {
 		listen := func(ctx context.Context, from uint64, fn func(jobs.LedgerEvent) error) error {
@@ -199,7 +310,7 @@ func serve(ctx context.Context, file string) error {
 				return fn(jobs.LedgerEvent{Block: e.Block, TxID: e.TxID, Name: e.Name, Cycle: e.Cycle, Payload: e.Payload})
 			})
 		}
-		run("ledger-events", func() error {
+		sv.run("ledger-events", stageWork, func(ctx context.Context) error {
 			return jobs.FollowLedger(ctx, "cycle-settled", listen, r.jobs, log.With("component", "ledger-events"), func(e jobs.LedgerEvent) {
 				m.Add("settle_ledger_events_total", 1, "name", e.Name)
 				log.Info("ledger event", "name", e.Name, "cycle", e.Cycle, "block", e.Block, "tx", e.TxID)
@@ -207,7 +318,8 @@ func serve(ctx context.Context, file string) error {
 		})
 	}
 
-	// The schedule: freeze today's cycle at cut-off; the events do the rest.
+	// The schedule: freeze today's cycle at cut-off; the events do the
+	// rest. A running job gets the work stage's context: SIGTERM stops it.
 	sched := jobs.NewScheduler(r.cal, r.jobs, r.cfg.Instance, log.With("component", "scheduler"))
 	sched.SetClock(clock)
 	err = sched.Add(jobs.Job{Name: "cycle", Spec: r.cfg.Schedule.Cycle, BusinessDaysOnly: true,
@@ -228,8 +340,7 @@ func serve(ctx context.Context, file string) error {
 	if err != nil {
 		return usageError("schedule.cycle: %v", err)
 	}
-	stopSched := sched.Start(ctx)
-	defer stopSched()
+	stopSched = sched.Start(sv.stage(stageWork).ctx)
 
 	// HTTP.
 	hl, err := net.Listen("tcp", r.cfg.HTTP.Listen)
@@ -237,7 +348,7 @@ func serve(ctx context.Context, file string) error {
 		return err
 	}
 	log.Info("http listening", "addr", hl.Addr().String(), "endpoints", "/healthz /readyz /metrics")
-	run("http", func() error {
+	sv.run("http", stageAPI, func(ctx context.Context) error {
 		return httpapi.Serve(ctx, hl, m, map[string]httpapi.Check{
 			"database": func(ctx context.Context) error { return r.store.DB().PingContext(ctx) },
 			"ledger": func(ctx context.Context) error {
@@ -247,14 +358,8 @@ func serve(ctx context.Context, file string) error {
 		})
 	})
 
-	<-ctx.Done()
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-	}
-	log.Info("settle serve stopped")
+	<-failed.Done() // SIGTERM, SIGINT, or a service that failed
+	log.Info("settle serve stopping", "cause", context.Cause(failed))
 	return nil
 }
 
@@ -265,6 +370,7 @@ func serve(ctx context.Context, file string) error {
 // wait, and log errors while it does.
 func countSteps(h jobs.Handler, m *httpapi.Metrics, log *slog.Logger) jobs.Handler {
 	return func(ctx context.Context, e jobs.Event) error {
+		start := time.Now()
 		err := h(ctx, e)
 		outcome := "ok"
 		switch {
@@ -275,6 +381,7 @@ func countSteps(h jobs.Handler, m *httpapi.Metrics, log *slog.Logger) jobs.Handl
 			outcome = "error"
 		}
 		m.Add("settle_cycle_steps_total", 1, "after", e.Topic, "outcome", outcome)
+		m.Since("settle_cycle_step_seconds", start, "after", e.Topic, "outcome", outcome)
 		return err
 	}
 }

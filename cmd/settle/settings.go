@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -118,7 +120,8 @@ func loadConfig(file string) (Config, error) {
 		defer f.Close()
 		dec := yaml.NewDecoder(ioLimit(f, configBytesMax))
 		dec.KnownFields(true) // a misspelt key is an error, not a silent default
-		if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
+		// io.EOF: an empty file, which is the defaults.
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 			return c, fmt.Errorf("%s: %w", file, err)
 		}
 	}

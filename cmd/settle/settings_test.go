@@ -90,3 +90,21 @@ func TestResumeIntervalConfig(t *testing.T) {
 		}
 	}
 }
+
+// An empty configuration file is the defaults; the end of input is told by
+// errors.Is, not by the error's text (issue 12, also-fix list).
+func TestEmptyConfigFileIsDefaults(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "empty.yaml")
+	if err := os.WriteFile(f, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadConfig(f); err != nil {
+		t.Fatalf("empty config: %v", err)
+	}
+	if err := os.WriteFile(f, []byte("nosuchkey: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadConfig(f); err == nil {
+		t.Fatal("unknown key accepted")
+	}
+}

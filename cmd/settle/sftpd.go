@@ -78,11 +78,17 @@ inbox/ (upload) and outbox/ (acknowledgements). Files live under
 	f.StringVar(&usersFile, "banks", "", "JSON file of SFTP logins: [{\"bic\":...,\"login\":...,\"authorized_keys\":[...]}]")
 	f.Int64Var(&cfg.FileBytesMax, "file-bytes-max", formats.DefaultLimits.FileBytesMax, "largest file a bank may upload (the payment-file limit)")
 	f.IntVar(&cfg.InboxFilesMax, "inbox-files-max", sftp.InboxFilesMaxDefault, "files in one bank's inbox")
+	f.Int64Var(&cfg.InboxBytesMax, "inbox-bytes-max", sftp.InboxBytesMaxDefault, "bytes in one bank's inbox, uploads in progress included (quota)")
 	f.IntVar(&cfg.SessionsPerBankMax, "sessions-per-bank-max", sftp.SessionsPerBankMaxDefault, "concurrent sessions of one bank")
 	f.IntVar(&cfg.ConnectionsMax, "connections-max", sftp.ConnectionsMaxDefault, "concurrent connections")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", sftp.IdleTimeoutDefault, "close a connection silent this long")
-	f.IntVar(&cfg.LoginFailuresMax, "login-failures-max", sftp.LoginFailuresMaxDefault, "failed logins per source or user before a lockout")
+	f.IntVar(&cfg.LoginFailuresMax, "login-failures-max", sftp.LoginFailuresMaxDefault, "failed logins of one user from one source before that user is locked out from it")
 	f.DurationVar(&cfg.LoginFailureWindow, "login-failure-window", sftp.LoginFailureWindowDefault, "window of --login-failures-max, and lockout length")
+	f.IntVar(&cfg.ConnectionsPerSourceMax, "connections-per-source-max", sftp.ConnectionsPerSourceMaxDefault, "concurrent connections of one source address")
+	f.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", sftp.HandshakeTimeoutDefault, "time a connection has to log in (pre-auth deadline)")
+	f.IntVar(&cfg.LoginBackoffAfter, "login-backoff-after", sftp.LoginBackoffAfterDefault, "failed logins of one source (any user) before it backs off")
+	f.DurationVar(&cfg.LoginBackoffBase, "login-backoff-base", sftp.LoginBackoffBaseDefault, "first backoff of a failing source, doubled at each further failure")
+	f.DurationVar(&cfg.LoginBackoffMax, "login-backoff-max", sftp.LoginBackoffMaxDefault, "longest backoff of a failing source")
 	return cmd
 }
 

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"regexp"
 	"sort"
@@ -37,6 +38,8 @@ import (
 	"github.com/hyperledger/fabric-sdk-go/pkg/core/config"
 	"github.com/hyperledger/fabric-sdk-go/pkg/fab/txn"
 	"github.com/hyperledger/fabric-sdk-go/pkg/fabsdk"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 
 	"settle/jobs"
 )
@@ -310,17 +313,35 @@ type answer struct {
 // returns their answers. A peer that refused connections recently is still
 // asked (it may be back), but its failure is cheap: the connection timeout
 // is short.
+//
+// It returns when every peer has answered or ctx ends, whichever comes
+// first: a peer still silent then answers ctx's error (the SDK's
+// SendTransactionProposal takes no context, so its call runs on, bounded
+// by the SDK's own timeout, and its late answer is dropped).
 func (c *Client) endorseAll(ctx context.Context, tr fab.Transactor, prop *fab.TransactionProposal) []answer {
-	out := make([]answer, len(c.peers))
-	var wg sync.WaitGroup
-	for i, e := range c.peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i] = c.endorseOne(tr, prop, e)
-		}()
+	type indexed struct {
+		i int
+		a answer
 	}
-	wg.Wait()
+	ch := make(chan indexed, len(c.peers)) // buffered: a late answer never blocks
+	for i, e := range c.peers {
+		go func() { ch <- indexed{i, c.endorseOne(tr, prop, e)} }()
+	}
+	out := make([]answer, len(c.peers))
+	got := make([]bool, len(c.peers))
+	for n := 0; n < len(c.peers); n++ {
+		select {
+		case r := <-ch:
+			out[r.i], got[r.i] = r.a, true
+		case <-ctx.Done():
+			for i, e := range c.peers {
+				if !got[i] {
+					out[i] = answer{e: e, err: ctx.Err()}
+				}
+			}
+			return out
+		}
+	}
 	return out
 }
 
@@ -356,9 +377,35 @@ func unreachable(err error) bool {
 			return true
 		}
 	}
-	msg := err.Error()
-	return strings.Contains(msg, "connection") || strings.Contains(msg, "Unavailable") ||
-		strings.Contains(msg, "deadline") || strings.Contains(msg, "timed out")
+	return unreachableCause(err)
+}
+
+// unreachableCause tells, by the error's type and never its text, a peer
+// that timed out or could not be connected to.
+func unreachableCause(err error) bool {
+	if s, ok := status.FromError(err); ok {
+		switch {
+		case s.Group == status.EndorserClientStatus && s.Code == status.ConnectionFailed.ToInt32(),
+			s.Group == status.OrdererClientStatus && s.Code == status.ConnectionFailed.ToInt32(),
+			s.Group == status.ClientStatus && s.Code == status.Timeout.ToInt32():
+			return true
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var gs interface{ GRPCStatus() *grpcstatus.Status }
+	if errors.As(err, &gs) {
+		switch gs.GRPCStatus().Code() {
+		case codes.Unavailable, codes.DeadlineExceeded:
+			return true
+		}
+	}
+	return false
 }
 
 // chaincodeMessage is the chaincode's error message, if err is one.
