@@ -147,7 +147,7 @@ type Intake struct {
 }
 
 // DefaultScheme is the scheme's BIC when none is configured.
-const DefaultScheme settlement.BIC = "SETLKRSE"
+const DefaultScheme settlement.BIC = "KSCHKRSE" // as gen.SchemeBIC, the addressee of the AppHdr banks send
 
 func (in *Intake) scheme() settlement.BIC {
 	if in.Scheme != "" {
