@@ -154,8 +154,12 @@ func TestStatusReportBesideEveryAck(t *testing.T) {
 		{ID: "OK-2", Debtor: b0, Creditor: b1, Amount: "250", Currency: "KRW"}})
 	bad := []byte(fmt.Sprintf("H,F-BAD,%s,%s,%sT09:00:00+09:00\nP,B-1,%s,%s,10.5,KRW\nP,B-2,%s,%s,100,KRW\nP,B-3,%s,%s,100,KRW\nT,4,210\n",
 		b0, date, date, b0, b1, b0, b0, b0, b1))
-	var pacs008, pacs007 bytes.Buffer
+	var pacs008, badXML, pacs007 bytes.Buffer
 	if err := gen.WriteXML(&pacs008, "F-X8", b0, date, created, []gen.Payment{{ID: "X-1", Debtor: b0, Creditor: b1, Amount: "77.5", Currency: "USD"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := gen.WriteXML(&badXML, "F-XB", b0, date, created, []gen.Payment{{ID: "XB-1", Debtor: b0, Creditor: b1, Amount: "5", Currency: "USD"},
+		{ID: "XB-2", Debtor: b0, Creditor: b1, Amount: "1.555", Currency: "USD"}}); err != nil {
 		t.Fatal(err)
 	}
 	never := gen.Payment{ID: "NEVER-1", Debtor: b0, Creditor: b1, Amount: "500", Currency: "KRW"}
@@ -169,6 +173,7 @@ func TestStatusReportBesideEveryAck(t *testing.T) {
 		{"ok.csv", "ok.csv.ack.json", ok},
 		{"bad.csv", "bad.csv.ack.json", bad},
 		{"pay.xml", "pay.xml.ack.json", pacs008.Bytes()},
+		{"bad.xml", "bad.xml.ack.json", badXML.Bytes()},
 		{"rev.xml", "rev.xml.ack.json", pacs007.Bytes()},
 		{"junk.csv", "junk.csv.ack.json", []byte("not a payment file\n")},
 	}
@@ -196,9 +201,10 @@ func TestStatusReportBesideEveryAck(t *testing.T) {
 		"ok.csv.ack.json":   {"F-OK", "settle.csv", "2026-11-24T09:00:00+09:00", "2", "1250", "ACTC"},
 		"bad.csv.ack.json":  {"F-BAD", "settle.csv", "2026-11-24T09:00:00+09:00", "4", "210", "RJCT AM19 | B-1:RJCT AM12 | B-2:RJCT AG12"},
 		"pay.xml.ack.json":  {"F-X8", "pacs.008.001.08", "2026-11-24T09:00:00+09:00", "1", "77.5", "ACTC"},
+		"bad.xml.ack.json":  {"F-XB", "pacs.008.001.08", "2026-11-24T09:00:00+09:00", "2", "6.555", "RJCT | XB-2:RJCT AM12"},
 		"rev.xml.ack.json":  {"F-R7", "pacs.007.001.09", "2026-11-24T09:00:00+09:00", "1", "500", "RJCT | RV-1:RJCT AG09"},
 		"junk.csv.ack.json": {"junk.csv", "settle.csv", "", "", "", "RJCT FF01 FF01 FF01"},
-		files[5].ack:        {"F-OK", "settle.csv", "2026-11-24T09:00:00+09:00", "1", "5", "RJCT DU01"},
+		files[6].ack:        {"F-OK", "settle.csv", "2026-11-24T09:00:00+09:00", "1", "5", "RJCT DU01"},
 	}
 	ids := map[string]string{}
 	for _, f := range files {
