@@ -16,6 +16,7 @@ import (
 
 	"settle/adapters/formats"
 	"settle/adapters/formats/csv"
+	"settle/adapters/formats/pacs002"
 	"settle/adapters/formats/xmlfile"
 	"settle/adapters/signature"
 	"settle/settlement"
@@ -61,8 +62,19 @@ type Result struct {
 	ControlSum   string // what the amounts add up to, as read
 	KeyLabel     string // the key that verified the signature
 	Problems     []settlement.Problem
-	check        *settlement.FileCheck
-	headerLine   int
+	// What the file declares of itself, where it could be read that far
+	// (the status report gives them back as OrgnlCreDtTm, OrgnlNbOfTxs and
+	// OrgnlCtrlSum): its header's creation time (zero where unreadable)
+	// and its trailer (nil where unreadable; NoControlSum where it has
+	// none).
+	CreatedAt time.Time
+	Trailer   *settlement.Trailer
+	// Message is the file's message as the status report names it
+	// (OrgnlMsgNmId): pacs002.MsgCSV for a *.csv file; for a *.xml file the
+	// one its namespace picked, pacs002.MsgPacs008 where none did.
+	Message    string
+	check      *settlement.FileCheck
+	headerLine int
 }
 
 // Accepted tells whether the file has no problem at all.
@@ -159,6 +171,18 @@ func Check(name string, r io.Reader, sig Sig, opts Options) (*Result, error) {
 
 	h, _ := fc.FileHeader()
 	res.FileID, res.Sender, res.BusinessDate, res.headerLine = h.FileID, h.Sender, h.BusinessDate, h.Line
+	res.CreatedAt = h.CreatedAt
+	if t, ok := fc.FileTrailer(); ok {
+		res.Trailer = &t
+	}
+	switch {
+	case Format(name) == "csv":
+		res.Message = pacs002.MsgCSV
+	case s.fields == &settlement.PACS007Fields:
+		res.Message = pacs002.MsgPacs007
+	default:
+		res.Message = pacs002.MsgPacs008
+	}
 	if opts.Uploader != "" && h.Sender != "" && h.Sender != opts.Uploader {
 		fc.Problem(settlement.Problem{Line: h.Line, Field: fc.Fields().Sender, Code: settlement.CodeSenderNotUploader,
 			Message: fmt.Sprintf("file names sender %s but was uploaded by %s", h.Sender, opts.Uploader)})
@@ -207,8 +231,15 @@ func hasCode(fc *settlement.FileCheck, code string) bool {
 // sink starts signature checking as soon as the header names the sender.
 type sink struct {
 	*settlement.FileCheck
-	begin func(*settlement.Header)
-	entry func(*settlement.Entry, bool)
+	begin  func(*settlement.Header)
+	entry  func(*settlement.Entry, bool)
+	fields *settlement.Fields // as the XML reader set them: which message the file holds
+}
+
+// SetFields notes the message an XML file's namespace picked.
+func (s *sink) SetFields(f *settlement.Fields) {
+	s.fields = f
+	s.FileCheck.SetFields(f)
 }
 
 func (s *sink) Entry(e *settlement.Entry, ok bool) {
@@ -256,6 +287,13 @@ func AckName(file string) string { return path.Base(file) + ".ack.json" }
 // content's sha256 set it apart, and the earlier acknowledgement stays.
 func AckNameOf(file, sha256Hex string) string {
 	return path.Base(file) + "." + sha256Hex[:min(16, len(sha256Hex))] + ".ack.json"
+}
+
+// ReportName is the outbox name of the status report (pacs.002) written
+// beside the acknowledgement named ackName: <file>.ack.xml, or
+// <file>.<16 hex>.ack.xml beside a reused name's acknowledgement.
+func ReportName(ackName string) string {
+	return strings.TrimSuffix(ackName, ".ack.json") + ".ack.xml"
 }
 
 // SigName is the name of a file's detached signature.

@@ -507,3 +507,39 @@ func TestSenderNotUploaderMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestResultTellsWhatTheFileDeclared: the verdict carries what the status
+// report gives back of the file: its message (by extension, and for XML by
+// namespace), its header's creation time and its trailer as declared,
+// where it could be read that far.
+func TestResultTellsWhatTheFileDeclared(t *testing.T) {
+	const b0, b1 = "SHBKKRSE", "CZNBKRSE"
+	pacs := func(ns, root, extra string) string {
+		return `<?xml version="1.0" encoding="UTF-8"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:` + ns + `"><` + root + `>` + extra + `</` + root + `></Document>`
+	}
+	for _, c := range []struct {
+		name, body, msg, created, trailer string
+	}{
+		{"ok.csv", "H,F1," + b0 + ",2026-11-24,2026-11-24T09:00:00+09:00\nP,P-1," + b0 + "," + b1 + ",1000,KRW\nT,3,999\n",
+			"settle.csv", "2026-11-24T09:00:00+09:00", "3 999"},
+		{"junk.csv", "junk\n", "settle.csv", "", "none"},
+		{"p8.xml", pacs("pacs.008.001.08", "FIToFICstmrCdtTrf", ""), "pacs.008.001.08", "", "none"},
+		{"p7.xml", pacs("pacs.007.001.09", "FIToFIPmtRvsl", ""), "pacs.007.001.09", "", "none"},
+		{"other.xml", pacs("camt.053.001.08", "BkToCstmrStmt", ""), "pacs.008.001.08", "", "none"},
+	} {
+		res, err := intake.Check(c.name, strings.NewReader(c.body), intake.Sig{}, intake.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created, trailer := "", "none"
+		if !res.CreatedAt.IsZero() {
+			created = res.CreatedAt.Format(time.RFC3339)
+		}
+		if res.Trailer != nil {
+			trailer = fmt.Sprintf("%d %s", res.Trailer.Count, res.Trailer.ControlSum)
+		}
+		if res.Message != c.msg || created != c.created || trailer != c.trailer {
+			t.Errorf("%s: %q %q %q; want %q %q %q", c.name, res.Message, created, trailer, c.msg, c.created, c.trailer)
+		}
+	}
+}

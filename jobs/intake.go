@@ -107,16 +107,20 @@ var ErrAckExists = errors.New("acknowledgement already exists with other content
 //     compared with it.
 //  4. journal: the take is noted (Taking). A crash after it: no verdict is
 //     recorded, so the next pass drops the note and takes the pair afresh.
-//  5. record: the verdict, its outbox name and its exact bytes are recorded
-//     with the file and its payments in one transaction. The name is
-//     <file>.ack.json, or <file>.<16 hex of its sha256>.ack.json when the
-//     bank already has an acknowledgement of that name (a reused file
-//     name). A crash before the commit recorded nothing (as 4); a crash
-//     after it is finished by step 2, or from the journal.
+//  5. record: the verdict, its outbox name and its exact bytes, as the
+//     JSON acknowledgement and as the status report (pacs.002) rendered
+//     from the same status and problems, are recorded with the file and
+//     its payments in one transaction. The name is <file>.ack.json, or
+//     <file>.<16 hex of its sha256>.ack.json when the bank already has an
+//     acknowledgement of that name (a reused file name); the report's is
+//     the same with .ack.xml. A crash before the commit recorded nothing
+//     (as 4); a crash after it is finished by step 2, or from the journal.
 //  6. ack: the recorded bytes are linked into the outbox under the
-//     recorded name. An existing file there is never replaced: the same
-//     bytes (written before a crash) count as written, other bytes are
-//     ErrAckExists. The file's acknowledgement time is then stamped, once.
+//     recorded names, the status report first (a bank that sees the JSON
+//     acknowledgement finds the report too), then the JSON one. An
+//     existing file there is never replaced: the same bytes (written
+//     before a crash) count as written, other bytes are ErrAckExists. The
+//     file's acknowledgement time is then stamped, once.
 //  7. done: the pair leaves the inbox, .sig first. A crash between the two
 //     moves leaves a lone payment file that no longer lists; the journal
 //     note names it, and the next pass moves it.
@@ -125,7 +129,8 @@ var ErrAckExists = errors.New("acknowledgement already exists with other content
 //     and removes the note.
 //
 // Each step boundary is a failpoint (intake.read, intake.journal,
-// intake.record, intake.ack, intake.done; the built-in inbox has
+// intake.record, intake.report between the two links of step 6,
+// intake.ack, intake.done; the built-in inbox has
 // sftp.done.sig between its two moves), so that a test kills the process
 // there (package failpoint, SETTLE_CRASH_AT).
 type Intake struct {
@@ -141,11 +146,24 @@ type Intake struct {
 	// AheadMax bounds how far ahead of today a file may be dated.
 	AheadMax int
 	Limits   formats.Limits
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Scheme is the scheme's BIC, the instructing agent of every status
+	// report; "" means DefaultScheme.
+	Scheme settlement.BIC
+	Now    func() time.Time
+	Log    *slog.Logger
 	// OnTake, if set, is told of every file taken, with its outcome and
 	// how long the take lasted (a metric).
 	OnTake func(f InboxFile, status string, d time.Duration)
+}
+
+// DefaultScheme is the scheme's BIC when none is configured.
+const DefaultScheme settlement.BIC = "KSCHKRSE" // as gen.SchemeBIC, the addressee of the AppHdr banks send
+
+func (in *Intake) scheme() settlement.BIC {
+	if in.Scheme != "" {
+		return in.Scheme
+	}
+	return DefaultScheme
 }
 
 // IntakeCounts says what one Collect did.
@@ -378,7 +396,7 @@ func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
 				in.log().Warn("rejected bytes removed from the archive: bank over its quota of rejected bytes", "bank", f.Bank, "sha256", r)
 			}
 		}
-		rec.Ack = &AckRecord{Name: ackName, Body: in.ackBody(verdict, received, "", false)}
+		rec.Ack = &AckRecord{Name: ackName, Body: in.ackBody(f.Bank, ackName, verdict, received, "", false)}
 		if res, err = in.Store.RecordRejected(ctx, rec, problems); err != nil {
 			return TakeResult{}, err
 		}
@@ -407,34 +425,49 @@ func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
 }
 
 // ackBody renders the acknowledgement of verdict for the outcome the store
-// reaches; cycle and late are those of an accepted file.
-func (in *Intake) ackBody(verdict *intake.Result, received time.Time, cycle settlement.Date, late bool) func(string, []settlement.Problem) ([]byte, error) {
-	return func(status string, problems []settlement.Problem) ([]byte, error) {
-		ack := AckBody{Ack: verdict.Ack(received)}
-		switch status {
-		case IngestAccepted:
-			if len(problems) > 0 || cycle == "" {
-				return nil, fmt.Errorf("accepted with %d problems, cycle %q", len(problems), cycle)
-			}
-			ack.Status = intake.Accepted
-			ack.Cycle = settlement.CycleID(cycle)
-			if late {
-				ack.Note = fmt.Sprintf("dated %s but received after that cycle's cut-off, or for a day that does not settle: settles in the cycle of %s", verdict.BusinessDate, cycle)
-			}
-		case IngestRejected, IngestDuplicate:
-			if len(problems) == 0 {
-				return nil, fmt.Errorf("%s without a problem", status)
-			}
-			ack.Status, ack.Errors = intake.Rejected, problems
-		default:
-			return nil, fmt.Errorf("outcome %q", status)
-		}
-		body, err := json.MarshalIndent(ack, "", "  ")
+// reaches, and the status report beside it from the same status and
+// problems; cycle and late are those of an accepted file.
+func (in *Intake) ackBody(bank settlement.BIC, ackName string, verdict *intake.Result, received time.Time, cycle settlement.Date, late bool) func(string, []settlement.Problem) ([]byte, []byte, error) {
+	return func(status string, problems []settlement.Problem) ([]byte, []byte, error) {
+		body, err := in.ackJSON(verdict, received, cycle, late, status, problems)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return append(body, '\n'), nil
+		report, err := statusReport(in.scheme(), bank, intake.ReportName(ackName), verdict, received, status, problems)
+		if err != nil {
+			return nil, nil, fmt.Errorf("status report %s: %w", intake.ReportName(ackName), err)
+		}
+		return body, report, nil
 	}
+}
+
+// ackJSON renders the JSON acknowledgement, exactly as the contract
+// writes it.
+func (in *Intake) ackJSON(verdict *intake.Result, received time.Time, cycle settlement.Date, late bool, status string, problems []settlement.Problem) ([]byte, error) {
+	ack := AckBody{Ack: verdict.Ack(received)}
+	switch status {
+	case IngestAccepted:
+		if len(problems) > 0 || cycle == "" {
+			return nil, fmt.Errorf("accepted with %d problems, cycle %q", len(problems), cycle)
+		}
+		ack.Status = intake.Accepted
+		ack.Cycle = settlement.CycleID(cycle)
+		if late {
+			ack.Note = fmt.Sprintf("dated %s but received after that cycle's cut-off, or for a day that does not settle: settles in the cycle of %s", verdict.BusinessDate, cycle)
+		}
+	case IngestRejected, IngestDuplicate:
+		if len(problems) == 0 {
+			return nil, fmt.Errorf("%s without a problem", status)
+		}
+		ack.Status, ack.Errors = intake.Rejected, problems
+	default:
+		return nil, fmt.Errorf("outcome %q", status)
+	}
+	body, err := json.MarshalIndent(ack, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(body, '\n'), nil
 }
 
 // archive keeps the file and its signature before anything else.
@@ -491,6 +524,13 @@ func (in *Intake) finish(ctx context.Context, f InboxFile, sum string, rec Recor
 			return out, fmt.Errorf("recorded acknowledgement %s: %w", rec.Name, err)
 		}
 		out.Status = out.Ack.Status
+		if rec.Report != nil {
+			name := intake.ReportName(rec.Name)
+			if err := in.Inbox.Ack(ctx, f, name, rec.Report); err != nil {
+				return out, fmt.Errorf("status report %s: %w", name, err)
+			}
+		}
+		failpoint.Here("intake.report")
 		if err := in.Inbox.Ack(ctx, f, rec.Name, rec.Body); err != nil {
 			return out, fmt.Errorf("acknowledgement %s: %w", rec.Name, err)
 		}
@@ -590,7 +630,7 @@ func (in *Intake) ingest(ctx context.Context, rec FileRecord, ackName string, ve
 		return err
 	}
 	for i := 0; i < 3; i++ {
-		rec.Ack = &AckRecord{Name: ackName, Body: in.ackBody(verdict, rec.ReceivedAt, rec.Cycle, late)}
+		rec.Ack = &AckRecord{Name: ackName, Body: in.ackBody(rec.Sender, ackName, verdict, rec.ReceivedAt, rec.Cycle, late)}
 		res, err := in.Store.IngestFile(ctx, rec, entries)
 		if errors.Is(err, ErrCycleNotOpen) {
 			rec.Cycle, late = in.Calendar.Next(rec.Cycle), true

@@ -74,8 +74,8 @@ func TestSameFileAgainFinishesTheEarlierTake(t *testing.T) {
 		t.Fatalf("the ack changed:\n%s\nwas:\n%s", again, first)
 	}
 	es, _ := os.ReadDir(w.outbox(0))
-	if len(es) != 1 {
-		t.Fatalf("outbox holds %d files, want the one ack", len(es))
+	if len(es) != 2 {
+		t.Fatalf("outbox holds %d files, want the one ack and its status report", len(es))
 	}
 	w.inboxEmpty(0)
 	if cy, _, _ := w.store.Cycle(w.ctx, date); cy.Files != 1 || cy.Entries != 1 {
@@ -130,8 +130,8 @@ func TestReusedNameGetsAnAckOfItsOwn(t *testing.T) {
 		t.Fatalf("the first ack was replaced by:\n%s", b)
 	}
 	es, _ := os.ReadDir(w.outbox(0))
-	if len(es) != 3 {
-		t.Fatalf("outbox holds %d files, want 3 acks", len(es))
+	if len(es) != 6 {
+		t.Fatalf("outbox holds %d files, want 3 acks and their status reports", len(es))
 	}
 	w.inboxEmpty(0)
 	if cy, _, _ := w.store.Cycle(w.ctx, date); cy.Files != 2 || cy.Entries != 2 {

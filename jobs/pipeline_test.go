@@ -107,6 +107,12 @@ func newWorld(t *testing.T) *world {
 	}
 	w.intake = &jobs.Intake{Inbox: w.inbox, Archive: arc, Store: w.store, Files: w.store, Taking: journal.Takes{Dir: filepath.Join(w.root, "taking")}, Calendar: w.cal,
 		CutOff: 18 * time.Hour, Now: func() time.Time { return w.now }, Log: w.quiet}
+	// Every status report any test of the world wrote is valid against the
+	// official schema (xmllint is the oracle).
+	t.Cleanup(func() {
+		reports, _ := filepath.Glob(filepath.Join(w.root, "sftp", "banks", "*", "outbox", "*.ack.xml"))
+		schemaValid(t, reports...)
+	})
 	return w
 }
 

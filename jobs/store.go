@@ -138,17 +138,23 @@ type FileRecord struct {
 // AckRecord is a file's acknowledgement as the store records it with the
 // file: its outbox name, and Body, which renders the verdict for the
 // outcome the store reached (IngestAccepted; IngestRejected with every
-// problem found; IngestDuplicate with its one problem).
+// problem found; IngestDuplicate with its one problem) twice from the same
+// status and problems: as the JSON acknowledgement, and as the status
+// report (pacs.002) written beside it.
 type AckRecord struct {
 	Name string
-	Body func(status string, problems []settlement.Problem) ([]byte, error)
+	Body func(status string, problems []settlement.Problem) (ack, report []byte, err error)
 }
 
 // RecordedAck is a verdict as the store recorded it.
 type RecordedAck struct {
-	Name    string // in the bank's outbox
-	Body    []byte // nil for one written before the store kept the bytes
-	FileRow int64  // the file it acknowledges; 0 for a duplicate
+	Name string // in the bank's outbox
+	Body []byte // nil for one written before the store kept the bytes
+	// Report is the status report, written as intake.ReportName(Name)
+	// before Body; nil for a verdict recorded before the store kept
+	// reports (migration 0012), which has none.
+	Report  []byte
+	FileRow int64 // the file it acknowledges; 0 for a duplicate
 }
 
 // Ingest outcomes.

@@ -1,6 +1,7 @@
 package settlement
 
 import (
+	"fmt"
 	"hash/maphash"
 	"sort"
 )
@@ -111,10 +112,16 @@ type FileCheck struct {
 	sumOK     bool
 	ids       map[IDKey]idSeen
 	reversed  map[IDKey]int32
-	originals map[IDKey]string // original ids reversed here, for messages
+	originals map[IDKey]reversalIDs // ids of the reversals here, for messages and status reports
 	net       Netting
 	finished  bool
+	// tagged is how many listed problems were looked at for their entry:
+	// those the parser reports for a record come just before its Entry.
+	tagged int
 }
+
+// reversalIDs are a reversal's own id and the original's.
+type reversalIDs struct{ original, id string }
 
 // NewFileCheck starts the check of one file.
 func NewFileCheck(r Rules) *FileCheck {
@@ -131,6 +138,7 @@ func (c *FileCheck) Header(h *Header, ok bool) {
 		c.Problems.Addf(h.Line, c.fields().Sender, CodeUnknownBank, "sender %s is not a member of the consortium", h.Sender)
 		c.headerOK = false
 	}
+	c.tagged = c.Problems.tagEntry(c.tagged, -1, "")
 }
 
 func (c *FileCheck) member(b BIC) bool { return c.Rules.Member == nil || c.Rules.Member(b) }
@@ -193,9 +201,9 @@ func (c *FileCheck) Entry(e *Entry, ok bool) {
 		} else {
 			c.reversed[k] = int32(e.Line)
 			if c.originals == nil {
-				c.originals = make(map[IDKey]string)
+				c.originals = make(map[IDKey]reversalIDs)
 			}
-			c.originals[k] = e.Original
+			c.originals[k] = reversalIDs{original: e.Original, id: e.ID}
 		}
 	}
 	if ok && c.headerOK && c.Problems.Len() == 0 {
@@ -203,12 +211,20 @@ func (c *FileCheck) Entry(e *Entry, ok bool) {
 			c.Problems.Addf(e.Line, f.Amount, CodeAmount, "cannot net: %v", err)
 		}
 	}
+	// The entry's problems: those the parser reported for its line just
+	// before this call, and those the rules above added.
+	c.tagged = c.Problems.tagEntry(c.tagged, e.Line, e.ID)
 }
 
 // Trailer checks the control count and sum.
 func (c *FileCheck) Trailer(t *Trailer, ok bool) {
 	c.trailer, c.trailerOK = *t, ok
+	c.tagged = c.Problems.tagEntry(c.tagged, -1, "")
 }
+
+// FileTrailer returns the file's trailer as read (valid only if ok): the
+// count and control sum the file declares.
+func (c *FileCheck) FileTrailer() (t Trailer, ok bool) { return c.trailer, c.trailerOK }
 
 // Finish runs the checks that need the whole file, and tells whether the
 // file is accepted.
@@ -236,8 +252,9 @@ func (c *FileCheck) Finish() bool {
 		if !ok || p.line == line {
 			continue // absent, or the reversal itself (REVERSAL_OF_ITSELF)
 		}
-		c.Problems.Addf(int(line), c.fields().Original, CodeOriginalUnsettled,
-			"payment %s at line %d is in this same file and not settled yet; a reversal must follow its settlement", c.originals[k], p.line)
+		ids := c.originals[k]
+		c.Problems.Add(Problem{Line: int(line), Field: c.fields().Original, Code: CodeOriginalUnsettled, Entry: ids.id,
+			Message: fmt.Sprintf("payment %s at line %d is in this same file and not settled yet; a reversal must follow its settlement", ids.original, p.line)})
 	}
 	if c.Problems.Len() > 0 {
 		c.net = Netting{} // a rejected file nets nothing

@@ -8,11 +8,17 @@ import (
 // Problem is one reason a file is rejected, as a bank sees it in its
 // acknowledgement: where (line, or XML transaction index; 0 for the file as
 // a whole), which field, a stable code for machines and a message for people.
+//
+// Entry is the payment_id or reversal_id of the record the problem belongs
+// to, where the record's id could be read: the status report lists each bad
+// entry by it (pacs.002 TxInfAndSts). It is not part of the JSON
+// acknowledgement, which the contract fixes.
 type Problem struct {
 	Line    int    `json:"line"`
 	Field   string `json:"field"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	Entry   string `json:"-"`
 }
 
 func (p Problem) String() string {
@@ -116,6 +122,20 @@ func (ps *Problems) Add(p Problem) {
 // Addf records a problem with a formatted message.
 func (ps *Problems) Addf(line int, field, code, format string, args ...any) {
 	ps.Add(Problem{Line: line, Field: field, Code: code, Message: fmt.Sprintf(format, args...)})
+}
+
+// tagEntry gives the problems listed from index from on that are on line
+// and belong to no entry yet the entry id; it returns the index past them
+// all, where the next call starts.
+func (ps *Problems) tagEntry(from, line int, id string) int {
+	if id != "" {
+		for i := from; i < len(ps.list); i++ {
+			if ps.list[i].Line == line && ps.list[i].Entry == "" {
+				ps.list[i].Entry = id
+			}
+		}
+	}
+	return len(ps.list)
 }
 
 // Len counts every problem added, listed or not.

@@ -12,10 +12,12 @@ import (
 // Ack is the acknowledgement recorded with a file, in the transaction that
 // records the file: its outbox name, and Body, which renders the verdict
 // for the outcome the store reached (Accepted, Rejected with the problems
-// the parser or the database found, or Duplicate with its one problem).
+// the parser or the database found, or Duplicate with its one problem):
+// the acknowledgement's bytes, and the status report's written beside it
+// (nil for none), both from that one status and list of problems.
 type Ack struct {
 	Name string
-	Body func(status Status, problems []settlement.Problem) ([]byte, error)
+	Body func(status Status, problems []settlement.Problem) (ack, report []byte, err error)
 }
 
 // RecordedAck is a verdict as recorded.
@@ -25,6 +27,7 @@ type RecordedAck struct {
 	SHA256  string
 	Name    string // the acknowledgement's name in the outbox
 	Body    []byte // nil for an acknowledgement written before migration 0011
+	Report  []byte // the status report beside it; nil for none (recorded before migration 0012)
 	FileRow int64  // files.id of the file it acknowledges; 0 for a duplicate
 }
 
@@ -44,16 +47,19 @@ func insertAck(ctx context.Context, q execer, f FileRecord, status Status, probl
 	if f.Ack.Name == "" || len(f.Ack.Name) > 255 {
 		return fmt.Errorf("%w: ack name %q", ErrFileRecord, f.Ack.Name)
 	}
-	body, err := f.Ack.Body(status, problems)
+	body, report, err := f.Ack.Body(status, problems)
 	if err != nil {
 		return fmt.Errorf("acknowledgement of %s: %w", f.Name, err)
 	}
 	if len(body) == 0 || len(body) > ackBytesMax {
 		return fmt.Errorf("%w: acknowledgement of %s is %d bytes", ErrFileRecord, f.Name, len(body))
 	}
+	if report != nil && (len(report) == 0 || len(report) > ackBytesMax) {
+		return fmt.Errorf("%w: status report of %s is %d bytes", ErrFileRecord, f.Name, len(report))
+	}
 	row := sql.NullInt64{Int64: fileRow, Valid: fileRow > 0}
-	_, err = q.ExecContext(ctx, `INSERT INTO acknowledgements (bank, file_name, sha256, ack_name, verdict, file_row)
-		VALUES ($1, $2, $3, $4, $5, $6)`, string(f.Sender), f.Name, f.SHA256, f.Ack.Name, body, row)
+	_, err = q.ExecContext(ctx, `INSERT INTO acknowledgements (bank, file_name, sha256, ack_name, verdict, report, file_row)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, string(f.Sender), f.Name, f.SHA256, f.Ack.Name, body, report, row)
 	if err != nil {
 		return fmt.Errorf("record acknowledgement %s of %s: %w", f.Ack.Name, f.Sender, err)
 	}
@@ -65,8 +71,8 @@ func insertAck(ctx context.Context, q execer, f FileRecord, status Status, probl
 func (s *Store) Acknowledgement(ctx context.Context, bank settlement.BIC, file, sum string) (RecordedAck, bool, error) {
 	a := RecordedAck{Bank: bank, File: file, SHA256: sum}
 	var row sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT ack_name, verdict, file_row FROM acknowledgements
-		WHERE bank = $1 AND file_name = $2 AND sha256 = $3`, string(bank), file, sum).Scan(&a.Name, &a.Body, &row)
+	err := s.db.QueryRowContext(ctx, `SELECT ack_name, verdict, report, file_row FROM acknowledgements
+		WHERE bank = $1 AND file_name = $2 AND sha256 = $3`, string(bank), file, sum).Scan(&a.Name, &a.Body, &a.Report, &row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, false, nil
 	}

@@ -3,16 +3,26 @@ package postgres_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"settle/adapters/postgres"
 	"settle/settlement"
 )
 
+// entries is where problems belong, for a stand-in status report.
+func entries(ps []settlement.Problem) string {
+	var b []string
+	for _, p := range ps {
+		b = append(b, fmt.Sprintf("%d:%s:%s", p.Line, p.Entry, p.Code))
+	}
+	return strings.Join(b, " ")
+}
+
 // ackOf renders a stand-in acknowledgement: the outcome and its codes.
 func ackOf(name string) *postgres.Ack {
-	return &postgres.Ack{Name: name, Body: func(st postgres.Status, ps []settlement.Problem) ([]byte, error) {
-		return []byte(fmt.Sprintf("%s %s\n", st, codes(ps))), nil
+	return &postgres.Ack{Name: name, Body: func(st postgres.Status, ps []settlement.Problem) ([]byte, []byte, error) {
+		return []byte(fmt.Sprintf("%s %s\n", st, codes(ps))), []byte(fmt.Sprintf("<report>%s %s</report>\n", st, entries(ps))), nil
 	}}
 }
 
@@ -29,7 +39,7 @@ func TestAcknowledgementRecordedWithTheFile(t *testing.T) {
 	fr.Ack = ackOf("A1.csv.ack.json")
 	res := f.ingest(fr, es)
 	got, ok, err := f.s.Acknowledgement(f.ctx, bankA, "A1.csv", fr.SHA256)
-	if err != nil || !ok || string(got.Body) != "ACCEPTED \n" || got.Name != "A1.csv.ack.json" || got.FileRow != res.FileRow {
+	if err != nil || !ok || string(got.Body) != "ACCEPTED \n" || string(got.Report) != "<report>ACCEPTED </report>\n" || got.Name != "A1.csv.ack.json" || got.FileRow != res.FileRow {
 		t.Fatalf("accepted: %+v %v %v (file row %d)", got, ok, err, res.FileRow)
 	}
 	if taken, err := f.s.AckNameTaken(f.ctx, bankA, "A1.csv.ack.json"); err != nil || !taken {
@@ -49,7 +59,8 @@ func TestAcknowledgementRecordedWithTheFile(t *testing.T) {
 		t.Fatalf("A2: %+v", res)
 	}
 	got, ok, _ = f.s.Acknowledgement(f.ctx, bankA, "A2.csv", fr2.SHA256)
-	if !ok || string(got.Body) != "REJECTED 3:DUPLICATE_PAYMENT_ID\n" || got.FileRow == 0 {
+	if !ok || string(got.Body) != "REJECTED 3:DUPLICATE_PAYMENT_ID\n" || got.FileRow == 0 ||
+		string(got.Report) != "<report>REJECTED 3:Q1:DUPLICATE_PAYMENT_ID</report>\n" { // the database's problem names its entry
 		t.Fatalf("rejected: %+v %q", got, got.Body)
 	}
 
@@ -60,15 +71,15 @@ func TestAcknowledgementRecordedWithTheFile(t *testing.T) {
 		t.Fatalf("duplicate: %+v", res)
 	}
 	got, ok, _ = f.s.Acknowledgement(f.ctx, bankA, "again.csv", fr.SHA256)
-	if !ok || string(got.Body) != "DUPLICATE 0:DUPLICATE_FILE\n" || got.FileRow != 0 {
+	if !ok || string(got.Body) != "DUPLICATE 0:DUPLICATE_FILE\n" || string(got.Report) != "<report>DUPLICATE 0::DUPLICATE_FILE</report>\n" || got.FileRow != 0 {
 		t.Fatalf("duplicate: %+v %q", got, got.Body)
 	}
 
 	// A verdict that cannot be rendered: the file is not recorded either.
 	files, payments := f.count(`SELECT count(*) FROM files`), f.count(`SELECT count(*) FROM payments`)
 	fr3, es3 := file(bankA, "A3", c1, pay(2, "R1", bankA, bankB, "7"))
-	fr3.Ack = &postgres.Ack{Name: "A3.csv.ack.json", Body: func(postgres.Status, []settlement.Problem) ([]byte, error) {
-		return nil, errors.New("cannot render")
+	fr3.Ack = &postgres.Ack{Name: "A3.csv.ack.json", Body: func(postgres.Status, []settlement.Problem) ([]byte, []byte, error) {
+		return nil, nil, errors.New("cannot render")
 	}}
 	if _, err := f.s.IngestFile(f.ctx, fr3, es3); err == nil {
 		t.Fatal("ingested without its acknowledgement")
@@ -90,7 +101,7 @@ func TestAcknowledgementRecordedWithTheFile(t *testing.T) {
 		t.Fatalf("bank B's ack: %q", got.Body)
 	}
 
-	for _, stmt := range []string{`UPDATE acknowledgements SET verdict = 'x'`, `DELETE FROM acknowledgements`, `TRUNCATE acknowledgements`} {
+	for _, stmt := range []string{`UPDATE acknowledgements SET verdict = 'x'`, `UPDATE acknowledgements SET report = 'x'`, `DELETE FROM acknowledgements`, `TRUNCATE acknowledgements`} {
 		if _, err := f.s.DB().ExecContext(f.ctx, stmt); err == nil {
 			t.Errorf("%s: allowed", stmt)
 		}

@@ -137,7 +137,7 @@ func appendRow(buf, prefix, cycle []byte, sender string, e *settlement.Entry) []
 func checkEntry(e *settlement.Entry, sender settlement.BIC, member map[settlement.BIC]bool, ps *settlement.Problems) bool {
 	ok := true
 	bad := func(field, code, format string, args ...any) {
-		ps.Addf(e.Line, field, code, format, args...)
+		addEntry(ps, e.ID, e.Line, field, code, format, args...)
 		ok = false
 	}
 	idField, debtorField, creditorField := "payment_id", "debtor_bic", "creditor_bic"

@@ -285,7 +285,7 @@ func (j *JobStore) fileRecord(ctx context.Context, f jobs.FileRecord, accepted b
 	rec := FileRecord{Sender: f.Sender, FileID: f.FileID, Name: f.Name, SHA256: f.SHA256, Size: f.Size,
 		SignatureKey: f.SignatureKey, BusinessDate: f.BusinessDate, Entries: f.Entries, ControlSum: f.ControlSum, ReceivedAt: f.ReceivedAt}
 	if a := f.Ack; a != nil {
-		rec.Ack = &Ack{Name: a.Name, Body: func(st Status, ps []settlement.Problem) ([]byte, error) { return a.Body(string(st), ps) }}
+		rec.Ack = &Ack{Name: a.Name, Body: func(st Status, ps []settlement.Problem) ([]byte, []byte, error) { return a.Body(string(st), ps) }}
 	}
 	if accepted {
 		id, err := j.cycleID(ctx, j.db, f.Cycle)
@@ -306,7 +306,7 @@ func (j *JobStore) Acknowledged(ctx context.Context, fileRow int64, at time.Time
 // bytes sum.
 func (j *JobStore) Acknowledgement(ctx context.Context, bank settlement.BIC, file, sum string) (jobs.RecordedAck, bool, error) {
 	a, ok, err := j.Store.Acknowledgement(ctx, bank, file, sum)
-	return jobs.RecordedAck{Name: a.Name, Body: a.Body, FileRow: a.FileRow}, ok, err
+	return jobs.RecordedAck{Name: a.Name, Body: a.Body, Report: a.Report, FileRow: a.FileRow}, ok, err
 }
 
 // PendingReversals lists the cycle's reversals (its own files' and those

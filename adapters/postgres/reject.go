@@ -46,9 +46,9 @@ LIMIT $2`, row, problemsListMax+1)
 			field = "reversal_id"
 		}
 		if sameFile {
-			ps.Addf(line, field, settlement.CodeDuplicatePaymentID, "id %s is already used at line %d of this file", id, prevLine)
+			addEntry(ps, id, line, field, settlement.CodeDuplicatePaymentID, "id %s is already used at line %d of this file", id, prevLine)
 		} else {
-			ps.Addf(line, field, settlement.CodeDuplicatePaymentID, "id %s is already used by the same sender in file %s (%s) line %d", id, fileID, name, prevLine)
+			addEntry(ps, id, line, field, settlement.CodeDuplicatePaymentID, "id %s is already used by the same sender in file %s (%s) line %d", id, fileID, name, prevLine)
 		}
 	}
 	if err := closeRows(rows); err != nil {
@@ -56,7 +56,7 @@ LIMIT $2`, row, problemsListMax+1)
 	}
 
 	rows, err = conn.QueryContext(ctx, `
-SELECT r.line, r.original_payment_id, r.debtor, r.creditor, r.currency, r.amount::text,
+SELECT r.line, r.payment_id, r.original_payment_id, r.debtor, r.creditor, r.currency, r.amount::text,
        o.file_id IS NOT NULL, coalesce(o.kind, ''), coalesce(o.file_id = r.file_id, false),
        coalesce(reversal_too_early(o.file_id, r.file_id, r.cycle_id), false), coalesce(o.debtor, ''), coalesce(o.creditor, ''),
        coalesce(o.currency, ''), coalesce(o.amount::text, ''), coalesce(o.amount = r.amount, false),
@@ -80,18 +80,18 @@ LIMIT $2`, row, problemsListMax+1)
 	}
 	for rows.Next() {
 		var (
-			line                             int
-			orig, debtor, creditor, cur, amt string
-			found                            bool
-			okind                            string
-			sameFile, notEarlier             bool
-			odebtor, ocreditor, ocur, oamt   string
-			amountEqual                      bool
-			prevLine                         sql.NullInt64
-			prevSameFile                     bool
-			prevFileID                       string
+			line                                 int
+			id, orig, debtor, creditor, cur, amt string
+			found                                bool
+			okind                                string
+			sameFile, notEarlier                 bool
+			odebtor, ocreditor, ocur, oamt       string
+			amountEqual                          bool
+			prevLine                             sql.NullInt64
+			prevSameFile                         bool
+			prevFileID                           string
 		)
-		if err := rows.Scan(&line, &orig, &debtor, &creditor, &cur, &amt, &found, &okind, &sameFile, &notEarlier,
+		if err := rows.Scan(&line, &id, &orig, &debtor, &creditor, &cur, &amt, &found, &okind, &sameFile, &notEarlier,
 			&odebtor, &ocreditor, &ocur, &oamt, &amountEqual, &prevLine, &prevSameFile, &prevFileID); err != nil {
 			rows.Close()
 			return err
@@ -99,29 +99,29 @@ LIMIT $2`, row, problemsListMax+1)
 		const field = "original_payment_id"
 		switch {
 		case !found:
-			ps.Addf(line, field, settlement.CodeOriginalUnknown, "no payment %s of this sender is known", orig)
+			addEntry(ps, id, line, field, settlement.CodeOriginalUnknown, "no payment %s of this sender is known", orig)
 		case okind != "P":
-			ps.Addf(line, field, settlement.CodeOriginalUnknown, "%s is a reversal, not a payment", orig)
+			addEntry(ps, id, line, field, settlement.CodeOriginalUnknown, "%s is a reversal, not a payment", orig)
 		case sameFile || notEarlier:
-			ps.Addf(line, field, settlement.CodeOriginalUnsettled, "payment %s is in this same cycle and not settled yet; a reversal must follow its settlement", orig)
+			addEntry(ps, id, line, field, settlement.CodeOriginalUnsettled, "payment %s is in this same cycle and not settled yet; a reversal must follow its settlement", orig)
 		default:
 			if debtor != odebtor {
-				ps.Addf(line, "original_debtor_bic", settlement.CodeOriginalMismatch, "payment %s has debtor %s, not %s", orig, odebtor, debtor)
+				addEntry(ps, id, line, "original_debtor_bic", settlement.CodeOriginalMismatch, "payment %s has debtor %s, not %s", orig, odebtor, debtor)
 			}
 			if creditor != ocreditor {
-				ps.Addf(line, "original_creditor_bic", settlement.CodeOriginalMismatch, "payment %s has creditor %s, not %s", orig, ocreditor, creditor)
+				addEntry(ps, id, line, "original_creditor_bic", settlement.CodeOriginalMismatch, "payment %s has creditor %s, not %s", orig, ocreditor, creditor)
 			}
 			if cur != ocur {
-				ps.Addf(line, "currency", settlement.CodeOriginalMismatch, "payment %s is in %s, not %s", orig, ocur, cur)
+				addEntry(ps, id, line, "currency", settlement.CodeOriginalMismatch, "payment %s is in %s, not %s", orig, ocur, cur)
 			} else if !amountEqual {
-				ps.Addf(line, "amount", settlement.CodeOriginalMismatch, "payment %s is of %s, not %s", orig, oamt, amt)
+				addEntry(ps, id, line, "amount", settlement.CodeOriginalMismatch, "payment %s is of %s, not %s", orig, oamt, amt)
 			}
 		}
 		if prevLine.Valid {
 			if prevSameFile {
-				ps.Addf(line, field, settlement.CodeAlreadyReversed, "payment %s is already reversed at line %d of this file", orig, prevLine.Int64)
+				addEntry(ps, id, line, field, settlement.CodeAlreadyReversed, "payment %s is already reversed at line %d of this file", orig, prevLine.Int64)
 			} else {
-				ps.Addf(line, field, settlement.CodeAlreadyReversed, "payment %s is already reversed in file %s line %d", orig, prevFileID, prevLine.Int64)
+				addEntry(ps, id, line, field, settlement.CodeAlreadyReversed, "payment %s is already reversed in file %s line %d", orig, prevFileID, prevLine.Int64)
 			}
 		}
 	}
@@ -234,4 +234,10 @@ func (s *Store) RecordRejected(ctx context.Context, f FileRecord, problems []set
 func (s *Store) Acknowledge(ctx context.Context, fileRow int64, at time.Time) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE files SET acknowledged_at = $2 WHERE id = $1 AND acknowledged_at IS NULL`, fileRow, at)
 	return err
+}
+
+// addEntry records a problem of the entry whose id is id (the status
+// report lists it under that entry).
+func addEntry(ps *settlement.Problems, id string, line int, field, code, format string, args ...any) {
+	ps.Add(settlement.Problem{Line: line, Field: field, Code: code, Message: fmt.Sprintf(format, args...), Entry: id})
 }

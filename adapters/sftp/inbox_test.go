@@ -162,6 +162,20 @@ func testInboxContract(t *testing.T, fx inboxFixture) {
 		t.Fatalf("OpenSig = %q", b)
 	}
 
+	// The status report goes first, under its own name, written once:
+	// the same bytes again count as written, others are refused.
+	report := []byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n<Document/>\n")
+	for i := 0; i < 2; i++ {
+		if err := fx.inbox.Ack(ctx, f1, "P1.csv.ack.xml", report); err != nil {
+			t.Fatalf("status report, write %d: %v", i+1, err)
+		}
+	}
+	if err := fx.inbox.Ack(ctx, f1, "P1.csv.ack.xml", []byte("<other/>")); !errors.Is(err, jobs.ErrAckExists) {
+		t.Fatalf("status report replaced: %v", err)
+	}
+	if b := fx.outbox(t, "P1.csv.ack.xml"); !bytes.Equal(b, report) {
+		t.Fatalf("bank reads status report %q", b)
+	}
 	ack := []byte(`{"file":"P1.csv","status":"ACCEPTED"}` + "\n")
 	if err := fx.inbox.Ack(ctx, f1, "P1.csv.ack.json", ack); err != nil {
 		t.Fatal(err)

@@ -42,11 +42,12 @@ const (
 	killSaturday = "2026-03-07"
 )
 
-// The failpoints between the intake's steps (jobs.Intake) and inside the
+// The failpoints between the intake's steps (jobs.Intake; intake.report
+// between writing the status report and the JSON ack) and inside the
 // built-in inbox's Done, between moving the .sig and the file out.
 var (
-	localPoints  = []string{"intake.read", "intake.journal", "intake.record", "intake.ack", "sftp.done.sig", "intake.done"}
-	remotePoints = []string{"intake.read", "intake.journal", "intake.record", "intake.ack", "intake.done"}
+	localPoints  = []string{"intake.read", "intake.journal", "intake.record", "intake.report", "intake.ack", "sftp.done.sig", "intake.done"}
+	remotePoints = []string{"intake.read", "intake.journal", "intake.record", "intake.report", "intake.ack", "intake.done"}
 )
 
 // killSys is one installation for the kill tests: a database of its own on
@@ -293,29 +294,60 @@ func (k *killSys) killFile(kind, point string, n int) killCase {
 	return c
 }
 
+// acks is what a bank's outbox holds of a file's verdict at one moment:
+// the JSON acknowledgement and the status report (nil where not there).
+type acks struct{ json, xml []byte }
+
+func readAcks(outbox, name string) acks {
+	var a acks
+	a.json, _ = os.ReadFile(filepath.Join(outbox, name+".ack.json"))
+	a.xml, _ = os.ReadFile(filepath.Join(outbox, name+".ack.xml"))
+	return a
+}
+
 // check is what must hold once the take is finished: the bank reads the
-// first verdict byte for byte (first: what the outbox held right after
-// the kill, if anything), the one the store recorded; no second verdict;
-// the file recorded once and its payments in the cycle the ack names,
-// exactly once; no journal note left.
-func (k *killSys) check(c killCase, bank settlement.BIC, outbox string, first, got []byte) {
+// first verdict byte for byte, as the JSON ack and as the status report
+// (first: what the outbox held right after the kill, if anything; the
+// report is there whenever the JSON ack is), the one the store recorded;
+// no second verdict; the file recorded once and its payments in the cycle
+// the ack names, exactly once; no journal note left.
+func (k *killSys) check(c killCase, bank settlement.BIC, outbox string, first, fetched acks) {
 	t := k.t
 	t.Helper()
 	what := c.kind + " killed at " + c.point
-	if first != nil && !bytes.Equal(first, got) {
-		t.Fatalf("%s: the ack changed after the restart:\n%s\nwas:\n%s", what, got, first)
+	got := fetched.json
+	if first.json != nil && first.xml == nil {
+		t.Fatalf("%s: the JSON ack was written before the status report", what)
 	}
-	var recorded []byte
+	if first.json != nil && !bytes.Equal(first.json, got) {
+		t.Fatalf("%s: the ack changed after the restart:\n%s\nwas:\n%s", what, got, first.json)
+	}
+	if first.xml != nil && !bytes.Equal(first.xml, fetched.xml) {
+		t.Fatalf("%s: the status report changed after the restart:\n%s\nwas:\n%s", what, fetched.xml, first.xml)
+	}
+	var recorded, report []byte
 	var ackName string
-	if err := k.db.QueryRow(`SELECT verdict, ack_name FROM acknowledgements WHERE bank = $1 AND file_name = $2`,
-		string(bank), c.name).Scan(&recorded, &ackName); err != nil {
+	if err := k.db.QueryRow(`SELECT verdict, report, ack_name FROM acknowledgements WHERE bank = $1 AND file_name = $2`,
+		string(bank), c.name).Scan(&recorded, &report, &ackName); err != nil {
 		t.Fatalf("%s: recorded verdict: %v", what, err)
 	}
 	if ackName != c.name+".ack.json" || !bytes.Equal(recorded, got) {
 		t.Fatalf("%s: the outbox holds\n%s\nthe store recorded %s:\n%s", what, got, ackName, recorded)
 	}
-	if more, _ := filepath.Glob(filepath.Join(outbox, c.name+".*.ack.json")); len(more) != 0 {
-		t.Fatalf("%s: a second verdict: %v", what, more)
+	if !bytes.Equal(report, fetched.xml) {
+		t.Fatalf("%s: the outbox holds the report\n%s\nthe store recorded:\n%s", what, fetched.xml, report)
+	}
+	for _, pattern := range []string{c.name + ".*.ack.json", c.name + ".*.ack.xml"} {
+		if more, _ := filepath.Glob(filepath.Join(outbox, pattern)); len(more) != 0 {
+			t.Fatalf("%s: a second verdict: %v", what, more)
+		}
+	}
+	status := "<GrpSts>ACTC</GrpSts>"
+	if c.kind == "rejected" {
+		status = "<GrpSts>RJCT</GrpSts>"
+	}
+	if !bytes.Contains(fetched.xml, []byte(status)) || (c.kind == "rejected") != bytes.Contains(fetched.xml, []byte("<Cd>AM12</Cd>")) {
+		t.Fatalf("%s: status report:\n%s", what, fetched.xml)
 	}
 	var ack struct {
 		Status string `json:"status"`
@@ -409,20 +441,22 @@ func TestServeKilledDuringIntake(t *testing.T) {
 				t.Logf("%s at %s: the upload ended with: %v", kind, point, uploadErr)
 			}
 			ackPath := filepath.Join(outbox, c.name+".ack.json")
-			first, _ := os.ReadFile(ackPath) // nil if not written yet
+			first := readAcks(outbox, c.name) // nil if not written yet
 
 			s = k.serve()
 			waitFor(t, kind+" at "+point+": ack and a clean inbox", func() bool {
 				notes, _ := filepath.Glob(filepath.Join(k.dir, "state", "taking", "*.json"))
 				return exists(ackPath) && !exists(filepath.Join(inbox, c.name)) && !exists(filepath.Join(inbox, c.name+".sig")) && len(notes) == 0
 			})
-			// The bank reads it with OpenSSH.
+			// The bank reads both with OpenSSH.
 			fetched := filepath.Join(k.dir, c.name+".ack.fetched")
-			if err := k.sftp(s, fmt.Sprintf("get outbox/%s.ack.json %s\n", c.name, fetched)); err != nil {
-				t.Fatalf("%s at %s: get ack: %v", kind, point, err)
+			if err := k.sftp(s, fmt.Sprintf("get outbox/%s.ack.json %s\nget outbox/%s.ack.xml %s.xml\n", c.name, fetched, c.name, fetched)); err != nil {
+				t.Fatalf("%s at %s: get ack and status report: %v", kind, point, err)
 			}
 			s.stop(t)
-			got, _ := os.ReadFile(fetched)
+			var got acks
+			got.json, _ = os.ReadFile(fetched)
+			got.xml, _ = os.ReadFile(fetched + ".xml")
 			k.check(c, bank.BIC, outbox, first, got)
 			if left, _ := os.ReadDir(inbox); len(left) != 0 {
 				t.Fatalf("%s at %s: inbox holds %d files", kind, point, len(left))
@@ -433,6 +467,22 @@ func TestServeKilledDuringIntake(t *testing.T) {
 	k.db.QueryRow(`SELECT count(*) FROM files`).Scan(&cycleFiles)
 	if cycleFiles != n {
 		t.Fatalf("%d files recorded, want %d", cycleFiles, n)
+	}
+	reports, _ := filepath.Glob(filepath.Join(outbox, "*.ack.xml"))
+	if len(reports) != n {
+		t.Fatalf("%d status reports, want %d", len(reports), n)
+	}
+	reportsValid(t, reports)
+}
+
+// reportsValid checks status reports against the official pacs.002.001.10
+// schema with xmllint.
+func reportsValid(t *testing.T, files []string) {
+	t.Helper()
+	xsd := filepath.Join("..", "..", "..", "shared", "iso20022", "xsd", "pacs.002.001.10.xsd")
+	out, err := exec.Command("xmllint", append([]string{"--noout", "--schema", xsd}, files...)...).CombinedOutput()
+	if err != nil || strings.Count(string(out), " validates") != len(files) {
+		t.Fatalf("status reports not valid against %s: %v\n%s", xsd, err, out)
 	}
 }
 
@@ -522,7 +572,7 @@ func TestServeKilledDuringRemoteIntake(t *testing.T) {
 			s := k.serve("SETTLE_CRASH_AT=" + point)
 			s.killedAt(t, point)
 			ackPath := filepath.Join(outbox, c.name+".ack.json")
-			first, _ := os.ReadFile(ackPath)
+			first := readAcks(outbox, c.name)
 
 			s = k.serve()
 			takenOnce := func() int { // records of the file in the pull's taken record
@@ -540,8 +590,7 @@ func TestServeKilledDuringRemoteIntake(t *testing.T) {
 			if n := takenOnce(); n != 1 {
 				t.Fatalf("%s at %s: recorded taken %d times", kind, point, n)
 			}
-			got, _ := os.ReadFile(ackPath)
-			k.check(c, bank.BIC, outbox, first, got)
+			k.check(c, bank.BIC, outbox, first, readAcks(outbox, c.name))
 			if left, _ := os.ReadDir(staging); len(left) != 0 {
 				t.Fatalf("%s at %s: %d staged files left", kind, point, len(left))
 			}
@@ -550,6 +599,11 @@ func TestServeKilledDuringRemoteIntake(t *testing.T) {
 			}
 		}
 	}
+	reports, _ := filepath.Glob(filepath.Join(outbox, "*.ack.xml"))
+	if len(reports) != n {
+		t.Fatalf("%d status reports on the bank's server, want %d", len(reports), n)
+	}
+	reportsValid(t, reports)
 }
 
 // TestServeNeverReplacesAnAck is issue 12 items 5 and 8 on the built-in
@@ -602,6 +656,13 @@ func TestServeNeverReplacesAnAck(t *testing.T) {
 	}
 	if again := get(0, "slow.csv.ack.json"); !bytes.Equal(again, accepted) {
 		t.Fatalf("the ACCEPTED ack was replaced:\n%s\nwas:\n%s", again, accepted)
+	}
+	// Each verdict has its status report beside it, under the same name.
+	firstReport := get(0, "slow.csv.ack.xml")
+	laterReport := get(0, strings.TrimSuffix(newName, ".ack.json")+".ack.xml")
+	if !bytes.Contains(firstReport, []byte("<OrgnlMsgId>F-SLOW</OrgnlMsgId>")) || !bytes.Contains(firstReport, []byte("<GrpSts>ACTC</GrpSts>")) ||
+		!bytes.Contains(laterReport, []byte("<OrgnlMsgId>F-SLOW-2</OrgnlMsgId>")) || !bytes.Contains(laterReport, []byte("<GrpSts>ACTC</GrpSts>")) {
+		t.Fatalf("status reports:\n%s\n%s", firstReport, laterReport)
 	}
 
 	// Bank 1 uploads bank 0's file (with its own signature).

@@ -28,6 +28,12 @@ type Config struct {
 	StateDir string `yaml:"state_dir"` // archive, SFTP tree, ledger client state
 	Instance string `yaml:"instance"`  // name of this instance in run claims and logs
 
+	Scheme struct {
+		// BIC is the scheme's own BIC: the instructing agent of the status
+		// reports (pacs.002) written beside the acknowledgements.
+		BIC string `yaml:"bic"`
+	} `yaml:"scheme"`
+
 	SFTP struct {
 		Listen string `yaml:"listen"`
 		Banks  string `yaml:"banks"` // JSON file of bank logins and keys (see settle sftpd)
@@ -94,6 +100,7 @@ func defaultConfig() Config {
 	c.StateDir = ".run/settle"
 	host, _ := os.Hostname()
 	c.Instance = fmt.Sprintf("%s-%d", host, os.Getpid())
+	c.Scheme.BIC = string(jobs.DefaultScheme)
 	c.SFTP.Listen = "127.0.0.1:2222"
 	c.Intake.Poll = 2 * time.Second
 	c.Intake.CutOff = "18:00"
@@ -138,6 +145,11 @@ func (c *Config) check() error {
 	if _, err := c.cutOff(); err != nil {
 		return err
 	}
+	scheme, err := settlement.ParseBIC(c.Scheme.BIC)
+	if err != nil {
+		return fmt.Errorf("scheme.bic: %w", err)
+	}
+	c.Scheme.BIC = string(scheme)
 	if c.Intake.Poll < 100*time.Millisecond {
 		return fmt.Errorf("intake.poll %s is too short", c.Intake.Poll)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"settle/jobs"
 )
 
 func TestRemoteBanksConfigChecked(t *testing.T) {
@@ -106,5 +108,25 @@ func TestEmptyConfigFileIsDefaults(t *testing.T) {
 	}
 	if _, err := loadConfig(f); err == nil {
 		t.Fatal("unknown key accepted")
+	}
+}
+
+// scheme.bic, the instructing agent of every status report, defaults to
+// jobs.DefaultScheme and must be a BIC.
+func TestSchemeBICConfig(t *testing.T) {
+	dir := t.TempDir()
+	load := func(body string) (Config, error) {
+		p := filepath.Join(dir, "c.yaml")
+		os.WriteFile(p, []byte(body), 0o600)
+		return loadConfig(p)
+	}
+	if c, err := load("zone: Asia/Seoul\n"); err != nil || c.Scheme.BIC != string(jobs.DefaultScheme) {
+		t.Fatalf("default: %q %v", c.Scheme.BIC, err)
+	}
+	if c, err := load("scheme: {bic: BOKRKRSE}\n"); err != nil || c.Scheme.BIC != "BOKRKRSE" {
+		t.Fatalf("set: %q %v", c.Scheme.BIC, err)
+	}
+	if _, err := load("scheme: {bic: not-a-bic}\n"); err == nil {
+		t.Fatal("a scheme BIC that is not one: accepted")
 	}
 }

@@ -177,7 +177,7 @@ func (r *runtime) intake() (*jobs.Intake, error) {
 		return nil, err
 	}
 	return &jobs.Intake{Inbox: r.banks, Archive: r.archive, Store: r.jobs, Files: r.jobs, Taking: journal.Takes{Dir: r.cfg.path("taking")}, Calendar: r.cal,
-		CutOff: cut, AheadMax: r.cfg.Intake.AheadMaxDays, Now: clock, Log: r.log,
+		CutOff: cut, AheadMax: r.cfg.Intake.AheadMaxDays, Scheme: settlement.BIC(r.cfg.Scheme.BIC), Now: clock, Log: r.log,
 		Limits: formats.Limits{Zone: r.cal.Location()}}, nil
 }
 

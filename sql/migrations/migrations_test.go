@@ -227,3 +227,44 @@ func TestAcknowledgementsBackfill(t *testing.T) {
 		t.Fatalf("backfill: %d rows, %q %q %q", n, name, file, verdict)
 	}
 }
+
+// TestAckReportColumn: migration 0012 keeps the verdicts recorded before
+// it as they were, with no report; a report is only ever recorded with the
+// verdict's bytes, and stays append-only like them.
+func TestAckReportColumn(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	if _, err := migrations.UpTo(ctx, s.DB(), 11); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO acknowledgements (bank, file_name, sha256, ack_name, verdict)
+		VALUES ('SHBKKRSE', 'old.csv', repeat('a', 64), 'old.csv.ack.json', '{}')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var verdict, report []byte
+	if err := s.DB().QueryRowContext(ctx, `SELECT verdict, report FROM acknowledgements WHERE file_name = 'old.csv'`).Scan(&verdict, &report); err != nil {
+		t.Fatal(err)
+	}
+	if string(verdict) != "{}" || report != nil {
+		t.Fatalf("old verdict: %q, report %q", verdict, report)
+	}
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO acknowledgements (bank, file_name, sha256, ack_name, verdict, report)
+		VALUES ('SHBKKRSE', 'new.csv', repeat('b', 64), 'new.csv.ack.json', '{}', '<Document/>')`); err != nil {
+		t.Fatalf("a verdict with its report: %v", err)
+	}
+	for what, stmt := range map[string]string{
+		"a report without a verdict": `INSERT INTO acknowledgements (bank, file_name, sha256, ack_name, report)
+			VALUES ('SHBKKRSE', 'x.csv', repeat('c', 64), 'x.csv.ack.json', '<Document/>')`,
+		"an empty report": `INSERT INTO acknowledgements (bank, file_name, sha256, ack_name, verdict, report)
+			VALUES ('SHBKKRSE', 'y.csv', repeat('d', 64), 'y.csv.ack.json', '{}', '')`,
+		"a report added later": `UPDATE acknowledgements SET report = '<Document/>' WHERE file_name = 'old.csv'`,
+		"a report changed":     `UPDATE acknowledgements SET report = '<x/>' WHERE file_name = 'new.csv'`,
+	} {
+		if _, err := s.DB().ExecContext(ctx, stmt); err == nil {
+			t.Errorf("%s: allowed", what)
+		}
+	}
+}

@@ -37,8 +37,13 @@ const (
 )
 
 // ProblemsMax is the most problems one report lists, as in the JSON ack;
-// past it the caller reports TOO_MANY_ERRORS as a problem of its own.
+// past it the caller reports TOO_MANY_ERRORS as a problem of its own, which
+// closes the list (so a report says what the JSON ack says, problem for
+// problem: at most ProblemsMax, then that one).
 const ProblemsMax = 10000
+
+// CodeTooMany is the problem that closes a list cut at ProblemsMax.
+const CodeTooMany = "TOO_MANY_ERRORS"
 
 // Report is the verdict on one file.
 type Report struct {
@@ -178,7 +183,7 @@ func (r Report) check() error {
 	if r.Accepted && len(r.Problems) > 0 {
 		return ErrAccepted
 	}
-	if len(r.Problems) > ProblemsMax {
+	if n := len(r.Problems); n > ProblemsMax+1 || n == ProblemsMax+1 && r.Problems[n-1].Code != CodeTooMany {
 		return ErrTooMany
 	}
 	for _, p := range r.Problems {

@@ -73,6 +73,8 @@ func reports() map[string]pacs002.Report {
 	for i := range pacs002.ProblemsMax {
 		r.Problems = append(r.Problems, pacs002.Problem{Entry: fmt.Sprintf("P-%05d", i), Line: i + 2, Code: "AMOUNT_ZERO", Message: "amount is zero"})
 	}
+	// and the problem that closes a cut list, as in the JSON ack
+	r.Problems = append(r.Problems, pacs002.Problem{Code: pacs002.CodeTooMany, Message: "3 more problems not listed; fix the ones above and send the file again"})
 	out["rejected: the most problems"] = r
 	return out
 }
@@ -272,6 +274,13 @@ func TestReportRefusesWhatItCannotSay(t *testing.T) {
 		"too many": {func(r *pacs002.Report) {
 			r.Accepted = false
 			r.Problems = make([]pacs002.Problem, pacs002.ProblemsMax+1)
+		}, pacs002.ErrTooMany},
+		"too many, then TOO_MANY_ERRORS": {func(r *pacs002.Report) {
+			r.Accepted = false
+			r.Problems = make([]pacs002.Problem, pacs002.ProblemsMax+2)
+			for i := range r.Problems {
+				r.Problems[i].Code = pacs002.CodeTooMany
+			}
 		}, pacs002.ErrTooMany},
 	} {
 		r := ok
