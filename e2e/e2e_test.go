@@ -142,7 +142,7 @@ func businessDay(t *testing.T, n int) string {
 	return days[n]
 }
 
-func newSys(t *testing.T, payments int, date string) *sys {
+func newSys(t *testing.T, payments int, date string, with ...func(*gen.Config)) *sys {
 	if testing.Short() {
 		t.Skip("e2e needs the real services")
 	}
@@ -166,7 +166,11 @@ sftp: {listen: "127.0.0.1:0"}
 http: {listen: "127.0.0.1:0"}
 `, dsn, filepath.Join(s.dir, "state"), network)), 0o600)
 	s.must("migrate", "up")
-	s.day, err = gen.Day(gen.Config{Banks: banksN, Payments: payments, Date: settlement.Date(date), Seed: 11}, filepath.Join(s.dir, "day"))
+	cfg := gen.Config{Banks: banksN, Payments: payments, Date: settlement.Date(date), Seed: 11}
+	for _, w := range with {
+		w(&cfg)
+	}
+	s.day, err = gen.Day(cfg, filepath.Join(s.dir, "day"))
 	if err != nil {
 		t.Fatal(err)
 	}
