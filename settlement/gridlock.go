@@ -1,0 +1,526 @@
+package settlement
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/shopspring/decimal"
+)
+
+// Gridlock resolution, in the contract's words (issue 19):
+//
+// One run per currency. Each bank's payments are taken in its queue order:
+// first by priority (pacs.008 PmtTpInf/InstrPrty HIGH before the rest; CSV
+// payments count as normal), then by the order in which its files were
+// recorded on the ledger, then by their position in the file. Reversals are
+// never deferred: they undo settled money, and they count first. If the
+// reversals alone put a bank over its cap, no removal of payments can help;
+// the cycle is then held for the operator, naming the bank and the
+// reversals.
+//
+// The resolution starts from every payment. While some bank is over its
+// cap, remove that bank's last included payment. That changes both the
+// payer and the payee, and the payee may now be over its own cap, so repeat.
+// Take banks in ascending BIC order whenever there is a choice.
+//
+// The answer is unique: feasible sets of per-bank prefixes are closed under
+// taking, bank by bank, the longer prefix, so there is one greatest feasible
+// set, and this removal reaches it in any order. (Every payment removed is
+// one that no feasible set holds: its payer is over its cap with at most the
+// payments still included around it, and fewer only make it worse.) The
+// ascending BIC order is kept anyway, so that even the steps are the same on
+// every endorsing peer.
+
+// ErrReversalsOverCap is what a ReversalsOverCapError wraps: the cycle is
+// held for the operator.
+var ErrReversalsOverCap = errors.New("reversals alone exceed a net debit cap: cycle held for the operator")
+
+// ReversalBreach is a bank that ends over its cap with every one of its
+// payments removed: what it pays back in reversals (less what it still
+// receives) exceeds its cap.
+type ReversalBreach struct {
+	Bank      BIC
+	Currency  Currency
+	Net       decimal.Decimal // its net with only what it cannot defer
+	Cap       decimal.Decimal
+	Reversals []string // ids of the reversals it pays, in file order
+}
+
+// ReversalsOverCapError names every bank whose reversals alone break its
+// cap, by currency code then BIC. Which banks are named does not depend on
+// the order of removal either: removal goes on around a bank stuck this
+// way, and stops at the one greatest set in which every bank over its cap
+// has nothing left to remove.
+type ReversalsOverCapError struct {
+	Breaches []ReversalBreach
+}
+
+func (e *ReversalsOverCapError) Error() string {
+	var b strings.Builder
+	b.WriteString(ErrReversalsOverCap.Error())
+	for i, r := range e.Breaches {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s %s net %s with every payment removed, cap %s, reversals %s", r.Bank, r.Currency,
+			FormatAmount(r.Net, r.Currency), FormatAmount(r.Cap, r.Currency), strings.Join(r.Reversals, ","))
+	}
+	return b.String()
+}
+
+func (e *ReversalsOverCapError) Unwrap() error { return ErrReversalsOverCap }
+
+// queued is one entry in its payer's queue, its amount in minor units.
+type queued struct {
+	e     *Entry
+	amt   units
+	payee int32
+}
+
+// curQueue holds one currency's queues, bank by bank (banks indexed in
+// ascending BIC order): bank b's reversals are rev[revStart[b]:revStart[b+1]]
+// in file order, its payments pay[payStart[b]:payStart[b+1]] in queue order.
+type curQueue struct {
+	cur      Currency
+	rev      []queued
+	revStart []int
+	pay      []queued
+	payStart []int
+}
+
+// Queues is a cycle's entries in each bank's queue order, currency by
+// currency, ready to be resolved against the caps.
+type Queues struct {
+	banks   []BIC // ascending
+	index   map[BIC]int32
+	curs    []curQueue // by currency code
+	entries int64
+}
+
+// OrderQueues builds every bank's queue from the cycle's files, given in the
+// order they were recorded on the ledger, each with its entries in file
+// order. Entries are referenced, not copied: files must outlive the Queues.
+//
+// It costs O(P + B log B): within a file the order is already the queue's,
+// so a stable counting placement by (currency, payer, priority) is enough,
+// and the only sort is of the B banks' BICs.
+func OrderQueues(files [][]Entry) (*Queues, error) {
+	q := &Queues{index: map[BIC]int32{}}
+	var slot [len(currencies)]int32 // currency -> 1 + its place in q.curs; 0 unseen
+	n := 0
+	for _, f := range files {
+		n += len(f)
+	}
+	ids := make([]int32, 2*n) // payer and payee, first as order of first sight
+	intern := func(b BIC) int32 {
+		i, ok := q.index[b]
+		if !ok {
+			i = int32(len(q.banks))
+			q.index[b] = i
+			q.banks = append(q.banks, b)
+		}
+		return i
+	}
+	var order []Currency
+	k := 0
+	for _, f := range files {
+		for i := range f {
+			e := &f[i]
+			if !e.Currency.Valid() {
+				return nil, fmt.Errorf("entry %s: no currency", e.ID)
+			}
+			if e.Kind != KindPayment && e.Kind != KindReversal {
+				return nil, fmt.Errorf("entry %s: kind %q is neither payment nor reversal", e.ID, byte(e.Kind))
+			}
+			payer, payee := e.Payer(), e.Payee()
+			if payer == payee {
+				return nil, fmt.Errorf("entry %s: payer and payee are both %s", e.ID, payer)
+			}
+			ids[2*k], ids[2*k+1] = intern(payer), intern(payee)
+			if slot[e.Currency] == 0 {
+				order = append(order, e.Currency)
+				slot[e.Currency] = int32(len(order))
+			}
+			k++
+		}
+	}
+	q.entries = int64(n)
+
+	// Banks in ascending BIC order; renumber.
+	first := q.banks
+	q.banks = slices.Clone(first)
+	slices.Sort(q.banks)
+	renum := make([]int32, len(first))
+	for i, b := range q.banks {
+		q.index[b] = int32(i)
+	}
+	for i, b := range first {
+		renum[i] = q.index[b]
+	}
+	for i := range ids {
+		ids[i] = renum[ids[i]]
+	}
+	slices.SortFunc(order, func(a, b Currency) int { return strings.Compare(a.Code(), b.Code()) })
+	for i, c := range order {
+		slot[c] = int32(i + 1)
+	}
+
+	// Count each queue's reversals and high and normal payments.
+	nb := len(q.banks)
+	q.curs = make([]curQueue, len(order))
+	revN := make([][]int, len(order))
+	highN := make([][]int, len(order))
+	payN := make([][]int, len(order))
+	for i, c := range order {
+		q.curs[i].cur = c
+		revN[i], highN[i], payN[i] = make([]int, nb), make([]int, nb), make([]int, nb)
+	}
+	k = 0
+	for _, f := range files {
+		for i := range f {
+			e := &f[i]
+			s, payer := slot[e.Currency]-1, ids[2*k]
+			switch {
+			case e.Kind == KindReversal:
+				revN[s][payer]++
+			case e.Priority == PriorityHigh:
+				highN[s][payer]++
+				payN[s][payer]++
+			default:
+				payN[s][payer]++
+			}
+			k++
+		}
+	}
+	// Offsets; then the cursors where each class is placed next.
+	revAt, highAt, normAt := make([][]int, len(order)), make([][]int, len(order)), make([][]int, len(order))
+	for s := range q.curs {
+		cq := &q.curs[s]
+		cq.revStart, cq.payStart = make([]int, nb+1), make([]int, nb+1)
+		revAt[s], highAt[s], normAt[s] = make([]int, nb), make([]int, nb), make([]int, nb)
+		for b := 0; b < nb; b++ {
+			cq.revStart[b+1] = cq.revStart[b] + revN[s][b]
+			cq.payStart[b+1] = cq.payStart[b] + payN[s][b]
+			revAt[s][b] = cq.revStart[b]
+			highAt[s][b] = cq.payStart[b]
+			normAt[s][b] = cq.payStart[b] + highN[s][b]
+		}
+		cq.rev = make([]queued, cq.revStart[nb])
+		cq.pay = make([]queued, cq.payStart[nb])
+	}
+	k = 0
+	for _, f := range files {
+		for i := range f {
+			e := &f[i]
+			u, ok := unitsOf(e.Amount, e.Currency.MinorUnit())
+			if !ok || u.sign() <= 0 {
+				return nil, fmt.Errorf("entry %s: amount %s is not a positive %s amount", e.ID, e.Amount, e.Currency)
+			}
+			s, payer := slot[e.Currency]-1, ids[2*k]
+			it := queued{e: e, amt: u, payee: ids[2*k+1]}
+			cq := &q.curs[s]
+			switch {
+			case e.Kind == KindReversal:
+				cq.rev[revAt[s][payer]] = it
+				revAt[s][payer]++
+			case e.Priority == PriorityHigh:
+				cq.pay[highAt[s][payer]] = it
+				highAt[s][payer]++
+			default:
+				cq.pay[normAt[s][payer]] = it
+				normAt[s][payer]++
+			}
+			k++
+		}
+	}
+	return q, nil
+}
+
+// Entries counts the entries queued.
+func (q *Queues) Entries() int64 { return q.entries }
+
+// Queue is a bank's payments in one currency in queue order, the order in
+// which they settle and the reverse of the order in which they are removed.
+func (q *Queues) Queue(bank BIC, cur Currency) []*Entry {
+	b, ok := q.index[bank]
+	if !ok {
+		return nil
+	}
+	for i := range q.curs {
+		if cq := &q.curs[i]; cq.cur == cur {
+			var out []*Entry
+			for _, it := range cq.pay[cq.payStart[b]:cq.payStart[b+1]] {
+				out = append(out, it.e)
+			}
+			return out
+		}
+	}
+	return nil
+}
+
+// capLimit is the one place that says what a bank without a cap in a
+// currency may do. Today that is what CapBreaches says: no cap, no limit.
+// If CapBreaches changes its meaning, change this function with it (and
+// TestResolveAgreesWithCapBreaches checks that they agree).
+func capLimit(caps map[posKey]units, k posKey) (limit units, limited bool) {
+	limit, limited = caps[k]
+	return limit, limited
+}
+
+// Deferral is what one bank defers in one currency: the tail of its queue
+// that does not fit under its cap.
+type Deferral struct {
+	Bank     BIC
+	Currency Currency
+	Cap      decimal.Decimal
+	Net      decimal.Decimal // its net with every payment of the cycle
+	Settled  decimal.Decimal // its net over what settles
+	Amount   decimal.Decimal // the deferred payments' sum
+	Payments []*Entry        // deferred, in queue order
+}
+
+// MarshalJSON writes amounts as strings with the currency's digits, and
+// each deferred payment as its id, payee and amount.
+func (d Deferral) MarshalJSON() ([]byte, error) {
+	type payment struct {
+		ID       string `json:"id"`
+		Creditor BIC    `json:"creditor"`
+		Amount   string `json:"amount"`
+		Priority string `json:"priority"`
+	}
+	ps := make([]payment, len(d.Payments))
+	for i, e := range d.Payments {
+		ps[i] = payment{e.ID, e.Creditor, FormatAmount(e.Amount, e.Currency), e.Priority.String()}
+	}
+	return json.Marshal(struct {
+		Bank     BIC       `json:"bank"`
+		Currency string    `json:"currency"`
+		Cap      string    `json:"cap"`
+		Net      string    `json:"net"`
+		Settled  string    `json:"settled_net"`
+		Amount   string    `json:"deferred_amount"`
+		Count    int       `json:"deferred_count"`
+		Payments []payment `json:"deferred"`
+	}{d.Bank, d.Currency.Code(), FormatAmount(d.Cap, d.Currency), FormatAmount(d.Net, d.Currency),
+		FormatAmount(d.Settled, d.Currency), FormatAmount(d.Amount, d.Currency), len(d.Payments), ps})
+}
+
+// Resolution is the greatest set of payments that fits every cap: what
+// defers, and the positions of what settles.
+type Resolution struct {
+	Entries   int64
+	Settled   int64
+	Deferrals []Deferral // by currency code, then bank
+	// Positions of what settles, ordered as Netting.Result orders them: a
+	// bank appears in a currency when at least one settling entry names it.
+	Positions []Position
+}
+
+// Deferred tells whether anything is deferred.
+func (r *Resolution) Deferred() bool { return len(r.Deferrals) > 0 }
+
+// Resolve finds, currency by currency, the greatest set of per-bank queue
+// prefixes that keeps every bank within its cap, by the removal the package
+// states. Caps must be non-negative, in their currency's scale, and one per
+// bank and currency. If reversals alone put some bank over its cap, it
+// returns a *ReversalsOverCapError naming every such bank.
+//
+// It costs O(P + E log B) for P entries and B banks, where E <= P + B is
+// the number of times a bank goes over its cap (a payee made over its cap
+// by a removal); each removal itself is O(1).
+func (q *Queues) Resolve(caps []Cap) (*Resolution, error) {
+	capOf := make(map[posKey]units, len(caps))
+	for _, c := range caps {
+		if !c.Currency.Valid() {
+			return nil, fmt.Errorf("cap of %s: no currency", c.Bank)
+		}
+		u, ok := unitsOf(c.Amount, c.Currency.MinorUnit())
+		if !ok || u.sign() < 0 {
+			return nil, fmt.Errorf("cap of %s %s: %s is not a non-negative %s amount", c.Bank, c.Currency, c.Amount, c.Currency)
+		}
+		k := posKey{c.Bank, c.Currency}
+		if _, dup := capOf[k]; dup {
+			return nil, fmt.Errorf("cap of %s %s given twice", c.Bank, c.Currency)
+		}
+		capOf[k] = u
+	}
+	res := &Resolution{Entries: q.entries}
+	var held []ReversalBreach
+	for i := range q.curs {
+		br, err := q.resolveCurrency(&q.curs[i], capOf, res)
+		if err != nil {
+			return nil, err
+		}
+		held = append(held, br...)
+	}
+	if len(held) > 0 {
+		return nil, &ReversalsOverCapError{Breaches: held}
+	}
+	return res, nil
+}
+
+func (q *Queues) resolveCurrency(cq *curQueue, capOf map[posKey]units, res *Resolution) ([]ReversalBreach, error) {
+	nb := len(q.banks)
+	scale := cq.cur.MinorUnit()
+	sent, recv := make([]units, nb), make([]units, nb)
+	touch := make([]int64, nb) // settling entries that name the bank
+	add := func(dst *units, u units) bool {
+		var ok bool
+		*dst, ok = dst.add(u)
+		return ok
+	}
+	for b := int32(0); b < int32(nb); b++ {
+		for _, list := range [][]queued{cq.rev[cq.revStart[b]:cq.revStart[b+1]], cq.pay[cq.payStart[b]:cq.payStart[b+1]]} {
+			for _, it := range list {
+				if !add(&sent[b], it.amt) || !add(&recv[it.payee], it.amt) {
+					return nil, ErrOverflow
+				}
+				touch[b]++
+				touch[it.payee]++
+			}
+		}
+	}
+	// room = net + cap: a limited bank is over its cap when room < 0.
+	room := make([]units, nb)
+	limit := make([]units, nb)
+	limited := make([]bool, nb)
+	net0 := make([]units, nb)
+	for b := 0; b < nb; b++ {
+		var ok bool
+		if net0[b], ok = recv[b].add(sent[b].neg()); !ok {
+			return nil, ErrOverflow
+		}
+		limit[b], limited[b] = capLimit(capOf, posKey{q.banks[b], cq.cur})
+		if room[b], ok = net0[b].add(limit[b]); !ok {
+			return nil, ErrOverflow
+		}
+	}
+	over := func(b int32) bool { return limited[b] && room[b].sign() < 0 }
+	incl := make([]int, nb) // how many of its payments each bank still includes
+	for b := 0; b < nb; b++ {
+		incl[b] = cq.payStart[b+1] - cq.payStart[b]
+	}
+
+	// The removal loop, always at the over-cap bank of lowest BIC: a min-heap
+	// of bank indices (ascending BIC), touched only when a bank goes over its
+	// cap or is done.
+	var h bankHeap
+	inHeap := make([]bool, nb)
+	for b := int32(0); b < int32(nb); b++ {
+		if over(b) {
+			h.push(b)
+			inHeap[b] = true
+		}
+	}
+	for len(h) > 0 {
+		b := h[0]
+		if !over(b) || incl[b] == 0 {
+			h.pop()
+			inHeap[b] = false
+			continue
+		}
+		incl[b]--
+		it := &cq.pay[cq.payStart[b]+incl[b]]
+		j := it.payee
+		neg := it.amt.neg()
+		if !add(&sent[b], neg) || !add(&recv[j], neg) || !add(&room[b], it.amt) || !add(&room[j], neg) {
+			return nil, ErrOverflow
+		}
+		touch[b]--
+		touch[j]--
+		if !inHeap[j] && over(j) {
+			h.push(j)
+			inHeap[j] = true
+		}
+	}
+
+	// Assert the outcome before anyone relies on it: within every cap but
+	// where nothing is left to remove; every removal was needed (putting a
+	// bank's first deferred payment back breaks its cap); zero sum.
+	var held []ReversalBreach
+	var sum units
+	for b := int32(0); b < int32(nb); b++ {
+		net, _ := recv[b].add(sent[b].neg())
+		sum, _ = sum.add(net)
+		if over(b) {
+			if incl[b] != 0 || cq.revStart[b+1] == cq.revStart[b] {
+				return nil, fmt.Errorf("%w: %s %s ends over its cap with %d payments and %d reversals included",
+					ErrInvariant, q.banks[b], cq.cur, incl[b], cq.revStart[b+1]-cq.revStart[b])
+			}
+			br := ReversalBreach{Bank: q.banks[b], Currency: cq.cur, Net: net.decimal(scale), Cap: limit[b].decimal(scale)}
+			for _, it := range cq.rev[cq.revStart[b]:cq.revStart[b+1]] {
+				br.Reversals = append(br.Reversals, it.e.ID)
+			}
+			held = append(held, br)
+			continue
+		}
+		if n := cq.payStart[b+1] - cq.payStart[b]; incl[b] < n {
+			back, _ := room[b].add(cq.pay[cq.payStart[b]+incl[b]].amt.neg())
+			if !limited[b] || back.sign() >= 0 {
+				return nil, fmt.Errorf("%w: %s %s deferred a payment that fits its cap", ErrInvariant, q.banks[b], cq.cur)
+			}
+			d := Deferral{Bank: q.banks[b], Currency: cq.cur, Cap: limit[b].decimal(scale),
+				Net: net0[b].decimal(scale), Settled: net.decimal(scale)}
+			var amt units
+			for _, it := range cq.pay[cq.payStart[b]+incl[b] : cq.payStart[b+1]] {
+				amt, _ = amt.add(it.amt)
+				d.Payments = append(d.Payments, it.e)
+			}
+			d.Amount = amt.decimal(scale)
+			res.Deferrals = append(res.Deferrals, d)
+		}
+		if touch[b] > 0 {
+			res.Positions = append(res.Positions, Position{Bank: q.banks[b], Currency: cq.cur,
+				Sent: sent[b].decimal(scale), Received: recv[b].decimal(scale), Net: net.decimal(scale)})
+		}
+		res.Settled += int64(incl[b])
+	}
+	if sum.sign() != 0 {
+		return nil, fmt.Errorf("%w: %s resolved net positions sum to %s, not zero", ErrInvariant, cq.cur, sum.decimal(scale))
+	}
+	res.Settled += int64(len(cq.rev))
+	return held, nil
+}
+
+// bankHeap is a min-heap of bank indices: the lowest index is the lowest BIC.
+type bankHeap []int32
+
+func (h *bankHeap) push(b int32) {
+	*h = append(*h, b)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if s[p] <= s[i] {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+}
+
+func (h *bankHeap) pop() {
+	s := *h
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < len(s) && s[l] < s[m] {
+			m = l
+		}
+		if r := l + 1; r < len(s) && s[r] < s[m] {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[m], s[i] = s[i], s[m]
+		i = m
+	}
+	*h = s
+}
