@@ -580,3 +580,18 @@ func (h *bankHeap) pop() {
 	}
 	*h = s
 }
+
+// MarshalJSON writes amounts as strings with the currency's digits.
+func (b ReversalBreach) MarshalJSON() ([]byte, error) {
+	rs := b.Reversals
+	if rs == nil {
+		rs = []string{}
+	}
+	return json.Marshal(struct {
+		Bank      BIC      `json:"bank"`
+		Currency  string   `json:"currency"`
+		Net       string   `json:"net"`
+		Cap       string   `json:"cap"`
+		Reversals []string `json:"reversals"`
+	}{b.Bank, b.Currency.Code(), FormatAmount(b.Net, b.Currency), FormatAmount(b.Cap, b.Currency), rs})
+}
