@@ -118,3 +118,24 @@ func TestNetResolveHeld(t *testing.T) {
 		t.Errorf("text output:\n%s", txt.stdout)
 	}
 }
+
+// TestNetResolveHighFirst: a pacs.008 payment with InstrPrty HIGH queues
+// ahead of the file's normal ones, so the normal one is deferred even
+// though it comes first in the file.
+func TestNetResolveHighFirst(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "cycle", "hv.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Replace(string(b), `<PmtId><EndToEndId>HV-000002</EndToEndId></PmtId>`,
+		`<PmtId><EndToEndId>HV-000002</EndToEndId></PmtId><PmtTpInf><InstrPrty>HIGH</InstrPrty></PmtTpInf>`, 1)
+	doc = strings.Replace(doc, `<IntrBkSttlmAmt Ccy="USD">1.00</IntrBkSttlmAmt>`, `<IntrBkSttlmAmt Ccy="KRW">1</IntrBkSttlmAmt>`, 1)
+	dir := t.TempDir()
+	hv := write(t, dir, "hv.xml", doc)
+	caps := write(t, dir, "caps.csv", "HVBKKRSE,KRW,1\n")
+	r := settle(t, resolveArgs(caps, []string{hv})...)
+	r.want(t, 0)
+	if !strings.Contains(r.stdout, `"deferred":[{"id":"HV-000001","creditor":"SHBKKRSE","amount":"500000","priority":"NORM"}]`) {
+		t.Errorf("want HV-000001 deferred behind the HIGH HV-000002:\n%s", r.stdout)
+	}
+}
