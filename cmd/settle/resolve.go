@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"cmp"
 	"errors"
 	"fmt"
@@ -36,7 +37,11 @@ type resolveOutput struct {
 // order of their header's creation time, then file id: the order in which
 // the service, receiving them as they were made, would record them. So the
 // answer, like the netting, does not depend on the order of the arguments.
-func resolveFiles(files []string, zone *time.Location, caps []settlement.Cap) (*resolveOutput, error) {
+//
+// counts[i] is the number of entries the check found in files[i]: the
+// entries are held in slices of that size, and without their remittance
+// information, which the resolution does not read.
+func resolveFiles(files []string, counts []int64, zone *time.Location, caps []settlement.Cap) (*resolveOutput, error) {
 	lim := formats.DefaultLimits
 	lim.Zone = zone
 	type read struct {
@@ -45,12 +50,12 @@ func resolveFiles(files []string, zone *time.Location, caps []settlement.Cap) (*
 		entries []settlement.Entry
 	}
 	var all []read
-	for _, name := range files {
+	for i, name := range files {
 		f, err := os.Open(name)
 		if err != nil {
 			return nil, err
 		}
-		var c collector
+		c := collector{entries: make([]settlement.Entry, 0, counts[i])}
 		switch intake.Format(name) {
 		case "csv":
 			err = csv.Parse(f, lim, &c)
@@ -112,8 +117,11 @@ type collector struct {
 }
 
 func (c *collector) Header(h *settlement.Header, ok bool) { c.header = *h }
-func (c *collector) Entry(e *settlement.Entry, ok bool)   { c.entries = append(c.entries, *e) }
-func (c *collector) Trailer(*settlement.Trailer, bool)    {}
+func (c *collector) Entry(e *settlement.Entry, ok bool) {
+	c.entries = append(c.entries, *e)
+	c.entries[len(c.entries)-1].Remittance = ""
+}
+func (c *collector) Trailer(*settlement.Trailer, bool) {}
 func (c *collector) Problem(p settlement.Problem) {
 	if c.problem == nil {
 		c.problem = &p
@@ -143,13 +151,29 @@ func printResolution(w io.Writer, r *resolveOutput) error {
 			settlement.FormatAmount(d.Net, c), settlement.FormatAmount(d.Settled, c), settlement.FormatAmount(d.Amount, c), len(d.Payments))
 	}
 	tw.Flush()
+	// Not through the tabwriter, which holds every cell until it flushes:
+	// a cycle may defer a million payments.
 	fmt.Fprintln(w, "\nDeferred payments, in queue order")
+	var amounts []string
+	width := 0
 	for _, d := range r.Deferrals {
 		for _, e := range d.Payments {
-			fmt.Fprintf(tw, "%s\t%s ->\t%s\t%s\t%s\t\n", e.Currency, e.Debtor, e.Creditor, settlement.FormatAmount(e.Amount, e.Currency), e.ID)
+			a := settlement.FormatAmount(e.Amount, e.Currency)
+			amounts = append(amounts, a)
+			width = max(width, len(a))
 		}
 	}
-	tw.Flush()
+	bw := bufio.NewWriter(w)
+	i := 0
+	for _, d := range r.Deferrals {
+		for _, e := range d.Payments {
+			fmt.Fprintf(bw, "  %s  %s ->  %-11s  %*s  %s\n", e.Currency, e.Debtor, e.Creditor, width, amounts[i], e.ID)
+			i++
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
 	fmt.Fprintln(w, "\nNet positions of what settles")
 	printPositions(w, r.Positions)
 	return nil

@@ -45,7 +45,7 @@ func TestNetResolveGolden(t *testing.T) {
 	}
 	txt := settle(t, append([]string{"net", "--resolve", "--format", "text", "--caps", filepath.Join("testdata", "caps.csv")}, files...)...)
 	txt.want(t, 0)
-	for _, s := range []string{"8 of 9 entries settle, 1 deferred", "SHBKKRSE ->  CZNBKRSE  1500000  SH-000001", "Net positions of what settles"} {
+	for _, s := range []string{"8 of 9 entries settle, 1 deferred", "KRW  SHBKKRSE ->  CZNBKRSE     1500000  SH-000001\n", "Net positions of what settles"} {
 		if !strings.Contains(txt.stdout, s) {
 			t.Errorf("text output lacks %q:\n%s", s, txt.stdout)
 		}

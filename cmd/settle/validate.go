@@ -218,7 +218,11 @@ one file rejected (nothing netted), 2 bad usage.`,
 			}
 			if resolve {
 				zone, _ := time.LoadLocation(f.zone) // check has loaded it already
-				if out.Resolution, err = resolveFiles(args, zone, capList); err != nil {
+				counts := make([]int64, len(res.Files))
+				for i, r := range res.Files {
+					counts[i] = r.Entries
+				}
+				if out.Resolution, err = resolveFiles(args, counts, zone, capList); err != nil {
 					return err
 				}
 			}
