@@ -10,29 +10,8 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// Gridlock resolution, in the contract's words (issue 19):
-//
-// One run per currency. Each bank's payments are taken in its queue order:
-// first by priority (pacs.008 PmtTpInf/InstrPrty HIGH before the rest; CSV
-// payments count as normal), then by the order in which its files were
-// recorded on the ledger, then by their position in the file. Reversals are
-// never deferred: they undo settled money, and they count first. If the
-// reversals alone put a bank over its cap, no removal of payments can help;
-// the cycle is then held for the operator, naming the bank and the
-// reversals.
-//
-// The resolution starts from every payment. While some bank is over its
-// cap, remove that bank's last included payment. That changes both the
-// payer and the payee, and the payee may now be over its own cap, so repeat.
-// Take banks in ascending BIC order whenever there is a choice.
-//
-// The answer is unique: feasible sets of per-bank prefixes are closed under
-// taking, bank by bank, the longer prefix, so there is one greatest feasible
-// set, and this removal reaches it in any order. (Every payment removed is
-// one that no feasible set holds: its payer is over its cap with at most the
-// payments still included around it, and fewer only make it worse.) The
-// ascending BIC order is kept anyway, so that even the steps are the same on
-// every endorsing peer.
+// Gridlock resolution: the rule is stated in the package doc (doc.go), in
+// the contract's words; OrderQueues and Resolve implement it.
 
 // ErrReversalsOverCap is what a ReversalsOverCapError wraps: the cycle is
 // held for the operator.
