@@ -98,6 +98,10 @@ func resolveFiles(files []string, counts []int64, zone *time.Location, caps []se
 	case err != nil:
 		return nil, err
 	}
+	// Relied upon here: what settles sums to zero in every currency.
+	if err := settlement.AssertBalanced(res.Positions); err != nil {
+		return nil, err
+	}
 	out.Settled, out.Deferred = res.Settled, res.Entries-res.Settled
 	if res.Deferrals != nil {
 		out.Deferrals = res.Deferrals
