@@ -23,7 +23,7 @@ var ErrReversalsOverCap = errors.New("reversals alone exceed a net debit cap: cy
 type ReversalBreach struct {
 	Bank      BIC
 	Currency  Currency
-	Net       decimal.Decimal // its net with only what it cannot defer
+	Net       decimal.Decimal // its net with none of its payments left: its reversals and what it still receives
 	Cap       decimal.Decimal
 	Reversals []string // ids of the reversals it pays, in file order
 }
@@ -87,7 +87,8 @@ type Queues struct {
 
 // OrderQueues builds every bank's queue from the cycle's files, given in the
 // order they were recorded on the ledger, each with its entries in file
-// order. Entries are referenced, not copied: files must outlive the Queues.
+// order. Entries are referenced, not copied: files must not change while
+// the Queues are used, and the Resolution's payments point into them.
 //
 // It costs O(P + B log B): within a file the order is already the queue's,
 // so a stable counting placement by (currency, payer, priority) is enough,
