@@ -108,9 +108,9 @@ func OrderQueues(files [][]Entry) (*Queues, error) {
 		i int32
 	}
 	intern := func(b BIC) int32 {
-		h := uint8(len(b))
-		for j := 0; j < len(b); j++ {
-			h = h*31 + b[j]
+		var h uint8
+		if len(b) >= 8 {
+			h = b[0] ^ b[1]<<1 ^ b[2]<<2 ^ b[3]<<3 ^ b[4]>>1 ^ b[5]>>2 ^ b[6]<<4 ^ b[7]<<5 ^ uint8(len(b))
 		}
 		if c := &cache[h]; c.b == b && b != "" {
 			return c.i
@@ -124,11 +124,18 @@ func OrderQueues(files [][]Entry) (*Queues, error) {
 		cache[h].b, cache[h].i = b, i
 		return i
 	}
+	// Each queue's reversals, HIGH and all payments, counted in the same
+	// pass, by currency and bank in order of first sight; put in the final
+	// order below.
+	type count struct{ rev, high, pay int }
+	var seen [][]count
 	var order []Currency
 	if len(files) > 1<<31-1 {
 		return nil, fmt.Errorf("%d files in one cycle", len(files))
 	}
 	k := 0
+	var lastPayer BIC
+	var lastID int32
 	for _, f := range files {
 		if len(f) > 1<<31-1 {
 			return nil, fmt.Errorf("%d entries in one file", len(f))
@@ -145,17 +152,35 @@ func OrderQueues(files [][]Entry) (*Queues, error) {
 			if payer == payee {
 				return nil, fmt.Errorf("entry %s: payer and payee are both %s", e.ID, payer)
 			}
-			ids[2*k], ids[2*k+1] = intern(payer), intern(payee)
+			if payer != lastPayer || payer == "" { // a file's payments share their payer
+				lastPayer, lastID = payer, intern(payer)
+			}
+			ids[2*k], ids[2*k+1] = lastID, intern(payee)
 			if slot[e.Currency] == 0 {
 				order = append(order, e.Currency)
 				slot[e.Currency] = int32(len(order))
+				seen = append(seen, nil)
+			}
+			cs := &seen[slot[e.Currency]-1]
+			for int(lastID) >= len(*cs) {
+				*cs = append(*cs, count{})
+			}
+			c := &(*cs)[lastID]
+			switch {
+			case e.Kind == KindReversal:
+				c.rev++
+			case e.Priority == PriorityHigh:
+				c.high++
+				c.pay++
+			default:
+				c.pay++
 			}
 			k++
 		}
 	}
 	q.entries = int64(n)
 
-	// Banks in ascending BIC order; renumber.
+	// Banks in ascending BIC order, currencies in code order; renumber.
 	first := q.banks
 	q.banks = slices.Clone(first)
 	slices.Sort(q.banks)
@@ -169,36 +194,22 @@ func OrderQueues(files [][]Entry) (*Queues, error) {
 	for i := range ids {
 		ids[i] = renum[ids[i]]
 	}
+	firstSlot := slot
 	slices.SortFunc(order, func(a, b Currency) int { return strings.Compare(a.Code(), b.Code()) })
 	for i, c := range order {
 		slot[c] = int32(i + 1)
 	}
-
-	// Count each queue's reversals and high and normal payments.
 	nb := len(q.banks)
 	q.curs = make([]curQueue, len(order))
 	revN := make([][]int, len(order))
 	highN := make([][]int, len(order))
 	payN := make([][]int, len(order))
-	for i, c := range order {
-		q.curs[i].cur = c
-		revN[i], highN[i], payN[i] = make([]int, nb), make([]int, nb), make([]int, nb)
-	}
-	k = 0
-	for _, f := range files {
-		for i := range f {
-			e := &f[i]
-			s, payer := slot[e.Currency]-1, ids[2*k]
-			switch {
-			case e.Kind == KindReversal:
-				revN[s][payer]++
-			case e.Priority == PriorityHigh:
-				highN[s][payer]++
-				payN[s][payer]++
-			default:
-				payN[s][payer]++
-			}
-			k++
+	for s, c := range order {
+		q.curs[s].cur = c
+		revN[s], highN[s], payN[s] = make([]int, nb), make([]int, nb), make([]int, nb)
+		for t, cnt := range seen[firstSlot[c]-1] {
+			b := renum[t]
+			revN[s][b], highN[s][b], payN[s][b] = cnt.rev, cnt.high, cnt.pay
 		}
 	}
 	// Offsets; then the cursors where each class is placed next.
