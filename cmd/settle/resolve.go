@@ -2,12 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	goruntime "runtime"
 	"slices"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -38,10 +42,12 @@ type resolveOutput struct {
 // the service, receiving them as they were made, would record them. So the
 // answer, like the netting, does not depend on the order of the arguments.
 //
-// counts[i] is the number of entries the check found in files[i]: the
-// entries are held in slices of that size, and without their remittance
-// information, which the resolution does not read.
-func resolveFiles(files []string, counts []int64, zone *time.Location, caps []settlement.Cap) (*resolveOutput, error) {
+// checked[i] is the check's verdict on files[i]: the second read must give
+// the same bytes (its SHA-256), so a file swapped in between, signed or
+// not, is refused; its entry count sizes the slice the entries are held
+// in, without their remittance information, which the resolution does not
+// read. Files are read a CPU each at a time.
+func resolveFiles(files []string, checked []*intake.Result, zone *time.Location, caps []settlement.Cap) (*resolveOutput, error) {
 	lim := formats.DefaultLimits
 	lim.Zone = zone
 	type read struct {
@@ -49,29 +55,56 @@ func resolveFiles(files []string, counts []int64, zone *time.Location, caps []se
 		header  settlement.Header
 		entries []settlement.Entry
 	}
-	var all []read
-	for i, name := range files {
+	all := make([]read, len(files))
+	errs := make([]error, len(files))
+	readOne := func(i int) error {
+		name := files[i]
 		f, err := os.Open(name)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		c := collector{entries: make([]settlement.Entry, 0, counts[i])}
+		defer f.Close()
+		h := sha256.New()
+		r := io.TeeReader(f, h)
+		c := collector{entries: make([]settlement.Entry, 0, checked[i].Entries)}
 		switch intake.Format(name) {
 		case "csv":
-			err = csv.Parse(f, lim, &c)
+			err = csv.Parse(r, lim, &c)
 		case "xml":
-			err = xmlfile.Parse(f, lim, &c)
+			err = xmlfile.Parse(r, lim, &c)
 		default:
 			err = fmt.Errorf("not a payment file name")
 		}
-		f.Close()
-		if err == nil && c.problem != nil {
-			err = fmt.Errorf("changed since it was checked: %v", c.problem)
+		if err == nil {
+			_, err = io.Copy(io.Discard, r)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		all = append(all, read{name, c.header, c.entries})
+		if !bytes.Equal(h.Sum(nil), checked[i].SHA256[:]) || c.problem != nil {
+			return fmt.Errorf("%s: changed since it was checked", name)
+		}
+		all[i] = read{name, c.header, c.entries}
+		return nil
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < goruntime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = readOne(i)
+			}
+		}()
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	slices.SortStableFunc(all, func(a, b read) int {
 		if c := a.header.CreatedAt.Compare(b.header.CreatedAt); c != 0 {

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"settle/intake"
 )
 
 func resolveArgs(caps string, files []string) []string {
@@ -137,5 +141,20 @@ func TestNetResolveHighFirst(t *testing.T) {
 	r.want(t, 0)
 	if !strings.Contains(r.stdout, `"deferred":[{"id":"HV-000001","creditor":"SHBKKRSE","amount":"500000","priority":"NORM"}]`) {
 		t.Errorf("want HV-000001 deferred behind the HIGH HV-000002:\n%s", r.stdout)
+	}
+}
+
+// TestNetResolveRefusesAChangedFile: the second read of a file must give
+// the bytes the check verified.
+func TestNetResolveRefusesAChangedFile(t *testing.T) {
+	f := write(t, t.TempDir(), "a.csv", goodCSV)
+	sum := sha256.Sum256([]byte(goodCSV))
+	if _, err := resolveFiles([]string{f}, []*intake.Result{{Entries: 1, SHA256: sum}}, time.UTC, nil); err != nil {
+		t.Fatalf("the same bytes: %v", err)
+	}
+	sum[0] ^= 1
+	_, err := resolveFiles([]string{f}, []*intake.Result{{Entries: 1, SHA256: sum}}, time.UTC, nil)
+	if err == nil || !strings.Contains(err.Error(), "changed since it was checked") {
+		t.Errorf("other bytes: %v", err)
 	}
 }

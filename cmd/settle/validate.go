@@ -218,11 +218,7 @@ one file rejected (nothing netted), 2 bad usage.`,
 			}
 			if resolve {
 				zone, _ := time.LoadLocation(f.zone) // check has loaded it already
-				counts := make([]int64, len(res.Files))
-				for i, r := range res.Files {
-					counts[i] = r.Entries
-				}
-				if out.Resolution, err = resolveFiles(args, counts, zone, capList); err != nil {
+				if out.Resolution, err = resolveFiles(args, res.Files, zone, capList); err != nil {
 					return err
 				}
 			}
