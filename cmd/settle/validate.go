@@ -217,7 +217,10 @@ one file rejected (nothing netted), 2 bad usage.`,
 				out.CapBreaches = []settlement.CapBreach{}
 			}
 			if resolve {
-				zone, _ := time.LoadLocation(f.zone) // check has loaded it already
+				zone, err := time.LoadLocation(f.zone) // the check has loaded it already
+				if err != nil {
+					return usageError("--zone: %v", err)
+				}
 				if out.Resolution, err = resolveFiles(args, res.Files, zone, capList); err != nil {
 					return err
 				}
