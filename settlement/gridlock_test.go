@@ -641,3 +641,54 @@ func FuzzResolve(f *testing.F) {
 		checkInstance(t, randomInstance(&byteChoices{b}), nil)
 	})
 }
+
+// TestDeferralJSON: the hand-written encoding is byte for byte what
+// encoding/json writes for the same fields, odd strings included.
+func TestDeferralJSON(t *testing.T) {
+	type payment struct {
+		ID       string `json:"id"`
+		Creditor BIC    `json:"creditor"`
+		Amount   string `json:"amount"`
+		Priority string `json:"priority"`
+	}
+	reflected := func(d Deferral) []byte {
+		ps := make([]payment, len(d.Payments))
+		for i, e := range d.Payments {
+			ps[i] = payment{e.ID, e.Creditor, FormatAmount(e.Amount, e.Currency), e.Priority.String()}
+		}
+		b, err := json.Marshal(struct {
+			Bank     BIC       `json:"bank"`
+			Currency string    `json:"currency"`
+			Cap      string    `json:"cap"`
+			Net      string    `json:"net"`
+			Settled  string    `json:"settled_net"`
+			Amount   string    `json:"deferred_amount"`
+			Count    int       `json:"deferred_count"`
+			Payments []payment `json:"deferred"`
+		}{d.Bank, d.Currency.Code(), FormatAmount(d.Cap, d.Currency), FormatAmount(d.Net, d.Currency),
+			FormatAmount(d.Settled, d.Currency), FormatAmount(d.Amount, d.Currency), len(d.Payments), ps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	kwd := mustCur(t, "KWD")
+	odd := []string{"SH-1", `a"b`, `back\slash`, "<&>", "tab\t", "é", "\xff", "\u2028", ""}
+	for i, id := range odd {
+		d := Deferral{Bank: BIC(odd[(i+1)%len(odd)]), Currency: kwd, Cap: dec("1"), Net: dec("-2.5"), Settled: dec("0.125"), Amount: dec("3")}
+		for j := 0; j < i; j++ {
+			e := pay(odd[(i+j)%len(odd)], "AAAAKWKW", BIC(odd[j]), "1.5", kwd)
+			if j%2 == 0 {
+				e.Priority = PriorityHigh
+			}
+			d.Payments = append(d.Payments, &e)
+		}
+		got, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := reflected(d); string(got) != string(want) {
+			t.Errorf("%q\n got %s\nwant %s", id, got, want)
+		}
+	}
+}
