@@ -16,6 +16,23 @@ const (
 
 func (k Kind) String() string { return string(k) }
 
+// Priority is a payment's class in its payer's queue, which gridlock
+// resolution takes first by priority. The zero value is normal: every CSV
+// payment, and a pacs.008 transaction without PmtTpInf/InstrPrty or with NORM.
+type Priority uint8
+
+const (
+	PriorityNormal Priority = iota
+	PriorityHigh            // pacs.008 PmtTpInf/InstrPrty HIGH: ahead of every normal payment
+)
+
+func (p Priority) String() string {
+	if p == PriorityHigh {
+		return "HIGH"
+	}
+	return "NORM"
+}
+
 // Header is what a payment file says about itself.
 type Header struct {
 	Line         int // CSV line; 0 for an XML group header
@@ -37,9 +54,10 @@ type Entry struct {
 	Creditor   BIC
 	Amount     decimal.Decimal
 	Currency   Currency
-	Remittance string // payments only
-	Original   string // reversals only: the payment id it reverses
-	Reason     string // reversals only: ExternalReversalReason1Code
+	Remittance string   // payments only
+	Original   string   // reversals only: the payment id it reverses
+	Reason     string   // reversals only: ExternalReversalReason1Code
+	Priority   Priority // payments only; a reversal is never queued behind anything
 }
 
 // Payer is the bank whose position the entry debits.

@@ -161,18 +161,25 @@ type netOutput struct {
 	Positions   []settlement.Position   `json:"positions"`
 	Bilateral   []settlement.Obligation `json:"bilateral"`
 	CapBreaches []settlement.CapBreach  `json:"cap_breaches"`
+	Resolution  *resolveOutput          `json:"resolution,omitempty"` // with --resolve only
 }
 
 func newNetCmd() *cobra.Command {
 	var f checkFlags
 	var caps, format string
+	var resolve bool
 	c := &cobra.Command{
-		Use:   "net [--keys DIR] [--members FILE] [--caps FILE] [--format json|text] FILE...",
+		Use:   "net [--keys DIR] [--members FILE] [--caps FILE] [--resolve] [--format json|text] FILE...",
 		Short: "Validate payment files as one cycle and print multilateral net positions",
 		Long: `Validate payment files as one cycle and, if every file is accepted, net them:
 per bank and currency sent, received and net (= received - sent), bilateral net
-obligations, and banks whose net debit exceeds their cap. Exit status: 0 all
-files valid, 1 at least one file rejected (nothing netted), 2 bad usage.`,
+obligations, and banks whose net debit exceeds their cap. With --resolve, also
+what gridlock resolution would defer: the greatest set of payments that fits
+every cap, each bank's queue taken HIGH first, then by file (header creation
+time, then file id), then position in the file; the rest deferred per bank and
+currency with amounts and payment ids, or the banks whose reversals alone break
+their cap (the cycle would be held). Exit status: 0 all files valid, 1 at least
+one file rejected (nothing netted), 2 bad usage.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format == "" {
 				format = "json"
@@ -214,6 +221,15 @@ files valid, 1 at least one file rejected (nothing netted), 2 bad usage.`,
 			if out.CapBreaches == nil {
 				out.CapBreaches = []settlement.CapBreach{}
 			}
+			if resolve {
+				zone, err := time.LoadLocation(f.zone) // the check has loaded it already
+				if err != nil {
+					return usageError("--zone: %v", err)
+				}
+				if out.Resolution, err = resolveFiles(args, res.Files, zone, capList); err != nil {
+					return err
+				}
+			}
 			if format == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				return enc.Encode(out)
@@ -223,6 +239,7 @@ files valid, 1 at least one file rejected (nothing netted), 2 bad usage.`,
 	}
 	f.register(c)
 	c.Flags().StringVar(&caps, "caps", "", "CSV file of net debit caps: bic,currency,cap")
+	c.Flags().BoolVar(&resolve, "resolve", false, "also show what gridlock resolution would defer to fit every cap")
 	c.Flags().StringVar(&format, "format", "", "json or text (default: text on a terminal, json otherwise)")
 	return c
 }
@@ -238,13 +255,19 @@ func printNet(w io.Writer, out netOutput) error {
 	tw.Flush()
 	if len(out.CapBreaches) == 0 {
 		fmt.Fprintln(w, "\nNo net debit cap exceeded")
-		return nil
+	} else {
+		fmt.Fprintln(w, "\nNet debit caps exceeded")
+		for _, b := range out.CapBreaches {
+			fmt.Fprintf(tw, "%s\t%s\tnet %s\tcap %s\t\n", b.Currency, b.Bank, settlement.FormatAmount(b.Net, b.Currency), settlement.FormatAmount(b.Cap, b.Currency))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintln(w, "\nNet debit caps exceeded")
-	for _, b := range out.CapBreaches {
-		fmt.Fprintf(tw, "%s\t%s\tnet %s\tcap %s\t\n", b.Currency, b.Bank, settlement.FormatAmount(b.Net, b.Currency), settlement.FormatAmount(b.Cap, b.Currency))
+	if out.Resolution != nil {
+		return printResolution(w, out.Resolution)
 	}
-	return tw.Flush()
+	return nil
 }
 
 func printPositions(w io.Writer, ps []settlement.Position) {

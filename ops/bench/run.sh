@@ -34,12 +34,23 @@ measure() { # prints "seconds maxrss_kb" of the fastest of RUNS runs
 floor=$(measure sha256sum "${files[@]}") || die "sha256sum of the generated day failed"
 net=$(measure bin/settle net --format json --keys "$day/keys" --members "$day/members.txt" --caps "$day/caps.csv" "${files[@]}") ||
   die "settle net over the generated day failed (its output is above)"
+# Gridlock resolution as an operator sees it: the same day with a cap of one
+# minor unit for every bank in every currency, so that the removal cascades
+# through almost every queue (the files are read a second time for it).
+tight=.run/bench/caps-tight.csv
+awk -F, 'NR == 1 { print; next }
+  { m = ($2 == "KWD") ? "0.001" : ($2 == "USD") ? "0.01" : "1"; print $1 "," $2 "," m }' "$day/caps.csv" >"$tight"
+resolve=$(measure bin/settle net --resolve --format json --keys "$day/keys" --members "$day/members.txt" --caps "$tight" "${files[@]}") ||
+  die "settle net --resolve over the generated day failed (its output is above)"
 read -r floor_s floor_kb <<<"$floor"
 read -r net_s net_kb <<<"$net"
-[ -n "${floor_kb:-}" ] && [ -n "${net_kb:-}" ] || die "no time measured (/usr/bin/time wrote '$floor' and '$net')"
+read -r resolve_s resolve_kb <<<"$resolve"
+[ -n "${floor_kb:-}" ] && [ -n "${net_kb:-}" ] && [ -n "${resolve_kb:-}" ] ||
+  die "no time measured (/usr/bin/time wrote '$floor', '$net' and '$resolve')"
 
 echo "== settle net: $PAYMENTS payments, $BANKS banks, $((bytes / 1000000)) MB of signed CSV, $(nproc) cores, best of $RUNS"
 printf '%-44s %8s s  %8s MB peak RSS\n' "settle net (verify, parse, validate, net)" "$net_s" "$((net_kb / 1024))"
+printf '%-44s %8s s  %8s MB peak RSS\n' "settle net --resolve, caps of one minor unit" "$resolve_s" "$((resolve_kb / 1024))"
 printf '%-44s %8s s  %8s MB peak RSS\n' "sha256sum of the same files (floor)" "$floor_s" "$((floor_kb / 1024))"
 echo
 

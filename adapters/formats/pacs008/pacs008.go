@@ -29,11 +29,13 @@ type groupHeader struct {
 	NbOfTxs       *string `xml:"NbOfTxs"`
 	CtrlSum       *string `xml:"CtrlSum"`
 	IntrBkSttlmDt *string `xml:"IntrBkSttlmDt"`
+	InstrPrty     *string `xml:"PmtTpInf>InstrPrty"`
 	InstgAgt      *agent  `xml:"InstgAgt"`
 }
 
 type transaction struct {
 	EndToEndID     *string  `xml:"PmtId>EndToEndId"`
+	InstrPrty      *string  `xml:"PmtTpInf>InstrPrty"`
 	IntrBkSttlmAmt *amount  `xml:"IntrBkSttlmAmt"`
 	IntrBkSttlmDt  *string  `xml:"IntrBkSttlmDt"`
 	InstgAgt       *agent   `xml:"InstgAgt"`
@@ -73,6 +75,7 @@ type parser struct {
 	pending                bool
 	txs                    int64
 	entry                  settlement.Entry
+	groupPriority          string // GrpHdr/PmtTpInf/InstrPrty, for every transaction without its own
 }
 
 func (p *parser) Line() int { return int(p.txs) }
@@ -136,6 +139,9 @@ func (p *parser) groupHeader(start *xml.StartElement) error {
 	var g groupHeader
 	if err := p.r.Dec.DecodeElement(&g, start); err != nil {
 		return err
+	}
+	if g.InstrPrty != nil {
+		p.groupPriority = strings.TrimSpace(*g.InstrPrty)
 	}
 	h := settlement.Header{}
 	ok := true
@@ -212,6 +218,7 @@ func (p *parser) transaction(start *xml.StartElement) error {
 	ok = p.agent(line, "CdtrAgt/FinInstnId/BICFI", tx.CdtrAgt, &e.Creditor) && ok
 	ok = p.r.Money(line, "IntrBkSttlmAmt", tx.IntrBkSttlmAmt, e) && ok
 	ok = p.dateAndSender(line, &tx) && ok
+	e.Priority = p.priority(&tx)
 	if len(tx.Ustrd) > 1 {
 		p.problem(line, "RmtInf/Ustrd", settlement.CodeRemittance, "%d Ustrd elements; the format carries one", len(tx.Ustrd))
 		ok = false
@@ -225,6 +232,20 @@ func (p *parser) transaction(start *xml.StartElement) error {
 	}
 	p.sink.Entry(e, ok)
 	return nil
+}
+
+// priority is the transaction's PmtTpInf/InstrPrty, or else the group's:
+// HIGH puts the payment ahead of its bank's normal ones in gridlock
+// resolution. The schema admits only HIGH and NORM.
+func (p *parser) priority(tx *transaction) settlement.Priority {
+	v := p.groupPriority
+	if tx.InstrPrty != nil {
+		v = strings.TrimSpace(*tx.InstrPrty)
+	}
+	if v == "HIGH" {
+		return settlement.PriorityHigh
+	}
+	return settlement.PriorityNormal
 }
 
 // firstTransaction completes a header the group left without a business
