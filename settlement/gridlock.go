@@ -282,12 +282,16 @@ func (q *Queues) Queue(bank BIC, cur Currency) []*Entry {
 }
 
 // capLimit is the one place that says what a bank without a cap in a
-// currency may do. Today that is what CapBreaches says: no cap, no limit.
-// If CapBreaches changes its meaning, change this function with it (and
-// TestResolveAgreesWithCapBreaches checks that they agree).
+// currency may do: what CapBreaches says, a cap of zero (it may not end the
+// cycle a net debtor there; issue 11 decided it). If CapBreaches changes its
+// meaning, change this function with it (TestResolveAgreesWithCapBreaches
+// checks that they agree).
 func capLimit(caps map[posKey]units, k posKey) (limit units, limited bool) {
-	limit, limited = caps[k]
-	return limit, limited
+	limit, ok := caps[k]
+	if !ok {
+		return units{}, true
+	}
+	return limit, true
 }
 
 // Deferral is what one bank defers in one currency: the tail of its queue

@@ -45,14 +45,14 @@ func TestResolveCascade(t *testing.T) {
 		{pay("B1", b, c, "70.00", usd), pay("B2", b, c, "40.00", usd)},
 		{pay("C1", c, a, "5.00", usd)},
 	}
-	caps := []Cap{{a, usd, dec("60")}, {b, usd, dec("0")}}
+	caps := []Cap{{a, usd, dec("60")}, {b, usd, dec("0")}, {c, usd, dec("10")}}
 	res, err := resolve(t, files, caps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// All in: A -105 over 60, so A drops A2 (50): A -55. B, receiving 60
 	// and paying 110, is at -50 over 0: it drops B2 (40), -10, then B1,
-	// +60. C then receives nothing and pays 5: -5, with no cap.
+	// +60. C then receives nothing and pays 5: -5, within its 10.
 	got := deferredIDs(res)
 	want := map[string][]string{"AAAAUS33/USD": {"A2"}, "BBBBUS33/USD": {"B1", "B2"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -180,7 +180,8 @@ func TestResolveRefusesBadInput(t *testing.T) {
 			t.Errorf("caps %v accepted", caps)
 		}
 	}
-	if res, err := q.Resolve(nil); err != nil || res.Deferred() || res.Settled != 1 {
+	// No cap is a cap of zero (as in CapBreaches): the one payer defers.
+	if res, err := q.Resolve(nil); err != nil || !res.Deferred() || res.Settled != 0 {
 		t.Errorf("no caps: %+v, %v", res, err)
 	}
 	if res, err := (&Queues{}).Resolve(nil); err != nil || res.Entries != 0 {
