@@ -26,9 +26,9 @@ type doc struct {
 	Date    string `xml:"FICdtTrf>GrpHdr>IntrBkSttlmDt"`
 	Instd   string `xml:"FICdtTrf>GrpHdr>InstdAgt>FinInstnId>BICFI"`
 	Tx      []struct {
-		E2E      string `xml:"PmtId>EndToEndId"`
-		UETR     string `xml:"PmtId>UETR"`
-		Amt      struct {
+		E2E  string `xml:"PmtId>EndToEndId"`
+		UETR string `xml:"PmtId>UETR"`
+		Amt  struct {
 			Ccy   string `xml:"Ccy,attr"`
 			Value string `xml:",chardata"`
 		} `xml:"IntrBkSttlmAmt"`
