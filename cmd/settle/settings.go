@@ -66,6 +66,8 @@ type Config struct {
 	// server: intake pulls from there (beside the built-in server), and
 	// their acknowledgements and reports are written back there.
 	RemoteBanks []RemoteBank `yaml:"remote_banks"`
+
+	afterSettlement `yaml:",inline"` // scheme.go
 }
 
 // RemoteBank is one bank's own SFTP server, as the system logs in to it.
@@ -152,6 +154,9 @@ func (c *Config) check() error {
 	}
 	if c.Broker.Kind == "nats" && c.Broker.NATS == "" {
 		return fmt.Errorf("broker.nats: the NATS URL is required when broker.kind is nats")
+	}
+	if err := c.checkAfterSettlement(); err != nil {
+		return err
 	}
 	if len(c.RemoteBanks) > remoteBanksMax {
 		return fmt.Errorf("remote_banks: %d entries, at most %d", len(c.RemoteBanks), remoteBanksMax)

@@ -19,6 +19,7 @@ import (
 	"settle/adapters/formats"
 	"settle/adapters/postgres"
 	"settle/adapters/reports"
+	"settle/adapters/schemekey"
 	"settle/adapters/sftp"
 	"settle/jobs"
 	"settle/ledger/fabric"
@@ -38,6 +39,7 @@ type runtime struct {
 	archive *archive.Archive
 	cal     *jobs.Calendar
 	ledger  jobs.Ledger
+	signer  *schemekey.Signer // the scheme's key: every outbox file is signed
 	closers []func() error
 }
 
@@ -121,6 +123,10 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 		return nil, usageError("config: %v", err)
 	}
 	r.closers = append(r.closers, closeRemotes...)
+	if r.signer, err = schemeSigner(cfg, r.log); err != nil {
+		return nil, err
+	}
+	r.banks = jobs.SignedInbox{BankInbox: r.banks, Signer: r.signer}
 	if r.archive, err = archive.Open(cfg.path("archive"), formats.DefaultLimits.FileBytesMax); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"settle/adapters/schemekey"
+	"settle/jobs"
+	"settle/settlement"
+)
+
+// afterSettlement is the part of the config about what the scheme writes
+// once a cycle settles and the settlement agent that moves the money
+// (kept inline in Config, in a file of its own).
+type afterSettlement struct {
+	Scheme struct {
+		BIC  string `yaml:"bic"`  // the scheme's own BIC: sender of every message it writes
+		Keys string `yaml:"keys"` // folder of the scheme's signing keys (default <state_dir>/scheme-keys)
+	} `yaml:"scheme"`
+	Agent struct {
+		BIC           string            `yaml:"bic"`            // the settlement agent (an SFTP participant of its own)
+		SchemeAccount string            `yaml:"scheme_account"` // the scheme's settlement account at the agent
+		Accounts      map[string]string `yaml:"accounts"`       // BIC -> the member's account at the agent
+		// UnfundedAfter: a settled cycle the agent has not confirmed this
+		// long after it settled raises settle_cycle_unfunded.
+		UnfundedAfter time.Duration `yaml:"unfunded_after"`
+	} `yaml:"agent"`
+}
+
+// defaultSchemeBIC is the scheme's BIC in local runs and the demo.
+const defaultSchemeBIC = "SETLKRSE"
+
+func (c *Config) schemeKeys() schemekey.Dir {
+	if c.Scheme.Keys != "" {
+		return schemekey.Dir{Path: c.Scheme.Keys}
+	}
+	return schemekey.Dir{Path: c.path("scheme-keys")}
+}
+
+func (c *Config) schemeBIC() settlement.BIC {
+	if c.Scheme.BIC == "" {
+		return defaultSchemeBIC
+	}
+	b, _ := settlement.ParseBIC(c.Scheme.BIC) // checked in checkAfterSettlement
+	return b
+}
+
+func (c *Config) checkAfterSettlement() error {
+	if c.Scheme.BIC != "" {
+		if _, err := settlement.ParseBIC(c.Scheme.BIC); err != nil {
+			return fmt.Errorf("scheme.bic: %w", err)
+		}
+	}
+	if c.Agent.BIC != "" {
+		if _, err := settlement.ParseBIC(c.Agent.BIC); err != nil {
+			return fmt.Errorf("agent.bic: %w", err)
+		}
+		if c.Agent.SchemeAccount == "" || len(c.Agent.SchemeAccount) > 34 {
+			return fmt.Errorf("agent.scheme_account: 1 to 34 characters are required with agent.bic")
+		}
+	}
+	for b, a := range c.Agent.Accounts {
+		if _, err := settlement.ParseBIC(b); err != nil {
+			return fmt.Errorf("agent.accounts: %w", err)
+		}
+		if a == "" || len(a) > 34 {
+			return fmt.Errorf("agent.accounts[%s]: 1 to 34 characters", b)
+		}
+	}
+	if c.Agent.UnfundedAfter < 0 {
+		return fmt.Errorf("agent.unfunded_after %s: not negative", c.Agent.UnfundedAfter)
+	}
+	return nil
+}
+
+// schemeSigner is the scheme's signer; a state folder without a key gets
+// its first one (k1), so a fresh local setup signs from its first ack.
+func schemeSigner(cfg Config, log *slog.Logger) (*schemekey.Signer, error) {
+	d := cfg.schemeKeys()
+	if _, err := d.Load(); err == schemekey.ErrNoKey {
+		k, err := d.Init("k1")
+		if err != nil {
+			return nil, fmt.Errorf("scheme key: %w", err)
+		}
+		log.Warn("scheme signing key created", "label", k.Label, "folder", d.Path)
+	} else if err != nil {
+		return nil, fmt.Errorf("scheme key: %w", err)
+	}
+	return &schemekey.Signer{Dir: d}, nil
+}
+
+// publishSchemeKeys puts the published public keys into every member's
+// outbox, and the agent's, and removes retired ones.
+func (r *runtime) publishSchemeKeys(ctx context.Context) error {
+	set, err := r.signer.Keys()
+	if err != nil {
+		return err
+	}
+	retired, err := r.cfg.schemeKeys().Retired()
+	if err != nil {
+		return err
+	}
+	members, err := r.store.Members(ctx)
+	if err != nil {
+		return err
+	}
+	var banks []settlement.BIC
+	for b := range members {
+		banks = append(banks, b)
+	}
+	if r.cfg.Agent.BIC != "" {
+		banks = append(banks, settlement.BIC(r.cfg.Agent.BIC))
+	}
+	slices.Sort(banks)
+	var keys []jobs.PublicKey
+	for _, k := range set.Published {
+		keys = append(keys, jobs.PublicKey{Label: k.Label, PEM: k.PublicPEM()})
+	}
+	return jobs.PublishKeys(ctx, r.banks, banks, keys, retired)
+}
+
+func newSchemeCmd() *cobra.Command {
+	var file string
+	c := &cobra.Command{
+		Use:   "scheme key [init|rotate|retire]",
+		Short: "The scheme's own signing key: print it, rotate it",
+	}
+	configFlag(c, &file)
+	key := &cobra.Command{
+		Use:   "key",
+		Short: "Print the scheme's public keys (PEM): the active one first",
+		Long: `Print the public keys with which members verify every file the scheme
+writes into their outbox (<file>.sig, Ed25519, base64). The active key comes
+first; during a rotation the previous one follows.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(file)
+			if err != nil {
+				return usageError("config: %v", err)
+			}
+			set, err := cfg.schemeKeys().Load()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "# scheme.%s.pem (active)\n%s", set.Active.Label, set.Active.PublicPEM())
+			for _, k := range set.Published {
+				if k != set.Active {
+					fmt.Fprintf(out, "# scheme.%s.pem (previous, still published)\n%s", k.Label, k.PublicPEM())
+				}
+			}
+			return nil
+		},
+	}
+	var label string
+	publish := func(cmd *cobra.Command) error {
+		return runWith(cmd, file, runtimeOpts{}, func(r *runtime) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			return r.publishSchemeKeys(ctx)
+		})
+	}
+	initCmd := &cobra.Command{
+		Use:   "init [--label k1]",
+		Short: "Make the scheme's first signing key and publish it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(file)
+			if err != nil {
+				return usageError("config: %v", err)
+			}
+			k, err := cfg.schemeKeys().Init(label)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "scheme key %s made\n", k.Label)
+			return publish(cmd)
+		},
+	}
+	initCmd.Flags().StringVar(&label, "label", "k1", "the key's label (scheme.<label>.pem)")
+	rotate := &cobra.Command{
+		Use:   "rotate --label LABEL",
+		Short: "Make a new signing key the one that signs; the old one stays published",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(file)
+			if err != nil {
+				return usageError("config: %v", err)
+			}
+			if label == "" {
+				return usageError("--label is required")
+			}
+			k, err := cfg.schemeKeys().Rotate(label)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "scheme key %s signs from now on; retire the old one once every member has scheme.%s.pem\n", k.Label, k.Label)
+			return publish(cmd)
+		},
+	}
+	rotate.Flags().StringVar(&label, "label", "", "the new key's label")
+	retire := &cobra.Command{
+		Use:   "retire LABEL",
+		Short: "Stop publishing a key that no longer signs",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(file)
+			if err != nil {
+				return usageError("config: %v", err)
+			}
+			if err := cfg.schemeKeys().Retire(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "scheme key %s retired\n", args[0])
+			return publish(cmd)
+		},
+	}
+	key.AddCommand(initCmd, rotate, retire)
+	c.AddCommand(key)
+	return c
+}
+
+func init() { commands = append(commands, newSchemeCmd) }
