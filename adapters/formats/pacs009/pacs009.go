@@ -6,11 +6,9 @@
 package pacs009
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"time"
 
@@ -30,12 +28,11 @@ func Name(cycle string, c settlement.Currency) string {
 
 // Errors.
 var (
-	// ErrUnbalanced: the pay-ins do not equal the pay-outs, or the
-	// positions do not sum to zero. A broken invariant: nothing is written.
-	ErrUnbalanced = errors.New("settlement instructions do not balance")
-	ErrNothing    = errors.New("no net position to settle in this currency")
+	// ErrUnbalanced: the pay-ins do not equal the pay-outs. A broken
+	// invariant: nothing is written.
+	ErrUnbalanced = settlement.ErrUnbalanced
+	ErrNothing    = settlement.ErrNothingToSettle
 	ErrNoAccount  = errors.New("no account at the settlement agent")
-	ErrCurrency   = errors.New("position of another currency")
 )
 
 // Agent is the settlement agent as the config names it: its BIC, the
@@ -46,73 +43,18 @@ type Agent struct {
 	Accounts      map[settlement.BIC]string // each member's account at the agent
 }
 
-// Instruction is one transfer at the agent: a net debtor's pay-in to the
-// settlement account (PayIn) or the account's pay-out to a net creditor.
-type Instruction struct {
-	Cycle    string
-	Bank     settlement.BIC
-	Currency settlement.Currency
-	Amount   decimal.Decimal // positive
-	PayIn    bool
-}
-
-// EndToEndID is <cycle>:<BIC>:<currency>, as the contract names it.
-func (i Instruction) EndToEndID() string { return EndToEndID(i.Cycle, i.Bank, i.Currency) }
-
-// EndToEndID names the transfer of a bank in a cycle and currency.
-func EndToEndID(cycle string, bank settlement.BIC, c settlement.Currency) string {
-	return cycle + ":" + string(bank) + ":" + c.Code()
-}
-
-// UETR is the transfer's unique end-to-end transaction reference: a
-// UUID with the version 4 layout the schema's pattern asks for, whose
-// random bits are taken from the SHA-256 of the EndToEndId. Deriving it
-// (rather than drawing it) means a cycle's instructions written again
-// after a crash carry the same UETRs, so the agent can tell a repeat
-// from a new transfer, and reconciliation can recompute it.
-func (i Instruction) UETR() string { return UETR(i.EndToEndID()) }
-
-// UETR derives the UETR of an EndToEndId (see Instruction.UETR).
-func UETR(endToEndID string) string {
-	h := sha256.Sum256([]byte("settle-uetr:" + endToEndID))
-	h[6] = h[6]&0x0f | 0x40
-	h[8] = h[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
-}
+// Instruction is one transfer at the agent (settlement.Instruction: its
+// EndToEndId and UETR are the domain's, so reconciliation recomputes them).
+type Instruction = settlement.Instruction
 
 // Instructions are the transfers that settle a cycle's positions in one
-// currency, pay-ins first, each part in BIC order. It asserts that the
-// positions sum to zero and that the pay-ins equal the pay-outs exactly.
+// currency (settlement.Instructions).
 func Instructions(cycle string, c settlement.Currency, positions []settlement.Position) ([]Instruction, error) {
-	var out []Instruction
-	var in, outSum decimal.Decimal
-	for _, p := range positions {
-		if p.Currency != c {
-			return nil, fmt.Errorf("%w: %s %s in the %s instructions", ErrCurrency, p.Bank, p.Currency, c)
-		}
-		switch p.Net.Sign() {
-		case -1:
-			out = append(out, Instruction{Cycle: cycle, Bank: p.Bank, Currency: c, Amount: p.Net.Neg(), PayIn: true})
-			in = in.Add(p.Net.Neg())
-		case 1:
-			out = append(out, Instruction{Cycle: cycle, Bank: p.Bank, Currency: c, Amount: p.Net})
-			outSum = outSum.Add(p.Net)
-		}
-	}
-	if !in.Equal(outSum) {
-		return nil, fmt.Errorf("%w: %s %s pay-ins %s, pay-outs %s", ErrUnbalanced, cycle, c, in, outSum)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: %s %s", ErrNothing, cycle, c)
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].PayIn != out[j].PayIn {
-			return out[i].PayIn
-		}
-		return out[i].Bank < out[j].Bank
-	})
-	return out, nil
+	return settlement.Instructions(cycle, c, positions)
 }
+
+// UETR derives the UETR of an EndToEndId (settlement.UETR).
+func UETR(endToEndID string) string { return settlement.UETR(endToEndID) }
 
 // Message is one pacs.009: a cycle's instructions in one currency.
 type Message struct {
