@@ -88,3 +88,14 @@ func clipOut(b []byte) string {
 	}
 	return string(b)
 }
+
+// XmllintRefuses tells whether xmllint --schema refuses file as message.
+func XmllintRefuses(t testing.TB, message, file string) bool {
+	t.Helper()
+	xmllint, err := exec.LookPath("xmllint")
+	if err != nil {
+		t.Fatal("xmllint not found: install libxml2-utils (ops/deps.sh does)")
+	}
+	out, err := exec.Command(xmllint, "--noout", "--schema", filepath.Join(XSDDir(), message+".xsd"), file).CombinedOutput()
+	return err != nil || !bytes.Contains(out, []byte("validates"))
+}
