@@ -131,6 +131,9 @@ type Summary struct {
 	LedgerRecords int64
 	Matched       int64
 	Breaks        int64
+	// Agent is the comparison with the settlement agent's bookings, where
+	// the run made one (a cycle settled with instructions to fund).
+	Agent *AgentResult
 }
 
 // Payments merge-joins the two ordered streams and emits a break for every

@@ -227,9 +227,11 @@ func applyBreaks(ctx context.Context, tx *sql.Tx, cycle int64, actor string, pla
 			return err
 		}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO recon_runs (cycle_id, store_records, ledger_records, matched, breaks, opened, closed)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, cycle, sum.StoreRecords, sum.LedgerRecords, sum.Matched, sum.Breaks, len(plan.Open), len(plan.Close))
-	return err
+	if _, err := tx.ExecContext(ctx, `INSERT INTO recon_runs (cycle_id, store_records, ledger_records, matched, breaks, opened, closed)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, cycle, sum.StoreRecords, sum.LedgerRecords, sum.Matched, sum.Breaks, len(plan.Open), len(plan.Close)); err != nil {
+		return err
+	}
+	return saveConfirmation(ctx, tx, cycle, sum.Agent)
 }
 
 func bankOf(subject string) any {

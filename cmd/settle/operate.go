@@ -311,11 +311,11 @@ func newIntakeCmd() *cobra.Command {
 }
 
 func newReconCmd() *cobra.Command {
-	c := &cobra.Command{Use: "recon", Short: "Reconcile a cycle: Postgres against the ledger"}
+	c := &cobra.Command{Use: "recon", Short: "Reconcile a cycle: Postgres, the ledger and the settlement agent"}
 	var file, date string
 	run := &cobra.Command{
 		Use:   "run --date YYYY-MM-DD",
-		Short: "Compare a settled cycle with the ledger again; new breaks open, vanished ones close",
+		Short: "Compare a settled cycle with the ledger and the agent's bookings again; new breaks open, vanished ones close",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := parseDateFlag(date)
@@ -340,6 +340,9 @@ func newReconCmd() *cobra.Command {
 				w := cmd.OutOrStdout()
 				fmt.Fprintf(w, "cycle %s: %d in Postgres, %d on the ledger, %d matched, %d breaks (%d new, %d closed as gone)\n",
 					settlement.CycleID(d), sum.StoreRecords, sum.LedgerRecords, sum.Matched, len(found), len(plan.Open), len(plan.Close))
+				if a := sum.Agent; a != nil {
+					fmt.Fprintf(w, "settlement agent: %s, %d of %d instructions booked as instructed, %d bookings\n", a.Status, a.Confirmed, a.Instructions, a.Bookings)
+				}
 				for _, b := range found {
 					fmt.Fprintf(w, "  %s\n", b)
 				}
