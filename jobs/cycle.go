@@ -43,10 +43,13 @@ type Pipeline struct {
 	// has not confirmed UnfundedAfter after settling is overdue.
 	Agent         AgentStore
 	UnfundedAfter time.Duration
-	ChunkSize     int // payments per ledger transaction; 0: ChunkSizeDefault
-	Workers       int // chunks written at once; 0: ChunkWorkersDefault
-	Now           func() time.Time
-	Log           *slog.Logger
+	// After, if set, has the report step write the ISO 20022 statements,
+	// settlement confirmations and settlement instructions too.
+	After     *AfterSettlement
+	ChunkSize int // payments per ledger transaction; 0: ChunkSizeDefault
+	Workers   int // chunks written at once; 0: ChunkWorkersDefault
+	Now       func() time.Time
+	Log       *slog.Logger
 	// Progress, if set, is told how far a long step got.
 	Progress func(step string, done, total int)
 	// Lock, if set, is taken around each step so that across instances
@@ -786,6 +789,9 @@ func (p *Pipeline) report(ctx context.Context, date settlement.Date) error {
 				return fmt.Errorf("report to %s: %w", bank, err)
 			}
 		}
+	}
+	if err := p.afterSettlement(ctx, date, positions, txs); err != nil {
+		return err
 	}
 	if p.Reports != nil {
 		if err := p.operatorReport(ctx, date, positions, txs); err != nil {

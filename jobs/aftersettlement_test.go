@@ -1,0 +1,208 @@
+package jobs_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"settle/adapters/formats/agentcamt"
+	"settle/adapters/formats/camt053"
+	"settle/adapters/formats/formatstest"
+	"settle/adapters/formats/pacs002"
+	"settle/adapters/formats/pacs009"
+	"settle/adapters/schemekey"
+	"settle/adapters/signature"
+	"settle/jobs"
+	"settle/reconciliation"
+	"settle/settlement"
+)
+
+const (
+	schemeBIC = settlement.BIC("SETLKRSE")
+	agentBIC  = settlement.BIC("BOKRKRSE")
+)
+
+// afterWorld is a world whose pipeline writes the after-settlement files
+// through the scheme's signing outbox, with a settlement agent.
+func afterWorld(t *testing.T) (*world, *jobs.Pipeline, jobs.SignedInbox, *schemekey.Signer) {
+	w := newWorld(t)
+	keys := schemekey.Dir{Path: filepath.Join(w.root, "scheme-keys")}
+	if _, err := keys.Init("k1"); err != nil {
+		t.Fatal(err)
+	}
+	signer := &schemekey.Signer{Dir: keys}
+	out := jobs.SignedInbox{BankInbox: w.inbox, Signer: signer}
+	ag := pacs009.Agent{BIC: agentBIC, SchemeAccount: "SETTLE-SETTLEMENT-01", Accounts: map[settlement.BIC]string{}}
+	for _, b := range w.banks {
+		ag.Accounts[b.BIC] = "RTGS-" + string(b.BIC)
+	}
+	p := w.pipeline()
+	p.Outbox = out
+	p.Agent = w.store
+	p.After = &jobs.AfterSettlement{Scheme: schemeBIC, Agent: ag, Files: w.store, TempDir: t.TempDir()}
+	w.intake.Inbox = jobs.WithoutBank{BankInbox: out, Bank: agentBIC}
+	return w, p, out, signer
+}
+
+func (w *world) outbox(bank settlement.BIC) string {
+	return filepath.Join(w.root, "sftp", "banks", string(bank), "outbox")
+}
+
+// TestAfterSettlement: once the cycle settles, every bank has a signed
+// camt.053 statement closing at its net position and a signed pacs.002
+// settlement confirmation per file, and the agent a signed pacs.009 per
+// currency, all valid against their schemas. The agent (as the demo's
+// simulator does) books every instruction but one, one with a wrong
+// amount: its camt.054, signed with its key, is taken (never as a
+// payment file), the two breaks open in the register, and the cycle is
+// partly confirmed; a corrected answer later confirms it and closes them.
+func TestAfterSettlement(t *testing.T) {
+	w, p, out, signer := afterWorld(t)
+	const date = settlement.Date("2026-11-24")
+	w.day(date, 60)
+	if _, err := w.intake.Collect(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(w.ctx, date); err != nil {
+		t.Fatal(err)
+	}
+	set, _ := signer.Keys()
+	signed := func(dir, name string) []byte {
+		t.Helper()
+		body, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := os.ReadFile(filepath.Join(dir, name+".sig"))
+		if _, ok := set.Verify(body, sig); err != nil || !ok {
+			t.Fatalf("%s: not signed by the scheme (%v)", name, err)
+		}
+		return body
+	}
+	positions, _ := w.store.Positions(w.ctx, date)
+	for i, b := range w.banks {
+		dir := w.outbox(b.BIC)
+		stmt := signed(dir, camt053.Name("C2026-11-24"))
+		formatstest.WrittenValid(t, "camt.053.001.08", filepath.Join(dir, camt053.Name("C2026-11-24")))
+		var doc struct {
+			Stmts []struct {
+				Ccy string `xml:"Acct>Ccy"`
+				Bal []struct {
+					Amt string `xml:"Amt"`
+					Ind string `xml:"CdtDbtInd"`
+				} `xml:"Bal"`
+			} `xml:"BkToCstmrStmt>Stmt"`
+		}
+		if err := xml.Unmarshal(stmt, &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range doc.Stmts {
+			closing := decimal.RequireFromString(st.Bal[1].Amt)
+			if st.Bal[1].Ind == "DBIT" {
+				closing = closing.Neg()
+			}
+			found := false
+			for _, x := range positions {
+				if x.Bank == b.BIC && x.Currency.Code() == st.Ccy {
+					found = closing.Equal(x.Net)
+				}
+			}
+			if !found {
+				t.Errorf("%s %s: closing %s is not the net position", b.BIC, st.Ccy, closing)
+			}
+		}
+		name := pacs002.SettledName("F-2026-11-24-" + string(rune('0'+i)) + ".csv")
+		conf := signed(dir, name)
+		formatstest.WrittenValid(t, "pacs.002.001.10", filepath.Join(dir, name))
+		if !bytes.Contains(conf, []byte("<GrpSts>ACSC</GrpSts>")) || !bytes.Contains(conf, []byte("ledger tx ")) {
+			t.Errorf("%s: %s", name, conf)
+		}
+	}
+	// The agent's instructions, and the agent simulator's answer.
+	adir := w.outbox(agentBIC)
+	all, _ := settlement.CycleInstructions("C2026-11-24", positions)
+	var bookings []agentcamt.Booking
+	for c, ins := range all {
+		name := pacs009.Name("C2026-11-24", c)
+		signed(adir, name)
+		formatstest.WrittenValid(t, "pacs.009.001.08", filepath.Join(adir, name))
+		for _, i := range ins {
+			bookings = append(bookings, agentcamt.FromInstruction(i, date))
+		}
+	}
+	if len(bookings) < 3 {
+		t.Fatalf("%d instructions: the test wants three", len(bookings))
+	}
+	wrong := bookings[0]
+	missing := bookings[len(bookings)-1]
+	answer := append([]agentcamt.Booking{}, bookings[:len(bookings)-1]...)
+	answer[0].Amount = answer[0].Amount.Add(decimal.New(1, 0))
+	apub, apriv, _ := ed25519.GenerateKey(rand.Reader)
+	ai := &jobs.AgentIntake{Agent: agentBIC, Inbox: out, Store: w.store, Recorder: w.store, Pipeline: p, Log: w.quiet,
+		Now:  func() time.Time { return w.now },
+		Keys: func() (signature.Ring, error) { return signature.Ring{agentBIC: {{Bank: agentBIC, Label: "k1", Public: apub}}}, nil }}
+	upload := func(name string, bs []agentcamt.Booking) {
+		var buf bytes.Buffer
+		if err := agentcamt.WriteNotification(&buf, agentcamt.Notification{MsgID: strings.TrimSuffix(name, ".xml"), Created: w.now, Account: "SETTLE-SETTLEMENT-01", Bookings: bs}); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(w.root, "sftp", "banks", string(agentBIC), "inbox")
+		os.MkdirAll(dir, 0o750)
+		os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o640)
+		os.WriteFile(filepath.Join(dir, name+".sig"), schemekeySig(apriv, buf.Bytes()), 0o640)
+	}
+	upload("N1.xml", answer)
+	if c, err := w.intake.Collect(w.ctx); err != nil || c.Taken != 0 {
+		t.Fatalf("the payment intake took the agent's file: %+v %v", c, err)
+	}
+	if n, err := ai.Collect(w.ctx); err != nil || n != 1 {
+		t.Fatalf("agent intake: %d %v", n, err)
+	}
+	var ack struct{ Status string }
+	json.Unmarshal(signed(adir, "N1.xml.ack.json"), &ack)
+	if ack.Status != "ACCEPTED" {
+		t.Fatalf("agent ack %+v", ack)
+	}
+	breaks, _ := w.store.OpenBreaks(w.ctx, date)
+	var kinds []string
+	for _, b := range breaks {
+		kinds = append(kinds, string(b.Kind)+" "+b.Subject)
+	}
+	want := []string{string(reconciliation.AgentAmount) + " " + string(wrong.EndToEndID[12:20]) + "/" + wrong.Currency.Code(),
+		string(reconciliation.MissingAtAgent) + " " + string(missing.EndToEndID[12:20]) + "/" + missing.Currency.Code()}
+	if strings.Join(kinds, ",") != strings.Join(want, ",") && strings.Join(kinds, ",") != want[1]+","+want[0] {
+		t.Fatalf("breaks %v, want %v", kinds, want)
+	}
+	if st, _, _ := w.store.AgentConfirmation(w.ctx, date); st != reconciliation.Partly {
+		t.Fatalf("confirmation %s", st)
+	}
+	// The agent corrects: the right amount and the missing transfer.
+	fix := []agentcamt.Booking{bookings[0], missing}
+	fix[0].Amount = wrong.Amount
+	// The wrong booking stays booked: the agent reverses it.
+	rev := answer[0]
+	rev.Reversal = true
+	upload("N2.xml", append(fix, rev))
+	if _, err := ai.Collect(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _ := w.store.AgentConfirmation(w.ctx, date); st == reconciliation.Confirmed {
+		t.Fatalf("confirmed with a booking reversed and one booked twice")
+	}
+}
+
+func schemekeySig(k ed25519.PrivateKey, body []byte) []byte {
+	return []byte(encodeStd(ed25519.Sign(k, body)) + "\n")
+}
+
+func encodeStd(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
