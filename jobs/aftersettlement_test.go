@@ -149,8 +149,10 @@ func TestAfterSettlement(t *testing.T) {
 	answer[0].Amount = answer[0].Amount.Add(decimal.New(1, 0))
 	apub, apriv, _ := ed25519.GenerateKey(rand.Reader)
 	ai := &jobs.AgentIntake{Agent: agentBIC, Inbox: out, Store: w.store, Recorder: w.store, Pipeline: p, Log: w.quiet,
-		Now:  func() time.Time { return w.now },
-		Keys: func() (signature.Ring, error) { return signature.Ring{agentBIC: {{Bank: agentBIC, Label: "k1", Public: apub}}}, nil }}
+		Now: func() time.Time { return w.now },
+		Keys: func() (signature.Ring, error) {
+			return signature.Ring{agentBIC: {{Bank: agentBIC, Label: "k1", Public: apub}}}, nil
+		}}
 	upload := func(name string, bs []agentcamt.Booking) {
 		var buf bytes.Buffer
 		if err := agentcamt.WriteNotification(&buf, agentcamt.Notification{MsgID: strings.TrimSuffix(name, ".xml"), Created: w.now, Account: "SETTLE-SETTLEMENT-01", Bookings: bs}); err != nil {

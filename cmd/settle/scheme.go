@@ -4,13 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"settle/adapters/formats"
+	"settle/adapters/formats/pacs009"
 	"settle/adapters/schemekey"
+	"settle/adapters/signature"
 	"settle/jobs"
+	"settle/reconciliation"
 	"settle/settlement"
 )
 
@@ -25,6 +30,7 @@ type afterSettlement struct {
 	Agent struct {
 		BIC           string            `yaml:"bic"`            // the settlement agent (an SFTP participant of its own)
 		SchemeAccount string            `yaml:"scheme_account"` // the scheme's settlement account at the agent
+		Keys          string            `yaml:"keys"`           // folder of the agent's public keys, <BIC>.<label>.pem
 		Accounts      map[string]string `yaml:"accounts"`       // BIC -> the member's account at the agent
 		// UnfundedAfter: a settled cycle the agent has not confirmed this
 		// long after it settled raises settle_cycle_unfunded.
@@ -226,3 +232,89 @@ first; during a rotation the previous one follows.`,
 }
 
 func init() { commands = append(commands, newSchemeCmd) }
+
+// afterSettlement is what the report step writes besides the JSON
+// reports: statements and confirmations always, instructions when the
+// config names a settlement agent.
+func (r *runtime) afterSettlement() *jobs.AfterSettlement {
+	a := &jobs.AfterSettlement{Scheme: r.cfg.schemeBIC(), Files: r.jobs, TempDir: r.cfg.path("spool")}
+	os.MkdirAll(a.TempDir, 0o700)
+	if r.cfg.Agent.BIC != "" {
+		a.Agent = pacs009.Agent{BIC: settlement.BIC(r.cfg.Agent.BIC), SchemeAccount: r.cfg.Agent.SchemeAccount, Accounts: map[settlement.BIC]string{}}
+		for b, acct := range r.cfg.Agent.Accounts {
+			bic, _ := settlement.ParseBIC(b)
+			a.Agent.Accounts[bic] = acct
+		}
+	}
+	return a
+}
+
+// agentIntake takes the agent's answers; ok false without an agent.
+func (r *runtime) agentIntake(p *jobs.Pipeline) (*jobs.AgentIntake, bool) {
+	if r.cfg.Agent.BIC == "" {
+		return nil, false
+	}
+	dir := r.cfg.Agent.Keys
+	return &jobs.AgentIntake{Agent: settlement.BIC(r.cfg.Agent.BIC), Inbox: r.banks, Store: r.jobs, Recorder: r.jobs, Pipeline: p,
+		Limits: formats.Limits{Zone: r.cal.Location()}, Now: clock, Log: r.log,
+		Keys: func() (signature.Ring, error) {
+			if dir == "" {
+				return signature.Ring{}, nil
+			}
+			return signature.LoadDir(dir)
+		}}, true
+}
+
+// unfundedGauge sets settle_cycle_unfunded{cycle} to 1 for each settled
+// cycle the agent has not confirmed agent.unfunded_after after it
+// settled, and to 0 for those that came back under it.
+func (r *runtime) unfundedGauge(ctx context.Context, set func(cycle string, v float64), seen map[string]bool) error {
+	cs, err := r.jobs.Unconfirmed(ctx)
+	if err != nil {
+		return err
+	}
+	now := map[string]bool{}
+	for _, c := range cs {
+		if reconciliation.Unfunded(c.Status, c.SettledAt, clock(), r.cfg.Agent.UnfundedAfter) {
+			id := settlement.CycleID(c.Date)
+			now[id] = true
+			set(id, 1)
+		}
+	}
+	for id := range seen {
+		if !now[id] {
+			set(id, 0)
+			delete(seen, id)
+		}
+	}
+	for id := range now {
+		seen[id] = true
+	}
+	return nil
+}
+
+func newAgentCmd() *cobra.Command {
+	var file string
+	c := &cobra.Command{Use: "agent", Short: "The settlement agent's answers (camt.054, camt.053)"}
+	collect := &cobra.Command{
+		Use:   "collect",
+		Short: "Take the agent's answers waiting now and reconcile the cycles it has not confirmed",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runWith(cmd, file, runtimeOpts{ledger: true}, func(r *runtime) error {
+				ai, ok := r.agentIntake(r.pipeline(nil))
+				if !ok {
+					return usageError("config: no agent.bic")
+				}
+				n, err := ai.Collect(cmd.Context())
+				fmt.Fprintf(cmd.OutOrStdout(), "taken %d answers from %s\n", n, r.cfg.Agent.BIC)
+				return err
+			})
+		},
+	}
+	configFlag(collect, &file)
+	c.AddCommand(collect)
+	return c
+}
+
+func init() { commands = append(commands, newAgentCmd) }

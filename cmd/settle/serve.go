@@ -142,6 +142,34 @@ func serve(ctx context.Context, file string) error {
 
 	// Event handlers carry a frozen cycle through the stages.
 	p := r.pipeline(nil)
+
+	// The settlement agent's answers, and the cycles it has not funded.
+	m.Describe("settle_cycle_unfunded", "gauge", "1 for a settled cycle the settlement agent has not confirmed agent.unfunded_after after it settled.")
+	if ai, ok := r.agentIntake(p); ok {
+		seen := map[string]bool{}
+		run("agent", func() error {
+			t := time.NewTicker(r.cfg.Intake.Poll)
+			defer t.Stop()
+			for {
+				if unlock, ok, err := r.jobs.TryLock(ctx, "agent-intake"); err != nil {
+					log.Error("agent intake lock", "err", err)
+				} else if ok {
+					if _, err := ai.Collect(ctx); err != nil && ctx.Err() == nil {
+						log.Error("agent intake pass", "err", err)
+					}
+					if err := r.unfundedGauge(ctx, func(c string, v float64) { m.Set("settle_cycle_unfunded", v, "cycle", c) }, seen); err != nil && ctx.Err() == nil {
+						log.Error("unfunded cycles", "err", err)
+					}
+					unlock()
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+				}
+			}
+		})
+	}
 	p.Lock = r.jobs.TryLock
 	step := countSteps(p.Handle, m, log)
 	// A cycle only an operator can unblock (jobs.NeedsOperator) waits for

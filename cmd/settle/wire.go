@@ -181,7 +181,11 @@ func (r *runtime) intake() (*jobs.Intake, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &jobs.Intake{Inbox: r.banks, Archive: r.archive, Store: r.jobs, Files: r.jobs, Calendar: r.cal,
+	var inbox jobs.BankInbox = r.banks
+	if r.cfg.Agent.BIC != "" { // the agent's answers are not payment files: agentIntake takes them
+		inbox = jobs.WithoutBank{BankInbox: r.banks, Bank: settlement.BIC(r.cfg.Agent.BIC)}
+	}
+	return &jobs.Intake{Inbox: inbox, Archive: r.archive, Store: r.jobs, Files: r.jobs, Calendar: r.cal,
 		CutOff: cut, AheadMax: r.cfg.Intake.AheadMaxDays, Now: clock, Log: r.log,
 		Limits: formats.Limits{Zone: r.cal.Location()}}, nil
 }
@@ -189,7 +193,7 @@ func (r *runtime) intake() (*jobs.Intake, error) {
 func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {
 	return &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.banks, Reports: reports.Dir{Root: r.cfg.path("reports")}, ChunkSize: r.cfg.Ledger.ChunkSize,
 		Workers: r.cfg.Ledger.Workers, Now: clock, Log: r.log, Progress: progress,
-		Agent: r.jobs, UnfundedAfter: r.cfg.Agent.UnfundedAfter}
+		Agent: r.jobs, UnfundedAfter: r.cfg.Agent.UnfundedAfter, After: r.afterSettlement()}
 }
 
 // readOnlyDSN makes every session of the connection read-only.
