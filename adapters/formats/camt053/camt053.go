@@ -94,6 +94,7 @@ func (t Totals) Net() decimal.Decimal { return t.CreditSum.Sub(t.DebitSum) }
 type spooled struct {
 	file *os.File
 	w    *bufio.Writer
+	x    *isowrite.Writer // over w, for every entry
 	tot  Totals
 }
 
@@ -104,6 +105,7 @@ type Spool struct {
 	Date   settlement.Date
 	Scheme settlement.BIC // Acct/Svcr
 	stmts  map[key]*spooled
+	dates  string // BookgDt and ValDt, the same for every entry
 	err    error
 }
 
@@ -116,7 +118,8 @@ func NewSpool(dir, cycle string, date settlement.Date, scheme settlement.BIC) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Spool{dir: d, Cycle: cycle, Date: date, Scheme: scheme, stmts: map[key]*spooled{}}, nil
+	return &Spool{dir: d, Cycle: cycle, Date: date, Scheme: scheme, stmts: map[key]*spooled{},
+		dates: "        <BookgDt><Dt>" + string(date) + "</Dt></BookgDt>\n        <ValDt><Dt>" + string(date) + "</Dt></ValDt>\n"}, nil
 }
 
 // Add spools one entry; after an error every call returns it.
@@ -134,7 +137,7 @@ func (s *Spool) add(e Entry) error {
 	if e.ID == "" || len(e.ID) > refMax || !isowrite.Clean(e.ID) {
 		return fmt.Errorf("%w: id %q", ErrEntry, e.ID)
 	}
-	if e.LedgerTx == "" || !isowrite.Clean(e.LedgerTx) || len(e.LedgerTx) > 500-len(ledgerTxInfo) {
+	if e.LedgerTx == "" || !isowrite.Clean(e.LedgerTx) || strings.ContainsAny(e.LedgerTx, "&<>") || len(e.LedgerTx) > 500-len(ledgerTxInfo) {
 		return fmt.Errorf("%w %s: ledger transaction %q", ErrEntry, e.ID, e.LedgerTx)
 	}
 	if e.Amount.Sign() <= 0 {
@@ -154,6 +157,7 @@ func (s *Spool) add(e Entry) error {
 			return err
 		}
 		st = &spooled{file: f, w: bufio.NewWriterSize(f, 8<<10)}
+		st.x = isowrite.Over(st.w)
 		s.stmts[k] = st
 	}
 	if e.Credit {
@@ -163,9 +167,8 @@ func (s *Spool) add(e Entry) error {
 		st.tot.Debits++
 		st.tot.DebitSum = st.tot.DebitSum.Add(e.Amount)
 	}
-	w := isowrite.New(st.w)
-	s.entry(w, &e)
-	return w.Flush()
+	s.entry(st.x, &e)
+	return st.x.Err()
 }
 
 // ledgerTxInfo begins AddtlNtryInf, which holds the ledger transaction
@@ -189,8 +192,7 @@ func (s *Spool) entry(w *isowrite.Writer, e *Entry) {
 		sub = "RRTN"
 	}
 	w.Raw("        <Sts><Cd>BOOK</Cd></Sts>\n")
-	w.Raw("        <BookgDt><Dt>" + string(s.Date) + "</Dt></BookgDt>\n")
-	w.Raw("        <ValDt><Dt>" + string(s.Date) + "</Dt></ValDt>\n")
+	w.Raw(s.dates)
 	// The contract's AcctSvcrRef is the ledger transaction. The schema
 	// allows 35 characters; an id longer than that (Fabric's are 64 hex
 	// digits) is written as its first 35 there, which is unique in
@@ -200,11 +202,17 @@ func (s *Spool) entry(w *isowrite.Writer, e *Entry) {
 		ref = ref[:refMax]
 	}
 	w.Elem(4, "AcctSvcrRef", ref, refMax)
-	w.Raw("        <BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>" + fam + "</Cd><SubFmlyCd>" + sub + "</SubFmlyCd></Fmly></Domn></BkTxCd>\n")
+	w.Raw("        <BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>")
+	w.Raw(fam)
+	w.Raw("</Cd><SubFmlyCd>")
+	w.Raw(sub)
+	w.Raw("</SubFmlyCd></Fmly></Domn></BkTxCd>\n")
 	w.Open(4, "NtryDtls")
 	w.Open(5, "TxDtls")
 	w.Raw("            <Refs>")
-	w.Raw("<EndToEndId>" + escape(e.ID) + "</EndToEndId></Refs>\n")
+	w.Raw("<EndToEndId>")
+	w.Raw(escape(e.ID))
+	w.Raw("</EndToEndId></Refs>\n")
 	// The counterparty: the agent that paid this bank (DbtrAgt) or the one
 	// this bank paid (CdtrAgt).
 	w.Raw("            <RltdAgts>")
@@ -212,11 +220,16 @@ func (s *Spool) entry(w *isowrite.Writer, e *Entry) {
 	w.Raw("            </RltdAgts>\n")
 	w.Close(5, "TxDtls")
 	w.Close(4, "NtryDtls")
-	w.Elem(4, "AddtlNtryInf", ledgerTxInfo+e.LedgerTx, 500)
+	w.Raw("        <AddtlNtryInf>" + ledgerTxInfo)
+	w.Raw(e.LedgerTx) // checked by add: clean, short enough
+	w.Raw("</AddtlNtryInf>\n")
 	w.Close(3, "Ntry")
 }
 
 func escape(s string) string {
+	if !strings.ContainsAny(s, "&<>") {
+		return s
+	}
 	var b strings.Builder
 	for _, r := range s {
 		switch r {

@@ -69,6 +69,10 @@ type Writer struct {
 // New writes to w through a buffer; Flush ends it.
 func New(w io.Writer) *Writer { return &Writer{w: bufio.NewWriterSize(w, 32<<10)} }
 
+// Over writes into a buffer the caller keeps (one per spooled statement,
+// reused for every entry: no buffer per element).
+func Over(b *bufio.Writer) *Writer { return &Writer{w: b} }
+
 // Err is the first error met.
 func (w *Writer) Err() error { return w.err }
 
@@ -120,11 +124,20 @@ func (w *Writer) Elem(depth int, name, text string, max int) {
 		w.Fail(fmt.Errorf("%s %q: %w", name, text, ErrText))
 		return
 	}
-	w.Raw(pad[:2*depth] + "<" + name + ">")
-	var b strings.Builder
-	xml.EscapeText(&b, []byte(text))
-	w.Raw(b.String())
-	w.Raw("</" + name + ">\n")
+	w.Raw(pad[:2*depth])
+	w.Raw("<")
+	w.Raw(name)
+	w.Raw(">")
+	if strings.ContainsAny(text, "&<>\"'\r\n\t") {
+		var b strings.Builder
+		xml.EscapeText(&b, []byte(text))
+		w.Raw(b.String())
+	} else {
+		w.Raw(text)
+	}
+	w.Raw("</")
+	w.Raw(name)
+	w.Raw(">\n")
 }
 
 // Amt writes <name Ccy="CUR">amount</name> with Amount's rules.
@@ -134,7 +147,16 @@ func (w *Writer) Amt(depth int, name string, d decimal.Decimal, c settlement.Cur
 		w.Fail(fmt.Errorf("%s: %w", name, err))
 		return
 	}
-	w.Raw(pad[:2*depth] + "<" + name + ` Ccy="` + c.Code() + `">` + s + "</" + name + ">\n")
+	w.Raw(pad[:2*depth])
+	w.Raw("<")
+	w.Raw(name)
+	w.Raw(` Ccy="`)
+	w.Raw(c.Code())
+	w.Raw(`">`)
+	w.Raw(s)
+	w.Raw("</")
+	w.Raw(name)
+	w.Raw(">\n")
 }
 
 // Agent writes <name><FinInstnId><BICFI>bic</BICFI></FinInstnId></name>.
@@ -143,7 +165,14 @@ func (w *Writer) Agent(depth int, name string, bic settlement.BIC) {
 		w.Fail(fmt.Errorf("%s: %w", name, err))
 		return
 	}
-	w.Raw(pad[:2*depth] + "<" + name + "><FinInstnId><BICFI>" + string(bic) + "</BICFI></FinInstnId></" + name + ">\n")
+	w.Raw(pad[:2*depth])
+	w.Raw("<")
+	w.Raw(name)
+	w.Raw("><FinInstnId><BICFI>")
+	w.Raw(string(bic))
+	w.Raw("</BICFI></FinInstnId></")
+	w.Raw(name)
+	w.Raw(">\n")
 }
 
 // Flush writes out what is buffered and reports the first error.
