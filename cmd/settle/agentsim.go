@@ -60,8 +60,10 @@ type agentSim struct {
 	Account     string
 	Key         ed25519.PrivateKey
 	SchemeKeys  []ed25519.PublicKey
-	WrongAmount int // 1-based index of the booking given a wrong amount (0: none)
-	Skip        int // 1-based index of the instruction left unanswered (0: none)
+	// Faults, by the 1-based index of a transfer among all those read in
+	// one run (file name order, then document order); 0: none.
+	WrongAmount int // booked one minor unit too high
+	Skip        int // left unanswered
 	Now         time.Time
 }
 
@@ -74,6 +76,7 @@ func (s *agentSim) run() ([]string, error) {
 	}
 	sort.Strings(files)
 	var written []string
+	seen := 0 // transfers read so far, across files: the faults' index
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".pacs009.xml") + ".camt054.xml"
 		if _, err := os.Stat(filepath.Join(s.Out, name)); err == nil {
@@ -94,8 +97,9 @@ func (s *agentSim) run() ([]string, error) {
 		if len(n.MsgID) > 35 {
 			n.MsgID = n.MsgID[:35]
 		}
-		for k, tx := range m.Txs {
-			if k+1 == s.Skip {
+		for _, tx := range m.Txs {
+			seen++
+			if seen == s.Skip {
 				continue
 			}
 			cur, err := settlement.ParseCurrency(tx.Amt.Ccy)
@@ -106,7 +110,7 @@ func (s *agentSim) run() ([]string, error) {
 			if err != nil {
 				return written, err
 			}
-			if k+1 == s.WrongAmount {
+			if seen == s.WrongAmount {
 				amt = amt.Add(decimal.New(1, -int32(cur.MinorUnit()))) // one minor unit too much
 			}
 			date := tx.Date
@@ -201,8 +205,8 @@ agent's outbox over SFTP), checks the scheme's signature with the
 scheme.<label>.pem files beside it, books each transfer, and writes
 <cycle>.<currency>.camt054.xml and its .sig (the agent's key, --key, a PKCS#8
 Ed25519 PEM) into --out, to upload into the agent's inbox. --wrong-amount N
-books the N-th transfer one minor unit too high; --skip N leaves the N-th
-unanswered.`,
+books the N-th transfer read in this run (files in name order) one minor unit
+too high; --skip N leaves the N-th unanswered.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if s.In == "" || s.Out == "" || keyFile == "" || s.Account == "" {
@@ -248,8 +252,8 @@ unanswered.`,
 	c.Flags().StringVar(&keyFile, "key", "", "the agent's signing key (PKCS#8 PEM, Ed25519)")
 	c.Flags().StringVar(&s.Account, "account", "", "the scheme's settlement account at the agent")
 	c.Flags().StringVar(&scheme, "scheme", defaultSchemeBIC, "the scheme's BIC (owner of the settlement account)")
-	c.Flags().IntVar(&s.WrongAmount, "wrong-amount", 0, "book the N-th transfer of each file one minor unit too high")
-	c.Flags().IntVar(&s.Skip, "skip", 0, "leave the N-th transfer of each file unanswered")
+	c.Flags().IntVar(&s.WrongAmount, "wrong-amount", 0, "book the N-th transfer of this run one minor unit too high")
+	c.Flags().IntVar(&s.Skip, "skip", 0, "leave the N-th transfer of this run unanswered")
 	return c
 }
 

@@ -123,7 +123,9 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 		return nil, usageError("config: %v", err)
 	}
 	r.closers = append(r.closers, closeRemotes...)
-	if r.signer, err = schemeSigner(cfg, r.log); err != nil {
+	if opts.readOnly {
+		r.signer = &schemekey.Signer{Dir: cfg.schemeKeys()} // an audit writes nothing, not even a first key
+	} else if r.signer, err = schemeSigner(cfg, r.log); err != nil {
 		return nil, err
 	}
 	r.banks = jobs.SignedInbox{BankInbox: r.banks, Signer: r.signer}
