@@ -55,11 +55,11 @@ type simMessage struct {
 const simInstructionBytesMax = 16 << 20
 
 type agentSim struct {
-	In, Out     string
-	Scheme      settlement.BIC // the settlement account's owner: Cdtr of a pay-in
-	Account     string
-	Key         ed25519.PrivateKey
-	SchemeKeys  []ed25519.PublicKey
+	In, Out    string
+	Scheme     settlement.BIC // the settlement account's owner: Cdtr of a pay-in
+	Account    string
+	Key        ed25519.PrivateKey
+	SchemeKeys []ed25519.PublicKey
 	// Faults, by the 1-based index of a transfer among all those read in
 	// one run (file name order, then document order); 0: none.
 	WrongAmount int // booked one minor unit too high
