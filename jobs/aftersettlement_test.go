@@ -208,3 +208,52 @@ func schemekeySig(k ed25519.PrivateKey, body []byte) []byte {
 }
 
 func encodeStd(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestAgentAnswerRefused: an answer signed by another key, one that is
+// not an agent's message, and one the schema refuses are acknowledged
+// REJECTED with their problems, and nothing of them is recorded.
+func TestAgentAnswerRefused(t *testing.T) {
+	w, p, out, _ := afterWorld(t)
+	apub, apriv, _ := ed25519.GenerateKey(rand.Reader)
+	_, mallory, _ := ed25519.GenerateKey(rand.Reader)
+	ai := &jobs.AgentIntake{Agent: agentBIC, Inbox: out, Store: w.store, Recorder: w.store, Pipeline: p, Log: w.quiet,
+		Now:  func() time.Time { return w.now },
+		Keys: func() (signature.Ring, error) { return signature.Ring{agentBIC: {{Bank: agentBIC, Label: "k1", Public: apub}}}, nil }}
+	krw, _ := settlement.ParseCurrency("KRW")
+	good := agentcamt.Booking{EndToEndID: "C2026-11-24:" + string(w.banks[0].BIC) + ":KRW", Amount: decimal.New(5, 0), Currency: krw, Credit: true, Status: "BOOK", ValueDate: "2026-11-24"}
+	var doc bytes.Buffer
+	agentcamt.WriteNotification(&doc, agentcamt.Notification{MsgID: "N9", Created: w.now, Account: "SETTLE-SETTLEMENT-01", Bookings: []agentcamt.Booking{good}})
+	dir := filepath.Join(w.root, "sftp", "banks", string(agentBIC), "inbox")
+	os.MkdirAll(dir, 0o750)
+	put := func(name string, body []byte, key ed25519.PrivateKey) {
+		os.WriteFile(filepath.Join(dir, name), body, 0o640)
+		os.WriteFile(filepath.Join(dir, name+".sig"), schemekeySig(key, body), 0o640)
+	}
+	put("forged.xml", doc.Bytes(), mallory)
+	put("payments.xml", []byte(strings.Replace(doc.String(), "camt.054.001.08", "pacs.008.001.08", 1)), apriv)
+	put("schema.xml", []byte(strings.Replace(doc.String(), "<Sts><Cd>BOOK</Cd></Sts>", "", 1)), apriv)
+	if n, err := ai.Collect(w.ctx); err != nil || n != 3 {
+		t.Fatalf("%d %v", n, err)
+	}
+	for name, code := range map[string]string{"forged.xml": settlement.CodeSignatureInvalid, "payments.xml": settlement.CodeFormat, "schema.xml": settlement.CodeSchema} {
+		b, err := os.ReadFile(filepath.Join(w.outbox(agentBIC), name+".ack.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ack struct {
+			Status string
+			Errors []settlement.Problem
+		}
+		json.Unmarshal(b, &ack)
+		found := false
+		for _, p := range ack.Errors {
+			found = found || p.Code == code
+		}
+		if ack.Status != "REJECTED" || !found {
+			t.Errorf("%s: %s", name, b)
+		}
+	}
+	if bs, err := w.store.AgentBookings(w.ctx, "C2026-11-24", nil); err != nil || len(bs) != 0 {
+		t.Fatalf("refused answers recorded: %v %v", bs, err)
+	}
+}

@@ -163,13 +163,19 @@ func (j *JobStore) AgentConfirmation(ctx context.Context, date settlement.Date) 
 	return reconciliation.Confirmation(s), err == nil, err
 }
 
-// Unconfirmed lists settled cycles whose latest confirmation is not
-// CONFIRMED (or that have none), oldest first.
+// unconfirmedAge bounds how far back Unconfirmed looks: a cycle the
+// agent has left unconfirmed for longer is long overdue (the metric and
+// its breaks say so) and is reconciled on request, not after every answer.
+const unconfirmedAge = "31 days"
+
+// Unconfirmed lists the cycles settled in the last 31 days whose latest
+// confirmation is not CONFIRMED (or that have none), oldest first.
 func (j *JobStore) Unconfirmed(ctx context.Context) ([]jobs.UnconfirmedCycle, error) {
 	rows, err := j.db.QueryContext(ctx, `SELECT c.business_date::text, s.at, coalesce((SELECT a.status FROM agent_confirmations a
 			WHERE a.cycle_id = c.id ORDER BY a.id DESC LIMIT 1), 'NOT_YET') AS status
 		FROM cycles c JOIN cycle_stages s ON s.cycle_id = c.id AND s.to_stage = $1
-		WHERE c.seq = 1 AND EXISTS (SELECT 1 FROM net_positions p WHERE p.cycle_id = c.id AND p.net <> 0)
+		WHERE c.seq = 1 AND s.at > now() - interval '`+unconfirmedAge+`'
+		  AND EXISTS (SELECT 1 FROM net_positions p WHERE p.cycle_id = c.id AND p.net <> 0)
 		ORDER BY c.business_date LIMIT 1000`, string(settlement.StageSettled))
 	if err != nil {
 		return nil, err
