@@ -217,8 +217,10 @@ func TestAgentAnswerRefused(t *testing.T) {
 	apub, apriv, _ := ed25519.GenerateKey(rand.Reader)
 	_, mallory, _ := ed25519.GenerateKey(rand.Reader)
 	ai := &jobs.AgentIntake{Agent: agentBIC, Inbox: out, Store: w.store, Recorder: w.store, Pipeline: p, Log: w.quiet,
-		Now:  func() time.Time { return w.now },
-		Keys: func() (signature.Ring, error) { return signature.Ring{agentBIC: {{Bank: agentBIC, Label: "k1", Public: apub}}}, nil }}
+		Now: func() time.Time { return w.now },
+		Keys: func() (signature.Ring, error) {
+			return signature.Ring{agentBIC: {{Bank: agentBIC, Label: "k1", Public: apub}}}, nil
+		}}
 	krw, _ := settlement.ParseCurrency("KRW")
 	good := agentcamt.Booking{EndToEndID: "C2026-11-24:" + string(w.banks[0].BIC) + ":KRW", Amount: decimal.New(5, 0), Currency: krw, Credit: true, Status: "BOOK", ValueDate: "2026-11-24"}
 	var doc bytes.Buffer

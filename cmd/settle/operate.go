@@ -255,6 +255,9 @@ func printCycle(ctx context.Context, w io.Writer, r *runtime, cy settlement.Cycl
 		fmt.Fprintf(tw, "  %s\t-> %s\t%s\tby %s\tevent %s\n", s.From, s.To, s.At.Format(time.RFC3339), s.Actor, s.EventID)
 	}
 	tw.Flush()
+	if c, ok, err := r.jobs.AgentConfirmation(ctx, cy.BusinessDate); err == nil && ok {
+		fmt.Fprintf(w, "  settlement agent: %s\n", c)
+	}
 	errs, err := r.jobs.StepErrors(ctx, cy.BusinessDate, 5)
 	if err != nil || len(errs) == 0 {
 		return
