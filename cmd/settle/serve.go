@@ -64,7 +64,8 @@ func serve(ctx context.Context, file string) error {
 	m.Describe("settle_cycle_held_total", "counter", "Cycles held for an operator (over a cap, a reversal waiting for its original, a bank the ledger does not know, refused by the ledger), by the stage they wait at: not retried; cycle run carries the cycle on.")
 	m.Describe("settle_cycles_resumed_total", "counter", "Unfinished cycles this instance carried on to the end by itself, after a passing failure.")
 	m.Describe("settle_remote_inbox_errors_total", "counter", "Collections from a bank's own SFTP server that failed, by bank.")
-	if in, ok := r.banks.(jobs.SignedInbox).BankInbox.(*jobs.Inboxes); ok {
+	signed, _ := r.banks.(jobs.SignedInbox)
+	if in, ok := signed.BankInbox.(*jobs.Inboxes); ok {
 		in.OnRemoteError = func(bank settlement.BIC, _ error) { m.Add("settle_remote_inbox_errors_total", 1, "bank", string(bank)) }
 	}
 
