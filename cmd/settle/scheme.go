@@ -136,7 +136,7 @@ func newSchemeCmd() *cobra.Command {
 		Use:   "scheme key [init|rotate|retire]",
 		Short: "The scheme's own signing key: print it, rotate it",
 	}
-	configFlag(c, &file)
+	c.PersistentFlags().StringVar(&file, "config", "", "service configuration (YAML); defaults are local")
 	key := &cobra.Command{
 		Use:   "key",
 		Short: "Print the scheme's public keys (PEM): the active one first",
