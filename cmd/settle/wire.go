@@ -193,9 +193,13 @@ func (r *runtime) intake() (*jobs.Intake, error) {
 }
 
 func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {
-	return &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.banks, Reports: reports.Dir{Root: r.cfg.path("reports")}, ChunkSize: r.cfg.Ledger.ChunkSize,
+	p := &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.banks, Reports: reports.Dir{Root: r.cfg.path("reports")}, ChunkSize: r.cfg.Ledger.ChunkSize,
 		Workers: r.cfg.Ledger.Workers, Now: clock, Log: r.log, Progress: progress,
-		Agent: r.jobs, UnfundedAfter: r.cfg.Agent.UnfundedAfter, After: r.afterSettlement()}
+		UnfundedAfter: r.cfg.Agent.UnfundedAfter, After: r.afterSettlement()}
+	if r.cfg.Agent.BIC != "" { // the third side of reconciliation, where there is an agent
+		p.Agent = r.jobs
+	}
+	return p
 }
 
 // readOnlyDSN makes every session of the connection read-only.
