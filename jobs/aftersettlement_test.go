@@ -259,3 +259,47 @@ func TestAgentAnswerRefused(t *testing.T) {
 		t.Fatalf("refused answers recorded: %v %v", bs, err)
 	}
 }
+
+// TestDeferredFileConfirmedPending: a file deferred out of a cycle gets,
+// when that cycle settles, a PDNG confirmation naming the cycle it moved
+// to; the next day, once it settled there, an ACSC one.
+func TestDeferredFileConfirmedPending(t *testing.T) {
+	w, p, _, _ := afterWorld(t)
+	const d1, d2 = settlement.Date("2026-11-24"), settlement.Date("2026-11-25")
+	b := func(i int) settlement.BIC { return w.banks[i].BIC }
+	w.upload(0, "fa.csv", []byte("H,FA-1,"+string(b(0))+",2026-11-24,2026-11-24T09:00:00+09:00\nP,A-1,"+string(b(0))+","+string(b(1))+",1000,KRW\nT,1,1000\n"))
+	w.upload(1, "fb.csv", []byte("H,FB-1,"+string(b(1))+",2026-11-24,2026-11-24T09:00:00+09:00\nP,B-1,"+string(b(1))+","+string(b(2))+",10,KRW\nT,1,10\n"))
+	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 2 {
+		t.Fatalf("intake: %+v %v", c, err)
+	}
+	if _, err := w.store.EnsureCycle(w.ctx, d2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Defer(w.ctx, jobs.Deferral{Sender: b(0), FileID: "FA-1", From: d1, To: d2, Reason: "cannot fund tonight", Actor: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(w.ctx, d1); err != nil {
+		t.Fatal(err)
+	}
+	read := func(bank settlement.BIC, name string) string {
+		body, err := os.ReadFile(filepath.Join(w.outbox(bank), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		formatstest.WrittenValidBytes(t, "pacs.002.001.10", body)
+		return string(body)
+	}
+	if got := read(b(0), pacs002.SettledName("fa.csv")); !strings.Contains(got, "<GrpSts>PDNG</GrpSts>") || !strings.Contains(got, "deferred to C2026-11-25") {
+		t.Fatalf("deferred file: %s", got)
+	}
+	if got := read(b(1), pacs002.SettledName("fb.csv")); !strings.Contains(got, "<GrpSts>ACSC</GrpSts>") {
+		t.Fatalf("settled file: %s", got)
+	}
+	w.now = w.now.Add(24 * time.Hour)
+	if _, err := p.Run(w.ctx, d2); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(b(0), pacs002.SettledName("fa.csv")); !strings.Contains(got, "<GrpSts>ACSC</GrpSts>") || !strings.Contains(got, "settled in C2026-11-25") {
+		t.Fatalf("deferred file, once settled: %s", got)
+	}
+}
