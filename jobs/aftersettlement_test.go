@@ -295,6 +295,14 @@ func TestDeferredFileConfirmedPending(t *testing.T) {
 	if got := read(b(1), pacs002.SettledName("fb.csv")); !strings.Contains(got, "<GrpSts>ACSC</GrpSts>") {
 		t.Fatalf("settled file: %s", got)
 	}
+	// The statements hold what settled: nothing of the deferred file.
+	if _, err := os.Stat(filepath.Join(w.outbox(b(0)), camt053.Name("C2026-11-24"))); !os.IsNotExist(err) {
+		t.Fatalf("bank 0 settled nothing on %s, yet has a statement: %v", d1, err)
+	}
+	stmt, err := os.ReadFile(filepath.Join(w.outbox(b(1)), camt053.Name("C2026-11-24")))
+	if err != nil || strings.Count(string(stmt), "<Ntry>") != 1 || !strings.Contains(string(stmt), "<Cd>CLBD</Cd></CdOrPrtry></Tp>\n        <Amt Ccy=\"KRW\">10</Amt>\n        <CdtDbtInd>DBIT</CdtDbtInd>") {
+		t.Fatalf("bank 1's statement: %s %v", stmt, err)
+	}
 	w.now = w.now.Add(24 * time.Hour)
 	if _, err := p.Run(w.ctx, d2); err != nil {
 		t.Fatal(err)
