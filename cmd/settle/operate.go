@@ -449,18 +449,18 @@ func printBreaks(w io.Writer, bs []postgres.BreakRow, format string) error {
 		return json.NewEncoder(w).Encode(bs)
 	case "csv":
 		cw := csvWriter(w)
-		cw.Write([]string{"key", "business_date", "kind", "state", "bank", "subject", "field", "postgres", "ledger", "by", "at", "note"})
+		cw.Write([]string{"key", "business_date", "kind", "state", "bank", "subject", "field", "postgres", "ledger", "by", "at", "note", "agent"})
 		for _, b := range bs {
 			cw.Write([]string{b.Key, string(b.Cycle), b.Kind, b.State, b.Bank, b.Detail["subject"], b.Detail["field"],
-				b.Detail["postgres"], b.Detail["ledger"], b.Actor, b.RecordedAt.Format(time.RFC3339), b.Note})
+				b.Detail["postgres"], b.Detail["ledger"], b.Actor, b.RecordedAt.Format(time.RFC3339), b.Note, b.Detail["agent"]})
 		}
 		cw.Flush()
 		return cw.Error()
 	case "text":
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "STATE\tKIND\tSUBJECT\tFIELD\tPOSTGRES\tLEDGER\tKEY")
+		fmt.Fprintln(tw, "STATE\tKIND\tSUBJECT\tFIELD\tPOSTGRES\tLEDGER\tKEY\tAGENT")
 		for _, b := range bs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.State, b.Kind, b.Detail["subject"], b.Detail["field"], b.Detail["postgres"], b.Detail["ledger"], b.Key)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.State, b.Kind, b.Detail["subject"], b.Detail["field"], b.Detail["postgres"], b.Detail["ledger"], b.Key, b.Detail["agent"])
 		}
 		return tw.Flush()
 	}
