@@ -34,12 +34,20 @@ type OperatorReports interface {
 // nothing. So the same pipeline serves a broker delivering events, an
 // operator running `settle cycle run`, and a restart after a crash.
 type Pipeline struct {
-	Store     Store
-	Ledger    Ledger
-	Outbox    Outbox
-	Reports   OperatorReports // optional
-	ChunkSize int             // payments per ledger transaction; 0: ChunkSizeDefault
-	Workers   int             // chunks written at once; 0: ChunkWorkersDefault
+	Store   Store
+	Ledger  Ledger
+	Outbox  Outbox
+	Reports OperatorReports // optional
+	// Agent, if set, is the settlement agent's side: reconciliation
+	// compares the cycle's instructions with its bookings, and a cycle it
+	// has not confirmed UnfundedAfter after settling is overdue.
+	Agent         AgentStore
+	UnfundedAfter time.Duration
+	// After, if set, has the report step write the ISO 20022 statements,
+	// settlement confirmations and settlement instructions too.
+	After     *AfterSettlement
+	ChunkSize int // payments per ledger transaction; 0: ChunkSizeDefault
+	Workers   int // chunks written at once; 0: ChunkWorkersDefault
 	Now       func() time.Time
 	Log       *slog.Logger
 	// Progress, if set, is told how far a long step got.
@@ -681,6 +689,22 @@ func (p *Pipeline) Reconcile(ctx context.Context, date settlement.Date) ([]recon
 	for _, b := range reconciliation.Positions(cycle, sp, lc.Positions) {
 		emit(b)
 	}
+	// The third side: what the settlement agent booked of the cycle's
+	// instructions, once the cycle has settled.
+	if cy, _, err := p.Store.Cycle(ctx, date); err != nil {
+		return nil, reconciliation.Plan{}, sum, err
+	} else if !cy.Stage.Before(settlement.StageSettled) {
+		ag, err := p.agentSide(ctx, date, positions)
+		if err != nil {
+			return nil, reconciliation.Plan{}, sum, fmt.Errorf("agent side: %w", err)
+		}
+		if ag != nil {
+			sum.Agent = ag
+			for _, b := range ag.Breaks {
+				emit(b)
+			}
+		}
+	}
 	c, _, err := p.Store.Cycle(ctx, date)
 	if err != nil {
 		return nil, reconciliation.Plan{}, sum, err
@@ -765,6 +789,9 @@ func (p *Pipeline) report(ctx context.Context, date settlement.Date) error {
 				return fmt.Errorf("report to %s: %w", bank, err)
 			}
 		}
+	}
+	if err := p.afterSettlement(ctx, date, positions, txs); err != nil {
+		return err
 	}
 	if p.Reports != nil {
 		if err := p.operatorReport(ctx, date, positions, txs); err != nil {

@@ -77,7 +77,16 @@ echo "business days: $DAY1 and $DAY2"
 step "1. Five member banks: signing keys (Ed25519 and ECDSA P-256), SFTP logins, caps, on Postgres and on the ledger"
 $S gen --banks $BANKS --payments "$PAYMENTS" --date "$DAY1" --out "$D/day1" --xml-every 3 >/dev/null
 mapfile -t BICS < "$D/day1/members.txt"
+# The settlement agent (a central bank's RTGS, played by `settle agent-sim`): an SFTP
+# participant of its own with a key-only login, and a signing key of its own.
+AGENT=BOKRKRSE
+SETTLEMENT_ACCOUNT=SETTLE-SETTLEMENT-01
+ssh-keygen -q -t ed25519 -N "" -C "$AGENT" -f "$D/ssh/$AGENT"
+mkdir -p "$D/agent/keys" "$D/agent/in" "$D/agent/out"
+openssl genpkey -algorithm ed25519 -out "$D/agent/agent.key" 2>/dev/null
+openssl pkey -in "$D/agent/agent.key" -pubout -out "$D/agent/keys/$AGENT.k1.pem"
 echo "[" > "$D/sftp-banks.json"
+printf '  {"bic": "%s", "authorized_keys": ["%s"]},\n' "$AGENT" "$(cat "$D/ssh/$AGENT.pub")" >> "$D/sftp-banks.json"
 i=0
 for b in "${BICS[@]}"; do
   i=$((i + 1))
@@ -100,6 +109,14 @@ intake: {poll: 1s, cutoff: "23:59"}
 schedule: {cycle: "0 3 1 1 *"}   # the demo runs the cycle itself
 ledger: {network: "$FABRIC_NETWORK_DIR/network.json", org: 1}
 http: {listen: "127.0.0.1:$HTTP_PORT"}
+scheme: {bic: SETLKRSE}
+agent:
+  bic: $AGENT
+  scheme_account: $SETTLEMENT_ACCOUNT
+  keys: $D/agent/keys
+  unfunded_after: 10m
+  accounts:
+$(for b in "${BICS[@]}"; do echo "    $b: RTGS-$b"; done)
 YAML
 $S ledger register-banks --from-store --config "$D/settle.yaml"
 
@@ -171,6 +188,36 @@ ack "$B0" forged.csv
 step "5. Night of $DAY1: the cycle runs: freeze, net, record every payment on the ledger, settle, reconcile, report"
 $S cycle run --config "$D/settle.yaml" --date "$DAY1"
 
+step "5a. After settlement: each bank's camt.053 statement and pacs.002 confirmations, signed by the scheme; a bank checks its statement with OpenSSL alone"
+printf 'get outbox/C%s.camt053.xml %s/up/stmt.xml\nget outbox/C%s.camt053.xml.sig %s/up/stmt.xml.sig\nget outbox/scheme.k1.pem %s/up/scheme.k1.pem\nls outbox\n' \
+  "$DAY1" "$D" "$DAY1" "$D" "$D" > "$D/up/get-stmt"
+{ as_bank "$B0" "$D/up/get-stmt" | tr -s ' \n' '\n' | grep -E 'camt053|settled|scheme' | sed 's/^/  outbox: /' | head -8; } || true
+(cd "$D/up" && base64 -d stmt.xml.sig > stmt.bin &&
+  openssl pkeyutl -verify -pubin -inkey scheme.k1.pem -rawin -in stmt.xml -sigfile stmt.bin) ||
+  die "the statement's signature did not verify with OpenSSL"
+if [ -f ../shared/iso20022/xsd/camt.053.001.08.xsd ]; then
+  xmllint --noout --huge --schema ../shared/iso20022/xsd/camt.053.001.08.xsd "$D/up/stmt.xml" || die "the statement is not valid camt.053.001.08"
+fi
+echo "  $B0's statement: $(grep -c '<Ntry>' "$D/up/stmt.xml") entries; closing balances:"
+grep -A3 '<Cd>CLBD</Cd>' "$D/up/stmt.xml" | grep -E '<Amt|CdtDbtInd' | paste - - | sed 's/ *<[^>]*Ccy="\([A-Z]*\)">\([^<]*\)<\/Amt>.*<CdtDbtInd>\(....\).*/    \1 \2 \3/'
+
+step "5b. The settlement agent (a SIMULATOR) takes its pacs.009 instructions over SFTP, books them, one with a wrong amount and one not at all, and answers with a signed camt.054"
+printf 'get outbox/*.pacs009.xml %s/agent/in/\nget outbox/*.pacs009.xml.sig %s/agent/in/\nget outbox/scheme.*.pem %s/agent/in/\n' "$D" "$D" "$D" > "$D/up/agent-get"
+as_bank "$AGENT" "$D/up/agent-get" >/dev/null
+ls "$D/agent/in" | grep pacs009.xml$ | sed 's/^/  instructions: /'
+$S agent-sim --in "$D/agent/in" --out "$D/agent/out" --key "$D/agent/agent.key" --account "$SETTLEMENT_ACCOUNT" \
+  --wrong-amount 1 --skip 2 | sed 's/^/  answer: /'
+for f in "$D"/agent/out/*.camt054.xml; do upload "$AGENT" "$f"; done
+for f in "$D"/agent/out/*.camt054.xml; do ack "$AGENT" "$(basename "$f")"; done
+for _ in $(seq 30); do
+  $S breaks list --config "$D/settle.yaml" 2>/dev/null | grep -q AGENT_ && break
+  sleep 1
+done
+echo "  the three-way reconciliation of $DAY1 (ledger, Postgres, agent): the two breaks, and the cycle partly confirmed"
+$S breaks list --config "$D/settle.yaml" --date "$DAY1" | grep -E 'AGENT_' | sed 's/^/  /' ||
+  die "no agent break in the register after the agent's answer; see $D/serve.log"
+$S recon run --config "$D/settle.yaml" --date "$DAY1" | grep -E 'settlement agent|AGENT_' | sed 's/^/  /' || true
+
 step "6. $DAY2: a bank reverses one of yesterday's payments (wrong amount), and that cycle runs"
 orig=$(ls "$D"/day1/files/"${BICS[1]}"_*.csv | head -1)
 line=$(grep -m1 "^P," "$orig") || die "no payment in $orig to reverse"
@@ -202,7 +249,7 @@ $S cycle positions --config "$D/settle.yaml" --date "$DAY1"
 
 step "8. Ledger transactions, reconciliation, and an auditor's trace of the reversed payment"
 $S cycle ledger --config "$D/settle.yaml" --date "$DAY1" | sed -n 1,8p
-$S recon run --config "$D/settle.yaml" --date "$DAY1"
+$S recon run --config "$D/settle.yaml" --date "$DAY1" || echo "  ($DAY1 keeps the agent's two breaks of step 5b: exit 1 says so)"
 $S recon run --config "$D/settle.yaml" --date "$DAY2"
 $S audit trace --config "$D/settle.yaml" "${BICS[1]}/$RID"
 trace=$($S audit trace --config "$D/settle.yaml" --format json "${BICS[1]}/REV-$RID") || die "audit trace of ${BICS[1]}/REV-$RID failed"
@@ -219,6 +266,8 @@ cat <<TXT
   breaks:                $S breaks list --config $D/settle.yaml
   a ledger tx, traced:   $S audit tx --config $D/settle.yaml TX-ID   (ids: $S cycle ledger --config $D/settle.yaml --date $DAY1)
   a bank's outbox:       sftp -i $D/ssh/${BICS[0]} -P $SFTP_PORT -o UserKnownHostsFile=$D/known_hosts ${BICS[0]}@127.0.0.1
+  the agent's outbox:    sftp -i $D/ssh/$AGENT -P $SFTP_PORT -o UserKnownHostsFile=$D/known_hosts $AGENT@127.0.0.1
+  the scheme's key:      $S scheme key --config $D/settle.yaml
   metrics and health:    curl http://127.0.0.1:$HTTP_PORT/metrics ; curl http://127.0.0.1:$HTTP_PORT/readyz
   service log:           $D/serve.log        archive: $D/state/archive
   stop everything:       $STOP

@@ -68,6 +68,9 @@ type Break struct {
 	Field   string
 	Store   string // the value in Postgres ("" when absent)
 	Ledger  string // the value on the ledger ("" when absent)
+	// Agent is the settlement agent's side of an agent break (the Store
+	// side is then what the scheme instructed).
+	Agent string
 }
 
 // Key identifies the break across runs.
@@ -80,7 +83,18 @@ func (b Break) String() string {
 	if b.Field != "" {
 		s += " " + b.Field
 	}
+	if b.Agent != "" || b.Ledger == "" && isAgentKind(b.Kind) {
+		return fmt.Sprintf("%s: instructed %q, agent %q", s, b.Store, b.Agent)
+	}
 	return fmt.Sprintf("%s: postgres %q, ledger %q", s, b.Store, b.Ledger)
+}
+
+func isAgentKind(k Kind) bool {
+	switch k {
+	case MissingAtAgent, AgentAmount, AgentField, AgentUnexpected, AgentRejected:
+		return true
+	}
+	return false
 }
 
 // ErrOrder reports a side that did not stream in key order: the matching
@@ -117,6 +131,9 @@ type Summary struct {
 	LedgerRecords int64
 	Matched       int64
 	Breaks        int64
+	// Agent is the comparison with the settlement agent's bookings, where
+	// the run made one (a cycle settled with instructions to fund).
+	Agent *AgentResult
 }
 
 // Payments merge-joins the two ordered streams and emits a break for every

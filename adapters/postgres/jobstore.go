@@ -205,7 +205,11 @@ func (c *cycleTx) ApplyBreaks(plan reconciliation.Plan, sum reconciliation.Summa
 
 func applyBreaks(ctx context.Context, tx *sql.Tx, cycle int64, actor string, plan reconciliation.Plan, sum reconciliation.Summary) error {
 	for _, b := range plan.Open {
-		detail, _ := json.Marshal(map[string]string{"subject": b.Subject, "field": b.Field, "postgres": b.Store, "ledger": b.Ledger})
+		d := map[string]string{"subject": b.Subject, "field": b.Field, "postgres": b.Store, "ledger": b.Ledger}
+		if b.Agent != "" {
+			d["agent"] = b.Agent
+		}
+		detail, _ := json.Marshal(d)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO recon_breaks (break_key, cycle_id, kind, state, bank, detail, actor)
 			VALUES ($1, $2, $3, 'OPEN', $4, $5::jsonb, $6)`, b.Key(), cycle, string(b.Kind), bankOf(b.Subject), string(detail), actor); err != nil {
 			return err
@@ -223,9 +227,11 @@ func applyBreaks(ctx context.Context, tx *sql.Tx, cycle int64, actor string, pla
 			return err
 		}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO recon_runs (cycle_id, store_records, ledger_records, matched, breaks, opened, closed)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, cycle, sum.StoreRecords, sum.LedgerRecords, sum.Matched, sum.Breaks, len(plan.Open), len(plan.Close))
-	return err
+	if _, err := tx.ExecContext(ctx, `INSERT INTO recon_runs (cycle_id, store_records, ledger_records, matched, breaks, opened, closed)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, cycle, sum.StoreRecords, sum.LedgerRecords, sum.Matched, sum.Breaks, len(plan.Open), len(plan.Close)); err != nil {
+		return err
+	}
+	return saveConfirmation(ctx, tx, cycle, sum.Agent)
 }
 
 func bankOf(subject string) any {

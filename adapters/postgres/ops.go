@@ -244,7 +244,7 @@ func (j *JobStore) OpenBreaks(ctx context.Context, date settlement.Date) ([]reco
 			continue
 		}
 		out = append(out, reconciliation.Break{Kind: reconciliation.Kind(r.Kind), Cycle: settlement.CycleID(date),
-			Subject: r.Detail["subject"], Field: r.Detail["field"], Store: r.Detail["postgres"], Ledger: r.Detail["ledger"]})
+			Subject: r.Detail["subject"], Field: r.Detail["field"], Store: r.Detail["postgres"], Ledger: r.Detail["ledger"], Agent: r.Detail["agent"]})
 	}
 	return out, nil
 }

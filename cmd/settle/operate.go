@@ -255,6 +255,9 @@ func printCycle(ctx context.Context, w io.Writer, r *runtime, cy settlement.Cycl
 		fmt.Fprintf(tw, "  %s\t-> %s\t%s\tby %s\tevent %s\n", s.From, s.To, s.At.Format(time.RFC3339), s.Actor, s.EventID)
 	}
 	tw.Flush()
+	if c, ok, err := r.jobs.AgentConfirmation(ctx, cy.BusinessDate); err == nil && ok {
+		fmt.Fprintf(w, "  settlement agent: %s\n", c)
+	}
 	errs, err := r.jobs.StepErrors(ctx, cy.BusinessDate, 5)
 	if err != nil || len(errs) == 0 {
 		return
@@ -311,11 +314,11 @@ func newIntakeCmd() *cobra.Command {
 }
 
 func newReconCmd() *cobra.Command {
-	c := &cobra.Command{Use: "recon", Short: "Reconcile a cycle: Postgres against the ledger"}
+	c := &cobra.Command{Use: "recon", Short: "Reconcile a cycle: Postgres, the ledger and the settlement agent"}
 	var file, date string
 	run := &cobra.Command{
 		Use:   "run --date YYYY-MM-DD",
-		Short: "Compare a settled cycle with the ledger again; new breaks open, vanished ones close",
+		Short: "Compare a settled cycle with the ledger and the agent's bookings again; new breaks open, vanished ones close",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := parseDateFlag(date)
@@ -340,6 +343,9 @@ func newReconCmd() *cobra.Command {
 				w := cmd.OutOrStdout()
 				fmt.Fprintf(w, "cycle %s: %d in Postgres, %d on the ledger, %d matched, %d breaks (%d new, %d closed as gone)\n",
 					settlement.CycleID(d), sum.StoreRecords, sum.LedgerRecords, sum.Matched, len(found), len(plan.Open), len(plan.Close))
+				if a := sum.Agent; a != nil {
+					fmt.Fprintf(w, "settlement agent: %s, %d of %d instructions booked as instructed, %d bookings\n", a.Status, a.Confirmed, a.Instructions, a.Bookings)
+				}
 				for _, b := range found {
 					fmt.Fprintf(w, "  %s\n", b)
 				}
@@ -443,18 +449,18 @@ func printBreaks(w io.Writer, bs []postgres.BreakRow, format string) error {
 		return json.NewEncoder(w).Encode(bs)
 	case "csv":
 		cw := csvWriter(w)
-		cw.Write([]string{"key", "business_date", "kind", "state", "bank", "subject", "field", "postgres", "ledger", "by", "at", "note"})
+		cw.Write([]string{"key", "business_date", "kind", "state", "bank", "subject", "field", "postgres", "ledger", "by", "at", "note", "agent"})
 		for _, b := range bs {
 			cw.Write([]string{b.Key, string(b.Cycle), b.Kind, b.State, b.Bank, b.Detail["subject"], b.Detail["field"],
-				b.Detail["postgres"], b.Detail["ledger"], b.Actor, b.RecordedAt.Format(time.RFC3339), b.Note})
+				b.Detail["postgres"], b.Detail["ledger"], b.Actor, b.RecordedAt.Format(time.RFC3339), b.Note, b.Detail["agent"]})
 		}
 		cw.Flush()
 		return cw.Error()
 	case "text":
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "STATE\tKIND\tSUBJECT\tFIELD\tPOSTGRES\tLEDGER\tKEY")
+		fmt.Fprintln(tw, "STATE\tKIND\tSUBJECT\tFIELD\tPOSTGRES\tLEDGER\tKEY\tAGENT")
 		for _, b := range bs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.State, b.Kind, b.Detail["subject"], b.Detail["field"], b.Detail["postgres"], b.Detail["ledger"], b.Key)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.State, b.Kind, b.Detail["subject"], b.Detail["field"], b.Detail["postgres"], b.Detail["ledger"], b.Key, b.Detail["agent"])
 		}
 		return tw.Flush()
 	}

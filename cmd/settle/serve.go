@@ -180,11 +180,18 @@ func serve(ctx context.Context, file string) (err error) {
 		[]float64{0.01, 0.05, 0.25, 1, 2.5, 5, 15, 60})
 	m.DescribeHistogram("settle_intake_file_seconds", "Time to take one file (archive, check, ingest, acknowledge), by outcome.",
 		[]float64{0.01, 0.05, 0.25, 1, 5, 15, 60})
-	if in, ok := r.banks.(*jobs.Inboxes); ok {
+	signed, _ := r.banks.(jobs.SignedInbox)
+	if in, ok := signed.BankInbox.(*jobs.Inboxes); ok {
 		in.OnRemoteError = func(bank settlement.BIC, _ error) { m.Add("settle_remote_inbox_errors_total", 1, "bank", string(bank)) }
 	}
 	rawLedger := r.ledger // the Fabric client's own methods (Listen) are found on it
 	r.ledger = timedLedger{Ledger: r.ledger, m: m}
+
+	// Every outbox holds the scheme's public keys (a member added since the
+	// last start, or a rotation made while the service was down).
+	if err := r.publishSchemeKeys(ctx); err != nil {
+		log.Error("scheme keys not published", "err", err)
+	}
 
 	// SFTP.
 	if r.cfg.SFTP.Banks != "" {
@@ -247,6 +254,34 @@ func serve(ctx context.Context, file string) (err error) {
 
 	// Event handlers carry a frozen cycle through the stages.
 	p := r.pipeline(nil)
+
+	// The settlement agent's answers, and the cycles it has not funded.
+	m.Describe("settle_cycle_unfunded", "gauge", "1 for a settled cycle the settlement agent has not confirmed agent.unfunded_after after it settled.")
+	if ai, ok := r.agentIntake(p); ok {
+		seen := map[string]bool{}
+		sv.run("agent", stageWork, func(ctx context.Context) error {
+			t := time.NewTicker(r.cfg.Intake.Poll)
+			defer t.Stop()
+			for {
+				if unlock, ok, err := r.jobs.TryLock(ctx, "agent-intake"); err != nil {
+					log.Error("agent intake lock", "err", err)
+				} else if ok {
+					if _, err := ai.Collect(ctx); err != nil && ctx.Err() == nil {
+						log.Error("agent intake pass", "err", err)
+					}
+					if err := r.unfundedGauge(ctx, func(c string, v float64) { m.Set("settle_cycle_unfunded", v, "cycle", c) }, seen); err != nil && ctx.Err() == nil {
+						log.Error("unfunded cycles", "err", err)
+					}
+					unlock()
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+				}
+			}
+		})
+	}
 	p.Lock = r.jobs.TryLock
 	step := countSteps(p.Handle, m, log)
 	// A cycle only an operator can unblock (jobs.NeedsOperator) waits for

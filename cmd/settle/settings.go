@@ -30,8 +30,10 @@ type Config struct {
 
 	Scheme struct {
 		// BIC is the scheme's own BIC: the instructing agent of the status
-		// reports (pacs.002) written beside the acknowledgements.
-		BIC string `yaml:"bic"`
+		// reports (pacs.002) written beside the acknowledgements, and the
+		// sender of every message the scheme writes.
+		BIC  string `yaml:"bic"`
+		Keys string `yaml:"keys"` // folder of the scheme's signing keys (default <state_dir>/scheme-keys)
 	} `yaml:"scheme"`
 
 	SFTP struct {
@@ -74,6 +76,8 @@ type Config struct {
 	// server: intake pulls from there (beside the built-in server), and
 	// their acknowledgements and reports are written back there.
 	RemoteBanks []RemoteBank `yaml:"remote_banks"`
+
+	afterSettlement `yaml:",inline"` // scheme.go
 }
 
 // RemoteBank is one bank's own SFTP server, as the system logs in to it.
@@ -167,6 +171,9 @@ func (c *Config) check() error {
 	}
 	if c.Broker.Kind == "nats" && c.Broker.NATS == "" {
 		return fmt.Errorf("broker.nats: the NATS URL is required when broker.kind is nats")
+	}
+	if err := c.checkAfterSettlement(); err != nil {
+		return err
 	}
 	if len(c.RemoteBanks) > remoteBanksMax {
 		return fmt.Errorf("remote_banks: %d entries, at most %d", len(c.RemoteBanks), remoteBanksMax)

@@ -20,6 +20,7 @@ import (
 	"settle/adapters/journal"
 	"settle/adapters/postgres"
 	"settle/adapters/reports"
+	"settle/adapters/schemekey"
 	"settle/adapters/sftp"
 	"settle/jobs"
 	"settle/ledger/fabric"
@@ -39,6 +40,7 @@ type runtime struct {
 	archive *archive.Archive
 	cal     *jobs.Calendar
 	ledger  jobs.Ledger
+	signer  *schemekey.Signer // the scheme's key: every outbox file is signed
 	closers []func() error
 }
 
@@ -122,6 +124,12 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 		return nil, usageError("config: %v", err)
 	}
 	r.closers = append(r.closers, closeRemotes...)
+	if opts.readOnly {
+		r.signer = &schemekey.Signer{Dir: cfg.schemeKeys()} // an audit writes nothing, not even a first key
+	} else if r.signer, err = schemeSigner(cfg, r.log); err != nil {
+		return nil, err
+	}
+	r.banks = jobs.SignedInbox{BankInbox: r.banks, Signer: r.signer}
 	if r.archive, err = archive.Open(cfg.path("archive"), formats.DefaultLimits.FileBytesMax); err != nil {
 		return nil, err
 	}
@@ -176,14 +184,23 @@ func (r *runtime) intake() (*jobs.Intake, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &jobs.Intake{Inbox: r.banks, Archive: r.archive, Store: r.jobs, Files: r.jobs, Taking: journal.Takes{Dir: r.cfg.path("taking")}, Calendar: r.cal,
+	var inbox jobs.BankInbox = r.banks
+	if r.cfg.Agent.BIC != "" { // the agent's answers are not payment files: agentIntake takes them
+		inbox = jobs.WithoutBank{BankInbox: r.banks, Bank: settlement.BIC(r.cfg.Agent.BIC)}
+	}
+	return &jobs.Intake{Inbox: inbox, Archive: r.archive, Store: r.jobs, Files: r.jobs, Taking: journal.Takes{Dir: r.cfg.path("taking")}, Calendar: r.cal,
 		CutOff: cut, AheadMax: r.cfg.Intake.AheadMaxDays, Scheme: settlement.BIC(r.cfg.Scheme.BIC), Now: clock, Log: r.log,
 		Limits: formats.Limits{Zone: r.cal.Location()}}, nil
 }
 
 func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {
-	return &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.banks, Reports: reports.Dir{Root: r.cfg.path("reports")}, ChunkSize: r.cfg.Ledger.ChunkSize,
-		Workers: r.cfg.Ledger.Workers, Now: clock, Log: r.log, Progress: progress}
+	p := &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.banks, Reports: reports.Dir{Root: r.cfg.path("reports")}, ChunkSize: r.cfg.Ledger.ChunkSize,
+		Workers: r.cfg.Ledger.Workers, Now: clock, Log: r.log, Progress: progress,
+		UnfundedAfter: r.cfg.Agent.UnfundedAfter, After: r.afterSettlement()}
+	if r.cfg.Agent.BIC != "" { // the third side of reconciliation, where there is an agent
+		p.Agent = r.jobs
+	}
+	return p
 }
 
 // readOnlyDSN makes every session of the connection read-only.

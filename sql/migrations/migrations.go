@@ -1,7 +1,9 @@
 // Package migrations holds the numbered schema migrations of settle's
 // Postgres store, embedded in the binary, and applies them.
 //
-// Rules of this folder: a file is NNNN_name.sql, numbered without gaps;
+// Rules of this folder: a file is NNNN_name.sql, numbered in increasing
+// order; a gap is allowed (branches developed side by side take blocks of
+// numbers, 0011.. and 0020.., so that merging them needs no renumbering);
 // once applied anywhere it is never edited (its checksum is recorded and
 // verified on every run) — a change is a new file. Each file runs in its
 // own transaction, so it must not contain statements that refuse one
@@ -81,15 +83,17 @@ func load(fsys fs.FS) ([]Migration, error) {
 	}
 	sort.Strings(names)
 	out := make([]Migration, 0, len(names))
-	for i, n := range names {
+	last := 0
+	for _, n := range names {
 		m := fileName.FindStringSubmatch(n)
 		if m == nil {
 			return nil, fmt.Errorf("%w: %s is not NNNN_name.sql", ErrFiles, n)
 		}
 		v, _ := strconv.Atoi(m[1])
-		if v != i+1 {
-			return nil, fmt.Errorf("%w: %s: expected number %04d", ErrFiles, n, i+1)
+		if v <= last {
+			return nil, fmt.Errorf("%w: %s: number %04d used twice (or 0000)", ErrFiles, n, v)
 		}
+		last = v
 		b, err := fs.ReadFile(fsys, n)
 		if err != nil {
 			return nil, err
@@ -126,8 +130,11 @@ func UpTo(ctx context.Context, db *sql.DB, version int) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	if version < len(all) {
-		all = all[:version]
+	for i, m := range all {
+		if m.Version > version {
+			all = all[:i]
+			break
+		}
 	}
 	return up(ctx, db, all)
 }

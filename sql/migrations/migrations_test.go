@@ -34,6 +34,11 @@ func TestFilesAreNumbered(t *testing.T) {
 	if len(all) < 2 || all[0].Version != 1 {
 		t.Fatalf("migrations: %+v", all)
 	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Version <= all[i-1].Version {
+			t.Fatalf("migration %04d after %04d", all[i].Version, all[i-1].Version)
+		}
+	}
 }
 
 func TestUpFromEmptyThenNoop(t *testing.T) {
@@ -95,7 +100,7 @@ func TestUpConcurrently(t *testing.T) {
 		t.Fatalf("applied %v across instances, want each of %d once", applied, len(all))
 	}
 	for i, v := range applied {
-		if v != i+1 {
+		if v != all[i].Version {
 			t.Fatalf("applied %v", applied)
 		}
 	}

@@ -1,0 +1,213 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"settle/adapters/formats/camt053"
+	"settle/adapters/formats/pacs002"
+	"settle/adapters/formats/pacs009"
+	"settle/settlement"
+)
+
+// AfterSettlement says what the report step writes besides the JSON
+// reports once a cycle has settled (payment-files.md, "After
+// settlement"): each bank's camt.053 statement and a pacs.002 settlement
+// confirmation per file, and the settlement agent's pacs.009
+// instructions per currency.
+type AfterSettlement struct {
+	Scheme  settlement.BIC
+	Agent   pacs009.Agent // BIC "" : no instructions are written
+	Files   SettlementFiles
+	TempDir string // where statements are spooled ("" : the system's)
+}
+
+// SettlementFiles lists the files a cycle settled or deferred.
+type SettlementFiles interface {
+	SettlementFiles(ctx context.Context, date settlement.Date) ([]SettlementFile, error)
+}
+
+// SettlementFile is an accepted file of a cycle and the cycle it is in
+// now (a later one if it was deferred).
+type SettlementFile struct {
+	Sender      settlement.BIC
+	Name        string
+	FileID      string
+	Entries     int64
+	ControlSum  decimal.Decimal
+	Cycle       settlement.Date
+	HasPayments bool // else only reversals
+}
+
+// afterSettlement writes the statements, confirmations and instructions
+// of a settled cycle. Each file is written whole, then signed (the
+// outbox decorator), so a rerun after a crash writes the same names again.
+func (p *Pipeline) afterSettlement(ctx context.Context, date settlement.Date, positions []settlement.Position, txs map[string]LedgerTx) error {
+	a := p.After
+	if a == nil {
+		return nil
+	}
+	cycle := settlement.CycleID(date)
+	created := p.now()
+	if err := settlement.AssertBalanced(positions); err != nil { // relied upon by statements and instructions
+		return err
+	}
+	start := time.Now()
+	n, err := p.statements(ctx, date, positions, txs, created)
+	if err != nil {
+		return fmt.Errorf("statements: %w", err)
+	}
+	p.log().Info("statements written", "cycle", cycle, "banks", n, "elapsed", time.Since(start).String())
+	if err := p.confirmations(ctx, date, txs, created); err != nil {
+		return fmt.Errorf("settlement confirmations: %w", err)
+	}
+	if a.Agent.BIC != "" {
+		if err := p.instructions(ctx, date, positions, created); err != nil {
+			return fmt.Errorf("settlement instructions: %w", err)
+		}
+	}
+	return nil
+}
+
+// statements spools every entry of the cycle in one pass (each to its
+// payer's and its payee's statement) and writes each bank's document.
+func (p *Pipeline) statements(ctx context.Context, date settlement.Date, positions []settlement.Position, txs map[string]LedgerTx, created time.Time) (int, error) {
+	cycle := settlement.CycleID(date)
+	sp, err := camt053.NewSpool(p.After.TempDir, cycle, date, p.After.Scheme)
+	if err != nil {
+		return 0, err
+	}
+	defer sp.Close()
+	size := p.ChunkSize
+	if size <= 0 {
+		size = ChunkSizeDefault
+	}
+	// The entries come in the order the record step cut its chunks from:
+	// entry i was recorded by chunk i/size.
+	i := 0
+	for se, err := range p.Store.CycleEntries(ctx, date) {
+		if err != nil {
+			return 0, err
+		}
+		tx, ok := txs[chunkID(i/size)]
+		if !ok || tx.ID == "" {
+			return 0, fmt.Errorf("entry %s/%s: no ledger transaction recorded for chunk %s", se.Sender, se.Entry.ID, chunkID(i/size))
+		}
+		d, c := camt053.Sides(&se.Entry, tx.ID)
+		if err := sp.Add(d); err != nil {
+			return 0, err
+		}
+		if err := sp.Add(c); err != nil {
+			return 0, err
+		}
+		i++
+	}
+	// The mapping holds only if the chunks were cut with this size: their
+	// number must be the one this size gives (a chunk_size changed between
+	// the record step and now would name wrong transactions).
+	if chunks := len(txs) - btoi(txs[settleChunk].ID != ""); i > 0 && chunks != (i+size-1)/size {
+		return 0, fmt.Errorf("%d entries in %d recorded chunks, but chunks of %d make %d: was ledger.chunk_size changed since the cycle was recorded?", i, chunks, size, (i+size-1)/size)
+	}
+	nets := map[settlement.BIC]map[settlement.Currency]decimal.Decimal{}
+	for _, x := range positions {
+		if nets[x.Bank] == nil {
+			nets[x.Bank] = map[settlement.Currency]decimal.Decimal{}
+		}
+		nets[x.Bank][x.Currency] = x.Net
+	}
+	banks := sp.Banks()
+	for _, bank := range banks {
+		if err := p.putWritten(ctx, bank, camt053.Name(cycle), func(f *os.File) error {
+			return sp.Write(f, bank, created, nets[bank])
+		}); err != nil {
+			return 0, fmt.Errorf("%s: %w", bank, err)
+		}
+	}
+	return len(banks), nil
+}
+
+// putWritten writes a file to a temporary place with write, then hands
+// it to the outbox from disk.
+func (p *Pipeline) putWritten(ctx context.Context, bank settlement.BIC, name string, write func(*os.File) error) error {
+	f, err := os.CreateTemp(p.After.TempDir, "out-*.xml")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	err = write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return putFile(ctx, p.Outbox, bank, name, f.Name())
+}
+
+func (p *Pipeline) confirmations(ctx context.Context, date settlement.Date, txs map[string]LedgerTx, created time.Time) error {
+	files, err := p.After.Files.SettlementFiles(ctx, date)
+	if err != nil {
+		return err
+	}
+	cycle := settlement.CycleID(date)
+	for _, f := range files {
+		s := pacs002.Settled{MsgID: settledMsgID(f.Sender, f.FileID, date), Created: created, Scheme: string(p.After.Scheme), Sender: string(f.Sender),
+			OrgnlMsgID: f.FileID, OrgnlMsgName: msgName(f), OrgnlEntries: &f.Entries, OrgnlCtrlSum: &f.ControlSum,
+			Status: pacs002.StatusSettled, Cycle: cycle, LedgerTx: txs[settleChunk].ID}
+		if f.Cycle != date {
+			s.Status, s.Cycle, s.LedgerTx = pacs002.StatusPending, settlement.CycleID(f.Cycle), ""
+		}
+		var b strings.Builder
+		if err := pacs002.WriteSettled(&b, s); err != nil {
+			return fmt.Errorf("%s/%s: %w", f.Sender, f.Name, err)
+		}
+		if err := p.Outbox.Put(ctx, f.Sender, pacs002.SettledName(f.Name), []byte(b.String())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settledMsgID is unique per confirmation: the cycle, the sender and a
+// digest of the file id (file ids are up to 35 characters themselves).
+func settledMsgID(sender settlement.BIC, fileID string, date settlement.Date) string {
+	return "S" + strings.ReplaceAll(string(date), "-", "") + string(sender) + "-" + settlement.UETR(string(sender) + "/" + fileID)[:8]
+}
+
+func msgName(f SettlementFile) string {
+	switch {
+	case strings.HasSuffix(f.Name, ".csv"):
+		return pacs002.MsgCSV
+	case f.HasPayments:
+		return pacs002.MsgPacs008
+	}
+	return pacs002.MsgPacs007
+}
+
+func (p *Pipeline) instructions(ctx context.Context, date settlement.Date, positions []settlement.Position, created time.Time) error {
+	cycle := settlement.CycleID(date)
+	byCur, err := settlement.CycleInstructions(cycle, positions)
+	if err != nil {
+		return err
+	}
+	for _, c := range sortedCurrencies(byCur) {
+		m := pacs009.Message{MsgID: pacs009.MsgID(cycle, c), Created: created, BusinessDate: date, Scheme: p.After.Scheme,
+			Agent: p.After.Agent, Currency: c, Instructions: byCur[c]}
+		if err := p.putWritten(ctx, p.After.Agent.BIC, pacs009.Name(cycle, c), func(f *os.File) error { return pacs009.Write(f, m) }); err != nil {
+			return fmt.Errorf("%s: %w", c, err)
+		}
+	}
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
