@@ -1,7 +1,9 @@
 // Package migrations holds the numbered schema migrations of settle's
 // Postgres store, embedded in the binary, and applies them.
 //
-// Rules of this folder: a file is NNNN_name.sql, numbered without gaps;
+// Rules of this folder: a file is NNNN_name.sql, numbered in increasing
+// order without duplicates (branches take blocks of numbers, 0030 and up
+// for the console, so a gap is allowed; two files of one number are not);
 // once applied anywhere it is never edited (its checksum is recorded and
 // verified on every run) — a change is a new file. Each file runs in its
 // own transaction, so it must not contain statements that refuse one
@@ -81,15 +83,17 @@ func load(fsys fs.FS) ([]Migration, error) {
 	}
 	sort.Strings(names)
 	out := make([]Migration, 0, len(names))
-	for i, n := range names {
+	prev := 0
+	for _, n := range names {
 		m := fileName.FindStringSubmatch(n)
 		if m == nil {
 			return nil, fmt.Errorf("%w: %s is not NNNN_name.sql", ErrFiles, n)
 		}
 		v, _ := strconv.Atoi(m[1])
-		if v != i+1 {
-			return nil, fmt.Errorf("%w: %s: expected number %04d", ErrFiles, n, i+1)
+		if v <= prev || (prev == 0 && v != 1) {
+			return nil, fmt.Errorf("%w: %s: numbers start at 0001 and increase without duplicates (after %04d)", ErrFiles, n, prev)
 		}
+		prev = v
 		b, err := fs.ReadFile(fsys, n)
 		if err != nil {
 			return nil, err

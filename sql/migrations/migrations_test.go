@@ -94,7 +94,7 @@ func TestUpConcurrently(t *testing.T) {
 		t.Fatalf("applied %v across instances, want each of %d once", applied, len(all))
 	}
 	for i, v := range applied {
-		if v != i+1 {
+		if v != all[i].Version {
 			t.Fatalf("applied %v", applied)
 		}
 	}
