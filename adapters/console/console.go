@@ -196,7 +196,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin") // no URL (a break key, a payment) leaves the site
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
@@ -337,9 +337,13 @@ func (s *Server) session(r *http.Request) (*session, error) {
 	return &session{token: sum, user: cs.User, csrf: cs.CSRF}, nil
 }
 
-// sameOrigin refuses a POST whose Origin (or, without one, Referer) names
-// another site. SameSite=Strict and the CSRF token are the other walls.
+// sameOrigin refuses a POST from another site: by the browser's
+// Sec-Fetch-Site when it sends one, else by Origin (or Referer). SameSite=
+// Strict and the CSRF token are the other walls.
 func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin"
+	}
 	o := r.Header.Get("Origin")
 	if o == "" || o == "null" {
 		ref := r.Header.Get("Referer")

@@ -45,7 +45,7 @@ func TestLoginRolesAndLog(t *testing.T) {
 	if li := findAll(find(r.doc, "article#cycle-"+string(day)), "li"); len(li) != 7 || attrOf(li[6], "class") != "current" || attrOf(li[0], "class") != "done" {
 		t.Fatalf("timeline: %d stages", len(li))
 	}
-	for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"} {
+	for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"} {
 		if r.header.Get(h) != want {
 			t.Errorf("%s: %q", h, r.header.Get(h))
 		}
@@ -74,8 +74,13 @@ func TestLoginRolesAndLog(t *testing.T) {
 	if r := v.get("/actions"); r.status != http.StatusForbidden {
 		t.Fatalf("viewer reads the action log: %d", r.status)
 	}
-	if r := v.get("/breaks"); r.status != http.StatusOK || !strings.Contains(text(find(r.doc, "table#breaks")), "OPEN") {
+	r = v.get("/breaks")
+	if r.status != http.StatusOK || !strings.Contains(text(find(r.doc, "table#breaks")), "OPEN") {
 		t.Fatalf("viewer reads breaks: %d", r.status)
+	}
+	// The register's link opens the break (a key with | and /, escaped once).
+	if r := v.get(attrOf(find(find(r.doc, "table#breaks"), "a"), "href")); r.status != http.StatusOK || text(find(r.doc, "strong#state")) != "OPEN" {
+		t.Fatalf("link from the register: %d %s", r.status, text(find(r.doc, "main")))
 	}
 	// Not signed in: pages send to the login, POSTs are refused.
 	anon := w.client()
@@ -199,6 +204,7 @@ func TestHostileInput(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, w.srv.URL+"/break/resolve", strings.NewReader(url.Values{"key": {key}, "note": {"x"}, "csrf": {c.csrf}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
 	req.AddCookie(&http.Cookie{Name: "settle_session", Value: c.cookies["settle_session"]})
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusForbidden {

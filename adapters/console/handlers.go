@@ -32,7 +32,6 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
-	"query": url.QueryEscape,
 	"sortedFacts": func(m map[string]string) [][2]string {
 		keys := make([]string, 0, len(m))
 		for k := range m {
@@ -110,6 +109,9 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, sess *sessio
 		status = http.StatusBadRequest
 	}
 	if status == http.StatusInternalServerError {
+		if r.Context().Err() != nil {
+			return // the client went away (a page left mid-refresh): nobody to answer
+		}
 		s.fail(w, r, sess, status, "the store failed: %v", err)
 		return
 	}

@@ -171,6 +171,13 @@ func (w *world) settledWithBreak() (payment, key string) {
 	if _, err := w.pipeline().Run(w.ctx, day); err != nil {
 		w.t.Fatal(err)
 	}
+	return w.reconcileWithBreak()
+}
+
+// reconcileWithBreak re-reconciles the settled day with its first payment
+// missing from the ledger's answer (a lost event).
+func (w *world) reconcileWithBreak() (payment, key string) {
+	w.t.Helper()
 	var s, id string
 	if err := w.pg.DB().QueryRowContext(w.ctx, `SELECT sender, payment_id FROM payments ORDER BY sender, payment_id LIMIT 1`).Scan(&s, &id); err != nil {
 		w.t.Fatal(err)
