@@ -69,7 +69,7 @@ func serve(ctx context.Context, file string) error {
 	}
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 8)
 	run := func(name string, fn func() error) {
 		wg.Add(1)
 		go func() {
@@ -246,6 +246,11 @@ func serve(ctx context.Context, file string) error {
 			},
 		})
 	})
+
+	// The console, a listener of its own.
+	if r.cfg.Console.Listen != "" {
+		run("console", func() error { return serveConsole(ctx, r, nil) })
+	}
 
 	<-ctx.Done()
 	wg.Wait()
