@@ -99,13 +99,19 @@ func (b *browser) do(step string, steps ...chromedp.Action[chromedp.Void]) {
 
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		b.fail("read "+sel, err)
+	var err error
+	for range 5 { // the live script may replace the node between query and read
+		ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+		var s string
+		s, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		cancel()
+		if err == nil {
+			return strings.Join(strings.Fields(s), " ")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return strings.Join(strings.Fields(s), " ")
+	b.fail("read "+sel, err)
+	return ""
 }
 
 func (b *browser) eval(step, js string) string {
@@ -119,12 +125,24 @@ func (b *browser) eval(step, js string) string {
 	return s
 }
 
-// waitFor polls a JavaScript predicate.
+// waitFor polls a JavaScript predicate until it holds. It asks again
+// when the page navigates under it (a form's answer arriving), which the
+// browser reports as an error of that evaluation.
 func (b *browser) waitFor(step, js string, timeout time.Duration) {
 	b.t.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-		b.fail(step, err)
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`Boolean(`+js+`)`))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
 	}
+	b.fail(step, fmt.Errorf("still false after %s (last error: %v)", timeout, last))
 }
 
 func (b *browser) login(base, name string) {
@@ -161,9 +179,7 @@ func TestBrowserNight(t *testing.T) {
 
 	// Tonight, live.
 	card := "#cycle-" + string(day)
-	if got := alice.text(card + " .stage"); got != "OPEN" {
-		alice.fail("tonight", fmt.Errorf("stage %q, want OPEN", got))
-	}
+	alice.waitFor("tonight shows the open cycle", `(document.querySelector("`+card+` .stage") || {}).textContent === "OPEN"`, stepTimeout)
 	alice.waitFor("event stream connected", `document.body.getAttribute("data-live") === "connected"`, 20*time.Second)
 	done := make(chan error, 1)
 	go func() { _, err := w.pipeline().Run(w.ctx, day); done <- err }()
@@ -193,8 +209,9 @@ func TestBrowserNight(t *testing.T) {
 	alice.do("investigate with a hostile note",
 		chromedp.SendKeys(chromedp.CSS("#inv-note"), xss),
 		chromedp.Click(chromedp.CSS("#investigate")),
-		chromedp.WaitVisible(chromedp.CSS("#write-off")),
 	)
+	// The old page has the same forms: wait for the new one's history.
+	alice.waitFor("investigated", `document.querySelectorAll("#history tbody tr").length === 2`, stepTimeout)
 	if got := alice.text("#state"); got != "INVESTIGATING" {
 		alice.fail("investigate", fmt.Errorf("state %q", got))
 	}
@@ -231,11 +248,8 @@ func TestBrowserNight(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#pending a")),
 		chromedp.WaitVisible(chromedp.CSS("#requests button[value=APPROVED]")),
 		chromedp.Click(chromedp.CSS("#requests button[value=APPROVED]")),
-		chromedp.WaitVisible(chromedp.CSS("#history")),
 	)
-	if got := bob.text("#state"); got != "WRITTEN_OFF" {
-		bob.fail("approve", fmt.Errorf("state %q", got))
-	}
+	bob.waitFor("written off", `(document.querySelector("#state") || {}).textContent === "WRITTEN_OFF"`, stepTimeout)
 	if h := bob.text("#history"); !strings.Contains(h, "alice, approved by bob") {
 		bob.fail("history", fmt.Errorf("%q", h))
 	}
