@@ -3,6 +3,8 @@ package console_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -79,7 +82,7 @@ func (b *browser) fail(step string, err error) {
 	os.MkdirAll(dir, 0o755)
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
-	if png, e := chromedp.Run(ctx, chromedp.FullScreenshot(90)); e == nil {
+	if png, e := chromedp.Run(ctx, chromedp.FullScreenshot(100)); e == nil {
 		os.WriteFile(filepath.Join(dir, b.name+".png"), png, 0o644)
 	}
 	if h, e := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html"))); e == nil {
@@ -191,7 +194,9 @@ func TestBrowserNight(t *testing.T) {
 	if got := alice.eval("timeline", `Array.from(document.querySelectorAll("`+card+` .timeline li.done")).length.toString()`); got != "6" {
 		alice.fail("timeline", fmt.Errorf("%s stages done, want 6", got))
 	}
+	alice.shot("tonight")
 	alice.do("positions", chromedp.Click(chromedp.CSS(card+" h2 a")), chromedp.WaitVisible(chromedp.CSS(".positions")))
+	alice.shot("cycle")
 	if z := alice.text(".positions .zero"); !strings.Contains(z, "exactly zero") {
 		alice.fail("zero sum", fmt.Errorf("%q", z))
 	}
@@ -239,6 +244,7 @@ func TestBrowserNight(t *testing.T) {
 	if p := alice.text("#problem"); !strings.Contains(p, "four eyes") {
 		alice.fail("self-approval", fmt.Errorf("page says %q", p))
 	}
+	alice.shot("four-eyes")
 
 	bob := newBrowser(t, "bob")
 	bob.login(w.srv.URL, "bob")
@@ -250,6 +256,7 @@ func TestBrowserNight(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#requests button[value=APPROVED]")),
 	)
 	bob.waitFor("written off", `(document.querySelector("#state") || {}).textContent === "WRITTEN_OFF"`, stepTimeout)
+	bob.shot("break")
 	if h := bob.text("#history"); !strings.Contains(h, "alice, approved by bob") {
 		bob.fail("history", fmt.Errorf("%q", h))
 	}
@@ -267,7 +274,78 @@ func TestBrowserNight(t *testing.T) {
 			alice.fail("trace", fmt.Errorf("lacks %q: %s", want, tr))
 		}
 	}
+	alice.shot("trace")
+
+	// A session cookie copied before sign-out opens nothing afterwards.
+	cookies, err := chromedp.Call(alice.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{w.srv.URL + "/"}})
+	if err != nil {
+		alice.fail("cookies", err)
+	}
+	stolen := ""
+	for _, c := range cookies.Cookies {
+		if c.Name == "settle_session" {
+			stolen = c.Value
+			if !c.HTTPOnly || !c.Secure || c.SameSite != network.CookieSameSiteStrict {
+				alice.fail("cookie", fmt.Errorf("session cookie flags: HttpOnly %v Secure %v SameSite %v", c.HTTPOnly, c.Secure, c.SameSite))
+			}
+		}
+	}
+	if stolen == "" || alice.eval("cookie from script", `document.cookie`) != "" {
+		alice.fail("cookie", fmt.Errorf("no session cookie, or one a script can read"))
+	}
 	alice.do("sign out", chromedp.Click(chromedp.CSS(".logout button")), chromedp.WaitVisible(chromedp.CSS("#signin")))
+	thief := w.client()
+	thief.cookies["settle_session"] = stolen
+	if r := thief.get("/breaks"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/login") {
+		t.Fatalf("the cookie still opens the console after sign-out: %d", r.status)
+	}
+
+	// An auditor sees everything and can change nothing.
+	w.user("audrey", "auditor")
+	audrey := newBrowser(t, "audrey")
+	audrey.login(w.srv.URL, "audrey")
+	audrey.do("the auditor opens the break", chromedp.Navigate(w.srv.URL+"/break?key="+url.QueryEscape(key)), chromedp.WaitVisible(chromedp.CSS("#history")))
+	if n := audrey.eval("forms", `String(document.querySelectorAll("main form").length)`); n != "0" {
+		audrey.fail("auditor", fmt.Errorf("%s action forms shown to an auditor", n))
+	}
+	for _, path := range []string{"/break/investigate", "/break/resolve", "/break/write-off", "/requests/decide"} {
+		// With the session's own CSRF token (from the sign-out form): the role refuses.
+		js := `fetch("` + path + `", {method: "POST", body: new URLSearchParams({key: ` + jsString(key) + `, note: "n", id: "1", decision: "APPROVED",
+			csrf: document.querySelector("input[name=csrf]").value})}).then(r => String(r.status))`
+		if st := audrey.eval("auditor POST "+path, js); st != "403" {
+			audrey.fail("auditor POST "+path, fmt.Errorf("status %s, want 403", st))
+		}
+	}
+	acts, err := w.pg.ConsoleActions(w.ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := 0
+	for _, a := range acts {
+		if a.Actor == "audrey" && a.Outcome == "refused" {
+			refused++
+		}
+	}
+	if refused != 4 {
+		t.Fatalf("%d refusals of the auditor logged, want 4", refused)
+	}
+}
+
+// shot saves a screenshot of the page for the README when
+// SETTLE_CONSOLE_SHOTS names a folder (docs/console).
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	dir := os.Getenv("SETTLE_CONSOLE_SHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.fail("screenshot", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
 }
 
 func jsString(s string) string {
