@@ -61,6 +61,7 @@ type Store interface {
 	RequestWriteOff(ctx context.Context, key, note, by string, at time.Time) (approval.Request, error)
 	DecideRequest(ctx context.Context, id int64, decision, by string, at time.Time) (approval.Request, error)
 	Requests(ctx context.Context, subject string, pendingOnly bool) ([]approval.Request, error)
+	JobRuns(ctx context.Context, limit int) ([]postgres.JobRun, error)
 }
 
 // Accounts are the console's users, sessions and action log.
@@ -74,9 +75,12 @@ type Accounts interface {
 	ConsoleActions(ctx context.Context, before int64, limit int) ([]postgres.ConsoleAction, error)
 }
 
-// Tracer traces a payment (jobs.Auditor).
+// Tracer is the auditor's read-only checks (jobs.Auditor): a payment's
+// lineage, and a cycle re-verified from the archive against Postgres and
+// the ledger.
 type Tracer interface {
 	Trace(ctx context.Context, sender settlement.BIC, id string) (jobs.Trace, error)
+	Verify(ctx context.Context, date settlement.Date) (*jobs.VerifyReport, error)
 }
 
 // Roles.
@@ -186,6 +190,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /requests/decide", s.authed(RoleOperator, s.decide))
 	s.mux.HandleFunc("GET /requests", s.authed(RoleViewer, s.requestsPage))
 	s.mux.HandleFunc("GET /trace", s.authed(RoleAuditor, s.tracePage))
+	s.mux.HandleFunc("GET /verify", s.authed(RoleAuditor, s.verifyPage))
 	s.mux.HandleFunc("GET /actions", s.authed(RoleAuditor, s.actionsPage))
 	s.mux.HandleFunc("GET /events", s.authed(RoleViewer, s.events))
 }

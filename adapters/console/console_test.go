@@ -342,4 +342,19 @@ func TestPositionsAndTrace(t *testing.T) {
 			t.Errorf("trace lacks %q: %s", want, got)
 		}
 	}
+	// audit verify, re-run by the auditor from the page, and logged: the
+	// archive re-netted agrees with the positions in Postgres and on the
+	// ledger.
+	r = c.get("/verify?date=" + string(day))
+	if r.status != http.StatusOK || text(find(r.doc, "span#verdict")) != "archive, Postgres and the ledger agree" ||
+		!strings.Contains(text(find(r.doc, "section[class=verify]")), "3 files re-verified") {
+		t.Fatalf("verify: %d %s", r.status, text(find(r.doc, "main")))
+	}
+	if r := c.get("/verify?date=2026-02-30"); r.status != http.StatusBadRequest {
+		t.Fatalf("verify of a bad date: %d", r.status)
+	}
+	r = c.get("/actions")
+	if !strings.Contains(text(find(r.doc, "table#actions")), "audit.verify 2026-11-24 ok 3 files, 6 entries, 0 problems") {
+		t.Fatalf("verify not logged: %s", text(find(r.doc, "table#actions")))
+	}
 }

@@ -706,9 +706,52 @@ func (s *Server) tracePage(w http.ResponseWriter, r *http.Request, sess *session
 	s.render(w, sess, http.StatusOK, "trace", "Trace "+q, d, false)
 }
 
+type verifyData struct {
+	Date    string
+	Report  *jobs.VerifyReport
+	Problem string
+}
+
+// verifyPage re-runs `settle audit verify` for a cycle: read-only, but a
+// heavy read, so it is logged like an action.
+func (s *Server) verifyPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	v := r.URL.Query().Get("date")
+	d := verifyData{Date: v}
+	if v == "" {
+		s.render(w, sess, http.StatusOK, "verify", "Verify a cycle", d, false)
+		return
+	}
+	date, err := parseDate(v)
+	if err != nil {
+		d.Problem = err.Error()
+		s.render(w, sess, http.StatusBadRequest, "verify", "Verify a cycle", d, false)
+		return
+	}
+	if s.cfg.Tracer == nil {
+		d.Problem = "verifying needs the ledger, which this console was started without"
+		s.render(w, sess, http.StatusServiceUnavailable, "verify", "Verify a cycle", d, false)
+		return
+	}
+	rep, err := s.cfg.Tracer.Verify(r.Context(), date)
+	if err != nil {
+		s.record(r, sess, "audit.verify", string(date), "failed", err.Error())
+		d.Problem = "verify failed: " + err.Error()
+		s.render(w, sess, http.StatusBadGateway, "verify", "Verify a cycle", d, false)
+		return
+	}
+	outcome := "ok"
+	if !rep.OK() {
+		outcome = "differs"
+	}
+	s.record(r, sess, "audit.verify", string(date), outcome, fmt.Sprintf("%d files, %d entries, %d problems, %d differences", rep.Files, rep.Entries, len(rep.Problems), len(rep.Breaks)))
+	d.Report = rep
+	s.render(w, sess, http.StatusOK, "verify", "Verify "+settlement.CycleID(date), d, false)
+}
+
 type actionsData struct {
 	Actions []postgres.ConsoleAction
 	Older   int64
+	Runs    []postgres.JobRun
 }
 
 func (s *Server) actionsPage(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -727,6 +770,12 @@ func (s *Server) actionsPage(w http.ResponseWriter, r *http.Request, sess *sessi
 		return
 	}
 	d := actionsData{Actions: acts}
+	if before == 0 {
+		if d.Runs, err = s.cfg.Store.JobRuns(r.Context(), 20); err != nil {
+			s.storeError(w, r, sess, err)
+			return
+		}
+	}
 	if len(acts) == pageRows {
 		d.Older = acts[len(acts)-1].ID
 	}
@@ -738,7 +787,7 @@ func (s *Server) actionsPage(w http.ResponseWriter, r *http.Request, sess *sessi
 		csvResponse(w, "console-actions.csv", []string{"id", "at", "actor", "role", "source", "action", "subject", "outcome", "detail"}, rows)
 		return
 	}
-	s.render(w, sess, http.StatusOK, "actions", "Console actions", d, false)
+	s.render(w, sess, http.StatusOK, "actions", "Operations", d, false)
 }
 
 // --- live updates ---
