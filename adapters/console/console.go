@@ -32,6 +32,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -62,6 +63,12 @@ type Store interface {
 	DecideRequest(ctx context.Context, id int64, decision, by string, at time.Time) (approval.Request, error)
 	Requests(ctx context.Context, subject string, pendingOnly bool) ([]approval.Request, error)
 	JobRuns(ctx context.Context, limit int) ([]postgres.JobRun, error)
+	CycleFiles(ctx context.Context, date settlement.Date) ([]jobs.CycleFile, error)
+}
+
+// Archive opens a received file's original bytes by their SHA-256.
+type Archive interface {
+	Open(sum string) (io.ReadCloser, error)
 }
 
 // Accounts are the console's users, sessions and action log.
@@ -125,7 +132,8 @@ var staticFiles embed.FS
 type Config struct {
 	Store    Store
 	Accounts Accounts
-	Tracer   Tracer // nil: the trace page says tracing needs the ledger
+	Tracer   Tracer  // nil: the trace page says tracing needs the ledger
+	Archive  Archive // nil: no downloads of the banks' files
 	Now      func() time.Time
 	Log      *slog.Logger
 	// TLS says the console is served over TLS (Strict-Transport-Security).
@@ -191,6 +199,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /requests", s.authed(RoleViewer, s.requestsPage))
 	s.mux.HandleFunc("GET /trace", s.authed(RoleAuditor, s.tracePage))
 	s.mux.HandleFunc("GET /verify", s.authed(RoleAuditor, s.verifyPage))
+	s.mux.HandleFunc("GET /files/{sha256}", s.authed(RoleAuditor, s.fileDownload))
 	s.mux.HandleFunc("GET /actions", s.authed(RoleAuditor, s.actionsPage))
 	s.mux.HandleFunc("GET /events", s.authed(RoleViewer, s.events))
 }

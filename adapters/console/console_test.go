@@ -328,6 +328,21 @@ func TestPositionsAndTrace(t *testing.T) {
 	if rows != len(ps) {
 		t.Fatalf("%d rows, %d positions", rows, len(ps))
 	}
+	// The day's files, each downloadable as the bank sent it.
+	files := findAll(find(r.doc, "table#files"), "a")
+	if len(files) != 3 {
+		t.Fatalf("%d files listed", len(files))
+	}
+	dl := c.get(attrOf(files[0], "href"))
+	if dl.status != http.StatusOK || dl.header.Get("Content-Type") != "application/octet-stream" || !strings.HasPrefix(dl.body, "H,") {
+		t.Fatalf("download: %d %q %.40q", dl.status, dl.header.Get("Content-Type"), dl.body)
+	}
+	if r := c.get("/files/..%2F..%2Fetc%2Fpasswd"); r.status != http.StatusBadRequest {
+		t.Fatalf("path in a download: %d", r.status)
+	}
+	if r := c.get("/files/" + strings.Repeat("0", 64)); r.status != http.StatusNotFound {
+		t.Fatalf("unknown file: %d", r.status)
+	}
 	csv := c.get("/cycles/" + string(day) + "/positions.csv")
 	if csv.header.Get("Content-Type") != "text/csv; charset=utf-8" || strings.Count(csv.body, "\n") != len(ps)+1 {
 		t.Fatalf("positions CSV: %q", csv.body)

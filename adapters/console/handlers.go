@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -331,6 +332,8 @@ type currencyPositions struct {
 
 type cycleData struct {
 	View      cycleView
+	Files     []jobs.CycleFile
+	Download  bool
 	Stages    []postgres.StageRecord
 	Errors    []postgres.StepError
 	Positions []currencyPositions
@@ -424,6 +427,10 @@ func (s *Server) cyclePage(w http.ResponseWriter, r *http.Request, sess *session
 	}
 	if err == nil {
 		caps, err = s.cfg.Store.Caps(r.Context())
+	}
+	if err == nil {
+		d.Files, err = s.cfg.Store.CycleFiles(r.Context(), c.BusinessDate)
+		d.Download = s.cfg.Archive != nil && rank(sess.user.Role) >= rank(RoleAuditor)
 	}
 	if err != nil {
 		s.storeError(w, r, sess, err)
@@ -704,6 +711,31 @@ func (s *Server) tracePage(w http.ResponseWriter, r *http.Request, sess *session
 	}
 	d.Trace = &t
 	s.render(w, sess, http.StatusOK, "trace", "Trace "+q, d, false)
+}
+
+// fileDownload sends a received file's original bytes from the archive,
+// as the bank sent them; logged.
+func (s *Server) fileDownload(w http.ResponseWriter, r *http.Request, sess *session) {
+	sum := r.PathValue("sha256")
+	if len(sum) != 64 || strings.Trim(sum, "0123456789abcdef") != "" {
+		s.fail(w, r, sess, http.StatusBadRequest, "want a file's SHA-256: 64 lowercase hex digits")
+		return
+	}
+	if s.cfg.Archive == nil {
+		s.fail(w, r, sess, http.StatusServiceUnavailable, "this console was started without the archive")
+		return
+	}
+	rc, err := s.cfg.Archive.Open(sum)
+	if err != nil {
+		s.record(r, sess, "file.download", sum, "refused", err.Error())
+		s.fail(w, r, sess, http.StatusNotFound, "no archived file with SHA-256 %s", sum)
+		return
+	}
+	defer rc.Close()
+	s.record(r, sess, "file.download", sum, "ok", "")
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+sum+`.bin"`)
+	io.Copy(w, rc)
 }
 
 type verifyData struct {

@@ -97,7 +97,7 @@ func newWorld(t *testing.T) *world {
 	cal := jobs.NewCalendar(loc, nil)
 	w.intake = &jobs.Intake{Inbox: w.inbox, Archive: w.arc, Store: w.store, Files: w.store, Calendar: cal,
 		CutOff: 18 * time.Hour, Now: w.clock, Log: w.quiet}
-	w.con, err = console.New(console.Config{Store: w.store, Accounts: s, Now: w.clock, Log: w.quiet,
+	w.con, err = console.New(console.Config{Store: w.store, Accounts: s, Now: w.clock, Log: w.quiet, Archive: w.arc,
 		Tracer: &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: w.arc}})
 	if err != nil {
 		t.Fatal(err)

@@ -72,7 +72,7 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 			return usageError("console.listen %s: without console.tls_cert and tls_key the console listens on loopback only", cc.Listen)
 		}
 	}
-	cfg := console.Config{Store: r.jobs, Accounts: r.store, Now: clock, Log: r.log.With("component", "console"), TLS: useTLS}
+	cfg := console.Config{Store: r.jobs, Accounts: r.store, Archive: r.archive, Now: clock, Log: r.log.With("component", "console"), TLS: useTLS}
 	if r.ledger != nil {
 		cfg.Tracer = &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
 	} else {
