@@ -20,6 +20,9 @@ const (
 	// WriteOff writes a reconciliation break off: the difference is
 	// accepted as a loss or a gain, never investigated further.
 	WriteOff = "break.write_off"
+	// CapRaise raises a bank's net debit cap: it lets the bank owe more
+	// tonight. Subject is "BIC/CUR", Amount the new cap.
+	CapRaise = "cap.raise"
 )
 
 // Decisions.
@@ -48,7 +51,8 @@ var (
 type Request struct {
 	ID          int64     `json:"id"`
 	Action      string    `json:"action"`
-	Subject     string    `json:"subject"` // e.g. a break key
+	Subject     string    `json:"subject"`          // a break key, or BIC/CUR
+	Amount      string    `json:"amount,omitempty"` // CapRaise: the new cap, as the currency writes it
 	Note        string    `json:"note"`
 	RequestedBy string    `json:"requested_by"`
 	RequestedAt time.Time `json:"requested_at"`
@@ -62,7 +66,7 @@ func (r Request) Pending() bool { return r.Decision == "" }
 
 // New checks a request before it is recorded.
 func New(action, subject, note, by string, at time.Time) (Request, error) {
-	if action != WriteOff {
+	if action != WriteOff && action != CapRaise {
 		return Request{}, fmt.Errorf("%w: %q", ErrUnknown, action)
 	}
 	if strings.TrimSpace(note) == "" || len([]rune(note)) > noteRunesMax {

@@ -61,6 +61,7 @@ type Store interface {
 	SetBreakState(ctx context.Context, key, state, note, actor string) error
 	RequestWriteOff(ctx context.Context, key, note, by string, at time.Time) (approval.Request, error)
 	DecideRequest(ctx context.Context, id int64, decision, by string, at time.Time) (approval.Request, error)
+	RequestCapRaise(ctx context.Context, c settlement.Cap, note, by string, at time.Time) (approval.Request, error)
 	Requests(ctx context.Context, subject string, pendingOnly bool) ([]approval.Request, error)
 	JobRuns(ctx context.Context, limit int) ([]postgres.JobRun, error)
 	CycleFiles(ctx context.Context, date settlement.Date) ([]jobs.CycleFile, error)
@@ -197,6 +198,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /break/write-off", s.authed(RoleOperator, s.breakWriteOff))
 	s.mux.HandleFunc("POST /requests/decide", s.authed(RoleOperator, s.decide))
 	s.mux.HandleFunc("GET /requests", s.authed(RoleViewer, s.requestsPage))
+	s.mux.HandleFunc("GET /caps", s.authed(RoleViewer, s.capsPage))
+	s.mux.HandleFunc("POST /caps/raise", s.authed(RoleOperator, s.capRaise))
 	s.mux.HandleFunc("GET /trace", s.authed(RoleAuditor, s.tracePage))
 	s.mux.HandleFunc("GET /verify", s.authed(RoleAuditor, s.verifyPage))
 	s.mux.HandleFunc("GET /files/{sha256}", s.authed(RoleAuditor, s.fileDownload))

@@ -373,3 +373,45 @@ func TestPositionsAndTrace(t *testing.T) {
 		t.Fatalf("verify not logged: %s", text(find(r.doc, "table#actions")))
 	}
 }
+
+// TestCapRaiseFourEyes: an operator requests a raise on the caps page; it
+// is not in force until a second operator approves it there; a bad amount
+// is refused with the reason.
+func TestCapRaiseFourEyes(t *testing.T) {
+	w := newWorld(t)
+	w.user("alice", "operator")
+	w.user("bob", "operator")
+	alice, bob := w.client(), w.client()
+	alice.login("alice", password("alice"))
+	bob.login("bob", password("bob"))
+	bank := string(w.banks[0].BIC)
+	alice.get("/caps")
+	if r := alice.post("/caps/raise", url.Values{"bank": {bank}, "currency": {"KRW"}, "amount": {"12.5"}, "note": {"n"}}); r.status != http.StatusBadRequest ||
+		!strings.Contains(text(find(r.doc, "p#problem")), "amount:") {
+		t.Fatalf("KRW with decimals: %d %s", r.status, text(find(r.doc, "p#problem")))
+	}
+	if r := alice.post("/caps/raise", url.Values{"bank": {bank}, "currency": {"KRW"}, "amount": {"1000"}, "note": {"n"}}); r.status != http.StatusConflict ||
+		!strings.Contains(text(find(r.doc, "p#problem")), "not a raise") {
+		t.Fatalf("a lower cap: %d %s", r.status, text(find(r.doc, "p#problem")))
+	}
+	if r := alice.post("/caps/raise", url.Values{"bank": {bank}, "currency": {"KRW"}, "amount": {"2000000000000000"}, "note": {"a large payment tonight, ref TR-9"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("raise: %d %s", r.status, r.body)
+	}
+	r := alice.get("/caps")
+	id := attrOf(find(find(find(r.doc, "table#cap-requests"), "button[value=APPROVED]").Parent, "input[name=id]"), "value")
+	if r := alice.post("/requests/decide", url.Values{"id": {id}, "decision": {"APPROVED"}}); r.status != http.StatusConflict {
+		t.Fatalf("self-approval: %d", r.status)
+	}
+	if !strings.Contains(text(find(r.doc, "table#caps")), bank+" KRW 1000000000000000") {
+		t.Fatalf("the cap moved before approval: %s", text(find(r.doc, "table#caps")))
+	}
+	bob.get("/caps")
+	if r := bob.post("/requests/decide", url.Values{"id": {id}, "decision": {"APPROVED"}}); r.status != http.StatusSeeOther || r.header.Get("Location") != "/caps" {
+		t.Fatalf("approval: %d", r.status)
+	}
+	r = bob.get("/caps")
+	if !strings.Contains(text(find(r.doc, "table#caps")), bank+" KRW 2000000000000000") ||
+		!strings.Contains(text(find(r.doc, "table#cap-requests")), "APPROVED by bob") {
+		t.Fatalf("after approval: %s", text(find(r.doc, "main")))
+	}
+}

@@ -100,13 +100,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, sess *session, sta
 func (s *Server) storeError(w http.ResponseWriter, r *http.Request, sess *session, err error) {
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, postgres.ErrNoBreak), errors.Is(err, postgres.ErrNoRequest):
+	case errors.Is(err, postgres.ErrNoBreak), errors.Is(err, postgres.ErrNoRequest), errors.Is(err, postgres.ErrNoBank):
 		status = http.StatusNotFound
 	case errors.Is(err, postgres.ErrBreakState), errors.Is(err, postgres.ErrPendingAlready), errors.Is(err, approval.ErrDecided),
-		errors.Is(err, approval.ErrSameOperator), errors.Is(err, postgres.ErrFourEyes):
+		errors.Is(err, approval.ErrSameOperator), errors.Is(err, postgres.ErrFourEyes), errors.Is(err, postgres.ErrNotRaise):
 		status = http.StatusConflict
 	case errors.Is(err, postgres.ErrNoteRequired), errors.Is(err, approval.ErrNoteRequired), errors.Is(err, approval.ErrDecision),
-		errors.Is(err, approval.ErrActor), errors.Is(err, approval.ErrUnknown):
+		errors.Is(err, approval.ErrActor), errors.Is(err, approval.ErrUnknown), errors.Is(err, settlement.ErrAmountScale),
+		errors.Is(err, settlement.ErrCurrency):
 		status = http.StatusBadRequest
 	}
 	if status == http.StatusInternalServerError {
@@ -663,8 +664,85 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, sess *session) {
 		s.storeError(w, r, sess, err)
 		return
 	}
-	s.record(r, sess, "request.decide", subject, "ok", q.Decision+" "+q.Action+" "+q.Subject+" requested by "+q.RequestedBy)
-	http.Redirect(w, r, "/break?key="+url.QueryEscape(q.Subject), http.StatusSeeOther)
+	s.record(r, sess, "request.decide", subject, "ok", q.Decision+" "+q.Action+" "+q.Subject+" "+q.Amount+" requested by "+q.RequestedBy)
+	if q.Action == approval.WriteOff {
+		http.Redirect(w, r, "/break?key="+url.QueryEscape(q.Subject), http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/caps", http.StatusSeeOther)
+}
+
+type capRow struct {
+	Bank     settlement.BIC
+	Currency string
+	Amount   string
+}
+
+type capsData struct {
+	Caps     []capRow
+	Requests []approval.Request
+}
+
+func (s *Server) capsPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	caps, err := s.cfg.Store.Caps(r.Context())
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	reqs, err := s.cfg.Store.Requests(r.Context(), "", false)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	d := capsData{}
+	for _, c := range caps {
+		d.Caps = append(d.Caps, capRow{Bank: c.Bank, Currency: c.Currency.Code(), Amount: settlement.FormatAmount(c.Amount, c.Currency)})
+	}
+	for _, q := range reqs {
+		if q.Action == approval.CapRaise {
+			d.Requests = append(d.Requests, q)
+		}
+	}
+	s.render(w, sess, http.StatusOK, "caps", "Net debit caps", d, false)
+}
+
+// capRaise records a request to raise a cap; another operator approves it.
+func (s *Server) capRaise(w http.ResponseWriter, r *http.Request, sess *session) {
+	const action = "cap.raise.request"
+	f := r.PostForm
+	subject := cutName(f.Get("bank")) + "/" + cutName(f.Get("currency"))
+	bic, err := settlement.ParseBIC(f.Get("bank"))
+	if err != nil {
+		s.record(r, sess, action, subject, "refused", err.Error())
+		s.fail(w, r, sess, http.StatusBadRequest, "bank: %v", err)
+		return
+	}
+	cur, err := settlement.ParseCurrency(f.Get("currency"))
+	if err != nil {
+		s.record(r, sess, action, subject, "refused", err.Error())
+		s.fail(w, r, sess, http.StatusBadRequest, "currency: %v", err)
+		return
+	}
+	amt, err := settlement.ParseAmount([]byte(strings.TrimSpace(f.Get("amount"))), cur)
+	if err != nil {
+		s.record(r, sess, action, subject, "refused", err.Error())
+		s.fail(w, r, sess, http.StatusBadRequest, "amount: %v", err)
+		return
+	}
+	n, err := note(r, true)
+	if err != nil {
+		s.record(r, sess, action, subject, "refused", err.Error())
+		s.fail(w, r, sess, http.StatusBadRequest, "%v", err)
+		return
+	}
+	q, err := s.cfg.Store.RequestCapRaise(r.Context(), settlement.Cap{Bank: bic, Currency: cur, Amount: amt}, n, sess.user.Name, s.cfg.Now())
+	if err != nil {
+		s.record(r, sess, action, subject, "refused", err.Error())
+		s.storeError(w, r, sess, err)
+		return
+	}
+	s.record(r, sess, action, q.Subject, "ok", q.Amount+": "+n)
+	http.Redirect(w, r, "/caps", http.StatusSeeOther)
 }
 
 func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, sess *session) {

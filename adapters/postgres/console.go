@@ -5,9 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"settle/approval"
+	"settle/settlement"
 )
 
 // The console's accounts, sessions, action log and four-eyes requests
@@ -49,7 +53,7 @@ type ConsoleAction struct {
 var (
 	ErrUserExists     = errors.New("a console user of that name exists")
 	ErrNoRequest      = errors.New("no such request")
-	ErrPendingAlready = errors.New("a write-off of this break is already waiting for approval")
+	ErrPendingAlready = errors.New("a request for this is already waiting for approval")
 	// ErrFourEyes: a write-off is never one operator's act; it is
 	// requested (RequestWriteOff) and approved by another (DecideRequest).
 	ErrFourEyes = errors.New("four eyes: a write-off must be requested by one operator and approved by another (settle breaks write-off, then settle breaks approve)")
@@ -189,6 +193,65 @@ func (j *JobStore) RequestWriteOff(ctx context.Context, key, note, by string, at
 	return r, tx.Commit()
 }
 
+// ErrNotRaise: a request to "raise" a cap to no more than it is.
+var ErrNotRaise = errors.New("not a raise: the new cap must be above the cap in force (lowering a cap needs no second operator: settle bank cap set)")
+
+// RequestCapRaise records an operator's request to raise a bank's net debit
+// cap; it takes effect when another operator approves it (DecideRequest).
+func (j *JobStore) RequestCapRaise(ctx context.Context, c settlement.Cap, note, by string, at time.Time) (approval.Request, error) {
+	if !c.Currency.Valid() {
+		return approval.Request{}, settlement.ErrCurrency
+	}
+	if !c.Amount.IsPositive() || !c.Amount.Equal(c.Amount.Truncate(int32(c.Currency.MinorUnit()))) {
+		return approval.Request{}, fmt.Errorf("cap %s %s: %w", c.Amount, c.Currency, settlement.ErrAmountScale)
+	}
+	subject := string(c.Bank) + "/" + c.Currency.Code()
+	r, err := approval.New(approval.CapRaise, subject, note, by, at)
+	if err != nil {
+		return r, err
+	}
+	r.Amount = settlement.FormatAmount(c.Amount, c.Currency)
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return r, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "cap:"+subject); err != nil {
+		return r, err
+	}
+	var known bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM banks WHERE bic = $1)`, string(c.Bank)).Scan(&known); err != nil {
+		return r, err
+	}
+	if !known {
+		return r, fmt.Errorf("%s: %w", c.Bank, ErrNoBank)
+	}
+	var cur sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT max(amount)::text FROM current_net_debit_caps WHERE bank = $1 AND currency = $2`,
+		string(c.Bank), c.Currency.Code()).Scan(&cur); err != nil {
+		return r, err
+	}
+	if cur.Valid {
+		if d, err := decimal.NewFromString(cur.String); err == nil && !c.Amount.GreaterThan(d) {
+			return r, fmt.Errorf("%w (%s %s in force)", ErrNotRaise, cur.String, c.Currency.Code())
+		}
+	}
+	var pending int64
+	err = tx.QueryRowContext(ctx, `SELECT r.id FROM approval_requests r LEFT JOIN approval_decisions d ON d.request_id = r.id
+		WHERE r.action = $1 AND r.subject = $2 AND d.request_id IS NULL LIMIT 1`, r.Action, subject).Scan(&pending)
+	if err == nil {
+		return r, fmt.Errorf("%w (request %d)", ErrPendingAlready, pending)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return r, err
+	}
+	if err := tx.QueryRowContext(ctx, `INSERT INTO approval_requests (action, subject, amount, note, requested_by, requested_at)
+		VALUES ($1, $2, $3::numeric, $4, $5, $6) RETURNING id`, r.Action, r.Subject, r.Amount, r.Note, r.RequestedBy, r.RequestedAt).Scan(&r.ID); err != nil {
+		return r, err
+	}
+	return r, tx.Commit()
+}
+
 // breakActive checks a break is open or under investigation.
 func breakActive(ctx context.Context, tx *sql.Tx, key string) error {
 	var cur string
@@ -232,6 +295,14 @@ func (j *JobStore) DecideRequest(ctx context.Context, id int64, decision, by str
 			if err := appendBreakState(ctx, tx, r.Subject, "WRITTEN_OFF", r.Note, actor); err != nil {
 				return r, err
 			}
+		case approval.CapRaise:
+			// In force from the approval's commit, as `bank cap set` without
+			// --from: appended, the latest effective cap wins.
+			bank, cur, _ := strings.Cut(r.Subject, "/")
+			if _, err := tx.ExecContext(ctx, `INSERT INTO net_debit_caps (bank, currency, amount, effective_from) VALUES ($1, $2, $3::numeric, now())`,
+				bank, cur, r.Amount); err != nil {
+				return r, err
+			}
 		default:
 			return r, fmt.Errorf("%w: %q", approval.ErrUnknown, r.Action)
 		}
@@ -247,12 +318,12 @@ func request(ctx context.Context, q queryRower, id int64, lock bool) (approval.R
 	var r approval.Request
 	var decision, decidedBy sql.NullString
 	var decidedAt sql.NullTime
-	query := `SELECT r.id, r.action, r.subject, r.note, r.requested_by, r.requested_at, d.decision, d.decided_by, d.decided_at
+	query := `SELECT r.id, r.action, r.subject, coalesce(r.amount::text, ''), r.note, r.requested_by, r.requested_at, d.decision, d.decided_by, d.decided_at
 		FROM approval_requests r LEFT JOIN approval_decisions d ON d.request_id = r.id WHERE r.id = $1`
 	if lock {
 		query += ` FOR UPDATE OF r`
 	}
-	err := q.QueryRowContext(ctx, query, id).Scan(&r.ID, &r.Action, &r.Subject, &r.Note, &r.RequestedBy, &r.RequestedAt, &decision, &decidedBy, &decidedAt)
+	err := q.QueryRowContext(ctx, query, id).Scan(&r.ID, &r.Action, &r.Subject, &r.Amount, &r.Note, &r.RequestedBy, &r.RequestedAt, &decision, &decidedBy, &decidedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("%d: %w", id, ErrNoRequest)
 	}
@@ -271,7 +342,7 @@ const requestsMax = 1000
 // Requests lists four-eyes requests, newest first; subject filters when
 // not empty, pendingOnly leaves out decided ones.
 func (j *JobStore) Requests(ctx context.Context, subject string, pendingOnly bool) ([]approval.Request, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT r.id, r.action, r.subject, r.note, r.requested_by, r.requested_at, d.decision, d.decided_by, d.decided_at
+	rows, err := j.db.QueryContext(ctx, `SELECT r.id, r.action, r.subject, coalesce(r.amount::text, ''), r.note, r.requested_by, r.requested_at, d.decision, d.decided_by, d.decided_at
 		FROM approval_requests r LEFT JOIN approval_decisions d ON d.request_id = r.id
 		WHERE ($1 = '' OR r.subject = $1) AND (NOT $2 OR d.request_id IS NULL) ORDER BY r.id DESC LIMIT $3`, subject, pendingOnly, requestsMax)
 	if err != nil {
@@ -283,7 +354,7 @@ func (j *JobStore) Requests(ctx context.Context, subject string, pendingOnly boo
 		var r approval.Request
 		var decision, decidedBy sql.NullString
 		var decidedAt sql.NullTime
-		if err := rows.Scan(&r.ID, &r.Action, &r.Subject, &r.Note, &r.RequestedBy, &r.RequestedAt, &decision, &decidedBy, &decidedAt); err != nil {
+		if err := rows.Scan(&r.ID, &r.Action, &r.Subject, &r.Amount, &r.Note, &r.RequestedBy, &r.RequestedAt, &decision, &decidedBy, &decidedAt); err != nil {
 			return nil, err
 		}
 		r.Decision, r.DecidedBy, r.DecidedAt = decision.String, decidedBy.String, decidedAt.Time

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
 	"settle/approval"
@@ -89,5 +91,47 @@ func TestWriteOffFourEyes(t *testing.T) {
 	}
 	if _, err := s.DB().ExecContext(ctx, `UPDATE approval_requests SET note = 'x'`); !postgres.IsAppendOnly(err) {
 		t.Fatalf("requests are append-only: %v", err)
+	}
+}
+
+// TestCapRaiseFourEyes: a cap raise is requested by one operator and takes
+// effect only when another approves it; a "raise" to no more than the cap
+// in force is refused.
+func TestCapRaiseFourEyes(t *testing.T) {
+	s, _ := pgtest.NewStore(t)
+	ctx := context.Background()
+	j := s.Jobs(nil, "test")
+	if err := s.AddBank(ctx, postgres.Bank{BIC: bankA, Name: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCap(ctx, settlement.Cap{Bank: bankA, Currency: krw, Amount: decimal.RequireFromString("1000")}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 24, 23, 0, 0, 0, time.UTC)
+	raise := settlement.Cap{Bank: bankA, Currency: krw, Amount: decimal.RequireFromString("5000")}
+	if _, err := j.RequestCapRaise(ctx, settlement.Cap{Bank: bankA, Currency: krw, Amount: decimal.RequireFromString("1000")}, "same", "alice", at); !errors.Is(err, postgres.ErrNotRaise) {
+		t.Fatalf("not a raise: %v", err)
+	}
+	if _, err := j.RequestCapRaise(ctx, settlement.Cap{Bank: "NOSUCHBK", Currency: krw, Amount: decimal.RequireFromString("5000")}, "n", "alice", at); !errors.Is(err, postgres.ErrNoBank) {
+		t.Fatalf("unknown bank: %v", err)
+	}
+	r, err := j.RequestCapRaise(ctx, raise, "a large payment expected tonight, ref TR-9", "alice", at)
+	if err != nil || r.Amount != "5000" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if caps, _ := s.Caps(ctx); len(caps) != 1 || !caps[0].Amount.Equal(decimal.RequireFromString("1000")) {
+		t.Fatalf("a request raised the cap: %+v", caps)
+	}
+	if _, err := j.DecideRequest(ctx, r.ID, approval.Approved, "alice", at); !errors.Is(err, approval.ErrSameOperator) {
+		t.Fatalf("self-approval: %v", err)
+	}
+	if _, err := j.DecideRequest(ctx, r.ID, approval.Approved, "bob", at); err != nil {
+		t.Fatal(err)
+	}
+	if caps, _ := s.Caps(ctx); len(caps) != 1 || !caps[0].Amount.Equal(decimal.RequireFromString("5000")) {
+		t.Fatalf("after approval: %+v", caps)
+	}
+	if got, err := j.Request(ctx, r.ID); err != nil || got.Amount != "5000" || got.Decision != approval.Approved {
+		t.Fatalf("%+v %v", got, err)
 	}
 }

@@ -52,8 +52,10 @@ CREATE TRIGGER console_actions_no_truncate BEFORE TRUNCATE ON console_actions
 -- second wall.
 CREATE TABLE approval_requests (
   id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  action       text NOT NULL CHECK (action IN ('break.write_off')),
-  subject      text NOT NULL CHECK (char_length(subject) BETWEEN 1 AND 200),
+  action       text NOT NULL CHECK (action IN ('break.write_off', 'cap.raise')),
+  subject      text NOT NULL CHECK (char_length(subject) BETWEEN 1 AND 200), -- a break key, or BIC/CUR
+  amount       numeric CHECK (amount IS NULL OR amount >= 0),                 -- the new cap
+  CHECK ((action = 'cap.raise') = (amount IS NOT NULL)),
   note         text NOT NULL CHECK (char_length(note) BETWEEN 1 AND 2000),
   requested_by text NOT NULL CHECK (char_length(requested_by) BETWEEN 1 AND 64),
   requested_at timestamptz NOT NULL
