@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bufio"
 	"net/http"
 	"net/url"
 	"strings"
@@ -413,5 +414,56 @@ func TestCapRaiseFourEyes(t *testing.T) {
 	if !strings.Contains(text(find(r.doc, "table#caps")), bank+" KRW 2000000000000000") ||
 		!strings.Contains(text(find(r.doc, "table#cap-requests")), "APPROVED by bob") {
 		t.Fatalf("after approval: %s", text(find(r.doc, "main")))
+	}
+}
+
+// TestEventStreamEndsWithSession: the live stream sends the cycles, and
+// ends when its session is signed out.
+func TestEventStreamEndsWithSession(t *testing.T) {
+	w := newWorld(t)
+	w.files(day, 2)
+	w.user("alice", "operator")
+	c := w.client()
+	c.login("alice", password("alice"))
+	req, _ := http.NewRequest(http.MethodGet, w.srv.URL+"/events", nil)
+	req.AddCookie(&http.Cookie{Name: "settle_session", Value: c.cookies["settle_session"]})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
+	}
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	deadline := time.After(20 * time.Second)
+	for got := false; !got; {
+		select {
+		case l := <-lines:
+			got = strings.HasPrefix(l, "data: ") && strings.Contains(l, `"id":"C2026-11-24","stage":"OPEN"`)
+		case <-deadline:
+			t.Fatal("no cycle event")
+		}
+	}
+	c.get("/")
+	if r := c.post("/logout", url.Values{}); r.status != http.StatusSeeOther {
+		t.Fatalf("logout: %d", r.status)
+	}
+	for {
+		select {
+		case _, open := <-lines:
+			if !open {
+				return // the server ended the stream
+			}
+		case <-deadline:
+			t.Fatal("the stream outlived its session")
+		}
 	}
 }

@@ -927,7 +927,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session) {
 	last := ""
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
-	beat := 0
+	beat, ticks := 0, 0
 	for {
 		cs, err := s.cfg.Store.Cycles(r.Context(), 14)
 		if err != nil {
@@ -957,5 +957,26 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session) {
 			return
 		case <-tick.C:
 		}
+		// A stream outlives no session: it ends at sign-out or timeout,
+		// like every page (checked every few seconds).
+		if ticks++; ticks%sessionCheckTicks == 0 {
+			if live, err := s.sessionLive(r, sess); err != nil || !live {
+				return
+			}
+		}
 	}
+}
+
+// sessionCheckTicks is how often (in poll ticks) a stream re-checks its
+// session.
+const sessionCheckTicks = 3
+
+// sessionLive tells whether sess has neither ended nor timed out.
+func (s *Server) sessionLive(r *http.Request, sess *session) (bool, error) {
+	cs, ok, err := s.cfg.Accounts.ConsoleSession(r.Context(), sess.token[:])
+	if err != nil || !ok {
+		return false, err
+	}
+	now := s.cfg.Now()
+	return !cs.Ended && !cs.User.Disabled && now.Sub(cs.LastSeen) <= sessionIdle && now.Sub(cs.Created) <= sessionMax, nil
 }
