@@ -2,11 +2,17 @@ package console_test
 
 import (
 	"bufio"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
+
+	"settle/jobs"
+	"settle/settlement"
 )
 
 // TestLoginRolesAndLog: a wrong password is refused; an operator signs in
@@ -465,5 +471,46 @@ func TestEventStreamEndsWithSession(t *testing.T) {
 		case <-deadline:
 			t.Fatal("the stream outlived its session")
 		}
+	}
+}
+
+// TestHeldCycleSaysWhy: a cycle over its caps is held before NETTED; the
+// pages say so with the reason and what unblocks it, and the positions of
+// the attempt show the banks over their caps.
+func TestHeldCycleSaysWhy(t *testing.T) {
+	w := newWorld(t)
+	w.files(day, 6)
+	for _, b := range w.banks {
+		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
+			cur, _ := settlement.ParseCurrency(c)
+			if err := w.pg.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: decimal.NewFromInt(1)}, w.clock().Add(-30*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w.advance(9 * time.Hour)
+	if _, err := w.pipeline().Run(w.ctx, day); !errors.Is(err, jobs.ErrCapBreach) {
+		t.Fatalf("want a cap breach: %v", err)
+	}
+	w.user("vic", "viewer")
+	c := w.client()
+	c.login("vic", password("vic"))
+	r := c.get("/")
+	hold := text(find(find(r.doc, "article#cycle-"+string(day)), "div[class=hold]"))
+	if !strings.Contains(hold, "Held before NETTED") || !strings.Contains(hold, "net debit cap exceeded") || !strings.Contains(hold, "defer a file or raise the cap") {
+		t.Fatalf("hold: %q", hold)
+	}
+	r = c.get("/cycles/" + string(day))
+	if !strings.Contains(text(find(r.doc, "div[class=hold]")), "settle cycle run --date 2026-11-24") {
+		t.Fatalf("cycle page hold: %s", text(find(r.doc, "main")))
+	}
+	over := 0
+	for _, tr := range findAll(r.doc, "tr") {
+		if rect := findAll(tr, "rect"); len(rect) == 2 && attrOf(rect[1], "fill") == "#b91c1c" && attrOf(rect[1], "width") == "200" {
+			over++
+		}
+	}
+	if over == 0 {
+		t.Fatalf("no bank shown over its cap: %s", text(find(r.doc, "main")))
 	}
 }
