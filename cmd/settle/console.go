@@ -21,9 +21,13 @@ import (
 	"settle/adapters/postgres"
 	"settle/approval"
 	"settle/jobs"
+	"settle/settlement"
 )
 
-func init() { commands = append(commands, newConsoleCmd, newUserCmd) }
+func init() {
+	commands = append(commands, newConsoleCmd, newUserCmd, func() *cobra.Command { return newApproveCmds()[0] },
+		func() *cobra.Command { return newApproveCmds()[1] })
+}
 
 func newConsoleCmd() *cobra.Command {
 	var file, listen, cert, key string
@@ -190,7 +194,7 @@ func newBreakFourEyesCmds() []*cobra.Command {
 				if err != nil {
 					return fourEyesError(err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "request %d: write off %s, by %s; waits for another operator: settle breaks approve %d\n", q.ID, q.Subject, q.RequestedBy, q.ID)
+				fmt.Fprintf(cmd.OutOrStdout(), "request %d: write off %s, by %s; waits for another operator: settle approve %d\n", q.ID, q.Subject, q.RequestedBy, q.ID)
 				return nil
 			})
 		},
@@ -259,11 +263,62 @@ func newBreakFourEyesCmds() []*cobra.Command {
 	return []*cobra.Command{writeOff, approve, requests}
 }
 
+// newApproveCmds are the four-eyes decisions at the top level, for every
+// kind of request (a write-off, a cap raise): settle approve, settle
+// approvals.
+func newApproveCmds() []*cobra.Command {
+	cmds := newBreakFourEyesCmds()
+	approve, requests := cmds[1], cmds[2]
+	approve.Short = "Approve (or reject) another operator's request: a break's write-off or a cap raise"
+	requests.Use, requests.Short = "approvals [--all]", "Requests waiting for a second operator: write-offs and cap raises (--all: decided ones too)"
+	return []*cobra.Command{approve, requests}
+}
+
+// newCapRaiseCmd requests a cap raise under four eyes, as the console's
+// Caps page does; settle approve decides it.
+func newCapRaiseCmd() *cobra.Command {
+	var file, note, by string
+	c := &cobra.Command{
+		Use:   "raise BIC CUR AMOUNT --note TEXT [--by WHO]",
+		Short: "Request a cap raise; it takes effect when another operator approves it (settle approve)",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bic, err := settlement.ParseBIC(args[0])
+			if err != nil {
+				return usageError("%v", err)
+			}
+			cur, err := settlement.ParseCurrency(args[1])
+			if err != nil {
+				return usageError("%v", err)
+			}
+			amt, err := settlement.ParseAmount([]byte(args[2]), cur)
+			if err != nil {
+				return usageError("amount %s: %v", args[2], err)
+			}
+			if by == "" {
+				by = operatorName()
+			}
+			return runWith(cmd, file, runtimeOpts{}, func(r *runtime) error {
+				q, err := r.jobs.RequestCapRaise(cmd.Context(), settlement.Cap{Bank: bic, Currency: cur, Amount: amt}, note, by, clock())
+				if err != nil {
+					return fourEyesError(err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "request %d: raise the cap of %s to %s, by %s; waits for another operator: settle approve %d\n", q.ID, q.Subject, q.Amount, q.RequestedBy, q.ID)
+				return nil
+			})
+		},
+	}
+	configFlag(c, &file)
+	c.Flags().StringVar(&note, "note", "", "why (required)")
+	c.Flags().StringVar(&by, "by", "", "who asks (default: the OS user)")
+	return c
+}
+
 // fourEyesError makes a refusal by the rule an exit status 1 with its
 // message, as the console shows it.
 func fourEyesError(err error) error {
 	for _, e := range []error{approval.ErrSameOperator, approval.ErrDecided, approval.ErrNoteRequired, approval.ErrActor, approval.ErrDecision,
-		postgres.ErrPendingAlready, postgres.ErrNoBreak, postgres.ErrBreakState, postgres.ErrNoRequest} {
+		postgres.ErrPendingAlready, postgres.ErrNoBreak, postgres.ErrBreakState, postgres.ErrNoRequest, postgres.ErrNotRaise, postgres.ErrNoBank} {
 		if errors.Is(err, e) {
 			return &exitError{code: 1, err: err}
 		}

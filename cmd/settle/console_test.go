@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
 	"settle/reconciliation"
 	"settle/settlement"
@@ -84,6 +85,31 @@ func TestCLIWriteOffFourEyes(t *testing.T) {
 	h, err := j.BreakHistory(ctx, key)
 	if err != nil || len(h) != 2 || h[1].State != "WRITTEN_OFF" || h[1].Actor != "alice, approved by bob" {
 		t.Fatalf("history: %+v %v", h, err)
+	}
+
+	// A cap raise, the same way.
+	if err := s.AddBank(ctx, postgres.Bank{BIC: "SHBKKRSE", Name: "Shinhan"}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, "bank", "cap", "set", "SHBKKRSE", "KRW", "1000", "--database", dsn).want(t, 0)
+	r = settle(t, "bank", "cap", "raise", "SHBKKRSE", "KRW", "900", "--note", "n", "--by", "alice", "--config", cfg)
+	r.want(t, 1)
+	if !strings.Contains(r.stderr, "not a raise") {
+		t.Fatalf("lower: %s", r.stderr)
+	}
+	r = settle(t, "bank", "cap", "raise", "SHBKKRSE", "KRW", "5000", "--note", "large payment tonight", "--by", "alice", "--config", cfg)
+	r.want(t, 0)
+	if !strings.Contains(r.stdout, "request 2: raise the cap of SHBKKRSE/KRW to 5000") {
+		t.Fatalf("raise: %s", r.stdout)
+	}
+	settle(t, "approve", "2", "--by", "alice", "--config", cfg).want(t, 1)
+	r = settle(t, "approvals", "--config", cfg)
+	if r.want(t, 0); !strings.Contains(r.stdout, "cap.raise\tSHBKKRSE/KRW") {
+		t.Fatalf("approvals: %q", r.stdout)
+	}
+	settle(t, "approve", "2", "--by", "bob", "--config", cfg).want(t, 0)
+	if caps, err := s.Caps(ctx); err != nil || len(caps) != 1 || caps[0].Amount.String() != "5000" {
+		t.Fatalf("caps %+v %v", caps, err)
 	}
 
 	settleIn(t, "alice-alice-secret\n", "user", "add", "alice", "--role", "operator", "--config", cfg).want(t, 0)
