@@ -60,7 +60,7 @@ CREATE TABLE approval_requests (
   requested_by text NOT NULL CHECK (char_length(requested_by) BETWEEN 1 AND 64),
   requested_at timestamptz NOT NULL
 );
-CREATE UNIQUE INDEX approval_requests_subject ON approval_requests (action, subject, id);
+CREATE INDEX approval_requests_subject ON approval_requests (action, subject);
 CREATE TABLE approval_decisions (
   request_id   bigint PRIMARY KEY REFERENCES approval_requests,
   requested_by text NOT NULL,
