@@ -272,6 +272,13 @@ func TestLoginRateLimitAndSessions(t *testing.T) {
 	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
 		t.Fatalf("sixth try: %d", r.status)
 	}
+	// The stranger's failures limit his address, not alice's account:
+	// alice at her own desk (another address) signs in.
+	desk := w.client()
+	desk.from = "127.0.0.2"
+	if r := desk.login("alice", password("alice")); r.status != http.StatusSeeOther {
+		t.Fatalf("alice from another address: %d", r.status)
+	}
 	w.advance(61 * time.Second)
 	if r := c.login("alice", password("alice")); r.status != http.StatusSeeOther {
 		t.Fatalf("after the window: %d", r.status)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -222,6 +223,7 @@ type client struct {
 	w       *world
 	cookies map[string]string
 	csrf    string
+	from    string // source address ("" for the default, 127.0.0.1)
 }
 
 func (w *world) client() *client { return &client{w: w, cookies: map[string]string{}} }
@@ -252,6 +254,10 @@ func (c *client) do(method, path string, form url.Values) response {
 		req.AddCookie(&http.Cookie{Name: k, Value: v})
 	}
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if c.from != "" {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(c.from)}}
+		hc.Transport = &http.Transport{DialContext: d.DialContext}
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		c.w.t.Fatal(err)
