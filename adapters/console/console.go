@@ -297,9 +297,8 @@ func (s *Server) authed(need string, next func(http.ResponseWriter, *http.Reques
 				http.Redirect(w, r, "/login?next="+urlEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
-			if r.Method == http.MethodPost {
-				s.record(r, nil, r.URL.Path, "", "refused", "no session")
-			}
+			// Not logged: no one acted, and a stranger must not be able to
+			// fill the action log (sign-ins are logged, and limited).
 			s.fail(w, r, nil, http.StatusUnauthorized, "sign in first")
 			return
 		}

@@ -272,6 +272,17 @@ func TestLoginRateLimitAndSessions(t *testing.T) {
 	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
 		t.Fatalf("sixth try: %d", r.status)
 	}
+	c.login("alice", password("alice")) // refused again: not logged again
+	acts, _ := w.pg.ConsoleActions(w.ctx, 0, 100)
+	limited := 0
+	for _, a := range acts {
+		if strings.HasPrefix(a.Detail, "rate limited") {
+			limited++
+		}
+	}
+	if limited != 1 {
+		t.Fatalf("%d rate-limit refusals logged, want 1", limited)
+	}
 	// The stranger's failures limit his address, not alice's account:
 	// alice at her own desk (another address) signs in.
 	desk := w.client()

@@ -176,7 +176,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ok, wait := s.limiter.Allowed(src, now); !ok {
-		s.record(r, nil, "login", cutName(name), "refused", "rate limited")
+		if s.limiter.FirstRefusal(src) {
+			s.record(r, nil, "login", cutName(name), "refused", "rate limited (further refusals in this minute are not logged)")
+		}
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		s.showLogin(w, r, http.StatusTooManyRequests, "", fmt.Sprintf("Too many failed sign-ins from your address: wait %d seconds.", int(wait.Seconds())+1))
 		return

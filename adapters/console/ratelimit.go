@@ -17,8 +17,9 @@ type loginLimiter struct {
 }
 
 type window struct {
-	start time.Time
-	n     int
+	start  time.Time
+	n      int
+	logged bool // a refusal in this window was logged
 }
 
 // limiterAddrsMax bounds the table: when full, expired windows go first,
@@ -42,6 +43,19 @@ func (l *loginLimiter) Allowed(addr string, now time.Time) (bool, time.Duration)
 		return false, w.start.Add(l.every).Sub(now)
 	}
 	return true, 0
+}
+
+// FirstRefusal tells whether a refusal of addr now is the first of its
+// window: only that one is logged, so a flood of tries cannot fill the log.
+func (l *loginLimiter) FirstRefusal(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.failures[addr]
+	if w == nil || w.logged {
+		return false
+	}
+	w.logged = true
+	return true
 }
 
 // Failed counts a failed login of addr.
