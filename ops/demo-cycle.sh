@@ -53,6 +53,7 @@ demo_port() {
 }
 SFTP_PORT=$(demo_port demo-sftp SETTLE_DEMO_SFTP_PORT)
 HTTP_PORT=$(demo_port demo-http SETTLE_DEMO_HTTP_PORT)
+CONSOLE_PORT=$(demo_port demo-console SETTLE_DEMO_CONSOLE_PORT)
 
 step "0. Services: Postgres, a 5-bank Fabric network, the settle schema"
 pgenv=$(ops/postgres/up.sh) || die "ops/postgres/up.sh could not start this checkout's Postgres (its message is above)"
@@ -109,7 +110,6 @@ intake: {poll: 1s, cutoff: "23:59"}
 schedule: {cycle: "0 3 1 1 *"}   # the demo runs the cycle itself
 ledger: {network: "$FABRIC_NETWORK_DIR/network.json", org: 1}
 http: {listen: "127.0.0.1:$HTTP_PORT"}
-scheme: {bic: SETLKRSE}
 agent:
   bic: $AGENT
   scheme_account: $SETTLEMENT_ACCOUNT
@@ -117,7 +117,17 @@ agent:
   unfunded_after: 10m
   accounts:
 $(for b in "${BICS[@]}"; do echo "    $b: RTGS-$b"; done)
+console: {listen: "127.0.0.1:$CONSOLE_PORT"}
 YAML
+# The console's demo accounts: two operators (four eyes) and an auditor,
+# each with a fresh random password kept beside the demo's state.
+: > "$D/console-logins.txt"
+chmod 600 "$D/console-logins.txt"
+for u in demo-operator:operator demo-operator2:operator demo-auditor:auditor; do
+  pw=$(openssl rand -base64 18)
+  echo "$pw" | $S user add "${u%%:*}" --role "${u##*:}" --config "$D/settle.yaml" >/dev/null || die "settle user add ${u%%:*} failed"
+  echo "${u%%:*} (${u##*:}): $pw" >> "$D/console-logins.txt"
+done
 $S ledger register-banks --from-store --config "$D/settle.yaml"
 
 step "2. settle serve: SFTP server, intake, event handlers, metrics"
@@ -269,6 +279,8 @@ cat <<TXT
   the agent's outbox:    sftp -i $D/ssh/$AGENT -P $SFTP_PORT -o UserKnownHostsFile=$D/known_hosts $AGENT@127.0.0.1
   the scheme's key:      $S scheme key --config $D/settle.yaml
   metrics and health:    curl http://127.0.0.1:$HTTP_PORT/metrics ; curl http://127.0.0.1:$HTTP_PORT/readyz
+  the web console:       http://127.0.0.1:$CONSOLE_PORT/   (logins in $D/console-logins.txt:)
+$(sed 's/^/                           /' "$D/console-logins.txt")
   service log:           $D/serve.log        archive: $D/state/archive
   stop everything:       $STOP
 TXT

@@ -14,6 +14,10 @@ command -v curl >/dev/null || need+=(curl)
 command -v xmllint >/dev/null || need+=(libxml2-utils) # the ISO 20022 schema oracle in tests
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# The console's browser tests drive Debian's Chromium (chromedp speaks the
+# DevTools protocol to it; chromedriver is there for WebDriver clients).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 die() { echo "ops/deps.sh: ERROR: $*" >&2; exit 1; }
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || die "missing ${need[*]}; only root can install them: apt-get install --no-install-recommends ${need[*]}"

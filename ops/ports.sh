@@ -10,6 +10,7 @@
 #   +0    postgres        ops/postgres/up.sh
 #   +10   demo-sftp       the demo's SFTP server (settle serve)
 #   +11   demo-http       the demo's /healthz /readyz /metrics
+#   +12   demo-console    the demo's web console (settle serve, console.listen)
 #   +100  fabric-dev      ops/fabric/up.sh on its own (make fabric-up)
 #   +200  fabric-demo     the demo's network (make demo)
 #   +300  fabric-test     ops/fabric/test.sh (make fabric-test)
@@ -45,16 +46,17 @@ settle_port_offset() {
     postgres) echo 0 ;;
     demo-sftp) echo 10 ;;
     demo-http) echo 11 ;;
+    demo-console) echo 12 ;;
     fabric-dev) echo 100 ;;
     fabric-demo) echo 200 ;;
     fabric-test) echo 300 ;;
     fabric-client) echo 400 ;;
     fabric-e2e) echo 500 ;;
-    *) echo "ops/ports.sh: unknown port block '$1' (postgres, demo-sftp, demo-http, fabric-dev, fabric-demo, fabric-test, fabric-client, fabric-e2e)" >&2; return 2 ;;
+    *) echo "ops/ports.sh: unknown port block '$1' (postgres, demo-sftp, demo-http, demo-console, fabric-dev, fabric-demo, fabric-test, fabric-client, fabric-e2e)" >&2; return 2 ;;
   esac
 }
 
-settle_port_names="postgres demo-sftp demo-http fabric-dev fabric-demo fabric-test fabric-client fabric-e2e"
+settle_port_names="postgres demo-sftp demo-http demo-console fabric-dev fabric-demo fabric-test fabric-client fabric-e2e"
 
 # settle_port NAME [K]: NAME's port in candidate slot K (0: this checkout's own).
 settle_port() {

@@ -175,9 +175,14 @@ var (
 )
 
 // SetBreakState appends a step to a break's life: an operator puts it
-// under investigation, or resolves or writes it off with a note.
+// under investigation, or resolves it with a note. A write-off moves
+// money and is never one operator's act: it is refused here with
+// ErrFourEyes and goes through RequestWriteOff and DecideRequest.
 func (j *JobStore) SetBreakState(ctx context.Context, key, state, note, actor string) error {
-	if state != "INVESTIGATING" && state != "RESOLVED" && state != "WRITTEN_OFF" {
+	if state == "WRITTEN_OFF" {
+		return ErrFourEyes
+	}
+	if state != "INVESTIGATING" && state != "RESOLVED" {
 		return fmt.Errorf("%w: to %s", ErrBreakState, state)
 	}
 	if actor == "" || (state != "INVESTIGATING" && note == "") {
@@ -188,27 +193,26 @@ func (j *JobStore) SetBreakState(ctx context.Context, key, state, note, actor st
 		return err
 	}
 	defer tx.Rollback()
-	// Serialise two operators (and a reconciliation run) acting on one break.
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, key); err != nil {
-		return err
-	}
-	var cur string
-	err = tx.QueryRowContext(ctx, `SELECT state FROM current_recon_breaks WHERE break_key = $1`, key).Scan(&cur)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%s: %w", key, ErrNoBreak)
-	}
-	if err != nil {
-		return err
-	}
-	if cur != "OPEN" && cur != "INVESTIGATING" {
-		return fmt.Errorf("%w: %s is %s", ErrBreakState, key, cur)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO recon_breaks (break_key, cycle_id, kind, state, bank, currency, expected, actual, detail, actor, note)
-		SELECT break_key, cycle_id, kind, $2, bank, currency, expected, actual, detail, $3, $4 FROM current_recon_breaks WHERE break_key = $1`,
-		key, state, actor, note); err != nil {
+	if err := appendBreakState(ctx, tx, key, state, note, actor); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// appendBreakState appends a state to an active break under its lock,
+// which serialises two operators (and a reconciliation run) acting on one
+// break.
+func appendBreakState(ctx context.Context, tx *sql.Tx, key, state, note, actor string) error {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, key); err != nil {
+		return err
+	}
+	if err := breakActive(ctx, tx, key); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO recon_breaks (break_key, cycle_id, kind, state, bank, currency, expected, actual, detail, actor, note)
+		SELECT break_key, cycle_id, kind, $2, bank, currency, expected, actual, detail, $3, $4 FROM current_recon_breaks WHERE break_key = $1`,
+		key, state, actor, note)
+	return err
 }
 
 // TryLock takes a session advisory lock named name on a connection of its

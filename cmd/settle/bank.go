@@ -189,7 +189,7 @@ func newBankCmd() *cobra.Command {
 		},
 	}
 	capSet.Flags().StringVar(&effective, "from", "", "effective from (RFC 3339; default now)")
-	capCmd.AddCommand(capSet)
+	capCmd.AddCommand(capSet, newCapRaiseCmd())
 
 	c.AddCommand(add, list, key, capCmd)
 	return c

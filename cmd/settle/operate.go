@@ -416,13 +416,13 @@ func newBreaksCmd() *cobra.Command {
 
 	var rfile, note, by, to string
 	resolve := &cobra.Command{
-		Use:   "resolve KEY --note TEXT --by WHO [--state RESOLVED|WRITTEN_OFF|INVESTIGATING]",
+		Use:   "resolve KEY --note TEXT --by WHO [--state RESOLVED|INVESTIGATING]",
 		Short: "Record an operator's decision on a break (appended; nothing is edited)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runWith(cmd, rfile, runtimeOpts{}, func(r *runtime) error {
 				if err := r.jobs.SetBreakState(cmd.Context(), args[0], to, note, by); err != nil {
-					if errors.Is(err, postgres.ErrNoteRequired) || errors.Is(err, postgres.ErrBreakState) {
+					if errors.Is(err, postgres.ErrNoteRequired) || errors.Is(err, postgres.ErrBreakState) || errors.Is(err, postgres.ErrFourEyes) {
 						return usageError("%v", err)
 					}
 					return err
@@ -435,8 +435,9 @@ func newBreaksCmd() *cobra.Command {
 	configFlag(resolve, &rfile)
 	resolve.Flags().StringVar(&note, "note", "", "what was found and done")
 	resolve.Flags().StringVar(&by, "by", os.Getenv("USER"), "who decides")
-	resolve.Flags().StringVar(&to, "state", "RESOLVED", "RESOLVED, WRITTEN_OFF or INVESTIGATING")
+	resolve.Flags().StringVar(&to, "state", "RESOLVED", "RESOLVED or INVESTIGATING (a write-off needs four eyes: settle breaks write-off, then settle breaks approve)")
 	c.AddCommand(list, show, resolve)
+	c.AddCommand(newBreakFourEyesCmds()...)
 	return c
 }
 

@@ -393,6 +393,11 @@ func serve(ctx context.Context, file string) (err error) {
 		})
 	})
 
+	// The console, a listener of its own, with health and metrics.
+	if r.cfg.Console.Listen != "" {
+		sv.run("console", stageAPI, func(ctx context.Context) error { return serveConsole(ctx, r, nil) })
+	}
+
 	<-failed.Done() // SIGTERM, SIGINT, or a service that failed
 	log.Info("settle serve stopping", "cause", context.Cause(failed))
 	return nil

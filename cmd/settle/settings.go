@@ -72,6 +72,16 @@ type Config struct {
 		Listen string `yaml:"listen"` // /healthz, /readyz, /metrics
 	} `yaml:"http"`
 
+	// Console is the web console (issue 17), a listener of its own beside
+	// /metrics: served by `settle serve` when Listen is set, and by
+	// `settle console`. Without a certificate it is plain HTTP and
+	// listens only on loopback.
+	Console struct {
+		Listen  string `yaml:"listen"`
+		TLSCert string `yaml:"tls_cert"`
+		TLSKey  string `yaml:"tls_key"`
+	} `yaml:"console"`
+
 	// RemoteBanks are banks that keep their files on their own SFTP
 	// server: intake pulls from there (beside the built-in server), and
 	// their acknowledgements and reports are written back there.

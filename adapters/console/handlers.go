@@ -1,0 +1,984 @@
+package console
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+
+	"settle/adapters/postgres"
+	"settle/approval"
+	"settle/jobs"
+	"settle/settlement"
+)
+
+var funcs = template.FuncMap{
+	"time": func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05Z")
+	},
+	"sortedFacts": func(m map[string]string) [][2]string {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			if m[k] != "" {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		out := make([][2]string, len(keys))
+		for i, k := range keys {
+			out[i] = [2]string{k, m[k]}
+		}
+		return out
+	},
+}
+
+func urlEscape(s string) string { return url.QueryEscape(s) }
+func itoa(n int) string         { return strconv.Itoa(n) }
+
+// page is what every page's layout needs.
+type page struct {
+	Title string
+	User  *postgres.ConsoleUser
+	CSRF  string
+	Data  any
+	Error string
+	Live  bool // the page subscribes to /events
+}
+
+func (s *Server) render(w http.ResponseWriter, sess *session, status int, name, title string, data any, live bool) {
+	t := s.pages[name]
+	p := page{Title: title, Data: data, Live: live}
+	if sess != nil {
+		p.User, p.CSRF = &sess.user, sess.csrf
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", p); err != nil {
+		s.cfg.Log.Error("console template", "page", name, "err", err)
+		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// fail answers with a precise message: an HTML page for a browser, plain
+// text for anything else (the event stream, a script).
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, sess *session, status int, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if status >= 500 {
+		s.cfg.Log.Error("console", "path", r.URL.Path, "status", status, "err", msg)
+	}
+	if strings.Contains(r.Header.Get("Accept"), "text/html") || r.Method == http.MethodPost {
+		s.render(w, sess, status, "error", http.StatusText(status), msg, false)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, msg)
+}
+
+// storeError maps what the store said to a status, keeping its message:
+// the page says what the CLI would say.
+func (s *Server) storeError(w http.ResponseWriter, r *http.Request, sess *session, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, postgres.ErrNoBreak), errors.Is(err, postgres.ErrNoRequest), errors.Is(err, postgres.ErrNoBank):
+		status = http.StatusNotFound
+	case errors.Is(err, postgres.ErrBreakState), errors.Is(err, postgres.ErrPendingAlready), errors.Is(err, approval.ErrDecided),
+		errors.Is(err, approval.ErrSameOperator), errors.Is(err, postgres.ErrFourEyes), errors.Is(err, postgres.ErrNotRaise):
+		status = http.StatusConflict
+	case errors.Is(err, postgres.ErrNoteRequired), errors.Is(err, approval.ErrNoteRequired), errors.Is(err, approval.ErrDecision),
+		errors.Is(err, approval.ErrActor), errors.Is(err, approval.ErrUnknown), errors.Is(err, settlement.ErrAmountScale),
+		errors.Is(err, settlement.ErrCurrency):
+		status = http.StatusBadRequest
+	}
+	if status == http.StatusInternalServerError {
+		if r.Context().Err() != nil {
+			return // the client went away (a page left mid-refresh): nobody to answer
+		}
+		s.fail(w, r, sess, status, "the store failed: %v", err)
+		return
+	}
+	s.fail(w, r, sess, status, "%v", err)
+}
+
+// --- login ---
+
+type loginData struct {
+	Next, Token, Name string
+}
+
+func safeNext(next string) string {
+	// Only a path of this site: never //host or a scheme.
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || len(next) > 512 {
+		return "/"
+	}
+	return next
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	s.showLogin(w, r, http.StatusOK, "", "")
+}
+
+func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, status int, name, msg string) {
+	tok := randomToken()
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: tok, Path: "/login", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: 600})
+	next := safeNext(r.URL.Query().Get("next"))
+	if r.Method == http.MethodPost {
+		next = safeNext(r.PostForm.Get("next"))
+	}
+	t := s.pages["login"]
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", page{Title: "Sign in", Data: loginData{Next: next, Token: tok, Name: name}, Error: msg}); err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	now := s.cfg.Now()
+	src := source(r)
+	if !sameOrigin(r) {
+		s.record(r, nil, "login", "", "refused", "cross-origin request")
+		s.fail(w, r, nil, http.StatusForbidden, "cross-origin request refused")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		s.fail(w, r, nil, formStatus(err), "form: %s", formError(err))
+		return
+	}
+	name := r.PostForm.Get("name")
+	c, err := r.Cookie(loginCookie)
+	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostForm.Get("csrf"))) != 1 {
+		s.record(r, nil, "login", cutName(name), "refused", "missing or wrong CSRF token")
+		s.showLogin(w, r, http.StatusForbidden, "", "The sign-in form expired or was not sent by this page: try again.")
+		return
+	}
+	if ok, wait := s.limiter.Allowed(src, now); !ok {
+		if s.limiter.FirstRefusal(src) {
+			s.record(r, nil, "login", cutName(name), "refused", "rate limited (further refusals in this minute are not logged)")
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		s.showLogin(w, r, http.StatusTooManyRequests, "", fmt.Sprintf("Too many failed sign-ins from your address: wait %d seconds.", int(wait.Seconds())+1))
+		return
+	}
+	pw := r.PostForm.Get("password")
+	if len(name) == 0 || len(name) > nameBytesMax || len(pw) > passwordBytesMax {
+		s.limiter.Failed(src, now)
+		s.record(r, nil, "login", cutName(name), "failed", "bad name or password length")
+		s.showLogin(w, r, http.StatusUnauthorized, "", "Wrong name or password.")
+		return
+	}
+	u, found, err := s.cfg.Accounts.ConsoleUser(r.Context(), name)
+	if err != nil {
+		s.fail(w, r, nil, http.StatusInternalServerError, "accounts: %v", err)
+		return
+	}
+	hash := dummyHash
+	if found {
+		hash = u.PasswordHash
+	}
+	match, err := CheckPassword(hash, pw)
+	if err != nil || !found || !match || u.Disabled {
+		s.limiter.Failed(src, now)
+		s.record(r, nil, "login", cutName(name), "failed", "wrong name or password")
+		s.showLogin(w, r, http.StatusUnauthorized, name, "Wrong name or password.")
+		return
+	}
+	tok := randomToken()
+	sum := sha256.Sum256([]byte(tok))
+	csrf := randomToken()
+	if err := s.cfg.Accounts.CreateConsoleSession(r.Context(), sum[:], u.ID, csrf, src, now); err != nil {
+		s.fail(w, r, nil, http.StatusInternalServerError, "sessions: %v", err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/login", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	s.record(r, &session{user: u}, "login", u.Name, "ok", "")
+	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+}
+
+func cutName(n string) string {
+	if len(n) > nameBytesMax {
+		n = n[:nameBytesMax]
+	}
+	return strings.ToValidUTF8(n, "?")
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, sess *session) {
+	if err := s.cfg.Accounts.EndConsoleSession(r.Context(), sess.token[:], s.cfg.Now()); err != nil {
+		s.fail(w, r, sess, http.StatusInternalServerError, "sessions: %v", err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	s.record(r, sess, "logout", sess.user.Name, "ok", "")
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// --- tonight and a cycle ---
+
+type stageMark struct {
+	Stage settlement.Stage
+	State string // done, current, todo
+	At    time.Time
+	By    string
+}
+
+type cycleView struct {
+	Cycle    settlement.Cycle
+	Timeline []stageMark
+	Hold     *jobs.Failure
+}
+
+func (s *Server) cycleView(r *http.Request, c settlement.Cycle) (cycleView, error) {
+	stages, err := s.cfg.Store.CycleStages(r.Context(), c.BusinessDate)
+	if err != nil {
+		return cycleView{}, err
+	}
+	at := map[settlement.Stage]postgres.StageRecord{}
+	for _, st := range stages {
+		at[st.To] = st
+	}
+	v := cycleView{Cycle: c}
+	for _, st := range settlement.Stages {
+		m := stageMark{Stage: st, State: "todo"}
+		switch {
+		case st == c.Stage:
+			m.State = "current"
+		case st.Before(c.Stage):
+			m.State = "done"
+		}
+		if rec, ok := at[st]; ok {
+			m.At, m.By = rec.At, rec.Actor
+		}
+		if st == settlement.StageOpen && m.At.IsZero() {
+			m.By = "opened"
+		}
+		v.Timeline = append(v.Timeline, m)
+	}
+	f, ok, err := s.cfg.Store.LastFailure(r.Context(), c.BusinessDate)
+	if err != nil {
+		return v, err
+	}
+	if ok && f.HoldsAt(c.Stage) {
+		v.Hold = &f
+	}
+	return v, nil
+}
+
+func (s *Server) tonight(w http.ResponseWriter, r *http.Request, sess *session) {
+	cs, err := s.cfg.Store.Cycles(r.Context(), 14)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	var vs []cycleView
+	for _, c := range cs {
+		v, err := s.cycleView(r, c)
+		if err != nil {
+			s.storeError(w, r, sess, err)
+			return
+		}
+		vs = append(vs, v)
+	}
+	s.render(w, sess, http.StatusOK, "tonight", "Tonight", vs, true)
+}
+
+func parseDate(s string) (settlement.Date, error) {
+	if len(s) != 10 {
+		return "", fmt.Errorf("date %q: want YYYY-MM-DD", cutName(s))
+	}
+	d, err := settlement.ParseDate(s)
+	if err != nil {
+		return "", fmt.Errorf("date %q: %v", s, err)
+	}
+	return d, nil
+}
+
+type positionRow struct {
+	Bank           settlement.BIC
+	Sent, Received string
+	Net            string
+	Cap            string
+	UsedPct        string // of the cap, for a net debit
+	BarWidth       int    // 0..200 px
+	Over, Debit    bool
+}
+
+type currencyPositions struct {
+	Currency string
+	Rows     []positionRow
+	Sum      string
+	Zero     bool
+}
+
+type cycleData struct {
+	View      cycleView
+	Files     []jobs.CycleFile
+	Download  bool
+	Stages    []postgres.StageRecord
+	Errors    []postgres.StepError
+	Positions []currencyPositions
+}
+
+// barPx is the width of a full bar (the cap).
+const barPx = 200
+
+func positionsByCurrency(ps []settlement.Position, caps []settlement.Cap) []currencyPositions {
+	capOf := map[string]decimal.Decimal{}
+	for _, c := range caps {
+		capOf[string(c.Bank)+c.Currency.Code()] = c.Amount
+	}
+	by := map[string]*currencyPositions{}
+	sums := map[string]decimal.Decimal{}
+	var order []string
+	for _, p := range ps {
+		code := p.Currency.Code()
+		cp := by[code]
+		if cp == nil {
+			cp = &currencyPositions{Currency: code}
+			by[code] = cp
+			order = append(order, code)
+		}
+		row := positionRow{Bank: p.Bank, Sent: settlement.FormatAmount(p.Sent, p.Currency), Received: settlement.FormatAmount(p.Received, p.Currency),
+			Net: settlement.FormatAmount(p.Net, p.Currency), Debit: p.Net.IsNegative(), Cap: "-", UsedPct: "-"}
+		if cap, ok := capOf[string(p.Bank)+code]; ok {
+			row.Cap = settlement.FormatAmount(cap, p.Currency)
+			if p.Net.IsNegative() && cap.IsPositive() {
+				used := p.Net.Neg().Div(cap)
+				row.UsedPct = used.Mul(decimal.NewFromInt(100)).StringFixed(1) + "%"
+				w := used.Mul(decimal.NewFromInt(barPx)).IntPart()
+				row.BarWidth = int(min(max(w, 1), barPx))
+				row.Over = used.GreaterThan(decimal.NewFromInt(1))
+			} else if !p.Net.IsNegative() {
+				row.UsedPct = "0.0%"
+			}
+		}
+		cp.Rows = append(cp.Rows, row)
+		sums[code] = sums[code].Add(p.Net)
+	}
+	sort.Strings(order)
+	out := make([]currencyPositions, 0, len(order))
+	for _, code := range order {
+		cp := by[code]
+		cur, _ := settlement.ParseCurrency(code)
+		cp.Sum = settlement.FormatAmount(sums[code], cur)
+		cp.Zero = sums[code].IsZero()
+		sort.Slice(cp.Rows, func(i, j int) bool { return cp.Rows[i].Bank < cp.Rows[j].Bank })
+		out = append(out, *cp)
+	}
+	return out
+}
+
+func (s *Server) cycleOf(w http.ResponseWriter, r *http.Request, sess *session) (settlement.Cycle, bool) {
+	d, err := parseDate(r.PathValue("date"))
+	if err != nil {
+		s.fail(w, r, sess, http.StatusBadRequest, "%v", err)
+		return settlement.Cycle{}, false
+	}
+	c, ok, err := s.cfg.Store.Cycle(r.Context(), d)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return c, false
+	}
+	if !ok {
+		s.fail(w, r, sess, http.StatusNotFound, "no cycle for %s", d)
+		return c, false
+	}
+	return c, true
+}
+
+func (s *Server) cyclePage(w http.ResponseWriter, r *http.Request, sess *session) {
+	c, ok := s.cycleOf(w, r, sess)
+	if !ok {
+		return
+	}
+	v, err := s.cycleView(r, c)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	d := cycleData{View: v}
+	if d.Stages, err = s.cfg.Store.CycleStages(r.Context(), c.BusinessDate); err == nil {
+		d.Errors, err = s.cfg.Store.StepErrors(r.Context(), c.BusinessDate, 10)
+	}
+	var ps []settlement.Position
+	var caps []settlement.Cap
+	if err == nil {
+		ps, err = s.cfg.Store.Positions(r.Context(), c.BusinessDate)
+	}
+	if err == nil {
+		caps, err = s.cfg.Store.Caps(r.Context())
+	}
+	if err == nil {
+		d.Files, err = s.cfg.Store.CycleFiles(r.Context(), c.BusinessDate)
+		d.Download = s.cfg.Archive != nil && rank(sess.user.Role) >= rank(RoleAuditor)
+	}
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	d.Positions = positionsByCurrency(ps, caps)
+	s.render(w, sess, http.StatusOK, "cycle", "Cycle "+c.ID, d, true)
+}
+
+func csvResponse(w http.ResponseWriter, name string, header []string, rows [][]string) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	cw := csv.NewWriter(w)
+	cw.Write(header)
+	for _, row := range rows {
+		for i, f := range row { // a spreadsheet must not run a cell as a formula
+			if f != "" && strings.ContainsRune("=+-@\t\r", rune(f[0])) && !isNumber(f) {
+				row[i] = "'" + f
+			}
+		}
+		cw.Write(row)
+	}
+	cw.Flush()
+}
+
+func isNumber(s string) bool {
+	_, err := decimal.NewFromString(s)
+	return err == nil
+}
+
+func (s *Server) positionsCSV(w http.ResponseWriter, r *http.Request, sess *session) {
+	c, ok := s.cycleOf(w, r, sess)
+	if !ok {
+		return
+	}
+	ps, err := s.cfg.Store.Positions(r.Context(), c.BusinessDate)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	var rows [][]string
+	for _, p := range ps {
+		rows = append(rows, []string{string(p.Bank), p.Currency.Code(), settlement.FormatAmount(p.Sent, p.Currency),
+			settlement.FormatAmount(p.Received, p.Currency), settlement.FormatAmount(p.Net, p.Currency)})
+	}
+	csvResponse(w, c.ID+"-positions.csv", []string{"bank", "currency", "sent", "received", "net"}, rows)
+}
+
+// --- breaks ---
+
+var breakStates = map[string]bool{"": true, "OPEN": true, "INVESTIGATING": true, "RESOLVED": true, "WRITTEN_OFF": true, "CLOSED": true}
+
+type breaksData struct {
+	Date, State string
+	States      []string
+	Breaks      []postgres.BreakRow
+}
+
+func (s *Server) breaksFilter(w http.ResponseWriter, r *http.Request, sess *session) (settlement.Date, string, bool) {
+	q := r.URL.Query()
+	var d settlement.Date
+	if v := q.Get("date"); v != "" {
+		var err error
+		if d, err = parseDate(v); err != nil {
+			s.fail(w, r, sess, http.StatusBadRequest, "%v", err)
+			return "", "", false
+		}
+	}
+	st := q.Get("state")
+	if !breakStates[st] {
+		s.fail(w, r, sess, http.StatusBadRequest, "state %q: want OPEN, INVESTIGATING, RESOLVED, WRITTEN_OFF or CLOSED", cutName(st))
+		return "", "", false
+	}
+	return d, st, true
+}
+
+func (s *Server) breaksPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	d, st, ok := s.breaksFilter(w, r, sess)
+	if !ok {
+		return
+	}
+	bs, err := s.cfg.Store.Breaks(r.Context(), d, st)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	s.render(w, sess, http.StatusOK, "breaks", "Breaks", breaksData{Date: string(d), State: st,
+		States: []string{"OPEN", "INVESTIGATING", "RESOLVED", "WRITTEN_OFF", "CLOSED"}, Breaks: bs}, false)
+}
+
+func (s *Server) breaksCSV(w http.ResponseWriter, r *http.Request, sess *session) {
+	d, st, ok := s.breaksFilter(w, r, sess)
+	if !ok {
+		return
+	}
+	bs, err := s.cfg.Store.Breaks(r.Context(), d, st)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	var rows [][]string
+	for _, b := range bs {
+		rows = append(rows, []string{b.Key, string(b.Cycle), b.Kind, b.State, b.Bank, b.Detail["subject"], b.Detail["field"],
+			b.Detail["postgres"], b.Detail["ledger"], b.Actor, b.RecordedAt.UTC().Format(time.RFC3339), b.Note})
+	}
+	csvResponse(w, "breaks.csv", []string{"key", "business_date", "kind", "state", "bank", "subject", "field", "postgres", "ledger", "by", "at", "note"}, rows)
+}
+
+type breakData struct {
+	Key      string
+	Current  postgres.BreakRow
+	History  []postgres.BreakRow
+	Active   bool
+	Requests []approval.Request
+	Pending  bool
+}
+
+func validKey(k string) error {
+	if k == "" {
+		return errors.New("key is required")
+	}
+	if len(k) > keyBytesMax {
+		return fmt.Errorf("key: at most %d bytes (got %d)", keyBytesMax, len(k))
+	}
+	if !utf8.ValidString(k) {
+		return errors.New("key: not UTF-8")
+	}
+	return nil
+}
+
+func (s *Server) breakPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	key := r.URL.Query().Get("key")
+	if err := validKey(key); err != nil {
+		s.fail(w, r, sess, http.StatusBadRequest, "%v", err)
+		return
+	}
+	h, err := s.cfg.Store.BreakHistory(r.Context(), key)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	if len(h) == 0 {
+		s.fail(w, r, sess, http.StatusNotFound, "no break %q", key)
+		return
+	}
+	reqs, err := s.cfg.Store.Requests(r.Context(), key, false)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	cur := h[len(h)-1]
+	d := breakData{Key: key, Current: cur, History: h, Active: cur.State == "OPEN" || cur.State == "INVESTIGATING", Requests: reqs}
+	for _, q := range reqs {
+		if q.Pending() {
+			d.Pending = true
+		}
+	}
+	s.render(w, sess, http.StatusOK, "break", "Break", d, false)
+}
+
+// note reads a form's note: trimmed, at most noteRunesMax runes, UTF-8.
+func note(r *http.Request, required bool) (string, error) {
+	n := strings.TrimSpace(r.PostForm.Get("note"))
+	if !utf8.ValidString(n) {
+		return "", errors.New("note: not UTF-8")
+	}
+	if c := utf8.RuneCountInString(n); c > noteRunesMax {
+		return "", fmt.Errorf("note: at most %d characters (got %d)", noteRunesMax, c)
+	}
+	if required && n == "" {
+		return "", errors.New("note: required (what was found and done)")
+	}
+	return n, nil
+}
+
+// breakAction runs one of the break's actions, logs it and answers.
+func (s *Server) breakAction(w http.ResponseWriter, r *http.Request, sess *session, action string, needNote bool, do func(key, note string) error) {
+	key := r.PostForm.Get("key")
+	if err := validKey(key); err != nil {
+		s.record(r, sess, action, "", "refused", err.Error())
+		s.fail(w, r, sess, http.StatusBadRequest, "%v", err)
+		return
+	}
+	n, err := note(r, needNote)
+	if err != nil {
+		s.record(r, sess, action, key, "refused", err.Error())
+		s.fail(w, r, sess, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if err := do(key, n); err != nil {
+		s.record(r, sess, action, key, "refused", err.Error())
+		s.storeError(w, r, sess, err)
+		return
+	}
+	s.record(r, sess, action, key, "ok", n)
+	http.Redirect(w, r, "/break?key="+url.QueryEscape(key), http.StatusSeeOther)
+}
+
+func (s *Server) breakInvestigate(w http.ResponseWriter, r *http.Request, sess *session) {
+	s.breakAction(w, r, sess, "break.investigate", false, func(key, n string) error {
+		return s.cfg.Store.SetBreakState(r.Context(), key, "INVESTIGATING", n, sess.user.Name)
+	})
+}
+
+func (s *Server) breakResolve(w http.ResponseWriter, r *http.Request, sess *session) {
+	s.breakAction(w, r, sess, "break.resolve", true, func(key, n string) error {
+		return s.cfg.Store.SetBreakState(r.Context(), key, "RESOLVED", n, sess.user.Name)
+	})
+}
+
+func (s *Server) breakWriteOff(w http.ResponseWriter, r *http.Request, sess *session) {
+	s.breakAction(w, r, sess, "break.write_off.request", true, func(key, n string) error {
+		_, err := s.cfg.Store.RequestWriteOff(r.Context(), key, n, sess.user.Name, s.cfg.Now())
+		return err
+	})
+}
+
+func (s *Server) decide(w http.ResponseWriter, r *http.Request, sess *session) {
+	id, err := strconv.ParseInt(r.PostForm.Get("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.record(r, sess, "request.decide", "", "refused", "bad request id")
+		s.fail(w, r, sess, http.StatusBadRequest, "id: want a request number")
+		return
+	}
+	decision := r.PostForm.Get("decision")
+	subject := "request " + strconv.FormatInt(id, 10)
+	q, err := s.cfg.Store.DecideRequest(r.Context(), id, decision, sess.user.Name, s.cfg.Now())
+	if err != nil {
+		s.record(r, sess, "request.decide", subject, "refused", err.Error())
+		s.storeError(w, r, sess, err)
+		return
+	}
+	s.record(r, sess, "request.decide", subject, "ok", q.Decision+" "+q.Action+" "+q.Subject+" "+q.Amount+" requested by "+q.RequestedBy)
+	if q.Action == approval.WriteOff {
+		http.Redirect(w, r, "/break?key="+url.QueryEscape(q.Subject), http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/caps", http.StatusSeeOther)
+}
+
+type capRow struct {
+	Bank     settlement.BIC
+	Currency string
+	Amount   string
+}
+
+type capsData struct {
+	Caps     []capRow
+	Requests []approval.Request
+}
+
+func (s *Server) capsPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	caps, err := s.cfg.Store.Caps(r.Context())
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	reqs, err := s.cfg.Store.Requests(r.Context(), "", false)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	d := capsData{}
+	for _, c := range caps {
+		d.Caps = append(d.Caps, capRow{Bank: c.Bank, Currency: c.Currency.Code(), Amount: settlement.FormatAmount(c.Amount, c.Currency)})
+	}
+	for _, q := range reqs {
+		if q.Action == approval.CapRaise {
+			d.Requests = append(d.Requests, q)
+		}
+	}
+	s.render(w, sess, http.StatusOK, "caps", "Net debit caps", d, false)
+}
+
+// capRaise records a request to raise a cap; another operator approves it.
+func (s *Server) capRaise(w http.ResponseWriter, r *http.Request, sess *session) {
+	const action = "cap.raise.request"
+	f := r.PostForm
+	subject := cutName(f.Get("bank")) + "/" + cutName(f.Get("currency"))
+	bic, err := settlement.ParseBIC(f.Get("bank"))
+	if err != nil {
+		s.record(r, sess, action, subject, "refused", err.Error())
+		s.fail(w, r, sess, http.StatusBadRequest, "bank: %v", err)
+		return
+	}
+	cur, err := settlement.ParseCurrency(f.Get("currency"))
+	if err != nil {
+		s.record(r, sess, action, subject, "refused", err.Error())
+		s.fail(w, r, sess, http.StatusBadRequest, "currency: %v", err)
+		return
+	}
+	amt, err := settlement.ParseAmount([]byte(strings.TrimSpace(f.Get("amount"))), cur)
+	if err != nil {
+		s.record(r, sess, action, subject, "refused", err.Error())
+		s.fail(w, r, sess, http.StatusBadRequest, "amount: %v", err)
+		return
+	}
+	n, err := note(r, true)
+	if err != nil {
+		s.record(r, sess, action, subject, "refused", err.Error())
+		s.fail(w, r, sess, http.StatusBadRequest, "%v", err)
+		return
+	}
+	q, err := s.cfg.Store.RequestCapRaise(r.Context(), settlement.Cap{Bank: bic, Currency: cur, Amount: amt}, n, sess.user.Name, s.cfg.Now())
+	if err != nil {
+		s.record(r, sess, action, subject, "refused", err.Error())
+		s.storeError(w, r, sess, err)
+		return
+	}
+	s.record(r, sess, action, q.Subject, "ok", q.Amount+": "+n)
+	http.Redirect(w, r, "/caps", http.StatusSeeOther)
+}
+
+func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	reqs, err := s.cfg.Store.Requests(r.Context(), "", r.URL.Query().Get("all") == "")
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	s.render(w, sess, http.StatusOK, "requests", "Waiting for a second operator", reqs, false)
+}
+
+// --- trace and the action log ---
+
+type traceData struct {
+	Query   string
+	Trace   *jobs.Trace
+	Problem string
+}
+
+func (s *Server) tracePage(w http.ResponseWriter, r *http.Request, sess *session) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	d := traceData{Query: q}
+	if q == "" {
+		s.render(w, sess, http.StatusOK, "trace", "Trace", d, false)
+		return
+	}
+	bicPart, id, ok := strings.Cut(q, "/")
+	bic, err := settlement.ParseBIC(bicPart)
+	if !ok || err != nil || !settlement.ValidPaymentID([]byte(id)) {
+		d.Problem = "want BIC/PAYMENT-ID, e.g. SHBKKRSE/SH-000001"
+		s.render(w, sess, http.StatusBadRequest, "trace", "Trace", d, false)
+		return
+	}
+	if s.cfg.Tracer == nil {
+		d.Problem = "tracing needs the ledger, which this console was started without"
+		s.render(w, sess, http.StatusServiceUnavailable, "trace", "Trace", d, false)
+		return
+	}
+	t, err := s.cfg.Tracer.Trace(r.Context(), bic, id)
+	if err != nil {
+		d.Problem = "trace failed: " + err.Error()
+		s.render(w, sess, http.StatusBadGateway, "trace", "Trace", d, false)
+		return
+	}
+	d.Trace = &t
+	s.render(w, sess, http.StatusOK, "trace", "Trace "+q, d, false)
+}
+
+// fileDownload sends a received file's original bytes from the archive,
+// as the bank sent them; logged.
+func (s *Server) fileDownload(w http.ResponseWriter, r *http.Request, sess *session) {
+	sum := r.PathValue("sha256")
+	if len(sum) != 64 || strings.Trim(sum, "0123456789abcdef") != "" {
+		s.fail(w, r, sess, http.StatusBadRequest, "want a file's SHA-256: 64 lowercase hex digits")
+		return
+	}
+	if s.cfg.Archive == nil {
+		s.fail(w, r, sess, http.StatusServiceUnavailable, "this console was started without the archive")
+		return
+	}
+	rc, err := s.cfg.Archive.Open(sum)
+	if err != nil {
+		s.record(r, sess, "file.download", sum, "refused", err.Error())
+		s.fail(w, r, sess, http.StatusNotFound, "no archived file with SHA-256 %s", sum)
+		return
+	}
+	defer rc.Close()
+	s.record(r, sess, "file.download", sum, "ok", "")
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+sum+`.bin"`)
+	io.Copy(w, rc)
+}
+
+type verifyData struct {
+	Date    string
+	Report  *jobs.VerifyReport
+	Problem string
+}
+
+// verifyPage re-runs `settle audit verify` for a cycle: read-only, but a
+// heavy read, so it is logged like an action.
+func (s *Server) verifyPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	v := r.URL.Query().Get("date")
+	d := verifyData{Date: v}
+	if v == "" {
+		s.render(w, sess, http.StatusOK, "verify", "Verify a cycle", d, false)
+		return
+	}
+	date, err := parseDate(v)
+	if err != nil {
+		d.Problem = err.Error()
+		s.render(w, sess, http.StatusBadRequest, "verify", "Verify a cycle", d, false)
+		return
+	}
+	if s.cfg.Tracer == nil {
+		d.Problem = "verifying needs the ledger, which this console was started without"
+		s.render(w, sess, http.StatusServiceUnavailable, "verify", "Verify a cycle", d, false)
+		return
+	}
+	rep, err := s.cfg.Tracer.Verify(r.Context(), date)
+	if err != nil {
+		s.record(r, sess, "audit.verify", string(date), "failed", err.Error())
+		d.Problem = "verify failed: " + err.Error()
+		s.render(w, sess, http.StatusBadGateway, "verify", "Verify a cycle", d, false)
+		return
+	}
+	outcome := "ok"
+	if !rep.OK() {
+		outcome = "differs"
+	}
+	s.record(r, sess, "audit.verify", string(date), outcome, fmt.Sprintf("%d files, %d entries, %d problems, %d differences", rep.Files, rep.Entries, len(rep.Problems), len(rep.Breaks)))
+	d.Report = rep
+	s.render(w, sess, http.StatusOK, "verify", "Verify "+settlement.CycleID(date), d, false)
+}
+
+type actionsData struct {
+	Actions []postgres.ConsoleAction
+	Older   int64
+	Runs    []postgres.JobRun
+}
+
+func (s *Server) actionsPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	var before int64
+	if v := r.URL.Query().Get("before"); v != "" {
+		var err error
+		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before <= 0 {
+			s.fail(w, r, sess, http.StatusBadRequest, "before: want an action number")
+			return
+		}
+	}
+	const pageRows = 100
+	acts, err := s.cfg.Accounts.ConsoleActions(r.Context(), before, pageRows)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	d := actionsData{Actions: acts}
+	if before == 0 {
+		if d.Runs, err = s.cfg.Store.JobRuns(r.Context(), 20); err != nil {
+			s.storeError(w, r, sess, err)
+			return
+		}
+	}
+	if len(acts) == pageRows {
+		d.Older = acts[len(acts)-1].ID
+	}
+	if r.URL.Query().Get("format") == "csv" {
+		var rows [][]string
+		for _, a := range acts {
+			rows = append(rows, []string{strconv.FormatInt(a.ID, 10), a.At.UTC().Format(time.RFC3339), a.Actor, a.Role, a.Source, a.Action, a.Subject, a.Outcome, a.Detail})
+		}
+		csvResponse(w, "console-actions.csv", []string{"id", "at", "actor", "role", "source", "action", "subject", "outcome", "detail"}, rows)
+		return
+	}
+	s.render(w, sess, http.StatusOK, "actions", "Operations", d, false)
+}
+
+// --- live updates ---
+
+// events streams a "cycle" event whenever a cycle's stage or counts
+// change. It reads the stage log every second rather than the broker, so
+// it sees every process's moves (the service's, an operator's cycle run)
+// the moment they commit, as the record has them.
+func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session) {
+	select {
+	case s.streams <- struct{}{}:
+		defer func() { <-s.streams }()
+	default:
+		s.fail(w, r, sess, http.StatusServiceUnavailable, "too many live streams open: reload later")
+		return
+	}
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		s.fail(w, r, sess, http.StatusInternalServerError, "streaming unsupported")
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n\n")
+	fl.Flush()
+	last := ""
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	beat, ticks := 0, 0
+	for {
+		cs, err := s.cfg.Store.Cycles(r.Context(), 14)
+		if err != nil {
+			return
+		}
+		type ev struct {
+			ID      string `json:"id"`
+			Stage   string `json:"stage"`
+			Files   int64  `json:"files"`
+			Entries int64  `json:"entries"`
+		}
+		evs := make([]ev, 0, len(cs))
+		for _, c := range cs {
+			evs = append(evs, ev{c.ID, string(c.Stage), c.Files, c.Entries})
+		}
+		b, _ := json.Marshal(evs)
+		if string(b) != last {
+			last = string(b)
+			fmt.Fprintf(w, "event: cycle\ndata: %s\n\n", b)
+			fl.Flush()
+		} else if beat++; beat%15 == 0 {
+			fmt.Fprint(w, ": keep-alive\n\n")
+			fl.Flush()
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+		}
+		// A stream outlives no session: it ends at sign-out or timeout,
+		// like every page (checked every few seconds).
+		if ticks++; ticks%sessionCheckTicks == 0 {
+			if live, err := s.sessionLive(r, sess); err != nil || !live {
+				return
+			}
+		}
+	}
+}
+
+// sessionCheckTicks is how often (in poll ticks) a stream re-checks its
+// session.
+const sessionCheckTicks = 3
+
+// sessionLive tells whether sess has neither ended nor timed out.
+func (s *Server) sessionLive(r *http.Request, sess *session) (bool, error) {
+	cs, ok, err := s.cfg.Accounts.ConsoleSession(r.Context(), sess.token[:])
+	if err != nil || !ok {
+		return false, err
+	}
+	now := s.cfg.Now()
+	return !cs.Ended && !cs.User.Disabled && now.Sub(cs.LastSeen) <= sessionIdle && now.Sub(cs.Created) <= sessionMax, nil
+}

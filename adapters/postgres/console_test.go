@@ -1,0 +1,137 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"settle/adapters/postgres"
+	"settle/adapters/postgres/pgtest"
+	"settle/approval"
+	"settle/reconciliation"
+	"settle/settlement"
+)
+
+// openBreak makes a cycle with one open break and returns its key.
+func openBreak(t *testing.T, j *postgres.JobStore, date settlement.Date, subject string) string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := j.EnsureCycle(ctx, date); err != nil {
+		t.Fatal(err)
+	}
+	b := reconciliation.Break{Kind: reconciliation.MissingOnLedger, Cycle: settlement.CycleID(date), Subject: subject, Store: "1000 KRW"}
+	if err := j.Reconciled(ctx, date, reconciliation.Plan{Open: []reconciliation.Break{b}}, reconciliation.Summary{}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Key()
+}
+
+// TestWriteOffFourEyes: a write-off is a request by one operator and an
+// approval by another; the requester cannot approve it, a direct
+// write-off is refused, and both steps are kept.
+func TestWriteOffFourEyes(t *testing.T) {
+	s, _ := pgtest.NewStore(t)
+	ctx := context.Background()
+	j := s.Jobs(nil, "test")
+	key := openBreak(t, j, "2026-11-24", "SHBKKRSE/SH-1")
+	at := time.Date(2026, 11, 24, 23, 0, 0, 0, time.UTC)
+
+	if err := j.SetBreakState(ctx, key, "WRITTEN_OFF", "just do it", "alice"); !errors.Is(err, postgres.ErrFourEyes) {
+		t.Fatalf("direct write-off: %v", err)
+	}
+	if _, err := j.RequestWriteOff(ctx, key, " ", "alice", at); !errors.Is(err, approval.ErrNoteRequired) {
+		t.Fatalf("request without note: %v", err)
+	}
+	if _, err := j.RequestWriteOff(ctx, "no-such", "n", "alice", at); !errors.Is(err, postgres.ErrNoBreak) {
+		t.Fatalf("request on unknown break: %v", err)
+	}
+	r, err := j.RequestWriteOff(ctx, key, "below the threshold agreed with the bank", "alice", at)
+	if err != nil || r.ID == 0 {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if _, err := j.RequestWriteOff(ctx, key, "again", "carol", at); !errors.Is(err, postgres.ErrPendingAlready) {
+		t.Fatalf("second pending request: %v", err)
+	}
+	if _, err := j.DecideRequest(ctx, r.ID, approval.Approved, "alice", at); !errors.Is(err, approval.ErrSameOperator) {
+		t.Fatalf("self-approval: %v", err)
+	}
+	if bs, _ := j.Breaks(ctx, "", ""); len(bs) != 1 || bs[0].State != "OPEN" {
+		t.Fatalf("after refused approval: %+v", bs)
+	}
+	d, err := j.DecideRequest(ctx, r.ID, approval.Approved, "bob", at.Add(time.Minute))
+	if err != nil || d.Decision != approval.Approved || d.DecidedBy != "bob" {
+		t.Fatalf("%+v %v", d, err)
+	}
+	if _, err := j.DecideRequest(ctx, r.ID, approval.Rejected, "carol", at); !errors.Is(err, approval.ErrDecided) {
+		t.Fatalf("second decision: %v", err)
+	}
+	h, err := j.BreakHistory(ctx, key)
+	if err != nil || len(h) != 2 || h[1].State != "WRITTEN_OFF" || h[1].Actor != "alice, approved by bob" || h[1].Note != r.Note {
+		t.Fatalf("history %+v %v", h, err)
+	}
+	// The second wall: the table refuses a decision by the requester.
+	r2key := openBreak(t, j, "2026-11-25", "SHBKKRSE/SH-2")
+	r2, err := j.RequestWriteOff(ctx, r2key, "n", "alice", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO approval_decisions (request_id, requested_by, decision, decided_by, decided_at)
+		VALUES ($1, 'alice', 'APPROVED', 'alice', now())`, r2.ID); err == nil {
+		t.Fatal("the table took a self-approval")
+	}
+	// A rejection leaves the break as it was.
+	if _, err := j.DecideRequest(ctx, r2.ID, approval.Rejected, "bob", at); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := j.BreakHistory(ctx, r2key); len(h) != 1 {
+		t.Fatalf("rejected write-off changed the break: %+v", h)
+	}
+	if _, err := s.DB().ExecContext(ctx, `UPDATE approval_requests SET note = 'x'`); !postgres.IsAppendOnly(err) {
+		t.Fatalf("requests are append-only: %v", err)
+	}
+}
+
+// TestCapRaiseFourEyes: a cap raise is requested by one operator and takes
+// effect only when another approves it; a "raise" to no more than the cap
+// in force is refused.
+func TestCapRaiseFourEyes(t *testing.T) {
+	s, _ := pgtest.NewStore(t)
+	ctx := context.Background()
+	j := s.Jobs(nil, "test")
+	if err := s.AddBank(ctx, postgres.Bank{BIC: bankA, Name: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCap(ctx, settlement.Cap{Bank: bankA, Currency: krw, Amount: decimal.RequireFromString("1000")}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 24, 23, 0, 0, 0, time.UTC)
+	raise := settlement.Cap{Bank: bankA, Currency: krw, Amount: decimal.RequireFromString("5000")}
+	if _, err := j.RequestCapRaise(ctx, settlement.Cap{Bank: bankA, Currency: krw, Amount: decimal.RequireFromString("1000")}, "same", "alice", at); !errors.Is(err, postgres.ErrNotRaise) {
+		t.Fatalf("not a raise: %v", err)
+	}
+	if _, err := j.RequestCapRaise(ctx, settlement.Cap{Bank: "NOSUCHBK", Currency: krw, Amount: decimal.RequireFromString("5000")}, "n", "alice", at); !errors.Is(err, postgres.ErrNoBank) {
+		t.Fatalf("unknown bank: %v", err)
+	}
+	r, err := j.RequestCapRaise(ctx, raise, "a large payment expected tonight, ref TR-9", "alice", at)
+	if err != nil || r.Amount != "5000" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if caps, _ := s.Caps(ctx); len(caps) != 1 || !caps[0].Amount.Equal(decimal.RequireFromString("1000")) {
+		t.Fatalf("a request raised the cap: %+v", caps)
+	}
+	if _, err := j.DecideRequest(ctx, r.ID, approval.Approved, "alice", at); !errors.Is(err, approval.ErrSameOperator) {
+		t.Fatalf("self-approval: %v", err)
+	}
+	if _, err := j.DecideRequest(ctx, r.ID, approval.Approved, "bob", at); err != nil {
+		t.Fatal(err)
+	}
+	if caps, _ := s.Caps(ctx); len(caps) != 1 || !caps[0].Amount.Equal(decimal.RequireFromString("5000")) {
+		t.Fatalf("after approval: %+v", caps)
+	}
+	if got, err := j.Request(ctx, r.ID); err != nil || got.Amount != "5000" || got.Decision != approval.Approved {
+		t.Fatalf("%+v %v", got, err)
+	}
+}
