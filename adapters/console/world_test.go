@@ -25,6 +25,7 @@ import (
 	"settle/adapters/archive"
 	"settle/adapters/console"
 	"settle/adapters/formats/gen"
+	"settle/adapters/journal"
 	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
 	"settle/adapters/reports"
@@ -96,7 +97,7 @@ func newWorld(t *testing.T) *world {
 		}
 	}
 	cal := jobs.NewCalendar(loc, nil)
-	w.intake = &jobs.Intake{Inbox: w.inbox, Archive: w.arc, Store: w.store, Files: w.store, Calendar: cal,
+	w.intake = &jobs.Intake{Inbox: w.inbox, Archive: w.arc, Store: w.store, Files: w.store, Taking: journal.Takes{Dir: t.TempDir()}, Calendar: cal,
 		CutOff: 18 * time.Hour, Now: w.clock, Log: w.quiet}
 	w.con, err = console.New(console.Config{Store: w.store, Accounts: s, Now: w.clock, Log: w.quiet, Archive: w.arc,
 		Tracer: &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: w.arc}})
