@@ -113,6 +113,10 @@ var (
 	// payment, invalid reversal, positions that do not match, a cap).
 	// Permanent: retrying the same content cannot succeed.
 	ErrLedgerRefused = errors.New("refused by the ledger")
+	// ErrLedgerForbidden: the ledger refused the caller's identity for this
+	// call (its MSP or role, from the signing certificate). Wrapped together
+	// with ErrLedgerRefused: permanent for this identity.
+	ErrLedgerForbidden = errors.New("the ledger refused the caller's role")
 	// ErrLedgerUnavailable: too few peers or no orderer answered. The job
 	// fails and succeeds when re-run after they return.
 	ErrLedgerUnavailable = errors.New("ledger unavailable")

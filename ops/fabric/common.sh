@@ -44,6 +44,7 @@ fi
 CHANNEL="${FABRIC_CHANNEL:-settlement}"
 CC_NAME="${FABRIC_CHAINCODE:-settle}"
 CC_VERSION="${FABRIC_CHAINCODE_VERSION:-1.0}"
+CC_EXTRA="${FABRIC_CHAINCODE_EXTRA:-}"
 DOMAIN="settle.local"
 
 export PATH="$BIN:$PATH"
@@ -54,6 +55,10 @@ check_settings() {
   [[ "$BASE" =~ ^[0-9]+$ ]] && (( BASE >= 1024 && BASE + 10 * BANKS + 10 <= 65535 )) || die "FABRIC_BASE_PORT out of range: '$BASE'"
   [[ "$CHANNEL" =~ ^[a-z][a-z0-9.-]{0,48}$ ]] || die "FABRIC_CHANNEL must match [a-z][a-z0-9.-]*, got '$CHANNEL'"
   [[ "$CC_NAME" =~ ^[A-Za-z0-9_-]{1,40}$ ]] || die "FABRIC_CHAINCODE must match [A-Za-z0-9_-]+, got '$CC_NAME'"
+  local x
+  for x in $CC_EXTRA; do
+    [[ "$x" =~ ^[A-Za-z0-9_-]{1,40}$ && "$x" != "$CC_NAME" ]] || die "FABRIC_CHAINCODE_EXTRA: names must match [A-Za-z0-9_-]+ and differ from FABRIC_CHAINCODE, got '$x'"
+  done
 }
 
 # Port plan: orderer BASE (+1 admin, +2 operations); bank i at BASE+10*i:

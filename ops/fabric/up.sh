@@ -136,7 +136,7 @@ smoke() {
 # ---- already up, or state to resume -------------------------------------------------
 if [[ -f "$NET/network.json" ]]; then
   saved="$(cat "$NET/settings" 2>/dev/null || true)"
-  want="banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME operators=$OPERATORS"
+  want="banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME operators=$OPERATORS extra=${CC_EXTRA// /,}"
   [[ "$saved" == "$want" ]] || die "$NET holds a network with '$saved', not '$want'; run down.sh --clean first"
   if all_running; then
     log "network already up ($want); nothing to do. Description: $NET/network.json"
@@ -174,7 +174,7 @@ fi
 trap on_exit EXIT
 mkdir -p "$NET"/{config,crypto,channel,chaincode,logs,pids,data}
 touch "$MARKER"
-echo "banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME operators=$OPERATORS" >"$NET/settings"
+echo "banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME operators=$OPERATORS extra=${CC_EXTRA// /,}" >"$NET/settings"
 
 # ---- binaries ------------------------------------------------------------------------
 "$FABRIC_DIR/build.sh"
@@ -396,19 +396,24 @@ done
 for (( i = 1; i <= BANKS; i++ )); do
   wait_port "$(cc_port "$i")" 30 "cc$i" || die "chaincode server $i did not open port $(cc_port "$i") (it exited, or 30 s passed); see $NET/logs/cc$i.log"
 done
-for (( i = 1; i <= BANKS; i++ )); do
-  ( as_admin "$i"
-    retry 15 3 peer lifecycle chaincode approveformyorg "${ORDERER_ARGS[@]}" --channelID "$CHANNEL" \
-      --name "$CC_NAME" --version "$CC_VERSION" --package-id "$(cat "$NET/chaincode/bank$i/package-id")" \
-      --sequence 1 --waitForEventTimeout 60s >/dev/null
-  ) || die "approval by $(msp_id "$i") failed; see $NET/logs/cli.log"
-  log "$(msp_id "$i") approved $CC_NAME $CC_VERSION"
+# FABRIC_CHAINCODE_EXTRA names more definitions of the same packages: the same
+# chaincode servers serve them, each with a namespace (a ledger) of its own, so a
+# test can found one without touching the others.
+for name in $CC_NAME $CC_EXTRA; do
+  for (( i = 1; i <= BANKS; i++ )); do
+    ( as_admin "$i"
+      retry 15 3 peer lifecycle chaincode approveformyorg "${ORDERER_ARGS[@]}" --channelID "$CHANNEL" \
+        --name "$name" --version "$CC_VERSION" --package-id "$(cat "$NET/chaincode/bank$i/package-id")" \
+        --sequence 1 --waitForEventTimeout 60s >/dev/null
+    ) || die "approval by $(msp_id "$i") failed; see $NET/logs/cli.log"
+    log "$(msp_id "$i") approved $name $CC_VERSION"
+  done
+  ( as_admin 1
+    retry 5 3 peer lifecycle chaincode commit "${ORDERER_ARGS[@]}" --channelID "$CHANNEL" \
+      --name "$name" --version "$CC_VERSION" --sequence 1 "${PEER_ARGS[@]}" --waitForEventTimeout 60s >/dev/null
+  ) || die "chaincode commit failed; see $NET/logs/cli.log"
+  log "committed chaincode $name $CC_VERSION on channel $CHANNEL"
 done
-( as_admin 1
-  retry 5 3 peer lifecycle chaincode commit "${ORDERER_ARGS[@]}" --channelID "$CHANNEL" \
-    --name "$CC_NAME" --version "$CC_VERSION" --sequence 1 "${PEER_ARGS[@]}" --waitForEventTimeout 60s >/dev/null
-) || die "chaincode commit failed; see $NET/logs/cli.log"
-log "committed chaincode $CC_NAME $CC_VERSION on channel $CHANNEL"
 
 # ---- description for clients -----------------------------------------------------------
 {
@@ -434,6 +439,7 @@ log "committed chaincode $CC_NAME $CC_VERSION on channel $CHANNEL"
   done
   printf '  ],\n'
   printf '  "endorsementPolicy": "%s",\n' "$(bank_policy peer)"
+  printf '  "extraChaincodes": [%s],\n' "$(for x in $CC_EXTRA; do printf '"%s"' "$x"; done | sed 's/""/", "/g')"
   printf '  "operators": [\n'
   for (( j = 1; j <= OPERATORS; j++ )); do
     am="$(op_admin_msp "$j")"; um="$(op_user_msp "$j")"

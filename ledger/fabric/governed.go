@@ -1,0 +1,295 @@
+package fabric
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"settle/jobs"
+	"settle/settlement"
+)
+
+// The governed path (ledger/chaincode/README.md, "Two paths"): once founded,
+// the ledger takes a bank's payments only from bytes that bank signed, checked
+// by every endorsing peer, and every role comes from the signing certificate.
+// These calls are the client's side of it; which identity calls which is the
+// caller's choice (Config.Operator, Config.Org with Config.Admin).
+
+// FoundingBank is a bank the ledger is founded with: its BIC under its MSP.
+type FoundingBank struct {
+	BIC   settlement.BIC `json:"bic"`
+	MSPID string         `json:"mspId"`
+}
+
+// DeclaredFile is one file of a cycle as the operator declares it at freeze.
+type DeclaredFile struct {
+	Sender     settlement.BIC `json:"sender"`
+	FileID     string         `json:"fileId"`
+	Format     string         `json:"format"` // "csv" or "pacs.008"
+	SHA256     string         `json:"sha256"`
+	Entries    int64          `json:"entries"`
+	ControlSum string         `json:"controlSum"`
+}
+
+// Governance is the ledger's governance state (GetGovernance).
+type Governance struct {
+	OperatorMSP string `json:"operatorMsp"`
+	Members     []struct {
+		BIC    string `json:"bic"`
+		MSPID  string `json:"mspId"`
+		Active bool   `json:"active"`
+	} `json:"members"`
+}
+
+// FileStatus is a declared file's state on the ledger (GetDeclared, GetFile).
+type FileStatus struct {
+	Sender   string `json:"sender"`
+	FileID   string `json:"fileId"`
+	Status   string `json:"status"` // "declared", "receiving", "verified", "dropped"
+	Parts    int    `json:"parts"`
+	Bytes    int64  `json:"bytes"`
+	KeyLabel string `json:"keyLabel,omitempty"`
+	TxID     string `json:"txId"`
+}
+
+// Declaration is GetDeclared's answer: the declared files and each one's status.
+type Declaration struct {
+	CycleID string         `json:"cycleId"`
+	Files   []DeclaredFile `json:"files"`
+	Status  []FileStatus   `json:"status"`
+	TxID    string         `json:"txId"`
+}
+
+// Limits of a file part (the chaincode's: 1 MiB a part).
+const (
+	PartBytesMax     = 1 << 20
+	PartBytesDefault = 512 << 10
+)
+
+func statusOf(payload []byte) string {
+	var m struct {
+		Status string `json:"status"`
+	}
+	_ = json.Unmarshal(payload, &m)
+	return m.Status
+}
+
+// Found proposes the founding (the operator org's admin): operatorMSP runs the
+// scheme over banks. It returns the founding's id, which each founding bank's
+// admin approves (ApproveFounding). A repeat of the same proposal is answered
+// with the same id.
+func (c *Client) Found(ctx context.Context, operatorMSP string, banks []FoundingBank) (string, jobs.LedgerTx, error) {
+	raw, err := json.Marshal(banks)
+	if err != nil {
+		return "", jobs.LedgerTx{}, err
+	}
+	payload, tx, err := c.Submit(ctx, nil, "Found", operatorMSP, string(raw))
+	if err != nil {
+		return "", jobs.LedgerTx{}, fmt.Errorf("found the ledger: %w", err)
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(payload, &out); err != nil || out.ID == "" {
+		return "", tx, fmt.Errorf("found the ledger: no founding id in %q", clipBytes(payload))
+	}
+	return out.ID, tx, nil
+}
+
+// ApproveFounding is a founding bank's admin approving founding id. The status
+// is "approved", or "founded" for the last approval.
+func (c *Client) ApproveFounding(ctx context.Context, id string) (string, jobs.LedgerTx, error) {
+	payload, tx, err := c.Submit(ctx, nil, "ApproveFounding", id)
+	if err != nil {
+		return "", jobs.LedgerTx{}, fmt.Errorf("approve founding %s: %w", id, err)
+	}
+	return statusOf(payload), tx, nil
+}
+
+// Governance is the ledger's governance state; a NOT_FOUNDED refusal when the
+// ledger is not founded (RefusalCode(err) == CodeNotFounded).
+func (c *Client) Governance(ctx context.Context) (Governance, error) {
+	var g Governance
+	raw, err := c.Evaluate(ctx, "GetGovernance")
+	if err != nil {
+		return g, err
+	}
+	if err := json.Unmarshal(raw, &g); err != nil {
+		return g, fmt.Errorf("GetGovernance: %w", err)
+	}
+	return g, nil
+}
+
+// RegisterKey registers a file-signing public key (PEM) of bic under label:
+// the bank's own admin only. The same key under the same label again is
+// answered "already_registered".
+func (c *Client) RegisterKey(ctx context.Context, bic settlement.BIC, label, pemText string) (jobs.LedgerTx, error) {
+	_, tx, err := c.Submit(ctx, alreadyDone("status", "already_registered"), "RegisterKey", string(bic), label, pemText)
+	if err != nil {
+		return jobs.LedgerTx{}, fmt.Errorf("register key %s/%s: %w", bic, label, err)
+	}
+	return tx, nil
+}
+
+// RevokeKey revokes bic's key label (the bank's own admin).
+func (c *Client) RevokeKey(ctx context.Context, bic settlement.BIC, label string) (jobs.LedgerTx, error) {
+	_, tx, err := c.Submit(ctx, nil, "RevokeKey", string(bic), label)
+	if err != nil {
+		return jobs.LedgerTx{}, fmt.Errorf("revoke key %s/%s: %w", bic, label, err)
+	}
+	return tx, nil
+}
+
+// DeclareCycle is the operator's freeze on the ledger: the cycle's files, fixed
+// from now on. The identical declaration again is answered with its first
+// transaction.
+func (c *Client) DeclareCycle(ctx context.Context, cycle string, files []DeclaredFile) (jobs.LedgerTx, error) {
+	if files == nil {
+		files = []DeclaredFile{}
+	}
+	raw, err := json.Marshal(files)
+	if err != nil {
+		return jobs.LedgerTx{}, err
+	}
+	_, tx, err := c.Submit(ctx, alreadyDone("status", "already_declared"), "DeclareCycle", cycle, string(raw))
+	if err != nil {
+		return jobs.LedgerTx{}, fmt.Errorf("declare cycle %s: %w", cycle, err)
+	}
+	return tx, nil
+}
+
+// PutFilePart sends part index of a declared file; sig (the .sig file's
+// content) goes with the last part only. The status is "stored",
+// "already_stored" or, for the last part, "verified".
+func (c *Client) PutFilePart(ctx context.Context, cycle string, sender settlement.BIC, fileID string, index int, part []byte, sig []byte) (string, jobs.LedgerTx, error) {
+	s := ""
+	if sig != nil {
+		s = base64.StdEncoding.EncodeToString(sig)
+	}
+	payload, tx, err := c.Submit(ctx, nil, "PutFilePart", cycle, string(sender), fileID, strconv.Itoa(index), string(part), s)
+	if err != nil {
+		return "", jobs.LedgerTx{}, fmt.Errorf("file %s/%s part %d: %w", sender, fileID, index, err)
+	}
+	return statusOf(payload), tx, nil
+}
+
+// CutParts cuts a file into parts of at most partBytes for PutFilePart: a CSV
+// file after a line break outside quotes (the chaincode refuses any other
+// cut), a pacs.008 file whole (the chaincode takes XML in one part only).
+func CutParts(format string, body []byte, partBytes int) ([][]byte, error) {
+	if partBytes <= 0 || partBytes > PartBytesMax {
+		partBytes = PartBytesDefault
+	}
+	if format != "csv" {
+		if len(body) > PartBytesMax {
+			return nil, fmt.Errorf("a %s file of %d bytes: the ledger takes it in one part of at most %d", format, len(body), PartBytesMax)
+		}
+		return [][]byte{body}, nil
+	}
+	var parts [][]byte
+	for len(body) > partBytes {
+		cut, quotes := -1, 0
+		for i := 0; i < partBytes; i++ {
+			switch body[i] {
+			case '"':
+				quotes++
+			case '\n':
+				if quotes%2 == 0 {
+					cut = i + 1
+				}
+			}
+		}
+		if cut <= 0 {
+			return nil, fmt.Errorf("a CSV record longer than %d bytes", partBytes)
+		}
+		parts = append(parts, body[:cut])
+		body = body[cut:]
+	}
+	return append(parts, body), nil
+}
+
+// PutFile sends a whole declared file in parts (CutParts), the signature with
+// the last; parts the ledger already holds are answered already_stored, so a
+// retry after a crash resumes. It returns the last part's transaction.
+func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body, sig []byte, partBytes int) (jobs.LedgerTx, error) {
+	parts, err := CutParts(f.Format, body, partBytes)
+	if err != nil {
+		return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+	}
+	var tx jobs.LedgerTx
+	for i, p := range parts {
+		var s []byte
+		if i == len(parts)-1 {
+			s = sig
+			if s == nil {
+				s = []byte{}
+			}
+		}
+		status, t, err := c.PutFilePart(ctx, cycle, f.Sender, f.FileID, i, p, s)
+		if err != nil {
+			return jobs.LedgerTx{}, err
+		}
+		if i == len(parts)-1 && status != "verified" {
+			return t, fmt.Errorf("file %s/%s: last part answered %q, not verified", f.Sender, f.FileID, status)
+		}
+		tx = t
+	}
+	return tx, nil
+}
+
+// SettleDeclared settles a declared cycle on the ledger's own positions (the
+// operator): refused with CYCLE_INCOMPLETE until every declared file is
+// verified or dropped.
+func (c *Client) SettleDeclared(ctx context.Context, cycle string) (jobs.LedgerTx, error) {
+	_, tx, err := c.Submit(ctx, alreadyDone("outcome", "already_settled"), "SettleCycle", cycle)
+	if err != nil {
+		return jobs.LedgerTx{}, fmt.Errorf("settle cycle %s: %w", cycle, err)
+	}
+	return tx, nil
+}
+
+// Declared is the ledger's declaration of a cycle with each file's status.
+func (c *Client) Declared(ctx context.Context, cycle string) (Declaration, bool, error) {
+	var d Declaration
+	raw, err := c.Evaluate(ctx, "GetDeclared", cycle)
+	if IsNotFound(err) {
+		return d, false, nil
+	}
+	if err != nil {
+		return d, false, err
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return d, false, fmt.Errorf("GetDeclared %s: %w", cycle, err)
+	}
+	return d, true, nil
+}
+
+// FileBytes reads a file's exact bytes back from the ledger, part by part
+// (GetFilePart), for re-verifying its signature without the archive.
+func (c *Client) FileBytes(ctx context.Context, cycle string, sender settlement.BIC, fileID string, parts int) ([]byte, error) {
+	var out bytes.Buffer
+	for i := 0; i < parts; i++ {
+		raw, err := c.Evaluate(ctx, "GetFilePart", cycle, string(sender), fileID, strconv.Itoa(i))
+		if err != nil {
+			return nil, err
+		}
+		var p struct {
+			Bytes []byte `json:"bytes"` // base64 in JSON
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, fmt.Errorf("GetFilePart %s/%s/%d: %w", sender, fileID, i, err)
+		}
+		out.Write(p.Bytes)
+	}
+	return out.Bytes(), nil
+}
+
+func clipBytes(b []byte) string {
+	if len(b) > 200 {
+		return string(b[:200]) + "..."
+	}
+	return string(b)
+}
