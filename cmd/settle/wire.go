@@ -183,7 +183,8 @@ func (r *runtime) intake() (*jobs.Intake, error) {
 
 func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {
 	return &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.banks, Reports: reports.Dir{Root: r.cfg.path("reports")}, ChunkSize: r.cfg.Ledger.ChunkSize,
-		Workers: r.cfg.Ledger.Workers, Now: clock, Log: r.log, Progress: progress}
+		Workers: r.cfg.Ledger.Workers, Now: clock, Log: r.log, Progress: progress,
+		Governed: governedOf(r.cfg, r.ledger), Files: r.archive}
 }
 
 // readOnlyDSN makes every session of the connection read-only.

@@ -293,3 +293,36 @@ func clipBytes(b []byte) string {
 	}
 	return string(b)
 }
+
+// GovernedPath is the client as the pipeline's jobs.GovernedLedger: the client
+// must sign as the operator (Config.Operator). PartBytes is the part size
+// (0: PartBytesDefault).
+type GovernedPath struct {
+	C         *Client
+	PartBytes int
+}
+
+var _ jobs.GovernedLedger = GovernedPath{}
+
+func declaredOf(f jobs.LedgerFile) DeclaredFile {
+	return DeclaredFile{Sender: f.Sender, FileID: f.FileID, Format: f.Format, SHA256: f.SHA256, Entries: f.Entries, ControlSum: f.ControlSum.String()}
+}
+
+// DeclareFiles declares the cycle's files.
+func (g GovernedPath) DeclareFiles(ctx context.Context, cycle string, files []jobs.LedgerFile) (jobs.LedgerTx, error) {
+	out := make([]DeclaredFile, 0, len(files))
+	for _, f := range files {
+		out = append(out, declaredOf(f))
+	}
+	return g.C.DeclareCycle(ctx, cycle, out)
+}
+
+// PutFile relays one file in parts with its signature.
+func (g GovernedPath) PutFile(ctx context.Context, cycle string, f jobs.LedgerFile, body, sig []byte) (jobs.LedgerTx, error) {
+	return g.C.PutFile(ctx, cycle, declaredOf(f), body, sig, g.PartBytes)
+}
+
+// SettleDeclared settles the declared cycle on the ledger's positions.
+func (g GovernedPath) SettleDeclared(ctx context.Context, cycle string) (jobs.LedgerTx, error) {
+	return g.C.SettleDeclared(ctx, cycle)
+}
