@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"settle/jobs"
 	"settle/settlement"
@@ -325,4 +326,53 @@ func (g GovernedPath) PutFile(ctx context.Context, cycle string, f jobs.LedgerFi
 // SettleDeclared settles the declared cycle on the ledger's positions.
 func (g GovernedPath) SettleDeclared(ctx context.Context, cycle string) (jobs.LedgerTx, error) {
 	return g.C.SettleDeclared(ctx, cycle)
+}
+
+// SigningKey is a bank's file-signing key as the ledger holds it now (the last
+// value of signkey/BIC/LABEL); ok is false when the ledger never had it.
+func (c *Client) SigningKey(ctx context.Context, bic settlement.BIC, label string) (pemText string, active, ok bool, err error) {
+	raw, err := c.Evaluate(ctx, "GetHistory", "signkey/"+string(bic)+"/"+label)
+	if IsNotFound(err) {
+		return "", false, false, nil
+	}
+	if err != nil {
+		return "", false, false, err
+	}
+	var hist []struct {
+		Timestamp string          `json:"timestamp"`
+		IsDelete  bool            `json:"isDelete"`
+		Value     json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(raw, &hist); err != nil {
+		return "", false, false, fmt.Errorf("history of key %s/%s: %w", bic, label, err)
+	}
+	// The peer's order of a key's history is not the contract's: take the
+	// latest modification by its timestamp.
+	last, lastAt := -1, time.Time{}
+	for i, h := range hist {
+		at, err := time.Parse(time.RFC3339Nano, h.Timestamp)
+		if err != nil {
+			return "", false, false, fmt.Errorf("history of key %s/%s: timestamp %q: %w", bic, label, h.Timestamp, err)
+		}
+		if last < 0 || at.After(lastAt) {
+			last, lastAt = i, at
+		}
+	}
+	if last < 0 || hist[last].IsDelete {
+		return "", false, false, nil
+	}
+	var k struct {
+		PEM    string `json:"pem"`
+		Status string `json:"status"`
+	}
+	v := hist[last].Value
+	// The value is the stored JSON, as a JSON string or inline.
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		v = []byte(s)
+	}
+	if err := json.Unmarshal(v, &k); err != nil {
+		return "", false, false, fmt.Errorf("key %s/%s: %w", bic, label, err)
+	}
+	return k.PEM, k.Status == "active", true, nil
 }
