@@ -64,7 +64,7 @@ func (a *Auditor) TraceTx(ctx context.Context, txID string) (TxTrace, error) {
 	if need := len(members)/2 + 1; len(c.Tx.Endorsers) < need {
 		check = fmt.Sprintf("endorsed by %d organisations, a majority of %d members is %d", len(c.Tx.Endorsers), len(members), need)
 	}
-	facts := map[string]string{"block": fmt.Sprint(c.Tx.Block), "endorsers": fmt.Sprint(c.Tx.Endorsers), "function": c.Function}
+	facts := map[string]string{"block": fmt.Sprint(c.Tx.Block), "endorsers": fmt.Sprint(c.Tx.Endorsers), "submitter": c.Tx.Submitter, "function": c.Function}
 	if c.Cycle != "" {
 		facts["cycle"] = c.Cycle
 	}

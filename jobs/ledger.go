@@ -64,6 +64,10 @@ type LedgerTx struct {
 	ID        string
 	Block     uint64
 	Endorsers []string // MSP ids of the organisations that endorsed it
+	// Submitter is who signed the transaction (its creator): "MSP role CN",
+	// e.g. "OperatorMSP client User1@operator.settle.local"; set when the
+	// transaction was read from its block.
+	Submitter string
 	// Existing is true when the write had already committed earlier and
 	// this is that earlier transaction.
 	Existing bool

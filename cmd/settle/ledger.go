@@ -25,9 +25,15 @@ func openLedger(ctx context.Context, cfg Config, log *slog.Logger) (jobs.Ledger,
 // openFabric is openLedger with the concrete client, for the ledger
 // subcommands that need more than the port (Ping).
 func openFabric(ctx context.Context, cfg Config, log *slog.Logger) (*fabric.Client, error) {
+	return openFabricWith(ctx, cfg, log, nil)
+}
+
+// openFabricWith is openFabric with a handler for the transactions of the
+// chaincode that this identity did not sign (fabric.Config.OnForeign).
+func openFabricWith(ctx context.Context, cfg Config, log *slog.Logger, onForeign func(fabric.ForeignTx)) (*fabric.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, ledgerConnectTimeout)
 	defer cancel()
-	fc := fabric.Config{Network: cfg.Ledger.Network, Org: cfg.Ledger.Org, Logger: log}
+	fc := fabric.Config{Network: cfg.Ledger.Network, Org: cfg.Ledger.Org, Logger: log, Chaincode: cfg.Ledger.Chaincode, OnForeign: onForeign}
 	if cfg.Ledger.Governed {
 		fc.Operator = cfg.Ledger.Operator // the governed path's writes are the operator's
 	}

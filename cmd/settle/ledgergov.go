@@ -74,7 +74,7 @@ func ledgerGovCmds() []*cobra.Command {
 func openAs(ctx context.Context, cfg Config, fc fabric.Config) (*fabric.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, ledgerConnectTimeout)
 	defer cancel()
-	fc.Network, fc.Logger = cfg.Ledger.Network, newLogger(slog.LevelWarn)
+	fc.Network, fc.Logger, fc.Chaincode = cfg.Ledger.Network, newLogger(slog.LevelWarn), cfg.Ledger.Chaincode
 	c, err := fabric.New(ctx, fc)
 	if err != nil {
 		return nil, fmt.Errorf("ledger as %+v: %w", fc, err)

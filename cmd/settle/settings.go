@@ -58,9 +58,12 @@ type Config struct {
 		// cycle's files, relays their archived bytes and .sig in parts of
 		// PartBytes, and settles on the ledger's own positions. The ledger
 		// must be founded first (`settle ledger found`). Off: the legacy path.
-		Governed  bool `yaml:"governed"`
-		Operator  int  `yaml:"operator"`
-		PartBytes int  `yaml:"part_bytes"`
+		Governed bool `yaml:"governed"`
+		// Chaincode, when set, is the chaincode name instead of network.json's
+		// (ops/fabric FABRIC_CHAINCODE_EXTRA: a second ledger on the channel).
+		Chaincode string `yaml:"chaincode"`
+		Operator  int    `yaml:"operator"`
+		PartBytes int    `yaml:"part_bytes"`
 	} `yaml:"ledger"`
 
 	Broker struct {

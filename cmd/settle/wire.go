@@ -133,7 +133,10 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 		if cfg.Ledger.Org < 1 || cfg.Ledger.Org > len(n.Banks) {
 			return nil, usageError("ledger.org %d: the network has banks 1..%d", cfg.Ledger.Org, len(n.Banks))
 		}
-		l := &lazyLedger{open: func(ctx context.Context) (*fabric.Client, error) { return openFabric(ctx, cfg, r.log) }}
+		l := &lazyLedger{}
+		l.open = func(ctx context.Context) (*fabric.Client, error) {
+			return openFabricWith(ctx, cfg, r.log, l.foreign)
+		}
 		r.ledger = l
 		r.closers = append(r.closers, l.Close)
 	} else if opts.ledger {

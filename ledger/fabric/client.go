@@ -88,6 +88,12 @@ type Config struct {
 	Logger *slog.Logger
 	// SDKLogLevel is fabric-sdk-go's own log level ("error" if empty).
 	SDKLogLevel string
+	// OnForeign, if set, is told by Listen of every transaction of the
+	// chaincode in the blocks it reads that this client's identity did not
+	// sign (another identity wrote to the ledger: a bank, an admin, an
+	// attacker with a member's certificate). Blocks read again after a
+	// restart from a checkpoint report their transactions again.
+	OnForeign func(ForeignTx)
 }
 
 // Client is a jobs.Ledger on a Fabric channel. It is safe for concurrent use.
@@ -113,6 +119,8 @@ type Client struct {
 	written   uint64
 	heights   map[string]uint64
 	closeOnce sync.Once
+	selfCert  []byte // DER of the signing certificate
+	onForeign func(ForeignTx)
 }
 
 type endorser struct {
@@ -181,6 +189,10 @@ func NewFromNetwork(ctx context.Context, n *Network, cfg Config) (*Client, error
 	c := &Client{
 		net: n, org: org, majority: n.Majority(), strict: len(cfg.Endorsers) > 0,
 		log: cfg.Logger, profile: f.Name(), downUntil: map[string]time.Time{}, heights: map[string]uint64{},
+		onForeign: cfg.OnForeign,
+	}
+	if pemBytes, err := os.ReadFile(id.Cert); err == nil {
+		c.selfCert = certDER(pemBytes)
 	}
 	if c.log == nil {
 		c.log = slog.Default()

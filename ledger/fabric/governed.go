@@ -3,7 +3,6 @@ package fabric
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -162,15 +161,12 @@ func (c *Client) DeclareCycle(ctx context.Context, cycle string, files []Declare
 	return tx, nil
 }
 
-// PutFilePart sends part index of a declared file; sig (the .sig file's
-// content) goes with the last part only. The status is "stored",
-// "already_stored" or, for the last part, "verified".
+// PutFilePart sends part index of a declared file; sig, the .sig file's
+// content exactly as the bank sent it (base64 text), goes with the last part
+// only (nil before). The status is "stored", "already_stored" or, for the
+// last part, "verified".
 func (c *Client) PutFilePart(ctx context.Context, cycle string, sender settlement.BIC, fileID string, index int, part []byte, sig []byte) (string, jobs.LedgerTx, error) {
-	s := ""
-	if sig != nil {
-		s = base64.StdEncoding.EncodeToString(sig)
-	}
-	payload, tx, err := c.Submit(ctx, nil, "PutFilePart", cycle, string(sender), fileID, strconv.Itoa(index), string(part), s)
+	payload, tx, err := c.Submit(ctx, nil, "PutFilePart", cycle, string(sender), fileID, strconv.Itoa(index), string(part), string(sig))
 	if err != nil {
 		return "", jobs.LedgerTx{}, fmt.Errorf("file %s/%s part %d: %w", sender, fileID, index, err)
 	}
@@ -225,8 +221,8 @@ func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body
 		var s []byte
 		if i == len(parts)-1 {
 			s = sig
-			if s == nil {
-				s = []byte{}
+			if len(s) == 0 {
+				return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: no signature", f.Sender, f.FileID)
 			}
 		}
 		status, t, err := c.PutFilePart(ctx, cycle, f.Sender, f.FileID, i, p, s)

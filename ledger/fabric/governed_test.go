@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -169,8 +171,13 @@ func (g *gov) file(t testing.TB, date settlement.Date, from int, id string, n in
 	d := sha256.Sum256(b.Bytes())
 	return govFile{
 		decl: DeclaredFile{Sender: g.banks[from], FileID: id, Format: "csv", SHA256: hex.EncodeToString(d[:]), Entries: int64(n), ControlSum: fmt.Sprint(sum)},
-		body: b.Bytes(), sig: ed25519.Sign(g.keys[from], b.Bytes()),
+		body: b.Bytes(), sig: sigFile(g.keys[from], b.Bytes()),
 	}
+}
+
+// sigFile is a .sig file's content: the base64 of the Ed25519 signature.
+func sigFile(k ed25519.PrivateKey, body []byte) []byte {
+	return []byte(base64.StdEncoding.EncodeToString(ed25519.Sign(k, body)) + "\n")
 }
 
 // newDate is a business date no earlier run declared (a cycle is declared once).
@@ -218,7 +225,7 @@ func TestGovernedWritePath(t *testing.T) {
 	// Bank 2's client cannot send bank 1's file; bank 1 cannot sign bank 2's.
 	_, _, err = g.user[1].PutFilePart(ctx, cycle, files[0].decl.Sender, files[0].decl.FileID, 0, files[0].body, files[0].sig)
 	wantCode(t, err, CodeNotAuthorized)
-	_, _, err = g.op.PutFilePart(ctx, cycle, files[1].decl.Sender, files[1].decl.FileID, 0, files[1].body, ed25519.Sign(g.keys[0], files[1].body))
+	_, _, err = g.op.PutFilePart(ctx, cycle, files[1].decl.Sender, files[1].decl.FileID, 0, files[1].body, sigFile(g.keys[0], files[1].body))
 	wantCode(t, err, CodeSignature)
 	_, err = g.op.SettleDeclared(ctx, cycle)
 	wantCode(t, err, CodeCycleIncomplete)
@@ -259,7 +266,8 @@ func TestGovernedWritePath(t *testing.T) {
 	if err != nil || !bytes.Equal(back, files[0].body) {
 		t.Fatalf("file bytes read back from the ledger differ (%v)", err)
 	}
-	if !ed25519.Verify(g.keys[0].Public().(ed25519.PublicKey), back, files[0].sig) {
+	raw, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(string(files[0].sig)))
+	if !ed25519.Verify(g.keys[0].Public().(ed25519.PublicKey), back, raw) {
 		t.Fatal("the signature does not verify over the bytes read back")
 	}
 }
