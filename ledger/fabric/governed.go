@@ -372,3 +372,71 @@ func (c *Client) SigningKey(ctx context.Context, bic settlement.BIC, label strin
 	}
 	return k.PEM, k.Status == "active", true, nil
 }
+
+// LedgerAudit is the client as jobs.LedgerArchive: what `audit verify
+// --ledger-only` reads, from the ledger alone.
+type LedgerAudit struct{ C *Client }
+
+var _ jobs.LedgerArchive = LedgerAudit{}
+
+// DeclaredFiles merges the declaration with each file's status.
+func (a LedgerAudit) DeclaredFiles(ctx context.Context, cycle string) ([]jobs.LedgerFileRecord, bool, error) {
+	d, ok, err := a.C.Declared(ctx, cycle)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	st := map[string]FileStatus{}
+	for _, s := range d.Status {
+		st[s.Sender+"/"+s.FileID] = s
+	}
+	var out []jobs.LedgerFileRecord
+	for _, f := range d.Files {
+		s := st[string(f.Sender)+"/"+f.FileID]
+		out = append(out, jobs.LedgerFileRecord{Sender: f.Sender, FileID: f.FileID, Format: f.Format, SHA256: f.SHA256,
+			Entries: f.Entries, ControlSum: f.ControlSum, Status: s.Status, Parts: s.Parts, KeyLabel: s.KeyLabel, TxID: s.TxID})
+	}
+	return out, true, nil
+}
+
+// FileBytes reads a file's parts back.
+func (a LedgerAudit) FileBytes(ctx context.Context, cycle string, sender settlement.BIC, fileID string, parts int) ([]byte, error) {
+	return a.C.FileBytes(ctx, cycle, sender, fileID, parts)
+}
+
+// FileSignature is the .sig a file was verified with: the last argument of
+// the PutFilePart transaction that verified it, read from its block.
+func (a LedgerAudit) FileSignature(ctx context.Context, txID string) ([]byte, error) {
+	tc, err := a.C.TxContent(ctx, txID)
+	if err != nil {
+		return nil, err
+	}
+	if tc.Function != "PutFilePart" || len(tc.Args) != 6 || tc.Args[5] == "" {
+		return nil, fmt.Errorf("tx %s is %s with %d arguments, not the PutFilePart that verified a file", txID, tc.Function, len(tc.Args))
+	}
+	return []byte(tc.Args[5]), nil
+}
+
+// KeyPEM is a bank's key under label as registered on the ledger (revoked
+// since or not: it verified the file when it was active).
+func (a LedgerAudit) KeyPEM(ctx context.Context, bank settlement.BIC, label string) (string, bool, error) {
+	p, _, ok, err := a.C.SigningKey(ctx, bank, label)
+	return p, ok, err
+}
+
+// Members are the governance's members.
+func (a LedgerAudit) Members(ctx context.Context) (map[settlement.BIC]bool, error) {
+	g, err := a.C.Governance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[settlement.BIC]bool{}
+	for _, m := range g.Members {
+		out[settlement.BIC(m.BIC)] = true
+	}
+	return out, nil
+}
+
+// Cycle is the ledger's cycle record.
+func (a LedgerAudit) Cycle(ctx context.Context, cycle string) (jobs.LedgerCycle, bool, error) {
+	return a.C.Cycle(ctx, cycle)
+}

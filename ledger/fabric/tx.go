@@ -113,8 +113,14 @@ func txContent(t jobs.LedgerTx, args [][]byte) (jobs.TxContent, error) {
 			out.Payments = append(out.Payments, r)
 		}
 	case "SettleCycle":
+		if len(args) == 2 {
+			// The governed path's: the ledger computed the positions itself
+			// (GetCycle has them); the transaction names only the cycle.
+			out.Cycle = string(args[1])
+			break
+		}
 		if len(args) != 3 {
-			return bad(fmt.Errorf("%d, want 2", len(args)-1))
+			return bad(fmt.Errorf("%d, want 1 or 2", len(args)-1))
 		}
 		out.Cycle = string(args[1])
 		var ps []positionJSON
