@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,5 +77,27 @@ func TestGovernedCycleOnTheLedger(t *testing.T) {
 	}
 	if out := s.must("audit", "verify", "--date", date); !strings.Contains(out, "agree") {
 		t.Fatalf("audit verify: %s", out)
+	}
+	// The auditor without Postgres or the archive: a config whose database
+	// cannot be reached, and the archive removed.
+	noDB := strings.Replace(gov, "database: ", "database: \"postgres://nobody@127.0.0.1:1/none\" # was ", 1)
+	cfgNoDB := filepath.Join(s.dir, "ledger-only.yaml")
+	os.WriteFile(cfgNoDB, []byte(noDB), 0o600)
+	os.RemoveAll(filepath.Join(s.dir, "state", "archive"))
+	cmd := exec.Command(bin, "audit", "verify", "--date", date, "--ledger-only", "--config", cfgNoDB)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DATABASE_URL=") && !strings.HasPrefix(kv, "PG") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, s.env...)
+	raw, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("audit verify --ledger-only: %v\n%s", err, raw)
+	}
+	out = string(raw)
+	t.Logf("audit verify --ledger-only:\n%s", out)
+	if !strings.Contains(out, "3 files re-verified from the ledger's blocks, 300 entries re-netted") || !strings.Contains(out, "agree") {
+		t.Fatalf("audit verify --ledger-only: %s", out)
 	}
 }
