@@ -342,3 +342,48 @@ func BenchmarkGovernedCycle(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "network-RSS-MB")
 	b.ReportMetric(float64(parts)/float64(b.N), "parts")
 }
+
+// TestForeignTransactionsAreReported: a client listening with OnForeign is
+// told of a transaction of its chaincode that another identity signed (bank
+// 2's client), with the submitter from the creator's certificate, and not of
+// its own.
+func TestForeignTransactionsAreReported(t *testing.T) {
+	n := need(t)
+	foreign := make(chan ForeignTx, 16)
+	ctx := testCtx(t, 2*time.Minute)
+	c, err := NewFromNetwork(ctx, n, Config{Org: 1, OnForeign: func(f ForeignTx) { foreign <- f },
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	own, err := c.Ping(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newClient(t, 2)
+	theirs, err := other.Ping(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go c.Listen(lctx, own.Block, func(Event) error { return nil })
+	for {
+		select {
+		case f := <-foreign:
+			if f.TxID == own.ID {
+				t.Fatalf("its own transaction reported as foreign: %+v", f)
+			}
+			if f.TxID != theirs.ID {
+				continue // another test's, in a later block
+			}
+			if !strings.HasPrefix(f.Submitter, n.Banks[1].MSPID+" client ") || f.Function != "Ping" || !f.Valid {
+				t.Fatalf("foreign tx %+v", f)
+			}
+			return
+		case <-ctx.Done():
+			t.Fatal("bank 2's Ping was not reported")
+		}
+	}
+}
