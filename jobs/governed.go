@@ -47,6 +47,13 @@ func (p *Pipeline) recordGoverned(ctx context.Context, date settlement.Date) err
 	if err := checkCaps(positions, caps); err != nil {
 		return err
 	}
+	// The ledger checks the caps it holds when it settles: a cap raised here
+	// (the bank funded) goes to it first, as on the legacy path; on the
+	// governed path only the operator may set one, and the service signs as
+	// the operator.
+	if err := p.syncCaps(ctx, positions, caps); err != nil {
+		return err
+	}
 	files, err := lister.LedgerFiles(ctx, date)
 	if err != nil {
 		return err
