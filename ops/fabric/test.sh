@@ -35,6 +35,7 @@ finish() {
 trap finish EXIT
 
 ./down.sh --clean # leftovers of an earlier, interrupted run
+FABRIC_NETWORK_DIR="$NET-governed" FABRIC_BANKS=4 FABRIC_OPERATORS=2 ./down.sh --clean
 ./build.sh
 (go vet ./cmd/... && go test -count=1 ./cmd/...)
 log "chaincode unit tests"
@@ -53,8 +54,16 @@ log "restart from saved state: down.sh, then up.sh must resume and commit a Ping
 log "governed contract: a fresh network of 4 banks and 2 operator orgs"
 (
   export FABRIC_BANKS=4 FABRIC_OPERATORS=2 FABRIC_NETWORK_DIR="$NET-governed"
-  trap 'FABRIC_NETWORK_DIR="$FABRIC_NETWORK_DIR" ./down.sh --clean >/dev/null 2>&1 || true' EXIT
-  ./up.sh
-  cd "$CHAINCODE_SRC" && SETTLE_FABRIC_NETWORK="$FABRIC_NETWORK_DIR/network.json" go test -count=1 -v -timeout 15m -run TestGovernedContract ./networktest/
+  # Stopped explicitly, not by an EXIT trap: bash may exec a subshell's last
+  # command, and the trap then never runs (it left this network running once).
+  rc=0
+  ./up.sh && (cd "$CHAINCODE_SRC" && SETTLE_FABRIC_NETWORK="$FABRIC_NETWORK_DIR/network.json" go test -count=1 -v -timeout 15m -run TestGovernedContract ./networktest/) || rc=$?
+  if (( rc == 0 )); then
+    ./down.sh --clean
+  else
+    ./down.sh || true
+    log "the governed network's logs are kept in $FABRIC_NETWORK_DIR/logs (remove with FABRIC_NETWORK_DIR=$FABRIC_NETWORK_DIR FABRIC_BANKS=4 FABRIC_OPERATORS=2 $FABRIC_DIR/down.sh --clean)"
+  fi
+  exit "$rc"
 )
 ok=1
