@@ -82,7 +82,7 @@ func run(m *testing.M) int {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, "FABRIC_BANKS="+fmt.Sprint(banksN), "FABRIC_PORT_BLOCK="+portBlock, "FABRIC_NETWORK_DIR="+netDir)
+	env = append(env, "FABRIC_BANKS="+fmt.Sprint(banksN), "FABRIC_PORT_BLOCK="+portBlock, "FABRIC_NETWORK_DIR="+netDir, "FABRIC_CHAINCODE_EXTRA="+govChaincode)
 	up := exec.Command(filepath.Join(root, "ops", "fabric", "up.sh"))
 	up.Env, up.Stdout, up.Stderr = env, os.Stderr, os.Stderr
 	down := func() {

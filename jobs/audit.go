@@ -216,7 +216,7 @@ func (a *Auditor) trace(ctx context.Context, sender settlement.BIC, id string, f
 				check = fmt.Sprintf("endorsed by %d organisations, a majority of %d members is %d", len(tx.Endorsers), len(members), need)
 			}
 			add(Step{Step: "transaction", Source: "ledger", Check: check, Facts: map[string]string{
-				"tx_id": tx.ID, "block": fmt.Sprint(tx.Block), "endorsers": fmt.Sprint(tx.Endorsers)}})
+				"tx_id": tx.ID, "block": fmt.Sprint(tx.Block), "endorsers": fmt.Sprint(tx.Endorsers), "submitter": tx.Submitter}})
 		}
 		lc, ok, err := a.Ledger.Cycle(ctx, lp.Cycle)
 		if err != nil {

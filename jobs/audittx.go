@@ -41,6 +41,9 @@ type TxPayment struct {
 // checks each against Postgres, against the ledger's current record of
 // the payment, and each file against the archive; for a settlement it
 // compares the positions it carried with Postgres's.
+// argShownMax is how much of one transaction argument a trace shows.
+const argShownMax = 120
+
 func (a *Auditor) TraceTx(ctx context.Context, txID string) (TxTrace, error) {
 	t := TxTrace{TxID: txID, OK: true}
 	add := func(s Step) {
@@ -64,7 +67,7 @@ func (a *Auditor) TraceTx(ctx context.Context, txID string) (TxTrace, error) {
 	if need := len(members)/2 + 1; len(c.Tx.Endorsers) < need {
 		check = fmt.Sprintf("endorsed by %d organisations, a majority of %d members is %d", len(c.Tx.Endorsers), len(members), need)
 	}
-	facts := map[string]string{"block": fmt.Sprint(c.Tx.Block), "endorsers": fmt.Sprint(c.Tx.Endorsers), "function": c.Function}
+	facts := map[string]string{"block": fmt.Sprint(c.Tx.Block), "endorsers": fmt.Sprint(c.Tx.Endorsers), "submitter": c.Tx.Submitter, "function": c.Function}
 	if c.Cycle != "" {
 		facts["cycle"] = c.Cycle
 	}
@@ -78,8 +81,28 @@ func (a *Auditor) TraceTx(ctx context.Context, txID string) (TxTrace, error) {
 	case "RecordChunk", "SettleCycle":
 	default:
 		// Registry and cap changes, pings: nothing of a cycle to trace.
-		add(Step{Step: "content", Source: "ledger", Check: "ok", Facts: map[string]string{"args": fmt.Sprint(c.Args)}})
+		// A file part's argument is the file's bytes: each argument shown
+		// clipped, with its length.
+		args := make([]string, len(c.Args))
+		for i, a := range c.Args {
+			args[i] = a
+			if len(a) > argShownMax {
+				args[i] = fmt.Sprintf("%s... (%d bytes)", a[:argShownMax], len(a))
+			}
+		}
+		add(Step{Step: "content", Source: "ledger", Check: "ok", Facts: map[string]string{"args": fmt.Sprint(args)}})
 		return t, nil
+	}
+	if c.Function == "SettleCycle" && c.Positions == nil {
+		// The governed path's settle names only the cycle: the positions are
+		// the ledger's own, as its cycle record holds them.
+		lc, ok, err := a.Ledger.Cycle(ctx, c.Cycle)
+		if err != nil {
+			return t, err
+		}
+		if ok {
+			c.Positions = lc.Positions
+		}
 	}
 	date, err := settlement.DateOfCycle(c.Cycle)
 	if err != nil {

@@ -57,6 +57,12 @@ type Pipeline struct {
 	// writer harmless, but not free). A busy cycle returns ErrBusy: the
 	// event is retried later.
 	Lock func(ctx context.Context, name string) (unlock func(), ok bool, err error)
+	// Governed, when set, switches the ledger writes to the governed path
+	// (recordGoverned): the cycle's files are declared and relayed from
+	// Files, the archive, and the ledger settles on its own positions. Nil:
+	// the legacy path (chunks of payments, settle on the system's positions).
+	Governed GovernedLedger
+	Files    ArchiveReader
 
 	locks sync.Map // business date -> *sync.Mutex: one step per cycle at a time in this process
 }
@@ -381,6 +387,9 @@ func chunkID(i int) string { return fmt.Sprintf("%06d", i) }
 // record writes every chunk the ledger does not hold yet, Workers at a
 // time (chunks touch disjoint keys), and records each commit.
 func (p *Pipeline) record(ctx context.Context, date settlement.Date) error {
+	if p.Governed != nil {
+		return p.recordGoverned(ctx, date)
+	}
 	positions, err := p.Store.Positions(ctx, date)
 	if err != nil {
 		return err
@@ -500,7 +509,14 @@ func (p *Pipeline) settle(ctx context.Context, date settlement.Date) error {
 	if err := checkCaps(positions, caps); err != nil {
 		return err
 	}
-	tx, err := p.Ledger.SettleCycle(ctx, settlement.CycleID(date), positions)
+	var tx LedgerTx
+	if p.Governed != nil {
+		// The ledger computes the positions from the verified files; the
+		// reconciliation step compares them with these.
+		tx, err = p.Governed.SettleDeclared(ctx, settlement.CycleID(date))
+	} else {
+		tx, err = p.Ledger.SettleCycle(ctx, settlement.CycleID(date), positions)
+	}
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"iter"
 
+	"github.com/shopspring/decimal"
+
 	"settle/reconciliation"
 	"settle/settlement"
 )
@@ -62,6 +64,10 @@ type LedgerTx struct {
 	ID        string
 	Block     uint64
 	Endorsers []string // MSP ids of the organisations that endorsed it
+	// Submitter is who signed the transaction (its creator): "MSP role CN",
+	// e.g. "OperatorMSP client User1@operator.settle.local"; set when the
+	// transaction was read from its block.
+	Submitter string
 	// Existing is true when the write had already committed earlier and
 	// this is that earlier transaction.
 	Existing bool
@@ -113,7 +119,45 @@ var (
 	// payment, invalid reversal, positions that do not match, a cap).
 	// Permanent: retrying the same content cannot succeed.
 	ErrLedgerRefused = errors.New("refused by the ledger")
+	// ErrLedgerForbidden: the ledger refused the caller's identity for this
+	// call (its MSP or role, from the signing certificate). Wrapped together
+	// with ErrLedgerRefused: permanent for this identity.
+	ErrLedgerForbidden = errors.New("the ledger refused the caller's role")
 	// ErrLedgerUnavailable: too few peers or no orderer answered. The job
 	// fails and succeeds when re-run after they return.
 	ErrLedgerUnavailable = errors.New("ledger unavailable")
 )
+
+// GovernedLedger is the ledger's governed path (issue 11): the operator
+// declares a cycle's files before anything of it is on the ledger, relays each
+// file's exact bytes and its detached signature (the ledger parses and verifies
+// them itself, with the keys the banks' admins registered there), and the
+// ledger settles on the positions it computed. A Pipeline with Governed set
+// writes no chunks.
+type GovernedLedger interface {
+	// DeclareFiles fixes the cycle's files on the ledger; the identical
+	// declaration again returns its first transaction (Existing).
+	DeclareFiles(ctx context.Context, cycle string, files []LedgerFile) (LedgerTx, error)
+	// PutFile sends one declared file's bytes and signature; it returns the
+	// transaction that verified it.
+	PutFile(ctx context.Context, cycle string, f LedgerFile, body, sig []byte) (LedgerTx, error)
+	// SettleDeclared settles a declared cycle once every file is verified.
+	SettleDeclared(ctx context.Context, cycle string) (LedgerTx, error)
+}
+
+// LedgerFile is an accepted file of a cycle as the ledger is told of it.
+type LedgerFile struct {
+	Sender     settlement.BIC
+	FileID     string
+	Name       string // the bank's file name (the archive's receipt)
+	Format     string // "csv" or "pacs.008"
+	SHA256     string
+	Entries    int64
+	ControlSum decimal.Decimal
+}
+
+// FileLister lists a cycle's accepted files (after deferrals), in (sender,
+// file id) order. The Postgres store implements it; the governed path needs it.
+type FileLister interface {
+	LedgerFiles(ctx context.Context, date settlement.Date) ([]LedgerFile, error)
+}

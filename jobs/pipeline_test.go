@@ -44,6 +44,7 @@ type world struct {
 	intake *jobs.Intake
 	quiet  *slog.Logger
 	pg     *postgres.Store // bank administration: caps
+	arc    *archive.Archive
 
 	mu     sync.Mutex
 	events []jobs.Event // what the store wrote to the outbox, in order
@@ -86,6 +87,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.arc = arc
 	bics, _ := gen.Banks(3)
 	if w.banks, err = gen.Keys(bics); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -464,8 +465,13 @@ func (j *JobStore) SaveLedgerTx(ctx context.Context, date settlement.Date, chunk
 		return err
 	}
 	fn := "RecordChunk"
-	if chunkID == "settle" {
+	switch {
+	case chunkID == "settle":
 		fn = "SettleCycle"
+	case chunkID == "declare":
+		fn = "DeclareCycle" // the governed path's
+	case strings.HasPrefix(chunkID, "file/"):
+		fn = "PutFilePart" // the part that verified the file
 	}
 	if tx.Endorsers == nil {
 		tx.Endorsers = []string{}

@@ -2,10 +2,12 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"settle/jobs"
+	"settle/ledger/fabric"
 	"settle/settlement"
 )
 
@@ -54,6 +57,7 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 	trace.Flags().StringVar(&format, "format", "text", "text or json")
 
 	var vfile, vdate, vformat string
+	var ledgerOnly bool
 	verify := &cobra.Command{
 		Use:   "verify --date YYYY-MM-DD [--format text|json]",
 		Short: "Re-verify a cycle's archived files, re-net them, and compare with Postgres and the ledger",
@@ -62,6 +66,9 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 			d, err := parseDateFlag(vdate)
 			if err != nil {
 				return err
+			}
+			if ledgerOnly {
+				return verifyLedgerOnly(cmd, vfile, vformat, d)
 			}
 			return runWith(cmd, vfile, runtimeOpts{ledger: true, readOnly: true}, func(r *runtime) error {
 				a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
@@ -99,6 +106,7 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 	configFlag(verify, &vfile)
 	verify.Flags().StringVar(&vdate, "date", "", "business date")
 	verify.Flags().StringVar(&vformat, "format", "text", "text or json")
+	verify.Flags().BoolVar(&ledgerOnly, "ledger-only", false, "re-verify from the ledger alone (a governed cycle): the files' bytes and signatures from the blocks, the keys the banks registered there; needs neither Postgres nor the archive")
 	verify.MarkFlagRequired("date")
 
 	var tfile, tformat string
@@ -223,4 +231,48 @@ func printSteps(tw io.Writer, steps []jobs.Step, indent string) {
 		}
 		fmt.Fprintf(tw, "%s  %s\t[%s]\t%s\t%s\n", indent, s.Step, s.Source, s.Check, strings.Join(facts, " "))
 	}
+}
+
+// verifyLedgerOnly is `audit verify --ledger-only`: only the config's ledger
+// section is used; no database connection, no archive.
+func verifyLedgerOnly(cmd *cobra.Command, file, format string, d settlement.Date) error {
+	cfg, err := loadConfig(file)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), ledgerCmdTimeout)
+	defer cancel()
+	l, err := openFabric(ctx, cfg, newLogger(slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	rep, err := jobs.VerifyLedgerOnly(ctx, fabric.LedgerAudit{C: l}, d)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	switch format {
+	case "json":
+		if err := json.NewEncoder(w).Encode(rep); err != nil {
+			return err
+		}
+	case "text":
+		fmt.Fprintf(w, "cycle %s: %d files re-verified from the ledger's blocks, %d entries re-netted\n", rep.Cycle, rep.Files, rep.Entries)
+		for _, p := range rep.Problems {
+			fmt.Fprintf(w, "  PROBLEM %s\n", p)
+		}
+		for _, b := range rep.Breaks {
+			fmt.Fprintf(w, "  DIFFERENCE %s\n", b)
+		}
+		if rep.OK() {
+			fmt.Fprintln(w, "  the ledger's files, signatures and settlement agree")
+		}
+	default:
+		return usageError("--format must be text or json")
+	}
+	if !rep.OK() {
+		return &exitError{code: 1, err: errors.New("")}
+	}
+	return nil
 }

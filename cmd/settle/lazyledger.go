@@ -32,6 +32,24 @@ type lazyLedger struct {
 	tried      time.Time
 	err        error
 	floor      uint64 // ReadAfter before the client existed
+	onForeign  func(fabric.ForeignTx)
+}
+
+// OnForeign sets what is told of transactions of the chaincode that the
+// service's identity did not sign (read by Listen from the blocks).
+func (l *lazyLedger) OnForeign(fn func(fabric.ForeignTx)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.onForeign = fn
+}
+
+func (l *lazyLedger) foreign(f fabric.ForeignTx) {
+	l.mu.Lock()
+	fn := l.onForeign
+	l.mu.Unlock()
+	if fn != nil {
+		fn(f)
+	}
 }
 
 // get returns the client, connecting if no attempt is under way and the

@@ -24,7 +24,7 @@ func init() { commands = append(commands, newLedgerCmd) }
 
 func newLedgerCmd() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "ledger ping|register-banks",
+		Use:   "ledger ping|register-banks|found|keys",
 		Short: "Talk to the Fabric ledger: health check, bootstrap the bank registry and caps",
 	}
 
@@ -149,7 +149,7 @@ under the same MSP, or a cap already at that amount, is reported as existing.`,
 	reg.Flags().StringVar(&banks, "banks", "", "BIC=MSP pairs, comma-separated")
 	reg.Flags().StringVar(&caps, "caps", "", `file of "BIC CURRENCY AMOUNT" lines`)
 
-	c.AddCommand(ping, reg)
+	c.AddCommand(append([]*cobra.Command{ping, reg}, ledgerGovCmds()...)...)
 	return c
 }
 

@@ -337,6 +337,15 @@ func serve(ctx context.Context, file string) (err error) {
 	// The ledger's own events (CycleSettled), followed from a checkpoint
 	// kept in Postgres.
 	m.Describe("settle_ledger_events_total", "counter", "Ledger events recorded, by name.")
+	m.Describe("settle_ledger_foreign_tx_total", "counter", "Transactions of the settlement chaincode that this service did not sign, by submitting MSP, function and validity (a bank's own PutFilePart or an admin's key registration is expected; anything else is for an operator to look at).")
+	if l, ok := rawLedger.(*lazyLedger); ok {
+		l.OnForeign(func(f fabric.ForeignTx) {
+			msp, _, _ := strings.Cut(f.Submitter, " ")
+			m.Add("settle_ledger_foreign_tx_total", 1, "msp", msp, "function", f.Function, "valid", fmt.Sprint(f.Valid))
+			log.Warn("ledger transaction not submitted by this service", "tx", f.TxID, "block", f.Block,
+				"submitter", f.Submitter, "function", f.Function, "valid", f.Valid)
+		})
+	}
 	if fc, ok := rawLedger.(interface {
 		Listen(ctx context.Context, from uint64, fn func(fabric.Event) error) error
 	}); ok {

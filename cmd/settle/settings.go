@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"settle/jobs"
+	"settle/ledger/fabric"
 	"settle/settlement"
 )
 
@@ -61,6 +62,18 @@ type Config struct {
 		Org       int    `yaml:"org"`        // which bank organisation's identity the client uses (1-based)
 		ChunkSize int    `yaml:"chunk_size"` // payments per ledger transaction
 		Workers   int    `yaml:"workers"`    // chunks written at once
+		// Governed switches the ledger writes to the chaincode's governed path
+		// (issue 11): the client signs as the operator org's identity
+		// (Operator, 1-based, of network.json's operators), declares each
+		// cycle's files, relays their archived bytes and .sig in parts of
+		// PartBytes, and settles on the ledger's own positions. The ledger
+		// must be founded first (`settle ledger found`). Off: the legacy path.
+		Governed bool `yaml:"governed"`
+		// Chaincode, when set, is the chaincode name instead of network.json's
+		// (ops/fabric FABRIC_CHAINCODE_EXTRA: a second ledger on the channel).
+		Chaincode string `yaml:"chaincode"`
+		Operator  int    `yaml:"operator"`
+		PartBytes int    `yaml:"part_bytes"`
 	} `yaml:"ledger"`
 
 	Broker struct {
@@ -172,6 +185,12 @@ func (c *Config) check() error {
 	}
 	if c.Ledger.ChunkSize < 1 || c.Ledger.ChunkSize > 5000 {
 		return fmt.Errorf("ledger.chunk_size %d: 1..5000", c.Ledger.ChunkSize)
+	}
+	if c.Ledger.Governed && c.Ledger.Operator < 1 {
+		c.Ledger.Operator = 1
+	}
+	if c.Ledger.PartBytes < 0 || c.Ledger.PartBytes > fabric.PartBytesMax {
+		return fmt.Errorf("ledger.part_bytes %d: 0..%d", c.Ledger.PartBytes, fabric.PartBytesMax)
 	}
 	if c.Ledger.Workers < 1 || c.Ledger.Workers > 64 {
 		return fmt.Errorf("ledger.workers %d: 1..64", c.Ledger.Workers)

@@ -141,7 +141,10 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 		if cfg.Ledger.Org < 1 || cfg.Ledger.Org > len(n.Banks) {
 			return nil, usageError("ledger.org %d: the network has banks 1..%d", cfg.Ledger.Org, len(n.Banks))
 		}
-		l := &lazyLedger{open: func(ctx context.Context) (*fabric.Client, error) { return openFabric(ctx, cfg, r.log) }}
+		l := &lazyLedger{}
+		l.open = func(ctx context.Context) (*fabric.Client, error) {
+			return openFabricWith(ctx, cfg, r.log, l.foreign)
+		}
 		r.ledger = l
 		r.closers = append(r.closers, l.Close)
 	} else if opts.ledger {
@@ -196,7 +199,8 @@ func (r *runtime) intake() (*jobs.Intake, error) {
 func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {
 	p := &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.banks, Reports: reports.Dir{Root: r.cfg.path("reports")}, ChunkSize: r.cfg.Ledger.ChunkSize,
 		Workers: r.cfg.Ledger.Workers, Now: clock, Log: r.log, Progress: progress,
-		UnfundedAfter: r.cfg.Agent.UnfundedAfter, After: r.afterSettlement()}
+		UnfundedAfter: r.cfg.Agent.UnfundedAfter, After: r.afterSettlement(),
+		Governed: governedOf(r.cfg, r.ledger), Files: r.archive}
 	if r.cfg.Agent.BIC != "" { // the third side of reconciliation, where there is an agent
 		p.Agent = r.jobs
 	}

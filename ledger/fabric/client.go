@@ -72,8 +72,16 @@ type Config struct {
 	// Org is the 1-based index of the bank organisation whose identity
 	// signs the proposals.
 	Org int
+	// Operator, when set, is the 1-based index of the operator org whose
+	// identity signs instead of a bank's (Org is then ignored): the governed
+	// path's declare, settle, admit and cap calls are the operator's.
+	Operator int
 	// Admin uses the org's Admin identity instead of User1.
 	Admin bool
+	// Chaincode, when set, is the chaincode name to call instead of the
+	// network's (ops/fabric's FABRIC_CHAINCODE_EXTRA deploys the same code under
+	// more names, each with a ledger of its own).
+	Chaincode string
 	// Endorsers, when set, restricts endorsement to these banks' peers
 	// (1-based) and sends to the orderer whatever they endorsed, even
 	// fewer than a majority; the committing peers then judge. For tests
@@ -83,6 +91,12 @@ type Config struct {
 	Logger *slog.Logger
 	// SDKLogLevel is fabric-sdk-go's own log level ("error" if empty).
 	SDKLogLevel string
+	// OnForeign, if set, is told by Listen of every transaction of the
+	// chaincode in the blocks it reads that this client's identity did not
+	// sign (another identity wrote to the ledger: a bank, an admin, an
+	// attacker with a member's certificate). Blocks read again after a
+	// restart from a checkpoint report their transactions again.
+	OnForeign func(ForeignTx)
 }
 
 // Client is a jobs.Ledger on a Fabric channel. It is safe for concurrent use.
@@ -108,6 +122,8 @@ type Client struct {
 	written   uint64
 	heights   map[string]uint64
 	closeOnce sync.Once
+	selfCert  []byte // DER of the signing certificate
+	onForeign func(ForeignTx)
 }
 
 type endorser struct {
@@ -128,10 +144,24 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 
 // NewFromNetwork is New with the network description already read.
 func NewFromNetwork(ctx context.Context, n *Network, cfg Config) (*Client, error) {
-	if cfg.Org < 1 || cfg.Org > len(n.Banks) {
+	var org *Bank
+	switch {
+	case cfg.Operator > 0:
+		if cfg.Operator > len(n.Operators) {
+			return nil, fmt.Errorf("operator %d: the network has %d operator orgs", cfg.Operator, len(n.Operators))
+		}
+		org = &n.Operators[cfg.Operator-1]
+	case cfg.Org < 1 || cfg.Org > len(n.Banks):
 		return nil, fmt.Errorf("org %d: the network has banks 1..%d", cfg.Org, len(n.Banks))
+	default:
+		org = &n.Banks[cfg.Org-1]
 	}
-	org := &n.Banks[cfg.Org-1]
+	if cfg.Chaincode != "" {
+		cp := *n
+		cp.Chaincode = cfg.Chaincode
+		n = &cp
+		// org points into the original's slices, which the copy shares.
+	}
 	user, id := "User1", org.User
 	if cfg.Admin {
 		user, id = "Admin", org.Admin
@@ -162,6 +192,10 @@ func NewFromNetwork(ctx context.Context, n *Network, cfg Config) (*Client, error
 	c := &Client{
 		net: n, org: org, majority: n.Majority(), strict: len(cfg.Endorsers) > 0,
 		log: cfg.Logger, profile: f.Name(), downUntil: map[string]time.Time{}, heights: map[string]uint64{},
+		onForeign: cfg.OnForeign,
+	}
+	if pemBytes, err := os.ReadFile(id.Cert); err == nil {
+		c.selfCert = certDER(pemBytes)
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -258,10 +292,39 @@ func (e *RefusalError) Error() string {
 	return fmt.Sprintf("%s: %v: %s: %s", e.Fn, jobs.ErrLedgerRefused, e.Code, e.Msg)
 }
 
-// Unwrap makes errors.Is(err, jobs.ErrLedgerRefused) true.
-func (e *RefusalError) Unwrap() error { return jobs.ErrLedgerRefused }
+// Unwrap makes errors.Is(err, jobs.ErrLedgerRefused) true, and for a refusal
+// of the caller's role errors.Is(err, jobs.ErrLedgerForbidden) as well.
+func (e *RefusalError) Unwrap() []error {
+	if e.Code == CodeNotAuthorized {
+		return []error{jobs.ErrLedgerRefused, jobs.ErrLedgerForbidden}
+	}
+	return []error{jobs.ErrLedgerRefused}
+}
 
-var refusalRe = regexp.MustCompile(`\b(BAD_ARGS|LIMIT|INVALID_FIELD|UNKNOWN_BANK|DUPLICATE_PAYMENT|REVERSAL_INVALID|CHUNK_CONFLICT|CYCLE_SETTLED|CYCLE_EMPTY|POSITIONS_MISMATCH|NOT_BALANCED|CAP_EXCEEDED|SETTLE_CONFLICT|BANK_CONFLICT|NOT_FOUND|INTERNAL): (.*)$`)
+// Refusal codes of the chaincode (ledger/chaincode/README.md, "Errors"): the
+// legacy ones, then the governed path's. A RefusalError carries one in Code;
+// errors.Is(err, jobs.ErrLedgerForbidden) is true for NOT_AUTHORIZED.
+const (
+	CodeNotFound         = "NOT_FOUND"
+	CodeNotAuthorized    = "NOT_AUTHORIZED"
+	CodeNotFounded       = "NOT_FOUNDED"
+	CodeFounded          = "FOUNDED"
+	CodeGovernance       = "GOVERNANCE"
+	CodeKeyConflict      = "KEY_CONFLICT"
+	CodeCycleDeclared    = "CYCLE_DECLARED"
+	CodeNotDeclared      = "NOT_DECLARED"
+	CodeDuplicateFile    = "DUPLICATE_FILE"
+	CodePartOrder        = "PART_ORDER"
+	CodePartBoundary     = "PART_BOUNDARY"
+	CodeFileVerified     = "FILE_VERIFIED"
+	CodeDigestMismatch   = "DIGEST_MISMATCH"
+	CodeSignature        = "SIGNATURE"
+	CodeFileRejected     = "FILE_REJECTED"
+	CodeDeclaredMismatch = "DECLARED_MISMATCH"
+	CodeCycleIncomplete  = "CYCLE_INCOMPLETE"
+)
+
+var refusalRe = regexp.MustCompile(`\b(BAD_ARGS|LIMIT|INVALID_FIELD|UNKNOWN_BANK|DUPLICATE_PAYMENT|REVERSAL_INVALID|CHUNK_CONFLICT|CYCLE_SETTLED|CYCLE_EMPTY|POSITIONS_MISMATCH|NOT_BALANCED|CAP_EXCEEDED|SETTLE_CONFLICT|BANK_CONFLICT|NOT_FOUND|INTERNAL|NOT_AUTHORIZED|NOT_FOUNDED|FOUNDED|GOVERNANCE|KEY_CONFLICT|CYCLE_DECLARED|NOT_DECLARED|DUPLICATE_FILE|PART_ORDER|PART_BOUNDARY|FILE_VERIFIED|DIGEST_MISMATCH|SIGNATURE|FILE_REJECTED|DECLARED_MISMATCH|CYCLE_INCOMPLETE): (.*)$`)
 
 // refusal extracts "CODE: message" from a chaincode error message.
 func refusal(fn, msg string) *RefusalError {
@@ -275,7 +338,17 @@ func refusal(fn, msg string) *RefusalError {
 // IsNotFound tells a NOT_FOUND refusal.
 func IsNotFound(err error) bool {
 	var r *RefusalError
-	return errors.As(err, &r) && r.Code == "NOT_FOUND"
+	return errors.As(err, &r) && r.Code == CodeNotFound
+}
+
+// RefusalCode is the chaincode's refusal code in err ("" when err is not a
+// refusal).
+func RefusalCode(err error) string {
+	var r *RefusalError
+	if errors.As(err, &r) {
+		return r.Code
+	}
+	return ""
 }
 
 // PolicyError is a transaction that did not gather the majority of

@@ -1,9 +1,16 @@
 package fabric
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+
+	"github.com/golang/protobuf/proto"
+	"github.com/hyperledger/fabric-protos-go/common"
+	"github.com/hyperledger/fabric-protos-go/msp"
+	pb "github.com/hyperledger/fabric-protos-go/peer"
 
 	"github.com/hyperledger/fabric-sdk-go/pkg/common/providers/fab"
 	"github.com/hyperledger/fabric-sdk-go/pkg/fab/events/client"
@@ -60,10 +67,26 @@ func (c *Client) Listen(ctx context.Context, fromBlock uint64, fn func(Event) er
 		return fmt.Errorf("listen: register: %w", err)
 	}
 	defer es.Unregister(reg)
+	var blocks <-chan *fab.BlockEvent
+	if c.onForeign != nil {
+		breg, b, err := es.RegisterBlockEvent()
+		if err != nil {
+			return fmt.Errorf("listen: register blocks: %w", err)
+		}
+		defer es.Unregister(breg)
+		blocks = b
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case be, ok := <-blocks:
+			if !ok {
+				return fmt.Errorf("listen: %w: block stream closed", jobs.ErrLedgerUnavailable)
+			}
+			for _, f := range c.foreignTxs(be.Block) {
+				c.onForeign(f)
+			}
 		case ev, ok := <-events:
 			if !ok {
 				return fmt.Errorf("listen: %w: event stream closed", jobs.ErrLedgerUnavailable)
@@ -73,6 +96,68 @@ func (c *Client) Listen(ctx context.Context, fromBlock uint64, fn func(Event) er
 			}
 		}
 	}
+}
+
+// ForeignTx is a transaction of the chaincode that another identity than the
+// client's own signed.
+type ForeignTx struct {
+	Block     uint64
+	TxID      string
+	Submitter string // "MSP role CN" (Submitter)
+	Function  string
+	Valid     bool // the committing peers validated it
+}
+
+// certDER is the DER of the first certificate in a PEM text (nil if none).
+func certDER(p []byte) []byte {
+	b, _ := pem.Decode(p)
+	if b == nil {
+		return nil
+	}
+	return b.Bytes
+}
+
+// foreignTxs lists the transactions of this chaincode in block that the
+// client's identity did not sign.
+func (c *Client) foreignTxs(b *common.Block) []ForeignTx {
+	num := b.GetHeader().GetNumber()
+	var filter []byte
+	if md := b.GetMetadata().GetMetadata(); len(md) > int(common.BlockMetadataIndex_TRANSACTIONS_FILTER) {
+		filter = md[common.BlockMetadataIndex_TRANSACTIONS_FILTER]
+	}
+	var out []ForeignTx
+	for i, raw := range b.GetData().GetData() {
+		id, creator, actions, err := envelopeCreatorActions(raw)
+		if err != nil || len(actions) == 0 {
+			continue
+		}
+		name, fn := "", ""
+		for _, a := range actions {
+			var cpp pb.ChaincodeProposalPayload
+			if proto.Unmarshal(a.ChaincodeProposalPayload, &cpp) != nil {
+				continue
+			}
+			var spec pb.ChaincodeInvocationSpec
+			if proto.Unmarshal(cpp.Input, &spec) != nil {
+				continue
+			}
+			name = spec.GetChaincodeSpec().GetChaincodeId().GetName()
+			if args := spec.GetChaincodeSpec().GetInput().GetArgs(); len(args) > 0 {
+				fn = string(args[0])
+			}
+			break
+		}
+		if name != c.net.Chaincode {
+			continue
+		}
+		var sid msp.SerializedIdentity
+		if proto.Unmarshal(creator, &sid) == nil && c.selfCert != nil && bytes.Equal(certDER(sid.IdBytes), c.selfCert) {
+			continue
+		}
+		valid := i < len(filter) && pb.TxValidationCode(filter[i]) == pb.TxValidationCode_VALID
+		out = append(out, ForeignTx{Block: num, TxID: id, Submitter: Submitter(creator), Function: fn, Valid: valid})
+	}
+	return out
 }
 
 func toEvent(ev *fab.CCEvent) Event {

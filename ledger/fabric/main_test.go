@@ -99,7 +99,7 @@ func script(timeout time.Duration, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, filepath.Join(fabricDir, name), args...)
 	// The caller's FABRIC_BASE_PORT is for the network a script starts on its
 	// own, not for this package's: a port it takes is the network's.
-	cmd.Env = append(envWithout(os.Environ(), "FABRIC_BASE_PORT"), "FABRIC_NETWORK_DIR="+networkDir, "FABRIC_PORT_BLOCK="+portBlock, "FABRIC_BANKS=3")
+	cmd.Env = append(envWithout(os.Environ(), "FABRIC_BASE_PORT"), "FABRIC_NETWORK_DIR="+networkDir, "FABRIC_PORT_BLOCK="+portBlock, "FABRIC_BANKS=3", "FABRIC_CHAINCODE_EXTRA="+govChaincode)
 	if basePort != "" {
 		cmd.Env = append(cmd.Env, "FABRIC_BASE_PORT="+basePort)
 	}

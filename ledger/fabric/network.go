@@ -25,6 +25,14 @@ type Network struct {
 		TLSCACert    string `json:"tlsCACert"`
 	} `json:"orderer"`
 	Banks []Bank `json:"banks"`
+	// Operators are the scheme-operator orgs: identities only, no peers; they
+	// submit and read, they never endorse (ops/fabric's OutOf policy names banks).
+	Operators []Bank `json:"operators"`
+	// ExtraChaincodes are more definitions of the same chaincode, each with a
+	// ledger (namespace) of its own (FABRIC_CHAINCODE_EXTRA).
+	ExtraChaincodes []string `json:"extraChaincodes"`
+	// EndorsementPolicy is the channel's, as written in its configuration.
+	EndorsementPolicy string `json:"endorsementPolicy"`
 }
 
 // Bank is one bank organisation of the network: its peer and two identities.
@@ -68,6 +76,11 @@ func ReadNetwork(r io.Reader) (*Network, error) {
 			return nil, fmt.Errorf("network description: bank %d is incomplete or out of order", i+1)
 		}
 	}
+	for i, o := range n.Operators {
+		if o.Index != i+1 || o.MSPID == "" || o.Org == "" || o.Peer.Address != "" {
+			return nil, fmt.Errorf("network description: operator %d is incomplete, out of order or has a peer", i+1)
+		}
+	}
 	return &n, nil
 }
 
@@ -107,11 +120,29 @@ func (n *Network) profile(org *Bank, user string, id Identity, logLevel string) 
 	orgs := map[string]any{}
 	peers := map[string]any{}
 	chPeers := map[string]any{}
+	// An operator org has no peer, and fabric-sdk-go reads the channel's
+	// configuration (cscc) only from peers the profile lists under the
+	// client's own org (chconfig.calculateTargetsFromConfig: "only they can
+	// query system chaincode", true of Fabric 1.x; any channel reader may
+	// now). So an operator client's profile lists the banks' peers under the
+	// operator org. That is the SDK's bookkeeping only: the client picks its
+	// endorsers itself with each peer's real MSP, and an endorsement's MSP is
+	// read from the peer's signed response, never from the profile.
+	var operatorPeers []string
+	operator := false
+	for i := range n.Operators {
+		operator = operator || &n.Operators[i] == org
+	}
 	for i := range n.Banks {
 		b := &n.Banks[i]
 		// The SDK insists on a crypto path or users for every org; the
 		// client only signs as org's user, embedded below.
-		o := map[string]any{"mspid": b.MSPID, "peers": []string{b.peerName()},
+		own := []string{b.peerName()}
+		if operator {
+			operatorPeers = append(operatorPeers, b.peerName())
+			own = []string{}
+		}
+		o := map[string]any{"mspid": b.MSPID, "peers": own,
 			"cryptoPath": filepath.Dir(filepath.Dir(b.User.Cert))}
 		if b == org {
 			o["users"] = map[string]any{user: map[string]any{
@@ -128,6 +159,22 @@ func (n *Network) profile(org *Bank, user string, id Identity, logLevel string) 
 		chPeers[b.peerName()] = map[string]bool{
 			"endorsingPeer": true, "chaincodeQuery": true, "ledgerQuery": true, "eventSource": true,
 		}
+	}
+	for i := range n.Operators {
+		o := &n.Operators[i]
+		peersOf := []string{}
+		if o == org {
+			peersOf = operatorPeers
+		}
+		e := map[string]any{"mspid": o.MSPID, "peers": peersOf,
+			"cryptoPath": filepath.Dir(filepath.Dir(o.User.Cert))}
+		if o == org {
+			e["users"] = map[string]any{user: map[string]any{
+				"cert": map[string]string{"path": id.Cert},
+				"key":  map[string]string{"path": id.Key},
+			}}
+		}
+		orgs[o.Org] = e
 	}
 	p := map[string]any{
 		"version": "1.0.0",

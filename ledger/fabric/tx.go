@@ -2,13 +2,16 @@ package fabric
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/golang/protobuf/proto"
 	"github.com/hyperledger/fabric-protos-go/common"
+	"github.com/hyperledger/fabric-protos-go/msp"
 	pb "github.com/hyperledger/fabric-protos-go/peer"
 	"github.com/hyperledger/fabric-sdk-go/pkg/client/ledger"
 	"github.com/hyperledger/fabric-sdk-go/pkg/common/providers/fab"
@@ -110,8 +113,14 @@ func txContent(t jobs.LedgerTx, args [][]byte) (jobs.TxContent, error) {
 			out.Payments = append(out.Payments, r)
 		}
 	case "SettleCycle":
+		if len(args) == 2 {
+			// The governed path's: the ledger computed the positions itself
+			// (GetCycle has them); the transaction names only the cycle.
+			out.Cycle = string(args[1])
+			break
+		}
 		if len(args) != 3 {
-			return bad(fmt.Errorf("%d, want 2", len(args)-1))
+			return bad(fmt.Errorf("%d, want 1 or 2", len(args)-1))
 		}
 		out.Cycle = string(args[1])
 		var ps []positionJSON
@@ -141,7 +150,7 @@ func txInBlock(b *common.Block, txID string) (jobs.LedgerTx, pb.TxValidationCode
 		filter = md[common.BlockMetadataIndex_TRANSACTIONS_FILTER]
 	}
 	for i, raw := range b.GetData().GetData() {
-		id, endorsers, err := envelopeTx(raw)
+		id, endorsers, submitter, err := envelopeTx(raw)
 		if err != nil {
 			return jobs.LedgerTx{}, 0, fmt.Errorf("block %d tx %d: %w", num, i, err)
 		}
@@ -152,7 +161,7 @@ func txInBlock(b *common.Block, txID string) (jobs.LedgerTx, pb.TxValidationCode
 		if i < len(filter) {
 			code = pb.TxValidationCode(filter[i])
 		}
-		return jobs.LedgerTx{ID: txID, Block: num, Endorsers: endorsers, Existing: true}, code, nil
+		return jobs.LedgerTx{ID: txID, Block: num, Endorsers: endorsers, Submitter: submitter, Existing: true}, code, nil
 	}
 	return jobs.LedgerTx{}, 0, fmt.Errorf("block %d does not hold tx %s", num, txID)
 }
@@ -161,40 +170,53 @@ func txInBlock(b *common.Block, txID string) (jobs.LedgerTx, pb.TxValidationCode
 // endorser transaction, the chaincode actions it carries (none for a
 // config transaction).
 func envelopeActions(raw []byte) (string, []*pb.ChaincodeActionPayload, error) {
+	id, _, actions, err := envelopeCreatorActions(raw)
+	return id, actions, err
+}
+
+// envelopeCreatorActions is envelopeActions with the transaction's creator
+// (the serialized identity that signed it).
+func envelopeCreatorActions(raw []byte) (string, []byte, []*pb.ChaincodeActionPayload, error) {
 	var env common.Envelope
 	if err := proto.Unmarshal(raw, &env); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	var pl common.Payload
 	if err := proto.Unmarshal(env.Payload, &pl); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
+	var sh common.SignatureHeader
+	if err := proto.Unmarshal(pl.GetHeader().GetSignatureHeader(), &sh); err != nil {
+		return "", nil, nil, err
+	}
+	creator := sh.Creator
 	var ch common.ChannelHeader
 	if err := proto.Unmarshal(pl.GetHeader().GetChannelHeader(), &ch); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if common.HeaderType(ch.Type) != common.HeaderType_ENDORSER_TRANSACTION {
-		return ch.TxId, nil, nil
+		return ch.TxId, creator, nil, nil
 	}
 	var tx pb.Transaction
 	if err := proto.Unmarshal(pl.Data, &tx); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	out := make([]*pb.ChaincodeActionPayload, len(tx.Actions))
 	for i, a := range tx.Actions {
 		out[i] = &pb.ChaincodeActionPayload{}
 		if err := proto.Unmarshal(a.Payload, out[i]); err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 	}
-	return ch.TxId, out, nil
+	return ch.TxId, creator, out, nil
 }
 
-// envelopeTx reads the tx id and the endorsing MSPs of one block entry.
-func envelopeTx(raw []byte) (string, []string, error) {
-	id, actions, err := envelopeActions(raw)
+// envelopeTx reads the tx id, the endorsing MSPs and the submitter of one
+// block entry.
+func envelopeTx(raw []byte) (string, []string, string, error) {
+	id, creator, actions, err := envelopeCreatorActions(raw)
 	if err != nil {
-		return "", nil, err
+		return "", nil, "", err
 	}
 	seen := map[string]bool{}
 	var out []string
@@ -207,7 +229,33 @@ func envelopeTx(raw []byte) (string, []string, error) {
 		}
 	}
 	sort.Strings(out)
-	return id, out, nil
+	return id, out, Submitter(creator), nil
+}
+
+// Submitter describes a serialized identity as "MSP role CN": the MSP id, the
+// NodeOU role its certificate carries (admin, client, peer, orderer; "member"
+// when none) and the certificate's common name. "" when it does not parse.
+func Submitter(serialized []byte) string {
+	var id msp.SerializedIdentity
+	if err := proto.Unmarshal(serialized, &id); err != nil || id.Mspid == "" {
+		return ""
+	}
+	blk, _ := pem.Decode(id.IdBytes)
+	if blk == nil {
+		return id.Mspid
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return id.Mspid
+	}
+	role := "member"
+	for _, ou := range cert.Subject.OrganizationalUnit {
+		switch ou {
+		case "admin", "client", "peer", "orderer":
+			role = ou
+		}
+	}
+	return id.Mspid + " " + role + " " + cert.Subject.CommonName
 }
 
 // envelopeArgs reads the tx id and the chaincode invocation arguments

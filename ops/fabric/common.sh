@@ -26,6 +26,10 @@ NET="${FABRIC_NETWORK_DIR:-$FABRIC_DIR/.network}"
 mkdir -p "$(dirname "$NET")"
 NET="$(cd "$(dirname "$NET")" && pwd)/$(basename "$NET")"
 BANKS="${FABRIC_BANKS:-3}"
+# OPERATORS: scheme-operator orgs (no peers; not endorsers). The first, OperatorMSP, is
+# the operator the ledger is founded with; a second (Operator2MSP) is a successor the
+# banks can vote in (the governed contract test changes the operator to it).
+OPERATORS="${FABRIC_OPERATORS:-1}"
 PORT_BLOCK="${FABRIC_PORT_BLOCK:-dev}"
 settle_port_offset "fabric-$PORT_BLOCK" >/dev/null 2>&1 || die "FABRIC_PORT_BLOCK must be dev, demo, test, client or e2e, got '$PORT_BLOCK'"
 BASE_EXPLICIT=0
@@ -40,15 +44,21 @@ fi
 CHANNEL="${FABRIC_CHANNEL:-settlement}"
 CC_NAME="${FABRIC_CHAINCODE:-settle}"
 CC_VERSION="${FABRIC_CHAINCODE_VERSION:-1.0}"
+CC_EXTRA="${FABRIC_CHAINCODE_EXTRA:-}"
 DOMAIN="settle.local"
 
 export PATH="$BIN:$PATH"
 
 check_settings() {
   [[ "$BANKS" =~ ^[0-9]+$ ]] && (( BANKS >= 1 && BANKS <= 9 )) || die "FABRIC_BANKS must be 1..9, got '$BANKS'"
+  [[ "$OPERATORS" =~ ^[12]$ ]] || die "FABRIC_OPERATORS must be 1 or 2, got '$OPERATORS'"
   [[ "$BASE" =~ ^[0-9]+$ ]] && (( BASE >= 1024 && BASE + 10 * BANKS + 10 <= 65535 )) || die "FABRIC_BASE_PORT out of range: '$BASE'"
   [[ "$CHANNEL" =~ ^[a-z][a-z0-9.-]{0,48}$ ]] || die "FABRIC_CHANNEL must match [a-z][a-z0-9.-]*, got '$CHANNEL'"
   [[ "$CC_NAME" =~ ^[A-Za-z0-9_-]{1,40}$ ]] || die "FABRIC_CHAINCODE must match [A-Za-z0-9_-]+, got '$CC_NAME'"
+  local x
+  for x in $CC_EXTRA; do
+    [[ "$x" =~ ^[A-Za-z0-9_-]{1,40}$ && "$x" != "$CC_NAME" ]] || die "FABRIC_CHAINCODE_EXTRA: names must match [A-Za-z0-9_-]+ and differ from FABRIC_CHAINCODE, got '$x'"
+  done
 }
 
 # Port plan: orderer BASE (+1 admin, +2 operations); bank i at BASE+10*i:
@@ -65,6 +75,11 @@ org_name()   { echo "Bank$1"; }
 msp_id()     { echo "Bank$1MSP"; }
 org_domain() { echo "bank$1.$DOMAIN"; }
 peer_host()  { echo "peer0.bank$1.$DOMAIN"; }
+# Operator org J (1..OPERATORS): Operator, Operator2.
+op_suffix()     { (( $1 == 1 )) && echo "" || echo "$1"; }
+op_name()       { echo "Operator$(op_suffix "$1")"; }
+op_msp_id()     { echo "Operator$(op_suffix "$1")MSP"; }
+op_domain()     { echo "operator$(op_suffix "$1").$DOMAIN"; }
 
 CRYPTO="$NET/crypto"
 ORDERER_DIR="$CRYPTO/ordererOrganizations/$DOMAIN/orderers/orderer.$DOMAIN"
@@ -74,6 +89,20 @@ peer_dir()    { echo "$(org_dir "$1")/peers/$(peer_host "$1")"; }
 peer_tls_ca() { echo "$(peer_dir "$1")/tls/ca.crt"; }
 admin_msp()   { echo "$(org_dir "$1")/users/Admin@$(org_domain "$1")/msp"; }
 user_msp()    { echo "$(org_dir "$1")/users/User1@$(org_domain "$1")/msp"; }
+op_dir()       { echo "$CRYPTO/peerOrganizations/$(op_domain "$1")"; }
+op_admin_msp() { echo "$(op_dir "$1")/users/Admin@$(op_domain "$1")/msp"; }
+op_user_msp()  { echo "$(op_dir "$1")/users/User1@$(op_domain "$1")/msp"; }
+
+# majority: the number of bank orgs that is more than half of them. The channel's
+# endorsement policies are "majority of the banks' peers" written out explicitly
+# (OutOf), so that an operator org on the channel is never one more voter.
+majority()      { echo $(( BANKS / 2 + 1 )); }
+# bank_policy ROLE: OutOf(majority, 'Bank1MSP.ROLE', ...).
+bank_policy() {
+  local i out="OutOf($(majority)"
+  for (( i = 1; i <= BANKS; i++ )); do out+=", '$(msp_id "$i").$1'"; done
+  echo "$out)"
+}
 
 pidfile() { echo "$NET/pids/$1.pid"; }
 

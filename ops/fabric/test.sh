@@ -35,6 +35,7 @@ finish() {
 trap finish EXIT
 
 ./down.sh --clean # leftovers of an earlier, interrupted run
+FABRIC_NETWORK_DIR="$NET-governed" FABRIC_BANKS=4 FABRIC_OPERATORS=2 ./down.sh --clean
 ./build.sh
 (go vet ./cmd/... && go test -count=1 ./cmd/...)
 log "chaincode unit tests"
@@ -42,8 +43,27 @@ log "chaincode unit tests"
 log "starting the test network ($BANKS banks, block $PORT_BLOCK, state in $NET)"
 ./up.sh
 log "real-network tests"
-(cd "$CHAINCODE_SRC" && SETTLE_FABRIC_NETWORK="$NET/network.json" go test -count=1 -v -timeout 15m ./networktest/)
+(cd "$CHAINCODE_SRC" && SETTLE_FABRIC_NETWORK="$NET/network.json" go test -count=1 -v -timeout 15m -skip TestGovernedContract ./networktest/)
 log "restart from saved state: down.sh, then up.sh must resume and commit a Ping"
 ./down.sh
 ./up.sh
+./down.sh --clean
+# The governed contract founds its ledger (once per channel), with four banks (three
+# found it, the fourth is admitted) and a successor operator org the banks vote in:
+# a network of its own, on the same ports once the first is down.
+log "governed contract: a fresh network of 4 banks and 2 operator orgs"
+(
+  export FABRIC_BANKS=4 FABRIC_OPERATORS=2 FABRIC_NETWORK_DIR="$NET-governed"
+  # Stopped explicitly, not by an EXIT trap: bash may exec a subshell's last
+  # command, and the trap then never runs (it left this network running once).
+  rc=0
+  ./up.sh && (cd "$CHAINCODE_SRC" && SETTLE_FABRIC_NETWORK="$FABRIC_NETWORK_DIR/network.json" go test -count=1 -v -timeout 15m -run TestGovernedContract ./networktest/) || rc=$?
+  if (( rc == 0 )); then
+    ./down.sh --clean
+  else
+    ./down.sh || true
+    log "the governed network's logs are kept in $FABRIC_NETWORK_DIR/logs (remove with FABRIC_NETWORK_DIR=$FABRIC_NETWORK_DIR FABRIC_BANKS=4 FABRIC_OPERATORS=2 $FABRIC_DIR/down.sh --clean)"
+  fi
+  exit "$rc"
+)
 ok=1

@@ -7,9 +7,11 @@
 # same block of the next candidate slot when another process holds one of its ports
 # (logged); FABRIC_BASE_PORT=N instead uses N or stops, saying what holds it.
 #
-# One orderer (etcdraft, channel participation, no system channel) and one peer per
-# bank org; the channel's Endorsement and LifecycleEndorsement are MAJORITY of the
-# bank orgs. The chaincode runs as an external service, one server per bank.
+# One orderer (etcdraft, channel participation, no system channel), one peer per
+# bank org, and FABRIC_OPERATORS (1, or 2) operator orgs without peers; the channel's
+# Endorsement and LifecycleEndorsement are OutOf(majority of banks, each bank's peer),
+# its Application Admins OutOf(majority of banks, each bank's admin): the operator
+# submits and reads, it never endorses or votes on the channel. The chaincode runs as an external service, one server per bank.
 # State and logs live in FABRIC_NETWORK_DIR (default ops/fabric/.network); the
 # description for clients is written last, to $FABRIC_NETWORK_DIR/network.json.
 #
@@ -134,7 +136,7 @@ smoke() {
 # ---- already up, or state to resume -------------------------------------------------
 if [[ -f "$NET/network.json" ]]; then
   saved="$(cat "$NET/settings" 2>/dev/null || true)"
-  want="banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME"
+  want="banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME operators=$OPERATORS extra=${CC_EXTRA// /,}"
   [[ "$saved" == "$want" ]] || die "$NET holds a network with '$saved', not '$want'; run down.sh --clean first"
   if all_running; then
     log "network already up ($want); nothing to do. Description: $NET/network.json"
@@ -172,7 +174,7 @@ fi
 trap on_exit EXIT
 mkdir -p "$NET"/{config,crypto,channel,chaincode,logs,pids,data}
 touch "$MARKER"
-echo "banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME" >"$NET/settings"
+echo "banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME operators=$OPERATORS extra=${CC_EXTRA// /,}" >"$NET/settings"
 
 # ---- binaries ------------------------------------------------------------------------
 "$FABRIC_DIR/build.sh"
@@ -232,6 +234,18 @@ for (( i = 1; i <= BANKS; i++ )); do
     Users:
       Count: 1"
 done
+for (( j = 1; j <= OPERATORS; j++ )); do
+  # The scheme operator: an org of its own (NodeOUs: admin and client identities),
+  # no peer: it endorses nothing.
+  gen_org peerOrganizations "$(op_name "$j")" "$(op_domain "$j")" "PeerOrgs:
+  - Name: $(op_name "$j")
+    Domain: $(op_domain "$j")
+    EnableNodeOUs: true
+    Template:
+      Count: 0
+    Users:
+      Count: 1"
+done
 lows "$NET/crypto" >/dev/null || die "a high-S CA certificate is left in $NET/crypto"
 
 # ---- channel genesis block -------------------------------------------------------------
@@ -264,6 +278,22 @@ YAML
       - {Host: 127.0.0.1, Port: $(peer_port "$i")}
 YAML
   done
+  for (( j = 1; j <= OPERATORS; j++ )); do
+    m="$(op_msp_id "$j")"
+    # No Endorsement policy of its own: the channel's policies name the banks'
+    # peers explicitly, and the operator has no peer.
+    cat <<YAML
+  - &$(op_name "$j")
+    Name: $m
+    ID: $m
+    MSPDir: $(op_dir "$j")/msp
+    Policies:
+      Readers: {Type: Signature, Rule: "OR('$m.admin', '$m.client')"}
+      Writers: {Type: Signature, Rule: "OR('$m.admin', '$m.client')"}
+      Admins: {Type: Signature, Rule: "OR('$m.admin')"}
+      Endorsement: {Type: Signature, Rule: "OR('$m.peer')"}
+YAML
+  done
   cat <<YAML
 Capabilities:
   Channel: &ChannelCapabilities {V2_0: true}
@@ -274,9 +304,9 @@ Application: &ApplicationDefaults
   Policies:
     Readers: {Type: ImplicitMeta, Rule: "ANY Readers"}
     Writers: {Type: ImplicitMeta, Rule: "ANY Writers"}
-    Admins: {Type: ImplicitMeta, Rule: "MAJORITY Admins"}
-    LifecycleEndorsement: {Type: ImplicitMeta, Rule: "MAJORITY Endorsement"}
-    Endorsement: {Type: ImplicitMeta, Rule: "MAJORITY Endorsement"}
+    Admins: {Type: Signature, Rule: "$(bank_policy admin)"}
+    LifecycleEndorsement: {Type: Signature, Rule: "$(bank_policy peer)"}
+    Endorsement: {Type: Signature, Rule: "$(bank_policy peer)"}
   Capabilities: *ApplicationCapabilities
 Orderer: &OrdererDefaults
   OrdererType: etcdraft
@@ -313,6 +343,7 @@ Profiles:
       Organizations:
 YAML
   for (( i = 1; i <= BANKS; i++ )); do echo "        - *$(org_name "$i")"; done
+  for (( j = 1; j <= OPERATORS; j++ )); do echo "        - *$(op_name "$j")"; done
 } >"$NET/config/configtx.yaml"
 configtxgen -configPath "$NET/config" -profile SettleChannel -channelID "$CHANNEL" \
   -outputBlock "$NET/channel/$CHANNEL.block" >>"$NET/logs/cli.log" 2>&1 \
@@ -365,19 +396,24 @@ done
 for (( i = 1; i <= BANKS; i++ )); do
   wait_port "$(cc_port "$i")" 30 "cc$i" || die "chaincode server $i did not open port $(cc_port "$i") (it exited, or 30 s passed); see $NET/logs/cc$i.log"
 done
-for (( i = 1; i <= BANKS; i++ )); do
-  ( as_admin "$i"
-    retry 15 3 peer lifecycle chaincode approveformyorg "${ORDERER_ARGS[@]}" --channelID "$CHANNEL" \
-      --name "$CC_NAME" --version "$CC_VERSION" --package-id "$(cat "$NET/chaincode/bank$i/package-id")" \
-      --sequence 1 --waitForEventTimeout 60s >/dev/null
-  ) || die "approval by $(msp_id "$i") failed; see $NET/logs/cli.log"
-  log "$(msp_id "$i") approved $CC_NAME $CC_VERSION"
+# FABRIC_CHAINCODE_EXTRA names more definitions of the same packages: the same
+# chaincode servers serve them, each with a namespace (a ledger) of its own, so a
+# test can found one without touching the others.
+for name in $CC_NAME $CC_EXTRA; do
+  for (( i = 1; i <= BANKS; i++ )); do
+    ( as_admin "$i"
+      retry 15 3 peer lifecycle chaincode approveformyorg "${ORDERER_ARGS[@]}" --channelID "$CHANNEL" \
+        --name "$name" --version "$CC_VERSION" --package-id "$(cat "$NET/chaincode/bank$i/package-id")" \
+        --sequence 1 --waitForEventTimeout 60s >/dev/null
+    ) || die "approval by $(msp_id "$i") failed; see $NET/logs/cli.log"
+    log "$(msp_id "$i") approved $name $CC_VERSION"
+  done
+  ( as_admin 1
+    retry 5 3 peer lifecycle chaincode commit "${ORDERER_ARGS[@]}" --channelID "$CHANNEL" \
+      --name "$name" --version "$CC_VERSION" --sequence 1 "${PEER_ARGS[@]}" --waitForEventTimeout 60s >/dev/null
+  ) || die "chaincode commit failed; see $NET/logs/cli.log"
+  log "committed chaincode $name $CC_VERSION on channel $CHANNEL"
 done
-( as_admin 1
-  retry 5 3 peer lifecycle chaincode commit "${ORDERER_ARGS[@]}" --channelID "$CHANNEL" \
-    --name "$CC_NAME" --version "$CC_VERSION" --sequence 1 "${PEER_ARGS[@]}" --waitForEventTimeout 60s >/dev/null
-) || die "chaincode commit failed; see $NET/logs/cli.log"
-log "committed chaincode $CC_NAME $CC_VERSION on channel $CHANNEL"
 
 # ---- description for clients -----------------------------------------------------------
 {
@@ -400,6 +436,18 @@ log "committed chaincode $CC_NAME $CC_VERSION on channel $CHANNEL"
     printf '     "user": {"mspDir": "%s", "cert": "%s", "key": "%s"},\n' "$um" "$(ls "$um"/signcerts/*.pem)" "$(ls "$um"/keystore/*)"
     printf '     "chaincodeServer": "127.0.0.1:%s", "packageId": "%s"}' "$(cc_port "$i")" "$(cat "$NET/chaincode/bank$i/package-id")"
     (( i < BANKS )) && printf ',\n' || printf '\n'
+  done
+  printf '  ],\n'
+  printf '  "endorsementPolicy": "%s",\n' "$(bank_policy peer)"
+  printf '  "extraChaincodes": [%s],\n' "$(for x in $CC_EXTRA; do printf '"%s"' "$x"; done | sed 's/""/", "/g')"
+  printf '  "operators": [\n'
+  for (( j = 1; j <= OPERATORS; j++ )); do
+    am="$(op_admin_msp "$j")"; um="$(op_user_msp "$j")"
+    printf '    {"index": %d, "org": "%s", "mspId": "%s", "domain": "%s", "orgMspDir": "%s",\n' \
+      "$j" "$(op_name "$j")" "$(op_msp_id "$j")" "$(op_domain "$j")" "$(op_dir "$j")/msp"
+    printf '     "admin": {"mspDir": "%s", "cert": "%s", "key": "%s"},\n' "$am" "$(ls "$am"/signcerts/*.pem)" "$(ls "$am"/keystore/*)"
+    printf '     "user": {"mspDir": "%s", "cert": "%s", "key": "%s"}}' "$um" "$(ls "$um"/signcerts/*.pem)" "$(ls "$um"/keystore/*)"
+    (( j < OPERATORS )) && printf ',\n' || printf '\n'
   done
   printf '  ]\n}\n'
 } >"$NET/network.json.tmp"

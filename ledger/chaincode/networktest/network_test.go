@@ -41,10 +41,23 @@ type Network struct {
 			Address   string `json:"address"`
 			TLSCACert string `json:"tlsCACert"`
 		} `json:"peer"`
+		Admin struct {
+			MSPDir string `json:"mspDir"`
+		} `json:"admin"`
 		User struct {
 			MSPDir string `json:"mspDir"`
 		} `json:"user"`
 	} `json:"banks"`
+	// Operators are the scheme-operator orgs: no peers, not endorsers.
+	Operators []struct {
+		MSPID string `json:"mspId"`
+		Admin struct {
+			MSPDir string `json:"mspDir"`
+		} `json:"admin"`
+		User struct {
+			MSPDir string `json:"mspDir"`
+		} `json:"user"`
+	} `json:"operators"`
 }
 
 var network *Network
@@ -65,18 +78,22 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "networktest: %s: %v\n", path, err)
 		os.Exit(1)
 	}
-	if len(network.Banks) != 3 {
-		// The scenarios name their majorities and minorities for three banks.
-		fmt.Fprintf(os.Stderr, "networktest: the tests are written for 3 banks, %s has %d\n", path, len(network.Banks))
+	if len(network.Banks) != 3 && len(network.Banks) < 4 {
+		fmt.Fprintf(os.Stderr, "networktest: the tests are written for 3 banks (legacy) or 4 (governed), %s has %d\n", path, len(network.Banks))
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }
 
+// need is the network for the legacy path's tests: three banks (the scenarios name
+// their majorities and minorities for three), on an unfounded ledger.
 func need(t *testing.T) *Network {
 	t.Helper()
 	if network == nil {
 		t.Skipf("%s not set: no Fabric network to test against (run `make fabric-test`)", envNetwork)
+	}
+	if len(network.Banks) != 3 {
+		t.Skipf("the legacy path's tests are written for 3 banks; this network has %d (it is the governed test's)", len(network.Banks))
 	}
 	return network
 }
@@ -100,11 +117,18 @@ var (
 
 func (n *Network) env(bank int) []string {
 	b := n.Banks[bank-1]
+	return n.envAs(b.MSPID, b.User.MSPDir, bank)
+}
+
+// envAs is the peer CLI's environment for the identity in mspDir (of mspID), talking
+// to bank peer's peer (queries, and the first endorser).
+func (n *Network) envAs(mspID, mspDir string, peer int) []string {
+	b := n.Banks[peer-1]
 	return append(os.Environ(),
 		"FABRIC_CFG_PATH="+n.PeerConfigDir,
 		"CORE_PEER_TLS_ENABLED=true",
-		"CORE_PEER_LOCALMSPID="+b.MSPID,
-		"CORE_PEER_MSPCONFIGPATH="+b.User.MSPDir,
+		"CORE_PEER_LOCALMSPID="+mspID,
+		"CORE_PEER_MSPCONFIGPATH="+mspDir,
 		"CORE_PEER_ADDRESS="+b.Peer.Address,
 		"CORE_PEER_TLS_ROOTCERT_FILE="+b.Peer.TLSCACert,
 		"FABRIC_LOGGING_SPEC=info",
@@ -128,6 +152,12 @@ func unquote(s string) string {
 // listed banks' peers only, and waits for the commit event on those peers.
 func (n *Network) invoke(t *testing.T, endorsers []int, fn string, args ...string) Result {
 	t.Helper()
+	return n.invokeEnv(t, n.env(endorsers[0]), endorsers, fn, args...)
+}
+
+// invokeEnv submits fn with the identity env names, endorsed by the listed banks' peers.
+func (n *Network) invokeEnv(t *testing.T, env []string, endorsers []int, fn string, args ...string) Result {
+	t.Helper()
 	cli := []string{"chaincode", "invoke", "-o", n.Orderer.Address, "--tls", "--cafile", n.Orderer.TLSCACert,
 		"-C", n.Channel, "-n", n.Chaincode, "-c", argsJSON(fn, args...),
 		"--waitForEvent", "--waitForEventTimeout", "30s"}
@@ -138,7 +168,7 @@ func (n *Network) invoke(t *testing.T, endorsers []int, fn string, args ...strin
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(n.BinDir, "peer"), cli...)
-	cmd.Env = n.env(endorsers[0])
+	cmd.Env = env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -165,11 +195,17 @@ func (n *Network) invoke(t *testing.T, endorsers []int, fn string, args ...strin
 // query evaluates fn on one bank's peer; err carries the chaincode's message.
 func (n *Network) query(t *testing.T, bank int, fn string, args ...string) (string, error) {
 	t.Helper()
+	return n.queryEnv(t, n.env(bank), fn, args...)
+}
+
+// queryEnv evaluates fn with the identity env names, on the peer it names.
+func (n *Network) queryEnv(t *testing.T, env []string, fn string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(n.BinDir, "peer"), "chaincode", "query",
 		"-C", n.Channel, "-n", n.Chaincode, "-c", argsJSON(fn, args...))
-	cmd.Env = n.env(bank)
+	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -1,0 +1,53 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	"settle/jobs"
+	"settle/settlement"
+)
+
+var _ jobs.FileLister = (*JobStore)(nil)
+
+// LedgerFiles lists the accepted files of a cycle after deferrals (file_cycle),
+// in (sender, file id) byte order: what the governed ledger path declares.
+func (j *JobStore) LedgerFiles(ctx context.Context, date settlement.Date) ([]jobs.LedgerFile, error) {
+	id, err := j.cycleID(ctx, j.db, date)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := j.db.QueryContext(ctx, `SELECT f.sender, f.file_id, f.name, f.sha256, f.entries, coalesce(f.control_sum, 0)::text
+		FROM cycles c JOIN files f ON `+filesOfCycle+`
+		WHERE c.id = $1 ORDER BY f.sender COLLATE "C", f.file_id COLLATE "C"`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []jobs.LedgerFile
+	for rows.Next() {
+		var f jobs.LedgerFile
+		var sender, sum string
+		if err := rows.Scan(&sender, &f.FileID, &f.Name, &f.SHA256, &f.Entries, &sum); err != nil {
+			return nil, err
+		}
+		f.Sender = settlement.BIC(sender)
+		if f.ControlSum, err = decimal.NewFromString(sum); err != nil {
+			return nil, fmt.Errorf("file %s/%s control sum %q: %w", sender, f.FileID, sum, err)
+		}
+		switch strings.ToLower(path.Ext(f.Name)) {
+		case ".csv":
+			f.Format = "csv"
+		case ".xml":
+			f.Format = "pacs.008"
+		default:
+			return nil, fmt.Errorf("file %s/%s %q: no ledger format for its extension", sender, f.FileID, f.Name)
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}

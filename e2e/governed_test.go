@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// govChaincode is the second ledger on the e2e network (FABRIC_CHAINCODE_EXTRA):
+// the governed path's, founded by this test; the other tests keep the legacy
+// ledger unfounded.
+const govChaincode = "settle-gov"
+
+// TestGovernedCycleOnTheLedger runs a night on the governed path: the ledger
+// is founded (the operator's admin proposes, each bank's admin approves and
+// registers its key from the store's key ring), the cycle's files are
+// declared, their archived bytes and signatures relayed and verified by the
+// peers, and the ledger settles on its own positions; reconciliation, the key
+// rings and the auditor's re-verification agree.
+func TestGovernedCycleOnTheLedger(t *testing.T) {
+	date := businessDay(t, 0)
+	s := newSys(t, 300, date)
+	cfg, _ := os.ReadFile(s.config)
+	gov := strings.Replace(string(cfg), "chunk_size: 50, workers: 4}", fmt.Sprintf("chunk_size: 50, workers: 4, governed: true, operator: 1, chaincode: %q}", govChaincode), 1)
+	if gov == string(cfg) {
+		t.Fatal("could not switch the config to the governed path")
+	}
+	os.WriteFile(s.config, []byte(gov), 0o600)
+	out := s.must("ledger", "found", "--config", s.config)
+	t.Logf("found:\n%s", out)
+	if !strings.Contains(out, "founded by") {
+		t.Fatalf("the founding did not complete:\n%s", out)
+	}
+	if out := s.must("ledger", "keys", "--config", s.config); !strings.Contains(out, "key rings agree") {
+		t.Fatalf("keys: %s", out)
+	}
+	inbox := filepath.Join(s.dir, "state", "sftp", "banks")
+	for _, f := range s.day.Files {
+		bic := strings.SplitN(filepath.Base(f), "_", 2)[0]
+		dst := filepath.Join(inbox, bic, "inbox")
+		os.MkdirAll(dst, 0o750)
+		for _, src := range []string{f, f + ".sig"} {
+			b, _ := os.ReadFile(src)
+			os.WriteFile(filepath.Join(dst, filepath.Base(src)), b, 0o640)
+		}
+	}
+	if out := s.must("intake", "run"); !strings.Contains(out, "accepted 3") {
+		t.Fatalf("intake: %s", out)
+	}
+	s.must("cycle", "run", "--date", date)
+	if st := s.stage(date); st != "REPORTED" {
+		t.Fatalf("stage %s", st)
+	}
+	out = s.must("recon", "run", "--date", date)
+	if !strings.Contains(out, "300 in Postgres, 300 on the ledger, 300 matched, 0 breaks") {
+		t.Fatalf("reconciliation: %s", out)
+	}
+	out = s.must("cycle", "ledger", "--date", date)
+	t.Logf("cycle ledger:\n%s", out)
+	var settleTx string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "settle" {
+			settleTx = f[2]
+		}
+	}
+	if !strings.Contains(out, "declare ") || strings.Count(out, "file/") != 3 || settleTx == "" {
+		t.Fatalf("cycle ledger shows no governed transactions:\n%s", out)
+	}
+	// The auditor sees who submitted the settlement: the operator's client.
+	out = s.must("audit", "tx", settleTx)
+	t.Logf("audit tx:\n%s", out)
+	if !strings.Contains(out, "OperatorMSP client") {
+		t.Fatalf("audit tx does not name the operator as the submitter:\n%s", out)
+	}
+	if out := s.must("audit", "verify", "--date", date); !strings.Contains(out, "agree") {
+		t.Fatalf("audit verify: %s", out)
+	}
+	// The auditor without Postgres or the archive: a config whose database
+	// cannot be reached, and the archive removed.
+	noDB := strings.Replace(gov, "database: ", "database: \"postgres://nobody@127.0.0.1:1/none\" # was ", 1)
+	cfgNoDB := filepath.Join(s.dir, "ledger-only.yaml")
+	os.WriteFile(cfgNoDB, []byte(noDB), 0o600)
+	os.RemoveAll(filepath.Join(s.dir, "state", "archive"))
+	cmd := exec.Command(bin, "audit", "verify", "--date", date, "--ledger-only", "--config", cfgNoDB)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DATABASE_URL=") && !strings.HasPrefix(kv, "PG") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, s.env...)
+	raw, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("audit verify --ledger-only: %v\n%s", err, raw)
+	}
+	out = string(raw)
+	t.Logf("audit verify --ledger-only:\n%s", out)
+	if !strings.Contains(out, "3 files re-verified from the ledger's blocks, 300 entries re-netted") || !strings.Contains(out, "agree") {
+		t.Fatalf("audit verify --ledger-only: %s", out)
+	}
+}

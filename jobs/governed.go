@@ -1,0 +1,189 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"sync"
+
+	"settle/settlement"
+)
+
+// Chunk ids under which the governed path's ledger transactions are kept:
+// the declaration, and one per file (the transaction that verified it).
+const declareChunk = "declare"
+
+func fileChunk(f LedgerFile) string { return "file/" + string(f.Sender) + "/" + f.FileID }
+
+// governedFileBytesMax bounds one file read from the archive for the ledger
+// (the chaincode takes at most 8 MiB a file).
+const governedFileBytesMax = 8 << 20
+
+// recordGoverned is the record step on the governed path: the cycle's
+// accepted files are declared on the ledger (sender, file id, sha256, entries,
+// control sum: the operator's freeze as the ledger keeps it), then each file's
+// archived bytes and .sig are relayed, Workers files at a time. The ledger
+// parses and verifies each file itself; a file it refuses stops the cycle
+// (an operator decides: DropFile on the ledger, and the same on this side).
+func (p *Pipeline) recordGoverned(ctx context.Context, date settlement.Date) error {
+	lister, ok := p.Store.(FileLister)
+	if !ok || p.Files == nil {
+		return fmt.Errorf("the governed ledger path needs a store that lists a cycle's files and the archive (Pipeline.Files)")
+	}
+	positions, err := p.Store.Positions(ctx, date)
+	if err != nil {
+		return err
+	}
+	if err := settlement.AssertBalanced(positions); err != nil {
+		return err
+	}
+	caps, err := p.Store.Caps(ctx)
+	if err != nil {
+		return err
+	}
+	if err := checkCaps(positions, caps); err != nil {
+		return err
+	}
+	// The ledger checks the caps it holds when it settles: a cap raised here
+	// (the bank funded) goes to it first, as on the legacy path; on the
+	// governed path only the operator may set one, and the service signs as
+	// the operator.
+	if err := p.syncCaps(ctx, positions, caps); err != nil {
+		return err
+	}
+	files, err := lister.LedgerFiles(ctx, date)
+	if err != nil {
+		return err
+	}
+	var entries int64
+	for _, f := range files {
+		entries += f.Entries
+	}
+	c, _, err := p.Store.Cycle(ctx, date)
+	if err != nil {
+		return err
+	}
+	if entries != c.Entries {
+		// The files declared must be exactly the cycle's payments.
+		return fmt.Errorf("cycle %s: its files hold %d entries, the cycle %d", date, entries, c.Entries)
+	}
+	done, err := p.Store.LedgerTxs(ctx, date)
+	if err != nil {
+		return err
+	}
+	cycle := settlement.CycleID(date)
+	if _, ok := done[declareChunk]; !ok {
+		tx, err := p.Governed.DeclareFiles(ctx, cycle, files)
+		if err != nil {
+			return fmt.Errorf("declare %s: %w", cycle, err)
+		}
+		if err := p.Store.SaveLedgerTx(ctx, date, declareChunk, len(files), tx); err != nil {
+			return err
+		}
+		p.log().Info("cycle declared on the ledger", "cycle", cycle, "files", len(files), "tx", tx.ID, "existing", tx.Existing)
+	}
+	workers := p.Workers
+	if workers <= 0 {
+		workers = ChunkWorkersDefault
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan LedgerFile)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	sent := 0
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range work {
+				err := p.putGoverned(ctx, date, cycle, f)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+					cancel()
+				}
+				sent++
+				if p.Progress != nil {
+					p.Progress("record", sent, len(files))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, f := range files {
+		if _, ok := done[fileChunk(f)]; ok {
+			continue
+		}
+		select {
+		case work <- f:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.log().Info("files verified on the ledger", "cycle", cycle, "files", len(files), "sent", sent)
+	return p.advance(ctx, date, settlement.StageNetted, settlement.StageRecorded, nil)
+}
+
+// putGoverned relays one file's archived bytes and signature.
+func (p *Pipeline) putGoverned(ctx context.Context, date settlement.Date, cycle string, f LedgerFile) error {
+	body, err := p.archived(string(f.Sender), f.Name, f.SHA256)
+	if err != nil {
+		return err
+	}
+	sig, err := p.archived(string(f.Sender), f.Name+SigSuffix, "")
+	if err != nil {
+		return err
+	}
+	tx, err := p.Governed.PutFile(ctx, cycle, f, body, sig)
+	if err != nil {
+		return err
+	}
+	return p.Store.SaveLedgerTx(ctx, date, fileChunk(f), int(f.Entries), tx)
+}
+
+// archived reads a bank's file from the archive by its latest receipt; with
+// want, its SHA-256 must be that (the bytes the store accepted).
+func (p *Pipeline) archived(bank, name, want string) ([]byte, error) {
+	sum, ok, err := p.Files.Find(bank, name)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s of %s is not in the archive", name, bank)
+	}
+	if want != "" && sum != want {
+		return nil, fmt.Errorf("%s of %s: the archive's latest receipt is %s, the accepted file %s", name, bank, sum, want)
+	}
+	rc, err := p.Files.Open(sum)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var b bytes.Buffer
+	if _, err := io.Copy(&b, io.LimitReader(rc, governedFileBytesMax+1)); err != nil {
+		return nil, err
+	}
+	if b.Len() > governedFileBytesMax {
+		return nil, fmt.Errorf("%s of %s is larger than the ledger's %d bytes a file", name, bank, governedFileBytesMax)
+	}
+	got := sha256.Sum256(b.Bytes())
+	if hex.EncodeToString(got[:]) != sum {
+		return nil, fmt.Errorf("%s of %s: archived bytes do not hash to their receipt %s", name, bank, sum)
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,119 @@
+package jobs_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"sync"
+	"testing"
+
+	"settle/jobs"
+	"settle/settlement"
+)
+
+// fakeGoverned is the governed ledger path as the pipeline sees it: it keeps
+// what it was told, checks each file's bytes against the declaration, and on
+// settle records the cycle on the in-memory ledger so that reconciliation
+// reads it back (the real chaincode indexes the verified files' payments).
+type fakeGoverned struct {
+	w        *world
+	mu       sync.Mutex
+	declared map[string][]jobs.LedgerFile
+	files    map[string][]byte
+	settled  []string
+}
+
+func (f *fakeGoverned) DeclareFiles(_ context.Context, cycle string, files []jobs.LedgerFile) (jobs.LedgerTx, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.declared[cycle]; ok {
+		return jobs.LedgerTx{ID: "declare-" + cycle, Existing: true}, nil
+	}
+	f.declared[cycle] = files
+	return jobs.LedgerTx{ID: "declare-" + cycle, Block: 1}, nil
+}
+
+// PutFile indexes the file's payments on the in-memory ledger under the
+// transaction that "verified" it, as the chaincode does.
+func (f *fakeGoverned) PutFile(ctx context.Context, cycle string, lf jobs.LedgerFile, body, sig []byte) (jobs.LedgerTx, error) {
+	f.mu.Lock()
+	sum := sha256.Sum256(body)
+	if hex.EncodeToString(sum[:]) != lf.SHA256 || len(sig) == 0 {
+		f.w.t.Errorf("file %s/%s: bytes do not hash to the declaration, or no signature", lf.Sender, lf.FileID)
+	}
+	f.files[string(lf.Sender)+"/"+lf.FileID] = body
+	f.mu.Unlock()
+	ch := jobs.Chunk{Cycle: cycle, ID: "F." + string(lf.Sender) + "." + lf.FileID}
+	for se, err := range f.w.store.CycleEntries(ctx, settlement.Date(cycle[1:])) {
+		if err != nil {
+			return jobs.LedgerTx{}, err
+		}
+		if se.FileSHA256 == lf.SHA256 {
+			ch.Entries = append(ch.Entries, jobs.ChunkEntry{Sender: se.Sender, Entry: se.Entry, FileSHA256: se.FileSHA256})
+		}
+	}
+	return f.w.ledger.RecordChunk(ctx, ch)
+}
+
+func (f *fakeGoverned) SettleDeclared(ctx context.Context, cycle string) (jobs.LedgerTx, error) {
+	f.mu.Lock()
+	f.settled = append(f.settled, cycle)
+	f.mu.Unlock()
+	date := settlement.Date(cycle[1:])
+	pos, err := f.w.store.Positions(ctx, date)
+	if err != nil {
+		return jobs.LedgerTx{}, err
+	}
+	return f.w.ledger.SettleCycle(ctx, cycle, pos)
+}
+
+// TestGovernedPathDeclaresAndRelaysFiles: with Pipeline.Governed set, the
+// record step writes no chunk; it declares the cycle's accepted files (sender,
+// file id, format, sha256, entries, control sum) once, relays each file's
+// archived bytes and signature once, and the settle is the ledger's; a re-run
+// sends nothing again.
+func TestGovernedPathDeclaresAndRelaysFiles(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-24")
+	w.day(date, 90)
+	if _, err := w.intake.Collect(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	g := &fakeGoverned{w: w, declared: map[string][]jobs.LedgerFile{}, files: map[string][]byte{}}
+	p := w.pipeline()
+	p.Governed, p.Files = g, w.arc
+	c, err := p.Run(w.ctx, date)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Stage != settlement.StageReported {
+		t.Fatalf("cycle %+v", c)
+	}
+	decl := g.declared["C2026-11-24"]
+	if len(decl) != 3 || len(g.files) != 3 || len(g.settled) != 1 {
+		t.Fatalf("declared %d files, relayed %d, settled %v", len(decl), len(g.files), g.settled)
+	}
+	var entries int64
+	for _, f := range decl {
+		entries += f.Entries
+		if f.Format != "csv" || f.ControlSum.IsZero() || len(f.SHA256) != 64 {
+			t.Errorf("declared %+v", f)
+		}
+	}
+	if entries != 90 {
+		t.Fatalf("declared %d entries, want 90", entries)
+	}
+	txs, _ := w.store.LedgerTxs(w.ctx, date)
+	if _, ok := txs["declare"]; !ok || len(txs) != 1+3+1 {
+		t.Fatalf("ledger txs recorded: %v", txs)
+	}
+	if active, _ := w.store.ActiveBreaks(w.ctx, date); len(active) != 0 {
+		t.Fatalf("breaks: %v", active)
+	}
+	if _, err := w.pipeline().Run(w.ctx, date); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.settled) != 1 {
+		t.Fatalf("a re-run settled again: %v", g.settled)
+	}
+}

@@ -1,0 +1,442 @@
+package fabric
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"settle/jobs"
+	"settle/settlement"
+)
+
+// The governed path (ledger/chaincode/README.md, "Two paths"): once founded,
+// the ledger takes a bank's payments only from bytes that bank signed, checked
+// by every endorsing peer, and every role comes from the signing certificate.
+// These calls are the client's side of it; which identity calls which is the
+// caller's choice (Config.Operator, Config.Org with Config.Admin).
+
+// FoundingBank is a bank the ledger is founded with: its BIC under its MSP.
+type FoundingBank struct {
+	BIC   settlement.BIC `json:"bic"`
+	MSPID string         `json:"mspId"`
+}
+
+// DeclaredFile is one file of a cycle as the operator declares it at freeze.
+type DeclaredFile struct {
+	Sender     settlement.BIC `json:"sender"`
+	FileID     string         `json:"fileId"`
+	Format     string         `json:"format"` // "csv" or "pacs.008"
+	SHA256     string         `json:"sha256"`
+	Entries    int64          `json:"entries"`
+	ControlSum string         `json:"controlSum"`
+}
+
+// Governance is the ledger's governance state (GetGovernance).
+type Governance struct {
+	OperatorMSP string `json:"operatorMsp"`
+	Members     []struct {
+		BIC    string `json:"bic"`
+		MSPID  string `json:"mspId"`
+		Active bool   `json:"active"`
+	} `json:"members"`
+}
+
+// FileStatus is a declared file's state on the ledger (GetDeclared, GetFile).
+type FileStatus struct {
+	Sender   string `json:"sender"`
+	FileID   string `json:"fileId"`
+	Status   string `json:"status"` // "declared", "receiving", "verified", "dropped"
+	Parts    int    `json:"parts"`
+	Bytes    int64  `json:"bytes"`
+	KeyLabel string `json:"keyLabel,omitempty"`
+	TxID     string `json:"txId"`
+}
+
+// Declaration is GetDeclared's answer: the declared files and each one's status.
+type Declaration struct {
+	CycleID string         `json:"cycleId"`
+	Files   []DeclaredFile `json:"files"`
+	Status  []FileStatus   `json:"status"`
+	TxID    string         `json:"txId"`
+}
+
+// Limits of a file part (the chaincode's: 1 MiB a part).
+const (
+	PartBytesMax     = 1 << 20
+	PartBytesDefault = 512 << 10
+)
+
+func statusOf(payload []byte) string {
+	var m struct {
+		Status string `json:"status"`
+	}
+	_ = json.Unmarshal(payload, &m)
+	return m.Status
+}
+
+// Found proposes the founding (the operator org's admin): operatorMSP runs the
+// scheme over banks. It returns the founding's id, which each founding bank's
+// admin approves (ApproveFounding). A repeat of the same proposal is answered
+// with the same id.
+func (c *Client) Found(ctx context.Context, operatorMSP string, banks []FoundingBank) (string, jobs.LedgerTx, error) {
+	raw, err := json.Marshal(banks)
+	if err != nil {
+		return "", jobs.LedgerTx{}, err
+	}
+	payload, tx, err := c.Submit(ctx, nil, "Found", operatorMSP, string(raw))
+	if err != nil {
+		return "", jobs.LedgerTx{}, fmt.Errorf("found the ledger: %w", err)
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(payload, &out); err != nil || out.ID == "" {
+		return "", tx, fmt.Errorf("found the ledger: no founding id in %q", clipBytes(payload))
+	}
+	return out.ID, tx, nil
+}
+
+// ApproveFounding is a founding bank's admin approving founding id. The status
+// is "approved", or "founded" for the last approval.
+func (c *Client) ApproveFounding(ctx context.Context, id string) (string, jobs.LedgerTx, error) {
+	payload, tx, err := c.Submit(ctx, nil, "ApproveFounding", id)
+	if err != nil {
+		return "", jobs.LedgerTx{}, fmt.Errorf("approve founding %s: %w", id, err)
+	}
+	return statusOf(payload), tx, nil
+}
+
+// Governance is the ledger's governance state; a NOT_FOUNDED refusal when the
+// ledger is not founded (RefusalCode(err) == CodeNotFounded).
+func (c *Client) Governance(ctx context.Context) (Governance, error) {
+	var g Governance
+	raw, err := c.Evaluate(ctx, "GetGovernance")
+	if err != nil {
+		return g, err
+	}
+	if err := json.Unmarshal(raw, &g); err != nil {
+		return g, fmt.Errorf("GetGovernance: %w", err)
+	}
+	return g, nil
+}
+
+// RegisterKey registers a file-signing public key (PEM) of bic under label:
+// the bank's own admin only. The same key under the same label again is
+// answered "already_registered".
+func (c *Client) RegisterKey(ctx context.Context, bic settlement.BIC, label, pemText string) (jobs.LedgerTx, error) {
+	_, tx, err := c.Submit(ctx, alreadyDone("status", "already_registered"), "RegisterKey", string(bic), label, pemText)
+	if err != nil {
+		return jobs.LedgerTx{}, fmt.Errorf("register key %s/%s: %w", bic, label, err)
+	}
+	return tx, nil
+}
+
+// RevokeKey revokes bic's key label (the bank's own admin).
+func (c *Client) RevokeKey(ctx context.Context, bic settlement.BIC, label string) (jobs.LedgerTx, error) {
+	_, tx, err := c.Submit(ctx, nil, "RevokeKey", string(bic), label)
+	if err != nil {
+		return jobs.LedgerTx{}, fmt.Errorf("revoke key %s/%s: %w", bic, label, err)
+	}
+	return tx, nil
+}
+
+// DeclareCycle is the operator's freeze on the ledger: the cycle's files, fixed
+// from now on. The identical declaration again is answered with its first
+// transaction.
+func (c *Client) DeclareCycle(ctx context.Context, cycle string, files []DeclaredFile) (jobs.LedgerTx, error) {
+	if files == nil {
+		files = []DeclaredFile{}
+	}
+	raw, err := json.Marshal(files)
+	if err != nil {
+		return jobs.LedgerTx{}, err
+	}
+	_, tx, err := c.Submit(ctx, alreadyDone("status", "already_declared"), "DeclareCycle", cycle, string(raw))
+	if err != nil {
+		return jobs.LedgerTx{}, fmt.Errorf("declare cycle %s: %w", cycle, err)
+	}
+	return tx, nil
+}
+
+// PutFilePart sends part index of a declared file; sig, the .sig file's
+// content exactly as the bank sent it (base64 text), goes with the last part
+// only (nil before). The status is "stored", "already_stored" or, for the
+// last part, "verified".
+func (c *Client) PutFilePart(ctx context.Context, cycle string, sender settlement.BIC, fileID string, index int, part []byte, sig []byte) (string, jobs.LedgerTx, error) {
+	payload, tx, err := c.Submit(ctx, nil, "PutFilePart", cycle, string(sender), fileID, strconv.Itoa(index), string(part), string(sig))
+	if err != nil {
+		return "", jobs.LedgerTx{}, fmt.Errorf("file %s/%s part %d: %w", sender, fileID, index, err)
+	}
+	return statusOf(payload), tx, nil
+}
+
+// CutParts cuts a file into parts of at most partBytes for PutFilePart: a CSV
+// file after a line break outside quotes (the chaincode refuses any other
+// cut), a pacs.008 file whole (the chaincode takes XML in one part only).
+func CutParts(format string, body []byte, partBytes int) ([][]byte, error) {
+	if partBytes <= 0 || partBytes > PartBytesMax {
+		partBytes = PartBytesDefault
+	}
+	if format != "csv" {
+		if len(body) > PartBytesMax {
+			return nil, fmt.Errorf("a %s file of %d bytes: the ledger takes it in one part of at most %d", format, len(body), PartBytesMax)
+		}
+		return [][]byte{body}, nil
+	}
+	var parts [][]byte
+	for len(body) > partBytes {
+		cut, quotes := -1, 0
+		for i := 0; i < partBytes; i++ {
+			switch body[i] {
+			case '"':
+				quotes++
+			case '\n':
+				if quotes%2 == 0 {
+					cut = i + 1
+				}
+			}
+		}
+		if cut <= 0 {
+			return nil, fmt.Errorf("a CSV record longer than %d bytes", partBytes)
+		}
+		parts = append(parts, body[:cut])
+		body = body[cut:]
+	}
+	return append(parts, body), nil
+}
+
+// PutFile sends a whole declared file in parts (CutParts), the signature with
+// the last; parts the ledger already holds are answered already_stored, so a
+// retry after a crash resumes. It returns the last part's transaction.
+func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body, sig []byte, partBytes int) (jobs.LedgerTx, error) {
+	parts, err := CutParts(f.Format, body, partBytes)
+	if err != nil {
+		return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+	}
+	var tx jobs.LedgerTx
+	for i, p := range parts {
+		var s []byte
+		if i == len(parts)-1 {
+			s = sig
+			if len(s) == 0 {
+				return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: no signature", f.Sender, f.FileID)
+			}
+		}
+		status, t, err := c.PutFilePart(ctx, cycle, f.Sender, f.FileID, i, p, s)
+		if err != nil {
+			return jobs.LedgerTx{}, err
+		}
+		if i == len(parts)-1 && status != "verified" {
+			return t, fmt.Errorf("file %s/%s: last part answered %q, not verified", f.Sender, f.FileID, status)
+		}
+		tx = t
+	}
+	return tx, nil
+}
+
+// SettleDeclared settles a declared cycle on the ledger's own positions (the
+// operator): refused with CYCLE_INCOMPLETE until every declared file is
+// verified or dropped.
+func (c *Client) SettleDeclared(ctx context.Context, cycle string) (jobs.LedgerTx, error) {
+	_, tx, err := c.Submit(ctx, alreadyDone("outcome", "already_settled"), "SettleCycle", cycle)
+	if err != nil {
+		return jobs.LedgerTx{}, fmt.Errorf("settle cycle %s: %w", cycle, err)
+	}
+	return tx, nil
+}
+
+// Declared is the ledger's declaration of a cycle with each file's status.
+func (c *Client) Declared(ctx context.Context, cycle string) (Declaration, bool, error) {
+	var d Declaration
+	raw, err := c.Evaluate(ctx, "GetDeclared", cycle)
+	if IsNotFound(err) {
+		return d, false, nil
+	}
+	if err != nil {
+		return d, false, err
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return d, false, fmt.Errorf("GetDeclared %s: %w", cycle, err)
+	}
+	return d, true, nil
+}
+
+// FileBytes reads a file's exact bytes back from the ledger, part by part
+// (GetFilePart), for re-verifying its signature without the archive.
+func (c *Client) FileBytes(ctx context.Context, cycle string, sender settlement.BIC, fileID string, parts int) ([]byte, error) {
+	var out bytes.Buffer
+	for i := 0; i < parts; i++ {
+		raw, err := c.Evaluate(ctx, "GetFilePart", cycle, string(sender), fileID, strconv.Itoa(i))
+		if err != nil {
+			return nil, err
+		}
+		var p struct {
+			Bytes []byte `json:"bytes"` // base64 in JSON
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, fmt.Errorf("GetFilePart %s/%s/%d: %w", sender, fileID, i, err)
+		}
+		out.Write(p.Bytes)
+	}
+	return out.Bytes(), nil
+}
+
+func clipBytes(b []byte) string {
+	if len(b) > 200 {
+		return string(b[:200]) + "..."
+	}
+	return string(b)
+}
+
+// GovernedPath is the client as the pipeline's jobs.GovernedLedger: the client
+// must sign as the operator (Config.Operator). PartBytes is the part size
+// (0: PartBytesDefault).
+type GovernedPath struct {
+	C         *Client
+	PartBytes int
+}
+
+var _ jobs.GovernedLedger = GovernedPath{}
+
+func declaredOf(f jobs.LedgerFile) DeclaredFile {
+	return DeclaredFile{Sender: f.Sender, FileID: f.FileID, Format: f.Format, SHA256: f.SHA256, Entries: f.Entries, ControlSum: f.ControlSum.String()}
+}
+
+// DeclareFiles declares the cycle's files.
+func (g GovernedPath) DeclareFiles(ctx context.Context, cycle string, files []jobs.LedgerFile) (jobs.LedgerTx, error) {
+	out := make([]DeclaredFile, 0, len(files))
+	for _, f := range files {
+		out = append(out, declaredOf(f))
+	}
+	return g.C.DeclareCycle(ctx, cycle, out)
+}
+
+// PutFile relays one file in parts with its signature.
+func (g GovernedPath) PutFile(ctx context.Context, cycle string, f jobs.LedgerFile, body, sig []byte) (jobs.LedgerTx, error) {
+	return g.C.PutFile(ctx, cycle, declaredOf(f), body, sig, g.PartBytes)
+}
+
+// SettleDeclared settles the declared cycle on the ledger's positions.
+func (g GovernedPath) SettleDeclared(ctx context.Context, cycle string) (jobs.LedgerTx, error) {
+	return g.C.SettleDeclared(ctx, cycle)
+}
+
+// SigningKey is a bank's file-signing key as the ledger holds it now (the last
+// value of signkey/BIC/LABEL); ok is false when the ledger never had it.
+func (c *Client) SigningKey(ctx context.Context, bic settlement.BIC, label string) (pemText string, active, ok bool, err error) {
+	raw, err := c.Evaluate(ctx, "GetHistory", "signkey/"+string(bic)+"/"+label)
+	if IsNotFound(err) {
+		return "", false, false, nil
+	}
+	if err != nil {
+		return "", false, false, err
+	}
+	var hist []struct {
+		Timestamp string          `json:"timestamp"`
+		IsDelete  bool            `json:"isDelete"`
+		Value     json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(raw, &hist); err != nil {
+		return "", false, false, fmt.Errorf("history of key %s/%s: %w", bic, label, err)
+	}
+	// The peer's order of a key's history is not the contract's: take the
+	// latest modification by its timestamp.
+	last, lastAt := -1, time.Time{}
+	for i, h := range hist {
+		at, err := time.Parse(time.RFC3339Nano, h.Timestamp)
+		if err != nil {
+			return "", false, false, fmt.Errorf("history of key %s/%s: timestamp %q: %w", bic, label, h.Timestamp, err)
+		}
+		if last < 0 || at.After(lastAt) {
+			last, lastAt = i, at
+		}
+	}
+	if last < 0 || hist[last].IsDelete {
+		return "", false, false, nil
+	}
+	var k struct {
+		PEM    string `json:"pem"`
+		Status string `json:"status"`
+	}
+	v := hist[last].Value
+	// The value is the stored JSON, as a JSON string or inline.
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		v = []byte(s)
+	}
+	if err := json.Unmarshal(v, &k); err != nil {
+		return "", false, false, fmt.Errorf("key %s/%s: %w", bic, label, err)
+	}
+	return k.PEM, k.Status == "active", true, nil
+}
+
+// LedgerAudit is the client as jobs.LedgerArchive: what `audit verify
+// --ledger-only` reads, from the ledger alone.
+type LedgerAudit struct{ C *Client }
+
+var _ jobs.LedgerArchive = LedgerAudit{}
+
+// DeclaredFiles merges the declaration with each file's status.
+func (a LedgerAudit) DeclaredFiles(ctx context.Context, cycle string) ([]jobs.LedgerFileRecord, bool, error) {
+	d, ok, err := a.C.Declared(ctx, cycle)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	st := map[string]FileStatus{}
+	for _, s := range d.Status {
+		st[s.Sender+"/"+s.FileID] = s
+	}
+	var out []jobs.LedgerFileRecord
+	for _, f := range d.Files {
+		s := st[string(f.Sender)+"/"+f.FileID]
+		out = append(out, jobs.LedgerFileRecord{Sender: f.Sender, FileID: f.FileID, Format: f.Format, SHA256: f.SHA256,
+			Entries: f.Entries, ControlSum: f.ControlSum, Status: s.Status, Parts: s.Parts, KeyLabel: s.KeyLabel, TxID: s.TxID})
+	}
+	return out, true, nil
+}
+
+// FileBytes reads a file's parts back.
+func (a LedgerAudit) FileBytes(ctx context.Context, cycle string, sender settlement.BIC, fileID string, parts int) ([]byte, error) {
+	return a.C.FileBytes(ctx, cycle, sender, fileID, parts)
+}
+
+// FileSignature is the .sig a file was verified with: the last argument of
+// the PutFilePart transaction that verified it, read from its block.
+func (a LedgerAudit) FileSignature(ctx context.Context, txID string) ([]byte, error) {
+	tc, err := a.C.TxContent(ctx, txID)
+	if err != nil {
+		return nil, err
+	}
+	if tc.Function != "PutFilePart" || len(tc.Args) != 6 || tc.Args[5] == "" {
+		return nil, fmt.Errorf("tx %s is %s with %d arguments, not the PutFilePart that verified a file", txID, tc.Function, len(tc.Args))
+	}
+	return []byte(tc.Args[5]), nil
+}
+
+// KeyPEM is a bank's key under label as registered on the ledger (revoked
+// since or not: it verified the file when it was active).
+func (a LedgerAudit) KeyPEM(ctx context.Context, bank settlement.BIC, label string) (string, bool, error) {
+	p, _, ok, err := a.C.SigningKey(ctx, bank, label)
+	return p, ok, err
+}
+
+// Members are the governance's members.
+func (a LedgerAudit) Members(ctx context.Context) (map[settlement.BIC]bool, error) {
+	g, err := a.C.Governance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[settlement.BIC]bool{}
+	for _, m := range g.Members {
+		out[settlement.BIC(m.BIC)] = true
+	}
+	return out, nil
+}
+
+// Cycle is the ledger's cycle record.
+func (a LedgerAudit) Cycle(ctx context.Context, cycle string) (jobs.LedgerCycle, bool, error) {
+	return a.C.Cycle(ctx, cycle)
+}
