@@ -87,16 +87,38 @@ func (p *Pipeline) statements(ctx context.Context, date settlement.Date, positio
 	if size <= 0 {
 		size = ChunkSizeDefault
 	}
-	// The entries come in the order the record step cut its chunks from:
-	// entry i was recorded by chunk i/size.
+	// On the legacy path the entries come in the order the record step cut
+	// its chunks from: entry i was recorded by chunk i/size. On the governed
+	// path (the cycle was declared) an entry was recorded by the transaction
+	// that verified its file on the ledger.
+	_, governed := txs[declareChunk]
+	byFile := map[string]LedgerTx{}
+	if governed {
+		lister, ok := p.Store.(FileLister)
+		if !ok {
+			return 0, fmt.Errorf("a governed cycle's statements need a store that lists its files")
+		}
+		files, err := lister.LedgerFiles(ctx, date)
+		if err != nil {
+			return 0, err
+		}
+		for _, f := range files {
+			byFile[f.SHA256] = txs[fileChunk(f)]
+		}
+	}
 	i := 0
 	for se, err := range p.Store.CycleEntries(ctx, date) {
 		if err != nil {
 			return 0, err
 		}
 		tx, ok := txs[chunkID(i/size)]
+		where := "chunk " + chunkID(i/size)
+		if governed {
+			tx, ok = byFile[se.FileSHA256]
+			where = "its file " + se.FileName
+		}
 		if !ok || tx.ID == "" {
-			return 0, fmt.Errorf("entry %s/%s: no ledger transaction recorded for chunk %s", se.Sender, se.Entry.ID, chunkID(i/size))
+			return 0, fmt.Errorf("entry %s/%s: no ledger transaction recorded for %s", se.Sender, se.Entry.ID, where)
 		}
 		d, c := camt053.Sides(&se.Entry, tx.ID)
 		if err := sp.Add(d); err != nil {
@@ -110,7 +132,7 @@ func (p *Pipeline) statements(ctx context.Context, date settlement.Date, positio
 	// The mapping holds only if the chunks were cut with this size: their
 	// number must be the one this size gives (a chunk_size changed between
 	// the record step and now would name wrong transactions).
-	if chunks := len(txs) - btoi(txs[settleChunk].ID != ""); i > 0 && chunks != (i+size-1)/size {
+	if chunks := len(txs) - btoi(txs[settleChunk].ID != ""); !governed && i > 0 && chunks != (i+size-1)/size {
 		return 0, fmt.Errorf("%d entries in %d recorded chunks, but chunks of %d make %d: was ledger.chunk_size changed since the cycle was recorded?", i, chunks, size, (i+size-1)/size)
 	}
 	nets := map[settlement.BIC]map[settlement.Currency]decimal.Decimal{}

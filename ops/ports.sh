@@ -112,7 +112,18 @@ settle_port_owner() {
       if [[ -z "$net" && "$exe" == settlecc ]]; then net="$(dirname "$(dirname "$(readlink "/proc/$pid/exe" 2>/dev/null || echo /unknown/x)")")"; fi
       if [[ -n "$net" ]]; then echo "a $exe of the Fabric network in $net (pid $pid)"; else echo "a Fabric $exe (pid $pid)"; fi ;;
     *)
-      echo "$exe (pid $pid: $( (tr '\0\n\t' '   ' <"/proc/$pid/cmdline" | cut -c1-120) 2>/dev/null || true))" ;;
+      # The process may not be readable here (it went away, or /proc hides
+      # it): a Postgres still answering on the port names its own data
+      # directory.
+      local data=""
+      if command -v psql >/dev/null 2>&1; then
+        data="$(PGCONNECT_TIMEOUT=3 psql "host=127.0.0.1 port=$p user=postgres dbname=postgres" -XAtqc "show data_directory" 2>/dev/null || true)"
+      fi
+      if [[ -n "$data" ]]; then
+        echo "the Postgres cluster with data directory $data (pid $pid)"
+      else
+        echo "$exe (pid $pid: $( (tr '\0\n\t' '   ' <"/proc/$pid/cmdline" | cut -c1-120) 2>/dev/null || true))"
+      fi ;;
   esac
 }
 
