@@ -88,7 +88,7 @@ func TestAuditTraceAndVerify(t *testing.T) {
 		t.Fatalf("tx steps: %+v", tt.Steps)
 	}
 	// The settling transaction: its positions against Postgres's.
-	st, err := a.TraceTx(w.ctx, w.ledger.settled["C2026-11-24"])
+	st, err := a.TraceTx(w.ctx, w.ledger.Settled["C2026-11-24"])
 	if err != nil || !st.OK || len(st.Steps) != 3 || st.Steps[2].Step != "positions" {
 		t.Fatalf("settle tx trace: %+v %v", st, err)
 	}

@@ -225,7 +225,7 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 		if got := w.positions(date); got != want {
 			t.Fatalf("positions differ from an undisturbed run")
 		}
-		if _, payments := ledger.count(); payments != 20 {
+		if _, payments := ledger.Count(); payments != 20 {
 			t.Fatalf("%d payments on the ledger", payments)
 		}
 		if active, _ := w.store.ActiveBreaks(w.ctx, date); len(active) != 0 {
@@ -285,7 +285,7 @@ func TestDayWithNoFiles(t *testing.T) {
 	if c.Stage != settlement.StageReported || c.Entries != 0 {
 		t.Fatalf("empty cycle: %+v", c)
 	}
-	if writes, _ := w.ledger.count(); writes != 0 {
+	if writes, _ := w.ledger.Count(); writes != 0 {
 		t.Fatalf("an empty cycle wrote %d ledger transactions", writes)
 	}
 	found, _, _, err := w.pipeline().Reconcile(w.ctx, date)

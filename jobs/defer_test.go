@@ -101,7 +101,7 @@ func TestDeferFileOverCap(t *testing.T) {
 	if err != nil || c1.Stage != settlement.StageReported || c1.Files != 1 || c1.Entries != 1 {
 		t.Fatalf("the cycle without the deferred file: %+v %v", c1, err)
 	}
-	if writes, payments := w.ledger.count(); payments != 1 || writes != 2 {
+	if writes, payments := w.ledger.Count(); payments != 1 || writes != 2 {
 		t.Fatalf("ledger after day 1: %d writes, %d payments", writes, payments)
 	}
 	if _, ok, _ := w.ledger.Payment(w.ctx, b(0), "A-1"); ok {

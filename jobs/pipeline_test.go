@@ -256,7 +256,7 @@ func TestCycleEndToEndOnPostgres(t *testing.T) {
 	if got, want := w.positions(date), expected(t, day); got != want {
 		t.Fatalf("positions\n got %s\nwant %s", got, want)
 	}
-	writes, payments := w.ledger.count()
+	writes, payments := w.ledger.Count()
 	if payments != 90 || writes != 90/7+1+1 {
 		t.Fatalf("ledger: %d writes, %d payments", writes, payments)
 	}
@@ -264,7 +264,7 @@ func TestCycleEndToEndOnPostgres(t *testing.T) {
 	if _, err := w.pipeline().Run(w.ctx, date); err != nil {
 		t.Fatal(err)
 	}
-	if w2, _ := w.ledger.count(); w2 != writes {
+	if w2, _ := w.ledger.Count(); w2 != writes {
 		t.Fatalf("re-run wrote %d more ledger transactions", w2-writes)
 	}
 	if active, _ := w.store.ActiveBreaks(w.ctx, date); len(active) != 0 {
@@ -305,7 +305,7 @@ func TestCapBreachStopsBeforeTheLedger(t *testing.T) {
 	if c.Stage != settlement.StageFrozen {
 		t.Fatalf("cycle at %s, want %s", c.Stage, settlement.StageFrozen)
 	}
-	if writes, payments := w.ledger.count(); writes != 0 || payments != 0 {
+	if writes, payments := w.ledger.Count(); writes != 0 || payments != 0 {
 		t.Fatalf("a cycle over its caps wrote %d ledger transactions (%d payments)", writes, payments)
 	}
 	// A re-run while the caps still stand stops at the same place.
@@ -317,7 +317,7 @@ func TestCapBreachStopsBeforeTheLedger(t *testing.T) {
 	if err != nil || c.Stage != settlement.StageReported {
 		t.Fatalf("after the caps were raised: %+v %v", c, err)
 	}
-	if writes, payments := w.ledger.count(); payments != 60 || writes != 60/7+1+1 {
+	if writes, payments := w.ledger.Count(); payments != 60 || writes != 60/7+1+1 {
 		t.Fatalf("ledger: %d writes, %d payments", writes, payments)
 	}
 	if got, want := w.positions(date), expected(t, day); got != want {
@@ -361,7 +361,7 @@ func TestHeldStepIsNotRetried(t *testing.T) {
 	if c, _, _ := w.store.Cycle(w.ctx, date); c.Stage != settlement.StageFrozen {
 		t.Fatalf("cycle at %s, want %s", c.Stage, settlement.StageFrozen)
 	}
-	if writes, _ := w.ledger.count(); writes != 0 {
+	if writes, _ := w.ledger.Count(); writes != 0 {
 		t.Fatalf("%d ledger writes for a held cycle", writes)
 	}
 	if held := w.published(jobs.TopicCycleHeld); len(held) != 1 || held[0].Stage != settlement.StageNetted || !strings.Contains(held[0].Note, "net debit cap exceeded") {
@@ -378,7 +378,7 @@ func TestHeldStepIsNotRetried(t *testing.T) {
 	// The operator raises the caps and runs the cycle; the ledger is down
 	// after the first chunk: that failure is the broker's to retry.
 	w.setCaps(t, decimal.New(1, 15), w.now.Add(-20*time.Minute))
-	w.ledger.failAfter = 1 // the first chunk goes through, then the peers are down
+	w.ledger.FailAfter = 1 // the first chunk goes through, then the peers are down
 	if _, err := p.Run(w.ctx, date); !errors.Is(err, jobs.ErrLedgerUnavailable) {
 		t.Fatalf("the operator's run with the ledger down: %v", err)
 	}
@@ -508,7 +508,7 @@ func TestUnregisteredBankStopsBeforeTheLedger(t *testing.T) {
 	if _, err := w.intake.Collect(w.ctx); err != nil {
 		t.Fatal(err)
 	}
-	w.ledger.unregistered = map[settlement.BIC]bool{w.banks[2].BIC: true}
+	w.ledger.Unregistered = map[settlement.BIC]bool{w.banks[2].BIC: true}
 	_, err := w.pipeline().Run(w.ctx, date)
 	if !errors.Is(err, jobs.ErrNotOnLedger) || !jobs.NeedsOperator(err) || !strings.Contains(err.Error(), string(w.banks[2].BIC)) ||
 		!strings.Contains(err.Error(), "register-banks") {
@@ -517,10 +517,10 @@ func TestUnregisteredBankStopsBeforeTheLedger(t *testing.T) {
 	if c, _, _ := w.store.Cycle(w.ctx, date); c.Stage != settlement.StageNetted {
 		t.Fatalf("cycle at %s, want %s", c.Stage, settlement.StageNetted)
 	}
-	if writes, _ := w.ledger.count(); writes != 0 {
+	if writes, _ := w.ledger.Count(); writes != 0 {
 		t.Fatalf("%d ledger writes before the bank was registered", writes)
 	}
-	w.ledger.unregistered = nil
+	w.ledger.Unregistered = nil
 	if c, err := w.pipeline().Run(w.ctx, date); err != nil || c.Stage != settlement.StageReported {
 		t.Fatalf("after registering: %+v %v", c, err)
 	}
@@ -540,14 +540,14 @@ func TestReconcileReadsAfterTheRecordedBlocks(t *testing.T) {
 	if c, err := w.pipeline().Run(w.ctx, date); err != nil || c.Stage != settlement.StageReported {
 		t.Fatalf("%+v %v", c, err)
 	}
-	last := uint64(w.ledger.writes) // the settling transaction's block
-	w.ledger.readAfter = 0
+	last := uint64(w.ledger.Writes) // the settling transaction's block
+	w.ledger.ReadFloor = 0
 	found, _, _, err := w.pipeline().Reconcile(w.ctx, date)
 	if err != nil || len(found) != 0 {
 		t.Fatalf("breaks %v, %v", found, err)
 	}
-	if w.ledger.readAfter != last {
-		t.Fatalf("told to read after block %d; the cycle's last transaction is in block %d", w.ledger.readAfter, last)
+	if w.ledger.ReadFloor != last {
+		t.Fatalf("told to read after block %d; the cycle's last transaction is in block %d", w.ledger.ReadFloor, last)
 	}
 }
 
@@ -562,7 +562,7 @@ func TestCrashDuringLedgerWriteResumes(t *testing.T) {
 	if _, err := w.intake.Collect(w.ctx); err != nil {
 		t.Fatal(err)
 	}
-	w.ledger.failAfter = 5
+	w.ledger.FailAfter = 5
 	_, err := w.pipeline().Run(w.ctx, date)
 	if !errors.Is(err, jobs.ErrLedgerUnavailable) {
 		t.Fatalf("want the ledger failure, got %v", err)
@@ -571,8 +571,8 @@ func TestCrashDuringLedgerWriteResumes(t *testing.T) {
 	if c.Stage != settlement.StageNetted {
 		t.Fatalf("after the failure the cycle is %s, want NETTED", c.Stage)
 	}
-	w.ledger.failAfter = 0
-	w.ledger.lostAck = true // the next chunk commits but its answer is lost
+	w.ledger.FailAfter = 0
+	w.ledger.LostAck = true // the next chunk commits but its answer is lost
 	if _, err := w.pipeline().Run(w.ctx, date); !errors.Is(err, jobs.ErrLedgerUnavailable) {
 		t.Fatalf("want the lost answer, got %v", err)
 	}
@@ -583,7 +583,7 @@ func TestCrashDuringLedgerWriteResumes(t *testing.T) {
 	if c.Stage != settlement.StageReported {
 		t.Fatalf("stage %s", c.Stage)
 	}
-	_, payments := w.ledger.count()
+	_, payments := w.ledger.Count()
 	if payments != 100 {
 		t.Fatalf("%d payments on the ledger, want 100", payments)
 	}
@@ -740,7 +740,7 @@ func TestReversalWaitsForItsOriginalsCycle(t *testing.T) {
 	if c, _, _ := w.store.Cycle(w.ctx, d2); c.Stage != settlement.StageFrozen {
 		t.Fatalf("day 2 at %s, want %s", c.Stage, settlement.StageFrozen)
 	}
-	if writes, _ := w.ledger.count(); writes != 0 {
+	if writes, _ := w.ledger.Count(); writes != 0 {
 		t.Fatalf("%d ledger writes while both cycles wait", writes)
 	}
 	// The operator lets day 2 go without the reversal: deferred to day 3,
@@ -789,7 +789,7 @@ func TestReconciliationFindsTamperingAndLostEvents(t *testing.T) {
 	db.ExecContext(w.ctx, `ALTER TABLE payments ENABLE TRIGGER payments_append_only`)
 	var s2, id2 string
 	db.QueryRowContext(w.ctx, `SELECT sender, payment_id FROM payments ORDER BY sender DESC, payment_id DESC LIMIT 1`).Scan(&s2, &id2)
-	w.ledger.drop = s2 + "/" + id2
+	w.ledger.Drop = s2 + "/" + id2
 
 	p := w.pipeline()
 	found, plan, _, err := p.Reconcile(w.ctx, date)
@@ -833,7 +833,7 @@ func TestReconciliationFindsTamperingAndLostEvents(t *testing.T) {
 		t.Fatalf("%d active breaks, found %d", len(active), len(found))
 	}
 	// The lost event turns up: the re-run closes that break (not deleted).
-	w.ledger.drop = ""
+	w.ledger.Drop = ""
 	_, plan, _, _ = p.Reconcile(w.ctx, date)
 	if len(plan.Close) == 0 || len(plan.Open) != 1 || plan.Open[0].Kind != reconciliation.TxUnrecorded {
 		t.Fatalf("re-run plan (the lost payment closes; the still unrecorded transaction opens): %+v", plan)
@@ -870,7 +870,7 @@ func TestTwoInstancesRunOneCycle(t *testing.T) {
 		}
 	}
 	c, _, _ := w.store.Cycle(w.ctx, date)
-	writes, payments := w.ledger.count()
+	writes, payments := w.ledger.Count()
 	if c.Stage != settlement.StageReported || payments != 60 || writes != 60/7+1+1 {
 		t.Fatalf("stage %s, %d ledger writes, %d payments", c.Stage, writes, payments)
 	}
@@ -893,7 +893,7 @@ func TestBreakLifeCycle(t *testing.T) {
 	}
 	var s2, id2 string
 	w.store.DB().QueryRowContext(w.ctx, `SELECT sender, payment_id FROM payments LIMIT 1`).Scan(&s2, &id2)
-	w.ledger.drop = s2 + "/" + id2
+	w.ledger.Drop = s2 + "/" + id2
 	found, plan, sum, err := w.pipeline().Reconcile(w.ctx, date)
 	if err != nil || len(found) == 0 {
 		t.Fatalf("%v %v", found, err)

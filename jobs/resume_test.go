@@ -23,7 +23,7 @@ func TestResumerCarriesOnAfterTheLedgerReturns(t *testing.T) {
 	const d1, d2 = settlement.Date("2026-11-24"), settlement.Date("2026-11-25")
 	day1 := w.day(d1, 30)
 	w.intake.Collect(w.ctx)
-	w.ledger.failAfter = 1
+	w.ledger.FailAfter = 1
 	if _, err := w.pipeline().Run(w.ctx, d1); !errors.Is(err, jobs.ErrLedgerUnavailable) {
 		t.Fatalf("day 1 with the ledger down: %v", err)
 	}
@@ -68,7 +68,7 @@ func TestResumerCarriesOnAfterTheLedgerReturns(t *testing.T) {
 		t.Fatalf("held %v; want day 2, frozen, waiting for day 1", held())
 	}
 
-	w.ledger.failAfter = 0                                           // the peers are back
+	w.ledger.FailAfter = 0                                           // the peers are back
 	r = &jobs.Resumer{P: w.pipeline(), Log: r.Log, Cycles: r.Cycles} // the hold is the store's: a restarted service keeps it
 	done, err = r.Pass(w.ctx)
 	if err != nil || fmt.Sprint(done) != "[C2026-11-24]" || stage(d1) != settlement.StageReported {
@@ -83,7 +83,7 @@ func TestResumerCarriesOnAfterTheLedgerReturns(t *testing.T) {
 	if done, err := r.Pass(w.ctx); err != nil || len(done) != 0 {
 		t.Fatalf("a pass with nothing unfinished: %v %v", done, err)
 	}
-	if writes, payments := w.ledger.count(); payments != 31 {
+	if writes, payments := w.ledger.Count(); payments != 31 {
 		t.Fatalf("ledger: %d writes, %d payments; want every payment once", writes, payments)
 	}
 }

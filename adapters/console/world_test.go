@@ -184,9 +184,9 @@ func (w *world) reconcileWithBreak() (payment, key string) {
 	if err := w.pg.DB().QueryRowContext(w.ctx, `SELECT sender, payment_id FROM payments ORDER BY sender, payment_id LIMIT 1`).Scan(&s, &id); err != nil {
 		w.t.Fatal(err)
 	}
-	w.ledger.mu.Lock()
-	w.ledger.drop = s + "/" + id
-	w.ledger.mu.Unlock()
+	w.ledger.Mu.Lock()
+	w.ledger.Drop = s + "/" + id
+	w.ledger.Mu.Unlock()
 	found, plan, sum, err := w.pipeline().Reconcile(w.ctx, day)
 	if err != nil {
 		w.t.Fatal(err)
