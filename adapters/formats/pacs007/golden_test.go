@@ -90,3 +90,13 @@ func TestReaderError(t *testing.T) {
 		t.Fatalf("err %v, want %v", err, boom)
 	}
 }
+
+// Every element of a pacs.007, repeated: refused with SCHEMA where the
+// schema allows it once, as xmllint refuses it.
+func TestEveryElementTwice(t *testing.T) {
+	tried, once := format.EveryElementTwice(t, "testdata/accepted/whole_payment.xml", "pacs.007.001.09")
+	t.Logf("%d elements repeated, %d of them allowed once", tried, once)
+	if once < 15 {
+		t.Fatalf("only %d elements the schema allows once were tried", once)
+	}
+}
