@@ -28,7 +28,7 @@ func TestAgentAnswers(t *testing.T) {
 			Amount: decimal.New(amt, 0), Currency: krw, Credit: true, ValueDate: "2026-11-24", Status: "BOOK"}}
 	}
 	a := jobs.AgentAnswer{Agent: "BOKRKRSE", Name: "N1.xml", SHA256: strings.Repeat("a", 64),
-		Message: "camt.054.001.08", MsgID: "N1", SignatureKey: "BOKRKRSE/default", ReceivedAt: time.Now()}
+		Message: "camt.054.001.08", MsgID: "N1", SignatureKey: "BOKRKRSE/default", ReceivedAt: time.Date(2026, 11, 24, 21, 0, 0, 0, time.UTC)}
 	bookings := []jobs.AgentBooking{bk(1, ins.EndToEndID(), "", 1500), bk(2, "", ins.UETR(), 1500), bk(3, other.EndToEndID(), other.UETR(), 7)}
 	dup, err := j.SaveAgentAnswer(f.ctx, a, bookings)
 	if err != nil || dup {

@@ -33,7 +33,7 @@ func TestAgentSim(t *testing.T) {
 	ins, _ := settlement.Instructions("C2026-11-24", krw, ps)
 	ag := pacs009.Agent{BIC: "BOKRKRSE", SchemeAccount: "SETTLE-01", Accounts: map[settlement.BIC]string{"SHBKKRSE": "A", "CZNBKRSE": "B", "HVBKKRSE": "C"}}
 	var buf bytes.Buffer
-	if err := pacs009.Write(&buf, pacs009.Message{MsgID: "C2026-11-24-KRW", Created: time.Now(), BusinessDate: "2026-11-24", Scheme: "SETLKRSE", Agent: ag, Currency: krw, Instructions: ins}); err != nil {
+	if err := pacs009.Write(&buf, pacs009.Message{MsgID: "C2026-11-24-KRW", Created: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), BusinessDate: "2026-11-24", Scheme: "SETLKRSE", Agent: ag, Currency: krw, Instructions: ins}); err != nil {
 		t.Fatal(err)
 	}
 	name := pacs009.Name("C2026-11-24", krw)

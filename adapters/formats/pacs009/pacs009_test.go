@@ -151,7 +151,7 @@ func TestUnbalancedRefused(t *testing.T) {
 	ins := []pacs009.Instruction{{Cycle: "C1", Bank: "BANKAAKR", Currency: krw, Amount: decimal.New(100, 0), PayIn: true},
 		{Cycle: "C1", Bank: "BANKABKR", Currency: krw, Amount: decimal.New(99, 0)}}
 	var b bytes.Buffer
-	err := pacs009.Write(&b, pacs009.Message{MsgID: "C1-KRW", Created: time.Now(), BusinessDate: "2026-11-24", Scheme: scheme, Agent: agent(ps), Currency: krw, Instructions: ins})
+	err := pacs009.Write(&b, pacs009.Message{MsgID: "C1-KRW", Created: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC), BusinessDate: "2026-11-24", Scheme: scheme, Agent: agent(ps), Currency: krw, Instructions: ins})
 	if !errors.Is(err, pacs009.ErrUnbalanced) || b.Len() != 0 {
 		t.Fatalf("Write: %v, %d bytes", err, b.Len())
 	}
