@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"settle/reconciliation"
@@ -416,68 +417,40 @@ func (p *Pipeline) record(ctx context.Context, date settlement.Date) error {
 	if err != nil {
 		return err
 	}
-	workers := p.Workers
-	if workers <= 0 {
-		workers = ChunkWorkersDefault
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	work := make(chan Chunk)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	written, skipped := 0, 0
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range work {
-				tx, err := p.Ledger.RecordChunk(ctx, c)
-				if err == nil {
-					err = p.Store.SaveLedgerTx(ctx, date, c.ID, len(c.Entries), tx)
+	written, skipped := 0, 0 // written: under inParallel's lock; skipped: by the feeding loop, read after it
+	var skippedNow atomic.Int64
+	chunks := func(yield func(Chunk, error) bool) {
+		for c, err := range p.chunks(ctx, date) {
+			if err == nil {
+				if _, ok := done[c.ID]; ok {
+					skippedNow.Add(1)
+					continue
 				}
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("chunk %s: %w", c.ID, err)
-					cancel()
-				}
-				written++
-				if p.Progress != nil {
-					p.Progress("record", written+skipped, -1)
-				}
-				mu.Unlock()
 			}
-		}()
+			if !yield(c, err) {
+				return
+			}
+		}
 	}
-	for c, err := range p.chunks(ctx, date) {
+	err = inParallel(ctx, p.Workers, chunks, func(ctx context.Context, c Chunk) error {
+		tx, err := p.Ledger.RecordChunk(ctx, c)
+		if err == nil {
+			err = p.Store.SaveLedgerTx(ctx, date, c.ID, len(c.Entries), tx)
+		}
 		if err != nil {
-			mu.Lock()
-			if firstErr == nil {
-				firstErr = err
-			}
-			mu.Unlock()
-			break
+			return fmt.Errorf("chunk %s: %w", c.ID, err)
 		}
-		if _, ok := done[c.ID]; ok {
-			skipped++
-			continue
+		return nil
+	}, func() {
+		written++
+		if p.Progress != nil {
+			p.Progress("record", written+int(skippedNow.Load()), -1)
 		}
-		select {
-		case work <- c:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	close(work)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	if err := ctx.Err(); err != nil {
+	})
+	if err != nil {
 		return err
 	}
+	skipped = int(skippedNow.Load())
 	p.log().Info("chunks recorded", "date", date, "written", written, "already_on_ledger", skipped)
 	return p.advance(ctx, date, settlement.StageNetted, settlement.StageRecorded, nil)
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"sync"
 
 	"settle/settlement"
 )
@@ -85,54 +84,29 @@ func (p *Pipeline) recordGoverned(ctx context.Context, date settlement.Date) err
 		}
 		p.log().Info("cycle declared on the ledger", "cycle", cycle, "files", len(files), "tx", tx.ID, "existing", tx.Existing)
 	}
-	workers := p.Workers
-	if workers <= 0 {
-		workers = ChunkWorkersDefault
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	work := make(chan LedgerFile)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	sent := 0
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for f := range work {
-				err := p.putGoverned(ctx, date, cycle, f)
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
-					cancel()
-				}
-				sent++
-				if p.Progress != nil {
-					p.Progress("record", sent, len(files))
-				}
-				mu.Unlock()
+	pending := func(yield func(LedgerFile, error) bool) {
+		for _, f := range files {
+			if _, ok := done[fileChunk(f)]; ok {
+				continue
 			}
-		}()
-	}
-	for _, f := range files {
-		if _, ok := done[fileChunk(f)]; ok {
-			continue
-		}
-		select {
-		case work <- f:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
+			if !yield(f, nil) {
+				return
+			}
 		}
 	}
-	close(work)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	if err := ctx.Err(); err != nil {
+	sent := 0 // under inParallel's lock
+	err = inParallel(ctx, p.Workers, pending, func(ctx context.Context, f LedgerFile) error {
+		if err := p.putGoverned(ctx, date, cycle, f); err != nil {
+			return fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+		}
+		return nil
+	}, func() {
+		sent++
+		if p.Progress != nil {
+			p.Progress("record", sent, len(files))
+		}
+	})
+	if err != nil {
 		return err
 	}
 	p.log().Info("files verified on the ledger", "cycle", cycle, "files", len(files), "sent", sent)

@@ -41,7 +41,7 @@ func TestAgentSim(t *testing.T) {
 	os.WriteFile(filepath.Join(in, name+".sig"), k.Sign(buf.Bytes()), 0o600)
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	sim := &agentSim{In: in, Out: out, Scheme: "SETLKRSE", Account: "SETTLE-01", Key: priv, SchemeKeys: []ed25519.PublicKey{k.Public()},
-		WrongAmount: 1, Skip: 3, Now: time.Now()}
+		WrongAmount: 1, Skip: 3, Now: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
 	written, err := sim.run()
 	if err != nil || len(written) != 1 {
 		t.Fatalf("%v %v", written, err)
