@@ -112,25 +112,7 @@ func Write(w io.Writer, r Report) error {
 		return err
 	}
 	var b bytes.Buffer
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	b.WriteString(`<Document xmlns="` + Namespace + `">` + "\n  <FIToFIPmtStsRpt>\n")
-	b.WriteString("    <GrpHdr>\n")
-	elem(&b, 6, "MsgId", r.MsgID)
-	elem(&b, 6, "CreDtTm", r.Created.Format(time.RFC3339))
-	agent(&b, "InstgAgt", r.Scheme)
-	agent(&b, "InstdAgt", r.Sender)
-	b.WriteString("    </GrpHdr>\n    <OrgnlGrpInfAndSts>\n")
-	elem(&b, 6, "OrgnlMsgId", cut(r.OrgnlMsgID, 35))
-	elem(&b, 6, "OrgnlMsgNmId", r.OrgnlMsgName)
-	if r.OrgnlCreated != nil {
-		elem(&b, 6, "OrgnlCreDtTm", r.OrgnlCreated.Format(time.RFC3339))
-	}
-	if r.OrgnlEntries != nil && *r.OrgnlEntries >= 0 && *r.OrgnlEntries <= 999_999_999_999_999 {
-		elem(&b, 6, "OrgnlNbOfTxs", strconv.FormatInt(*r.OrgnlEntries, 10))
-	}
-	if r.OrgnlCtrlSum != nil && fitsDecimalNumber(*r.OrgnlCtrlSum) {
-		elem(&b, 6, "OrgnlCtrlSum", r.OrgnlCtrlSum.String())
-	}
+	head(&b, r.MsgID, r.Created, r.Scheme, r.Sender, original{r.OrgnlMsgID, r.OrgnlMsgName, r.OrgnlCreated, r.OrgnlEntries, r.OrgnlCtrlSum})
 	if r.Accepted {
 		elem(&b, 6, "GrpSts", "ACTC")
 	} else {
@@ -163,6 +145,39 @@ func Write(w io.Writer, r Report) error {
 	b.WriteString("  </FIToFIPmtStsRpt>\n</Document>\n")
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// original is what a report gives back of the file, as it declared it.
+type original struct {
+	msgID, msgName string
+	created        *time.Time
+	entries        *int64
+	ctrlSum        *decimal.Decimal
+}
+
+// head writes a status report's start, up to its group status: the group
+// header and what the file declared (each where readable and within the
+// schema's limits).
+func head(b *bytes.Buffer, msgID string, created time.Time, scheme, sender string, o original) {
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	b.WriteString(`<Document xmlns="` + Namespace + `">` + "\n  <FIToFIPmtStsRpt>\n")
+	b.WriteString("    <GrpHdr>\n")
+	elem(b, 6, "MsgId", msgID)
+	elem(b, 6, "CreDtTm", created.Format(time.RFC3339))
+	agent(b, "InstgAgt", scheme)
+	agent(b, "InstdAgt", sender)
+	b.WriteString("    </GrpHdr>\n    <OrgnlGrpInfAndSts>\n")
+	elem(b, 6, "OrgnlMsgId", cut(o.msgID, 35))
+	elem(b, 6, "OrgnlMsgNmId", o.msgName)
+	if o.created != nil {
+		elem(b, 6, "OrgnlCreDtTm", o.created.Format(time.RFC3339))
+	}
+	if o.entries != nil && *o.entries >= 0 && *o.entries <= 999_999_999_999_999 {
+		elem(b, 6, "OrgnlNbOfTxs", strconv.FormatInt(*o.entries, 10))
+	}
+	if o.ctrlSum != nil && fitsDecimalNumber(*o.ctrlSum) {
+		elem(b, 6, "OrgnlCtrlSum", o.ctrlSum.String())
+	}
 }
 
 func (r Report) check() error {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -87,25 +86,7 @@ func WriteSettled(w io.Writer, s Settled) error {
 		return fmt.Errorf("%w: %q is longer than AddtlInf's 105 characters", ErrStatus, info)
 	}
 	var b bytes.Buffer
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	b.WriteString(`<Document xmlns="` + Namespace + `">` + "\n  <FIToFIPmtStsRpt>\n")
-	b.WriteString("    <GrpHdr>\n")
-	elem(&b, 6, "MsgId", s.MsgID)
-	elem(&b, 6, "CreDtTm", s.Created.Format(time.RFC3339))
-	agent(&b, "InstgAgt", s.Scheme)
-	agent(&b, "InstdAgt", s.Sender)
-	b.WriteString("    </GrpHdr>\n    <OrgnlGrpInfAndSts>\n")
-	elem(&b, 6, "OrgnlMsgId", cut(s.OrgnlMsgID, 35))
-	elem(&b, 6, "OrgnlMsgNmId", s.OrgnlMsgName)
-	if s.OrgnlCreated != nil {
-		elem(&b, 6, "OrgnlCreDtTm", s.OrgnlCreated.Format(time.RFC3339))
-	}
-	if s.OrgnlEntries != nil && *s.OrgnlEntries >= 0 && *s.OrgnlEntries <= 999_999_999_999_999 {
-		elem(&b, 6, "OrgnlNbOfTxs", strconv.FormatInt(*s.OrgnlEntries, 10))
-	}
-	if s.OrgnlCtrlSum != nil && fitsDecimalNumber(*s.OrgnlCtrlSum) {
-		elem(&b, 6, "OrgnlCtrlSum", s.OrgnlCtrlSum.String())
-	}
+	head(&b, s.MsgID, s.Created, s.Scheme, s.Sender, original{s.OrgnlMsgID, s.OrgnlMsgName, s.OrgnlCreated, s.OrgnlEntries, s.OrgnlCtrlSum})
 	elem(&b, 6, "GrpSts", s.Status)
 	b.WriteString("      <StsRsnInf>\n")
 	elem(&b, 8, "AddtlInf", info)
