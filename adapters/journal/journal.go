@@ -39,6 +39,37 @@ func Append(file string, v any) error {
 	return err
 }
 
+// WriteFile puts body at path whole or not at all, durably: a temporary
+// file in the same folder with mode, fsynced, renamed into place, the
+// folder fsynced. A reader never sees a part of it.
+func WriteFile(path string, body []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // gone once renamed; left over only on failure
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(body); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return SyncDir(dir)
+}
+
 // SyncDir makes a create or rename in dir durable.
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)

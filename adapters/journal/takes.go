@@ -51,26 +51,7 @@ func (t Takes) Begin(ctx context.Context, n jobs.TakeNote) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(t.Dir, ".note-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), t.file(n)); err != nil {
-		return err
-	}
-	return SyncDir(t.Dir)
+	return WriteFile(t.file(n), b, 0o600)
 }
 
 // End removes the note, durably; a note already gone is fine.

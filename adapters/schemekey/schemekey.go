@@ -38,6 +38,8 @@ import (
 	"sync"
 
 	"filippo.io/edwards25519"
+
+	"settle/adapters/journal"
 )
 
 // Errors.
@@ -188,10 +190,10 @@ func (d Dir) add(label string) (*Key, error) {
 		return nil, err
 	}
 	body := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if err := writeAtomic(d.Path, d.keyPath(label), body, 0o600); err != nil {
+	if err := journal.WriteFile(d.keyPath(label), body, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(d.Path, filepath.Join(d.Path, activeFile), []byte(label+"\n"), 0o600); err != nil {
+	if err := journal.WriteFile(filepath.Join(d.Path, activeFile), []byte(label+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	return &Key{Label: label, private: priv}, nil
@@ -284,30 +286,6 @@ func readKey(path, label string) (*Key, error) {
 		return nil, fmt.Errorf("%w %s: not an Ed25519 key", ErrKeyFile, path)
 	}
 	return &Key{Label: label, private: priv}, nil
-}
-
-func writeAtomic(dir, dst string, body []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(body); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
 }
 
 // Signer signs with a folder's active key, reading the folder again when
