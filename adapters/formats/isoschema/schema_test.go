@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"settle/adapters/formats/formatstest"
 	"settle/adapters/formats/gen"
 	"settle/adapters/formats/isoschema"
 	"settle/settlement"
@@ -27,24 +27,10 @@ func xsdDir() string {
 	return filepath.Join(filepath.Dir(here), "..", "..", "..", "..", "shared", "iso20022", "xsd")
 }
 
-// check runs the checker over a whole document.
+// check runs the checker over a whole document (as every writer's tests do).
 func check(t testing.TB, s *isoschema.Schema, doc []byte) []isoschema.Violation {
 	t.Helper()
-	dec := xml.NewDecoder(bytes.NewReader(doc))
-	dec.Strict = true
-	c := isoschema.NewChecker(s, func() int { l, _ := dec.InputPos(); return l })
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return append(c.Violations(), isoschema.Violation{Message: "not well-formed: " + err.Error()})
-		}
-		c.Token(tok)
-	}
-	c.Finish()
-	return c.Violations()
+	return formatstest.SchemaViolations(t, s.Name, bytes.NewReader(doc))
 }
 
 // TestTablesMatchTheOfficialSchemas: the generated tables are those of the
