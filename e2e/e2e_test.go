@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"settle/adapters/formats/gen"
 	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
+	"settle/formats/gen"
 	"settle/settlement"
 )
 

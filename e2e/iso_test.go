@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"settle/adapters/formats/gen"
+	"settle/formats/gen"
 	"settle/settlement"
 )
 

@@ -19,7 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"settle/adapters/formats/gen"
+	"settle/formats/gen"
 )
 
 // TestRemoteBankPulledAndAnswered: one bank keeps its files on its own

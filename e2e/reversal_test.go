@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"settle/adapters/formats/gen"
+	"settle/formats/gen"
 )
 
 // drop puts a signed file into a bank's inbox as the SFTP server stores it.

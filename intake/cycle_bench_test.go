@@ -9,9 +9,9 @@ import (
 	"sync"
 	"testing"
 
-	"settle/adapters/formats/gen"
-	"settle/adapters/signature"
+	"settle/formats/gen"
 	"settle/settlement"
+	"settle/signature"
 )
 
 // benchDay is the benchmark day: 1,000,000 payments from 20 banks

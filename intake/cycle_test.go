@@ -177,7 +177,7 @@ func TestCycleTooManyFiles(t *testing.T) {
 // A pacs.007 reversal is held to the rules of a CSV R record, across the
 // files of a cycle as within one, and its problems name its own elements.
 func TestCyclePACS007Reversals(t *testing.T) {
-	b, err := os.ReadFile("../adapters/formats/pacs007/testdata/accepted/whole_payment.xml")
+	b, err := os.ReadFile("../formats/pacs007/testdata/accepted/whole_payment.xml")
 	if err != nil {
 		t.Fatal(err)
 	}

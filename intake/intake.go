@@ -14,12 +14,12 @@ import (
 	"strings"
 	"time"
 
-	"settle/adapters/formats"
-	"settle/adapters/formats/csv"
-	"settle/adapters/formats/pacs002"
-	"settle/adapters/formats/xmlfile"
-	"settle/adapters/signature"
+	"settle/formats"
+	"settle/formats/csvfile"
+	"settle/formats/pacs002"
+	"settle/formats/xmlfile"
 	"settle/settlement"
+	"settle/signature"
 )
 
 // Keyring gives the public keys a bank may sign with.
@@ -150,7 +150,7 @@ func Check(name string, r io.Reader, sig Sig, opts Options) (*Result, error) {
 	var err error
 	switch Format(name) {
 	case "csv":
-		err = csv.Parse(tee, lim, s)
+		err = csvfile.Parse(tee, lim, s)
 	case "xml":
 		err = xmlfile.Parse(tee, lim, s)
 	default:

@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"settle/adapters/formats"
-	"settle/adapters/signature"
+	"settle/formats"
 	"settle/intake"
 	"settle/settlement"
+	"settle/signature"
 )
 
 // openssl runs the openssl command line, as a bank's tooling would.
@@ -458,7 +458,7 @@ func TestReaderErrorIsAnError(t *testing.T) {
 // reports the sum computed, and the creation time is read in the scheme's
 // zone, which intake must be given.
 func TestCBPRFileAcknowledged(t *testing.T) {
-	data, err := os.ReadFile("../adapters/formats/pacs008/testdata/accepted/cbpr_transaction_level.xml")
+	data, err := os.ReadFile("../formats/pacs008/testdata/accepted/cbpr_transaction_level.xml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,9 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"settle/adapters/formats/camt053"
-	"settle/adapters/formats/pacs002"
-	"settle/adapters/formats/pacs009"
+	"settle/formats/camt053"
+	"settle/formats/pacs002"
+	"settle/formats/pacs009"
 	"settle/settlement"
 )
 

@@ -15,16 +15,16 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"settle/adapters/formats/agentcamt"
-	"settle/adapters/formats/camt053"
-	"settle/adapters/formats/formatstest"
-	"settle/adapters/formats/pacs002"
-	"settle/adapters/formats/pacs009"
 	"settle/adapters/schemekey"
-	"settle/adapters/signature"
+	"settle/formats/agentcamt"
+	"settle/formats/camt053"
+	"settle/formats/formatstest"
+	"settle/formats/pacs002"
+	"settle/formats/pacs009"
 	"settle/jobs"
 	"settle/reconciliation"
 	"settle/settlement"
+	"settle/signature"
 )
 
 const (

@@ -11,12 +11,12 @@ import (
 	"strings"
 	"time"
 
-	"settle/adapters/formats"
-	"settle/adapters/formats/agentcamt"
-	"settle/adapters/signature"
+	"settle/formats"
+	"settle/formats/agentcamt"
 	"settle/intake"
 	"settle/reconciliation"
 	"settle/settlement"
+	"settle/signature"
 )
 
 // WithoutBank is an inbox that does not list one participant's files: the

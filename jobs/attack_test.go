@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"settle/adapters/archive"
-	"settle/adapters/formats/gen"
+	"settle/formats/gen"
 	"settle/jobs"
 	"settle/settlement"
 )

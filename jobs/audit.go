@@ -7,10 +7,10 @@ import (
 	"io"
 	"time"
 
-	"settle/adapters/signature"
 	"settle/intake"
 	"settle/reconciliation"
 	"settle/settlement"
+	"settle/signature"
 )
 
 // AuditStore is what an auditor reads from Postgres (with a read-only

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"settle/adapters/signature"
 	"settle/jobs"
 	"settle/reconciliation"
 	"settle/settlement"
+	"settle/signature"
 )
 
 var errCrash = errors.New("crash")

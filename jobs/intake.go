@@ -11,13 +11,13 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"settle/adapters/formats"
-	"settle/adapters/formats/csv"
-	"settle/adapters/formats/xmlfile"
-	"settle/adapters/signature"
 	"settle/failpoint"
+	"settle/formats"
+	"settle/formats/csvfile"
+	"settle/formats/xmlfile"
 	"settle/intake"
 	"settle/settlement"
+	"settle/signature"
 )
 
 // Archive keeps every taken file, unchanged and content-addressed, before
@@ -618,7 +618,7 @@ func (in *Intake) ingest(ctx context.Context, rec FileRecord, ackName string, ve
 		s := &entrySink{yield: yield}
 		switch intake.Format(name) {
 		case "csv":
-			err = csv.Parse(rc, in.Limits, s)
+			err = csvfile.Parse(rc, in.Limits, s)
 		case "xml":
 			err = xmlfile.Parse(rc, in.Limits, s)
 		default:

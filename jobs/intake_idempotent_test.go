@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"settle/adapters/formats/gen"
+	"settle/formats/gen"
 	"settle/intake"
 	"settle/settlement"
 )

@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"settle/adapters/signature"
 	"settle/intake"
 	"settle/reconciliation"
 	"settle/settlement"
+	"settle/signature"
 )
 
 // LedgerFileRecord is a declared file as the ledger holds it (GetDeclared).

@@ -9,7 +9,7 @@ import (
 	"io"
 	"time"
 
-	"settle/adapters/formats"
+	"settle/formats"
 )
 
 // StatusIgnored is the status of a complete pair that is never read.

@@ -18,8 +18,8 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"settle/adapters/formats/gen"
 	"settle/adapters/sftp"
+	"settle/formats/gen"
 	"settle/jobs"
 	"settle/settlement"
 )

@@ -18,12 +18,12 @@ import (
 	"github.com/shopspring/decimal"
 
 	"settle/adapters/archive"
-	"settle/adapters/formats/gen"
 	"settle/adapters/journal"
 	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
 	"settle/adapters/reports"
 	"settle/adapters/sftp"
+	"settle/formats/gen"
 	"settle/jobs"
 	"settle/reconciliation"
 	"settle/settlement"

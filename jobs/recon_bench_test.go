@@ -13,9 +13,9 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"settle/adapters/formats/gen"
 	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
+	"settle/formats/gen"
 	"settle/jobs"
 	"settle/reconciliation"
 	"settle/settlement"

@@ -8,7 +8,7 @@ import (
 	"path"
 	"time"
 
-	"settle/adapters/formats/pacs002"
+	"settle/formats/pacs002"
 	"settle/intake"
 	"settle/settlement"
 )

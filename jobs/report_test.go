@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"settle/adapters/formats/gen"
+	"settle/formats/gen"
 	"settle/intake"
 	"settle/jobs"
 	"settle/settlement"

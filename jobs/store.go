@@ -8,9 +8,9 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"settle/adapters/signature"
 	"settle/reconciliation"
 	"settle/settlement"
+	"settle/signature"
 )
 
 // Store is the operational record as the nightly jobs need it. The

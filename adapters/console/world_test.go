@@ -24,12 +24,12 @@ import (
 
 	"settle/adapters/archive"
 	"settle/adapters/console"
-	"settle/adapters/formats/gen"
 	"settle/adapters/journal"
 	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
 	"settle/adapters/reports"
 	"settle/adapters/sftp"
+	"settle/formats/gen"
 	"settle/jobs"
 	"settle/reconciliation"
 	"settle/settlement"

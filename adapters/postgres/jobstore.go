@@ -15,10 +15,10 @@ import (
 	"github.com/lib/pq"
 	"github.com/shopspring/decimal"
 
-	"settle/adapters/signature"
 	"settle/jobs"
 	"settle/reconciliation"
 	"settle/settlement"
+	"settle/signature"
 )
 
 // TxPublisher writes an event into the outbox inside a transaction; the

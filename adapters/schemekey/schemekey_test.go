@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"settle/adapters/schemekey"
-	"settle/adapters/signature"
+	"settle/signature"
 )
 
 // TestSignFileMatchesSign: the two-pass signature from disk is the one

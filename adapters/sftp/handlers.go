@@ -20,8 +20,8 @@ import (
 	pkgsftp "github.com/pkg/sftp"
 
 	"settle/adapters/journal"
-	"settle/adapters/signature"
 	"settle/jobs"
+	"settle/signature"
 )
 
 // handlers serve one SFTP session of one user, jailed in its bank's

@@ -19,9 +19,9 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/spf13/cobra"
 
-	"settle/adapters/formats/agentcamt"
-	"settle/adapters/signature"
+	"settle/formats/agentcamt"
 	"settle/settlement"
+	"settle/signature"
 )
 
 // The settlement agent simulator of the demo (`settle agent-sim`): it

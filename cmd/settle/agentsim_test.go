@@ -11,12 +11,12 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"settle/adapters/formats"
-	"settle/adapters/formats/agentcamt"
-	"settle/adapters/formats/pacs009"
 	"settle/adapters/schemekey"
-	"settle/adapters/signature"
+	"settle/formats"
+	"settle/formats/agentcamt"
+	"settle/formats/pacs009"
 	"settle/settlement"
+	"settle/signature"
 )
 
 // TestAgentSim: the simulator books what the scheme signed, one transfer

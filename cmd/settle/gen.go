@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"settle/adapters/formats/gen"
+	"settle/formats/gen"
 	"settle/settlement"
 )
 

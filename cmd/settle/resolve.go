@@ -15,9 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"settle/adapters/formats"
-	"settle/adapters/formats/csv"
-	"settle/adapters/formats/xmlfile"
+	"settle/formats"
+	"settle/formats/csvfile"
+	"settle/formats/xmlfile"
 	"settle/intake"
 	"settle/settlement"
 )
@@ -69,7 +69,7 @@ func resolveFiles(files []string, checked []*intake.Result, zone *time.Location,
 		c := collector{entries: make([]settlement.Entry, 0, checked[i].Entries)}
 		switch intake.Format(name) {
 		case "csv":
-			err = csv.Parse(r, lim, &c)
+			err = csvfile.Parse(r, lim, &c)
 		case "xml":
 			err = xmlfile.Parse(r, lim, &c)
 		default:

@@ -10,13 +10,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"settle/adapters/formats"
-	"settle/adapters/formats/pacs009"
 	"settle/adapters/schemekey"
-	"settle/adapters/signature"
+	"settle/formats"
+	"settle/formats/pacs009"
 	"settle/jobs"
 	"settle/reconciliation"
 	"settle/settlement"
+	"settle/signature"
 )
 
 // afterSettlement is the part of the config about what the scheme writes

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"settle/adapters/schemekey"
-	"settle/adapters/signature"
+	"settle/signature"
 )
 
 // TestSchemeKeyPrintsThePublicKeys: `settle scheme key` prints the active

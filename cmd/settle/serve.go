@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"settle/adapters/formats"
 	"settle/adapters/httpapi"
 	"settle/adapters/sftp"
+	"settle/formats"
 	"settle/jobs"
 	"settle/ledger/fabric"
 	"settle/settlement"

@@ -24,9 +24,9 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"settle/adapters/formats/gen"
 	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
+	"settle/formats/gen"
 	"settle/settlement"
 )
 

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"settle/adapters/formats/gen"
 	"settle/adapters/postgres/pgtest"
+	"settle/formats/gen"
 )
 
 // fakeIdentity writes a self-signed ECDSA certificate and its key, shaped

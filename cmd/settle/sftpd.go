@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 
-	"settle/adapters/formats"
 	"settle/adapters/sftp"
+	"settle/formats"
 	"settle/settlement"
 )
 

@@ -14,10 +14,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"settle/adapters/signature"
 	"settle/intake"
 	"settle/jobs"
 	"settle/settlement"
+	"settle/signature"
 )
 
 func init() { commands = append(commands, newValidateCmd, newNetCmd) }

@@ -16,12 +16,12 @@ import (
 
 	"settle/adapters/archive"
 	"settle/adapters/events"
-	"settle/adapters/formats"
 	"settle/adapters/journal"
 	"settle/adapters/postgres"
 	"settle/adapters/reports"
 	"settle/adapters/schemekey"
 	"settle/adapters/sftp"
+	"settle/formats"
 	"settle/jobs"
 	"settle/ledger/fabric"
 	"settle/settlement"

@@ -12,10 +12,10 @@ import (
 	"strconv"
 	"strings"
 
-	"settle/adapters/formats"
-	"settle/adapters/signature"
+	"settle/formats"
 	"settle/intake"
 	"settle/settlement"
+	"settle/signature"
 )
 
 // The governed cycle (issue 11 item 4): the operator declares a cycle's files,

@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"sort"
 
-	"settle/adapters/signature"
+	"settle/signature"
 )
 
 // Governance: who may do what on the ledger (issue 11 item 3).

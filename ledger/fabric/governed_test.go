@@ -23,7 +23,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"settle/adapters/formats/gen"
+	"settle/formats/gen"
 	"settle/jobs"
 	"settle/settlement"
 )

@@ -93,7 +93,7 @@ echo
 echo "== testing.B benchmarks"
 rc=0
 go test -run='^$' -bench=. -benchmem -benchtime=${SETTLE_BENCH_TIME:-1x} -timeout 60m \
-  ./settlement/... ./adapters/signature/... ./adapters/formats/... ./adapters/sftp/... ./intake/... ./reconciliation/... ./jobs/... ./ledger/fabric/... 2>&1 |
+  ./settlement/... ./signature/... ./formats/... ./adapters/sftp/... ./intake/... ./reconciliation/... ./jobs/... ./ledger/fabric/... 2>&1 |
   tee .run/bench/go-test.txt | { grep -E '^(Benchmark|ok|FAIL|---)' || true; } || rc=$?
 [ "$rc" -eq 0 ] || die "the testing.B benchmarks failed (exit $rc); their whole output is in .run/bench/go-test.txt"
 for t in pg-bench fabric-bench; do

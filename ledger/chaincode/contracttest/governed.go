@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"settle/adapters/formats/gen"
+	"settle/formats/gen"
 	"settle/settlement"
 )
 
