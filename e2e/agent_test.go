@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAfterSettlementAtTheAgent: a day settles on the real ledger; each bank
@@ -43,28 +44,33 @@ func TestAfterSettlementAtTheAgent(t *testing.T) {
 	f.WriteString(conf)
 	f.Close()
 
-	s.dropAll(s.day)
-	s.must("intake", "run")
+	// Every side over OpenSSH's sftp client, against `settle serve`: the
+	// banks upload their files and fetch their statements; the agent has
+	// a login of its own, fetches its instructions and uploads its answers.
+	v := startServe(t, s, agent)
+	v.uploadDay()
 	s.must("cycle", "run", "--date", day)
 
-	// A bank checks its statement with nothing but OpenSSL and the scheme's
-	// public key from its own outbox.
-	outbox := func(bic string) string { return filepath.Join(s.dir, "state", "sftp", "banks", bic, "outbox") }
+	// A bank fetches its statement, its signature and the scheme's public
+	// key from its own outbox, and checks the statement with nothing but
+	// OpenSSL; xmllint finds it valid.
 	b0 := string(s.banks[0].BIC)
-	stmts, _ := filepath.Glob(filepath.Join(outbox(b0), "*.camt053.xml"))
-	if len(stmts) != 1 {
-		t.Fatalf("%s's outbox: statements %v", b0, stmts)
+	cycle := "C" + day
+	got := filepath.Join(s.dir, "bank0")
+	os.MkdirAll(got, 0o755)
+	if err := v.sftp(b0, fmt.Sprintf("get outbox/%s.camt053.xml %s/\nget outbox/%s.camt053.xml.sig %s/\nget outbox/scheme.k1.pem %s/\n", cycle, got, cycle, got, got)); err != nil {
+		t.Fatalf("%s fetching its statement over sftp: %v", b0, err)
 	}
-	// The scheme's public key, as a member gets it (settle serve also puts
-	// it in every outbox when it starts).
+	stmt := filepath.Join(got, cycle+".camt053.xml")
+	schemeKey := filepath.Join(got, "scheme.k1.pem")
+	// The key in the outbox is the one `settle scheme key` prints.
 	keyOut := s.must("scheme", "key", "--config", s.config)
 	blk, _ := pem.Decode([]byte(keyOut))
-	if blk == nil || blk.Type != "PUBLIC KEY" {
-		t.Fatalf("settle scheme key printed no PEM public key:\n%s", keyOut)
+	inOutbox, _ := os.ReadFile(schemeKey)
+	if blk2, _ := pem.Decode(inOutbox); blk == nil || blk2 == nil || blk.Type != "PUBLIC KEY" || string(blk.Bytes) != string(blk2.Bytes) {
+		t.Fatalf("settle scheme key printed %q, the outbox holds %q", keyOut, inOutbox)
 	}
-	schemeKey := filepath.Join(s.dir, "scheme.pem")
-	os.WriteFile(schemeKey, pem.EncodeToMemory(blk), 0o644)
-	sig, err := os.ReadFile(stmts[0] + ".sig")
+	sig, err := os.ReadFile(stmt + ".sig")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,50 +82,53 @@ func TestAfterSettlementAtTheAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(raw, bin, 0o600)
-	if out, err := exec.Command("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", schemeKey, "-rawin", "-in", stmts[0], "-sigfile", raw).CombinedOutput(); err != nil {
+	if out, err := exec.Command("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", schemeKey, "-rawin", "-in", stmt, "-sigfile", raw).CombinedOutput(); err != nil {
 		t.Fatalf("OpenSSL does not verify the statement: %v\n%s", err, out)
 	}
 	xsd := filepath.Join("..", "..", "shared", "iso20022", "xsd", "camt.053.001.08.xsd")
-	if out, err := exec.Command("xmllint", "--noout", "--huge", "--schema", xsd, stmts[0]).CombinedOutput(); err != nil {
+	if out, err := exec.Command("xmllint", "--noout", "--huge", "--schema", xsd, stmt).CombinedOutput(); err != nil {
 		t.Fatalf("the statement is not valid camt.053.001.08: %v\n%s", err, out)
 	}
 
-	// The agent takes its instructions and answers.
+	// The agent fetches its instructions, their signatures and the
+	// scheme's keys from its outbox over sftp.
 	in, out := filepath.Join(s.dir, "agent", "in"), filepath.Join(s.dir, "agent", "out")
 	os.MkdirAll(in, 0o755)
 	os.MkdirAll(out, 0o755)
-	files, _ := filepath.Glob(filepath.Join(outbox(agent), "*"))
-	n := 0
-	for _, f := range files {
-		if strings.Contains(f, ".pacs009.xml") || strings.Contains(filepath.Base(f), "scheme.") {
-			b, _ := os.ReadFile(f)
-			os.WriteFile(filepath.Join(in, filepath.Base(f)), b, 0o644)
-			n += map[bool]int{true: 1}[strings.HasSuffix(f, ".pacs009.xml")]
-		}
+	if err := v.sftp(agent, fmt.Sprintf("get outbox/*.pacs009.xml %s/\nget outbox/*.pacs009.xml.sig %s/\nget outbox/scheme.*.pem %s/\n", in, in, in)); err != nil {
+		t.Fatalf("the agent fetching its instructions over sftp: %v", err)
 	}
-	if n == 0 {
-		t.Fatalf("no pacs.009 instructions in the agent's outbox: %v", files)
+	instr, _ := filepath.Glob(filepath.Join(in, "*.pacs009.xml"))
+	if len(instr) == 0 {
+		t.Fatal("no pacs.009 instructions fetched from the agent's outbox")
 	}
-	// The scheme's key, as the agent holds it, to check the instructions.
-	pk, _ := os.ReadFile(schemeKey)
-	os.WriteFile(filepath.Join(in, "scheme.k1.pem"), pk, 0o644)
 	s.must("agent-sim", "--in", in, "--out", out, "--key", agentKey, "--account", "SETTLE-01", "--wrong-amount", "1", "--skip", "2")
 	answers, _ := filepath.Glob(filepath.Join(out, "*.camt054.xml"))
 	if len(answers) == 0 {
 		t.Fatal("the agent simulator answered nothing")
 	}
-	agentInbox := filepath.Join(s.dir, "state", "sftp", "banks", agent, "inbox")
-	os.MkdirAll(agentInbox, 0o750)
+	// It uploads each answer, then its signature, into its inbox; the
+	// service takes them and acknowledges each in the agent's outbox.
+	var batch strings.Builder
 	for _, a := range answers {
-		for _, name := range []string{a, a + ".sig"} {
-			b, err := os.ReadFile(name)
-			if err != nil {
-				t.Fatal(err)
+		fmt.Fprintf(&batch, "put %s inbox/%s\nput %s.sig inbox/%s.sig\n", a, filepath.Base(a), a, filepath.Base(a))
+	}
+	if err := v.sftp(agent, batch.String()); err != nil {
+		t.Fatalf("the agent uploading its answers over sftp: %v", err)
+	}
+	for _, a := range answers {
+		local := filepath.Join(s.dir, "agent", filepath.Base(a)+".ack.json")
+		deadline := time.Now().Add(60 * time.Second)
+		for v.sftp(agent, fmt.Sprintf("get outbox/%s.ack.json %s\n", filepath.Base(a), local)) != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("no acknowledgement of the agent's %s within 60 s", filepath.Base(a))
 			}
-			os.WriteFile(filepath.Join(agentInbox, filepath.Base(name)), b, 0o640)
+			time.Sleep(300 * time.Millisecond)
+		}
+		if b, _ := os.ReadFile(local); !strings.Contains(string(b), `"status": "ACCEPTED"`) {
+			t.Fatalf("the agent's %s: %s", filepath.Base(a), b)
 		}
 	}
-	s.must("agent", "collect", "--config", s.config)
 
 	recon, _, code := s.settle("recon", "run", "--date", day)
 	if code == 0 {

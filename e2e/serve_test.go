@@ -34,19 +34,24 @@ type served struct {
 	logLines []map[string]any
 }
 
-// startServe gives each bank an SSH login, starts `settle serve` on s's
+// startServe gives each bank, and each participant of others (the
+// settlement agent), an SSH login, starts `settle serve` on s's
 // configuration, and waits for its SFTP and HTTP listeners.
-func startServe(t *testing.T, s *sys) *served {
+func startServe(t *testing.T, s *sys, others ...string) *served {
 	v := &served{t: t, s: s, keys: map[string]string{}}
 	var users []map[string]any
+	logins := append([]string{}, others...)
 	for _, b := range s.banks {
+		logins = append(logins, string(b.BIC))
+	}
+	for _, bic := range logins {
 		_, priv, _ := ed25519.GenerateKey(rand.Reader)
-		block, _ := ssh.MarshalPrivateKey(priv, string(b.BIC))
-		kf := filepath.Join(s.dir, string(b.BIC)+".ssh")
+		block, _ := ssh.MarshalPrivateKey(priv, bic)
+		kf := filepath.Join(s.dir, bic+".ssh")
 		os.WriteFile(kf, pem.EncodeToMemory(block), 0o600)
 		signer, _ := ssh.NewSignerFromKey(priv)
-		v.keys[string(b.BIC)] = kf
-		users = append(users, map[string]any{"bic": string(b.BIC), "authorized_keys": []string{strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))}})
+		v.keys[bic] = kf
+		users = append(users, map[string]any{"bic": bic, "authorized_keys": []string{strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))}})
 	}
 	ub, _ := json.Marshal(users)
 	banksFile := filepath.Join(s.dir, "sftp-banks.json")
