@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"iter"
 	"os"
 	"strings"
 	"time"
@@ -27,21 +28,33 @@ type AfterSettlement struct {
 	TempDir string // where statements are spooled ("" : the system's)
 }
 
-// SettlementFiles lists the files a cycle settled or deferred.
+// SettlementFiles lists the files a cycle settled or deferred, and the
+// entries of those it deferred.
 type SettlementFiles interface {
 	SettlementFiles(ctx context.Context, date settlement.Date) ([]SettlementFile, error)
+	// DeferredEntries streams the payments and reversals of the files the
+	// cycle deferred, by sender, file and line.
+	DeferredEntries(ctx context.Context, date settlement.Date) iter.Seq2[DeferredEntry, error]
 }
 
-// SettlementFile is an accepted file of a cycle and the cycle it is in
-// now (a later one if it was deferred).
+// SettlementFile is an accepted file a cycle's confirmations speak of:
+// one that settled in it, or one deferred out of it to a later cycle.
 type SettlementFile struct {
 	Sender      settlement.BIC
 	Name        string
 	FileID      string
 	Entries     int64
 	ControlSum  decimal.Decimal
-	Cycle       settlement.Date
 	HasPayments bool // else only reversals
+	// Cycle is the cycle the file settled in (the one reporting), or the
+	// later one it was deferred to out of the reporting cycle.
+	Cycle settlement.Date
+	// Own is the cycle the file was accepted into.
+	Own settlement.Date
+	// OutboxBase is what the file's outbox names start with: its
+	// acknowledgement's name without .ack.json (the file's name, or
+	// <name>.<16 hex> where the bank reused a name).
+	OutboxBase string
 }
 
 // afterSettlement writes the statements, confirmations and instructions
@@ -188,11 +201,31 @@ func (p *Pipeline) confirmations(ctx context.Context, date settlement.Date, txs 
 		if err := pacs002.WriteSettled(&b, s); err != nil {
 			return fmt.Errorf("%s/%s: %w", f.Sender, f.Name, err)
 		}
-		if err := p.Outbox.Put(ctx, f.Sender, pacs002.SettledName(f.Name), []byte(b.String())); err != nil {
+		if err := p.Outbox.Put(ctx, f.Sender, ConfirmationName(f, date), []byte(b.String())); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ConfirmationName is the outbox name of the settlement confirmation that
+// the cycle of date writes for f. The cycle the file was accepted into
+// writes <file>.settled.xml (as payment-files.md names it), whether the
+// file settled in it (ACSC) or was deferred (PDNG); every later cycle that
+// speaks of the file (it settled there after a deferral, or was deferred
+// again) writes <file>.<cycle id>.settled.xml, so that no confirmation
+// replaces another. <file> is the base of the file's acknowledgement
+// (SettlementFile.OutboxBase), so a reused file name gets confirmations
+// of its own too.
+func ConfirmationName(f SettlementFile, date settlement.Date) string {
+	base := f.OutboxBase
+	if base == "" {
+		base = f.Name
+	}
+	if date == f.Own {
+		return pacs002.SettledName(base)
+	}
+	return pacs002.SettledName(base + "." + settlement.CycleID(date))
 }
 
 // settledMsgID is unique per confirmation: the cycle, the sender and a

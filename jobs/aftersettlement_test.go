@@ -303,11 +303,16 @@ func TestDeferredFileConfirmedPending(t *testing.T) {
 	if err != nil || strings.Count(string(stmt), "<Ntry>") != 1 || !strings.Contains(string(stmt), "<Cd>CLBD</Cd></CdOrPrtry></Tp>\n        <Amt Ccy=\"KRW\">10</Amt>\n        <CdtDbtInd>DBIT</CdtDbtInd>") {
 		t.Fatalf("bank 1's statement: %s %v", stmt, err)
 	}
+	pending := read(b(0), pacs002.SettledName("fa.csv"))
 	w.now = w.now.Add(24 * time.Hour)
 	if _, err := p.Run(w.ctx, d2); err != nil {
 		t.Fatal(err)
 	}
-	if got := read(b(0), pacs002.SettledName("fa.csv")); !strings.Contains(got, "<GrpSts>ACSC</GrpSts>") || !strings.Contains(got, "settled in C2026-11-25") {
+	// The later confirmation has a name of its own; the first stays.
+	if got := read(b(0), "fa.csv.C2026-11-25.settled.xml"); !strings.Contains(got, "<GrpSts>ACSC</GrpSts>") || !strings.Contains(got, "settled in C2026-11-25") {
 		t.Fatalf("deferred file, once settled: %s", got)
+	}
+	if got := read(b(0), pacs002.SettledName("fa.csv")); got != pending {
+		t.Fatalf("the PDNG confirmation was replaced:\n%s", got)
 	}
 }

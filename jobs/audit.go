@@ -171,6 +171,12 @@ func (a *Auditor) trace(ctx context.Context, sender settlement.BIC, id string, f
 	if l.DeferredFrom != "" {
 		cf["deferred_from"] = settlement.CycleID(l.DeferredFrom)
 	}
+	// The cycle that finally settled it, once it has (after every
+	// deferral, the file's cycle is its last one); the ledger step below
+	// checks the ledger agrees.
+	if !l.Stage.Before(settlement.StageSettled) {
+		cf["settled_in"] = settlement.CycleID(l.Cycle)
+	}
 	add(Step{Step: "cycle", Source: "postgres", Check: "ok", Facts: cf})
 	for _, m := range l.Moves {
 		add(Step{Step: "deferred", Source: "postgres", Check: "ok", Facts: map[string]string{

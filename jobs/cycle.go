@@ -741,6 +741,11 @@ type PositionReport struct {
 	Positions    []settlement.Position   `json:"positions"`
 	GeneratedAt  string                  `json:"generated_at"`
 	Bilateral    []settlement.Obligation `json:"bilateral,omitempty"`
+	// Deferred are the bank's own payments and reversals that the cycle
+	// deferred to a later one (at most deferredListedMax of them);
+	// DeferredCount is how many there are in all.
+	Deferred      []DeferredPayment `json:"deferred"`
+	DeferredCount int               `json:"deferred_count"`
 }
 
 // ReportName is the outbox name of a bank's position report.
@@ -763,11 +768,19 @@ func (p *Pipeline) report(ctx context.Context, date settlement.Date) error {
 	if err != nil {
 		return err
 	}
+	deferred, deferredCount, err := p.deferredByBank(ctx, date)
+	if err != nil {
+		return err
+	}
 	for bank := range members {
 		r := PositionReport{Cycle: settlement.CycleID(date), BusinessDate: date, Bank: bank, SettledTx: txs[settleChunk].ID,
-			Positions: byBank[bank], GeneratedAt: p.now().UTC().Format(time.RFC3339)}
+			Positions: byBank[bank], GeneratedAt: p.now().UTC().Format(time.RFC3339),
+			Deferred: deferred[bank], DeferredCount: deferredCount[bank]}
 		if r.Positions == nil {
 			r.Positions = []settlement.Position{}
+		}
+		if r.Deferred == nil {
+			r.Deferred = []DeferredPayment{}
 		}
 		body, err := json.MarshalIndent(r, "", "  ")
 		if err != nil {

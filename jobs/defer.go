@@ -32,6 +32,12 @@ type DeferredFile struct {
 	SHA256  string
 	Entries int64
 	At      time.Time
+	// Move counts the file's deferrals, this one included (1 for its
+	// first), moves back included.
+	Move int
+	// OutboxBase is what the file's outbox names start with, as its
+	// acknowledgement's (SettlementFile.OutboxBase); "" : Name.
+	OutboxBase string
 }
 
 // Limits of a deferral's free text.
@@ -43,8 +49,25 @@ const (
 // ErrDeferral: the deferral is not possible as asked; the message says why.
 var ErrDeferral = errors.New("cannot defer")
 
-// DeferralNoticeName is the bank's outbox notice of a deferred file.
+// DeferralNoticeName is the bank's outbox notice of a file's first
+// deferral.
 func DeferralNoticeName(file string) string { return file + ".deferred.json" }
+
+// NoticeName is the outbox name of the notice of deferral f: the first
+// move of a file is told in <file>.deferred.json, its n-th (a deferral
+// again, or a move back) in <file>.<n>.deferred.json, so that no notice
+// replaces another. <file> is the base of the file's acknowledgement, as
+// for its confirmations.
+func (f DeferredFile) NoticeName() string {
+	base := f.OutboxBase
+	if base == "" {
+		base = f.Name
+	}
+	if f.Move <= 1 {
+		return DeferralNoticeName(base)
+	}
+	return DeferralNoticeName(fmt.Sprintf("%s.%d", base, f.Move))
+}
 
 // DeferralNotice is the body of that notice.
 type DeferralNotice struct {
@@ -97,7 +120,7 @@ func (p *Pipeline) Defer(ctx context.Context, d Deferral) (DeferredFile, error) 
 		body, _ := json.MarshalIndent(DeferralNotice{File: f.Name, FileID: d.FileID, SHA256: f.SHA256, Entries: f.Entries,
 			FromCycle: settlement.CycleID(d.From), ToCycle: settlement.CycleID(d.To), Reason: d.Reason,
 			DeferredAt: f.At.UTC().Format(time.RFC3339)}, "", "  ")
-		if err := p.Outbox.Put(ctx, d.Sender, DeferralNoticeName(f.Name), append(body, '\n')); err != nil {
+		if err := p.Outbox.Put(ctx, d.Sender, f.NoticeName(), append(body, '\n')); err != nil {
 			// Recorded already; the notice can be written again by hand.
 			return f, fmt.Errorf("deferred, but the bank's notice was not written: %w", err)
 		}

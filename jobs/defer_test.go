@@ -200,10 +200,17 @@ func TestDeferMovedBack(t *testing.T) {
 	if rows != 4 {
 		t.Fatalf("%d deferral rows, want every move kept: 4", rows)
 	}
-	raw, _ := os.ReadFile(filepath.Join(w.root, "sftp", "banks", string(b(0)), "outbox", jobs.DeferralNoticeName("fa.csv")))
-	var notice jobs.DeferralNotice
-	if json.Unmarshal(raw, &notice) != nil || notice.ToCycle != settlement.CycleID(d1) || notice.FromCycle != settlement.CycleID(d2) {
-		t.Fatalf("the bank's notice after the move back: %s", raw)
+	// Each move is told in a notice of its own; none replaces another.
+	for i, name := range []string{jobs.DeferralNoticeName("fa.csv"), "fa.csv.2.deferred.json", "fa.csv.3.deferred.json", "fa.csv.4.deferred.json"} {
+		raw, _ := os.ReadFile(filepath.Join(w.root, "sftp", "banks", string(b(0)), "outbox", name))
+		var notice jobs.DeferralNotice
+		from, to := settlement.CycleID(d1), settlement.CycleID(d2)
+		if i%2 == 1 {
+			from, to = to, from
+		}
+		if json.Unmarshal(raw, &notice) != nil || notice.ToCycle != to || notice.FromCycle != from {
+			t.Fatalf("the bank's notice of move %d: %s", i+1, raw)
+		}
 	}
 	if err := move(b(0), "FA-1", d1, "2026-11-23", "before its own"); !errors.Is(err, jobs.ErrDeferral) || !strings.Contains(err.Error(), "accepted into cycle C2026-11-24") {
 		t.Fatalf("before the file's own cycle: %v", err)

@@ -207,33 +207,3 @@ func saveConfirmation(ctx context.Context, tx *sql.Tx, cycle int64, a *reconcili
 		cycle, string(a.Status), a.Instructions, a.Confirmed, a.Bookings)
 	return err
 }
-
-// SettlementFiles are the accepted files that belonged to a cycle: those
-// it settled, and those deferred out of it, each with the cycle it is in
-// now.
-func (j *JobStore) SettlementFiles(ctx context.Context, date settlement.Date) ([]jobs.SettlementFile, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT f.sender, f.name, f.file_id, f.entries, f.control_sum::text, tc.business_date::text,
-			EXISTS (SELECT 1 FROM payments p WHERE p.file_id = f.id AND p.kind = 'P')
-		FROM cycles c JOIN files f ON f.status = 'ACCEPTED' AND (f.cycle_id = c.id
-			OR f.id IN (SELECT d.file_row FROM file_deferrals d WHERE d.to_cycle = c.id OR d.from_cycle = c.id))
-		JOIN cycles tc ON tc.id = file_cycle(f.id)
-		WHERE c.business_date = $1 AND c.seq = 1 ORDER BY f.id`, string(date))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []jobs.SettlementFile
-	for rows.Next() {
-		var f jobs.SettlementFile
-		var sender, sum, now string
-		if err := rows.Scan(&sender, &f.Name, &f.FileID, &f.Entries, &sum, &now, &f.HasPayments); err != nil {
-			return nil, err
-		}
-		f.Sender, f.Cycle = settlement.BIC(sender), settlement.Date(now)
-		if f.ControlSum, err = decimal.NewFromString(sum); err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	return out, rows.Err()
-}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"settle/jobs"
@@ -118,6 +119,15 @@ func (j *JobStore) DeferFile(ctx context.Context, d jobs.Deferral) (jobs.Deferre
 		row, from, to, d.Reason, d.Actor).Scan(&out.At); err != nil {
 		return out, err
 	}
+	// Which move of the file this is, and its outbox names' base (as its
+	// acknowledgement's), so that each move's notice has a name of its own.
+	var ack string
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM file_deferrals WHERE file_row = $1),
+			coalesce((SELECT a.ack_name FROM acknowledgements a WHERE a.file_row = $1 ORDER BY a.id LIMIT 1), $2 || '.ack.json')`,
+		row, out.Name).Scan(&out.Move, &ack); err != nil {
+		return out, err
+	}
+	out.OutboxBase = strings.TrimSuffix(ack, ".ack.json")
 	return out, tx.Commit()
 }
 

@@ -522,7 +522,7 @@ breach leaves it frozen), to the open cycle of --to (default: the next business 
 Nothing is edited: the deferral is recorded with its reason and who made it; the cycle
 is netted again without the file when it is run next (settle cycle run), and the
 file's payments settle in the later cycle. The bank finds <file>.deferred.json in its
-outbox. A file with a payment already reversed cannot be deferred.
+outbox (<file>.<n>.deferred.json for the file's n-th move: no notice replaces another). A file with a payment already reversed cannot be deferred.
 
 A deferral made by mistake is corrected the same way, back: --date is the cycle the file
 is in now, --to an earlier cycle not netted yet and not before the one the file was
@@ -574,7 +574,7 @@ where the file settles now.`,
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "file %s of %s (%s, %d entries) %s from %s to %s by %s\n",
 					fileID, bic, f.Name, f.Entries, moved, settlement.CycleID(d), settlement.CycleID(target), by)
-				fmt.Fprintf(cmd.OutOrStdout(), "the bank's notice: outbox/%s; now run: settle cycle run --date %s\n", jobs.DeferralNoticeName(f.Name), min(d, target))
+				fmt.Fprintf(cmd.OutOrStdout(), "the bank's notice: outbox/%s; now run: settle cycle run --date %s\n", f.NoticeName(), min(d, target))
 				return nil
 			})
 		},
