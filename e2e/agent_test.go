@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"encoding/xml"
 	"fmt"
 	"os"
 	"os/exec"
@@ -88,6 +89,37 @@ func TestAfterSettlementAtTheAgent(t *testing.T) {
 	xsd := filepath.Join("..", "..", "shared", "iso20022", "xsd", "camt.053.001.08.xsd")
 	if out, err := exec.Command("xmllint", "--noout", "--huge", "--schema", xsd, stmt).CombinedOutput(); err != nil {
 		t.Fatalf("the statement is not valid camt.053.001.08: %v\n%s", err, out)
+	}
+
+	// Each entry's AcctSvcrRef is the first 35 hex digits of a Fabric
+	// transaction of the cycle, and AddtlNtryInf the whole 64 (README,
+	// "Additions to the bank contract").
+	txs := map[string]bool{}
+	rows, err := s.db.Query(`SELECT t.tx_id FROM ledger_txs t JOIN cycles c ON c.id = t.cycle_id WHERE c.business_date = $1`, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		rows.Scan(&id)
+		txs[id] = true
+	}
+	rows.Close()
+	body, _ := os.ReadFile(stmt)
+	var doc struct {
+		Ntry []struct {
+			Ref  string `xml:"AcctSvcrRef"`
+			Info string `xml:"AddtlNtryInf"`
+		} `xml:"BkToCstmrStmt>Stmt>Ntry"`
+	}
+	if err := xml.Unmarshal(body, &doc); err != nil || len(doc.Ntry) == 0 {
+		t.Fatalf("the statement's entries: %d, %v", len(doc.Ntry), err)
+	}
+	for _, n := range doc.Ntry {
+		id := strings.TrimPrefix(n.Info, "ledger tx ")
+		if len(id) != 64 || !txs[id] || n.Ref != id[:35] {
+			t.Fatalf("entry AcctSvcrRef %q AddtlNtryInf %q: not the first 35 and the whole id of one of the cycle's %d ledger transactions", n.Ref, n.Info, len(txs))
+		}
 	}
 
 	// The agent fetches its instructions, their signatures and the
