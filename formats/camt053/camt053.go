@@ -235,8 +235,9 @@ func (s *Spool) entry(w *isowrite.Writer, e *Entry) {
 	w.Raw("            </RltdAgts>\n")
 	w.Close(5, "TxDtls")
 	w.Close(4, "NtryDtls")
-	w.Raw("        <AddtlNtryInf>")
-	w.Raw(LedgerTxInfo(e.LedgerTx)) // checked by add: clean, short enough
+	// LedgerTxInfo(e.LedgerTx), written in two parts (no string per entry).
+	w.Raw("        <AddtlNtryInf>" + ledgerTxInfo)
+	w.Raw(e.LedgerTx) // checked by add: clean, short enough
 	w.Raw("</AddtlNtryInf>\n")
 	w.Close(3, "Ntry")
 }
