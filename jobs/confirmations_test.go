@@ -52,8 +52,9 @@ func (o noReplace) PutFile(ctx context.Context, bank settlement.BIC, name, path 
 
 // TestConfirmationsNeverReplaced follows files through three cycles:
 // bank 0's file is deferred from day 1 to day 2, then again to day 3,
-// where it settles; bank 2's is deferred and moved back into day 1; bank
-// 1 sends two files under one name. Each cycle's confirmation of a file
+// where it settles; one of bank 2's is deferred and moved back into day 1,
+// another deferred to day 3 and moved back to day 2; bank 1 sends two
+// files under one name. Each cycle's confirmation of a file
 // has a name of its own (the first <file>.settled.xml, each later one
 // <file>.<cycle>.settled.xml, a reused name's under its ack's
 // <file>.<16 hex>), and no outbox file is ever written twice. Each
@@ -79,7 +80,8 @@ func TestConfirmationsNeverReplaced(t *testing.T) {
 	w.upload(0, "fa.csv", file(0, "FA-1", d1, "P,A-1,"+b(0)+","+b(1)+",1000,KRW", "P,A-2,"+b(0)+","+b(2)+",5,KRW"))
 	w.upload(1, "fb.csv", file(1, "FB-1", d1, "P,B-1,"+b(1)+","+b(2)+",10,KRW"))
 	w.upload(2, "fc.csv", file(2, "FC-1", d1, "P,C-1,"+b(2)+","+b(0)+",7,KRW"))
-	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 3 {
+	w.upload(2, "fe.csv", file(2, "FE-1", d1, "P,E-1,"+b(2)+","+b(1)+",2,KRW"))
+	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 4 {
 		t.Fatalf("intake: %+v %v", c, err)
 	}
 	second := file(1, "FB-2", d1, "P,B-2,"+b(1)+","+b(0)+",3,KRW")
@@ -106,6 +108,8 @@ func TestConfirmationsNeverReplaced(t *testing.T) {
 	move(0, "FA-1", d1, d2)
 	move(2, "FC-1", d1, d2)
 	move(2, "FC-1", d2, d1) // back: it settles on day 1, and day 2 has nothing to say of it
+	move(2, "FE-1", d1, d3)
+	move(2, "FE-1", d3, d2) // back, but still after day 1: day 1 names day 2, day 3 says nothing
 
 	read := func(bank int, name string) string {
 		t.Helper()
@@ -178,11 +182,13 @@ func TestConfirmationsNeverReplaced(t *testing.T) {
 	if got, want := deferred(report(0, d1)), "2: A-1 payment fa.csv FA-1 "+b(0)+">"+b(1)+" 1000 KRW C2026-11-25; A-2 payment fa.csv FA-1 "+b(0)+">"+b(2)+" 5 KRW C2026-11-25"; got != want {
 		t.Errorf("bank 0's day 1 report lists as deferred\n got %s\nwant %s", got, want)
 	}
-	for _, i := range []int{1, 2} {
-		if r := report(i, d1); r.Deferred == nil || deferred(r) != "0: " {
-			t.Errorf("bank %d's day 1 report lists as deferred %s", i, deferred(r))
-		}
+	if r := report(1, d1); r.Deferred == nil || deferred(r) != "0: " {
+		t.Errorf("bank 1's day 1 report lists as deferred %s", deferred(r))
 	}
+	if got, want := deferred(report(2, d1)), "1: E-1 payment fe.csv FE-1 "+b(2)+">"+b(1)+" 2 KRW C2026-11-25"; got != want {
+		t.Errorf("bank 2's day 1 report lists as deferred\n got %s\nwant %s", got, want)
+	}
+	confirms(2, "fe.csv.settled.xml", "PDNG", "deferred to C2026-11-25", "FE-1")
 	// The statements hold what settled, nothing of the deferred file.
 	if got := entries(0, d1); got != "B-2 C-1" {
 		t.Errorf("bank 0's day 1 statement: %s", got)
@@ -207,6 +213,7 @@ func TestConfirmationsNeverReplaced(t *testing.T) {
 	confirms(0, "fa.csv.C2026-11-25.settled.xml", "PDNG", "deferred to C2026-11-26", "FA-1")
 	confirms(1, "fd.csv.settled.xml", "ACSC", "settled in C2026-11-25 ledger tx ", "FD-1")
 	absent(2, "fc.csv.C2026-11-25.settled.xml")
+	confirms(2, "fe.csv.C2026-11-25.settled.xml", "ACSC", "settled in C2026-11-25 ledger tx ", "FE-1")
 	if got := deferred(report(0, d2)); !strings.HasPrefix(got, "2: A-1 ") || strings.Count(got, "C2026-11-26") != 2 {
 		t.Errorf("bank 0's day 2 report lists as deferred %s", got)
 	}
@@ -218,6 +225,7 @@ func TestConfirmationsNeverReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	confirms(0, "fa.csv.C2026-11-26.settled.xml", "ACSC", "settled in C2026-11-26 ledger tx ", "FA-1")
+	absent(2, "fe.csv.C2026-11-26.settled.xml")
 	if got := deferred(report(0, d3)); got != "0: " {
 		t.Errorf("bank 0's day 3 report lists as deferred %s", got)
 	}

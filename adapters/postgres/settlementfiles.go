@@ -14,27 +14,25 @@ import (
 
 // reportedFiles are the accepted files a cycle's settlement confirmations
 // speak of, with what each confirmation says: the files whose cycle is now
-// this one (they settled in it), and the files deferred out of it to a
-// later cycle (the target is the last deferral out of this cycle). A file
-// that passed through the cycle and was moved back to an earlier one is
-// not this cycle's to report.
+// this one (they settled in it), and the files that were in it, by
+// acceptance or by a deferral, and are now in a later cycle (deferred to
+// that one). A file that passed through the cycle and was moved back to
+// an earlier one is not this cycle's to report.
 //
-// Once the cycle is netted neither set can change (a deferral into or out
-// of a cycle needs it not netted yet), so a confirmation written again
-// after a crash says the same.
+// Once the cycle is netted, which files settled in it and which left it
+// cannot change (a deferral into or out of a cycle needs it not netted
+// yet); where a deferred file is may, until its new cycle is netted, and
+// the confirmation names the cycle it is in when written.
 const reportedFiles = `WITH c AS (SELECT id, business_date FROM cycles WHERE business_date = $1 AND seq = 1),
 	cand AS (
 		SELECT f.id FROM files f, c WHERE f.cycle_id = c.id
 		UNION SELECT d.file_row FROM file_deferrals d, c WHERE d.to_cycle = c.id OR d.from_cycle = c.id),
 	rep AS (
-		SELECT f.id, c.business_date AS here, oc.business_date AS own, tc.business_date AS now,
-			(SELECT lc.business_date FROM file_deferrals d JOIN cycles lc ON lc.id = d.to_cycle
-				WHERE d.file_row = f.id AND d.from_cycle = c.id ORDER BY d.id DESC LIMIT 1) AS moved
+		SELECT f.id, c.business_date AS here, oc.business_date AS own, tc.business_date AS now
 		FROM cand JOIN files f ON f.id = cand.id AND f.status = 'ACCEPTED' CROSS JOIN c
 		JOIN cycles oc ON oc.id = f.cycle_id
 		JOIN cycles tc ON tc.id = file_cycle(f.id))
-	SELECT id, own, CASE WHEN now = here THEN here ELSE moved END AS reported
-	FROM rep WHERE now = here OR moved > here`
+	SELECT id, own, now AS reported FROM rep WHERE now >= here`
 
 // SettlementFiles are the accepted files a cycle's confirmations speak of
 // (reportedFiles), each with the cycle it settled in or was deferred to,
