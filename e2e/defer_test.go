@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,6 +90,53 @@ func TestDeferOverCapOnTheLedger(t *testing.T) {
 		t.Fatalf("recon %s: %s", day2, out)
 	}
 
+	// What the banks were told, each in a file of its own: the deferred
+	// file's PDNG of day 1 stays beside its ACSC of day 2; bank 0's day 1
+	// report lists its deferred payment; each of FB's two moves has its
+	// notice.
+	outbox := func(bic settlement.BIC, name string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(s.dir, "state", "sftp", "banks", string(bic), "outbox", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	xsd := filepath.Join("..", "..", "shared", "iso20022", "xsd", "pacs.002.001.10.xsd")
+	for name, want := range map[string]string{"fa.csv.settled.xml": "<GrpSts>PDNG</GrpSts>", "fa.csv.C" + day2 + ".settled.xml": "<GrpSts>ACSC</GrpSts>"} {
+		got := outbox(b0.BIC, name)
+		if !strings.Contains(got, want) {
+			t.Fatalf("%s: %s", name, got)
+		}
+		path := filepath.Join(s.dir, "state", "sftp", "banks", string(b0.BIC), "outbox", name)
+		if out, err := exec.Command("xmllint", "--noout", "--schema", xsd, path).CombinedOutput(); err != nil {
+			t.Fatalf("%s is not valid pacs.002.001.10: %v\n%s", name, err, out)
+		}
+	}
+	if got := outbox(b0.BIC, "fa.csv.settled.xml"); !strings.Contains(got, "deferred to C"+day2) {
+		t.Fatalf("PDNG confirmation: %s", got)
+	}
+	if got := outbox(b0.BIC, "fa.csv.C"+day2+".settled.xml"); !strings.Contains(got, "settled in C"+day2+" ledger tx ") {
+		t.Fatalf("ACSC confirmation: %s", got)
+	}
+	var rep struct {
+		Deferred []struct {
+			PaymentID string `json:"payment_id"`
+			Amount    string `json:"amount"`
+			ToCycle   string `json:"to_cycle"`
+		} `json:"deferred"`
+		Count int `json:"deferred_count"`
+	}
+	if err := json.Unmarshal([]byte(outbox(b0.BIC, "positions-"+day1+".json")), &rep); err != nil || rep.Count != 1 || len(rep.Deferred) != 1 ||
+		rep.Deferred[0].PaymentID != "DA-"+day1 || rep.Deferred[0].Amount != "1000" || rep.Deferred[0].ToCycle != "C"+day2 {
+		t.Fatalf("bank 0's day 1 report's deferred list: %+v %v", rep, err)
+	}
+	for name, to := range map[string]string{"fb.csv.deferred.json": day2, "fb.csv.2.deferred.json": day1} {
+		if got := outbox(b1.BIC, name); !strings.Contains(got, `"to_cycle": "C`+to+`"`) {
+			t.Fatalf("%s: %s", name, got)
+		}
+	}
+
 	out = s.must("audit", "trace", string(b0.BIC)+"/DA-"+day1, "--format", "json")
 	var tr struct {
 		OK    bool `json:"ok"`
@@ -100,13 +148,20 @@ func TestDeferOverCapOnTheLedger(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &tr); err != nil || !tr.OK {
 		t.Fatalf("trace: %v %s", err, out)
 	}
+	var moves []string
 	for _, st := range tr.Steps {
-		if st.Step == "cycle" && (st.Facts["cycle"] != "C"+day2 || st.Facts["deferred_from"] != "C"+day1) {
+		if st.Step == "cycle" && (st.Facts["cycle"] != "C"+day2 || st.Facts["deferred_from"] != "C"+day1 || st.Facts["settled_in"] != "C"+day2) {
 			t.Fatalf("trace cycle step %v", st.Facts)
 		}
 		if st.Step == "ledger" && st.Facts["cycle"] != "C"+day2 {
 			t.Fatalf("the ledger records it in %v", st.Facts)
 		}
+		if st.Step == "deferred" {
+			moves = append(moves, st.Facts["from"]+">"+st.Facts["to"]+" by "+st.Facts["by"])
+		}
+	}
+	if got := strings.Join(moves, ", "); got != "C"+day1+">C"+day2+" by ops-kim" {
+		t.Fatalf("the trace's deferrals: %s", got)
 	}
 	for _, d := range []string{day1, day2} {
 		if out := s.must("audit", "verify", "--date", d); !strings.Contains(out, "1 files re-verified") || !strings.Contains(out, "agree") {
