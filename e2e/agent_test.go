@@ -15,12 +15,16 @@ import (
 	"time"
 )
 
-// TestAfterSettlementAtTheAgent: a day settles on the real ledger; each bank
-// finds its camt.053 statement signed by the scheme, which OpenSSL alone
-// verifies and xmllint finds valid; the settlement agent (the simulator)
-// takes its pacs.009 instructions, books all but one, one with a wrong
-// amount, and answers with signed camt.054 notifications; the three-way
-// reconciliation then holds exactly those two differences as breaks.
+// TestAfterSettlementAtTheAgent: a day settles on the real ledger, every
+// side moving its files with OpenSSH's sftp against `settle serve`. The
+// banks upload theirs; a bank fetches its camt.053 statement, its .sig and
+// the scheme's key from its outbox, and OpenSSL alone verifies it, xmllint
+// finds it valid, and each entry names one of the cycle's Fabric
+// transactions. The settlement agent logs in with its own key, fetches its
+// pacs.009 instructions; the simulator books all but one, one with a
+// wrong amount, and the agent uploads the signed camt.054 notifications
+// and fetches their acks. The three-way reconciliation then holds exactly
+// those two differences as breaks.
 func TestAfterSettlementAtTheAgent(t *testing.T) {
 	day := businessDay(t, 10)
 	s := newSys(t, 120, day)
