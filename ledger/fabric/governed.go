@@ -28,10 +28,13 @@ type FoundingBank struct {
 type DeclaredFile struct {
 	Sender     settlement.BIC `json:"sender"`
 	FileID     string         `json:"fileId"`
-	Format     string         `json:"format"` // "csv" or "pacs.008"
+	Format     string         `json:"format"` // "csv", "pacs.008", "pacs.007" or "xml" (either)
 	SHA256     string         `json:"sha256"`
 	Entries    int64          `json:"entries"`
 	ControlSum string         `json:"controlSum"`
+	// BusinessDate: the file's own date when it is not the cycle's (a late
+	// or deferred file); empty for the cycle's.
+	BusinessDate string `json:"businessDate,omitempty"`
 }
 
 // Governance is the ledger's governance state (GetGovernance).
@@ -67,6 +70,18 @@ type Declaration struct {
 const (
 	PartBytesMax     = 1 << 20
 	PartBytesDefault = 512 << 10
+)
+
+// Limits of one file on the governed path, the chaincode's: its final
+// transaction reads the whole file back from state and indexes each
+// payment, so a file is at most FileBytesMax bytes and EntriesMax entries
+// (an ISO 20022 file, which comes in one part, at most PartBytesMax). The
+// service's intake refuses a larger file to its bank (FILE_TOO_LARGE,
+// TOO_MANY_RECORDS) when the governed path is on: the bank splits it
+// into files of its own, each signed, since nobody else can.
+const (
+	FileBytesMax = 8 << 20
+	EntriesMax   = 5000
 )
 
 func statusOf(payload []byte) string {
@@ -301,22 +316,26 @@ type GovernedPath struct {
 
 var _ jobs.GovernedLedger = GovernedPath{}
 
-func declaredOf(f jobs.LedgerFile) DeclaredFile {
-	return DeclaredFile{Sender: f.Sender, FileID: f.FileID, Format: f.Format, SHA256: f.SHA256, Entries: f.Entries, ControlSum: f.ControlSum.String()}
+func declaredOf(cycle string, f jobs.LedgerFile) DeclaredFile {
+	d := DeclaredFile{Sender: f.Sender, FileID: f.FileID, Format: f.Format, SHA256: f.SHA256, Entries: f.Entries, ControlSum: f.ControlSum.String()}
+	if f.BusinessDate != "" && settlement.CycleID(f.BusinessDate) != cycle {
+		d.BusinessDate = string(f.BusinessDate)
+	}
+	return d
 }
 
 // DeclareFiles declares the cycle's files.
 func (g GovernedPath) DeclareFiles(ctx context.Context, cycle string, files []jobs.LedgerFile) (jobs.LedgerTx, error) {
 	out := make([]DeclaredFile, 0, len(files))
 	for _, f := range files {
-		out = append(out, declaredOf(f))
+		out = append(out, declaredOf(cycle, f))
 	}
 	return g.C.DeclareCycle(ctx, cycle, out)
 }
 
 // PutFile relays one file in parts with its signature.
 func (g GovernedPath) PutFile(ctx context.Context, cycle string, f jobs.LedgerFile, body, sig []byte) (jobs.LedgerTx, error) {
-	return g.C.PutFile(ctx, cycle, declaredOf(f), body, sig, g.PartBytes)
+	return g.C.PutFile(ctx, cycle, declaredOf(cycle, f), body, sig, g.PartBytes)
 }
 
 // SettleDeclared settles the declared cycle on the ledger's positions.
