@@ -284,7 +284,7 @@ trace=$($S audit trace --config "$D/settle.yaml" --format json "${BICS[1]}/REV-$
 REVTX=$(echo "$trace" | grep -o '"tx_id": "[0-9a-f]*"' | sed -n 1p | cut -d'"' -f4)
 [ -n "$REVTX" ] || die "the trace of ${BICS[1]}/REV-$RID names no ledger transaction"
 echo
-echo "and back, from the reversal's ledger transaction (read from its block) to the bank's file and line:"
+echo "and back, from the ledger transaction that verified the reversal's file (read from its block) to the bank's signed file:"
 $S audit tx --config "$D/settle.yaml" "$REVTX"
 $S audit verify --config "$D/settle.yaml" --date "$DAY1"
 
