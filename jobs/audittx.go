@@ -149,62 +149,7 @@ func (a *Auditor) TraceTx(ctx context.Context, txID string) (TxTrace, error) {
 		return t, nil
 	}
 
-	files := map[string]Lineage{} // by file sha256: one archive check per file
-	bad := 0
-	for _, p := range c.Payments {
-		tp := TxPayment{Payment: string(p.Sender) + "/" + p.ID, Kind: p.Kind.String(), Amount: settlement.FormatAmount(p.Amount, p.Currency),
-			Currency: p.Currency.Code(), Debtor: string(p.Debtor), Creditor: string(p.Creditor), Reverses: p.Original, SHA256: p.FileSHA256, Check: "ok"}
-		l, found, err := a.Store.Lineage(ctx, p.Sender, p.ID)
-		if err != nil {
-			return t, err
-		}
-		var problems []string
-		if !found {
-			problems = append(problems, "not in Postgres")
-		} else {
-			tp.File, tp.FileID, tp.Line = l.File.Name, l.File.FileID, l.Entry.Line
-			if _, seen := files[l.FileSHA256]; !seen {
-				files[l.FileSHA256] = l
-			}
-			e := l.Entry
-			rec := reconciliation.Record{Sender: p.Sender, ID: p.ID, Kind: e.Kind, Debtor: e.Debtor, Creditor: e.Creditor, Amount: e.Amount,
-				Currency: e.Currency, FileSHA256: l.FileSHA256, Cycle: settlement.CycleID(l.Cycle), Original: e.Original}
-			reconciliation.Payments(c.Cycle, seqOf(rec), seqOf(p), func(b reconciliation.Break) error {
-				if b.Kind != reconciliation.TotalsMismatch {
-					problems = append(problems, b.String())
-				}
-				return nil
-			})
-		}
-		lp, onLedger, err := a.Ledger.Payment(ctx, p.Sender, p.ID)
-		switch {
-		case err != nil:
-			problems = append(problems, "ledger: "+err.Error())
-		case !onLedger:
-			problems = append(problems, "the ledger holds no record of it")
-		case lp.TxID != txID:
-			problems = append(problems, "the ledger records it in transaction "+lp.TxID)
-		}
-		if len(problems) > 0 {
-			tp.Check = problems[0]
-			for _, s := range problems[1:] {
-				tp.Check += "; " + s
-			}
-			bad++
-		}
-		t.Payments = append(t.Payments, tp)
-	}
-	check = "ok"
-	if bad > 0 {
-		check = fmt.Sprintf("%d of %d payments differ", bad, len(c.Payments))
-	}
-	add(Step{Step: "payments", Source: "ledger+postgres", Check: check, Facts: map[string]string{"payments": fmt.Sprint(len(c.Payments)), "files": fmt.Sprint(len(files))}})
-	for _, sum := range slices.Sorted(maps.Keys(files)) {
-		l := files[sum]
-		add(Step{Step: "file", Source: "postgres+archive", Check: a.checkFile(ctx, l), Facts: map[string]string{
-			"sender": string(l.Sender), "name": l.File.Name, "file_id": l.File.FileID, "sha256": sum, "signed_with": l.SignatureKey}})
-	}
-	return t, nil
+	return a.tracePayments(ctx, t, c.Cycle, c.Payments)
 }
 
 // traceGoverned follows a governed transaction back to the files: the
@@ -265,6 +210,26 @@ func (a *Auditor) traceGoverned(ctx context.Context, t TxTrace, c TxContent) (Tx
 	if c.Function != "PutFilePart" || !final {
 		return t, nil
 	}
+	// The payments the ledger indexed under this transaction: the file's,
+	// as every endorsing peer parsed them from the bank's signed bytes.
+	var pays []reconciliation.Record
+	for p, err := range a.Ledger.CyclePayments(ctx, cycle) {
+		if err != nil {
+			return t, fmt.Errorf("ledger: %w", err)
+		}
+		if p.TxID == t.TxID {
+			pays = append(pays, p)
+		}
+	}
+	if t, err = a.tracePayments(ctx, t, cycle, pays); err != nil {
+		return t, err
+	}
+	if ok && row.Entries != len(pays) {
+		add(Step{Step: "entries", Source: "ledger+postgres", Check: fmt.Sprintf("Postgres recorded %d entries for the file, the ledger indexed %d under this transaction", row.Entries, len(pays))})
+	}
+	if len(pays) > 0 {
+		return t, nil // each payment's file was checked against the archive above
+	}
 	files, err := a.Store.CycleFiles(ctx, date)
 	if err != nil {
 		return t, err
@@ -283,5 +248,79 @@ func (a *Auditor) traceGoverned(ctx context.Context, t TxTrace, c TxContent) (Tx
 		return t, nil
 	}
 	add(Step{Step: "file", Source: "postgres", Check: fmt.Sprintf("Postgres holds no accepted file %s/%s in %s", c.Args[1], c.Args[2], cycle)})
+	return t, nil
+}
+
+// tracePayments checks each payment a transaction recorded against
+// Postgres and the ledger's current record, and each of their files
+// against the archive.
+func (a *Auditor) tracePayments(ctx context.Context, t TxTrace, cycle string, payments []reconciliation.Record) (TxTrace, error) {
+	add := func(s Step) {
+		if s.Check != "ok" {
+			t.OK = false
+		}
+		t.Steps = append(t.Steps, s)
+	}
+	txID := t.TxID
+	c := struct {
+		Cycle    string
+		Payments []reconciliation.Record
+	}{cycle, payments}
+	var check string
+	files := map[string]Lineage{} // by file sha256: one archive check per file
+	bad := 0
+	for _, p := range c.Payments {
+		tp := TxPayment{Payment: string(p.Sender) + "/" + p.ID, Kind: p.Kind.String(), Amount: settlement.FormatAmount(p.Amount, p.Currency),
+			Currency: p.Currency.Code(), Debtor: string(p.Debtor), Creditor: string(p.Creditor), Reverses: p.Original, SHA256: p.FileSHA256, Check: "ok"}
+		l, found, err := a.Store.Lineage(ctx, p.Sender, p.ID)
+		if err != nil {
+			return t, err
+		}
+		var problems []string
+		if !found {
+			problems = append(problems, "not in Postgres")
+		} else {
+			tp.File, tp.FileID, tp.Line = l.File.Name, l.File.FileID, l.Entry.Line
+			if _, seen := files[l.FileSHA256]; !seen {
+				files[l.FileSHA256] = l
+			}
+			e := l.Entry
+			rec := reconciliation.Record{Sender: p.Sender, ID: p.ID, Kind: e.Kind, Debtor: e.Debtor, Creditor: e.Creditor, Amount: e.Amount,
+				Currency: e.Currency, FileSHA256: l.FileSHA256, Cycle: settlement.CycleID(l.Cycle), Original: e.Original}
+			reconciliation.Payments(c.Cycle, seqOf(rec), seqOf(p), func(b reconciliation.Break) error {
+				if b.Kind != reconciliation.TotalsMismatch {
+					problems = append(problems, b.String())
+				}
+				return nil
+			})
+		}
+		lp, onLedger, err := a.Ledger.Payment(ctx, p.Sender, p.ID)
+		switch {
+		case err != nil:
+			problems = append(problems, "ledger: "+err.Error())
+		case !onLedger:
+			problems = append(problems, "the ledger holds no record of it")
+		case lp.TxID != txID:
+			problems = append(problems, "the ledger records it in transaction "+lp.TxID)
+		}
+		if len(problems) > 0 {
+			tp.Check = problems[0]
+			for _, s := range problems[1:] {
+				tp.Check += "; " + s
+			}
+			bad++
+		}
+		t.Payments = append(t.Payments, tp)
+	}
+	check = "ok"
+	if bad > 0 {
+		check = fmt.Sprintf("%d of %d payments differ", bad, len(c.Payments))
+	}
+	add(Step{Step: "payments", Source: "ledger+postgres", Check: check, Facts: map[string]string{"payments": fmt.Sprint(len(c.Payments)), "files": fmt.Sprint(len(files))}})
+	for _, sum := range slices.Sorted(maps.Keys(files)) {
+		l := files[sum]
+		add(Step{Step: "file", Source: "postgres+archive", Check: a.checkFile(ctx, l), Facts: map[string]string{
+			"sender": string(l.Sender), "name": l.File.Name, "file_id": l.File.FileID, "sha256": sum, "signed_with": l.SignatureKey}})
+	}
 	return t, nil
 }

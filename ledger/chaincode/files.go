@@ -436,6 +436,16 @@ func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, part, sigB64 stri
 	partSum := hex.EncodeToString(sum[:])
 	switch st.Status {
 	case FileVerified:
+		if index == st.Parts-1 && st.LastPart == partSum && sigB64 != "" {
+			// The client lost the answer of the transaction that verified
+			// the file (a crash, a commit it did not see): the same last
+			// part again is answered with that transaction, and writes
+			// nothing.
+			return marshal(struct {
+				Status string `json:"status"`
+				FileState
+			}{"already_verified", *st})
+		}
 		return nil, refuse(CodeFileVerified, "file %s/%s was verified by tx %s; it takes no more parts", st.Sender, st.FileID, st.TxID)
 	case FileDropped:
 		return nil, refuse(CodeFileVerified, "file %s/%s was dropped by the operator (tx %s): %s", st.Sender, st.FileID, st.TxID, st.Reason)

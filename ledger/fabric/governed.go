@@ -3,6 +3,8 @@ package fabric
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -181,11 +183,40 @@ func (c *Client) DeclareCycle(ctx context.Context, cycle string, files []Declare
 // only (nil before). The status is "stored", "already_stored" or, for the
 // last part, "verified".
 func (c *Client) PutFilePart(ctx context.Context, cycle string, sender settlement.BIC, fileID string, index int, part []byte, sig []byte) (string, jobs.LedgerTx, error) {
-	payload, tx, err := c.Submit(ctx, nil, "PutFilePart", cycle, string(sender), fileID, strconv.Itoa(index), string(part), string(sig))
+	var done func([]byte) (string, bool)
+	if len(sig) > 0 {
+		// The last part again, after its commit was lost: the ledger names
+		// the transaction that verified the file.
+		done = alreadyDone("status", "already_verified")
+	}
+	payload, tx, err := c.Submit(ctx, done, "PutFilePart", cycle, string(sender), fileID, strconv.Itoa(index), string(part), string(sig))
 	if err != nil {
 		return "", jobs.LedgerTx{}, fmt.Errorf("file %s/%s part %d: %w", sender, fileID, index, err)
 	}
+	if tx.Existing {
+		return "verified", tx, nil
+	}
 	return statusOf(payload), tx, nil
+}
+
+// fileState is a declared file's state on the ledger (GetFile); ok is false
+// when the ledger has no such declared file.
+func (c *Client) fileState(ctx context.Context, cycle string, sender settlement.BIC, fileID string) (st struct {
+	FileStatus
+	SHA256         string `json:"sha256"`
+	LastPartSHA256 string `json:"lastPartSha256"`
+}, ok bool, err error) {
+	raw, err := c.Evaluate(ctx, "GetFile", cycle, string(sender), fileID)
+	if IsNotFound(err) || RefusalCode(err) == "NOT_DECLARED" {
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, err
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return st, false, fmt.Errorf("GetFile %s/%s: %w", sender, fileID, err)
+	}
+	return st, true, nil
 }
 
 // CutParts cuts a file into parts of at most partBytes for PutFilePart: a CSV
@@ -224,15 +255,48 @@ func CutParts(format string, body []byte, partBytes int) ([][]byte, error) {
 }
 
 // PutFile sends a whole declared file in parts (CutParts), the signature with
-// the last; parts the ledger already holds are answered already_stored, so a
-// retry after a crash resumes. It returns the last part's transaction.
+// the last. It resumes where the ledger stands (a crash between a commit and
+// the service's record of it): the parts the ledger holds are not sent again,
+// and a file the ledger verified already is answered with the transaction
+// that verified it (Existing). It returns the last part's transaction.
 func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body, sig []byte, partBytes int) (jobs.LedgerTx, error) {
 	parts, err := CutParts(f.Format, body, partBytes)
 	if err != nil {
 		return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
 	}
+	start := 0
+	st, ok, err := c.fileState(ctx, cycle, f.Sender, f.FileID)
+	if err != nil {
+		return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+	}
+	if ok {
+		if st.SHA256 != f.SHA256 {
+			return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: the ledger declared sha256 %s, this file is %s", f.Sender, f.FileID, st.SHA256, f.SHA256)
+		}
+		switch st.Status {
+		case "verified":
+			t, err := c.Tx(ctx, st.TxID)
+			if err != nil {
+				return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: verified by tx %s: %w", f.Sender, f.FileID, st.TxID, err)
+			}
+			t.Existing = true
+			return t, nil
+		case "declared":
+			// Parts the ledger holds are the ones this client sent (its
+			// running digest is checked against the declaration at the
+			// end); the last of them must be the part of this cut.
+			if st.Parts > len(parts) || (st.Parts > 0 && st.LastPartSHA256 != sha256Hex(parts[st.Parts-1])) {
+				return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: the ledger holds %d parts that are not this file's cut (ResetFile starts it again)", f.Sender, f.FileID, st.Parts)
+			}
+			start = st.Parts
+		}
+	}
+	if start >= len(parts) {
+		return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: the ledger holds all %d parts unverified", f.Sender, f.FileID, start)
+	}
 	var tx jobs.LedgerTx
-	for i, p := range parts {
+	for i := start; i < len(parts); i++ {
+		p := parts[i]
 		var s []byte
 		if i == len(parts)-1 {
 			s = sig
@@ -297,6 +361,11 @@ func (c *Client) FileBytes(ctx context.Context, cycle string, sender settlement.
 		out.Write(p.Bytes)
 	}
 	return out.Bytes(), nil
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
 
 func clipBytes(b []byte) string {

@@ -356,6 +356,12 @@ func RunGoverned(t *testing.T, l Governed) {
 		out := x.client(a).ok("PutFilePart", x.cycle, fa.sender, fa.id, "2", string(parts[2]), sigA)
 		eq(t, "status", out["status"], "verified")
 		eq(t, "key", out["keyLabel"], "a1")
+		// A client that lost that answer sends the last part again: it is
+		// told which transaction verified the file, and nothing changes.
+		again := x.client(a).ok("PutFilePart", x.cycle, fa.sender, fa.id, "2", string(parts[2]), sigA)
+		eq(t, "again", again["status"], "already_verified")
+		eq(t, "verifying tx", again["txId"], out["txId"])
+		x.client(a).refused("FILE_VERIFIED", "PutFilePart", x.cycle, fa.sender, fa.id, "2", string(parts[2])+"P\n", sigA)
 		x.client(a).refused("FILE_VERIFIED", "PutFilePart", x.cycle, fa.sender, fa.id, "3", "P\n", sigA)
 		x.opc().refused("FILE_VERIFIED", "DropFile", x.cycle, fa.sender, fa.id, "no")
 		x.opc().refused("FILE_VERIFIED", "ResetFile", x.cycle, fa.sender, fa.id)
