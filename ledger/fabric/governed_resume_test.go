@@ -25,7 +25,7 @@ func TestGovernedPutFileResumes(t *testing.T) {
 	}
 	partBytes := len(f.body)/3 + 1
 	parts, err := CutParts("csv", f.body, partBytes)
-	if err != nil || len(parts) != 3 {
+	if err != nil || len(parts) < 3 {
 		t.Fatalf("cut: %d parts, %v", len(parts), err)
 	}
 	// The first part committed, then the process died.
@@ -43,11 +43,12 @@ func TestGovernedPutFileResumes(t *testing.T) {
 	if err != nil || !again.Existing || again.ID != tx.ID || again.Block != tx.Block {
 		t.Fatalf("a verified file sent again: %+v %v, want the verifying tx %s", again, err, tx.ID)
 	}
-	status, last, err := g.op.PutFilePart(ctx, cycle, f.decl.Sender, f.decl.FileID, 2, parts[2], f.sig)
+	n := len(parts) - 1
+	status, last, err := g.op.PutFilePart(ctx, cycle, f.decl.Sender, f.decl.FileID, n, parts[n], f.sig)
 	if err != nil || status != "verified" || !last.Existing || last.ID != tx.ID {
 		t.Fatalf("the last part again: %s %+v %v, want the verifying tx %s", status, last, err, tx.ID)
 	}
 	// Other bytes under the verified file's last index are still refused.
-	_, _, err = g.op.PutFilePart(ctx, cycle, f.decl.Sender, f.decl.FileID, 2, append(append([]byte{}, parts[2]...), "P\n"...), f.sig)
+	_, _, err = g.op.PutFilePart(ctx, cycle, f.decl.Sender, f.decl.FileID, n, append(append([]byte{}, parts[n]...), "P\n"...), f.sig)
 	wantCode(t, err, CodeFileVerified)
 }
