@@ -258,6 +258,10 @@ func bankAdmin(ctx context.Context, cfg Config, bicArg string) (*fabric.Client, 
 	if err != nil {
 		return nil, "", usageError("--bank: %v", err)
 	}
+	return bankAdminOf(ctx, cfg, bic)
+}
+
+func bankAdminOf(ctx context.Context, cfg Config, bic settlement.BIC) (*fabric.Client, string, error) {
 	ring, err := loadRing(ctx, cfg)
 	if err != nil {
 		return nil, "", err
@@ -289,12 +293,15 @@ func registerKeys(ctx context.Context, w io.Writer, cfg Config, bicArg, label, p
 	if (label == "") != (pemFile == "") {
 		return usageError("--label and --pem go together")
 	}
-	a, msp, err := bankAdmin(ctx, cfg, bicArg)
+	bic, err := settlement.ParseBIC(bicArg)
+	if err != nil {
+		return usageError("--bank: %v", err)
+	}
+	a, msp, err := bankAdminOf(ctx, cfg, bic)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	bic := settlement.BIC(bicArg)
 	type key struct{ label, pem string }
 	var list []key
 	if pemFile != "" {
