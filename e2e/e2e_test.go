@@ -15,8 +15,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -82,7 +84,7 @@ func run(m *testing.M) int {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, "FABRIC_BANKS="+fmt.Sprint(banksN), "FABRIC_PORT_BLOCK="+portBlock, "FABRIC_NETWORK_DIR="+netDir, "FABRIC_CHAINCODE_EXTRA="+govChaincode)
+	env = append(env, "FABRIC_BANKS="+fmt.Sprint(banksN), "FABRIC_PORT_BLOCK="+portBlock, "FABRIC_NETWORK_DIR="+netDir)
 	up := exec.Command(filepath.Join(root, "ops", "fabric", "up.sh"))
 	up.Env, up.Stdout, up.Stderr = env, os.Stderr, os.Stderr
 	down := func() {
@@ -124,6 +126,8 @@ type sys struct {
 	day    *gen.Written
 	// env is added to every process of the test (a clock of its own).
 	env []string
+	// keyLabel is the label of this test's bank keys (unique on the ledger).
+	keyLabel string
 }
 
 // businessDay is the n-th business day from the suite clock's today in
@@ -175,17 +179,53 @@ http: {listen: "127.0.0.1:0"}
 		t.Fatal(err)
 	}
 	s.banks = s.day.Banks
+	// The tests share one founded ledger, where a key label is a bank's
+	// for all time: each test's keys get a label of their own.
+	s.keyLabel = fmt.Sprintf("k-%016x", rand.Uint64())
 	for i, b := range s.banks {
 		s.must("bank", "add", string(b.BIC), "--name", "Bank "+fmt.Sprint(i+1), "--msp", fmt.Sprintf("Bank%dMSP", i+1))
-		s.must("bank", "key", "add", string(b.BIC), "--label", "k1", "--pem", filepath.Join(s.day.KeysDir, string(b.BIC)+".pem"))
+		s.must("bank", "key", "add", string(b.BIC), "--label", s.keyLabel, "--pem", filepath.Join(s.day.KeysDir, string(b.BIC)+".pem"))
 	}
 	caps, _ := os.ReadFile(s.day.Caps)
 	for _, line := range strings.Split(strings.TrimSpace(string(caps)), "\n")[1:] {
 		f := strings.Split(line, ",")
 		s.must("bank", "cap", "set", f[0], f[1], f[2])
 	}
-	s.must("ledger", "register-banks", "--from-store", "--config", s.config)
+	s.joinLedger()
 	return s
+}
+
+// The suite's ledger is founded once, by the first test that needs it.
+var (
+	foundMu sync.Mutex
+	founded bool
+)
+
+var foundingRe = regexp.MustCompile(`founding ([0-9a-f]{32}) proposed`)
+
+// joinLedger puts this test's banks on the governed ledger, each step as
+// one party: the first test's operator admin proposes the founding and each
+// bank's admin approves it; then each bank's admin registers this test's key
+// of that bank, and the operator sets the caps.
+func (s *sys) joinLedger() {
+	s.t.Helper()
+	foundMu.Lock()
+	defer foundMu.Unlock()
+	if !founded {
+		out := s.must("ledger", "found", "--config", s.config)
+		if m := foundingRe.FindStringSubmatch(out); m != nil {
+			for _, b := range s.banks {
+				s.must("ledger", "approve-founding", m[1], "--bank", string(b.BIC), "--config", s.config)
+			}
+		} else if !strings.Contains(out, "founded already") {
+			s.t.Fatalf("ledger found: %s", out)
+		}
+		founded = true
+	}
+	for _, b := range s.banks {
+		s.must("ledger", "register-keys", "--bank", string(b.BIC), "--config", s.config)
+	}
+	s.must("ledger", "register-banks", "--from-store", "--config", s.config)
 }
 
 // settle runs the binary with the test's config.

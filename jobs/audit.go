@@ -96,6 +96,7 @@ type CycleFile struct {
 	SignatureKey string
 	ReceivedAt   time.Time
 	Entries      int64
+	FileID       string
 }
 
 // Auditor traces payments and re-verifies cycles from the archived files,

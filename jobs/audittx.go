@@ -79,6 +79,8 @@ func (a *Auditor) TraceTx(ctx context.Context, txID string) (TxTrace, error) {
 
 	switch c.Function {
 	case "RecordChunk", "SettleCycle":
+	case "DeclareCycle", "PutFilePart":
+		return a.traceGoverned(ctx, t, c)
 	default:
 		// Registry and cap changes, pings: nothing of a cycle to trace.
 		// A file part's argument is the file's bytes: each argument shown
@@ -147,6 +149,124 @@ func (a *Auditor) TraceTx(ctx context.Context, txID string) (TxTrace, error) {
 		return t, nil
 	}
 
+	return a.tracePayments(ctx, t, c.Cycle, c.Payments)
+}
+
+// traceGoverned follows a governed transaction back to the files: the
+// declaration (the operator's freeze) or a file's part, whose last one
+// carries the bank's signature and is the transaction that verified the
+// file on every endorsing peer. Postgres records the declaration and the
+// verifying part of each file; the part's bytes must hash, with the file's
+// other parts, to the file the bank sent (audit verify checks the whole file).
+func (a *Auditor) traceGoverned(ctx context.Context, t TxTrace, c TxContent) (TxTrace, error) {
+	add := func(s Step) {
+		if s.Check != "ok" {
+			t.OK = false
+		}
+		t.Steps = append(t.Steps, s)
+	}
+	if len(c.Args) == 0 {
+		add(Step{Step: "content", Source: "ledger", Check: "no arguments"})
+		return t, nil
+	}
+	cycle := c.Args[0]
+	date, err := settlement.DateOfCycle(cycle)
+	if err != nil {
+		add(Step{Step: "postgres", Source: "postgres", Check: fmt.Sprintf("cycle %q is not one of this system's: %v", cycle, err)})
+		return t, nil
+	}
+	facts := map[string]string{"cycle": cycle}
+	wantChunk, final := declareChunk, true
+	if c.Function == "PutFilePart" {
+		if len(c.Args) != 6 {
+			add(Step{Step: "content", Source: "ledger", Check: fmt.Sprintf("PutFilePart with %d arguments", len(c.Args))})
+			return t, nil
+		}
+		facts["sender"], facts["file_id"], facts["part"] = c.Args[1], c.Args[2], c.Args[3]
+		facts["part_bytes"] = fmt.Sprint(len(c.Args[4]))
+		final = c.Args[5] != ""
+		facts["signature"] = map[bool]string{true: "carried (this part verified the file)", false: "none (a part before the last)"}[final]
+		wantChunk = fileChunk(LedgerFile{Sender: settlement.BIC(c.Args[1]), FileID: c.Args[2]})
+	} else if len(c.Args) == 2 {
+		facts["declaration_bytes"] = fmt.Sprint(len(c.Args[1]))
+	}
+	add(Step{Step: "content", Source: "ledger", Check: "ok", Facts: facts})
+	row, ok, err := a.Store.LedgerTxRow(ctx, t.TxID)
+	if err != nil {
+		return t, err
+	}
+	check := "ok"
+	switch {
+	case !ok && final:
+		check = "Postgres has no record of this transaction"
+	case !ok:
+		check = "ok" // only a file's verifying part is recorded
+	case row.Cycle != date || row.Function != c.Function || row.Chunk != wantChunk:
+		check = fmt.Sprintf("Postgres recorded it as %s %s/%s", row.Function, settlement.CycleID(row.Cycle), row.Chunk)
+	case row.Block != 0 && row.Block != c.Tx.Block:
+		check = fmt.Sprintf("Postgres recorded block %d", row.Block)
+	}
+	add(Step{Step: "postgres", Source: "postgres", Check: check, Facts: map[string]string{"cycle": settlement.CycleID(row.Cycle), "chunk": row.Chunk, "entries": fmt.Sprint(row.Entries)}})
+	if c.Function != "PutFilePart" || !final {
+		return t, nil
+	}
+	// The payments the ledger indexed under this transaction: the file's,
+	// as every endorsing peer parsed them from the bank's signed bytes.
+	var pays []reconciliation.Record
+	for p, err := range a.Ledger.CyclePayments(ctx, cycle) {
+		if err != nil {
+			return t, fmt.Errorf("ledger: %w", err)
+		}
+		if p.TxID == t.TxID {
+			pays = append(pays, p)
+		}
+	}
+	if t, err = a.tracePayments(ctx, t, cycle, pays); err != nil {
+		return t, err
+	}
+	if ok && row.Entries != len(pays) {
+		add(Step{Step: "entries", Source: "ledger+postgres", Check: fmt.Sprintf("Postgres recorded %d entries for the file, the ledger indexed %d under this transaction", row.Entries, len(pays))})
+	}
+	if len(pays) > 0 {
+		return t, nil // each payment's file was checked against the archive above
+	}
+	files, err := a.Store.CycleFiles(ctx, date)
+	if err != nil {
+		return t, err
+	}
+	for _, f := range files {
+		if string(f.Sender) != c.Args[1] || f.FileID != c.Args[2] {
+			continue
+		}
+		l := Lineage{Sender: f.Sender, File: FileState{Name: f.Name, FileID: f.FileID, ReceivedAt: f.ReceivedAt}, FileSHA256: f.SHA256, SignatureKey: f.SignatureKey}
+		check := a.checkFile(ctx, l)
+		if check == "ok" && ok && row.Entries != int(f.Entries) {
+			check = fmt.Sprintf("Postgres recorded %d entries for the transaction, the file holds %d", row.Entries, f.Entries)
+		}
+		add(Step{Step: "file", Source: "postgres+archive", Check: check, Facts: map[string]string{
+			"sender": string(f.Sender), "name": f.Name, "file_id": f.FileID, "sha256": f.SHA256, "signed_with": f.SignatureKey, "entries": fmt.Sprint(f.Entries)}})
+		return t, nil
+	}
+	add(Step{Step: "file", Source: "postgres", Check: fmt.Sprintf("Postgres holds no accepted file %s/%s in %s", c.Args[1], c.Args[2], cycle)})
+	return t, nil
+}
+
+// tracePayments checks each payment a transaction recorded against
+// Postgres and the ledger's current record, and each of their files
+// against the archive.
+func (a *Auditor) tracePayments(ctx context.Context, t TxTrace, cycle string, payments []reconciliation.Record) (TxTrace, error) {
+	add := func(s Step) {
+		if s.Check != "ok" {
+			t.OK = false
+		}
+		t.Steps = append(t.Steps, s)
+	}
+	txID := t.TxID
+	c := struct {
+		Cycle    string
+		Payments []reconciliation.Record
+	}{cycle, payments}
+	var check string
 	files := map[string]Lineage{} // by file sha256: one archive check per file
 	bad := 0
 	for _, p := range c.Payments {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 
 	"settle/settlement"
 )
@@ -18,8 +19,16 @@ const declareChunk = "declare"
 func fileChunk(f LedgerFile) string { return "file/" + string(f.Sender) + "/" + f.FileID }
 
 // governedFileBytesMax bounds one file read from the archive for the ledger
-// (the chaincode takes at most 8 MiB a file).
-const governedFileBytesMax = 8 << 20
+// (the chaincode takes at most 8 MiB a file), GovernedEntriesMax its
+// entries (the chaincode indexes a file's payments in the transaction that
+// verifies it). cmd/settle sets the intake's limits to these when the
+// governed path is on, so a bank hears of a larger file in its
+// acknowledgement; this check is for files accepted before that.
+const (
+	governedFileBytesMax = 8 << 20
+	GovernedEntriesMax   = 5000
+	governedXMLBytesMax  = 1 << 20 // an ISO 20022 file comes whole, in one part
+)
 
 // recordGoverned is the record step on the governed path: the cycle's
 // accepted files are declared on the ledger (sender, file id, sha256, entries,
@@ -58,8 +67,18 @@ func (p *Pipeline) recordGoverned(ctx context.Context, date settlement.Date) err
 		return err
 	}
 	var entries int64
+	var tooBig []string
 	for _, f := range files {
 		entries += f.Entries
+		if f.Entries > GovernedEntriesMax || f.Size > governedFileBytesMax || (f.Format != "csv" && f.Size > governedXMLBytesMax) {
+			tooBig = append(tooBig, fmt.Sprintf("%s/%s (%d entries, %d bytes)", f.Sender, f.FileID, f.Entries, f.Size))
+		}
+	}
+	if len(tooBig) > 0 {
+		// Nothing is declared: the cycle can still settle once these are
+		// deferred, or be settled without them by the operator's decision.
+		return fmt.Errorf("cycle %s: %d file(s) are larger than the governed ledger takes (%d entries, %d bytes a file), and only their bank can split a signed file: %s",
+			date, len(tooBig), GovernedEntriesMax, governedFileBytesMax, strings.Join(tooBig, ", ")+fmt.Sprintf("; an ISO 20022 file comes in one part of at most %d bytes", governedXMLBytesMax))
 	}
 	c, _, err := p.Store.Cycle(ctx, date)
 	if err != nil {

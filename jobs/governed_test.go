@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -115,5 +117,28 @@ func TestGovernedPathDeclaresAndRelaysFiles(t *testing.T) {
 	}
 	if len(g.settled) != 1 {
 		t.Fatalf("a re-run settled again: %v", g.settled)
+	}
+}
+
+// TestGovernedRefusesATooLargeFileBeforeDeclaring: a file of more entries
+// than the ledger verifies in one transaction (accepted before the intake
+// knew the governed limits) stops the record step with the file named,
+// before anything of the cycle is declared: nothing is left half-written.
+func TestGovernedRefusesATooLargeFileBeforeDeclaring(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-24")
+	w.day(date, 3*(jobs.GovernedEntriesMax+1))
+	if _, err := w.intake.Collect(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	g := &fakeGoverned{w: w, declared: map[string][]jobs.LedgerFile{}, files: map[string][]byte{}}
+	p := w.pipeline()
+	p.Governed, p.Files = g, w.arc
+	_, err := p.Run(w.ctx, date)
+	if err == nil || !strings.Contains(err.Error(), "larger than the governed ledger takes") || !strings.Contains(err.Error(), fmt.Sprint(jobs.GovernedEntriesMax+1)+" entries") {
+		t.Fatalf("want the too-large files named, got %v", err)
+	}
+	if len(g.declared) != 0 || len(g.files) != 0 {
+		t.Fatalf("declared %v, relayed %d files", g.declared, len(g.files))
 	}
 }

@@ -150,10 +150,14 @@ type LedgerFile struct {
 	Sender     settlement.BIC
 	FileID     string
 	Name       string // the bank's file name (the archive's receipt)
-	Format     string // "csv" or "pacs.008"
+	Format     string // "csv", or "xml" (ISO 20022: pacs.008 or pacs.007, as its namespace says)
 	SHA256     string
+	Size       int64 // bytes
 	Entries    int64
 	ControlSum decimal.Decimal
+	// BusinessDate is the file's own date; a late or deferred file's is
+	// before its cycle's (the ledger is told so in the declaration).
+	BusinessDate settlement.Date
 }
 
 // FileLister lists a cycle's accepted files (after deferrals), in (sender,

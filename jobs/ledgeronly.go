@@ -16,7 +16,7 @@ import (
 type LedgerFileRecord struct {
 	Sender     settlement.BIC
 	FileID     string
-	Format     string // "csv" or "pacs.008"
+	Format     string // "csv", "pacs.008", "pacs.007" or "xml"
 	SHA256     string
 	Entries    int64
 	ControlSum string
@@ -128,7 +128,7 @@ func verifyFromLedger(ctx context.Context, l LedgerArchive, cycle string, f Ledg
 	ring := signature.Ring{}
 	ring.Add(signature.Key{Bank: f.Sender, Label: f.KeyLabel, Public: pub})
 	name := f.FileID + ".csv"
-	if f.Format == "pacs.008" {
+	if f.Format != "csv" {
 		name = f.FileID + ".xml"
 	}
 	res, err := intake.Check(name, bytes.NewReader(body), intake.Sig{Present: true, Bytes: sig},

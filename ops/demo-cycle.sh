@@ -128,7 +128,25 @@ for u in demo-operator:operator demo-operator2:operator demo-auditor:auditor; do
   echo "$pw" | $S user add "${u%%:*}" --role "${u##*:}" --config "$D/settle.yaml" >/dev/null || die "settle user add ${u%%:*} failed"
   echo "${u%%:*} (${u##*:}): $pw" >> "$D/console-logins.txt"
 done
-$S ledger register-banks --from-store --config "$D/settle.yaml"
+
+step "1a. The ledger is founded: the operator proposes, each bank's own admin approves and registers its keys"
+# Each command signs with ONE identity: the operator's admin, then each bank's
+# admin in turn (the demo network keeps every org's keys on this disk; in a
+# consortium each bank runs its own two steps with its own certificate).
+found=$($S ledger found --config "$D/settle.yaml") || die "settle ledger found (the operator's proposal) failed"
+echo "$found"
+FOUNDING=$(echo "$found" | grep -o 'founding [0-9a-f]\{32\}' | head -1 | cut -d' ' -f2)
+if [ -n "$FOUNDING" ]; then
+  for b in "${BICS[@]}"; do
+    $S ledger approve-founding "$FOUNDING" --bank "$b" --config "$D/settle.yaml" || die "$b's admin could not approve the founding $FOUNDING"
+  done
+fi
+for b in "${BICS[@]}"; do
+  $S ledger register-keys --bank "$b" --config "$D/settle.yaml" || die "$b's admin could not register its keys on the ledger"
+done
+echo "  the operator admits the banks (already members) and sets their caps:"
+$S ledger register-banks --from-store --config "$D/settle.yaml" | sed 's/^/  /'
+$S ledger keys --config "$D/settle.yaml" || die "the store's key ring and the ledger's disagree"
 
 step "2. settle serve: SFTP server, intake, event handlers, metrics"
 $S serve --config "$D/settle.yaml" > "$D/serve.log" 2>&1 &
@@ -195,7 +213,7 @@ openssl pkeyutl -sign -rawin -inkey "$D/up/mallory.key" -in "$D/up/forged.csv" |
 upload "$B0" "$D/up/forged.csv"
 ack "$B0" forged.csv
 
-step "5. Night of $DAY1: the cycle runs: freeze, net, record every payment on the ledger, settle, reconcile, report"
+step "5. Night of $DAY1: the cycle runs: freeze, net, declare the files on the ledger, relay each file's bytes and signature (every endorsing peer verifies and parses them), settle on the ledger's own positions, reconcile, report"
 $S cycle run --config "$D/settle.yaml" --date "$DAY1"
 
 step "5a. After settlement: each bank's camt.053 statement and pacs.002 confirmations, signed by the scheme; a bank checks its statement with OpenSSL alone"
@@ -266,7 +284,7 @@ trace=$($S audit trace --config "$D/settle.yaml" --format json "${BICS[1]}/REV-$
 REVTX=$(echo "$trace" | grep -o '"tx_id": "[0-9a-f]*"' | sed -n 1p | cut -d'"' -f4)
 [ -n "$REVTX" ] || die "the trace of ${BICS[1]}/REV-$RID names no ledger transaction"
 echo
-echo "and back, from the reversal's ledger transaction (read from its block) to the bank's file and line:"
+echo "and back, from the ledger transaction that verified the reversal's file (read from its block) to the bank's signed file:"
 $S audit tx --config "$D/settle.yaml" "$REVTX"
 $S audit verify --config "$D/settle.yaml" --date "$DAY1"
 

@@ -77,7 +77,7 @@ func (j *JobStore) Lineage(ctx context.Context, sender settlement.BIC, id string
 
 // CycleFiles lists the accepted files of a cycle.
 func (j *JobStore) CycleFiles(ctx context.Context, date settlement.Date) ([]jobs.CycleFile, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT f.sender, f.name, f.sha256, coalesce(f.signature_key, ''), f.received_at, f.entries
+	rows, err := j.db.QueryContext(ctx, `SELECT f.sender, f.name, f.sha256, coalesce(f.signature_key, ''), f.received_at, f.entries, f.file_id
 		FROM cycles c JOIN files f ON `+filesOfCycle+`
 		WHERE c.business_date = $1 AND c.seq = 1 ORDER BY f.id`, string(date))
 	if err != nil {
@@ -88,7 +88,7 @@ func (j *JobStore) CycleFiles(ctx context.Context, date settlement.Date) ([]jobs
 	for rows.Next() {
 		var f jobs.CycleFile
 		var sender string
-		if err := rows.Scan(&sender, &f.Name, &f.SHA256, &f.SignatureKey, &f.ReceivedAt, &f.Entries); err != nil {
+		if err := rows.Scan(&sender, &f.Name, &f.SHA256, &f.SignatureKey, &f.ReceivedAt, &f.Entries, &f.FileID); err != nil {
 			return nil, err
 		}
 		f.Sender = settlement.BIC(sender)

@@ -21,7 +21,7 @@ func (j *JobStore) LedgerFiles(ctx context.Context, date settlement.Date) ([]job
 	if err != nil {
 		return nil, err
 	}
-	rows, err := j.db.QueryContext(ctx, `SELECT f.sender, f.file_id, f.name, f.sha256, f.entries, coalesce(f.control_sum, 0)::text
+	rows, err := j.db.QueryContext(ctx, `SELECT f.sender, f.file_id, f.name, f.sha256, f.size_bytes, f.entries, coalesce(f.control_sum, 0)::text, to_char(f.business_date, 'YYYY-MM-DD')
 		FROM cycles c JOIN files f ON `+filesOfCycle+`
 		WHERE c.id = $1 ORDER BY f.sender COLLATE "C", f.file_id COLLATE "C"`, id)
 	if err != nil {
@@ -31,11 +31,11 @@ func (j *JobStore) LedgerFiles(ctx context.Context, date settlement.Date) ([]job
 	var out []jobs.LedgerFile
 	for rows.Next() {
 		var f jobs.LedgerFile
-		var sender, sum string
-		if err := rows.Scan(&sender, &f.FileID, &f.Name, &f.SHA256, &f.Entries, &sum); err != nil {
+		var sender, sum, date string
+		if err := rows.Scan(&sender, &f.FileID, &f.Name, &f.SHA256, &f.Size, &f.Entries, &sum, &date); err != nil {
 			return nil, err
 		}
-		f.Sender = settlement.BIC(sender)
+		f.Sender, f.BusinessDate = settlement.BIC(sender), settlement.Date(date)
 		if f.ControlSum, err = decimal.NewFromString(sum); err != nil {
 			return nil, fmt.Errorf("file %s/%s control sum %q: %w", sender, f.FileID, sum, err)
 		}
@@ -43,7 +43,9 @@ func (j *JobStore) LedgerFiles(ctx context.Context, date settlement.Date) ([]job
 		case ".csv":
 			f.Format = "csv"
 		case ".xml":
-			f.Format = "pacs.008"
+			// pacs.008 or pacs.007: the ledger reads which from the
+			// namespace, and the declared sha256 fixes the bytes.
+			f.Format = "xml"
 		default:
 			return nil, fmt.Errorf("file %s/%s %q: no ledger format for its extension", sender, f.FileID, f.Name)
 		}

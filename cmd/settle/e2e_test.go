@@ -128,6 +128,12 @@ func TestUsageExitsTwo(t *testing.T) {
 		"payment file missing":   {"validate", filepath.Join(dir, "nofile.csv")},
 		"payment file is a dir":  {"validate", dir},
 		"net caps before format": {"net", "--caps", filepath.Join(dir, "nocaps.csv"), "--format", "text", good},
+		// The governed path's set-up: one party per step, named.
+		"approve without id":     {"ledger", "approve-founding", "--bank", "SHBKKRSE"},
+		"approve without bank":   {"ledger", "approve-founding", strings.Repeat("ab", 16)},
+		"approve bad bank":       {"ledger", "approve-founding", strings.Repeat("ab", 16), "--bank", "not a bic"},
+		"register-keys no bank":  {"ledger", "register-keys"},
+		"register-keys half key": {"ledger", "register-keys", "--bank", "SHBKKRSE", "--label", "k2"},
 	}
 	if os.Geteuid() != 0 { // root reads files whatever their mode
 		cases["members unreadable"] = []string{"validate", "--members", noPerm, good}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"time"
 
@@ -16,17 +17,26 @@ import (
 	"settle/settlement"
 )
 
-// The governed path's set-up commands. `found` runs every party's step from
-// one host: the operator's admin proposes, then each founding bank's admin
-// approves and registers its keys, with the identities network.json names.
-// That is the demo's and the tests' convenience (one machine holds every org's
-// admin key); in a real scheme each bank runs its own steps with its own key,
-// and the ledger accepts nothing less (ledger/chaincode/README.md).
+// The governed path's set-up commands, one party each, as a consortium runs
+// them (ledger/chaincode/README.md, "Who may do what"):
+//
+//	settle ledger found                          the operator's admin proposes the founding
+//	settle ledger approve-founding ID --bank B   bank B's admin approves it (every founding bank)
+//	settle ledger register-keys --bank B         bank B's admin registers B's file-signing keys
+//	settle ledger register-banks --from-store    the operator admits banks and sets caps
+//
+// Each process signs with one identity only: the operator's, or one bank's
+// admin (network.json names where each org's certificate and key are; on
+// the local demo network they are all on one disk, so the demo runs the
+// steps one after the other, each as one party). The ledger accepts nothing
+// less: a founding takes effect only with every founding bank's approval,
+// and a bank's keys only from its own admin.
 func ledgerGovCmds() []*cobra.Command {
 	var ffile string
+	var idOnly bool
 	found := &cobra.Command{
-		Use:   "found [--config F]",
-		Short: "Found the ledger over the store's banks, register their keys from each bank's admin, set caps; idempotent",
+		Use:   "found [--config F] [--id]",
+		Short: "The operator's admin proposes the founding over the store's banks; prints the founding id each bank's admin approves; idempotent",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(ffile)
@@ -35,10 +45,64 @@ func ledgerGovCmds() []*cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), ledgerCmdTimeout)
 			defer cancel()
-			return foundLedger(ctx, cmd.OutOrStdout(), cfg)
+			return proposeFounding(ctx, cmd.OutOrStdout(), cfg, idOnly)
 		},
 	}
 	configFlag(found, &ffile)
+	found.Flags().BoolVar(&idOnly, "id", false, "print only the founding id (nothing when the ledger is founded already), for scripts")
+
+	var afile, abank string
+	approve := &cobra.Command{
+		Use:   "approve-founding ID --bank BIC [--config F]",
+		Short: "A founding bank's admin approves the founding ID (signs as that bank's admin only); the last approval founds the ledger",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(afile)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), ledgerCmdTimeout)
+			defer cancel()
+			a, msp, err := bankAdmin(ctx, cfg, abank)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			st, tx, err := a.ApproveFounding(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			what := fmt.Sprintf("founding %s %s by %s's admin", args[0], st, msp)
+			if st == "founded" {
+				what = fmt.Sprintf("founding %s approved by %s's admin: the ledger is founded by it", args[0], msp)
+			}
+			printTx(cmd.OutOrStdout(), what, tx)
+			return nil
+		},
+	}
+	configFlag(approve, &afile)
+	approve.Flags().StringVar(&abank, "bank", "", "the approving bank's BIC (its ledger MSP is the store's)")
+
+	var kfile2, kbank, klabel, kpem string
+	regKeys := &cobra.Command{
+		Use:   "register-keys --bank BIC [--label L --pem FILE] [--config F]",
+		Short: "A bank's admin registers its file-signing keys on the ledger (the store's active keys, or the one given); idempotent",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(kfile2)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), ledgerCmdTimeout)
+			defer cancel()
+			return registerKeys(ctx, cmd.OutOrStdout(), cfg, kbank, klabel, kpem)
+		},
+	}
+	configFlag(regKeys, &kfile2)
+	regKeys.Flags().StringVar(&kbank, "bank", "", "the bank's BIC; the command signs as its ledger MSP's admin")
+	regKeys.Flags().StringVar(&klabel, "label", "", "with --pem: the key's label (a rotation uses a new one)")
+	regKeys.Flags().StringVar(&kpem, "pem", "", "a public key file to register instead of the store's keys")
+
 	var kfile string
 	keys := &cobra.Command{
 		Use:   "keys [--config F]",
@@ -67,7 +131,7 @@ func ledgerGovCmds() []*cobra.Command {
 		},
 	}
 	configFlag(keys, &kfile)
-	return []*cobra.Command{found, keys}
+	return []*cobra.Command{found, approve, regKeys, keys}
 }
 
 // openAs connects with one identity of the network.
@@ -130,7 +194,9 @@ func bankIndex(n *fabric.Network, mspID string) (int, error) {
 	return 0, fmt.Errorf("network.json has no bank org %s", mspID)
 }
 
-func foundLedger(ctx context.Context, w io.Writer, cfg Config) error {
+// proposeFounding is the operator admin's step: the founding over the
+// store's active banks with a ledger MSP.
+func proposeFounding(ctx context.Context, w io.Writer, cfg Config, idOnly bool) error {
 	ring, err := loadRing(ctx, cfg)
 	if err != nil {
 		return err
@@ -151,95 +217,120 @@ func foundLedger(ctx context.Context, w io.Writer, cfg Config) error {
 		return err
 	}
 	defer opAdmin.Close()
-	admins := map[string]*fabric.Client{}
-	defer func() {
-		for _, c := range admins {
-			c.Close()
-		}
-	}()
-	adminOf := func(msp string) (*fabric.Client, error) {
-		if c, ok := admins[msp]; ok {
-			return c, nil
-		}
-		i, err := bankIndex(n, msp)
-		if err != nil {
-			return nil, err
-		}
-		c, err := openAs(ctx, cfg, fabric.Config{Org: i, Admin: true})
-		if err != nil {
-			return nil, err
-		}
-		admins[msp] = c
-		return c, nil
-	}
-	_, err = opAdmin.Governance(ctx)
+	g, err := opAdmin.Governance(ctx)
 	switch {
 	case fabric.RefusalCode(err) == fabric.CodeNotFounded:
-		var founding []fabric.FoundingBank
-		for _, b := range ring.banks {
-			founding = append(founding, fabric.FoundingBank{BIC: b.BIC, MSPID: b.LedgerMSP})
-		}
-		id, tx, err := opAdmin.Found(ctx, n.Operators[op-1].MSPID, founding)
-		if err != nil {
-			return err
-		}
-		printTx(w, "founding "+id+" proposed by "+n.Operators[op-1].MSPID, tx)
-		seen := map[string]bool{}
-		for _, b := range ring.banks {
-			if seen[b.LedgerMSP] {
-				continue
-			}
-			seen[b.LedgerMSP] = true
-			a, err := adminOf(b.LedgerMSP)
-			if err != nil {
-				return err
-			}
-			st, tx, err := a.ApproveFounding(ctx, id)
-			if err != nil {
-				return err
-			}
-			printTx(w, fmt.Sprintf("founding %s %s by %s's admin", id, st, b.LedgerMSP), tx)
-		}
 	case err != nil:
 		return err
 	default:
-		fmt.Fprintln(w, "the ledger is founded already")
+		if !idOnly {
+			fmt.Fprintf(w, "the ledger is founded already: operator %s, %d members\n", g.OperatorMSP, len(g.Members))
+		}
+		return nil
 	}
-	now := time.Now()
+	var founding []fabric.FoundingBank
 	for _, b := range ring.banks {
-		a, err := adminOf(b.LedgerMSP)
-		if err != nil {
-			return err
-		}
-		for _, k := range ring.keys[b.BIC] {
-			if !keyActive(k, now) {
-				continue
-			}
-			tx, err := a.RegisterKey(ctx, b.BIC, k.Label, k.PEM)
-			if err != nil {
-				return err
-			}
-			printTx(w, fmt.Sprintf("key %s/%s by %s's admin", b.BIC, k.Label, b.LedgerMSP), tx)
-		}
+		founding = append(founding, fabric.FoundingBank{BIC: b.BIC, MSPID: b.LedgerMSP})
 	}
-	opc, err := openAs(ctx, cfg, fabric.Config{Operator: op})
+	id, tx, err := opAdmin.Found(ctx, n.Operators[op-1].MSPID, founding)
 	if err != nil {
 		return err
 	}
-	defer opc.Close()
-	onLedger := map[settlement.BIC]bool{}
-	for _, b := range ring.banks {
-		onLedger[b.BIC] = true
+	if idOnly {
+		fmt.Fprintln(w, id)
+		return nil
 	}
-	for _, cp := range ring.caps {
-		if !onLedger[cp.Bank] {
-			continue
+	printTx(w, "founding "+id+" proposed by "+n.Operators[op-1].MSPID+"'s admin", tx)
+	seen := map[string]bool{}
+	for _, b := range ring.banks {
+		if !seen[b.LedgerMSP] {
+			seen[b.LedgerMSP] = true
+			fmt.Fprintf(w, "  to be approved by %s's admin: settle ledger approve-founding %s --bank %s\n", b.LedgerMSP, id, b.BIC)
 		}
-		tx, err := opc.SetCap(ctx, cp)
+	}
+	return nil
+}
+
+// bankAdmin opens the ledger as the admin of bic's ledger MSP (the store's),
+// and as nobody else.
+func bankAdmin(ctx context.Context, cfg Config, bicArg string) (*fabric.Client, string, error) {
+	bic, err := settlement.ParseBIC(bicArg)
+	if err != nil {
+		return nil, "", usageError("--bank: %v", err)
+	}
+	return bankAdminOf(ctx, cfg, bic)
+}
+
+func bankAdminOf(ctx context.Context, cfg Config, bic settlement.BIC) (*fabric.Client, string, error) {
+	ring, err := loadRing(ctx, cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	msp := ""
+	for _, b := range ring.banks {
+		if b.BIC == bic {
+			msp = b.LedgerMSP
+		}
+	}
+	if msp == "" {
+		return nil, "", fmt.Errorf("bank %s is not an active bank with a ledger MSP in the store", bic)
+	}
+	n, err := fabric.LoadNetwork(cfg.Ledger.Network)
+	if err != nil {
+		return nil, "", err
+	}
+	i, err := bankIndex(n, msp)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := openAs(ctx, cfg, fabric.Config{Org: i, Admin: true})
+	return c, msp, err
+}
+
+// registerKeys is a bank admin's step: its active keys from the store, or
+// the one given, under the bank's own admin identity.
+func registerKeys(ctx context.Context, w io.Writer, cfg Config, bicArg, label, pemFile string) error {
+	if (label == "") != (pemFile == "") {
+		return usageError("--label and --pem go together")
+	}
+	bic, err := settlement.ParseBIC(bicArg)
+	if err != nil {
+		return usageError("--bank: %v", err)
+	}
+	a, msp, err := bankAdminOf(ctx, cfg, bic)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	type key struct{ label, pem string }
+	var list []key
+	if pemFile != "" {
+		b, err := os.ReadFile(pemFile)
 		if err != nil {
 			return err
 		}
-		printTx(w, fmt.Sprintf("cap %s %s %s by the operator", cp.Bank, cp.Currency, settlement.FormatAmount(cp.Amount, cp.Currency)), tx)
+		list = append(list, key{label, string(b)})
+	} else {
+		ring, err := loadRing(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		now := clock()
+		for _, k := range ring.keys[bic] {
+			if keyActive(k, now) {
+				list = append(list, key{k.Label, k.PEM})
+			}
+		}
+		if len(list) == 0 {
+			return fmt.Errorf("bank %s has no active key in the store", bic)
+		}
+	}
+	for _, k := range list {
+		tx, err := a.RegisterKey(ctx, bic, k.label, k.pem)
+		if err != nil {
+			return err
+		}
+		printTx(w, fmt.Sprintf("key %s/%s by %s's admin", bic, k.label, msp), tx)
 	}
 	return nil
 }
@@ -258,7 +349,7 @@ func compareKeys(ctx context.Context, cfg Config) ([]reconciliation.Break, error
 		return nil, err
 	}
 	defer l.Close()
-	now := time.Now()
+	now := clock()
 	var store, ledger []reconciliation.SigningKey
 	for _, b := range ring.banks {
 		for _, k := range ring.keys[b.BIC] {

@@ -51,6 +51,9 @@ func networkJSON(t *testing.T, dir, addr string) string {
 		"orderer": map[string]any{"mspId": "OrdererMSP", "address": addr, "tlsCACert": cert},
 		"banks": []map[string]any{{"index": 1, "org": "Bank1", "mspId": "Bank1MSP",
 			"peer":  map[string]any{"address": addr, "tlsCACert": cert},
+			"admin": map[string]any{"cert": cert, "key": key}, "user": map[string]any{"cert": cert, "key": key}}},
+		// The governed path (the default) signs as the operator org.
+		"operators": []map[string]any{{"index": 1, "org": "Operator", "mspId": "OperatorMSP",
 			"admin": map[string]any{"cert": cert, "key": key}, "user": map[string]any{"cert": cert, "key": key}}}}
 	b, _ := json.Marshal(n)
 	return write(t, dir, "network.json", string(b))

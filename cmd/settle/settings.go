@@ -67,7 +67,9 @@ type Config struct {
 		// (Operator, 1-based, of network.json's operators), declares each
 		// cycle's files, relays their archived bytes and .sig in parts of
 		// PartBytes, and settles on the ledger's own positions. The ledger
-		// must be founded first (`settle ledger found`). Off: the legacy path.
+		// must be founded first (`settle ledger found`, then each bank's
+		// `approve-founding` and `register-keys`). On by default; off is the
+		// legacy chunk path, which a founded ledger refuses.
 		Governed bool `yaml:"governed"`
 		// Chaincode, when set, is the chaincode name instead of network.json's
 		// (ops/fabric FABRIC_CHAINCODE_EXTRA: a second ledger on the channel).
@@ -138,6 +140,12 @@ func defaultConfig() Config {
 	c.Ledger.Org = 1
 	c.Ledger.ChunkSize = jobs.ChunkSizeDefault
 	c.Ledger.Workers = jobs.ChunkWorkersDefault
+	// The governed path is the path (issue 11): the service signs as the
+	// operator, and the ledger takes payments only from files their banks
+	// signed. `governed: false` is the legacy chunk path, for a ledger that
+	// was never founded.
+	c.Ledger.Governed = true
+	c.Ledger.Operator = 1
 	c.Broker.Kind = "postgres"
 	c.HTTP.Listen = "127.0.0.1:9464"
 	return c

@@ -193,7 +193,19 @@ func (r *runtime) intake() (*jobs.Intake, error) {
 	}
 	return &jobs.Intake{Inbox: inbox, Archive: r.archive, Store: r.jobs, Files: r.jobs, Taking: journal.Takes{Dir: r.cfg.path("taking")}, Calendar: r.cal,
 		CutOff: cut, AheadMax: r.cfg.Intake.AheadMaxDays, Scheme: settlement.BIC(r.cfg.Scheme.BIC), Now: clock, Log: r.log,
-		Limits: formats.Limits{Zone: r.cal.Location()}}, nil
+		Limits: intakeLimits(r.cfg, r.cal.Location())}, nil
+}
+
+// intakeLimits are the contract's limits, or on the governed path the
+// ledger's for one file (fabric.FileBytesMax, fabric.EntriesMax, a CSV's
+// header and trailer besides): a bank hears of a file the ledger could not
+// take in its acknowledgement, not at night.
+func intakeLimits(cfg Config, zone *time.Location) formats.Limits {
+	l := formats.Limits{Zone: zone}
+	if cfg.Ledger.Governed {
+		l.FileBytesMax, l.RecordsMax = fabric.FileBytesMax, fabric.EntriesMax+2
+	}
+	return l
 }
 
 func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {

@@ -2,6 +2,7 @@ package chaincode
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"settle/formats"
 	"settle/intake"
@@ -73,11 +75,28 @@ const (
 	keyFileID   = "fileid"   // [sender, file id] -> cycle id: a file id is used once, for all time
 )
 
-// File formats a declared file may have.
+// File formats a declared file may have. An ISO 20022 file is declared by
+// the message it holds (pacs.008 payments, pacs.007 reversals), checked
+// against the message its namespace picks when the ledger parses it, or as
+// "xml" when the declarer does not know which: the declared sha256 fixes the
+// bytes, and so the message, either way, and the file's state on the ledger
+// names the message the parser found (FileState.Message).
 const (
 	FormatCSV     = "csv"
 	FormatPacs008 = "pacs.008"
+	FormatPacs007 = "pacs.007"
+	FormatXML     = "xml"
 )
+
+// lateDaysMax bounds how long before its cycle a file may be dated: a late
+// file (received after its day's cut-off or freeze) or one the treasury
+// deferred settles in a later cycle than its business date, never in an
+// earlier one, and not more than this many days later.
+const lateDaysMax = 92
+
+func validFormat(f string) bool {
+	return f == FormatCSV || f == FormatPacs008 || f == FormatPacs007 || f == FormatXML
+}
 
 // File statuses.
 const (
@@ -99,6 +118,11 @@ type DeclaredFile struct {
 	SHA256     string `json:"sha256"`
 	Entries    int64  `json:"entries"`
 	ControlSum string `json:"controlSum"`
+	// BusinessDate is the file's own business date when it is not the
+	// cycle's: a late or deferred file, settled in a later cycle than the
+	// one it is dated for. Empty: the cycle's date. The ledger checks it
+	// against the file's header, so a deferral is visible in the freeze.
+	BusinessDate string `json:"businessDate,omitempty"`
 }
 
 // Declared is a declared cycle: its files, fixed once declared.
@@ -128,6 +152,7 @@ type FileState struct {
 	LastPart  string         `json:"lastPartSha256,omitempty"` // the last stored part's sha256, to answer its retry
 	QuoteOdd  bool           `json:"quoteOdd"`                 // an odd number of '"' so far: inside a quoted field
 	KeyLabel  string         `json:"keyLabel,omitempty"`
+	Message   string         `json:"message,omitempty"` // what the parser read: pacs.008.001.08, pacs.007.001.09, csv
 	Positions []FilePosition `json:"positions,omitempty"`
 	TxID      string         `json:"txId"` // the last change
 	Reason    string         `json:"reason,omitempty"`
@@ -142,6 +167,29 @@ func checkCycleID(v string) (settlement.Date, error) {
 		return "", refuse(CodeInvalid, "cycleId %q: %v", clip(v), err)
 	}
 	return d, nil
+}
+
+// checkFileDate checks a declared file's own business date: a date, not
+// after the cycle's, at most lateDaysMax days before it.
+func checkFileDate(at string, f *DeclaredFile, cycle settlement.Date) error {
+	if f.BusinessDate == "" {
+		return nil
+	}
+	d, err := time.Parse(time.DateOnly, f.BusinessDate)
+	if err != nil || d.Format(time.DateOnly) != f.BusinessDate {
+		return refuse(CodeInvalid, "%s.businessDate %q must be a date YYYY-MM-DD", at, clip(f.BusinessDate))
+	}
+	c, err := time.Parse(time.DateOnly, string(cycle))
+	if err != nil {
+		return internal("cycle date %s: %v", cycle, err)
+	}
+	if d.After(c) {
+		return refuse(CodeInvalid, "%s.businessDate %s is after the cycle's %s: a file settles on or after its business date", at, f.BusinessDate, cycle)
+	}
+	if c.Sub(d) > lateDaysMax*24*time.Hour {
+		return refuse(CodeLimit, "%s.businessDate %s is more than %d days before the cycle's %s", at, f.BusinessDate, lateDaysMax, cycle)
+	}
+	return nil
 }
 
 func settlementBIC(b string) settlement.BIC { return settlement.BIC(b) }
@@ -196,8 +244,13 @@ func declareCycle(s Stub, cycleID, filesJSON string) ([]byte, error) {
 		if !settlement.ValidFileID([]byte(f.FileID)) {
 			p.add(refuse(CodeInvalid, "%s.fileId %q must be 1-35 characters [A-Za-z0-9._-]", at, clip(f.FileID)))
 		}
-		if f.Format != FormatCSV && f.Format != FormatPacs008 {
-			p.add(refuse(CodeInvalid, "%s.format %q must be %s or %s", at, clip(f.Format), FormatCSV, FormatPacs008))
+		if !validFormat(f.Format) {
+			p.add(refuse(CodeInvalid, "%s.format %q must be %s, %s, %s or %s", at, clip(f.Format), FormatCSV, FormatPacs008, FormatPacs007, FormatXML))
+		}
+		if err := checkFileDate(at, f, date); err != nil {
+			p.add(err)
+		} else if f.BusinessDate == string(date) {
+			f.BusinessDate = "" // the cycle's own date: one way to say it
 		}
 		if !sha256Re.MatchString(f.SHA256) {
 			p.add(refuse(CodeInvalid, "%s.sha256 %q must be 64 lower-case hex digits", at, clip(f.SHA256)))
@@ -383,6 +436,16 @@ func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, part, sigB64 stri
 	partSum := hex.EncodeToString(sum[:])
 	switch st.Status {
 	case FileVerified:
+		if index == st.Parts-1 && st.LastPart == partSum && sigB64 != "" {
+			// The client lost the answer of the transaction that verified
+			// the file (a crash, a commit it did not see): the same last
+			// part again is answered with that transaction, and writes
+			// nothing.
+			return marshal(struct {
+				Status string `json:"status"`
+				FileState
+			}{"already_verified", *st})
+		}
 		return nil, refuse(CodeFileVerified, "file %s/%s was verified by tx %s; it takes no more parts", st.Sender, st.FileID, st.TxID)
 	case FileDropped:
 		return nil, refuse(CodeFileVerified, "file %s/%s was dropped by the operator (tx %s): %s", st.Sender, st.FileID, st.TxID, st.Reason)
@@ -398,8 +461,8 @@ func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, part, sigB64 stri
 		return nil, refuse(CodePartOrder, "file %s/%s expects part %d, got %d", st.Sender, st.FileID, st.Parts, index)
 	}
 	final := sigB64 != ""
-	if st.Format == FormatPacs008 && (index != 0 || !final) {
-		return nil, refuse(CodePartBoundary, "a pacs.008 file comes whole, in one part of at most %d bytes, with its signature", partBytesMax)
+	if st.Format != FormatCSV && (index != 0 || !final) {
+		return nil, refuse(CodePartBoundary, "an ISO 20022 file comes whole, in one part of at most %d bytes, with its signature", partBytesMax)
 	}
 	quoteOdd := st.QuoteOdd != (strings.Count(part, `"`)%2 == 1)
 	if !final && (!strings.HasSuffix(part, "\n") || quoteOdd) {
@@ -500,7 +563,7 @@ func verifyFile(s Stub, g *Governance, d *Declared, st *FileState, last, sigB64 
 		return refuse(CodeSignature, "SIGNATURE_NO_KEY: bank %s has no active key on the ledger", st.Sender)
 	}
 	name := st.FileID + ".csv"
-	if st.Format == FormatPacs008 {
+	if st.Format != FormatCSV {
 		name = st.FileID + ".xml"
 	}
 	r := &partsReader{s: s, cycle: st.CycleID, sender: st.Sender, fileID: st.FileID, stored: st.Parts - 1, last: last}
@@ -546,8 +609,15 @@ func verifyFile(s Stub, g *Governance, d *Declared, st *FileState, last, sigB64 
 	if string(res.Sender) != st.Sender {
 		diffs = append(diffs, fmt.Sprintf("sender %s, declared %s", res.Sender, st.Sender))
 	}
-	if string(res.BusinessDate) != d.Date {
-		diffs = append(diffs, fmt.Sprintf("business date %s, the cycle's is %s", res.BusinessDate, d.Date))
+	if want := cmp.Or(st.BusinessDate, d.Date); string(res.BusinessDate) != want {
+		if st.BusinessDate == "" {
+			diffs = append(diffs, fmt.Sprintf("business date %s, the cycle's is %s (a late or deferred file is declared with its own date)", res.BusinessDate, d.Date))
+		} else {
+			diffs = append(diffs, fmt.Sprintf("business date %s, declared %s", res.BusinessDate, want))
+		}
+	}
+	if (st.Format == FormatPacs008 || st.Format == FormatPacs007) && !strings.HasPrefix(res.Message, st.Format+".") {
+		diffs = append(diffs, fmt.Sprintf("message %s, declared %s", res.Message, st.Format))
 	}
 	if res.Entries != st.Entries {
 		diffs = append(diffs, fmt.Sprintf("%d entries, declared %d", res.Entries, st.Entries))
@@ -570,7 +640,7 @@ func verifyFile(s Stub, g *Governance, d *Declared, st *FileState, last, sigB64 
 		st.Positions = append(st.Positions, FilePosition{Bank: string(p.Bank), Currency: p.Currency.Code(),
 			Sent: settlement.FormatAmount(p.Sent, p.Currency), Received: settlement.FormatAmount(p.Received, p.Currency)})
 	}
-	st.Status, st.KeyLabel = FileVerified, res.KeyLabel
+	st.Status, st.KeyLabel, st.Message = FileVerified, res.KeyLabel, res.Message
 	if len(pays) > 0 {
 		if _, err := recordPayments(s, st.CycleID, fileChunkID(st.Sender, st.FileID), pays); err != nil {
 			return err

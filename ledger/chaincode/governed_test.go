@@ -261,7 +261,7 @@ func TestResetFileAndLimits(t *testing.T) {
 	if _, err := l.invokeAs(op, "DeclareCycle", "C2026-11-26", tooMany); codeOf(err) != CodeLimit {
 		t.Errorf("a file of more entries than the ledger takes: %v", err)
 	}
-	if _, err := l.invokeAs(op, "DeclareCycle", "C2026-11-26", strings.Replace(tooMany, `"format":"csv"`, `"format":"xml"`, 1)); codeOf(err) != CodeInvalid {
+	if _, err := l.invokeAs(op, "DeclareCycle", "C2026-11-26", strings.Replace(tooMany, `"format":"csv"`, `"format":"pacs.009"`, 1)); codeOf(err) != CodeInvalid {
 		t.Errorf("an unknown format: %v", err)
 	}
 }

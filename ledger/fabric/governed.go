@@ -3,6 +3,8 @@ package fabric
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -28,10 +30,13 @@ type FoundingBank struct {
 type DeclaredFile struct {
 	Sender     settlement.BIC `json:"sender"`
 	FileID     string         `json:"fileId"`
-	Format     string         `json:"format"` // "csv" or "pacs.008"
+	Format     string         `json:"format"` // "csv", "pacs.008", "pacs.007" or "xml" (either)
 	SHA256     string         `json:"sha256"`
 	Entries    int64          `json:"entries"`
 	ControlSum string         `json:"controlSum"`
+	// BusinessDate: the file's own date when it is not the cycle's (a late
+	// or deferred file); empty for the cycle's.
+	BusinessDate string `json:"businessDate,omitempty"`
 }
 
 // Governance is the ledger's governance state (GetGovernance).
@@ -67,6 +72,18 @@ type Declaration struct {
 const (
 	PartBytesMax     = 1 << 20
 	PartBytesDefault = 512 << 10
+)
+
+// Limits of one file on the governed path, the chaincode's: its final
+// transaction reads the whole file back from state and indexes each
+// payment, so a file is at most FileBytesMax bytes and EntriesMax entries
+// (an ISO 20022 file, which comes in one part, at most PartBytesMax). The
+// service's intake refuses a larger file to its bank (FILE_TOO_LARGE,
+// TOO_MANY_RECORDS) when the governed path is on: the bank splits it
+// into files of its own, each signed, since nobody else can.
+const (
+	FileBytesMax = 8 << 20
+	EntriesMax   = 5000
 )
 
 func statusOf(payload []byte) string {
@@ -166,11 +183,40 @@ func (c *Client) DeclareCycle(ctx context.Context, cycle string, files []Declare
 // only (nil before). The status is "stored", "already_stored" or, for the
 // last part, "verified".
 func (c *Client) PutFilePart(ctx context.Context, cycle string, sender settlement.BIC, fileID string, index int, part []byte, sig []byte) (string, jobs.LedgerTx, error) {
-	payload, tx, err := c.Submit(ctx, nil, "PutFilePart", cycle, string(sender), fileID, strconv.Itoa(index), string(part), string(sig))
+	var done func([]byte) (string, bool)
+	if len(sig) > 0 {
+		// The last part again, after its commit was lost: the ledger names
+		// the transaction that verified the file.
+		done = alreadyDone("status", "already_verified")
+	}
+	payload, tx, err := c.Submit(ctx, done, "PutFilePart", cycle, string(sender), fileID, strconv.Itoa(index), string(part), string(sig))
 	if err != nil {
 		return "", jobs.LedgerTx{}, fmt.Errorf("file %s/%s part %d: %w", sender, fileID, index, err)
 	}
+	if tx.Existing {
+		return "verified", tx, nil
+	}
 	return statusOf(payload), tx, nil
+}
+
+// fileState is a declared file's state on the ledger (GetFile); ok is false
+// when the ledger has no such declared file.
+func (c *Client) fileState(ctx context.Context, cycle string, sender settlement.BIC, fileID string) (st struct {
+	FileStatus
+	SHA256         string `json:"sha256"`
+	LastPartSHA256 string `json:"lastPartSha256"`
+}, ok bool, err error) {
+	raw, err := c.Evaluate(ctx, "GetFile", cycle, string(sender), fileID)
+	if IsNotFound(err) || RefusalCode(err) == "NOT_DECLARED" {
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, err
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return st, false, fmt.Errorf("GetFile %s/%s: %w", sender, fileID, err)
+	}
+	return st, true, nil
 }
 
 // CutParts cuts a file into parts of at most partBytes for PutFilePart: a CSV
@@ -209,15 +255,48 @@ func CutParts(format string, body []byte, partBytes int) ([][]byte, error) {
 }
 
 // PutFile sends a whole declared file in parts (CutParts), the signature with
-// the last; parts the ledger already holds are answered already_stored, so a
-// retry after a crash resumes. It returns the last part's transaction.
+// the last. It resumes where the ledger stands (a crash between a commit and
+// the service's record of it): the parts the ledger holds are not sent again,
+// and a file the ledger verified already is answered with the transaction
+// that verified it (Existing). It returns the last part's transaction.
 func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body, sig []byte, partBytes int) (jobs.LedgerTx, error) {
 	parts, err := CutParts(f.Format, body, partBytes)
 	if err != nil {
 		return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
 	}
+	start := 0
+	st, ok, err := c.fileState(ctx, cycle, f.Sender, f.FileID)
+	if err != nil {
+		return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+	}
+	if ok {
+		if st.SHA256 != f.SHA256 {
+			return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: the ledger declared sha256 %s, this file is %s", f.Sender, f.FileID, st.SHA256, f.SHA256)
+		}
+		switch st.Status {
+		case "verified":
+			t, err := c.Tx(ctx, st.TxID)
+			if err != nil {
+				return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: verified by tx %s: %w", f.Sender, f.FileID, st.TxID, err)
+			}
+			t.Existing = true
+			return t, nil
+		case "declared":
+			// Parts the ledger holds are the ones this client sent (its
+			// running digest is checked against the declaration at the
+			// end); the last of them must be the part of this cut.
+			if st.Parts > len(parts) || (st.Parts > 0 && st.LastPartSHA256 != sha256Hex(parts[st.Parts-1])) {
+				return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: the ledger holds %d parts that are not this file's cut (ResetFile starts it again)", f.Sender, f.FileID, st.Parts)
+			}
+			start = st.Parts
+		}
+	}
+	if start >= len(parts) {
+		return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: the ledger holds all %d parts unverified", f.Sender, f.FileID, start)
+	}
 	var tx jobs.LedgerTx
-	for i, p := range parts {
+	for i := start; i < len(parts); i++ {
+		p := parts[i]
 		var s []byte
 		if i == len(parts)-1 {
 			s = sig
@@ -284,6 +363,11 @@ func (c *Client) FileBytes(ctx context.Context, cycle string, sender settlement.
 	return out.Bytes(), nil
 }
 
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
 func clipBytes(b []byte) string {
 	if len(b) > 200 {
 		return string(b[:200]) + "..."
@@ -301,22 +385,26 @@ type GovernedPath struct {
 
 var _ jobs.GovernedLedger = GovernedPath{}
 
-func declaredOf(f jobs.LedgerFile) DeclaredFile {
-	return DeclaredFile{Sender: f.Sender, FileID: f.FileID, Format: f.Format, SHA256: f.SHA256, Entries: f.Entries, ControlSum: f.ControlSum.String()}
+func declaredOf(cycle string, f jobs.LedgerFile) DeclaredFile {
+	d := DeclaredFile{Sender: f.Sender, FileID: f.FileID, Format: f.Format, SHA256: f.SHA256, Entries: f.Entries, ControlSum: f.ControlSum.String()}
+	if f.BusinessDate != "" && settlement.CycleID(f.BusinessDate) != cycle {
+		d.BusinessDate = string(f.BusinessDate)
+	}
+	return d
 }
 
 // DeclareFiles declares the cycle's files.
 func (g GovernedPath) DeclareFiles(ctx context.Context, cycle string, files []jobs.LedgerFile) (jobs.LedgerTx, error) {
 	out := make([]DeclaredFile, 0, len(files))
 	for _, f := range files {
-		out = append(out, declaredOf(f))
+		out = append(out, declaredOf(cycle, f))
 	}
 	return g.C.DeclareCycle(ctx, cycle, out)
 }
 
 // PutFile relays one file in parts with its signature.
 func (g GovernedPath) PutFile(ctx context.Context, cycle string, f jobs.LedgerFile, body, sig []byte) (jobs.LedgerTx, error) {
-	return g.C.PutFile(ctx, cycle, declaredOf(f), body, sig, g.PartBytes)
+	return g.C.PutFile(ctx, cycle, declaredOf(cycle, f), body, sig, g.PartBytes)
 }
 
 // SettleDeclared settles the declared cycle on the ledger's positions.

@@ -249,6 +249,7 @@ func TestGovernedWritePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	majorityTx(t, st)
+	g.user[2].ReadAfter(st.Block) // another client: read from a peer that holds the settlement
 	lc, ok, err := g.user[2].Cycle(ctx, cycle)
 	if err != nil || !ok || lc.Status != "settled" || lc.Payments != 120 {
 		t.Fatalf("cycle on the ledger: %+v %v %v", lc, ok, err)

@@ -150,6 +150,9 @@ type g struct {
 	date  string
 	run   string
 	keys  map[string]signer
+	// The settled pacs.008 payments (B to A) that the reversal subtest reverses.
+	xp    []gen.Payment
+	xDate string
 }
 
 func (x *g) as(msp, role string) c { return c{x.t, x.l.As(msp, role)} }
@@ -353,6 +356,12 @@ func RunGoverned(t *testing.T, l Governed) {
 		out := x.client(a).ok("PutFilePart", x.cycle, fa.sender, fa.id, "2", string(parts[2]), sigA)
 		eq(t, "status", out["status"], "verified")
 		eq(t, "key", out["keyLabel"], "a1")
+		// A client that lost that answer sends the last part again: it is
+		// told which transaction verified the file, and nothing changes.
+		again := x.client(a).ok("PutFilePart", x.cycle, fa.sender, fa.id, "2", string(parts[2]), sigA)
+		eq(t, "again", again["status"], "already_verified")
+		eq(t, "verifying tx", again["txId"], out["txId"])
+		x.client(a).refused("FILE_VERIFIED", "PutFilePart", x.cycle, fa.sender, fa.id, "2", string(parts[2])+"P\n", sigA)
 		x.client(a).refused("FILE_VERIFIED", "PutFilePart", x.cycle, fa.sender, fa.id, "3", "P\n", sigA)
 		x.opc().refused("FILE_VERIFIED", "DropFile", x.cycle, fa.sender, fa.id, "no")
 		x.opc().refused("FILE_VERIFIED", "ResetFile", x.cycle, fa.sender, fa.id)
@@ -558,5 +567,130 @@ func RunGoverned(t *testing.T, l Governed) {
 		res := x.as(x.op, Client).ok("SettleCycle", x.cycle)
 		eq(t, "payments", res["payments"], 3040)
 		eq(t, "net A", netOf(t, res)[x.bic(a)+" KRW"], fmt.Sprint(40000-sumL))
+		x.xp, x.xDate = xp, x.date
 	})
+
+	t.Run("pacs.007 reversals: a bank corrects only its own payments, by a reversing transaction", func(t *testing.T) {
+		x.t = t
+		if x.xp == nil {
+			t.Skip("needs the settled pacs.008 of the subtest before")
+		}
+		x.newCycle()
+		for x.cycle <= "C"+x.xDate {
+			x.newCycle()
+		}
+		created := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+		rev := func(id, sender string, rs []gen.Reversal) ([]byte, map[string]any) {
+			var b bytes.Buffer
+			if err := gen.WriteReversals(&b, id, settlement.BIC(sender), settlement.Date(x.date), created, rs); err != nil {
+				t.Fatal(err)
+			}
+			sum := 0
+			for _, r := range rs {
+				var n int
+				fmt.Sscan(r.Original.Amount, &n)
+				sum += n
+			}
+			return b.Bytes(), map[string]any{"sender": sender, "fileId": id, "format": "pacs.007", "sha256": sha(b.Bytes()), "entries": len(rs), "controlSum": fmt.Sprint(sum)}
+		}
+		// B reverses two of its own settled payments (B paid A 1000 each).
+		own, dOwn := rev(x.run+"-V1", x.bic(b), []gen.Reversal{{ID: x.run + "-RV-1", Original: x.xp[0], Reason: "AM05"}, {ID: x.run + "-RV-2", Original: x.xp[1], Reason: "AM09"}})
+		// A "reverses" B's payment to it: the ledger has no such payment of A's.
+		theirs, dTheirs := rev(x.run+"-V2", x.bic(a), []gen.Reversal{{ID: x.run + "-RV-3", Original: gen.Payment{ID: x.xp[2].ID, Debtor: settlement.BIC(x.bic(a)), Creditor: x.xp[2].Debtor, Amount: "1000", Currency: "KRW"}, Reason: "AM05"}})
+		// B reverses the first one again, in a file of its own.
+		again, dAgain := rev(x.run+"-V3", x.bic(b), []gen.Reversal{{ID: x.run + "-RV-4", Original: x.xp[0], Reason: "AM05"}})
+		// Declared as pacs.008: the parser reads pacs.007.
+		wrongMsg, dWrong := rev(x.run+"-V4", x.bic(b), []gen.Reversal{{ID: x.run + "-RV-5", Original: x.xp[3], Reason: "AM05"}})
+		dWrong["format"] = "pacs.008"
+		x.opc().ok("DeclareCycle", x.cycle, js([]map[string]any{dOwn, dTheirs, dAgain, dWrong}))
+		x.client(a).refused("REVERSAL_INVALID", "PutFilePart", x.cycle, x.bic(a), x.run+"-V2", "0", string(theirs), x.keys[x.bic(a)].sig(theirs))
+		x.client(b).refused("DECLARED_MISMATCH", "PutFilePart", x.cycle, x.bic(b), x.run+"-V4", "0", string(wrongMsg), x.keys[x.bic(b)].sig(wrongMsg))
+		out := x.client(b).ok("PutFilePart", x.cycle, x.bic(b), x.run+"-V1", "0", string(own), x.keys[x.bic(b)].sig(own))
+		eq(t, "status", out["status"], "verified")
+		eq(t, "message", out["message"], "pacs.007.001.09")
+		// The same original twice: the first reversal is not settled yet, but
+		// it is on the ledger, so a second one is refused.
+		x.client(b).refused("REVERSAL_INVALID", "PutFilePart", x.cycle, x.bic(b), x.run+"-V3", "0", string(again), x.keys[x.bic(b)].sig(again))
+		for _, id := range []string{x.run + "-V2", x.run + "-V3", x.run + "-V4"} {
+			x.opc().ok("DropFile", x.cycle, settleSender(id, x.bic(a), x.bic(b)), id, "refused by the ledger")
+		}
+		x.opc().ok("SetCap", x.bic(a), "KRW", "999999999999")
+		res := x.opc().ok("SettleCycle", x.cycle)
+		eq(t, "net A", netOf(t, res)[x.bic(a)+" KRW"], "-2000")
+		eq(t, "net B", netOf(t, res)[x.bic(b)+" KRW"], "2000")
+		// Both stay visible: the original payment unchanged, the reversal
+		// pointing at it.
+		orig := x.opc().query("GetPayment", x.bic(b), x.xp[0].ID)
+		eq(t, "original amount", orig["amount"], "1000")
+		eq(t, "original kind", orig["kind"], "P")
+		chain := x.opc().query("GetReversalChain", x.bic(b), x.xp[0].ID)
+		if chain["reversal"] == nil {
+			t.Errorf("%s should be reversed: %v", x.xp[0].ID, chain)
+		}
+		r := x.opc().query("GetPayment", x.bic(b), x.run+"-RV-1")
+		eq(t, "reversal kind", r["kind"], "R")
+		eq(t, "reversal points at", r["originalId"], x.xp[0].ID)
+	})
+
+	t.Run("late and deferred files settle in a later cycle, declared with their own date", func(t *testing.T) {
+		x.t = t
+		prev := x.date
+		x.newCycle()
+		for x.date <= prev {
+			x.newCycle()
+		}
+		day := func(d string, n int) string {
+			v, _ := time.Parse(time.DateOnly, d)
+			return v.AddDate(0, 0, n).Format(time.DateOnly)
+		}
+		late := &csvFile{id: x.run + "-D1", sender: x.bic(cc), date: day(x.date, -3)}
+		late.pay(x.run+"-D-1", x.bic(a), 500)
+		body := late.bytes()
+		dl := declared(late, body)
+		// Without its own date the file is not what the freeze names.
+		x.opc().ok("DeclareCycle", x.cycle, js([]map[string]any{dl}))
+		x.client(cc).refused("DECLARED_MISMATCH", "PutFilePart", x.cycle, late.sender, late.id, "0", string(body), x.keys[x.bic(cc)].sig(body))
+		x.opc().ok("DropFile", x.cycle, late.sender, late.id, "declared without its business date")
+		x.opc().ok("SettleCycle", x.cycle)
+		// A file id is once for all time, so the bank sends it again under a new one.
+		late.id = x.run + "-D2"
+		body = late.bytes()
+		prev = x.date
+		x.newCycle()
+		for x.date <= prev {
+			x.newCycle()
+		}
+		late.date = day(x.date, -2)
+		late.records = nil
+		late.sum, late.count = 0, 0
+		late.pay(x.run+"-D-2", x.bic(a), 500)
+		body = late.bytes()
+		dl = declared(late, body)
+		after := map[string]any{}
+		for k, v := range dl {
+			after[k] = v
+		}
+		after["businessDate"] = day(x.date, 1)
+		x.opc().refused("INVALID_FIELD", "DeclareCycle", x.cycle, js([]map[string]any{after}))
+		after["businessDate"] = day(x.date, -400)
+		x.opc().refused("LIMIT", "DeclareCycle", x.cycle, js([]map[string]any{after}))
+		dl["businessDate"] = late.date
+		x.opc().ok("DeclareCycle", x.cycle, js([]map[string]any{dl}))
+		dv := x.opc().query("GetDeclared", x.cycle)
+		eq(t, "declared date", dv["files"].([]any)[0].(map[string]any)["businessDate"], late.date)
+		out := x.client(cc).ok("PutFilePart", x.cycle, late.sender, late.id, "0", string(body), x.keys[x.bic(cc)].sig(body))
+		eq(t, "status", out["status"], "verified")
+		x.opc().ok("SetCap", x.bic(cc), "KRW", "1000000")
+		res := x.opc().ok("SettleCycle", x.cycle)
+		eq(t, "net C", netOf(t, res)[x.bic(cc)+" KRW"], "-500")
+	})
+}
+
+// settleSender is the sender of the pacs.007 files of the reversal subtest:
+// V2 is A's, the others B's.
+func settleSender(id, a, b string) string {
+	if strings.HasSuffix(id, "-V2") {
+		return a
+	}
+	return b
 }
