@@ -65,6 +65,16 @@ type Store interface {
 	Requests(ctx context.Context, subject string, pendingOnly bool) ([]approval.Request, error)
 	JobRuns(ctx context.Context, limit int) ([]postgres.JobRun, error)
 	CycleFiles(ctx context.Context, date settlement.Date) ([]jobs.CycleFile, error)
+	CycleFilePage(ctx context.Context, date settlement.Date, after int64, limit int) ([]postgres.CycleFileRow, int64, error)
+	CycleLedgerTxs(ctx context.Context, date settlement.Date, after int64, limit int) ([]postgres.LedgerTxRecord, int64, error)
+	BreaksPage(ctx context.Context, date settlement.Date, state string, after postgres.BreakCursor, limit int) ([]postgres.BreakRow, bool, error)
+	PoisonReplays(ctx context.Context) (map[string]postgres.PoisonReplay, error)
+}
+
+// LedgerReader reads a committed transaction back from the ledger: its
+// block, its endorsers and who submitted it (jobs.Ledger.Tx).
+type LedgerReader interface {
+	Tx(ctx context.Context, txID string) (jobs.LedgerTx, error)
 }
 
 // Archive opens a received file's original bytes by their SHA-256.
@@ -115,6 +125,8 @@ const (
 	streamsMax       = 64 // live event streams at once
 	pollEvery        = time.Second
 	requestTimeout   = 30 * time.Second
+	pageRows         = 50 // rows of a long table per page
+	pageOffsetMax    = 100_000
 )
 
 // Cookie names.
@@ -135,6 +147,12 @@ type Config struct {
 	Accounts Accounts
 	Tracer   Tracer  // nil: the trace page says tracing needs the ledger
 	Archive  Archive // nil: no downloads of the banks' files
+	// Approver carries out four-eyes decisions and asks for deferrals and
+	// replays; nil: write-offs and cap raises only (Store.DecideRequest).
+	Approver *Approver
+	// Ledger reads transactions back from the ledger for the Ledger page
+	// (the submitter, the endorsers it holds); nil: Postgres's record only.
+	Ledger LedgerReader
 	Now      func() time.Time
 	Log      *slog.Logger
 	// TLS says the console is served over TLS (Strict-Transport-Security).
@@ -205,6 +223,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /files/{sha256}", s.authed(RoleAuditor, s.fileDownload))
 	s.mux.HandleFunc("GET /actions", s.authed(RoleAuditor, s.actionsPage))
 	s.mux.HandleFunc("GET /events", s.authed(RoleViewer, s.events))
+	s.mux.HandleFunc("POST /files/defer", s.authed(RoleOperator, s.fileDefer))
+	s.mux.HandleFunc("GET /cycles/{date}/ledger", s.authed(RoleAuditor, s.ledgerPage))
+	s.mux.HandleFunc("GET /ops/poison", s.authed(RoleAuditor, s.poisonPage))
+	s.mux.HandleFunc("POST /ops/poison/replay", s.authed(RoleOperator, s.poisonReplay))
 }
 
 // ServeHTTP sets the security headers, bounds the request and routes it.

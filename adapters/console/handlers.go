@@ -99,7 +99,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, sess *session, sta
 // the page says what the CLI would say.
 func (s *Server) storeError(w http.ResponseWriter, r *http.Request, sess *session, err error) {
 	status := http.StatusInternalServerError
+	if st, ok := replayStatus(err); ok {
+		status = st
+	}
 	switch {
+	case status != http.StatusInternalServerError:
 	case errors.Is(err, postgres.ErrNoBreak), errors.Is(err, postgres.ErrNoRequest), errors.Is(err, postgres.ErrNoBank):
 		status = http.StatusNotFound
 	case errors.Is(err, postgres.ErrBreakState), errors.Is(err, postgres.ErrPendingAlready), errors.Is(err, approval.ErrDecided),
@@ -334,9 +338,13 @@ type currencyPositions struct {
 }
 
 type cycleData struct {
-	View      cycleView
-	Files     []jobs.CycleFile
-	Download  bool
+	View       cycleView
+	Files      []postgres.CycleFileRow
+	FilesTotal int64
+	FilesNext  int64 // the next page's cursor; 0 on the last
+	FilesLater bool  // a later page: offer the first
+	CanDefer   bool
+	Download   bool
 	Stages    []postgres.StageRecord
 	Errors    []postgres.StepError
 	Positions []currencyPositions
@@ -431,9 +439,22 @@ func (s *Server) cyclePage(w http.ResponseWriter, r *http.Request, sess *session
 	if err == nil {
 		caps, err = s.cfg.Store.Caps(r.Context())
 	}
+	var after int64
+	if v := r.URL.Query().Get("files_after"); v != "" && err == nil {
+		if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
+			s.fail(w, r, sess, http.StatusBadRequest, "files_after: want a file row number")
+			return
+		}
+	}
 	if err == nil {
-		d.Files, err = s.cfg.Store.CycleFiles(r.Context(), c.BusinessDate)
+		d.Files, d.FilesTotal, err = s.cfg.Store.CycleFilePage(r.Context(), c.BusinessDate, after, pageRows)
 		d.Download = s.cfg.Archive != nil && rank(sess.user.Role) >= rank(RoleAuditor)
+		d.CanDefer = sess.user.Role == RoleOperator && s.cfg.Approver != nil &&
+			(c.Stage == settlement.StageOpen || c.Stage == settlement.StageFrozen)
+		d.FilesLater = after > 0
+		if len(d.Files) == pageRows {
+			d.FilesNext = d.Files[len(d.Files)-1].ID
+		}
 	}
 	if err != nil {
 		s.storeError(w, r, sess, err)
@@ -490,6 +511,29 @@ type breaksData struct {
 	Date, State string
 	States      []string
 	Breaks      []postgres.BreakRow
+	Next        string // the next page's link, "" on the last
+	First       bool   // a later page: offer the first
+}
+
+// breakCursor reads a page's start from the query (after_date,
+// after_kind, after_key: the last break of the page before).
+func breakCursor(q url.Values) (postgres.BreakCursor, error) {
+	c := postgres.BreakCursor{Kind: q.Get("after_kind"), Key: q.Get("after_key")}
+	if c.Key == "" {
+		return postgres.BreakCursor{}, nil
+	}
+	if err := validKey(c.Key); err != nil {
+		return c, fmt.Errorf("after_%v", err)
+	}
+	if len(c.Kind) > 64 {
+		return c, errors.New("after_kind: at most 64 bytes")
+	}
+	d, err := parseDate(q.Get("after_date"))
+	if err != nil {
+		return c, fmt.Errorf("after_%v", err)
+	}
+	c.Date = d
+	return c, nil
 }
 
 func (s *Server) breaksFilter(w http.ResponseWriter, r *http.Request, sess *session) (settlement.Date, string, bool) {
@@ -515,13 +559,27 @@ func (s *Server) breaksPage(w http.ResponseWriter, r *http.Request, sess *sessio
 	if !ok {
 		return
 	}
-	bs, err := s.cfg.Store.Breaks(r.Context(), d, st)
+	after, err := breakCursor(r.URL.Query())
+	if err != nil {
+		s.fail(w, r, sess, http.StatusBadRequest, "%v", err)
+		return
+	}
+	bs, more, err := s.cfg.Store.BreaksPage(r.Context(), d, st, after, pageRows)
 	if err != nil {
 		s.storeError(w, r, sess, err)
 		return
 	}
-	s.render(w, sess, http.StatusOK, "breaks", "Breaks", breaksData{Date: string(d), State: st,
-		States: []string{"OPEN", "INVESTIGATING", "RESOLVED", "WRITTEN_OFF", "CLOSED"}, Breaks: bs}, false)
+	data := breaksData{Date: string(d), State: st, States: []string{"OPEN", "INVESTIGATING", "RESOLVED", "WRITTEN_OFF", "CLOSED"}, Breaks: bs,
+		First: after.Key != ""}
+	if more {
+		last := bs[len(bs)-1]
+		next := url.Values{"date": {string(d)}, "state": {st}, "after_date": {string(last.Cycle)}, "after_kind": {last.Kind}, "after_key": {last.Key}}
+		if last.Cycle == "" {
+			next.Set("after_date", "0001-01-01")
+		}
+		data.Next = "/breaks?" + next.Encode()
+	}
+	s.render(w, sess, http.StatusOK, "breaks", "Breaks", data, false)
 }
 
 func (s *Server) breaksCSV(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -660,18 +718,28 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, sess *session) {
 	}
 	decision := r.PostForm.Get("decision")
 	subject := "request " + strconv.FormatInt(id, 10)
-	q, err := s.cfg.Store.DecideRequest(r.Context(), id, decision, sess.user.Name, s.cfg.Now())
+	var q approval.Request
+	if s.cfg.Approver != nil {
+		q, err = s.cfg.Approver.Decide(r.Context(), id, decision, sess.user.Name, s.cfg.Now())
+	} else {
+		q, err = s.cfg.Store.DecideRequest(r.Context(), id, decision, sess.user.Name, s.cfg.Now())
+	}
 	if err != nil {
 		s.record(r, sess, "request.decide", subject, "refused", err.Error())
 		s.storeError(w, r, sess, err)
 		return
 	}
 	s.record(r, sess, "request.decide", subject, "ok", q.Decision+" "+q.Action+" "+q.Subject+" "+q.Amount+" requested by "+q.RequestedBy)
-	if q.Action == approval.WriteOff {
+	switch q.Action {
+	case approval.WriteOff:
 		http.Redirect(w, r, "/break?key="+url.QueryEscape(q.Subject), http.StatusSeeOther)
-		return
+	case approval.Defer:
+		http.Redirect(w, r, "/cycles/"+url.PathEscape(q.To)+"#files", http.StatusSeeOther)
+	case approval.Replay:
+		http.Redirect(w, r, "/ops/poison", http.StatusSeeOther)
+	default:
+		http.Redirect(w, r, "/caps", http.StatusSeeOther)
 	}
-	http.Redirect(w, r, "/caps", http.StatusSeeOther)
 }
 
 type capRow struct {
@@ -747,14 +815,6 @@ func (s *Server) capRaise(w http.ResponseWriter, r *http.Request, sess *session)
 	http.Redirect(w, r, "/caps", http.StatusSeeOther)
 }
 
-func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, sess *session) {
-	reqs, err := s.cfg.Store.Requests(r.Context(), "", r.URL.Query().Get("all") == "")
-	if err != nil {
-		s.storeError(w, r, sess, err)
-		return
-	}
-	s.render(w, sess, http.StatusOK, "requests", "Waiting for a second operator", reqs, false)
-}
 
 // --- trace and the action log ---
 

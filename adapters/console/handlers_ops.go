@@ -1,0 +1,352 @@
+package console
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"settle/adapters/events"
+	"settle/adapters/postgres"
+	"settle/approval"
+	"settle/jobs"
+	"settle/settlement"
+)
+
+// --- paging ---
+
+// offsetOf reads a page's offset (?page=N, from 0) for a table read whole
+// from a bounded store query.
+func offsetOf(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("page")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n*pageRows > pageOffsetMax {
+		return 0, fmt.Errorf("page: want a page number from 0 to %d", pageOffsetMax/pageRows)
+	}
+	return n, nil
+}
+
+// pager is the links of a paged table.
+type pager struct {
+	Prev, Next string
+	From, To   int
+	Total      int64
+}
+
+func pageOf[T any](rows []T, page int, link func(page int) string) ([]T, pager) {
+	p := pager{Total: int64(len(rows))}
+	start := min(page*pageRows, len(rows))
+	end := min(start+pageRows, len(rows))
+	if page > 0 {
+		p.Prev = link(page - 1)
+	}
+	if end < len(rows) {
+		p.Next = link(page + 1)
+	}
+	p.From, p.To = start+1, end
+	return rows[start:end], p
+}
+
+// --- approvals ---
+
+type requestsData struct {
+	Requests []approval.Request
+	All      bool
+	Pager    pager
+}
+
+func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	page, err := offsetOf(r)
+	if err != nil {
+		s.fail(w, r, sess, http.StatusBadRequest, "%v", err)
+		return
+	}
+	all := r.URL.Query().Get("all") != ""
+	reqs, err := s.cfg.Store.Requests(r.Context(), "", !all)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	d := requestsData{All: all}
+	d.Requests, d.Pager = pageOf(reqs, page, func(n int) string {
+		q := url.Values{"page": {strconv.Itoa(n)}}
+		if all {
+			q.Set("all", "1")
+		}
+		return "/requests?" + q.Encode()
+	})
+	s.render(w, sess, http.StatusOK, "requests", "Waiting for a second operator", d, false)
+}
+
+// fileDefer asks for a file's deferral to another cycle: a request that a
+// second operator approves (Approver.Decide carries it out).
+func (s *Server) fileDefer(w http.ResponseWriter, r *http.Request, sess *session) {
+	const action = "file.defer.request"
+	f := r.PostForm
+	ref := cutName(f.Get("bank")) + "/" + cutName(f.Get("file"))
+	refuse := func(status int, format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		s.record(r, sess, action, ref, "refused", msg)
+		s.fail(w, r, sess, status, "%s", msg)
+	}
+	if s.cfg.Approver == nil {
+		refuse(http.StatusServiceUnavailable, "deferrals need the pipeline, which this console was started without")
+		return
+	}
+	bic, err := settlement.ParseBIC(f.Get("bank"))
+	if err != nil {
+		refuse(http.StatusBadRequest, "bank: %v", err)
+		return
+	}
+	fileID := f.Get("file")
+	if !settlement.ValidPaymentID([]byte(fileID)) {
+		refuse(http.StatusBadRequest, "file: %q is not a file id", cutName(fileID))
+		return
+	}
+	from, err := parseDate(f.Get("from"))
+	if err != nil {
+		refuse(http.StatusBadRequest, "from: %v", err)
+		return
+	}
+	var to settlement.Date
+	if v := strings.TrimSpace(f.Get("to")); v != "" {
+		if to, err = parseDate(v); err != nil {
+			refuse(http.StatusBadRequest, "to: %v", err)
+			return
+		}
+	}
+	reason, err := note(r, true)
+	if err != nil {
+		refuse(http.StatusBadRequest, "%v", err)
+		return
+	}
+	q, err := s.cfg.Approver.RequestDeferral(r.Context(), jobs.Deferral{Sender: bic, FileID: fileID, From: from, To: to, Reason: reason}, sess.user.Name, s.cfg.Now())
+	if err != nil {
+		s.record(r, sess, action, ref, "refused", err.Error())
+		s.storeError(w, r, sess, err)
+		return
+	}
+	s.record(r, sess, action, q.Subject, "ok", fmt.Sprintf("request %d: %s to %s: %s", q.ID, settlement.CycleID(from), settlement.CycleID(settlement.Date(q.To)), reason))
+	http.Redirect(w, r, "/requests", http.StatusSeeOther)
+}
+
+// --- the ledger ---
+
+type ledgerRow struct {
+	postgres.LedgerTxRecord
+	// What the ledger itself says of the transaction, when it was read.
+	Read      bool
+	Submitter string
+	Held      []string // endorsers the ledger holds
+	Differs   bool     // the ledger's endorsers or block are not Postgres's
+	Problem   string
+}
+
+type ledgerData struct {
+	Cycle    settlement.Cycle
+	Rows     []ledgerRow
+	Total    int64
+	Next     int64
+	Later    bool
+	FromLedg bool
+}
+
+// ledgerPage is a cycle's ledger transactions: what Postgres recorded of
+// each (the chunk, the block, the endorsers returned at commit) beside what
+// the ledger says when it is read back (its block, its endorsers, the
+// identity that submitted it). Paged on the server.
+func (s *Server) ledgerPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	c, ok := s.cycleOf(w, r, sess)
+	if !ok {
+		return
+	}
+	var after int64
+	if v := r.URL.Query().Get("after"); v != "" {
+		var err error
+		if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
+			s.fail(w, r, sess, http.StatusBadRequest, "after: want a transaction row number")
+			return
+		}
+	}
+	csv := r.URL.Query().Get("format") == "csv"
+	limit := pageRows
+	if csv {
+		limit = 0 // the store's bound: one download of at most 500 rows
+	}
+	txs, total, err := s.cfg.Store.CycleLedgerTxs(r.Context(), c.BusinessDate, after, limit)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	if csv {
+		var rows [][]string
+		for _, t := range txs {
+			rows = append(rows, []string{strconv.FormatInt(t.ID, 10), t.TxID, strconv.FormatInt(t.Block, 10), t.Function, t.Chunk,
+				strconv.FormatInt(t.Entries, 10), strings.Join(t.Endorsers, " "), t.CommittedAt.UTC().Format(time.RFC3339)})
+		}
+		csvResponse(w, c.ID+"-ledger.csv", []string{"row", "tx_id", "block", "function", "chunk", "entries", "endorsers", "committed_at"}, rows)
+		return
+	}
+	d := ledgerData{Cycle: c, Total: total, Later: after > 0, FromLedg: s.cfg.Ledger != nil}
+	for _, t := range txs {
+		row := ledgerRow{LedgerTxRecord: t}
+		if s.cfg.Ledger != nil {
+			lt, err := s.cfg.Ledger.Tx(r.Context(), t.TxID)
+			if err != nil {
+				row.Problem = "not read from the ledger: " + err.Error()
+			} else {
+				row.Read, row.Submitter, row.Held = true, lt.Submitter, lt.Endorsers
+				row.Differs = int64(lt.Block) != t.Block || !sameSet(lt.Endorsers, t.Endorsers)
+			}
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	if len(txs) == pageRows {
+		d.Next = txs[len(txs)-1].ID
+	}
+	s.render(w, sess, http.StatusOK, "ledger", "Ledger of "+c.ID, d, false)
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]int{}
+	for _, x := range a {
+		seen[x]++
+	}
+	for _, x := range b {
+		if seen[x]--; seen[x] < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// --- the poison queue ---
+
+type poisonRow struct {
+	events.Poisoned
+	MovesMoney bool
+	Replayed   *postgres.PoisonReplay
+	Pending    *approval.Request
+}
+
+type poisonData struct {
+	Rows      []poisonRow
+	Pager     pager
+	Available bool
+}
+
+// poisonPage lists the events whose handler kept failing, each with its
+// replay (done, or waiting for a second operator) and, for an operator,
+// the button that replays it.
+func (s *Server) poisonPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	page, err := offsetOf(r)
+	if err != nil {
+		s.fail(w, r, sess, http.StatusBadRequest, "%v", err)
+		return
+	}
+	d := poisonData{Available: s.cfg.Approver != nil && s.cfg.Approver.Poison != nil}
+	if !d.Available {
+		s.render(w, sess, http.StatusOK, "poison", "Poison queue", d, false)
+		return
+	}
+	ps, err := s.cfg.Approver.Poison.ListPoisoned(r.Context())
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	done, err := s.cfg.Store.PoisonReplays(r.Context())
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	reqs, err := s.cfg.Store.Requests(r.Context(), "", true)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	pending := map[string]approval.Request{}
+	for _, q := range reqs {
+		if q.Action == approval.Replay {
+			pending[q.Subject] = q
+		}
+	}
+	shown, pg := pageOf(ps, page, func(n int) string { return "/ops/poison?page=" + strconv.Itoa(n) })
+	d.Pager = pg
+	for _, p := range shown {
+		row := poisonRow{Poisoned: p, MovesMoney: MovesMoney(p.Event.Topic)}
+		if rp, ok := done[p.UUID]; ok {
+			row.Replayed = &rp
+		}
+		if q, ok := pending[p.UUID]; ok {
+			row.Pending = &q
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	s.render(w, sess, http.StatusOK, "poison", "Poison queue", d, false)
+}
+
+// poisonReplay replays a poisoned event, or asks a second operator when
+// its handler moves money.
+func (s *Server) poisonReplay(w http.ResponseWriter, r *http.Request, sess *session) {
+	const action = "poison.replay"
+	uuid := r.PostForm.Get("uuid")
+	if uuid == "" || len(uuid) > 64 || !utf8Printable(uuid) {
+		s.record(r, sess, action, cutName(uuid), "refused", "bad message id")
+		s.fail(w, r, sess, http.StatusBadRequest, "uuid: want a poisoned message's id")
+		return
+	}
+	if s.cfg.Approver == nil || s.cfg.Approver.Poison == nil {
+		s.record(r, sess, action, uuid, "refused", "no event bus")
+		s.fail(w, r, sess, http.StatusServiceUnavailable, "replays need the event bus, which this console was started without")
+		return
+	}
+	n, err := note(r, false)
+	if err != nil {
+		s.record(r, sess, action, uuid, "refused", err.Error())
+		s.fail(w, r, sess, http.StatusBadRequest, "%v", err)
+		return
+	}
+	res, err := s.cfg.Approver.Replay(r.Context(), uuid, n, sess.user.Name, s.cfg.Now())
+	if err != nil {
+		s.record(r, sess, action, uuid, "refused", err.Error())
+		s.storeError(w, r, sess, err)
+		return
+	}
+	if res.Request != nil {
+		s.record(r, sess, action+".request", uuid, "ok", fmt.Sprintf("request %d: %s of %s waits for a second operator: %s", res.Request.ID, res.Event.Topic, res.Event.Cycle, n))
+	} else {
+		s.record(r, sess, action, uuid, "ok", res.Event.Topic+" of "+res.Event.Cycle)
+	}
+	http.Redirect(w, r, "/ops/poison", http.StatusSeeOther)
+}
+
+func utf8Printable(s string) bool {
+	for _, c := range s {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// replayError says which of the Approver's refusals are the caller's.
+func replayStatus(err error) (int, bool) {
+	switch {
+	case errors.Is(err, ErrNoPoison):
+		return http.StatusNotFound, true
+	case errors.Is(err, ErrStaleReplay), errors.Is(err, postgres.ErrReplayed), errors.Is(err, jobs.ErrDeferral):
+		return http.StatusConflict, true
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable, true
+	}
+	return 0, false
+}
