@@ -153,8 +153,8 @@ type Config struct {
 	// Ledger reads transactions back from the ledger for the Ledger page
 	// (the submitter, the endorsers it holds); nil: Postgres's record only.
 	Ledger LedgerReader
-	Now      func() time.Time
-	Log      *slog.Logger
+	Now    func() time.Time
+	Log    *slog.Logger
 	// TLS says the console is served over TLS (Strict-Transport-Security).
 	// Cookies are Secure either way: browsers keep them on http://localhost.
 	TLS bool

@@ -345,9 +345,9 @@ type cycleData struct {
 	FilesLater bool  // a later page: offer the first
 	CanDefer   bool
 	Download   bool
-	Stages    []postgres.StageRecord
-	Errors    []postgres.StepError
-	Positions []currencyPositions
+	Stages     []postgres.StageRecord
+	Errors     []postgres.StepError
+	Positions  []currencyPositions
 }
 
 // barPx is the width of a full bar (the cap).
@@ -814,7 +814,6 @@ func (s *Server) capRaise(w http.ResponseWriter, r *http.Request, sess *session)
 	s.record(r, sess, action, q.Subject, "ok", q.Amount+": "+n)
 	http.Redirect(w, r, "/caps", http.StatusSeeOther)
 }
-
 
 // --- trace and the action log ---
 
