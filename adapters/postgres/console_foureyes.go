@@ -382,3 +382,48 @@ func (j *JobStore) CycleFilePage(ctx context.Context, date settlement.Date, afte
 	}
 	return out, total, rows.Err()
 }
+
+// ErrCapSet: `bank cap set` only lowers a cap (or keeps it): a cap above
+// the one in force lets a bank owe more, and needs a second operator.
+var ErrCapSet = errors.New("four eyes: a cap above the one in force needs a second operator: settle bank cap raise BIC CUR AMOUNT --note WHY, then another operator runs settle approve ID")
+
+// LowerCap records a cap that is not above the one in force (a bank with
+// no cap in a currency has a cap of zero there), effective from the given
+// time (zero: now); a raise is refused with ErrCapSet and goes through
+// RequestCapRaise and DecideRequest. The check and the insert are one
+// transaction under the same lock as a raise's approval.
+func (s *Store) LowerCap(ctx context.Context, c settlement.Cap, effective time.Time) error {
+	if !c.Currency.Valid() {
+		return settlement.ErrCurrency
+	}
+	subject := string(c.Bank) + "/" + c.Currency.Code()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "cap:"+subject); err != nil {
+		return err
+	}
+	var raise bool
+	var cur string
+	if err := tx.QueryRowContext(ctx, `SELECT $3::numeric > coalesce(max(amount), 0), coalesce(max(amount)::text, 'none (zero)')
+		FROM current_net_debit_caps WHERE bank = $1 AND currency = $2`, string(c.Bank), c.Currency.Code(), c.Amount.String()).Scan(&raise, &cur); err != nil {
+		return err
+	}
+	if raise {
+		return fmt.Errorf("%w (%s %s in force, %s asked)", ErrCapSet, cur, c.Currency.Code(), settlement.FormatAmount(c.Amount, c.Currency))
+	}
+	if c.Amount.IsNegative() || !c.Amount.Equal(c.Amount.Truncate(int32(c.Currency.MinorUnit()))) {
+		return fmt.Errorf("cap %s %s: %w", c.Amount, c.Currency, settlement.ErrAmountScale)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO net_debit_caps (bank, currency, amount, effective_from) VALUES ($1, $2, $3::numeric, coalesce($4, now()))`,
+		string(c.Bank), c.Currency.Code(), settlement.FormatAmount(c.Amount, c.Currency), sql.NullTime{Time: effective, Valid: !effective.IsZero()})
+	if sqlState(err) == codeForeignKeyViolation {
+		return fmt.Errorf("%s: %w", c.Bank, ErrNoBank)
+	}
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
+}

@@ -76,9 +76,11 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 			return usageError("console.listen %s: without console.tls_cert and tls_key the console listens on loopback only", cc.Listen)
 		}
 	}
-	cfg := console.Config{Store: r.jobs, Accounts: r.store, Archive: r.archive, Now: clock, Log: r.log.With("component", "console"), TLS: useTLS}
+	cfg := console.Config{Store: r.jobs, Accounts: r.store, Archive: r.archive, Now: clock, Log: r.log.With("component", "console"), TLS: useTLS,
+		Approver: r.approver()}
 	if r.ledger != nil {
 		cfg.Tracer = &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
+		cfg.Ledger = r.ledger
 	} else {
 		r.log.Warn("console without the ledger: the trace page is off", "ledger.network", r.cfg.Ledger.Network)
 	}
@@ -120,6 +122,22 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 		return err
 	}
 	return nil
+}
+
+// approver carries out four-eyes requests: the console's and the CLI's
+// one implementation (a deferral through the pipeline, with its locks and
+// the bank's notice; a replay through the bus's outbox).
+func (r *runtime) approver() *console.Approver {
+	a := &console.Approver{Store: r.jobs, Calendar: r.cal}
+	if r.bus != nil {
+		a.Poison = r.bus
+	}
+	a.Defer = func(ctx context.Context, d jobs.Deferral) (jobs.DeferredFile, error) {
+		p := r.pipeline(nil)
+		p.Lock = r.jobs.TryLock // not while a service steps the cycle
+		return p.Defer(ctx, d)
+	}
+	return a
 }
 
 func newUserCmd() *cobra.Command {
@@ -207,7 +225,7 @@ func newBreakFourEyesCmds() []*cobra.Command {
 	var reject bool
 	approve := &cobra.Command{
 		Use:   "approve REQUEST-ID [--reject] [--by WHO]",
-		Short: "Approve (or reject) another operator's write-off request; approved, the break is written off",
+		Short: "Approve (or reject) another operator's request; approved, it is carried out (a write-off, a cap raise, a deferral, a replay)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
@@ -222,7 +240,7 @@ func newBreakFourEyesCmds() []*cobra.Command {
 				decision = approval.Rejected
 			}
 			return runWith(cmd, afile, runtimeOpts{}, func(r *runtime) error {
-				q, err := r.jobs.DecideRequest(cmd.Context(), id, decision, aby, clock())
+				q, err := r.approver().Decide(cmd.Context(), id, decision, aby, clock())
 				if err != nil {
 					return fourEyesError(err)
 				}
@@ -252,7 +270,14 @@ func newBreakFourEyesCmds() []*cobra.Command {
 					if !q.Pending() {
 						state = q.Decision + " by " + q.DecidedBy
 					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%d\t%s\t%s\tby %s\t%s\t%s\n", q.ID, q.Action, q.Subject, q.RequestedBy, state, oneLine(q.Note))
+					subject := q.Subject
+					switch {
+					case q.Action == approval.Defer:
+						subject += " C" + q.From + " -> C" + q.To
+					case q.Amount != "":
+						subject += " to " + q.Amount
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%d\t%s\t%s\tby %s\t%s\t%s\n", q.ID, q.Action, subject, q.RequestedBy, state, oneLine(q.Note))
 				}
 				return nil
 			})
@@ -269,8 +294,8 @@ func newBreakFourEyesCmds() []*cobra.Command {
 func newApproveCmds() []*cobra.Command {
 	cmds := newBreakFourEyesCmds()
 	approve, requests := cmds[1], cmds[2]
-	approve.Short = "Approve (or reject) another operator's request: a break's write-off or a cap raise"
-	requests.Use, requests.Short = "approvals [--all]", "Requests waiting for a second operator: write-offs and cap raises (--all: decided ones too)"
+	approve.Short = "Approve (or reject) another operator's request: a break's write-off, a cap raise, a file's deferral, a money-moving replay"
+	requests.Use, requests.Short = "approvals [--all]", "Requests waiting for a second operator: write-offs, cap raises, deferrals and replays (--all: decided ones too)"
 	return []*cobra.Command{approve, requests}
 }
 
@@ -318,7 +343,8 @@ func newCapRaiseCmd() *cobra.Command {
 // message, as the console shows it.
 func fourEyesError(err error) error {
 	for _, e := range []error{approval.ErrSameOperator, approval.ErrDecided, approval.ErrNoteRequired, approval.ErrActor, approval.ErrDecision,
-		postgres.ErrPendingAlready, postgres.ErrNoBreak, postgres.ErrBreakState, postgres.ErrNoRequest, postgres.ErrNotRaise, postgres.ErrNoBank} {
+		postgres.ErrPendingAlready, postgres.ErrNoBreak, postgres.ErrBreakState, postgres.ErrNoRequest, postgres.ErrNotRaise, postgres.ErrNoBank,
+		postgres.ErrReplayed, postgres.ErrCapSet, jobs.ErrDeferral, console.ErrNoPoison, console.ErrStaleReplay, console.ErrUnavailable} {
 		if errors.Is(err, e) {
 			return &exitError{code: 1, err: err}
 		}
