@@ -328,7 +328,7 @@ func request(ctx context.Context, q queryRower, id int64, lock bool) (approval.R
 	var decidedAt sql.NullTime
 	query := `SELECT ` + requestCols + ` FROM approval_requests r LEFT JOIN approval_decisions d ON d.request_id = r.id WHERE r.id = $1`
 	if lock {
-		query += ` FOR UPDATE OF r`
+		query += ` FOR NO KEY UPDATE OF r` // not KEY SHARE: a replay record refers to the request in the same decision
 	}
 	err := q.QueryRowContext(ctx, query, id).Scan(&r.ID, &r.Action, &r.Subject, &r.Amount, &r.From, &r.To, &r.Note, &r.RequestedBy, &r.RequestedAt, &decision, &decidedBy, &decidedAt)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -1,0 +1,475 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/shopspring/decimal"
+
+	"settle/jobs"
+	"settle/reconciliation"
+	"settle/settlement"
+)
+
+var settlementOne = decimal.NewFromInt(1)
+
+// lastRequest is the id of the newest four-eyes request.
+func (w *world) lastRequest() string {
+	w.t.Helper()
+	var id int64
+	if err := w.pg.DB().QueryRowContext(w.ctx, `SELECT max(id) FROM approval_requests`).Scan(&id); err != nil {
+		w.t.Fatal(err)
+	}
+	return strconv.FormatInt(id, 10)
+}
+
+func (w *world) count(query string, args ...any) int {
+	w.t.Helper()
+	var n int
+	if err := w.pg.DB().QueryRowContext(w.ctx, query, args...).Scan(&n); err != nil {
+		w.t.Fatal(err)
+	}
+	return n
+}
+
+func problem(r response) string { return text(find(r.doc, "p#problem")) }
+
+// TestDeferralFourEyes: a file's deferral from the console is a request
+// that only a second operator's approval carries out, through the
+// pipeline (the bank's notice, the file in the next cycle); the requester
+// cannot approve it; a replayed approval is refused and defers nothing
+// twice; a request whose cycle has been netted since is not carried out
+// and still waits; a deferral to a weekend is refused; an auditor sees no
+// form and is refused. The bank's file name, with HTML in it, is shown
+// as text.
+func TestDeferralFourEyes(t *testing.T) {
+	w := newWorld(t)
+	w.user("alice", "operator")
+	w.user("bob", "operator")
+	w.user("audrey", "auditor")
+	w.files(day, 6)
+	b0, b1 := w.banks[0].BIC, w.banks[1].BIC
+	// A bank's only free text is a payment's remittance information (its
+	// names and ids are [A-Za-z0-9._-]): HTML there reaches no page as
+	// markup.
+	const name = "FX-1.csv"
+	body := fmt.Sprintf("H,FX-1,%s,%s,%sT09:00:00+09:00\nP,PX-1,%s,%s,1000,KRW,<script>alert(2)</script>\nT,1,1000\n", b0, day, day, b0, b1)
+	w.upload(0, name, []byte(body))
+	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 1 {
+		t.Fatalf("intake of the file with HTML in its remittance information: %+v %v", c, err)
+	}
+
+	alice := w.client()
+	alice.login("alice", password("alice"))
+	r := alice.get("/cycles/" + string(day))
+	row := find(r.doc, "tr#file-"+string(b0)+"-FX-1")
+	if row == nil {
+		t.Fatalf("no row for FX-1: %s", text(find(r.doc, "table#files")))
+	}
+	if got := text(find(row, "td[class=name]")); got != name {
+		t.Fatalf("file name shown as %q", got)
+	}
+	if find(row, "form[action=/files/defer]") == nil {
+		t.Fatal("no deferral form for an operator on an open cycle")
+	}
+	next := w.cal.Next(day)
+
+	// The request: nothing moves yet.
+	reason := `over its KRW cap <b>tonight</b>`
+	if r := alice.post("/files/defer", url.Values{"bank": {string(b0)}, "file": {"FX-1"}, "from": {string(day)}, "note": {reason}}); r.status != http.StatusSeeOther {
+		t.Fatalf("defer request: %d %s", r.status, problem(r))
+	}
+	id := w.lastRequest()
+	if n := w.count(`SELECT count(*) FROM file_deferrals`); n != 0 {
+		t.Fatalf("%d deferrals recorded on a request alone", n)
+	}
+	r = alice.get("/requests")
+	req := find(r.doc, "tr#request-"+id)
+	if got := text(req); !strings.Contains(got, "file "+string(b0)+"/FX-1 from C"+string(day)+" to C"+string(next)) || !strings.Contains(got, reason) {
+		t.Fatalf("request row: %q", got)
+	}
+	if len(findAll(req, "b")) != 0 {
+		t.Fatal("the reason made an element")
+	}
+	if r := alice.post("/files/defer", url.Values{"bank": {string(b0)}, "file": {"FX-1"}, "from": {string(day)}, "note": {"again"}}); r.status != http.StatusConflict ||
+		!strings.Contains(problem(r), "already waiting") {
+		t.Fatalf("second request: %d %s", r.status, problem(r))
+	}
+
+	// The requester cannot approve it.
+	if r := alice.post("/requests/decide", url.Values{"id": {id}, "decision": {"APPROVED"}}); r.status != http.StatusConflict || !strings.Contains(problem(r), "four eyes") {
+		t.Fatalf("self-approval: %d %s", r.status, problem(r))
+	}
+	// The auditor sees no form and is refused.
+	audrey := w.client()
+	audrey.login("audrey", password("audrey"))
+	if r := audrey.get("/cycles/" + string(day)); len(findAll(r.doc, "form")) != 1 { // sign-out only
+		t.Fatalf("%d forms for an auditor", len(findAll(r.doc, "form")))
+	}
+	if r := audrey.post("/requests/decide", url.Values{"id": {id}, "decision": {"APPROVED"}}); r.status != http.StatusForbidden {
+		t.Fatalf("auditor's approval: %d", r.status)
+	}
+
+	bob := w.client()
+	bob.login("bob", password("bob"))
+	bob.get("/requests")
+	decide := url.Values{"id": {id}, "decision": {"APPROVED"}}
+	r = bob.post("/requests/decide", decide)
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/cycles/"+string(next)+"#files" {
+		t.Fatalf("approval: %d %q %s", r.status, r.header.Get("Location"), problem(r))
+	}
+	r = bob.get("/cycles/" + string(next))
+	moved := find(r.doc, "tr#file-"+string(b0)+"-FX-1")
+	if got := text(find(moved, "td[class=deferrals]")); !strings.Contains(got, "C"+string(day)+" → C"+string(next)+" by alice, approved by bob (request "+id+"): "+reason) {
+		t.Fatalf("deferral shown as %q", got)
+	}
+	if r := bob.get("/cycles/" + string(day)); find(r.doc, "tr#file-"+string(b0)+"-FX-1") != nil {
+		t.Fatal("the deferred file is still in its first cycle")
+	}
+	notice := filepath.Join(w.root, "sftp", "banks", string(b0), "outbox", jobs.DeferralNoticeName(name))
+	if b, err := os.ReadFile(notice); err != nil || !strings.Contains(string(b), `"to_cycle": "C`+string(next)+`"`) {
+		t.Fatalf("the bank's notice: %s %v", b, err)
+	}
+	// The trace of the deferred payment: the deferral's reason and the
+	// remittance information are text, never markup.
+	r = bob.get("/trace?q=" + url.QueryEscape(string(b0)+"/PX-1"))
+	if tr := find(r.doc, "main"); len(findAll(tr, "b")) != 0 || len(findAll(r.doc, "script")) != 0 || strings.Contains(r.body, "<script>alert") ||
+		!strings.Contains(text(tr), "alice, approved by bob (request "+id+")") {
+		t.Fatalf("trace of the deferred payment: %s", text(tr))
+	}
+	// The same approval again (a resent form): refused, nothing twice.
+	if r := bob.post("/requests/decide", decide); r.status != http.StatusConflict || !strings.Contains(problem(r), "already been decided") {
+		t.Fatalf("replayed approval: %d %s", r.status, problem(r))
+	}
+	if n := w.count(`SELECT count(*) FROM file_deferrals`); n != 1 {
+		t.Fatalf("%d deferrals", n)
+	}
+
+	// To a Saturday: refused with the calendar's reason.
+	sat := next
+	for sat.Time().Weekday() != time.Saturday {
+		sat = settlement.Date(sat.Time().AddDate(0, 0, 1).Format(time.DateOnly))
+	}
+	if r := alice.post("/files/defer", url.Values{"bank": {string(b0)}, "file": {"FX-1"}, "from": {string(next)}, "to": {string(sat)}, "note": {"x"}}); r.status != http.StatusConflict ||
+		!strings.Contains(problem(r), "not a business day (a weekend)") {
+		t.Fatalf("to a Saturday: %d %s", r.status, problem(r))
+	}
+
+	// A request made while the cycle was open, approved after it was
+	// netted: not carried out, and it still waits.
+	f2 := fmt.Sprintf("F%s-2", strings.ReplaceAll(string(day), "-", ""))
+	if r := alice.post("/files/defer", url.Values{"bank": {string(w.banks[2].BIC)}, "file": {f2}, "from": {string(day)}, "note": {"cannot fund"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("second deferral request: %d %s", r.status, problem(r))
+	}
+	late := w.lastRequest()
+	w.advance(9 * time.Hour)
+	if _, err := w.pipeline().Run(w.ctx, day); err != nil {
+		t.Fatal(err)
+	}
+	// Hours later: both sign in again (their sessions timed out).
+	alice.login("alice", password("alice"))
+	alice.get("/requests")
+	bob.login("bob", password("bob"))
+	bob.get("/requests")
+	r = bob.post("/requests/decide", url.Values{"id": {late}, "decision": {"APPROVED"}})
+	if r.status != http.StatusConflict || !strings.Contains(problem(r), "not carried out") || !strings.Contains(problem(r), "before its cycle is netted") {
+		t.Fatalf("approval after netting: %d %s", r.status, problem(r))
+	}
+	if r := bob.get("/requests"); !strings.Contains(text(find(r.doc, "tr#request-"+late)), "pending") {
+		t.Fatalf("the request no longer waits: %s", text(find(r.doc, "tr#request-"+late)))
+	}
+	if r := bob.post("/requests/decide", url.Values{"id": {late}, "decision": {"REJECTED"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("reject: %d %s", r.status, problem(r))
+	}
+	// A netted cycle offers no deferral, and refuses one.
+	if r := alice.get("/cycles/" + string(day)); find(r.doc, "form[action=/files/defer]") != nil {
+		t.Fatal("a deferral form on a reported cycle")
+	}
+	if r := alice.post("/files/defer", url.Values{"bank": {string(w.banks[1].BIC)}, "file": {fmt.Sprintf("F%s-1", strings.ReplaceAll(string(day), "-", ""))},
+		"from": {string(day)}, "note": {"late"}}); r.status != http.StatusConflict || !strings.Contains(problem(r), "before its cycle is netted") {
+		t.Fatalf("deferral from a reported cycle: %d %s", r.status, problem(r))
+	}
+
+	// Every step is in the action log, refusals too.
+	acts, err := w.pg.ConsoleActions(w.ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, a := range acts {
+		seen[a.Actor+" "+a.Action+" "+a.Outcome]++
+	}
+	for k, want := range map[string]int{"alice file.defer.request ok": 2, "alice request.decide refused": 1, "bob request.decide ok": 2,
+		"bob request.decide refused": 2, "audrey /requests/decide refused": 1, "alice file.defer.request refused": 3} {
+		if seen[k] != want {
+			t.Errorf("%q logged %d times, want %d (%v)", k, seen[k], want, seen)
+		}
+	}
+}
+
+// poison publishes events whose handler fails at once, and waits until
+// the bus has put them in its poison queue.
+func (w *world) poison(es ...jobs.Event) {
+	w.t.Helper()
+	ctx, cancel := context.WithCancel(w.ctx)
+	w.bus.Retry = &middleware.Retry{MaxRetries: 0, InitialInterval: time.Millisecond}
+	done := make(chan error, 1)
+	go func() {
+		done <- w.bus.Run(ctx, func(context.Context, jobs.Event) error { return fmt.Errorf("handler down") })
+	}()
+	for _, e := range es {
+		if err := w.bus.Publish(w.ctx, e); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ps, err := w.bus.ListPoisoned(w.ctx)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if len(ps) >= len(es) {
+			break
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("%d of %d events poisoned", len(ps), len(es))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
+// TestPoisonReplay: an event that moves money (a frozen cycle's, whose
+// handler nets it) is replayed only when a second operator approves; it
+// is published once, and a second replay is refused; an event whose
+// cycle has moved past it is refused as stale; an event that moves no
+// money is replayed by one operator. The auditor sees the queue and
+// cannot replay.
+func TestPoisonReplay(t *testing.T) {
+	w := newWorld(t)
+	w.user("alice", "operator")
+	w.user("bob", "operator")
+	w.user("audrey", "auditor")
+	w.files(day, 6)
+	for _, b := range w.banks { // caps of 1: the netting breaches them, the cycle stays FROZEN
+		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
+			cur, _ := settlement.ParseCurrency(c)
+			if err := w.pg.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: settlementOne}, w.clock().Add(-30*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w.advance(9 * time.Hour)
+	if _, err := w.pipeline().Run(w.ctx, day); err == nil {
+		t.Fatal("want a cap breach")
+	}
+	frozen := jobs.NewEvent(jobs.TopicCycleFrozen, day, w.clock())
+	stale := jobs.NewEvent(jobs.TopicCycleReconciled, day, w.clock())
+	held := jobs.HeldEvent(day, settlement.StageNetted, 1, "net debit cap exceeded <script>x</script>", "test", w.clock())
+	w.poison(frozen, stale, held)
+	ps, err := w.bus.ListPoisoned(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uuid := map[string]string{}
+	for _, p := range ps {
+		uuid[p.Event.Topic] = p.UUID
+	}
+	published := func(topic string) int {
+		return w.count(`SELECT count(*) FROM "watermill_` + topic + `"`) // watermill's default Postgres schema
+	}
+	before := published(jobs.TopicCycleFrozen)
+
+	audrey := w.client()
+	audrey.login("audrey", password("audrey"))
+	r := audrey.get("/ops/poison")
+	if n := len(findAll(find(r.doc, "table#poison"), "tr")); n != 4 {
+		t.Fatalf("%d rows in the poison queue, want 3 and the header", n-1)
+	}
+	if len(findAll(find(r.doc, "table#poison"), "form")) != 0 || len(findAll(r.doc, "script")) != 0 {
+		t.Fatal("a replay form for an auditor, or a script from a poisoned event's reason")
+	}
+	if r := audrey.post("/ops/poison/replay", url.Values{"uuid": {uuid[jobs.TopicCycleHeld]}}); r.status != http.StatusForbidden {
+		t.Fatalf("auditor's replay: %d", r.status)
+	}
+
+	alice := w.client()
+	alice.login("alice", password("alice"))
+	r = alice.get("/ops/poison")
+	if got := text(find(r.doc, "tr#msg-"+uuid[jobs.TopicCycleFrozen])); !strings.Contains(got, "moves money: four eyes") || !strings.Contains(got, "Request the replay") {
+		t.Fatalf("frozen event's row: %q", got)
+	}
+	// Money: a request, nothing published.
+	if r := alice.post("/ops/poison/replay", url.Values{"uuid": {uuid[jobs.TopicCycleFrozen]}, "note": {"caps raised; net again"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("replay request: %d %s", r.status, problem(r))
+	}
+	id := w.lastRequest()
+	if got := published(jobs.TopicCycleFrozen); got != before {
+		t.Fatalf("a money-moving event was published on one operator's word (%d, was %d)", got, before)
+	}
+	if r := alice.post("/requests/decide", url.Values{"id": {id}, "decision": {"APPROVED"}}); r.status != http.StatusConflict || !strings.Contains(problem(r), "four eyes") {
+		t.Fatalf("self-approval of a replay: %d %s", r.status, problem(r))
+	}
+	bob := w.client()
+	bob.login("bob", password("bob"))
+	bob.get("/requests")
+	if r := bob.post("/requests/decide", url.Values{"id": {id}, "decision": {"APPROVED"}}); r.status != http.StatusSeeOther || r.header.Get("Location") != "/ops/poison" {
+		t.Fatalf("approval of the replay: %d %s", r.status, problem(r))
+	}
+	if got := published(jobs.TopicCycleFrozen); got != before+1 {
+		t.Fatalf("published %d times after the approval, want once", got-before)
+	}
+	r = bob.get("/ops/poison")
+	if got := text(find(r.doc, "tr#msg-"+uuid[jobs.TopicCycleFrozen])); !strings.Contains(got, "replayed by bob") || !strings.Contains(got, "(request "+id+")") {
+		t.Fatalf("after the replay: %q", got)
+	}
+	// Again: refused, published still once.
+	if r := bob.post("/ops/poison/replay", url.Values{"uuid": {uuid[jobs.TopicCycleFrozen]}, "note": {"again"}}); r.status != http.StatusConflict || !strings.Contains(problem(r), "replayed already") {
+		t.Fatalf("second replay: %d %s", r.status, problem(r))
+	}
+	if got := published(jobs.TopicCycleFrozen); got != before+1 {
+		t.Fatalf("published %d times", got-before)
+	}
+	// The cycle is FROZEN, not RECONCILED: replaying its reconciled event
+	// would do nothing it needs.
+	if r := alice.post("/ops/poison/replay", url.Values{"uuid": {uuid[jobs.TopicCycleReconciled]}}); r.status != http.StatusConflict || !strings.Contains(problem(r), "it is FROZEN now") {
+		t.Fatalf("stale replay: %d %s", r.status, problem(r))
+	}
+	// No money: one operator replays it.
+	heldBefore := published(jobs.TopicCycleHeld)
+	if r := alice.post("/ops/poison/replay", url.Values{"uuid": {uuid[jobs.TopicCycleHeld]}}); r.status != http.StatusSeeOther {
+		t.Fatalf("held replay: %d %s", r.status, problem(r))
+	}
+	if got := published(jobs.TopicCycleHeld); got != heldBefore+1 {
+		t.Fatalf("held event published %d times", got-heldBefore)
+	}
+	for _, bad := range []string{"", strings.Repeat("u", 65), "a b", "no-such-message"} {
+		if r := alice.post("/ops/poison/replay", url.Values{"uuid": {bad}}); r.status < 400 || r.status >= 500 {
+			t.Errorf("replay of %q: %d", bad, r.status)
+		}
+	}
+	if n := w.count(`SELECT count(*) FROM poison_replays`); n != 2 {
+		t.Fatalf("%d replays recorded, want 2", n)
+	}
+}
+
+// TestLedgerPageAndPaging: a cycle's ledger transactions page on the
+// server, each with its recorded endorsers beside the ledger's; the break
+// register and the approvals page on the server too, every row once.
+func TestLedgerPageAndPaging(t *testing.T) {
+	w := newWorld(t)
+	w.user("audrey", "auditor")
+	w.files(day, 420) // 420 payments in chunks of 7: 60 chunks
+	w.advance(9 * time.Hour)
+	if _, err := w.pipeline().Run(w.ctx, day); err != nil {
+		t.Fatal(err)
+	}
+	total := w.count(`SELECT count(*) FROM ledger_txs`)
+	if total <= 50 {
+		t.Fatalf("%d ledger transactions: too few to page", total)
+	}
+	c := w.client()
+	c.login("audrey", password("audrey"))
+	seen := map[string]bool{}
+	path := "/cycles/" + string(day) + "/ledger"
+	pages, unread := 0, 0
+	for path != "" {
+		r := c.get(path)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d", path, r.status)
+		}
+		pages++
+		for _, tr := range findAll(find(find(r.doc, "table#ledger"), "tbody"), "tr") {
+			tx := text(find(tr, "td[class=tx]"))
+			if seen[tx] {
+				t.Fatalf("%s twice", tx)
+			}
+			seen[tx] = true
+			rec, held := text(find(tr, "td[class=endorsers]")), text(find(tr, "td[class=held]"))
+			if rec != "Bank1MSP, Bank2MSP" {
+				t.Fatalf("%s: endorsers recorded %q", tx, rec)
+			}
+			if sub := text(find(tr, "td[class=submitter]")); strings.Contains(sub, "not read from the ledger") {
+				unread++ // the ledger stand-in keeps no settling transaction to read back
+			} else if held != rec {
+				t.Fatalf("%s: endorsers recorded %q, on the ledger %q", tx, rec, held)
+			}
+		}
+		path = attrOf(find(r.doc, "a#next"), "href")
+	}
+	if len(seen) != total || pages != (total+49)/50 || unread > 1 {
+		t.Fatalf("%d transactions on %d pages (%d not read back), want %d", len(seen), pages, unread, total)
+	}
+	r := c.get("/cycles/" + string(day) + "/ledger?format=csv")
+	if r.header.Get("Content-Type") != "text/csv; charset=utf-8" || strings.Count(r.body, "\n") != total+1 {
+		t.Fatalf("CSV: %q, %d lines", r.header.Get("Content-Type"), strings.Count(r.body, "\n"))
+	}
+	if r := c.get("/cycles/" + string(day) + "/ledger?after=-1"); r.status != http.StatusBadRequest {
+		t.Fatalf("bad cursor: %d", r.status)
+	}
+
+	// 130 breaks in another cycle: three pages of the register.
+	other := settlement.Date("2026-11-25")
+	if _, err := w.store.EnsureCycle(w.ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	var plan reconciliation.Plan
+	for i := range 130 {
+		plan.Open = append(plan.Open, reconciliation.Break{Kind: reconciliation.MissingOnLedger, Cycle: settlement.CycleID(other),
+			Subject: fmt.Sprintf("%s/P-%03d", w.banks[0].BIC, i), Store: "1 KRW"})
+	}
+	if err := w.store.Reconciled(w.ctx, other, plan, reconciliation.Summary{}); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	path, pages = "/breaks?date="+string(other), 0
+	for path != "" {
+		r := c.get(path)
+		pages++
+		for _, a := range findAll(find(r.doc, "table#breaks"), "a") {
+			k := attrOf(a, "href")
+			if keys[k] {
+				t.Fatalf("%s twice", k)
+			}
+			keys[k] = true
+		}
+		path = attrOf(find(r.doc, "a#next"), "href")
+	}
+	if len(keys) != 130 || pages != 3 {
+		t.Fatalf("%d breaks on %d pages", len(keys), pages)
+	}
+	for _, bad := range []string{"after_key=k&after_date=yesterday", "after_key=" + strings.Repeat("k", 201) + "&after_date=2026-11-25"} {
+		if r := c.get("/breaks?" + bad); r.status != http.StatusBadRequest {
+			t.Errorf("%s: %d", bad, r.status)
+		}
+	}
+
+	// 60 write-off requests: two pages of approvals.
+	for i := range 60 {
+		b := plan.Open[i]
+		if _, err := w.store.RequestWriteOff(w.ctx, b.Key(), "below the threshold", "alice", w.clock()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = c.get("/requests")
+	if n := len(findAll(find(find(r.doc, "table#pending"), "tbody"), "tr")); n != 50 {
+		t.Fatalf("%d requests on the first page", n)
+	}
+	r = c.get(attrOf(find(r.doc, "a#next"), "href"))
+	if n := len(findAll(find(find(r.doc, "table#pending"), "tbody"), "tr")); n != 10 || find(r.doc, "a#next") != nil {
+		t.Fatalf("%d requests on the second page", n)
+	}
+	if r := c.get("/requests?page=-1"); r.status != http.StatusBadRequest {
+		t.Fatalf("bad page: %d", r.status)
+	}
+}
