@@ -411,15 +411,19 @@ func TestBrowserFourEyes(t *testing.T) {
 		bob.fail("deferred", fmt.Errorf("landed on %q", got))
 	}
 
-	// The night runs (without the deferred file); the ledger page pages.
+	// Past the cut-off she runs the night from Tonight (without the
+	// deferred file) and watches it end; the ledger page pages.
 	w.advance(9 * time.Hour)
-	if _, err := w.pipeline().Run(w.ctx, day); err != nil {
-		t.Fatalf("pipeline: %v", err)
-	}
-	total := w.count(`SELECT count(*) FROM ledger_txs`)
 	alice = newBrowser(t, "alice-later") // her session timed out in those hours
 	alice.login(w.srv.URL, "alice")
-	alice.do("the cycle's ledger", chromedp.Navigate(w.srv.URL+"/cycles/"+string(day)), chromedp.WaitVisible(chromedp.CSS("#ledger-link")),
+	alice.do("run the cycle", chromedp.Navigate(w.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#run-"+string(day))),
+		chromedp.Click(chromedp.CSS("#run-"+string(day))), chromedp.WaitVisible(chromedp.CSS(".positions")))
+	alice.waitFor("the cycle page shows REPORTED by itself", `(document.querySelector("#stage") || {}).textContent === "REPORTED"`, 2*time.Minute)
+	if n := alice.eval("no run button once reported", `String(document.querySelectorAll("form.run").length)`); n != "0" {
+		alice.fail("run button", fmt.Errorf("%s run forms on a reported cycle", n))
+	}
+	total := w.count(`SELECT count(*) FROM ledger_txs`)
+	alice.do("the cycle's ledger", chromedp.WaitVisible(chromedp.CSS("#ledger-link")),
 		chromedp.Click(chromedp.CSS("#ledger-link")), chromedp.WaitVisible(chromedp.CSS("#ledger")))
 	alice.shot("ledger")
 	rows := 0

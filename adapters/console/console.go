@@ -38,6 +38,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"settle/adapters/postgres"
@@ -126,6 +127,8 @@ const (
 	pollEvery        = time.Second
 	requestTimeout   = 30 * time.Second
 	pageRows         = 50 // rows of a long table per page
+	runTimeout       = 6 * time.Hour
+	runAnswerWait    = 2 * time.Second // a run that fails at once is answered on the page
 	pageOffsetMax    = 100_000
 )
 
@@ -150,6 +153,9 @@ type Config struct {
 	// Approver carries out four-eyes decisions and asks for deferrals and
 	// replays; nil: write-offs and cap raises only (Store.DecideRequest).
 	Approver *Approver
+	// RunCycle runs (or resumes) a cycle to its end: the pipeline's Run,
+	// as `settle cycle run` calls it. Nil: the console runs no cycle.
+	RunCycle func(ctx context.Context, date settlement.Date) (settlement.Cycle, error)
 	// Ledger reads transactions back from the ledger for the Ledger page
 	// (the submitter, the endorsers it holds); nil: Postgres's record only.
 	Ledger LedgerReader
@@ -167,6 +173,7 @@ type Server struct {
 	limiter *loginLimiter
 	mux     *http.ServeMux
 	streams chan struct{}
+	running sync.Map // business date -> struct{}: a run started here
 }
 
 // New builds the console.
@@ -224,6 +231,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /actions", s.authed(RoleAuditor, s.actionsPage))
 	s.mux.HandleFunc("GET /events", s.authed(RoleViewer, s.events))
 	s.mux.HandleFunc("POST /files/defer", s.authed(RoleOperator, s.fileDefer))
+	s.mux.HandleFunc("POST /cycles/{date}/run", s.authed(RoleOperator, s.cycleRun))
 	s.mux.HandleFunc("GET /cycles/{date}/ledger", s.authed(RoleAuditor, s.ledgerPage))
 	s.mux.HandleFunc("GET /ops/poison", s.authed(RoleAuditor, s.poisonPage))
 	s.mux.HandleFunc("POST /ops/poison/replay", s.authed(RoleOperator, s.poisonReplay))
@@ -418,9 +426,13 @@ func (s *Server) record(r *http.Request, sess *session, action, subject, outcome
 	if sess != nil {
 		a.Actor, a.Role = sess.user.Name, sess.user.Role
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	s.log(a)
+}
+
+func (s *Server) log(a postgres.ConsoleAction) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.cfg.Accounts.LogConsoleAction(ctx, a); err != nil {
-		s.cfg.Log.Error("console action not logged", "action", action, "actor", a.Actor, "err", err)
+		s.cfg.Log.Error("console action not logged", "action", a.Action, "actor", a.Actor, "err", err)
 	}
 }

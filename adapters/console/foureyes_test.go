@@ -473,3 +473,90 @@ func TestLedgerPageAndPaging(t *testing.T) {
 		t.Fatalf("bad page: %d", r.status)
 	}
 }
+
+// TestRunCycleFromConsole: an operator runs a cycle from its page with
+// the pipeline's Run; over its caps it stops, and the page says what the
+// CLI would say and offers to run it again; once a second operator has
+// approved the raises, the run resumes it to the end; a reported cycle
+// has nothing to run; an auditor's run is refused. Each is logged.
+func TestRunCycleFromConsole(t *testing.T) {
+	w := newWorld(t)
+	w.user("alice", "operator")
+	w.user("bob", "operator")
+	w.user("audrey", "auditor")
+	w.files(day, 6)
+	for _, b := range w.banks {
+		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
+			cur, _ := settlement.ParseCurrency(c)
+			if err := w.pg.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: settlementOne}, w.clock().Add(-30*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w.advance(9 * time.Hour)
+	alice := w.client()
+	alice.login("alice", password("alice"))
+	r := alice.get("/")
+	if find(r.doc, "button#run-"+string(day)) == nil {
+		t.Fatal("no run button for an operator")
+	}
+	r = alice.post("/cycles/"+string(day)+"/run", url.Values{})
+	if r.status != http.StatusConflict || !strings.Contains(problem(r), "net debit cap exceeded") || !strings.Contains(problem(r), "stopped at FROZEN") {
+		t.Fatalf("run over the caps: %d %s", r.status, problem(r))
+	}
+	r = alice.get("/cycles/" + string(day))
+	if got := text(find(r.doc, "button#run-" + string(day))); got != "Run it again (resume)" {
+		t.Fatalf("held cycle's button: %q", got)
+	}
+	// The banks fund: raises, approved by another operator.
+	for _, b := range w.banks {
+		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
+			cur, _ := settlement.ParseCurrency(c)
+			q, err := w.store.RequestCapRaise(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: decimal.New(1, 15)}, "funded", "alice", w.clock())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.store.DecideRequest(w.ctx, q.ID, "APPROVED", "bob", w.clock()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if r := alice.post("/cycles/"+string(day)+"/run", url.Values{}); r.status != http.StatusSeeOther || r.header.Get("Location") != "/cycles/"+string(day) {
+		t.Fatalf("run: %d %s", r.status, problem(r))
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		c, _, err := w.store.Cycle(w.ctx, day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Stage == settlement.StageReported {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cycle at %s", c.Stage)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The run's end is logged once its goroutine is done.
+	for w.count(`SELECT count(*) FROM console_actions WHERE action = 'cycle.run.end' AND outcome = 'ok'`) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the run's end was not logged")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := alice.post("/cycles/"+string(day)+"/run", url.Values{}); r.status != http.StatusConflict || !strings.Contains(problem(r), "is REPORTED: nothing to run") {
+		t.Fatalf("run of a reported cycle: %d %s", r.status, problem(r))
+	}
+	audrey := w.client()
+	audrey.login("audrey", password("audrey"))
+	if r := audrey.get("/cycles/" + string(day)); find(r.doc, "form[action=/cycles/"+string(day)+"/run]") != nil {
+		t.Fatal("a run form for an auditor")
+	}
+	if r := audrey.post("/cycles/"+string(day)+"/run", url.Values{}); r.status != http.StatusForbidden {
+		t.Fatalf("auditor's run: %d", r.status)
+	}
+	if n := w.count(`SELECT count(*) FROM console_actions WHERE actor = 'alice' AND action = 'cycle.run' AND outcome = 'failed' AND detail LIKE '%net debit cap exceeded%'`); n != 1 {
+		t.Fatalf("%d failed runs logged", n)
+	}
+}

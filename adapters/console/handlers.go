@@ -253,6 +253,7 @@ type cycleView struct {
 	Cycle    settlement.Cycle
 	Timeline []stageMark
 	Hold     *jobs.Failure
+	CanRun   bool // a stage remains and this console can run the pipeline
 }
 
 func (s *Server) cycleView(r *http.Request, c settlement.Cycle) (cycleView, error) {
@@ -264,7 +265,7 @@ func (s *Server) cycleView(r *http.Request, c settlement.Cycle) (cycleView, erro
 	for _, st := range stages {
 		at[st.To] = st
 	}
-	v := cycleView{Cycle: c}
+	v := cycleView{Cycle: c, CanRun: s.cfg.RunCycle != nil && c.Stage.Next() != ""}
 	for _, st := range settlement.Stages {
 		m := stageMark{Stage: st, State: "todo"}
 		switch {

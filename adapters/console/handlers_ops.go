@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -349,4 +350,64 @@ func replayStatus(err error) (int, bool) {
 		return http.StatusServiceUnavailable, true
 	}
 	return 0, false
+}
+
+// --- running a cycle ---
+
+// cycleRun runs or resumes a cycle with the pipeline's Run, the function
+// `settle cycle run` calls. A run that fails at once (a cap breach, the
+// ledger down) is answered with the pipeline's error, as the CLI prints
+// it; a longer one goes on after the answer and the live cycle page shows
+// its progress; its end is logged.
+func (s *Server) cycleRun(w http.ResponseWriter, r *http.Request, sess *session) {
+	const action = "cycle.run"
+	c, ok := s.cycleOf(w, r, sess)
+	if !ok {
+		return
+	}
+	if s.cfg.RunCycle == nil {
+		s.record(r, sess, action, c.ID, "refused", "no pipeline")
+		s.fail(w, r, sess, http.StatusServiceUnavailable, "running a cycle needs the pipeline, which this console was started without")
+		return
+	}
+	if c.Stage.Next() == "" {
+		s.record(r, sess, action, c.ID, "refused", "already "+string(c.Stage))
+		s.fail(w, r, sess, http.StatusConflict, "cycle %s is %s: nothing to run", c.ID, c.Stage)
+		return
+	}
+	if _, busy := s.running.LoadOrStore(c.BusinessDate, struct{}{}); busy {
+		s.record(r, sess, action, c.ID, "refused", "a run is under way")
+		s.fail(w, r, sess, http.StatusConflict, "cycle %s: a run started from this console is under way; its page shows its progress", c.ID)
+		return
+	}
+	src := source(r)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), runTimeout)
+	done := make(chan error, 1)
+	go func() {
+		defer cancel()
+		defer s.running.Delete(c.BusinessDate)
+		cy, err := s.cfg.RunCycle(ctx, c.BusinessDate)
+		if err != nil {
+			err = fmt.Errorf("cycle %s stopped at %s: %w (fix the cause, then run it again: it resumes)", c.ID, cy.Stage, err)
+		}
+		done <- err
+		outcome, detail := "ok", "ran to "+string(cy.Stage)
+		if err != nil {
+			outcome, detail = "failed", err.Error()
+		}
+		s.log(postgres.ConsoleAction{At: s.cfg.Now(), Actor: sess.user.Name, Role: sess.user.Role, Source: src, Action: action + ".end",
+			Subject: c.ID, Outcome: outcome, Detail: detail})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			s.record(r, sess, action, c.ID, "failed", err.Error())
+			s.fail(w, r, sess, http.StatusConflict, "%v", err)
+			return
+		}
+		s.record(r, sess, action, c.ID, "ok", "")
+	case <-time.After(runAnswerWait):
+		s.record(r, sess, action, c.ID, "started", "")
+	}
+	http.Redirect(w, r, "/cycles/"+url.PathEscape(string(c.BusinessDate)), http.StatusSeeOther)
 }

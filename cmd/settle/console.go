@@ -77,7 +77,14 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 		}
 	}
 	cfg := console.Config{Store: r.jobs, Accounts: r.store, Archive: r.archive, Now: clock, Log: r.log.With("component", "console"), TLS: useTLS,
-		Approver: r.approver()}
+		Approver: r.approver(), RunCycle: func(ctx context.Context, d settlement.Date) (settlement.Cycle, error) {
+			if _, err := r.jobs.EnsureCycle(ctx, d); err != nil {
+				return settlement.Cycle{}, err
+			}
+			p := r.pipeline(nil)
+			p.Lock = r.jobs.TryLock // as settle cycle run: a service may be stepping the same cycle
+			return p.Run(ctx, d)
+		}}
 	if r.ledger != nil {
 		cfg.Tracer = &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
 		cfg.Ledger = r.ledger
