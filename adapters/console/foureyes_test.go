@@ -505,7 +505,7 @@ func TestRunCycleFromConsole(t *testing.T) {
 		t.Fatalf("run over the caps: %d %s", r.status, problem(r))
 	}
 	r = alice.get("/cycles/" + string(day))
-	if got := text(find(r.doc, "button#run-" + string(day))); got != "Run it again (resume)" {
+	if got := text(find(r.doc, "button#run-"+string(day))); got != "Run it again (resume)" {
 		t.Fatalf("held cycle's button: %q", got)
 	}
 	// The banks fund: raises, approved by another operator.
