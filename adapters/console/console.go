@@ -232,6 +232,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /events", s.authed(RoleViewer, s.events))
 	s.mux.HandleFunc("POST /files/defer", s.authed(RoleOperator, s.fileDefer))
 	s.mux.HandleFunc("POST /cycles/{date}/run", s.authed(RoleOperator, s.cycleRun))
+	s.mux.HandleFunc("GET /cycles/{date}/files.csv", s.authed(RoleViewer, s.filesCSV))
 	s.mux.HandleFunc("GET /cycles/{date}/ledger", s.authed(RoleAuditor, s.ledgerPage))
 	s.mux.HandleFunc("GET /ops/poison", s.authed(RoleAuditor, s.poisonPage))
 	s.mux.HandleFunc("POST /ops/poison/replay", s.authed(RoleOperator, s.poisonReplay))

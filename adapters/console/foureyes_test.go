@@ -361,6 +361,9 @@ func TestPoisonReplay(t *testing.T) {
 	if n := w.count(`SELECT count(*) FROM poison_replays`); n != 2 {
 		t.Fatalf("%d replays recorded, want 2", n)
 	}
+	if r := audrey.get("/ops/poison?format=csv"); strings.Count(r.body, "\n") != 4 || !strings.Contains(r.body, ",bob,") || !strings.Contains(r.body, ",alice,") {
+		t.Fatalf("poison CSV: %q", r.body)
+	}
 }
 
 // TestLedgerPageAndPaging: a cycle's ledger transactions page on the
@@ -468,6 +471,15 @@ func TestLedgerPageAndPaging(t *testing.T) {
 	r = c.get(attrOf(find(r.doc, "a#next"), "href"))
 	if n := len(findAll(find(find(r.doc, "table#pending"), "tbody"), "tr")); n != 10 || find(r.doc, "a#next") != nil {
 		t.Fatalf("%d requests on the second page", n)
+	}
+	if r := c.get("/requests?format=csv"); strings.Count(r.body, "\n") != 61 || !strings.HasPrefix(r.body, "id,action,subject") {
+		t.Fatalf("requests CSV: %d lines", strings.Count(r.body, "\n"))
+	}
+	if r := c.get("/cycles/" + string(day) + "/files.csv"); strings.Count(r.body, "\n") != 4 || r.header.Get("Content-Type") != "text/csv; charset=utf-8" {
+		t.Fatalf("files CSV: %q", r.body)
+	}
+	if r := c.get("/caps?format=csv"); strings.Count(r.body, "\n") != 13 {
+		t.Fatalf("caps CSV: %q", r.body)
 	}
 	if r := c.get("/requests?page=-1"); r.status != http.StatusBadRequest {
 		t.Fatalf("bad page: %d", r.status)

@@ -769,6 +769,14 @@ func (s *Server) capsPage(w http.ResponseWriter, r *http.Request, sess *session)
 	for _, c := range caps {
 		d.Caps = append(d.Caps, capRow{Bank: c.Bank, Currency: c.Currency.Code(), Amount: settlement.FormatAmount(c.Amount, c.Currency)})
 	}
+	if r.URL.Query().Get("format") == "csv" {
+		var rows [][]string
+		for _, c := range d.Caps {
+			rows = append(rows, []string{string(c.Bank), c.Currency, c.Amount})
+		}
+		csvResponse(w, "caps.csv", []string{"bank", "currency", "cap"}, rows)
+		return
+	}
 	for _, q := range reqs {
 		if q.Action == approval.CapRaise {
 			d.Requests = append(d.Requests, q)

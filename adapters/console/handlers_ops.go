@@ -74,6 +74,20 @@ func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, sess *sess
 		s.storeError(w, r, sess, err)
 		return
 	}
+	if r.URL.Query().Get("format") == "csv" {
+		var rows [][]string
+		for _, q := range reqs {
+			decided := ""
+			if !q.DecidedAt.IsZero() {
+				decided = q.DecidedAt.UTC().Format(time.RFC3339)
+			}
+			rows = append(rows, []string{strconv.FormatInt(q.ID, 10), q.Action, q.Subject, q.Amount, q.From, q.To, q.Note, q.RequestedBy,
+				q.RequestedAt.UTC().Format(time.RFC3339), q.Decision, q.DecidedBy, decided})
+		}
+		csvResponse(w, "requests.csv", []string{"id", "action", "subject", "amount", "from", "to", "note", "requested_by", "requested_at",
+			"decision", "decided_by", "decided_at"}, rows)
+		return
+	}
 	d := requestsData{All: all}
 	d.Requests, d.Pager = pageOf(reqs, page, func(n int) string {
 		q := url.Values{"page": {strconv.Itoa(n)}}
@@ -280,6 +294,19 @@ func (s *Server) poisonPage(w http.ResponseWriter, r *http.Request, sess *sessio
 			pending[q.Subject] = q
 		}
 	}
+	if r.URL.Query().Get("format") == "csv" {
+		var rows [][]string
+		for _, p := range ps {
+			rp := done[p.UUID]
+			at := ""
+			if !rp.At.IsZero() {
+				at = rp.At.UTC().Format(time.RFC3339)
+			}
+			rows = append(rows, []string{p.UUID, p.At.UTC().Format(time.RFC3339), p.Topic, p.Event.Cycle, p.Reason, rp.By, at})
+		}
+		csvResponse(w, "poison.csv", []string{"uuid", "poisoned_at", "topic", "cycle", "reason", "replayed_by", "replayed_at"}, rows)
+		return
+	}
 	shown, pg := pageOf(ps, page, func(n int) string { return "/ops/poison?page=" + strconv.Itoa(n) })
 	d.Pager = pg
 	for _, p := range shown {
@@ -410,4 +437,36 @@ func (s *Server) cycleRun(w http.ResponseWriter, r *http.Request, sess *session)
 		s.record(r, sess, action, c.ID, "started", "")
 	}
 	http.Redirect(w, r, "/cycles/"+url.PathEscape(string(c.BusinessDate)), http.StatusSeeOther)
+}
+
+// filesCSV downloads a cycle's files, every page of them (the store's
+// bound: 500 rows a read, read to the end).
+func (s *Server) filesCSV(w http.ResponseWriter, r *http.Request, sess *session) {
+	c, ok := s.cycleOf(w, r, sess)
+	if !ok {
+		return
+	}
+	var rows [][]string
+	var after int64
+	for len(rows) < pageOffsetMax {
+		fs, _, err := s.cfg.Store.CycleFilePage(r.Context(), c.BusinessDate, after, 0)
+		if err != nil {
+			s.storeError(w, r, sess, err)
+			return
+		}
+		for _, f := range fs {
+			ack := ""
+			if !f.AcknowledgedAt.IsZero() {
+				ack = f.AcknowledgedAt.UTC().Format(time.RFC3339)
+			}
+			rows = append(rows, []string{string(f.Sender), f.FileID, f.Name, f.SHA256, f.SignatureKey, f.ReceivedAt.UTC().Format(time.RFC3339),
+				strconv.FormatInt(f.Entries, 10), f.ControlSum, ack, strings.Join(f.Deferrals, "; ")})
+			after = f.ID
+		}
+		if len(fs) == 0 {
+			break
+		}
+	}
+	csvResponse(w, c.ID+"-files.csv", []string{"sender", "file_id", "name", "sha256", "signed_with", "received_at", "entries", "control_sum",
+		"acknowledged_at", "deferrals"}, rows)
 }
