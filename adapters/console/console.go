@@ -70,6 +70,7 @@ type Store interface {
 	CycleLedgerTxs(ctx context.Context, date settlement.Date, after int64, limit int) ([]postgres.LedgerTxRecord, int64, error)
 	BreaksPage(ctx context.Context, date settlement.Date, state string, after postgres.BreakCursor, limit int) ([]postgres.BreakRow, bool, error)
 	PoisonReplays(ctx context.Context) (map[string]postgres.PoisonReplay, error)
+	CycleCounts(ctx context.Context, date settlement.Date) (postgres.CycleCounts, error)
 }
 
 // LedgerReader reads a committed transaction back from the ledger: its

@@ -132,8 +132,12 @@ func TestDeferralFourEyes(t *testing.T) {
 	if got := text(find(moved, "td[class=deferrals]")); !strings.Contains(got, "C"+string(day)+" → C"+string(next)+" by alice, approved by bob (request "+id+"): "+reason) {
 		t.Fatalf("deferral shown as %q", got)
 	}
-	if r := bob.get("/cycles/" + string(day)); find(r.doc, "tr#file-"+string(b0)+"-FX-1") != nil {
-		t.Fatal("the deferred file is still in its first cycle")
+	if got := text(find(r.doc, "p[class=counts]")); !strings.Contains(got, "1 files, 1 entries (0 reversals); 0 files rejected at intake; 1 deferred in, 0 deferred out") {
+		t.Fatalf("next cycle's counts: %q", got)
+	}
+	if r := bob.get("/cycles/" + string(day)); find(r.doc, "tr#file-"+string(b0)+"-FX-1") != nil ||
+		!strings.Contains(text(find(r.doc, "p[class=counts]")), "0 deferred in, 1 deferred out") {
+		t.Fatalf("the deferred file is still in its first cycle: %s", text(find(r.doc, "p[class=counts]")))
 	}
 	notice := filepath.Join(w.root, "sftp", "banks", string(b0), "outbox", jobs.DeferralNoticeName(name))
 	if b, err := os.ReadFile(notice); err != nil || !strings.Contains(string(b), `"to_cycle": "C`+string(next)+`"`) {
@@ -383,6 +387,18 @@ func TestLedgerPageAndPaging(t *testing.T) {
 	}
 	c := w.client()
 	c.login("audrey", password("audrey"))
+	cy, _, err := w.store.Cycle(w.ctx, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.get("/cycles/" + string(day))
+	want := fmt.Sprintf("Ledger: %d of %d payments committed (100%%)", cy.Entries, cy.Entries)
+	if got := text(find(r.doc, "p[class=ledger-progress]")); !strings.Contains(got, want) || attrOf(find(r.doc, "progress"), "value") != strconv.FormatInt(cy.Entries, 10) {
+		t.Fatalf("ledger progress %q, want %q", got, want)
+	}
+	if got := text(find(r.doc, "p[class=counts]")); !strings.Contains(got, fmt.Sprintf("3 files, %d entries (0 reversals); 0 files rejected at intake; 0 deferred in, 0 deferred out", cy.Entries)) {
+		t.Fatalf("counts %q", got)
+	}
 	seen := map[string]bool{}
 	path := "/cycles/" + string(day) + "/ledger"
 	pages, unread := 0, 0
@@ -413,7 +429,7 @@ func TestLedgerPageAndPaging(t *testing.T) {
 	if len(seen) != total || pages != (total+49)/50 || unread > 1 {
 		t.Fatalf("%d transactions on %d pages (%d not read back), want %d", len(seen), pages, unread, total)
 	}
-	r := c.get("/cycles/" + string(day) + "/ledger?format=csv")
+	r = c.get("/cycles/" + string(day) + "/ledger?format=csv")
 	if r.header.Get("Content-Type") != "text/csv; charset=utf-8" || strings.Count(r.body, "\n") != total+1 {
 		t.Fatalf("CSV: %q, %d lines", r.header.Get("Content-Type"), strings.Count(r.body, "\n"))
 	}

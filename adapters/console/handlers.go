@@ -254,6 +254,33 @@ type cycleView struct {
 	Timeline []stageMark
 	Hold     *jobs.Failure
 	CanRun   bool // a stage remains and this console can run the pipeline
+	Counts   postgres.CycleCounts
+	Ledger   ledgerProgress
+}
+
+// ledgerProgress is the ledger stage's bar: entries committed of the
+// cycle's, the rate, the time left at that rate.
+type ledgerProgress struct {
+	Show        bool
+	Done, Total int64
+	Pct         int
+	Rate, Left  string
+}
+
+func progressOf(c settlement.Cycle, n postgres.CycleCounts) ledgerProgress {
+	p := ledgerProgress{Done: min(n.LedgerEntries, c.Entries), Total: c.Entries}
+	p.Show = c.Stage == settlement.StageNetted || n.LedgerTxs > 0
+	if p.Total > 0 {
+		p.Pct = int(p.Done * 100 / p.Total)
+	}
+	if secs := n.LastCommit.Sub(n.FirstCommit).Seconds(); secs > 0 && p.Done > 0 {
+		rate := float64(p.Done) / secs // a display figure, not money
+		p.Rate = strconv.FormatFloat(rate, 'f', 0, 64) + " payments/s"
+		if p.Done < p.Total {
+			p.Left = (time.Duration(float64(p.Total-p.Done)/rate) * time.Second).Round(time.Second).String()
+		}
+	}
+	return p
 }
 
 func (s *Server) cycleView(r *http.Request, c settlement.Cycle) (cycleView, error) {
@@ -282,6 +309,10 @@ func (s *Server) cycleView(r *http.Request, c settlement.Cycle) (cycleView, erro
 		}
 		v.Timeline = append(v.Timeline, m)
 	}
+	if v.Counts, err = s.cfg.Store.CycleCounts(r.Context(), c.BusinessDate); err != nil {
+		return v, err
+	}
+	v.Ledger = progressOf(c, v.Counts)
 	f, ok, err := s.cfg.Store.LastFailure(r.Context(), c.BusinessDate)
 	if err != nil {
 		return v, err

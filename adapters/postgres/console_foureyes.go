@@ -427,3 +427,35 @@ func (s *Store) LowerCap(ctx context.Context, c settlement.Cap, effective time.T
 	}
 	return tx.Commit()
 }
+
+// CycleCounts are a cycle's figures for the Tonight page beside its files
+// and entries: the ledger stage's progress and what was set aside.
+type CycleCounts struct {
+	Reversals     int64 // reversals among the cycle's entries
+	Rejected      int64 // files for its business date refused at intake
+	DeferredIn    int64 // files moved into it
+	DeferredOut   int64 // files moved out of it
+	LedgerTxs     int64 // chunk (and file part) transactions committed
+	LedgerEntries int64 // entries those carried
+	FirstCommit   time.Time
+	LastCommit    time.Time
+}
+
+// CycleCounts reads a cycle's counts; the cycle's files and entries are
+// on the cycle itself.
+func (j *JobStore) CycleCounts(ctx context.Context, date settlement.Date) (CycleCounts, error) {
+	var c CycleCounts
+	var first, last sql.NullTime
+	err := j.db.QueryRowContext(ctx, `WITH cy AS (SELECT id FROM cycles WHERE business_date = $1 AND seq = 1)
+		SELECT
+		  (SELECT count(*) FROM payments p JOIN files f ON f.id = p.file_id JOIN cycles c ON c.id = (SELECT id FROM cy)
+		     WHERE p.kind = 'R' AND `+filesOfCycle+`),
+		  (SELECT count(*) FROM files WHERE status = 'REJECTED' AND business_date = $1),
+		  (SELECT count(*) FROM file_deferrals WHERE to_cycle = (SELECT id FROM cy)),
+		  (SELECT count(*) FROM file_deferrals WHERE from_cycle = (SELECT id FROM cy)),
+		  count(l.id), coalesce(sum(l.entries), 0), min(l.committed_at), max(l.committed_at)
+		FROM ledger_txs l WHERE l.cycle_id = (SELECT id FROM cy) AND l.function <> 'SettleCycle'`, string(date)).
+		Scan(&c.Reversals, &c.Rejected, &c.DeferredIn, &c.DeferredOut, &c.LedgerTxs, &c.LedgerEntries, &first, &last)
+	c.FirstCommit, c.LastCommit = first.Time, last.Time
+	return c, err
+}

@@ -1,0 +1,1 @@
+/VANzkXWgkjO6dc5mvyfxcdc0mCWGgPdKVpduqOYaIInchgUMr9sAinQIBA2L/Il/Kkg+cGjQMsgl6FgESroCA==
