@@ -100,6 +100,8 @@ type Accounts interface {
 // the ledger.
 type Tracer interface {
 	Trace(ctx context.Context, sender settlement.BIC, id string) (jobs.Trace, error)
+	// TraceTx goes from a ledger transaction back to the banks' files.
+	TraceTx(ctx context.Context, txID string) (jobs.TxTrace, error)
 	Verify(ctx context.Context, date settlement.Date) (*jobs.VerifyReport, error)
 }
 

@@ -433,6 +433,27 @@ func TestLedgerPageAndPaging(t *testing.T) {
 	if r.header.Get("Content-Type") != "text/csv; charset=utf-8" || strings.Count(r.body, "\n") != total+1 {
 		t.Fatalf("CSV: %q, %d lines", r.header.Get("Content-Type"), strings.Count(r.body, "\n"))
 	}
+	// A chunk's transaction traced back to the banks' files.
+	var txID string
+	if err := w.pg.DB().QueryRowContext(w.ctx, `SELECT tx_id FROM ledger_txs WHERE function = 'RecordChunk' ORDER BY id LIMIT 1`).Scan(&txID); err != nil {
+		t.Fatal(err)
+	}
+	r = c.get("/trace?q=" + txID)
+	if r.status != http.StatusOK || text(find(r.doc, "span#verdict")) != "every step checks" {
+		t.Fatalf("trace of %s: %d %s", txID, r.status, text(find(r.doc, "main")))
+	}
+	pays := findAll(find(find(r.doc, "table#tx-payments"), "tbody"), "tr")
+	if len(pays) != 7 {
+		t.Fatalf("%d payments in a chunk of 7", len(pays))
+	}
+	for _, tr := range pays {
+		if !strings.HasPrefix(attrOf(find(tr, "a"), "href"), "/trace?q=") || !strings.Contains(text(tr), "F2026") {
+			t.Fatalf("payment row %q", text(tr))
+		}
+	}
+	if r := c.get("/trace?q=" + url.QueryEscape("no/such tx")); r.status != http.StatusBadRequest {
+		t.Fatalf("bad trace query: %d", r.status)
+	}
 	if r := c.get("/cycles/" + string(day) + "/ledger?after=-1"); r.status != http.StatusBadRequest {
 		t.Fatalf("bad cursor: %d", r.status)
 	}

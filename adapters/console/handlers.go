@@ -858,9 +858,28 @@ func (s *Server) capRaise(w http.ResponseWriter, r *http.Request, sess *session)
 // --- trace and the action log ---
 
 type traceData struct {
-	Query   string
-	Trace   *jobs.Trace
-	Problem string
+	Query    string
+	Trace    *jobs.Trace
+	Tx       *jobs.TxTrace
+	Payments []jobs.TxPayment // the first txPaymentsShown of Tx's
+	More     int              // how many more it carried
+	Problem  string
+}
+
+// txPaymentsShown bounds the payments of a traced transaction on a page.
+const txPaymentsShown = 200
+
+// validTxID: a ledger transaction id (Fabric's are 64 hex digits).
+func validTxID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) tracePage(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -870,10 +889,14 @@ func (s *Server) tracePage(w http.ResponseWriter, r *http.Request, sess *session
 		s.render(w, sess, http.StatusOK, "trace", "Trace", d, false)
 		return
 	}
+	if !strings.Contains(q, "/") && validTxID(q) {
+		s.traceTx(w, r, sess, d)
+		return
+	}
 	bicPart, id, ok := strings.Cut(q, "/")
 	bic, err := settlement.ParseBIC(bicPart)
 	if !ok || err != nil || !settlement.ValidPaymentID([]byte(id)) {
-		d.Problem = "want BIC/PAYMENT-ID, e.g. SHBKKRSE/SH-000001"
+		d.Problem = "want BIC/PAYMENT-ID (a payment or a reversal), e.g. SHBKKRSE/SH-000001, or a ledger transaction id"
 		s.render(w, sess, http.StatusBadRequest, "trace", "Trace", d, false)
 		return
 	}
@@ -1080,4 +1103,26 @@ func (s *Server) sessionLive(r *http.Request, sess *session) (bool, error) {
 	}
 	now := s.cfg.Now()
 	return !cs.Ended && !cs.User.Disabled && now.Sub(cs.LastSeen) <= sessionIdle && now.Sub(cs.Created) <= sessionMax, nil
+}
+
+// traceTx traces a ledger transaction back to the banks' files
+// (`settle audit trace-tx`).
+func (s *Server) traceTx(w http.ResponseWriter, r *http.Request, sess *session, d traceData) {
+	if s.cfg.Tracer == nil {
+		d.Problem = "tracing needs the ledger, which this console was started without"
+		s.render(w, sess, http.StatusServiceUnavailable, "trace", "Trace", d, false)
+		return
+	}
+	t, err := s.cfg.Tracer.TraceTx(r.Context(), d.Query)
+	if err != nil {
+		d.Problem = "trace failed: " + err.Error()
+		s.render(w, sess, http.StatusBadGateway, "trace", "Trace", d, false)
+		return
+	}
+	d.Tx = &t
+	d.Payments = t.Payments
+	if len(d.Payments) > txPaymentsShown {
+		d.Payments, d.More = d.Payments[:txPaymentsShown], len(t.Payments)-txPaymentsShown
+	}
+	s.render(w, sess, http.StatusOK, "trace", "Trace "+d.Query, d, false)
 }

@@ -86,7 +86,11 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 			return p.Run(ctx, d)
 		}}
 	if r.ledger != nil {
-		cfg.Tracer = &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
+		a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
+		if txs, ok := r.ledger.(jobs.TxReader); ok {
+			a.Txs = txs // the trace of a ledger transaction
+		}
+		cfg.Tracer = a
 		cfg.Ledger = r.ledger
 	} else {
 		r.log.Warn("console without the ledger: the trace page is off", "ledger.network", r.cfg.Ledger.Network)
