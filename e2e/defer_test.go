@@ -76,7 +76,7 @@ func TestDeferOverCapOnTheLedger(t *testing.T) {
 	if !strings.Contains(out, "defer file FA-"+day1+" of "+string(b0.BIC)+" from C"+day1+" to C"+day2+", by ops-kim") {
 		t.Fatalf("defer: %s", out)
 	}
-	if _, errs, code := s.settle("approve", s.requestID(out), "--by", "ops-kim"); code != 1 || !strings.Contains(errs, "four eyes") {
+	if _, errs, code := s.settle("approve", s.requestID(out), "--by", "ops-kim", "--config", s.config); code != 1 || !strings.Contains(errs, "four eyes") {
 		t.Fatalf("the requester approves her own deferral: exit %d %s", code, lastLines(errs, 3))
 	}
 	s.approve(out)

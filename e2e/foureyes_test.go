@@ -9,7 +9,7 @@ import (
 // approval printed.
 func (s *sys) approve(out string) string {
 	s.t.Helper()
-	return s.must("approve", s.requestID(out), "--by", "ops-lee")
+	return s.must("approve", s.requestID(out), "--by", "ops-lee", "--config", s.config) // the deferral's notice goes to the test's outbox
 }
 
 // requestID is the number of the request out announced.
@@ -33,7 +33,7 @@ func (s *sys) setCap(bic, cur, amount string) {
 	case code == 0:
 		return
 	case code == 1 && strings.Contains(errs, "needs a second operator"):
-		s.approve(s.must("bank", "cap", "raise", bic, cur, amount, "--note", "the bank's funding, agreed", "--by", "ops-kim"))
+		s.approve(s.must("bank", "cap", "raise", bic, cur, amount, "--note", "the bank's funding, agreed", "--by", "ops-kim", "--config", s.config))
 	default:
 		s.t.Fatalf("bank cap set %s %s %s: exit %d\n%s\n%s", bic, cur, amount, code, out, lastLines(errs, 10))
 	}

@@ -1,1 +1,0 @@
-/VANzkXWgkjO6dc5mvyfxcdc0mCWGgPdKVpduqOYaIInchgUMr9sAinQIBA2L/Il/Kkg+cGjQMsgl6FgESroCA==
