@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"settle/adapters/postgres"
+	"settle/adapters/sftp"
 	"settle/approval"
 	"settle/jobs"
 	"settle/settlement"
@@ -71,6 +72,13 @@ type Store interface {
 	BreaksPage(ctx context.Context, date settlement.Date, state string, after postgres.BreakCursor, limit int) ([]postgres.BreakRow, bool, error)
 	PoisonReplays(ctx context.Context) (map[string]postgres.PoisonReplay, error)
 	CycleCounts(ctx context.Context, date settlement.Date) (postgres.CycleCounts, error)
+}
+
+// SFTPControl lists and lifts the running SFTP server's login lockouts
+// (settle sftp lockouts, settle sftp unlock).
+type SFTPControl interface {
+	Lockouts(ctx context.Context) ([]sftp.Lockout, error)
+	Lift(ctx context.Context, source, user, by string) (int, error)
 }
 
 // LedgerReader reads a committed transaction back from the ledger: its
@@ -159,6 +167,8 @@ type Config struct {
 	// RunCycle runs (or resumes) a cycle to its end: the pipeline's Run,
 	// as `settle cycle run` calls it. Nil: the console runs no cycle.
 	RunCycle func(ctx context.Context, date settlement.Date) (settlement.Cycle, error)
+	// SFTP is the running SFTP server's lockouts; nil: not shown.
+	SFTP SFTPControl
 	// Ledger reads transactions back from the ledger for the Ledger page
 	// (the submitter, the endorsers it holds); nil: Postgres's record only.
 	Ledger LedgerReader
@@ -236,6 +246,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /files/defer", s.authed(RoleOperator, s.fileDefer))
 	s.mux.HandleFunc("POST /cycles/{date}/run", s.authed(RoleOperator, s.cycleRun))
 	s.mux.HandleFunc("GET /cycles/{date}/files.csv", s.authed(RoleViewer, s.filesCSV))
+	s.mux.HandleFunc("GET /ops/sftp", s.authed(RoleAuditor, s.lockoutsPage))
+	s.mux.HandleFunc("POST /ops/sftp/lift", s.authed(RoleOperator, s.liftLockout))
 	s.mux.HandleFunc("GET /cycles/{date}/ledger", s.authed(RoleAuditor, s.ledgerPage))
 	s.mux.HandleFunc("GET /ops/poison", s.authed(RoleAuditor, s.poisonPage))
 	s.mux.HandleFunc("POST /ops/poison/replay", s.authed(RoleOperator, s.poisonReplay))

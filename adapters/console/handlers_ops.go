@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"net"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"settle/adapters/events"
 	"settle/adapters/postgres"
+	"settle/adapters/sftp"
 	"settle/approval"
 	"settle/jobs"
 	"settle/settlement"
@@ -469,4 +471,67 @@ func (s *Server) filesCSV(w http.ResponseWriter, r *http.Request, sess *session)
 	}
 	csvResponse(w, c.ID+"-files.csv", []string{"sender", "file_id", "name", "sha256", "signed_with", "received_at", "entries", "control_sum",
 		"acknowledged_at", "deferrals"}, rows)
+}
+
+// --- SFTP lockouts ---
+
+type lockoutsData struct {
+	Available bool
+	Lockouts  []sftp.Lockout
+	Problem   string
+}
+
+// lockoutsPage lists the SFTP server's lockouts: a bank's login locked
+// from one source after failed logins, or a source backing off.
+func (s *Server) lockoutsPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	d := lockoutsData{Available: s.cfg.SFTP != nil}
+	if d.Available {
+		ls, err := s.cfg.SFTP.Lockouts(r.Context())
+		if err != nil {
+			d.Problem = "the SFTP server did not answer: " + err.Error()
+		}
+		d.Lockouts = ls
+	}
+	if r.URL.Query().Get("format") == "csv" {
+		var rows [][]string
+		for _, l := range d.Lockouts {
+			rows = append(rows, []string{l.Source, l.User, strconv.Itoa(l.Failures), l.Until.UTC().Format(time.RFC3339)})
+		}
+		csvResponse(w, "sftp-lockouts.csv", []string{"source", "user", "failures", "until"}, rows)
+		return
+	}
+	s.render(w, sess, http.StatusOK, "sftp", "SFTP lockouts", d, false)
+}
+
+// loginBytesMax bounds an SFTP login in a form.
+const loginBytesMax = 64
+
+// liftLockout lifts a lockout (settle sftp unlock); logged.
+func (s *Server) liftLockout(w http.ResponseWriter, r *http.Request, sess *session) {
+	const action = "sftp.unlock"
+	src, user := strings.TrimSpace(r.PostForm.Get("source")), strings.TrimSpace(r.PostForm.Get("user"))
+	subject := cutName(src) + " " + cutName(user)
+	if net.ParseIP(src) == nil {
+		s.record(r, sess, action, subject, "refused", "bad source address")
+		s.fail(w, r, sess, http.StatusBadRequest, "source: want an IP address, as the lockout lists it")
+		return
+	}
+	if len(user) > loginBytesMax || !utf8Printable(user) && user != "" {
+		s.record(r, sess, action, subject, "refused", "bad login")
+		s.fail(w, r, sess, http.StatusBadRequest, "user: an SFTP login of at most %d printable characters, or empty for every user", loginBytesMax)
+		return
+	}
+	if s.cfg.SFTP == nil {
+		s.record(r, sess, action, subject, "refused", "no SFTP server")
+		s.fail(w, r, sess, http.StatusServiceUnavailable, "this console was started without the SFTP server")
+		return
+	}
+	n, err := s.cfg.SFTP.Lift(r.Context(), src, user, sess.user.Name)
+	if err != nil {
+		s.record(r, sess, action, subject, "failed", err.Error())
+		s.fail(w, r, sess, http.StatusBadGateway, "the SFTP server did not lift it: %v", err)
+		return
+	}
+	s.record(r, sess, action, subject, "ok", fmt.Sprintf("lifted %d lockout(s)", n))
+	http.Redirect(w, r, "/ops/sftp", http.StatusSeeOther)
 }

@@ -19,6 +19,7 @@ import (
 
 	"settle/adapters/console"
 	"settle/adapters/postgres"
+	"settle/adapters/sftp"
 	"settle/approval"
 	"settle/jobs"
 	"settle/settlement"
@@ -77,7 +78,7 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 		}
 	}
 	cfg := console.Config{Store: r.jobs, Accounts: r.store, Archive: r.archive, Now: clock, Log: r.log.With("component", "console"), TLS: useTLS,
-		Approver: r.approver(), RunCycle: func(ctx context.Context, d settlement.Date) (settlement.Cycle, error) {
+		Approver: r.approver(), SFTP: sftpControl{root: r.cfg.path("sftp")}, RunCycle: func(ctx context.Context, d settlement.Date) (settlement.Cycle, error) {
 			if _, err := r.jobs.EnsureCycle(ctx, d); err != nil {
 				return settlement.Cycle{}, err
 			}
@@ -133,6 +134,17 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 		return err
 	}
 	return nil
+}
+
+// sftpControl is the running SFTP server's lockouts through its control
+// socket, as settle sftp lockouts and unlock reach them.
+type sftpControl struct{ root string }
+
+func (c sftpControl) Lockouts(ctx context.Context) ([]sftp.Lockout, error) {
+	return sftp.ListLockouts(ctx, c.root)
+}
+func (c sftpControl) Lift(ctx context.Context, source, user, by string) (int, error) {
+	return sftp.LiftLockout(ctx, c.root, source, user, by)
 }
 
 // approver carries out four-eyes requests: the console's and the CLI's
