@@ -2,9 +2,9 @@ package console
 
 import (
 	"context"
-	"net"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"

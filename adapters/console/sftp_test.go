@@ -22,7 +22,9 @@ import (
 // control socket, as cmd/settle wires it.
 type sftpControl struct{ root string }
 
-func (c sftpControl) Lockouts(ctx context.Context) ([]sftp.Lockout, error) { return sftp.ListLockouts(ctx, c.root) }
+func (c sftpControl) Lockouts(ctx context.Context) ([]sftp.Lockout, error) {
+	return sftp.ListLockouts(ctx, c.root)
+}
 func (c sftpControl) Lift(ctx context.Context, source, user, by string) (int, error) {
 	return sftp.LiftLockout(ctx, c.root, source, user, by)
 }
