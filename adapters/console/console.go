@@ -72,6 +72,7 @@ type Store interface {
 	BreaksPage(ctx context.Context, date settlement.Date, state string, after postgres.BreakCursor, limit int) ([]postgres.BreakRow, bool, error)
 	PoisonReplays(ctx context.Context) (map[string]postgres.PoisonReplay, error)
 	CycleCounts(ctx context.Context, date settlement.Date) (postgres.CycleCounts, error)
+	CycleObligations(ctx context.Context, date settlement.Date) ([]postgres.Obligation, string, int64, error)
 }
 
 // SFTPControl lists and lifts the running SFTP server's login lockouts

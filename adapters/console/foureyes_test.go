@@ -399,6 +399,40 @@ func TestLedgerPageAndPaging(t *testing.T) {
 	if got := text(find(r.doc, "p[class=counts]")); !strings.Contains(got, fmt.Sprintf("3 files, %d entries (0 reversals); 0 files rejected at intake; 0 deferred in, 0 deferred out", cy.Entries)) {
 		t.Fatalf("counts %q", got)
 	}
+	// The bilateral matrix agrees with the net positions: what a bank is
+	// owed less what it owes is its net.
+	for _, m := range findAll(r.doc, "table[class=matrix]") {
+		cur := strings.TrimPrefix(attrOf(m, "id"), "matrix-")
+		var banks []string
+		for _, th := range findAll(find(m, "thead"), "th")[1:] {
+			banks = append(banks, text(th))
+		}
+		net := map[string]decimal.Decimal{}
+		for i, tr := range findAll(find(m, "tbody"), "tr") {
+			for j, td := range findAll(tr, "td") {
+				if v := text(td); v != "·" {
+					a := decimal.RequireFromString(v)
+					net[banks[i]], net[banks[j]] = net[banks[i]].Sub(a), net[banks[j]].Add(a)
+				}
+			}
+		}
+		for _, tr := range findAll(find(find(r.doc, "section#positions-"+cur), "tbody"), "tr") {
+			bank, cells := text(find(tr, "th")), findAll(tr, "td")
+			if want := decimal.RequireFromString(text(cells[2])); !net[bank].Equal(want) {
+				t.Fatalf("%s %s: the matrix nets to %s, the position is %s", cur, bank, net[bank], want)
+			}
+		}
+	}
+	if len(findAll(r.doc, "table[class=matrix]")) == 0 {
+		t.Fatal("no bilateral matrix")
+	}
+	var settleTx string
+	if err := w.pg.DB().QueryRowContext(w.ctx, `SELECT tx_id FROM ledger_txs WHERE function = 'SettleCycle'`).Scan(&settleTx); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(find(r.doc, "p#settled-by")); !strings.Contains(got, "Settled on the ledger by transaction "+settleTx) {
+		t.Fatalf("settled by: %q", got)
+	}
 	seen := map[string]bool{}
 	path := "/cycles/" + string(day) + "/ledger"
 	pages, unread := 0, 0

@@ -367,6 +367,42 @@ type currencyPositions struct {
 	Rows     []positionRow
 	Sum      string
 	Zero     bool
+	// The bilateral matrix: Banks in order, Cells[debtor][creditor] what
+	// the debtor owes the creditor ("" for nothing).
+	Banks []settlement.BIC
+	Cells [][]string
+}
+
+// matrix fills each currency's bilateral matrix from the obligations.
+func matrix(cps []currencyPositions, obs []postgres.Obligation) {
+	for i := range cps {
+		cp := &cps[i]
+		idx := map[settlement.BIC]int{}
+		for _, r := range cp.Rows {
+			idx[r.Bank] = len(cp.Banks)
+			cp.Banks = append(cp.Banks, r.Bank)
+		}
+		for _, o := range obs {
+			if o.Currency != cp.Currency {
+				continue
+			}
+			for _, b := range []settlement.BIC{o.Debtor, o.Creditor} {
+				if _, ok := idx[b]; !ok {
+					idx[b] = len(cp.Banks)
+					cp.Banks = append(cp.Banks, b)
+				}
+			}
+		}
+		cp.Cells = make([][]string, len(cp.Banks))
+		for j := range cp.Cells {
+			cp.Cells[j] = make([]string, len(cp.Banks))
+		}
+		for _, o := range obs {
+			if o.Currency == cp.Currency {
+				cp.Cells[idx[o.Debtor]][idx[o.Creditor]] = o.Amount
+			}
+		}
+	}
 }
 
 type cycleData struct {
@@ -377,6 +413,9 @@ type cycleData struct {
 	FilesLater bool  // a later page: offer the first
 	CanDefer   bool
 	Download   bool
+	// The ledger transaction that settled the cycle, and its block.
+	SettleTx    string
+	SettleBlock int64
 	Stages     []postgres.StageRecord
 	Errors     []postgres.StepError
 	Positions  []currencyPositions
@@ -493,6 +532,13 @@ func (s *Server) cyclePage(w http.ResponseWriter, r *http.Request, sess *session
 		return
 	}
 	d.Positions = positionsByCurrency(ps, caps)
+	obs, tx, block, err := s.cfg.Store.CycleObligations(r.Context(), c.BusinessDate)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	matrix(d.Positions, obs)
+	d.SettleTx, d.SettleBlock = tx, block
 	s.render(w, sess, http.StatusOK, "cycle", "Cycle "+c.ID, d, true)
 }
 

@@ -459,3 +459,47 @@ func (j *JobStore) CycleCounts(ctx context.Context, date settlement.Date) (Cycle
 	c.FirstCommit, c.LastCommit = first.Time, last.Time
 	return c, err
 }
+
+// Obligation is one bilateral obligation of a cycle's netting: what the
+// debtor owes the creditor in a currency, before netting multilaterally.
+type Obligation struct {
+	Debtor, Creditor settlement.BIC
+	Currency         string
+	Amount           string // as the currency writes it
+}
+
+// obligationsMax bounds one cycle's bilateral matrix (banks² × currencies).
+const obligationsMax = 20_000
+
+// CycleObligations are the bilateral obligations of a cycle's latest
+// netting, and the ledger transaction that settled it ("" before).
+func (j *JobStore) CycleObligations(ctx context.Context, date settlement.Date) ([]Obligation, string, int64, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT o.debtor, o.creditor, o.currency, o.amount::text FROM obligations o JOIN cycles c ON c.id = o.cycle_id
+		WHERE c.business_date = $1 AND c.seq = 1 AND o.revision = (SELECT max(revision) FROM obligations WHERE cycle_id = c.id)
+		ORDER BY o.currency, o.debtor, o.creditor LIMIT $2`, string(date), obligationsMax)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	defer rows.Close()
+	var out []Obligation
+	for rows.Next() {
+		var o Obligation
+		var d, c string
+		if err := rows.Scan(&d, &c, &o.Currency, &o.Amount); err != nil {
+			return nil, "", 0, err
+		}
+		o.Debtor, o.Creditor = settlement.BIC(d), settlement.BIC(c)
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", 0, err
+	}
+	var tx string
+	var block int64
+	err = j.db.QueryRowContext(ctx, `SELECT l.tx_id, coalesce(l.block_number, -1) FROM ledger_txs l JOIN cycles c ON c.id = l.cycle_id
+		WHERE c.business_date = $1 AND c.seq = 1 AND l.function = 'SettleCycle' ORDER BY l.id DESC LIMIT 1`, string(date)).Scan(&tx, &block)
+	if errors.Is(err, sql.ErrNoRows) {
+		return out, "", 0, nil
+	}
+	return out, tx, block, err
+}
