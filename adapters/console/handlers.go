@@ -416,9 +416,9 @@ type cycleData struct {
 	// The ledger transaction that settled the cycle, and its block.
 	SettleTx    string
 	SettleBlock int64
-	Stages     []postgres.StageRecord
-	Errors     []postgres.StepError
-	Positions  []currencyPositions
+	Stages      []postgres.StageRecord
+	Errors      []postgres.StepError
+	Positions   []currencyPositions
 }
 
 // barPx is the width of a full bar (the cap).
