@@ -73,6 +73,7 @@ type Store interface {
 	PoisonReplays(ctx context.Context) (map[string]postgres.PoisonReplay, error)
 	CycleCounts(ctx context.Context, date settlement.Date) (postgres.CycleCounts, error)
 	CycleObligations(ctx context.Context, date settlement.Date) ([]postgres.Obligation, string, int64, error)
+	ForeignLedgerEvents(ctx context.Context, cycle string) ([]postgres.ForeignEvent, error)
 }
 
 // SFTPControl lists and lifts the running SFTP server's login lockouts
@@ -168,6 +169,9 @@ type Config struct {
 	// RunCycle runs (or resumes) a cycle to its end: the pipeline's Run,
 	// as `settle cycle run` calls it. Nil: the console runs no cycle.
 	RunCycle func(ctx context.Context, date settlement.Date) (settlement.Cycle, error)
+	// Schedule says when the service runs the cycle, for the Operations
+	// page ("" if not given).
+	Schedule string
 	// SFTP is the running SFTP server's lockouts; nil: not shown.
 	SFTP SFTPControl
 	// Ledger reads transactions back from the ledger for the Ledger page

@@ -463,6 +463,19 @@ func TestLedgerPageAndPaging(t *testing.T) {
 	if len(seen) != total || pages != (total+49)/50 || unread > 1 {
 		t.Fatalf("%d transactions on %d pages (%d not read back), want %d", len(seen), pages, unread, total)
 	}
+	// A CycleSettled event read from the ledger for a transaction the
+	// service recorded is its own; one for a transaction it never wrote is
+	// flagged.
+	cid := settlement.CycleID(day)
+	for _, e := range []jobs.LedgerEvent{{Block: 9000, TxID: settleTx, Name: "CycleSettled", Cycle: cid}, {Block: 9001, TxID: "f0reign", Name: "CycleSettled", Cycle: cid}} {
+		if err := w.store.SaveLedgerEvent(w.ctx, "test", e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = c.get("/cycles/" + string(day) + "/ledger")
+	if got := findAll(find(find(r.doc, "div#foreign"), "tbody"), "tr"); len(got) != 1 || !strings.Contains(text(got[0]), "f0reign 9001 CycleSettled") {
+		t.Fatalf("foreign transactions: %s", text(find(r.doc, "div#foreign")))
+	}
 	r = c.get("/cycles/" + string(day) + "/ledger?format=csv")
 	if r.header.Get("Content-Type") != "text/csv; charset=utf-8" || strings.Count(r.body, "\n") != total+1 {
 		t.Fatalf("CSV: %q, %d lines", r.header.Get("Content-Type"), strings.Count(r.body, "\n"))
@@ -551,6 +564,9 @@ func TestLedgerPageAndPaging(t *testing.T) {
 	}
 	if r := c.get("/caps?format=csv"); strings.Count(r.body, "\n") != 13 {
 		t.Fatalf("caps CSV: %q", r.body)
+	}
+	if r := c.get("/actions"); text(find(r.doc, "p#schedule")) != `Schedule: the cycle at cron "0 1 * * 1-5" in Asia/Seoul` || find(r.doc, "table#runs") == nil {
+		t.Fatalf("operations page: %s", text(find(r.doc, "main")))
 	}
 	if r := c.get("/requests?page=-1"); r.status != http.StatusBadRequest {
 		t.Fatalf("bad page: %d", r.status)

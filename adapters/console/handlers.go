@@ -1029,9 +1029,10 @@ func (s *Server) verifyPage(w http.ResponseWriter, r *http.Request, sess *sessio
 }
 
 type actionsData struct {
-	Actions []postgres.ConsoleAction
-	Older   int64
-	Runs    []postgres.JobRun
+	Actions  []postgres.ConsoleAction
+	Older    int64
+	Runs     []postgres.JobRun
+	Schedule string
 }
 
 func (s *Server) actionsPage(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -1049,7 +1050,7 @@ func (s *Server) actionsPage(w http.ResponseWriter, r *http.Request, sess *sessi
 		s.storeError(w, r, sess, err)
 		return
 	}
-	d := actionsData{Actions: acts}
+	d := actionsData{Actions: acts, Schedule: s.cfg.Schedule}
 	if before == 0 {
 		if d.Runs, err = s.cfg.Store.JobRuns(r.Context(), 20); err != nil {
 			s.storeError(w, r, sess, err)

@@ -172,6 +172,9 @@ type ledgerData struct {
 	Next     int64
 	Later    bool
 	FromLedg bool
+	// Foreign are the cycle's ledger events whose transaction the service
+	// did not submit.
+	Foreign []postgres.ForeignEvent
 }
 
 // ledgerPage is a cycle's ledger transactions: what Postgres recorded of
@@ -211,6 +214,10 @@ func (s *Server) ledgerPage(w http.ResponseWriter, r *http.Request, sess *sessio
 		return
 	}
 	d := ledgerData{Cycle: c, Total: total, Later: after > 0, FromLedg: s.cfg.Ledger != nil}
+	if d.Foreign, err = s.cfg.Store.ForeignLedgerEvents(r.Context(), c.ID); err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
 	for _, t := range txs {
 		row := ledgerRow{LedgerTxRecord: t}
 		if s.cfg.Ledger != nil {

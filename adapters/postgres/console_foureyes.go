@@ -503,3 +503,36 @@ func (j *JobStore) CycleObligations(ctx context.Context, date settlement.Date) (
 	}
 	return out, tx, block, err
 }
+
+// ForeignEvent is an event of our chaincode, read from the ledger's blocks,
+// whose transaction the service never recorded as its own: somebody else
+// submitted it.
+type ForeignEvent struct {
+	TxID       string
+	Block      int64
+	Name       string
+	ReceivedAt time.Time
+}
+
+// foreignEventsMax bounds one reading.
+const foreignEventsMax = 200
+
+// ForeignLedgerEvents are a cycle's ledger events (by cycle id, "C2026-…")
+// whose transaction is not in ledger_txs, newest first.
+func (j *JobStore) ForeignLedgerEvents(ctx context.Context, cycle string) ([]ForeignEvent, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT e.tx_id, e.block_number, e.name, e.received_at FROM ledger_events e
+		WHERE e.cycle = $1 AND NOT EXISTS (SELECT 1 FROM ledger_txs l WHERE l.tx_id = e.tx_id) ORDER BY e.block_number DESC LIMIT $2`, cycle, foreignEventsMax)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ForeignEvent
+	for rows.Next() {
+		var e ForeignEvent
+		if err := rows.Scan(&e.TxID, &e.Block, &e.Name, &e.ReceivedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
