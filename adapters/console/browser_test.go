@@ -494,3 +494,35 @@ func TestBrowserFourEyes(t *testing.T) {
 		t.Fatalf("%d replays", n)
 	}
 }
+
+// TestBrowserTraceReversal: an auditor in Chromium traces a reversed
+// payment from the trace form and reads both directions: the payment with
+// its reversal, and from the reversal's link, the reversal with its
+// original.
+func TestBrowserTraceReversal(t *testing.T) {
+	w := newWorld(t)
+	w.user("audrey", "auditor")
+	next := w.reversedNextDay()
+	b0 := string(w.banks[0].BIC)
+	audrey := newBrowser(t, "audrey")
+	audrey.login(w.srv.URL, "audrey")
+	audrey.do("trace the reversed payment",
+		chromedp.Navigate(w.srv.URL+"/trace"),
+		chromedp.WaitVisible(chromedp.CSS("#q")),
+		chromedp.SendKeys(chromedp.CSS("#q"), b0+"/PX-1"),
+		chromedp.Click(chromedp.CSS("#trace")),
+		chromedp.WaitVisible(chromedp.CSS(".trace .trace")),
+	)
+	outer, inner := audrey.text(".trace h2"), audrey.text(".trace .trace h2")
+	if !strings.HasPrefix(outer, b0+"/PX-1: every step checks") || !strings.HasPrefix(inner, b0+"/RX-1: every step checks") {
+		audrey.fail("trace", fmt.Errorf("traces %q and %q", outer, inner))
+	}
+	if tr := audrey.text(".trace .trace"); !strings.Contains(tr, "C"+string(next)) || !strings.Contains(tr, "FR-1") {
+		audrey.fail("the reversal's trace", fmt.Errorf("%s", tr))
+	}
+	audrey.shot("trace-reversal")
+	audrey.do("from the reversal", chromedp.Navigate(w.srv.URL+"/trace?q="+url.QueryEscape(b0+"/RX-1")), chromedp.WaitVisible(chromedp.CSS(".trace .trace")))
+	if inner := audrey.text(".trace .trace h2"); !strings.HasPrefix(inner, b0+"/PX-1: every step checks") {
+		audrey.fail("trace of the reversal", fmt.Errorf("its original's trace %q", inner))
+	}
+}

@@ -659,3 +659,65 @@ func TestRunCycleFromConsole(t *testing.T) {
 		t.Fatalf("%d failed runs logged", n)
 	}
 }
+
+// TestTraceReversedPayment: a payment settled one day and reversed the
+// next is traced both ways: the payment's trace shows its reversal, the
+// reversal's its original, each with its file, cycle and ledger step.
+func TestTraceReversedPayment(t *testing.T) {
+	w := newWorld(t)
+	w.user("audrey", "auditor")
+	b0 := w.banks[0].BIC
+	next := w.reversedNextDay()
+	c := w.client()
+	c.login("audrey", password("audrey"))
+	for q, want := range map[string][]string{
+		string(b0) + "/PX-1": {string(b0) + "/PX-1", "FP-1", "C" + string(day), string(b0) + "/RX-1", "FR-1", "C" + string(next)},
+		string(b0) + "/RX-1": {string(b0) + "/RX-1", "FR-1", "C" + string(next), string(b0) + "/PX-1", "FP-1", "C" + string(day)},
+	} {
+		r := c.get("/trace?q=" + url.QueryEscape(q))
+		sections := findAll(r.doc, "section[class=trace]")
+		if r.status != http.StatusOK || len(sections) != 2 {
+			t.Fatalf("trace %s: %d, %d traces: %s", q, r.status, len(sections), text(find(r.doc, "main")))
+		}
+		got := text(find(r.doc, "main"))
+		for _, s := range want {
+			if !strings.Contains(got, s) {
+				t.Fatalf("trace %s lacks %q: %s", q, s, got)
+			}
+		}
+		for _, v := range findAll(r.doc, "span#verdict") {
+			if text(v) != "every step checks" {
+				t.Fatalf("trace %s: %q: %s", q, text(v), got)
+			}
+		}
+	}
+}
+
+// reversedNextDay settles bank 0's payment PX-1 (file FP-1) in the day's
+// cycle, and its reversal RX-1 (file FR-1) in the next business day's;
+// it returns that day.
+func (w *world) reversedNextDay() settlement.Date {
+	w.t.Helper()
+	t := w.t
+	b0, b1 := w.banks[0].BIC, w.banks[1].BIC
+	w.files(day, 6)
+	w.upload(0, "FP-1.csv", []byte(fmt.Sprintf("H,FP-1,%s,%s,%sT09:00:00+09:00\nP,PX-1,%s,%s,1000,KRW,invoice 17\nT,1,1000\n", b0, day, day, b0, b1)))
+	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 1 {
+		t.Fatalf("intake: %+v %v", c, err)
+	}
+	w.advance(9 * time.Hour)
+	if _, err := w.pipeline().Run(w.ctx, day); err != nil {
+		t.Fatal(err)
+	}
+	next := w.cal.Next(day)
+	w.advance(15 * time.Hour) // the next morning
+	w.upload(0, "FR-1.csv", []byte(fmt.Sprintf("H,FR-1,%s,%s,%sT09:00:00+09:00\nR,RX-1,PX-1,%s,%s,1000,KRW,AM05\nT,1,1000\n", b0, next, next, b0, b1)))
+	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 1 {
+		t.Fatalf("intake of the reversal: %+v %v", c, err)
+	}
+	w.advance(9 * time.Hour)
+	if _, err := w.pipeline().Run(w.ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	return next
+}
