@@ -89,9 +89,16 @@ type LedgerReader interface {
 	Tx(ctx context.Context, txID string) (jobs.LedgerTx, error)
 }
 
-// Archive opens a received file's original bytes by their SHA-256.
+// Archive opens a received file's original bytes by their SHA-256, and
+// finds what a bank sent under a name (a file's .sig).
 type Archive interface {
 	Open(sum string) (io.ReadCloser, error)
+	Find(bank, name string) (sum string, ok bool, err error)
+}
+
+// Acks are the acknowledgements as the banks received them, byte for byte.
+type Acks interface {
+	Acknowledgement(ctx context.Context, bank settlement.BIC, file, sum string) (postgres.RecordedAck, bool, error)
 }
 
 // Accounts are the console's users, sessions and action log.
@@ -163,6 +170,7 @@ type Config struct {
 	Accounts Accounts
 	Tracer   Tracer  // nil: the trace page says tracing needs the ledger
 	Archive  Archive // nil: no downloads of the banks' files
+	Acks     Acks    // nil: no downloads of the acknowledgements
 	// Approver carries out four-eyes decisions and asks for deferrals and
 	// replays; nil: write-offs and cap raises only (Store.DecideRequest).
 	Approver *Approver
@@ -246,6 +254,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /trace", s.authed(RoleAuditor, s.tracePage))
 	s.mux.HandleFunc("GET /verify", s.authed(RoleAuditor, s.verifyPage))
 	s.mux.HandleFunc("GET /files/{sha256}", s.authed(RoleAuditor, s.fileDownload))
+	s.mux.HandleFunc("GET /files/{sha256}/sig", s.authed(RoleAuditor, s.sigDownload))
+	s.mux.HandleFunc("GET /files/{sha256}/ack", s.authed(RoleAuditor, s.ackDownload))
 	s.mux.HandleFunc("GET /actions", s.authed(RoleAuditor, s.actionsPage))
 	s.mux.HandleFunc("GET /events", s.authed(RoleViewer, s.events))
 	s.mux.HandleFunc("POST /files/defer", s.authed(RoleOperator, s.fileDefer))

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"io"
 	"errors"
 	"fmt"
 	"net"
@@ -541,4 +542,82 @@ func (s *Server) liftLockout(w http.ResponseWriter, r *http.Request, sess *sessi
 	}
 	s.record(r, sess, action, subject, "ok", fmt.Sprintf("lifted %d lockout(s)", n))
 	http.Redirect(w, r, "/ops/sftp", http.StatusSeeOther)
+}
+
+// --- a file's signature and acknowledgement ---
+
+// fileOf reads the file a download names: its SHA-256 in the path, its
+// sender and name in the query (as the Files table links them).
+func (s *Server) fileOf(w http.ResponseWriter, r *http.Request, sess *session) (sum string, bank settlement.BIC, name string, ok bool) {
+	sum = r.PathValue("sha256")
+	if len(sum) != 64 || strings.Trim(sum, "0123456789abcdef") != "" {
+		s.fail(w, r, sess, http.StatusBadRequest, "want a file's SHA-256: 64 lowercase hex digits")
+		return
+	}
+	bank, err := settlement.ParseBIC(r.URL.Query().Get("bank"))
+	if err != nil {
+		s.fail(w, r, sess, http.StatusBadRequest, "bank: %v", err)
+		return
+	}
+	name = r.URL.Query().Get("name")
+	if name == "" || len(name) > 255 || !utf8Printable(name) {
+		s.fail(w, r, sess, http.StatusBadRequest, "name: the file's name as the bank sent it")
+		return
+	}
+	return sum, bank, name, true
+}
+
+// sigDownload sends the detached signature that came with a file, from
+// the archive, as the bank sent it; logged.
+func (s *Server) sigDownload(w http.ResponseWriter, r *http.Request, sess *session) {
+	sum, bank, name, ok := s.fileOf(w, r, sess)
+	if !ok {
+		return
+	}
+	if s.cfg.Archive == nil {
+		s.fail(w, r, sess, http.StatusServiceUnavailable, "this console was started without the archive")
+		return
+	}
+	sigSum, found, err := s.cfg.Archive.Find(string(bank), name+".sig")
+	if err != nil || !found {
+		s.record(r, sess, "file.sig.download", sum, "refused", fmt.Sprintf("no archived %s.sig of %s: %v", name, bank, err))
+		s.fail(w, r, sess, http.StatusNotFound, "no archived %s.sig of %s", name, bank)
+		return
+	}
+	rc, err := s.cfg.Archive.Open(sigSum)
+	if err != nil {
+		s.fail(w, r, sess, http.StatusNotFound, "the archive cannot open %s.sig: %v", name, err)
+		return
+	}
+	defer rc.Close()
+	s.record(r, sess, "file.sig.download", sum, "ok", string(bank)+" "+name+".sig")
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+sum+`.sig"`)
+	io.Copy(w, rc)
+}
+
+// ackDownload sends a file's acknowledgement byte for byte as the intake
+// wrote it to the bank's outbox (recorded in the same transaction).
+func (s *Server) ackDownload(w http.ResponseWriter, r *http.Request, sess *session) {
+	sum, bank, name, ok := s.fileOf(w, r, sess)
+	if !ok {
+		return
+	}
+	if s.cfg.Acks == nil {
+		s.fail(w, r, sess, http.StatusServiceUnavailable, "this console was started without the acknowledgements")
+		return
+	}
+	a, found, err := s.cfg.Acks.Acknowledgement(r.Context(), bank, name, sum)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	if !found || a.Body == nil {
+		s.fail(w, r, sess, http.StatusNotFound, "no recorded acknowledgement of %s from %s with that SHA-256", name, bank)
+		return
+	}
+	s.record(r, sess, "file.ack.download", sum, "ok", string(bank)+" "+a.Name)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+sum+`.ack.json"`)
+	w.Write(a.Body)
 }

@@ -77,7 +77,7 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 			return usageError("console.listen %s: without console.tls_cert and tls_key the console listens on loopback only", cc.Listen)
 		}
 	}
-	cfg := console.Config{Store: r.jobs, Accounts: r.store, Archive: r.archive, Now: clock, Log: r.log.With("component", "console"), TLS: useTLS,
+	cfg := console.Config{Store: r.jobs, Accounts: r.store, Archive: r.archive, Acks: r.store, Now: clock, Log: r.log.With("component", "console"), TLS: useTLS,
 		Approver: r.approver(), SFTP: sftpControl{root: r.cfg.path("sftp")},
 		Schedule: fmt.Sprintf("the cycle at cron %q in %s; settle serve carries on unfinished cycles every %s", r.cfg.Schedule.Cycle, r.cal.Location(), r.cfg.Schedule.Resume),
 		RunCycle: func(ctx context.Context, d settlement.Date) (settlement.Cycle, error) {
