@@ -2,9 +2,9 @@ package console
 
 import (
 	"context"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
