@@ -552,9 +552,18 @@ func TestHeldCycleSaysWhy(t *testing.T) {
 	c := w.client()
 	c.login("vic", password("vic"))
 	r := c.get("/")
-	hold := text(find(find(r.doc, "article#cycle-"+string(day)), "div[class=hold]"))
-	if !strings.Contains(hold, "Held before NETTED") || !strings.Contains(hold, "net debit cap exceeded") || !strings.Contains(hold, "defer a file or raise the cap") {
+	holdDiv := find(find(r.doc, "article#cycle-"+string(day)), "div[class=hold]")
+	hold := text(holdDiv)
+	if !strings.Contains(hold, "Held before NETTED") || !strings.Contains(hold, "net debit cap exceeded") || !strings.Contains(hold, "Either defer a file of a bank over its cap") {
 		t.Fatalf("hold: %q", hold)
+	}
+	// A cap breach's hold offers what unblocks it: a deferral, a raise.
+	var links []string
+	for _, a := range findAll(holdDiv, "a") {
+		links = append(links, attrOf(a, "href"))
+	}
+	if strings.Join(links, " ") != "/cycles/"+string(day)+"#files /caps" {
+		t.Fatalf("the hold's actions: %v", links)
 	}
 	r = c.get("/cycles/" + string(day))
 	if !strings.Contains(text(find(r.doc, "div[class=hold]")), "settle cycle run --date 2026-11-24") {

@@ -254,6 +254,10 @@ type cycleView struct {
 	Timeline []stageMark
 	Hold     *jobs.Failure
 	CanRun   bool // a stage remains and this console can run the pipeline
+	// Unblock is what can unblock a hold besides fixing its cause and
+	// running again: "caps" (defer a file or raise a cap), "reversal"
+	// (settle the original's cycle first, or defer the reversal's file).
+	Unblock string
 	Counts   postgres.CycleCounts
 	Ledger   ledgerProgress
 }
@@ -319,6 +323,14 @@ func (s *Server) cycleView(r *http.Request, c settlement.Cycle) (cycleView, erro
 	}
 	if ok && f.HoldsAt(c.Stage) {
 		v.Hold = &f
+		// What can unblock it: the hold's message starts with the
+		// pipeline's sentinel (wrapped with %w).
+		switch {
+		case strings.Contains(f.Err, jobs.ErrCapBreach.Error()):
+			v.Unblock = "caps"
+		case strings.Contains(f.Err, jobs.ErrOriginalPending.Error()):
+			v.Unblock = "reversal"
+		}
 	}
 	return v, nil
 }
