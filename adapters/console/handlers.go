@@ -258,8 +258,8 @@ type cycleView struct {
 	// running again: "caps" (defer a file or raise a cap), "reversal"
 	// (settle the original's cycle first, or defer the reversal's file).
 	Unblock string
-	Counts   postgres.CycleCounts
-	Ledger   ledgerProgress
+	Counts  postgres.CycleCounts
+	Ledger  ledgerProgress
 }
 
 // ledgerProgress is the ledger stage's bar: entries committed of the
