@@ -79,6 +79,7 @@ func TestDeferOverCapOnTheLedger(t *testing.T) {
 	if _, errs, code := s.settle("approve", s.requestID(out), "--by", "ops-kim", "--config", s.config); code != 1 || !strings.Contains(errs, "four eyes") {
 		t.Fatalf("the requester approves her own deferral: exit %d %s", code, lastLines(errs, 3))
 	}
+	faRequest := s.requestID(out)
 	s.approve(out)
 	notice, err := os.ReadFile(filepath.Join(s.dir, "state", "sftp", "banks", string(b0.BIC), "outbox", "fa.csv.deferred.json"))
 	if err != nil || !strings.Contains(string(notice), `"to_cycle": "C`+day2+`"`) {
@@ -168,7 +169,7 @@ func TestDeferOverCapOnTheLedger(t *testing.T) {
 			moves = append(moves, st.Facts["from"]+">"+st.Facts["to"]+" by "+st.Facts["by"])
 		}
 	}
-	if got := strings.Join(moves, ", "); got != "C"+day1+">C"+day2+" by ops-kim" {
+	if got := strings.Join(moves, ", "); got != "C"+day1+">C"+day2+" by ops-kim, approved by ops-lee (request "+faRequest+")" {
 		t.Fatalf("the trace's deferrals: %s", got)
 	}
 	for _, d := range []string{day1, day2} {
