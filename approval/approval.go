@@ -1,5 +1,6 @@
 // Package approval is the four-eyes rule on money: an action that moves or
-// writes off money (a break written off, a cap raised, a file deferred) is
+// writes off money (a break written off, a cap raised, a file deferred, a
+// poisoned event replayed into the settlement steps) is
 // first requested by one operator and takes effect only when a second,
 // different operator approves it. The request and the decision are both
 // kept. The console and the CLI call the same store functions, which apply
@@ -23,7 +24,20 @@ const (
 	// CapRaise raises a bank's net debit cap: it lets the bank owe more
 	// tonight. Subject is "BIC/CUR", Amount the new cap.
 	CapRaise = "cap.raise"
+	// Defer moves an accepted file to another cycle: its payments settle
+	// on another day, and the bank is told. Subject is "BIC/FILE-ID", From
+	// and To the cycles' business dates, Note the reason the bank reads.
+	Defer = "file.defer"
+	// Replay publishes a poisoned event again whose handler moves a cycle
+	// towards settlement (netting, the ledger write, the settlement).
+	// Subject is the poisoned message's UUID.
+	Replay = "poison.replay"
 )
+
+// Known tells whether action is one that needs four eyes.
+func Known(action string) bool {
+	return action == WriteOff || action == CapRaise || action == Defer || action == Replay
+}
 
 // Decisions.
 const (
@@ -53,6 +67,8 @@ type Request struct {
 	Action      string    `json:"action"`
 	Subject     string    `json:"subject"`          // a break key, or BIC/CUR
 	Amount      string    `json:"amount,omitempty"` // CapRaise: the new cap, as the currency writes it
+	From        string    `json:"from,omitempty"`   // Defer: the business date of the cycle the file is in
+	To          string    `json:"to,omitempty"`     // Defer: the business date of the cycle it goes to
 	Note        string    `json:"note"`
 	RequestedBy string    `json:"requested_by"`
 	RequestedAt time.Time `json:"requested_at"`
@@ -66,7 +82,7 @@ func (r Request) Pending() bool { return r.Decision == "" }
 
 // New checks a request before it is recorded.
 func New(action, subject, note, by string, at time.Time) (Request, error) {
-	if action != WriteOff && action != CapRaise {
+	if !Known(action) {
 		return Request{}, fmt.Errorf("%w: %q", ErrUnknown, action)
 	}
 	if strings.TrimSpace(note) == "" || len([]rune(note)) > noteRunesMax {

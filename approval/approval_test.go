@@ -49,3 +49,26 @@ func TestNewRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryMoneyActionNeedsTwo: a deferral and a money-moving replay are
+// requests like a write-off and a cap raise, under the same rule.
+func TestEveryMoneyActionNeedsTwo(t *testing.T) {
+	for _, action := range []string{WriteOff, CapRaise, Defer, Replay} {
+		if !Known(action) {
+			t.Fatalf("%s unknown", action)
+		}
+		r, err := New(action, "subject", "why", "alice", t0)
+		if err != nil {
+			t.Fatalf("%s: %v", action, err)
+		}
+		if _, err := r.Decide(Approved, "Alice", t0); !errors.Is(err, ErrSameOperator) {
+			t.Fatalf("%s approved by its requester: %v", action, err)
+		}
+		if d, err := r.Decide(Rejected, "bob", t0); err != nil || d.Decision != Rejected {
+			t.Fatalf("%s rejected by another: %+v %v", action, d, err)
+		}
+	}
+	if Known("file.defer.now") {
+		t.Fatal("an unknown action is known")
+	}
+}

@@ -30,7 +30,7 @@ func TestDeferOverCapOnTheLedger(t *testing.T) {
 	if out := s.must("intake", "run"); !strings.Contains(out, "accepted 2") {
 		t.Fatalf("intake: %s", out)
 	}
-	s.must("bank", "cap", "set", string(b0.BIC), "KRW", "500")
+	s.setCap(string(b0.BIC), "KRW", "500")
 	// The ledger holds the same cap: it would refuse the settlement too.
 	s.must("ledger", "register-banks", "--from-store", "--config", s.config)
 
@@ -62,16 +62,25 @@ func TestDeferOverCapOnTheLedger(t *testing.T) {
 		"--to", sat.Format(time.DateOnly)); code != 2 || !strings.Contains(errs, "not a business day (a weekend)") {
 		t.Fatalf("defer to a Saturday: exit %d %s", code, lastLines(errs, 3))
 	}
-	// The wrong bank's file first: FB is deferred, then moved back.
-	s.must("cycle", "defer", "--date", day1, "--file", string(b1.BIC)+"/FB-"+day1, "--reason", "over its cap", "--by", "ops-kim")
+	// The wrong bank's file first: FB is deferred, then moved back. Each
+	// move is one operator's request and another's approval (four eyes).
+	s.approve(s.must("cycle", "defer", "--date", day1, "--file", string(b1.BIC)+"/FB-"+day1, "--reason", "over its cap", "--by", "ops-kim"))
 	out = s.must("cycle", "defer", "--date", day2, "--to", day1, "--file", string(b1.BIC)+"/FB-"+day1, "--reason", "deferred the wrong file", "--by", "ops-kim")
-	if !strings.Contains(out, "moved back from C"+day2+" to C"+day1+" by ops-kim") {
+	if !strings.Contains(out, "move back file FB-"+day1+" of "+string(b1.BIC)+" from C"+day2+" to C"+day1+", by ops-kim") {
 		t.Fatalf("move back: %s", out)
 	}
+	if got := s.approve(out); !strings.Contains(got, "APPROVED by ops-lee") {
+		t.Fatalf("move back approved: %s", got)
+	}
 	out = s.must("cycle", "defer", "--date", day1, "--file", string(b0.BIC)+"/FA-"+day1, "--reason", "over its KRW cap; cannot fund tonight", "--by", "ops-kim")
-	if !strings.Contains(out, "deferred from C"+day1+" to C"+day2+" by ops-kim") {
+	if !strings.Contains(out, "defer file FA-"+day1+" of "+string(b0.BIC)+" from C"+day1+" to C"+day2+", by ops-kim") {
 		t.Fatalf("defer: %s", out)
 	}
+	if _, errs, code := s.settle("approve", s.requestID(out), "--by", "ops-kim", "--config", s.config); code != 1 || !strings.Contains(errs, "four eyes") {
+		t.Fatalf("the requester approves her own deferral: exit %d %s", code, lastLines(errs, 3))
+	}
+	faRequest := s.requestID(out)
+	s.approve(out)
 	notice, err := os.ReadFile(filepath.Join(s.dir, "state", "sftp", "banks", string(b0.BIC), "outbox", "fa.csv.deferred.json"))
 	if err != nil || !strings.Contains(string(notice), `"to_cycle": "C`+day2+`"`) {
 		t.Fatalf("the bank's notice: %s %v", notice, err)
@@ -84,7 +93,7 @@ func TestDeferOverCapOnTheLedger(t *testing.T) {
 	// The bank funds: the cap is raised in Postgres only; the cycle brings
 	// it to the ledger before it writes anything, or the ledger would
 	// refuse the settlement with its own cap of 500.
-	s.must("bank", "cap", "set", string(b0.BIC), "KRW", "5000")
+	s.setCap(string(b0.BIC), "KRW", "5000")
 	s.must("cycle", "run", "--date", day2)
 	if out := s.must("recon", "run", "--date", day2); !strings.Contains(out, " 0 breaks") {
 		t.Fatalf("recon %s: %s", day2, out)
@@ -160,7 +169,7 @@ func TestDeferOverCapOnTheLedger(t *testing.T) {
 			moves = append(moves, st.Facts["from"]+">"+st.Facts["to"]+" by "+st.Facts["by"])
 		}
 	}
-	if got := strings.Join(moves, ", "); got != "C"+day1+">C"+day2+" by ops-kim" {
+	if got := strings.Join(moves, ", "); got != "C"+day1+">C"+day2+" by ops-kim, approved by ops-lee (request "+faRequest+")" {
 		t.Fatalf("the trace's deferrals: %s", got)
 	}
 	for _, d := range []string{day1, day2} {

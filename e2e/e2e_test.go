@@ -189,7 +189,7 @@ http: {listen: "127.0.0.1:0"}
 	caps, _ := os.ReadFile(s.day.Caps)
 	for _, line := range strings.Split(strings.TrimSpace(string(caps)), "\n")[1:] {
 		f := strings.Split(line, ",")
-		s.must("bank", "cap", "set", f[0], f[1], f[2])
+		s.setCap(f[0], f[1], f[2])
 	}
 	s.joinLedger()
 	return s

@@ -221,7 +221,7 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 	capLines := strings.Split(strings.TrimSpace(string(caps)), "\n")[1:]
 	for _, line := range capLines {
 		f := strings.Split(line, ",")
-		s.must("bank", "cap", "set", f[0], f[1], "0")
+		s.setCap(f[0], f[1], "0")
 	}
 	if _, errs, code := s.settle("cycle", "run", "--date", date); code == 0 || !strings.Contains(errs, "net debit cap exceeded") {
 		t.Fatalf("cycle over zero caps: exit %d\n%s", code, lastLines(errs, 10))
@@ -247,7 +247,7 @@ func TestServeTakesUploadsFromOpenSSH(t *testing.T) {
 	// The banks fund; the operator restores the caps and runs the cycle.
 	for _, line := range capLines {
 		f := strings.Split(line, ",")
-		s.must("bank", "cap", "set", f[0], f[1], f[2])
+		s.setCap(f[0], f[1], f[2])
 	}
 	s.must("cycle", "run", "--date", date)
 	out := s.must("recon", "run", "--date", date)

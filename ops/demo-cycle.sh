@@ -98,8 +98,6 @@ for b in "${BICS[@]}"; do
   printf '  {"bic": "%s", "authorized_keys": ["%s"]}%s\n' "$b" "$(cat "$D/ssh/$b.pub")" "$sep" >> "$D/sftp-banks.json"
 done
 echo "]" >> "$D/sftp-banks.json"
-tail -n +2 "$D/day1/caps.csv" | while IFS=, read -r b c amt; do $S bank cap set "$b" "$c" "$amt" >/dev/null; done
-$S bank list
 cat > "$D/settle.yaml" <<YAML
 zone: Asia/Seoul
 database: $DATABASE_URL
@@ -128,6 +126,16 @@ for u in demo-operator:operator demo-operator2:operator demo-auditor:auditor; do
   echo "$pw" | $S user add "${u%%:*}" --role "${u##*:}" --config "$D/settle.yaml" >/dev/null || die "settle user add ${u%%:*} failed"
   echo "${u%%:*} (${u##*:}): $pw" >> "$D/console-logins.txt"
 done
+# Net debit caps under four eyes: one operator requests each (a bank with no cap has a
+# cap of zero, so its first cap is a raise), the other approves it.
+while IFS=, read -r b c amt; do
+  if [ "$amt" = 0 ]; then $S bank cap set "$b" "$c" 0 >/dev/null || die "settle bank cap set $b $c 0 failed"; continue; fi
+  req=$($S bank cap raise "$b" "$c" "$amt" --note "the demo's opening cap" --by demo-operator --config "$D/settle.yaml") ||
+    die "settle bank cap raise $b $c $amt failed"
+  id=${req#request }; id=${id%%:*}
+  $S approve "$id" --by demo-operator2 --config "$D/settle.yaml" >/dev/null || die "settle approve $id (the cap of $b in $c) failed"
+done < <(tail -n +2 "$D/day1/caps.csv")
+$S bank list
 
 step "1a. The ledger is founded: the operator proposes, each bank's own admin approves and registers its keys"
 # Each command signs with ONE identity: the operator's admin, then each bank's

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,9 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"settle/jobs"
+	"settle/settlement"
 )
 
 // chromiumPath is Debian's chromium, installed by ops/deps.sh.
@@ -353,4 +357,177 @@ func (b *browser) shot(name string) {
 func jsString(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "<", `\u003c`)
 	return `"` + r.Replace(s) + `"`
+}
+
+// TestBrowserFourEyes drives Chromium through the four-eyes actions added
+// to the console: an operator requests a file's deferral from the cycle
+// page's form and cannot approve it herself; a second operator approves
+// it in his own browser and finds the file in the next cycle; she pages
+// through the cycle's ledger transactions, each with its endorsers; she
+// asks for the replay of a poisoned event that nets a cycle, which waits
+// for him, and he approves it; a replay sent again is refused.
+func TestBrowserFourEyes(t *testing.T) {
+	w := newWorld(t)
+	w.user("alice", "operator")
+	w.user("bob", "operator")
+	w.files(day, 400) // 400 payments in chunks of 7: two pages of ledger transactions
+	next := w.cal.Next(day)
+	f0 := fmt.Sprintf("F%s-0", strings.ReplaceAll(string(day), "-", ""))
+	row := "#file-" + string(w.banks[0].BIC) + "-" + f0
+
+	alice := newBrowser(t, "alice")
+	alice.login(w.srv.URL, "alice")
+	alice.do("open the cycle's files",
+		chromedp.Navigate(w.srv.URL+"/cycles/"+string(day)),
+		chromedp.WaitVisible(chromedp.CSS(row+" summary")),
+		chromedp.Click(chromedp.CSS(row+" summary")),
+		chromedp.WaitVisible(chromedp.CSS(row+" textarea")),
+		chromedp.SendKeys(chromedp.CSS(row+" textarea"), "over its KRW cap; cannot fund tonight"),
+		chromedp.Click(chromedp.CSS(row+" .defer-button")),
+		chromedp.WaitVisible(chromedp.CSS("#pending")),
+	)
+	id := w.lastRequest()
+	if got := alice.text("#request-" + id); !strings.Contains(got, "from C"+string(day)+" to C"+string(next)) || !strings.Contains(got, "pending") {
+		alice.fail("the request", fmt.Errorf("row %q", got))
+	}
+	alice.do("approve her own deferral", chromedp.Click(chromedp.CSS("#approve-"+id)), chromedp.WaitVisible(chromedp.CSS("#problem")))
+	if p := alice.text("#problem"); !strings.Contains(p, "four eyes") {
+		alice.fail("self-approval", fmt.Errorf("page says %q", p))
+	}
+	alice.shot("deferral-four-eyes")
+
+	bob := newBrowser(t, "bob")
+	bob.login(w.srv.URL, "bob")
+	bob.do("approve the deferral",
+		chromedp.Navigate(w.srv.URL+"/requests"),
+		chromedp.WaitVisible(chromedp.CSS("#approve-"+id)),
+		chromedp.Click(chromedp.CSS("#approve-"+id)),
+		chromedp.WaitVisible(chromedp.CSS(row+" .deferrals")),
+	)
+	if got := bob.text(row + " .deferrals"); !strings.Contains(got, "by alice, approved by bob (request "+id+")") {
+		bob.fail("deferred", fmt.Errorf("deferrals %q", got))
+	}
+	if got := bob.eval("the cycle shown", `document.querySelector("h1").textContent`); got != "Cycle C"+string(next) {
+		bob.fail("deferred", fmt.Errorf("landed on %q", got))
+	}
+
+	// Past the cut-off she runs the night from Tonight (without the
+	// deferred file) and watches it end; the ledger page pages.
+	w.advance(9 * time.Hour)
+	alice = newBrowser(t, "alice-later") // her session timed out in those hours
+	alice.login(w.srv.URL, "alice")
+	alice.do("open Tonight", chromedp.Navigate(w.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#run-"+string(day))))
+	// The live script swaps Tonight's nodes on its first event: find and
+	// press the button in one script, so it is the one on the page.
+	if got := alice.eval("run the cycle", `(() => { const b = document.querySelector("#run-`+string(day)+`"); if (!b) { return "no button" }; b.click(); return "pressed" })()`); got != "pressed" {
+		alice.fail("run the cycle", fmt.Errorf("%s", got))
+	}
+	alice.do("the cycle's page", chromedp.WaitVisible(chromedp.CSS(".positions")))
+	alice.waitFor("the cycle page shows REPORTED by itself", `(document.querySelector("#stage") || {}).textContent === "REPORTED"`, 2*time.Minute)
+	if n := alice.eval("no run button once reported", `String(document.querySelectorAll("form.run").length)`); n != "0" {
+		alice.fail("run button", fmt.Errorf("%s run forms on a reported cycle", n))
+	}
+	total := w.count(`SELECT count(*) FROM ledger_txs`)
+	alice.do("the cycle's ledger", chromedp.WaitVisible(chromedp.CSS("#ledger-link")),
+		chromedp.Click(chromedp.CSS("#ledger-link")), chromedp.WaitVisible(chromedp.CSS("#ledger")))
+	alice.shot("ledger")
+	rows := 0
+	for page := 0; ; page++ {
+		n, _ := strconv.Atoi(alice.eval("rows", `String(document.querySelectorAll("#ledger tbody tr").length)`))
+		rows += n
+		if e := alice.eval("endorsers", `document.querySelector("#ledger tbody td.endorsers").textContent`); e != "Bank1MSP, Bank2MSP" {
+			alice.fail("endorsers", fmt.Errorf("%q", e))
+		}
+		if alice.eval("a next page", `String(document.querySelector("#next") !== null)`) != "true" {
+			break
+		}
+		first := alice.eval("first row", `document.querySelector("#ledger tbody td").textContent`)
+		alice.do("next page", chromedp.Click(chromedp.CSS("#next")))
+		alice.waitFor("the next page", `(document.querySelector("#ledger tbody td") || {}).textContent !== `+jsString(first), stepTimeout)
+		if page > 10 {
+			alice.fail("paging", fmt.Errorf("more than 10 pages"))
+		}
+	}
+	if rows != total {
+		alice.fail("paging", fmt.Errorf("%d rows over the pages, %d transactions", rows, total))
+	}
+
+	// A poisoned event of a cycle that waits to be netted (the next one,
+	// frozen by hand here) moves money: its replay needs bob.
+	w.advance(24 * time.Hour) // past the next cycle's cut-off
+	if err := w.pipeline().Step(w.ctx, next, settlement.StageFrozen); err != nil {
+		t.Fatalf("freeze %s: %v", next, err)
+	}
+	w.poison(jobs.NewEvent(jobs.TopicCycleFrozen, next, w.clock()))
+	ps, err := w.bus.ListPoisoned(w.ctx)
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("poisoned: %v %v", ps, err)
+	}
+	msg := "#msg-" + ps[0].UUID
+	alice = newBrowser(t, "alice-next-day")
+	alice.login(w.srv.URL, "alice")
+	alice.do("request the replay",
+		chromedp.Navigate(w.srv.URL+"/ops/poison"),
+		chromedp.WaitVisible(chromedp.CSS(msg+" input[name=note]")),
+		chromedp.SendKeys(chromedp.CSS(msg+" input[name=note]"), "the ledger is back; net it"),
+		chromedp.Click(chromedp.CSS(msg+" .replay-button")),
+		chromedp.WaitVisible(chromedp.CSS(msg+" .replay a")),
+	)
+	if got := alice.text(msg + " .replay"); !strings.Contains(got, "waits for a second operator") {
+		alice.fail("replay request", fmt.Errorf("%q", got))
+	}
+	alice.shot("poison")
+	rid := w.lastRequest()
+	bob = newBrowser(t, "bob-next-day")
+	bob.login(w.srv.URL, "bob")
+	bob.do("approve the replay",
+		chromedp.Navigate(w.srv.URL+"/requests"),
+		chromedp.WaitVisible(chromedp.CSS("#approve-"+rid)),
+		chromedp.Click(chromedp.CSS("#approve-"+rid)),
+		chromedp.WaitVisible(chromedp.CSS("#poison")),
+	)
+	if got := bob.text(msg + " .replay"); !strings.Contains(got, "replayed by bob") {
+		bob.fail("replayed", fmt.Errorf("%q", got))
+	}
+	// The same form sent again from the page (a double submit): refused.
+	status := bob.eval("replay again", `fetch("/ops/poison/replay", {method: "POST", body: new URLSearchParams({uuid: `+jsString(ps[0].UUID)+`, note: "again",
+		csrf: document.querySelector("input[name=csrf]").value})}).then(r => String(r.status))`)
+	if status != "409" {
+		bob.fail("replay again", fmt.Errorf("status %s, want 409", status))
+	}
+	if n := w.count(`SELECT count(*) FROM poison_replays`); n != 1 {
+		t.Fatalf("%d replays", n)
+	}
+}
+
+// TestBrowserTraceReversal: an auditor in Chromium traces a reversed
+// payment from the trace form and reads both directions: the payment with
+// its reversal, and from the reversal's link, the reversal with its
+// original.
+func TestBrowserTraceReversal(t *testing.T) {
+	w := newWorld(t)
+	w.user("audrey", "auditor")
+	next := w.reversedNextDay()
+	b0 := string(w.banks[0].BIC)
+	audrey := newBrowser(t, "audrey")
+	audrey.login(w.srv.URL, "audrey")
+	audrey.do("trace the reversed payment",
+		chromedp.Navigate(w.srv.URL+"/trace"),
+		chromedp.WaitVisible(chromedp.CSS("#q")),
+		chromedp.SendKeys(chromedp.CSS("#q"), b0+"/PX-1"),
+		chromedp.Click(chromedp.CSS("#trace")),
+		chromedp.WaitVisible(chromedp.CSS(".trace .trace")),
+	)
+	outer, inner := audrey.text(".trace h2"), audrey.text(".trace .trace h2")
+	if !strings.HasPrefix(outer, b0+"/PX-1: every step checks") || !strings.HasPrefix(inner, b0+"/RX-1: every step checks") {
+		audrey.fail("trace", fmt.Errorf("traces %q and %q", outer, inner))
+	}
+	if tr := audrey.text(".trace .trace"); !strings.Contains(tr, "C"+string(next)) || !strings.Contains(tr, "FR-1") {
+		audrey.fail("the reversal's trace", fmt.Errorf("%s", tr))
+	}
+	audrey.shot("trace-reversal")
+	audrey.do("from the reversal", chromedp.Navigate(w.srv.URL+"/trace?q="+url.QueryEscape(b0+"/RX-1")), chromedp.WaitVisible(chromedp.CSS(".trace .trace")))
+	if inner := audrey.text(".trace .trace h2"); !strings.HasPrefix(inner, b0+"/PX-1: every step checks") {
+		audrey.fail("trace of the reversal", fmt.Errorf("its original's trace %q", inner))
+	}
 }

@@ -38,9 +38,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"settle/adapters/postgres"
+	"settle/adapters/sftp"
 	"settle/approval"
 	"settle/jobs"
 	"settle/settlement"
@@ -65,11 +67,38 @@ type Store interface {
 	Requests(ctx context.Context, subject string, pendingOnly bool) ([]approval.Request, error)
 	JobRuns(ctx context.Context, limit int) ([]postgres.JobRun, error)
 	CycleFiles(ctx context.Context, date settlement.Date) ([]jobs.CycleFile, error)
+	CycleFilePage(ctx context.Context, date settlement.Date, after int64, limit int) ([]postgres.CycleFileRow, int64, error)
+	CycleLedgerTxs(ctx context.Context, date settlement.Date, after int64, limit int) ([]postgres.LedgerTxRecord, int64, error)
+	BreaksPage(ctx context.Context, date settlement.Date, state string, after postgres.BreakCursor, limit int) ([]postgres.BreakRow, bool, error)
+	PoisonReplays(ctx context.Context) (map[string]postgres.PoisonReplay, error)
+	CycleCounts(ctx context.Context, date settlement.Date) (postgres.CycleCounts, error)
+	CycleObligations(ctx context.Context, date settlement.Date) ([]postgres.Obligation, string, int64, error)
+	ForeignLedgerEvents(ctx context.Context, cycle string) ([]postgres.ForeignEvent, error)
 }
 
-// Archive opens a received file's original bytes by their SHA-256.
+// SFTPControl lists and lifts the running SFTP server's login lockouts
+// (settle sftp lockouts, settle sftp unlock).
+type SFTPControl interface {
+	Lockouts(ctx context.Context) ([]sftp.Lockout, error)
+	Lift(ctx context.Context, source, user, by string) (int, error)
+}
+
+// LedgerReader reads a committed transaction back from the ledger: its
+// block, its endorsers and who submitted it (jobs.Ledger.Tx).
+type LedgerReader interface {
+	Tx(ctx context.Context, txID string) (jobs.LedgerTx, error)
+}
+
+// Archive opens a received file's original bytes by their SHA-256, and
+// finds what a bank sent under a name (a file's .sig).
 type Archive interface {
 	Open(sum string) (io.ReadCloser, error)
+	Find(bank, name string) (sum string, ok bool, err error)
+}
+
+// Acks are the acknowledgements as the banks received them, byte for byte.
+type Acks interface {
+	Acknowledgement(ctx context.Context, bank settlement.BIC, file, sum string) (postgres.RecordedAck, bool, error)
 }
 
 // Accounts are the console's users, sessions and action log.
@@ -88,6 +117,8 @@ type Accounts interface {
 // the ledger.
 type Tracer interface {
 	Trace(ctx context.Context, sender settlement.BIC, id string) (jobs.Trace, error)
+	// TraceTx goes from a ledger transaction back to the banks' files.
+	TraceTx(ctx context.Context, txID string) (jobs.TxTrace, error)
 	Verify(ctx context.Context, date settlement.Date) (*jobs.VerifyReport, error)
 }
 
@@ -115,6 +146,10 @@ const (
 	streamsMax       = 64 // live event streams at once
 	pollEvery        = time.Second
 	requestTimeout   = 30 * time.Second
+	pageRows         = 50 // rows of a long table per page
+	runTimeout       = 6 * time.Hour
+	runAnswerWait    = 2 * time.Second // a run that fails at once is answered on the page
+	pageOffsetMax    = 100_000
 )
 
 // Cookie names.
@@ -135,8 +170,23 @@ type Config struct {
 	Accounts Accounts
 	Tracer   Tracer  // nil: the trace page says tracing needs the ledger
 	Archive  Archive // nil: no downloads of the banks' files
-	Now      func() time.Time
-	Log      *slog.Logger
+	Acks     Acks    // nil: no downloads of the acknowledgements
+	// Approver carries out four-eyes decisions and asks for deferrals and
+	// replays; nil: write-offs and cap raises only (Store.DecideRequest).
+	Approver *Approver
+	// RunCycle runs (or resumes) a cycle to its end: the pipeline's Run,
+	// as `settle cycle run` calls it. Nil: the console runs no cycle.
+	RunCycle func(ctx context.Context, date settlement.Date) (settlement.Cycle, error)
+	// Schedule says when the service runs the cycle, for the Operations
+	// page ("" if not given).
+	Schedule string
+	// SFTP is the running SFTP server's lockouts; nil: not shown.
+	SFTP SFTPControl
+	// Ledger reads transactions back from the ledger for the Ledger page
+	// (the submitter, the endorsers it holds); nil: Postgres's record only.
+	Ledger LedgerReader
+	Now    func() time.Time
+	Log    *slog.Logger
 	// TLS says the console is served over TLS (Strict-Transport-Security).
 	// Cookies are Secure either way: browsers keep them on http://localhost.
 	TLS bool
@@ -149,6 +199,7 @@ type Server struct {
 	limiter *loginLimiter
 	mux     *http.ServeMux
 	streams chan struct{}
+	running sync.Map // business date -> struct{}: a run started here
 }
 
 // New builds the console.
@@ -203,8 +254,18 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /trace", s.authed(RoleAuditor, s.tracePage))
 	s.mux.HandleFunc("GET /verify", s.authed(RoleAuditor, s.verifyPage))
 	s.mux.HandleFunc("GET /files/{sha256}", s.authed(RoleAuditor, s.fileDownload))
+	s.mux.HandleFunc("GET /files/{sha256}/sig", s.authed(RoleAuditor, s.sigDownload))
+	s.mux.HandleFunc("GET /files/{sha256}/ack", s.authed(RoleAuditor, s.ackDownload))
 	s.mux.HandleFunc("GET /actions", s.authed(RoleAuditor, s.actionsPage))
 	s.mux.HandleFunc("GET /events", s.authed(RoleViewer, s.events))
+	s.mux.HandleFunc("POST /files/defer", s.authed(RoleOperator, s.fileDefer))
+	s.mux.HandleFunc("POST /cycles/{date}/run", s.authed(RoleOperator, s.cycleRun))
+	s.mux.HandleFunc("GET /cycles/{date}/files.csv", s.authed(RoleViewer, s.filesCSV))
+	s.mux.HandleFunc("GET /ops/sftp", s.authed(RoleAuditor, s.lockoutsPage))
+	s.mux.HandleFunc("POST /ops/sftp/lift", s.authed(RoleOperator, s.liftLockout))
+	s.mux.HandleFunc("GET /cycles/{date}/ledger", s.authed(RoleAuditor, s.ledgerPage))
+	s.mux.HandleFunc("GET /ops/poison", s.authed(RoleAuditor, s.poisonPage))
+	s.mux.HandleFunc("POST /ops/poison/replay", s.authed(RoleOperator, s.poisonReplay))
 }
 
 // ServeHTTP sets the security headers, bounds the request and routes it.
@@ -396,9 +457,13 @@ func (s *Server) record(r *http.Request, sess *session, action, subject, outcome
 	if sess != nil {
 		a.Actor, a.Role = sess.user.Name, sess.user.Role
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	s.log(a)
+}
+
+func (s *Server) log(a postgres.ConsoleAction) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.cfg.Accounts.LogConsoleAction(ctx, a); err != nil {
-		s.cfg.Log.Error("console action not logged", "action", action, "actor", a.Actor, "err", err)
+		s.cfg.Log.Error("console action not logged", "action", a.Action, "actor", a.Actor, "err", err)
 	}
 }

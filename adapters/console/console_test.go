@@ -5,14 +5,18 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"settle/formats/gen"
 	"settle/jobs"
 	"settle/settlement"
+	"settle/signature"
 )
 
 // TestLoginRolesAndLog: a wrong password is refused; an operator signs in
@@ -354,13 +358,47 @@ func TestPositionsAndTrace(t *testing.T) {
 		t.Fatalf("%d rows, %d positions", rows, len(ps))
 	}
 	// The day's files, each downloadable as the bank sent it.
-	files := findAll(find(r.doc, "table#files"), "a")
+	files := findAll(find(r.doc, "table#files"), "code")
 	if len(files) != 3 {
 		t.Fatalf("%d files listed", len(files))
 	}
-	dl := c.get(attrOf(files[0], "href"))
+	dl := c.get(attrOf(find(files[0], "a"), "href"))
 	if dl.status != http.StatusOK || dl.header.Get("Content-Type") != "application/octet-stream" || !strings.HasPrefix(dl.body, "H,") {
 		t.Fatalf("download: %d %q %.40q", dl.status, dl.header.Get("Content-Type"), dl.body)
+	}
+	// Its .sig, as the bank sent it: it verifies over the file's bytes
+	// under the bank's key; its acknowledgement, byte for byte what the
+	// bank found in its outbox.
+	row := findAll(find(find(r.doc, "table#files"), "tbody"), "tr")[0]
+	sender := text(find(row, "td"))
+	var bank gen.Bank
+	for _, b := range w.banks {
+		if string(b.BIC) == sender {
+			bank = b
+		}
+	}
+	sig := c.get(attrOf(find(row, "a[class=sig]"), "href"))
+	raw, err := signature.DecodeSig([]byte(sig.body))
+	if sig.status != http.StatusOK || err != nil {
+		t.Fatalf("sig download: %d %v", sig.status, err)
+	}
+	v := signature.NewVerifier()
+	v.Write([]byte(dl.body))
+	v.Begin([]signature.Key{{Bank: bank.BIC, Label: "k1", Public: bank.Private.Public()}}, raw)
+	if _, err := v.Verify(); err != nil {
+		t.Fatalf("the downloaded .sig does not verify the downloaded file: %v", err)
+	}
+	ack := c.get(attrOf(find(row, "a[class=ack]"), "href"))
+	name := text(find(row, "td[class=name]"))
+	sent, err := os.ReadFile(filepath.Join(w.root, "sftp", "banks", sender, "outbox", name+".ack.json"))
+	if err != nil || ack.status != http.StatusOK || ack.body != string(sent) {
+		t.Fatalf("acknowledgement: %d %v\n%s\nthe bank's:\n%s", ack.status, err, ack.body, sent)
+	}
+	if r := c.get("/files/" + strings.Repeat("0", 64) + "/ack?bank=" + sender + "&name=x.csv"); r.status != http.StatusNotFound {
+		t.Fatalf("unknown acknowledgement: %d", r.status)
+	}
+	if r := c.get("/files/" + strings.Repeat("0", 64) + "/sig?bank=nope&name=x.csv"); r.status != http.StatusBadRequest {
+		t.Fatalf("bad bank: %d", r.status)
 	}
 	if r := c.get("/files/..%2F..%2Fetc%2Fpasswd"); r.status != http.StatusBadRequest {
 		t.Fatalf("path in a download: %d", r.status)
@@ -514,9 +552,18 @@ func TestHeldCycleSaysWhy(t *testing.T) {
 	c := w.client()
 	c.login("vic", password("vic"))
 	r := c.get("/")
-	hold := text(find(find(r.doc, "article#cycle-"+string(day)), "div[class=hold]"))
-	if !strings.Contains(hold, "Held before NETTED") || !strings.Contains(hold, "net debit cap exceeded") || !strings.Contains(hold, "defer a file or raise the cap") {
+	holdDiv := find(find(r.doc, "article#cycle-"+string(day)), "div[class=hold]")
+	hold := text(holdDiv)
+	if !strings.Contains(hold, "Held before NETTED") || !strings.Contains(hold, "net debit cap exceeded") || !strings.Contains(hold, "Either defer a file of a bank over its cap") {
 		t.Fatalf("hold: %q", hold)
+	}
+	// A cap breach's hold offers what unblocks it: a deferral, a raise.
+	var links []string
+	for _, a := range findAll(holdDiv, "a") {
+		links = append(links, attrOf(a, "href"))
+	}
+	if strings.Join(links, " ") != "/cycles/"+string(day)+"#files /caps" {
+		t.Fatalf("the hold's actions: %v", links)
 	}
 	r = c.get("/cycles/" + string(day))
 	if !strings.Contains(text(find(r.doc, "div[class=hold]")), "settle cycle run --date 2026-11-24") {

@@ -99,7 +99,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, sess *session, sta
 // the page says what the CLI would say.
 func (s *Server) storeError(w http.ResponseWriter, r *http.Request, sess *session, err error) {
 	status := http.StatusInternalServerError
+	if st, ok := replayStatus(err); ok {
+		status = st
+	}
 	switch {
+	case status != http.StatusInternalServerError:
 	case errors.Is(err, postgres.ErrNoBreak), errors.Is(err, postgres.ErrNoRequest), errors.Is(err, postgres.ErrNoBank):
 		status = http.StatusNotFound
 	case errors.Is(err, postgres.ErrBreakState), errors.Is(err, postgres.ErrPendingAlready), errors.Is(err, approval.ErrDecided),
@@ -249,6 +253,38 @@ type cycleView struct {
 	Cycle    settlement.Cycle
 	Timeline []stageMark
 	Hold     *jobs.Failure
+	CanRun   bool // a stage remains and this console can run the pipeline
+	// Unblock is what can unblock a hold besides fixing its cause and
+	// running again: "caps" (defer a file or raise a cap), "reversal"
+	// (settle the original's cycle first, or defer the reversal's file).
+	Unblock string
+	Counts  postgres.CycleCounts
+	Ledger  ledgerProgress
+}
+
+// ledgerProgress is the ledger stage's bar: entries committed of the
+// cycle's, the rate, the time left at that rate.
+type ledgerProgress struct {
+	Show        bool
+	Done, Total int64
+	Pct         int
+	Rate, Left  string
+}
+
+func progressOf(c settlement.Cycle, n postgres.CycleCounts) ledgerProgress {
+	p := ledgerProgress{Done: min(n.LedgerEntries, c.Entries), Total: c.Entries}
+	p.Show = c.Stage == settlement.StageNetted || n.LedgerTxs > 0
+	if p.Total > 0 {
+		p.Pct = int(p.Done * 100 / p.Total)
+	}
+	if secs := n.LastCommit.Sub(n.FirstCommit).Seconds(); secs > 0 && p.Done > 0 {
+		rate := float64(p.Done) / secs // a display figure, not money
+		p.Rate = strconv.FormatFloat(rate, 'f', 0, 64) + " payments/s"
+		if p.Done < p.Total {
+			p.Left = (time.Duration(float64(p.Total-p.Done)/rate) * time.Second).Round(time.Second).String()
+		}
+	}
+	return p
 }
 
 func (s *Server) cycleView(r *http.Request, c settlement.Cycle) (cycleView, error) {
@@ -260,7 +296,7 @@ func (s *Server) cycleView(r *http.Request, c settlement.Cycle) (cycleView, erro
 	for _, st := range stages {
 		at[st.To] = st
 	}
-	v := cycleView{Cycle: c}
+	v := cycleView{Cycle: c, CanRun: s.cfg.RunCycle != nil && c.Stage.Next() != ""}
 	for _, st := range settlement.Stages {
 		m := stageMark{Stage: st, State: "todo"}
 		switch {
@@ -277,12 +313,24 @@ func (s *Server) cycleView(r *http.Request, c settlement.Cycle) (cycleView, erro
 		}
 		v.Timeline = append(v.Timeline, m)
 	}
+	if v.Counts, err = s.cfg.Store.CycleCounts(r.Context(), c.BusinessDate); err != nil {
+		return v, err
+	}
+	v.Ledger = progressOf(c, v.Counts)
 	f, ok, err := s.cfg.Store.LastFailure(r.Context(), c.BusinessDate)
 	if err != nil {
 		return v, err
 	}
 	if ok && f.HoldsAt(c.Stage) {
 		v.Hold = &f
+		// What can unblock it: the hold's message starts with the
+		// pipeline's sentinel (wrapped with %w).
+		switch {
+		case strings.Contains(f.Err, jobs.ErrCapBreach.Error()):
+			v.Unblock = "caps"
+		case strings.Contains(f.Err, jobs.ErrOriginalPending.Error()):
+			v.Unblock = "reversal"
+		}
 	}
 	return v, nil
 }
@@ -331,15 +379,58 @@ type currencyPositions struct {
 	Rows     []positionRow
 	Sum      string
 	Zero     bool
+	// The bilateral matrix: Banks in order, Cells[debtor][creditor] what
+	// the debtor owes the creditor ("" for nothing).
+	Banks []settlement.BIC
+	Cells [][]string
+}
+
+// matrix fills each currency's bilateral matrix from the obligations.
+func matrix(cps []currencyPositions, obs []postgres.Obligation) {
+	for i := range cps {
+		cp := &cps[i]
+		idx := map[settlement.BIC]int{}
+		for _, r := range cp.Rows {
+			idx[r.Bank] = len(cp.Banks)
+			cp.Banks = append(cp.Banks, r.Bank)
+		}
+		for _, o := range obs {
+			if o.Currency != cp.Currency {
+				continue
+			}
+			for _, b := range []settlement.BIC{o.Debtor, o.Creditor} {
+				if _, ok := idx[b]; !ok {
+					idx[b] = len(cp.Banks)
+					cp.Banks = append(cp.Banks, b)
+				}
+			}
+		}
+		cp.Cells = make([][]string, len(cp.Banks))
+		for j := range cp.Cells {
+			cp.Cells[j] = make([]string, len(cp.Banks))
+		}
+		for _, o := range obs {
+			if o.Currency == cp.Currency {
+				cp.Cells[idx[o.Debtor]][idx[o.Creditor]] = o.Amount
+			}
+		}
+	}
 }
 
 type cycleData struct {
-	View      cycleView
-	Files     []jobs.CycleFile
-	Download  bool
-	Stages    []postgres.StageRecord
-	Errors    []postgres.StepError
-	Positions []currencyPositions
+	View       cycleView
+	Files      []postgres.CycleFileRow
+	FilesTotal int64
+	FilesNext  int64 // the next page's cursor; 0 on the last
+	FilesLater bool  // a later page: offer the first
+	CanDefer   bool
+	Download   bool
+	// The ledger transaction that settled the cycle, and its block.
+	SettleTx    string
+	SettleBlock int64
+	Stages      []postgres.StageRecord
+	Errors      []postgres.StepError
+	Positions   []currencyPositions
 }
 
 // barPx is the width of a full bar (the cap).
@@ -431,15 +522,35 @@ func (s *Server) cyclePage(w http.ResponseWriter, r *http.Request, sess *session
 	if err == nil {
 		caps, err = s.cfg.Store.Caps(r.Context())
 	}
+	var after int64
+	if v := r.URL.Query().Get("files_after"); v != "" && err == nil {
+		if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
+			s.fail(w, r, sess, http.StatusBadRequest, "files_after: want a file row number")
+			return
+		}
+	}
 	if err == nil {
-		d.Files, err = s.cfg.Store.CycleFiles(r.Context(), c.BusinessDate)
+		d.Files, d.FilesTotal, err = s.cfg.Store.CycleFilePage(r.Context(), c.BusinessDate, after, pageRows)
 		d.Download = s.cfg.Archive != nil && rank(sess.user.Role) >= rank(RoleAuditor)
+		d.CanDefer = sess.user.Role == RoleOperator && s.cfg.Approver != nil &&
+			(c.Stage == settlement.StageOpen || c.Stage == settlement.StageFrozen)
+		d.FilesLater = after > 0
+		if len(d.Files) == pageRows {
+			d.FilesNext = d.Files[len(d.Files)-1].ID
+		}
 	}
 	if err != nil {
 		s.storeError(w, r, sess, err)
 		return
 	}
 	d.Positions = positionsByCurrency(ps, caps)
+	obs, tx, block, err := s.cfg.Store.CycleObligations(r.Context(), c.BusinessDate)
+	if err != nil {
+		s.storeError(w, r, sess, err)
+		return
+	}
+	matrix(d.Positions, obs)
+	d.SettleTx, d.SettleBlock = tx, block
 	s.render(w, sess, http.StatusOK, "cycle", "Cycle "+c.ID, d, true)
 }
 
@@ -490,6 +601,29 @@ type breaksData struct {
 	Date, State string
 	States      []string
 	Breaks      []postgres.BreakRow
+	Next        string // the next page's link, "" on the last
+	First       bool   // a later page: offer the first
+}
+
+// breakCursor reads a page's start from the query (after_date,
+// after_kind, after_key: the last break of the page before).
+func breakCursor(q url.Values) (postgres.BreakCursor, error) {
+	c := postgres.BreakCursor{Kind: q.Get("after_kind"), Key: q.Get("after_key")}
+	if c.Key == "" {
+		return postgres.BreakCursor{}, nil
+	}
+	if err := validKey(c.Key); err != nil {
+		return c, fmt.Errorf("after_%v", err)
+	}
+	if len(c.Kind) > 64 {
+		return c, errors.New("after_kind: at most 64 bytes")
+	}
+	d, err := parseDate(q.Get("after_date"))
+	if err != nil {
+		return c, fmt.Errorf("after_%v", err)
+	}
+	c.Date = d
+	return c, nil
 }
 
 func (s *Server) breaksFilter(w http.ResponseWriter, r *http.Request, sess *session) (settlement.Date, string, bool) {
@@ -515,13 +649,27 @@ func (s *Server) breaksPage(w http.ResponseWriter, r *http.Request, sess *sessio
 	if !ok {
 		return
 	}
-	bs, err := s.cfg.Store.Breaks(r.Context(), d, st)
+	after, err := breakCursor(r.URL.Query())
+	if err != nil {
+		s.fail(w, r, sess, http.StatusBadRequest, "%v", err)
+		return
+	}
+	bs, more, err := s.cfg.Store.BreaksPage(r.Context(), d, st, after, pageRows)
 	if err != nil {
 		s.storeError(w, r, sess, err)
 		return
 	}
-	s.render(w, sess, http.StatusOK, "breaks", "Breaks", breaksData{Date: string(d), State: st,
-		States: []string{"OPEN", "INVESTIGATING", "RESOLVED", "WRITTEN_OFF", "CLOSED"}, Breaks: bs}, false)
+	data := breaksData{Date: string(d), State: st, States: []string{"OPEN", "INVESTIGATING", "RESOLVED", "WRITTEN_OFF", "CLOSED"}, Breaks: bs,
+		First: after.Key != ""}
+	if more {
+		last := bs[len(bs)-1]
+		next := url.Values{"date": {string(d)}, "state": {st}, "after_date": {string(last.Cycle)}, "after_kind": {last.Kind}, "after_key": {last.Key}}
+		if last.Cycle == "" {
+			next.Set("after_date", "0001-01-01")
+		}
+		data.Next = "/breaks?" + next.Encode()
+	}
+	s.render(w, sess, http.StatusOK, "breaks", "Breaks", data, false)
 }
 
 func (s *Server) breaksCSV(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -660,18 +808,28 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, sess *session) {
 	}
 	decision := r.PostForm.Get("decision")
 	subject := "request " + strconv.FormatInt(id, 10)
-	q, err := s.cfg.Store.DecideRequest(r.Context(), id, decision, sess.user.Name, s.cfg.Now())
+	var q approval.Request
+	if s.cfg.Approver != nil {
+		q, err = s.cfg.Approver.Decide(r.Context(), id, decision, sess.user.Name, s.cfg.Now())
+	} else {
+		q, err = s.cfg.Store.DecideRequest(r.Context(), id, decision, sess.user.Name, s.cfg.Now())
+	}
 	if err != nil {
 		s.record(r, sess, "request.decide", subject, "refused", err.Error())
 		s.storeError(w, r, sess, err)
 		return
 	}
 	s.record(r, sess, "request.decide", subject, "ok", q.Decision+" "+q.Action+" "+q.Subject+" "+q.Amount+" requested by "+q.RequestedBy)
-	if q.Action == approval.WriteOff {
+	switch q.Action {
+	case approval.WriteOff:
 		http.Redirect(w, r, "/break?key="+url.QueryEscape(q.Subject), http.StatusSeeOther)
-		return
+	case approval.Defer:
+		http.Redirect(w, r, "/cycles/"+url.PathEscape(q.To)+"#files", http.StatusSeeOther)
+	case approval.Replay:
+		http.Redirect(w, r, "/ops/poison", http.StatusSeeOther)
+	default:
+		http.Redirect(w, r, "/caps", http.StatusSeeOther)
 	}
-	http.Redirect(w, r, "/caps", http.StatusSeeOther)
 }
 
 type capRow struct {
@@ -699,6 +857,14 @@ func (s *Server) capsPage(w http.ResponseWriter, r *http.Request, sess *session)
 	d := capsData{}
 	for _, c := range caps {
 		d.Caps = append(d.Caps, capRow{Bank: c.Bank, Currency: c.Currency.Code(), Amount: settlement.FormatAmount(c.Amount, c.Currency)})
+	}
+	if r.URL.Query().Get("format") == "csv" {
+		var rows [][]string
+		for _, c := range d.Caps {
+			rows = append(rows, []string{string(c.Bank), c.Currency, c.Amount})
+		}
+		csvResponse(w, "caps.csv", []string{"bank", "currency", "cap"}, rows)
+		return
 	}
 	for _, q := range reqs {
 		if q.Action == approval.CapRaise {
@@ -747,21 +913,31 @@ func (s *Server) capRaise(w http.ResponseWriter, r *http.Request, sess *session)
 	http.Redirect(w, r, "/caps", http.StatusSeeOther)
 }
 
-func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, sess *session) {
-	reqs, err := s.cfg.Store.Requests(r.Context(), "", r.URL.Query().Get("all") == "")
-	if err != nil {
-		s.storeError(w, r, sess, err)
-		return
-	}
-	s.render(w, sess, http.StatusOK, "requests", "Waiting for a second operator", reqs, false)
-}
-
 // --- trace and the action log ---
 
 type traceData struct {
-	Query   string
-	Trace   *jobs.Trace
-	Problem string
+	Query    string
+	Trace    *jobs.Trace
+	Tx       *jobs.TxTrace
+	Payments []jobs.TxPayment // the first txPaymentsShown of Tx's
+	More     int              // how many more it carried
+	Problem  string
+}
+
+// txPaymentsShown bounds the payments of a traced transaction on a page.
+const txPaymentsShown = 200
+
+// validTxID: a ledger transaction id (Fabric's are 64 hex digits).
+func validTxID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) tracePage(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -771,10 +947,14 @@ func (s *Server) tracePage(w http.ResponseWriter, r *http.Request, sess *session
 		s.render(w, sess, http.StatusOK, "trace", "Trace", d, false)
 		return
 	}
+	if !strings.Contains(q, "/") && validTxID(q) {
+		s.traceTx(w, r, sess, d)
+		return
+	}
 	bicPart, id, ok := strings.Cut(q, "/")
 	bic, err := settlement.ParseBIC(bicPart)
 	if !ok || err != nil || !settlement.ValidPaymentID([]byte(id)) {
-		d.Problem = "want BIC/PAYMENT-ID, e.g. SHBKKRSE/SH-000001"
+		d.Problem = "want BIC/PAYMENT-ID (a payment or a reversal), e.g. SHBKKRSE/SH-000001, or a ledger transaction id"
 		s.render(w, sess, http.StatusBadRequest, "trace", "Trace", d, false)
 		return
 	}
@@ -861,9 +1041,10 @@ func (s *Server) verifyPage(w http.ResponseWriter, r *http.Request, sess *sessio
 }
 
 type actionsData struct {
-	Actions []postgres.ConsoleAction
-	Older   int64
-	Runs    []postgres.JobRun
+	Actions  []postgres.ConsoleAction
+	Older    int64
+	Runs     []postgres.JobRun
+	Schedule string
 }
 
 func (s *Server) actionsPage(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -881,7 +1062,7 @@ func (s *Server) actionsPage(w http.ResponseWriter, r *http.Request, sess *sessi
 		s.storeError(w, r, sess, err)
 		return
 	}
-	d := actionsData{Actions: acts}
+	d := actionsData{Actions: acts, Schedule: s.cfg.Schedule}
 	if before == 0 {
 		if d.Runs, err = s.cfg.Store.JobRuns(r.Context(), 20); err != nil {
 			s.storeError(w, r, sess, err)
@@ -981,4 +1162,26 @@ func (s *Server) sessionLive(r *http.Request, sess *session) (bool, error) {
 	}
 	now := s.cfg.Now()
 	return !cs.Ended && !cs.User.Disabled && now.Sub(cs.LastSeen) <= sessionIdle && now.Sub(cs.Created) <= sessionMax, nil
+}
+
+// traceTx traces a ledger transaction back to the banks' files
+// (`settle audit trace-tx`).
+func (s *Server) traceTx(w http.ResponseWriter, r *http.Request, sess *session, d traceData) {
+	if s.cfg.Tracer == nil {
+		d.Problem = "tracing needs the ledger, which this console was started without"
+		s.render(w, sess, http.StatusServiceUnavailable, "trace", "Trace", d, false)
+		return
+	}
+	t, err := s.cfg.Tracer.TraceTx(r.Context(), d.Query)
+	if err != nil {
+		d.Problem = "trace failed: " + err.Error()
+		s.render(w, sess, http.StatusBadGateway, "trace", "Trace", d, false)
+		return
+	}
+	d.Tx = &t
+	d.Payments = t.Payments
+	if len(d.Payments) > txPaymentsShown {
+		d.Payments, d.More = d.Payments[:txPaymentsShown], len(t.Payments)-txPaymentsShown
+	}
+	s.render(w, sess, http.StatusOK, "trace", "Trace "+d.Query, d, false)
 }

@@ -24,6 +24,7 @@ import (
 
 	"settle/adapters/archive"
 	"settle/adapters/console"
+	"settle/adapters/events"
 	"settle/adapters/journal"
 	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
@@ -52,6 +53,10 @@ type world struct {
 	quiet  *slog.Logger
 	srv    *httptest.Server
 	con    *console.Server
+	cal    *jobs.Calendar
+	bus    *events.Bus
+	// approver is the four-eyes rule's carrying out, as cmd/settle wires it.
+	approver *console.Approver
 
 	mu  sync.Mutex
 	now time.Time
@@ -99,8 +104,20 @@ func newWorld(t *testing.T) *world {
 	cal := jobs.NewCalendar(loc, nil)
 	w.intake = &jobs.Intake{Inbox: w.inbox, Archive: w.arc, Store: w.store, Files: w.store, Taking: journal.Takes{Dir: t.TempDir()}, Calendar: cal,
 		CutOff: 18 * time.Hour, Now: w.clock, Log: w.quiet}
-	w.con, err = console.New(console.Config{Store: w.store, Accounts: s, Now: w.clock, Log: w.quiet, Archive: w.arc,
-		Tracer: &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: w.arc}})
+	w.cal = cal
+	w.bus = events.New(s.DB(), w.quiet)
+	if err := w.bus.Init(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.approver = &console.Approver{Store: w.store, Poison: w.bus, Calendar: cal,
+		Defer: func(ctx context.Context, d jobs.Deferral) (jobs.DeferredFile, error) {
+			return w.pipeline().Defer(ctx, d)
+		}}
+	w.con, err = console.New(console.Config{Store: w.store, Accounts: s, Now: w.clock, Log: w.quiet, Archive: w.arc, Acks: s,
+		Tracer: &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: w.arc, Txs: w.ledger}, Approver: w.approver, Ledger: w.ledger, Schedule: `the cycle at cron "0 1 * * 1-5" in Asia/Seoul`,
+		RunCycle: func(ctx context.Context, d settlement.Date) (settlement.Cycle, error) {
+			return w.pipeline().Run(ctx, d)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -303,6 +303,10 @@ func (j *JobStore) DecideRequest(ctx context.Context, id int64, decision, by str
 				bank, cur, r.Amount); err != nil {
 				return r, err
 			}
+		case approval.Defer, approval.Replay:
+			// Carried out by the pipeline or the bus, outside this
+			// transaction: DecideRequestWith.
+			return r, fmt.Errorf("%w: request %d (%s)", ErrCarryOut, r.ID, r.Action)
 		default:
 			return r, fmt.Errorf("%w: %q", approval.ErrUnknown, r.Action)
 		}
@@ -314,16 +318,19 @@ func (j *JobStore) DecideRequest(ctx context.Context, id int64, decision, by str
 	return r, tx.Commit()
 }
 
+// requestCols are a request's columns with its decision's (LEFT JOIN d).
+const requestCols = `r.id, r.action, r.subject, coalesce(r.amount::text, ''), coalesce(to_char(r.from_date, 'YYYY-MM-DD'), ''),
+	coalesce(to_char(r.to_date, 'YYYY-MM-DD'), ''), r.note, r.requested_by, r.requested_at, d.decision, d.decided_by, d.decided_at`
+
 func request(ctx context.Context, q queryRower, id int64, lock bool) (approval.Request, error) {
 	var r approval.Request
 	var decision, decidedBy sql.NullString
 	var decidedAt sql.NullTime
-	query := `SELECT r.id, r.action, r.subject, coalesce(r.amount::text, ''), r.note, r.requested_by, r.requested_at, d.decision, d.decided_by, d.decided_at
-		FROM approval_requests r LEFT JOIN approval_decisions d ON d.request_id = r.id WHERE r.id = $1`
+	query := `SELECT ` + requestCols + ` FROM approval_requests r LEFT JOIN approval_decisions d ON d.request_id = r.id WHERE r.id = $1`
 	if lock {
-		query += ` FOR UPDATE OF r`
+		query += ` FOR NO KEY UPDATE OF r` // not KEY SHARE: a replay record refers to the request in the same decision
 	}
-	err := q.QueryRowContext(ctx, query, id).Scan(&r.ID, &r.Action, &r.Subject, &r.Amount, &r.Note, &r.RequestedBy, &r.RequestedAt, &decision, &decidedBy, &decidedAt)
+	err := q.QueryRowContext(ctx, query, id).Scan(&r.ID, &r.Action, &r.Subject, &r.Amount, &r.From, &r.To, &r.Note, &r.RequestedBy, &r.RequestedAt, &decision, &decidedBy, &decidedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("%d: %w", id, ErrNoRequest)
 	}
@@ -342,8 +349,7 @@ const requestsMax = 1000
 // Requests lists four-eyes requests, newest first; subject filters when
 // not empty, pendingOnly leaves out decided ones.
 func (j *JobStore) Requests(ctx context.Context, subject string, pendingOnly bool) ([]approval.Request, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT r.id, r.action, r.subject, coalesce(r.amount::text, ''), r.note, r.requested_by, r.requested_at, d.decision, d.decided_by, d.decided_at
-		FROM approval_requests r LEFT JOIN approval_decisions d ON d.request_id = r.id
+	rows, err := j.db.QueryContext(ctx, `SELECT `+requestCols+` FROM approval_requests r LEFT JOIN approval_decisions d ON d.request_id = r.id
 		WHERE ($1 = '' OR r.subject = $1) AND (NOT $2 OR d.request_id IS NULL) ORDER BY r.id DESC LIMIT $3`, subject, pendingOnly, requestsMax)
 	if err != nil {
 		return nil, err
@@ -354,7 +360,7 @@ func (j *JobStore) Requests(ctx context.Context, subject string, pendingOnly boo
 		var r approval.Request
 		var decision, decidedBy sql.NullString
 		var decidedAt sql.NullTime
-		if err := rows.Scan(&r.ID, &r.Action, &r.Subject, &r.Amount, &r.Note, &r.RequestedBy, &r.RequestedAt, &decision, &decidedBy, &decidedAt); err != nil {
+		if err := rows.Scan(&r.ID, &r.Action, &r.Subject, &r.Amount, &r.From, &r.To, &r.Note, &r.RequestedBy, &r.RequestedAt, &decision, &decidedBy, &decidedAt); err != nil {
 			return nil, err
 		}
 		r.Decision, r.DecidedBy, r.DecidedAt = decision.String, decidedBy.String, decidedAt.Time

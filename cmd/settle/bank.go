@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -156,7 +157,7 @@ func newBankCmd() *cobra.Command {
 	var effective string
 	capSet := &cobra.Command{
 		Use:   "set BIC CUR AMOUNT [--from T]",
-		Short: "Record a new net debit cap; the latest effective one wins",
+		Short: "Lower a net debit cap (or keep it); a raise needs a second operator: bank cap raise, then settle approve",
 		Args:  cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bic, err := settlement.ParseBIC(args[0])
@@ -180,7 +181,10 @@ func newBankCmd() *cobra.Command {
 				}
 			}
 			return run(cmd, func(ctx context.Context, s *postgres.Store) error {
-				if err := s.SetCap(ctx, amt, at); err != nil {
+				if err := s.LowerCap(ctx, amt, at); err != nil {
+					if errors.Is(err, postgres.ErrCapSet) {
+						return &exitError{code: 1, err: err}
+					}
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "cap of %s in %s: %s\n", bic, cur, settlement.FormatAmount(amt.Amount, cur))

@@ -19,6 +19,7 @@ import (
 
 	"settle/adapters/console"
 	"settle/adapters/postgres"
+	"settle/adapters/sftp"
 	"settle/approval"
 	"settle/jobs"
 	"settle/settlement"
@@ -76,9 +77,24 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 			return usageError("console.listen %s: without console.tls_cert and tls_key the console listens on loopback only", cc.Listen)
 		}
 	}
-	cfg := console.Config{Store: r.jobs, Accounts: r.store, Archive: r.archive, Now: clock, Log: r.log.With("component", "console"), TLS: useTLS}
+	cfg := console.Config{Store: r.jobs, Accounts: r.store, Archive: r.archive, Acks: r.store, Now: clock, Log: r.log.With("component", "console"), TLS: useTLS,
+		Approver: r.approver(), SFTP: sftpControl{root: r.cfg.path("sftp")},
+		Schedule: fmt.Sprintf("the cycle at cron %q in %s; settle serve carries on unfinished cycles every %s", r.cfg.Schedule.Cycle, r.cal.Location(), r.cfg.Schedule.Resume),
+		RunCycle: func(ctx context.Context, d settlement.Date) (settlement.Cycle, error) {
+			if _, err := r.jobs.EnsureCycle(ctx, d); err != nil {
+				return settlement.Cycle{}, err
+			}
+			p := r.pipeline(nil)
+			p.Lock = r.jobs.TryLock // as settle cycle run: a service may be stepping the same cycle
+			return p.Run(ctx, d)
+		}}
 	if r.ledger != nil {
-		cfg.Tracer = &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
+		a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
+		if txs, ok := r.ledger.(jobs.TxReader); ok {
+			a.Txs = txs // the trace of a ledger transaction
+		}
+		cfg.Tracer = a
+		cfg.Ledger = r.ledger
 	} else {
 		r.log.Warn("console without the ledger: the trace page is off", "ledger.network", r.cfg.Ledger.Network)
 	}
@@ -120,6 +136,33 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 		return err
 	}
 	return nil
+}
+
+// sftpControl is the running SFTP server's lockouts through its control
+// socket, as settle sftp lockouts and unlock reach them.
+type sftpControl struct{ root string }
+
+func (c sftpControl) Lockouts(ctx context.Context) ([]sftp.Lockout, error) {
+	return sftp.ListLockouts(ctx, c.root)
+}
+func (c sftpControl) Lift(ctx context.Context, source, user, by string) (int, error) {
+	return sftp.LiftLockout(ctx, c.root, source, user, by)
+}
+
+// approver carries out four-eyes requests: the console's and the CLI's
+// one implementation (a deferral through the pipeline, with its locks and
+// the bank's notice; a replay through the bus's outbox).
+func (r *runtime) approver() *console.Approver {
+	a := &console.Approver{Store: r.jobs, Calendar: r.cal}
+	if r.bus != nil {
+		a.Poison = r.bus
+	}
+	a.Defer = func(ctx context.Context, d jobs.Deferral) (jobs.DeferredFile, error) {
+		p := r.pipeline(nil)
+		p.Lock = r.jobs.TryLock // not while a service steps the cycle
+		return p.Defer(ctx, d)
+	}
+	return a
 }
 
 func newUserCmd() *cobra.Command {
@@ -207,7 +250,7 @@ func newBreakFourEyesCmds() []*cobra.Command {
 	var reject bool
 	approve := &cobra.Command{
 		Use:   "approve REQUEST-ID [--reject] [--by WHO]",
-		Short: "Approve (or reject) another operator's write-off request; approved, the break is written off",
+		Short: "Approve (or reject) another operator's request; approved, it is carried out (a write-off, a cap raise, a deferral, a replay)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
@@ -222,7 +265,7 @@ func newBreakFourEyesCmds() []*cobra.Command {
 				decision = approval.Rejected
 			}
 			return runWith(cmd, afile, runtimeOpts{}, func(r *runtime) error {
-				q, err := r.jobs.DecideRequest(cmd.Context(), id, decision, aby, clock())
+				q, err := r.approver().Decide(cmd.Context(), id, decision, aby, clock())
 				if err != nil {
 					return fourEyesError(err)
 				}
@@ -252,7 +295,14 @@ func newBreakFourEyesCmds() []*cobra.Command {
 					if !q.Pending() {
 						state = q.Decision + " by " + q.DecidedBy
 					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%d\t%s\t%s\tby %s\t%s\t%s\n", q.ID, q.Action, q.Subject, q.RequestedBy, state, oneLine(q.Note))
+					subject := q.Subject
+					switch {
+					case q.Action == approval.Defer:
+						subject += " C" + q.From + " -> C" + q.To
+					case q.Amount != "":
+						subject += " to " + q.Amount
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%d\t%s\t%s\tby %s\t%s\t%s\n", q.ID, q.Action, subject, q.RequestedBy, state, oneLine(q.Note))
 				}
 				return nil
 			})
@@ -269,8 +319,8 @@ func newBreakFourEyesCmds() []*cobra.Command {
 func newApproveCmds() []*cobra.Command {
 	cmds := newBreakFourEyesCmds()
 	approve, requests := cmds[1], cmds[2]
-	approve.Short = "Approve (or reject) another operator's request: a break's write-off or a cap raise"
-	requests.Use, requests.Short = "approvals [--all]", "Requests waiting for a second operator: write-offs and cap raises (--all: decided ones too)"
+	approve.Short = "Approve (or reject) another operator's request: a break's write-off, a cap raise, a file's deferral, a money-moving replay"
+	requests.Use, requests.Short = "approvals [--all]", "Requests waiting for a second operator: write-offs, cap raises, deferrals and replays (--all: decided ones too)"
 	return []*cobra.Command{approve, requests}
 }
 
@@ -318,7 +368,8 @@ func newCapRaiseCmd() *cobra.Command {
 // message, as the console shows it.
 func fourEyesError(err error) error {
 	for _, e := range []error{approval.ErrSameOperator, approval.ErrDecided, approval.ErrNoteRequired, approval.ErrActor, approval.ErrDecision,
-		postgres.ErrPendingAlready, postgres.ErrNoBreak, postgres.ErrBreakState, postgres.ErrNoRequest, postgres.ErrNotRaise, postgres.ErrNoBank} {
+		postgres.ErrPendingAlready, postgres.ErrNoBreak, postgres.ErrBreakState, postgres.ErrNoRequest, postgres.ErrNotRaise, postgres.ErrNoBank,
+		postgres.ErrReplayed, postgres.ErrCapSet, jobs.ErrDeferral, console.ErrNoPoison, console.ErrStaleReplay, console.ErrUnavailable} {
 		if errors.Is(err, e) {
 			return &exitError{code: 1, err: err}
 		}

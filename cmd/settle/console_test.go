@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"settle/adapters/events"
 	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
 	"settle/reconciliation"
@@ -91,12 +92,16 @@ func TestCLIWriteOffFourEyes(t *testing.T) {
 	if err := s.AddBank(ctx, postgres.Bank{BIC: "SHBKKRSE", Name: "Shinhan"}); err != nil {
 		t.Fatal(err)
 	}
-	settle(t, "bank", "cap", "set", "SHBKKRSE", "KRW", "1000", "--database", dsn).want(t, 0)
-	r = settle(t, "bank", "cap", "raise", "SHBKKRSE", "KRW", "900", "--note", "n", "--by", "alice", "--config", cfg)
-	r.want(t, 1)
-	if !strings.Contains(r.stderr, "not a raise") {
-		t.Fatalf("lower: %s", r.stderr)
+	// `bank cap set` cannot raise a cap alone (a bank with no cap has a
+	// cap of zero: its first cap is a raise too).
+	r = settle(t, "bank", "cap", "set", "SHBKKRSE", "KRW", "1000", "--database", dsn)
+	if r.want(t, 1); !strings.Contains(r.stderr, "needs a second operator") {
+		t.Fatalf("cap set as a raise: %s", r.stderr)
 	}
+	if caps, err := s.Caps(ctx); err != nil || len(caps) != 0 {
+		t.Fatalf("caps after a refused set: %+v %v", caps, err)
+	}
+	settle(t, "bank", "cap", "set", "SHBKKRSE", "KRW", "0", "--database", dsn).want(t, 0)
 	r = settle(t, "bank", "cap", "raise", "SHBKKRSE", "KRW", "5000", "--note", "large payment tonight", "--by", "alice", "--config", cfg)
 	r.want(t, 0)
 	if !strings.Contains(r.stdout, "request 2: raise the cap of SHBKKRSE/KRW to 5000") {
@@ -110,6 +115,31 @@ func TestCLIWriteOffFourEyes(t *testing.T) {
 	settle(t, "approve", "2", "--by", "bob", "--config", cfg).want(t, 0)
 	if caps, err := s.Caps(ctx); err != nil || len(caps) != 1 || caps[0].Amount.String() != "5000" {
 		t.Fatalf("caps %+v %v", caps, err)
+	}
+	// Lowering needs no second operator; raising again does.
+	settle(t, "bank", "cap", "set", "SHBKKRSE", "KRW", "900", "--database", dsn).want(t, 0)
+	r = settle(t, "bank", "cap", "raise", "SHBKKRSE", "KRW", "900", "--note", "n", "--by", "alice", "--config", cfg)
+	if r.want(t, 1); !strings.Contains(r.stderr, "not a raise") {
+		t.Fatalf("raise to the cap in force: %s", r.stderr)
+	}
+	settle(t, "bank", "cap", "set", "SHBKKRSE", "KRW", "900.01", "--database", dsn).want(t, 2) // KRW has no minor unit
+	settle(t, "bank", "cap", "set", "SHBKKRSE", "KRW", "901", "--database", dsn).want(t, 1)
+	if caps, err := s.Caps(ctx); err != nil || len(caps) != 1 || caps[0].Amount.String() != "900" {
+		t.Fatalf("caps %+v %v", caps, err)
+	}
+
+	// A deferral from the CLI is a request too; one that cannot be
+	// carried out is refused at once.
+	r = settle(t, "cycle", "defer", "--date", "2026-11-24", "--to", "2026-11-25", "--file", "SHBKKRSE/F-NONE", "--reason", "over its cap", "--by", "alice", "--config", cfg)
+	if r.want(t, 1); !strings.Contains(r.stderr, "has no accepted file F-NONE") {
+		t.Fatalf("defer of no file: %s", r.stderr)
+	}
+	if err := events.New(s.DB(), nil).Init(ctx); err != nil { // as settle serve does at its start
+		t.Fatal(err)
+	}
+	r = settle(t, "ops", "poison-replay", "no-such-uuid", "--by", "alice", "--config", cfg)
+	if r.want(t, 1); !strings.Contains(r.stderr, "no such poisoned message") {
+		t.Fatalf("replay of nothing: %s", r.stderr)
 	}
 
 	settleIn(t, "alice-alice-secret\n", "user", "add", "alice", "--role", "operator", "--config", cfg).want(t, 0)

@@ -491,23 +491,33 @@ func newOpsCmd() *cobra.Command {
 		},
 	}
 	configFlag(list, &file)
-	var rfile string
+	var rfile, rnote, rby string
 	replay := &cobra.Command{
-		Use:   "poison-replay UUID",
-		Short: "Publish a poisoned event again on its topic (after fixing its cause)",
+		Use:   "poison-replay UUID [--note WHY] [--by WHO]",
+		Short: "Publish a poisoned event again on its topic (after fixing its cause), once; an event that nets, records or settles a cycle needs another operator's approval (settle approve)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if rby == "" {
+				rby = operatorName()
+			}
 			return runWith(cmd, rfile, runtimeOpts{}, func(r *runtime) error {
-				e, err := r.bus.Replay(cmd.Context(), args[0])
+				res, err := r.approver().Replay(cmd.Context(), args[0], rnote, rby, clock())
 				if err != nil {
-					return err
+					return fourEyesError(err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "replayed %s for %s\n", e.Topic, e.Cycle)
+				if res.Request != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "request %d: replay %s for %s, by %s; it moves money and waits for another operator: settle approve %d\n",
+						res.Request.ID, res.Event.Topic, res.Event.Cycle, rby, res.Request.ID)
+					return nil
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "replayed %s for %s\n", res.Event.Topic, res.Event.Cycle)
 				return nil
 			})
 		},
 	}
 	configFlag(replay, &rfile)
+	replay.Flags().StringVar(&rnote, "note", "", "why (required when the replay needs a second operator)")
+	replay.Flags().StringVar(&rby, "by", "", "who replays it (default: the OS user)")
 	c.AddCommand(list, replay)
 	return c
 }
@@ -516,8 +526,11 @@ func newCycleDeferCmd() *cobra.Command {
 	var file, date, to, ref, reason, by string
 	c := &cobra.Command{
 		Use:   "defer --date D --file BIC/FILE-ID --reason TEXT [--to D2] [--by NAME]",
-		Short: "Move an accepted file to a later cycle (its sender is over its cap and cannot fund): recorded beside the file, never editing it; the bank gets a notice",
-		Long: `Defer an accepted file from the cycle of --date, which must not be netted yet (a cap
+		Short: "Request an accepted file's move to a later cycle (its sender is over its cap and cannot fund); another operator approves it (settle approve): recorded beside the file, never editing it; the bank gets a notice",
+		Long: `Four eyes: this records a request; the deferral happens when another operator
+approves it with settle approve ID (or on the console's Approvals page).
+
+Defer an accepted file from the cycle of --date, which must not be netted yet (a cap
 breach leaves it frozen), to the open cycle of --to (default: the next business day).
 Nothing is edited: the deferral is recorded with its reason and who made it; the cycle
 is netted again without the file when it is run next (settle cycle run), and the
@@ -559,22 +572,19 @@ where the file settles now.`,
 						return usageError("--to %s is not a business day (%s): no cycle runs then; the next business day is %s", target, why, r.cal.OnOrAfter(target))
 					}
 				}
-				p := r.pipeline(nil)
-				p.Lock = r.jobs.TryLock // not while a service steps the cycle
-				f, err := p.Defer(cmd.Context(), jobs.Deferral{Sender: bic, FileID: fileID, From: d, To: target, Reason: reason, Actor: by})
+				// Four eyes: a request here, carried out (jobs.Pipeline.Defer,
+				// the bank's notice) when another operator approves it.
+				q, err := r.approver().RequestDeferral(cmd.Context(), jobs.Deferral{Sender: bic, FileID: fileID, From: d, To: target, Reason: reason}, by, clock())
 				if err != nil {
-					if errors.Is(err, jobs.ErrDeferral) {
-						return &exitError{code: 1, err: err}
-					}
-					return err
+					return fourEyesError(err)
 				}
-				moved := "deferred"
+				moved := "defer"
 				if target < d {
-					moved = "moved back"
+					moved = "move back"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "file %s of %s (%s, %d entries) %s from %s to %s by %s\n",
-					fileID, bic, f.Name, f.Entries, moved, settlement.CycleID(d), settlement.CycleID(target), by)
-				fmt.Fprintf(cmd.OutOrStdout(), "the bank's notice: outbox/%s; now run: settle cycle run --date %s\n", f.NoticeName(), min(d, target))
+				fmt.Fprintf(cmd.OutOrStdout(), "request %d: %s file %s of %s from %s to %s, by %s; waits for another operator: settle approve %d\n",
+					q.ID, moved, fileID, bic, settlement.CycleID(d), settlement.CycleID(target), by, q.ID)
+				fmt.Fprintf(cmd.OutOrStdout(), "once approved, the bank finds its notice in its outbox; then run: settle cycle run --date %s\n", min(d, target))
 				return nil
 			})
 		},

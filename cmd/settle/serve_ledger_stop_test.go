@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -103,11 +104,6 @@ func TestServeSIGTERMDuringLedgerWrite(t *testing.T) {
 		must("bank", "key", "add", string(b.BIC), "--label", "k1", "--pem", filepath.Join(day.KeysDir, string(b.BIC)+".pem"))
 		users = append(users, map[string]any{"bic": string(b.BIC)})
 	}
-	caps, _ := os.ReadFile(day.Caps)
-	for _, line := range strings.Split(strings.TrimSpace(string(caps)), "\n")[1:] {
-		f := strings.Split(line, ",")
-		must("bank", "cap", "set", f[0], f[1], f[2])
-	}
 	state := filepath.Join(dir, "state")
 	for _, f := range day.Files {
 		bic := strings.SplitN(filepath.Base(f), "_", 2)[0]
@@ -132,6 +128,17 @@ ledger: {network: %q}
 	}
 	// The cycle is netted with the ledger refusing connections ...
 	refused := config("refused.yaml", networkJSON(t, filepath.Join(dir, "refused"), "127.0.0.1:1"))
+	// The caps, under four eyes: one operator requests each, another approves.
+	caps, _ := os.ReadFile(day.Caps)
+	for _, line := range strings.Split(strings.TrimSpace(string(caps)), "\n")[1:] {
+		f := strings.Split(line, ",")
+		out, code := settleCmd("bank", "cap", "raise", f[0], f[1], f[2], "--note", "opening cap", "--by", "ops-kim", "--config", refused)
+		m := regexp.MustCompile(`(?m)^request (\d+): raise`).FindStringSubmatch(out) // the output has the log's lines too
+		if code != 0 || m == nil {
+			t.Fatalf("cap raise: exit %d\n%s", code, out)
+		}
+		must("approve", m[1], "--by", "ops-lee", "--config", refused)
+	}
 	must("intake", "run", "--config", refused)
 	if out, code := settleCmd("cycle", "run", "--date", "2026-11-24", "--config", refused); code == 0 {
 		t.Fatalf("cycle run with no ledger succeeded:\n%s", out)
