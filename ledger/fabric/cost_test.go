@@ -190,6 +190,7 @@ type ledgerCost struct {
 	payments   int
 	wall       time.Duration
 	cpu        map[string]time.Duration
+	blocks     int
 	txs        int            // valid endorser transactions of the chaincode
 	endorsed   map[string]int // transactions each MSP endorsed
 	keys       int            // state keys written in the chaincode's namespace
@@ -209,6 +210,7 @@ func measureCost(ctx context.Context, c *Client, before, after ledgerSample, pay
 	}
 	lc.blockBytes = after.blockBytes["peer1"] - before.blockBytes["peer1"]
 	lc.dataBytes = after.dataBytes["peer1"] - before.dataBytes["peer1"]
+	lc.blocks = int(after.height - before.height)
 	for num := before.height; num < after.height; num++ {
 		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
 		b, err := c.ledger.QueryBlock(num, ledger.WithTargets(c.peers[0].peer), ledger.WithParentContext(qctx))
@@ -280,6 +282,7 @@ func (lc *ledgerCost) add(o ledgerCost) {
 		lc.endorsed[k] += v
 	}
 	lc.txs += o.txs
+	lc.blocks += o.blocks
 	lc.keys += o.keys
 	lc.reads += o.reads
 	lc.txBytes += o.txBytes
@@ -313,8 +316,8 @@ func (lc *ledgerCost) table(n *Network, pinned []int, every bool) string {
 	case every:
 		mode = "every peer (EndorseAll)"
 	}
-	fmt.Fprintf(&b, "ledger stage: %d payments, %d banks, %d transactions, endorsers: %s; %d cores, load average %s\n",
-		lc.payments, len(n.Banks), lc.txs, mode, runtime.NumCPU(), loadAvg())
+	fmt.Fprintf(&b, "ledger stage: %d payments, %d banks, %d transactions in %d blocks, endorsers: %s; %d cores, load average %s\n",
+		lc.payments, len(n.Banks), lc.txs, lc.blocks, mode, runtime.NumCPU(), loadAvg())
 	fmt.Fprintf(&b, "wall %.1f s: %.0f payments/s (noise on a shared machine; CPU time is the figure)\n",
 		lc.wall.Seconds(), float64(lc.payments)/lc.wall.Seconds())
 	fmt.Fprintf(&b, "%-10s %28s %12s\n", "process", "CPU-s per 1,000 payments", "peak RSS MB")
