@@ -153,6 +153,9 @@ func BenchmarkRecordCycle(b *testing.B) {
 		}
 		close(work)
 		wg.Wait()
+		if _, err := waitAllPeers(ctx, c); err != nil {
+			errs <- err
+		}
 		if _, err := c.SettleCycle(ctx, cycle, positions(chunks...)); err != nil {
 			errs <- err
 		}

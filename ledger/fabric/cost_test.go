@@ -141,14 +141,9 @@ type ledgerSample struct {
 // sample), then reads the network's processes and files.
 func sampleLedger(ctx context.Context, c *Client) (ledgerSample, error) {
 	s := ledgerSample{cpu: map[string]time.Duration{}, blockBytes: map[string]int64{}, dataBytes: map[string]int64{}}
-	h, err := c.height(ctx, c.peers[0])
+	h, err := waitAllPeers(ctx, c)
 	if err != nil {
 		return s, err
-	}
-	for _, e := range c.peers {
-		if _, err := waitHeight(ctx, h, func(ctx context.Context) (uint64, error) { return c.height(ctx, e) }, time.Minute, 50*time.Millisecond); err != nil {
-			return s, fmt.Errorf("%s: %w", e.bank.MSPID, err)
-		}
 	}
 	s.height = h
 	pids := networkPIDs()
@@ -169,6 +164,27 @@ func sampleLedger(ctx context.Context, c *Client) (ledgerSample, error) {
 		s.blockBytes[name] = dirBytes(filepath.Join(data, "ledgersData", "chains", "chains", c.net.Channel))
 	}
 	return s, nil
+}
+
+// waitAllPeers waits until every peer holds the client's last write and
+// as many blocks as the client's own peer, and returns that height. A
+// client with pinned endorsers needs it before a SettleCycle: its endorsers
+// may not have committed the last chunks yet, and it takes their refusal
+// as the answer.
+func waitAllPeers(ctx context.Context, c *Client) (uint64, error) {
+	h, err := c.height(ctx, c.peers[0])
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	h = max(h, c.written+1)
+	c.mu.Unlock()
+	for _, e := range c.peers {
+		if _, err := waitHeight(ctx, h, func(ctx context.Context) (uint64, error) { return c.height(ctx, e) }, time.Minute, 50*time.Millisecond); err != nil {
+			return 0, fmt.Errorf("%s: %w", e.bank.MSPID, err)
+		}
+	}
+	return h, nil
 }
 
 // dirBytes is the size of the files under dir.
