@@ -184,9 +184,17 @@ func Payments(cycle string, store, ledger iter.Seq2[Record, error], emit func(Br
 	nextL, stopL := iter.Pull2(ledger)
 	defer stopL()
 	st, lt := Totals{}, Totals{}
-	var prevS, prevL *Record
+	// Each side's records live in two slots, used in turn: the one pulled
+	// and the one before it (for the order check). A record per pull on
+	// the heap was a million allocations a side.
+	type slots struct {
+		buf  [2]Record
+		cur  int
+		prev *Record
+	}
+	var prevS, prevL slots
 
-	pull := func(next func() (Record, error, bool), prev **Record, side string) (*Record, error) {
+	pull := func(next func() (Record, error, bool), sl *slots, side string) (*Record, error) {
 		r, err, ok := next()
 		if !ok {
 			return nil, nil
@@ -194,11 +202,13 @@ func Payments(cycle string, store, ledger iter.Seq2[Record, error], emit func(Br
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", side, err)
 		}
-		if *prev != nil && !less(*prev, &r) {
-			return nil, fmt.Errorf("%s: %w: %s after %s", side, ErrOrder, r.Key(), (*prev).Key())
+		if sl.prev != nil && !less(sl.prev, &r) {
+			return nil, fmt.Errorf("%s: %w: %s after %s", side, ErrOrder, r.Key(), sl.prev.Key())
 		}
-		*prev = &r
-		return &r, nil
+		sl.cur ^= 1
+		sl.buf[sl.cur] = r
+		sl.prev = &sl.buf[sl.cur]
+		return sl.prev, nil
 	}
 	out := func(b Break) error {
 		sum.Breaks++
