@@ -175,7 +175,7 @@ if [ -n "$ledger_rate" ] && [ -n "$ledger_cpu" ]; then
   row "ledger (Fabric)" "$(awk -v r="$ledger_rate" 'BEGIN { printf "%.0f s", 1e6 / r }')" \
     "$(awk -v c="$ledger_cpu" -v e="$maj" -v p="$LEDGER_BANKS" -v n="$(nproc)" 'BEGIN {
       m = 0.56 * e + 0.23 * p + 0.08
-      printf "CPU-bound on %d cores: %.0f s (%.3f CPU-ms/payment measured); the cost model, %d of %d endorsing: %.0f s (%.2f); the budget: %.0f s (0.08)", n, c * 1000 / n, c, e, p, m * 1000 / n, m, 0.08 * 1000 / n }')"
+      printf "CPU-bound on %d cores: %.0f s (%.3f CPU-ms/payment measured); the cost model of issue 18, %d of %d endorsing: %.0f s (%.2f); the budget: %.0f s (0.08)", n, c * 1000 / n, c, e, p, m * 1000 / n, m, 0.08 * 1000 / n }')"
   echo "    (scaled from $LEDGER_PAYMENTS payments; wall time is noise on a shared machine, CPU time is the figure)"
 else
   row "ledger (Fabric)" "-" "the ledger stage did not run"
