@@ -26,17 +26,18 @@ var krw = func() settlement.Currency {
 	return c
 }()
 
-// world is three fresh banks (BICs no earlier run used), registered on the
-// ledger under Bank1..3MSP with KRW caps.
+// world is a fresh bank (a BIC no earlier run used) for every bank org of
+// the network, registered on the ledger under Bank1..nMSP with KRW caps.
+// The tests use the first three.
 type world struct {
 	c     *Client
-	banks [3]settlement.BIC
+	banks []settlement.BIC
 	run   string
 }
 
 func newWorld(t testing.TB, c *Client, cap string) *world {
 	t.Helper()
-	w := &world{c: c, run: fmt.Sprintf("%x", time.Now().UnixNano())}
+	w := &world{c: c, run: fmt.Sprintf("%x", time.Now().UnixNano()), banks: make([]settlement.BIC, len(c.Network().Banks))}
 	ctx := testCtx(t, 2*time.Minute)
 	for i := range w.banks {
 		b := make([]byte, 8)
@@ -61,7 +62,7 @@ func (w *world) entry(from, to int, id string, amount int64) jobs.ChunkEntry {
 	}}
 }
 
-// chunk makes n payments around the three banks, ids prefix-0..n-1.
+// chunk makes n payments around the first three banks, ids prefix-0..n-1.
 func (w *world) chunk(cycle, id, prefix string, n int) jobs.Chunk {
 	c := jobs.Chunk{Cycle: cycle, ID: id}
 	for i := range n {

@@ -22,7 +22,9 @@ import (
 // free block when another process holds a port of it. Under -short they
 // skip. SETTLE_FABRIC_CLIENT_NETWORK=path/network.json uses a running
 // network instead (and leaves it running); SETTLE_KEEP=1 leaves the
-// started network running.
+// started network running. SETTLE_FABRIC_BANKS=N (3 by default) starts a
+// network of N banks instead, in a state directory of its own: the
+// benchmarks' 5-bank network (make bench); the tests expect 3.
 const (
 	envNetwork  = "SETTLE_FABRIC_CLIENT_NETWORK"
 	portBlock   = "client"
@@ -36,6 +38,7 @@ var (
 	netErr     error
 	fabricDir  string
 	networkDir string
+	banks      = 3
 )
 
 func TestMain(m *testing.M) {
@@ -57,6 +60,17 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	networkDir = filepath.Join(fabricDir, ".network-client")
+	if v := os.Getenv("SETTLE_FABRIC_BANKS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 3 || n > 9 {
+			fmt.Fprintf(os.Stderr, "ledger/fabric: SETTLE_FABRIC_BANKS=%q: want 3..9\n", v)
+			os.Exit(2)
+		}
+		banks = n
+		if n != 3 {
+			networkDir += "-" + v
+		}
+	}
 	start := time.Now()
 	if err := script(upTimeout, "down.sh", "--clean"); err != nil {
 		fmt.Fprintf(os.Stderr, "ledger/fabric: cleaning an earlier network: %v\n", err)
@@ -99,7 +113,7 @@ func script(timeout time.Duration, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, filepath.Join(fabricDir, name), args...)
 	// The caller's FABRIC_BASE_PORT is for the network a script starts on its
 	// own, not for this package's: a port it takes is the network's.
-	cmd.Env = append(envWithout(os.Environ(), "FABRIC_BASE_PORT"), "FABRIC_NETWORK_DIR="+networkDir, "FABRIC_PORT_BLOCK="+portBlock, "FABRIC_BANKS=3", "FABRIC_CHAINCODE_EXTRA="+govChaincode)
+	cmd.Env = append(envWithout(os.Environ(), "FABRIC_BASE_PORT"), "FABRIC_NETWORK_DIR="+networkDir, "FABRIC_PORT_BLOCK="+portBlock, "FABRIC_BANKS="+strconv.Itoa(banks), "FABRIC_CHAINCODE_EXTRA="+govChaincode)
 	if basePort != "" {
 		cmd.Env = append(cmd.Env, "FABRIC_BASE_PORT="+basePort)
 	}

@@ -2,7 +2,17 @@
 # make bench: the testing.B benchmarks, and the issue's headline figure
 # measured as an operator sees it: `settle net` over a generated day of
 # 1,000,000 payments from 20 banks, beside sha256sum reading the same files
-# (the floor: nothing can check a file faster than it can be hashed).
+# (the floor: nothing can check a file faster than it can be hashed). Then
+# the ledger stage on a real 5-bank Fabric network with payments between all
+# five banks (CPU-seconds per 1,000 payments of every process, payments/s,
+# state keys and ledger bytes per payment), and last a table of the night's
+# stages for 1,000,000 payments from 5 banks, each beside its floor.
+#
+#   SETTLE_BENCH_LEDGER_PAYMENTS  payments of the ledger stage (100000; the
+#                                 issue's night is 1000000: an hour or more
+#                                 on a shared 2-core machine)
+#   SETTLE_BENCH_LEDGER_BANKS     banks of its network (5)
+#   SETTLE_BENCH_SKIP_LEDGER=1    leave the ledger stage out
 set -Eeuo pipefail
 cd "$(dirname "$0")/../.."
 die() { echo "bench: ERROR: $*" >&2; exit 1; }
@@ -93,9 +103,87 @@ echo
 echo "== testing.B benchmarks"
 rc=0
 go test -run='^$' -bench=. -benchmem -benchtime=${SETTLE_BENCH_TIME:-1x} -timeout 60m \
-  ./settlement/... ./signature/... ./formats/... ./adapters/sftp/... ./intake/... ./reconciliation/... ./jobs/... ./ledger/fabric/... 2>&1 |
+  ./settlement/... ./signature/... ./formats/... ./adapters/sftp/... ./intake/... ./reconciliation/... ./jobs/... 2>&1 |
   tee .run/bench/go-test.txt | { grep -E '^(Benchmark|ok|FAIL|---)' || true; } || rc=$?
 [ "$rc" -eq 0 ] || die "the testing.B benchmarks failed (exit $rc); their whole output is in .run/bench/go-test.txt"
 for t in pg-bench fabric-bench; do
-  if make -n "$t" >/dev/null 2>&1; then echo "== make $t"; make --no-print-directory "$t"; fi
+  if make -n "$t" >/dev/null 2>&1; then echo "== make $t"; make --no-print-directory "$t" 2>&1 | tee ".run/bench/$t.txt"; fi
 done
+
+# The ledger stage: ledger/fabric's benchmarks on a network of their own
+# (SETTLE_FABRIC_BANKS banks, started and stopped by the test binary, in
+# this checkout's client port block: ops/ports.sh).
+LEDGER_PAYMENTS=${SETTLE_BENCH_LEDGER_PAYMENTS:-100000}
+LEDGER_BANKS=${SETTLE_BENCH_LEDGER_BANKS:-5}
+rm -f .run/bench/ledger.txt
+if [ "${SETTLE_BENCH_SKIP_LEDGER:-}" != 1 ]; then
+  echo
+  echo "== the ledger stage: $LEDGER_PAYMENTS payments between all $LEDGER_BANKS banks of a real Fabric network"
+  rc=0
+  SETTLE_FABRIC_BANKS=$LEDGER_BANKS SETTLE_BENCH_PAYMENTS=$LEDGER_PAYMENTS SETTLE_BENCH_LEDGER_OUT="$PWD/.run/bench/ledger.txt" \
+    go test -run='^$' -bench='BenchmarkRecordCycle$|BenchmarkPing$' -benchtime=1x -timeout 4h ./ledger/fabric/ 2>&1 |
+    tee .run/bench/ledger-go-test.txt | { grep -E '^(Benchmark|ok|FAIL|---)' || true; } || rc=$?
+  [ "$rc" -eq 0 ] || die "the ledger benchmarks failed (exit $rc); their whole output is in .run/bench/ledger-go-test.txt"
+  [ -f .run/bench/ledger.txt ] && cat .run/bench/ledger.txt
+fi
+
+# The night's stages for 1,000,000 payments from 5 banks, each beside its
+# floor. Parse and verify: `settle net` over a generated 5-bank day beside
+# sha256sum of its files. Ingest: BenchmarkIngest (one 1,000,000-payment
+# file, fsync on) beside psql's COPY of the same rows. Ledger: the stage
+# above, scaled to 1,000,000 payments, beside what the issue's cost model
+# (CPU-ms per payment = 0.56 x endorsing peers + 0.23 x peers + 0.08) and
+# its budget (0.08 CPU-ms per payment) give on this machine's cores.
+# Reconciliation: BenchmarkReconcile1M's streaming merge-join beside a SQL
+# FULL OUTER JOIN of the same two sets.
+day5=.run/bench/day-5-1000000
+if [ ! -f "$day5/caps.csv" ]; then
+  rm -rf "$day5"
+  bin/settle gen --banks 5 --payments 1000000 --date 2026-11-24 --out "$day5" >/dev/null
+fi
+files5=("$day5"/files/*.csv)
+cat "${files5[@]}" >/dev/null
+floor5=$(measure sha256sum "${files5[@]}") || die "sha256sum of the 5-bank day failed"
+net5=$(measure bin/settle net --format json --keys "$day5/keys" --members "$day5/members.txt" --caps "$day5/caps.csv" "${files5[@]}") ||
+  die "settle net over the 5-bank day failed (its output is above)"
+# metric FILE BENCHMARK UNIT: the value before UNIT on BENCHMARK's result line.
+metric() { awk -v b="$2" -v u="$3" '$1 ~ "^"b"(-[0-9]+)?$" { for (i = 3; i <= NF; i++) if ($i == u) { print $(i-1); exit } }' "$1" 2>/dev/null; }
+ingest_rows=$(metric .run/bench/pg-bench.txt BenchmarkIngest rows/s)
+ingest_floor=$(metric .run/bench/pg-bench.txt BenchmarkIngest floor_rows/s)
+recon_ns=$(metric .run/bench/go-test.txt BenchmarkReconcile1M/streaming-merge-join ns/op)
+recon_cpu=$(metric .run/bench/go-test.txt BenchmarkReconcile1M/streaming-merge-join client-CPU-s)
+recon_srv=$(metric .run/bench/go-test.txt BenchmarkReconcile1M/streaming-merge-join server-CPU-s)
+join_ns=$(metric .run/bench/go-test.txt BenchmarkReconcile1M/sql-full-outer-join ns/op)
+join_srv=$(metric .run/bench/go-test.txt BenchmarkReconcile1M/sql-full-outer-join server-CPU-s)
+ledger_rate=$(metric .run/bench/ledger-go-test.txt BenchmarkRecordCycle payments/s)
+ledger_cpu=$(metric .run/bench/ledger-go-test.txt BenchmarkRecordCycle CPU-ms/payment)
+echo
+echo "== the night's stages: 1,000,000 payments from 5 banks, each beside its floor ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+row() { printf '%-26s %12s   %s\n' "$1" "$2" "$3"; }
+row "stage" "time" "floor"
+read -r net5_s _ <<<"$net5"
+read -r floor5_s _ <<<"$floor5"
+row "parse + verify + net" "${net5_s} s" "sha256sum of the same files: ${floor5_s} s"
+if [ -n "$ingest_rows" ] && [ -n "$ingest_floor" ]; then
+  row "ingest (Postgres)" "$(awk -v r="$ingest_rows" 'BEGIN { printf "%.1f s", 1e6 / r }')" \
+    "psql COPY of the same rows: $(awk -v r="$ingest_floor" 'BEGIN { printf "%.1f s", 1e6 / r }')"
+else
+  row "ingest (Postgres)" "-" "make pg-bench did not run"
+fi
+if [ -n "$ledger_rate" ] && [ -n "$ledger_cpu" ]; then
+  maj=$((LEDGER_BANKS / 2 + 1))
+  row "ledger (Fabric)" "$(awk -v r="$ledger_rate" 'BEGIN { printf "%.0f s", 1e6 / r }')" \
+    "$(awk -v c="$ledger_cpu" -v e="$maj" -v p="$LEDGER_BANKS" -v n="$(nproc)" 'BEGIN {
+      m = 0.56 * e + 0.23 * p + 0.08
+      printf "CPU-bound on %d cores: %.0f s (%.3f CPU-ms/payment measured); the cost model of issue 18, %d of %d endorsing: %.0f s (%.2f); the budget: %.0f s (0.08)", n, c * 1000 / n, c, e, p, m * 1000 / n, m, 0.08 * 1000 / n }')"
+  echo "    (scaled from $LEDGER_PAYMENTS payments; wall time is noise on a shared machine, CPU time is the figure)"
+else
+  row "ledger (Fabric)" "-" "the ledger stage did not run"
+fi
+if [ -n "$recon_ns" ] && [ -n "$join_ns" ]; then
+  row "reconciliation" "$(awk -v t="$recon_ns" 'BEGIN { printf "%.1f s", t / 1e9 }')" \
+    "SQL FULL OUTER JOIN: $(awk -v t="$join_ns" 'BEGIN { printf "%.1f s", t / 1e9 }')"
+  [ -n "$recon_cpu" ] && echo "    (CPU: merge-join ${recon_cpu} s in Go + ${recon_srv:-?} s in Postgres; the join ${join_srv:-?} s in Postgres)"
+else
+  row "reconciliation" "-" "BenchmarkReconcile1M did not run"
+fi

@@ -203,7 +203,9 @@ peer_start() {
     export CORE_PEER_TLS_ROOTCERT_FILE="$pd/tls/ca.crt"
     export CORE_PEER_FILESYSTEMPATH="$NET/data/$name"
     export CORE_LEDGER_SNAPSHOTS_ROOTDIR="$NET/data/$name/snapshots"
-    export CORE_LEDGER_HISTORY_ENABLEHISTORYDATABASE=true
+    # FABRIC_HISTORY_DB=false (a benchmark knob) turns the history index off: the
+    # chaincode's GetHistory then fails.
+    export CORE_LEDGER_HISTORY_ENABLEHISTORYDATABASE="${FABRIC_HISTORY_DB:-true}"
     export CORE_OPERATIONS_LISTENADDRESS="127.0.0.1:$(peer_ops "$i")"
     export CORE_METRICS_PROVIDER=disabled
     export CORE_CHAINCODE_EXECUTETIMEOUT=60s

@@ -15,6 +15,9 @@
 # State and logs live in FABRIC_NETWORK_DIR (default ops/fabric/.network); the
 # description for clients is written last, to $FABRIC_NETWORK_DIR/network.json.
 #
+# Block cutting (benchmark knobs, read when the channel is made): FABRIC_BATCH_TIMEOUT
+# (250ms), FABRIC_BATCH_MESSAGES (500), FABRIC_BATCH_PREFERRED (4 MB).
+#
 # Idempotent: when the network is already up it says so and exits 0; when its state
 # exists but processes are stopped (down.sh without --clean), it restarts them.
 set -euo pipefail
@@ -311,8 +314,8 @@ Application: &ApplicationDefaults
 Orderer: &OrdererDefaults
   OrdererType: etcdraft
   Addresses: ["127.0.0.1:$(orderer_port)"]
-  BatchTimeout: 250ms
-  BatchSize: {MaxMessageCount: 500, AbsoluteMaxBytes: 10 MB, PreferredMaxBytes: 4 MB}
+  BatchTimeout: ${FABRIC_BATCH_TIMEOUT:-250ms}
+  BatchSize: {MaxMessageCount: ${FABRIC_BATCH_MESSAGES:-500}, AbsoluteMaxBytes: 10 MB, PreferredMaxBytes: ${FABRIC_BATCH_PREFERRED:-4 MB}}
   EtcdRaft:
     Consenters:
       - Host: 127.0.0.1
