@@ -110,6 +110,8 @@ type Client struct {
 	ch        *channel.Client
 	ledger    *ledger.Client
 	peers     []*endorser // in bank order, own org first for queries
+	orderers  []*node     // every orderer, in index order (ordering.go)
+	signer    sdkcontext.Client
 	log       *slog.Logger
 	profile   string // temp file of the connection profile (removed by Close)
 	mu        sync.Mutex
@@ -121,6 +123,10 @@ type Client struct {
 	// peer a block behind.
 	written   uint64
 	heights   map[string]uint64
+	// lastAccepted is how many orderers took the last transaction sent
+	// (lastBroadcast: one was sent).
+	lastAccepted  int
+	lastBroadcast bool
 	closeOnce sync.Once
 	selfCert  []byte // DER of the signing certificate
 	onForeign func(ForeignTx)
@@ -257,6 +263,9 @@ func (c *Client) connect(ctx context.Context, user string, only []int) error {
 			return fmt.Errorf("peer %s: %w", b.peerName(), err)
 		}
 		c.peers = append(c.peers, &endorser{bank: b, peer: p})
+	}
+	if err := c.connectOrderers(chCtx); err != nil {
+		return err
 	}
 	// Queries go to the client's own bank first.
 	sort.SliceStable(c.peers, func(i, j int) bool { return c.peers[i].bank == c.org && c.peers[j].bank != c.org })
@@ -778,9 +787,8 @@ func (c *Client) submitOnce(ctx context.Context, done func([]byte) (string, bool
 		if err != nil {
 			return fmt.Errorf("%s: transaction: %w", fn, err)
 		}
-		if _, err := tr.SendTransaction(tx); err != nil {
-			// The orderer may or may not have it: find out.
-			return fmt.Errorf("%w: tx %s to the orderer: %v", errUnknownOutcome, txID, err)
+		if err := c.send(rctx, txID, tx); err != nil {
+			return err
 		}
 		wait := time.NewTimer(commitTimeout)
 		defer wait.Stop()
