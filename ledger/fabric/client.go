@@ -127,6 +127,10 @@ type Client struct {
 	// (lastBroadcast: one was sent).
 	lastAccepted  int
 	lastBroadcast bool
+	// Tests only: beforeSend sees each envelope's size (an error stops the
+	// send), noSizeCheck leaves the size to the orderers.
+	beforeSend  func(size int) error
+	noSizeCheck bool
 	closeOnce sync.Once
 	selfCert  []byte // DER of the signing certificate
 	onForeign func(ForeignTx)

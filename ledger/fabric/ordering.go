@@ -218,7 +218,12 @@ func (c *Client) send(rctx context.Context, txID string, tx *fab.Transaction) er
 	if err != nil {
 		return err
 	}
-	if size > RequestBytesMax {
+	if c.beforeSend != nil {
+		if err := c.beforeSend(size); err != nil {
+			return err
+		}
+	}
+	if size > RequestBytesMax && !c.noSizeCheck {
 		return &TooLargeError{TxID: txID, Bytes: size, Max: RequestBytesMax}
 	}
 	r := c.broadcast(rctx, env)
