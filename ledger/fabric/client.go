@@ -121,8 +121,8 @@ type Client struct {
 	// is each peer's height as last read. A query waits for its peer to
 	// reach written+1, so the client reads its own writes even from a
 	// peer a block behind.
-	written   uint64
-	heights   map[string]uint64
+	written uint64
+	heights map[string]uint64
 	// lastAccepted is how many orderers took the last transaction sent
 	// (lastBroadcast: one was sent).
 	lastAccepted  int
@@ -131,9 +131,9 @@ type Client struct {
 	// send), noSizeCheck leaves the size to the orderers.
 	beforeSend  func(size int) error
 	noSizeCheck bool
-	closeOnce sync.Once
-	selfCert  []byte // DER of the signing certificate
-	onForeign func(ForeignTx)
+	closeOnce   sync.Once
+	selfCert    []byte // DER of the signing certificate
+	onForeign   func(ForeignTx)
 }
 
 type endorser struct {

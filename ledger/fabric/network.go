@@ -230,8 +230,8 @@ func (n *Network) profile(org *Bank, user string, id Identity, logLevel string) 
 			},
 		}},
 		"organizations": orgs,
-		"orderers": orderers,
-		"peers": peers,
+		"orderers":      orderers,
+		"peers":         peers,
 	}
 	return json.MarshalIndent(p, "", " ")
 }
