@@ -1,7 +1,9 @@
 package fabric
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"settle/jobs"
 )
 
 // scriptOut runs one of ops/fabric's scripts on the test network and returns
@@ -141,4 +145,322 @@ func TestOrdererConfigNeedsAMajority(t *testing.T) {
 	if _, err := newClient(t, 1).Ping(testCtx(t, 2*time.Minute)); err != nil {
 		t.Fatalf("ping after the config update: %v", err)
 	}
+}
+
+// orderersBack is a cleanup: every orderer running and not paused, and the
+// network answering a Ping (up.sh restarts whatever is stopped).
+func orderersBack(t *testing.T) {
+	t.Cleanup(func() {
+		all := make([]string, len(testNet.Orderers))
+		for i := range all {
+			all[i] = fmt.Sprint(i)
+		}
+		scriptOut(t, time.Minute, "orderer-pause.sh", append([]string{"--resume"}, all...)...)
+		if err := script(upTimeout, "up.sh"); err != nil {
+			t.Errorf("bringing the orderers back: %v", err)
+		}
+	})
+}
+
+// orderers runs an orderer script and returns the indexes it printed.
+func orderers(t *testing.T, name string, args ...string) []int {
+	t.Helper()
+	out, err := scriptOut(t, 2*time.Minute, name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx []int
+	for _, f := range strings.Fields(out) {
+		var i int
+		if _, err := fmt.Sscan(f, &i); err != nil {
+			t.Fatalf("%s printed %q", name, out)
+		}
+		idx = append(idx, i)
+	}
+	return idx
+}
+
+func leaderNow(t *testing.T) int {
+	t.Helper()
+	l := orderers(t, "orderer-leader.sh")
+	if len(l) != 1 {
+		t.Fatalf("orderer-leader.sh: %v", l)
+	}
+	return l[0]
+}
+
+// ordererHeight is orderer o's channel height, from its admin endpoint.
+func ordererHeight(t *testing.T, o Orderer) (uint64, error) {
+	t.Helper()
+	dir := filepath.Dir(o.TLSCACert)
+	out, err := exec.Command(filepath.Join(fabricDir, "bin", "osnadmin"), "channel", "list", "--channelID", testNet.Channel,
+		"-o", o.AdminAddress, "--ca-file", o.TLSCACert, "--client-cert", filepath.Join(dir, "server.crt"),
+		"--client-key", filepath.Join(dir, "server.key")).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("osnadmin: %v: %s", err, out)
+	}
+	s := string(out)
+	if i := strings.IndexByte(s, '{'); i >= 0 {
+		s = s[i:]
+	}
+	var v struct {
+		Height uint64 `json:"height"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return 0, fmt.Errorf("osnadmin said %q", out)
+	}
+	return v.Height, nil
+}
+
+// cycleRun records chunks of a cycle one after another and settles it,
+// timing each write; started, if set, is closed after the first commit.
+type cycleRun struct {
+	cycle  string
+	chunks []jobs.Chunk
+	times  []time.Duration
+	ends   []time.Time
+	settle jobs.LedgerTx
+	err    error
+	// retries is how many writes were answered "unavailable" and tried
+	// again; lastRetry the last such answer.
+	retries   int
+	lastRetry error
+}
+
+// A write the ledger answers "unavailable" is tried again, as the service's
+// cycle steps do (retries counts them); any other error ends the run.
+func runCycle(ctx context.Context, c *Client, r *cycleRun, started chan<- struct{}) {
+	for i, k := range r.chunks {
+		t0 := time.Now()
+		if r.err = r.retry(ctx, func() error { _, err := c.RecordChunk(ctx, k); return err }); r.err != nil {
+			r.err = fmt.Errorf("chunk %d: %w", i, r.err)
+			return
+		}
+		r.times = append(r.times, time.Since(t0))
+		r.ends = append(r.ends, time.Now())
+		if i == 0 && started != nil {
+			close(started)
+		}
+	}
+	r.err = r.retry(ctx, func() error {
+		var err error
+		r.settle, err = c.SettleCycle(ctx, r.cycle, positions(r.chunks...))
+		return err
+	})
+}
+
+func (r *cycleRun) retry(ctx context.Context, write func() error) error {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		err := write()
+		if !errors.Is(err, jobs.ErrLedgerUnavailable) || time.Now().After(deadline) {
+			return err
+		}
+		r.retries++
+		r.lastRetry = err
+		if err := sleep(ctx, 2*time.Second); err != nil {
+			return err
+		}
+	}
+}
+
+func newCycle(w *world, tag string, chunks, each int) *cycleRun {
+	r := &cycleRun{cycle: tag + w.run}
+	for i := range chunks {
+		r.chunks = append(r.chunks, w.chunk(r.cycle, fmt.Sprintf("K%d", i+1), fmt.Sprintf("%s%s-%d", tag, w.run[8:], i), each))
+	}
+	return r
+}
+
+// settled checks the cycle is settled on the ledger with every chunk once.
+func (r *cycleRun) settled(t *testing.T, c *Client) {
+	t.Helper()
+	if r.err != nil {
+		t.Fatalf("cycle %s: %v", r.cycle, r.err)
+	}
+	lc, ok, err := c.Cycle(testCtx(t, time.Minute), r.cycle)
+	n := 0
+	for _, k := range r.chunks {
+		n += len(k.Entries)
+	}
+	if err != nil || !ok || lc.Chunks != len(r.chunks) || lc.Payments != n || lc.TxID != r.settle.ID || lc.Status == "" {
+		t.Fatalf("cycle %s on the ledger %+v found=%v %v; want %d chunks, %d payments, settled by %s", r.cycle, lc, ok, err, len(r.chunks), n, r.settle.ID)
+	}
+}
+
+// TestOrdererFollowerSilent: a follower orderer goes silent (SIGSTOP: its
+// port stays open, it answers nothing) during a cycle. The client's
+// broadcast counts a quorum of the others, so the cycle goes on and settles.
+func TestOrdererFollowerSilent(t *testing.T) {
+	c := newClient(t, 1)
+	w := newWorld(t, c, "100000000000")
+	orderersBack(t)
+	l := leaderNow(t)
+	f := (l + 1) % len(testNet.Orderers)
+	r := newCycle(w, "F", 4, 100)
+	ctx := testCtx(t, 10*time.Minute)
+	started := make(chan struct{})
+	done := make(chan struct{})
+	go func() { runCycle(ctx, c, r, started); close(done) }()
+	select {
+	case <-started:
+	case <-done:
+	}
+	orderers(t, "orderer-pause.sh", fmt.Sprint(f))
+	<-done
+	r.settled(t, c)
+	t.Logf("leader orderer%d, follower orderer%d silent after chunk 1: writes took %v; %d answered unavailable and retried (%v)", l, f, r.times, r.retries, r.lastRetry)
+	st, err := c.Ordering(ctx)
+	if err != nil || st.LastAccepted < testNet.Quorum() {
+		t.Fatalf("ordering with one silent follower: %+v %v; want enough", st, err)
+	}
+}
+
+// TestOrdererLeaderDownMidCycle: the leading orderer is stopped once the
+// cycle's first chunk is on the ledger. The other three change view, elect
+// a new leader and order the rest (the client gave every transaction to
+// all of them): the cycle settles, with every chunk once. The time from the
+// stop to the next commit is the recovery after a view change. The old
+// leader, started again, catches up.
+func TestOrdererLeaderDownMidCycle(t *testing.T) {
+	c := newClient(t, 2)
+	w := newWorld(t, c, "100000000000")
+	orderersBack(t)
+	l := leaderNow(t)
+	r := newCycle(w, "V", 6, 100)
+	ctx := testCtx(t, 10*time.Minute)
+	started := make(chan struct{})
+	done := make(chan struct{})
+	go func() { runCycle(ctx, c, r, started); close(done) }()
+	select {
+	case <-started:
+	case <-done:
+	}
+	stopped := time.Now()
+	orderers(t, "orderer-stop.sh", fmt.Sprint(l))
+	<-done
+	r.settled(t, c)
+	var recovered time.Duration
+	for _, e := range r.ends {
+		if e.After(stopped) {
+			recovered = e.Sub(stopped)
+			break
+		}
+	}
+	nl := leaderNow(t)
+	if nl == l {
+		t.Fatalf("orderer%d stopped, and the others still name it leader", l)
+	}
+	t.Logf("VIEW CHANGE: leader orderer%d stopped after chunk 1; orderer%d leads now; first commit %s after the stop; writes took %v",
+		l, nl, recovered.Round(time.Millisecond), r.times)
+	t.Logf("%d writes answered unavailable and retried (%v)", r.retries, r.lastRetry)
+	// Back, it catches up from the others.
+	orderers(t, "orderer-start.sh", fmt.Sprint(l))
+	catchUp(t, l, 3*time.Minute)
+}
+
+// catchUp waits until orderer o holds as many blocks as the highest other.
+func catchUp(t *testing.T, o int, wait time.Duration) {
+	t.Helper()
+	start := time.Now()
+	for {
+		var top uint64
+		for i, other := range testNet.Orderers {
+			if i == o {
+				continue
+			}
+			if h, err := ordererHeight(t, other); err == nil {
+				top = max(top, h)
+			}
+		}
+		h, err := ordererHeight(t, testNet.Orderers[o])
+		if err == nil && top > 0 && h >= top {
+			t.Logf("orderer%d at height %d, the others' %d, %s after its start", o, h, top, time.Since(start).Round(time.Second))
+			return
+		}
+		if time.Since(start) > wait {
+			t.Fatalf("orderer%d at height %d (%v) after %s; the others at %d", o, h, err, wait, top)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// TestOrderersTwoDown: with two of four orderers stopped there is no quorum.
+// A write is refused at once as "ledger unavailable" (two orderers took it,
+// three are needed), and Ordering says so. Once both are back the same
+// write goes through: whether the first attempt was ordered after all (it
+// sat in two orderers' pools) or the re-run wrote it, the ledger holds the
+// chunk once.
+func TestOrderersTwoDown(t *testing.T) {
+	c := newClient(t, 3)
+	w := newWorld(t, c, "100000000000")
+	orderersBack(t)
+	l := leaderNow(t)
+	a, b := (l+1)%len(testNet.Orderers), (l+2)%len(testNet.Orderers)
+	orderers(t, "orderer-stop.sh", fmt.Sprint(a), fmt.Sprint(b))
+	ctx := testCtx(t, 10*time.Minute)
+	st, err := c.Ordering(ctx)
+	if !errors.Is(err, jobs.ErrLedgerUnavailable) || st.Reachable != len(testNet.Orderers)-2 {
+		t.Fatalf("ordering with two orderers down: %+v %v; want unavailable, %d reachable", st, err, len(testNet.Orderers)-2)
+	}
+	r := newCycle(w, "Q", 1, 50)
+	start := time.Now()
+	_, err = c.RecordChunk(ctx, r.chunks[0])
+	if !errors.Is(err, jobs.ErrLedgerUnavailable) {
+		t.Fatalf("two orderers down: %v; want ErrLedgerUnavailable", err)
+	}
+	t.Logf("two orderers down (orderer%d, orderer%d): refused after %s: %v", a, b, time.Since(start).Round(time.Millisecond), err)
+	if _, err := c.Ordering(ctx); !errors.Is(err, jobs.ErrLedgerUnavailable) {
+		t.Fatalf("ordering after the refused write: %v; want unavailable", err)
+	}
+	orderers(t, "orderer-start.sh", fmt.Sprint(a), fmt.Sprint(b))
+	back := time.Now()
+	// The service's job retries an unavailable ledger; so does this loop.
+	var tx jobs.LedgerTx
+	for {
+		tx, err = c.RecordChunk(ctx, r.chunks[0])
+		if err == nil || !errors.Is(err, jobs.ErrLedgerUnavailable) || time.Since(back) > 5*time.Minute {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
+	t.Logf("RECOVERY: both orderers back; the chunk is on the ledger %s later (existing: %v, the first attempt was ordered after all)",
+		time.Since(back).Round(time.Millisecond), tx.Existing)
+	if r.settle, err = c.SettleCycle(ctx, r.cycle, positions(r.chunks...)); err != nil {
+		t.Fatal(err)
+	}
+	r.settled(t, c)
+	if st, err := c.Ordering(ctx); err != nil {
+		t.Fatalf("ordering with every orderer back: %+v %v", st, err)
+	}
+}
+
+// TestOrdererWipedCatchesUp: an orderer loses its disk (ledger and
+// write-ahead log). Started again, it joins with the genesis block, pulls
+// what it lacks from the others and is a consenter again: with another
+// orderer stopped, it is one of the three that order.
+func TestOrdererWipedCatchesUp(t *testing.T) {
+	c := newClient(t, 1)
+	w := newWorld(t, c, "100000000000")
+	orderersBack(t)
+	l := leaderNow(t)
+	x, y := (l+1)%len(testNet.Orderers), (l+2)%len(testNet.Orderers)
+	orderers(t, "orderer-stop.sh", "--wipe", fmt.Sprint(x))
+	ctx := testCtx(t, 10*time.Minute)
+	for range 3 {
+		if _, err := c.Ping(ctx); err != nil {
+			t.Fatalf("ping with orderer%d wiped: %v", x, err)
+		}
+	}
+	orderers(t, "orderer-start.sh", fmt.Sprint(x))
+	catchUp(t, x, 5*time.Minute)
+	orderers(t, "orderer-stop.sh", fmt.Sprint(y))
+	r := newCycle(w, "W", 2, 50)
+	runCycle(ctx, c, r, nil)
+	r.settled(t, c)
+	t.Logf("orderer%d wiped, caught up, and ordered with orderer%d down: writes took %v", x, y, r.times)
 }

@@ -411,7 +411,18 @@ func (c *Client) endorseAll(ctx context.Context, tr fab.Transactor, prop *fab.Tr
 	}
 	ch := make(chan indexed, len(c.peers)) // buffered: a late answer never blocks
 	for i, e := range c.peers {
-		go func() { ch <- indexed{i, c.endorseOne(tr, prop, e)} }()
+		go func() {
+			// A peer behind this client's last write would endorse on old
+			// state (a settle that sees fewer chunks than were written). It
+			// counts as unavailable, not as a refusal: a peer pulls its
+			// blocks from one orderer, and a silent one holds it back until
+			// the peer moves to another (ops/fabric: keepalive, ~10 s).
+			if err := c.catchUp(ctx, e); err != nil {
+				ch <- indexed{i, answer{e: e, err: err}}
+				return
+			}
+			ch <- indexed{i, c.endorseOne(tr, prop, e)}
+		}()
 	}
 	out := make([]answer, len(c.peers))
 	got := make([]bool, len(c.peers))

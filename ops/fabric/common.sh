@@ -243,6 +243,12 @@ peer_start() {
     export CORE_OPERATIONS_LISTENADDRESS="127.0.0.1:$(peer_ops "$i")"
     export CORE_METRICS_PROVIDER=disabled
     export CORE_CHAINCODE_EXECUTETIMEOUT=60s
+    # A peer pulls blocks from one orderer at a time, and this Fabric's peer has no
+    # BFT block deliverer (one that watches the others' headers): a silent orderer
+    # (hung, or withholding blocks) is noticed only when it stops answering gRPC
+    # keepalive pings. Ping every 5 s, give up after 5 s more, then move to another.
+    export CORE_PEER_KEEPALIVE_DELIVERYCLIENT_INTERVAL=5s
+    export CORE_PEER_KEEPALIVE_DELIVERYCLIENT_TIMEOUT=5s
     exec setsid peer node start </dev/null >>"$NET/logs/$name.log" 2>&1
   ) &
   echo $! >"$(pidfile "$name")"
@@ -323,6 +329,8 @@ orderer_start() {
     export ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY="$d/tls/server.key"
     export ORDERER_GENERAL_CLUSTER_ROOTCAS="[$(ord_tls_cas)]"
     export ORDERER_GENERAL_BOOTSTRAPMETHOD=none
+    # The peers ping every 5 s (peer_start); the default 60 s minimum would cut them off.
+    export ORDERER_GENERAL_KEEPALIVE_SERVERMININTERVAL=4s
     export ORDERER_CHANNELPARTICIPATION_ENABLED=true
     export ORDERER_ADMIN_LISTENADDRESS="127.0.0.1:$(orderer_admin "$o")"
     export ORDERER_ADMIN_TLS_ENABLED=true
