@@ -326,10 +326,24 @@ func TestOrdererFollowerSilent(t *testing.T) {
 // TestOrdererLeaderDownMidCycle: the leading orderer is stopped once the
 // cycle's first chunk is on the ledger. The other three change view, elect
 // a new leader and order the rest (the client gave every transaction to
-// all of them): the cycle settles, with every chunk once. The time from the
-// stop to the next commit is the recovery after a view change. The old
+// all of them): the cycle settles, with every chunk once. The longest
+// write after the stop is the recovery after a view change. The old
 // leader, started again, catches up.
 func TestOrdererLeaderDownMidCycle(t *testing.T) {
+	leaderFault(t, "orderer-stop.sh", "stopped", func(l int) { orderers(t, "orderer-start.sh", fmt.Sprint(l)) })
+}
+
+// TestOrdererLeaderSilentMidCycle: the same with a leader that goes silent
+// (SIGSTOP: its connections stay open and it answers nothing, as a hung or
+// censoring node would) instead of stopping. The followers, holding every
+// transaction, complain about it and change view; the peers that pulled
+// blocks from it move to another orderer when it stops answering their
+// keepalive pings.
+func TestOrdererLeaderSilentMidCycle(t *testing.T) {
+	leaderFault(t, "orderer-pause.sh", "silent", func(l int) { orderers(t, "orderer-pause.sh", "--resume", fmt.Sprint(l)) })
+}
+
+func leaderFault(t *testing.T, fault, what string, undo func(int)) {
 	c := newClient(t, 2)
 	w := newWorld(t, c, "100000000000")
 	orderersBack(t)
@@ -344,10 +358,10 @@ func TestOrdererLeaderDownMidCycle(t *testing.T) {
 	case <-done:
 	}
 	stopped := time.Now()
-	orderers(t, "orderer-stop.sh", fmt.Sprint(l))
+	orderers(t, fault, fmt.Sprint(l))
 	<-done
 	r.settled(t, c)
-	// The stall: the longest wait, after the stop, of a write that was in
+	// The stall: the longest wait, after the fault, of a write that was in
 	// flight or began then (the view change is in it).
 	var recovered time.Duration
 	for i, e := range r.ends {
@@ -357,13 +371,13 @@ func TestOrdererLeaderDownMidCycle(t *testing.T) {
 	}
 	nl := leaderNow(t)
 	if nl == l {
-		t.Fatalf("orderer%d stopped, and the others still name it leader", l)
+		t.Fatalf("orderer%d %s, and the others still name it leader", l, what)
 	}
-	t.Logf("VIEW CHANGE: leader orderer%d stopped after chunk 1; orderer%d leads now; longest write stall after the stop %s; writes took %v",
-		l, nl, recovered.Round(time.Millisecond), r.times)
+	t.Logf("VIEW CHANGE: leader orderer%d %s after chunk 1; orderer%d leads now; longest write stall after it %s; writes took %v",
+		l, what, nl, recovered.Round(time.Millisecond), r.times)
 	t.Logf("%d writes answered unavailable and retried (%v)", r.retries, r.lastRetry)
 	// Back, it catches up from the others.
-	orderers(t, "orderer-start.sh", fmt.Sprint(l))
+	undo(l)
 	catchUp(t, l, 3*time.Minute)
 }
 
