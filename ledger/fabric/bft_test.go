@@ -432,8 +432,8 @@ func TestOrderersTwoDown(t *testing.T) {
 		t.Fatalf("two orderers down: %v; want ErrLedgerUnavailable", err)
 	}
 	t.Logf("two orderers down (orderer%d, orderer%d): refused after %s: %v", a, b, time.Since(start).Round(time.Millisecond), err)
-	if _, err := c.Ordering(ctx); !errors.Is(err, jobs.ErrLedgerUnavailable) {
-		t.Fatalf("ordering after the refused write: %v; want unavailable", err)
+	if st, err := c.Ordering(ctx); !errors.Is(err, jobs.ErrLedgerUnavailable) || st.LastAccepted != len(testNet.Orderers)-2 {
+		t.Fatalf("ordering after the refused write: %+v %v; want unavailable, the write taken by %d", st, err, len(testNet.Orderers)-2)
 	}
 	orderers(t, "orderer-start.sh", fmt.Sprint(a), fmt.Sprint(b))
 	back := time.Now()

@@ -252,8 +252,9 @@ type OrderingStatus struct {
 
 // Ordering checks every orderer at once (a TLS handshake with the
 // orderer's own CA and name) and fails, wrapping jobs.ErrLedgerUnavailable,
-// when fewer than a quorum answer or when fewer than a quorum took the
-// client's last transaction: writes cannot be ordered then. An orderer that
+// when fewer than a quorum answer: writes cannot be ordered then (and fail
+// at once as unavailable: send). LastAccepted says how many took the last
+// transaction, for the operator. An orderer that
 // answers but stays silent (a hostile or stuck node) is counted as up: that
 // is the one fault BFT is for, and a quorum of the others orders all the same.
 func (c *Client) Ordering(ctx context.Context) (OrderingStatus, error) {
@@ -288,10 +289,6 @@ func (c *Client) Ordering(ctx context.Context) (OrderingStatus, error) {
 	if st.Reachable < st.Quorum {
 		return st, fmt.Errorf("%w: ordering: %d of %d orderers reachable, %d needed: %s", jobs.ErrLedgerUnavailable,
 			st.Reachable, st.Orderers, st.Quorum, strings.Join(st.Down, "; "))
-	}
-	if st.LastAccepted >= 0 && st.LastAccepted < st.Quorum {
-		return st, fmt.Errorf("%w: ordering: the last transaction was taken by %d of %d orderers, %d needed", jobs.ErrLedgerUnavailable,
-			st.LastAccepted, st.Orderers, st.Quorum)
 	}
 	return st, nil
 }
