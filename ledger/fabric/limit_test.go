@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"settle/jobs"
+	"settle/settlement"
 )
 
 var errMeasured = errors.New("measured, not sent")
@@ -93,4 +94,43 @@ func TestTransactionAtTheOrderersLimit(t *testing.T) {
 	if err != nil || !ok || lc.Chunks != 1 || lc.Payments != n {
 		t.Fatalf("cycle %+v found=%v %v; want 1 chunk of %d", lc, ok, err, n)
 	}
+}
+
+// TestGovernedFileAtTheOrderersLimit: on the governed path the part that
+// completes a file (with its signature) makes the ledger verify the file and
+// write every one of its payments, so that transaction grows with the file's
+// entries, not with the part size: under the orderers' RequestBytesMax a
+// governed file holds at most some hundreds of payments (logged). A file over
+// it is refused at once and for good (TooLargeError), not retried as an
+// unknown outcome, and nothing of it is verified.
+func TestGovernedFileAtTheOrderersLimit(t *testing.T) {
+	g := governed(t)
+	ctx := testCtx(t, 10*time.Minute)
+	put := func(id string, n int) (int, error) {
+		date := newDate()
+		cycle := settlement.CycleID(date)
+		f := g.file(t, date, 0, id+g.run, n)
+		if _, err := g.op.DeclareCycle(ctx, cycle, []DeclaredFile{f.decl}); err != nil {
+			t.Fatal(err)
+		}
+		largest := 0
+		g.op.beforeSend = func(n int) error { largest = max(largest, n); return nil }
+		defer func() { g.op.beforeSend = nil }()
+		_, err := g.op.PutFile(ctx, cycle, f.decl, f.body, f.sig, PartBytesMax)
+		return largest, err
+	}
+	small, err := put("S", 400)
+	if err != nil {
+		t.Fatalf("a governed file of 400 payments: %v", err)
+	}
+	perEntry := small / 400
+	t.Logf("a governed file of 400 payments: its verifying transaction is %d bytes (about %d a payment): at most about %d payments a file under %d bytes",
+		small, perEntry, RequestBytesMax/perEntry, RequestBytesMax)
+	start := time.Now()
+	_, err = put("B", 5000)
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || !errors.Is(err, jobs.ErrLedgerRefused) || errors.Is(err, jobs.ErrLedgerUnavailable) {
+		t.Fatalf("a governed file of 5000 payments: %v; want a final TooLargeError", err)
+	}
+	t.Logf("a governed file of 5000 payments: refused in %s: %v", time.Since(start).Round(time.Millisecond), err)
 }
