@@ -69,11 +69,13 @@ type Pipeline struct {
 }
 
 // Defaults chosen by measurement on a 3-bank network (README, ledger
-// benchmark): 1000 payments a transaction gets most of 2000's throughput
-// at half the size and half the work redone after a conflict; 8 chunks in
-// flight keep the orderer's blocks full.
+// benchmark): 1000 payments a transaction got most of 2000's throughput on
+// a single orderer, but BFT ordering (SmartBFT) takes at most 500 KiB a
+// transaction, about 720 payments (ledger/fabric.RequestBytesMax,
+// TestTransactionAtTheOrderersLimit), so a chunk is 500: room for long
+// fields. 8 chunks in flight keep the orderers' blocks full.
 const (
-	ChunkSizeDefault    = 1000
+	ChunkSizeDefault    = 500
 	ChunkWorkersDefault = 8
 	// breaksMax bounds the breaks one reconciliation keeps in memory; past
 	// it the cycle is so far off that listing more helps nobody.

@@ -19,15 +19,15 @@ const declareChunk = "declare"
 func fileChunk(f LedgerFile) string { return "file/" + string(f.Sender) + "/" + f.FileID }
 
 // governedFileBytesMax bounds one file read from the archive for the ledger
-// (the chaincode takes at most 8 MiB a file), GovernedEntriesMax its
+// (the verifying transaction must fit the orderers' limit), GovernedEntriesMax its
 // entries (the chaincode indexes a file's payments in the transaction that
 // verifies it). cmd/settle sets the intake's limits to these when the
 // governed path is on, so a bank hears of a larger file in its
 // acknowledgement; this check is for files accepted before that.
 const (
-	governedFileBytesMax = 8 << 20
-	GovernedEntriesMax   = 5000
-	governedXMLBytesMax  = 1 << 20 // an ISO 20022 file comes whole, in one part
+	governedFileBytesMax = 128 << 10 // ledger/fabric.FileBytesMax: the BFT orderers' 512,000 bytes a transaction
+	GovernedEntriesMax   = 400       // ledger/fabric.EntriesMax
+	governedXMLBytesMax  = 128 << 10 // an ISO 20022 file comes whole, in one part
 )
 
 // recordGoverned is the record step on the governed path: the cycle's

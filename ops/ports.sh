@@ -17,7 +17,8 @@
 #   +400  fabric-client   the ledger/fabric tests
 #   +500  fabric-e2e      the e2e tests
 #
-# A Fabric block holds a network of up to 9 banks (BASE .. BASE+94). Two
+# A Fabric block holds a network of up to 9 banks and their 10 BFT orderers
+# (BASE .. BASE+97, ops/fabric/common.sh). Two
 # checkouts can hash to one slot, and anything else may hold a port: the
 # scripts check before they listen, and when their port is taken they try the
 # same block in the next slot (candidate 1, 2, ...), unless the port was set

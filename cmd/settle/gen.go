@@ -61,6 +61,7 @@ and DIR/caps.csv. The same --seed gives the same payments; keys are random.`,
 	c.Flags().StringVar(&out, "out", "", "output directory")
 	c.Flags().Uint64Var(&cfg.Seed, "seed", 1, "seed of the payments")
 	c.Flags().IntVar(&cfg.XMLEvery, "xml-every", 0, "every N-th bank sends pacs.008 XML instead of CSV (0: all CSV)")
+	c.Flags().IntVar(&cfg.FilePaymentsMax, "file-payments", 0, "at most N payments a file: a bank's day goes in files -001, -002, ... (0: one file a bank)")
 	c.Flags().IntVar(&cfg.AppHdrEvery, "apphdr-every", 0, "every N-th pacs.008 file comes in a business application header envelope (0: none)")
 	c.Flags().StringVar(&reverse, "reverse", "", "an earlier business date YYYY-MM-DD: each bank also reverses some of its payments of that day in a pacs.007 file")
 	c.Flags().StringVar(&cfg.KeysFrom, "keys-from", "", "sign with the private keys an earlier gen wrote into DIR/private (a second day of the same banks)")

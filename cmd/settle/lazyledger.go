@@ -221,3 +221,19 @@ var (
 	_ jobs.TxReader     = (*lazyLedger)(nil)
 	_ jobs.BankRegistry = (*lazyLedger)(nil)
 )
+
+// orderingChecker is a ledger that can tell whether its ordering service can
+// order writes (the Fabric client's BFT orderers).
+type orderingChecker interface {
+	Ordering(ctx context.Context) (fabric.OrderingStatus, error)
+}
+
+// Ordering checks the ordering service once connected; before, the ledger
+// is unavailable as a whole.
+func (l *lazyLedger) Ordering(ctx context.Context) (fabric.OrderingStatus, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return fabric.OrderingStatus{}, err
+	}
+	return c.Ordering(ctx)
+}

@@ -392,14 +392,46 @@ func serve(ctx context.Context, file string) (err error) {
 		return err
 	}
 	log.Info("http listening", "addr", hl.Addr().String(), "endpoints", "/healthz /readyz /metrics")
-	sv.run("http", stageAPI, func(ctx context.Context) error {
-		return httpapi.Serve(ctx, hl, m, map[string]httpapi.Check{
-			"database": func(ctx context.Context) error { return r.store.DB().PingContext(ctx) },
-			"ledger": func(ctx context.Context) error {
-				_, _, err := r.ledger.Cycle(ctx, "C0001-01-01")
-				return err
-			},
+	checks := map[string]httpapi.Check{
+		"database": func(ctx context.Context) error { return r.store.DB().PingContext(ctx) },
+		"ledger": func(ctx context.Context) error {
+			_, _, err := r.ledger.Cycle(ctx, "C0001-01-01")
+			return err
+		},
+	}
+	// BFT ordering: reads go on with most orderers down, writes do not.
+	// /readyz and the gauges say when too few orderers answer to order.
+	if ord, ok := rawLedger.(orderingChecker); ok {
+		m.Describe("settle_ledger_orderers_reachable", "gauge", "Orderers of the ledger's BFT ordering service that answer (a TLS handshake as themselves), checked every 15 s and on /readyz.")
+		m.Describe("settle_ledger_ordering_up", "gauge", "1 when a quorum of the ledger's orderers answers; 0 when writes cannot be ordered (they fail as ledger unavailable and the cycle waits).")
+		check := func(ctx context.Context) error {
+			st, err := ord.Ordering(ctx)
+			m.Set("settle_ledger_orderers_reachable", float64(st.Reachable))
+			up := 1.0
+			if err != nil {
+				up = 0
+			}
+			m.Set("settle_ledger_ordering_up", up)
+			return err
+		}
+		checks["ordering"] = check
+		sv.run("ordering", stageWork, func(ctx context.Context) error {
+			t := time.NewTicker(15 * time.Second)
+			defer t.Stop()
+			for {
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				check(cctx)
+				cancel()
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+				}
+			}
 		})
+	}
+	sv.run("http", stageAPI, func(ctx context.Context) error {
+		return httpapi.Serve(ctx, hl, m, checks)
 	})
 
 	// The console, a listener of its own, with health and metrics.

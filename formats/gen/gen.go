@@ -75,6 +75,10 @@ type Config struct {
 	// KeysFrom/private (so a second day is signed by the banks the first
 	// registered); "": new keys.
 	KeysFrom string
+	// FilePaymentsMax: a bank's payments go in files of at most this many
+	// (ids -001, -002, ...), as a bank splits a day the ledger takes in
+	// files of a bounded size; 0: one file a bank.
+	FilePaymentsMax int
 }
 
 // Bank is a generated member with its signing key.
@@ -583,27 +587,37 @@ func Day(cfg Config, dir string) (*Written, error) {
 		// a currency cannot settle there (the ledger refuses it).
 		fmt.Fprintf(&caps, "%s,KRW,5000000000000\n%s,USD,50000000.00\n%s,JPY,500000000000\n%s,KWD,10000000.000\n", b.BIC, b.BIC, b.BIC, b.BIC)
 
-		ps := DayPayments(cfg, bics, i)
-		fileID := fmt.Sprintf("F%s-%s-001", strings.ReplaceAll(string(cfg.Date), "-", ""), b.BIC[:4])
+		all := DayPayments(cfg, bics, i)
+		per := len(all)
+		if cfg.FilePaymentsMax > 0 && per > cfg.FilePaymentsMax {
+			per = cfg.FilePaymentsMax
+		}
 		var buf bytes.Buffer
-		ext := ".csv"
-		if cfg.XMLEvery > 0 && i%cfg.XMLEvery == cfg.XMLEvery-1 {
-			ext = ".xml"
-			xmlFiles++
-			if cfg.AppHdrEvery > 0 && xmlFiles%cfg.AppHdrEvery == 0 {
-				err = WriteXMLInAppHdr(&buf, fileID, b.BIC, cfg.Date, created, ps)
+		xmlBank := cfg.XMLEvery > 0 && i%cfg.XMLEvery == cfg.XMLEvery-1
+		for n := 0; n == 0 || n*per < len(all); n++ {
+			ps := all[min(n*per, len(all)):min((n+1)*per, len(all))]
+			fileID := fmt.Sprintf("F%s-%s-%03d", strings.ReplaceAll(string(cfg.Date), "-", ""), b.BIC[:4], n+1)
+			buf.Reset()
+			ext := ".csv"
+			if xmlBank {
+				ext = ".xml"
+				xmlFiles++
+				if cfg.AppHdrEvery > 0 && xmlFiles%cfg.AppHdrEvery == 0 {
+					err = WriteXMLInAppHdr(&buf, fileID, b.BIC, cfg.Date, created, ps)
+				} else {
+					err = WriteXML(&buf, fileID, b.BIC, cfg.Date, created, ps)
+				}
 			} else {
-				err = WriteXML(&buf, fileID, b.BIC, cfg.Date, created, ps)
+				err = WriteCSV(&buf, fileID, b.BIC, cfg.Date, created, ps)
 			}
-		} else {
-			err = WriteCSV(&buf, fileID, b.BIC, cfg.Date, created, ps)
+			if err != nil {
+				return nil, err
+			}
+			if err := w.write(b, filepath.Join(dir, "files", fmt.Sprintf("%s_%s%s", b.BIC, fileID, ext)), buf.Bytes()); err != nil {
+				return nil, err
+			}
 		}
-		if err != nil {
-			return nil, err
-		}
-		if err := w.write(b, filepath.Join(dir, "files", fmt.Sprintf("%s_%s%s", b.BIC, fileID, ext)), buf.Bytes()); err != nil {
-			return nil, err
-		}
+		fileID := fmt.Sprintf("F%s-%s-001", strings.ReplaceAll(string(cfg.Date), "-", ""), b.BIC[:4])
 		if cfg.ReversalEvery > 0 {
 			earlier := cfg
 			earlier.Date = cfg.ReverseDate

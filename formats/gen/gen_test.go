@@ -2,6 +2,7 @@ package gen_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,5 +139,55 @@ func TestWrittenISOFilesAreValid(t *testing.T) {
 	}
 	if kinds["envelope"] != 2 || kinds["pacs.008"] != 2 || kinds["pacs.007"] != 4 || reversed != w.Reversals || reversed < 20 {
 		t.Errorf("files %v, %d reversals (written %d)", kinds, reversed, w.Reversals)
+	}
+}
+
+// TestFilePaymentsMaxSplitsEachBanksDay: with FilePaymentsMax a bank's day
+// goes in files of at most that many payments, numbered from -001, and
+// together they hold exactly the payments of the one-file day.
+func TestFilePaymentsMaxSplitsEachBanksDay(t *testing.T) {
+	cfg := gen.Config{Banks: 3, Payments: 300, Date: "2026-11-24", Seed: 3, XMLEvery: 3}
+	whole, err := gen.Day(cfg, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.FilePaymentsMax = 30
+	split, err := gen.Day(cfg, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(whole.Files) != 3 {
+		t.Fatalf("files of the one-file day: %d, want 3", len(whole.Files))
+	}
+	bics := []settlement.BIC{whole.Banks[0].BIC, whole.Banks[1].BIC, whole.Banks[2].BIC}
+	files, total := 0, 0
+	for i, b := range bics {
+		ps := gen.DayPayments(cfg, bics, i)
+		total += len(ps)
+		n := (len(ps) + 29) / 30
+		files += n
+		ext := ".csv"
+		if i == 2 {
+			ext = ".xml"
+		}
+		for k := 1; k <= n; k++ {
+			name := filepath.Join(filepath.Dir(split.Files[0]), fmt.Sprintf("%s_F20261124-%s-%03d%s", b, b[:4], k, ext))
+			data, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatalf("file %d of %s: %v", k, b, err)
+			}
+			part := ps[(k-1)*30 : min(k*30, len(ps))]
+			for _, p := range part {
+				if !strings.Contains(string(data), p.ID) {
+					t.Fatalf("%s file %d lacks payment %s", b, k, p.ID)
+				}
+			}
+			if ext == ".csv" && strings.Count(string(data), "\nP,") != len(part) {
+				t.Fatalf("%s file %d: %d payments, want %d", b, k, strings.Count(string(data), "\nP,"), len(part))
+			}
+		}
+	}
+	if total != 300 || len(split.Files) != files {
+		t.Fatalf("split day: %d payments in %d files, want 300 in %d", total, len(split.Files), files)
 	}
 }

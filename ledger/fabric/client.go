@@ -121,6 +121,8 @@ type Client struct {
 	ch        *channel.Client
 	ledger    *ledger.Client
 	peers     []*endorser // in bank order, own org first for queries
+	orderers  []*node     // every orderer, in index order (ordering.go)
+	signer    sdkcontext.Client
 	log       *slog.Logger
 	profile   string // temp file of the connection profile (removed by Close)
 	mu        sync.Mutex
@@ -130,11 +132,19 @@ type Client struct {
 	// is each peer's height as last read. A query waits for its peer to
 	// reach written+1, so the client reads its own writes even from a
 	// peer a block behind.
-	written   uint64
-	heights   map[string]uint64
-	closeOnce sync.Once
-	selfCert  []byte // DER of the signing certificate
-	onForeign func(ForeignTx)
+	written uint64
+	heights map[string]uint64
+	// lastAccepted is how many orderers took the last transaction sent
+	// (lastBroadcast: one was sent).
+	lastAccepted  int
+	lastBroadcast bool
+	// Tests only: beforeSend sees each envelope's size (an error stops the
+	// send), noSizeCheck leaves the size to the orderers.
+	beforeSend  func(size int) error
+	noSizeCheck bool
+	closeOnce   sync.Once
+	selfCert    []byte // DER of the signing certificate
+	onForeign   func(ForeignTx)
 }
 
 type endorser struct {
@@ -268,6 +278,9 @@ func (c *Client) connect(ctx context.Context, user string, only []int) error {
 			return fmt.Errorf("peer %s: %w", b.peerName(), err)
 		}
 		c.peers = append(c.peers, &endorser{bank: b, peer: p})
+	}
+	if err := c.connectOrderers(chCtx); err != nil {
+		return err
 	}
 	// Queries go to the client's own bank first.
 	sort.SliceStable(c.peers, func(i, j int) bool { return c.peers[i].bank == c.org && c.peers[j].bank != c.org })
@@ -474,7 +487,18 @@ func (c *Client) endorseSome(ctx context.Context, tr fab.Transactor, prop *fab.T
 	}
 	ch := make(chan indexed, len(peers)) // buffered: a late answer never blocks
 	for i, e := range peers {
-		go func() { ch <- indexed{i, c.endorseOne(tr, prop, e)} }()
+		go func() {
+			// A peer behind this client's last write would endorse on old
+			// state (a settle that sees fewer chunks than were written). It
+			// counts as unavailable, not as a refusal: a peer pulls its
+			// blocks from one orderer, and a silent one holds it back until
+			// the peer moves to another (ops/fabric: keepalive, ~10 s).
+			if err := c.catchUp(ctx, e); err != nil {
+				ch <- indexed{i, answer{e: e, err: err}}
+				return
+			}
+			ch <- indexed{i, c.endorseOne(tr, prop, e)}
+		}()
 	}
 	out := make([]answer, len(peers))
 	got := make([]bool, len(peers))
@@ -854,9 +878,8 @@ func (c *Client) submitOnce(ctx context.Context, done func([]byte) (string, bool
 		if err != nil {
 			return fmt.Errorf("%s: transaction: %w", fn, err)
 		}
-		if _, err := tr.SendTransaction(tx); err != nil {
-			// The orderer may or may not have it: find out.
-			return fmt.Errorf("%w: tx %s to the orderer: %v", errUnknownOutcome, txID, err)
+		if err := c.send(rctx, txID, tx); err != nil {
+			return err
 		}
 		wait := time.NewTimer(commitTimeout)
 		defer wait.Stop()

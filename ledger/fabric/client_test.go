@@ -425,50 +425,6 @@ func TestReadOwnWriteFromPeerBehind(t *testing.T) {
 	}
 }
 
-// TestOrdererDown: with the orderer stopped the peers still endorse, but
-// nothing can be ordered: a chunk write ends as "ledger unavailable" after
-// its bounded retries, and nothing of it is on the ledger. Once up.sh has
-// started the orderer again, the same call writes the chunk once.
-func TestOrdererDown(t *testing.T) {
-	c := newClient(t, 2)
-	w := newWorld(t, c, "100000000")
-	ctx := testCtx(t, 6*time.Minute)
-	cycle := "T" + w.run
-	t.Cleanup(func() { script(upTimeout, "up.sh") })
-	if err := script(time.Minute, "orderer-stop.sh"); err != nil {
-		t.Fatal(err)
-	}
-	k := w.chunk(cycle, "K1", "O"+w.run[8:], 5)
-	start := time.Now()
-	_, err := c.RecordChunk(ctx, k)
-	if !errors.Is(err, jobs.ErrLedgerUnavailable) {
-		t.Fatalf("orderer down: want ErrLedgerUnavailable, got %v", err)
-	}
-	t.Logf("orderer down: failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
-	if lc, ok, err := c.Cycle(ctx, cycle); ok || err != nil {
-		t.Fatalf("orderer down: cycle on the ledger %+v %v; want none", lc, err)
-	}
-	if _, ok, err := c.Payment(ctx, k.Entries[0].Sender, k.Entries[0].Entry.ID); ok || err != nil {
-		t.Fatalf("orderer down: payment found=%v %v; want none", ok, err)
-	}
-	if err := script(upTimeout, "up.sh"); err != nil {
-		t.Fatal(err)
-	}
-	tx, err := c.RecordChunk(ctx, k)
-	if err != nil || tx.Existing {
-		t.Fatalf("re-run with the orderer back: %+v %v; want a new write", tx, err)
-	}
-	majorityTx(t, tx)
-	again, err := c.RecordChunk(ctx, k)
-	if err != nil || !again.Existing || again.ID != tx.ID {
-		t.Fatalf("again: %+v %v; want the first write, %s", again, err, tx.ID)
-	}
-	lc, _, err := c.Cycle(ctx, cycle)
-	if err != nil || lc.Chunks != 1 || lc.Payments != 5 {
-		t.Fatalf("cycle %+v %v; want 1 chunk of 5", lc, err)
-	}
-}
-
 // TestPeersDown runs last: it stops peers. One bank's peer down: a cycle
 // still records and settles. Two of three: the write fails as unavailable,
 // and the same call succeeds once they are back, written once.

@@ -24,7 +24,10 @@ type Network struct {
 		HostOverride string `json:"hostOverride"`
 		TLSCACert    string `json:"tlsCACert"`
 	} `json:"orderer"`
-	Banks []Bank `json:"banks"`
+	// Orderers is every ordering node (BFT: one per member); a description
+	// without it has the one Orderer above.
+	Orderers []Orderer `json:"orderers"`
+	Banks    []Bank    `json:"banks"`
 	// Operators are the scheme-operator orgs: identities only, no peers; they
 	// submit and read, they never endorse (ops/fabric's OutOf policy names banks).
 	Operators []Bank `json:"operators"`
@@ -76,6 +79,11 @@ func ReadNetwork(r io.Reader) (*Network, error) {
 			return nil, fmt.Errorf("network description: bank %d is incomplete or out of order", i+1)
 		}
 	}
+	for i, o := range n.Orderers {
+		if o.Index != i || o.Address == "" || o.MSPID == "" || o.TLSCACert == "" {
+			return nil, fmt.Errorf("network description: orderer %d is incomplete or out of order", i)
+		}
+	}
 	for i, o := range n.Operators {
 		if o.Index != i+1 || o.MSPID == "" || o.Org == "" || o.Peer.Address != "" {
 			return nil, fmt.Errorf("network description: operator %d is incomplete, out of order or has a peer", i+1)
@@ -110,12 +118,11 @@ func (b *Bank) peerName() string {
 	return fmt.Sprintf("peer0.bank%d", b.Index)
 }
 
-const ordererName = "orderer0"
-
 // profile builds the fabric-sdk-go connection profile (JSON, which viper reads
-// as it reads YAML) for a client acting as user in org. The orderer is listed
-// under channels.<name>.orderers: without it SendTransaction fails with
-// "orderers is nil". No discovery: the client chooses its endorsers itself.
+// as it reads YAML) for a client acting as user in org. Every orderer is
+// listed, under channels.<name>.orderers too (the SDK's own transactor needs
+// one there); the client broadcasts to all of them itself (ordering.go). No
+// discovery: the client chooses its endorsers itself.
 func (n *Network) profile(org *Bank, user string, id Identity, logLevel string) ([]byte, error) {
 	orgs := map[string]any{}
 	peers := map[string]any{}
@@ -176,6 +183,16 @@ func (n *Network) profile(org *Bank, user string, id Identity, logLevel string) 
 		}
 		orgs[o.Org] = e
 	}
+	orderers := map[string]any{}
+	var chOrderers []string
+	for _, o := range n.orderers() {
+		orderers[o.name()] = map[string]any{
+			"url":         "grpcs://" + o.Address,
+			"grpcOptions": grpcOptions(o.HostOverride),
+			"tlsCACerts":  map[string]string{"path": o.TLSCACert},
+		}
+		chOrderers = append(chOrderers, o.name())
+	}
 	p := map[string]any{
 		"version": "1.0.0",
 		"client": map[string]any{
@@ -198,7 +215,7 @@ func (n *Network) profile(org *Bank, user string, id Identity, logLevel string) 
 			"tlsCerts": map[string]any{"systemCertPool": false},
 		},
 		"channels": map[string]any{n.Channel: map[string]any{
-			"orderers": []string{ordererName},
+			"orderers": chOrderers,
 			"peers":    chPeers,
 			"policies": map[string]any{
 				"queryChannelConfig": map[string]any{
@@ -213,12 +230,8 @@ func (n *Network) profile(org *Bank, user string, id Identity, logLevel string) 
 			},
 		}},
 		"organizations": orgs,
-		"orderers": map[string]any{ordererName: map[string]any{
-			"url":         "grpcs://" + n.Orderer.Address,
-			"grpcOptions": grpcOptions(n.Orderer.HostOverride),
-			"tlsCACerts":  map[string]string{"path": n.Orderer.TLSCACert},
-		}},
-		"peers": peers,
+		"orderers":      orderers,
+		"peers":         peers,
 	}
 	return json.MarshalIndent(p, "", " ")
 }

@@ -21,9 +21,10 @@ if (( ${#missing[@]} > 0 )); then
   for t in "${missing[@]}"; do pkgs+=("github.com/hyperledger/fabric/cmd/$t"); done
   go build -trimpath -o bin/ "${pkgs[@]}"
 fi
-# The project's own helpers: lows (low-S check of CA certificates), ccconn (chaincode TLS).
-for t in lows ccconn; do
+# The project's own helpers: lows (low-S check of CA certificates), ccconn (chaincode TLS),
+# chconfig (config updates of the BFT ordering service).
+for t in lows ccconn chconfig; do
   if [[ "${FABRIC_REBUILD:-0}" == 1 || ! -x "bin/$t" ]]; then go build -o "bin/$t" "./cmd/$t"; fi
 done
-for t in "${tools[@]}" lows ccconn; do [[ -x "bin/$t" ]] || die "bin/$t missing after build"; done
+for t in "${tools[@]}" lows ccconn chconfig; do [[ -x "bin/$t" ]] || die "bin/$t missing after build"; done
 log "binaries ready in $BIN"

@@ -52,6 +52,7 @@ export PATH="$BIN:$PATH"
 check_settings() {
   [[ "$BANKS" =~ ^[0-9]+$ ]] && (( BANKS >= 1 && BANKS <= 9 )) || die "FABRIC_BANKS must be 1..9, got '$BANKS'"
   [[ "$OPERATORS" =~ ^[12]$ ]] || die "FABRIC_OPERATORS must be 1 or 2, got '$OPERATORS'"
+  (( ORDERERS >= 4 )) || die "BFT ordering needs at least 4 orderers (one per bank plus the operator's), so FABRIC_BANKS must be 3 or more, got '$BANKS'"
   [[ "$BASE" =~ ^[0-9]+$ ]] && (( BASE >= 1024 && BASE + 10 * BANKS + 10 <= 65535 )) || die "FABRIC_BASE_PORT out of range: '$BASE'"
   [[ "$CHANNEL" =~ ^[a-z][a-z0-9.-]{0,48}$ ]] || die "FABRIC_CHANNEL must match [a-z][a-z0-9.-]*, got '$CHANNEL'"
   [[ "$CC_NAME" =~ ^[A-Za-z0-9_-]{1,40}$ ]] || die "FABRIC_CHAINCODE must match [A-Za-z0-9_-]+, got '$CC_NAME'"
@@ -61,11 +62,19 @@ check_settings() {
   done
 }
 
-# Port plan: orderer BASE (+1 admin, +2 operations); bank i at BASE+10*i:
-# +0 peer, +1 peer chaincode listener, +3 operations, +4 chaincode server (ccaas).
-orderer_port()     { echo $(( BASE )); }
-orderer_admin()    { echo $(( BASE + 1 )); }
-orderer_ops()      { echo $(( BASE + 2 )); }
+# Ordering is BFT (SmartBFT): one orderer node per member org, each in an orderer
+# org of that member's own (cryptogen cannot issue an orderer under a bank's peer CA):
+# orderer 0 is the founding operator's (OperatorOrdererMSP), orderer i (1..BANKS) is
+# bank i's (BankiOrdererMSP). ORDERERS = BANKS + 1, at least 4, so f = 1 may fail or lie.
+ORDERERS=$(( BANKS + 1 ))
+
+# Port plan: orderer 0 at BASE (+1 admin, +2 operations); bank i at BASE+10*i:
+# +0 peer, +1 peer chaincode listener, +3 operations, +4 chaincode server (ccaas),
+# +5 bank i's orderer, +6 its admin, +7 its operations. A 9-bank network uses
+# BASE .. BASE+97, inside its 100-port block of ops/ports.sh.
+orderer_port()     { (( ${1:-0} == 0 )) && echo $(( BASE )) || echo $(( BASE + 10 * $1 + 5 )); }
+orderer_admin()    { (( ${1:-0} == 0 )) && echo $(( BASE + 1 )) || echo $(( BASE + 10 * $1 + 6 )); }
+orderer_ops()      { (( ${1:-0} == 0 )) && echo $(( BASE + 2 )) || echo $(( BASE + 10 * $1 + 7 )); }
 peer_port()        { echo $(( BASE + 10 * $1 )); }
 peer_cc_port()     { echo $(( BASE + 10 * $1 + 1 )); }
 peer_ops()         { echo $(( BASE + 10 * $1 + 3 )); }
@@ -81,9 +90,34 @@ op_name()       { echo "Operator$(op_suffix "$1")"; }
 op_msp_id()     { echo "Operator$(op_suffix "$1")MSP"; }
 op_domain()     { echo "operator$(op_suffix "$1").$DOMAIN"; }
 
+# Orderer O (0..BANKS): its org, MSP, domain, node directory, TLS CA and admin.
+ord_name()      { (( $1 == 0 )) && echo "OperatorOrderer" || echo "Bank$1Orderer"; }
+ord_msp_id()    { echo "$(ord_name "$1")MSP"; }
+ord_domain()    { (( $1 == 0 )) && echo "ord-operator.$DOMAIN" || echo "ord-bank$1.$DOMAIN"; }
+ord_host()      { echo "orderer.$(ord_domain "$1")"; }
+ord_org_dir()   { echo "$CRYPTO/ordererOrganizations/$(ord_domain "$1")"; }
+ord_dir()       { echo "$(ord_org_dir "$1")/orderers/$(ord_host "$1")"; }
+ord_tls_ca()    { echo "$(ord_dir "$1")/tls/ca.crt"; }
+ord_admin_msp() { echo "$(ord_org_dir "$1")/users/Admin@$(ord_domain "$1")/msp"; }
+# ord_tls_cas: every orderer's TLS CA, comma-separated (the orderers' cluster roots).
+ord_tls_cas() {
+  local o out=""
+  for (( o = 0; o < ORDERERS; o++ )); do out+="${out:+,}$(ord_tls_ca "$o")"; done
+  echo "$out"
+}
+# orderer_args: the peer CLI's orderer flags, for a running orderer (orderer 0 first).
+orderer_args() {
+  local o
+  for (( o = 0; o < ORDERERS; o++ )); do
+    if running "orderer$o"; then
+      echo "-o 127.0.0.1:$(orderer_port "$o") --ordererTLSHostnameOverride $(ord_host "$o") --tls --cafile $(ord_tls_ca "$o")"
+      return 0
+    fi
+  done
+  return 1
+}
+
 CRYPTO="$NET/crypto"
-ORDERER_DIR="$CRYPTO/ordererOrganizations/$DOMAIN/orderers/orderer.$DOMAIN"
-ORDERER_CA="$ORDERER_DIR/tls/ca.crt"
 org_dir()     { echo "$CRYPTO/peerOrganizations/$(org_domain "$1")"; }
 peer_dir()    { echo "$(org_dir "$1")/peers/$(peer_host "$1")"; }
 peer_tls_ca() { echo "$(peer_dir "$1")/tls/ca.crt"; }
@@ -139,7 +173,9 @@ port_free() { settle_port_free "$1"; }
 # network_ports: every port of the network's plan, one a line.
 network_ports() {
   local i
-  echo "$(orderer_port)"; echo "$(orderer_admin)"; echo "$(orderer_ops)"
+  for (( i = 0; i < ORDERERS; i++ )); do
+    echo "$(orderer_port "$i")"; echo "$(orderer_admin "$i")"; echo "$(orderer_ops "$i")"
+  done
   for (( i = 1; i <= BANKS; i++ )); do
     echo "$(peer_port "$i")"; echo "$(peer_cc_port "$i")"; echo "$(peer_ops "$i")"; echo "$(cc_port "$i")"
   done
@@ -209,6 +245,12 @@ peer_start() {
     export CORE_OPERATIONS_LISTENADDRESS="127.0.0.1:$(peer_ops "$i")"
     export CORE_METRICS_PROVIDER=disabled
     export CORE_CHAINCODE_EXECUTETIMEOUT=60s
+    # A peer pulls blocks from one orderer at a time, and this Fabric's peer has no
+    # BFT block deliverer (one that watches the others' headers): a silent orderer
+    # (hung, or withholding blocks) is noticed only when it stops answering gRPC
+    # keepalive pings. Ping every 5 s, give up after 5 s more, then move to another.
+    export CORE_PEER_KEEPALIVE_DELIVERYCLIENT_INTERVAL=5s
+    export CORE_PEER_KEEPALIVE_DELIVERYCLIENT_TIMEOUT=5s
     exec setsid peer node start </dev/null >>"$NET/logs/$name.log" 2>&1
   ) &
   echo $! >"$(pidfile "$name")"
@@ -262,4 +304,99 @@ stop() {
   done
   for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true; done
   (( ${#names[@]} == 0 )) || log "stopped ${names[*]}"
+}
+
+# orderer_start O: start orderer O in the background (no-op if running) and wait for
+# its ports. Its SmartBFT write-ahead log and its ledger live in NET/data/ordererO.
+orderer_start() {
+  local o=$1 name="orderer$1" d
+  if running "$name"; then log "$name already running (pid $(cat "$(pidfile "$name")"))"; return 0; fi
+  port_free "$(orderer_port "$o")" || taken_die "$(orderer_port "$o")" "$name"
+  port_free "$(orderer_admin "$o")" || taken_die "$(orderer_admin "$o")" "$name's admin"
+  port_free "$(orderer_ops "$o")" || taken_die "$(orderer_ops "$o")" "$name's operations"
+  d="$(ord_dir "$o")"
+  mkdir -p "$NET/data/$name" "$NET/logs" "$NET/pids"
+  (
+    export FABRIC_CFG_PATH="$NET/config"
+    export FABRIC_LOGGING_SPEC="${FABRIC_LOGGING_SPEC:-info}"
+    export ORDERER_GENERAL_LISTENADDRESS=127.0.0.1
+    export ORDERER_GENERAL_LISTENPORT="$(orderer_port "$o")"
+    export ORDERER_GENERAL_LOCALMSPID; ORDERER_GENERAL_LOCALMSPID="$(ord_msp_id "$o")"
+    export ORDERER_GENERAL_LOCALMSPDIR="$d/msp"
+    export ORDERER_GENERAL_TLS_ENABLED=true
+    export ORDERER_GENERAL_TLS_PRIVATEKEY="$d/tls/server.key"
+    export ORDERER_GENERAL_TLS_CERTIFICATE="$d/tls/server.crt"
+    export ORDERER_GENERAL_TLS_ROOTCAS="[$(ord_tls_cas)]"
+    export ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE="$d/tls/server.crt"
+    export ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY="$d/tls/server.key"
+    export ORDERER_GENERAL_CLUSTER_ROOTCAS="[$(ord_tls_cas)]"
+    export ORDERER_GENERAL_BOOTSTRAPMETHOD=none
+    # The peers ping every 5 s (peer_start); the default 60 s minimum would cut them off.
+    export ORDERER_GENERAL_KEEPALIVE_SERVERMININTERVAL=4s
+    export ORDERER_CHANNELPARTICIPATION_ENABLED=true
+    export ORDERER_ADMIN_LISTENADDRESS="127.0.0.1:$(orderer_admin "$o")"
+    export ORDERER_ADMIN_TLS_ENABLED=true
+    export ORDERER_ADMIN_TLS_CERTIFICATE="$d/tls/server.crt"
+    export ORDERER_ADMIN_TLS_PRIVATEKEY="$d/tls/server.key"
+    export ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED=true
+    export ORDERER_ADMIN_TLS_CLIENTROOTCAS="[$d/tls/ca.crt]"
+    export ORDERER_FILELEDGER_LOCATION="$NET/data/$name/ledger"
+    export ORDERER_CONSENSUS_WALDIR="$NET/data/$name/smartbft/wal"
+    export ORDERER_CONSENSUS_SNAPDIR="$NET/data/$name/smartbft/snapshot"
+    export ORDERER_OPERATIONS_LISTENADDRESS="127.0.0.1:$(orderer_ops "$o")"
+    # Prometheus metrics on the operations port: consensus_smartbft_leader_id and
+    # consensus_smartbft_is_leader say which node leads (orderer-leader.sh).
+    export ORDERER_METRICS_PROVIDER=prometheus
+    exec setsid orderer </dev/null >>"$NET/logs/$name.log" 2>&1
+  ) &
+  echo $! >"$(pidfile "$name")"
+  log "started $name ($(ord_msp_id "$o"), pid $!) on 127.0.0.1:$(orderer_port "$o"), log $NET/logs/$name.log"
+  wait_port "$(orderer_port "$o")" 60 "$name" || die "$name did not open port $(orderer_port "$o") (it exited, or 60 s passed); see $NET/logs/$name.log"
+  wait_port "$(orderer_admin "$o")" 30 "$name" || die "$name's admin did not open port $(orderer_admin "$o"); see $NET/logs/$name.log"
+}
+
+# osn O ARGS...: osnadmin against orderer O's admin endpoint (mutual TLS with its own
+# TLS identity, the only client its admin endpoint trusts).
+osn() {
+  local o=$1; shift
+  local d; d="$(ord_dir "$o")"
+  osnadmin "$@" -o "127.0.0.1:$(orderer_admin "$o")" --ca-file "$d/tls/ca.crt" \
+    --client-cert "$d/tls/server.crt" --client-key "$d/tls/server.key"
+}
+
+# orderer_joined O: true if orderer O lists the channel.
+orderer_joined() { osn "$1" channel list --channelID "$CHANNEL" 2>/dev/null | grep -q '"name": *"'"$CHANNEL"'"'; }
+
+# orderer_join O: join orderer O to the channel with the genesis block (no-op when it
+# has the channel). An orderer that lost its data joins the same way: it pulls the
+# blocks it lacks from the others and becomes a consenter again once it holds the last.
+orderer_join() {
+  local o=$1 n
+  orderer_joined "$o" && return 0
+  for (( n = 1; n <= 10; n++ )); do
+    if osn "$o" channel join --channelID "$CHANNEL" --config-block "$NET/channel/$CHANNEL.block" >>"$NET/logs/cli.log" 2>&1; then
+      log "orderer$o joined channel $CHANNEL"
+      return 0
+    fi
+    orderer_joined "$o" && return 0
+    sleep 2
+  done
+  die "orderer$o did not join channel $CHANNEL; see $NET/logs/cli.log and $NET/logs/orderer$o.log"
+}
+
+# orderer_leader: the index of the orderer that most running orderers name as their
+# leader (their consensus_BFT_leader_id metric for the channel; consenter id = index
+# + 1), or nothing (and failure) when none names one.
+orderer_leader() {
+  local o id ids=""
+  for (( o = 0; o < ORDERERS; o++ )); do
+    running "orderer$o" || continue
+    id="$( (curl -fsS --max-time 3 "http://127.0.0.1:$(orderer_ops "$o")/metrics" 2>/dev/null || true) |
+      sed -n 's/^consensus_BFT_leader_id{channel="'"$CHANNEL"'"} \([0-9.e+]*\)$/\1/p' | head -1)"
+    [[ -n "$id" ]] || continue
+    id="$(printf '%.0f' "$id")"
+    (( id >= 1 && id <= ORDERERS )) && ids+="$(( id - 1 ))"$'\n'
+  done
+  [[ -n "$ids" ]] || return 1
+  printf '%s' "$ids" | sort | uniq -c | sort -rn | awk 'NR == 1 {print $2}'
 }

@@ -13,13 +13,17 @@ case "${1:-}" in
 esac
 
 if [[ -d "$NET/pids" ]]; then
-  # Chaincode servers and peers together, the orderer last.
+  # Chaincode servers and peers together, the orderers last (together too).
   names=()
   for f in "$NET"/pids/cc*.pid "$NET"/pids/peer*.pid; do
     [[ -f "$f" ]] && names+=("$(basename "$f" .pid)")
   done
   (( ${#names[@]} == 0 )) || stop "${names[@]}"
-  stop orderer
+  names=()
+  for f in "$NET"/pids/orderer*.pid; do
+    [[ -f "$f" ]] && names+=("$(basename "$f" .pid)")
+  done
+  (( ${#names[@]} == 0 )) || stop "${names[@]}"
 fi
 if (( clean )); then
   if [[ -d "$NET" ]]; then

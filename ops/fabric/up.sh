@@ -7,7 +7,11 @@
 # same block of the next candidate slot when another process holds one of its ports
 # (logged); FABRIC_BASE_PORT=N instead uses N or stops, saying what holds it.
 #
-# One orderer (etcdraft, channel participation, no system channel), one peer per
+# BFT ordering (SmartBFT, channel capability V3_0, channel participation, no system
+# channel): one orderer per member, each in an orderer org of its own (the founding
+# operator's OperatorOrdererMSP, and BankiOrdererMSP for bank i), so at least 4
+# orderers and one of them may crash or lie; the orderer group's Admins is a majority
+# of those orgs' admins. One peer per
 # bank org, and FABRIC_OPERATORS (1, or 2) operator orgs without peers; the channel's
 # Endorsement and LifecycleEndorsement are OutOf(majority of banks, each bank's peer),
 # its Application Admins OutOf(majority of banks, each bank's admin): the operator
@@ -16,7 +20,8 @@
 # description for clients is written last, to $FABRIC_NETWORK_DIR/network.json.
 #
 # Block cutting (benchmark knobs, read when the channel is made): FABRIC_BATCH_TIMEOUT
-# (250ms), FABRIC_BATCH_MESSAGES (500), FABRIC_BATCH_PREFERRED (4 MB).
+# (250ms), FABRIC_BATCH_MESSAGES (500; also SmartBFT's RequestBatchMaxCount), FABRIC_BATCH_PREFERRED
+# (4 MB), FABRIC_BATCH_INTERVAL (50ms, SmartBFT's RequestBatchMaxInterval).
 #
 # Idempotent: when the network is already up it says so and exits 0; when its state
 # exists but processes are stopped (down.sh without --clean), it restarts them.
@@ -40,8 +45,8 @@ on_exit() {
 }
 
 all_running() {
-  running orderer || return 1
   local i
+  for (( i = 0; i < ORDERERS; i++ )); do running "orderer$i" || return 1; done
   for (( i = 1; i <= BANKS; i++ )); do running "peer$i" && running "cc$i" || return 1; done
 }
 
@@ -66,49 +71,9 @@ retry() {
   done
 }
 
-start_orderer() {
-  if running orderer; then log "orderer already running"; return 0; fi
-  port_free "$(orderer_port)" || taken_die "$(orderer_port)" "the orderer"
-  port_free "$(orderer_admin)" || taken_die "$(orderer_admin)" "the orderer admin"
-  mkdir -p "$NET/data/orderer" "$NET/logs" "$NET/pids"
-  (
-    export FABRIC_CFG_PATH="$NET/config"
-    export FABRIC_LOGGING_SPEC="${FABRIC_LOGGING_SPEC:-info}"
-    export ORDERER_GENERAL_LISTENADDRESS=127.0.0.1
-    export ORDERER_GENERAL_LISTENPORT="$(orderer_port)"
-    export ORDERER_GENERAL_LOCALMSPID=OrdererMSP
-    export ORDERER_GENERAL_LOCALMSPDIR="$ORDERER_DIR/msp"
-    export ORDERER_GENERAL_TLS_ENABLED=true
-    export ORDERER_GENERAL_TLS_PRIVATEKEY="$ORDERER_DIR/tls/server.key"
-    export ORDERER_GENERAL_TLS_CERTIFICATE="$ORDERER_DIR/tls/server.crt"
-    export ORDERER_GENERAL_TLS_ROOTCAS="[$ORDERER_DIR/tls/ca.crt]"
-    export ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE="$ORDERER_DIR/tls/server.crt"
-    export ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY="$ORDERER_DIR/tls/server.key"
-    export ORDERER_GENERAL_CLUSTER_ROOTCAS="[$ORDERER_DIR/tls/ca.crt]"
-    export ORDERER_GENERAL_BOOTSTRAPMETHOD=none
-    export ORDERER_CHANNELPARTICIPATION_ENABLED=true
-    export ORDERER_ADMIN_LISTENADDRESS="127.0.0.1:$(orderer_admin)"
-    export ORDERER_ADMIN_TLS_ENABLED=true
-    export ORDERER_ADMIN_TLS_CERTIFICATE="$ORDERER_DIR/tls/server.crt"
-    export ORDERER_ADMIN_TLS_PRIVATEKEY="$ORDERER_DIR/tls/server.key"
-    export ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED=true
-    export ORDERER_ADMIN_TLS_CLIENTROOTCAS="[$ORDERER_DIR/tls/ca.crt]"
-    export ORDERER_FILELEDGER_LOCATION="$NET/data/orderer/ledger"
-    export ORDERER_CONSENSUS_WALDIR="$NET/data/orderer/etcdraft/wal"
-    export ORDERER_CONSENSUS_SNAPDIR="$NET/data/orderer/etcdraft/snapshot"
-    export ORDERER_OPERATIONS_LISTENADDRESS="127.0.0.1:$(orderer_ops)"
-    export ORDERER_METRICS_PROVIDER=disabled
-    exec setsid orderer </dev/null >>"$NET/logs/orderer.log" 2>&1
-  ) &
-  echo $! >"$(pidfile orderer)"
-  log "started orderer (pid $!) on 127.0.0.1:$(orderer_port), log $NET/logs/orderer.log"
-  wait_port "$(orderer_port)" 60 orderer || die "orderer did not open port $(orderer_port) (it exited, or 60 s passed); see $NET/logs/orderer.log"
-  wait_port "$(orderer_admin)" 30 orderer || die "orderer admin did not open port $(orderer_admin); see $NET/logs/orderer.log"
-}
-
 start_all() {
-  start_orderer
   local i
+  for (( i = 0; i < ORDERERS; i++ )); do orderer_start "$i"; done
   for (( i = 1; i <= BANKS; i++ )); do peer_start "$i"; done
   for (( i = 1; i <= BANKS; i++ )); do peer_wait "$i"; done
   if [[ -f "$NET/chaincode/settlecc" ]]; then
@@ -123,14 +88,16 @@ start_all() {
 }
 
 # smoke: a majority-endorsed Ping must commit VALID; this is what "up" means. Right
-# after a (re)start the orderer may have no Raft leader yet, hence the bounded retry.
+# after a (re)start the orderers may not have agreed on a view yet, hence the bounded retry.
 smoke() {
-  local args=() i
+  local args=() i oargs
   for (( i = 1; i <= BANKS; i++ )); do
     running "peer$i" && args+=(--peerAddresses "127.0.0.1:$(peer_port "$i")" --tlsRootCertFiles "$(peer_tls_ca "$i")")
   done
+  oargs="$(orderer_args)" || die "no orderer is running"
+  # shellcheck disable=SC2086 # orderer_args is a list of flags without spaces inside
   ( as_admin 1
-    retry 30 1 peer chaincode invoke -o "127.0.0.1:$(orderer_port)" --tls --cafile "$ORDERER_CA" \
+    retry 30 1 peer chaincode invoke $oargs \
       -C "$CHANNEL" -n "$CC_NAME" "${args[@]}" -c '{"Args":["Ping"]}' --waitForEvent --waitForEventTimeout 30s >/dev/null
   ) || die "a Ping transaction did not commit; see $NET/logs/cli.log and the node logs in $NET/logs"
   log "a Ping transaction committed VALID"
@@ -189,7 +156,10 @@ log "building the chaincode server from $CHAINCODE_SRC"
 # ---- configuration -------------------------------------------------------------------
 SAMPLE="$(cd "$FABRIC_DIR" && go list -m -f '{{.Dir}}' github.com/hyperledger/fabric)/sampleconfig"
 [[ -f "$SAMPLE/core.yaml" ]] || die "no core.yaml in $SAMPLE"
-cp "$SAMPLE/orderer.yaml" "$NET/config/orderer.yaml"
+# Consensus.Type BFT: without a system channel an orderer builds only the consenter
+# its orderer.yaml names (etcdraft by default), and no environment variable sets it.
+sed -e 's/^Consensus:$/Consensus:\n    Type: BFT/' "$SAMPLE/orderer.yaml" >"$NET/config/orderer.yaml"
+grep -q "^    Type: BFT$" "$NET/config/orderer.yaml" || die "could not set Consensus.Type BFT in orderer.yaml"
 # The peer finds the ccaas builder through core.yaml (a list, which environment
 # variables cannot override).
 # No Docker: an empty vm.endpoint keeps the peer from registering a Docker health check
@@ -219,13 +189,16 @@ gen_org() { # gen_org KIND NAME DOMAIN SPEC_YAML
   done
   die "crypto for $name: no low-S CA certificates after 40 attempts"
 }
-gen_org ordererOrganizations Orderer "$DOMAIN" "OrdererOrgs:
-  - Name: Orderer
-    Domain: $DOMAIN
+for (( o = 0; o < ORDERERS; o++ )); do
+  # One orderer org per member (the operator's, then each bank's), each with its CA.
+  gen_org ordererOrganizations "$(ord_name "$o")" "$(ord_domain "$o")" "OrdererOrgs:
+  - Name: $(ord_name "$o")
+    Domain: $(ord_domain "$o")
     EnableNodeOUs: true
     Specs:
       - Hostname: orderer
         SANS: [127.0.0.1, localhost]"
+done
 for (( i = 1; i <= BANKS; i++ )); do
   gen_org peerOrganizations "$(org_name "$i")" "$(org_domain "$i")" "PeerOrgs:
   - Name: $(org_name "$i")
@@ -255,16 +228,21 @@ lows "$NET/crypto" >/dev/null || die "a high-S CA certificate is left in $NET/cr
 {
   cat <<YAML
 Organizations:
-  - &OrdererOrg
-    Name: OrdererOrg
-    ID: OrdererMSP
-    MSPDir: $CRYPTO/ordererOrganizations/$DOMAIN/msp
-    Policies:
-      Readers: {Type: Signature, Rule: "OR('OrdererMSP.member')"}
-      Writers: {Type: Signature, Rule: "OR('OrdererMSP.member')"}
-      Admins: {Type: Signature, Rule: "OR('OrdererMSP.admin')"}
-    OrdererEndpoints: ["127.0.0.1:$(orderer_port)"]
 YAML
+  for (( o = 0; o < ORDERERS; o++ )); do
+    m="$(ord_msp_id "$o")"
+    cat <<YAML
+  - &$(ord_name "$o")
+    Name: $m
+    ID: $m
+    MSPDir: $(ord_org_dir "$o")/msp
+    Policies:
+      Readers: {Type: Signature, Rule: "OR('$m.member')"}
+      Writers: {Type: Signature, Rule: "OR('$m.member')"}
+      Admins: {Type: Signature, Rule: "OR('$m.admin')"}
+    OrdererEndpoints: ["127.0.0.1:$(orderer_port "$o")"]
+YAML
+  done
   for (( i = 1; i <= BANKS; i++ )); do
     m="$(msp_id "$i")"
     cat <<YAML
@@ -299,7 +277,8 @@ YAML
   done
   cat <<YAML
 Capabilities:
-  Channel: &ChannelCapabilities {V2_0: true}
+  # V3_0 is what turns on BFT in the orderers, the peers' block checks and the Gateway.
+  Channel: &ChannelCapabilities {V3_0: true}
   Orderer: &OrdererCapabilities {V2_0: true}
   Application: &ApplicationCapabilities {V2_5: true}
 Application: &ApplicationDefaults
@@ -311,17 +290,42 @@ Application: &ApplicationDefaults
     LifecycleEndorsement: {Type: Signature, Rule: "$(bank_policy peer)"}
     Endorsement: {Type: Signature, Rule: "$(bank_policy peer)"}
   Capabilities: *ApplicationCapabilities
+# SmartBFT. BatchTimeout/BatchSize are kept for the tools; BFT cuts blocks by the
+# SmartBFT options. Timeouts are shorter than the defaults so a silent leader is
+# replaced in about 10 s, not a minute (ForwardTimeout <= ComplainTimeout <=
+# AutoRemoveTimeout, ResendInterval <= ViewChangeTimeout). RequestMaxBytes is not
+# read from here: this Fabric's SmartBFT fixes it at 512,000 bytes a transaction.
+# Admins: a majority of the orderer orgs' admins (3 of 4) for any change of the
+# consenters, the batch sizes or these options; one org or a minority cannot.
 Orderer: &OrdererDefaults
-  OrdererType: etcdraft
-  Addresses: ["127.0.0.1:$(orderer_port)"]
+  OrdererType: BFT
   BatchTimeout: ${FABRIC_BATCH_TIMEOUT:-250ms}
   BatchSize: {MaxMessageCount: ${FABRIC_BATCH_MESSAGES:-500}, AbsoluteMaxBytes: 10 MB, PreferredMaxBytes: ${FABRIC_BATCH_PREFERRED:-4 MB}}
-  EtcdRaft:
-    Consenters:
-      - Host: 127.0.0.1
-        Port: $(orderer_port)
-        ClientTLSCert: $ORDERER_DIR/tls/server.crt
-        ServerTLSCert: $ORDERER_DIR/tls/server.crt
+  SmartBFT:
+    RequestBatchMaxCount: ${FABRIC_BATCH_MESSAGES:-500}
+    RequestBatchMaxBytes: 10485760
+    RequestBatchMaxInterval: ${FABRIC_BATCH_INTERVAL:-50ms}
+    IncomingMessageBufferSize: 200
+    RequestPoolSize: 400
+    RequestForwardTimeout: 100ms
+    RequestComplainTimeout: 5s
+    RequestAutoRemoveTimeout: 3m
+    ViewChangeResendInterval: 5s
+    ViewChangeTimeout: 10s
+    LeaderHeartbeatTimeout: 10s
+    LeaderHeartbeatCount: 10
+    CollectTimeout: 1s
+  ConsenterMapping:
+YAML
+  for (( o = 0; o < ORDERERS; o++ )); do
+    d="$(ord_dir "$o")"
+    cat <<YAML
+    - {ID: $(( o + 1 )), Host: 127.0.0.1, Port: $(orderer_port "$o"), MSPID: $(ord_msp_id "$o"),
+       Identity: $d/msp/signcerts/$(ord_host "$o")-cert.pem,
+       ClientTLSCert: $d/tls/server.crt, ServerTLSCert: $d/tls/server.crt}
+YAML
+  done
+  cat <<YAML
   Organizations:
   Policies:
     Readers: {Type: ImplicitMeta, Rule: "ANY Readers"}
@@ -340,7 +344,10 @@ Profiles:
     <<: *ChannelDefaults
     Orderer:
       <<: *OrdererDefaults
-      Organizations: [*OrdererOrg]
+      Organizations:
+YAML
+  for (( o = 0; o < ORDERERS; o++ )); do echo "        - *$(ord_name "$o")"; done
+  cat <<YAML
     Application:
       <<: *ApplicationDefaults
       Organizations:
@@ -353,12 +360,8 @@ configtxgen -configPath "$NET/config" -profile SettleChannel -channelID "$CHANNE
   || die "configtxgen failed; see $NET/logs/cli.log"
 
 # ---- start and join ------------------------------------------------------------------
-start_orderer
-retry 10 2 osnadmin channel join --channelID "$CHANNEL" --config-block "$NET/channel/$CHANNEL.block" \
-  -o "127.0.0.1:$(orderer_admin)" --ca-file "$ORDERER_CA" \
-  --client-cert "$ORDERER_DIR/tls/server.crt" --client-key "$ORDERER_DIR/tls/server.key" >/dev/null \
-  || die "orderer did not join channel $CHANNEL"
-log "orderer joined channel $CHANNEL"
+for (( o = 0; o < ORDERERS; o++ )); do orderer_start "$o"; done
+for (( o = 0; o < ORDERERS; o++ )); do orderer_join "$o"; done
 
 for (( i = 1; i <= BANKS; i++ )); do peer_start "$i"; done
 for (( i = 1; i <= BANKS; i++ )); do peer_wait "$i"; done
@@ -369,7 +372,7 @@ for (( i = 1; i <= BANKS; i++ )); do
 done
 
 # ---- chaincode as an external service ---------------------------------------------------
-ORDERER_ARGS=(-o "127.0.0.1:$(orderer_port)" --ordererTLSHostnameOverride "orderer.$DOMAIN" --tls --cafile "$ORDERER_CA")
+read -r -a ORDERER_ARGS <<<"$(orderer_args)"
 PEER_ARGS=()
 for (( i = 1; i <= BANKS; i++ )); do
   PEER_ARGS+=(--peerAddresses "127.0.0.1:$(peer_port "$i")" --tlsRootCertFiles "$(peer_tls_ca "$i")")
@@ -424,10 +427,23 @@ done
   printf '  "channel": "%s",\n  "chaincode": "%s",\n  "chaincodeVersion": "%s",\n' "$CHANNEL" "$CC_NAME" "$CC_VERSION"
   printf '  "basePort": %s,\n  "networkDir": "%s",\n  "fabricDir": "%s",\n  "binDir": "%s",\n  "peerConfigDir": "%s",\n' \
     "$BASE" "$NET" "$FABRIC_DIR" "$BIN" "$NET/config"
-  printf '  "orderer": {"mspId": "OrdererMSP", "address": "127.0.0.1:%s", "hostOverride": "orderer.%s", "tlsCACert": "%s",\n' \
-    "$(orderer_port)" "$DOMAIN" "$ORDERER_CA"
+  # "orderer" is orderer 0 (the founding operator's), for tools that name one;
+  # "orderers" lists every orderer: clients send each transaction to all of them.
+  printf '  "orderer": {"mspId": "%s", "address": "127.0.0.1:%s", "hostOverride": "%s", "tlsCACert": "%s",\n' \
+    "$(ord_msp_id 0)" "$(orderer_port 0)" "$(ord_host 0)" "$(ord_tls_ca 0)"
   printf '              "orgMspDir": "%s", "adminAddress": "127.0.0.1:%s", "operationsAddress": "127.0.0.1:%s"},\n' \
-    "$CRYPTO/ordererOrganizations/$DOMAIN/msp" "$(orderer_admin)" "$(orderer_ops)"
+    "$(ord_org_dir 0)/msp" "$(orderer_admin 0)" "$(orderer_ops 0)"
+  printf '  "ordering": "BFT",\n  "orderers": [\n'
+  for (( o = 0; o < ORDERERS; o++ )); do
+    am="$(ord_admin_msp "$o")"
+    printf '    {"index": %d, "id": %d, "org": "%s", "mspId": "%s", "address": "127.0.0.1:%s", "hostOverride": "%s", "tlsCACert": "%s",\n' \
+      "$o" "$(( o + 1 ))" "$(ord_name "$o")" "$(ord_msp_id "$o")" "$(orderer_port "$o")" "$(ord_host "$o")" "$(ord_tls_ca "$o")"
+    printf '     "orgMspDir": "%s", "adminAddress": "127.0.0.1:%s", "operationsAddress": "127.0.0.1:%s",\n' \
+      "$(ord_org_dir "$o")/msp" "$(orderer_admin "$o")" "$(orderer_ops "$o")"
+    printf '     "admin": {"mspDir": "%s", "cert": "%s", "key": "%s"}}' "$am" "$(ls "$am"/signcerts/*.pem)" "$(ls "$am"/keystore/*)"
+    (( o < ORDERERS - 1 )) && printf ',\n' || printf '\n'
+  done
+  printf '  ],\n'
   printf '  "banks": [\n'
   for (( i = 1; i <= BANKS; i++ )); do
     am="$(admin_msp "$i")"; um="$(user_msp "$i")"
