@@ -76,7 +76,7 @@ read -r DAY1 DAY2 <<<"$days" || true
 echo "business days: $DAY1 and $DAY2"
 
 step "1. Five member banks: signing keys (Ed25519 and ECDSA P-256), SFTP logins, caps, on Postgres and on the ledger"
-$S gen --banks $BANKS --payments "$PAYMENTS" --date "$DAY1" --out "$D/day1" --xml-every 3 >/dev/null
+$S gen --banks $BANKS --payments "$PAYMENTS" --date "$DAY1" --out "$D/day1" --xml-every 3 --file-payments 200 >/dev/null
 mapfile -t BICS < "$D/day1/members.txt"
 # The settlement agent (a central bank's RTGS, played by `settle agent-sim`): an SFTP
 # participant of its own with a key-only login, and a signing key of its own.
@@ -274,7 +274,7 @@ upload "${BICS[1]}" "$D/up/reversal.csv"
 ack "${BICS[1]}" reversal.csv
 echo "  (and, as payment hubs send them: each bank's pacs.007 reversals of some of its $DAY1 payments,"
 echo "   with new payments, some pacs.008 in a business application header envelope:)"
-$S gen --banks $BANKS --payments 500 --date "$DAY2" --out "$D/day2" --keys-from "$D/day1" --xml-every 2 --apphdr-every 2 \
+$S gen --banks $BANKS --payments 500 --date "$DAY2" --file-payments 200 --out "$D/day2" --keys-from "$D/day1" --xml-every 2 --apphdr-every 2 \
   --reverse "$DAY1" --reverse-payments "$PAYMENTS" --reversal-every 250 | sed -n 1p
 for f in "$D"/day2/files/*.csv "$D"/day2/files/*.xml; do upload "$(basename "$f" | cut -d_ -f1)" "$f"; done
 for f in "$D"/day2/files/*.csv "$D"/day2/files/*.xml; do ack "$(basename "$f" | cut -d_ -f1)" "$(basename "$f")"; done
