@@ -134,6 +134,8 @@ func TestUsageExitsTwo(t *testing.T) {
 		"approve bad bank":       {"ledger", "approve-founding", strings.Repeat("ab", 16), "--bank", "not a bic"},
 		"register-keys no bank":  {"ledger", "register-keys"},
 		"register-keys half key": {"ledger", "register-keys", "--bank", "SHBKKRSE", "--label", "k2"},
+		// A cap reaches the governed ledger only from the store (four eyes).
+		"caps file on the governed ledger": {"ledger", "register-banks", "--banks", "SHBKKRSE=Bank1MSP", "--caps", write(t, dir, "lc.txt", "SHBKKRSE KRW 1\n")},
 	}
 	if os.Geteuid() != 0 { // root reads files whatever their mode
 		cases["members unreadable"] = []string{"validate", "--members", noPerm, good}

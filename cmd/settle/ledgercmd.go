@@ -104,6 +104,12 @@ under the same MSP, or a cap already at that amount, is reported as existing.`,
 					}
 					pairs = append(pairs, [2]string{bic, msp})
 				}
+				if caps != "" && cfg.Ledger.Governed {
+					// On the governed path a cap reaches the ledger only from the
+					// store, where raising one needs a second operator (bank cap
+					// raise, then approve): a file of caps would pass that by.
+					return usageError("--caps: on the governed ledger caps come only from the store (bank cap raise, then another operator's approve; then --from-store)")
+				}
 				if caps != "" {
 					if capList, err = readCaps(caps); err != nil {
 						return err
