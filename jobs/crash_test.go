@@ -37,10 +37,8 @@ func (c *crashStore) hit(do func() error) error {
 	return errCrash
 }
 
-func (c *crashStore) Advance(ctx context.Context, d settlement.Date, from, to settlement.Stage, work func(jobs.CycleTx) error, ev jobs.Event) (bool, error) {
-	var moved bool
-	err := c.hit(func() (err error) { moved, err = c.Store.Advance(ctx, d, from, to, work, ev); return })
-	return moved, err
+func (c *crashStore) UpdateCycle(ctx context.Context, d settlement.Date, update func(*settlement.Cycle, jobs.CycleTx) ([]jobs.Event, error)) error {
+	return c.hit(func() error { return c.Store.UpdateCycle(ctx, d, update) })
 }
 
 func (c *crashStore) SaveLedgerTx(ctx context.Context, d settlement.Date, id string, n int, tx jobs.LedgerTx) error {
@@ -77,10 +75,6 @@ func (c *crashStore) SigningKeys(ctx context.Context, bank settlement.BIC, at ti
 func (c *crashStore) Caps(ctx context.Context) (cs []settlement.Cap, err error) {
 	err = c.hit(func() (err error) { cs, err = c.Store.Caps(ctx); return })
 	return cs, err
-}
-
-func (c *crashStore) SaveNetAttempt(ctx context.Context, d settlement.Date, res *settlement.Result, breaches []settlement.CapBreach) error {
-	return c.hit(func() error { return c.Store.SaveNetAttempt(ctx, d, res, breaches) })
 }
 
 func (c *crashStore) DeferFile(ctx context.Context, d jobs.Deferral) (f jobs.DeferredFile, err error) {

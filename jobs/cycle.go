@@ -10,7 +10,6 @@ import (
 	"iter"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,14 +81,15 @@ const (
 	breaksMax = 100_000
 )
 
-// Errors a cycle stops on; an operator acts, then re-runs.
+// Errors a cycle stops on; an operator acts, then re-runs. The rules that
+// raise them are the domain's (settlement.Precondition).
 var (
-	ErrCapBreach = errors.New("net debit cap exceeded")
+	ErrCapBreach = settlement.ErrCapBreach
 	// ErrOriginalPending: the cycle holds a reversal whose original's
 	// cycle has not settled; the ledger would refuse it.
-	ErrOriginalPending = errors.New("a reversal's original has not settled")
+	ErrOriginalPending = settlement.ErrOriginalPending
 	// ErrNotOnLedger: a bank of the cycle is not in the ledger's registry.
-	ErrNotOnLedger = errors.New("banks not registered on the ledger")
+	ErrNotOnLedger = settlement.ErrNotOnLedger
 	ErrNoCycle     = errors.New("no cycle for that business date")
 	ErrBusy        = errors.New("another instance is working on this cycle")
 	// ErrHeld: the cycle is held for the operator by an attempt already
@@ -303,23 +303,42 @@ func (p *Pipeline) step(ctx context.Context, date settlement.Date, to settlement
 	return nil
 }
 
+// advance moves the cycle from one stage to the next with no facts beyond
+// the stage order (see advanceWith).
 func (p *Pipeline) advance(ctx context.Context, date settlement.Date, from, to settlement.Stage, work func(CycleTx) error) error {
-	_, err := p.Store.Advance(ctx, date, from, to, work, NewEvent(stageTopic[to], date, p.now()))
-	return err
+	return p.advanceWith(ctx, date, to, settlement.Facts{}, work)
 }
 
-// pendingShown bounds the reversals one error names.
-const pendingShown = 5
+// advanceWith moves the cycle to stage to if the domain allows it on the
+// facts (settlement.Cycle.Advance), inside the store's transaction, with
+// work and the event that announces the stage. A cycle at to already is
+// left alone: the step was done by a run before this one.
+func (p *Pipeline) advanceWith(ctx context.Context, date settlement.Date, to settlement.Stage, f settlement.Facts, work func(CycleTx) error) error {
+	return p.Store.UpdateCycle(ctx, date, func(c *settlement.Cycle, tx CycleTx) ([]Event, error) {
+		now := p.now()
+		moved, err := c.Advance(to, now, f)
+		if err != nil || !moved {
+			return nil, err
+		}
+		if work != nil {
+			if err := work(tx); err != nil {
+				return nil, err
+			}
+		}
+		return []Event{NewEvent(stageTopic[to], date, now)}, nil
+	})
+}
 
 // net computes the cycle's positions from the stored entries. A cycle whose
 // reversals wait for an earlier cycle to settle stays frozen.
 func (p *Pipeline) net(ctx context.Context, date settlement.Date) error {
-	pending, err := p.Store.PendingReversals(ctx, date, pendingShown+1)
+	pending, err := p.Store.PendingReversals(ctx, date, settlement.PendingShown+1)
 	if err != nil {
 		return err
 	}
-	if len(pending) > 0 {
-		return pendingError(pending)
+	// Checked before a single entry is read.
+	if err := settlement.Precondition(settlement.StageNetted, settlement.Facts{Pending: pending}); err != nil {
+		return err
 	}
 	var n settlement.Netting
 	for se, err := range p.Store.CycleEntries(ctx, date) {
@@ -345,12 +364,18 @@ func (p *Pipeline) net(ctx context.Context, date settlement.Date) error {
 		// The cycle stays frozen: the operator raises a cap once the bank
 		// has funded, or defers files (Defer), and runs it again. The
 		// positions that breached are kept for `cycle positions`.
-		if err := p.Store.SaveNetAttempt(ctx, date, res, breaches); err != nil {
+		if err := p.Store.UpdateCycle(ctx, date, func(c *settlement.Cycle, tx CycleTx) ([]Event, error) {
+			if err := c.CheckNetAttempt(); err != nil {
+				return nil, err
+			}
+			return nil, tx.SaveNetting(res, breaches)
+		}); err != nil {
 			return err
 		}
-		return capError(breaches)
+		return settlement.CapError(breaches)
 	}
-	return p.advance(ctx, date, settlement.StageFrozen, settlement.StageNetted, func(tx CycleTx) error {
+	f := settlement.Facts{Pending: pending, Positions: res.Positions, Caps: caps}
+	return p.advanceWith(ctx, date, settlement.StageNetted, f, func(tx CycleTx) error {
 		return tx.SaveNetting(res, nil)
 	})
 }
@@ -406,10 +431,12 @@ func (p *Pipeline) record(ctx context.Context, date settlement.Date) error {
 	if err != nil {
 		return err
 	}
-	if err := checkCaps(positions, caps); err != nil {
+	unregistered, err := p.unregistered(ctx, positions)
+	if err != nil {
 		return err
 	}
-	if err := p.checkRegistered(ctx, positions); err != nil {
+	f := settlement.Facts{Positions: positions, Caps: caps, Unregistered: unregistered}
+	if err := settlement.Precondition(settlement.StageRecorded, f); err != nil {
 		return err
 	}
 	if err := p.syncCaps(ctx, positions, caps); err != nil {
@@ -454,7 +481,7 @@ func (p *Pipeline) record(ctx context.Context, date settlement.Date) error {
 	}
 	skipped = int(skippedNow.Load())
 	p.log().Info("chunks recorded", "date", date, "written", written, "already_on_ledger", skipped)
-	return p.advance(ctx, date, settlement.StageNetted, settlement.StageRecorded, nil)
+	return p.advanceWith(ctx, date, settlement.StageRecorded, f, nil)
 }
 
 // settleChunk is the chunk id under which the settling transaction is kept.
@@ -475,13 +502,14 @@ func (p *Pipeline) settle(ctx context.Context, date settlement.Date) error {
 		// ledger refuses an empty cycle. It closes here, with no ledger
 		// transaction, and reconciliation expects none.
 		p.log().Info("empty cycle: nothing to settle on the ledger", "date", date)
-		return p.advance(ctx, date, settlement.StageRecorded, settlement.StageSettled, nil)
+		return p.advanceWith(ctx, date, settlement.StageSettled, settlement.Facts{Positions: positions}, nil)
 	}
 	caps, err := p.Store.Caps(ctx)
 	if err != nil {
 		return err
 	}
-	if err := checkCaps(positions, caps); err != nil {
+	f := settlement.Facts{Positions: positions, Caps: caps}
+	if err := settlement.Precondition(settlement.StageSettled, f); err != nil {
 		return err
 	}
 	var tx LedgerTx
@@ -498,15 +526,12 @@ func (p *Pipeline) settle(ctx context.Context, date settlement.Date) error {
 	if err := p.Store.SaveLedgerTx(ctx, date, settleChunk, 0, tx); err != nil {
 		return err
 	}
-	return p.advance(ctx, date, settlement.StageRecorded, settlement.StageSettled, nil)
+	return p.advanceWith(ctx, date, settlement.StageSettled, f, nil)
 }
 
 // checkCaps refuses positions that breach the caps in force now.
 func checkCaps(positions []settlement.Position, caps []settlement.Cap) error {
-	if b := settlement.CapBreaches(positions, caps); len(b) > 0 {
-		return capError(b)
-	}
-	return nil
+	return settlement.CheckCaps(positions, caps)
 }
 
 // syncCaps brings the ledger the caps in force for every net debtor of
@@ -537,16 +562,16 @@ func (p *Pipeline) syncCaps(ctx context.Context, positions []settlement.Position
 	return nil
 }
 
-// checkRegistered stops the cycle before the ledger when a bank of it is
-// not in the ledger's registry: the chaincode would refuse the first chunk
-// naming it, with the chunks before it already written.
-func (p *Pipeline) checkRegistered(ctx context.Context, positions []settlement.Position) error {
+// unregistered are the banks of the positions that the ledger's registry
+// lacks (none if the ledger keeps no registry): the domain stops the
+// cycle before the ledger on them (settlement.RegistryError).
+func (p *Pipeline) unregistered(ctx context.Context, positions []settlement.Position) ([]settlement.BIC, error) {
 	reg, ok := p.Ledger.(BankRegistry)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	seen := map[settlement.BIC]bool{}
-	var missing []string
+	var missing []settlement.BIC
 	for _, pos := range positions {
 		if seen[pos.Bank] {
 			continue
@@ -554,50 +579,13 @@ func (p *Pipeline) checkRegistered(ctx context.Context, positions []settlement.P
 		seen[pos.Bank] = true
 		known, err := reg.Registered(ctx, pos.Bank)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !known {
-			missing = append(missing, string(pos.Bank))
+			missing = append(missing, pos.Bank)
 		}
 	}
-	if len(missing) == 0 {
-		return nil
-	}
-	sort.Strings(missing)
-	return fmt.Errorf("%w: %s; register them on the ledger (settle ledger register-banks --from-store), then re-run",
-		ErrNotOnLedger, strings.Join(missing, ", "))
-}
-
-// pendingError names the waiting reversals (the first few) and what the
-// operator can do.
-func pendingError(ps []PendingReversal) error {
-	var list []string
-	for _, x := range ps[:min(len(ps), pendingShown)] {
-		list = append(list, fmt.Sprintf("%s/%s reverses %s of %s, which is %s", x.Sender, x.ID, x.Original,
-			settlement.CycleID(x.OriginalCycle), x.Stage))
-	}
-	more := ""
-	if len(ps) > pendingShown {
-		more = " (and more)"
-	}
-	return fmt.Errorf("%w: %s%s; run the earlier cycle to its settlement first, or defer the reversal's file (cycle defer), then re-run",
-		ErrOriginalPending, strings.Join(list, "; "), more)
-}
-
-// capError names the breaches (the first few) and what the operator can do.
-func capError(b []settlement.CapBreach) error {
-	const shown = 5
-	var list []string
-	for _, x := range b[:min(len(b), shown)] {
-		list = append(list, fmt.Sprintf("%s %s net %s, cap %s", x.Bank, x.Currency,
-			settlement.FormatAmount(x.Net, x.Currency), settlement.FormatAmount(x.Cap, x.Currency)))
-	}
-	more := ""
-	if len(b) > shown {
-		more = fmt.Sprintf(" (and %d more)", len(b)-shown)
-	}
-	return fmt.Errorf("%w: %s%s; raise the cap once the bank has funded, or defer its files to a later cycle (cycle defer), then re-run",
-		ErrCapBreach, strings.Join(list, "; "), more)
+	return missing, nil
 }
 
 // Reconcile compares the cycle in Postgres with the ledger and returns the

@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -47,7 +46,7 @@ const (
 )
 
 // ErrDeferral: the deferral is not possible as asked; the message says why.
-var ErrDeferral = errors.New("cannot defer")
+var ErrDeferral = settlement.ErrDeferral
 
 // DeferralNoticeName is the bank's outbox notice of a file's first
 // deferral.

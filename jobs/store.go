@@ -24,9 +24,6 @@ type Store interface {
 	// Caps are the current net debit caps.
 	Caps(ctx context.Context) ([]settlement.Cap, error)
 
-	// SaveNetAttempt keeps a netting that breached the caps while the
-	// cycle stays frozen: its positions (a new revision) and breaches.
-	SaveNetAttempt(ctx context.Context, date settlement.Date, res *settlement.Result, breaches []settlement.CapBreach) error
 	// DeferFile moves an accepted file from a cycle that has not been
 	// netted to a later open one, appending the deferral (see Deferral).
 	DeferFile(ctx context.Context, d Deferral) (DeferredFile, error)
@@ -36,11 +33,13 @@ type Store interface {
 	// EnsureCycle returns the cycle of a business date, opening it if
 	// there is none yet.
 	EnsureCycle(ctx context.Context, date settlement.Date) (settlement.Cycle, error)
-	// Advance moves a cycle from one stage to the next. In one
-	// transaction it locks the cycle, checks it is at from (if it is
-	// already at to, it does nothing and returns false), runs work with
-	// the transaction, records the stage and writes ev to the outbox.
-	Advance(ctx context.Context, date settlement.Date, from, to settlement.Stage, work func(CycleTx) error, ev Event) (bool, error)
+	// UpdateCycle changes a cycle in one transaction: it locks the
+	// cycle, loads it, and hands it to update, which decides (the domain:
+	// settlement.Cycle.Advance and its rules) and may write with tx. Then
+	// it saves the cycle's stage if update moved it, logging the move with
+	// the first event's id, and writes the events to the outbox; an error
+	// from update rolls everything back. The store decides nothing.
+	UpdateCycle(ctx context.Context, date settlement.Date, update func(c *settlement.Cycle, tx CycleTx) ([]Event, error)) error
 
 	// IngestFile records an accepted file and all its entries at once, or
 	// rejects it whole with problems found by the database (an id used in
@@ -96,12 +95,7 @@ func (f Failure) HoldsAt(stage settlement.Stage) bool {
 
 // PendingReversal is a reversal waiting for its original's cycle to
 // settle.
-type PendingReversal struct {
-	Sender        settlement.BIC
-	ID, Original  string
-	OriginalCycle settlement.Date
-	Stage         settlement.Stage // of the original's cycle
-}
+type PendingReversal = settlement.PendingReversal
 
 // CycleTx is what a stage may write inside its transaction.
 type CycleTx interface {

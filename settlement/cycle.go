@@ -87,10 +87,13 @@ func NewCycle(d Date, now time.Time) Cycle {
 	return Cycle{ID: CycleID(d), BusinessDate: d, Stage: StageOpen, StageAt: now}
 }
 
-// Advance moves the cycle to stage to, which must be the next one. Moving
-// to the stage it already has is a no-op (a resumed run re-announcing a
-// step it finished), and reports false.
-func (c *Cycle) Advance(to Stage, now time.Time) (bool, error) {
+// Advance moves the cycle to stage to, which must be the next one and
+// whose precondition (Precondition) must hold on the facts f. Moving to the
+// stage it already has is a no-op (a resumed run re-announcing a step it
+// finished), and reports false. It is the only way a cycle changes stage:
+// the store runs it inside its transaction (UpdateCycle) and saves what it
+// decided.
+func (c *Cycle) Advance(to Stage, now time.Time, f Facts) (bool, error) {
 	if !to.Valid() {
 		return false, fmt.Errorf("%w: unknown stage %q", ErrStage, to)
 	}
@@ -99,6 +102,9 @@ func (c *Cycle) Advance(to Stage, now time.Time) (bool, error) {
 	}
 	if c.Stage.Next() != to {
 		return false, fmt.Errorf("%w: %s is %s, cannot go to %s", ErrStage, c.ID, c.Stage, to)
+	}
+	if err := Precondition(to, f); err != nil {
+		return false, err
 	}
 	c.Stage, c.StageAt = to, now
 	return true, nil

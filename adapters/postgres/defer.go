@@ -24,34 +24,18 @@ func lockCycle(ctx context.Context, tx *sql.Tx, date settlement.Date) (int64, se
 	return id, stageOf(state), err
 }
 
-// SaveNetAttempt keeps a netting that breached the caps; the cycle stays
-// frozen.
-func (j *JobStore) SaveNetAttempt(ctx context.Context, date settlement.Date, res *settlement.Result, breaches []settlement.CapBreach) error {
-	tx, err := j.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
+// lockCycleRow locks a cycle's row for the transaction and loads it.
+func lockCycleRow(ctx context.Context, tx *sql.Tx, date settlement.Date) (int64, settlement.Cycle, error) {
+	c, id, err := scanCycle(tx.QueryRowContext(ctx, `SELECT `+cycleCols+` FROM cycles c WHERE c.business_date = $1 AND c.seq = 1 FOR UPDATE OF c`, string(date)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, c, fmt.Errorf("%s: %w", date, jobs.ErrNoCycle)
 	}
-	defer tx.Rollback()
-	id, stage, err := lockCycle(ctx, tx, date)
-	if err != nil {
-		return err
-	}
-	if stage != settlement.StageFrozen {
-		return fmt.Errorf("%w: cycle of %s is %s, not %s", settlement.ErrStage, date, stage, settlement.StageFrozen)
-	}
-	if err := (&cycleTx{ctx: ctx, tx: tx, id: id, actor: j.Actor}).SaveNetting(res, breaches); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return id, c, err
 }
 
-// DeferFile records a deferral after checking, under both cycles' row
-// locks, that the file is accepted and in the first cycle, that this cycle
-// is not netted (nothing of it on the ledger), and where it goes: forward,
-// into an open cycle, and only while no payment of the file is reversed;
-// back (correcting a deferral), into a cycle not netted yet and not before
-// the one the file was accepted into, and only after its reversals'
-// originals.
+// DeferFile records a deferral if the domain allows it
+// (settlement.CheckDeferral) on the facts read under both cycles' row
+// locks.
 func (j *JobStore) DeferFile(ctx context.Context, d jobs.Deferral) (jobs.DeferredFile, error) {
 	var out jobs.DeferredFile
 	tx, err := j.db.BeginTx(ctx, nil)
@@ -76,44 +60,15 @@ func (j *JobStore) DeferFile(ctx context.Context, d jobs.Deferral) (jobs.Deferre
 	if err != nil {
 		return out, err
 	}
-	if fromStage != settlement.StageOpen && fromStage != settlement.StageFrozen {
-		return out, fmt.Errorf("%w: cycle %s is %s: a file can be deferred only before its cycle is netted", jobs.ErrDeferral, settlement.CycleID(d.From), fromStage)
-	}
-	switch {
-	case !back && toStage != settlement.StageOpen:
-		return out, fmt.Errorf("%w: cycle %s is %s: a file can be deferred only into an open cycle", jobs.ErrDeferral, settlement.CycleID(d.To), toStage)
-	case back && toStage != settlement.StageOpen && toStage != settlement.StageFrozen:
-		return out, fmt.Errorf("%w: cycle %s is %s: a file can move back only into a cycle not netted yet", jobs.ErrDeferral, settlement.CycleID(d.To), toStage)
-	}
-	var row, cur int64
-	err = tx.QueryRowContext(ctx, `SELECT id, name, sha256, entries, file_cycle(id) FROM files WHERE sender = $1 AND file_id = $2 AND status = 'ACCEPTED'`,
-		string(d.Sender), d.FileID).Scan(&row, &out.Name, &out.SHA256, &out.Entries, &cur)
-	if errors.Is(err, sql.ErrNoRows) {
-		return out, fmt.Errorf("%w: %s has no accepted file %s", jobs.ErrDeferral, d.Sender, d.FileID)
-	}
+	facts := settlement.DeferralFacts{Sender: d.Sender, FileID: d.FileID,
+		From: settlement.Cycle{ID: settlement.CycleID(d.From), BusinessDate: d.From, Stage: fromStage},
+		To:   settlement.Cycle{ID: settlement.CycleID(d.To), BusinessDate: d.To, Stage: toStage}}
+	row, err := deferralFacts(ctx, tx, d, to, back, &facts, &out)
 	if err != nil {
 		return out, err
 	}
-	if cur != from {
-		var in time.Time
-		tx.QueryRowContext(ctx, `SELECT business_date FROM cycles WHERE id = $1`, cur).Scan(&in)
-		return out, fmt.Errorf("%w: file %s of %s is in cycle C%s, not %s", jobs.ErrDeferral, d.FileID, d.Sender, in.Format(time.DateOnly), settlement.CycleID(d.From))
-	}
-	if back {
-		if err := checkMoveBack(ctx, tx, row, to, d); err != nil {
-			return out, err
-		}
-	} else {
-		var reversed, by string
-		err = tx.QueryRowContext(ctx, `SELECT p.payment_id, r.payment_id FROM payments p
-			JOIN payments r ON r.sender = p.sender AND r.original_payment_id = p.payment_id
-			WHERE p.file_id = $1 AND p.kind = 'P' ORDER BY p.line LIMIT 1`, row).Scan(&reversed, &by)
-		if err == nil {
-			return out, fmt.Errorf("%w: payment %s of file %s is already reversed by %s; a reversal must follow its original's settlement", jobs.ErrDeferral, reversed, d.FileID, by)
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return out, err
-		}
+	if err := settlement.CheckDeferral(facts); err != nil {
+		return out, err
 	}
 	if err := tx.QueryRowContext(ctx, `INSERT INTO file_deferrals (file_row, from_cycle, to_cycle, reason, actor) VALUES ($1, $2, $3, $4, $5) RETURNING recorded_at`,
 		row, from, to, d.Reason, d.Actor).Scan(&out.At); err != nil {
@@ -131,29 +86,36 @@ func (j *JobStore) DeferFile(ctx context.Context, d jobs.Deferral) (jobs.Deferre
 	return out, tx.Commit()
 }
 
-// checkMoveBack: a file moves back no earlier than the cycle it was
-// accepted into (the first it could settle in), and not to a cycle where
-// one of its reversals would come before its original's settlement.
-func checkMoveBack(ctx context.Context, tx *sql.Tx, row, to int64, d jobs.Deferral) error {
-	var accepted time.Time
-	var before bool
-	if err := tx.QueryRowContext(ctx, `SELECT c.business_date, cycle_before($2, c.id) FROM files f JOIN cycles c ON c.id = f.cycle_id WHERE f.id = $1`,
-		row, to).Scan(&accepted, &before); err != nil {
-		return err
+// deferralFacts reads what the deferral rules look at: the file, the cycle
+// it is in and the one it was accepted into, and its reversals (forward: a
+// payment of it reversed already; back: a reversal that would come before
+// its original's settlement in cycle to). It returns the file's row.
+func deferralFacts(ctx context.Context, tx *sql.Tx, d jobs.Deferral, to int64, back bool, f *settlement.DeferralFacts, out *jobs.DeferredFile) (int64, error) {
+	var row int64
+	var in, accepted time.Time
+	err := tx.QueryRowContext(ctx, `SELECT f.id, f.name, f.sha256, f.entries, cur.business_date, acc.business_date
+		FROM files f JOIN cycles cur ON cur.id = file_cycle(f.id) JOIN cycles acc ON acc.id = f.cycle_id
+		WHERE f.sender = $1 AND f.file_id = $2 AND f.status = 'ACCEPTED'`,
+		string(d.Sender), d.FileID).Scan(&row, &out.Name, &out.SHA256, &out.Entries, &in, &accepted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil // f.Found stays false
 	}
-	if before {
-		return fmt.Errorf("%w: file %s of %s was accepted into cycle C%s; it cannot move back before it", jobs.ErrDeferral, d.FileID, d.Sender, accepted.Format(time.DateOnly))
+	if err != nil {
+		return 0, err
 	}
-	var rev, orig string
-	err := tx.QueryRowContext(ctx, `SELECT r.payment_id, r.original_payment_id FROM payments r
-		JOIN payments o ON o.sender = r.sender AND o.payment_id = r.original_payment_id AND o.kind = 'P'
-		WHERE r.file_id = $1 AND r.kind = 'R' AND reversal_too_early(o.file_id, r.file_id, $2)
-		ORDER BY r.line LIMIT 1`, row, to).Scan(&rev, &orig)
-	if err == nil {
-		return fmt.Errorf("%w: reversal %s of file %s would come before its original %s settles", jobs.ErrDeferral, rev, d.FileID, orig)
+	f.Found, f.In, f.Accepted = true, settlement.Date(in.Format(time.DateOnly)), settlement.Date(accepted.Format(time.DateOnly))
+	if back {
+		err = tx.QueryRowContext(ctx, `SELECT r.payment_id, r.original_payment_id FROM payments r
+			JOIN payments o ON o.sender = r.sender AND o.payment_id = r.original_payment_id AND o.kind = 'P'
+			WHERE r.file_id = $1 AND r.kind = 'R' AND reversal_too_early(o.file_id, r.file_id, $2)
+			ORDER BY r.line LIMIT 1`, row, to).Scan(&f.EarlyReversal, &f.Original)
+	} else {
+		err = tx.QueryRowContext(ctx, `SELECT p.payment_id, r.payment_id FROM payments p
+			JOIN payments r ON r.sender = p.sender AND r.original_payment_id = p.payment_id
+			WHERE p.file_id = $1 AND p.kind = 'P' ORDER BY p.line LIMIT 1`, row).Scan(&f.Reversed, &f.By)
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return err
+	if errors.Is(err, sql.ErrNoRows) {
+		err = nil
 	}
-	return nil
+	return row, err
 }

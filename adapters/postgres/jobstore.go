@@ -132,48 +132,47 @@ func (j *JobStore) EnsureCycle(ctx context.Context, date settlement.Date) (settl
 	return c, err
 }
 
-// Advance moves a cycle one stage on, with its work and its event, in one
-// transaction under the cycle's row lock.
-func (j *JobStore) Advance(ctx context.Context, date settlement.Date, from, to settlement.Stage, work func(jobs.CycleTx) error, ev jobs.Event) (bool, error) {
+// UpdateCycle runs update on the cycle of date under its row lock, in one
+// transaction with what update writes, the stage it reached (logged with
+// its first event) and its events in the outbox. The domain decides; this
+// only loads and saves.
+func (j *JobStore) UpdateCycle(ctx context.Context, date settlement.Date, update func(*settlement.Cycle, jobs.CycleTx) ([]jobs.Event, error)) error {
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer tx.Rollback()
-	var id int64
-	var state string
-	err = tx.QueryRowContext(ctx, `SELECT id, state FROM cycles WHERE business_date = $1 AND seq = 1 FOR UPDATE`, string(date)).Scan(&id, &state)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, fmt.Errorf("%s: %w", date, jobs.ErrNoCycle)
-	}
+	id, c, err := lockCycleRow(ctx, tx, date)
 	if err != nil {
-		return false, err
+		return err
 	}
-	cur := stageOf(state)
-	if cur == to {
-		return false, nil
+	from := c.Stage
+	events, err := update(&c, &cycleTx{ctx: ctx, tx: tx, id: id, actor: j.Actor})
+	if err != nil {
+		return err
 	}
-	if cur != from || from.Next() != to {
-		return false, fmt.Errorf("%w: cycle of %s is %s, not %s", settlement.ErrStage, date, cur, from)
-	}
-	if work != nil {
-		if err := work(&cycleTx{ctx: ctx, tx: tx, id: id, actor: j.Actor}); err != nil {
-			return false, err
+	if c.Stage != from {
+		if len(events) == 0 {
+			return fmt.Errorf("cycle of %s moved to %s with no event to announce it", date, c.Stage)
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE cycles SET state = $2, stage_at = now() WHERE id = $1`, id, string(to)); err != nil {
-		return false, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO cycle_stages (cycle_id, from_stage, to_stage, event_id, actor) VALUES ($1, $2, $3, $4, $5)`,
-		id, string(from), string(to), ev.ID, j.Actor); err != nil {
-		return false, err
+		// stage_at is the database's time, as it always was: the
+		// operators' views and the agent's deadlines read it.
+		if _, err := tx.ExecContext(ctx, `UPDATE cycles SET state = $2, stage_at = now() WHERE id = $1`, id, string(c.Stage)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO cycle_stages (cycle_id, from_stage, to_stage, event_id, actor) VALUES ($1, $2, $3, $4, $5)`,
+			id, string(from), string(c.Stage), events[0].ID, j.Actor); err != nil {
+			return err
+		}
 	}
 	if j.publish != nil {
-		if err := j.publish(ctx, tx, ev); err != nil {
-			return false, fmt.Errorf("outbox: %w", err)
+		for _, ev := range events {
+			if err := j.publish(ctx, tx, ev); err != nil {
+				return fmt.Errorf("outbox: %w", err)
+			}
 		}
 	}
-	return true, tx.Commit()
+	return tx.Commit()
 }
 
 type cycleTx struct {
