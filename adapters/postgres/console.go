@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"settle/approval"
+	"settle/reconciliation"
 	"settle/settlement"
 )
 
@@ -54,9 +55,9 @@ var (
 	ErrUserExists     = errors.New("a console user of that name exists")
 	ErrNoRequest      = errors.New("no such request")
 	ErrPendingAlready = errors.New("a request for this is already waiting for approval")
-	// ErrFourEyes: a write-off is never one operator's act; it is
-	// requested (RequestWriteOff) and approved by another (DecideRequest).
-	ErrFourEyes = errors.New("four eyes: a write-off must be requested by one operator and approved by another (settle breaks write-off, then settle breaks approve)")
+	// ErrFourEyes: a write-off is never one operator's act (the
+	// lifecycle's rule, reconciliation.CheckMove).
+	ErrFourEyes = reconciliation.ErrFourEyes
 )
 
 // AddConsoleUser creates an account.
@@ -171,10 +172,13 @@ func (j *JobStore) RequestWriteOff(ctx context.Context, key, note, by string, at
 		return r, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, key); err != nil {
+	// The move the approval would make must be possible now.
+	cur, err := lockBreak(ctx, tx, key)
+	if err != nil {
 		return r, err
 	}
-	if err := breakActive(ctx, tx, key); err != nil {
+	if err := reconciliation.CheckMove(reconciliation.Move{Key: key, From: cur, To: reconciliation.StateWrittenOff,
+		By: reconciliation.ByFourEyes, Note: note, Actor: by}); err != nil {
 		return r, err
 	}
 	var pending int64
@@ -252,22 +256,6 @@ func (j *JobStore) RequestCapRaise(ctx context.Context, c settlement.Cap, note, 
 	return r, tx.Commit()
 }
 
-// breakActive checks a break is open or under investigation.
-func breakActive(ctx context.Context, tx *sql.Tx, key string) error {
-	var cur string
-	err := tx.QueryRowContext(ctx, `SELECT state FROM current_recon_breaks WHERE break_key = $1`, key).Scan(&cur)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%s: %w", key, ErrNoBreak)
-	}
-	if err != nil {
-		return err
-	}
-	if cur != "OPEN" && cur != "INVESTIGATING" {
-		return fmt.Errorf("%w: %s is %s", ErrBreakState, key, cur)
-	}
-	return nil
-}
-
 // DecideRequest records a second operator's decision on a request and, if
 // approved, carries it out in the same transaction: the write-off is
 // appended to the break's history with the request's note, naming both
@@ -292,7 +280,8 @@ func (j *JobStore) DecideRequest(ctx context.Context, id int64, decision, by str
 		switch r.Action {
 		case approval.WriteOff:
 			actor := cut(r.RequestedBy+", approved by "+r.DecidedBy, 200)
-			if err := appendBreakState(ctx, tx, r.Subject, "WRITTEN_OFF", r.Note, actor); err != nil {
+			if err := appendBreakState(ctx, tx, reconciliation.Move{Key: r.Subject, To: reconciliation.StateWrittenOff,
+				By: reconciliation.ByFourEyes, Note: r.Note, Actor: actor}); err != nil {
 				return r, err
 			}
 		case approval.CapRaise:

@@ -211,19 +211,20 @@ func applyBreaks(ctx context.Context, tx *sql.Tx, cycle int64, actor string, pla
 		}
 		detail, _ := json.Marshal(d)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO recon_breaks (break_key, cycle_id, kind, state, bank, detail, actor)
-			VALUES ($1, $2, $3, 'OPEN', $4, $5::jsonb, $6)`, b.Key(), cycle, string(b.Kind), bankOf(b.Subject), string(detail), actor); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)`, b.Key(), cycle, string(b.Kind), reconciliation.StateOpen, bankOf(b.Subject), string(detail), actor); err != nil {
 			return err
 		}
 	}
 	for _, k := range plan.Close {
-		// Under the break's lock, and only if still active: an operator
-		// may have resolved it since the run read the register.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, k); err != nil {
-			return err
+		// Under the break's lock, and only if the lifecycle still allows
+		// it: an operator may have resolved it since the run read the
+		// register, and the run leaves it as the operator left it.
+		err := appendBreakState(ctx, tx, reconciliation.Move{Key: k, To: reconciliation.StateClosed, By: reconciliation.ByRun,
+			Note: reconciliation.ClosedGone, Actor: actor})
+		if errors.Is(err, reconciliation.ErrBreakState) || errors.Is(err, reconciliation.ErrNoBreak) {
+			continue
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO recon_breaks (break_key, cycle_id, kind, state, bank, currency, expected, actual, detail, actor, note)
-			SELECT break_key, cycle_id, kind, 'CLOSED', bank, currency, expected, actual, detail, $2, $3
-			FROM current_recon_breaks WHERE break_key = $1 AND state IN ('OPEN', 'INVESTIGATING')`, k, actor, reconciliation.ClosedGone); err != nil {
+		if err != nil {
 			return err
 		}
 	}
@@ -588,7 +589,7 @@ func (j *JobStore) ActiveBreaks(ctx context.Context, date settlement.Date) (map[
 	if err != nil {
 		return nil, err
 	}
-	rows, err := j.db.QueryContext(ctx, `SELECT break_key FROM current_recon_breaks WHERE cycle_id = $1 AND state IN ('OPEN', 'INVESTIGATING')`, id)
+	rows, err := j.db.QueryContext(ctx, `SELECT break_key FROM current_recon_breaks WHERE cycle_id = $1 AND state = ANY($2)`, id, pq.StringArray{reconciliation.StateOpen, reconciliation.StateInvestigating})
 	if err != nil {
 		return nil, err
 	}

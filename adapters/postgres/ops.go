@@ -167,51 +167,59 @@ func (j *JobStore) BreakHistory(ctx context.Context, key string) ([]BreakRow, er
 	return scanBreaks(rows)
 }
 
-// Errors of the break register.
+// Errors of the break register: the lifecycle's (package reconciliation).
 var (
-	ErrNoBreak      = errors.New("no such break")
-	ErrBreakState   = errors.New("break state change not allowed")
-	ErrNoteRequired = errors.New("a resolution needs a note and who resolved it")
+	ErrNoBreak      = reconciliation.ErrNoBreak
+	ErrBreakState   = reconciliation.ErrBreakState
+	ErrNoteRequired = reconciliation.ErrNoteRequired
 )
 
-// SetBreakState appends a step to a break's life: an operator puts it
-// under investigation, or resolves it with a note. A write-off moves
-// money and is never one operator's act: it is refused here with
-// ErrFourEyes and goes through RequestWriteOff and DecideRequest.
+// SetBreakState appends an operator's step to a break's life (under
+// investigation, or resolved with a note) if the lifecycle allows it
+// (reconciliation.CheckMove). A write-off is never one operator's act: the
+// lifecycle refuses it with ErrFourEyes; it goes through RequestWriteOff
+// and DecideRequest.
 func (j *JobStore) SetBreakState(ctx context.Context, key, state, note, actor string) error {
-	if state == "WRITTEN_OFF" {
-		return ErrFourEyes
-	}
-	if state != "INVESTIGATING" && state != "RESOLVED" {
-		return fmt.Errorf("%w: to %s", ErrBreakState, state)
-	}
-	if actor == "" || (state != "INVESTIGATING" && note == "") {
-		return ErrNoteRequired
-	}
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if err := appendBreakState(ctx, tx, key, state, note, actor); err != nil {
+	if err := appendBreakState(ctx, tx, reconciliation.Move{Key: key, To: state, By: reconciliation.ByOperator, Note: note, Actor: actor}); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-// appendBreakState appends a state to an active break under its lock,
-// which serialises two operators (and a reconciliation run) acting on one
-// break.
-func appendBreakState(ctx context.Context, tx *sql.Tx, key, state, note, actor string) error {
+// lockBreak takes a break's lock, which serialises two operators (and a
+// reconciliation run) acting on one break, and returns its current state
+// ("" if the register has none of that key).
+func lockBreak(ctx context.Context, tx *sql.Tx, key string) (string, error) {
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, key); err != nil {
+		return "", err
+	}
+	var cur string
+	err := tx.QueryRowContext(ctx, `SELECT state FROM current_recon_breaks WHERE break_key = $1`, key).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return cur, err
+}
+
+// appendBreakState appends move m to its break's history under the
+// break's lock, if the lifecycle allows it from the state found there.
+func appendBreakState(ctx context.Context, tx *sql.Tx, m reconciliation.Move) error {
+	cur, err := lockBreak(ctx, tx, m.Key)
+	if err != nil {
 		return err
 	}
-	if err := breakActive(ctx, tx, key); err != nil {
+	m.From = cur
+	if err := reconciliation.CheckMove(m); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO recon_breaks (break_key, cycle_id, kind, state, bank, currency, expected, actual, detail, actor, note)
+	_, err = tx.ExecContext(ctx, `INSERT INTO recon_breaks (break_key, cycle_id, kind, state, bank, currency, expected, actual, detail, actor, note)
 		SELECT break_key, cycle_id, kind, $2, bank, currency, expected, actual, detail, $3, $4 FROM current_recon_breaks WHERE break_key = $1`,
-		key, state, actor, note)
+		m.Key, m.To, m.Actor, m.Note)
 	return err
 }
 
@@ -244,7 +252,7 @@ func (j *JobStore) OpenBreaks(ctx context.Context, date settlement.Date) ([]reco
 	}
 	var out []reconciliation.Break
 	for _, r := range rows {
-		if r.State != "OPEN" && r.State != "INVESTIGATING" {
+		if !reconciliation.Active(r.State) {
 			continue
 		}
 		out = append(out, reconciliation.Break{Kind: reconciliation.Kind(r.Kind), Cycle: settlement.CycleID(date),

@@ -17,6 +17,7 @@ import (
 
 	"settle/adapters/postgres"
 	"settle/jobs"
+	"settle/reconciliation"
 	"settle/settlement"
 )
 
@@ -367,7 +368,7 @@ func newBreaksCmd() *cobra.Command {
 	c := &cobra.Command{Use: "breaks", Short: "See and resolve reconciliation breaks"}
 	var file, date, state, format string
 	list := &cobra.Command{
-		Use:   "list [--date D] [--state OPEN|INVESTIGATING|RESOLVED|WRITTEN_OFF|CLOSED] [--format text|json|csv]",
+		Use:   "list [--date D] [--state " + strings.Join(reconciliation.States, "|") + "] [--format text|json|csv]",
 		Short: "List breaks in their current state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
