@@ -219,3 +219,17 @@ func TestDeferral(t *testing.T) {
 		}
 	}
 }
+
+// TestCapPolicy: no cap is a cap of zero; a cap is its amount.
+func TestCapPolicy(t *testing.T) {
+	if l, limited := CapLimit(decimal.Decimal{}, false); !limited || !l.IsZero() {
+		t.Errorf("no cap: %s %v, want 0 limited", l, limited)
+	}
+	if l, limited := CapLimit(decimal.RequireFromString("10.00"), true); !limited || !l.Equal(decimal.RequireFromString("10")) {
+		t.Errorf("a cap: %s %v", l, limited)
+	}
+	b := CapBreaches([]Position{pos("BANKAAAA", "-0.01"), pos("BANKBBBB", "0.01")}, nil)
+	if len(b) != 1 || b[0].Bank != "BANKAAAA" || !b[0].Cap.IsZero() {
+		t.Errorf("a net debtor with no cap: %+v", b)
+	}
+}

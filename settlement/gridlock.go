@@ -281,17 +281,17 @@ func (q *Queues) Queue(bank BIC, cur Currency) []*Entry {
 	return nil
 }
 
-// capLimit is the one place that says what a bank without a cap in a
-// currency may do: what CapBreaches says, a cap of zero (it may not end the
-// cycle a net debtor there; issue 11 decided it). If CapBreaches changes its
-// meaning, change this function with it (TestResolveAgreesWithCapBreaches
-// checks that they agree).
+// capLimit is CapLimit, the cap policy, for the resolution's units
+// (TestResolveAgreesWithCapBreaches checks that the two agree).
 func capLimit(caps map[posKey]units, k posKey) (limit units, limited bool) {
-	limit, ok := caps[k]
-	if !ok {
-		return units{}, true
+	scale := k.cur.MinorUnit()
+	u, ok := caps[k]
+	d, limited := CapLimit(u.decimal(scale), ok)
+	limit, fits := unitsOf(d, scale)
+	if !fits {
+		panic("cap policy gives a limit outside the currency's units") // a bug in CapLimit
 	}
-	return limit, true
+	return limit, limited
 }
 
 // Deferral is what one bank defers in one currency: the tail of its queue

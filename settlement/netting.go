@@ -312,6 +312,19 @@ func (b CapBreach) MarshalJSON() ([]byte, error) {
 	}{b.Bank, b.Currency.Code(), FormatAmount(b.Net, b.Currency), FormatAmount(b.Cap, b.Currency)})
 }
 
+// CapLimit is the cap policy, in one place: the largest net debit a bank
+// may end a cycle with in a currency, given its cap there (ok false: it has
+// none), and whether it is limited at all. "No cap" means a cap of zero:
+// the bank may not end the cycle a net debtor there (issue 11). The check
+// before the ledger (CapBreaches), the gridlock resolution (capLimit) and
+// the chaincode's settlement all ask this function, so they never differ.
+func CapLimit(amount decimal.Decimal, ok bool) (limit decimal.Decimal, limited bool) {
+	if !ok {
+		return decimal.Zero, true
+	}
+	return amount, true
+}
+
 // CapBreaches lists, in the positions' order, every position whose net
 // debit is larger than the bank's cap in that currency; a debtor without a
 // cap breaches a cap of zero (Cap's doc).
@@ -322,8 +335,9 @@ func CapBreaches(ps []Position, caps []Cap) []CapBreach {
 	}
 	var out []CapBreach
 	for _, p := range ps {
-		limit := byKey[posKey{p.Bank, p.Currency}] // absent: zero
-		if p.Net.Neg().GreaterThan(limit) {
+		amount, ok := byKey[posKey{p.Bank, p.Currency}]
+		limit, limited := CapLimit(amount, ok)
+		if limited && p.Net.Neg().GreaterThan(limit) {
 			out = append(out, CapBreach{Bank: p.Bank, Currency: p.Currency, Net: p.Net, Cap: limit})
 		}
 	}
