@@ -34,7 +34,7 @@ type OperatorReports interface {
 // nothing. So the same pipeline serves a broker delivering events, an
 // operator running `settle cycle run`, and a restart after a crash.
 type Pipeline struct {
-	Store   Store
+	Store   PipelineStore
 	Ledger  Ledger
 	Outbox  Outbox
 	Reports OperatorReports // optional
@@ -563,13 +563,10 @@ func (p *Pipeline) syncCaps(ctx context.Context, positions []settlement.Position
 }
 
 // unregistered are the banks of the positions that the ledger's registry
-// lacks (none if the ledger keeps no registry): the domain stops the
-// cycle before the ledger on them (settlement.RegistryError).
+// lacks: the domain stops the cycle before the ledger on them
+// (settlement.RegistryError).
 func (p *Pipeline) unregistered(ctx context.Context, positions []settlement.Position) ([]settlement.BIC, error) {
-	reg, ok := p.Ledger.(BankRegistry)
-	if !ok {
-		return nil, nil
-	}
+	reg := p.Ledger
 	seen := map[settlement.BIC]bool{}
 	var missing []settlement.BIC
 	for _, pos := range positions {

@@ -136,7 +136,7 @@ var ErrAckExists = errors.New("acknowledgement already exists with other content
 type Intake struct {
 	Inbox    Inbox
 	Archive  Archive
-	Store    Store
+	Store    IntakeStore
 	Files    FileLookup
 	Taking   Taking
 	Calendar *Calendar

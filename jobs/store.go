@@ -13,21 +13,15 @@ import (
 	"settle/signature"
 )
 
-// Store is the operational record as the nightly jobs need it. The
-// Postgres adapter implements it; every method that changes a cycle does
-// so in one transaction together with the event that announces it.
-type Store interface {
-	// Members are the active member banks.
-	Members(ctx context.Context) (map[settlement.BIC]bool, error)
-	// SigningKeys are the keys of a bank valid at t (rotation: several).
-	SigningKeys(ctx context.Context, bank settlement.BIC, at time.Time) ([]signature.Key, error)
-	// Caps are the current net debit caps.
-	Caps(ctx context.Context) ([]settlement.Cap, error)
+// The operational record as each of its users needs it: small ports,
+// declared here by the jobs that use them. The Postgres adapter implements
+// all of them (one JobStore); memstore implements CycleStore in memory, and
+// one contract suite (storetest) runs on both.
 
-	// DeferFile moves an accepted file from a cycle that has not been
-	// netted to a later open one, appending the deferral (see Deferral).
-	DeferFile(ctx context.Context, d Deferral) (DeferredFile, error)
-
+// CycleStore keeps the cycles and their stage machine's record: what the
+// pipeline, the resume pass and the scheduler's freeze move. Every change
+// goes through UpdateCycle, where the domain decides.
+type CycleStore interface {
 	// Cycle returns the cycle of a business date; ok false if none.
 	Cycle(ctx context.Context, date settlement.Date) (c settlement.Cycle, ok bool, err error)
 	// EnsureCycle returns the cycle of a business date, opening it if
@@ -40,7 +34,24 @@ type Store interface {
 	// the first event's id, and writes the events to the outbox; an error
 	// from update rolls everything back. The store decides nothing.
 	UpdateCycle(ctx context.Context, date settlement.Date, update func(c *settlement.Cycle, tx CycleTx) ([]Event, error)) error
+	// StepFailed records why an attempt at a stage failed; held says
+	// only an operator can unblock it (NeedsOperator), and is announced
+	// on TopicCycleHeld in the same transaction.
+	StepFailed(ctx context.Context, date settlement.Date, to settlement.Stage, cause error, held bool) error
+	// LastFailure is the cycle's latest failed attempt; ok false if none.
+	LastFailure(ctx context.Context, date settlement.Date) (f Failure, ok bool, err error)
+}
 
+// IntakeStore is what the intake records: the members and their keys it
+// checks a file against, and the file with its verdict.
+type IntakeStore interface {
+	// Members are the active member banks.
+	Members(ctx context.Context) (map[settlement.BIC]bool, error)
+	// SigningKeys are the keys of a bank valid at t (rotation: several).
+	SigningKeys(ctx context.Context, bank settlement.BIC, at time.Time) ([]signature.Key, error)
+	// EnsureCycle returns the cycle of a business date, opening it if
+	// there is none yet.
+	EnsureCycle(ctx context.Context, date settlement.Date) (settlement.Cycle, error)
 	// IngestFile records an accepted file and all its entries at once, or
 	// rejects it whole with problems found by the database (an id used in
 	// an earlier cycle, a reversal of an unknown payment, ...).
@@ -49,10 +60,14 @@ type Store interface {
 	RecordRejected(ctx context.Context, f FileRecord, problems []settlement.Problem) (IngestResult, error)
 	// Acknowledged stamps the time a file's acknowledgement was written.
 	Acknowledged(ctx context.Context, fileRow int64, at time.Time) error
+}
 
-	// PendingReversals lists, at most max, the reversals of a cycle whose
-	// original's cycle has not settled yet (the ledger would refuse them).
-	PendingReversals(ctx context.Context, date settlement.Date, max int) ([]PendingReversal, error)
+// ReconcileStore is the store's side of a reconciliation: the cycle's
+// entries, positions and ledger transactions as recorded, and which breaks
+// are still active.
+type ReconcileStore interface {
+	// Cycle returns the cycle of a business date; ok false if none.
+	Cycle(ctx context.Context, date settlement.Date) (c settlement.Cycle, ok bool, err error)
 	// CycleEntries streams a cycle's payments and reversals in (sender,
 	// payment id) byte order.
 	CycleEntries(ctx context.Context, date settlement.Date) iter.Seq2[StoredEntry, error]
@@ -61,19 +76,40 @@ type Store interface {
 	// LedgerTxs are the ledger transactions recorded for a cycle, by
 	// chunk id ("settle" for the settling one).
 	LedgerTxs(ctx context.Context, date settlement.Date) (map[string]LedgerTx, error)
-	// SaveLedgerTx records that a chunk (or the settle) committed.
-	SaveLedgerTx(ctx context.Context, date settlement.Date, chunkID string, entries int, tx LedgerTx) error
 	// ActiveBreaks are the keys of a cycle's breaks that are open or under
 	// investigation.
 	ActiveBreaks(ctx context.Context, date settlement.Date) (map[string]bool, error)
-	// OpenBreaks are those breaks with their evidence, for reports.
+}
+
+// PipelineStore is what the pipeline's steps read and write besides the
+// stage machine and reconciliation's side.
+type PipelineStore interface {
+	CycleStore
+	ReconcileStore
+	// Members are the active member banks (each gets its report).
+	Members(ctx context.Context) (map[settlement.BIC]bool, error)
+	// Caps are the current net debit caps.
+	Caps(ctx context.Context) ([]settlement.Cap, error)
+	// PendingReversals lists, at most max, the reversals of a cycle whose
+	// original's cycle has not settled yet (the ledger would refuse them).
+	PendingReversals(ctx context.Context, date settlement.Date, max int) ([]PendingReversal, error)
+	// SaveLedgerTx records that a chunk (or the settle) committed.
+	SaveLedgerTx(ctx context.Context, date settlement.Date, chunkID string, entries int, tx LedgerTx) error
+	// OpenBreaks are a cycle's active breaks with their evidence, for
+	// reports.
 	OpenBreaks(ctx context.Context, date settlement.Date) ([]reconciliation.Break, error)
-	// StepFailed records why an attempt at a stage failed; held says
-	// only an operator can unblock it (NeedsOperator), and is announced
-	// on TopicCycleHeld in the same transaction.
-	StepFailed(ctx context.Context, date settlement.Date, to settlement.Stage, cause error, held bool) error
-	// LastFailure is the cycle's latest failed attempt; ok false if none.
-	LastFailure(ctx context.Context, date settlement.Date) (f Failure, ok bool, err error)
+	// DeferFile moves an accepted file from a cycle that has not been
+	// netted to another one, if the domain allows it
+	// (settlement.CheckDeferral), appending the deferral (see Deferral).
+	DeferFile(ctx context.Context, d Deferral) (DeferredFile, error)
+}
+
+// Store is every port above at once: what one adapter (Postgres's
+// JobStore) serves to the intake and the pipeline of one process, and what
+// the crash test wraps, method by method.
+type Store interface {
+	IntakeStore
+	PipelineStore
 }
 
 // Failure is a failed attempt at a stage, as recorded.

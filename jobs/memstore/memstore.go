@@ -1,0 +1,182 @@
+// Package memstore keeps the cycles and their stage machine's record in
+// memory (jobs.CycleStore), for tests that need no database: the same
+// contract suite (jobs/storetest) runs on it and on Postgres, so it behaves
+// as the real store does. One mutex stands for the row lock and the
+// transaction: an update sees the cycle as the last one left it, and
+// nothing of a failed update is kept.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"settle/jobs"
+	"settle/reconciliation"
+	"settle/settlement"
+)
+
+// Store is an in-memory jobs.CycleStore.
+type Store struct {
+	// Actor names who records the failures (as the Postgres store's).
+	Actor string
+	now   func() time.Time
+
+	mu        sync.Mutex
+	cycles    map[settlement.Date]settlement.Cycle
+	failures  map[settlement.Date][]jobs.Failure
+	lastID    int64
+	events    []jobs.Event
+	moves     []Move
+	positions map[settlement.Date][]settlement.Position
+	breaches  map[settlement.Date][]settlement.CapBreach
+	breaks    map[settlement.Date]reconciliation.Plan
+}
+
+// Move is one recorded stage change, as the Postgres store logs it.
+type Move struct {
+	Date     settlement.Date
+	From, To settlement.Stage
+	EventID  string
+}
+
+var _ jobs.CycleStore = (*Store)(nil)
+
+// New is an empty store on the clock now.
+func New(now func() time.Time) *Store {
+	return &Store{Actor: "settle", now: now, cycles: map[settlement.Date]settlement.Cycle{},
+		failures: map[settlement.Date][]jobs.Failure{}, positions: map[settlement.Date][]settlement.Position{},
+		breaches: map[settlement.Date][]settlement.CapBreach{}, breaks: map[settlement.Date]reconciliation.Plan{}}
+}
+
+// Cycle returns the cycle of a business date; ok false if none.
+func (s *Store) Cycle(_ context.Context, date settlement.Date) (settlement.Cycle, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cycles[date]
+	return c, ok, nil
+}
+
+// EnsureCycle opens the cycle of a business date if it has none.
+func (s *Store) EnsureCycle(_ context.Context, date settlement.Date) (settlement.Cycle, error) {
+	if _, err := settlement.ParseDate(string(date)); err != nil {
+		return settlement.Cycle{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cycles[date]
+	if !ok {
+		c = settlement.NewCycle(date, s.now())
+		s.cycles[date] = c
+	}
+	return c, nil
+}
+
+// UpdateCycle runs update on a copy of the cycle under the store's lock and
+// keeps the copy, what update wrote and its events only if it succeeds.
+func (s *Store) UpdateCycle(_ context.Context, date settlement.Date, update func(*settlement.Cycle, jobs.CycleTx) ([]jobs.Event, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cycles[date]
+	if !ok {
+		return fmt.Errorf("%s: %w", date, jobs.ErrNoCycle)
+	}
+	from := c.Stage
+	tx := &cycleTx{}
+	events, err := update(&c, tx)
+	if err != nil {
+		return err
+	}
+	if c.Stage != from {
+		if len(events) == 0 {
+			return fmt.Errorf("cycle of %s moved to %s with no event to announce it", date, c.Stage)
+		}
+		c.StageAt = s.now()
+		s.moves = append(s.moves, Move{Date: date, From: from, To: c.Stage, EventID: events[0].ID})
+	}
+	s.cycles[date] = c
+	if tx.netted {
+		s.positions[date], s.breaches[date] = tx.positions, tx.breaches
+	}
+	if tx.plan != nil {
+		s.breaks[date] = *tx.plan
+	}
+	s.events = append(s.events, events...)
+	return nil
+}
+
+// cycleTx buffers an update's writes until it succeeds.
+type cycleTx struct {
+	netted    bool
+	positions []settlement.Position
+	breaches  []settlement.CapBreach
+	plan      *reconciliation.Plan
+}
+
+func (t *cycleTx) SaveNetting(res *settlement.Result, breaches []settlement.CapBreach) error {
+	t.netted, t.positions, t.breaches = true, res.Positions, breaches
+	return nil
+}
+
+func (t *cycleTx) ApplyBreaks(plan reconciliation.Plan, _ reconciliation.Summary) error {
+	t.plan = &plan
+	return nil
+}
+
+// failureMsgMax is the Postgres store's bound on a recorded error.
+const failureMsgMax = 4000
+
+// StepFailed records a failed attempt; a held one is announced as the
+// Postgres store announces it.
+func (s *Store) StepFailed(_ context.Context, date settlement.Date, to settlement.Stage, cause error, held bool) error {
+	msg := cause.Error()
+	if len(msg) > failureMsgMax {
+		msg = strings.ToValidUTF8(msg[:failureMsgMax], "")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.cycles[date]; !ok {
+		return fmt.Errorf("%s: %w", date, jobs.ErrNoCycle)
+	}
+	s.lastID++
+	f := jobs.Failure{ID: s.lastID, To: to, Err: msg, Actor: s.Actor, At: s.now(), Held: held}
+	s.failures[date] = append(s.failures[date], f)
+	if held {
+		s.events = append(s.events, jobs.HeldEvent(date, to, f.ID, msg, s.Actor, f.At))
+	}
+	return nil
+}
+
+// LastFailure is the cycle's latest failed attempt.
+func (s *Store) LastFailure(_ context.Context, date settlement.Date) (jobs.Failure, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fs := s.failures[date]
+	if len(fs) == 0 {
+		return jobs.Failure{}, false, nil
+	}
+	return fs[len(fs)-1], true, nil
+}
+
+// Events are the events written to the outbox so far, in order.
+func (s *Store) Events() []jobs.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]jobs.Event(nil), s.events...)
+}
+
+// Moves are the recorded stage changes, in order.
+func (s *Store) Moves() []Move {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Move(nil), s.moves...)
+}
+
+// Netted is the last netting an update kept for a cycle.
+func (s *Store) Netted(date settlement.Date) ([]settlement.Position, []settlement.CapBreach) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.positions[date], s.breaches[date]
+}
