@@ -298,6 +298,3 @@ func ReportName(ackName string) string {
 
 // SigName is the name of a file's detached signature.
 func SigName(file string) string { return file + ".sig" }
-
-// IsSig tells a signature file from a payment file.
-func IsSig(name string) bool { return strings.HasSuffix(name, ".sig") }

@@ -60,9 +60,11 @@ type IngestResult struct {
 // Errors of an ingest that are not a bank's fault.
 var (
 	ErrCycleNotOpen = errors.New("cycle is not open")
-	ErrFileRecord   = errors.New("bad file record")
-	ErrLineOrder    = errors.New("entries must come with strictly increasing line numbers")
-	ErrTooMany      = errors.New("too many records in one file")
+	// ErrNoCycle reports an unknown cycle id.
+	ErrNoCycle    = errors.New("no such cycle")
+	ErrFileRecord = errors.New("bad file record")
+	ErrLineOrder  = errors.New("entries must come with strictly increasing line numbers")
+	ErrTooMany    = errors.New("too many records in one file")
 )
 
 // Limits of one ingest.
@@ -199,7 +201,7 @@ func (s *Store) ingest(ctx context.Context, conn *sql.Conn, f FileRecord, entrie
 	if err != nil {
 		return IngestResult{}, nil, err
 	}
-	if state != CycleOpen {
+	if c := (settlement.Cycle{Stage: stageOf(state)}); !c.Accepting() {
 		return IngestResult{}, nil, fmt.Errorf("cycle %d is %s: %w", f.Cycle, state, ErrCycleNotOpen)
 	}
 	member, err := members(ctx, conn, true)

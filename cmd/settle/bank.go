@@ -30,7 +30,14 @@ func newBankCmd() *cobra.Command {
 	run := func(cmd *cobra.Command, fn func(ctx context.Context, s *postgres.Store) error) error {
 		return withStore(cmd, dsn, fn)
 	}
+	c.AddCommand(newBankAddCmd(run), newBankListCmd(run), newBankKeyCmd(run), newBankCapCmd(run))
+	return c
+}
 
+// storeRun runs a subcommand's work on the store, opened for it.
+type storeRun func(cmd *cobra.Command, fn func(ctx context.Context, s *postgres.Store) error) error
+
+func newBankAddCmd(run storeRun) *cobra.Command {
 	var name, msp string
 	add := &cobra.Command{
 		Use:   "add BIC --name NAME [--msp MSPID]",
@@ -56,7 +63,11 @@ func newBankCmd() *cobra.Command {
 	add.Flags().StringVar(&name, "name", "", "the bank's name")
 	add.Flags().StringVar(&msp, "msp", "", "the bank's ledger organization (Fabric MSP id)")
 
-	list := &cobra.Command{
+	return add
+}
+
+func newBankListCmd(run storeRun) *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
 		Short: "List member banks with their keys and caps",
 		Args:  cobra.NoArgs,
@@ -75,6 +86,9 @@ func newBankCmd() *cobra.Command {
 		},
 	}
 
+}
+
+func newBankKeyCmd(run storeRun) *cobra.Command {
 	key := &cobra.Command{Use: "key add|revoke", Short: "Register or revoke a bank's signature key"}
 	var label, pemFile, from, to string
 	keyAdd := &cobra.Command{
@@ -153,6 +167,10 @@ func newBankCmd() *cobra.Command {
 	}
 	key.AddCommand(keyAdd, keyRevoke)
 
+	return key
+}
+
+func newBankCapCmd(run storeRun) *cobra.Command {
 	capCmd := &cobra.Command{Use: "cap set", Short: "Set a bank's net debit cap"}
 	var effective string
 	capSet := &cobra.Command{
@@ -195,8 +213,7 @@ func newBankCmd() *cobra.Command {
 	capSet.Flags().StringVar(&effective, "from", "", "effective from (RFC 3339; default now)")
 	capCmd.AddCommand(capSet, newCapRaiseCmd())
 
-	c.AddCommand(add, list, key, capCmd)
-	return c
+	return capCmd
 }
 
 func printBanks(ctx context.Context, w io.Writer, s *postgres.Store, banks []postgres.Bank, caps []settlement.Cap) error {

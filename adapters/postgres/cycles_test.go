@@ -1,8 +1,11 @@
 package postgres
 
+// Test-only helpers: the first cycle store, kept for the tests that open
+// several cycles of one date or force a state; the service moves cycles
+// only through JobStore.UpdateCycle.
+
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,7 +14,6 @@ import (
 
 // Cycle states, in the order a cycle goes through them (FAILED from any).
 const (
-	CycleOpen       = "OPEN"
 	CycleClosed     = "CLOSED"
 	CycleNetted     = "NETTED"
 	CycleSettled    = "SETTLED"
@@ -27,9 +29,6 @@ type Cycle struct {
 	State        string
 	OpenedAt     time.Time
 }
-
-// ErrNoCycle reports an unknown cycle id.
-var ErrNoCycle = errors.New("no such cycle")
 
 // OpenCycle starts the next cycle of a business date.
 func (s *Store) OpenCycle(ctx context.Context, date settlement.Date) (Cycle, error) {
