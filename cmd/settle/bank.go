@@ -170,6 +170,28 @@ func newBankKeyCmd(run storeRun) *cobra.Command {
 	return key
 }
 
+// capArgs reads BIC CUR AMOUNT, the arguments of bank cap set and raise;
+// zero is a cap (no net debit at all) only where zeroOK, since ParseAmount
+// refuses it.
+func capArgs(args []string, zeroOK bool) (settlement.Cap, error) {
+	bic, err := settlement.ParseBIC(args[0])
+	if err != nil {
+		return settlement.Cap{}, usageError("%v", err)
+	}
+	cur, err := settlement.ParseCurrency(args[1])
+	if err != nil {
+		return settlement.Cap{}, usageError("%v", err)
+	}
+	c := settlement.Cap{Bank: bic, Currency: cur}
+	if zeroOK && args[2] == "0" {
+		return c, nil
+	}
+	if c.Amount, err = settlement.ParseAmount([]byte(args[2]), cur); err != nil {
+		return settlement.Cap{}, usageError("amount %s: %v", args[2], err)
+	}
+	return c, nil
+}
+
 func newBankCapCmd(run storeRun) *cobra.Command {
 	capCmd := &cobra.Command{Use: "cap set", Short: "Set a bank's net debit cap"}
 	var effective string
@@ -178,20 +200,11 @@ func newBankCapCmd(run storeRun) *cobra.Command {
 		Short: "Lower a net debit cap (or keep it); a raise needs a second operator: bank cap raise, then settle approve",
 		Args:  cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			bic, err := settlement.ParseBIC(args[0])
+			amt, err := capArgs(args, true)
 			if err != nil {
-				return usageError("%v", err)
+				return err
 			}
-			cur, err := settlement.ParseCurrency(args[1])
-			if err != nil {
-				return usageError("%v", err)
-			}
-			var amt = settlement.Cap{Bank: bic, Currency: cur}
-			if args[2] == "0" {
-				// A zero cap is meaningful (no net debit at all); ParseAmount refuses zero.
-			} else if amt.Amount, err = settlement.ParseAmount([]byte(args[2]), cur); err != nil {
-				return usageError("amount %s: %v", args[2], err)
-			}
+			bic, cur := amt.Bank, amt.Currency
 			var at time.Time
 			if effective != "" {
 				if at, err = settlement.ParseTimestamp(effective); err != nil {

@@ -333,23 +333,15 @@ func newCapRaiseCmd() *cobra.Command {
 		Short: "Request a cap raise; it takes effect when another operator approves it (settle approve)",
 		Args:  cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			bic, err := settlement.ParseBIC(args[0])
+			cp, err := capArgs(args, false)
 			if err != nil {
-				return usageError("%v", err)
-			}
-			cur, err := settlement.ParseCurrency(args[1])
-			if err != nil {
-				return usageError("%v", err)
-			}
-			amt, err := settlement.ParseAmount([]byte(args[2]), cur)
-			if err != nil {
-				return usageError("amount %s: %v", args[2], err)
+				return err
 			}
 			if by == "" {
 				by = operatorName()
 			}
 			return runWith(cmd, file, runtimeOpts{}, func(r *runtime) error {
-				q, err := r.jobs.RequestCapRaise(cmd.Context(), settlement.Cap{Bank: bic, Currency: cur, Amount: amt}, note, by, clock())
+				q, err := r.jobs.RequestCapRaise(cmd.Context(), cp, note, by, clock())
 				if err != nil {
 					return fourEyesError(err)
 				}
