@@ -612,26 +612,9 @@ func (r *Remote) put(ctx context.Context, name string, body []byte) error {
 		return fmt.Errorf("%q: %d bytes, more than %d", name, len(body), ackBytesMax)
 	}
 	dst := path.Join(r.cfg.OutboxDir, name)
-	tmp := dst + ".part"
 	return r.with(ctx, func(c *pkgsftp.Client) error {
-		w, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
-		if err != nil {
-			return fmt.Errorf("sftp remote %s: %w", dst, err)
-		}
-		if _, err := io.Copy(w, bytes.NewReader(body)); err != nil {
-			w.Close()
-			c.Remove(tmp)
-			return fmt.Errorf("sftp remote %s: %w", dst, err)
-		}
-		if err := w.Close(); err != nil {
-			c.Remove(tmp)
-			return fmt.Errorf("sftp remote %s: %w", dst, err)
-		}
-		if err := c.PosixRename(tmp, dst); err != nil {
-			c.Remove(tmp)
-			return fmt.Errorf("sftp remote %s: rename: %w", dst, err)
-		}
-		return nil
+		_, err := writeRemote(c, dst, bytes.NewReader(body))
+		return err
 	})
 }
 
@@ -661,4 +644,29 @@ func (r *Remote) Done(ctx context.Context, f jobs.InboxFile) error {
 	}
 	r.log.Info("file taken", "file", f.Name, "size", f.Size, "sha256", rec.SHA256)
 	return nil
+}
+
+// writeRemote writes src to dst on the bank's server the way a file appears
+// whole there: into dst.part, then renamed (the .part removed on any failure).
+func writeRemote(c *pkgsftp.Client, dst string, src io.Reader) (int64, error) {
+	tmp := dst + ".part"
+	w, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return 0, fmt.Errorf("sftp remote %s: %w", dst, err)
+	}
+	n, err := io.Copy(w, src)
+	if err != nil {
+		w.Close()
+		c.Remove(tmp)
+		return n, fmt.Errorf("sftp remote %s: %w", dst, err)
+	}
+	if err := w.Close(); err != nil {
+		c.Remove(tmp)
+		return n, fmt.Errorf("sftp remote %s: %w", dst, err)
+	}
+	if err := c.PosixRename(tmp, dst); err != nil {
+		c.Remove(tmp)
+		return n, fmt.Errorf("sftp remote %s: rename: %w", dst, err)
+	}
+	return n, nil
 }

@@ -3,7 +3,6 @@ package sftp
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path"
 
@@ -23,7 +22,6 @@ func (r *Remote) PutFile(ctx context.Context, bank settlement.BIC, name, file st
 		return fmt.Errorf("%q: %w", name, ErrBadName)
 	}
 	dst := path.Join(r.cfg.OutboxDir, name)
-	tmp := dst + ".part"
 	var n int64
 	err := r.with(ctx, func(c *pkgsftp.Client) error {
 		src, err := os.Open(file)
@@ -31,24 +29,8 @@ func (r *Remote) PutFile(ctx context.Context, bank settlement.BIC, name, file st
 			return err
 		}
 		defer src.Close()
-		w, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
-		if err != nil {
-			return fmt.Errorf("sftp remote %s: %w", dst, err)
-		}
-		if n, err = io.Copy(w, ctxReader{ctx, src}); err != nil {
-			w.Close()
-			c.Remove(tmp)
-			return fmt.Errorf("sftp remote %s: %w", dst, err)
-		}
-		if err := w.Close(); err != nil {
-			c.Remove(tmp)
-			return fmt.Errorf("sftp remote %s: %w", dst, err)
-		}
-		if err := c.PosixRename(tmp, dst); err != nil {
-			c.Remove(tmp)
-			return fmt.Errorf("sftp remote %s: rename: %w", dst, err)
-		}
-		return nil
+		n, err = writeRemote(c, dst, ctxReader{ctx, src})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
