@@ -1,16 +1,12 @@
 package fabric
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 
-	"github.com/golang/protobuf/proto"
 	"github.com/hyperledger/fabric-protos-go/common"
-	"github.com/hyperledger/fabric-protos-go/msp"
-	pb "github.com/hyperledger/fabric-protos-go/peer"
 
 	"github.com/hyperledger/fabric-sdk-go/pkg/common/providers/fab"
 	"github.com/hyperledger/fabric-sdk-go/pkg/fab/events/client"
@@ -121,41 +117,14 @@ func certDER(p []byte) []byte {
 // client's identity did not sign.
 func (c *Client) foreignTxs(b *common.Block) []ForeignTx {
 	num := b.GetHeader().GetNumber()
-	var filter []byte
-	if md := b.GetMetadata().GetMetadata(); len(md) > int(common.BlockMetadataIndex_TRANSACTIONS_FILTER) {
-		filter = md[common.BlockMetadataIndex_TRANSACTIONS_FILTER]
-	}
+	filter := txFilter(b)
 	var out []ForeignTx
 	for i, raw := range b.GetData().GetData() {
-		id, creator, actions, err := envelopeCreatorActions(raw)
-		if err != nil || len(actions) == 0 {
+		t, err := c.blockTx(raw, i, filter)
+		if err != nil || !t.Foreign {
 			continue
 		}
-		name, fn := "", ""
-		for _, a := range actions {
-			var cpp pb.ChaincodeProposalPayload
-			if proto.Unmarshal(a.ChaincodeProposalPayload, &cpp) != nil {
-				continue
-			}
-			var spec pb.ChaincodeInvocationSpec
-			if proto.Unmarshal(cpp.Input, &spec) != nil {
-				continue
-			}
-			name = spec.GetChaincodeSpec().GetChaincodeId().GetName()
-			if args := spec.GetChaincodeSpec().GetInput().GetArgs(); len(args) > 0 {
-				fn = string(args[0])
-			}
-			break
-		}
-		if name != c.net.Chaincode {
-			continue
-		}
-		var sid msp.SerializedIdentity
-		if proto.Unmarshal(creator, &sid) == nil && c.selfCert != nil && bytes.Equal(certDER(sid.IdBytes), c.selfCert) {
-			continue
-		}
-		valid := i < len(filter) && pb.TxValidationCode(filter[i]) == pb.TxValidationCode_VALID
-		out = append(out, ForeignTx{Block: num, TxID: id, Submitter: Submitter(creator), Function: fn, Valid: valid})
+		out = append(out, ForeignTx{Block: num, TxID: t.ID, Submitter: t.Submitter, Function: t.Function, Valid: t.Valid})
 	}
 	return out
 }
