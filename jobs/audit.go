@@ -105,7 +105,8 @@ type Auditor struct {
 	Store   AuditStore
 	Ledger  Ledger
 	Archive ArchiveReader
-	Txs     TxReader // for TraceTx
+	Txs     TxReader   // for TraceTx
+	Files   AuditFiles // for TraceFile
 }
 
 // Step is one link of a payment's lineage and what checking it found.

@@ -144,3 +144,84 @@ func fileMoves(ctx context.Context, db *sql.DB, fileRow int64) ([]jobs.FileMove,
 	}
 	return out, rows.Err()
 }
+
+var _ jobs.AuditFiles = (*JobStore)(nil)
+
+// FileLineage is an accepted file of a bank by its file id, with the
+// cycle it is in now (after every deferral) and its deferrals.
+func (j *JobStore) FileLineage(ctx context.Context, sender settlement.BIC, fileID string) (jobs.Lineage, bool, error) {
+	var l jobs.Lineage
+	var bd, accepted time.Time
+	var state string
+	var key, csum sql.NullString
+	var ack sql.NullTime
+	err := j.db.QueryRowContext(ctx, `SELECT f.id, f.name, f.sha256, f.size_bytes, f.signature_key, f.received_at, f.acknowledged_at, f.status,
+		f.entries, f.control_sum::text, c.business_date, c.state, a.business_date
+		FROM files f JOIN cycles c ON c.id = file_cycle(f.id) JOIN cycles a ON a.id = f.cycle_id
+		WHERE f.sender = $1 AND f.file_id = $2 AND f.status = 'ACCEPTED'`, string(sender), fileID).
+		Scan(&l.File.FileRow, &l.File.Name, &l.FileSHA256, &l.FileSize, &key, &l.File.ReceivedAt, &ack, &l.File.Status,
+			&l.File.Entries, &csum, &bd, &state, &accepted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, false, nil
+	}
+	if err != nil {
+		return l, false, err
+	}
+	l.Sender, l.File.Sender, l.File.FileID, l.SignatureKey, l.File.ControlSum = sender, sender, fileID, key.String, csum.String
+	l.Cycle, l.Stage = settlement.Date(bd.Format(time.DateOnly)), stageOf(state)
+	l.File.Cycle = l.Cycle
+	if a := settlement.Date(accepted.Format(time.DateOnly)); a != l.Cycle {
+		l.DeferredFrom = a
+	}
+	l.File.Acknowledged = ack.Valid
+	if ack.Valid {
+		l.AcknowledgedAt = ack.Time
+	}
+	if l.Moves, err = fileMoves(ctx, j.db, l.File.FileRow); err != nil {
+		return l, false, err
+	}
+	return l, true, nil
+}
+
+// filePaymentsMax bounds one reading of a file's payments.
+const filePaymentsMax = 1000
+
+// FilePayments are a file's first limit payments (at most
+// filePaymentsMax) in line order, each with its reversal's id.
+func (j *JobStore) FilePayments(ctx context.Context, fileRow int64, limit int) ([]jobs.FilePayment, error) {
+	if limit <= 0 || limit > filePaymentsMax {
+		limit = filePaymentsMax
+	}
+	rows, err := j.db.QueryContext(ctx, `SELECT p.line, p.payment_id, p.kind, p.creditor, p.amount::text, p.currency,
+		coalesce(p.original_payment_id, ''), coalesce(r.payment_id, '')
+		FROM payments p LEFT JOIN payments r ON r.sender = p.sender AND r.original_payment_id = p.payment_id
+		WHERE p.file_id = $1 ORDER BY p.line LIMIT $2`, fileRow, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []jobs.FilePayment
+	for rows.Next() {
+		var p jobs.FilePayment
+		var amount string
+		if err := rows.Scan(&p.Line, &p.ID, &p.Kind, &p.Creditor, &amount, &p.Currency, &p.Reverses, &p.ReversedBy); err != nil {
+			return nil, err
+		}
+		cur, err := settlement.ParseCurrency(p.Currency)
+		if err != nil {
+			return nil, err
+		}
+		d, err := decimal.NewFromString(amount)
+		if err != nil {
+			return nil, err
+		}
+		p.Amount = settlement.FormatAmount(d, cur)
+		if p.Kind == "R" {
+			p.Kind = "reversal"
+		} else {
+			p.Kind = "payment"
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

@@ -95,6 +95,9 @@ type Config struct {
 		Listen  string `yaml:"listen"`
 		TLSCert string `yaml:"tls_cert"`
 		TLSKey  string `yaml:"tls_key"`
+		// LagBlocks is how many blocks a peer may be behind the highest
+		// before the Ledger page warns of it.
+		LagBlocks int `yaml:"lag_blocks"`
 	} `yaml:"console"`
 
 	// RemoteBanks are banks that keep their files on their own SFTP
@@ -148,6 +151,7 @@ func defaultConfig() Config {
 	c.Ledger.Operator = 1
 	c.Broker.Kind = "postgres"
 	c.HTTP.Listen = "127.0.0.1:9464"
+	c.Console.LagBlocks = 2
 	return c
 }
 
@@ -202,6 +206,9 @@ func (c *Config) check() error {
 	}
 	if c.Ledger.Workers < 1 || c.Ledger.Workers > 64 {
 		return fmt.Errorf("ledger.workers %d: 1..64", c.Ledger.Workers)
+	}
+	if c.Console.LagBlocks < 0 || c.Console.LagBlocks > 1000 {
+		return fmt.Errorf("console.lag_blocks %d: 0..1000", c.Console.LagBlocks)
 	}
 	if c.Broker.Kind != "postgres" && c.Broker.Kind != "nats" {
 		return fmt.Errorf("broker.kind %q: postgres or nats", c.Broker.Kind)
