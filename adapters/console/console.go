@@ -89,6 +89,14 @@ type LedgerReader interface {
 	Tx(ctx context.Context, txID string) (jobs.LedgerTx, error)
 }
 
+// Chain is the channel as its peers hold it, for the Ledger page: each
+// peer's height as the peer answers, and the last blocks with their
+// transactions read from the blocks' bytes (the Fabric client).
+type Chain interface {
+	PeerHeights(ctx context.Context) []jobs.PeerHeight
+	RecentBlocks(ctx context.Context, n int) ([]jobs.LedgerBlock, error)
+}
+
 // Archive opens a received file's original bytes by their SHA-256, and
 // finds what a bank sent under a name (a file's .sig).
 type Archive interface {
@@ -119,6 +127,9 @@ type Tracer interface {
 	Trace(ctx context.Context, sender settlement.BIC, id string) (jobs.Trace, error)
 	// TraceTx goes from a ledger transaction back to the banks' files.
 	TraceTx(ctx context.Context, txID string) (jobs.TxTrace, error)
+	// TraceFile goes from a bank's file to its payments and the ledger
+	// transactions that recorded them.
+	TraceFile(ctx context.Context, sender settlement.BIC, fileID string) (jobs.FileTrace, error)
 	Verify(ctx context.Context, date settlement.Date) (*jobs.VerifyReport, error)
 }
 
@@ -185,8 +196,14 @@ type Config struct {
 	// Ledger reads transactions back from the ledger for the Ledger page
 	// (the submitter, the endorsers it holds); nil: Postgres's record only.
 	Ledger LedgerReader
-	Now    func() time.Time
-	Log    *slog.Logger
+	// Chain is the channel read from its peers for the Ledger page; nil:
+	// the page says the console was started without the ledger.
+	Chain Chain
+	// LagBlocks is how many blocks a peer may be behind the highest before
+	// the Ledger page warns (console.lag_blocks).
+	LagBlocks int
+	Now       func() time.Time
+	Log       *slog.Logger
 	// TLS says the console is served over TLS (Strict-Transport-Security).
 	// Cookies are Secure either way: browsers keep them on http://localhost.
 	TLS bool
@@ -264,6 +281,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /ops/sftp", s.authed(RoleAuditor, s.lockoutsPage))
 	s.mux.HandleFunc("POST /ops/sftp/lift", s.authed(RoleOperator, s.liftLockout))
 	s.mux.HandleFunc("GET /cycles/{date}/ledger", s.authed(RoleAuditor, s.ledgerPage))
+	s.mux.HandleFunc("GET /ledger", s.authed(RoleAuditor, s.chainPage))
 	s.mux.HandleFunc("GET /ops/poison", s.authed(RoleAuditor, s.poisonPage))
 	s.mux.HandleFunc("POST /ops/poison/replay", s.authed(RoleOperator, s.poisonReplay))
 }

@@ -27,6 +27,8 @@ import (
 )
 
 var funcs = template.FuncMap{
+	// bicOf is the bank of a "BIC/ID" reference.
+	"bicOf": func(ref string) string { b, _, _ := strings.Cut(ref, "/"); return b },
 	"time": func(t time.Time) string {
 		if t.IsZero() {
 			return "-"
@@ -917,6 +919,8 @@ func (s *Server) capRaise(w http.ResponseWriter, r *http.Request, sess *session)
 
 type traceData struct {
 	Query    string
+	By       string // payment, file or tx; "" guesses from the query
+	File     *jobs.FileTrace
 	Trace    *jobs.Trace
 	Tx       *jobs.TxTrace
 	Payments []jobs.TxPayment // the first txPaymentsShown of Tx's
@@ -942,20 +946,36 @@ func validTxID(s string) bool {
 
 func (s *Server) tracePage(w http.ResponseWriter, r *http.Request, sess *session) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	d := traceData{Query: q}
+	d := traceData{Query: q, By: r.URL.Query().Get("by")}
 	if q == "" {
 		s.render(w, sess, http.StatusOK, "trace", "Trace", d, false)
 		return
 	}
-	if !strings.Contains(q, "/") && validTxID(q) {
+	switch d.By {
+	case "", "payment", "file", "tx":
+	default:
+		d.Problem = "by: want payment, file or tx"
+		s.render(w, sess, http.StatusBadRequest, "trace", "Trace", d, false)
+		return
+	}
+	if d.By == "tx" || d.By == "" && !strings.Contains(q, "/") {
+		if !validTxID(q) {
+			d.Problem = "want a ledger transaction id: letters and digits, at most 128"
+			s.render(w, sess, http.StatusBadRequest, "trace", "Trace", d, false)
+			return
+		}
 		s.traceTx(w, r, sess, d)
 		return
 	}
 	bicPart, id, ok := strings.Cut(q, "/")
 	bic, err := settlement.ParseBIC(bicPart)
 	if !ok || err != nil || !settlement.ValidPaymentID([]byte(id)) {
-		d.Problem = "want BIC/PAYMENT-ID (a payment or a reversal), e.g. SHBKKRSE/SH-000001, or a ledger transaction id"
+		d.Problem = "want BIC/PAYMENT-ID (a payment or a reversal), e.g. SHBKKRSE/SH-000001, BIC/FILE-ID with \"a bank's file\", or a ledger transaction id"
 		s.render(w, sess, http.StatusBadRequest, "trace", "Trace", d, false)
+		return
+	}
+	if d.By == "file" {
+		s.traceFile(w, r, sess, d, bic, id)
 		return
 	}
 	if s.cfg.Tracer == nil {
@@ -1183,5 +1203,23 @@ func (s *Server) traceTx(w http.ResponseWriter, r *http.Request, sess *session, 
 	if len(d.Payments) > txPaymentsShown {
 		d.Payments, d.More = d.Payments[:txPaymentsShown], len(t.Payments)-txPaymentsShown
 	}
+	s.render(w, sess, http.StatusOK, "trace", "Trace "+d.Query, d, false)
+}
+
+// traceFile traces a bank's file forward to its payments and their ledger
+// transactions (`settle audit trace-file`); each transaction links back.
+func (s *Server) traceFile(w http.ResponseWriter, r *http.Request, sess *session, d traceData, bank settlement.BIC, fileID string) {
+	if s.cfg.Tracer == nil {
+		d.Problem = "tracing needs the ledger, which this console was started without"
+		s.render(w, sess, http.StatusServiceUnavailable, "trace", "Trace", d, false)
+		return
+	}
+	t, err := s.cfg.Tracer.TraceFile(r.Context(), bank, fileID)
+	if err != nil {
+		d.Problem = "trace failed: " + err.Error()
+		s.render(w, sess, http.StatusBadGateway, "trace", "Trace", d, false)
+		return
+	}
+	d.File = &t
 	s.render(w, sess, http.StatusOK, "trace", "Trace "+d.Query, d, false)
 }

@@ -114,7 +114,7 @@ func newWorld(t *testing.T) *world {
 			return w.pipeline().Defer(ctx, d)
 		}}
 	w.con, err = console.New(console.Config{Store: w.store, Accounts: s, Now: w.clock, Log: w.quiet, Archive: w.arc, Acks: s,
-		Tracer: &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: w.arc, Txs: w.ledger}, Approver: w.approver, Ledger: w.ledger, Schedule: `the cycle at cron "0 1 * * 1-5" in Asia/Seoul`,
+		Tracer: &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: w.arc, Txs: w.ledger, Files: w.store}, Approver: w.approver, Ledger: w.ledger, Schedule: `the cycle at cron "0 1 * * 1-5" in Asia/Seoul`,
 		RunCycle: func(ctx context.Context, d settlement.Date) (settlement.Cycle, error) {
 			return w.pipeline().Run(ctx, d)
 		}})

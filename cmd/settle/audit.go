@@ -144,8 +144,78 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 	}
 	configFlag(txCmd, &tfile)
 	txCmd.Flags().StringVar(&tformat, "format", "text", "text or json")
-	c.AddCommand(trace, verify, txCmd)
+	var ffile, fformat string
+	fileCmd := &cobra.Command{
+		Use:   "file BIC/FILE-ID [--format text|json]",
+		Short: "From a bank's file forward: the archived bytes re-checked, its cycle and deferrals, each payment on the ledger, the transactions that recorded them with their endorsers",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bicPart, id, ok := strings.Cut(args[0], "/")
+			bic, err := settlement.ParseBIC(bicPart)
+			if !ok || err != nil || !settlement.ValidPaymentID([]byte(id)) {
+				return usageError("want BIC/FILE-ID, e.g. SHBKKRSE/F20261124-0")
+			}
+			if fformat != "text" && fformat != "json" {
+				return usageError("--format must be text or json")
+			}
+			return runWith(cmd, ffile, runtimeOpts{ledger: true, readOnly: true}, func(r *runtime) error {
+				a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Files: r.jobs}
+				t, err := a.TraceFile(cmd.Context(), bic, id)
+				if err != nil {
+					return err
+				}
+				if err := printFileTrace(cmd.OutOrStdout(), t, fformat); err != nil {
+					return err
+				}
+				if !t.OK {
+					return &exitError{code: 1, err: errors.New("")}
+				}
+				return nil
+			})
+		},
+	}
+	configFlag(fileCmd, &ffile)
+	fileCmd.Flags().StringVar(&fformat, "format", "text", "text or json")
+	c.AddCommand(trace, verify, txCmd, fileCmd)
 	return c
+}
+
+func printFileTrace(w io.Writer, t jobs.FileTrace, format string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(t)
+	}
+	verdict := "every step checks"
+	if !t.OK {
+		verdict = "SOMETHING DIFFERS"
+	}
+	fmt.Fprintf(w, "file %s: %s\n", t.File, verdict)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	printSteps(tw, t.Steps, "")
+	tw.Flush()
+	if len(t.Payments) > 0 {
+		fmt.Fprintln(w, "payments:")
+		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  line\tpayment\tkind\tamount\tcreditor\treverses\treversed by\tledger tx\tcheck")
+		for _, p := range t.Payments {
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s %s\t%s\t%s\t%s\t%s\t%s\n", p.Line, p.ID, p.Kind, p.Amount, p.Currency, p.Creditor,
+				cmp.Or(p.Reverses, "-"), cmp.Or(p.ReversedBy, "-"), cmp.Or(p.TxID, "-"), p.Check)
+		}
+		tw.Flush()
+		if t.More > 0 {
+			fmt.Fprintf(w, "  (%d more payments not traced)\n", t.More)
+		}
+	}
+	if len(t.Txs) > 0 {
+		fmt.Fprintln(w, "ledger transactions:")
+		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		for _, x := range t.Txs {
+			fmt.Fprintf(tw, "  %s\tblock %d\tsubmitted by %s\tendorsed by %s\n", x.ID, x.Block, x.Submitter, strings.Join(x.Endorsers, ", "))
+		}
+		tw.Flush()
+	}
+	return nil
 }
 
 // validTxID: Fabric transaction ids are the hex SHA-256 of nonce and creator.

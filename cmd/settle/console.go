@@ -22,6 +22,7 @@ import (
 	"settle/adapters/sftp"
 	"settle/approval"
 	"settle/jobs"
+	"settle/ledger/fabric"
 	"settle/settlement"
 )
 
@@ -78,6 +79,7 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 		}
 	}
 	cfg := console.Config{Store: r.jobs, Accounts: r.store, Archive: r.archive, Acks: r.store, Now: clock, Log: r.log.With("component", "console"), TLS: useTLS,
+		LagBlocks: cc.LagBlocks,
 		Approver: r.approver(), SFTP: sftpControl{root: r.cfg.path("sftp")},
 		Schedule: fmt.Sprintf("the cycle at cron %q in %s; settle serve carries on unfinished cycles every %s", r.cfg.Schedule.Cycle, r.cal.Location(), r.cfg.Schedule.Resume),
 		RunCycle: func(ctx context.Context, d settlement.Date) (settlement.Cycle, error) {
@@ -89,12 +91,13 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 			return p.Run(ctx, d)
 		}}
 	if r.ledger != nil {
-		a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
+		a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Files: r.jobs}
 		if txs, ok := r.ledger.(jobs.TxReader); ok {
 			a.Txs = txs // the trace of a ledger transaction
 		}
 		cfg.Tracer = a
 		cfg.Ledger = r.ledger
+		cfg.Chain = chainOf(r.ledger)
 	} else {
 		r.log.Warn("console without the ledger: the trace page is off", "ledger.network", r.cfg.Ledger.Network)
 	}
@@ -367,4 +370,35 @@ func fourEyesError(err error) error {
 		}
 	}
 	return err
+}
+
+// chainOf is the console's view of the channel over the runtime's ledger
+// client (nil when it is not a Fabric client).
+func chainOf(l jobs.Ledger) console.Chain {
+	if t, ok := l.(timedLedger); ok {
+		l = t.Ledger
+	}
+	switch l := l.(type) {
+	case *fabric.Client:
+		return l
+	case *lazyLedger:
+		return lazyChain{l}
+	}
+	return nil
+}
+
+// lazyChain reads the channel through the lazily connected client; while
+// it is not connected, the page says why.
+type lazyChain struct{ l *lazyLedger }
+
+func (c lazyChain) PeerHeights(ctx context.Context) []jobs.PeerHeight {
+	fc, err := c.l.get(ctx)
+	if err != nil {
+		return []jobs.PeerHeight{{Peer: "the network", MSP: "-", Err: err.Error()}}
+	}
+	return fc.PeerHeights(ctx)
+}
+
+func (c lazyChain) RecentBlocks(ctx context.Context, n int) ([]jobs.LedgerBlock, error) {
+	return with(ctx, c.l, func(fc *fabric.Client) ([]jobs.LedgerBlock, error) { return fc.RecentBlocks(ctx, n) })
 }
