@@ -57,6 +57,9 @@ type world struct {
 	bus    *events.Bus
 	// approver is the four-eyes rule's carrying out, as cmd/settle wires it.
 	approver *console.Approver
+	// chain is the Ledger page's channel, a stand-in for the peers (the
+	// real ones in e2e's TestConsoleLedgerFromFabric).
+	chain *chainStub
 
 	mu  sync.Mutex
 	now time.Time
@@ -73,7 +76,7 @@ func newWorld(t *testing.T) *world {
 	loc, _ := time.LoadLocation(jobs.DefaultZone)
 	w := &world{t: t, ctx: context.Background(), pg: s, root: t.TempDir(), ledger: newMemLedger(),
 		quiet: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		now:   time.Date(2026, 11, 24, 10, 0, 0, 0, loc)}
+		now:   time.Date(2026, 11, 24, 10, 0, 0, 0, loc), chain: &chainStub{}}
 	w.store = s.Jobs(func(context.Context, *sql.Tx, jobs.Event) error { return nil }, "test")
 	var err error
 	if w.inbox, err = sftp.NewStorage(filepath.Join(w.root, "sftp"), w.quiet); err != nil {
@@ -114,7 +117,7 @@ func newWorld(t *testing.T) *world {
 			return w.pipeline().Defer(ctx, d)
 		}}
 	w.con, err = console.New(console.Config{Store: w.store, Accounts: s, Now: w.clock, Log: w.quiet, Archive: w.arc, Acks: s,
-		Tracer: &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: w.arc, Txs: w.ledger, Files: w.store}, Approver: w.approver, Ledger: w.ledger, Schedule: `the cycle at cron "0 1 * * 1-5" in Asia/Seoul`,
+		Tracer: &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: w.arc, Txs: w.ledger, Files: w.store}, Approver: w.approver, Ledger: w.ledger, Chain: w.chain, LagBlocks: 2, Schedule: `the cycle at cron "0 1 * * 1-5" in Asia/Seoul`,
 		RunCycle: func(ctx context.Context, d settlement.Date) (settlement.Cycle, error) {
 			return w.pipeline().Run(ctx, d)
 		}})
