@@ -152,6 +152,8 @@ func (a *Auditor) TraceFile(ctx context.Context, sender settlement.BIC, fileID s
 		}
 		t.Txs = append(t.Txs, tx)
 	}
-	sort.Slice(t.Txs, func(i, j int) bool { return t.Txs[i].Block < t.Txs[j].Block || t.Txs[i].Block == t.Txs[j].Block && t.Txs[i].ID < t.Txs[j].ID })
+	sort.Slice(t.Txs, func(i, j int) bool {
+		return t.Txs[i].Block < t.Txs[j].Block || t.Txs[i].Block == t.Txs[j].Block && t.Txs[i].ID < t.Txs[j].ID
+	})
 	return t, nil
 }

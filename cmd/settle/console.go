@@ -80,7 +80,7 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 	}
 	cfg := console.Config{Store: r.jobs, Accounts: r.store, Archive: r.archive, Acks: r.store, Now: clock, Log: r.log.With("component", "console"), TLS: useTLS,
 		LagBlocks: cc.LagBlocks,
-		Approver: r.approver(), SFTP: sftpControl{root: r.cfg.path("sftp")},
+		Approver:  r.approver(), SFTP: sftpControl{root: r.cfg.path("sftp")},
 		Schedule: fmt.Sprintf("the cycle at cron %q in %s; settle serve carries on unfinished cycles every %s", r.cfg.Schedule.Cycle, r.cal.Location(), r.cfg.Schedule.Resume),
 		RunCycle: func(ctx context.Context, d settlement.Date) (settlement.Cycle, error) {
 			if _, err := r.jobs.EnsureCycle(ctx, d); err != nil {
