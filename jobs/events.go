@@ -131,3 +131,14 @@ func HoldForOperator(h Handler, left func(Event, error)) Handler {
 		return err
 	}
 }
+
+// Poisoned is an event that went to the event bus's poison queue: its
+// handler kept failing.
+type Poisoned struct {
+	Offset int64     `json:"offset"`
+	UUID   string    `json:"uuid"`
+	At     time.Time `json:"at"`
+	Topic  string    `json:"topic"`
+	Reason string    `json:"reason"`
+	Event  Event     `json:"event"`
+}

@@ -128,3 +128,13 @@ var ErrChanged = errors.New("inbox file changed since it was listed")
 
 // ErrNotListed reports an InboxFile that its Inbox no longer holds.
 var ErrNotListed = errors.New("inbox file not found")
+
+// Lockout is one lock of the SFTP server's login guard that an operator
+// may lift: a user locked out from one source after failed logins, or
+// (User "") a source made to back off.
+type Lockout struct {
+	Source   string    `json:"source"`
+	User     string    `json:"user,omitempty"`
+	Failures int       `json:"failures"`
+	Until    time.Time `json:"until"`
+}

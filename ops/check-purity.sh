@@ -47,12 +47,10 @@ owner() {
 }
 
 # Known exceptions, each to be removed: the console reads rows typed by the
-# Postgres adapter and uses the events' and the SFTP server's types.
+# Postgres adapter.
 exception() {
   case "$1 $2" in
     "settle/adapters/console settle/adapters/postgres") return 0 ;;
-    "settle/adapters/console settle/adapters/events") return 0 ;;
-    "settle/adapters/console settle/adapters/sftp") return 0 ;;
     "settle/adapters/postgres/pgtest settle/adapters/postgres") return 0 ;; # a test harness
   esac
   return 1

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"settle/adapters/events"
 	"settle/adapters/postgres"
 	"settle/approval"
 	"settle/jobs"
@@ -29,7 +28,7 @@ type ApprovalStore interface {
 
 // PoisonQueue is the event bus's poison queue (adapters/events.Bus).
 type PoisonQueue interface {
-	ListPoisoned(ctx context.Context) ([]events.Poisoned, error)
+	ListPoisoned(ctx context.Context) ([]jobs.Poisoned, error)
 	// PublishTx writes an event into the bus's outbox inside tx.
 	PublishTx(ctx context.Context, tx *sql.Tx, e jobs.Event) error
 }
@@ -152,13 +151,13 @@ func (a *Approver) Replay(ctx context.Context, uuid, note, by string, at time.Ti
 	return ReplayResult{Event: e}, err
 }
 
-func (a *Approver) poisoned(ctx context.Context, uuid string) (events.Poisoned, error) {
+func (a *Approver) poisoned(ctx context.Context, uuid string) (jobs.Poisoned, error) {
 	if a.Poison == nil {
-		return events.Poisoned{}, fmt.Errorf("the poison queue: %w", ErrUnavailable)
+		return jobs.Poisoned{}, fmt.Errorf("the poison queue: %w", ErrUnavailable)
 	}
 	ps, err := a.Poison.ListPoisoned(ctx)
 	if err != nil {
-		return events.Poisoned{}, err
+		return jobs.Poisoned{}, err
 	}
 	for _, p := range ps {
 		if p.UUID == uuid {
@@ -168,7 +167,7 @@ func (a *Approver) poisoned(ctx context.Context, uuid string) (events.Poisoned, 
 			return p, nil
 		}
 	}
-	return events.Poisoned{}, fmt.Errorf("%w: %s", ErrNoPoison, cutName(uuid))
+	return jobs.Poisoned{}, fmt.Errorf("%w: %s", ErrNoPoison, cutName(uuid))
 }
 
 // fresh refuses a cycle event whose cycle is no longer at the stage it

@@ -42,7 +42,6 @@ import (
 	"time"
 
 	"settle/adapters/postgres"
-	"settle/adapters/sftp"
 	"settle/approval"
 	"settle/jobs"
 	"settle/settlement"
@@ -79,7 +78,7 @@ type Store interface {
 // SFTPControl lists and lifts the running SFTP server's login lockouts
 // (settle sftp lockouts, settle sftp unlock).
 type SFTPControl interface {
-	Lockouts(ctx context.Context) ([]sftp.Lockout, error)
+	Lockouts(ctx context.Context) ([]jobs.Lockout, error)
 	Lift(ctx context.Context, source, user, by string) (int, error)
 }
 

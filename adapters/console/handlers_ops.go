@@ -12,9 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"settle/adapters/events"
 	"settle/adapters/postgres"
-	"settle/adapters/sftp"
 	"settle/approval"
 	"settle/jobs"
 	"settle/settlement"
@@ -257,7 +255,7 @@ func sameSet(a, b []string) bool {
 // --- the poison queue ---
 
 type poisonRow struct {
-	events.Poisoned
+	jobs.Poisoned
 	MovesMoney bool
 	Replayed   *postgres.PoisonReplay
 	Pending    *approval.Request
@@ -485,7 +483,7 @@ func (s *Server) filesCSV(w http.ResponseWriter, r *http.Request, sess *session)
 
 type lockoutsData struct {
 	Available bool
-	Lockouts  []sftp.Lockout
+	Lockouts  []jobs.Lockout
 	Problem   string
 }
 

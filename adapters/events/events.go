@@ -175,15 +175,9 @@ func (b *Bus) route(ctx context.Context, sub message.Subscriber, poisonPub messa
 
 var errMalformed = errors.New("malformed event")
 
-// Poisoned is an event that went to the poison queue.
-type Poisoned struct {
-	Offset int64      `json:"offset"`
-	UUID   string     `json:"uuid"`
-	At     time.Time  `json:"at"`
-	Topic  string     `json:"topic"`
-	Reason string     `json:"reason"`
-	Event  jobs.Event `json:"event"`
-}
+// Poisoned is an event that went to the poison queue (the value is the
+// jobs layer's, so the console reads it without importing this adapter).
+type Poisoned = jobs.Poisoned
 
 // poisonedMax bounds one listing.
 const poisonedMax = 1000

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"settle/jobs"
 )
 
 // guard keeps what the server knows about its callers before they log in:
@@ -120,14 +122,9 @@ func (g *guard) drop(reason string) {
 	g.mu.Unlock()
 }
 
-// Lockout is one lock an operator may lift: a user locked out from one
-// source after failed logins, or (User "") a source made to back off.
-type Lockout struct {
-	Source   string    `json:"source"`
-	User     string    `json:"user,omitempty"`
-	Failures int       `json:"failures"`
-	Until    time.Time `json:"until"`
-}
+// Lockout is one lock an operator may lift (the value is the jobs layer's,
+// so the console reads it without importing this adapter).
+type Lockout = jobs.Lockout
 
 // lockouts lists the locks in force, sources first then pairs, sorted.
 func (g *guard) lockouts() []Lockout {
