@@ -958,9 +958,10 @@ func (s *Server) tracePage(w http.ResponseWriter, r *http.Request, sess *session
 		s.render(w, sess, http.StatusBadRequest, "trace", "Trace", d, false)
 		return
 	}
+	const want = "want BIC/PAYMENT-ID (a payment or a reversal), e.g. SHBKKRSE/SH-000001, BIC/FILE-ID with \"a bank's file\", or a ledger transaction id"
 	if d.By == "tx" || d.By == "" && !strings.Contains(q, "/") {
 		if !validTxID(q) {
-			d.Problem = "want a ledger transaction id: letters and digits, at most 128"
+			d.Problem = want
 			s.render(w, sess, http.StatusBadRequest, "trace", "Trace", d, false)
 			return
 		}
@@ -970,7 +971,7 @@ func (s *Server) tracePage(w http.ResponseWriter, r *http.Request, sess *session
 	bicPart, id, ok := strings.Cut(q, "/")
 	bic, err := settlement.ParseBIC(bicPart)
 	if !ok || err != nil || !settlement.ValidPaymentID([]byte(id)) {
-		d.Problem = "want BIC/PAYMENT-ID (a payment or a reversal), e.g. SHBKKRSE/SH-000001, BIC/FILE-ID with \"a bank's file\", or a ledger transaction id"
+		d.Problem = want
 		s.render(w, sess, http.StatusBadRequest, "trace", "Trace", d, false)
 		return
 	}
