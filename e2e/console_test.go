@@ -28,6 +28,7 @@ import (
 func TestConsoleLedgerFromFabric(t *testing.T) {
 	date := businessDay(t, 14)
 	s := newSys(t, 30, date)
+	s.env = append(s.env, "SETTLE_CLOCK="+date+"T01:00:00Z") // the day's morning in Seoul
 	for _, f := range s.day.Files {
 		b, _ := os.ReadFile(f)
 		bic := strings.SplitN(filepath.Base(f), "_", 2)[0]
@@ -37,8 +38,8 @@ func TestConsoleLedgerFromFabric(t *testing.T) {
 			}
 		}
 	}
-	s.must("intake", "run")
-	s.must("cycle", "run", "--date", date)
+	t.Logf("intake: %s", s.must("intake", "run"))
+	t.Logf("cycle run: %s", s.must("cycle", "run", "--date", date))
 
 	// Postgres's record of the endorsers, forged: the page must not show it
 	// as the ledger's.
@@ -52,11 +53,13 @@ func TestConsoleLedgerFromFabric(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := s.db.QueryRow(`SELECT sender, file_id FROM files WHERE status = 'ACCEPTED' ORDER BY id LIMIT 1`).Scan(&sender, &fileID); err != nil {
-		t.Fatal(err)
+		var n int
+		s.db.QueryRow(`SELECT count(*) FROM files`).Scan(&n)
+		t.Fatalf("no accepted file (%d files): %v", n, err)
 	}
 
 	add := exec.Command(bin, "user", "add", "audrey", "--role", "auditor", "--config", s.config)
-	add.Env = append(os.Environ(), "DATABASE_URL="+s.dsn())
+	add.Env = append(append(os.Environ(), "DATABASE_URL="+s.dsn()), s.env...)
 	add.Stdin = strings.NewReader("audrey-audrey-secret\n")
 	if out, err := add.CombinedOutput(); err != nil {
 		t.Fatalf("user add: %v %s", err, out)

@@ -263,6 +263,17 @@ func TestBrowserNight(t *testing.T) {
 	)
 	bob.waitFor("written off", `(document.querySelector("#state") || {}).textContent === "WRITTEN_OFF"`, stepTimeout)
 	bob.shot("break")
+	// The remaining pages, for the README's screenshots.
+	for _, pg := range []struct{ path, sel, name string }{
+		{"/breaks", "#breaks", "breaks"}, {"/requests?all=1", "main h1", "requests"}, {"/caps", "main h1", "caps"},
+		{"/actions", "main h1", "operations"}, {"/verify?date=" + string(day), "main h1", "verify"}, {"/ops/sftp", "main h1", "sftp"},
+	} {
+		if os.Getenv("SETTLE_CONSOLE_SHOTS") == "" {
+			break
+		}
+		bob.do("open "+pg.path, chromedp.Navigate(w.srv.URL+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.sel)))
+		bob.shot(pg.name)
+	}
 	if h := bob.text("#history"); !strings.Contains(h, "alice, approved by bob") {
 		bob.fail("history", fmt.Errorf("%q", h))
 	}
@@ -510,6 +521,8 @@ func TestBrowserTraceReversal(t *testing.T) {
 	next := w.reversedNextDay()
 	b0 := string(w.banks[0].BIC)
 	audrey := newBrowser(t, "audrey")
+	audrey.do("the sign-in page", chromedp.Navigate(w.srv.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#signin")))
+	audrey.shot("login")
 	audrey.login(w.srv.URL, "audrey")
 	audrey.do("trace the reversed payment",
 		chromedp.Navigate(w.srv.URL+"/trace"),
@@ -529,5 +542,27 @@ func TestBrowserTraceReversal(t *testing.T) {
 	audrey.do("from the reversal", chromedp.Navigate(w.srv.URL+"/trace?q="+url.QueryEscape(b0+"/RX-1")), chromedp.WaitVisible(chromedp.CSS(".trace .trace")))
 	if inner := audrey.text(".trace .trace h2"); !strings.HasPrefix(inner, b0+"/PX-1: every step checks") {
 		audrey.fail("trace of the reversal", fmt.Errorf("its original's trace %q", inner))
+	}
+
+	// The original's file, traced forward from the trace form: its
+	// payment, reversed by RX-1, and the transaction that recorded it.
+	audrey.do("trace the file",
+		chromedp.Navigate(w.srv.URL+"/trace"),
+		chromedp.WaitVisible(chromedp.CSS("#by")),
+		chromedp.SetValue(chromedp.CSS("#by"), "file"),
+		chromedp.SendKeys(chromedp.CSS("#q"), b0+"/FP-1"),
+		chromedp.Click(chromedp.CSS("#trace")),
+		chromedp.WaitVisible(chromedp.CSS("#file-trace")),
+	)
+	if got := audrey.text("#pay-PX-1"); !strings.Contains(got, "reversed by RX-1") || !strings.HasSuffix(got, " ok") {
+		audrey.fail("file trace", fmt.Errorf("the payment's row %q", got))
+	}
+	if v := audrey.text("#file-trace #verdict"); v != "every step checks" {
+		audrey.fail("file trace", fmt.Errorf("verdict %q", v))
+	}
+	audrey.shot("trace-file")
+	audrey.do("from the file to its transaction", chromedp.Click(chromedp.CSS("#pay-PX-1 td.tx a")), chromedp.WaitVisible(chromedp.CSS("#tx-trace")))
+	if n := audrey.eval("back to the file", `String(document.querySelectorAll("#tx-payments a.file-trace[href$='/FP-1']").length)`); n == "0" {
+		audrey.fail("back to the file", fmt.Errorf("no link back to FP-1 from the transaction's trace"))
 	}
 }
