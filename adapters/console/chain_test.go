@@ -83,7 +83,7 @@ func TestChainPage(t *testing.T) {
 		t.Fatalf("Bank3's row %q", got)
 	}
 	warn := find(r.doc, "div#lag-warning")
-	if attrOf(warn, "role") != "alert" || !strings.Contains(text(warn), "1 peer behind") || !strings.Contains(text(warn), "Bank3MSP (127.0.0.1:9051): height 9, 4 blocks behind") ||
+	if attrOf(warn, "role") != "alert" || !strings.Contains(text(warn), "1 peer lagging or not answering") || !strings.Contains(text(warn), "Bank3MSP (127.0.0.1:9051): height 9, 4 blocks behind") ||
 		strings.Contains(text(warn), "Bank2MSP") {
 		t.Fatalf("lag warning %q", text(warn))
 	}
