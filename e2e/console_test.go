@@ -105,7 +105,7 @@ func TestConsoleLedgerFromFabric(t *testing.T) {
 		b.fail("no lag", fmt.Errorf("a lag warning with every peer up"))
 	}
 	tx := b.eval("the cycle's transaction", `(() => { const r = document.getElementById("tx-`+txID+`"); return r ? r.querySelector("td.endorsers").textContent + "|" + r.querySelector("td.submitter").textContent : "absent" })()`)
-	if !strings.Contains(tx, "Bank") || strings.Contains(tx, "ForgedMSP") || !strings.Contains(tx, "|"+svc) || strings.Contains(tx, "not the service") {
+	if !strings.Contains(tx, "Bank") || strings.Contains(tx, "ForgedMSP") || strings.Contains(tx, "does not verify") || !strings.Contains(tx, "|"+svc) || strings.Contains(tx, "not the service") {
 		b.fail("the cycle's transaction in the blocks", fmt.Errorf("%q", tx))
 	}
 	// The banks' admins registered this test's keys: signed by them, not
@@ -130,7 +130,7 @@ func TestConsoleLedgerFromFabric(t *testing.T) {
 		b.fail("file trace", fmt.Errorf("verdict %q: %s", v, b.text("#file-trace")))
 	}
 	ft := b.text("#file-txs")
-	if !strings.Contains(ft, svc) || strings.Contains(ft, "ForgedMSP") || !strings.Contains(ft, "Bank") {
+	if !strings.Contains(ft, svc) || strings.Contains(ft, "ForgedMSP") || !strings.Contains(ft, "Bank") || !strings.Contains(ft, "verified") {
 		b.fail("file trace transactions", fmt.Errorf("%q", ft))
 	}
 }

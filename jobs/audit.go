@@ -219,12 +219,9 @@ func (a *Auditor) trace(ctx context.Context, sender settlement.BIC, id string, f
 			if err != nil {
 				return t, err
 			}
-			check := "ok"
-			if need := len(members)/2 + 1; len(tx.Endorsers) < need {
-				check = fmt.Sprintf("endorsed by %d organisations, a majority of %d members is %d", len(tx.Endorsers), len(members), need)
-			}
-			add(Step{Step: "transaction", Source: "ledger", Check: check, Facts: map[string]string{
-				"tx_id": tx.ID, "block": fmt.Sprint(tx.Block), "endorsers": fmt.Sprint(tx.Endorsers), "submitter": tx.Submitter}})
+			add(Step{Step: "transaction", Source: "ledger", Check: endorsementCheck(tx, len(members)), Facts: map[string]string{
+				"tx_id": tx.ID, "block": fmt.Sprint(tx.Block), "endorsers": fmt.Sprint(tx.Endorsers), "submitter": tx.Submitter,
+				"endorser_signatures": signaturesFact(tx)}})
 		}
 		lc, ok, err := a.Ledger.Cycle(ctx, lp.Cycle)
 		if err != nil {
@@ -419,4 +416,28 @@ func toNet(ps []settlement.Position) []reconciliation.NetPosition {
 		out[i] = reconciliation.NetPosition{Bank: p.Bank, Currency: p.Currency, Net: p.Net}
 	}
 	return out
+}
+
+// endorsementCheck is a ledger transaction's endorsement as an auditor
+// checks it: endorsed by a majority of the members, and (when the ledger
+// read the signatures) every endorser's signature verified.
+func endorsementCheck(tx LedgerTx, members int) string {
+	if need := members/2 + 1; len(tx.Endorsers) < need {
+		return fmt.Sprintf("endorsed by %d organisations, a majority of %d members is %d", len(tx.Endorsers), members, need)
+	}
+	if len(tx.BadSignatures) > 0 {
+		return fmt.Sprintf("the endorsement signature of %v does not verify", tx.BadSignatures)
+	}
+	return "ok"
+}
+
+// signaturesFact says what was checked of the endorsers' signatures.
+func signaturesFact(tx LedgerTx) string {
+	switch {
+	case !tx.SignaturesChecked:
+		return "not checked (this ledger keeps no signatures)"
+	case len(tx.BadSignatures) > 0:
+		return fmt.Sprintf("%v do not verify", tx.BadSignatures)
+	}
+	return fmt.Sprintf("each of %d verified with its certificate", len(tx.Endorsers))
 }

@@ -144,11 +144,18 @@ func (a *Auditor) TraceFile(ctx context.Context, sender settlement.BIC, fileID s
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	members, err := a.Store.Members(ctx)
+	if err != nil {
+		return t, err
+	}
 	for _, id := range ids {
 		tx, err := a.Ledger.Tx(ctx, id)
 		if err != nil {
 			add(Step{Step: "transaction", Source: "ledger", Check: "cannot read transaction: " + err.Error(), Facts: map[string]string{"tx_id": id}})
 			continue
+		}
+		if c := endorsementCheck(tx, len(members)); c != "ok" {
+			add(Step{Step: "transaction", Source: "ledger", Check: c, Facts: map[string]string{"tx_id": id, "endorsers": fmt.Sprint(tx.Endorsers)}})
 		}
 		t.Txs = append(t.Txs, tx)
 	}

@@ -63,11 +63,9 @@ func (a *Auditor) TraceTx(ctx context.Context, txID string) (TxTrace, error) {
 	if err != nil {
 		return t, err
 	}
-	check := "ok"
-	if need := len(members)/2 + 1; len(c.Tx.Endorsers) < need {
-		check = fmt.Sprintf("endorsed by %d organisations, a majority of %d members is %d", len(c.Tx.Endorsers), len(members), need)
-	}
-	facts := map[string]string{"block": fmt.Sprint(c.Tx.Block), "endorsers": fmt.Sprint(c.Tx.Endorsers), "submitter": c.Tx.Submitter, "function": c.Function}
+	check := endorsementCheck(c.Tx, len(members))
+	facts := map[string]string{"block": fmt.Sprint(c.Tx.Block), "endorsers": fmt.Sprint(c.Tx.Endorsers), "submitter": c.Tx.Submitter, "function": c.Function,
+		"endorser_signatures": signaturesFact(c.Tx)}
 	if c.Cycle != "" {
 		facts["cycle"] = c.Cycle
 	}

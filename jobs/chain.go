@@ -26,8 +26,10 @@ type BlockTx struct {
 	// Submitter is the creator's identity, "MSP role CN" (as LedgerTx's).
 	Submitter string
 	Endorsers []string // the endorsing organisations' MSP ids, sorted
-	Valid     bool
-	Code      string // the validation code, e.g. VALID, MVCC_READ_CONFLICT
+	// BadSignatures are the endorsers whose signature does not verify.
+	BadSignatures []string
+	Valid         bool
+	Code          string // the validation code, e.g. VALID, MVCC_READ_CONFLICT
 	// Foreign is a transaction of the settlement's own chaincode that the
 	// reading client's identity (the service's) did not sign.
 	Foreign bool

@@ -77,6 +77,11 @@ type LedgerTx struct {
 	// Existing is true when the write had already committed earlier and
 	// this is that earlier transaction.
 	Existing bool
+	// SignaturesChecked says each endorsement's signature was verified
+	// when the transaction was read from its block; BadSignatures are the
+	// MSPs whose endorsement signature did not verify.
+	SignaturesChecked bool
+	BadSignatures     []string
 }
 
 // LedgerCycle is what the ledger holds about a cycle.

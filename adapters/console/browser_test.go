@@ -263,6 +263,9 @@ func TestBrowserNight(t *testing.T) {
 	)
 	bob.waitFor("written off", `(document.querySelector("#state") || {}).textContent === "WRITTEN_OFF"`, stepTimeout)
 	bob.shot("break")
+	if h := bob.text("#history"); !strings.Contains(h, "alice, approved by bob") {
+		bob.fail("history", fmt.Errorf("%q", h))
+	}
 	// The remaining pages, for the README's screenshots.
 	for _, pg := range []struct{ path, sel, name string }{
 		{"/breaks", "#breaks", "breaks"}, {"/requests?all=1", "main h1", "requests"}, {"/caps", "main h1", "caps"},
@@ -273,9 +276,6 @@ func TestBrowserNight(t *testing.T) {
 		}
 		bob.do("open "+pg.path, chromedp.Navigate(w.srv.URL+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.sel)))
 		bob.shot(pg.name)
-	}
-	if h := bob.text("#history"); !strings.Contains(h, "alice, approved by bob") {
-		bob.fail("history", fmt.Errorf("%q", h))
 	}
 
 	alice.do("trace the payment",

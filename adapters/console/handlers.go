@@ -1186,7 +1186,7 @@ func (s *Server) sessionLive(r *http.Request, sess *session) (bool, error) {
 }
 
 // traceTx traces a ledger transaction back to the banks' files
-// (`settle audit trace-tx`).
+// (`settle audit tx`).
 func (s *Server) traceTx(w http.ResponseWriter, r *http.Request, sess *session, d traceData) {
 	if s.cfg.Tracer == nil {
 		d.Problem = "tracing needs the ledger, which this console was started without"
@@ -1208,7 +1208,7 @@ func (s *Server) traceTx(w http.ResponseWriter, r *http.Request, sess *session, 
 }
 
 // traceFile traces a bank's file forward to its payments and their ledger
-// transactions (`settle audit trace-file`); each transaction links back.
+// transactions (`settle audit file`); each transaction links back.
 func (s *Server) traceFile(w http.ResponseWriter, r *http.Request, sess *session, d traceData, bank settlement.BIC, fileID string) {
 	if s.cfg.Tracer == nil {
 		d.Problem = "tracing needs the ledger, which this console was started without"

@@ -122,11 +122,12 @@ func (c *Client) blockTx(raw []byte, i int, filter []byte) (jobs.BlockTx, error)
 	if err != nil {
 		return jobs.BlockTx{}, err
 	}
-	_, endorsers, submitter, err := envelopeTx(raw)
+	_, endorsers, bad, submitter, err := envelopeTxChecked(raw)
 	if err != nil {
 		return jobs.BlockTx{}, err
 	}
-	t := jobs.BlockTx{ID: id, Config: len(actions) == 0, Submitter: submitter, Endorsers: endorsers, Code: pb.TxValidationCode_NOT_VALIDATED.String()}
+	t := jobs.BlockTx{ID: id, Config: len(actions) == 0, Submitter: submitter, Endorsers: endorsers, BadSignatures: bad,
+		Code: pb.TxValidationCode_NOT_VALIDATED.String()}
 	if i < len(filter) {
 		code := pb.TxValidationCode(filter[i])
 		t.Code, t.Valid = code.String(), code == pb.TxValidationCode_VALID

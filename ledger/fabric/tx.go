@@ -2,6 +2,8 @@ package fabric
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -150,7 +152,7 @@ func txInBlock(b *common.Block, txID string) (jobs.LedgerTx, pb.TxValidationCode
 		filter = md[common.BlockMetadataIndex_TRANSACTIONS_FILTER]
 	}
 	for i, raw := range b.GetData().GetData() {
-		id, endorsers, submitter, err := envelopeTx(raw)
+		id, endorsers, bad, submitter, err := envelopeTxChecked(raw)
 		if err != nil {
 			return jobs.LedgerTx{}, 0, fmt.Errorf("block %d tx %d: %w", num, i, err)
 		}
@@ -161,7 +163,8 @@ func txInBlock(b *common.Block, txID string) (jobs.LedgerTx, pb.TxValidationCode
 		if i < len(filter) {
 			code = pb.TxValidationCode(filter[i])
 		}
-		return jobs.LedgerTx{ID: txID, Block: num, Endorsers: endorsers, Submitter: submitter, Existing: true}, code, nil
+		return jobs.LedgerTx{ID: txID, Block: num, Endorsers: endorsers, Submitter: submitter, Existing: true,
+			SignaturesChecked: true, BadSignatures: bad}, code, nil
 	}
 	return jobs.LedgerTx{}, 0, fmt.Errorf("block %d does not hold tx %s", num, txID)
 }
@@ -214,22 +217,63 @@ func envelopeCreatorActions(raw []byte) (string, []byte, []*pb.ChaincodeActionPa
 // envelopeTx reads the tx id, the endorsing MSPs and the submitter of one
 // block entry.
 func envelopeTx(raw []byte) (string, []string, string, error) {
+	id, endorsers, _, submitter, err := envelopeTxChecked(raw)
+	return id, endorsers, submitter, err
+}
+
+// envelopeTxChecked is envelopeTx with each endorsement's signature
+// verified over the proposal response and the endorser's identity, with
+// the public key of the certificate the endorsement carries: bad lists
+// the MSPs of the endorsements whose signature does not verify (the
+// committing peers also checked the certificates against the channel's
+// MSPs before they marked the transaction VALID).
+func envelopeTxChecked(raw []byte) (id string, endorsers, bad []string, submitter string, err error) {
 	id, creator, actions, err := envelopeCreatorActions(raw)
 	if err != nil {
-		return "", nil, "", err
+		return "", nil, nil, "", err
 	}
-	seen := map[string]bool{}
-	var out []string
+	seen, wrong := map[string]bool{}, map[string]bool{}
 	for _, cap := range actions {
+		prp := cap.GetAction().GetProposalResponsePayload()
 		for _, e := range cap.GetAction().GetEndorsements() {
-			if m := mspOf(e.Endorser); m != "" && !seen[m] {
+			m := mspOf(e.Endorser)
+			if m != "" && !seen[m] {
 				seen[m] = true
-				out = append(out, m)
+				endorsers = append(endorsers, m)
+			}
+			if !endorsementVerifies(prp, e.Endorser, e.Signature) && !wrong[m] {
+				wrong[m] = true
+				bad = append(bad, m)
 			}
 		}
 	}
-	sort.Strings(out)
-	return id, out, Submitter(creator), nil
+	sort.Strings(endorsers)
+	sort.Strings(bad)
+	return id, endorsers, bad, Submitter(creator), nil
+}
+
+// endorsementVerifies checks an endorsement's ECDSA signature over the
+// proposal response payload followed by the endorser's serialized
+// identity, as Fabric signs it (SHA-256, P-256).
+func endorsementVerifies(prp, endorser, sig []byte) bool {
+	var sid msp.SerializedIdentity
+	if proto.Unmarshal(endorser, &sid) != nil {
+		return false
+	}
+	blk, _ := pem.Decode(sid.IdBytes)
+	if blk == nil {
+		return false
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return false
+	}
+	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
+	if !ok {
+		return false
+	}
+	sum := sha256.Sum256(append(append([]byte(nil), prp...), endorser...))
+	return ecdsa.VerifyASN1(pub, sum[:], sig)
 }
 
 // Submitter describes a serialized identity as "MSP role CN": the MSP id, the

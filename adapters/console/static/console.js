@@ -1,23 +1,23 @@
 // settle console: refresh the live part of the page when a cycle moves.
 // The page works without this script; it only saves pressing reload.
+// The server-sent event stream /events says when; htmx (vendored, npm's
+// htmx.org 2.0.11) fetches the page again and swaps in its #live section.
 (function () {
   "use strict";
-  var live = document.getElementById("live");
-  if (!live || !window.EventSource) { return; }
+  if (!document.getElementById("live") || !window.EventSource || !window.htmx) { return; }
+  // A session that ended answers with the sign-in page: go there.
+  document.body.addEventListener("htmx:beforeSwap", function (e) {
+    var to = e.detail.xhr && e.detail.xhr.responseURL;
+    if (to && new URL(to).pathname === "/login") {
+      e.detail.shouldSwap = false;
+      window.location.assign(to);
+    }
+  });
   var busy = false, again = false;
   function refresh() {
     if (busy) { again = true; return; } // once more when this one is done
     busy = true;
-    fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-      .then(function (r) {
-        if (r.redirected) { window.location.assign(r.url); return Promise.reject("signed out"); } // the session ended
-        return r.ok ? r.text() : Promise.reject(r.status);
-      })
-      .then(function (html) {
-        var doc = new DOMParser().parseFromString(html, "text/html");
-        var next = doc.getElementById("live");
-        if (next) { live.replaceChildren.apply(live, Array.from(next.childNodes)); }
-      })
+    htmx.ajax("GET", window.location.href, { target: "#live", select: "#live", swap: "outerHTML" })
       .catch(function () {})
       .finally(function () {
         busy = false;
