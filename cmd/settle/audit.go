@@ -3,17 +3,21 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"settle/adapters/postgres"
 	"settle/jobs"
 	"settle/ledger/fabric"
 	"settle/settlement"
@@ -176,8 +180,60 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 	}
 	configFlag(fileCmd, &ffile)
 	fileCmd.Flags().StringVar(&fformat, "format", "text", "text or json")
-	c.AddCommand(trace, verify, txCmd, fileCmd)
+	var afile, aformat string
+	actions := &cobra.Command{
+		Use:   "actions [--format csv|json]",
+		Short: "Export the console's action log (who, when, from where, what, the outcome; refusals included), newest first, every row",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if aformat != "csv" && aformat != "json" {
+				return usageError("--format must be csv or json")
+			}
+			return runWith(cmd, afile, runtimeOpts{readOnly: true}, func(r *runtime) error {
+				return exportActions(cmd.Context(), cmd.OutOrStdout(), r.store, aformat)
+			})
+		},
+	}
+	configFlag(actions, &afile)
+	actions.Flags().StringVar(&aformat, "format", "csv", "csv or json (one object a line)")
+	c.AddCommand(trace, verify, txCmd, fileCmd, actions)
 	return c
+}
+
+// actionsExportMax bounds one export of the console's action log.
+const actionsExportMax = 10_000_000
+
+// exportActions writes the whole action log, a page at a time.
+func exportActions(ctx context.Context, w io.Writer, s interface {
+	ConsoleActions(ctx context.Context, before int64, limit int) ([]postgres.ConsoleAction, error)
+}, format string) error {
+	cw := csv.NewWriter(w)
+	enc := json.NewEncoder(w)
+	if format == "csv" {
+		cw.Write([]string{"id", "at", "actor", "role", "source", "action", "subject", "outcome", "detail"})
+	}
+	var before int64
+	for n := 0; n < actionsExportMax; {
+		page, err := s.ConsoleActions(ctx, before, 1000)
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, a := range page {
+			if format == "csv" {
+				cw.Write([]string{strconv.FormatInt(a.ID, 10), a.At.UTC().Format(time.RFC3339Nano), a.Actor, a.Role, a.Source, a.Action, a.Subject, a.Outcome, a.Detail})
+			} else if err := enc.Encode(map[string]any{"id": a.ID, "at": a.At.UTC(), "actor": a.Actor, "role": a.Role, "source": a.Source,
+				"action": a.Action, "subject": a.Subject, "outcome": a.Outcome, "detail": a.Detail}); err != nil {
+				return err
+			}
+			before = a.ID
+		}
+		n += len(page)
+	}
+	cw.Flush()
+	return cw.Error()
 }
 
 func printFileTrace(w io.Writer, t jobs.FileTrace, format string) error {
