@@ -427,12 +427,35 @@ func TestBrowserFourEyes(t *testing.T) {
 	w.advance(9 * time.Hour)
 	alice = newBrowser(t, "alice-later") // her session timed out in those hours
 	alice.login(w.srv.URL, "alice")
-	alice.do("open Tonight", chromedp.Navigate(w.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#run-"+string(day))))
-	// The live script swaps Tonight's nodes on its first event: find and
-	// press the button in one script, so it is the one on the page.
-	if got := alice.eval("run the cycle", `(() => { const b = document.querySelector("#run-`+string(day)+`"); if (!b) { return "no button" }; b.click(); return "pressed" })()`); got != "pressed" {
-		alice.fail("run the cycle", fmt.Errorf("%s", got))
+	// The ledger goes down after 20 chunks: the run stops part way, and the
+	// ledger stage's progress bar shows how far it got.
+	w.ledger.Mu.Lock()
+	w.ledger.FailAfter = 20
+	w.ledger.Mu.Unlock()
+	press := func(step string) {
+		// The live script swaps the nodes on its first event: find and
+		// press the button in one script, so it is the one on the page.
+		if got := alice.eval(step, `(() => { const b = document.querySelector("#run-`+string(day)+`"); if (!b) { return "no button" }; b.click(); return "pressed" })()`); got != "pressed" {
+			alice.fail(step, fmt.Errorf("%s", got))
+		}
 	}
+	alice.do("open Tonight", chromedp.Navigate(w.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#run-"+string(day))))
+	press("run the cycle")
+	alice.do("the run stops", chromedp.WaitVisible(chromedp.CSS("#problem")))
+	if p := alice.text("#problem"); !strings.Contains(p, "peers down") || !strings.Contains(p, "run it again") {
+		alice.fail("the run's answer", fmt.Errorf("%q", p))
+	}
+	alice.do("the cycle part way", chromedp.Navigate(w.srv.URL+"/cycles/"+string(day)), chromedp.WaitVisible(chromedp.CSS(".ledger-progress progress")))
+	bar := alice.eval("the progress bar", `(() => { const p = document.querySelector(".ledger-progress progress"); return p.value + "/" + p.max + " " + document.querySelector(".ledger-progress").textContent.trim() })()`)
+	var done, of int
+	if _, err := fmt.Sscanf(bar, "%d/%d", &done, &of); err != nil || done <= 0 || of <= done || !strings.Contains(bar, fmt.Sprintf("Ledger: %d of %d payments committed (%d%%)", done, of, done*100/of)) {
+		alice.fail("the progress bar", fmt.Errorf("%q: want part of the cycle's payments", bar))
+	}
+	alice.shot("ledger-progress")
+	w.ledger.Mu.Lock()
+	w.ledger.FailAfter = 0 // the peers are back
+	w.ledger.Mu.Unlock()
+	press("resume the cycle")
 	alice.do("the cycle's page", chromedp.WaitVisible(chromedp.CSS(".positions")))
 	alice.waitFor("the cycle page shows REPORTED by itself", `(document.querySelector("#stage") || {}).textContent === "REPORTED"`, 2*time.Minute)
 	if n := alice.eval("no run button once reported", `String(document.querySelectorAll("form.run").length)`); n != "0" {
