@@ -133,7 +133,7 @@ var handlers = map[string]handler{
 	"RegisterBank": {2, 0, func(s Stub, a []string) ([]byte, error) { return registerBankAny(s, a[0], a[1]) }},
 	"SetCap":       {3, 0, func(s Stub, a []string) ([]byte, error) { return setCapAny(s, a[0], a[1], a[2]) }},
 	"RecordChunk":  {3, 0, func(s Stub, a []string) ([]byte, error) { return recordChunkLegacy(s, a[0], a[1], a[2]) }},
-	"SettleCycle":  {1, 2, func(s Stub, a []string) ([]byte, error) { return settleCycleAny(s, a) }},
+	"SettleCycle":  {1, 3, func(s Stub, a []string) ([]byte, error) { return settleCycleAny(s, a) }},
 
 	// Governance (governance.go).
 	"Found":           {2, 0, func(s Stub, a []string) ([]byte, error) { return found(s, a[0], a[1]) }},
@@ -148,6 +148,13 @@ var handlers = map[string]handler{
 	"PutFilePart":  {6, 0, func(s Stub, a []string) ([]byte, error) { return putFilePart(s, a[0], a[1], a[2], a[3], a[4], a[5]) }},
 	"ResetFile":    {3, 0, func(s Stub, a []string) ([]byte, error) { return resetFile(s, a[0], a[1], a[2]) }},
 	"DropFile":     {4, 0, func(s Stub, a []string) ([]byte, error) { return dropFile(s, a[0], a[1], a[2], a[3]) }},
+
+	// The gridlock resolution (resolve.go).
+	"ResolveCycle":   {1, 2, func(s Stub, a []string) ([]byte, error) { return resolveCycleCall(s, a) }},
+	"ProposeSetting": {2, 0, func(s Stub, a []string) ([]byte, error) { return proposeSetting(s, a[0], a[1]) }},
+	"ApproveSetting": {1, 0, func(s Stub, a []string) ([]byte, error) { return approveSetting(s, a[0]) }},
+	"GetScheme":      {0, 0, func(s Stub, _ []string) ([]byte, error) { return getScheme(s) }},
+	"GetDeferral":    {1, 0, func(s Stub, a []string) ([]byte, error) { return getDeferral(s, a[0]) }},
 
 	// Queries.
 	"GetCycle":         {1, 0, func(s Stub, a []string) ([]byte, error) { return getCycle(s, a[0]) }},
@@ -225,10 +232,14 @@ func settleCycleAny(s Stub, a []string) ([]byte, error) {
 		return nil, err
 	}
 	var pos *string
-	if len(a) == 2 {
+	var opt settleOpts
+	if len(a) >= 2 && (a[1] != "" || len(a) == 2) {
 		pos = &a[1]
 	}
-	return settleGoverned(s, g, c, a[0], pos)
+	if len(a) == 3 {
+		opt.deferred = &a[2]
+	}
+	return settleGoverned(s, g, c, a[0], pos, opt)
 }
 
 // Call checks the arguments' shape and size, runs the named function and turns any

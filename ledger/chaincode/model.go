@@ -126,7 +126,11 @@ type Cycle struct {
 	Positions []Position `json:"positions"`
 	Chunks    int        `json:"chunks"`
 	Payments  int        `json:"payments"`
-	TxID      string     `json:"txId"`
+	// Deferred and CarriedIn count the gridlock resolution's entries
+	// (deferral/CYCLE): deferred to the next cycle, taken from the last.
+	Deferred  int    `json:"deferred,omitempty"`
+	CarriedIn int    `json:"carriedIn,omitempty"`
+	TxID      string `json:"txId"`
 }
 
 // Cycle statuses.

@@ -16,7 +16,7 @@ import (
 // each verified file, checked to balance and against the caps with
 // settlement.CapBreaches. The caller may pass the positions it computed: they
 // must then be the ledger's exactly.
-func settleGoverned(s Stub, g *Governance, c Caller, cycleID string, positionsJSON *string) ([]byte, error) {
+func settleGoverned(s Stub, g *Governance, c Caller, cycleID string, positionsJSON *string, opt settleOpts) ([]byte, error) {
 	if err := requireOperator(g, c, "SettleCycle"); err != nil {
 		return nil, err
 	}
@@ -129,40 +129,15 @@ func settleGoverned(s Stub, g *Governance, c Caller, cycleID string, positionsJS
 	if !onLedger.equal(nets) {
 		return nil, internal("cycle %s: the indexed payments net to other positions than the files: %s", cycleID, diffPositions(onLedger, nets))
 	}
-	if submitted != nil && !nets.equal(submitted) {
-		return nil, refuse(CodePositionsMismatch, "cycle %s: submitted positions differ from the ledger's: %s", cycleID, diffPositions(nets, submitted))
+	// The ledger's answer: the nets, or the gridlock resolution (resolve.go).
+	dec, err := decide(s, d, cycleID, ps, nets, submitted, opt.deferred, opt.force)
+	if err != nil {
+		return nil, err
 	}
-	var caps []settlement.Cap
-	for _, p := range ps {
-		if !p.Net.IsNegative() {
-			continue
-		}
-		k, err := key(s, keyCap, string(p.Bank), p.Currency.Code())
-		if err != nil {
-			return nil, err
-		}
-		var cp Cap
-		found, err := getJSON(s, k, &cp)
-		if err != nil {
-			return nil, err
-		}
-		if !found {
-			continue // no cap: a cap of zero (settlement.Cap)
-		}
-		amount, err := decimal.NewFromString(cp.Cap)
-		if err != nil {
-			return nil, internal("cap of %s %s: %v", p.Bank, p.Currency, err)
-		}
-		caps = append(caps, settlement.Cap{Bank: p.Bank, Currency: p.Currency, Amount: amount})
+	if opt.dryRun {
+		return marshal(dryRunResult(cycleID, dec))
 	}
-	if breaches := settlement.CapBreaches(ps, caps); len(breaches) > 0 {
-		var prob problems
-		for _, b := range breaches {
-			prob.add(refuse(CodeCapExceeded, "%s net debit %s %s exceeds its cap %s", b.Bank,
-				settlement.FormatAmount(b.Net.Neg(), b.Currency), b.Currency, settlement.FormatAmount(b.Cap, b.Currency)))
-		}
-		return nil, prob.err()
-	}
+	nets = dec.nets
 	cycle := Cycle{CycleID: cycleID, Status: StatusSettled, Positions: nets.list(),
 		Chunks: len(refs), Payments: payments, TxID: s.GetTxID()}
 	if cycle.Positions == nil {
@@ -172,7 +147,13 @@ func settleGoverned(s Stub, g *Governance, c Caller, cycleID string, positionsJS
 	if err != nil {
 		return nil, err
 	}
+	if dec.record != nil {
+		cycle.Deferred, cycle.CarriedIn = len(dec.record.Deferred), dec.record.CarriedIn
+	}
 	if err := putJSON(s, k, cycle); err != nil {
+		return nil, err
+	}
+	if err := writeDecision(s, dec); err != nil {
 		return nil, err
 	}
 	event, err := marshal(cycle)
