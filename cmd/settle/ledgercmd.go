@@ -155,7 +155,7 @@ under the same MSP, or a cap already at that amount, is reported as existing.`,
 	reg.Flags().StringVar(&banks, "banks", "", "BIC=MSP pairs, comma-separated")
 	reg.Flags().StringVar(&caps, "caps", "", `file of "BIC CURRENCY AMOUNT" lines`)
 
-	c.AddCommand(append([]*cobra.Command{ping, reg}, ledgerGovCmds()...)...)
+	c.AddCommand(append([]*cobra.Command{ping, reg, newLedgerSettingCmd()}, ledgerGovCmds()...)...)
 	return c
 }
 

@@ -133,7 +133,7 @@ func newCycleCmd() *cobra.Command {
 	configFlag(status, &sfile)
 	status.Flags().StringVar(&sdate, "date", "", "business date (default: the latest cycles)")
 	status.Flags().BoolVar(&asJSON, "json", false, "JSON for tools")
-	c.AddCommand(run, status, newCycleDaysCmd(), newCyclePositionsCmd(), newCycleLedgerCmd(), newCycleDeferCmd())
+	c.AddCommand(run, status, newCycleDaysCmd(), newCyclePositionsCmd(), newCycleLedgerCmd(), newCycleDeferCmd(), newCycleResolveCmd())
 	return c
 }
 

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"settle/ledger/fabric"
+	"settle/settlement"
+)
+
+// ledgerResolution is the ledger's answer to ResolveCycle(cycle, dry-run):
+// the positions that would settle and what each bank would defer.
+type ledgerResolution struct {
+	CycleID   string `json:"cycleId"`
+	Positions []struct {
+		Bank, Currency, Net string
+	} `json:"positions"`
+	Resolution *struct {
+		CarriedFrom string `json:"carriedFrom"`
+		CarriedIn   int    `json:"carriedIn"`
+		Entries     int64  `json:"entries"`
+		Settled     int64  `json:"settled"`
+		Banks       []struct {
+			Bank     string `json:"bank"`
+			Currency string `json:"currency"`
+			Cap      string `json:"cap"`
+			Net      string `json:"net"`
+			Settled  string `json:"settledNet"`
+			Amount   string `json:"amount"`
+			Count    int    `json:"count"`
+		} `json:"banks"`
+		Deferred []struct {
+			Sender, ID, Kind, Debtor, Creditor, Amount, Currency, FirstCycle string
+			Times                                                            int
+			Waiting                                                          bool
+		} `json:"deferred"`
+	} `json:"resolution"`
+}
+
+// printLedgerResolution writes the dry run as a table: per bank and currency what
+// would be deferred, then every deferred payment.
+func printLedgerResolution(w io.Writer, raw []byte, format string) error {
+	if format == "json" {
+		_, err := fmt.Fprintf(w, "%s\n", raw)
+		return err
+	}
+	var r ledgerResolution
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("the ledger's resolution: %w", err)
+	}
+	if r.Resolution == nil || len(r.Resolution.Deferred) == 0 {
+		fmt.Fprintf(w, "cycle %s: every payment fits every cap; nothing would be deferred\n", r.CycleID)
+		if r.Resolution != nil && r.Resolution.CarriedIn > 0 {
+			fmt.Fprintf(w, "%d payments carried from %s settle first\n", r.Resolution.CarriedIn, r.Resolution.CarriedFrom)
+		}
+		return nil
+	}
+	res := r.Resolution
+	fmt.Fprintf(w, "cycle %s: %d of %d entries would settle, %d deferred to the next cycle", r.CycleID, res.Settled, res.Entries, len(res.Deferred))
+	if res.CarriedIn > 0 {
+		fmt.Fprintf(w, " (%d carried from %s, first in their queues)", res.CarriedIn, res.CarriedFrom)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BANK\tCURRENCY\tCAP\tNET\tSETTLED NET\tDEFERRED\tCOUNT")
+	for _, b := range res.Banks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", b.Bank, b.Currency, b.Cap, b.Net, b.Settled, b.Amount, b.Count)
+	}
+	fmt.Fprintln(tw, "\nPAYMENT\tKIND\tDEBTOR\tCREDITOR\tAMOUNT\tFIRST CYCLE\tTIMES")
+	for _, p := range res.Deferred {
+		kind := p.Kind
+		if p.Waiting {
+			kind += " (waits with its original)"
+		}
+		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s %s\t%s\t%d\n", p.Sender, p.ID, kind, p.Debtor, p.Creditor, p.Amount, p.Currency, p.FirstCycle, p.Times)
+	}
+	return tw.Flush()
+}
+
+// newCycleResolveCmd is `settle cycle resolve`: the ledger's gridlock
+// resolution of a cycle held on its caps, shown (--dry-run) or applied by
+// the operator in one step. The ledger computes it: the command only asks.
+func newCycleResolveCmd() *cobra.Command {
+	var file, date, format string
+	var dry bool
+	c := &cobra.Command{
+		Use:   "resolve --date YYYY-MM-DD [--dry-run] [--format text|json]",
+		Short: "Resolve a cycle held on its caps on the ledger: settle the greatest set that fits every cap, defer the rest to the next cycle (--dry-run: show it per bank and currency)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := parseDateFlag(date)
+			if err != nil {
+				return err
+			}
+			if format != "text" && format != "json" {
+				return fmt.Errorf("--format is text or json, not %q", format)
+			}
+			cfg, err := loadConfig(file)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), ledgerCmdTimeout)
+			defer cancel()
+			op, err := openAs(ctx, cfg, fabric.Config{Operator: max(cfg.Ledger.Operator, 1)})
+			if err != nil {
+				return err
+			}
+			defer op.Close()
+			cycle := settlement.CycleID(d)
+			w := cmd.OutOrStdout()
+			if dry {
+				raw, err := op.ResolveDryRun(ctx, cycle)
+				if err != nil {
+					return err
+				}
+				return printLedgerResolution(w, raw, format)
+			}
+			raw, tx, err := op.ResolveCycle(ctx, cycle)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				_, err := fmt.Fprintf(w, "%s\n", raw)
+				return err
+			}
+			var r struct {
+				Outcome   string `json:"outcome"`
+				Deferred  int    `json:"deferred"`
+				CarriedIn int    `json:"carriedIn"`
+			}
+			_ = json.Unmarshal(raw, &r)
+			printTx(w, fmt.Sprintf("cycle %s %s on the ledger: %d deferred to the next cycle, %d carried in", cycle, r.Outcome, r.Deferred, r.CarriedIn), tx)
+			return nil
+		},
+	}
+	configFlag(c, &file)
+	c.Flags().StringVar(&date, "date", "", "the cycle's business date")
+	c.Flags().BoolVar(&dry, "dry-run", false, "show what would be deferred, per bank and currency, and write nothing")
+	c.Flags().StringVar(&format, "format", "text", "text or json")
+	return c
+}
+
+// newLedgerSettingCmd is `settle ledger setting`: the scheme setting
+// gridlock (auto: a cycle over its caps resolves by itself; hold: it waits
+// for the operator). A change is proposed and approved by the operator's
+// admin and bank admins, and applies once the operator and a majority of
+// the active banks approve: the ledger counts, the command only signs.
+func newLedgerSettingCmd() *cobra.Command {
+	c := &cobra.Command{Use: "setting", Short: "Show, propose and approve the ledger's scheme setting gridlock (auto | hold): the operator and a majority of banks change it"}
+	var file, bank string
+	// as signs as the operator's admin, or as --bank's admin.
+	as := func(ctx context.Context) (*fabric.Client, error) {
+		cfg, err := loadConfig(file)
+		if err != nil {
+			return nil, err
+		}
+		if bank == "" {
+			return openAs(ctx, cfg, fabric.Config{Operator: max(cfg.Ledger.Operator, 1), Admin: true})
+		}
+		cl, _, err := bankAdmin(ctx, cfg, bank)
+		return cl, err
+	}
+	show := &cobra.Command{
+		Use: "show", Short: "The ledger's gridlock setting", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), ledgerCmdTimeout)
+			defer cancel()
+			cl, err := as(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			raw, err := cl.Scheme(ctx)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", raw)
+			return err
+		},
+	}
+	propose := &cobra.Command{
+		Use: "propose gridlock auto|hold [--bank BIC]", Short: "Propose the setting (as the operator's admin, or --bank's admin); prints the proposal id", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), ledgerCmdTimeout)
+			defer cancel()
+			cl, err := as(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			raw, tx, err := cl.ProposeSetting(ctx, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			printTx(cmd.OutOrStdout(), "setting proposal: "+string(raw), tx)
+			return nil
+		},
+	}
+	approve := &cobra.Command{
+		Use: "approve ID [--bank BIC]", Short: "Approve a setting proposal (as the operator's admin, or --bank's admin)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), ledgerCmdTimeout)
+			defer cancel()
+			cl, err := as(ctx)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			raw, tx, err := cl.ApproveSetting(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			printTx(cmd.OutOrStdout(), "setting approval: "+string(raw), tx)
+			return nil
+		},
+	}
+	for _, s := range []*cobra.Command{show, propose, approve} {
+		configFlag(s, &file)
+		s.Flags().StringVar(&bank, "bank", "", "sign as this bank's admin (default: the operator's admin)")
+	}
+	c.AddCommand(show, propose, approve)
+	return c
+}
