@@ -115,14 +115,16 @@ func txContent(t jobs.LedgerTx, args [][]byte) (jobs.TxContent, error) {
 			out.Payments = append(out.Payments, r)
 		}
 	case "SettleCycle":
-		if len(args) == 2 {
+		if len(args) == 2 || (len(args) == 4 && len(args[2]) == 0) {
 			// The governed path's: the ledger computed the positions itself
-			// (GetCycle has them); the transaction names only the cycle.
+			// (GetCycle has them); the transaction names only the cycle, and
+			// perhaps the deferral list the caller expected (GetDeferral has
+			// the ledger's).
 			out.Cycle = string(args[1])
 			break
 		}
-		if len(args) != 3 {
-			return bad(fmt.Errorf("%d, want 1 or 2", len(args)-1))
+		if len(args) != 3 && len(args) != 4 {
+			return bad(fmt.Errorf("%d, want 1 to 3", len(args)-1))
 		}
 		out.Cycle = string(args[1])
 		var ps []positionJSON

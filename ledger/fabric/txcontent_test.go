@@ -36,6 +36,11 @@ func TestTxContentArguments(t *testing.T) {
 	if err != nil || c.Function != "SetCap" || strings.Join(c.Args, ",") != "SHBKKRSE,KRW,100" {
 		t.Fatalf("other: %+v %v", c, err)
 	}
+	// The governed SettleCycle with the caller's deferral list names only the cycle.
+	c, err = txContent(tx, argsOf("SettleCycle", "C2026-11-24", "", `["SHBKKRSE/P1"]`))
+	if err != nil || c.Cycle != "C2026-11-24" || len(c.Positions) != 0 {
+		t.Fatalf("settle with a deferral list: %+v %v", c, err)
+	}
 	for name, args := range map[string][][]byte{
 		"no function":       nil,
 		"chunk short":       argsOf("RecordChunk", "C2026-11-24", "000001"),
@@ -43,7 +48,7 @@ func TestTxContentArguments(t *testing.T) {
 		"chunk bad bic":     argsOf("RecordChunk", "C", "1", `[{"sender":"nope","id":"P","kind":"P","debtor":"SHBKKRSE","creditor":"HVBKKRSE","amount":"1","currency":"USD"}]`),
 		"chunk bad kind":    argsOf("RecordChunk", "C", "1", `[{"sender":"SHBKKRSE","id":"P","kind":"X","debtor":"SHBKKRSE","creditor":"HVBKKRSE","amount":"1","currency":"USD"}]`),
 		"chunk bad amount":  argsOf("RecordChunk", "C", "1", `[{"sender":"SHBKKRSE","id":"P","kind":"P","debtor":"SHBKKRSE","creditor":"HVBKKRSE","amount":"1e","currency":"USD"}]`),
-		"settle long":       argsOf("SettleCycle", "C", "[]", "x"),
+		"settle long":       argsOf("SettleCycle", "C", "[]", "[]", "x"),
 		"settle bad net":    argsOf("SettleCycle", "C", `[{"bank":"SHBKKRSE","currency":"KRW","net":"x"}]`),
 		"settle bad curr":   argsOf("SettleCycle", "C", `[{"bank":"SHBKKRSE","currency":"ZZZ","net":"1"}]`),
 		"settle not a list": argsOf("SettleCycle", "C", `{}`),
