@@ -1,6 +1,10 @@
 package chaincode
 
 import (
+	"bytes"
+	"maps"
+	"slices"
+
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,6 +14,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
 	"strings"
 	"testing"
 )
@@ -249,6 +254,32 @@ func TestGridlockCascade(t *testing.T) {
 		{Bank: "CCCCKRSE", Currency: "KRW", Net: "50"}, {Bank: "DDDDKRSE", Currency: "KRW", Net: "70"}, {Bank: "EEEEKRSE", Currency: "KRW", Net: "10"}})
 	if _, err := n.l.invokeAs(n.op(), "SettleCycle", c, wrongPos); codeOf(err) != CodePositionsMismatch {
 		t.Errorf("the unresolved positions proposed: %v", err)
+	}
+	// Endorsers agree: the same transaction on copies of the same state writes
+	// the same bytes, however often it runs (maps never decide an order).
+	var writes []string
+	for range 5 {
+		fork := &memLedger{state: maps.Clone(n.l.state), history: map[string][]*queryresult.KeyModification{}, txs: n.l.txs}
+		before := maps.Clone(fork.state)
+		if _, err := fork.invokeAs(n.op(), "SettleCycle", c); err != nil {
+			t.Fatal(err)
+		}
+		var w []string
+		for k, v := range fork.state {
+			if !bytes.Equal(before[k], v) {
+				w = append(w, k+"="+string(v))
+			}
+		}
+		slices.Sort(w)
+		writes = append(writes, strings.Join(w, "\n"))
+	}
+	if !strings.Contains(writes[0], "deferral") || !strings.Contains(writes[0], `"deferred":2`) {
+		t.Fatalf("the settling transaction wrote no deferral record: %s", writes[0])
+	}
+	for i := range writes {
+		if writes[i] != writes[0] {
+			t.Fatalf("run %d wrote other state:\n%s\nthan run 0:\n%s", i, writes[i], writes[0])
+		}
 	}
 	out, err = n.l.invokeAs(n.op(), "SettleCycle", c, js(t, dry.Positions), `["AAAAKRSE/A2","BBBBKRSE/B1"]`)
 	if err != nil {
