@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,13 +59,36 @@ func TestGovernedCycleOnTheLedger(t *testing.T) {
 	out = s.must("cycle", "ledger", "--date", date)
 	t.Logf("cycle ledger:\n%s", out)
 	var settleTx string
+	var indexTxs []string
 	for _, line := range strings.Split(out, "\n") {
 		if f := strings.Fields(line); len(f) >= 3 && f[0] == "settle" {
 			settleTx = f[2]
+		} else if len(f) >= 3 && strings.HasPrefix(f[0], "index/") {
+			indexTxs = append(indexTxs, f[2])
 		}
 	}
-	if !strings.Contains(out, "declare ") || strings.Count(out, "file/") != 3 || settleTx == "" {
+	// Each file: its verifying part, and one IndexFile (100 entries each).
+	if !strings.Contains(out, "declare ") || strings.Count(out, "file/") != 3 || len(indexTxs) != 3 || settleTx == "" {
 		t.Fatalf("cycle ledger shows no governed transactions:\n%s", out)
+	}
+	// An IndexFile transaction traces to the 100 payments it recorded,
+	// each back to its file and line.
+	out = s.must("audit", "tx", indexTxs[0], "--format", "json")
+	var tr struct {
+		OK       bool `json:"ok"`
+		Payments []struct {
+			FileID string `json:"file_id"`
+			Line   int    `json:"line"`
+			Check  string `json:"check"`
+		} `json:"payments"`
+	}
+	if err := json.Unmarshal([]byte(out), &tr); err != nil || !tr.OK || len(tr.Payments) != 100 {
+		t.Fatalf("audit tx of an IndexFile transaction (%v):\n%s", err, out)
+	}
+	for _, p := range tr.Payments {
+		if p.FileID == "" || p.Line < 2 || p.Check != "ok" {
+			t.Fatalf("audit tx of an IndexFile: payment %+v", p)
+		}
 	}
 	// The auditor sees who submitted the settlement: the operator's client.
 	out = s.must("audit", "tx", settleTx)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,21 +104,13 @@ func (p *Pipeline) statements(ctx context.Context, date settlement.Date, positio
 	}
 	// On the legacy path the entries come in the order the record step cut
 	// its chunks from: entry i was recorded by chunk i/size. On the governed
-	// path (the cycle was declared) an entry was recorded by the transaction
-	// that verified its file on the ledger.
+	// path (the cycle was declared) an entry was recorded by the IndexFile
+	// transaction whose range holds its ordinal in its file (governedTxs).
 	_, governed := txs[declareChunk]
-	byFile := map[string]LedgerTx{}
+	var byFile map[string]governedFile
 	if governed {
-		lister, ok := p.Store.(FileLister)
-		if !ok {
-			return 0, fmt.Errorf("a governed cycle's statements need a store that lists its files")
-		}
-		files, err := lister.LedgerFiles(ctx, date)
-		if err != nil {
+		if byFile, err = p.governedTxs(ctx, date, txs); err != nil {
 			return 0, err
-		}
-		for _, f := range files {
-			byFile[f.SHA256] = txs[fileChunk(f)]
 		}
 	}
 	i := 0
@@ -127,7 +121,7 @@ func (p *Pipeline) statements(ctx context.Context, date settlement.Date, positio
 		tx, ok := txs[chunkID(i/size)]
 		where := "chunk " + chunkID(i/size)
 		if governed {
-			tx, ok = byFile[se.FileSHA256]
+			tx, ok = byFile[se.FileSHA256].txOf(se.Entry.Line)
 			where = "its file " + se.FileName
 		}
 		if !ok || tx.ID == "" {
@@ -164,6 +158,84 @@ func (p *Pipeline) statements(ctx context.Context, date settlement.Date, positio
 		}
 	}
 	return len(banks), nil
+}
+
+// governedFile is what the statements need of a governed file: its
+// entries' lines in the file's order and the transactions that indexed them.
+type governedFile struct {
+	lines []int // sorted: an entry's ordinal in the file is its line's rank
+	txs   FileTxs
+}
+
+func (g governedFile) txOf(line int) (LedgerTx, bool) {
+	i := sort.SearchInts(g.lines, line)
+	if i == len(g.lines) || g.lines[i] != line {
+		return LedgerTx{}, false
+	}
+	return g.txs.TxOf(i)
+}
+
+// governedTxs maps each of a governed cycle's files (by sha256) to the
+// IndexFile transactions Postgres recorded for it (indexChunk) and the
+// lines of its entries, read in one pass over the cycle's entries.
+func (p *Pipeline) governedTxs(ctx context.Context, date settlement.Date, txs map[string]LedgerTx) (map[string]governedFile, error) {
+	lister, ok := p.Store.(FileLister)
+	if !ok {
+		return nil, fmt.Errorf("a governed cycle's statements need a store that lists its files")
+	}
+	files, err := lister.LedgerFiles(ctx, date)
+	if err != nil {
+		return nil, err
+	}
+	// The ranges are in the chunk ids: a file's IndexFile transactions
+	// start at 0 and each ends where the next starts, the last at the
+	// file's entries.
+	starts := map[string][]int{} // "sender/file id/" -> starts
+	for chunk := range txs {
+		rest, ok := strings.CutPrefix(chunk, "index/")
+		if !ok {
+			continue
+		}
+		at := strings.LastIndexByte(rest, '/')
+		n, err := strconv.Atoi(rest[at+1:])
+		if at < 0 || err != nil {
+			return nil, fmt.Errorf("ledger transaction chunk %q is not an IndexFile's", chunk)
+		}
+		starts[rest[:at+1]] = append(starts[rest[:at+1]], n)
+	}
+	out := make(map[string]governedFile, len(files))
+	for _, f := range files {
+		ss := starts[string(f.Sender)+"/"+f.FileID+"/"]
+		sort.Ints(ss)
+		var ft FileTxs
+		for k, start := range ss {
+			end := int(f.Entries)
+			if k+1 < len(ss) {
+				end = ss[k+1]
+			}
+			if start != ft.end() || end <= start {
+				return nil, fmt.Errorf("file %s/%s: the IndexFile transactions recorded start at %v, not one range after another over its %d entries", f.Sender, f.FileID, ss, f.Entries)
+			}
+			ft.Index = append(ft.Index, IndexTx{Start: start, Entries: end - start, Tx: txs[indexChunk(f, start)]})
+		}
+		if ft.end() != int(f.Entries) {
+			return nil, fmt.Errorf("file %s/%s: IndexFile transactions recorded for %d of its %d entries", f.Sender, f.FileID, ft.end(), f.Entries)
+		}
+		out[f.SHA256] = governedFile{txs: ft}
+	}
+	for se, err := range p.Store.CycleEntries(ctx, date) {
+		if err != nil {
+			return nil, err
+		}
+		g := out[se.FileSHA256]
+		g.lines = append(g.lines, se.Entry.Line)
+		out[se.FileSHA256] = g
+	}
+	for k, g := range out {
+		sort.Ints(g.lines)
+		out[k] = g
+	}
+	return out, nil
 }
 
 // putWritten writes a file to a temporary place with write, then hands

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"settle/reconciliation"
 	"settle/settlement"
@@ -77,7 +78,7 @@ func (a *Auditor) TraceTx(ctx context.Context, txID string) (TxTrace, error) {
 
 	switch c.Function {
 	case "RecordChunk", "SettleCycle":
-	case "DeclareCycle", "PutFilePart":
+	case "DeclareCycle", "PutFilePart", "IndexFile":
 		return a.traceGoverned(ctx, t, c)
 	default:
 		// Registry and cap changes, pings: nothing of a cycle to trace.
@@ -185,6 +186,17 @@ func (a *Auditor) traceGoverned(ctx context.Context, t TxTrace, c TxContent) (Tx
 		final = c.Args[5] != ""
 		facts["signature"] = map[bool]string{true: "carried (this part verified the file)", false: "none (a part before the last)"}[final]
 		wantChunk = fileChunk(LedgerFile{Sender: settlement.BIC(c.Args[1]), FileID: c.Args[2]})
+	} else if c.Function == "IndexFile" {
+		if len(c.Args) != 3 {
+			add(Step{Step: "content", Source: "ledger", Check: fmt.Sprintf("IndexFile with %d arguments", len(c.Args))})
+			return t, nil
+		}
+		// It recorded a range of a verified file's payments: which range,
+		// Postgres's chunk id says (indexChunk), and the ledger's payments
+		// under this transaction must be as many.
+		facts["sender"], facts["file_id"] = c.Args[1], c.Args[2]
+		wantChunk = indexChunk(LedgerFile{Sender: settlement.BIC(c.Args[1]), FileID: c.Args[2]}, 0)
+		wantChunk = wantChunk[:len(wantChunk)-1] // a prefix: the range's start follows
 	} else if len(c.Args) == 2 {
 		facts["declaration_bytes"] = fmt.Sprint(len(c.Args[1]))
 	}
@@ -199,34 +211,37 @@ func (a *Auditor) traceGoverned(ctx context.Context, t TxTrace, c TxContent) (Tx
 		check = "Postgres has no record of this transaction"
 	case !ok:
 		check = "ok" // only a file's verifying part is recorded
-	case row.Cycle != date || row.Function != c.Function || row.Chunk != wantChunk:
+	case row.Cycle != date || row.Function != c.Function || (row.Chunk != wantChunk && (c.Function != "IndexFile" || !strings.HasPrefix(row.Chunk, wantChunk))):
 		check = fmt.Sprintf("Postgres recorded it as %s %s/%s", row.Function, settlement.CycleID(row.Cycle), row.Chunk)
 	case row.Block != 0 && row.Block != c.Tx.Block:
 		check = fmt.Sprintf("Postgres recorded block %d", row.Block)
 	}
 	add(Step{Step: "postgres", Source: "postgres", Check: check, Facts: map[string]string{"cycle": settlement.CycleID(row.Cycle), "chunk": row.Chunk, "entries": fmt.Sprint(row.Entries)}})
-	if c.Function != "PutFilePart" || !final {
+	if (c.Function != "PutFilePart" || !final) && c.Function != "IndexFile" {
 		return t, nil
 	}
-	// The payments the ledger indexed under this transaction: the file's,
-	// as every endorsing peer parsed them from the bank's signed bytes.
-	var pays []reconciliation.Record
-	for p, err := range a.Ledger.CyclePayments(ctx, cycle) {
-		if err != nil {
-			return t, fmt.Errorf("ledger: %w", err)
+	// An IndexFile: the payments the ledger indexed under this
+	// transaction, as every endorsing peer parsed them from the bank's
+	// signed bytes. The verifying part indexes none: the file is traced.
+	if c.Function == "IndexFile" {
+		var pays []reconciliation.Record
+		for p, err := range a.Ledger.CyclePayments(ctx, cycle) {
+			if err != nil {
+				return t, fmt.Errorf("ledger: %w", err)
+			}
+			if p.TxID == t.TxID {
+				pays = append(pays, p)
+			}
 		}
-		if p.TxID == t.TxID {
-			pays = append(pays, p)
+		if t, err = a.tracePayments(ctx, t, cycle, pays); err != nil {
+			return t, err
 		}
-	}
-	if t, err = a.tracePayments(ctx, t, cycle, pays); err != nil {
-		return t, err
-	}
-	if ok && row.Entries != len(pays) {
-		add(Step{Step: "entries", Source: "ledger+postgres", Check: fmt.Sprintf("Postgres recorded %d entries for the file, the ledger indexed %d under this transaction", row.Entries, len(pays))})
-	}
-	if len(pays) > 0 {
-		return t, nil // each payment's file was checked against the archive above
+		if ok && row.Entries != len(pays) {
+			add(Step{Step: "entries", Source: "ledger+postgres", Check: fmt.Sprintf("Postgres recorded %d entries for the transaction, the ledger indexed %d under it", row.Entries, len(pays))})
+		}
+		if len(pays) > 0 {
+			return t, nil // each payment's file was checked against the archive above
+		}
 	}
 	files, err := a.Store.CycleFiles(ctx, date)
 	if err != nil {
@@ -238,7 +253,7 @@ func (a *Auditor) traceGoverned(ctx context.Context, t TxTrace, c TxContent) (Tx
 		}
 		l := Lineage{Sender: f.Sender, File: FileState{Name: f.Name, FileID: f.FileID, ReceivedAt: f.ReceivedAt}, FileSHA256: f.SHA256, SignatureKey: f.SignatureKey}
 		check := a.checkFile(ctx, l)
-		if check == "ok" && ok && row.Entries != int(f.Entries) {
+		if check == "ok" && ok && c.Function == "PutFilePart" && row.Entries != int(f.Entries) {
 			check = fmt.Sprintf("Postgres recorded %d entries for the transaction, the file holds %d", row.Entries, f.Entries)
 		}
 		add(Step{Step: "file", Source: "postgres+archive", Check: check, Facts: map[string]string{

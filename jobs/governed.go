@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"settle/settlement"
@@ -19,15 +20,15 @@ const declareChunk = "declare"
 func fileChunk(f LedgerFile) string { return "file/" + string(f.Sender) + "/" + f.FileID }
 
 // governedFileBytesMax bounds one file read from the archive for the ledger
-// (the verifying transaction must fit the orderers' limit), GovernedEntriesMax its
-// entries (the chaincode indexes a file's payments in the transaction that
-// verifies it). cmd/settle sets the intake's limits to these when the
-// governed path is on, so a bank hears of a larger file in its
-// acknowledgement; this check is for files accepted before that.
+// (the ledger takes it in parts of a bounded size, then indexes its payments
+// IndexFile by IndexFile, so no transaction grows with the file),
+// GovernedEntriesMax its entries (the chaincode's entriesPerFileMax).
+// cmd/settle sets the intake's limits to these when the governed path is on,
+// so a bank hears of a larger file in its acknowledgement; this check is for
+// files accepted before that.
 const (
-	governedFileBytesMax = 128 << 10 // ledger/fabric.FileBytesMax: the BFT orderers' 512,000 bytes a transaction
-	GovernedEntriesMax   = 400       // ledger/fabric.EntriesMax
-	governedXMLBytesMax  = 128 << 10 // an ISO 20022 file comes whole, in one part
+	governedFileBytesMax = 8 << 20 // ledger/fabric.FileBytesMax, CSV and ISO 20022 alike
+	GovernedEntriesMax   = 5000    // ledger/fabric.EntriesMax
 )
 
 // recordGoverned is the record step on the governed path: the cycle's
@@ -70,7 +71,7 @@ func (p *Pipeline) recordGoverned(ctx context.Context, date settlement.Date) err
 	var tooBig []string
 	for _, f := range files {
 		entries += f.Entries
-		if f.Entries > GovernedEntriesMax || f.Size > governedFileBytesMax || (f.Format != "csv" && f.Size > governedXMLBytesMax) {
+		if f.Entries > GovernedEntriesMax || f.Size > governedFileBytesMax {
 			tooBig = append(tooBig, fmt.Sprintf("%s/%s (%d entries, %d bytes)", f.Sender, f.FileID, f.Entries, f.Size))
 		}
 	}
@@ -78,7 +79,7 @@ func (p *Pipeline) recordGoverned(ctx context.Context, date settlement.Date) err
 		// Nothing is declared: the cycle can still settle once these are
 		// deferred, or be settled without them by the operator's decision.
 		return fmt.Errorf("cycle %s: %d file(s) are larger than the governed ledger takes (%d entries, %d bytes a file), and only their bank can split a signed file: %s",
-			date, len(tooBig), GovernedEntriesMax, governedFileBytesMax, strings.Join(tooBig, ", ")+fmt.Sprintf("; an ISO 20022 file comes in one part of at most %d bytes", governedXMLBytesMax))
+			date, len(tooBig), GovernedEntriesMax, governedFileBytesMax, strings.Join(tooBig, ", "))
 	}
 	c, _, err := p.Store.Cycle(ctx, date)
 	if err != nil {
@@ -142,11 +143,31 @@ func (p *Pipeline) putGoverned(ctx context.Context, date settlement.Date, cycle 
 	if err != nil {
 		return err
 	}
-	tx, err := p.Governed.PutFile(ctx, cycle, f, body, sig)
+	txs, err := p.Governed.PutFile(ctx, cycle, f, body, sig)
 	if err != nil {
 		return err
 	}
-	return p.Store.SaveLedgerTx(ctx, date, fileChunk(f), int(f.Entries), tx)
+	// Each IndexFile transaction recorded a range of the file's payments:
+	// Postgres records each (reconciliation finds every transaction that
+	// recorded a payment among them), then the verifying one, last, which
+	// marks the file done for a rerun.
+	n := 0
+	for _, x := range txs.Index {
+		if err := p.Store.SaveLedgerTx(ctx, date, indexChunk(f, x.Start), x.Entries, x.Tx); err != nil {
+			return err
+		}
+		n += x.Entries
+	}
+	if int64(n) != f.Entries {
+		return fmt.Errorf("the ledger indexed %d of the file's %d entries", n, f.Entries)
+	}
+	return p.Store.SaveLedgerTx(ctx, date, fileChunk(f), int(f.Entries), txs.Verified)
+}
+
+// indexChunk names the IndexFile transaction of a file that recorded its
+// entries from start (in the file's order) in Postgres's ledger_txs.
+func indexChunk(f LedgerFile, start int) string {
+	return "index/" + string(f.Sender) + "/" + f.FileID + "/" + strconv.Itoa(start)
 }
 
 // archived reads a bank's file from the archive by its latest receipt; with

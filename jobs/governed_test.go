@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -35,9 +36,10 @@ func (f *fakeGoverned) DeclareFiles(_ context.Context, cycle string, files []job
 	return jobs.LedgerTx{ID: "declare-" + cycle, Block: 1}, nil
 }
 
-// PutFile indexes the file's payments on the in-memory ledger under the
-// transaction that "verified" it, as the chaincode does.
-func (f *fakeGoverned) PutFile(ctx context.Context, cycle string, lf jobs.LedgerFile, body, sig []byte) (jobs.LedgerTx, error) {
+// PutFile indexes the file's payments on the in-memory ledger, as the
+// chaincode's IndexFile does: fakeIndexMax entries a transaction, in the
+// file's order, each range a chunk of its own.
+func (f *fakeGoverned) PutFile(ctx context.Context, cycle string, lf jobs.LedgerFile, body, sig []byte) (jobs.FileTxs, error) {
 	f.mu.Lock()
 	sum := sha256.Sum256(body)
 	if hex.EncodeToString(sum[:]) != lf.SHA256 || len(sig) == 0 {
@@ -45,17 +47,32 @@ func (f *fakeGoverned) PutFile(ctx context.Context, cycle string, lf jobs.Ledger
 	}
 	f.files[string(lf.Sender)+"/"+lf.FileID] = body
 	f.mu.Unlock()
-	ch := jobs.Chunk{Cycle: cycle, ID: "F." + string(lf.Sender) + "." + lf.FileID}
+	var entries []jobs.ChunkEntry
 	for se, err := range f.w.store.CycleEntries(ctx, settlement.Date(cycle[1:])) {
 		if err != nil {
-			return jobs.LedgerTx{}, err
+			return jobs.FileTxs{}, err
 		}
 		if se.FileSHA256 == lf.SHA256 {
-			ch.Entries = append(ch.Entries, jobs.ChunkEntry{Sender: se.Sender, Entry: se.Entry, FileSHA256: se.FileSHA256})
+			entries = append(entries, jobs.ChunkEntry{Sender: se.Sender, Entry: se.Entry, FileSHA256: se.FileSHA256})
 		}
 	}
-	return f.w.ledger.RecordChunk(ctx, ch)
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Entry.Line < entries[j].Entry.Line })
+	out := jobs.FileTxs{Verified: jobs.LedgerTx{ID: "verify-" + cycle + "-" + string(lf.Sender) + "-" + lf.FileID, Block: 1}}
+	for start := 0; start < len(entries); start += fakeIndexMax {
+		end := min(start+fakeIndexMax, len(entries))
+		ch := jobs.Chunk{Cycle: cycle, ID: fmt.Sprintf("F.%s.%s.%d", lf.Sender, lf.FileID, start), Entries: entries[start:end]}
+		tx, err := f.w.ledger.RecordChunk(ctx, ch)
+		if err != nil {
+			return out, err
+		}
+		out.Index = append(out.Index, jobs.IndexTx{Start: start, Entries: end - start, Tx: tx})
+	}
+	return out, nil
 }
+
+// fakeIndexMax is the in-memory IndexFile's entries a transaction: small,
+// so a test file takes several.
+const fakeIndexMax = 2
 
 func (f *fakeGoverned) SettleDeclared(ctx context.Context, cycle string) (jobs.LedgerTx, error) {
 	f.mu.Lock()
@@ -106,8 +123,17 @@ func TestGovernedPathDeclaresAndRelaysFiles(t *testing.T) {
 		t.Fatalf("declared %d entries, want 90", entries)
 	}
 	txs, _ := w.store.LedgerTxs(w.ctx, date)
-	if _, ok := txs["declare"]; !ok || len(txs) != 1+3+1 {
-		t.Fatalf("ledger txs recorded: %v", txs)
+	// The declaration, each file's verifying part, its IndexFile
+	// transactions (30 entries a file, fakeIndexMax a transaction) and the
+	// settlement.
+	index := 0
+	for chunk := range txs {
+		if strings.HasPrefix(chunk, "index/") {
+			index++
+		}
+	}
+	if _, ok := txs["declare"]; !ok || index != 3*30/fakeIndexMax || len(txs) != 1+3+index+1 {
+		t.Fatalf("ledger txs recorded (%d IndexFile): %v", index, txs)
 	}
 	if active, _ := w.store.ActiveBreaks(w.ctx, date); len(active) != 0 {
 		t.Fatalf("breaks: %v", active)

@@ -148,11 +148,48 @@ type GovernedLedger interface {
 	// DeclareFiles fixes the cycle's files on the ledger; the identical
 	// declaration again returns its first transaction (Existing).
 	DeclareFiles(ctx context.Context, cycle string, files []LedgerFile) (LedgerTx, error)
-	// PutFile sends one declared file's bytes and signature; it returns the
-	// transaction that verified it.
-	PutFile(ctx context.Context, cycle string, f LedgerFile, body, sig []byte) (LedgerTx, error)
+	// PutFile sends one declared file's bytes and signature and has its
+	// payments indexed; it returns the transaction that verified the file
+	// and those that indexed its payments, as the ledger's state names them
+	// (also when an earlier attempt did the work: Existing).
+	PutFile(ctx context.Context, cycle string, f LedgerFile, body, sig []byte) (FileTxs, error)
 	// SettleDeclared settles a declared cycle once every file is verified.
 	SettleDeclared(ctx context.Context, cycle string) (LedgerTx, error)
+}
+
+// FileTxs are the ledger transactions of one governed file: the one that
+// verified it (its last part, with the bank's signature), and the IndexFile
+// transactions that recorded its payments, in the file's entry order.
+type FileTxs struct {
+	Verified LedgerTx
+	Index    []IndexTx
+}
+
+// IndexTx is an IndexFile transaction: it recorded the file's entries
+// [Start, Start+Entries), counted in the file's order from 0.
+type IndexTx struct {
+	Start, Entries int
+	Tx             LedgerTx
+}
+
+// end is the first entry after the indexed ranges.
+func (f FileTxs) end() int {
+	if len(f.Index) == 0 {
+		return 0
+	}
+	x := f.Index[len(f.Index)-1]
+	return x.Start + x.Entries
+}
+
+// TxOf is the transaction that recorded the file's entry at ordinal i (in
+// the file's order), and whether one did.
+func (f FileTxs) TxOf(i int) (LedgerTx, bool) {
+	for _, x := range f.Index {
+		if i >= x.Start && i < x.Start+x.Entries {
+			return x.Tx, true
+		}
+	}
+	return LedgerTx{}, false
 }
 
 // LedgerFile is an accepted file of a cycle as the ledger is told of it.

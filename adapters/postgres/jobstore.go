@@ -569,6 +569,8 @@ func (j *JobStore) SaveLedgerTx(ctx context.Context, date settlement.Date, chunk
 		fn = "DeclareCycle" // the governed path's
 	case strings.HasPrefix(chunkID, "file/"):
 		fn = "PutFilePart" // the part that verified the file
+	case strings.HasPrefix(chunkID, "index/"):
+		fn = "IndexFile" // recorded a range of a governed file's payments
 	}
 	if tx.Endorsers == nil {
 		tx.Endorsers = []string{}

@@ -74,8 +74,8 @@ func (g lazyGoverned) DeclareFiles(ctx context.Context, cycle string, files []jo
 	})
 }
 
-func (g lazyGoverned) PutFile(ctx context.Context, cycle string, f jobs.LedgerFile, body, sig []byte) (jobs.LedgerTx, error) {
-	return with(ctx, g.l, func(c *fabric.Client) (jobs.LedgerTx, error) {
+func (g lazyGoverned) PutFile(ctx context.Context, cycle string, f jobs.LedgerFile, body, sig []byte) (jobs.FileTxs, error) {
+	return with(ctx, g.l, func(c *fabric.Client) (jobs.FileTxs, error) {
 		return fabric.GovernedPath{C: c, PartBytes: g.partBytes}.PutFile(ctx, cycle, f, body, sig)
 	})
 }

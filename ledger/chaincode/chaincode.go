@@ -146,6 +146,7 @@ var handlers = map[string]handler{
 	// The governed cycle (files.go, settlegov.go).
 	"DeclareCycle": {2, 0, func(s Stub, a []string) ([]byte, error) { return declareCycle(s, a[0], a[1]) }},
 	"PutFilePart":  {6, 0, func(s Stub, a []string) ([]byte, error) { return putFilePart(s, a[0], a[1], a[2], a[3], a[4], a[5]) }},
+	"IndexFile":    {3, 0, func(s Stub, a []string) ([]byte, error) { return indexFile(s, a[0], a[1], a[2]) }},
 	"ResetFile":    {3, 0, func(s Stub, a []string) ([]byte, error) { return resetFile(s, a[0], a[1], a[2]) }},
 	"DropFile":     {4, 0, func(s Stub, a []string) ([]byte, error) { return dropFile(s, a[0], a[1], a[2], a[3]) }},
 

@@ -38,15 +38,21 @@ import (
 // comments, CDATA or quoted fields the bank wrote, because no parser ever
 // starts or stops at a part boundary.
 //
-// Parts are still cut at record boundaries, so that a later, faster path can
-// check and index each part as it arrives without a new client. A CSV part
-// other than the last ends with '\n' outside any quoted field: RFC 4180 lets a
-// quoted field hold line breaks, so a '\n' alone is not a record's end; the
-// chaincode counts the file's '"' so far (a doubled "" inside a field counts
-// twice and so keeps the parity) and refuses a cut while the count is odd. An
-// XML file comes whole in one part (at most partBytesMax), because a cut
-// between elements outside comments, CDATA and processing instructions would
-// need an XML tokenizer here to prove.
+// An ISO 20022 file may therefore be cut anywhere, even inside a comment, a
+// CDATA section or a tag: its parts are opaque bytes until the final part
+// reads them all back as one stream (contracttest cuts one inside a comment
+// that holds a whole transaction's markup, and mid-tag). A CSV part is still
+// cut at a record boundary, so that a later path could check each part as it
+// arrives: a CSV part other than the last ends with '\n' outside any quoted
+// field (RFC 4180 lets a quoted field hold line breaks, so a '\n' alone is not
+// a record's end; the chaincode counts the file's '"' so far, a doubled ""
+// inside a field counting twice and so keeping the parity, and refuses a cut
+// while the count is odd).
+//
+// IndexFile (a transaction of its own for each range of at most
+// indexEntriesMax payments) reads the stored parts back the same way and runs
+// the same check before it writes a payment, so no transaction's writes grow
+// with the file.
 //
 // Signatures: ECDSA P-256 signs the SHA-256 and so could be checked from the
 // running digest alone; Ed25519 hashes R || A || M, and R is in the signature,
@@ -59,12 +65,16 @@ import (
 
 // Limits of the governed path.
 const (
-	partBytesMax      = 1 << 20 // one part; the whole of an XML file
+	partBytesMax      = 1 << 20 // one part
 	fileBytesMax      = 8 << 20 // one file, all parts: what the final transaction reads back
 	partsPerFileMax   = fileBytesMax / 4096
-	entriesPerFileMax = paymentsPerChunkMax // the final transaction writes each payment's keys
-	filesPerCycleMax  = 1000
-	sigArgBytesMax    = signature.SigBytesMax
+	entriesPerFileMax = paymentsPerChunkMax // IndexFile writes a file's payments' keys, indexEntriesMax a transaction
+	// indexEntriesMax bounds the entries one IndexFile indexes: each writes
+	// its payment's keys (pay~, cyclepay~, about 1 KB), so one transaction
+	// stays far under an ordering service's 512,000-byte limit.
+	indexEntriesMax  = 400
+	filesPerCycleMax = 1000
+	sigArgBytesMax   = signature.SigBytesMax
 )
 
 // Object types of the governed cycle.
@@ -154,7 +164,10 @@ type FileState struct {
 	KeyLabel  string         `json:"keyLabel,omitempty"`
 	Message   string         `json:"message,omitempty"` // what the parser read: pacs.008.001.08, pacs.007.001.09, csv
 	Positions []FilePosition `json:"positions,omitempty"`
-	TxID      string         `json:"txId"` // the last change
+	Signature string         `json:"signature,omitempty"` // the verified file's signature, for IndexFile's re-check
+	Indexed   int            `json:"indexed"`             // entries indexed so far (IndexFile), of Entries
+	IndexTxs  []IndexTx      `json:"indexTxs,omitempty"`  // the IndexFile transactions, in entry order
+	TxID      string         `json:"txId"`                // the last change of its parts or status: the verifying tx once verified
 	Reason    string         `json:"reason,omitempty"`
 }
 
@@ -409,7 +422,8 @@ func requireUploader(g *Governance, c Caller, sender string) error {
 
 // putFilePart stores the next part of a declared file. The part carrying the
 // signature (sigB64 not empty) is the last: it verifies and parses the file
-// and, if the file is what was declared, indexes its payments.
+// and, if the file is what was declared, marks it verified; IndexFile then
+// indexes its payments, a bounded range a transaction.
 func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, part, sigB64 string) ([]byte, error) {
 	g, c, err := requireGov(s)
 	if err != nil {
@@ -461,11 +475,8 @@ func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, part, sigB64 stri
 		return nil, refuse(CodePartOrder, "file %s/%s expects part %d, got %d", st.Sender, st.FileID, st.Parts, index)
 	}
 	final := sigB64 != ""
-	if st.Format != FormatCSV && (index != 0 || !final) {
-		return nil, refuse(CodePartBoundary, "an ISO 20022 file comes whole, in one part of at most %d bytes, with its signature", partBytesMax)
-	}
 	quoteOdd := st.QuoteOdd != (strings.Count(part, `"`)%2 == 1)
-	if !final && (!strings.HasSuffix(part, "\n") || quoteOdd) {
+	if st.Format == FormatCSV && !final && (!strings.HasSuffix(part, "\n") || quoteOdd) {
 		return nil, refuse(CodePartBoundary, "a CSV part other than the last ends with a line break outside quotes, so that no record spans two parts")
 	}
 	st.QuoteOdd = quoteOdd
@@ -551,22 +562,46 @@ func (r *partsReader) Read(p []byte) (int, error) {
 	}
 }
 
-// verifyFile runs the service's intake check over the whole file, with the
-// sender's keys as registered on the ledger and the members as the ledger
-// knows them, checks it against the declaration, and indexes its payments.
+// verifyFile checks the whole file (checkFile) and marks it verified with
+// its positions; its payments are indexed by IndexFile.
 func verifyFile(s Stub, g *Governance, d *Declared, st *FileState, last, sigB64 string) error {
-	keys, err := activeKeys(s, st.Sender)
+	r := &partsReader{s: s, cycle: st.CycleID, sender: st.Sender, fileID: st.FileID, stored: st.Parts - 1, last: last}
+	res, _, err := checkFile(s, g, d, st, r, sigB64)
 	if err != nil {
 		return err
 	}
+	net, err := res.Netting().Result()
+	if err != nil {
+		return internal("netting of %s/%s: %v", st.Sender, st.FileID, err)
+	}
+	if err := settlement.AssertBalanced(net.Positions); err != nil {
+		return internal("file %s/%s: %v", st.Sender, st.FileID, err)
+	}
+	st.Positions = make([]FilePosition, 0, len(net.Positions))
+	for _, p := range net.Positions {
+		st.Positions = append(st.Positions, FilePosition{Bank: string(p.Bank), Currency: p.Currency.Code(),
+			Sent: settlement.FormatAmount(p.Sent, p.Currency), Received: settlement.FormatAmount(p.Received, p.Currency)})
+	}
+	st.Status, st.KeyLabel, st.Message, st.Signature, st.Indexed = FileVerified, res.KeyLabel, res.Message, sigB64, 0
+	return nil
+}
+
+// checkFile runs the service's intake check over the whole file read from r,
+// with the sender's keys as registered on the ledger and the members as the
+// ledger knows them, and checks it against the declaration: the one copy of
+// the rules, for verifyFile and IndexFile. It answers the file's payments.
+func checkFile(s Stub, g *Governance, d *Declared, st *FileState, r *partsReader, sigB64 string) (*intake.Result, []*Payment, error) {
+	keys, err := activeKeys(s, st.Sender)
+	if err != nil {
+		return nil, nil, err
+	}
 	if len(keys) == 0 {
-		return refuse(CodeSignature, "SIGNATURE_NO_KEY: bank %s has no active key on the ledger", st.Sender)
+		return nil, nil, refuse(CodeSignature, "SIGNATURE_NO_KEY: bank %s has no active key on the ledger", st.Sender)
 	}
 	name := st.FileID + ".csv"
 	if st.Format != FormatCSV {
 		name = st.FileID + ".xml"
 	}
-	r := &partsReader{s: s, cycle: st.CycleID, sender: st.Sender, fileID: st.FileID, stored: st.Parts - 1, last: last}
 	var pays []*Payment
 	tooMany := false
 	opts := intake.Options{
@@ -587,20 +622,20 @@ func verifyFile(s Stub, g *Governance, d *Declared, st *FileState, last, sigB64 
 	}
 	res, err := intake.Check(name, r, intake.Sig{Present: true, Bytes: []byte(sigB64)}, opts)
 	if r.err != nil {
-		return r.err
+		return nil, nil, r.err
 	}
 	if err != nil {
-		return internal("read %s/%s: %v", st.Sender, st.FileID, err)
+		return nil, nil, internal("read %s/%s: %v", st.Sender, st.FileID, err)
 	}
 	if hex.EncodeToString(res.SHA256[:]) != st.SHA256 {
 		// The running digest matched; the bytes read back must too.
-		return internal("file %s/%s read back hashes to %s, the running digest to %s", st.Sender, st.FileID, res.Hash(), st.SHA256)
+		return nil, nil, internal("file %s/%s read back hashes to %s, the running digest to %s", st.Sender, st.FileID, res.Hash(), st.SHA256)
 	}
 	if !res.Accepted() {
-		return fileRejected(st, res.Problems)
+		return nil, nil, fileRejected(st, res.Problems)
 	}
 	if tooMany {
-		return refuse(CodeLimit, "file %s/%s has more than %d entries", st.Sender, st.FileID, entriesPerFileMax)
+		return nil, nil, refuse(CodeLimit, "file %s/%s has more than %d entries", st.Sender, st.FileID, entriesPerFileMax)
 	}
 	var diffs []string
 	if res.FileID != st.FileID {
@@ -626,27 +661,66 @@ func verifyFile(s Stub, g *Governance, d *Declared, st *FileState, last, sigB64 
 		diffs = append(diffs, fmt.Sprintf("control sum %s, declared %s", res.ControlSum, st.ControlSum))
 	}
 	if len(diffs) > 0 {
-		return refuse(CodeDeclaredMismatch, "file %s/%s is not the file the operator declared: %s", st.Sender, st.FileID, strings.Join(diffs, "; "))
+		return nil, nil, refuse(CodeDeclaredMismatch, "file %s/%s is not the file the operator declared: %s", st.Sender, st.FileID, strings.Join(diffs, "; "))
 	}
-	net, err := res.Netting().Result()
+	return res, pays, nil
+}
+
+// indexFile indexes the next at most indexEntriesMax payments of a verified
+// file: it reads the stored parts back, runs the same check as the
+// verification (checkFile), records entries [Indexed, Indexed+K) as one chunk
+// (fileChunkID + "." + start), so a duplicate or a bad reversal is refused
+// as for any chunk, and advances Indexed. A fully indexed file is answered
+// already_indexed and writes nothing.
+func indexFile(s Stub, cycleID, senderArg, fileID string) ([]byte, error) {
+	g, c, err := requireGov(s)
 	if err != nil {
-		return internal("netting of %s/%s: %v", st.Sender, st.FileID, err)
+		return nil, err
 	}
-	if err := settlement.AssertBalanced(net.Positions); err != nil {
-		return internal("file %s/%s: %v", st.Sender, st.FileID, err)
+	d, st, fk, err := fileFor(s, cycleID, senderArg, fileID)
+	if err != nil {
+		return nil, err
 	}
-	st.Positions = make([]FilePosition, 0, len(net.Positions))
-	for _, p := range net.Positions {
-		st.Positions = append(st.Positions, FilePosition{Bank: string(p.Bank), Currency: p.Currency.Code(),
-			Sent: settlement.FormatAmount(p.Sent, p.Currency), Received: settlement.FormatAmount(p.Received, p.Currency)})
+	if err := requireUploader(g, c, st.Sender); err != nil {
+		return nil, err
 	}
-	st.Status, st.KeyLabel, st.Message = FileVerified, res.KeyLabel, res.Message
-	if len(pays) > 0 {
-		if _, err := recordPayments(s, st.CycleID, fileChunkID(st.Sender, st.FileID), pays); err != nil {
-			return err
-		}
+	switch st.Status {
+	case FileVerified:
+	case FileDropped:
+		return nil, refuse(CodeFileVerified, "file %s/%s was dropped by the operator (tx %s): %s", st.Sender, st.FileID, st.TxID, st.Reason)
+	default:
+		return nil, refuse(CodePartOrder, "file %s/%s is not verified (%d parts stored): its last part, with the signature, comes first", st.Sender, st.FileID, st.Parts)
 	}
-	return nil
+	answer := func(status string, n int) ([]byte, error) {
+		return marshal(map[string]any{"status": status, "cycleId": cycleID, "sender": st.Sender, "fileId": st.FileID,
+			"indexed": st.Indexed, "entries": st.Entries, "indexedNow": n, "indexTxs": st.IndexTxs, "verifiedTxId": st.TxID})
+	}
+	if int64(st.Indexed) >= st.Entries {
+		return answer("already_indexed", 0)
+	}
+	r := &partsReader{s: s, cycle: st.CycleID, sender: st.Sender, fileID: st.FileID, stored: st.Parts, lastDone: true}
+	_, pays, err := checkFile(s, g, d, st, r, st.Signature)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(pays)) != st.Entries || st.Indexed < 0 || st.Indexed > len(pays) {
+		return nil, internal("file %s/%s reads back %d entries, declared %d, indexed %d", st.Sender, st.FileID, len(pays), st.Entries, st.Indexed)
+	}
+	start := st.Indexed
+	end := min(start+indexEntriesMax, len(pays))
+	chunk := fmt.Sprintf("%s.%d", fileChunkID(st.Sender, st.FileID), start)
+	for _, p := range pays[start:end] {
+		p.ChunkID = chunk
+	}
+	if _, err := recordPayments(s, st.CycleID, chunk, pays[start:end]); err != nil {
+		return nil, err
+	}
+	st.Indexed = end
+	st.IndexTxs = append(st.IndexTxs, IndexTx{Start: start, Entries: end - start, TxID: s.GetTxID()})
+	if err := putJSON(s, fk, st); err != nil {
+		return nil, err
+	}
+	return answer("indexed", end-start)
 }
 
 // fileChunkID names a governed file's chunk: a chunk id the legacy path could
@@ -736,8 +810,11 @@ func dropFile(s Stub, cycleID, senderArg, fileID, reason string) ([]byte, error)
 	if len(reason) == 0 || len(reason) > 256 {
 		return nil, refuse(CodeInvalid, "a drop gives its reason, 1-256 bytes")
 	}
-	if st.Status != FileDeclared {
-		return nil, refuse(CodeFileVerified, "file %s/%s is %s; only an unverified file is dropped", st.Sender, st.FileID, st.Status)
+	// A verified file none of whose payments is indexed yet (IndexFile
+	// refused a duplicate, say) may be dropped too: nothing of it is in the
+	// cycle's payments.
+	if st.Status != FileDeclared && (st.Status != FileVerified || st.Indexed > 0) {
+		return nil, refuse(CodeFileVerified, "file %s/%s is %s (%d of %d entries indexed); only an unverified or unindexed file is dropped", st.Sender, st.FileID, st.Status, st.Indexed, st.Entries)
 	}
 	st.Status, st.Reason, st.TxID = FileDropped, reason, s.GetTxID()
 	if err := putJSON(s, fk, st); err != nil {
@@ -770,6 +847,17 @@ func getFile(s Stub, cycleID, sender, fileID string) ([]byte, error) {
 	return marshal(st)
 }
 
+// IndexTx is one IndexFile transaction of a file: it indexed the file's
+// entries [Start, Start+Entries), in the file's order. A file's state keeps
+// them all (at most entriesPerFileMax/indexEntriesMax+1), so the service
+// learns from the ledger which transaction recorded each payment, also after
+// a crash that lost the commit answers.
+type IndexTx struct {
+	Start   int    `json:"start"`
+	Entries int    `json:"entries"`
+	TxID    string `json:"txId"`
+}
+
 // DeclaredView is a declared cycle with where each of its files stands.
 type DeclaredView struct {
 	Declared
@@ -784,6 +872,8 @@ type FileStatus struct {
 	Parts    int    `json:"parts"`
 	Bytes    int64  `json:"bytes"`
 	KeyLabel string `json:"keyLabel,omitempty"`
+	Entries  int64  `json:"entries"`
+	Indexed  int    `json:"indexed"`
 	TxID     string `json:"txId"`
 }
 
@@ -813,7 +903,7 @@ func getDeclared(s Stub, cycleID string) ([]byte, error) {
 			return nil, internal("declared file %s/%s of %s has no state", f.Sender, f.FileID, cycleID)
 		}
 		v.Status = append(v.Status, FileStatus{Sender: st.Sender, FileID: st.FileID, Status: st.Status,
-			Parts: st.Parts, Bytes: st.Bytes, KeyLabel: st.KeyLabel, TxID: st.TxID})
+			Parts: st.Parts, Bytes: st.Bytes, KeyLabel: st.KeyLabel, Entries: st.Entries, Indexed: st.Indexed, TxID: st.TxID})
 	}
 	return marshal(v)
 }

@@ -325,6 +325,20 @@ func TestPartsMeanTheWholeFile(t *testing.T) {
 				t.Fatalf("part %d of %d: %v", i, len(parts), err)
 			}
 		}
+		if _, err := l.invokeAs(op, "SettleCycle", "C2026-11-24"); codeOf(err) != CodeCycleIncomplete {
+			t.Fatalf("SettleCycle before IndexFile: %v, want %s", err, CodeCycleIncomplete)
+		}
+		for {
+			out, err := l.invokeAs(id("Bank1MSP", "client"), "IndexFile", "C2026-11-24", "SHBKKRSE", "F1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r struct{ Status string }
+			_ = json.Unmarshal(out, &r)
+			if r.Status == "already_indexed" {
+				break
+			}
+		}
 		out, err := l.invokeAs(op, "SettleCycle", "C2026-11-24")
 		if err != nil {
 			t.Fatal(err)
@@ -424,6 +438,11 @@ func BenchmarkGovernedFile(b *testing.B) {
 				s = base64.StdEncoding.EncodeToString(rawSig)
 			}
 			if _, err := l.invokeAs(a, "PutFilePart", "C2026-11-24", "SHBKKRSE", fileID, strconv.Itoa(j), p, s); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for k := 0; k*indexEntriesMax < n; k++ {
+			if _, err := l.invokeAs(a, "IndexFile", "C2026-11-24", "SHBKKRSE", fileID); err != nil {
 				b.Fatal(err)
 			}
 		}

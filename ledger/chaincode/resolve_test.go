@@ -119,6 +119,9 @@ func (n *gridNet) day(t *testing.T, date string, files map[string][]string) {
 		if _, err := n.l.invokeAs(n.id(n.msp[u.sender], "client"), "PutFilePart", cycle, u.sender, u.id, "0", u.body, u.sig); err != nil {
 			t.Fatalf("%s: %v\n%s", u.id, err, u.body)
 		}
+		if _, err := n.l.invokeAs(n.id(n.msp[u.sender], "client"), "IndexFile", cycle, u.sender, u.id); err != nil {
+			t.Fatalf("index %s: %v", u.id, err)
+		}
 	}
 }
 

@@ -11,8 +11,8 @@ import (
 )
 
 // settleGoverned settles a declared cycle, the operator's call once founded.
-// It succeeds only when every declared file is verified (or was dropped
-// unverified); the positions are the ledger's own, from settlement.Netting of
+// It succeeds only when every declared file is verified and fully indexed
+// (IndexFile), or was dropped unverified; the positions are the ledger's own, from settlement.Netting of
 // each verified file, checked to balance and against the caps with
 // settlement.CapBreaches. The caller may pass the positions it computed: they
 // must then be the ledger's exactly.
@@ -77,6 +77,10 @@ func settleGoverned(s Stub, g *Governance, c Caller, cycleID string, positionsJS
 			missing = append(missing, fmt.Sprintf("%s/%s (%d parts, %d bytes)", f.Sender, f.FileID, st.Parts, st.Bytes))
 			continue
 		}
+		if int64(st.Indexed) < st.Entries {
+			missing = append(missing, fmt.Sprintf("%s/%s (verified, %d of %d entries indexed)", f.Sender, f.FileID, st.Indexed, st.Entries))
+			continue
+		}
 		for _, p := range st.Positions {
 			sent, err1 := decimal.NewFromString(p.Sent)
 			recv, err2 := decimal.NewFromString(p.Received)
@@ -97,7 +101,7 @@ func settleGoverned(s Stub, g *Governance, c Caller, cycleID string, positionsJS
 			more = fmt.Sprintf("; and %d more", len(missing)-problemsMax)
 			missing = missing[:problemsMax]
 		}
-		return nil, refuse(CodeCycleIncomplete, "cycle %s: %d declared files are not verified: %s%s", cycleID, len(missing), strings.Join(missing, ", "), more)
+		return nil, refuse(CodeCycleIncomplete, "cycle %s: %d declared files are not verified and indexed: %s%s", cycleID, len(missing), strings.Join(missing, ", "), more)
 	}
 
 	ps := make([]settlement.Position, 0, len(sums))

@@ -34,7 +34,19 @@ func TestCutPartsAtRecordBoundaries(t *testing.T) {
 	if _, err := CutParts("csv", body, 30); err == nil {
 		t.Fatal("a record longer than a part must be an error")
 	}
-	if parts, err := CutParts("pacs.008", []byte("<Document/>\n<x/>\n"), 5); err != nil || len(parts) != 1 {
-		t.Fatalf("pacs.008 must go whole: %d parts, %v", len(parts), err)
+	// ISO 20022: cut every partBytes bytes, wherever that falls; the parts
+	// join to the file.
+	xml := []byte("<Document><!-- a <comment> --><x><![CDATA[<y/>]]></x></Document>\n")
+	parts, err := CutParts("pacs.008", xml, 5)
+	if err != nil || len(parts) != (len(xml)+4)/5 || string(bytes.Join(parts, nil)) != string(xml) {
+		t.Fatalf("pacs.008 in parts of 5: %q, %v", parts, err)
+	}
+	for i, p := range parts[:len(parts)-1] {
+		if len(p) != 5 {
+			t.Fatalf("part %d is %d bytes, want 5", i, len(p))
+		}
+	}
+	if _, err := CutParts("csv", make([]byte, FileBytesMax+1), PartBytesMax); err == nil {
+		t.Fatal("a file over FileBytesMax must be an error")
 	}
 }

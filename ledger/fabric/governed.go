@@ -57,7 +57,11 @@ type FileStatus struct {
 	Parts    int    `json:"parts"`
 	Bytes    int64  `json:"bytes"`
 	KeyLabel string `json:"keyLabel,omitempty"`
-	TxID     string `json:"txId"`
+	Entries  int64  `json:"entries"`
+	Indexed  int64  `json:"indexed"` // entries indexed so far (IndexFile)
+	TxID     string `json:"txId"`    // the last part's, the verifying one once verified
+	// IndexTxs are the IndexFile transactions so far (GetFile only).
+	IndexTxs []IndexTx `json:"indexTxs,omitempty"`
 }
 
 // Declaration is GetDeclared's answer: the declared files and each one's status.
@@ -70,32 +74,28 @@ type Declaration struct {
 
 // Limits of a file part. The chaincode takes 1 MiB a part, but a part's
 // bytes are in its transaction twice (the argument and the write), and the
-// BFT orderers take at most RequestBytesMax (500 KiB) a transaction: 240 KiB
-// leaves room for the endorsements. An XML file, which goes whole, can
-// therefore be at most 240 KiB. The part that completes a file also writes
-// all of its payments, which bounds a governed file's entries first
-// (TestGovernedFileAtTheOrderersLimit).
+// BFT orderers take at most RequestBytesMax (512,000 bytes) a transaction:
+// 192 KiB a part keeps a PutFilePart under 400 KB, with room for the
+// endorsements and the file's state.
 const (
-	PartBytesMax     = 240 << 10
-	PartBytesDefault = 192 << 10
+	PartBytesMax     = 192 << 10
+	PartBytesDefault = 160 << 10
 )
 
-// Limits of one file on the governed path. The part that completes a file
-// makes the ledger read it back, verify it and write each of its payments,
-// so that one transaction carries the last part twice (argument and write)
-// and about 440 bytes of read-write set a payment; the BFT orderers take at
-// most RequestBytesMax (512,000 bytes) a transaction. At FileBytesMax (which
-// bounds the last part, and an ISO 20022 file, which comes whole) and
-// EntriesMax the worst case is 2 x 128 KiB + 400 x 440 bytes, about 440 KB,
-// with room for the endorsements (TestGovernedFileAtTheOrderersLimit shows
-// the measured figure). The service's intake refuses a larger file to its
-// bank (FILE_TOO_LARGE, TOO_MANY_RECORDS) on the governed path: the bank
-// splits it into files of its own, each signed, since nobody else can.
-// Lifting this needs a state layout whose writes grow with files, not
-// payments (issue 18).
+// Limits of one file on the governed path. The last part only verifies the
+// file (it writes the file's state, not its payments); IndexFile then writes
+// the payments' keys, at most IndexEntriesMax (about 440 bytes each) a
+// transaction, so no transaction grows with the file: a file's entries are
+// bounded by the chaincode's entriesPerFileMax (5000), its bytes by the
+// chaincode's fileBytesMax (8 MiB, 52 parts of PartBytesDefault: a pacs.008
+// of 5000 transactions is about 4.5 MB), CSV and ISO 20022 alike.
+// The service's intake refuses a larger file to its bank (FILE_TOO_LARGE,
+// TOO_MANY_RECORDS) on the governed path: the bank splits it into files of
+// its own, each signed, since nobody else can.
 const (
-	FileBytesMax = 128 << 10
-	EntriesMax   = 400
+	FileBytesMax    = 8 << 20
+	EntriesMax      = 5000
+	IndexEntriesMax = 400 // the chaincode's indexEntriesMax
 )
 
 func statusOf(payload []byte) string {
@@ -211,6 +211,89 @@ func (c *Client) PutFilePart(ctx context.Context, cycle string, sender settlemen
 	return statusOf(payload), tx, nil
 }
 
+// IndexFile indexes the next range of a verified file's payments (the
+// chaincode picks it from what is indexed); one transaction. It answers the
+// entries indexed so far and the file's entries; a fully indexed file is
+// answered already_indexed and writes nothing.
+func (c *Client) IndexFile(ctx context.Context, cycle string, sender settlement.BIC, fileID string) (status string, indexed, entries int64, err error) {
+	payload, _, err := c.Submit(ctx, alreadyDone("status", "already_indexed"), "IndexFile", cycle, string(sender), fileID)
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("index file %s/%s: %w", sender, fileID, err)
+	}
+	var m struct {
+		Status  string `json:"status"`
+		Indexed int64  `json:"indexed"`
+		Entries int64  `json:"entries"`
+	}
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return "", 0, 0, fmt.Errorf("index file %s/%s: %w", sender, fileID, err)
+	}
+	return m.Status, m.Indexed, m.Entries, nil
+}
+
+// indexAll calls IndexFile until the file is indexed: each call one
+// transaction, each advancing, at most entries/IndexEntriesMax+2 of them.
+func (c *Client) indexAll(ctx context.Context, cycle string, sender settlement.BIC, fileID string, entries int64) error {
+	prev := int64(-1)
+	for calls := int64(0); calls <= entries/IndexEntriesMax+1; calls++ {
+		status, n, all, err := c.IndexFile(ctx, cycle, sender, fileID)
+		if err != nil {
+			return err
+		}
+		if status == "already_indexed" || n >= all {
+			return nil
+		}
+		if n <= prev {
+			return fmt.Errorf("index file %s/%s: %d of %d entries indexed, no progress", sender, fileID, n, all)
+		}
+		prev = n
+	}
+	return fmt.Errorf("index file %s/%s: not indexed after %d calls", sender, fileID, entries/IndexEntriesMax+2)
+}
+
+// IndexTx is one IndexFile transaction as a file's ledger state names it.
+type IndexTx struct {
+	Start   int    `json:"start"`
+	Entries int    `json:"entries"`
+	TxID    string `json:"txId"`
+}
+
+// fileTxs reads a verified and indexed file's transactions from the ledger:
+// the verifying one and each IndexFile, as the file's state names them, each
+// with its block and endorsers. The index transactions must cover the
+// file's entries, contiguous from 0.
+func (c *Client) fileTxs(ctx context.Context, cycle string, sender settlement.BIC, fileID string, existing bool) (jobs.FileTxs, error) {
+	var out jobs.FileTxs
+	st, ok, err := c.fileState(ctx, cycle, sender, fileID)
+	if err != nil {
+		return out, fmt.Errorf("file %s/%s: %w", sender, fileID, err)
+	}
+	if !ok || st.Status != "verified" {
+		return out, fmt.Errorf("file %s/%s: the ledger does not hold it verified", sender, fileID)
+	}
+	if out.Verified, err = c.Tx(ctx, st.TxID); err != nil {
+		return out, fmt.Errorf("file %s/%s: verified by tx %s: %w", sender, fileID, st.TxID, err)
+	}
+	out.Verified.Existing = existing
+	next := 0
+	for _, x := range st.IndexTxs {
+		if x.Start != next || x.Entries < 1 || x.TxID == "" {
+			return out, fmt.Errorf("file %s/%s: the ledger's index transactions do not cover its entries in order at %d", sender, fileID, next)
+		}
+		t, err := c.Tx(ctx, x.TxID)
+		if err != nil {
+			return out, fmt.Errorf("file %s/%s: indexed by tx %s: %w", sender, fileID, x.TxID, err)
+		}
+		t.Existing = existing
+		out.Index = append(out.Index, jobs.IndexTx{Start: x.Start, Entries: x.Entries, Tx: t})
+		next += x.Entries
+	}
+	if int64(next) != st.Entries {
+		return out, fmt.Errorf("file %s/%s: the ledger indexed %d of its %d entries", sender, fileID, next, st.Entries)
+	}
+	return out, nil
+}
+
 // fileState is a declared file's state on the ledger (GetFile); ok is false
 // when the ledger has no such declared file.
 func (c *Client) fileState(ctx context.Context, cycle string, sender settlement.BIC, fileID string) (st struct {
@@ -233,16 +316,23 @@ func (c *Client) fileState(ctx context.Context, cycle string, sender settlement.
 
 // CutParts cuts a file into parts of at most partBytes for PutFilePart: a CSV
 // file after a line break outside quotes (the chaincode refuses any other
-// cut), a pacs.008 file whole (the chaincode takes XML in one part only).
+// cut), an ISO 20022 file every partBytes bytes, wherever that falls (the
+// chaincode parses the parts only as one stream, so a cut inside a comment,
+// a CDATA section or a tag means nothing).
 func CutParts(format string, body []byte, partBytes int) ([][]byte, error) {
 	if partBytes <= 0 || partBytes > PartBytesMax {
 		partBytes = PartBytesDefault
 	}
+	if len(body) > FileBytesMax {
+		return nil, fmt.Errorf("a file of %d bytes: the ledger takes at most %d", len(body), FileBytesMax)
+	}
 	if format != "csv" {
-		if len(body) > PartBytesMax {
-			return nil, fmt.Errorf("a %s file of %d bytes: the ledger takes it in one part of at most %d", format, len(body), PartBytesMax)
+		var parts [][]byte
+		for len(body) > partBytes {
+			parts = append(parts, body[:partBytes])
+			body = body[partBytes:]
 		}
-		return [][]byte{body}, nil
+		return append(parts, body), nil
 	}
 	var parts [][]byte
 	for len(body) > partBytes {
@@ -270,62 +360,69 @@ func CutParts(format string, body []byte, partBytes int) ([][]byte, error) {
 // the last. It resumes where the ledger stands (a crash between a commit and
 // the service's record of it): the parts the ledger holds are not sent again,
 // and a file the ledger verified already is answered with the transaction
-// that verified it (Existing). It returns the last part's transaction.
-func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body, sig []byte, partBytes int) (jobs.LedgerTx, error) {
+// that verified it (Existing). Once verified, it indexes the file's payments
+// (IndexFile until indexed), resuming where the ledger stands. It returns the
+// last part's transaction.
+func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body, sig []byte, partBytes int) (jobs.FileTxs, error) {
 	parts, err := CutParts(f.Format, body, partBytes)
 	if err != nil {
-		return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+		return jobs.FileTxs{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
 	}
 	start := 0
 	st, ok, err := c.fileState(ctx, cycle, f.Sender, f.FileID)
 	if err != nil {
-		return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+		return jobs.FileTxs{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
 	}
 	if ok {
 		if st.SHA256 != f.SHA256 {
-			return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: the ledger declared sha256 %s, this file is %s", f.Sender, f.FileID, st.SHA256, f.SHA256)
+			return jobs.FileTxs{}, fmt.Errorf("file %s/%s: the ledger declared sha256 %s, this file is %s", f.Sender, f.FileID, st.SHA256, f.SHA256)
 		}
 		switch st.Status {
 		case "verified":
-			t, err := c.Tx(ctx, st.TxID)
-			if err != nil {
-				return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: verified by tx %s: %w", f.Sender, f.FileID, st.TxID, err)
+			if st.Indexed < st.Entries {
+				if err := c.indexAll(ctx, cycle, f.Sender, f.FileID, st.Entries); err != nil {
+					return jobs.FileTxs{}, err
+				}
 			}
-			t.Existing = true
-			return t, nil
+			return c.fileTxs(ctx, cycle, f.Sender, f.FileID, true)
 		case "declared":
 			// Parts the ledger holds are the ones this client sent (its
 			// running digest is checked against the declaration at the
 			// end); the last of them must be the part of this cut.
 			if st.Parts > len(parts) || (st.Parts > 0 && st.LastPartSHA256 != sha256Hex(parts[st.Parts-1])) {
-				return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: the ledger holds %d parts that are not this file's cut (ResetFile starts it again)", f.Sender, f.FileID, st.Parts)
+				return jobs.FileTxs{}, fmt.Errorf("file %s/%s: the ledger holds %d parts that are not this file's cut (ResetFile starts it again)", f.Sender, f.FileID, st.Parts)
 			}
 			start = st.Parts
 		}
 	}
 	if start >= len(parts) {
-		return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: the ledger holds all %d parts unverified", f.Sender, f.FileID, start)
+		return jobs.FileTxs{}, fmt.Errorf("file %s/%s: the ledger holds all %d parts unverified", f.Sender, f.FileID, start)
 	}
-	var tx jobs.LedgerTx
+	existing := false
 	for i := start; i < len(parts); i++ {
 		p := parts[i]
 		var s []byte
 		if i == len(parts)-1 {
 			s = sig
 			if len(s) == 0 {
-				return jobs.LedgerTx{}, fmt.Errorf("file %s/%s: no signature", f.Sender, f.FileID)
+				return jobs.FileTxs{}, fmt.Errorf("file %s/%s: no signature", f.Sender, f.FileID)
 			}
 		}
 		status, t, err := c.PutFilePart(ctx, cycle, f.Sender, f.FileID, i, p, s)
 		if err != nil {
-			return jobs.LedgerTx{}, err
+			return jobs.FileTxs{}, err
 		}
 		if i == len(parts)-1 && status != "verified" {
-			return t, fmt.Errorf("file %s/%s: last part answered %q, not verified", f.Sender, f.FileID, status)
+			return jobs.FileTxs{}, fmt.Errorf("file %s/%s: last part answered %q, not verified", f.Sender, f.FileID, status)
 		}
-		tx = t
+		existing = t.Existing
 	}
-	return tx, nil
+	// Verified: its payments are indexed a bounded range a transaction
+	// (also after an already_verified answer, a lost commit).
+	if err := c.indexAll(ctx, cycle, f.Sender, f.FileID, f.Entries); err != nil {
+		return jobs.FileTxs{}, err
+	}
+	return c.fileTxs(ctx, cycle, f.Sender, f.FileID, existing)
 }
 
 // SettleDeclared settles a declared cycle on the ledger's own positions (the
@@ -415,7 +512,7 @@ func (g GovernedPath) DeclareFiles(ctx context.Context, cycle string, files []jo
 }
 
 // PutFile relays one file in parts with its signature.
-func (g GovernedPath) PutFile(ctx context.Context, cycle string, f jobs.LedgerFile, body, sig []byte) (jobs.LedgerTx, error) {
+func (g GovernedPath) PutFile(ctx context.Context, cycle string, f jobs.LedgerFile, body, sig []byte) (jobs.FileTxs, error) {
 	return g.C.PutFile(ctx, cycle, declaredOf(cycle, f), body, sig, g.PartBytes)
 }
 

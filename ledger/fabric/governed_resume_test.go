@@ -32,16 +32,36 @@ func TestGovernedPutFileResumes(t *testing.T) {
 	if _, _, err := g.op.PutFilePart(ctx, cycle, f.decl.Sender, f.decl.FileID, 0, parts[0], nil); err != nil {
 		t.Fatal(err)
 	}
-	tx, err := g.op.PutFile(ctx, cycle, f.decl, f.body, f.sig, partBytes)
+	txs, err := g.op.PutFile(ctx, cycle, f.decl, f.body, f.sig, partBytes)
 	if err != nil {
 		t.Fatalf("resuming an upload: %v", err)
 	}
+	tx := txs.Verified
 	if tx.Existing || tx.Block == 0 {
 		t.Fatalf("the verifying transaction: %+v", tx)
 	}
-	again, err := g.op.PutFile(ctx, cycle, f.decl, f.body, f.sig, partBytes)
+	if len(txs.Index) == 0 || txs.Index[0].Start != 0 || txs.Index[len(txs.Index)-1].Start+txs.Index[len(txs.Index)-1].Entries != int(f.decl.Entries) {
+		t.Fatalf("the index transactions %+v do not cover the file's %d entries", txs.Index, f.decl.Entries)
+	}
+	for _, x := range txs.Index {
+		if x.Tx.ID == "" || x.Tx.Block < tx.Block || x.Tx.Existing {
+			t.Fatalf("index transaction %+v (verified in block %d)", x, tx.Block)
+		}
+	}
+	// Sent again (a crash after the commits, before Postgres recorded
+	// them): the same transactions, read from the ledger's state.
+	againTxs, err := g.op.PutFile(ctx, cycle, f.decl, f.body, f.sig, partBytes)
+	again := againTxs.Verified
 	if err != nil || !again.Existing || again.ID != tx.ID || again.Block != tx.Block {
 		t.Fatalf("a verified file sent again: %+v %v, want the verifying tx %s", again, err, tx.ID)
+	}
+	if len(againTxs.Index) != len(txs.Index) {
+		t.Fatalf("sent again: %d index transactions, first %d", len(againTxs.Index), len(txs.Index))
+	}
+	for i, x := range againTxs.Index {
+		if x.Tx.ID != txs.Index[i].Tx.ID || x.Start != txs.Index[i].Start || !x.Tx.Existing {
+			t.Fatalf("sent again: index transaction %d is %+v, first %+v", i, x, txs.Index[i])
+		}
 	}
 	n := len(parts) - 1
 	status, last, err := g.op.PutFilePart(ctx, cycle, f.decl.Sender, f.decl.FileID, n, parts[n], f.sig)

@@ -175,6 +175,28 @@ func (g *gov) file(t testing.TB, date settlement.Date, from int, id string, n in
 	}
 }
 
+// xmlFile is file's payments as a pacs.008, n transactions.
+func (g *gov) xmlFile(t testing.TB, date settlement.Date, from int, id string, n int) govFile {
+	t.Helper()
+	var ps []gen.Payment
+	var sum int64
+	for i := range n {
+		amt := int64(1000 + i%977)
+		sum += amt
+		ps = append(ps, gen.Payment{ID: fmt.Sprintf("%s-%06d", id, i), Debtor: g.banks[from], Creditor: g.banks[(from+1+i%2)%3],
+			Amount: fmt.Sprint(amt), Currency: "KRW"})
+	}
+	var b bytes.Buffer
+	if err := gen.WriteXML(&b, id, g.banks[from], date, time.Date(2026, 11, 24, 17, 45, 0, 0, time.UTC), ps); err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256(b.Bytes())
+	return govFile{
+		decl: DeclaredFile{Sender: g.banks[from], FileID: id, Format: "pacs.008", SHA256: hex.EncodeToString(d[:]), Entries: int64(n), ControlSum: fmt.Sprint(sum)},
+		body: b.Bytes(), sig: sigFile(g.keys[from], b.Bytes()),
+	}
+}
+
 // sigFile is a .sig file's content: the base64 of the Ed25519 signature.
 func sigFile(k ed25519.PrivateKey, body []byte) []byte {
 	return []byte(base64.StdEncoding.EncodeToString(ed25519.Sign(k, body)) + "\n")

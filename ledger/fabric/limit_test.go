@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -97,40 +98,71 @@ func TestTransactionAtTheOrderersLimit(t *testing.T) {
 }
 
 // TestGovernedFileAtTheOrderersLimit: on the governed path the part that
-// completes a file (with its signature) makes the ledger verify the file and
-// write every one of its payments, so that transaction grows with the file's
-// entries, not with the part size: under the orderers' RequestBytesMax a
-// governed file holds at most some hundreds of payments (logged). A file over
-// it is refused at once and for good (TooLargeError), not retried as an
-// unknown outcome, and nothing of it is verified.
+// completes a file only verifies it, and IndexFile writes its payments at
+// most IndexEntriesMax a transaction, so no transaction grows with the file:
+// a file of EntriesMax payments goes through, every PutFilePart and every
+// IndexFile under 400 KB (the orderers take RequestBytesMax), and the ledger
+// holds all its payments. Both formats: a CSV cut at record boundaries, a
+// pacs.008 (about 4.5 MB) cut every PartBytesMax bytes wherever that falls.
+// The sizes are logged.
 func TestGovernedFileAtTheOrderersLimit(t *testing.T) {
 	g := governed(t)
-	ctx := testCtx(t, 10*time.Minute)
-	put := func(id string, n int) (int, error) {
-		date := newDate()
-		cycle := settlement.CycleID(date)
-		f := g.file(t, date, 0, id+g.run, n)
-		if _, err := g.op.DeclareCycle(ctx, cycle, []DeclaredFile{f.decl}); err != nil {
+	ctx := testCtx(t, 25*time.Minute)
+	date := newDate()
+	cycle := settlement.CycleID(date)
+	files := []govFile{g.file(t, date, 0, "B"+g.run, EntriesMax), g.xmlFile(t, date, 1, "X"+g.run, EntriesMax)}
+	if _, err := g.op.DeclareCycle(ctx, cycle, []DeclaredFile{files[0].decl, files[1].decl}); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range files {
+		parts, err := CutParts(f.decl.Format, f.body, PartBytesMax)
+		if err != nil {
 			t.Fatal(err)
 		}
-		largest := 0
-		g.op.beforeSend = func(n int) error { largest = max(largest, n); return nil }
-		defer func() { g.op.beforeSend = nil }()
-		_, err := g.op.PutFile(ctx, cycle, f.decl, f.body, f.sig, PartBytesMax)
-		return largest, err
+		if len(f.body) > FileBytesMax || f.decl.Format == "csv" && len(parts) < 2 || f.decl.Format != "csv" && len(parts) < 20 {
+			t.Fatalf("%s file of %d bytes in %d parts", f.decl.Format, len(f.body), len(parts))
+		}
+		var sizes []int
+		g.op.beforeSend = func(n int) error { sizes = append(sizes, n); return nil }
+		start := time.Now()
+		txs, err := g.op.PutFile(ctx, cycle, f.decl, f.body, f.sig, PartBytesMax)
+		g.op.beforeSend = nil
+		if err != nil {
+			t.Fatalf("a governed %s file of %d payments (%d bytes): %v", f.decl.Format, EntriesMax, len(f.body), err)
+		}
+		took := time.Since(start).Round(time.Millisecond)
+		if len(sizes) < len(parts)+EntriesMax/IndexEntriesMax || len(txs.Index) != (EntriesMax+IndexEntriesMax-1)/IndexEntriesMax {
+			t.Fatalf("%d transactions sent for %d parts and %d entries, %d IndexFile", len(sizes), len(parts), EntriesMax, len(txs.Index))
+		}
+		partMax, indexMax := 0, 0
+		for i, n := range sizes {
+			if i < len(parts) {
+				partMax = max(partMax, n)
+			} else {
+				indexMax = max(indexMax, n)
+			}
+			if n > 400_000 {
+				t.Errorf("transaction %d of %d is %d bytes, over 400 KB", i, len(sizes), n)
+			}
+		}
+		t.Logf("a governed %s file of %d payments, %d bytes: %d PutFilePart (largest %d bytes, parts of at most %d), %d IndexFile of at most %d entries (largest %d bytes, about %d a payment); %s",
+			f.decl.Format, EntriesMax, len(f.body), len(parts), partMax, PartBytesMax, len(sizes)-len(parts), IndexEntriesMax, indexMax, indexMax/IndexEntriesMax, took)
+		d, ok, err := g.op.Declared(ctx, cycle)
+		if err != nil || !ok || len(d.Status) != 2 {
+			t.Fatalf("declared %+v %v %v", d, ok, err)
+		}
+		for _, st := range d.Status {
+			if st.FileID != f.decl.FileID {
+				continue
+			}
+			if st.Status != "verified" || st.Indexed != EntriesMax || st.Entries != EntriesMax || st.Parts != len(parts) {
+				t.Fatalf("file %d state %+v; want verified in %d parts, %d of %d indexed", i, st, len(parts), EntriesMax, EntriesMax)
+			}
+		}
+		// The last payment of the file, recorded by the last IndexFile.
+		last := fmt.Sprintf("%s-%06d", f.decl.FileID, EntriesMax-1)
+		if p, ok, err := g.op.Payment(ctx, f.decl.Sender, last); err != nil || !ok || p.TxID != txs.Index[len(txs.Index)-1].Tx.ID {
+			t.Fatalf("payment %s: %+v found=%v %v; want it recorded by %s", last, p, ok, err, txs.Index[len(txs.Index)-1].Tx.ID)
+		}
 	}
-	small, err := put("S", 400)
-	if err != nil {
-		t.Fatalf("a governed file of 400 payments: %v", err)
-	}
-	perEntry := small / 400
-	t.Logf("a governed file of 400 payments: its verifying transaction is %d bytes (about %d a payment): at most about %d payments a file under %d bytes",
-		small, perEntry, RequestBytesMax/perEntry, RequestBytesMax)
-	start := time.Now()
-	_, err = put("B", 5000)
-	var tl *TooLargeError
-	if !errors.As(err, &tl) || !errors.Is(err, jobs.ErrLedgerRefused) || errors.Is(err, jobs.ErrLedgerUnavailable) {
-		t.Fatalf("a governed file of 5000 payments: %v; want a final TooLargeError", err)
-	}
-	t.Logf("a governed file of 5000 payments: refused in %s: %v", time.Since(start).Round(time.Millisecond), err)
 }

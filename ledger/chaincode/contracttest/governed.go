@@ -178,7 +178,56 @@ func (x *g) upload(who c, f *csvFile, body []byte, sig string, nparts int) map[s
 		}
 		out = who.ok("PutFilePart", x.cycle, f.sender, f.id, fmt.Sprint(i), string(p), s)
 	}
+	x.index(who, f.sender, f.id)
 	return out
+}
+
+// index calls IndexFile on a verified file until all its entries are
+// indexed, checking each call advances by at most 400 entries, and that one
+// more call is answered already_indexed. It answers the number of calls.
+func (x *g) index(who c, sender, id string) int {
+	x.t.Helper()
+	calls, prev := 0, 0
+	for {
+		out := who.ok("IndexFile", x.cycle, sender, id)
+		n, entries := int(out["indexed"].(float64)), int(out["entries"].(float64))
+		if out["status"] == "already_indexed" {
+			if n != entries || calls == 0 && entries > 0 {
+				x.t.Fatalf("IndexFile %s: already_indexed at %d of %d after %d calls", id, n, entries, calls)
+			}
+			// The file's state names each IndexFile transaction and the
+			// range it indexed: contiguous, in order, covering the file.
+			txs, _ := x.opc().query("GetFile", x.cycle, sender, id)["indexTxs"].([]any)
+			if len(txs) != calls {
+				x.t.Fatalf("IndexFile %s: %d calls, the file's state lists %d index transactions", id, calls, len(txs))
+			}
+			next := 0
+			for _, v := range txs {
+				m := v.(map[string]any)
+				if int(m["start"].(float64)) != next || m["entries"].(float64) < 1 || m["txId"] == "" {
+					x.t.Fatalf("IndexFile %s: index transactions %v are not contiguous from 0", id, txs)
+				}
+				next += int(m["entries"].(float64))
+			}
+			if next != entries {
+				x.t.Fatalf("IndexFile %s: index transactions cover %d of %d entries", id, next, entries)
+			}
+			return calls
+		}
+		calls++
+		if out["status"] != "indexed" || n <= prev || n-prev > 400 || n > entries || calls > entries {
+			x.t.Fatalf("IndexFile %s call %d: %v (before: %d indexed)", id, calls, out, prev)
+		}
+		prev = n
+	}
+}
+
+// indexRefused verifies a one-part file, then its IndexFile must be refused
+// with code: the ledger refuses the payments, not the file's signature.
+func (x *g) indexRefused(code string, who c, sender, id string, body []byte, sig string) string {
+	x.t.Helper()
+	eq(x.t, "verified", who.ok("PutFilePart", x.cycle, sender, id, "0", string(body), sig)["status"], "verified")
+	return who.refused(code, "IndexFile", x.cycle, sender, id)
 }
 
 // cut splits b after line breaks into at most n parts.
@@ -363,6 +412,19 @@ func RunGoverned(t *testing.T, l Governed) {
 		eq(t, "verifying tx", again["txId"], out["txId"])
 		x.client(a).refused("FILE_VERIFIED", "PutFilePart", x.cycle, fa.sender, fa.id, "2", string(parts[2])+"P\n", sigA)
 		x.client(a).refused("FILE_VERIFIED", "PutFilePart", x.cycle, fa.sender, fa.id, "3", "P\n", sigA)
+		// Verified, not indexed: nothing of it is a payment yet, and the
+		// cycle does not settle.
+		x.opc().notFound("GetPayment", fa.sender, x.run+"-A-2")
+		if msg := x.opc().refused("CYCLE_INCOMPLETE", "SettleCycle", x.cycle); !strings.Contains(msg, fa.id+" (verified, 0 of 3 entries indexed)") {
+			t.Errorf("CYCLE_INCOMPLETE should name %s as 0 of 3 entries indexed: %s", fa.id, msg)
+		}
+		// Another bank cannot index A's file; A (or the operator) can.
+		x.client(b).refused("NOT_AUTHORIZED", "IndexFile", x.cycle, fa.sender, fa.id)
+		x.admin(b).refused("NOT_AUTHORIZED", "IndexFile", x.cycle, fa.sender, fa.id)
+		x.client(a).refused("NOT_DECLARED", "IndexFile", x.cycle, fa.sender, x.run+"-A7")
+		x.client(b).refused("PART_ORDER", "IndexFile", x.cycle, fb.sender, fb.id) // not verified yet
+		eq(t, "index calls", x.index(x.client(a), fa.sender, fa.id), 1)
+		eq(t, "again", x.opc().ok("IndexFile", x.cycle, fa.sender, fa.id)["status"], "already_indexed")
 		x.opc().refused("FILE_VERIFIED", "DropFile", x.cycle, fa.sender, fa.id, "no")
 		x.opc().refused("FILE_VERIFIED", "ResetFile", x.cycle, fa.sender, fa.id)
 		// What the ledger holds is the bank's exact bytes, part by part.
@@ -458,10 +520,18 @@ func RunGoverned(t *testing.T, l Governed) {
 			msg := x.client(i).refused(code, "PutFilePart", x.cycle, f.sender, f.id, "0", string(bodies[f]), x.keys[f.sender].sig(bodies[f]))
 			t.Logf("%s: %s", f.id, msg)
 		}
-		try("REVERSAL_INVALID", revOther, b)
+		// A signed, well-formed file whose payments the ledger refuses is
+		// verified, then refused at its IndexFile.
+		tryIndex := func(code string, f *csvFile, i int) {
+			t.Helper()
+			msg := x.indexRefused(code, x.client(i), f.sender, f.id, bodies[f], x.keys[f.sender].sig(bodies[f]))
+			t.Logf("%s: %s", f.id, msg)
+		}
+		tryIndex("REVERSAL_INVALID", revOther, b)
 		try("FILE_REJECTED", revOther2, b)
 		try("FILE_REJECTED", preclaim, b)
-		try("DUPLICATE_PAYMENT", dup, a)
+		tryIndex("DUPLICATE_PAYMENT", dup, a)
+		x.opc().notFound("GetPayment", dup.sender, x.run+"-A-1-none")
 		try("DECLARED_MISMATCH", otherDay, a)
 		try("DECLARED_MISMATCH", lying, cc)
 		x.upload(x.client(a), good, bodies[good], x.keys[x.bic(a)].sig(bodies[good]), 1)
@@ -532,7 +602,7 @@ func RunGoverned(t *testing.T, l Governed) {
 	// one transaction, and BFT ordering (SmartBFT in this Fabric) takes at
 	// most 512,000 bytes a transaction, about 800 payments of a file.
 	const largeCSV = 500
-	t.Run("pacs.008 whole, a large CSV in many parts", func(t *testing.T) {
+	t.Run("pacs.008 in parts cut inside a comment and a tag, a large CSV in many parts", func(t *testing.T) {
 		x.t = t
 		x.newCycle()
 		created := time.Date(2026, 11, 24, 17, 45, 0, 0, time.UTC)
@@ -548,6 +618,17 @@ func RunGoverned(t *testing.T, l Governed) {
 		if err := gen.WriteXML(&xb, x.run+"-X1", settlement.BIC(x.bic(b)), settlement.Date(x.date), created, xp); err != nil {
 			t.Fatal(err)
 		}
+		// A bank's odd XML: a comment holding a whole transaction's markup
+		// before the first transaction. Cut inside that comment, and again
+		// in the middle of a tag, the parts must still mean the file: 40
+		// payments, not 41, and none lost at a cut.
+		first := bytes.Index(xb.Bytes(), []byte("<CdtTrfTxInf>"))
+		comment := []byte("<!-- not a payment: <CdtTrfTxInf><PmtId><EndToEndId>" + x.run + "-X-99</EndToEndId></PmtId></CdtTrfTxInf> -->\n")
+		odd := append(append(append([]byte{}, xb.Bytes()[:first]...), comment...), xb.Bytes()[first:]...)
+		xb.Reset()
+		xb.Write(odd)
+		cutInComment := first + len(comment)/2
+		cutInTag := bytes.Index(xb.Bytes()[xb.Len()/2:], []byte("<CdtTrfTxInf>")) + xb.Len()/2 + 4
 		if err := gen.WriteCSV(&cb, x.run+"-L1", settlement.BIC(x.bic(a)), settlement.Date(x.date), created, cp); err != nil {
 			t.Fatal(err)
 		}
@@ -560,14 +641,22 @@ func RunGoverned(t *testing.T, l Governed) {
 			{"sender": x.bic(a), "fileId": x.run + "-L1", "format": "csv", "sha256": sha(cb.Bytes()), "entries": largeCSV, "controlSum": fmt.Sprint(sumL)},
 		})
 		x.opc().ok("DeclareCycle", x.cycle, decl)
-		half := bytes.IndexByte(xb.Bytes()[xb.Len()/2:], '\n') + xb.Len()/2 + 1
-		x.client(b).refused("PART_BOUNDARY", "PutFilePart", x.cycle, x.bic(b), x.run+"-X1", "0", string(xb.Bytes()[:half]), "")
-		out := x.client(b).ok("PutFilePart", x.cycle, x.bic(b), x.run+"-X1", "0", xb.String(), x.keys[x.bic(b)].sig(xb.Bytes()))
+		xparts := [][]byte{xb.Bytes()[:cutInComment], xb.Bytes()[cutInComment:cutInTag], xb.Bytes()[cutInTag:]}
+		eq(t, "xml part 0", x.client(b).ok("PutFilePart", x.cycle, x.bic(b), x.run+"-X1", "0", string(xparts[0]), "")["status"], "stored")
+		eq(t, "xml part 1", x.client(b).ok("PutFilePart", x.cycle, x.bic(b), x.run+"-X1", "1", string(xparts[1]), "")["status"], "stored")
+		out := x.client(b).ok("PutFilePart", x.cycle, x.bic(b), x.run+"-X1", "2", string(xparts[2]), x.keys[x.bic(b)].sig(xb.Bytes()))
 		eq(t, "xml", out["status"], "verified")
+		eq(t, "xml parts", out["parts"], 3)
+		eq(t, "xml index calls", x.index(x.client(b), x.bic(b), x.run+"-X1"), 1)
+		x.opc().notFound("GetPayment", x.bic(b), x.run+"-X-99")
+		for _, i := range []int{0, 20, 39} {
+			eq(t, "xml payment", x.opc().query("GetPayment", x.bic(b), fmt.Sprintf("%s-X-%d", x.run, i))["amount"], "1000")
+		}
 		lf := &csvFile{id: x.run + "-L1", sender: x.bic(a), date: x.date}
 		out = x.upload(x.client(a), lf, cb.Bytes(), x.keys[x.bic(a)].sig(cb.Bytes()), 7) // Ed25519 over 7 parts
 		eq(t, "csv", out["status"], "verified")
 		eq(t, "parts", out["parts"], 7)
+		eq(t, "csv indexed", x.opc().query("GetFile", x.cycle, x.bic(a), x.run+"-L1")["indexed"], largeCSV)
 		x.as(x.op, Client).ok("SetCap", x.bic(a), "KRW", "999999999999")
 		res := x.as(x.op, Client).ok("SettleCycle", x.cycle)
 		eq(t, "payments", res["payments"], largeCSV+40)
@@ -608,14 +697,15 @@ func RunGoverned(t *testing.T, l Governed) {
 		wrongMsg, dWrong := rev(x.run+"-V4", x.bic(b), []gen.Reversal{{ID: x.run + "-RV-5", Original: x.xp[3], Reason: "AM05"}})
 		dWrong["format"] = "pacs.008"
 		x.opc().ok("DeclareCycle", x.cycle, js([]map[string]any{dOwn, dTheirs, dAgain, dWrong}))
-		x.client(a).refused("REVERSAL_INVALID", "PutFilePart", x.cycle, x.bic(a), x.run+"-V2", "0", string(theirs), x.keys[x.bic(a)].sig(theirs))
+		x.indexRefused("REVERSAL_INVALID", x.client(a), x.bic(a), x.run+"-V2", theirs, x.keys[x.bic(a)].sig(theirs))
 		x.client(b).refused("DECLARED_MISMATCH", "PutFilePart", x.cycle, x.bic(b), x.run+"-V4", "0", string(wrongMsg), x.keys[x.bic(b)].sig(wrongMsg))
 		out := x.client(b).ok("PutFilePart", x.cycle, x.bic(b), x.run+"-V1", "0", string(own), x.keys[x.bic(b)].sig(own))
 		eq(t, "status", out["status"], "verified")
 		eq(t, "message", out["message"], "pacs.007.001.09")
+		x.index(x.client(b), x.bic(b), x.run+"-V1")
 		// The same original twice: the first reversal is not settled yet, but
 		// it is on the ledger, so a second one is refused.
-		x.client(b).refused("REVERSAL_INVALID", "PutFilePart", x.cycle, x.bic(b), x.run+"-V3", "0", string(again), x.keys[x.bic(b)].sig(again))
+		x.indexRefused("REVERSAL_INVALID", x.client(b), x.bic(b), x.run+"-V3", again, x.keys[x.bic(b)].sig(again))
 		for _, id := range []string{x.run + "-V2", x.run + "-V3", x.run + "-V4"} {
 			x.opc().ok("DropFile", x.cycle, settleSender(id, x.bic(a), x.bic(b)), id, "refused by the ledger")
 		}
@@ -685,6 +775,7 @@ func RunGoverned(t *testing.T, l Governed) {
 		eq(t, "declared date", dv["files"].([]any)[0].(map[string]any)["businessDate"], late.date)
 		out := x.client(cc).ok("PutFilePart", x.cycle, late.sender, late.id, "0", string(body), x.keys[x.bic(cc)].sig(body))
 		eq(t, "status", out["status"], "verified")
+		x.index(x.client(cc), late.sender, late.id)
 		x.opc().ok("SetCap", x.bic(cc), "KRW", "1000000")
 		res := x.opc().ok("SettleCycle", x.cycle)
 		eq(t, "net C", netOf(t, res)[x.bic(cc)+" KRW"], "-500")
