@@ -88,7 +88,7 @@ const (
 // transaction, so no transaction grows with the file: a file's entries are
 // bounded by the chaincode's entriesPerFileMax (5000), its bytes by the
 // chaincode's fileBytesMax (8 MiB, 52 parts of PartBytesDefault: a pacs.008
-// of 5000 transactions is about 4.5 MB), CSV and ISO 20022 alike.
+// of 5000 transactions is about 2.1 MB), CSV and ISO 20022 alike.
 // The service's intake refuses a larger file to its bank (FILE_TOO_LARGE,
 // TOO_MANY_RECORDS) on the governed path: the bank splits it into files of
 // its own, each signed, since nobody else can.
