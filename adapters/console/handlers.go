@@ -433,6 +433,72 @@ type cycleData struct {
 	Stages      []postgres.StageRecord
 	Errors      []postgres.StepError
 	Positions   []currencyPositions
+	Hash        positionsHash
+}
+
+// positionsHash is "the hash written to the ledger": the fingerprint
+// (settlement.PositionsSHA256) of the positions the ledger settled the
+// cycle on, as its GetCycle answers them, beside the same fingerprint of
+// Postgres's positions. One function computes both, so a difference is a
+// difference of the positions, never of two ways of hashing them.
+type positionsHash struct {
+	Show     bool
+	Postgres string
+	Ledger   string // "" until the ledger settled the cycle, or when it was not read
+	TxID     string // the ledger's settling transaction
+	Block    uint64
+	HasBlock bool
+	// Problem says why a side is missing; Mismatch that both are there
+	// and differ; TxDiffers that Postgres recorded another settling
+	// transaction than the one the ledger names.
+	Problem   string
+	Mismatch  bool
+	TxDiffers bool
+}
+
+func (s *Server) positionsHash(r *http.Request, c settlement.Cycle, ps []settlement.Position, settleTx string) positionsHash {
+	h := positionsHash{Show: len(ps) > 0 || !c.Stage.Before(settlement.StageSettled)}
+	if !h.Show {
+		return h
+	}
+	var err error
+	if h.Postgres, err = settlement.PositionsSHA256(ps); err != nil {
+		h.Problem = "Postgres's positions cannot be hashed: " + err.Error()
+		return h
+	}
+	if s.cfg.Ledger == nil {
+		h.Problem = "this console was started without the ledger: only Postgres's hash is shown"
+		return h
+	}
+	lc, ok, err := s.cfg.Ledger.Cycle(r.Context(), c.ID)
+	switch {
+	case err != nil:
+		h.Problem = "the ledger could not be read: " + err.Error()
+		return h
+	case !ok || !lc.Settled():
+		h.Problem = "the ledger has not settled this cycle yet"
+		return h
+	}
+	lps := make([]settlement.Position, 0, len(lc.Positions))
+	for _, p := range lc.Positions {
+		lps = append(lps, settlement.Position{Bank: p.Bank, Currency: p.Currency, Net: p.Net})
+	}
+	if h.Ledger, err = settlement.PositionsSHA256(lps); err != nil {
+		h.Problem = "the ledger's positions cannot be hashed: " + err.Error()
+		h.Mismatch = true
+		return h
+	}
+	h.Mismatch = h.Ledger != h.Postgres
+	h.TxID = lc.TxID
+	h.TxDiffers = settleTx != "" && lc.TxID != "" && settleTx != lc.TxID
+	if lc.TxID != "" {
+		if lt, err := s.cfg.Ledger.Tx(r.Context(), lc.TxID); err == nil {
+			h.Block, h.HasBlock = lt.Block, true
+		} else {
+			h.Problem = "the settling transaction's block could not be read: " + err.Error()
+		}
+	}
+	return h
 }
 
 // barPx is the width of a full bar (the cap).
@@ -553,6 +619,7 @@ func (s *Server) cyclePage(w http.ResponseWriter, r *http.Request, sess *session
 	}
 	matrix(d.Positions, obs)
 	d.SettleTx, d.SettleBlock = tx, block
+	d.Hash = s.positionsHash(r, c, ps, tx)
 	s.render(w, sess, http.StatusOK, "cycle", "Cycle "+c.ID, d, true)
 }
 
