@@ -264,6 +264,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /breaks", s.authed(RoleViewer, s.breaksPage))
 	s.mux.HandleFunc("GET /breaks.csv", s.authed(RoleViewer, s.breaksCSV))
 	s.mux.HandleFunc("GET /break", s.authed(RoleViewer, s.breakPage))
+	s.mux.HandleFunc("POST /break/acknowledge", s.authed(RoleOperator, s.breakAcknowledge))
 	s.mux.HandleFunc("POST /break/investigate", s.authed(RoleOperator, s.breakInvestigate))
 	s.mux.HandleFunc("POST /break/resolve", s.authed(RoleOperator, s.breakResolve))
 	s.mux.HandleFunc("POST /break/write-off", s.authed(RoleOperator, s.breakWriteOff))

@@ -23,6 +23,7 @@ import (
 	"settle/adapters/postgres"
 	"settle/approval"
 	"settle/jobs"
+	"settle/reconciliation"
 	"settle/settlement"
 )
 
@@ -664,7 +665,14 @@ func (s *Server) positionsCSV(w http.ResponseWriter, r *http.Request, sess *sess
 
 // --- breaks ---
 
-var breakStates = map[string]bool{"": true, "OPEN": true, "INVESTIGATING": true, "RESOLVED": true, "WRITTEN_OFF": true, "CLOSED": true}
+// breakStates are the states a listing filters on: the lifecycle's.
+var breakStates = func() map[string]bool {
+	m := map[string]bool{"": true}
+	for _, st := range reconciliation.States {
+		m[st] = true
+	}
+	return m
+}()
 
 type breaksData struct {
 	Date, State string
@@ -672,6 +680,7 @@ type breaksData struct {
 	Breaks      []postgres.BreakRow
 	Next        string // the next page's link, "" on the last
 	First       bool   // a later page: offer the first
+	Here        string // this page, where an acknowledgement from it returns
 }
 
 // breakCursor reads a page's start from the query (after_date,
@@ -707,7 +716,7 @@ func (s *Server) breaksFilter(w http.ResponseWriter, r *http.Request, sess *sess
 	}
 	st := q.Get("state")
 	if !breakStates[st] {
-		s.fail(w, r, sess, http.StatusBadRequest, "state %q: want OPEN, INVESTIGATING, RESOLVED, WRITTEN_OFF or CLOSED", cutName(st))
+		s.fail(w, r, sess, http.StatusBadRequest, "state %q: want %s or \"\" (any)", cutName(st), strings.Join(reconciliation.States, ", "))
 		return "", "", false
 	}
 	return d, st, true
@@ -728,8 +737,8 @@ func (s *Server) breaksPage(w http.ResponseWriter, r *http.Request, sess *sessio
 		s.storeError(w, r, sess, err)
 		return
 	}
-	data := breaksData{Date: string(d), State: st, States: []string{"OPEN", "INVESTIGATING", "RESOLVED", "WRITTEN_OFF", "CLOSED"}, Breaks: bs,
-		First: after.Key != ""}
+	data := breaksData{Date: string(d), State: st, States: reconciliation.States, Breaks: bs,
+		First: after.Key != "", Here: r.URL.RequestURI()}
 	if more {
 		last := bs[len(bs)-1]
 		next := url.Values{"date": {string(d)}, "state": {st}, "after_date": {string(last.Cycle)}, "after_kind": {last.Kind}, "after_key": {last.Key}}
@@ -766,6 +775,9 @@ type breakData struct {
 	Active   bool
 	Requests []approval.Request
 	Pending  bool
+	// CanAcknowledge: the break is OPEN, the one state the lifecycle
+	// acknowledges from (reconciliation.CheckMove).
+	CanAcknowledge bool
 }
 
 func validKey(k string) error {
@@ -802,7 +814,8 @@ func (s *Server) breakPage(w http.ResponseWriter, r *http.Request, sess *session
 		return
 	}
 	cur := h[len(h)-1]
-	d := breakData{Key: key, Current: cur, History: h, Active: cur.State == "OPEN" || cur.State == "INVESTIGATING", Requests: reqs}
+	d := breakData{Key: key, Current: cur, History: h, Active: reconciliation.Active(cur.State), Requests: reqs,
+		CanAcknowledge: cur.State == reconciliation.StateOpen}
 	for _, q := range reqs {
 		if q.Pending() {
 			d.Pending = true
@@ -846,18 +859,30 @@ func (s *Server) breakAction(w http.ResponseWriter, r *http.Request, sess *sessi
 		return
 	}
 	s.record(r, sess, action, key, "ok", n)
-	http.Redirect(w, r, "/break?key="+url.QueryEscape(key), http.StatusSeeOther)
+	dest := "/break?key=" + url.QueryEscape(key)
+	if next := r.PostForm.Get("next"); strings.HasPrefix(next, "/breaks") {
+		dest = safeNext(next) // back to the register it was acknowledged from
+	}
+	http.Redirect(w, r, dest, http.StatusSeeOther)
+}
+
+// breakAcknowledge: an operator has seen the break and owns it (OPEN ->
+// ACKNOWLEDGED), as `settle breaks acknowledge` does.
+func (s *Server) breakAcknowledge(w http.ResponseWriter, r *http.Request, sess *session) {
+	s.breakAction(w, r, sess, "break.acknowledge", false, func(key, n string) error {
+		return s.cfg.Store.SetBreakState(r.Context(), key, reconciliation.StateAcknowledged, n, sess.user.Name)
+	})
 }
 
 func (s *Server) breakInvestigate(w http.ResponseWriter, r *http.Request, sess *session) {
 	s.breakAction(w, r, sess, "break.investigate", false, func(key, n string) error {
-		return s.cfg.Store.SetBreakState(r.Context(), key, "INVESTIGATING", n, sess.user.Name)
+		return s.cfg.Store.SetBreakState(r.Context(), key, reconciliation.StateInvestigating, n, sess.user.Name)
 	})
 }
 
 func (s *Server) breakResolve(w http.ResponseWriter, r *http.Request, sess *session) {
 	s.breakAction(w, r, sess, "break.resolve", true, func(key, n string) error {
-		return s.cfg.Store.SetBreakState(r.Context(), key, "RESOLVED", n, sess.user.Name)
+		return s.cfg.Store.SetBreakState(r.Context(), key, reconciliation.StateResolved, n, sess.user.Name)
 	})
 }
 

@@ -583,13 +583,14 @@ func (j *JobStore) SaveLedgerTx(ctx context.Context, date settlement.Date, chunk
 	return err
 }
 
-// ActiveBreaks are the keys of a cycle's open or investigated breaks.
+// ActiveBreaks are the keys of a cycle's breaks still to be dealt with
+// (reconciliation.ActiveStates: open, acknowledged or investigated).
 func (j *JobStore) ActiveBreaks(ctx context.Context, date settlement.Date) (map[string]bool, error) {
 	id, err := j.cycleID(ctx, j.db, date)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := j.db.QueryContext(ctx, `SELECT break_key FROM current_recon_breaks WHERE cycle_id = $1 AND state = ANY($2)`, id, pq.StringArray{reconciliation.StateOpen, reconciliation.StateInvestigating})
+	rows, err := j.db.QueryContext(ctx, `SELECT break_key FROM current_recon_breaks WHERE cycle_id = $1 AND state = ANY($2)`, id, pq.StringArray(reconciliation.ActiveStates))
 	if err != nil {
 		return nil, err
 	}
