@@ -250,6 +250,43 @@ type stageMark struct {
 	State string // done, current, todo
 	At    time.Time
 	By    string
+	// Counts are what the step dealt with, where the record knows it
+	// (stepCounts); none for a step still to come.
+	Counts []stepCount
+}
+
+// stepCount is one figure of a step: "3 files", "1 reversal".
+type stepCount struct {
+	N    int64
+	What string
+}
+
+// count names n things, one or many.
+func count(n int64, one, many string) stepCount {
+	if n == 1 {
+		return stepCount{n, one}
+	}
+	return stepCount{n, many}
+}
+
+// stepCounts are the figures each step of the timeline shows: the files
+// taken and refused while OPEN, and moved in or out by deferral; the files,
+// payments and reversals FROZEN; the entries NETTED; the ledger
+// transactions and entries RECORDED. Later steps move no new figure the
+// record counts (the positions and breaks have pages of their own).
+func stepCounts(st settlement.Stage, c settlement.Cycle, n postgres.CycleCounts) []stepCount {
+	switch st {
+	case settlement.StageOpen:
+		return []stepCount{count(c.Files, "file", "files"), count(n.Rejected, "reject", "rejects"),
+			count(n.DeferredIn, "deferral in", "deferrals in"), count(n.DeferredOut, "deferral out", "deferrals out")}
+	case settlement.StageFrozen:
+		return []stepCount{count(c.Files, "file", "files"), count(c.Entries-n.Reversals, "payment", "payments"), count(n.Reversals, "reversal", "reversals")}
+	case settlement.StageNetted:
+		return []stepCount{count(c.Entries, "entry netted", "entries netted")}
+	case settlement.StageRecorded:
+		return []stepCount{count(n.LedgerTxs, "ledger transaction", "ledger transactions"), count(n.LedgerEntries, "entry on the ledger", "entries on the ledger")}
+	}
+	return nil
 }
 
 type cycleView struct {
@@ -318,6 +355,11 @@ func (s *Server) cycleView(r *http.Request, c settlement.Cycle) (cycleView, erro
 	}
 	if v.Counts, err = s.cfg.Store.CycleCounts(r.Context(), c.BusinessDate); err != nil {
 		return v, err
+	}
+	for i := range v.Timeline {
+		if m := &v.Timeline[i]; m.State != "todo" {
+			m.Counts = stepCounts(m.Stage, c, v.Counts)
+		}
 	}
 	v.Ledger = progressOf(c, v.Counts)
 	f, ok, err := s.cfg.Store.LastFailure(r.Context(), c.BusinessDate)
