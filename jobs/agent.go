@@ -25,8 +25,10 @@ type AgentStore interface {
 	// AgentConfirmation is the cycle's latest confirmation by the agent.
 	AgentConfirmation(ctx context.Context, date settlement.Date) (reconciliation.Confirmation, bool, error)
 	// Unconfirmed are the settled cycles the agent has not (yet) wholly
-	// confirmed, with when they settled and how far they are confirmed.
-	Unconfirmed(ctx context.Context) ([]UnconfirmedCycle, error)
+	// confirmed, with when they settled and how far they are confirmed,
+	// looking back from now (the caller's clock, the one stage times are
+	// written with).
+	Unconfirmed(ctx context.Context, now time.Time) ([]UnconfirmedCycle, error)
 }
 
 // AgentAnswer is one file of the agent's answers.

@@ -203,7 +203,7 @@ func (a *AgentIntake) take(ctx context.Context, f InboxFile) error {
 // has not wholly confirmed: an answer may name any of them (a UETR alone
 // does not say its cycle).
 func (a *AgentIntake) reconcileUnconfirmed(ctx context.Context) error {
-	cs, err := a.Store.Unconfirmed(ctx)
+	cs, err := a.Store.Unconfirmed(ctx, a.now())
 	if err != nil {
 		return err
 	}

@@ -7,11 +7,13 @@ import (
 )
 
 // Break states. A break's history is a list of events, never edited: it is
-// opened by a run, may be put under investigation and resolved by an
-// operator with a note, written off by two operators (four eyes), or
-// closed by a later run that no longer finds it.
+// opened by a run, acknowledged by an operator (seen, someone owns it), may
+// be put under investigation and resolved by an operator with a note,
+// written off by two operators (four eyes), or closed by a later run that
+// no longer finds it.
 const (
 	StateOpen          = "OPEN"
+	StateAcknowledged  = "ACKNOWLEDGED" // an operator has seen it and owns it; nothing is decided yet
 	StateInvestigating = "INVESTIGATING"
 	StateResolved      = "RESOLVED"
 	StateWrittenOff    = "WRITTEN_OFF" // requested by one operator, approved by another
@@ -19,7 +21,7 @@ const (
 )
 
 // States are the break states, in the order a listing offers them.
-var States = []string{StateOpen, StateInvestigating, StateResolved, StateWrittenOff, StateClosed}
+var States = []string{StateOpen, StateAcknowledged, StateInvestigating, StateResolved, StateWrittenOff, StateClosed}
 
 // Who moves a break.
 type Mover int
@@ -55,10 +57,16 @@ var (
 	ErrFourEyes = errors.New("four eyes: a write-off must be requested by one operator and approved by another (settle breaks write-off, then settle breaks approve)")
 )
 
-// Active tells whether a break in state is still to be dealt with: open or
-// under investigation. Only an active break moves, except that a run opens
-// anew one it finds again after it was resolved, written off or closed.
-func Active(state string) bool { return state == StateOpen || state == StateInvestigating }
+// Active tells whether a break in state is still to be dealt with: open,
+// acknowledged or under investigation. Only an active break moves, except
+// that a run opens anew one it finds again after it was resolved, written
+// off or closed.
+func Active(state string) bool {
+	return state == StateOpen || state == StateAcknowledged || state == StateInvestigating
+}
+
+// ActiveStates are the states Active accepts, for a query.
+var ActiveStates = []string{StateOpen, StateAcknowledged, StateInvestigating}
 
 // CheckMove tells whether a break may make the move m: nil if it may, or
 // the rule it breaks. The rules:
@@ -66,6 +74,7 @@ func Active(state string) bool { return state == StateOpen || state == StateInve
 //	to             from              by          note
 //	OPEN           none or inactive  run         -
 //	CLOSED         active            run         ClosedGone
+//	ACKNOWLEDGED   OPEN              operator    optional; who, required
 //	INVESTIGATING  active            operator    optional; who, required
 //	RESOLVED       active            operator    required, and who
 //	WRITTEN_OFF    active            four eyes   required (the request's), and who
@@ -73,11 +82,11 @@ func CheckMove(m Move) error {
 	switch {
 	case m.To == StateWrittenOff && m.By != ByFourEyes:
 		return ErrFourEyes
-	case m.By == ByOperator && m.To != StateInvestigating && m.To != StateResolved,
+	case m.By == ByOperator && m.To != StateAcknowledged && m.To != StateInvestigating && m.To != StateResolved,
 		m.By == ByRun && m.To != StateOpen && m.To != StateClosed,
 		m.By == ByFourEyes && m.To != StateWrittenOff:
 		return fmt.Errorf("%w: to %s", ErrBreakState, m.To)
-	case m.By != ByRun && (m.Actor == "" || m.To != StateInvestigating && m.Note == ""):
+	case m.By != ByRun && (m.Actor == "" || m.To != StateInvestigating && m.To != StateAcknowledged && m.Note == ""):
 		return ErrNoteRequired
 	case m.By == ByRun && m.To == StateClosed && m.Note != ClosedGone:
 		return fmt.Errorf("%w: a run closes a break only as %q", ErrBreakState, ClosedGone)
@@ -90,6 +99,11 @@ func CheckMove(m Move) error {
 		return fmt.Errorf("%s: %w", m.Key, ErrNoBreak)
 	case !Active(m.From):
 		return fmt.Errorf("%w: %s is %s", ErrBreakState, m.Key, m.From)
+	case m.To == StateAcknowledged && m.From != StateOpen:
+		// Acknowledging is the first step an operator takes; a break
+		// already acknowledged or under investigation is owned already,
+		// and nothing goes back to OPEN but a run's re-finding.
+		return fmt.Errorf("%w: %s is %s; only an OPEN break is acknowledged", ErrBreakState, m.Key, m.From)
 	}
 	return nil
 }

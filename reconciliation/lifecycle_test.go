@@ -22,6 +22,7 @@ func TestBreakMoves(t *testing.T) {
 	allowed := map[string]rule{
 		StateOpen:          {ByRun, inactive},
 		StateClosed:        {ByRun, active},
+		StateAcknowledged:  {ByOperator, func(s string) bool { return s == StateOpen }},
 		StateInvestigating: {ByOperator, active},
 		StateResolved:      {ByOperator, active},
 		StateWrittenOff:    {ByFourEyes, active},
@@ -45,7 +46,7 @@ func TestBreakMoves(t *testing.T) {
 			}
 		}
 	}
-	if len(States) != 5 {
+	if len(States) != 6 {
 		t.Fatalf("states: %v", States)
 	}
 }
@@ -87,6 +88,56 @@ func TestBreakMoveRefusals(t *testing.T) {
 		})
 	}
 	if err := CheckMove(Move{Key: "k9", From: StateClosed, To: StateResolved, By: ByOperator, Note: "n", Actor: "a"}); err == nil || err.Error() != "break state change not allowed: k9 is CLOSED" {
+		t.Errorf("message: %v", err)
+	}
+}
+
+// TestAcknowledgeMoves: OPEN -> ACKNOWLEDGED is an operator's step (who is
+// required, a note is not); from ACKNOWLEDGED a break is investigated,
+// resolved, written off with four eyes or closed by a run, and never goes
+// back to OPEN or is acknowledged twice.
+func TestAcknowledgeMoves(t *testing.T) {
+	const ack = StateAcknowledged
+	cases := []struct {
+		name string
+		m    Move
+		want error
+	}{
+		{"open to acknowledged", Move{Key: "k", From: StateOpen, To: ack, By: ByOperator, Actor: "ops1"}, nil},
+		{"with a note", Move{Key: "k", From: StateOpen, To: ack, By: ByOperator, Note: "mine, looking at it tonight", Actor: "ops1"}, nil},
+		{"nobody named", Move{Key: "k", From: StateOpen, To: ack, By: ByOperator, Note: "n"}, ErrNoteRequired},
+		{"no such break", Move{Key: "k", To: ack, By: ByOperator, Actor: "ops1"}, ErrNoBreak},
+		{"by a run", Move{Key: "k", From: StateOpen, To: ack, By: ByRun, Note: ClosedGone}, ErrBreakState},
+		{"by four eyes", Move{Key: "k", From: StateOpen, To: ack, By: ByFourEyes, Note: "n", Actor: "a, approved by b"}, ErrBreakState},
+		{"twice", Move{Key: "k", From: ack, To: ack, By: ByOperator, Actor: "ops1"}, ErrBreakState},
+		{"from investigating", Move{Key: "k", From: StateInvestigating, To: ack, By: ByOperator, Actor: "ops1"}, ErrBreakState},
+		{"from resolved", Move{Key: "k", From: StateResolved, To: ack, By: ByOperator, Actor: "ops1"}, ErrBreakState},
+		{"from written off", Move{Key: "k", From: StateWrittenOff, To: ack, By: ByOperator, Actor: "ops1"}, ErrBreakState},
+		{"from closed", Move{Key: "k", From: StateClosed, To: ack, By: ByOperator, Actor: "ops1"}, ErrBreakState},
+		// Out of ACKNOWLEDGED.
+		{"to investigating", Move{Key: "k", From: ack, To: StateInvestigating, By: ByOperator, Actor: "ops1"}, nil},
+		{"to resolved", Move{Key: "k", From: ack, To: StateResolved, By: ByOperator, Note: "replayed", Actor: "ops1"}, nil},
+		{"to resolved without note", Move{Key: "k", From: ack, To: StateResolved, By: ByOperator, Actor: "ops1"}, ErrNoteRequired},
+		{"written off with four eyes", Move{Key: "k", From: ack, To: StateWrittenOff, By: ByFourEyes, Note: "fee", Actor: "a, approved by b"}, nil},
+		{"written off alone", Move{Key: "k", From: ack, To: StateWrittenOff, By: ByOperator, Note: "fee", Actor: "a"}, ErrFourEyes},
+		{"closed by a run", Move{Key: "k", From: ack, To: StateClosed, By: ByRun, Note: ClosedGone}, nil},
+		{"back to open by a run", Move{Key: "k", From: ack, To: StateOpen, By: ByRun}, ErrBreakState},
+		{"back to open by an operator", Move{Key: "k", From: ack, To: StateOpen, By: ByOperator, Note: "n", Actor: "a"}, ErrBreakState},
+		{"closed by an operator", Move{Key: "k", From: ack, To: StateClosed, By: ByOperator, Note: "n", Actor: "a"}, ErrBreakState},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckMove(tc.m)
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("%+v: %v, want %v", tc.m, err, tc.want)
+			}
+		})
+	}
+	if !Active(StateAcknowledged) {
+		t.Error("an acknowledged break is still to be dealt with")
+	}
+	if err := CheckMove(Move{Key: "k7", From: StateInvestigating, To: StateAcknowledged, By: ByOperator, Actor: "a"}); err == nil ||
+		err.Error() != "break state change not allowed: k7 is INVESTIGATING; only an OPEN break is acknowledged" {
 		t.Errorf("message: %v", err)
 	}
 }

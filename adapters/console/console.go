@@ -83,9 +83,13 @@ type SFTPControl interface {
 }
 
 // LedgerReader reads a committed transaction back from the ledger: its
-// block, its endorsers and who submitted it (jobs.Ledger.Tx).
+// block, its endorsers and who submitted it (jobs.Ledger.Tx); and a cycle
+// as the ledger holds it (jobs.Ledger.Cycle, the chaincode's GetCycle):
+// the positions it settled and the settling transaction, whose hash the
+// Positions page compares with Postgres's.
 type LedgerReader interface {
 	Tx(ctx context.Context, txID string) (jobs.LedgerTx, error)
+	Cycle(ctx context.Context, cycle string) (jobs.LedgerCycle, bool, error)
 }
 
 // Chain is the channel as its peers hold it, for the Ledger page: each
@@ -260,6 +264,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /breaks", s.authed(RoleViewer, s.breaksPage))
 	s.mux.HandleFunc("GET /breaks.csv", s.authed(RoleViewer, s.breaksCSV))
 	s.mux.HandleFunc("GET /break", s.authed(RoleViewer, s.breakPage))
+	s.mux.HandleFunc("POST /break/acknowledge", s.authed(RoleOperator, s.breakAcknowledge))
 	s.mux.HandleFunc("POST /break/investigate", s.authed(RoleOperator, s.breakInvestigate))
 	s.mux.HandleFunc("POST /break/resolve", s.authed(RoleOperator, s.breakResolve))
 	s.mux.HandleFunc("POST /break/write-off", s.authed(RoleOperator, s.breakWriteOff))

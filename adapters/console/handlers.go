@@ -23,6 +23,7 @@ import (
 	"settle/adapters/postgres"
 	"settle/approval"
 	"settle/jobs"
+	"settle/reconciliation"
 	"settle/settlement"
 )
 
@@ -249,6 +250,43 @@ type stageMark struct {
 	State string // done, current, todo
 	At    time.Time
 	By    string
+	// Counts are what the step dealt with, where the record knows it
+	// (stepCounts); none for a step still to come.
+	Counts []stepCount
+}
+
+// stepCount is one figure of a step: "3 files", "1 reversal".
+type stepCount struct {
+	N    int64
+	What string
+}
+
+// count names n things, one or many.
+func count(n int64, one, many string) stepCount {
+	if n == 1 {
+		return stepCount{n, one}
+	}
+	return stepCount{n, many}
+}
+
+// stepCounts are the figures each step of the timeline shows: the files
+// taken and refused while OPEN, and moved in or out by deferral; the files,
+// payments and reversals FROZEN; the entries NETTED; the ledger
+// transactions and entries RECORDED. Later steps move no new figure the
+// record counts (the positions and breaks have pages of their own).
+func stepCounts(st settlement.Stage, c settlement.Cycle, n postgres.CycleCounts) []stepCount {
+	switch st {
+	case settlement.StageOpen:
+		return []stepCount{count(c.Files, "file", "files"), count(n.Rejected, "reject", "rejects"),
+			count(n.DeferredIn, "deferral in", "deferrals in"), count(n.DeferredOut, "deferral out", "deferrals out")}
+	case settlement.StageFrozen:
+		return []stepCount{count(c.Files, "file", "files"), count(c.Entries-n.Reversals, "payment", "payments"), count(n.Reversals, "reversal", "reversals")}
+	case settlement.StageNetted:
+		return []stepCount{count(c.Entries, "entry netted", "entries netted")}
+	case settlement.StageRecorded:
+		return []stepCount{count(n.LedgerTxs, "ledger transaction", "ledger transactions"), count(n.LedgerEntries, "entry on the ledger", "entries on the ledger")}
+	}
+	return nil
 }
 
 type cycleView struct {
@@ -317,6 +355,11 @@ func (s *Server) cycleView(r *http.Request, c settlement.Cycle) (cycleView, erro
 	}
 	if v.Counts, err = s.cfg.Store.CycleCounts(r.Context(), c.BusinessDate); err != nil {
 		return v, err
+	}
+	for i := range v.Timeline {
+		if m := &v.Timeline[i]; m.State != "todo" {
+			m.Counts = stepCounts(m.Stage, c, v.Counts)
+		}
 	}
 	v.Ledger = progressOf(c, v.Counts)
 	f, ok, err := s.cfg.Store.LastFailure(r.Context(), c.BusinessDate)
@@ -433,6 +476,72 @@ type cycleData struct {
 	Stages      []postgres.StageRecord
 	Errors      []postgres.StepError
 	Positions   []currencyPositions
+	Hash        positionsHash
+}
+
+// positionsHash is "the hash written to the ledger": the fingerprint
+// (settlement.PositionsSHA256) of the positions the ledger settled the
+// cycle on, as its GetCycle answers them, beside the same fingerprint of
+// Postgres's positions. One function computes both, so a difference is a
+// difference of the positions, never of two ways of hashing them.
+type positionsHash struct {
+	Show     bool
+	Postgres string
+	Ledger   string // "" until the ledger settled the cycle, or when it was not read
+	TxID     string // the ledger's settling transaction
+	Block    uint64
+	HasBlock bool
+	// Problem says why a side is missing; Mismatch that both are there
+	// and differ; TxDiffers that Postgres recorded another settling
+	// transaction than the one the ledger names.
+	Problem   string
+	Mismatch  bool
+	TxDiffers bool
+}
+
+func (s *Server) positionsHash(r *http.Request, c settlement.Cycle, ps []settlement.Position, settleTx string) positionsHash {
+	h := positionsHash{Show: len(ps) > 0 || !c.Stage.Before(settlement.StageSettled)}
+	if !h.Show {
+		return h
+	}
+	var err error
+	if h.Postgres, err = settlement.PositionsSHA256(ps); err != nil {
+		h.Problem = "Postgres's positions cannot be hashed: " + err.Error()
+		return h
+	}
+	if s.cfg.Ledger == nil {
+		h.Problem = "this console was started without the ledger: only Postgres's hash is shown"
+		return h
+	}
+	lc, ok, err := s.cfg.Ledger.Cycle(r.Context(), c.ID)
+	switch {
+	case err != nil:
+		h.Problem = "the ledger could not be read: " + err.Error()
+		return h
+	case !ok || !lc.Settled():
+		h.Problem = "the ledger has not settled this cycle yet"
+		return h
+	}
+	lps := make([]settlement.Position, 0, len(lc.Positions))
+	for _, p := range lc.Positions {
+		lps = append(lps, settlement.Position{Bank: p.Bank, Currency: p.Currency, Net: p.Net})
+	}
+	if h.Ledger, err = settlement.PositionsSHA256(lps); err != nil {
+		h.Problem = "the ledger's positions cannot be hashed: " + err.Error()
+		h.Mismatch = true
+		return h
+	}
+	h.Mismatch = h.Ledger != h.Postgres
+	h.TxID = lc.TxID
+	h.TxDiffers = settleTx != "" && lc.TxID != "" && settleTx != lc.TxID
+	if lc.TxID != "" {
+		if lt, err := s.cfg.Ledger.Tx(r.Context(), lc.TxID); err == nil {
+			h.Block, h.HasBlock = lt.Block, true
+		} else {
+			h.Problem = "the settling transaction's block could not be read: " + err.Error()
+		}
+	}
+	return h
 }
 
 // barPx is the width of a full bar (the cap).
@@ -553,6 +662,7 @@ func (s *Server) cyclePage(w http.ResponseWriter, r *http.Request, sess *session
 	}
 	matrix(d.Positions, obs)
 	d.SettleTx, d.SettleBlock = tx, block
+	d.Hash = s.positionsHash(r, c, ps, tx)
 	s.render(w, sess, http.StatusOK, "cycle", "Cycle "+c.ID, d, true)
 }
 
@@ -597,7 +707,14 @@ func (s *Server) positionsCSV(w http.ResponseWriter, r *http.Request, sess *sess
 
 // --- breaks ---
 
-var breakStates = map[string]bool{"": true, "OPEN": true, "INVESTIGATING": true, "RESOLVED": true, "WRITTEN_OFF": true, "CLOSED": true}
+// breakStates are the states a listing filters on: the lifecycle's.
+var breakStates = func() map[string]bool {
+	m := map[string]bool{"": true}
+	for _, st := range reconciliation.States {
+		m[st] = true
+	}
+	return m
+}()
 
 type breaksData struct {
 	Date, State string
@@ -605,6 +722,7 @@ type breaksData struct {
 	Breaks      []postgres.BreakRow
 	Next        string // the next page's link, "" on the last
 	First       bool   // a later page: offer the first
+	Here        string // this page, where an acknowledgement from it returns
 }
 
 // breakCursor reads a page's start from the query (after_date,
@@ -640,7 +758,7 @@ func (s *Server) breaksFilter(w http.ResponseWriter, r *http.Request, sess *sess
 	}
 	st := q.Get("state")
 	if !breakStates[st] {
-		s.fail(w, r, sess, http.StatusBadRequest, "state %q: want OPEN, INVESTIGATING, RESOLVED, WRITTEN_OFF or CLOSED", cutName(st))
+		s.fail(w, r, sess, http.StatusBadRequest, "state %q: want %s or \"\" (any)", cutName(st), strings.Join(reconciliation.States, ", "))
 		return "", "", false
 	}
 	return d, st, true
@@ -661,8 +779,8 @@ func (s *Server) breaksPage(w http.ResponseWriter, r *http.Request, sess *sessio
 		s.storeError(w, r, sess, err)
 		return
 	}
-	data := breaksData{Date: string(d), State: st, States: []string{"OPEN", "INVESTIGATING", "RESOLVED", "WRITTEN_OFF", "CLOSED"}, Breaks: bs,
-		First: after.Key != ""}
+	data := breaksData{Date: string(d), State: st, States: reconciliation.States, Breaks: bs,
+		First: after.Key != "", Here: r.URL.RequestURI()}
 	if more {
 		last := bs[len(bs)-1]
 		next := url.Values{"date": {string(d)}, "state": {st}, "after_date": {string(last.Cycle)}, "after_kind": {last.Kind}, "after_key": {last.Key}}
@@ -699,6 +817,9 @@ type breakData struct {
 	Active   bool
 	Requests []approval.Request
 	Pending  bool
+	// CanAcknowledge: the break is OPEN, the one state the lifecycle
+	// acknowledges from (reconciliation.CheckMove).
+	CanAcknowledge bool
 }
 
 func validKey(k string) error {
@@ -735,7 +856,8 @@ func (s *Server) breakPage(w http.ResponseWriter, r *http.Request, sess *session
 		return
 	}
 	cur := h[len(h)-1]
-	d := breakData{Key: key, Current: cur, History: h, Active: cur.State == "OPEN" || cur.State == "INVESTIGATING", Requests: reqs}
+	d := breakData{Key: key, Current: cur, History: h, Active: reconciliation.Active(cur.State), Requests: reqs,
+		CanAcknowledge: cur.State == reconciliation.StateOpen}
 	for _, q := range reqs {
 		if q.Pending() {
 			d.Pending = true
@@ -779,18 +901,30 @@ func (s *Server) breakAction(w http.ResponseWriter, r *http.Request, sess *sessi
 		return
 	}
 	s.record(r, sess, action, key, "ok", n)
-	http.Redirect(w, r, "/break?key="+url.QueryEscape(key), http.StatusSeeOther)
+	dest := "/break?key=" + url.QueryEscape(key)
+	if next := r.PostForm.Get("next"); strings.HasPrefix(next, "/breaks") {
+		dest = safeNext(next) // back to the register it was acknowledged from
+	}
+	http.Redirect(w, r, dest, http.StatusSeeOther)
+}
+
+// breakAcknowledge: an operator has seen the break and owns it (OPEN ->
+// ACKNOWLEDGED), as `settle breaks acknowledge` does.
+func (s *Server) breakAcknowledge(w http.ResponseWriter, r *http.Request, sess *session) {
+	s.breakAction(w, r, sess, "break.acknowledge", false, func(key, n string) error {
+		return s.cfg.Store.SetBreakState(r.Context(), key, reconciliation.StateAcknowledged, n, sess.user.Name)
+	})
 }
 
 func (s *Server) breakInvestigate(w http.ResponseWriter, r *http.Request, sess *session) {
 	s.breakAction(w, r, sess, "break.investigate", false, func(key, n string) error {
-		return s.cfg.Store.SetBreakState(r.Context(), key, "INVESTIGATING", n, sess.user.Name)
+		return s.cfg.Store.SetBreakState(r.Context(), key, reconciliation.StateInvestigating, n, sess.user.Name)
 	})
 }
 
 func (s *Server) breakResolve(w http.ResponseWriter, r *http.Request, sess *session) {
 	s.breakAction(w, r, sess, "break.resolve", true, func(key, n string) error {
-		return s.cfg.Store.SetBreakState(r.Context(), key, "RESOLVED", n, sess.user.Name)
+		return s.cfg.Store.SetBreakState(r.Context(), key, reconciliation.StateResolved, n, sess.user.Name)
 	})
 }
 

@@ -60,6 +60,9 @@ type world struct {
 	// chain is the Ledger page's channel, a stand-in for the peers (the
 	// real ones in e2e's TestConsoleLedgerFromFabric).
 	chain *chainStub
+	// view is the ledger as the console reads it (Config.Ledger): the
+	// memory ledger, whose answers a test may tamper with.
+	view *ledgerView
 
 	mu  sync.Mutex
 	now time.Time
@@ -77,6 +80,7 @@ func newWorld(t *testing.T) *world {
 	w := &world{t: t, ctx: context.Background(), pg: s, root: t.TempDir(), ledger: newMemLedger(),
 		quiet: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		now:   time.Date(2026, 11, 24, 10, 0, 0, 0, loc), chain: &chainStub{}}
+	w.view = &ledgerView{memLedger: w.ledger}
 	w.store = s.Jobs(func(context.Context, *sql.Tx, jobs.Event) error { return nil }, "test")
 	var err error
 	if w.inbox, err = sftp.NewStorage(filepath.Join(w.root, "sftp"), w.quiet); err != nil {
@@ -117,7 +121,7 @@ func newWorld(t *testing.T) *world {
 			return w.pipeline().Defer(ctx, d)
 		}}
 	w.con, err = console.New(console.Config{Store: w.store, Accounts: s, Now: w.clock, Log: w.quiet, Archive: w.arc, Acks: s,
-		Tracer: &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: w.arc, Txs: w.ledger, Files: w.store}, Approver: w.approver, Ledger: w.ledger, Chain: w.chain, LagBlocks: 2, Schedule: `the cycle at cron "0 1 * * 1-5" in Asia/Seoul`,
+		Tracer: &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: w.arc, Txs: w.ledger, Files: w.store}, Approver: w.approver, Ledger: w.view, Chain: w.chain, LagBlocks: 2, Schedule: `the cycle at cron "0 1 * * 1-5" in Asia/Seoul`,
 		RunCycle: func(ctx context.Context, d settlement.Date) (settlement.Cycle, error) {
 			return w.pipeline().Run(ctx, d)
 		}})
@@ -127,6 +131,33 @@ func newWorld(t *testing.T) *world {
 	w.srv = httptest.NewServer(w.con)
 	t.Cleanup(w.srv.Close)
 	return w
+}
+
+// ledgerView is the memory ledger as the console reads it, with the cycle
+// it answers passed through tamper when a test sets one: a ledger that
+// settled other positions than Postgres holds.
+type ledgerView struct {
+	*memLedger
+	mu     sync.Mutex
+	tamper func(*jobs.LedgerCycle)
+}
+
+func (v *ledgerView) Cycle(ctx context.Context, cycle string) (jobs.LedgerCycle, bool, error) {
+	c, ok, err := v.memLedger.Cycle(ctx, cycle)
+	v.mu.Lock()
+	f := v.tamper
+	v.mu.Unlock()
+	if f != nil && err == nil {
+		c.Positions = append([]reconciliation.NetPosition(nil), c.Positions...) // the ledger's own stays as it is
+		f(&c)
+	}
+	return c, ok, err
+}
+
+func (v *ledgerView) setTamper(f func(*jobs.LedgerCycle)) {
+	v.mu.Lock()
+	v.tamper = f
+	v.mu.Unlock()
 }
 
 func (w *world) clock() time.Time {

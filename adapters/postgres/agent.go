@@ -168,15 +168,16 @@ func (j *JobStore) AgentConfirmation(ctx context.Context, date settlement.Date) 
 // its breaks say so) and is reconciled on request, not after every answer.
 const unconfirmedAge = "31 days"
 
-// Unconfirmed lists the cycles settled in the last 31 days whose latest
-// confirmation is not CONFIRMED (or that have none), oldest first.
-func (j *JobStore) Unconfirmed(ctx context.Context) ([]jobs.UnconfirmedCycle, error) {
+// Unconfirmed lists the cycles settled in the 31 days before now whose
+// latest confirmation is not CONFIRMED (or that have none), oldest first.
+// now is the caller's clock, which wrote the stage times (UpdateCycle).
+func (j *JobStore) Unconfirmed(ctx context.Context, now time.Time) ([]jobs.UnconfirmedCycle, error) {
 	rows, err := j.db.QueryContext(ctx, `SELECT c.business_date::text, s.at, coalesce((SELECT a.status FROM agent_confirmations a
 			WHERE a.cycle_id = c.id ORDER BY a.id DESC LIMIT 1), 'NOT_YET') AS status
 		FROM cycles c JOIN cycle_stages s ON s.cycle_id = c.id AND s.to_stage = $1
-		WHERE c.seq = 1 AND s.at > now() - interval '`+unconfirmedAge+`'
+		WHERE c.seq = 1 AND s.at > $2::timestamptz - interval '`+unconfirmedAge+`'
 		  AND EXISTS (SELECT 1 FROM net_positions p WHERE p.cycle_id = c.id AND p.net <> 0)
-		ORDER BY c.business_date LIMIT 1000`, string(settlement.StageSettled))
+		ORDER BY c.business_date LIMIT 1000`, string(settlement.StageSettled), now)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,91 @@ func openBreak(t *testing.T, j *postgres.JobStore, date settlement.Date, subject
 	return b.Key()
 }
 
+// TestBreakAcknowledged: on the real register, an open break is
+// acknowledged by an operator (a row appended, nothing edited), listed and
+// counted as active; it is not acknowledged twice nor by nobody; from there
+// it is investigated, and a second break acknowledged is written off with
+// four eyes; the table's CHECK takes ACKNOWLEDGED (migration 0070) and
+// still refuses a state the lifecycle does not know.
+func TestBreakAcknowledged(t *testing.T) {
+	s, _ := pgtest.NewStore(t)
+	ctx := context.Background()
+	j := s.Jobs(nil, "test")
+	const date = settlement.Date("2026-11-24")
+	key := openBreak(t, j, date, "SHBKKRSE/SH-1")
+
+	if err := j.SetBreakState(ctx, key, reconciliation.StateAcknowledged, "", ""); !errors.Is(err, postgres.ErrNoteRequired) {
+		t.Fatalf("acknowledged by nobody: %v", err)
+	}
+	if err := j.SetBreakState(ctx, "no-such", reconciliation.StateAcknowledged, "", "alice"); !errors.Is(err, postgres.ErrNoBreak) {
+		t.Fatalf("unknown break: %v", err)
+	}
+	if err := j.SetBreakState(ctx, key, reconciliation.StateAcknowledged, "", "alice"); err != nil {
+		t.Fatalf("acknowledge: %v", err)
+	}
+	if err := j.SetBreakState(ctx, key, reconciliation.StateAcknowledged, "mine too", "bob"); !errors.Is(err, postgres.ErrBreakState) {
+		t.Fatalf("acknowledged twice: %v", err)
+	}
+	bs, err := j.Breaks(ctx, date, reconciliation.StateAcknowledged)
+	if err != nil || len(bs) != 1 || bs[0].Key != key || bs[0].Actor != "alice" {
+		t.Fatalf("acknowledged breaks: %+v %v", bs, err)
+	}
+	if bs, _ := j.Breaks(ctx, date, reconciliation.StateOpen); len(bs) != 0 {
+		t.Fatalf("still listed open: %+v", bs)
+	}
+	active, err := j.ActiveBreaks(ctx, date)
+	if err != nil || !active[key] {
+		t.Fatalf("an acknowledged break is still active: %v %v", active, err)
+	}
+	if err := j.SetBreakState(ctx, key, reconciliation.StateInvestigating, "asked the peer", "alice"); err != nil {
+		t.Fatalf("acknowledged -> investigating: %v", err)
+	}
+	if err := j.SetBreakState(ctx, key, reconciliation.StateAcknowledged, "", "alice"); !errors.Is(err, postgres.ErrBreakState) {
+		t.Fatalf("investigating -> acknowledged: %v", err)
+	}
+	h, err := j.BreakHistory(ctx, key)
+	if err != nil || len(h) != 3 || h[0].State != "OPEN" || h[1].State != "ACKNOWLEDGED" || h[1].Actor != "alice" || h[2].State != "INVESTIGATING" {
+		t.Fatalf("history: %+v %v", h, err)
+	}
+
+	// Acknowledged, then written off: a request by one, approved by another.
+	key2 := openBreak(t, j, "2026-11-25", "SHBKKRSE/SH-2")
+	if err := j.SetBreakState(ctx, key2, reconciliation.StateAcknowledged, "on it", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC)
+	q, err := j.RequestWriteOff(ctx, key2, "below the threshold", "alice", at)
+	if err != nil {
+		t.Fatalf("write-off request from ACKNOWLEDGED: %v", err)
+	}
+	if _, err := j.DecideRequest(ctx, q.ID, approval.Approved, "bob", at.Add(time.Minute)); err != nil {
+		t.Fatalf("approval: %v", err)
+	}
+	if h, _ := j.BreakHistory(ctx, key2); len(h) != 3 || h[2].State != "WRITTEN_OFF" {
+		t.Fatalf("history: %+v", h)
+	}
+
+	// A run that no longer finds an acknowledged break closes it.
+	key3 := openBreak(t, j, "2026-11-26", "SHBKKRSE/SH-3")
+	if err := j.SetBreakState(ctx, key3, reconciliation.StateAcknowledged, "", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Reconciled(ctx, "2026-11-26", reconciliation.Plan{Close: []string{key3}}, reconciliation.Summary{}); err != nil {
+		t.Fatalf("closing an acknowledged break: %v", err)
+	}
+	if h, _ := j.BreakHistory(ctx, key3); len(h) != 3 || h[2].State != "CLOSED" {
+		t.Fatalf("history: %+v", h)
+	}
+
+	// The table's own wall: ACKNOWLEDGED is a state it takes, BOGUS is not.
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO recon_breaks (break_key, kind, state, actor) VALUES ('raw1', 'missing', 'ACKNOWLEDGED', 'test')`); err != nil {
+		t.Fatalf("the CHECK refuses ACKNOWLEDGED: %v", err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO recon_breaks (break_key, kind, state, actor) VALUES ('raw2', 'missing', 'BOGUS', 'test')`); err == nil {
+		t.Fatal("the CHECK took a state the lifecycle does not know")
+	}
+}
+
 // TestWriteOffFourEyes: a write-off is a request by one operator and an
 // approval by another; the requester cannot approve it, a direct
 // write-off is refused, and both steps are kept.

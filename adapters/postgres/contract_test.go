@@ -3,12 +3,15 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"settle/adapters/postgres/pgtest"
 	"settle/jobs"
 	"settle/jobs/storetest"
+	"settle/settlement"
 )
 
 // TestCycleStoreContract runs jobs.CycleStore's contract, the one memstore
@@ -30,4 +33,54 @@ func TestCycleStoreContract(t *testing.T) {
 			return append([]jobs.Event(nil), events...)
 		}}
 	})
+}
+
+// TestStageTimesAreTheCallersClock: the stage log and the cycle's stage
+// time hold the time the domain was given (the pipeline's injected clock),
+// here a night long past, not the database's now().
+func TestStageTimesAreTheCallersClock(t *testing.T) {
+	s, _ := pgtest.NewStore(t)
+	ctx := context.Background()
+	j := s.Jobs(func(context.Context, *sql.Tx, jobs.Event) error { return nil }, "test")
+	const date = settlement.Date("2020-02-28")
+	if _, err := j.EnsureCycle(ctx, date); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2020, 2, 28, 18, 0, 1, 0, time.UTC)
+	for i, to := range []settlement.Stage{settlement.StageFrozen, settlement.StageNetted} {
+		when := at.Add(time.Duration(i) * time.Minute)
+		err := j.UpdateCycle(ctx, date, func(c *settlement.Cycle, _ jobs.CycleTx) ([]jobs.Event, error) {
+			if _, err := c.Advance(to, when, settlement.Facts{}); err != nil {
+				return nil, err
+			}
+			return []jobs.Event{jobs.NewEvent("settle.cycle."+strings.ToLower(string(to)), date, when)}, nil
+		})
+		if err != nil {
+			t.Fatalf("to %s: %v", to, err)
+		}
+	}
+	st, err := j.CycleStages(ctx, date)
+	if err != nil || len(st) != 2 {
+		t.Fatalf("stages: %+v %v", st, err)
+	}
+	for i, r := range st {
+		if want := at.Add(time.Duration(i) * time.Minute); !r.At.Equal(want) {
+			t.Errorf("%s at %s, want the caller's %s", r.To, r.At, want)
+		}
+	}
+	c, _, err := j.Cycle(ctx, date)
+	if err != nil || !c.StageAt.Equal(at.Add(time.Minute)) {
+		t.Fatalf("stage_at %s (%v), want %s", c.StageAt, err, at.Add(time.Minute))
+	}
+	// A move with no time is a bug, refused before anything is saved.
+	err = j.UpdateCycle(ctx, date, func(c *settlement.Cycle, _ jobs.CycleTx) ([]jobs.Event, error) {
+		c.Stage, c.StageAt = settlement.StageRecorded, time.Time{}
+		return []jobs.Event{jobs.NewEvent("settle.cycle.recorded", date, at)}, nil
+	})
+	if err == nil {
+		t.Fatal("a move with no time was saved")
+	}
+	if c, _, _ := j.Cycle(ctx, date); c.Stage != settlement.StageNetted {
+		t.Fatalf("after the refused move: %s", c.Stage)
+	}
 }

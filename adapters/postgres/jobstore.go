@@ -155,13 +155,18 @@ func (j *JobStore) UpdateCycle(ctx context.Context, date settlement.Date, update
 		if len(events) == 0 {
 			return fmt.Errorf("cycle of %s moved to %s with no event to announce it", date, c.Stage)
 		}
-		// stage_at is the database's time, as it always was: the
-		// operators' views and the agent's deadlines read it.
-		if _, err := tx.ExecContext(ctx, `UPDATE cycles SET state = $2, stage_at = now() WHERE id = $1`, id, string(c.Stage)); err != nil {
+		// The move's time is the one the domain was given (Cycle.Advance
+		// sets StageAt from the caller's injected clock), not the
+		// database's now(): the timeline, the agent's deadline and a
+		// rehearsal under SETTLE_CLOCK all read one clock.
+		if c.StageAt.IsZero() {
+			return fmt.Errorf("cycle of %s moved to %s with no time (Cycle.Advance sets it)", date, c.Stage)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE cycles SET state = $2, stage_at = $3 WHERE id = $1`, id, string(c.Stage), c.StageAt); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO cycle_stages (cycle_id, from_stage, to_stage, event_id, actor) VALUES ($1, $2, $3, $4, $5)`,
-			id, string(from), string(c.Stage), events[0].ID, j.Actor); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO cycle_stages (cycle_id, from_stage, to_stage, event_id, actor, at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			id, string(from), string(c.Stage), events[0].ID, j.Actor, c.StageAt); err != nil {
 			return err
 		}
 	}
@@ -585,13 +590,14 @@ func (j *JobStore) SaveLedgerTx(ctx context.Context, date settlement.Date, chunk
 	return err
 }
 
-// ActiveBreaks are the keys of a cycle's open or investigated breaks.
+// ActiveBreaks are the keys of a cycle's breaks still to be dealt with
+// (reconciliation.ActiveStates: open, acknowledged or investigated).
 func (j *JobStore) ActiveBreaks(ctx context.Context, date settlement.Date) (map[string]bool, error) {
 	id, err := j.cycleID(ctx, j.db, date)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := j.db.QueryContext(ctx, `SELECT break_key FROM current_recon_breaks WHERE cycle_id = $1 AND state = ANY($2)`, id, pq.StringArray{reconciliation.StateOpen, reconciliation.StateInvestigating})
+	rows, err := j.db.QueryContext(ctx, `SELECT break_key FROM current_recon_breaks WHERE cycle_id = $1 AND state = ANY($2)`, id, pq.StringArray(reconciliation.ActiveStates))
 	if err != nil {
 		return nil, err
 	}

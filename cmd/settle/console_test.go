@@ -42,6 +42,48 @@ func settleIn(t *testing.T, stdin string, args ...string) run {
 	return r
 }
 
+// TestCLIAcknowledge: `settle breaks acknowledge` takes an open break to
+// ACKNOWLEDGED through the store function the console calls; a second
+// acknowledgement is a usage error with the lifecycle's words; the listing
+// filters on the new state; `resolve --state INVESTIGATING` goes on from it.
+func TestCLIAcknowledge(t *testing.T) {
+	s, dsn := pgtest.NewStore(t)
+	t.Setenv("DATABASE_URL", dsn)
+	ctx := context.Background()
+	j := s.Jobs(nil, "test")
+	const date = settlement.Date("2026-11-24")
+	if _, err := j.EnsureCycle(ctx, date); err != nil {
+		t.Fatal(err)
+	}
+	b := reconciliation.Break{Kind: reconciliation.MissingOnLedger, Cycle: settlement.CycleID(date), Subject: "SHBKKRSE/SH-1", Store: "1 KRW"}
+	if err := j.Reconciled(ctx, date, reconciliation.Plan{Open: []reconciliation.Break{b}}, reconciliation.Summary{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := consoleConfig(t)
+	key := b.Key()
+
+	r := settle(t, "breaks", "acknowledge", key, "--by", "alice", "--config", cfg)
+	r.want(t, 0)
+	if !strings.Contains(r.stdout, key+": ACKNOWLEDGED by alice") {
+		t.Fatalf("acknowledge: %s", r.stdout)
+	}
+	r = settle(t, "breaks", "acknowledge", key, "--by", "bob", "--config", cfg)
+	r.want(t, 2)
+	if !strings.Contains(r.stderr, "only an OPEN break is acknowledged") {
+		t.Fatalf("acknowledged twice: %s", r.stderr)
+	}
+	r = settle(t, "breaks", "list", "--state", "ACKNOWLEDGED", "--format", "csv", "--config", cfg)
+	r.want(t, 0)
+	if !strings.Contains(r.stdout, key) {
+		t.Fatalf("list --state ACKNOWLEDGED: %s", r.stdout)
+	}
+	settle(t, "breaks", "resolve", key, "--state", "INVESTIGATING", "--note", "asked the peer", "--by", "alice", "--config", cfg).want(t, 0)
+	h, err := j.BreakHistory(ctx, key)
+	if err != nil || len(h) != 3 || h[1].State != "ACKNOWLEDGED" || h[1].Actor != "alice" || h[2].State != "INVESTIGATING" {
+		t.Fatalf("history: %+v %v", h, err)
+	}
+}
+
 // TestCLIWriteOffFourEyes: the CLI cannot write a break off alone either:
 // resolve refuses WRITTEN_OFF, the requester cannot approve, another
 // operator can. Then `settle user add` makes an account and `settle

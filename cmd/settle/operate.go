@@ -417,29 +417,51 @@ func newBreaksCmd() *cobra.Command {
 
 	var rfile, note, by, to string
 	resolve := &cobra.Command{
-		Use:   "resolve KEY --note TEXT --by WHO [--state RESOLVED|INVESTIGATING]",
+		Use:   "resolve KEY --note TEXT --by WHO [--state RESOLVED|INVESTIGATING|ACKNOWLEDGED]",
 		Short: "Record an operator's decision on a break (appended; nothing is edited)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runWith(cmd, rfile, runtimeOpts{}, func(r *runtime) error {
-				if err := r.jobs.SetBreakState(cmd.Context(), args[0], to, note, by); err != nil {
-					if errors.Is(err, postgres.ErrNoteRequired) || errors.Is(err, postgres.ErrBreakState) || errors.Is(err, postgres.ErrFourEyes) {
-						return usageError("%v", err)
-					}
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s by %s\n", args[0], to, by)
-				return nil
+				return setBreakState(cmd, r, args[0], to, note, by)
 			})
 		},
 	}
 	configFlag(resolve, &rfile)
 	resolve.Flags().StringVar(&note, "note", "", "what was found and done")
 	resolve.Flags().StringVar(&by, "by", os.Getenv("USER"), "who decides")
-	resolve.Flags().StringVar(&to, "state", "RESOLVED", "RESOLVED or INVESTIGATING (a write-off needs four eyes: settle breaks write-off, then settle breaks approve)")
-	c.AddCommand(list, show, resolve)
+	resolve.Flags().StringVar(&to, "state", "RESOLVED", "RESOLVED, INVESTIGATING or ACKNOWLEDGED (a write-off needs four eyes: settle breaks write-off, then settle breaks approve)")
+
+	var afile, anote, aby string
+	acknowledge := &cobra.Command{
+		Use:   "acknowledge KEY [--note TEXT] [--by WHO]",
+		Short: "Acknowledge an open break: you have seen it and own it (OPEN -> ACKNOWLEDGED; appended, nothing is edited)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runWith(cmd, afile, runtimeOpts{}, func(r *runtime) error {
+				return setBreakState(cmd, r, args[0], reconciliation.StateAcknowledged, anote, aby)
+			})
+		},
+	}
+	configFlag(acknowledge, &afile)
+	acknowledge.Flags().StringVar(&anote, "note", "", "optional")
+	acknowledge.Flags().StringVar(&aby, "by", os.Getenv("USER"), "who owns it")
+	c.AddCommand(list, show, resolve, acknowledge)
 	c.AddCommand(newBreakFourEyesCmds()...)
 	return c
+}
+
+// setBreakState appends an operator's step to a break's life with the
+// store function the console calls (JobStore.SetBreakState, which asks
+// reconciliation.CheckMove); a refused move is a usage error.
+func setBreakState(cmd *cobra.Command, r *runtime, key, to, note, by string) error {
+	if err := r.jobs.SetBreakState(cmd.Context(), key, to, note, by); err != nil {
+		if errors.Is(err, postgres.ErrNoteRequired) || errors.Is(err, postgres.ErrBreakState) || errors.Is(err, postgres.ErrFourEyes) {
+			return usageError("%v", err)
+		}
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s by %s\n", key, to, by)
+	return nil
 }
 
 func printBreaks(w io.Writer, bs []postgres.BreakRow, format string) error {

@@ -265,7 +265,7 @@ func (r *runtime) agentIntake(p *jobs.Pipeline) (*jobs.AgentIntake, bool) {
 // cycle the agent has not confirmed agent.unfunded_after after it
 // settled, and to 0 for those that came back under it.
 func (r *runtime) unfundedGauge(ctx context.Context, set func(cycle string, v float64), seen map[string]bool) error {
-	cs, err := r.jobs.Unconfirmed(ctx)
+	cs, err := r.jobs.Unconfirmed(ctx, clock())
 	if err != nil {
 		return err
 	}

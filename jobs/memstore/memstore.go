@@ -93,7 +93,8 @@ func (s *Store) UpdateCycle(_ context.Context, date settlement.Date, update func
 		if len(events) == 0 {
 			return fmt.Errorf("cycle of %s moved to %s with no event to announce it", date, c.Stage)
 		}
-		c.StageAt = s.now()
+		// c.StageAt is the time the domain was given (Cycle.Advance), as
+		// the Postgres store keeps it.
 		s.moves = append(s.moves, Move{Date: date, From: from, To: c.Stage, EventID: events[0].ID})
 	}
 	s.cycles[date] = c

@@ -102,6 +102,11 @@ func testUpdateCycleSavesTheMoveAndItsEvent(t *testing.T, s Subject) {
 	if err != nil || !ok || c.Stage != settlement.StageFrozen {
 		t.Fatalf("after: %+v %v %v", c, ok, err)
 	}
+	// The move's time is the caller's clock (given to Cycle.Advance), not
+	// the store's.
+	if !c.StageAt.Equal(now) {
+		t.Fatalf("stage time %s, want the caller's %s", c.StageAt, now)
+	}
 	evs := s.Events()[before:]
 	if len(evs) != 1 || evs[0].Topic != jobs.TopicCycleFrozen || evs[0].Date != day {
 		t.Fatalf("events: %+v", evs)
