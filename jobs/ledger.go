@@ -92,6 +92,10 @@ type LedgerCycle struct {
 	Chunks    int
 	Payments  int
 	TxID      string // the settling transaction
+	// PositionsSHA256 is the fingerprint the settling transaction wrote on
+	// the ledger (settlement.PositionsSHA256 of Positions); empty while
+	// open, and on a ledger settled before the chaincode wrote one.
+	PositionsSHA256 string
 }
 
 // Settled tells whether the ledger settled the cycle.

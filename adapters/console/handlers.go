@@ -526,12 +526,26 @@ func (s *Server) positionsHash(r *http.Request, c settlement.Cycle, ps []settlem
 	for _, p := range lc.Positions {
 		lps = append(lps, settlement.Position{Bank: p.Bank, Currency: p.Currency, Net: p.Net})
 	}
-	if h.Ledger, err = settlement.PositionsSHA256(lps); err != nil {
+	recomputed, err := settlement.PositionsSHA256(lps)
+	if err != nil {
 		h.Problem = "the ledger's positions cannot be hashed: " + err.Error()
 		h.Mismatch = true
 		return h
 	}
-	h.Mismatch = h.Ledger != h.Postgres
+	// The hash the settling transaction wrote (every endorsing peer
+	// computed it with the same function); it must be the hash of the
+	// positions the ledger holds. A cycle settled before the chaincode
+	// wrote one shows the recomputed hash.
+	h.Ledger = lc.PositionsSHA256
+	switch {
+	case h.Ledger == "":
+		h.Ledger = recomputed
+		h.Problem = "the ledger's cycle record carries no hash (settled by an earlier chaincode): recomputed from the positions it holds"
+	case h.Ledger != recomputed:
+		h.Problem = "the hash the ledger wrote is not the hash of the positions it holds (" + recomputed + ")"
+		h.Mismatch = true
+	}
+	h.Mismatch = h.Mismatch || h.Ledger != h.Postgres
 	h.TxID = lc.TxID
 	h.TxDiffers = settleTx != "" && lc.TxID != "" && settleTx != lc.TxID
 	if lc.TxID != "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"settle/jobs"
+	"settle/reconciliation"
 	"settle/settlement"
 )
 
@@ -92,6 +93,8 @@ func TestPositionsHash(t *testing.T) {
 		for _, p := range c.Positions {
 			tampered = append(tampered, settlement.Position{Bank: p.Bank, Currency: p.Currency, Net: p.Net})
 		}
+		// A ledger that settled other positions wrote their hash.
+		c.PositionsSHA256, _ = settlement.PositionsSHA256(tampered)
 	})
 	r = c.get("/cycles/" + string(day))
 	sec = find(r.doc, "section#ledger-hash")
@@ -114,6 +117,30 @@ func TestPositionsHash(t *testing.T) {
 		if !strings.Contains(text(z), "exactly zero") {
 			t.Errorf("zero check: %s", text(z))
 		}
+	}
+
+	// The ledger's record is not self-consistent: the hash it wrote is not
+	// the hash of the positions it holds. An alert, naming both.
+	w.view.setTamper(func(c *jobs.LedgerCycle) {
+		c.Positions = append([]reconciliation.NetPosition{}, c.Positions...)
+		one := decimal.New(1, -int32(c.Positions[0].Currency.MinorUnit()))
+		c.Positions[0].Net = c.Positions[0].Net.Add(one)
+		c.Positions[1].Net = c.Positions[1].Net.Sub(one)
+	})
+	r = c.get("/cycles/" + string(day))
+	sec = find(r.doc, "section#ledger-hash")
+	if text(find(sec, "code#hash-ledger")) != want || find(sec, "p#hash-mismatch") == nil ||
+		!strings.Contains(text(find(sec, "p#hash-problem")), "is not the hash of the positions it holds") {
+		t.Errorf("a written hash that is not its positions': %s", text(sec))
+	}
+	// A cycle settled before the chaincode wrote a hash: recomputed from
+	// the ledger's positions, and said so.
+	w.view.setTamper(func(c *jobs.LedgerCycle) { c.PositionsSHA256 = "" })
+	r = c.get("/cycles/" + string(day))
+	sec = find(r.doc, "section#ledger-hash")
+	if text(find(sec, "code#hash-ledger")) != want || find(sec, "p#hash-mismatch") != nil || find(sec, "p#hash-match") == nil ||
+		!strings.Contains(text(find(sec, "p#hash-problem")), "recomputed from the positions") {
+		t.Errorf("a ledger record without a hash: %s", text(sec))
 	}
 
 	// A ledger that has not settled the cycle: Postgres's hash alone, and

@@ -165,7 +165,17 @@ func (m *Ledger) Cycle(_ context.Context, cycle string) (jobs.LedgerCycle, bool,
 	if !ok {
 		return jobs.LedgerCycle{ID: cycle, Status: "open"}, false, nil
 	}
-	return jobs.LedgerCycle{ID: cycle, Status: "settled", Positions: m.positions[cycle], TxID: tx}, true, nil
+	// The fingerprint the chaincode writes when it settles, by the same
+	// domain function.
+	ps := make([]settlement.Position, 0, len(m.positions[cycle]))
+	for _, p := range m.positions[cycle] {
+		ps = append(ps, settlement.Position{Bank: p.Bank, Currency: p.Currency, Net: p.Net})
+	}
+	fp, err := settlement.PositionsSHA256(ps)
+	if err != nil {
+		return jobs.LedgerCycle{}, false, err
+	}
+	return jobs.LedgerCycle{ID: cycle, Status: "settled", Positions: m.positions[cycle], TxID: tx, PositionsSHA256: fp}, true, nil
 }
 
 func (m *Ledger) CyclePayments(_ context.Context, cycle string) iter.Seq2[reconciliation.Record, error] {

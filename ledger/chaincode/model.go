@@ -128,9 +128,14 @@ type Cycle struct {
 	Payments  int        `json:"payments"`
 	// Deferred and CarriedIn count the gridlock resolution's entries
 	// (deferral/CYCLE): deferred to the next cycle, taken from the last.
-	Deferred  int    `json:"deferred,omitempty"`
-	CarriedIn int    `json:"carriedIn,omitempty"`
-	TxID      string `json:"txId"`
+	Deferred  int `json:"deferred,omitempty"`
+	CarriedIn int `json:"carriedIn,omitempty"`
+	// PositionsSHA256 is settlement.PositionsSHA256 of Positions, written
+	// when the cycle settles: the fingerprint an operator or an auditor
+	// compares with Postgres's (the console's Positions page) or recomputes
+	// with sha256sum over settlement.PositionsText.
+	PositionsSHA256 string `json:"positionsSha256,omitempty"`
+	TxID            string `json:"txId"`
 }
 
 // Cycle statuses.
@@ -273,6 +278,24 @@ func (p positions) list() []Position {
 		out[i] = Position{Bank: k.bank, Currency: k.currency, Net: fixed(p[k], k.currency)}
 	}
 	return out
+}
+
+// sha256 is settlement.PositionsSHA256 of the positions: the domain's one
+// definition of a cycle's fingerprint.
+func (p positions) sha256() (string, error) {
+	ps := make([]settlement.Position, 0, len(p))
+	for k, v := range p {
+		c, err := settlement.ParseCurrency(k.currency)
+		if err != nil {
+			return "", internal("position of %s: %v", k.bank, err)
+		}
+		ps = append(ps, settlement.Position{Bank: settlement.BIC(k.bank), Currency: c, Net: v})
+	}
+	sum, err := settlement.PositionsSHA256(ps)
+	if err != nil {
+		return "", internal("positions fingerprint: %v", err)
+	}
+	return sum, nil
 }
 
 // equal reports whether two sets of positions agree exactly, a missing entry counting as zero.

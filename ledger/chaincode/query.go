@@ -22,6 +22,9 @@ type CycleView struct {
 	Chunks      []ChunkRef `json:"chunks"`
 	Payments    int        `json:"payments"`
 	SettledTxID string     `json:"settledTxId,omitempty"`
+	// PositionsSHA256 is the fingerprint the settling transaction wrote
+	// (settlement.PositionsSHA256 of Positions); empty while open.
+	PositionsSHA256 string `json:"positionsSha256,omitempty"`
 }
 
 func getCycle(s Stub, cycleID string) ([]byte, error) {
@@ -39,7 +42,7 @@ func getCycle(s Stub, cycleID string) ([]byte, error) {
 	}
 	v := CycleView{CycleID: cycleID, Status: StatusOpen, Positions: sum.list(), Chunks: refs, Payments: payments}
 	if settled != nil {
-		v.Status, v.Positions, v.SettledTxID = StatusSettled, settled.Positions, settled.TxID
+		v.Status, v.Positions, v.SettledTxID, v.PositionsSHA256 = StatusSettled, settled.Positions, settled.TxID, settled.PositionsSHA256
 	} else if len(refs) == 0 {
 		return nil, refuse(CodeNotFound, "cycle %s has no recorded chunks", cycleID)
 	}

@@ -116,9 +116,13 @@ func settleCycle(s Stub, cycleID, positionsJSON string) ([]byte, error) {
 		return nil, err
 	}
 
+	fp, err := onLedger.sha256()
+	if err != nil {
+		return nil, err
+	}
 	cycle := Cycle{
 		CycleID: cycleID, Status: StatusSettled, Positions: onLedger.list(),
-		Chunks: len(refs), Payments: payments, TxID: s.GetTxID(),
+		Chunks: len(refs), Payments: payments, PositionsSHA256: fp, TxID: s.GetTxID(),
 	}
 	k, err := key(s, keyCycle, cycleID)
 	if err != nil {

@@ -142,8 +142,12 @@ func settleGoverned(s Stub, g *Governance, c Caller, cycleID string, positionsJS
 		return marshal(dryRunResult(cycleID, dec))
 	}
 	nets = dec.nets
+	fp, err := nets.sha256()
+	if err != nil {
+		return nil, err
+	}
 	cycle := Cycle{CycleID: cycleID, Status: StatusSettled, Positions: nets.list(),
-		Chunks: len(refs), Payments: payments, TxID: s.GetTxID()}
+		Chunks: len(refs), Payments: payments, PositionsSHA256: fp, TxID: s.GetTxID()}
 	if cycle.Positions == nil {
 		cycle.Positions = []Position{}
 	}

@@ -108,8 +108,9 @@ type cycleJSON struct {
 		Count   int    `json:"count"`
 		TxID    string `json:"txId"`
 	} `json:"chunks"`
-	Payments    int    `json:"payments"`
-	SettledTxID string `json:"settledTxId"`
+	Payments        int    `json:"payments"`
+	SettledTxID     string `json:"settledTxId"`
+	PositionsSHA256 string `json:"positionsSha256"`
 }
 
 // Cycle is the ledger's view of a cycle.
@@ -138,7 +139,7 @@ func (c *Client) Cycle(ctx context.Context, cycle string) (jobs.LedgerCycle, boo
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return jobs.LedgerCycle{}, false, fmt.Errorf("cycle %s: ledger answered %w", cycle, err)
 	}
-	out := jobs.LedgerCycle{ID: v.CycleID, Status: v.Status, Chunks: len(v.Chunks), Payments: v.Payments, TxID: v.SettledTxID}
+	out := jobs.LedgerCycle{ID: v.CycleID, Status: v.Status, Chunks: len(v.Chunks), Payments: v.Payments, TxID: v.SettledTxID, PositionsSHA256: v.PositionsSHA256}
 	for _, p := range v.Positions {
 		np, err := netPosition(p)
 		if err != nil {

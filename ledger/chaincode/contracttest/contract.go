@@ -11,6 +11,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
+
+	"settle/settlement"
 )
 
 // Backend runs chaincode functions. Submit is a transaction endorsed by a majority
@@ -120,9 +124,24 @@ func netOf(t *testing.T, m map[string]any) map[string]string {
 	t.Helper()
 	list, _ := m["positions"].([]any)
 	out := map[string]string{}
+	var ps []settlement.Position
 	for _, p := range list {
 		pm := p.(map[string]any)
 		out[pm["bank"].(string)+" "+pm["currency"].(string)] = pm["net"].(string)
+		c, err := settlement.ParseCurrency(pm["currency"].(string))
+		net, err2 := decimal.NewFromString(pm["net"].(string))
+		if err != nil || err2 != nil {
+			t.Fatalf("position %v: %v %v", pm, err, err2)
+		}
+		ps = append(ps, settlement.Position{Bank: settlement.BIC(pm["bank"].(string)), Currency: c, Net: net})
+	}
+	// A settled cycle carries the fingerprint of its positions, the
+	// domain's settlement.PositionsSHA256.
+	if m["status"] == "settled" {
+		want, err := settlement.PositionsSHA256(ps)
+		if err != nil || m["positionsSha256"] != want {
+			t.Fatalf("settled cycle's positionsSha256 %v, want %s (%v)", m["positionsSha256"], want, err)
+		}
 	}
 	return out
 }
