@@ -65,7 +65,14 @@ func (c *Client) RecentBlocks(ctx context.Context, n int) ([]jobs.LedgerBlock, e
 	n = min(max(n, 1), recentBlocksMax)
 	var failed []string
 	for _, e := range c.queryOrder() {
-		h, err := c.height(ctx, e)
+		// A peer behind the last block this client wrote (or was told of,
+		// ReadAfter) would show a chain without it: read from one that
+		// has caught up, as every query does.
+		err := c.catchUp(ctx, e)
+		var h uint64
+		if err == nil {
+			h, err = c.height(ctx, e)
+		}
 		if err != nil {
 			failed = append(failed, fmt.Sprintf("%s: %s", e.bank.MSPID, shortErr(err)))
 			if ctx.Err() != nil {
