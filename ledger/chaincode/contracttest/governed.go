@@ -780,6 +780,11 @@ func RunGoverned(t *testing.T, l Governed) {
 		res := x.opc().ok("SettleCycle", x.cycle)
 		eq(t, "net C", netOf(t, res)[x.bic(cc)+" KRW"], "-500")
 	})
+
+	t.Run("gridlock: two banks' caps cascade, the ledger defers what the domain does", func(t *testing.T) {
+		x.t = t
+		x.gridlock(t)
+	})
 }
 
 // settleSender is the sender of the pacs.007 files of the reversal subtest:
