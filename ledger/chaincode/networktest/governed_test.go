@@ -107,6 +107,43 @@ func (b govBackend) Evaluate(t *testing.T, fn string, args ...string) ([]byte, e
 	return []byte(out), err
 }
 
+// SubmitAll is Submit endorsed by every bank peer (contracttest.AllPeers). The peer
+// CLI forms the transaction only when every proposal response is the same bytes
+// ("ProposalResponsePayloads do not match" otherwise), and with --waitForEvent it
+// waits for the commit event of each endorsing peer, which carries the
+// transaction's validation code: each peer must report this transaction VALID.
+func (g govNetwork) SubmitAll(t *testing.T, msp, role, fn string, args ...string) ([]byte, string, string, error) {
+	t.Helper()
+	var all []int
+	for i := range g.n.Banks {
+		all = append(all, i+1)
+	}
+	r := g.n.invokeEnv(t, g.n.envAs(msp, g.mspDir(t, msp, role), 1), all, fn, args...)
+	if r.Status == "" {
+		return nil, "", "", fmt.Errorf("not committed (refusal %q)\n%s", r.Refusal, clip(r.Output))
+	}
+	events := committedRe.FindAllStringSubmatch(r.Output, -1)
+	if len(events) != len(all) {
+		return nil, r.TxID, r.Status, fmt.Errorf("%d commit events for %d endorsing peers\n%s", len(events), len(all), clip(r.Output))
+	}
+	for _, e := range events {
+		if e[1] != r.TxID || e[2] != r.Status {
+			return nil, r.TxID, r.Status, fmt.Errorf("peers report tx %s %s and tx %s %s", r.TxID, r.Status, e[1], e[2])
+		}
+	}
+	return []byte(r.Payload), r.TxID, r.Status, nil
+}
+
+// Peers is the number of bank peers.
+func (g govNetwork) Peers() int { return len(g.n.Banks) }
+
+// EvaluateOn evaluates fn on bank peer i's peer, as msp's role.
+func (g govNetwork) EvaluateOn(t *testing.T, peer int, msp, role, fn string, args ...string) ([]byte, error) {
+	t.Helper()
+	out, err := g.n.queryEnv(t, g.n.envAs(msp, g.mspDir(t, msp, role), peer), fn, args...)
+	return []byte(out), err
+}
+
 // TestGovernedContract runs the governed path's contract (every attack of issue 11
 // and the auditor's next ones) on the real network, with real admin and client
 // certificates of each bank org and of the operator orgs: each attack must be
