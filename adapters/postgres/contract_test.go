@@ -43,8 +43,15 @@ func TestStageTimesAreTheCallersClock(t *testing.T) {
 	ctx := context.Background()
 	j := s.Jobs(func(context.Context, *sql.Tx, jobs.Event) error { return nil }, "test")
 	const date = settlement.Date("2020-02-28")
-	if _, err := j.EnsureCycle(ctx, date); err != nil {
-		t.Fatal(err)
+	opened := time.Date(2020, 2, 27, 18, 0, 0, 0, time.UTC)
+	j.Now = func() time.Time { return opened }
+	if c, err := j.EnsureCycle(ctx, date); err != nil || !c.StageAt.Equal(opened) {
+		t.Fatalf("opened at %s (%v), want the injected clock's %s", c.StageAt, err, opened)
+	}
+	// Opening again changes nothing, whatever the clock says.
+	j.Now = func() time.Time { return opened.Add(time.Hour) }
+	if c, err := j.EnsureCycle(ctx, date); err != nil || !c.StageAt.Equal(opened) {
+		t.Fatalf("opened again: at %s (%v), want %s", c.StageAt, err, opened)
 	}
 	at := time.Date(2020, 2, 28, 18, 0, 1, 0, time.UTC)
 	for i, to := range []settlement.Stage{settlement.StageFrozen, settlement.StageNetted} {

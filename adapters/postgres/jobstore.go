@@ -33,6 +33,10 @@ type JobStore struct {
 	publish TxPublisher
 	// Actor names who moves cycles in the stage log (instance or operator).
 	Actor string
+	// Now is the injected clock a cycle's opening is stamped with (every
+	// later move carries the time the domain was given); nil leaves it to
+	// the database's now().
+	Now func() time.Time
 }
 
 var (
@@ -125,7 +129,11 @@ func (j *JobStore) EnsureCycle(ctx context.Context, date settlement.Date) (settl
 	if _, err := settlement.ParseDate(string(date)); err != nil {
 		return settlement.Cycle{}, err
 	}
-	if _, err := j.db.ExecContext(ctx, `INSERT INTO cycles (business_date, seq) VALUES ($1, 1) ON CONFLICT (business_date, seq) DO NOTHING`, string(date)); err != nil {
+	var opened any // NULL: the column's default, the database's now()
+	if j.Now != nil {
+		opened = j.Now().UTC()
+	}
+	if _, err := j.db.ExecContext(ctx, `INSERT INTO cycles (business_date, seq, opened_at) VALUES ($1, 1, coalesce($2::timestamptz, now())) ON CONFLICT (business_date, seq) DO NOTHING`, string(date), opened); err != nil {
 		return settlement.Cycle{}, err
 	}
 	c, _, err := j.Cycle(ctx, date)

@@ -116,6 +116,7 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 	}
 	r.bus = events.New(r.store.DB(), r.log)
 	r.jobs = r.store.Jobs(func(ctx context.Context, tx *sql.Tx, e jobs.Event) error { return r.bus.PublishTx(ctx, tx, e) }, cfg.Instance)
+	r.jobs.Now = clock
 	if r.inbox, err = sftp.NewStorage(cfg.path("sftp"), r.log); err != nil {
 		return nil, err
 	}
