@@ -48,31 +48,66 @@ import (
 )
 
 // Store is what the console reads and does in the operational record. The
-// Postgres job store implements it; the same functions serve the CLI.
+// Postgres job store implements it; the same functions serve the CLI. It is
+// the union of the small ports below, one for each part of the console, so
+// that a reader sees which page needs what.
 type Store interface {
+	CycleViews
+	MoneyViews
+	BreakDesk
+	Approvals
+	FileViews
+}
+
+// CycleViews are the cycle and its steps (tonight's page and /cycles/DATE
+// with its timeline): the stage machine's record, each step's errors and
+// the scheduler's runs.
+type CycleViews interface {
 	Cycles(ctx context.Context, limit int) ([]settlement.Cycle, error)
 	Cycle(ctx context.Context, date settlement.Date) (settlement.Cycle, bool, error)
 	CycleStages(ctx context.Context, date settlement.Date) ([]postgres.StageRecord, error)
 	StepErrors(ctx context.Context, date settlement.Date, limit int) ([]postgres.StepError, error)
 	LastFailure(ctx context.Context, date settlement.Date) (jobs.Failure, bool, error)
+	CycleCounts(ctx context.Context, date settlement.Date) (postgres.CycleCounts, error)
+	JobRuns(ctx context.Context, limit int) ([]postgres.JobRun, error)
+}
+
+// MoneyViews are the money of a cycle (its positions and their CSV, /caps):
+// the net positions, the caps and the settlement agent's obligations.
+type MoneyViews interface {
 	Positions(ctx context.Context, date settlement.Date) ([]settlement.Position, error)
 	Caps(ctx context.Context) ([]settlement.Cap, error)
+	CycleObligations(ctx context.Context, date settlement.Date) ([]postgres.Obligation, string, int64, error)
+}
+
+// BreakDesk is the reconciliation breaks and their lifecycle (/breaks,
+// /break and its moves); a move is checked by the domain's break lifecycle
+// inside the store's transaction.
+type BreakDesk interface {
 	Breaks(ctx context.Context, date settlement.Date, state string) ([]postgres.BreakRow, error)
+	BreaksPage(ctx context.Context, date settlement.Date, state string, after postgres.BreakCursor, limit int) ([]postgres.BreakRow, bool, error)
 	BreakHistory(ctx context.Context, key string) ([]postgres.BreakRow, error)
 	SetBreakState(ctx context.Context, key, state, note, actor string) error
+}
+
+// Approvals are the four-eyes requests (write-offs, cap raises) and their
+// decisions (/requests); the approval package owns the rule.
+type Approvals interface {
 	RequestWriteOff(ctx context.Context, key, note, by string, at time.Time) (approval.Request, error)
-	DecideRequest(ctx context.Context, id int64, decision, by string, at time.Time) (approval.Request, error)
 	RequestCapRaise(ctx context.Context, c settlement.Cap, note, by string, at time.Time) (approval.Request, error)
+	DecideRequest(ctx context.Context, id int64, decision, by string, at time.Time) (approval.Request, error)
 	Requests(ctx context.Context, subject string, pendingOnly bool) ([]approval.Request, error)
-	JobRuns(ctx context.Context, limit int) ([]postgres.JobRun, error)
+}
+
+// FileViews are a cycle's files and ledger transactions (the cycle's files,
+// files.csv and /cycles/DATE/ledger), the foreign ledger events and the
+// poison-queue replays (/ops/poison).
+type FileViews interface {
 	CycleFiles(ctx context.Context, date settlement.Date) ([]jobs.CycleFile, error)
 	CycleFilePage(ctx context.Context, date settlement.Date, after int64, limit int) ([]postgres.CycleFileRow, int64, error)
 	CycleLedgerTxs(ctx context.Context, date settlement.Date, after int64, limit int) ([]postgres.LedgerTxRecord, int64, error)
-	BreaksPage(ctx context.Context, date settlement.Date, state string, after postgres.BreakCursor, limit int) ([]postgres.BreakRow, bool, error)
-	PoisonReplays(ctx context.Context) (map[string]postgres.PoisonReplay, error)
-	CycleCounts(ctx context.Context, date settlement.Date) (postgres.CycleCounts, error)
-	CycleObligations(ctx context.Context, date settlement.Date) ([]postgres.Obligation, string, int64, error)
 	ForeignLedgerEvents(ctx context.Context, cycle string) ([]postgres.ForeignEvent, error)
+	PoisonReplays(ctx context.Context) (map[string]postgres.PoisonReplay, error)
 }
 
 // SFTPControl lists and lifts the running SFTP server's login lockouts
