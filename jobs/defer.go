@@ -39,6 +39,24 @@ type DeferredFile struct {
 	OutboxBase string
 }
 
+// Check refuses a deferral whose fields cannot be right, whatever the
+// cycles hold: a reason of 1 to deferReasonMax bytes, a file id, both
+// cycles, and two different ones. A four-eyes request is checked by it when
+// it is made, and the deferral again when it is carried out.
+func (d Deferral) Check() error {
+	switch {
+	case d.Reason == "" || len(d.Reason) > deferReasonMax:
+		return fmt.Errorf("%w: a reason of 1 to %d bytes is required", ErrDeferral, deferReasonMax)
+	case !settlement.ValidPaymentID([]byte(d.FileID)):
+		return fmt.Errorf("%w: %q is not a file id", ErrDeferral, d.FileID)
+	case d.From == "" || d.To == "":
+		return fmt.Errorf("%w: both cycles are required", ErrDeferral)
+	case d.To == d.From:
+		return fmt.Errorf("%w: to %s: the file is in that cycle already", ErrDeferral, d.To)
+	}
+	return nil
+}
+
 // Limits of a deferral's free text.
 const (
 	deferReasonMax = 500
@@ -86,15 +104,11 @@ type DeferralNotice struct {
 // ledger. A re-run of the cycle then nets it without the file. A move back
 // to an earlier cycle corrects a deferral: it is recorded the same way.
 func (p *Pipeline) Defer(ctx context.Context, d Deferral) (DeferredFile, error) {
-	switch {
-	case d.Reason == "" || len(d.Reason) > deferReasonMax:
-		return DeferredFile{}, fmt.Errorf("%w: a reason of 1 to %d bytes is required", ErrDeferral, deferReasonMax)
-	case d.Actor == "" || len(d.Actor) > deferActorMax:
+	if d.Actor == "" || len(d.Actor) > deferActorMax {
 		return DeferredFile{}, fmt.Errorf("%w: who defers it (1 to %d bytes) is required", ErrDeferral, deferActorMax)
-	case !settlement.ValidPaymentID([]byte(d.FileID)):
-		return DeferredFile{}, fmt.Errorf("%w: %q is not a file id", ErrDeferral, d.FileID)
-	case d.To == d.From:
-		return DeferredFile{}, fmt.Errorf("%w: to %s: the file is in that cycle already", ErrDeferral, d.To)
+	}
+	if err := d.Check(); err != nil {
+		return DeferredFile{}, err
 	}
 	// Both cycles, in date order: a move back changes the earlier one's
 	// files, so no netting of either may run meanwhile.

@@ -252,3 +252,31 @@ func TestDeferMovedBack(t *testing.T) {
 		t.Fatalf("the moves the trace shows:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestDeferralCheck: the fields a deferral (and a four-eyes request for one)
+// is refused on before any cycle is read, each in its own words.
+func TestDeferralCheck(t *testing.T) {
+	ok := jobs.Deferral{Sender: "BANKAAAA", FileID: "F1", From: "2026-11-24", To: "2026-11-25", Reason: "over its cap"}
+	if err := ok.Check(); err != nil {
+		t.Fatalf("a good deferral: %v", err)
+	}
+	cases := []struct {
+		name string
+		f    func(*jobs.Deferral)
+		want string
+	}{
+		{"no reason", func(d *jobs.Deferral) { d.Reason = "" }, "a reason of 1 to 500 bytes is required"},
+		{"a reason too long", func(d *jobs.Deferral) { d.Reason = strings.Repeat("x", 501) }, "a reason of 1 to 500 bytes is required"},
+		{"not a file id", func(d *jobs.Deferral) { d.FileID = "F 1" }, `"F 1" is not a file id`},
+		{"no target", func(d *jobs.Deferral) { d.To = "" }, "both cycles are required"},
+		{"no source", func(d *jobs.Deferral) { d.From = "" }, "both cycles are required"},
+		{"the same cycle", func(d *jobs.Deferral) { d.To = d.From }, "to 2026-11-24: the file is in that cycle already"},
+	}
+	for _, tc := range cases {
+		d := ok
+		tc.f(&d)
+		if err := d.Check(); !errors.Is(err, jobs.ErrDeferral) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -220,6 +220,44 @@ func TestDeferral(t *testing.T) {
 	}
 }
 
+// TestDeferralRequest: a four-eyes request to defer is refused at once by
+// the rules that can be told from the file and the cycle it leaves, at
+// every stage of that cycle, in the deferral's own words; and a request
+// CheckDeferralRequest lets through is one that CheckDeferral, given an
+// open target, lets through as well.
+func TestDeferralRequest(t *testing.T) {
+	const d1, d2, d3 = Date("2026-11-23"), Date("2026-11-24"), Date("2026-11-25")
+	ok := DeferralFacts{Sender: MustBIC("BANKAAAA"), FileID: "F1", Found: true, In: d2,
+		From: Cycle{ID: CycleID(d2), BusinessDate: d2, Stage: StageFrozen}}
+	for _, s := range Stages {
+		f := ok
+		f.From.Stage = s
+		err := CheckDeferralRequest(f)
+		allowed := s == StageOpen || s == StageFrozen
+		if allowed != (err == nil) || err != nil && (!errors.Is(err, ErrDeferral) || !strings.Contains(err.Error(), "a file can be deferred only before its cycle is netted")) {
+			t.Errorf("request from a %s cycle: %v", s, err)
+		}
+		f.To, f.Accepted = Cycle{ID: CycleID(d3), BusinessDate: d3, Stage: StageOpen}, d2
+		if full := CheckDeferral(f); (err == nil) != (full == nil) || err != nil && err.Error() != full.Error() {
+			t.Errorf("from a %s cycle: the request says %v, the deferral %v", s, err, full)
+		}
+	}
+	cases := []struct {
+		name string
+		f    func(DeferralFacts) DeferralFacts
+		want string
+	}{
+		{"no such file", func(f DeferralFacts) DeferralFacts { f.Found, f.In = false, ""; return f }, "BANKAAAA has no accepted file F1"},
+		{"file in another cycle", func(f DeferralFacts) DeferralFacts { f.In = d1; return f }, "file F1 of BANKAAAA is in cycle C2026-11-23, not C2026-11-24"},
+	}
+	for _, tc := range cases {
+		err := CheckDeferralRequest(tc.f(ok))
+		if !errors.Is(err, ErrDeferral) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
 // TestCapPolicy: no cap is a cap of zero; a cap is its amount.
 func TestCapPolicy(t *testing.T) {
 	if l, limited := CapLimit(decimal.Decimal{}, false); !limited || !l.IsZero() {

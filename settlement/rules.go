@@ -193,18 +193,17 @@ type DeferralFacts struct {
 // come before its original's settlement.
 func CheckDeferral(f DeferralFacts) error {
 	back := f.To.BusinessDate < f.From.BusinessDate
-	notNetted := func(s Stage) bool { return s == StageOpen || s == StageFrozen }
 	switch {
 	case !notNetted(f.From.Stage):
-		return fmt.Errorf("%w: cycle %s is %s: a file can be deferred only before its cycle is netted", ErrDeferral, f.From.ID, f.From.Stage)
+		return fromNettedError(f)
 	case !back && f.To.Stage != StageOpen:
 		return fmt.Errorf("%w: cycle %s is %s: a file can be deferred only into an open cycle", ErrDeferral, f.To.ID, f.To.Stage)
 	case back && !notNetted(f.To.Stage):
 		return fmt.Errorf("%w: cycle %s is %s: a file can move back only into a cycle not netted yet", ErrDeferral, f.To.ID, f.To.Stage)
 	case !f.Found:
-		return fmt.Errorf("%w: %s has no accepted file %s", ErrDeferral, f.Sender, f.FileID)
+		return notFoundError(f)
 	case f.In != f.From.BusinessDate:
-		return fmt.Errorf("%w: file %s of %s is in cycle %s, not %s", ErrDeferral, f.FileID, f.Sender, CycleID(f.In), f.From.ID)
+		return notInError(f)
 	case back && f.To.BusinessDate < f.Accepted:
 		return fmt.Errorf("%w: file %s of %s was accepted into cycle %s; it cannot move back before it", ErrDeferral, f.FileID, f.Sender, CycleID(f.Accepted))
 	case back && f.EarlyReversal != "":
@@ -213,4 +212,39 @@ func CheckDeferral(f DeferralFacts) error {
 		return fmt.Errorf("%w: payment %s of file %s is already reversed by %s; a reversal must follow its original's settlement", ErrDeferral, f.Reversed, f.FileID, f.By)
 	}
 	return nil
+}
+
+// CheckDeferralRequest is the part of CheckDeferral that a four-eyes
+// request to defer is checked against when it is made: the file is
+// accepted and in cycle From, and From is not netted. Only From and the
+// file are known then (To is read again, with everything else, when the
+// approval carries the deferral out under both cycles' locks); so a request
+// that can never be carried out is refused at once, by the same rules and
+// in the same words as the deferral itself.
+func CheckDeferralRequest(f DeferralFacts) error {
+	switch {
+	case !f.Found:
+		return notFoundError(f)
+	case f.In != f.From.BusinessDate:
+		return notInError(f)
+	case !notNetted(f.From.Stage):
+		return fromNettedError(f)
+	}
+	return nil
+}
+
+// notNetted: nothing of a cycle at stage s is netted, so none of it is on
+// the ledger and its files may still move.
+func notNetted(s Stage) bool { return s == StageOpen || s == StageFrozen }
+
+func fromNettedError(f DeferralFacts) error {
+	return fmt.Errorf("%w: cycle %s is %s: a file can be deferred only before its cycle is netted", ErrDeferral, f.From.ID, f.From.Stage)
+}
+
+func notFoundError(f DeferralFacts) error {
+	return fmt.Errorf("%w: %s has no accepted file %s", ErrDeferral, f.Sender, f.FileID)
+}
+
+func notInError(f DeferralFacts) error {
+	return fmt.Errorf("%w: file %s of %s is in cycle %s, not %s", ErrDeferral, f.FileID, f.Sender, CycleID(f.In), CycleID(f.From.BusinessDate))
 }

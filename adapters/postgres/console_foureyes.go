@@ -28,25 +28,16 @@ var (
 	ErrReplayed = errors.New("this poisoned message has been replayed already")
 )
 
-// deferReasonBytesMax is jobs.Pipeline.Defer's bound on a reason, checked
-// at the request so that an approval does not fail on it.
-const deferReasonBytesMax = 500
-
 // RequestDeferral records an operator's request to defer a file; it is
 // carried out (jobs.Pipeline.Defer) when another operator approves it.
-// The checks here are the cheap ones, so that a request that cannot be
-// carried out is refused at once; the deferral's own checks run again,
-// under the cycles' locks, at the approval.
+// The request is checked at once, so that one that cannot be carried out is
+// refused now: its fields by jobs.Deferral.Check, the file and its cycle by
+// the domain's settlement.CheckDeferralRequest on the facts read here under
+// the file's lock. The deferral's own checks run again, under the cycles'
+// locks, at the approval.
 func (j *JobStore) RequestDeferral(ctx context.Context, d jobs.Deferral, by string, at time.Time) (approval.Request, error) {
-	switch {
-	case !settlement.ValidPaymentID([]byte(d.FileID)):
-		return approval.Request{}, fmt.Errorf("%w: %q is not a file id", jobs.ErrDeferral, d.FileID)
-	case d.From == "" || d.To == "":
-		return approval.Request{}, fmt.Errorf("%w: both cycles are required", jobs.ErrDeferral)
-	case d.From == d.To:
-		return approval.Request{}, fmt.Errorf("%w: to %s: the file is in that cycle already", jobs.ErrDeferral, d.To)
-	case len(d.Reason) > deferReasonBytesMax:
-		return approval.Request{}, fmt.Errorf("%w: a reason of 1 to %d bytes is required", jobs.ErrDeferral, deferReasonBytesMax)
+	if err := d.Check(); err != nil {
+		return approval.Request{}, err
 	}
 	r, err := approval.New(approval.Defer, string(d.Sender)+"/"+d.FileID, d.Reason, by, at)
 	if err != nil {
@@ -61,22 +52,25 @@ func (j *JobStore) RequestDeferral(ctx context.Context, d jobs.Deferral, by stri
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, r.Subject); err != nil {
 		return r, err
 	}
-	var state sql.NullString
-	var inFrom bool
-	err = tx.QueryRowContext(ctx, `SELECT c.state, file_cycle(f.id) = c.id FROM files f
-		LEFT JOIN cycles c ON c.business_date = $3 AND c.seq = 1
-		WHERE f.sender = $1 AND f.file_id = $2 AND f.status = 'ACCEPTED'`, string(d.Sender), d.FileID, string(d.From)).Scan(&state, &inFrom)
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, fmt.Errorf("%w: %s has no accepted file %s", jobs.ErrDeferral, d.Sender, d.FileID)
-	}
-	if err != nil {
+	facts := settlement.DeferralFacts{Sender: d.Sender, FileID: d.FileID,
+		From: settlement.Cycle{BusinessDate: d.From}}
+	var in, fromState sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT (SELECT c.business_date::text FROM cycles c WHERE c.id = file_cycle(f.id)),
+		(SELECT c.state FROM cycles c WHERE c.business_date = $3 AND c.seq = 1)
+		FROM files f WHERE f.sender = $1 AND f.file_id = $2 AND f.status = 'ACCEPTED'`,
+		string(d.Sender), d.FileID, string(d.From)).Scan(&in, &fromState)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
 		return r, err
+	default:
+		facts.Found, facts.In = true, settlement.Date(in.String)
+		if fromState.Valid {
+			facts.From.ID, facts.From.Stage = settlement.CycleID(d.From), stageOf(fromState.String)
+		}
 	}
-	if !state.Valid || !inFrom {
-		return r, fmt.Errorf("%w: file %s of %s is not in cycle %s", jobs.ErrDeferral, d.FileID, d.Sender, settlement.CycleID(d.From))
-	}
-	if st := stageOf(state.String); st != settlement.StageOpen && st != settlement.StageFrozen {
-		return r, fmt.Errorf("%w: cycle %s is %s: a file can be deferred only before its cycle is netted", jobs.ErrDeferral, settlement.CycleID(d.From), st)
+	if err := settlement.CheckDeferralRequest(facts); err != nil {
+		return r, err
 	}
 	if err := insertRequest(ctx, tx, &r); err != nil {
 		return r, err

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
 	"settle/approval"
+	"settle/jobs"
 	"settle/reconciliation"
 	"settle/settlement"
 )
@@ -218,5 +220,54 @@ func TestCapRaiseFourEyes(t *testing.T) {
 	}
 	if got, err := j.Request(ctx, r.ID); err != nil || got.Amount != "5000" || got.Decision != approval.Approved {
 		t.Fatalf("%+v %v", got, err)
+	}
+}
+
+// TestDeferralRequestChecked: on the real store a four-eyes request to defer
+// a file is refused at once, in the deferral's own words (the domain's
+// CheckDeferralRequest and jobs.Deferral.Check), when its fields are wrong,
+// the file is not accepted, it is in another cycle, or its cycle is netted;
+// a good one is recorded pending.
+func TestDeferralRequestChecked(t *testing.T) {
+	f := newFixture(t)
+	j := f.s.Jobs(nil, "test")
+	at := time.Date(2026, 11, 24, 18, 0, 0, 0, time.UTC)
+	const date = settlement.Date("2026-11-24")
+	f.ingest(file(bankA, "F1", f.cycle(string(date)), pay(2, "P1", bankA, bankB, "1000")))
+	good := jobs.Deferral{Sender: bankA, FileID: "F1", From: date, To: "2026-11-25", Reason: "over its cap"}
+	refused := []struct {
+		name string
+		d    func(jobs.Deferral) jobs.Deferral
+		want string
+	}{
+		{"no reason", func(d jobs.Deferral) jobs.Deferral { d.Reason = ""; return d }, "a reason of 1 to 500 bytes is required"},
+		{"no such file", func(d jobs.Deferral) jobs.Deferral { d.FileID = "F9"; return d }, "SHBKKRSE has no accepted file F9"},
+		{"another bank's file", func(d jobs.Deferral) jobs.Deferral { d.Sender = bankB; return d }, "CZNBKRSE has no accepted file F1"},
+		{"in another cycle", func(d jobs.Deferral) jobs.Deferral { d.From = "2026-11-23"; return d }, "file F1 of SHBKKRSE is in cycle C2026-11-24, not C2026-11-23"},
+	}
+	for _, tc := range refused {
+		if _, err := j.RequestDeferral(f.ctx, tc.d(good), "alice", at); !errors.Is(err, jobs.ErrDeferral) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	if n := f.count(`SELECT count(*) FROM approval_requests`); n != 0 {
+		t.Fatalf("%d requests recorded by refused asks", n)
+	}
+	r, err := j.RequestDeferral(f.ctx, good, "alice", at)
+	if err != nil || r.ID == 0 {
+		t.Fatalf("a good request: %+v %v", r, err)
+	}
+	for _, to := range []settlement.Stage{settlement.StageFrozen, settlement.StageNetted} {
+		if err := j.UpdateCycle(f.ctx, date, func(c *settlement.Cycle, _ jobs.CycleTx) ([]jobs.Event, error) {
+			if _, err := c.Advance(to, at, settlement.Facts{}); err != nil {
+				return nil, err
+			}
+			return []jobs.Event{jobs.NewEvent("settle.cycle."+strings.ToLower(string(to)), date, at)}, nil
+		}); err != nil {
+			t.Fatalf("advance to %s: %v", to, err)
+		}
+	}
+	if _, err := j.RequestDeferral(f.ctx, good, "bob", at); !errors.Is(err, jobs.ErrDeferral) || !strings.Contains(err.Error(), "cycle C2026-11-24 is NETTED: a file can be deferred only before its cycle is netted") {
+		t.Fatalf("from a netted cycle: %v", err)
 	}
 }
