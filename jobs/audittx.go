@@ -120,7 +120,7 @@ func (t *TxTrace) add(s Step) {
 }
 
 // txStep is the transaction as its block holds it: who endorsed and
-// submitted it, checked against the endorsement policy for members
+// submitted it, its endorsements checked against a scheme of members
 // banks, and what it was.
 func txStep(c TxContent, members int) Step {
 	facts := map[string]string{"block": fmt.Sprint(c.Tx.Block), "endorsers": fmt.Sprint(c.Tx.Endorsers), "submitter": c.Tx.Submitter, "function": c.Function,
