@@ -52,6 +52,53 @@ func CheckCycle(ctx context.Context, in []Input, opts Options, workers int) (*Cy
 	}
 	out := &CycleResult{Files: make([]*Result, len(in))}
 	errs := make([]error, len(in))
+	done := checkFiles(ctx, in, opts, workers, out.Files, errs)
+
+	// Across files, in input order: file i is merged into the cycle's
+	// index as soon as files 0..i are checked, and its own id map is then
+	// released, so the peak holds little more than the cycle's index.
+	across := newAcrossFiles()
+	ready := make([]bool, len(in))
+	merged := 0
+	var firstErr error
+	for i := range done {
+		ready[i] = true
+		for merged < len(in) && ready[merged] {
+			if err := errs[merged]; err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				merged++
+				continue
+			}
+			across.merge(out.Files[merged])
+			merged++
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	across.index.Unsettled(func(i int) *settlement.FileCheck { return out.Files[i].check })
+	for _, r := range out.Files {
+		r.Problems = r.check.Problems.List()
+	}
+	if !out.Accepted() {
+		return out, nil
+	}
+	if err := out.net(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkFiles checks each file of in on its own, workers at a time, into
+// files[i] and errs[i], and sends i on the channel it returns once file i
+// is checked; the channel is closed when every worker is done. A
+// cancelled ctx stops handing out files.
+func checkFiles(ctx context.Context, in []Input, opts Options, workers int, files []*Result, errs []error) <-chan int {
 	next := make(chan int)
 	done := make(chan int, len(in))
 	var wg sync.WaitGroup
@@ -60,7 +107,7 @@ func CheckCycle(ctx context.Context, in []Input, opts Options, workers int) (*Cy
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out.Files[i], errs[i] = checkOne(in[i], opts)
+				files[i], errs[i] = checkOne(in[i], opts)
 				done <- i
 			}
 		}()
@@ -78,76 +125,66 @@ func CheckCycle(ctx context.Context, in []Input, opts Options, workers int) (*Cy
 		wg.Wait()
 		close(done)
 	}()
+	return done
+}
 
-	// Across files, in input order: file i is merged into the cycle's
-	// index as soon as files 0..i are checked, and its own id map is then
-	// released, so the peak holds little more than the cycle's index.
-	index := settlement.NewIDIndex(0)
-	type fileKey struct {
-		sender settlement.BIC
-		id     string
-	}
-	fileIDs := map[fileKey]string{}
-	hashes := map[[32]byte]string{}
-	ready := make([]bool, len(in))
-	merged := 0
-	var firstErr error
-	for i := range done {
-		ready[i] = true
-		for merged < len(in) && ready[merged] {
-			if err := errs[merged]; err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				merged++
-				continue
-			}
-			r := out.Files[merged]
-			fc := r.check
-			if r.Sender != "" && r.FileID != "" {
-				k := fileKey{r.Sender, r.FileID}
-				if first, dup := fileIDs[k]; dup {
-					fc.Problem(settlement.Problem{Line: r.headerLine, Field: fc.Fields().FileID, Code: settlement.CodeDuplicateFileID,
-						Message: fmt.Sprintf("file id %s of %s is already used by %s", r.FileID, r.Sender, first)})
-				} else {
-					fileIDs[k] = r.Name
-				}
-			}
-			if first, dup := hashes[r.SHA256]; dup {
-				fc.Problem(settlement.Problem{Code: settlement.CodeDuplicateFile,
-					Message: fmt.Sprintf("same bytes as %s", first)})
-			} else {
-				hashes[r.SHA256] = r.Name
-			}
-			index.Add(r.Name, fc)
-			fc.ReleaseIDs()
-			merged++
+// acrossFiles is what the checks across a cycle's files remember of the
+// files merged so far: the cycle's payment id index, and each file id
+// and digest with the name of the file that first used it.
+type acrossFiles struct {
+	index   *settlement.IDIndex
+	fileIDs map[acrossFileKey]string
+	hashes  map[[32]byte]string
+}
+
+// acrossFileKey is a file id, which is a sender's own.
+type acrossFileKey struct {
+	sender settlement.BIC
+	id     string
+}
+
+func newAcrossFiles() *acrossFiles {
+	return &acrossFiles{index: settlement.NewIDIndex(0), fileIDs: map[acrossFileKey]string{}, hashes: map[[32]byte]string{}}
+}
+
+// merge checks file r against the files before it (its file id, its
+// bytes, its payment ids), then adds it to the index and releases its own
+// id map.
+func (a *acrossFiles) merge(r *Result) {
+	fc := r.check
+	if r.Sender != "" && r.FileID != "" {
+		k := acrossFileKey{r.Sender, r.FileID}
+		if first, dup := a.fileIDs[k]; dup {
+			fc.Problem(settlement.Problem{Line: r.headerLine, Field: fc.Fields().FileID, Code: settlement.CodeDuplicateFileID,
+				Message: fmt.Sprintf("file id %s of %s is already used by %s", r.FileID, r.Sender, first)})
+		} else {
+			a.fileIDs[k] = r.Name
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if first, dup := a.hashes[r.SHA256]; dup {
+		fc.Problem(settlement.Problem{Code: settlement.CodeDuplicateFile,
+			Message: fmt.Sprintf("same bytes as %s", first)})
+	} else {
+		a.hashes[r.SHA256] = r.Name
 	}
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	index.Unsettled(func(i int) *settlement.FileCheck { return out.Files[i].check })
-	for _, r := range out.Files {
-		r.Problems = r.check.Problems.List()
-	}
-	if !out.Accepted() {
-		return out, nil
-	}
-	for _, r := range out.Files {
-		if err := out.Netted.Merge(r.Netting()); err != nil {
-			return nil, err
+	a.index.Add(r.Name, fc)
+	fc.ReleaseIDs()
+}
+
+// net nets the accepted cycle: every file's netting merged, and the
+// result.
+func (c *CycleResult) net() error {
+	for _, r := range c.Files {
+		if err := c.Netted.Merge(r.Netting()); err != nil {
+			return err
 		}
 	}
-	res, err := out.Netted.Result()
+	res, err := c.Netted.Result()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out.Net = res
-	return out, nil
+	c.Net = res
+	return nil
 }
 
 func checkOne(in Input, opts Options) (*Result, error) {

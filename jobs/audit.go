@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"settle/intake"
@@ -133,12 +134,6 @@ func (a *Auditor) Trace(ctx context.Context, sender settlement.BIC, id string) (
 
 func (a *Auditor) trace(ctx context.Context, sender settlement.BIC, id string, follow bool) (Trace, error) {
 	t := Trace{Payment: string(sender) + "/" + id, OK: true}
-	add := func(s Step) {
-		if s.Check != "ok" {
-			t.OK = false
-		}
-		t.Steps = append(t.Steps, s)
-	}
 	l, found, err := a.Store.Lineage(ctx, sender, id)
 	if err != nil {
 		return t, err
@@ -152,38 +147,18 @@ func (a *Auditor) trace(ctx context.Context, sender settlement.BIC, id string, f
 		if onLedger {
 			check = "on the ledger but not in Postgres"
 		}
-		add(Step{Step: "payment", Check: check, Source: "postgres"})
+		t.add(Step{Step: "payment", Check: check, Source: "postgres"})
 		return t, nil
 	}
 	e := l.Entry
-	add(Step{Step: "file", Source: "postgres+archive", Facts: map[string]string{
+	t.add(Step{Step: "file", Source: "postgres+archive", Facts: map[string]string{
 		"name": l.File.Name, "file_id": l.File.FileID, "sha256": l.FileSHA256, "line": fmt.Sprint(e.Line),
 		"signed_with": l.SignatureKey, "sender": string(sender)},
 		Check: a.checkFile(ctx, l)})
-	ack := "not acknowledged"
-	if l.File.Acknowledged {
-		ack = l.AcknowledgedAt.UTC().Format(time.RFC3339)
-	}
-	add(Step{Step: "received", Source: "postgres", Check: "ok", Facts: map[string]string{
-		"received_at": l.File.ReceivedAt.UTC().Format(time.RFC3339), "acknowledged_at": ack, "status": l.File.Status}})
-	cf := map[string]string{
-		"cycle": settlement.CycleID(l.Cycle), "business_date": string(l.Cycle), "stage": string(l.Stage),
-		"kind": e.Kind.String(), "debtor": string(e.Debtor), "creditor": string(e.Creditor),
-		"amount": settlement.FormatAmount(e.Amount, e.Currency), "currency": e.Currency.Code()}
-	if l.DeferredFrom != "" {
-		cf["deferred_from"] = settlement.CycleID(l.DeferredFrom)
-	}
-	// The cycle that finally settled it, once it has (after every
-	// deferral, the file's cycle is its last one); the ledger step below
-	// checks the ledger agrees.
-	if !l.Stage.Before(settlement.StageSettled) {
-		cf["settled_in"] = settlement.CycleID(l.Cycle)
-	}
-	add(Step{Step: "cycle", Source: "postgres", Check: "ok", Facts: cf})
-	for _, m := range l.Moves {
-		add(Step{Step: "deferred", Source: "postgres", Check: "ok", Facts: map[string]string{
-			"from": settlement.CycleID(m.From), "to": settlement.CycleID(m.To), "reason": m.Reason,
-			"by": m.Actor, "at": m.At.UTC().Format(time.RFC3339)}})
+	t.add(receivedStep(l))
+	t.add(paymentCycleStep(l))
+	for _, s := range deferralSteps(l.Moves) {
+		t.add(s)
 	}
 
 	// The ledger, the authority.
@@ -192,55 +167,134 @@ func (a *Auditor) trace(ctx context.Context, sender settlement.BIC, id string, f
 		if l.Stage.Before(settlement.StageRecorded) {
 			check = "ok" // not written yet: the cycle has not reached the ledger
 		}
-		add(Step{Step: "ledger", Source: "ledger", Check: check, Facts: map[string]string{"stage": string(l.Stage)}})
-	} else {
-		rec := reconciliation.Record{Sender: sender, ID: id, Kind: e.Kind, Debtor: e.Debtor, Creditor: e.Creditor, Amount: e.Amount,
-			Currency: e.Currency, FileSHA256: l.FileSHA256, Cycle: settlement.CycleID(l.Cycle), Original: e.Original}
-		check := "ok"
-		var diffs []reconciliation.Break
-		reconciliation.Payments(rec.Cycle, seqOf(rec), seqOf(lp), func(b reconciliation.Break) error {
-			if b.Kind != reconciliation.TotalsMismatch {
-				diffs = append(diffs, b)
-			}
-			return nil
-		})
-		if len(diffs) > 0 {
-			check = diffs[0].String()
-			for _, d := range diffs[1:] {
-				check += "; " + d.String()
-			}
-		}
-		add(Step{Step: "ledger", Source: "ledger", Check: check, Facts: map[string]string{"tx_id": lp.TxID, "cycle": lp.Cycle}})
-		tx, err := a.Ledger.Tx(ctx, lp.TxID)
-		if err != nil {
-			add(Step{Step: "transaction", Source: "ledger", Check: "cannot read transaction: " + err.Error(), Facts: map[string]string{"tx_id": lp.TxID}})
-		} else {
-			members, err := a.Store.Members(ctx)
-			if err != nil {
-				return t, err
-			}
-			add(Step{Step: "transaction", Source: "ledger", Check: endorsementCheck(tx, len(members)), Facts: map[string]string{
-				"tx_id": tx.ID, "block": fmt.Sprint(tx.Block), "endorsers": fmt.Sprint(tx.Endorsers), "submitter": tx.Submitter,
-				"endorser_signatures": signaturesFact(tx)}})
-		}
-		lc, ok, err := a.Ledger.Cycle(ctx, lp.Cycle)
-		if err != nil {
-			return t, err
-		}
-		check = "ok"
-		if !ok || !lc.Settled() {
-			check = "ok (cycle not settled on the ledger yet)"
-			if !l.Stage.Before(settlement.StageSettled) {
-				check = "Postgres says " + string(l.Stage) + ", the ledger has not settled the cycle"
-			}
-		}
-		add(Step{Step: "settlement", Source: "ledger", Check: check, Facts: map[string]string{"cycle": lp.Cycle, "status": lc.Status, "settled_tx": lc.TxID}})
+		t.add(Step{Step: "ledger", Source: "ledger", Check: check, Facts: map[string]string{"stage": string(l.Stage)}})
+	} else if err := a.traceOnLedger(ctx, &t, sender, id, l, lp); err != nil {
+		return t, err
 	}
+	if err := a.traceReversals(ctx, &t, sender, id, l, onLedger, follow); err != nil {
+		return t, err
+	}
+	return t, nil
+}
 
-	// The reversal chain, on both sides.
+// add records a step; one that is not "ok" makes the whole trace fail.
+func (t *Trace) add(s Step) {
+	if s.Check != "ok" {
+		t.OK = false
+	}
+	t.Steps = append(t.Steps, s)
+}
+
+// receivedStep is when the file of a lineage arrived and was
+// acknowledged: the same facts whether a payment or its file is traced.
+func receivedStep(l Lineage) Step {
+	ack := "not acknowledged"
+	if l.File.Acknowledged {
+		ack = l.AcknowledgedAt.UTC().Format(time.RFC3339)
+	}
+	return Step{Step: "received", Source: "postgres", Check: "ok", Facts: map[string]string{
+		"received_at": l.File.ReceivedAt.UTC().Format(time.RFC3339), "acknowledged_at": ack, "status": l.File.Status}}
+}
+
+// deferralSteps are a file's recorded moves between cycles, one step
+// each, oldest first, so an auditor sees why it settled where it did.
+func deferralSteps(moves []FileMove) []Step {
+	var steps []Step
+	for _, m := range moves {
+		steps = append(steps, Step{Step: "deferred", Source: "postgres", Check: "ok", Facts: map[string]string{
+			"from": settlement.CycleID(m.From), "to": settlement.CycleID(m.To), "reason": m.Reason,
+			"by": m.Actor, "at": m.At.UTC().Format(time.RFC3339)}})
+	}
+	return steps
+}
+
+// paymentCycleStep is the payment as Postgres holds it in its cycle:
+// what it moves and where it was settled.
+func paymentCycleStep(l Lineage) Step {
+	e := l.Entry
+	cf := map[string]string{
+		"cycle": settlement.CycleID(l.Cycle), "business_date": string(l.Cycle), "stage": string(l.Stage),
+		"kind": e.Kind.String(), "debtor": string(e.Debtor), "creditor": string(e.Creditor),
+		"amount": settlement.FormatAmount(e.Amount, e.Currency), "currency": e.Currency.Code()}
+	if l.DeferredFrom != "" {
+		cf["deferred_from"] = settlement.CycleID(l.DeferredFrom)
+	}
+	// The cycle that finally settled it, once it has (after every
+	// deferral, the file's cycle is its last one); the ledger step
+	// checks the ledger agrees.
+	if !l.Stage.Before(settlement.StageSettled) {
+		cf["settled_in"] = settlement.CycleID(l.Cycle)
+	}
+	return Step{Step: "cycle", Source: "postgres", Check: "ok", Facts: cf}
+}
+
+// traceOnLedger checks a payment the ledger holds: its record against
+// Postgres's, the transaction that wrote it and its endorsements, and
+// whether the ledger settled its cycle as Postgres says.
+func (a *Auditor) traceOnLedger(ctx context.Context, t *Trace, sender settlement.BIC, id string, l Lineage, lp reconciliation.Record) error {
+	check := "ok"
+	rec := lineageRecord(sender, id, l)
+	if diffs := paymentDiffs(rec.Cycle, rec, lp); len(diffs) > 0 {
+		check = strings.Join(diffs, "; ")
+	}
+	t.add(Step{Step: "ledger", Source: "ledger", Check: check, Facts: map[string]string{"tx_id": lp.TxID, "cycle": lp.Cycle}})
+	tx, err := a.Ledger.Tx(ctx, lp.TxID)
+	if err != nil {
+		t.add(Step{Step: "transaction", Source: "ledger", Check: "cannot read transaction: " + err.Error(), Facts: map[string]string{"tx_id": lp.TxID}})
+	} else {
+		members, err := a.Store.Members(ctx)
+		if err != nil {
+			return err
+		}
+		t.add(Step{Step: "transaction", Source: "ledger", Check: endorsementCheck(tx, len(members)), Facts: map[string]string{
+			"tx_id": tx.ID, "block": fmt.Sprint(tx.Block), "endorsers": fmt.Sprint(tx.Endorsers), "submitter": tx.Submitter,
+			"endorser_signatures": signaturesFact(tx)}})
+	}
+	lc, ok, err := a.Ledger.Cycle(ctx, lp.Cycle)
+	if err != nil {
+		return err
+	}
+	check = "ok"
+	if !ok || !lc.Settled() {
+		check = "ok (cycle not settled on the ledger yet)"
+		if !l.Stage.Before(settlement.StageSettled) {
+			check = "Postgres says " + string(l.Stage) + ", the ledger has not settled the cycle"
+		}
+	}
+	t.add(Step{Step: "settlement", Source: "ledger", Check: check, Facts: map[string]string{"cycle": lp.Cycle, "status": lc.Status, "settled_tx": lc.TxID}})
+	return nil
+}
+
+// lineageRecord is Postgres's payment in the ledger's record shape, so
+// the two compare with reconciliation's own rules.
+func lineageRecord(sender settlement.BIC, id string, l Lineage) reconciliation.Record {
+	e := l.Entry
+	return reconciliation.Record{Sender: sender, ID: id, Kind: e.Kind, Debtor: e.Debtor, Creditor: e.Creditor, Amount: e.Amount,
+		Currency: e.Currency, FileSHA256: l.FileSHA256, Cycle: settlement.CycleID(l.Cycle), Original: e.Original}
+}
+
+// paymentDiffs are the differences reconciliation finds, reconciling
+// cycle, between Postgres's record of one payment and the ledger's;
+// totals are left out, as one payment's totals differ whenever it does.
+func paymentDiffs(cycle string, want, got reconciliation.Record) []string {
+	var diffs []string
+	reconciliation.Payments(cycle, seqOf(want), seqOf(got), func(b reconciliation.Break) error {
+		if b.Kind != reconciliation.TotalsMismatch {
+			diffs = append(diffs, b.String())
+		}
+		return nil
+	})
+	return diffs
+}
+
+// traceReversals compares a payment's reversal link in Postgres with the
+// ledger's chain and, when follow is set, traces the linked payment too
+// (one level deep: a reversal's original is not followed back again).
+func (a *Auditor) traceReversals(ctx context.Context, t *Trace, sender settlement.BIC, id string, l Lineage, onLedger, follow bool) error {
+	e := l.Entry
 	chain, err := a.Ledger.ReversalChain(ctx, sender, id)
 	if err != nil {
-		return t, fmt.Errorf("ledger reversal chain: %w", err)
+		return fmt.Errorf("ledger reversal chain: %w", err)
 	}
 	var ledgerOther string
 	for _, r := range chain {
@@ -252,28 +306,30 @@ func (a *Auditor) trace(ctx context.Context, sender settlement.BIC, id string, f
 	if e.Kind == settlement.KindReversal {
 		storeOther = e.Original
 	}
+	if storeOther == "" && ledgerOther == "" {
+		return nil
+	}
 	check := "ok"
 	if onLedger && storeOther != ledgerOther {
 		check = fmt.Sprintf("Postgres links %q, the ledger links %q", storeOther, ledgerOther)
 	}
-	if storeOther != "" || ledgerOther != "" {
-		role := "reversed by"
-		if e.Kind == settlement.KindReversal {
-			role = "reverses"
-		}
-		add(Step{Step: "reversal chain", Source: "postgres+ledger", Check: check, Facts: map[string]string{role: storeOther, "reason": e.Reason}})
-		if follow && storeOther != "" {
-			rt, err := a.trace(ctx, sender, storeOther, false)
-			if err != nil {
-				return t, err
-			}
-			t.Related = append(t.Related, rt)
-			if !rt.OK {
-				t.OK = false
-			}
-		}
+	role := "reversed by"
+	if e.Kind == settlement.KindReversal {
+		role = "reverses"
 	}
-	return t, nil
+	t.add(Step{Step: "reversal chain", Source: "postgres+ledger", Check: check, Facts: map[string]string{role: storeOther, "reason": e.Reason}})
+	if !follow || storeOther == "" {
+		return nil
+	}
+	rt, err := a.trace(ctx, sender, storeOther, false)
+	if err != nil {
+		return err
+	}
+	t.Related = append(t.Related, rt)
+	if !rt.OK {
+		t.OK = false
+	}
+	return nil
 }
 
 func seqOf(r reconciliation.Record) func(func(reconciliation.Record, error) bool) {

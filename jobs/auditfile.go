@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"settle/settlement"
 )
@@ -60,12 +59,6 @@ const filePaymentsTraced = 200
 // ledger. TraceTx goes back from any of those transactions.
 func (a *Auditor) TraceFile(ctx context.Context, sender settlement.BIC, fileID string) (FileTrace, error) {
 	t := FileTrace{File: string(sender) + "/" + fileID, OK: true}
-	add := func(s Step) {
-		if s.Check != "ok" {
-			t.OK = false
-		}
-		t.Steps = append(t.Steps, s)
-	}
 	if a.Files == nil {
 		return t, errors.New("audit: no file store")
 	}
@@ -74,28 +67,21 @@ func (a *Auditor) TraceFile(ctx context.Context, sender settlement.BIC, fileID s
 		return t, err
 	}
 	if !found {
-		add(Step{Step: "file", Source: "postgres", Check: "no accepted file " + fileID + " from " + string(sender) + " in Postgres"})
+		t.add(Step{Step: "file", Source: "postgres", Check: "no accepted file " + fileID + " from " + string(sender) + " in Postgres"})
 		return t, nil
 	}
-	add(Step{Step: "file", Source: "postgres+archive", Facts: map[string]string{
+	t.add(Step{Step: "file", Source: "postgres+archive", Facts: map[string]string{
 		"name": l.File.Name, "file_id": fileID, "sha256": l.FileSHA256, "signed_with": l.SignatureKey, "sender": string(sender),
 		"entries": fmt.Sprint(l.File.Entries), "control_sum": l.File.ControlSum},
 		Check: a.checkFile(ctx, l)})
-	ack := "not acknowledged"
-	if l.File.Acknowledged {
-		ack = l.AcknowledgedAt.UTC().Format(time.RFC3339)
-	}
-	add(Step{Step: "received", Source: "postgres", Check: "ok", Facts: map[string]string{
-		"received_at": l.File.ReceivedAt.UTC().Format(time.RFC3339), "acknowledged_at": ack, "status": l.File.Status}})
+	t.add(receivedStep(l))
 	cf := map[string]string{"cycle": settlement.CycleID(l.Cycle), "business_date": string(l.Cycle), "stage": string(l.Stage)}
 	if l.DeferredFrom != "" {
 		cf["deferred_from"] = settlement.CycleID(l.DeferredFrom)
 	}
-	add(Step{Step: "cycle", Source: "postgres", Check: "ok", Facts: cf})
-	for _, m := range l.Moves {
-		add(Step{Step: "deferred", Source: "postgres", Check: "ok", Facts: map[string]string{
-			"from": settlement.CycleID(m.From), "to": settlement.CycleID(m.To), "reason": m.Reason,
-			"by": m.Actor, "at": m.At.UTC().Format(time.RFC3339)}})
+	t.add(Step{Step: "cycle", Source: "postgres", Check: "ok", Facts: cf})
+	for _, s := range deferralSteps(l.Moves) {
+		t.add(s)
 	}
 
 	ps, err := a.Files.FilePayments(ctx, l.File.FileRow, filePaymentsTraced)
@@ -105,15 +91,37 @@ func (a *Auditor) TraceFile(ctx context.Context, sender settlement.BIC, fileID s
 	if n := l.File.Entries - int64(len(ps)); n > 0 {
 		t.More = n
 	}
+	txs, err := a.traceFilePayments(ctx, &t, sender, l, ps)
+	if err != nil {
+		return t, err
+	}
+	if err := a.traceFileTxs(ctx, &t, txs); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
+// add records a step; one that is not "ok" makes the whole trace fail.
+func (t *FileTrace) add(s Step) {
+	if s.Check != "ok" {
+		t.OK = false
+	}
+	t.Steps = append(t.Steps, s)
+}
+
+// traceFilePayments finds each of the file's payments ps on the ledger
+// and compares it with Postgres's, setting each one's check and the
+// trace's payments; txs are the ledger transactions that carry them.
+func (a *Auditor) traceFilePayments(ctx context.Context, t *FileTrace, sender settlement.BIC, l Lineage, ps []FilePayment) (txs map[string]bool, err error) {
 	onLedger := !l.Stage.Before(settlement.StageRecorded)
-	txs := map[string]bool{}
+	txs = map[string]bool{}
 	missing := 0
 	for i := range ps {
 		p := &ps[i]
 		p.Check = "ok"
 		lp, ok, err := a.Ledger.Payment(ctx, sender, p.ID)
 		if err != nil {
-			return t, fmt.Errorf("ledger: %w", err)
+			return txs, fmt.Errorf("ledger: %w", err)
 		}
 		switch {
 		case !ok && onLedger:
@@ -137,8 +145,15 @@ func (a *Auditor) TraceFile(ctx context.Context, sender settlement.BIC, fileID s
 	if missing > 0 {
 		check = fmt.Sprintf("%d of %d payments traced are not on the ledger", missing, len(ps))
 	}
-	add(Step{Step: "ledger", Source: "ledger", Check: check, Facts: map[string]string{
+	t.add(Step{Step: "ledger", Source: "ledger", Check: check, Facts: map[string]string{
 		"payments_traced": fmt.Sprint(len(ps)), "transactions": fmt.Sprint(len(txs))}})
+	return txs, nil
+}
+
+// traceFileTxs reads each transaction that carries the file's payments
+// from the ledger, in id order, adding a step for any that cannot be read
+// or whose endorsements fall short, and lists them by block.
+func (a *Auditor) traceFileTxs(ctx context.Context, t *FileTrace, txs map[string]bool) error {
 	ids := make([]string, 0, len(txs))
 	for id := range txs {
 		ids = append(ids, id)
@@ -146,21 +161,21 @@ func (a *Auditor) TraceFile(ctx context.Context, sender settlement.BIC, fileID s
 	sort.Strings(ids)
 	members, err := a.Store.Members(ctx)
 	if err != nil {
-		return t, err
+		return err
 	}
 	for _, id := range ids {
 		tx, err := a.Ledger.Tx(ctx, id)
 		if err != nil {
-			add(Step{Step: "transaction", Source: "ledger", Check: "cannot read transaction: " + err.Error(), Facts: map[string]string{"tx_id": id}})
+			t.add(Step{Step: "transaction", Source: "ledger", Check: "cannot read transaction: " + err.Error(), Facts: map[string]string{"tx_id": id}})
 			continue
 		}
 		if c := endorsementCheck(tx, len(members)); c != "ok" {
-			add(Step{Step: "transaction", Source: "ledger", Check: c, Facts: map[string]string{"tx_id": id, "endorsers": fmt.Sprint(tx.Endorsers)}})
+			t.add(Step{Step: "transaction", Source: "ledger", Check: c, Facts: map[string]string{"tx_id": id, "endorsers": fmt.Sprint(tx.Endorsers)}})
 		}
 		t.Txs = append(t.Txs, tx)
 	}
 	sort.Slice(t.Txs, func(i, j int) bool {
 		return t.Txs[i].Block < t.Txs[j].Block || t.Txs[i].Block == t.Txs[j].Block && t.Txs[i].ID < t.Txs[j].ID
 	})
-	return t, nil
+	return nil
 }

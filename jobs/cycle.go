@@ -589,35 +589,69 @@ func (p *Pipeline) unregistered(ctx context.Context, positions []settlement.Posi
 // breaks found, the plan for the register, and a summary.
 func (p *Pipeline) Reconcile(ctx context.Context, date settlement.Date) ([]reconciliation.Break, reconciliation.Plan, reconciliation.Summary, error) {
 	cycle := settlement.CycleID(date)
-	var found []reconciliation.Break
-	truncated := 0
-	emit := func(b reconciliation.Break) error {
-		if len(found) >= breaksMax {
-			truncated++
-			return nil
-		}
-		found = append(found, b)
+	var breaks breakList
+	sum, err := p.reconcilePayments(ctx, date, &breaks)
+	if err != nil {
+		return nil, reconciliation.Plan{}, sum, err
+	}
+	positions, err := p.Store.Positions(ctx, date)
+	if err != nil {
+		return nil, reconciliation.Plan{}, sum, err
+	}
+	lc, onLedger, err := p.Ledger.Cycle(ctx, cycle)
+	if err != nil {
+		return nil, reconciliation.Plan{}, sum, err
+	}
+	var sp []reconciliation.NetPosition
+	for _, x := range positions {
+		sp = append(sp, reconciliation.NetPosition{Bank: x.Bank, Currency: x.Currency, Net: x.Net})
+	}
+	for _, b := range reconciliation.Positions(cycle, sp, lc.Positions) {
+		breaks.emit(b)
+	}
+	if err := p.reconcileAgent(ctx, date, positions, &sum, &breaks); err != nil {
+		return nil, reconciliation.Plan{}, sum, err
+	}
+	if err := p.reconcileStatus(ctx, date, lc, onLedger, &breaks); err != nil {
+		return nil, reconciliation.Plan{}, sum, err
+	}
+	if breaks.truncated > 0 {
+		p.log().Warn("reconciliation found more breaks than it keeps", "cycle", cycle, "kept", breaksMax, "more", breaks.truncated)
+	}
+	sum.Breaks = int64(len(breaks.found) + breaks.truncated)
+	active, err := p.Store.ActiveBreaks(ctx, date)
+	if err != nil {
+		return nil, reconciliation.Plan{}, sum, err
+	}
+	return breaks.found, reconciliation.PlanRun(breaks.found, active), sum, nil
+}
+
+// breakList keeps the first breaksMax breaks of one reconciliation and
+// counts the rest, so a badly broken cycle cannot exhaust memory.
+type breakList struct {
+	found     []reconciliation.Break
+	truncated int
+}
+
+// emit is reconciliation's callback; it never fails.
+func (l *breakList) emit(b reconciliation.Break) error {
+	if len(l.found) >= breaksMax {
+		l.truncated++
 		return nil
 	}
-	storeSide := func(yield func(reconciliation.Record, error) bool) {
-		for se, err := range p.Store.CycleEntries(ctx, date) {
-			if err != nil {
-				yield(reconciliation.Record{}, err)
-				return
-			}
-			e := se.Entry
-			if !yield(reconciliation.Record{Sender: se.Sender, ID: e.ID, Kind: e.Kind, Debtor: e.Debtor, Creditor: e.Creditor,
-				Amount: e.Amount, Currency: e.Currency, FileSHA256: se.FileSHA256, Cycle: cycle, Original: e.Original}, nil) {
-				return
-			}
-		}
-	}
-	// The ledger transactions Postgres recorded (from the commit answers):
-	// every transaction that recorded a payment of the cycle must be among
-	// them, or the system lost track of a ledger write.
+	l.found = append(l.found, b)
+	return nil
+}
+
+// reconcilePayments matches the cycle's payments in Postgres with the
+// ledger's, then checks every ledger transaction that recorded one is
+// among those Postgres recorded (from the commit answers): one that is
+// not means the system lost track of a ledger write.
+func (p *Pipeline) reconcilePayments(ctx context.Context, date settlement.Date, breaks *breakList) (reconciliation.Summary, error) {
+	cycle := settlement.CycleID(date)
 	recorded, err := p.Store.LedgerTxs(ctx, date)
 	if err != nil {
-		return nil, reconciliation.Plan{}, reconciliation.Summary{}, err
+		return reconciliation.Summary{}, err
 	}
 	known := make(map[string]bool, len(recorded))
 	var top uint64
@@ -637,9 +671,9 @@ func (p *Pipeline) Reconcile(ctx context.Context, date settlement.Date) ([]recon
 			}
 		}
 	}
-	sum, err := reconciliation.Payments(cycle, reconciliation.Prefetch(storeSide), reconciliation.Prefetch(ledgerSide), emit)
+	sum, err := reconciliation.Payments(cycle, reconciliation.Prefetch(p.storeRecords(ctx, date)), reconciliation.Prefetch(ledgerSide), breaks.emit)
 	if err != nil {
-		return nil, reconciliation.Plan{}, sum, err
+		return sum, err
 	}
 	txIDs := make([]string, 0, len(unrecorded))
 	for id := range unrecorded {
@@ -647,43 +681,61 @@ func (p *Pipeline) Reconcile(ctx context.Context, date settlement.Date) ([]recon
 	}
 	sort.Strings(txIDs)
 	for _, id := range txIDs {
-		emit(reconciliation.Break{Kind: reconciliation.TxUnrecorded, Cycle: cycle, Subject: id, Field: "tx_id",
+		breaks.emit(reconciliation.Break{Kind: reconciliation.TxUnrecorded, Cycle: cycle, Subject: id, Field: "tx_id",
 			Ledger: fmt.Sprintf("recorded %d payments of the cycle", unrecorded[id])})
 	}
-	positions, err := p.Store.Positions(ctx, date)
-	if err != nil {
-		return nil, reconciliation.Plan{}, sum, err
-	}
-	lc, onLedger, err := p.Ledger.Cycle(ctx, cycle)
-	if err != nil {
-		return nil, reconciliation.Plan{}, sum, err
-	}
-	var sp []reconciliation.NetPosition
-	for _, x := range positions {
-		sp = append(sp, reconciliation.NetPosition{Bank: x.Bank, Currency: x.Currency, Net: x.Net})
-	}
-	for _, b := range reconciliation.Positions(cycle, sp, lc.Positions) {
-		emit(b)
-	}
-	// The third side: what the settlement agent booked of the cycle's
-	// instructions, once the cycle has settled.
-	if cy, _, err := p.Store.Cycle(ctx, date); err != nil {
-		return nil, reconciliation.Plan{}, sum, err
-	} else if !cy.Stage.Before(settlement.StageSettled) {
-		ag, err := p.agentSide(ctx, date, positions)
-		if err != nil {
-			return nil, reconciliation.Plan{}, sum, fmt.Errorf("agent side: %w", err)
-		}
-		if ag != nil {
-			sum.Agent = ag
-			for _, b := range ag.Breaks {
-				emit(b)
+	return sum, nil
+}
+
+// storeRecords streams the cycle's payments from Postgres in the
+// ledger's record shape, so reconciliation compares like with like.
+func (p *Pipeline) storeRecords(ctx context.Context, date settlement.Date) iter.Seq2[reconciliation.Record, error] {
+	cycle := settlement.CycleID(date)
+	return func(yield func(reconciliation.Record, error) bool) {
+		for se, err := range p.Store.CycleEntries(ctx, date) {
+			if err != nil {
+				yield(reconciliation.Record{}, err)
+				return
+			}
+			e := se.Entry
+			if !yield(reconciliation.Record{Sender: se.Sender, ID: e.ID, Kind: e.Kind, Debtor: e.Debtor, Creditor: e.Creditor,
+				Amount: e.Amount, Currency: e.Currency, FileSHA256: se.FileSHA256, Cycle: cycle, Original: e.Original}, nil) {
+				return
 			}
 		}
 	}
+}
+
+// reconcileAgent is the third side: what the settlement agent booked of
+// the cycle's instructions, once the cycle has settled; its summary goes
+// into sum and its breaks into breaks.
+func (p *Pipeline) reconcileAgent(ctx context.Context, date settlement.Date, positions []settlement.Position, sum *reconciliation.Summary, breaks *breakList) error {
+	cy, _, err := p.Store.Cycle(ctx, date)
+	if err != nil {
+		return err
+	}
+	if cy.Stage.Before(settlement.StageSettled) {
+		return nil
+	}
+	ag, err := p.agentSide(ctx, date, positions)
+	if err != nil {
+		return fmt.Errorf("agent side: %w", err)
+	}
+	if ag != nil {
+		sum.Agent = ag
+		for _, b := range ag.Breaks {
+			breaks.emit(b)
+		}
+	}
+	return nil
+}
+
+// reconcileStatus compares whether Postgres and the ledger (lc, absent
+// unless onLedger) each hold the cycle settled.
+func (p *Pipeline) reconcileStatus(ctx context.Context, date settlement.Date, lc LedgerCycle, onLedger bool, breaks *breakList) error {
 	c, _, err := p.Store.Cycle(ctx, date)
 	if err != nil {
-		return nil, reconciliation.Plan{}, sum, err
+		return err
 	}
 	status := "absent"
 	if onLedger {
@@ -693,18 +745,10 @@ func (p *Pipeline) Reconcile(ctx context.Context, date settlement.Date) ([]recon
 	if c.Entries == 0 && !onLedger {
 		storeSettled = false // an empty cycle is never written to the ledger
 	}
-	for _, b := range reconciliation.Status(cycle, storeSettled, lc.Settled(), string(c.Stage), status) {
-		emit(b)
+	for _, b := range reconciliation.Status(settlement.CycleID(date), storeSettled, lc.Settled(), string(c.Stage), status) {
+		breaks.emit(b)
 	}
-	if truncated > 0 {
-		p.log().Warn("reconciliation found more breaks than it keeps", "cycle", cycle, "kept", breaksMax, "more", truncated)
-	}
-	sum.Breaks = int64(len(found) + truncated)
-	active, err := p.Store.ActiveBreaks(ctx, date)
-	if err != nil {
-		return nil, reconciliation.Plan{}, sum, err
-	}
-	return found, reconciliation.PlanRun(found, active), sum, nil
+	return nil
 }
 
 func (p *Pipeline) reconcileStep(ctx context.Context, date settlement.Date) error {

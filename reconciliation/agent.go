@@ -73,76 +73,13 @@ func instructionSubject(i settlement.Instruction) string {
 // (a pay-in credits the settlement account) and value date.
 func Agent(cycle string, date settlement.Date, ins []settlement.Instruction, bookings []Booking, overdue bool) AgentResult {
 	res := AgentResult{Instructions: len(ins), Bookings: len(bookings)}
-	byE2E := make(map[string]int, len(ins))
-	byUETR := make(map[string]int, len(ins))
+	matched, unexpected := matchBookings(cycle, ins, bookings)
+	res.Breaks = unexpected
+	due := len(bookings) > 0 || overdue // the agent answered, or should have
 	for k, i := range ins {
-		byE2E[i.EndToEndID()] = k
-		byUETR[i.UETR()] = k
-	}
-	matched := make([][]Booking, len(ins))
-	for _, b := range bookings {
-		k, ok := byE2E[b.EndToEndID]
-		if !ok && b.UETR != "" {
-			k, ok = byUETR[b.UETR]
-		}
-		if !ok {
-			ref := b.EndToEndID
-			if ref == "" {
-				ref = b.UETR
-			}
-			res.Breaks = append(res.Breaks, Break{Kind: AgentUnexpected, Cycle: cycle, Subject: ref, Field: b.Source,
-				Agent: describe(b)})
-			continue
-		}
-		matched[k] = append(matched[k], b)
-	}
-	answered := len(bookings) > 0
-	for k, i := range ins {
-		subj := instructionSubject(i)
-		want := Booking{EndToEndID: i.EndToEndID(), Amount: i.Amount, Currency: i.Currency, Credit: i.PayIn, ValueDate: date}
-		var booked []Booking
-		for _, b := range matched[k] {
-			switch {
-			case b.Rejected != "" || b.Reversal:
-				reason := b.Rejected
-				if b.Reversal {
-					reason = "reversed"
-				}
-				res.Breaks = append(res.Breaks, Break{Kind: AgentRejected, Cycle: cycle, Subject: subj, Field: "status",
-					Store: describe(want), Agent: fmt.Sprintf("%s (%s)", reason, b.Source)})
-			case b.Status == "BOOK":
-				booked = append(booked, b)
-			}
-		}
-		if len(booked) == 0 {
-			if len(matched[k]) == 0 && (answered || overdue) {
-				res.Breaks = append(res.Breaks, Break{Kind: MissingAtAgent, Cycle: cycle, Subject: subj, Field: i.EndToEndID(),
-					Store: describe(want)})
-			}
-			continue
-		}
-		for _, extra := range booked[1:] {
-			res.Breaks = append(res.Breaks, Break{Kind: AgentUnexpected, Cycle: cycle, Subject: subj, Field: "booked again " + extra.Source,
-				Store: describe(want), Agent: describe(extra)})
-		}
-		b := booked[0]
-		same := true
-		if !b.Amount.Equal(i.Amount) {
-			same = false
-			res.Breaks = append(res.Breaks, Break{Kind: AgentAmount, Cycle: cycle, Subject: subj, Field: "amount",
-				Store: settlement.FormatAmount(i.Amount, i.Currency), Agent: b.Amount.String()})
-		}
-		for _, f := range []struct{ name, want, got string }{
-			{"currency", i.Currency.Code(), b.Currency.Code()},
-			{"direction", direction(i.PayIn), direction(b.Credit)},
-			{"value_date", string(date), string(b.ValueDate)},
-		} {
-			if f.want != f.got {
-				same = false
-				res.Breaks = append(res.Breaks, Break{Kind: AgentField, Cycle: cycle, Subject: subj, Field: f.name, Store: f.want, Agent: f.got})
-			}
-		}
-		if same && len(booked) == 1 {
+		breaks, confirmed := checkInstruction(cycle, date, i, matched[k], due)
+		res.Breaks = append(res.Breaks, breaks...)
+		if confirmed {
 			res.Confirmed++
 		}
 	}
@@ -156,6 +93,92 @@ func Agent(cycle string, date settlement.Date, ins []settlement.Instruction, boo
 	}
 	sort.SliceStable(res.Breaks, func(a, b int) bool { return res.Breaks[a].Key() < res.Breaks[b].Key() })
 	return res
+}
+
+// matchBookings sorts the bookings by the instruction they name (by
+// EndToEndId, else by UETR): matched[k] are instruction k's. A booking
+// that names none is an AgentUnexpected break.
+func matchBookings(cycle string, ins []settlement.Instruction, bookings []Booking) (matched [][]Booking, unexpected []Break) {
+	byE2E := make(map[string]int, len(ins))
+	byUETR := make(map[string]int, len(ins))
+	for k, i := range ins {
+		byE2E[i.EndToEndID()] = k
+		byUETR[i.UETR()] = k
+	}
+	matched = make([][]Booking, len(ins))
+	for _, b := range bookings {
+		k, ok := byE2E[b.EndToEndID]
+		if !ok && b.UETR != "" {
+			k, ok = byUETR[b.UETR]
+		}
+		if !ok {
+			ref := b.EndToEndID
+			if ref == "" {
+				ref = b.UETR
+			}
+			unexpected = append(unexpected, Break{Kind: AgentUnexpected, Cycle: cycle, Subject: ref, Field: b.Source,
+				Agent: describe(b)})
+			continue
+		}
+		matched[k] = append(matched[k], b)
+	}
+	return matched, unexpected
+}
+
+// checkInstruction compares one instruction with the bookings that name
+// it: each refusal is a break, no booking at all is one once due, a
+// booking beyond the first is one, and the first is compared field by
+// field. confirmed is true when it was booked exactly once, as instructed.
+func checkInstruction(cycle string, date settlement.Date, i settlement.Instruction, matched []Booking, due bool) (breaks []Break, confirmed bool) {
+	subj := instructionSubject(i)
+	want := Booking{EndToEndID: i.EndToEndID(), Amount: i.Amount, Currency: i.Currency, Credit: i.PayIn, ValueDate: date}
+	var booked []Booking
+	for _, b := range matched {
+		switch {
+		case b.Rejected != "" || b.Reversal:
+			reason := b.Rejected
+			if b.Reversal {
+				reason = "reversed"
+			}
+			breaks = append(breaks, Break{Kind: AgentRejected, Cycle: cycle, Subject: subj, Field: "status",
+				Store: describe(want), Agent: fmt.Sprintf("%s (%s)", reason, b.Source)})
+		case b.Status == "BOOK":
+			booked = append(booked, b)
+		}
+	}
+	if len(booked) == 0 {
+		if len(matched) == 0 && due {
+			breaks = append(breaks, Break{Kind: MissingAtAgent, Cycle: cycle, Subject: subj, Field: i.EndToEndID(),
+				Store: describe(want)})
+		}
+		return breaks, false
+	}
+	for _, extra := range booked[1:] {
+		breaks = append(breaks, Break{Kind: AgentUnexpected, Cycle: cycle, Subject: subj, Field: "booked again " + extra.Source,
+			Store: describe(want), Agent: describe(extra)})
+	}
+	diffs := compareBooking(cycle, subj, date, i, booked[0])
+	return append(breaks, diffs...), len(diffs) == 0 && len(booked) == 1
+}
+
+// compareBooking is a break for each field in which booking b differs
+// from instruction i: amount, currency, direction and value date.
+func compareBooking(cycle, subj string, date settlement.Date, i settlement.Instruction, b Booking) []Break {
+	var breaks []Break
+	if !b.Amount.Equal(i.Amount) {
+		breaks = append(breaks, Break{Kind: AgentAmount, Cycle: cycle, Subject: subj, Field: "amount",
+			Store: settlement.FormatAmount(i.Amount, i.Currency), Agent: b.Amount.String()})
+	}
+	for _, f := range []struct{ name, want, got string }{
+		{"currency", i.Currency.Code(), b.Currency.Code()},
+		{"direction", direction(i.PayIn), direction(b.Credit)},
+		{"value_date", string(date), string(b.ValueDate)},
+	} {
+		if f.want != f.got {
+			breaks = append(breaks, Break{Kind: AgentField, Cycle: cycle, Subject: subj, Field: f.name, Store: f.want, Agent: f.got})
+		}
+	}
+	return breaks
 }
 
 func direction(credit bool) string {

@@ -178,98 +178,139 @@ type Summary struct {
 // payment missing on one side or differing in any field, then for every
 // bank and currency whose count or control sum differ.
 func Payments(cycle string, store, ledger iter.Seq2[Record, error], emit func(Break) error) (Summary, error) {
-	var sum Summary
 	nextS, stopS := iter.Pull2(store)
 	defer stopS()
 	nextL, stopL := iter.Pull2(ledger)
 	defer stopL()
-	st, lt := Totals{}, Totals{}
-	// Each side's records live in two slots, used in turn: the one pulled
+	m := merge{cycle: cycle, emit: emit, st: Totals{}, lt: Totals{}}
+	err := m.run(&side{name: "postgres", next: nextS}, &side{name: "ledger", next: nextL})
+	return m.sum, err
+}
+
+// side is one of the two ordered streams Payments merges.
+type side struct {
+	name string // in errors: "postgres" or "ledger"
+	next func() (Record, error, bool)
+	// The side's records live in two slots, used in turn: the one pulled
 	// and the one before it (for the order check). A record per pull on
 	// the heap was a million allocations a side.
-	type slots struct {
-		buf  [2]Record
-		cur  int
-		prev *Record
-	}
-	var prevS, prevL slots
+	buf  [2]Record
+	cur  int
+	prev *Record
+}
 
-	pull := func(next func() (Record, error, bool), sl *slots, side string) (*Record, error) {
-		r, err, ok := next()
-		if !ok {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", side, err)
-		}
-		if sl.prev != nil && !less(sl.prev, &r) {
-			return nil, fmt.Errorf("%s: %w: %s after %s", side, ErrOrder, r.Key(), sl.prev.Key())
-		}
-		sl.cur ^= 1
-		sl.buf[sl.cur] = r
-		sl.prev = &sl.buf[sl.cur]
-		return sl.prev, nil
+// pull is the side's next record, nil at its end; a record out of order
+// is ErrOrder.
+func (sd *side) pull() (*Record, error) {
+	r, err, ok := sd.next()
+	if !ok {
+		return nil, nil
 	}
-	out := func(b Break) error {
-		sum.Breaks++
-		return emit(b)
-	}
-	s, err := pull(nextS, &prevS, "postgres")
 	if err != nil {
-		return sum, err
+		return nil, fmt.Errorf("%s: %w", sd.name, err)
 	}
-	l, err := pull(nextL, &prevL, "ledger")
+	if sd.prev != nil && !less(sd.prev, &r) {
+		return nil, fmt.Errorf("%s: %w: %s after %s", sd.name, ErrOrder, r.Key(), sd.prev.Key())
+	}
+	sd.cur ^= 1
+	sd.buf[sd.cur] = r
+	sd.prev = &sd.buf[sd.cur]
+	return sd.prev, nil
+}
+
+// merge is one run of Payments: the summary so far and each side's
+// totals, compared once both streams end.
+type merge struct {
+	cycle  string
+	emit   func(Break) error
+	sum    Summary
+	st, lt Totals
+}
+
+// out counts a break and emits it.
+func (m *merge) out(b Break) error {
+	m.sum.Breaks++
+	return m.emit(b)
+}
+
+// run merge-joins the store side ss with the ledger side ls, record by
+// record in key order, then compares the totals.
+func (m *merge) run(ss, ls *side) error {
+	s, err := ss.pull()
 	if err != nil {
-		return sum, err
+		return err
+	}
+	l, err := ls.pull()
+	if err != nil {
+		return err
 	}
 	for s != nil || l != nil {
 		switch {
 		case l == nil || (s != nil && less(s, l)):
-			sum.StoreRecords++
-			st.add(s)
-			if err := out(Break{Kind: MissingOnLedger, Cycle: cycle, Subject: s.Key(), Store: digest(s)}); err != nil {
-				return sum, err
+			if err := m.storeOnly(s); err != nil {
+				return err
 			}
-			if s, err = pull(nextS, &prevS, "postgres"); err != nil {
-				return sum, err
+			if s, err = ss.pull(); err != nil {
+				return err
 			}
 		case s == nil || less(l, s):
-			sum.LedgerRecords++
-			lt.add(l)
-			if err := out(Break{Kind: MissingInStore, Cycle: cycle, Subject: l.Key(), Ledger: digest(l)}); err != nil {
-				return sum, err
+			if err := m.ledgerOnly(l); err != nil {
+				return err
 			}
-			if l, err = pull(nextL, &prevL, "ledger"); err != nil {
-				return sum, err
+			if l, err = ls.pull(); err != nil {
+				return err
 			}
 		default:
-			sum.StoreRecords++
-			sum.LedgerRecords++
-			st.add(s)
-			lt.add(l)
-			diffs := compare(cycle, s, l)
-			if len(diffs) == 0 {
-				sum.Matched++
+			if err := m.both(s, l); err != nil {
+				return err
 			}
-			for _, b := range diffs {
-				if err := out(b); err != nil {
-					return sum, err
-				}
+			if s, err = ss.pull(); err != nil {
+				return err
 			}
-			if s, err = pull(nextS, &prevS, "postgres"); err != nil {
-				return sum, err
-			}
-			if l, err = pull(nextL, &prevL, "ledger"); err != nil {
-				return sum, err
+			if l, err = ls.pull(); err != nil {
+				return err
 			}
 		}
 	}
-	for _, b := range compareTotals(cycle, st, lt) {
-		if err := out(b); err != nil {
-			return sum, err
+	for _, b := range compareTotals(m.cycle, m.st, m.lt) {
+		if err := m.out(b); err != nil {
+			return err
 		}
 	}
-	return sum, nil
+	return nil
+}
+
+// storeOnly is a payment Postgres holds and the ledger does not.
+func (m *merge) storeOnly(s *Record) error {
+	m.sum.StoreRecords++
+	m.st.add(s)
+	return m.out(Break{Kind: MissingOnLedger, Cycle: m.cycle, Subject: s.Key(), Store: digest(s)})
+}
+
+// ledgerOnly is a payment the ledger holds and Postgres does not.
+func (m *merge) ledgerOnly(l *Record) error {
+	m.sum.LedgerRecords++
+	m.lt.add(l)
+	return m.out(Break{Kind: MissingInStore, Cycle: m.cycle, Subject: l.Key(), Ledger: digest(l)})
+}
+
+// both is a payment on both sides: matched, or a break per field that
+// differs.
+func (m *merge) both(s, l *Record) error {
+	m.sum.StoreRecords++
+	m.sum.LedgerRecords++
+	m.st.add(s)
+	m.lt.add(l)
+	diffs := compare(m.cycle, s, l)
+	if len(diffs) == 0 {
+		m.sum.Matched++
+	}
+	for _, b := range diffs {
+		if err := m.out(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func digest(r *Record) string {

@@ -372,86 +372,24 @@ LIMIT $3`, id, settled, max)
 // order, using the payments_cycle_order index.
 func (j *JobStore) CycleEntries(ctx context.Context, date settlement.Date) iter.Seq2[jobs.StoredEntry, error] {
 	return func(yield func(jobs.StoredEntry, error) bool) {
-		id, err := j.cycleID(ctx, j.db, date)
-		if err != nil {
-			yield(jobs.StoredEntry{}, err)
-			return
-		}
-		// Files deferred away from this cycle or into it, if any (rare).
-		var away, into pq.Int64Array
-		if err := j.db.QueryRowContext(ctx, `SELECT
-			coalesce((SELECT array_agg(f.id) FROM files f WHERE f.cycle_id = $1 AND f.status = 'ACCEPTED' AND file_cycle(f.id) <> $1), '{}'),
-			coalesce((SELECT array_agg(DISTINCT d.file_row) FROM file_deferrals d WHERE d.to_cycle = $1 AND file_cycle(d.file_row) = $1), '{}')`,
-			id).Scan(&away, &into); err != nil {
-			yield(jobs.StoredEntry{}, err)
-			return
-		}
-		// One text column a row for the fixed fields, joined by the unit
-		// separator (none of them can hold it: BICs, ids, codes and numbers
-		// are checked on the way in), and the free text apart: the driver
-		// allocates a string and an interface for every column it reads, so
-		// a million rows of twelve columns were most of reconciliation's
-		// time (issue 18). The fields are substrings of the one row string;
-		// the file's digest and name come from a map, read once a file.
-		const cols = `SELECT concat_ws(E'\x1f', p.file_id, p.line, p.sender, p.payment_id, p.kind, p.debtor, p.creditor,
-			p.amount, p.currency, coalesce(p.original_payment_id, ''), coalesce(p.reason, '')), coalesce(p.remittance, '')
-			FROM payments p`
-		const order = ` ORDER BY p.sender COLLATE "C", p.payment_id COLLATE "C"`
-		var rows *sql.Rows
-		if len(away) == 0 && len(into) == 0 {
-			rows, err = j.db.QueryContext(ctx, cols+` WHERE p.cycle_id = $1`+order, id)
-		} else {
-			rows, err = j.db.QueryContext(ctx, cols+` WHERE (p.cycle_id = $1 AND p.file_id <> ALL($2)) OR p.file_id = ANY($3)`+order, id, away, into)
-		}
+		rows, err := j.cycleEntryRows(ctx, date)
 		if err != nil {
 			yield(jobs.StoredEntry{}, err)
 			return
 		}
 		defer rows.Close()
-		type file struct{ sha256, name string }
-		files := map[string]file{}
-		curs := map[string]settlement.Currency{}
-		var f [11]string
+		d := entryDecoder{j: j, files: map[string]entryFile{}, curs: map[string]settlement.Currency{}}
 		for rows.Next() {
 			var se jobs.StoredEntry
 			var row string
-			e := &se.Entry
-			if err := rows.Scan(&row, &e.Remittance); err != nil {
+			if err := rows.Scan(&row, &se.Entry.Remittance); err != nil {
 				yield(se, err)
 				return
 			}
-			if err := splitFields(row, f[:]); err != nil {
+			if err := d.decode(ctx, row, &se); err != nil {
 				yield(se, err)
 				return
 			}
-			fl, ok := files[f[0]]
-			if !ok {
-				if err := j.db.QueryRowContext(ctx, `SELECT sha256, name FROM files WHERE id = $1`, f[0]).Scan(&fl.sha256, &fl.name); err != nil {
-					yield(se, fmt.Errorf("file %s of a cycle entry: %w", f[0], err))
-					return
-				}
-				files[f[0]] = fl
-			}
-			se.FileSHA256, se.FileName = fl.sha256, fl.name
-			if e.Line, err = atoiField(f[1]); err != nil {
-				yield(se, err)
-				return
-			}
-			c, ok := curs[f[8]]
-			if !ok {
-				if c, err = settlement.ParseCurrency(f[8]); err != nil {
-					yield(se, err)
-					return
-				}
-				curs[f[8]] = c
-			}
-			d, err := amountOf(f[7])
-			if err != nil {
-				yield(se, err)
-				return
-			}
-			se.Sender, e.ID, e.Kind, e.Debtor, e.Creditor, e.Amount, e.Currency = settlement.BIC(f[2]), f[3], settlement.Kind(f[4][0]), settlement.BIC(f[5]), settlement.BIC(f[6]), d, c
-			e.Original, e.Reason = f[9], f[10]
 			if !yield(se, nil) {
 				return
 			}
@@ -460,6 +398,84 @@ func (j *JobStore) CycleEntries(ctx context.Context, date settlement.Date) iter.
 			yield(jobs.StoredEntry{}, err)
 		}
 	}
+}
+
+// cycleEntryRows queries the entries of the cycle of date, in order,
+// counting the files deferred away from it or into it, if any (rare).
+//
+// One text column a row for the fixed fields, joined by the unit
+// separator (none of them can hold it: BICs, ids, codes and numbers are
+// checked on the way in), and the free text apart: the driver allocates
+// a string and an interface for every column it reads, so a million rows
+// of twelve columns were most of reconciliation's time (issue 18). The
+// fields are substrings of the one row string (entryDecoder).
+func (j *JobStore) cycleEntryRows(ctx context.Context, date settlement.Date) (*sql.Rows, error) {
+	id, err := j.cycleID(ctx, j.db, date)
+	if err != nil {
+		return nil, err
+	}
+	var away, into pq.Int64Array
+	if err := j.db.QueryRowContext(ctx, `SELECT
+			coalesce((SELECT array_agg(f.id) FROM files f WHERE f.cycle_id = $1 AND f.status = 'ACCEPTED' AND file_cycle(f.id) <> $1), '{}'),
+			coalesce((SELECT array_agg(DISTINCT d.file_row) FROM file_deferrals d WHERE d.to_cycle = $1 AND file_cycle(d.file_row) = $1), '{}')`,
+		id).Scan(&away, &into); err != nil {
+		return nil, err
+	}
+	const cols = `SELECT concat_ws(E'\x1f', p.file_id, p.line, p.sender, p.payment_id, p.kind, p.debtor, p.creditor,
+			p.amount, p.currency, coalesce(p.original_payment_id, ''), coalesce(p.reason, '')), coalesce(p.remittance, '')
+			FROM payments p`
+	const order = ` ORDER BY p.sender COLLATE "C", p.payment_id COLLATE "C"`
+	if len(away) == 0 && len(into) == 0 {
+		return j.db.QueryContext(ctx, cols+` WHERE p.cycle_id = $1`+order, id)
+	}
+	return j.db.QueryContext(ctx, cols+` WHERE (p.cycle_id = $1 AND p.file_id <> ALL($2)) OR p.file_id = ANY($3)`+order, id, away, into)
+}
+
+// entryFile is the digest and name of a cycle entry's file.
+type entryFile struct{ sha256, name string }
+
+// entryDecoder turns cycleEntryRows' rows into entries. It reads each
+// file's digest and name once, and parses each currency once.
+type entryDecoder struct {
+	j     *JobStore
+	files map[string]entryFile
+	curs  map[string]settlement.Currency
+	f     [11]string
+}
+
+// decode fills se from the fixed fields of one row.
+func (d *entryDecoder) decode(ctx context.Context, row string, se *jobs.StoredEntry) error {
+	f := d.f[:]
+	e := &se.Entry
+	if err := splitFields(row, f); err != nil {
+		return err
+	}
+	fl, ok := d.files[f[0]]
+	if !ok {
+		if err := d.j.db.QueryRowContext(ctx, `SELECT sha256, name FROM files WHERE id = $1`, f[0]).Scan(&fl.sha256, &fl.name); err != nil {
+			return fmt.Errorf("file %s of a cycle entry: %w", f[0], err)
+		}
+		d.files[f[0]] = fl
+	}
+	se.FileSHA256, se.FileName = fl.sha256, fl.name
+	var err error
+	if e.Line, err = atoiField(f[1]); err != nil {
+		return err
+	}
+	c, ok := d.curs[f[8]]
+	if !ok {
+		if c, err = settlement.ParseCurrency(f[8]); err != nil {
+			return err
+		}
+		d.curs[f[8]] = c
+	}
+	amount, err := amountOf(f[7])
+	if err != nil {
+		return err
+	}
+	se.Sender, e.ID, e.Kind, e.Debtor, e.Creditor, e.Amount, e.Currency = settlement.BIC(f[2]), f[3], settlement.Kind(f[4][0]), settlement.BIC(f[5]), settlement.BIC(f[6]), amount, c
+	e.Original, e.Reason = f[9], f[10]
+	return nil
 }
 
 // splitFields cuts row at the unit separator into exactly len(out) fields

@@ -18,6 +18,16 @@ import (
 // unknown, not settled, different, or already reversed. It mirrors
 // payments_check_reversal and the unique constraints of 0001_schema.sql.
 func diagnose(ctx context.Context, conn *sql.Conn, row int64, ps *settlement.Problems) error {
+	if err := diagnoseDuplicates(ctx, conn, row, ps); err != nil {
+		return err
+	}
+	return diagnoseReversals(ctx, conn, row, ps)
+}
+
+// diagnoseDuplicates lists the lines of file row whose id the same sender
+// used before, naming the earlier use (the first one in another file, or
+// else the earlier line of this one).
+func diagnoseDuplicates(ctx context.Context, conn *sql.Conn, row int64, ps *settlement.Problems) error {
 	rows, err := conn.QueryContext(ctx, `
 SELECT p.line, p.kind, p.payment_id, q.line, q.file_id = p.file_id, coalesce(f.name, ''), coalesce(f.file_id, '')
 FROM payments p
@@ -54,8 +64,14 @@ LIMIT $2`, row, problemsListMax+1)
 	if err := closeRows(rows); err != nil {
 		return fmt.Errorf("diagnose duplicates: %w", err)
 	}
+	return nil
+}
 
-	rows, err = conn.QueryContext(ctx, `
+// diagnoseReversals lists the reversals of file row the checks refuse:
+// an original unknown or itself a reversal, not settled yet, different
+// from the reversal, or reversed already.
+func diagnoseReversals(ctx context.Context, conn *sql.Conn, row int64, ps *settlement.Problems) error {
+	rows, err := conn.QueryContext(ctx, `
 SELECT r.line, r.payment_id, r.original_payment_id, r.debtor, r.creditor, r.currency, r.amount::text,
        o.file_id IS NOT NULL, coalesce(o.kind, ''), coalesce(o.file_id = r.file_id, false),
        coalesce(reversal_too_early(o.file_id, r.file_id, r.cycle_id), false), coalesce(o.debtor, ''), coalesce(o.creditor, ''),
@@ -79,56 +95,67 @@ LIMIT $2`, row, problemsListMax+1)
 		return fmt.Errorf("diagnose reversals: %w", err)
 	}
 	for rows.Next() {
-		var (
-			line                                 int
-			id, orig, debtor, creditor, cur, amt string
-			found                                bool
-			okind                                string
-			sameFile, notEarlier                 bool
-			odebtor, ocreditor, ocur, oamt       string
-			amountEqual                          bool
-			prevLine                             sql.NullInt64
-			prevSameFile                         bool
-			prevFileID                           string
-		)
-		if err := rows.Scan(&line, &id, &orig, &debtor, &creditor, &cur, &amt, &found, &okind, &sameFile, &notEarlier,
-			&odebtor, &ocreditor, &ocur, &oamt, &amountEqual, &prevLine, &prevSameFile, &prevFileID); err != nil {
+		var r reversalRow
+		if err := rows.Scan(&r.line, &r.id, &r.orig, &r.debtor, &r.creditor, &r.cur, &r.amt, &r.found, &r.okind, &r.sameFile, &r.notEarlier,
+			&r.odebtor, &r.ocreditor, &r.ocur, &r.oamt, &r.amountEqual, &r.prevLine, &r.prevSameFile, &r.prevFileID); err != nil {
 			rows.Close()
 			return err
 		}
-		const field = "original_payment_id"
-		switch {
-		case !found:
-			addEntry(ps, id, line, field, settlement.CodeOriginalUnknown, "no payment %s of this sender is known", orig)
-		case okind != "P":
-			addEntry(ps, id, line, field, settlement.CodeOriginalUnknown, "%s is a reversal, not a payment", orig)
-		case sameFile || notEarlier:
-			addEntry(ps, id, line, field, settlement.CodeOriginalUnsettled, "payment %s is in this same cycle and not settled yet; a reversal must follow its settlement", orig)
-		default:
-			if debtor != odebtor {
-				addEntry(ps, id, line, "original_debtor_bic", settlement.CodeOriginalMismatch, "payment %s has debtor %s, not %s", orig, odebtor, debtor)
-			}
-			if creditor != ocreditor {
-				addEntry(ps, id, line, "original_creditor_bic", settlement.CodeOriginalMismatch, "payment %s has creditor %s, not %s", orig, ocreditor, creditor)
-			}
-			if cur != ocur {
-				addEntry(ps, id, line, "currency", settlement.CodeOriginalMismatch, "payment %s is in %s, not %s", orig, ocur, cur)
-			} else if !amountEqual {
-				addEntry(ps, id, line, "amount", settlement.CodeOriginalMismatch, "payment %s is of %s, not %s", orig, oamt, amt)
-			}
-		}
-		if prevLine.Valid {
-			if prevSameFile {
-				addEntry(ps, id, line, field, settlement.CodeAlreadyReversed, "payment %s is already reversed at line %d of this file", orig, prevLine.Int64)
-			} else {
-				addEntry(ps, id, line, field, settlement.CodeAlreadyReversed, "payment %s is already reversed in file %s line %d", orig, prevFileID, prevLine.Int64)
-			}
-		}
+		r.problems(ps)
 	}
 	if err := closeRows(rows); err != nil {
 		return fmt.Errorf("diagnose reversals: %w", err)
 	}
 	return nil
+}
+
+// reversalRow is one reversal of a file with its original (found false
+// if none) and the earlier reversal of that original, if any (prevLine).
+type reversalRow struct {
+	line                                 int
+	id, orig, debtor, creditor, cur, amt string
+	found                                bool
+	okind                                string
+	sameFile, notEarlier                 bool
+	odebtor, ocreditor, ocur, oamt       string
+	amountEqual                          bool
+	prevLine                             sql.NullInt64
+	prevSameFile                         bool
+	prevFileID                           string
+}
+
+// problems adds what is wrong with the reversal to ps, as
+// payments_check_reversal would refuse it.
+func (r *reversalRow) problems(ps *settlement.Problems) {
+	id, line, orig := r.id, r.line, r.orig
+	const field = "original_payment_id"
+	switch {
+	case !r.found:
+		addEntry(ps, id, line, field, settlement.CodeOriginalUnknown, "no payment %s of this sender is known", orig)
+	case r.okind != "P":
+		addEntry(ps, id, line, field, settlement.CodeOriginalUnknown, "%s is a reversal, not a payment", orig)
+	case r.sameFile || r.notEarlier:
+		addEntry(ps, id, line, field, settlement.CodeOriginalUnsettled, "payment %s is in this same cycle and not settled yet; a reversal must follow its settlement", orig)
+	default:
+		if r.debtor != r.odebtor {
+			addEntry(ps, id, line, "original_debtor_bic", settlement.CodeOriginalMismatch, "payment %s has debtor %s, not %s", orig, r.odebtor, r.debtor)
+		}
+		if r.creditor != r.ocreditor {
+			addEntry(ps, id, line, "original_creditor_bic", settlement.CodeOriginalMismatch, "payment %s has creditor %s, not %s", orig, r.ocreditor, r.creditor)
+		}
+		if r.cur != r.ocur {
+			addEntry(ps, id, line, "currency", settlement.CodeOriginalMismatch, "payment %s is in %s, not %s", orig, r.ocur, r.cur)
+		} else if !r.amountEqual {
+			addEntry(ps, id, line, "amount", settlement.CodeOriginalMismatch, "payment %s is of %s, not %s", orig, r.oamt, r.amt)
+		}
+	}
+	if r.prevLine.Valid {
+		if r.prevSameFile {
+			addEntry(ps, id, line, field, settlement.CodeAlreadyReversed, "payment %s is already reversed at line %d of this file", orig, r.prevLine.Int64)
+		} else {
+			addEntry(ps, id, line, field, settlement.CodeAlreadyReversed, "payment %s is already reversed in file %s line %d", orig, r.prevFileID, r.prevLine.Int64)
+		}
+	}
 }
 
 func closeRows(rows *sql.Rows) error {

@@ -309,77 +309,10 @@ func (s *Server) serveConn(raw net.Conn) {
 	}
 	conn := &idleConn{Conn: raw, idle: s.cfg.IdleTimeout}
 	conn.hard.Store(time.Now().Add(s.cfg.HandshakeTimeout).UnixNano())
-	var tried string // the last user name this connection tried to log in as
-	// A connection that fails to log in counts once against its source and
-	// its user. It is counted at its first refused attempt, and taken back
-	// when it then offers an authorized key (a client that tries a wrong
-	// key first), each time before the client hears the answer, so the
-	// client's next connection always meets the count.
-	var counted time.Time
-	var countedUser string
-	// A login refused only because its user is locked out from this
-	// source is not counted again: otherwise the bank's own retries would
-	// keep it locked for ever.
-	lockedOut := false
-	count := func(user string) {
-		if !counted.IsZero() || lockedOut {
-			return
-		}
-		counted = s.cfg.Now()
-		if _, known := s.users[user]; known {
-			countedUser = user
-		}
-		s.guard.fail(source, countedUser, counted)
-		if countedUser != "" && s.guard.lockedPair(source, countedUser) {
-			s.log.Warn("user locked out from source after failed logins", "user", countedUser, "source", source,
-				"failures_max", s.cfg.LoginFailuresMax, "window", s.cfg.LoginFailureWindow.String())
-		}
-	}
-	uncount := func() {
-		if counted.IsZero() {
-			return
-		}
-		s.guard.unfail(source, countedUser, counted)
-		counted, countedUser = time.Time{}, ""
-	}
-	cfg := &ssh.ServerConfig{
-		ServerVersion: "SSH-2.0-settle",
-		MaxAuthTries:  6,
-		PublicKeyCallback: func(md ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-			tried = md.User()
-			perms, err := s.authorize(source, md.User(), key)
-			if err == nil {
-				uncount() // a failed signature with this key counts again
-			}
-			if errors.Is(err, errLockedOut) {
-				lockedOut = true
-			}
-			return perms, err
-		},
-		AuthLogCallback: func(md ssh.ConnMetadata, method string, err error) {
-			tried = md.User()
-			if err != nil && method != "none" { // "none" is every client's opening probe
-				count(tried)
-			}
-		},
-	}
-	cfg.AddHostKey(s.hostKey)
-	sc, chans, reqs, err := ssh.NewServerConn(conn, cfg)
+	login := &loginAttempt{s: s, source: source}
+	sc, chans, reqs, err := ssh.NewServerConn(conn, login.config())
 	if err != nil {
-		var ne net.Error
-		switch {
-		case errors.As(err, &ne) && ne.Timeout():
-			if tried != "" {
-				count(tried)
-			}
-			s.preAuthDrop(source, DropHandshakeTimeout, "user", tried, "timeout", s.cfg.HandshakeTimeout.String())
-		case tried != "":
-			count(tried)
-			s.log.Warn("login failed", "user", tried, "source", source, "err", err.Error())
-			s.countDrop(DropLoginFailed)
-		default:
-			s.preAuthDrop(source, DropHandshakeFailed, "err", err.Error())
-		}
+		login.failed(err)
 		return
 	}
 	conn.hard.Store(0)
@@ -388,6 +321,111 @@ func (s *Server) serveConn(raw net.Conn) {
 	log := s.log.With("bank", string(u.Bank), "login", u.Login, "role", u.Role.String(), "source", source)
 	log.Info("login ok", "key", sc.Permissions.Extensions["key"])
 	go ssh.DiscardRequests(reqs) // no tcpip-forward, no keepalive games
+	s.serveChannels(chans, u, log)
+	log.Info("logout")
+}
+
+// loginAttempt is one connection's authentication, with what it counts
+// against its source and user.
+//
+// A connection that fails to log in counts once against its source and
+// its user. It is counted at its first refused attempt, and taken back
+// when it then offers an authorized key (a client that tries a wrong
+// key first), each time before the client hears the answer, so the
+// client's next connection always meets the count.
+type loginAttempt struct {
+	s      *Server
+	source string
+	tried  string // the last user name this connection tried to log in as
+
+	counted     time.Time
+	countedUser string
+	// A login refused only because its user is locked out from this
+	// source is not counted again: otherwise the bank's own retries would
+	// keep it locked for ever.
+	lockedOut bool
+}
+
+// count counts the connection's failure, once, against its source and
+// (if the user exists) its user, and warns when that locks the user out.
+func (l *loginAttempt) count(user string) {
+	s := l.s
+	if !l.counted.IsZero() || l.lockedOut {
+		return
+	}
+	l.counted = s.cfg.Now()
+	if _, known := s.users[user]; known {
+		l.countedUser = user
+	}
+	s.guard.fail(l.source, l.countedUser, l.counted)
+	if l.countedUser != "" && s.guard.lockedPair(l.source, l.countedUser) {
+		s.log.Warn("user locked out from source after failed logins", "user", l.countedUser, "source", l.source,
+			"failures_max", s.cfg.LoginFailuresMax, "window", s.cfg.LoginFailureWindow.String())
+	}
+}
+
+// uncount takes the connection's counted failure back.
+func (l *loginAttempt) uncount() {
+	if l.counted.IsZero() {
+		return
+	}
+	l.s.guard.unfail(l.source, l.countedUser, l.counted)
+	l.counted, l.countedUser = time.Time{}, ""
+}
+
+// config is the connection's SSH server configuration: public keys only,
+// each attempt counted as above.
+func (l *loginAttempt) config() *ssh.ServerConfig {
+	s := l.s
+	cfg := &ssh.ServerConfig{
+		ServerVersion: "SSH-2.0-settle",
+		MaxAuthTries:  6,
+		PublicKeyCallback: func(md ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			l.tried = md.User()
+			perms, err := s.authorize(l.source, md.User(), key)
+			if err == nil {
+				l.uncount() // a failed signature with this key counts again
+			}
+			if errors.Is(err, errLockedOut) {
+				l.lockedOut = true
+			}
+			return perms, err
+		},
+		AuthLogCallback: func(md ssh.ConnMetadata, method string, err error) {
+			l.tried = md.User()
+			if err != nil && method != "none" { // "none" is every client's opening probe
+				l.count(l.tried)
+			}
+		},
+	}
+	cfg.AddHostKey(s.hostKey)
+	return cfg
+}
+
+// failed records a handshake that did not end in a login: a timeout, a
+// refused login, or a broken handshake, each its own drop reason.
+func (l *loginAttempt) failed(err error) {
+	s := l.s
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		if l.tried != "" {
+			l.count(l.tried)
+		}
+		s.preAuthDrop(l.source, DropHandshakeTimeout, "user", l.tried, "timeout", s.cfg.HandshakeTimeout.String())
+	case l.tried != "":
+		l.count(l.tried)
+		s.log.Warn("login failed", "user", l.tried, "source", l.source, "err", err.Error())
+		s.countDrop(DropLoginFailed)
+	default:
+		s.preAuthDrop(l.source, DropHandshakeFailed, "err", err.Error())
+	}
+}
+
+// serveChannels serves the sftp sessions a logged-in user opens, up to
+// the bank's sessions maximum, until the connection closes, and returns
+// when every session has ended.
+func (s *Server) serveChannels(chans <-chan ssh.NewChannel, u User, log *slog.Logger) {
 	var wg sync.WaitGroup
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
@@ -413,7 +451,6 @@ func (s *Server) serveConn(raw net.Conn) {
 		}()
 	}
 	wg.Wait()
-	log.Info("logout")
 }
 
 // errLockedOut refuses a login of a user locked out from its source.

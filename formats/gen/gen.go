@@ -529,23 +529,9 @@ func (w *Written) write(b Bank, name string, data []byte) error {
 // private/<BIC>.key (0600), members.txt, caps.csv and files/<name> with
 // <name>.sig for every bank.
 func Day(cfg Config, dir string) (*Written, error) {
-	bics, err := Banks(cfg.Banks)
+	bics, err := checkDay(cfg)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Payments < 0 || cfg.Payments > 50_000_000 {
-		return nil, fmt.Errorf("payments must be 0..50000000, got %d", cfg.Payments)
-	}
-	if _, err := settlement.ParseDate(string(cfg.Date)); err != nil {
-		return nil, err
-	}
-	if cfg.ReversalEvery > 0 {
-		if _, err := settlement.ParseDate(string(cfg.ReverseDate)); err != nil {
-			return nil, fmt.Errorf("the day to reverse payments of: %w", err)
-		}
-		if cfg.ReverseDate >= cfg.Date {
-			return nil, fmt.Errorf("reversals of %s on %s: the originals must be of an earlier day", cfg.ReverseDate, cfg.Date)
-		}
 	}
 	var banks []Bank
 	if cfg.KeysFrom != "" {
@@ -566,77 +552,20 @@ func Day(cfg Config, dir string) (*Written, error) {
 	var members, caps bytes.Buffer
 	caps.WriteString("bic,currency,cap\n")
 	created, _ := time.Parse(time.RFC3339, string(cfg.Date)+"T17:30:00+09:00")
-	xmlFiles := 0
+	dw := &dayWriter{cfg: cfg, dir: dir, bics: bics, created: created, w: w}
 	for i, b := range banks {
-		pub, err := PublicPEM(b.Private)
-		if err != nil {
-			return nil, err
-		}
-		priv, err := PrivatePEM(b.Private)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(filepath.Join(dir, "keys", string(b.BIC)+".pem"), pub, 0o644); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(filepath.Join(dir, "private", string(b.BIC)+".key"), priv, 0o600); err != nil {
+		if err := writeKeys(dir, b); err != nil {
 			return nil, err
 		}
 		fmt.Fprintln(&members, b.BIC)
 		// A cap in every currency generated: a net debtor without a cap in
 		// a currency cannot settle there (the ledger refuses it).
 		fmt.Fprintf(&caps, "%s,KRW,5000000000000\n%s,USD,50000000.00\n%s,JPY,500000000000\n%s,KWD,10000000.000\n", b.BIC, b.BIC, b.BIC, b.BIC)
-
-		all := DayPayments(cfg, bics, i)
-		per := len(all)
-		if cfg.FilePaymentsMax > 0 && per > cfg.FilePaymentsMax {
-			per = cfg.FilePaymentsMax
+		if err := dw.payments(i, b); err != nil {
+			return nil, err
 		}
-		var buf bytes.Buffer
-		xmlBank := cfg.XMLEvery > 0 && i%cfg.XMLEvery == cfg.XMLEvery-1
-		for n := 0; n == 0 || n*per < len(all); n++ {
-			ps := all[min(n*per, len(all)):min((n+1)*per, len(all))]
-			fileID := fmt.Sprintf("F%s-%s-%03d", strings.ReplaceAll(string(cfg.Date), "-", ""), b.BIC[:4], n+1)
-			buf.Reset()
-			ext := ".csv"
-			if xmlBank {
-				ext = ".xml"
-				xmlFiles++
-				if cfg.AppHdrEvery > 0 && xmlFiles%cfg.AppHdrEvery == 0 {
-					err = WriteXMLInAppHdr(&buf, fileID, b.BIC, cfg.Date, created, ps)
-				} else {
-					err = WriteXML(&buf, fileID, b.BIC, cfg.Date, created, ps)
-				}
-			} else {
-				err = WriteCSV(&buf, fileID, b.BIC, cfg.Date, created, ps)
-			}
-			if err != nil {
-				return nil, err
-			}
-			if err := w.write(b, filepath.Join(dir, "files", fmt.Sprintf("%s_%s%s", b.BIC, fileID, ext)), buf.Bytes()); err != nil {
-				return nil, err
-			}
-		}
-		fileID := fmt.Sprintf("F%s-%s-001", strings.ReplaceAll(string(cfg.Date), "-", ""), b.BIC[:4])
-		if cfg.ReversalEvery > 0 {
-			earlier := cfg
-			earlier.Date = cfg.ReverseDate
-			if cfg.ReversePayments > 0 {
-				earlier.Payments = cfg.ReversePayments
-			}
-			rs := Reversals(DayPayments(earlier, bics, i), cfg.ReversalEvery, cfg.Date)
-			if len(rs) == 0 {
-				continue
-			}
-			revID := "R" + fileID[1:]
-			buf.Reset()
-			if err := WriteReversals(&buf, revID, b.BIC, cfg.Date, created, rs); err != nil {
-				return nil, err
-			}
-			if err := w.write(b, filepath.Join(dir, "files", fmt.Sprintf("%s_%s.xml", b.BIC, revID)), buf.Bytes()); err != nil {
-				return nil, err
-			}
-			w.Reversals += len(rs)
+		if err := dw.reversals(i, b); err != nil {
+			return nil, err
 		}
 	}
 	if err := os.WriteFile(w.Members, members.Bytes(), 0o644); err != nil {
@@ -646,4 +575,124 @@ func Day(cfg Config, dir string) (*Written, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// checkDay refuses a configuration Day cannot write, before it writes
+// anything, and returns the day's banks.
+func checkDay(cfg Config) ([]settlement.BIC, error) {
+	bics, err := Banks(cfg.Banks)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Payments < 0 || cfg.Payments > 50_000_000 {
+		return nil, fmt.Errorf("payments must be 0..50000000, got %d", cfg.Payments)
+	}
+	if _, err := settlement.ParseDate(string(cfg.Date)); err != nil {
+		return nil, err
+	}
+	if cfg.ReversalEvery > 0 {
+		if _, err := settlement.ParseDate(string(cfg.ReverseDate)); err != nil {
+			return nil, fmt.Errorf("the day to reverse payments of: %w", err)
+		}
+		if cfg.ReverseDate >= cfg.Date {
+			return nil, fmt.Errorf("reversals of %s on %s: the originals must be of an earlier day", cfg.ReverseDate, cfg.Date)
+		}
+	}
+	return bics, nil
+}
+
+// writeKeys writes bank b's public key under keys/ and its private key,
+// readable by its owner only, under private/.
+func writeKeys(dir string, b Bank) error {
+	pub, err := PublicPEM(b.Private)
+	if err != nil {
+		return err
+	}
+	priv, err := PrivatePEM(b.Private)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "keys", string(b.BIC)+".pem"), pub, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "private", string(b.BIC)+".key"), priv, 0o600)
+}
+
+// dayWriter writes each bank's files of one Day.
+type dayWriter struct {
+	cfg      Config
+	dir      string
+	bics     []settlement.BIC
+	created  time.Time
+	w        *Written
+	xmlFiles int // XML payment files so far, across banks (AppHdrEvery)
+}
+
+// payments writes bank i's payments of the day: one file, or as many as
+// FilePaymentsMax needs, in CSV or (every XMLEvery-th bank) pacs.008,
+// every AppHdrEvery-th XML file in a business application header.
+func (d *dayWriter) payments(i int, b Bank) error {
+	cfg := d.cfg
+	all := DayPayments(cfg, d.bics, i)
+	per := len(all)
+	if cfg.FilePaymentsMax > 0 && per > cfg.FilePaymentsMax {
+		per = cfg.FilePaymentsMax
+	}
+	var buf bytes.Buffer
+	xmlBank := cfg.XMLEvery > 0 && i%cfg.XMLEvery == cfg.XMLEvery-1
+	for n := 0; n == 0 || n*per < len(all); n++ {
+		ps := all[min(n*per, len(all)):min((n+1)*per, len(all))]
+		fileID := fmt.Sprintf("F%s-%s-%03d", strings.ReplaceAll(string(cfg.Date), "-", ""), b.BIC[:4], n+1)
+		buf.Reset()
+		ext := ".csv"
+		var err error
+		if xmlBank {
+			ext = ".xml"
+			d.xmlFiles++
+			if cfg.AppHdrEvery > 0 && d.xmlFiles%cfg.AppHdrEvery == 0 {
+				err = WriteXMLInAppHdr(&buf, fileID, b.BIC, cfg.Date, d.created, ps)
+			} else {
+				err = WriteXML(&buf, fileID, b.BIC, cfg.Date, d.created, ps)
+			}
+		} else {
+			err = WriteCSV(&buf, fileID, b.BIC, cfg.Date, d.created, ps)
+		}
+		if err != nil {
+			return err
+		}
+		if err := d.w.write(b, filepath.Join(d.dir, "files", fmt.Sprintf("%s_%s%s", b.BIC, fileID, ext)), buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reversals writes bank i's pacs.007 of the day, when reversals are
+// asked for: every ReversalEvery-th payment of its ReverseDate reversed
+// (none written if that reverses nothing).
+func (d *dayWriter) reversals(i int, b Bank) error {
+	cfg := d.cfg
+	if cfg.ReversalEvery <= 0 {
+		return nil
+	}
+	fileID := fmt.Sprintf("F%s-%s-001", strings.ReplaceAll(string(cfg.Date), "-", ""), b.BIC[:4])
+	earlier := cfg
+	earlier.Date = cfg.ReverseDate
+	if cfg.ReversePayments > 0 {
+		earlier.Payments = cfg.ReversePayments
+	}
+	rs := Reversals(DayPayments(earlier, d.bics, i), cfg.ReversalEvery, cfg.Date)
+	if len(rs) == 0 {
+		return nil
+	}
+	revID := "R" + fileID[1:]
+	var buf bytes.Buffer
+	if err := WriteReversals(&buf, revID, b.BIC, cfg.Date, d.created, rs); err != nil {
+		return err
+	}
+	if err := d.w.write(b, filepath.Join(d.dir, "files", fmt.Sprintf("%s_%s.xml", b.BIC, revID)), buf.Bytes()); err != nil {
+		return err
+	}
+	d.w.Reversals += len(rs)
+	return nil
 }

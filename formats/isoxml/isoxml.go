@@ -402,10 +402,12 @@ func (p *Reader) line() int {
 	return p.handler.Line()
 }
 
+// run reads the file token by token: the Document (or an envelope of an
+// AppHdr and a Document), its one message element, and each child of the
+// message handed to the handler. Problems go to the sink; run itself
+// never fails.
 func (p *Reader) run() error {
-	depth := 0
-	base := 0 // 1 inside an envelope: the Document is one level down
-	sawDoc, sawMsg := false, false
+	var w walk
 	for {
 		tok, err := p.Dec.Token()
 		if err == io.EOF {
@@ -418,59 +420,13 @@ func (p *Reader) run() error {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			depth++
-			switch {
-			case depth == 1:
-				if sawDoc || p.sawAppHdr {
-					p.Problem(0, "", settlement.CodeXMLDocument, "a second root element %s after the Document; a file is one document", Clip(t.Name.Local))
-					return nil
-				}
-				if p.env {
-					continue // an envelope: its children are read below
-				}
-				if !p.document(&t) {
-					return nil
-				}
-				sawDoc = true
-			case p.env && depth == 2:
-				stop, err := p.envelopeChild(&t, sawDoc)
-				if err != nil {
-					p.Syntax(err)
-					return nil
-				}
-				if stop {
-					return nil
-				}
-				if t.Name.Local == "Document" {
-					sawDoc, base = true, 1
-				} else {
-					depth-- // the AppHdr was read whole
-				}
-			case depth == 2+base:
-				if t.Name.Local != p.msg.Element || sawMsg {
-					p.Problem(0, "", settlement.CodeXMLDocument, "Document holds %s; it must hold exactly one %s", Clip(t.Name.Local), p.msg.Element)
-					return nil
-				}
-				sawMsg = true
-			case depth == 3+base:
-				if err := p.handler.Child(&t); err != nil {
-					if !errors.Is(err, ErrStop) {
-						p.Syntax(err)
-					}
-					return nil
-				}
-				depth--
-			default:
-				if err := p.Dec.Skip(); err != nil {
-					p.Syntax(err)
-					return nil
-				}
-				depth--
+			if p.startElement(&w, &t) {
+				return nil
 			}
 		case xml.EndElement:
-			depth--
+			w.depth--
 		case xml.CharData:
-			if depth <= 2+base && len(bytes.TrimSpace(t)) > 0 {
+			if w.depth <= 2+w.base && len(bytes.TrimSpace(t)) > 0 {
 				p.Problem(p.line(), "", settlement.CodeXMLDocument, "text outside the elements of the message")
 				return nil
 			}
@@ -480,16 +436,80 @@ func (p *Reader) run() error {
 			return nil
 		}
 	}
-	if p.env && !sawDoc {
+	if p.env && !w.sawDoc {
 		p.Problem(0, "Document", settlement.CodeAppHdr, "the envelope holds no Document after its AppHdr")
 		return nil
 	}
-	if !sawDoc {
+	if !w.sawDoc {
 		p.Problem(0, "", settlement.CodeFileEmpty, "no XML document in the file")
 		return nil
 	}
 	p.handler.End()
 	return nil
+}
+
+// walk is where run is in the file's element tree.
+type walk struct {
+	depth          int
+	base           int // 1 inside an envelope: the Document is one level down
+	sawDoc, sawMsg bool
+}
+
+// startElement reads a start element according to its depth: the root, an
+// envelope's child, the message element, a child of the message (handed
+// to the handler), or anything deeper (skipped). stop is true when the
+// file is not to be read further.
+func (p *Reader) startElement(w *walk, t *xml.StartElement) (stop bool) {
+	w.depth++
+	switch {
+	case w.depth == 1:
+		if w.sawDoc || p.sawAppHdr {
+			p.Problem(0, "", settlement.CodeXMLDocument, "a second root element %s after the Document; a file is one document", Clip(t.Name.Local))
+			return true
+		}
+		if p.env {
+			return false // an envelope: its children are read below
+		}
+		if !p.document(t) {
+			return true
+		}
+		w.sawDoc = true
+	case p.env && w.depth == 2:
+		stop, err := p.envelopeChild(t, w.sawDoc)
+		if err != nil {
+			p.Syntax(err)
+			return true
+		}
+		if stop {
+			return true
+		}
+		if t.Name.Local == "Document" {
+			w.sawDoc, w.base = true, 1
+		} else {
+			w.depth-- // the AppHdr was read whole
+		}
+	case w.depth == 2+w.base:
+		if t.Name.Local != p.msg.Element || w.sawMsg {
+			p.Problem(0, "", settlement.CodeXMLDocument, "Document holds %s; it must hold exactly one %s", Clip(t.Name.Local), p.msg.Element)
+			return true
+		}
+		w.sawMsg = true
+	case w.depth == 3+w.base:
+		if err := p.handler.Child(t); err != nil {
+			if !errors.Is(err, ErrStop) {
+				p.Syntax(err)
+			}
+			return true
+		}
+		w.depth--
+	default:
+		if err := p.Dec.Skip(); err != nil {
+			p.Syntax(err)
+			return true
+		}
+		w.depth--
+	}
+	return false
 }
 
 // document starts reading a Document element: one of a message the

@@ -759,6 +759,9 @@ func (e *invalidError) Error() string {
 	return fmt.Sprintf("tx %s committed in block %d as %s", e.txID, e.block, e.code)
 }
 
+// submitOnce endorses fn(args) once, and unless done finds the
+// endorsed payload already on the ledger, sends it to the orderer and
+// waits for its commit.
 func (c *Client) submitOnce(ctx context.Context, done func([]byte) (string, bool), fn string, args []string) (txOutcome, error) {
 	var out txOutcome
 	err := c.withClient(ctx, fn, endorseTimeout+commitTimeout, func(rctx context.Context, tr fab.Transactor, es fab.EventService) error {
@@ -773,87 +776,9 @@ func (c *Client) submitOnce(ctx context.Context, done func([]byte) (string, bool
 			return fmt.Errorf("proposal: %w", err)
 		}
 		txID := string(prop.TxnID)
-		answers := c.endorse(rctx, tr, prop)
-
-		// Group the successful answers by what they endorsed. A refusal is
-		// the answer unless a majority endorsed alike: a peer that has not
-		// yet committed the last blocks (it just restarted, or it is a few
-		// ms behind the one whose commit event we saw) may refuse what the
-		// others accept (CYCLE_EMPTY right after the chunks), or accept
-		// what they refuse; the majority's state is the ledger's.
-		groups := map[string][]answer{}
-		var failed []string
-		var refused error
-		for _, a := range answers {
-			if a.err != nil {
-				if msg, ok := chaincodeMessage(a.err); ok {
-					if refused == nil {
-						if r := refusal(fn, msg); r != nil {
-							refused = r
-						} else {
-							refused = fmt.Errorf("%s: chaincode error on %s: %s", fn, a.e.bank.MSPID, msg)
-						}
-					}
-					continue
-				}
-				failed = append(failed, fmt.Sprintf("%s: %v", a.e.bank.MSPID, shortErr(a.err)))
-				continue
-			}
-			r := a.resp.ProposalResponse
-			if st := r.GetResponse().GetStatus(); st < 200 || st >= 400 {
-				if refused == nil {
-					if rf := refusal(fn, r.GetResponse().GetMessage()); rf != nil {
-						refused = rf
-					} else {
-						refused = fmt.Errorf("%s: chaincode error on %s: status %d %s", fn, a.e.bank.MSPID, st, r.GetResponse().GetMessage())
-					}
-				}
-				continue
-			}
-			k := string(r.GetPayload())
-			groups[k] = append(groups[k], a)
-		}
-		var best []answer
-		for _, g := range groups {
-			if len(g) > len(best) {
-				best = g
-			}
-		}
-		if refused != nil && (len(best) < c.majority || c.strict) {
-			if len(best) > 0 && !c.strict {
-				// Some peers endorsed what others refused: the ones
-				// refusing are most likely a block or two behind (a bank
-				// registered a moment ago is UNKNOWN_BANK on a peer that
-				// has not committed it yet). Ask again shortly.
-				return &disagreeError{err: refused, agreed: len(best), answered: len(answers) - len(failed)}
-			}
-			return refused
-		}
-		endorsers := make([]string, len(best))
-		for i, a := range best {
-			endorsers[i] = a.e.bank.MSPID
-		}
-		if len(best) == 0 || (!c.strict && len(best) < c.majority) {
-			detail := fmt.Sprintf("%d of %d banks' peers endorsed, %d needed", len(best), len(c.net.Banks), c.majority)
-			if len(groups) > 1 {
-				detail += fmt.Sprintf("; the peers' results differ (%d versions)", len(groups))
-			}
-			if len(failed) > 0 {
-				detail += "; unreachable or failed: " + strings.Join(failed, "; ")
-			}
-			pe := &PolicyError{TxID: txID, Endorsers: endorsers, Needed: c.majority, Detail: detail}
-			if len(groups) > 1 {
-				// Peers that disagree (e.g. one still catching up): no
-				// majority for one result yet.
-				return &disagreeError{err: pe, agreed: len(best), answered: len(answers) - len(failed)}
-			}
-			if len(failed) == 0 {
-				return pe
-			}
-			// Too few peers answered: the ledger is unavailable, not the
-			// content wrong. The job fails and succeeds when re-run.
-			return fmt.Errorf("%s: %w: no majority of the banks' peers reachable: endorsed by %s, %d needed; unreachable or failed: %s",
-				fn, jobs.ErrLedgerUnavailable, orNone(endorsers), c.majority, strings.Join(failed, "; "))
+		best, endorsers, err := c.agreed(fn, txID, c.endorse(rctx, tr, prop))
+		if err != nil {
+			return err
 		}
 		payload := best[0].resp.ProposalResponse.GetResponse().GetPayload()
 		out.payload = payload
@@ -863,57 +788,173 @@ func (c *Client) submitOnce(ctx context.Context, done func([]byte) (string, bool
 				return nil
 			}
 		}
-		resps := make([]*fab.TransactionProposalResponse, len(best))
-		for i, a := range best {
-			resps[i] = a.resp
-		}
-		sort.Strings(endorsers)
-		reg, notify, err := es.RegisterTxStatusEvent(txID)
+		tx, err := c.commit(ctx, rctx, tr, es, fn, prop, best, endorsers)
 		if err != nil {
-			// Nothing was sent: safe to start again (a peer slow to
-			// accept the event stream's connection under load).
-			return &notSentError{err: fmt.Errorf("%w: commit events: %v", jobs.ErrLedgerUnavailable, err)}
-		}
-		defer es.Unregister(reg)
-		tx, err := tr.CreateTransaction(fab.TransactionRequest{Proposal: prop, ProposalResponses: resps})
-		if err != nil {
-			return fmt.Errorf("%s: transaction: %w", fn, err)
-		}
-		if err := c.send(rctx, txID, tx); err != nil {
 			return err
 		}
-		wait := time.NewTimer(commitTimeout)
-		defer wait.Stop()
-		select {
-		case st := <-notify:
-			if st.TxValidationCode == pb.TxValidationCode_ENDORSEMENT_POLICY_FAILURE {
-				return &PolicyError{TxID: txID, Endorsers: endorsers, Needed: c.majority,
-					Detail: fmt.Sprintf("rejected by the committing peers in block %d", st.BlockNumber)}
-			}
-			if st.TxValidationCode != pb.TxValidationCode_VALID {
-				return &invalidError{txID: txID, code: st.TxValidationCode, block: st.BlockNumber}
-			}
-			out.tx = jobs.LedgerTx{ID: txID, Block: st.BlockNumber, Endorsers: endorsers}
-			c.noteWritten(st.BlockNumber)
-			return nil
-		case <-wait.C:
-		case <-rctx.Done():
-		}
-		// The commit event did not come: ask the ledger by tx id.
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if t, err := c.Tx(context.WithoutCancel(ctx), txID); err == nil {
-			out.tx = t
-			c.noteWritten(t.Block)
-			return nil
-		}
-		return fmt.Errorf("%w: tx %s sent, no commit seen within %s", errUnknownOutcome, txID, commitTimeout)
+		out.tx = tx
+		return nil
 	})
 	if err == nil && out.tx.ID == "" {
 		return out, fmt.Errorf("%s: no transaction", fn)
 	}
 	return out, err
+}
+
+// tally is the peers' answers to one proposal, sorted out.
+type tally struct {
+	groups  map[string][]answer // the endorsements, by the payload endorsed
+	failed  []string            // peers unreachable or failing, with why
+	refused error               // the first chaincode refusal, if any
+}
+
+// tallyAnswers groups the successful answers by what they endorsed, and
+// keeps the first refusal and every failure.
+func tallyAnswers(fn string, answers []answer) tally {
+	t := tally{groups: map[string][]answer{}}
+	for _, a := range answers {
+		if a.err != nil {
+			if msg, ok := chaincodeMessage(a.err); ok {
+				if t.refused == nil {
+					if r := refusal(fn, msg); r != nil {
+						t.refused = r
+					} else {
+						t.refused = fmt.Errorf("%s: chaincode error on %s: %s", fn, a.e.bank.MSPID, msg)
+					}
+				}
+				continue
+			}
+			t.failed = append(t.failed, fmt.Sprintf("%s: %v", a.e.bank.MSPID, shortErr(a.err)))
+			continue
+		}
+		r := a.resp.ProposalResponse
+		if st := r.GetResponse().GetStatus(); st < 200 || st >= 400 {
+			if t.refused == nil {
+				if rf := refusal(fn, r.GetResponse().GetMessage()); rf != nil {
+					t.refused = rf
+				} else {
+					t.refused = fmt.Errorf("%s: chaincode error on %s: status %d %s", fn, a.e.bank.MSPID, st, r.GetResponse().GetMessage())
+				}
+			}
+			continue
+		}
+		k := string(r.GetPayload())
+		t.groups[k] = append(t.groups[k], a)
+	}
+	return t
+}
+
+// agreed is the largest group of peers that endorsed alike, and their
+// banks' MSP ids, when that is enough to send the transaction. A refusal
+// is the answer unless a majority endorsed alike: a peer that has not yet
+// committed the last blocks (it just restarted, or it is a few ms behind
+// the one whose commit event we saw) may refuse what the others accept
+// (CYCLE_EMPTY right after the chunks), or accept what they refuse; the
+// majority's state is the ledger's.
+func (c *Client) agreed(fn, txID string, answers []answer) (best []answer, endorsers []string, err error) {
+	t := tallyAnswers(fn, answers)
+	for _, g := range t.groups {
+		if len(g) > len(best) {
+			best = g
+		}
+	}
+	if t.refused != nil && (len(best) < c.majority || c.strict) {
+		if len(best) > 0 && !c.strict {
+			// Some peers endorsed what others refused: the ones
+			// refusing are most likely a block or two behind (a bank
+			// registered a moment ago is UNKNOWN_BANK on a peer that
+			// has not committed it yet). Ask again shortly.
+			return nil, nil, &disagreeError{err: t.refused, agreed: len(best), answered: len(answers) - len(t.failed)}
+		}
+		return nil, nil, t.refused
+	}
+	endorsers = make([]string, len(best))
+	for i, a := range best {
+		endorsers[i] = a.e.bank.MSPID
+	}
+	if len(best) == 0 || (!c.strict && len(best) < c.majority) {
+		return nil, nil, c.tooFew(fn, txID, t, len(best), endorsers, len(answers))
+	}
+	return best, endorsers, nil
+}
+
+// tooFew is the error when fewer than a majority of the banks' peers
+// endorsed alike: a disagreement to ask again about, an endorsement
+// policy failure, or the ledger unavailable when too few peers answered.
+func (c *Client) tooFew(fn, txID string, t tally, agreed int, endorsers []string, answered int) error {
+	detail := fmt.Sprintf("%d of %d banks' peers endorsed, %d needed", agreed, len(c.net.Banks), c.majority)
+	if len(t.groups) > 1 {
+		detail += fmt.Sprintf("; the peers' results differ (%d versions)", len(t.groups))
+	}
+	if len(t.failed) > 0 {
+		detail += "; unreachable or failed: " + strings.Join(t.failed, "; ")
+	}
+	pe := &PolicyError{TxID: txID, Endorsers: endorsers, Needed: c.majority, Detail: detail}
+	if len(t.groups) > 1 {
+		// Peers that disagree (e.g. one still catching up): no
+		// majority for one result yet.
+		return &disagreeError{err: pe, agreed: agreed, answered: answered - len(t.failed)}
+	}
+	if len(t.failed) == 0 {
+		return pe
+	}
+	// Too few peers answered: the ledger is unavailable, not the
+	// content wrong. The job fails and succeeds when re-run.
+	return fmt.Errorf("%s: %w: no majority of the banks' peers reachable: endorsed by %s, %d needed; unreachable or failed: %s",
+		fn, jobs.ErrLedgerUnavailable, orNone(endorsers), c.majority, strings.Join(t.failed, "; "))
+}
+
+// commit sends the endorsed proposal to the orderer and waits for its
+// commit event; when none comes in time it asks the ledger for the
+// transaction by id before calling the outcome unknown. ctx is the
+// caller's, rctx the attempt's.
+func (c *Client) commit(ctx, rctx context.Context, tr fab.Transactor, es fab.EventService, fn string, prop *fab.TransactionProposal,
+	best []answer, endorsers []string) (jobs.LedgerTx, error) {
+	txID := string(prop.TxnID)
+	resps := make([]*fab.TransactionProposalResponse, len(best))
+	for i, a := range best {
+		resps[i] = a.resp
+	}
+	sort.Strings(endorsers)
+	reg, notify, err := es.RegisterTxStatusEvent(txID)
+	if err != nil {
+		// Nothing was sent: safe to start again (a peer slow to
+		// accept the event stream's connection under load).
+		return jobs.LedgerTx{}, &notSentError{err: fmt.Errorf("%w: commit events: %v", jobs.ErrLedgerUnavailable, err)}
+	}
+	defer es.Unregister(reg)
+	tx, err := tr.CreateTransaction(fab.TransactionRequest{Proposal: prop, ProposalResponses: resps})
+	if err != nil {
+		return jobs.LedgerTx{}, fmt.Errorf("%s: transaction: %w", fn, err)
+	}
+	if err := c.send(rctx, txID, tx); err != nil {
+		return jobs.LedgerTx{}, err
+	}
+	wait := time.NewTimer(commitTimeout)
+	defer wait.Stop()
+	select {
+	case st := <-notify:
+		if st.TxValidationCode == pb.TxValidationCode_ENDORSEMENT_POLICY_FAILURE {
+			return jobs.LedgerTx{}, &PolicyError{TxID: txID, Endorsers: endorsers, Needed: c.majority,
+				Detail: fmt.Sprintf("rejected by the committing peers in block %d", st.BlockNumber)}
+		}
+		if st.TxValidationCode != pb.TxValidationCode_VALID {
+			return jobs.LedgerTx{}, &invalidError{txID: txID, code: st.TxValidationCode, block: st.BlockNumber}
+		}
+		c.noteWritten(st.BlockNumber)
+		return jobs.LedgerTx{ID: txID, Block: st.BlockNumber, Endorsers: endorsers}, nil
+	case <-wait.C:
+	case <-rctx.Done():
+	}
+	// The commit event did not come: ask the ledger by tx id.
+	if ctx.Err() != nil {
+		return jobs.LedgerTx{}, ctx.Err()
+	}
+	if t, err := c.Tx(context.WithoutCancel(ctx), txID); err == nil {
+		c.noteWritten(t.Block)
+		return t, nil
+	}
+	return jobs.LedgerTx{}, fmt.Errorf("%w: tx %s sent, no commit seen within %s", errUnknownOutcome, txID, commitTimeout)
 }
 
 // shortErr keeps the first line of an SDK error (they nest deeply).

@@ -124,17 +124,36 @@ func (b *Bank) peerName() string {
 // one there); the client broadcasts to all of them itself (ordering.go). No
 // discovery: the client chooses its endorsers itself.
 func (n *Network) profile(org *Bank, user string, id Identity, logLevel string) ([]byte, error) {
-	orgs := map[string]any{}
-	peers := map[string]any{}
-	chPeers := map[string]any{}
-	// An operator org has no peer, and fabric-sdk-go reads the channel's
-	// configuration (cscc) only from peers the profile lists under the
-	// client's own org (chconfig.calculateTargetsFromConfig: "only they can
-	// query system chaincode", true of Fabric 1.x; any channel reader may
-	// now). So an operator client's profile lists the banks' peers under the
-	// operator org. That is the SDK's bookkeeping only: the client picks its
-	// endorsers itself with each peer's real MSP, and an endorsement's MSP is
-	// read from the peer's signed response, never from the profile.
+	orgs, peers, chPeers := n.profileOrgs(org, user, id)
+	orderers, chOrderers := n.profileOrderers()
+	p := map[string]any{
+		"version": "1.0.0",
+		"client":  profileClient(org.Org, logLevel),
+		"channels": map[string]any{n.Channel: map[string]any{
+			"orderers": chOrderers,
+			"peers":    chPeers,
+			"policies": profileChannelPolicies(),
+		}},
+		"organizations": orgs,
+		"orderers":      orderers,
+		"peers":         peers,
+	}
+	return json.MarshalIndent(p, "", " ")
+}
+
+// profileOrgs is the profile's organizations, the banks' peers, and the
+// channel's peers (every one endorsing, queried and an event source).
+//
+// An operator org has no peer, and fabric-sdk-go reads the channel's
+// configuration (cscc) only from peers the profile lists under the
+// client's own org (chconfig.calculateTargetsFromConfig: "only they can
+// query system chaincode", true of Fabric 1.x; any channel reader may
+// now). So an operator client's profile lists the banks' peers under the
+// operator org. That is the SDK's bookkeeping only: the client picks its
+// endorsers itself with each peer's real MSP, and an endorsement's MSP is
+// read from the peer's signed response, never from the profile.
+func (n *Network) profileOrgs(org *Bank, user string, id Identity) (orgs, peers, chPeers map[string]any) {
+	orgs, peers, chPeers = map[string]any{}, map[string]any{}, map[string]any{}
 	var operatorPeers []string
 	operator := false
 	for i := range n.Operators {
@@ -149,15 +168,7 @@ func (n *Network) profile(org *Bank, user string, id Identity, logLevel string) 
 			operatorPeers = append(operatorPeers, b.peerName())
 			own = []string{}
 		}
-		o := map[string]any{"mspid": b.MSPID, "peers": own,
-			"cryptoPath": filepath.Dir(filepath.Dir(b.User.Cert))}
-		if b == org {
-			o["users"] = map[string]any{user: map[string]any{
-				"cert": map[string]string{"path": id.Cert},
-				"key":  map[string]string{"path": id.Key},
-			}}
-		}
-		orgs[b.Org] = o
+		orgs[b.Org] = profileOrg(b, own, b == org, user, id)
 		peers[b.peerName()] = map[string]any{
 			"url":         "grpcs://" + b.Peer.Address,
 			"grpcOptions": grpcOptions(b.Peer.HostOverride),
@@ -173,67 +184,79 @@ func (n *Network) profile(org *Bank, user string, id Identity, logLevel string) 
 		if o == org {
 			peersOf = operatorPeers
 		}
-		e := map[string]any{"mspid": o.MSPID, "peers": peersOf,
-			"cryptoPath": filepath.Dir(filepath.Dir(o.User.Cert))}
-		if o == org {
-			e["users"] = map[string]any{user: map[string]any{
-				"cert": map[string]string{"path": id.Cert},
-				"key":  map[string]string{"path": id.Key},
-			}}
-		}
-		orgs[o.Org] = e
+		orgs[o.Org] = profileOrg(o, peersOf, o == org, user, id)
 	}
-	orderers := map[string]any{}
-	var chOrderers []string
+	return orgs, peers, chPeers
+}
+
+// profileOrg is one organization of the profile with the peers listed
+// under it; the client's own (self) also carries its user's certificate
+// and key.
+func profileOrg(b *Bank, peers []string, self bool, user string, id Identity) map[string]any {
+	o := map[string]any{"mspid": b.MSPID, "peers": peers,
+		"cryptoPath": filepath.Dir(filepath.Dir(b.User.Cert))}
+	if self {
+		o["users"] = map[string]any{user: map[string]any{
+			"cert": map[string]string{"path": id.Cert},
+			"key":  map[string]string{"path": id.Key},
+		}}
+	}
+	return o
+}
+
+// profileOrderers is every orderer of the network, and their names for
+// the channel's list.
+func (n *Network) profileOrderers() (orderers map[string]any, names []string) {
+	orderers = map[string]any{}
 	for _, o := range n.orderers() {
 		orderers[o.name()] = map[string]any{
 			"url":         "grpcs://" + o.Address,
 			"grpcOptions": grpcOptions(o.HostOverride),
 			"tlsCACerts":  map[string]string{"path": o.TLSCACert},
 		}
-		chOrderers = append(chOrderers, o.name())
+		names = append(names, o.name())
 	}
-	p := map[string]any{
-		"version": "1.0.0",
-		"client": map[string]any{
-			"organization": org.Org,
-			"logging":      map[string]string{"level": logLevel},
-			"peer": map[string]any{"timeout": map[string]any{
-				"connection": "5s", "response": "120s",
-				"discovery": map[string]string{"greylistExpiry": "5s"},
-			}},
-			"orderer":      map[string]any{"timeout": map[string]string{"connection": "3s", "response": "30s"}},
-			"eventService": map[string]any{"timeout": map[string]string{"registrationResponse": "15s"}},
-			"global": map[string]any{
-				"timeout": map[string]string{"query": "60s", "execute": "180s", "resmgmt": "60s"},
-				"cache":   map[string]string{"connectionIdle": "60s", "eventServiceIdle": "2m", "channelConfig": "30m", "channelMembership": "5m"},
-			},
-			"BCCSP": map[string]any{"security": map[string]any{
-				"enabled": true, "default": map[string]string{"provider": "SW"},
-				"hashAlgorithm": "SHA2", "softVerify": true, "level": 256,
-			}},
-			"tlsCerts": map[string]any{"systemCertPool": false},
-		},
-		"channels": map[string]any{n.Channel: map[string]any{
-			"orderers": chOrderers,
-			"peers":    chPeers,
-			"policies": map[string]any{
-				"queryChannelConfig": map[string]any{
-					"minResponses": 1, "maxTargets": 1,
-					"retryOpts": map[string]any{"attempts": 5, "initialBackoff": "500ms", "maxBackoff": "5s", "backoffFactor": 2.0},
-				},
-				"eventService": map[string]any{
-					"resolverStrategy": "PreferOrg", "balancer": "RoundRobin",
-					"blockHeightLagThreshold": 5, "reconnectBlockHeightLagThreshold": 10,
-					"peerMonitorPeriod": "5s",
-				},
-			},
+	return orderers, names
+}
+
+// profileClient is the profile's client section: a table of the SDK's
+// timeouts, caches and crypto settings.
+func profileClient(org, logLevel string) map[string]any {
+	return map[string]any{
+		"organization": org,
+		"logging":      map[string]string{"level": logLevel},
+		"peer": map[string]any{"timeout": map[string]any{
+			"connection": "5s", "response": "120s",
+			"discovery": map[string]string{"greylistExpiry": "5s"},
 		}},
-		"organizations": orgs,
-		"orderers":      orderers,
-		"peers":         peers,
+		"orderer":      map[string]any{"timeout": map[string]string{"connection": "3s", "response": "30s"}},
+		"eventService": map[string]any{"timeout": map[string]string{"registrationResponse": "15s"}},
+		"global": map[string]any{
+			"timeout": map[string]string{"query": "60s", "execute": "180s", "resmgmt": "60s"},
+			"cache":   map[string]string{"connectionIdle": "60s", "eventServiceIdle": "2m", "channelConfig": "30m", "channelMembership": "5m"},
+		},
+		"BCCSP": map[string]any{"security": map[string]any{
+			"enabled": true, "default": map[string]string{"provider": "SW"},
+			"hashAlgorithm": "SHA2", "softVerify": true, "level": 256,
+		}},
+		"tlsCerts": map[string]any{"systemCertPool": false},
 	}
-	return json.MarshalIndent(p, "", " ")
+}
+
+// profileChannelPolicies is how the SDK queries the channel's
+// configuration and picks its event source: a table.
+func profileChannelPolicies() map[string]any {
+	return map[string]any{
+		"queryChannelConfig": map[string]any{
+			"minResponses": 1, "maxTargets": 1,
+			"retryOpts": map[string]any{"attempts": 5, "initialBackoff": "500ms", "maxBackoff": "5s", "backoffFactor": 2.0},
+		},
+		"eventService": map[string]any{
+			"resolverStrategy": "PreferOrg", "balancer": "RoundRobin",
+			"blockHeightLagThreshold": 5, "reconnectBlockHeightLagThreshold": 10,
+			"peerMonitorPeriod": "5s",
+		},
+	}
 }
 
 func grpcOptions(host string) map[string]any {
