@@ -308,7 +308,20 @@ func recordPayments(s Stub, cycleID, chunkID string, pays []*Payment) (ChunkResu
 	} else if c != nil {
 		return ChunkResult{}, refuse(CodeCycleSettled, "cycle %s was settled by tx %s; it takes no more chunks", cycleID, c.TxID)
 	}
+	if err := requireBanks(s, chunkBanks(pays)); err != nil {
+		return ChunkResult{}, err
+	}
+	revs, err := checkNewPayments(s, &cycles, pays)
+	if err != nil {
+		return ChunkResult{}, err
+	}
+	return writeChunk(s, cycleID, chunkID, chunkKey, hash, pays, revs)
+}
 
+// chunkBanks is every bank the payments name, debtor then creditor, in the
+// order they first appear, so that requireBanks reads them in one order on
+// every peer.
+func chunkBanks(pays []*Payment) []string {
 	var banks []string
 	seenBank := map[string]bool{}
 	for _, p := range pays {
@@ -319,22 +332,26 @@ func recordPayments(s Stub, cycleID, chunkID string, pays []*Payment) (ChunkResu
 			}
 		}
 	}
-	if err := requireBanks(s, banks); err != nil {
-		return ChunkResult{}, err
-	}
+	return banks
+}
 
+// checkNewPayments refuses, all at once, the payments already on the ledger
+// and the reversals checkReversal refuses; it returns the reversal records to
+// write. The cycle cache is the caller's, so that a cycle is read once per
+// transaction. An internal error stops at once: it is not the caller's fault.
+func checkNewPayments(s Stub, cycles *cycleCache, pays []*Payment) ([]Reversal, error) {
 	var prob problems
 	reversedHere := map[[2]string]string{}
 	var revs []Reversal
 	for _, p := range pays {
 		k, err := key(s, keyPayment, p.Sender, p.ID)
 		if err != nil {
-			return ChunkResult{}, err
+			return nil, err
 		}
 		var prev Payment
 		found, err := getJSON(s, k, &prev)
 		if err != nil {
-			return ChunkResult{}, err
+			return nil, err
 		}
 		if found {
 			prob.add(refuse(CodeDuplicatePayment, "payment %s/%s is already on the ledger (cycle %s, tx %s)", p.Sender, p.ID, prev.CycleID, prev.TxID))
@@ -343,20 +360,26 @@ func recordPayments(s Stub, cycleID, chunkID string, pays []*Payment) (ChunkResu
 		if p.Kind != KindReversal {
 			continue
 		}
-		if err := checkReversal(s, &cycles, p, reversedHere); err != nil {
+		if err := checkReversal(s, cycles, p, reversedHere); err != nil {
 			if e, ok := err.(*Error); ok && e.Code != CodeInternal {
 				prob.add(err)
 				continue
 			}
-			return ChunkResult{}, err
+			return nil, err
 		}
 		reversedHere[[2]string{p.Sender, p.OriginalID}] = p.ID
 		revs = append(revs, Reversal{Sender: p.Sender, OriginalID: p.OriginalID, ReversalID: p.ID, TxID: s.GetTxID()})
 	}
 	if err := prob.err(); err != nil {
-		return ChunkResult{}, err
+		return nil, err
 	}
+	return revs, nil
+}
 
+// writeChunk writes the checked chunk: each payment and its cycle index, then
+// the reversals, then the chunk itself, in that order on every peer. The
+// chunk's positions are asserted to balance before anything is written.
+func writeChunk(s Stub, cycleID, chunkID, chunkKey, hash string, pays []*Payment, revs []Reversal) (ChunkResult, error) {
 	count, sum, pos := summarize(pays)
 	if bad := pos.unbalanced(); len(bad) > 0 {
 		// Every payment adds and subtracts the same amount, so this cannot happen.
