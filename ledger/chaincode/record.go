@@ -173,45 +173,7 @@ func parsePayments(cycleID, chunkID, raw string) ([]*Payment, error) {
 	for i, pi := range in {
 		at := fmt.Sprintf("payments[%d]", i)
 		before := len(p.list) + p.extra
-		pay := &Payment{Kind: pi.Kind, ID: pi.ID, Currency: pi.Currency, CycleID: cycleID, ChunkID: chunkID}
-		var err error
-		if pay.Sender, err = normBIC(at+".sender", pi.Sender); err != nil {
-			p.add(err)
-		}
-		if pay.Debtor, err = normBIC(at+".debtor", pi.Debtor); err != nil {
-			p.add(err)
-		}
-		if pay.Creditor, err = normBIC(at+".creditor", pi.Creditor); err != nil {
-			p.add(err)
-		}
-		if err := checkPaymentID(at+".id", pi.ID); err != nil {
-			p.add(err)
-		}
-		if _, err := checkCurrency(at+".currency", pi.Currency); err != nil {
-			p.add(err)
-		} else if pay.amount, err = parseAmount(at+".amount", pi.Amount, pi.Currency, false); err != nil {
-			p.add(err)
-		} else {
-			pay.Amount = fixed(pay.amount, pi.Currency)
-		}
-		fileSum := strings.ToLower(pi.FileSHA256)
-		if !sha256Re.MatchString(fileSum) {
-			p.add(refuse(CodeInvalid, "%s.fileSha256 %q must be 64 hex digits", at, clip(pi.FileSHA256)))
-		}
-		pay.FileSHA256 = fileSum
-		switch pi.Kind {
-		case KindPayment:
-			if pi.OriginalID != "" {
-				p.add(refuse(CodeInvalid, "%s.originalId is only for a reversal (kind R)", at))
-			}
-		case KindReversal:
-			if err := checkPaymentID(at+".originalId", pi.OriginalID); err != nil {
-				p.add(err)
-			}
-			pay.OriginalID = pi.OriginalID
-		default:
-			p.add(refuse(CodeInvalid, "%s.kind %q must be P (payment) or R (reversal)", at, clip(pi.Kind)))
-		}
+		pay := paymentFields(at, pi, cycleID, chunkID, &p)
 		if len(p.list)+p.extra > before {
 			continue // the checks below need valid fields
 		}
@@ -239,6 +201,53 @@ func parsePayments(cycleID, chunkID, raw string) ([]*Payment, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// paymentFields checks each field of payment pi (at names it in refusals)
+// on its own, adding every problem to p, and returns the payment in its
+// canonical form. The checks across fields are the caller's, made only when
+// every field is valid.
+func paymentFields(at string, pi PaymentIn, cycleID, chunkID string, p *problems) *Payment {
+	pay := &Payment{Kind: pi.Kind, ID: pi.ID, Currency: pi.Currency, CycleID: cycleID, ChunkID: chunkID}
+	var err error
+	if pay.Sender, err = normBIC(at+".sender", pi.Sender); err != nil {
+		p.add(err)
+	}
+	if pay.Debtor, err = normBIC(at+".debtor", pi.Debtor); err != nil {
+		p.add(err)
+	}
+	if pay.Creditor, err = normBIC(at+".creditor", pi.Creditor); err != nil {
+		p.add(err)
+	}
+	if err := checkPaymentID(at+".id", pi.ID); err != nil {
+		p.add(err)
+	}
+	if _, err := checkCurrency(at+".currency", pi.Currency); err != nil {
+		p.add(err)
+	} else if pay.amount, err = parseAmount(at+".amount", pi.Amount, pi.Currency, false); err != nil {
+		p.add(err)
+	} else {
+		pay.Amount = fixed(pay.amount, pi.Currency)
+	}
+	fileSum := strings.ToLower(pi.FileSHA256)
+	if !sha256Re.MatchString(fileSum) {
+		p.add(refuse(CodeInvalid, "%s.fileSha256 %q must be 64 hex digits", at, clip(pi.FileSHA256)))
+	}
+	pay.FileSHA256 = fileSum
+	switch pi.Kind {
+	case KindPayment:
+		if pi.OriginalID != "" {
+			p.add(refuse(CodeInvalid, "%s.originalId is only for a reversal (kind R)", at))
+		}
+	case KindReversal:
+		if err := checkPaymentID(at+".originalId", pi.OriginalID); err != nil {
+			p.add(err)
+		}
+		pay.OriginalID = pi.OriginalID
+	default:
+		p.add(refuse(CodeInvalid, "%s.kind %q must be P (payment) or R (reversal)", at, clip(pi.Kind)))
+	}
+	return pay
 }
 
 // contentHash identifies a chunk's content: the canonical payments in their order.
