@@ -95,76 +95,108 @@ type Queues struct {
 // so a stable counting placement by (currency, payer, priority) is enough,
 // and the only sort is of the B banks' BICs.
 func OrderQueues(files [][]Entry) (*Queues, error) {
-	q := &Queues{files: files, index: map[BIC]int32{}}
-	var slot [len(currencies)]int32 // currency -> 1 + its place in q.curs; 0 unseen
+	b := newQueueBuilder(files)
+	if err := b.count(files); err != nil {
+		return nil, err
+	}
+	firstSlot := b.renumber()
+	at := b.layout(firstSlot)
+	if err := b.place(files, at); err != nil {
+		return nil, err
+	}
+	return b.q, nil
+}
+
+// queueCount counts one bank's reversals, HIGH payments and all payments in
+// one currency.
+type queueCount struct{ rev, high, pay int }
+
+// queueBuilder is OrderQueues' state between its passes: a counting pass
+// (count), the renumbering of banks and currencies into their final order
+// (renumber), the queues' offsets (layout), and the placing pass (place).
+type queueBuilder struct {
+	q    *Queues
+	slot [len(currencies)]int32 // currency -> 1 + its place in q.curs; 0 unseen
+	ids  []int32                // payer and payee of each entry, first as order of first sight
+	// A small direct-mapped cache in front of the map: two map lookups an
+	// entry were a third of the ordering's time, and a cycle has few banks.
+	cache [256]struct {
+		b BIC
+		i int32
+	}
+	seen  [][]queueCount // by currency then bank, in order of first sight
+	order []Currency     // currencies, first in order of first sight
+	renum []int32        // bank's index of first sight -> its final index
+}
+
+func newQueueBuilder(files [][]Entry) *queueBuilder {
+	b := &queueBuilder{q: &Queues{files: files, index: map[BIC]int32{}}}
 	n := 0
 	for _, f := range files {
 		n += len(f)
 	}
-	ids := make([]int32, 2*n) // payer and payee, first as order of first sight
-	// A small direct-mapped cache in front of the map: two map lookups an
-	// entry were a third of the ordering's time, and a cycle has few banks.
-	var cache [256]struct {
-		b BIC
-		i int32
+	b.ids = make([]int32, 2*n)
+	return b
+}
+
+// intern is a bank's index in order of first sight.
+func (qb *queueBuilder) intern(b BIC) int32 {
+	var h uint8
+	if len(b) >= 8 {
+		h = b[0] ^ b[1]<<1 ^ b[2]<<2 ^ b[3]<<3 ^ b[4]>>1 ^ b[5]>>2 ^ b[6]<<4 ^ b[7]<<5 ^ uint8(len(b))
 	}
-	intern := func(b BIC) int32 {
-		var h uint8
-		if len(b) >= 8 {
-			h = b[0] ^ b[1]<<1 ^ b[2]<<2 ^ b[3]<<3 ^ b[4]>>1 ^ b[5]>>2 ^ b[6]<<4 ^ b[7]<<5 ^ uint8(len(b))
-		}
-		if c := &cache[h]; c.b == b && b != "" {
-			return c.i
-		}
-		i, ok := q.index[b]
-		if !ok {
-			i = int32(len(q.banks))
-			q.index[b] = i
-			q.banks = append(q.banks, b)
-		}
-		cache[h].b, cache[h].i = b, i
-		return i
+	if c := &qb.cache[h]; c.b == b && b != "" {
+		return c.i
 	}
-	// Each queue's reversals, HIGH and all payments, counted in the same
-	// pass, by currency and bank in order of first sight; put in the final
-	// order below.
-	type count struct{ rev, high, pay int }
-	var seen [][]count
-	var order []Currency
+	q := qb.q
+	i, ok := q.index[b]
+	if !ok {
+		i = int32(len(q.banks))
+		q.index[b] = i
+		q.banks = append(q.banks, b)
+	}
+	qb.cache[h].b, qb.cache[h].i = b, i
+	return i
+}
+
+// count checks every entry and counts each queue's reversals, HIGH and all
+// payments in the same pass, by currency and bank in order of first sight;
+// they are put in the final order by renumber.
+func (qb *queueBuilder) count(files [][]Entry) error {
 	if len(files) > 1<<31-1 {
-		return nil, fmt.Errorf("%d files in one cycle", len(files))
+		return fmt.Errorf("%d files in one cycle", len(files))
 	}
 	k := 0
 	var lastPayer BIC
 	var lastID int32
 	for _, f := range files {
 		if len(f) > 1<<31-1 {
-			return nil, fmt.Errorf("%d entries in one file", len(f))
+			return fmt.Errorf("%d entries in one file", len(f))
 		}
 		for i := range f {
 			e := &f[i]
 			if !e.Currency.Valid() {
-				return nil, fmt.Errorf("entry %s: no currency", e.ID)
+				return fmt.Errorf("entry %s: no currency", e.ID)
 			}
 			if e.Kind != KindPayment && e.Kind != KindReversal {
-				return nil, fmt.Errorf("entry %s: kind %q is neither payment nor reversal", e.ID, byte(e.Kind))
+				return fmt.Errorf("entry %s: kind %q is neither payment nor reversal", e.ID, byte(e.Kind))
 			}
 			payer, payee := e.Payer(), e.Payee()
 			if payer == payee {
-				return nil, fmt.Errorf("entry %s: payer and payee are both %s", e.ID, payer)
+				return fmt.Errorf("entry %s: payer and payee are both %s", e.ID, payer)
 			}
 			if payer != lastPayer || payer == "" { // a file's payments share their payer
-				lastPayer, lastID = payer, intern(payer)
+				lastPayer, lastID = payer, qb.intern(payer)
 			}
-			ids[2*k], ids[2*k+1] = lastID, intern(payee)
-			if slot[e.Currency] == 0 {
-				order = append(order, e.Currency)
-				slot[e.Currency] = int32(len(order))
-				seen = append(seen, nil)
+			qb.ids[2*k], qb.ids[2*k+1] = lastID, qb.intern(payee)
+			if qb.slot[e.Currency] == 0 {
+				qb.order = append(qb.order, e.Currency)
+				qb.slot[e.Currency] = int32(len(qb.order))
+				qb.seen = append(qb.seen, nil)
 			}
-			cs := &seen[slot[e.Currency]-1]
+			cs := &qb.seen[qb.slot[e.Currency]-1]
 			for int(lastID) >= len(*cs) {
-				*cs = append(*cs, count{})
+				*cs = append(*cs, queueCount{})
 			}
 			c := &(*cs)[lastID]
 			switch {
@@ -179,27 +211,47 @@ func OrderQueues(files [][]Entry) (*Queues, error) {
 			k++
 		}
 	}
-	q.entries = int64(n)
+	qb.q.entries = int64(len(qb.ids) / 2)
+	return nil
+}
 
-	// Banks in ascending BIC order, currencies in code order; renumber.
+// renumber puts the banks in ascending BIC order and the currencies in code
+// order, so that the queues never depend on the order of first sight, and
+// returns the currencies' slots of first sight (the index of seen).
+func (qb *queueBuilder) renumber() (firstSlot [len(currencies)]int32) {
+	q := qb.q
 	first := q.banks
 	q.banks = slices.Clone(first)
 	slices.Sort(q.banks)
-	renum := make([]int32, len(first))
+	qb.renum = make([]int32, len(first))
 	for i, b := range q.banks {
 		q.index[b] = int32(i)
 	}
 	for i, b := range first {
-		renum[i] = q.index[b]
+		qb.renum[i] = q.index[b]
 	}
-	for i := range ids {
-		ids[i] = renum[ids[i]]
+	for i := range qb.ids {
+		qb.ids[i] = qb.renum[qb.ids[i]]
 	}
-	firstSlot := slot
-	slices.SortFunc(order, func(a, b Currency) int { return strings.Compare(a.Code(), b.Code()) })
-	for i, c := range order {
-		slot[c] = int32(i + 1)
+	firstSlot = qb.slot
+	slices.SortFunc(qb.order, func(a, b Currency) int { return strings.Compare(a.Code(), b.Code()) })
+	for i, c := range qb.order {
+		qb.slot[c] = int32(i + 1)
 	}
+	return firstSlot
+}
+
+// queueCursors are, by currency then bank, where the next reversal, HIGH
+// payment and other payment is placed.
+type queueCursors struct {
+	rev, high, norm [][]int
+}
+
+// layout allocates every currency's queues from the counts: each bank's
+// reversals, then its payments with the HIGH ones first, and returns where
+// each class starts.
+func (qb *queueBuilder) layout(firstSlot [len(currencies)]int32) queueCursors {
+	q, order := qb.q, qb.order
 	nb := len(q.banks)
 	q.curs = make([]curQueue, len(order))
 	revN := make([][]int, len(order))
@@ -208,53 +260,62 @@ func OrderQueues(files [][]Entry) (*Queues, error) {
 	for s, c := range order {
 		q.curs[s].cur = c
 		revN[s], highN[s], payN[s] = make([]int, nb), make([]int, nb), make([]int, nb)
-		for t, cnt := range seen[firstSlot[c]-1] {
-			b := renum[t]
+		for t, cnt := range qb.seen[firstSlot[c]-1] {
+			b := qb.renum[t]
 			revN[s][b], highN[s][b], payN[s][b] = cnt.rev, cnt.high, cnt.pay
 		}
 	}
 	// Offsets; then the cursors where each class is placed next.
-	revAt, highAt, normAt := make([][]int, len(order)), make([][]int, len(order)), make([][]int, len(order))
+	at := queueCursors{rev: make([][]int, len(order)), high: make([][]int, len(order)), norm: make([][]int, len(order))}
 	for s := range q.curs {
 		cq := &q.curs[s]
 		cq.revStart, cq.payStart = make([]int, nb+1), make([]int, nb+1)
-		revAt[s], highAt[s], normAt[s] = make([]int, nb), make([]int, nb), make([]int, nb)
+		at.rev[s], at.high[s], at.norm[s] = make([]int, nb), make([]int, nb), make([]int, nb)
 		for b := 0; b < nb; b++ {
 			cq.revStart[b+1] = cq.revStart[b] + revN[s][b]
 			cq.payStart[b+1] = cq.payStart[b] + payN[s][b]
-			revAt[s][b] = cq.revStart[b]
-			highAt[s][b] = cq.payStart[b]
-			normAt[s][b] = cq.payStart[b] + highN[s][b]
+			at.rev[s][b] = cq.revStart[b]
+			at.high[s][b] = cq.payStart[b]
+			at.norm[s][b] = cq.payStart[b] + highN[s][b]
 		}
 		cq.rev = make([]queued, cq.revStart[nb])
 		cq.pay = make([]queued, cq.payStart[nb])
 	}
-	k = 0
+	return at
+}
+
+// place puts every entry, in file order, at its class's cursor in its
+// payer's queue: a stable placement, so that within a class the queue keeps
+// the order of the files. An amount that is not a positive amount of its
+// currency is refused here, where it is converted to minor units.
+func (qb *queueBuilder) place(files [][]Entry, at queueCursors) error {
+	q := qb.q
+	k := 0
 	for fi, f := range files {
 		for i := range f {
 			e := &f[i]
 			u, ok := unitsOf(e.Amount, e.Currency.MinorUnit())
 			if !ok || u.sign() <= 0 {
-				return nil, fmt.Errorf("entry %s: amount %s is not a positive %s amount", e.ID, e.Amount, e.Currency)
+				return fmt.Errorf("entry %s: amount %s is not a positive %s amount", e.ID, e.Amount, e.Currency)
 			}
-			s, payer := slot[e.Currency]-1, ids[2*k]
-			it := queued{amt: u, payee: ids[2*k+1], file: int32(fi), pos: int32(i)}
+			s, payer := qb.slot[e.Currency]-1, qb.ids[2*k]
+			it := queued{amt: u, payee: qb.ids[2*k+1], file: int32(fi), pos: int32(i)}
 			cq := &q.curs[s]
 			switch {
 			case e.Kind == KindReversal:
-				cq.rev[revAt[s][payer]] = it
-				revAt[s][payer]++
+				cq.rev[at.rev[s][payer]] = it
+				at.rev[s][payer]++
 			case e.Priority == PriorityHigh:
-				cq.pay[highAt[s][payer]] = it
-				highAt[s][payer]++
+				cq.pay[at.high[s][payer]] = it
+				at.high[s][payer]++
 			default:
-				cq.pay[normAt[s][payer]] = it
-				normAt[s][payer]++
+				cq.pay[at.norm[s][payer]] = it
+				at.norm[s][payer]++
 			}
 			k++
 		}
 	}
-	return q, nil
+	return nil
 }
 
 func (q *Queues) entry(it queued) *Entry { return &q.files[it.file][it.pos] }
@@ -413,42 +474,75 @@ func (q *Queues) Resolve(caps []Cap) (*Resolution, error) {
 	return res, nil
 }
 
+// resolveCurrency resolves one currency's queues against the caps: it
+// removes payments from the back of the queues (removeOverCap), then
+// recomputes what settles and asserts the outcome (settle), adding the
+// deferrals, positions and counts to res. It returns the banks whose
+// reversals alone break their cap.
 func (q *Queues) resolveCurrency(cq *curQueue, capOf map[posKey]units, res *Resolution) ([]ReversalBreach, error) {
+	r, err := q.newCurrencyRun(cq, capOf)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.removeOverCap(); err != nil {
+		return nil, err
+	}
+	return r.settle(q, res)
+}
+
+// currencyRun is the removal of one currency: how many of its payments each
+// bank still includes, and each bank's room (net + cap: a limited bank is
+// over its cap when room < 0), by bank index.
+type currencyRun struct {
+	cq      *curQueue
+	nb      int
+	incl    []int
+	room    []units
+	limit   []units
+	limited []bool
+	net0    []units // each bank's net with every payment included
+}
+
+// newCurrencyRun starts with every payment included and every bank's room
+// from its caps (capLimit).
+func (q *Queues) newCurrencyRun(cq *curQueue, capOf map[posKey]units) (*currencyRun, error) {
 	nb := len(q.banks)
-	scale := cq.cur.MinorUnit()
 	incl := make([]int, nb) // how many of its payments each bank still includes
 	for b := 0; b < nb; b++ {
 		incl[b] = cq.payStart[b+1] - cq.payStart[b]
 	}
-	sent, recv, touch, err := cq.flows(nb, incl)
+	sent, recv, _, err := cq.flows(nb, incl)
 	if err != nil {
 		return nil, err
 	}
 	// room = net + cap: a limited bank is over its cap when room < 0.
-	room := make([]units, nb)
-	limit := make([]units, nb)
-	limited := make([]bool, nb)
-	net0 := make([]units, nb)
+	r := &currencyRun{cq: cq, nb: nb, incl: incl,
+		room: make([]units, nb), limit: make([]units, nb), limited: make([]bool, nb), net0: make([]units, nb)}
 	for b := 0; b < nb; b++ {
 		var ok bool
-		if net0[b], ok = recv[b].add(sent[b].neg()); !ok {
+		if r.net0[b], ok = recv[b].add(sent[b].neg()); !ok {
 			return nil, ErrOverflow
 		}
-		limit[b], limited[b] = capLimit(capOf, posKey{q.banks[b], cq.cur})
-		if room[b], ok = net0[b].add(limit[b]); !ok {
+		r.limit[b], r.limited[b] = capLimit(capOf, posKey{q.banks[b], cq.cur})
+		if r.room[b], ok = r.net0[b].add(r.limit[b]); !ok {
 			return nil, ErrOverflow
 		}
 	}
-	over := func(b int32) bool { return limited[b] && room[b].sign() < 0 }
+	return r, nil
+}
 
-	// The removal loop, always at the over-cap bank of lowest BIC: a min-heap
-	// of bank indices (ascending BIC), touched only when a bank goes over its
-	// cap or is done. A removal changes two rooms; nothing else is kept up
-	// to date in the loop.
+func (r *currencyRun) over(b int32) bool { return r.limited[b] && r.room[b].sign() < 0 }
+
+// removeOverCap is the removal loop, always at the over-cap bank of lowest
+// BIC: a min-heap of bank indices (ascending BIC), touched only when a bank
+// goes over its cap or is done. A removal changes two rooms; nothing else is
+// kept up to date in the loop.
+func (r *currencyRun) removeOverCap() error {
+	cq, nb, incl, room, limited := r.cq, r.nb, r.incl, r.room, r.limited
 	var h bankHeap
 	inHeap := make([]bool, nb)
 	for b := int32(0); b < int32(nb); b++ {
-		if over(b) {
+		if r.over(b) {
 			h.push(b)
 			inHeap[b] = true
 		}
@@ -464,11 +558,11 @@ func (q *Queues) resolveCurrency(cq *curQueue, capOf map[posKey]units, res *Reso
 		it := &cq.pay[cq.payStart[b]+incl[b]]
 		var ok bool
 		if room[b], ok = room[b].add(it.amt); !ok {
-			return nil, ErrOverflow
+			return ErrOverflow
 		}
 		if j := it.payee; limited[j] {
 			if room[j], ok = room[j].add(it.amt.neg()); !ok {
-				return nil, ErrOverflow
+				return ErrOverflow
 			}
 			if !inHeap[j] && room[j].sign() < 0 {
 				h.push(j)
@@ -476,13 +570,19 @@ func (q *Queues) resolveCurrency(cq *curQueue, capOf map[posKey]units, res *Reso
 			}
 		}
 	}
+	return nil
+}
 
-	// What settles, recomputed from the prefixes; then the outcome asserted
-	// before anyone relies on it: within every cap but where nothing is left
-	// to remove; every removal needed (putting a bank's first deferred
-	// payment back breaks its cap); the rooms kept in the loop equal the
-	// recomputed nets; zero sum.
-	if sent, recv, touch, err = cq.flows(nb, incl); err != nil {
+// settle recomputes what settles from the prefixes; then asserts the
+// outcome before anyone relies on it: within every cap but where nothing is
+// left to remove; every removal needed (putting a bank's first deferred
+// payment back breaks its cap); the rooms kept in the loop equal the
+// recomputed nets; zero sum.
+func (r *currencyRun) settle(q *Queues, res *Resolution) ([]ReversalBreach, error) {
+	cq, nb, incl := r.cq, r.nb, r.incl
+	scale := cq.cur.MinorUnit()
+	sent, recv, touch, err := cq.flows(nb, incl)
+	if err != nil {
 		return nil, err
 	}
 	deferred := 0
@@ -495,39 +595,25 @@ func (q *Queues) resolveCurrency(cq *curQueue, capOf map[posKey]units, res *Reso
 	for b := int32(0); b < int32(nb); b++ {
 		net, _ := recv[b].add(sent[b].neg())
 		sum, _ = sum.add(net)
-		if limited[b] {
-			if r, _ := net.add(limit[b]); r != room[b] {
+		if r.limited[b] {
+			if rm, _ := net.add(r.limit[b]); rm != r.room[b] {
 				return nil, fmt.Errorf("%w: %s %s room %s kept in the removal loop, %s recomputed", ErrInvariant,
-					q.banks[b], cq.cur, room[b].decimal(scale), r.decimal(scale))
+					q.banks[b], cq.cur, r.room[b].decimal(scale), rm.decimal(scale))
 			}
 		}
-		if over(b) {
-			if incl[b] != 0 || cq.revStart[b+1] == cq.revStart[b] {
-				return nil, fmt.Errorf("%w: %s %s ends over its cap with %d payments and %d reversals included",
-					ErrInvariant, q.banks[b], cq.cur, incl[b], cq.revStart[b+1]-cq.revStart[b])
-			}
-			br := ReversalBreach{Bank: q.banks[b], Currency: cq.cur, Net: net.decimal(scale), Cap: limit[b].decimal(scale)}
-			for _, it := range cq.rev[cq.revStart[b]:cq.revStart[b+1]] {
-				br.Reversals = append(br.Reversals, q.entry(it).ID)
+		if r.over(b) {
+			br, err := r.breach(q, b, net)
+			if err != nil {
+				return nil, err
 			}
 			held = append(held, br)
 			continue
 		}
 		if n := cq.payStart[b+1] - cq.payStart[b]; incl[b] < n {
-			back, _ := room[b].add(cq.pay[cq.payStart[b]+incl[b]].amt.neg())
-			if !limited[b] || back.sign() >= 0 {
-				return nil, fmt.Errorf("%w: %s %s deferred a payment that fits its cap", ErrInvariant, q.banks[b], cq.cur)
+			d, err := r.deferral(q, b, net, &backing)
+			if err != nil {
+				return nil, err
 			}
-			d := Deferral{Bank: q.banks[b], Currency: cq.cur, Cap: limit[b].decimal(scale),
-				Net: net0[b].decimal(scale), Settled: net.decimal(scale)}
-			var amt units
-			from := len(backing)
-			for _, it := range cq.pay[cq.payStart[b]+incl[b] : cq.payStart[b+1]] {
-				amt, _ = amt.add(it.amt)
-				backing = append(backing, q.entry(it))
-			}
-			d.Payments = backing[from:len(backing):len(backing)]
-			d.Amount = amt.decimal(scale)
 			res.Deferrals = append(res.Deferrals, d)
 		}
 		if touch[b] > 0 {
@@ -541,6 +627,47 @@ func (q *Queues) resolveCurrency(cq *curQueue, capOf map[posKey]units, res *Reso
 	}
 	res.Settled += int64(len(cq.rev))
 	return held, nil
+}
+
+// breach is bank b ending over its cap at net: only allowed with none of its
+// payments left and reversals to blame, which are named for the operator.
+func (r *currencyRun) breach(q *Queues, b int32, net units) (ReversalBreach, error) {
+	cq := r.cq
+	scale := cq.cur.MinorUnit()
+	if r.incl[b] != 0 || cq.revStart[b+1] == cq.revStart[b] {
+		return ReversalBreach{}, fmt.Errorf("%w: %s %s ends over its cap with %d payments and %d reversals included",
+			ErrInvariant, q.banks[b], cq.cur, r.incl[b], cq.revStart[b+1]-cq.revStart[b])
+	}
+	br := ReversalBreach{Bank: q.banks[b], Currency: cq.cur, Net: net.decimal(scale), Cap: r.limit[b].decimal(scale)}
+	for _, it := range cq.rev[cq.revStart[b]:cq.revStart[b+1]] {
+		br.Reversals = append(br.Reversals, q.entry(it).ID)
+	}
+	return br, nil
+}
+
+// deferral is bank b's deferred payments, the back of its queue, which must
+// each have been needed: putting the first of them back must break its cap.
+// The payments are appended to backing, one allocation for the currency's
+// deferrals, and the deferral's slice is capped so that appending to it
+// never writes into the next bank's.
+func (r *currencyRun) deferral(q *Queues, b int32, net units, backing *[]*Entry) (Deferral, error) {
+	cq := r.cq
+	scale := cq.cur.MinorUnit()
+	back, _ := r.room[b].add(cq.pay[cq.payStart[b]+r.incl[b]].amt.neg())
+	if !r.limited[b] || back.sign() >= 0 {
+		return Deferral{}, fmt.Errorf("%w: %s %s deferred a payment that fits its cap", ErrInvariant, q.banks[b], cq.cur)
+	}
+	d := Deferral{Bank: q.banks[b], Currency: cq.cur, Cap: r.limit[b].decimal(scale),
+		Net: r.net0[b].decimal(scale), Settled: net.decimal(scale)}
+	var amt units
+	from := len(*backing)
+	for _, it := range cq.pay[cq.payStart[b]+r.incl[b] : cq.payStart[b+1]] {
+		amt, _ = amt.add(it.amt)
+		*backing = append(*backing, q.entry(it))
+	}
+	d.Payments = (*backing)[from:len(*backing):len(*backing)]
+	d.Amount = amt.decimal(scale)
+	return d, nil
 }
 
 // flows sums what each bank sends and receives, every reversal and the

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"regexp"
 	"strconv"
@@ -240,6 +241,23 @@ func declareCycle(s Stub, cycleID, filesJSON string) ([]byte, error) {
 	if err := decodeStrict("files", filesJSON, &files, jsonLimit{bytesMax: argBytesMax, itemsMax: filesPerCycleMax, depthMax: 2}); err != nil {
 		return nil, err
 	}
+	if err := checkDeclaredFiles(g, files, date); err != nil {
+		return nil, err
+	}
+	if out, done, err := declaredAgain(s, cycleID, files); err != nil || done {
+		return out, err
+	}
+	if err := checkFileIDsUnused(s, files); err != nil {
+		return nil, err
+	}
+	return writeDeclared(s, cycleID, date, files)
+}
+
+// checkDeclaredFiles checks every declared file and writes each in its one
+// canonical form (upper-case sender, empty business date for the cycle's own,
+// control sum as decimal.String) so that an identical repeat compares equal.
+// Every problem of every file is reported in one refusal.
+func checkDeclaredFiles(g *Governance, files []DeclaredFile, date settlement.Date) error {
 	var p problems
 	seen := map[[2]string]bool{}
 	for i := range files {
@@ -282,45 +300,62 @@ func declareCycle(s Stub, cycleID, filesJSON string) ([]byte, error) {
 		}
 		seen[id] = true
 	}
-	if err := p.err(); err != nil {
-		return nil, err
-	}
+	return p.err()
+}
+
+// declaredAgain answers a DeclareCycle of a cycle that already has files
+// (done true): the same files again are already_declared; other files, a
+// settled cycle or chunks of the legacy path are refused, because a declared
+// cycle never changes.
+func declaredAgain(s Stub, cycleID string, files []DeclaredFile) (out []byte, done bool, err error) {
 	if old, err := loadDeclared(s, cycleID); err != nil {
-		return nil, err
+		return nil, true, err
 	} else if old != nil {
 		if sameFiles(old.Files, files) {
-			return marshal(struct {
+			out, err := marshal(struct {
 				Status string `json:"status"`
 				Declared
 			}{"already_declared", *old})
+			return out, true, err
 		}
-		return nil, refuse(CodeCycleDeclared, "cycle %s was declared by tx %s with other files; a declared cycle never changes", cycleID, old.TxID)
+		return nil, true, refuse(CodeCycleDeclared, "cycle %s was declared by tx %s with other files; a declared cycle never changes", cycleID, old.TxID)
 	}
 	if settled, err := (&cycleCache{s: s, seen: map[string]*Cycle{}}).get(cycleID); err != nil {
-		return nil, err
+		return nil, true, err
 	} else if settled != nil {
-		return nil, refuse(CodeCycleSettled, "cycle %s was settled by tx %s", cycleID, settled.TxID)
+		return nil, true, refuse(CodeCycleSettled, "cycle %s was settled by tx %s", cycleID, settled.TxID)
 	}
 	if refs, _, _, err := cycleChunks(s, cycleID); err != nil {
-		return nil, err
+		return nil, true, err
 	} else if len(refs) > 0 {
-		return nil, refuse(CodeCycleDeclared, "cycle %s already holds %d chunks of the legacy path", cycleID, len(refs))
+		return nil, true, refuse(CodeCycleDeclared, "cycle %s already holds %d chunks of the legacy path", cycleID, len(refs))
 	}
+	return nil, false, nil
+}
+
+// checkFileIDsUnused refuses, all at once, the files whose (sender, file id)
+// an earlier cycle declared: a file id is used once, across cycles.
+func checkFileIDsUnused(s Stub, files []DeclaredFile) error {
+	var p problems
 	for _, f := range files {
 		k, err := key(s, keyFileID, f.Sender, f.FileID)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var prev string
 		if found, err := getJSON(s, k, &prev); err != nil {
-			return nil, err
+			return err
 		} else if found {
 			p.add(refuse(CodeDuplicateFile, "file %s/%s was declared in cycle %s; a file id is used once", f.Sender, f.FileID, prev))
 		}
 	}
-	if err := p.err(); err != nil {
-		return nil, err
-	}
+	return p.err()
+}
+
+// writeDeclared writes, file by file, the file id's cycle and the file's
+// first state (an empty sha256 state to which PutFilePart appends), then the
+// cycle's declaration: the order every endorsing peer writes them in.
+func writeDeclared(s Stub, cycleID string, date settlement.Date, files []DeclaredFile) ([]byte, error) {
 	h, _ := sha256.New().(encoding.BinaryMarshaler).MarshalBinary()
 	for _, f := range files {
 		k, err := key(s, keyFileID, f.Sender, f.FileID)
@@ -436,72 +471,20 @@ func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, part, sigB64 stri
 	if err := requireUploader(g, c, st.Sender); err != nil {
 		return nil, err
 	}
-	index, err := strconv.Atoi(indexArg)
-	if err != nil || index < 0 || index >= partsPerFileMax || strconv.Itoa(index) != indexArg {
-		return nil, refuse(CodeInvalid, "part index %q must be a decimal 0..%d", clip(indexArg), partsPerFileMax-1)
-	}
-	if len(part) == 0 || len(part) > partBytesMax {
-		return nil, refuse(CodeLimit, "a part is 1..%d bytes, got %d", partBytesMax, len(part))
-	}
-	if len(sigB64) > sigArgBytesMax {
-		return nil, refuse(CodeLimit, "signature is %d bytes, at most %d", len(sigB64), sigArgBytesMax)
-	}
-	sum := sha256.Sum256([]byte(part))
-	partSum := hex.EncodeToString(sum[:])
-	switch st.Status {
-	case FileVerified:
-		if index == st.Parts-1 && st.LastPart == partSum && sigB64 != "" {
-			// The client lost the answer of the transaction that verified
-			// the file (a crash, a commit it did not see): the same last
-			// part again is answered with that transaction, and writes
-			// nothing.
-			return marshal(struct {
-				Status string `json:"status"`
-				FileState
-			}{"already_verified", *st})
-		}
-		return nil, refuse(CodeFileVerified, "file %s/%s was verified by tx %s; it takes no more parts", st.Sender, st.FileID, st.TxID)
-	case FileDropped:
-		return nil, refuse(CodeFileVerified, "file %s/%s was dropped by the operator (tx %s): %s", st.Sender, st.FileID, st.TxID, st.Reason)
-	}
-	if index < st.Parts {
-		// A client that lost the answer sends its last part again.
-		if index == st.Parts-1 && st.LastPart == partSum && sigB64 == "" {
-			return marshal(map[string]any{"status": "already_stored", "cycleId": cycleID, "sender": st.Sender, "fileId": st.FileID, "index": index})
-		}
-		return nil, refuse(CodePartOrder, "file %s/%s has %d parts stored; the next is %d (a stored part is never replaced: ResetFile starts again)", st.Sender, st.FileID, st.Parts, st.Parts)
-	}
-	if index != st.Parts {
-		return nil, refuse(CodePartOrder, "file %s/%s expects part %d, got %d", st.Sender, st.FileID, st.Parts, index)
-	}
-	final := sigB64 != ""
-	quoteOdd := st.QuoteOdd != (strings.Count(part, `"`)%2 == 1)
-	if st.Format == FormatCSV && !final && (!strings.HasSuffix(part, "\n") || quoteOdd) {
-		return nil, refuse(CodePartBoundary, "a CSV part other than the last ends with a line break outside quotes, so that no record spans two parts")
-	}
-	st.QuoteOdd = quoteOdd
-	if st.Bytes+int64(len(part)) > fileBytesMax {
-		return nil, refuse(CodeLimit, "file %s/%s would be more than %d bytes on the ledger", st.Sender, st.FileID, fileBytesMax)
-	}
-	h := sha256.New()
-	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.HashState); err != nil {
-		return nil, internal("hash state of %s/%s: %v", st.Sender, st.FileID, err)
-	}
-	h.Write([]byte(part))
-	if st.HashState, err = h.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
-		return nil, internal("hash state: %v", err)
-	}
-	pk, err := key(s, keyPart, cycleID, st.Sender, st.FileID, fmt.Sprintf("%06d", index))
+	index, err := checkPartArgs(indexArg, part, sigB64)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.PutState(pk, []byte(part)); err != nil {
-		return nil, internal("write state: %v", err)
+	sum := sha256.Sum256([]byte(part))
+	partSum := hex.EncodeToString(sum[:])
+	if out, done, err := partAgain(cycleID, st, index, partSum, sigB64); err != nil || done {
+		return out, err
 	}
-	st.Parts++
-	st.Bytes += int64(len(part))
-	st.LastPart = partSum
-	st.TxID = s.GetTxID()
+	final := sigB64 != ""
+	h, err := appendPart(s, cycleID, st, index, part, partSum, final)
+	if err != nil {
+		return nil, err
+	}
 	if final {
 		if got := hex.EncodeToString(h.Sum(nil)); got != st.SHA256 {
 			return nil, refuse(CodeDigestMismatch, "file %s/%s: its %d parts (%d bytes) hash to %s, the operator declared %s", st.Sender, st.FileID, st.Parts, st.Bytes, got, st.SHA256)
@@ -517,6 +500,96 @@ func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, part, sigB64 stri
 		Status string `json:"status"`
 		FileState
 	}{map[bool]string{true: "verified", false: "stored"}[final], *st})
+}
+
+// checkPartArgs checks a part's arguments against the ledger's limits before
+// any state is read for it, and returns the part's index. The index has one
+// spelling only (no sign, no leading zero), so that one part has one key.
+func checkPartArgs(indexArg, part, sigB64 string) (int, error) {
+	index, err := strconv.Atoi(indexArg)
+	if err != nil || index < 0 || index >= partsPerFileMax || strconv.Itoa(index) != indexArg {
+		return 0, refuse(CodeInvalid, "part index %q must be a decimal 0..%d", clip(indexArg), partsPerFileMax-1)
+	}
+	if len(part) == 0 || len(part) > partBytesMax {
+		return 0, refuse(CodeLimit, "a part is 1..%d bytes, got %d", partBytesMax, len(part))
+	}
+	if len(sigB64) > sigArgBytesMax {
+		return 0, refuse(CodeLimit, "signature is %d bytes, at most %d", len(sigB64), sigArgBytesMax)
+	}
+	return index, nil
+}
+
+// partAgain answers a part that is not the file's next one (done true). A
+// client that lost the answer of its last transaction sends the same part
+// again: it is answered already_stored (or already_verified, for the signed
+// last part) and nothing is written. Any other part out of order, or a part
+// of a verified or dropped file, is refused: a stored part is never replaced.
+func partAgain(cycleID string, st *FileState, index int, partSum, sigB64 string) (out []byte, done bool, err error) {
+	switch st.Status {
+	case FileVerified:
+		if index == st.Parts-1 && st.LastPart == partSum && sigB64 != "" {
+			// The client lost the answer of the transaction that verified
+			// the file (a crash, a commit it did not see): the same last
+			// part again is answered with that transaction, and writes
+			// nothing.
+			out, err := marshal(struct {
+				Status string `json:"status"`
+				FileState
+			}{"already_verified", *st})
+			return out, true, err
+		}
+		return nil, true, refuse(CodeFileVerified, "file %s/%s was verified by tx %s; it takes no more parts", st.Sender, st.FileID, st.TxID)
+	case FileDropped:
+		return nil, true, refuse(CodeFileVerified, "file %s/%s was dropped by the operator (tx %s): %s", st.Sender, st.FileID, st.TxID, st.Reason)
+	}
+	if index < st.Parts {
+		// A client that lost the answer sends its last part again.
+		if index == st.Parts-1 && st.LastPart == partSum && sigB64 == "" {
+			out, err := marshal(map[string]any{"status": "already_stored", "cycleId": cycleID, "sender": st.Sender, "fileId": st.FileID, "index": index})
+			return out, true, err
+		}
+		return nil, true, refuse(CodePartOrder, "file %s/%s has %d parts stored; the next is %d (a stored part is never replaced: ResetFile starts again)", st.Sender, st.FileID, st.Parts, st.Parts)
+	}
+	if index != st.Parts {
+		return nil, true, refuse(CodePartOrder, "file %s/%s expects part %d, got %d", st.Sender, st.FileID, st.Parts, index)
+	}
+	return nil, false, nil
+}
+
+// appendPart writes the file's next part and advances its state in st (parts,
+// bytes, running sha256, last part's digest), returning the running hash for
+// the final part's check. A CSV part other than the last must end at a record
+// boundary, so that the parser never sees a record split between parts.
+func appendPart(s Stub, cycleID string, st *FileState, index int, part, partSum string, final bool) (hash.Hash, error) {
+	quoteOdd := st.QuoteOdd != (strings.Count(part, `"`)%2 == 1)
+	if st.Format == FormatCSV && !final && (!strings.HasSuffix(part, "\n") || quoteOdd) {
+		return nil, refuse(CodePartBoundary, "a CSV part other than the last ends with a line break outside quotes, so that no record spans two parts")
+	}
+	st.QuoteOdd = quoteOdd
+	if st.Bytes+int64(len(part)) > fileBytesMax {
+		return nil, refuse(CodeLimit, "file %s/%s would be more than %d bytes on the ledger", st.Sender, st.FileID, fileBytesMax)
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.HashState); err != nil {
+		return nil, internal("hash state of %s/%s: %v", st.Sender, st.FileID, err)
+	}
+	h.Write([]byte(part))
+	var err error
+	if st.HashState, err = h.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
+		return nil, internal("hash state: %v", err)
+	}
+	pk, err := key(s, keyPart, cycleID, st.Sender, st.FileID, fmt.Sprintf("%06d", index))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.PutState(pk, []byte(part)); err != nil {
+		return nil, internal("write state: %v", err)
+	}
+	st.Parts++
+	st.Bytes += int64(len(part))
+	st.LastPart = partSum
+	st.TxID = s.GetTxID()
+	return h, nil
 }
 
 // partsReader reads the stored parts 0..n-2 of a file, then last, lazily: one

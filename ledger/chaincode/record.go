@@ -173,45 +173,7 @@ func parsePayments(cycleID, chunkID, raw string) ([]*Payment, error) {
 	for i, pi := range in {
 		at := fmt.Sprintf("payments[%d]", i)
 		before := len(p.list) + p.extra
-		pay := &Payment{Kind: pi.Kind, ID: pi.ID, Currency: pi.Currency, CycleID: cycleID, ChunkID: chunkID}
-		var err error
-		if pay.Sender, err = normBIC(at+".sender", pi.Sender); err != nil {
-			p.add(err)
-		}
-		if pay.Debtor, err = normBIC(at+".debtor", pi.Debtor); err != nil {
-			p.add(err)
-		}
-		if pay.Creditor, err = normBIC(at+".creditor", pi.Creditor); err != nil {
-			p.add(err)
-		}
-		if err := checkPaymentID(at+".id", pi.ID); err != nil {
-			p.add(err)
-		}
-		if _, err := checkCurrency(at+".currency", pi.Currency); err != nil {
-			p.add(err)
-		} else if pay.amount, err = parseAmount(at+".amount", pi.Amount, pi.Currency, false); err != nil {
-			p.add(err)
-		} else {
-			pay.Amount = fixed(pay.amount, pi.Currency)
-		}
-		fileSum := strings.ToLower(pi.FileSHA256)
-		if !sha256Re.MatchString(fileSum) {
-			p.add(refuse(CodeInvalid, "%s.fileSha256 %q must be 64 hex digits", at, clip(pi.FileSHA256)))
-		}
-		pay.FileSHA256 = fileSum
-		switch pi.Kind {
-		case KindPayment:
-			if pi.OriginalID != "" {
-				p.add(refuse(CodeInvalid, "%s.originalId is only for a reversal (kind R)", at))
-			}
-		case KindReversal:
-			if err := checkPaymentID(at+".originalId", pi.OriginalID); err != nil {
-				p.add(err)
-			}
-			pay.OriginalID = pi.OriginalID
-		default:
-			p.add(refuse(CodeInvalid, "%s.kind %q must be P (payment) or R (reversal)", at, clip(pi.Kind)))
-		}
+		pay := paymentFields(at, pi, cycleID, chunkID, &p)
 		if len(p.list)+p.extra > before {
 			continue // the checks below need valid fields
 		}
@@ -239,6 +201,53 @@ func parsePayments(cycleID, chunkID, raw string) ([]*Payment, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// paymentFields checks each field of payment pi (at names it in refusals)
+// on its own, adding every problem to p, and returns the payment in its
+// canonical form. The checks across fields are the caller's, made only when
+// every field is valid.
+func paymentFields(at string, pi PaymentIn, cycleID, chunkID string, p *problems) *Payment {
+	pay := &Payment{Kind: pi.Kind, ID: pi.ID, Currency: pi.Currency, CycleID: cycleID, ChunkID: chunkID}
+	var err error
+	if pay.Sender, err = normBIC(at+".sender", pi.Sender); err != nil {
+		p.add(err)
+	}
+	if pay.Debtor, err = normBIC(at+".debtor", pi.Debtor); err != nil {
+		p.add(err)
+	}
+	if pay.Creditor, err = normBIC(at+".creditor", pi.Creditor); err != nil {
+		p.add(err)
+	}
+	if err := checkPaymentID(at+".id", pi.ID); err != nil {
+		p.add(err)
+	}
+	if _, err := checkCurrency(at+".currency", pi.Currency); err != nil {
+		p.add(err)
+	} else if pay.amount, err = parseAmount(at+".amount", pi.Amount, pi.Currency, false); err != nil {
+		p.add(err)
+	} else {
+		pay.Amount = fixed(pay.amount, pi.Currency)
+	}
+	fileSum := strings.ToLower(pi.FileSHA256)
+	if !sha256Re.MatchString(fileSum) {
+		p.add(refuse(CodeInvalid, "%s.fileSha256 %q must be 64 hex digits", at, clip(pi.FileSHA256)))
+	}
+	pay.FileSHA256 = fileSum
+	switch pi.Kind {
+	case KindPayment:
+		if pi.OriginalID != "" {
+			p.add(refuse(CodeInvalid, "%s.originalId is only for a reversal (kind R)", at))
+		}
+	case KindReversal:
+		if err := checkPaymentID(at+".originalId", pi.OriginalID); err != nil {
+			p.add(err)
+		}
+		pay.OriginalID = pi.OriginalID
+	default:
+		p.add(refuse(CodeInvalid, "%s.kind %q must be P (payment) or R (reversal)", at, clip(pi.Kind)))
+	}
+	return pay
 }
 
 // contentHash identifies a chunk's content: the canonical payments in their order.
@@ -308,7 +317,20 @@ func recordPayments(s Stub, cycleID, chunkID string, pays []*Payment) (ChunkResu
 	} else if c != nil {
 		return ChunkResult{}, refuse(CodeCycleSettled, "cycle %s was settled by tx %s; it takes no more chunks", cycleID, c.TxID)
 	}
+	if err := requireBanks(s, chunkBanks(pays)); err != nil {
+		return ChunkResult{}, err
+	}
+	revs, err := checkNewPayments(s, &cycles, pays)
+	if err != nil {
+		return ChunkResult{}, err
+	}
+	return writeChunk(s, cycleID, chunkID, chunkKey, hash, pays, revs)
+}
 
+// chunkBanks is every bank the payments name, debtor then creditor, in the
+// order they first appear, so that requireBanks reads them in one order on
+// every peer.
+func chunkBanks(pays []*Payment) []string {
 	var banks []string
 	seenBank := map[string]bool{}
 	for _, p := range pays {
@@ -319,22 +341,26 @@ func recordPayments(s Stub, cycleID, chunkID string, pays []*Payment) (ChunkResu
 			}
 		}
 	}
-	if err := requireBanks(s, banks); err != nil {
-		return ChunkResult{}, err
-	}
+	return banks
+}
 
+// checkNewPayments refuses, all at once, the payments already on the ledger
+// and the reversals checkReversal refuses; it returns the reversal records to
+// write. The cycle cache is the caller's, so that a cycle is read once per
+// transaction. An internal error stops at once: it is not the caller's fault.
+func checkNewPayments(s Stub, cycles *cycleCache, pays []*Payment) ([]Reversal, error) {
 	var prob problems
 	reversedHere := map[[2]string]string{}
 	var revs []Reversal
 	for _, p := range pays {
 		k, err := key(s, keyPayment, p.Sender, p.ID)
 		if err != nil {
-			return ChunkResult{}, err
+			return nil, err
 		}
 		var prev Payment
 		found, err := getJSON(s, k, &prev)
 		if err != nil {
-			return ChunkResult{}, err
+			return nil, err
 		}
 		if found {
 			prob.add(refuse(CodeDuplicatePayment, "payment %s/%s is already on the ledger (cycle %s, tx %s)", p.Sender, p.ID, prev.CycleID, prev.TxID))
@@ -343,20 +369,26 @@ func recordPayments(s Stub, cycleID, chunkID string, pays []*Payment) (ChunkResu
 		if p.Kind != KindReversal {
 			continue
 		}
-		if err := checkReversal(s, &cycles, p, reversedHere); err != nil {
+		if err := checkReversal(s, cycles, p, reversedHere); err != nil {
 			if e, ok := err.(*Error); ok && e.Code != CodeInternal {
 				prob.add(err)
 				continue
 			}
-			return ChunkResult{}, err
+			return nil, err
 		}
 		reversedHere[[2]string{p.Sender, p.OriginalID}] = p.ID
 		revs = append(revs, Reversal{Sender: p.Sender, OriginalID: p.OriginalID, ReversalID: p.ID, TxID: s.GetTxID()})
 	}
 	if err := prob.err(); err != nil {
-		return ChunkResult{}, err
+		return nil, err
 	}
+	return revs, nil
+}
 
+// writeChunk writes the checked chunk: each payment and its cycle index, then
+// the reversals, then the chunk itself, in that order on every peer. The
+// chunk's positions are asserted to balance before anything is written.
+func writeChunk(s Stub, cycleID, chunkID, chunkKey, hash string, pays []*Payment, revs []Reversal) (ChunkResult, error) {
 	count, sum, pos := summarize(pays)
 	if bad := pos.unbalanced(); len(bad) > 0 {
 		// Every payment adds and subtracts the same amount, so this cannot happen.

@@ -426,164 +426,223 @@ type qentry struct {
 // resolution run again, until no more reversals wait (each run takes out
 // at least one more, so at most as many runs as carried reversals plus one).
 func resolveCycle(s Stub, d *Declared, cycleID string, carry *DeferralRecord, caps []settlement.Cap) (*DeferralRecord, *settlement.Resolution, error) {
-	var carried []settlement.Entry
-	var carriedFrom []qentry
+	q, err := loadCycleQueue(s, d, cycleID, carry)
+	if err != nil {
+		return nil, nil, err
+	}
+	for runs := 0; ; runs++ {
+		if runs > len(q.carried)+len(q.files)*entriesPerFileMax+1 {
+			return nil, nil, internal("cycle %s: the waiting reversals do not settle down", cycleID)
+		}
+		in, inFrom := q.input()
+		res, err := resolveEntries(cycleID, in, caps)
+		if err != nil {
+			return nil, nil, err
+		}
+		origin := q.origins(in, inFrom)
+		if q.moreWaiting(res, origin) {
+			continue
+		}
+		return q.record(carry, res, origin), res, nil
+	}
+}
+
+// cycleQueue is what resolveCycle resolves: the carried payments, the
+// cycle's verified files, and the reversals taken out so far to wait with
+// their carried originals.
+type cycleQueue struct {
+	cycleID     string
+	carried     []settlement.Entry
+	carriedFrom []qentry             // where each carried entry comes from
+	files       [][]settlement.Entry // files[0] is nil: the carried payments' place
+	senders     []string             // each file's sender; senders[0] is ""
+	carriedPay  map[[2]string]int    // carried payments (sender, id) -> index in carried
+	waiting     map[[2]string]bool   // reversals (sender, id) taken out
+}
+
+// loadCycleQueue reads the carried payments back as entries, then the
+// cycle's verified files in their declared order (the order every peer
+// reads them in), skipping those dropped or never verified.
+func loadCycleQueue(s Stub, d *Declared, cycleID string, carry *DeferralRecord) (*cycleQueue, error) {
+	q := &cycleQueue{cycleID: cycleID, files: [][]settlement.Entry{nil}, senders: []string{""}}
 	if carry != nil {
 		for _, p := range carry.Deferred {
 			e, err := carriedEntry(p)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			carried = append(carried, e)
-			carriedFrom = append(carriedFrom, qentry{sender: p.Sender, first: p.FirstCycle, times: p.Times})
+			q.carried = append(q.carried, e)
+			q.carriedFrom = append(q.carriedFrom, qentry{sender: p.Sender, first: p.FirstCycle, times: p.Times})
 		}
 	}
-	files := [][]settlement.Entry{nil}
-	senders := []string{""}
 	for _, f := range d.Files {
 		k, err := key(s, keyFile, cycleID, f.Sender, f.FileID)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		var st FileState
 		if found, err := getJSON(s, k, &st); err != nil {
-			return nil, nil, err
+			return nil, err
 		} else if !found {
-			return nil, nil, internal("declared file %s/%s of %s has no state", f.Sender, f.FileID, cycleID)
+			return nil, internal("declared file %s/%s of %s has no state", f.Sender, f.FileID, cycleID)
 		}
 		if st.Status != FileVerified {
 			continue
 		}
 		es, err := readVerified(s, &st)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		files = append(files, es)
-		senders = append(senders, st.Sender)
+		q.files = append(q.files, es)
+		q.senders = append(q.senders, st.Sender)
 	}
 	// Which carried payments are originals a carried or new reversal needs.
-	carriedPay := map[[2]string]int{} // (sender, id) -> index in carried
-	for i, e := range carried {
+	q.carriedPay = map[[2]string]int{}
+	for i, e := range q.carried {
 		if e.Kind == settlement.KindPayment {
-			carriedPay[[2]string{carriedFrom[i].sender, e.ID}] = i
+			q.carriedPay[[2]string{q.carriedFrom[i].sender, e.ID}] = i
 		}
 	}
-	waiting := map[[2]string]bool{} // reversals (sender, id) taken out
-	for runs := 0; ; runs++ {
-		if runs > len(carried)+len(files)*entriesPerFileMax+1 {
-			return nil, nil, internal("cycle %s: the waiting reversals do not settle down", cycleID)
-		}
-		in := make([][]settlement.Entry, len(files))
-		in[0] = nil
-		var inFrom []qentry
-		for i, e := range carried {
-			if e.Kind == settlement.KindReversal && waiting[[2]string{carriedFrom[i].sender, e.ID}] {
-				continue
-			}
-			in[0] = append(in[0], e)
-			inFrom = append(inFrom, carriedFrom[i])
-		}
-		for fi := 1; fi < len(files); fi++ {
-			if len(waiting) == 0 {
-				in[fi] = files[fi]
-				continue
-			}
-			for _, e := range files[fi] {
-				if e.Kind == settlement.KindReversal && waiting[[2]string{senders[fi], e.ID}] {
-					continue
-				}
-				in[fi] = append(in[fi], e)
-			}
-		}
-		q, err := settlement.OrderQueues(in)
-		if err != nil {
-			return nil, nil, internal("cycle %s: %v", cycleID, err)
-		}
-		res, err := q.Resolve(caps)
-		var over *settlement.ReversalsOverCapError
-		if errors.As(err, &over) {
-			var prob problems
-			for _, b := range over.Breaches {
-				prob.add(refuse(CodeCapExceeded, "%s %s: its reversals alone put it at %s, over its cap %s, with every payment deferred; held for the operator: reversals %s",
-					b.Bank, b.Currency, settlement.FormatAmount(b.Net, b.Currency), settlement.FormatAmount(b.Cap, b.Currency), strings.Join(b.Reversals, ",")))
-			}
-			return nil, nil, prob.err()
-		} else if err != nil {
-			return nil, nil, internal("cycle %s: %v", cycleID, err)
-		}
-		// Which entry is which: the carried file's by position, the others by
-		// their file's sender.
-		origin := map[*settlement.Entry]qentry{}
-		for i := range in[0] {
-			origin[&in[0][i]] = inFrom[i]
-		}
-		for fi := 1; fi < len(in); fi++ {
-			for i := range in[fi] {
-				origin[&in[fi][i]] = qentry{sender: senders[fi], first: cycleID}
-			}
-		}
-		deferredPay := map[[2]string]bool{}
-		for _, df := range res.Deferrals {
-			for _, e := range df.Payments {
-				deferredPay[[2]string{origin[e].sender, e.ID}] = true
-			}
-		}
-		more := false
-		for i, e := range carried {
-			if e.Kind != settlement.KindReversal {
-				continue
-			}
-			k := [2]string{carriedFrom[i].sender, e.ID}
-			if waiting[k] {
-				continue
-			}
-			if _, isCarried := carriedPay[[2]string{carriedFrom[i].sender, e.Original}]; isCarried && deferredPay[[2]string{carriedFrom[i].sender, e.Original}] {
-				waiting[k], more = true, true
-			}
-		}
-		for fi := 1; fi < len(files); fi++ {
-			for _, e := range files[fi] {
-				k := [2]string{senders[fi], e.ID}
-				if e.Kind != settlement.KindReversal || waiting[k] {
-					continue
-				}
-				o := [2]string{senders[fi], e.Original}
-				if _, isCarried := carriedPay[o]; isCarried && deferredPay[o] {
-					waiting[k], more = true, true
-				}
-			}
-		}
-		if more {
+	q.waiting = map[[2]string]bool{}
+	return q, nil
+}
+
+// input is the resolution's input without the waiting reversals: the
+// carried payments as the first file (with where each comes from), then the
+// cycle's files.
+func (q *cycleQueue) input() ([][]settlement.Entry, []qentry) {
+	in := make([][]settlement.Entry, len(q.files))
+	in[0] = nil
+	var inFrom []qentry
+	for i, e := range q.carried {
+		if e.Kind == settlement.KindReversal && q.waiting[[2]string{q.carriedFrom[i].sender, e.ID}] {
 			continue
 		}
-		rec := &DeferralRecord{CycleID: cycleID, Entries: res.Entries, Settled: res.Settled, Banks: []BankDeferral{}, Deferred: []DeferredPayment{}}
-		if carry != nil {
-			rec.CarriedFrom, rec.CarriedIn = carry.CycleID, len(carry.Deferred)
-		}
-		for _, df := range res.Deferrals {
-			rec.Banks = append(rec.Banks, BankDeferral{Bank: string(df.Bank), Currency: df.Currency.Code(),
-				Cap: settlement.FormatAmount(df.Cap, df.Currency), Net: settlement.FormatAmount(df.Net, df.Currency),
-				Settled: settlement.FormatAmount(df.Settled, df.Currency), Amount: settlement.FormatAmount(df.Amount, df.Currency), Count: len(df.Payments)})
-			for _, e := range df.Payments {
-				rec.Deferred = append(rec.Deferred, deferredOf(e, origin[e], false))
-			}
-		}
-		// The waiting reversals, in the order they came: carried, then files.
-		for i, e := range carried {
-			if waiting[[2]string{carriedFrom[i].sender, e.ID}] && e.Kind == settlement.KindReversal {
-				rec.Deferred = append(rec.Deferred, deferredOf(&carried[i], carriedFrom[i], true))
-			}
-		}
-		for fi := 1; fi < len(files); fi++ {
-			for i, e := range files[fi] {
-				if e.Kind == settlement.KindReversal && waiting[[2]string{senders[fi], e.ID}] {
-					rec.Deferred = append(rec.Deferred, deferredOf(&files[fi][i], qentry{sender: senders[fi], first: cycleID}, true))
-				}
-			}
-		}
-		rec.Entries += int64(len(waiting))
-		return rec, res, nil
+		in[0] = append(in[0], e)
+		inFrom = append(inFrom, q.carriedFrom[i])
 	}
+	for fi := 1; fi < len(q.files); fi++ {
+		if len(q.waiting) == 0 {
+			in[fi] = q.files[fi]
+			continue
+		}
+		for _, e := range q.files[fi] {
+			if e.Kind == settlement.KindReversal && q.waiting[[2]string{q.senders[fi], e.ID}] {
+				continue
+			}
+			in[fi] = append(in[fi], e)
+		}
+	}
+	return in, inFrom
+}
+
+// resolveEntries queues and resolves one input against the caps. Reversals
+// that alone break a cap, with every payment deferred, are held for the
+// operator (CAP_EXCEEDED): deferring cannot bring such a bank under its cap.
+func resolveEntries(cycleID string, in [][]settlement.Entry, caps []settlement.Cap) (*settlement.Resolution, error) {
+	queues, err := settlement.OrderQueues(in)
+	if err != nil {
+		return nil, internal("cycle %s: %v", cycleID, err)
+	}
+	res, err := queues.Resolve(caps)
+	var over *settlement.ReversalsOverCapError
+	if errors.As(err, &over) {
+		var prob problems
+		for _, b := range over.Breaches {
+			prob.add(refuse(CodeCapExceeded, "%s %s: its reversals alone put it at %s, over its cap %s, with every payment deferred; held for the operator: reversals %s",
+				b.Bank, b.Currency, settlement.FormatAmount(b.Net, b.Currency), settlement.FormatAmount(b.Cap, b.Currency), strings.Join(b.Reversals, ",")))
+		}
+		return nil, prob.err()
+	} else if err != nil {
+		return nil, internal("cycle %s: %v", cycleID, err)
+	}
+	return res, nil
+}
+
+// origins says which entry is which: the carried file's by position, the
+// others by their file's sender.
+func (q *cycleQueue) origins(in [][]settlement.Entry, inFrom []qentry) map[*settlement.Entry]qentry {
+	origin := map[*settlement.Entry]qentry{}
+	for i := range in[0] {
+		origin[&in[0][i]] = inFrom[i]
+	}
+	for fi := 1; fi < len(in); fi++ {
+		for i := range in[fi] {
+			origin[&in[fi][i]] = qentry{sender: q.senders[fi], first: q.cycleID}
+		}
+	}
+	return origin
+}
+
+// moreWaiting takes out, to wait, every reversal (carried or new) whose
+// carried original the resolution deferred again, and reports whether it
+// took out any: then the resolution runs again without them.
+func (q *cycleQueue) moreWaiting(res *settlement.Resolution, origin map[*settlement.Entry]qentry) bool {
+	deferredPay := map[[2]string]bool{}
+	for _, df := range res.Deferrals {
+		for _, e := range df.Payments {
+			deferredPay[[2]string{origin[e].sender, e.ID}] = true
+		}
+	}
+	more := false
+	for i, e := range q.carried {
+		if e.Kind != settlement.KindReversal {
+			continue
+		}
+		k := [2]string{q.carriedFrom[i].sender, e.ID}
+		if q.waiting[k] {
+			continue
+		}
+		if _, isCarried := q.carriedPay[[2]string{q.carriedFrom[i].sender, e.Original}]; isCarried && deferredPay[[2]string{q.carriedFrom[i].sender, e.Original}] {
+			q.waiting[k], more = true, true
+		}
+	}
+	for fi := 1; fi < len(q.files); fi++ {
+		for _, e := range q.files[fi] {
+			k := [2]string{q.senders[fi], e.ID}
+			if e.Kind != settlement.KindReversal || q.waiting[k] {
+				continue
+			}
+			o := [2]string{q.senders[fi], e.Original}
+			if _, isCarried := q.carriedPay[o]; isCarried && deferredPay[o] {
+				q.waiting[k], more = true, true
+			}
+		}
+	}
+	return more
+}
+
+// record is the deferral record of the final resolution: each deferring
+// bank, its deferred payments in the resolution's order, then the waiting
+// reversals in the order they came (carried, then files).
+func (q *cycleQueue) record(carry *DeferralRecord, res *settlement.Resolution, origin map[*settlement.Entry]qentry) *DeferralRecord {
+	rec := &DeferralRecord{CycleID: q.cycleID, Entries: res.Entries, Settled: res.Settled, Banks: []BankDeferral{}, Deferred: []DeferredPayment{}}
+	if carry != nil {
+		rec.CarriedFrom, rec.CarriedIn = carry.CycleID, len(carry.Deferred)
+	}
+	for _, df := range res.Deferrals {
+		rec.Banks = append(rec.Banks, BankDeferral{Bank: string(df.Bank), Currency: df.Currency.Code(),
+			Cap: settlement.FormatAmount(df.Cap, df.Currency), Net: settlement.FormatAmount(df.Net, df.Currency),
+			Settled: settlement.FormatAmount(df.Settled, df.Currency), Amount: settlement.FormatAmount(df.Amount, df.Currency), Count: len(df.Payments)})
+		for _, e := range df.Payments {
+			rec.Deferred = append(rec.Deferred, deferredOf(e, origin[e], false))
+		}
+	}
+	// The waiting reversals, in the order they came: carried, then files.
+	for i, e := range q.carried {
+		if q.waiting[[2]string{q.carriedFrom[i].sender, e.ID}] && e.Kind == settlement.KindReversal {
+			rec.Deferred = append(rec.Deferred, deferredOf(&q.carried[i], q.carriedFrom[i], true))
+		}
+	}
+	for fi := 1; fi < len(q.files); fi++ {
+		for i, e := range q.files[fi] {
+			if e.Kind == settlement.KindReversal && q.waiting[[2]string{q.senders[fi], e.ID}] {
+				rec.Deferred = append(rec.Deferred, deferredOf(&q.files[fi][i], qentry{sender: q.senders[fi], first: q.cycleID}, true))
+			}
+		}
+	}
+	rec.Entries += int64(len(q.waiting))
+	return rec
 }
 
 func deferredOf(e *settlement.Entry, o qentry, waiting bool) DeferredPayment {

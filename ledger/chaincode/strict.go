@@ -45,14 +45,7 @@ func decodeStrict(field, raw string, v any, lim jsonLimit) error {
 func scanJSON(field, raw string, keys map[string]bool, lim jsonLimit) error {
 	dec := json.NewDecoder(strings.NewReader(raw))
 	dec.UseNumber()
-	type frame struct {
-		object  bool
-		seen    map[string]string // lower-case key -> key as written
-		wantKey bool
-	}
-	var stack []*frame
-	items := 0
-	values := 0
+	sc := jsonScan{field: field, keys: keys, lim: lim}
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
@@ -61,69 +54,113 @@ func scanJSON(field, raw string, keys map[string]bool, lim jsonLimit) error {
 		if err != nil {
 			return refuse(CodeBadArgs, "%s is not valid JSON: %v", field, err)
 		}
-		top := (*frame)(nil)
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		if top != nil && top.object && top.wantKey {
-			if d, ok := tok.(json.Delim); ok && d == '}' {
-				stack = stack[:len(stack)-1]
-				continue
-			}
-			k, _ := tok.(string)
-			lower := strings.ToLower(k)
-			if prev, dup := top.seen[lower]; dup {
-				if prev == k {
-					return refuse(CodeBadArgs, "%s: key %q appears twice in one object", field, clip(k))
-				}
-				return refuse(CodeBadArgs, "%s: keys %q and %q differ only in case", field, clip(prev), clip(k))
-			}
-			if !keys[k] {
-				return refuse(CodeBadArgs, "%s: unknown key %q (keys are case-sensitive)", field, clip(k))
-			}
-			top.seen[lower] = k
-			top.wantKey = false
-			continue
-		}
-		// A value (scalar or opening delimiter) or a closing ']'.
-		if d, ok := tok.(json.Delim); ok && (d == ']' || d == '}') {
-			stack = stack[:len(stack)-1]
-			continue
-		}
-		if len(stack) == 0 {
-			values++
-			if values > 1 {
-				return refuse(CodeBadArgs, "%s has data after its JSON value", field)
-			}
-			d, isDelim := tok.(json.Delim)
-			if lim.itemsMax > 0 && (!isDelim || d != '[') {
-				return refuse(CodeBadArgs, "%s must be a JSON list", field)
-			}
-			if lim.itemsMax == 0 && (!isDelim || d != '{') {
-				return refuse(CodeBadArgs, "%s must be a JSON object", field)
-			}
-		} else if len(stack) == 1 && !stack[0].object {
-			items++
-			if items > lim.itemsMax {
-				return refuse(CodeLimit, "%s has more than %d elements", field, lim.itemsMax)
-			}
-		}
-		if top != nil && top.object {
-			top.wantKey = true
-		}
-		if d, ok := tok.(json.Delim); ok {
-			if len(stack) >= lim.depthMax {
-				return refuse(CodeLimit, "%s nests deeper than %d levels", field, lim.depthMax)
-			}
-			f := &frame{object: d == '{', wantKey: d == '{'}
-			if f.object {
-				f.seen = map[string]string{}
-			}
-			stack = append(stack, f)
+		if err := sc.token(tok); err != nil {
+			return err
 		}
 	}
-	if values == 0 {
+	if sc.values == 0 {
 		return refuse(CodeBadArgs, "%s is empty", field)
+	}
+	return nil
+}
+
+// jsonScan is scanJSON's state between tokens: the open arrays and objects,
+// and the counts the limits bound.
+type jsonScan struct {
+	field  string
+	keys   map[string]bool
+	lim    jsonLimit
+	stack  []*jsonFrame
+	items  int // elements of the top-level array
+	values int // top-level values
+}
+
+// jsonFrame is an open array or object.
+type jsonFrame struct {
+	object  bool
+	seen    map[string]string // lower-case key -> key as written
+	wantKey bool
+}
+
+// token takes the next token: a key where an object expects one, else a
+// value (scalar or opening delimiter) or a closing delimiter.
+func (sc *jsonScan) token(tok json.Token) error {
+	top := (*jsonFrame)(nil)
+	if len(sc.stack) > 0 {
+		top = sc.stack[len(sc.stack)-1]
+	}
+	if top != nil && top.object && top.wantKey {
+		return sc.key(top, tok)
+	}
+	// A value (scalar or opening delimiter) or a closing ']'.
+	if d, ok := tok.(json.Delim); ok && (d == ']' || d == '}') {
+		sc.stack = sc.stack[:len(sc.stack)-1]
+		return nil
+	}
+	if err := sc.count(tok); err != nil {
+		return err
+	}
+	if top != nil && top.object {
+		top.wantKey = true
+	}
+	if d, ok := tok.(json.Delim); ok {
+		if len(sc.stack) >= sc.lim.depthMax {
+			return refuse(CodeLimit, "%s nests deeper than %d levels", sc.field, sc.lim.depthMax)
+		}
+		f := &jsonFrame{object: d == '{', wantKey: d == '{'}
+		if f.object {
+			f.seen = map[string]string{}
+		}
+		sc.stack = append(sc.stack, f)
+	}
+	return nil
+}
+
+// key takes a token where the object top expects a key (or its end): a key
+// twice, two keys that differ only in case and a key of no field are
+// refused, because Go's decoder would silently pick one of them.
+func (sc *jsonScan) key(top *jsonFrame, tok json.Token) error {
+	if d, ok := tok.(json.Delim); ok && d == '}' {
+		sc.stack = sc.stack[:len(sc.stack)-1]
+		return nil
+	}
+	k, _ := tok.(string)
+	lower := strings.ToLower(k)
+	if prev, dup := top.seen[lower]; dup {
+		if prev == k {
+			return refuse(CodeBadArgs, "%s: key %q appears twice in one object", sc.field, clip(k))
+		}
+		return refuse(CodeBadArgs, "%s: keys %q and %q differ only in case", sc.field, clip(prev), clip(k))
+	}
+	if !sc.keys[k] {
+		return refuse(CodeBadArgs, "%s: unknown key %q (keys are case-sensitive)", sc.field, clip(k))
+	}
+	top.seen[lower] = k
+	top.wantKey = false
+	return nil
+}
+
+// count checks a value against the argument's shape: exactly one top-level
+// value, a list when items are bounded (else an object), and at most
+// itemsMax elements in that list.
+func (sc *jsonScan) count(tok json.Token) error {
+	if len(sc.stack) == 0 {
+		sc.values++
+		if sc.values > 1 {
+			return refuse(CodeBadArgs, "%s has data after its JSON value", sc.field)
+		}
+		d, isDelim := tok.(json.Delim)
+		if sc.lim.itemsMax > 0 && (!isDelim || d != '[') {
+			return refuse(CodeBadArgs, "%s must be a JSON list", sc.field)
+		}
+		if sc.lim.itemsMax == 0 && (!isDelim || d != '{') {
+			return refuse(CodeBadArgs, "%s must be a JSON object", sc.field)
+		}
+	} else if len(sc.stack) == 1 && !sc.stack[0].object {
+		sc.items++
+		if sc.items > sc.lim.itemsMax {
+			return refuse(CodeLimit, "%s has more than %d elements", sc.field, sc.lim.itemsMax)
+		}
 	}
 	return nil
 }

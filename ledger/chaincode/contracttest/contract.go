@@ -161,6 +161,37 @@ func fresh() (string, func(string) string) {
 
 // Run runs the contract against b.
 func Run(t *testing.T, b Backend) {
+	lc := newLegacyRun(t, b)
+	// The steps, in order: each one's ledger state is the next one's start.
+	for _, step := range []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"record", lc.record},
+		{"duplicates", lc.duplicates},
+		{"fields", lc.fields},
+		{"settle", lc.settleCycle},
+		{"reversals", lc.reversals},
+		{"history", lc.history},
+	} {
+		t.Run(step.name, step.run)
+	}
+}
+
+// legacyRun is the state Run's steps share: the backend, the three banks it
+// registers (with caps), its two cycles, and the first cycle's positions.
+type legacyRun struct {
+	b         Backend
+	run       string
+	bic       func(string) string
+	a, bb, cc string
+	cy1, cy2  string
+	settle    []position // the first cycle's positions once its two chunks are recorded
+}
+
+// newLegacyRun registers the banks of a fresh run, each with caps in KRW and
+// USD.
+func newLegacyRun(t *testing.T, b Backend) *legacyRun {
 	x := c{t, b}
 	run, bic := fresh()
 	a, bb, cc := bic("CTA"), bic("CTB"), bic("CTC")
@@ -170,126 +201,145 @@ func Run(t *testing.T, b Backend) {
 		x.ok("SetCap", k, "USD", "1000.00")
 	}
 	cy1, cy2 := "CT1-"+run, "CT2-"+run
-
-	t.Run("record", func(t *testing.T) {
-		x := c{t, b}
-		r := x.ok("RecordChunk", cy1, "K1", js([]payment{
-			pay(a, "P-1", bb, "600000", "KRW"), pay(a, "P-2", cc, "100", "USD"), pay(bb, "P-1", cc, "0.5", "USD"),
-		}))
-		eq(t, "status", r["status"], "recorded")
-		eq(t, "count", r["count"], 3)
-		eq(t, "control sum", r["controlSum"], "600100.5")
-		eq(t, "positions", netOf(t, r), map[string]string{
-			a + " KRW": "-600000", bb + " KRW": "600000",
-			a + " USD": "-100.00", bb + " USD": "-0.50", cc + " USD": "100.50",
-		})
-		p := x.query("GetPayment", a, "P-1")
-		eq(t, "payment", []any{p["debtor"], p["creditor"], p["amount"], p["currency"], p["kind"], p["cycleId"], p["fileSha256"], p["txId"]},
-			[]any{a, bb, "600000", "KRW", "P", cy1, fileSum, r["txId"]})
-		x.ok("RecordChunk", cy1, "K2", js([]payment{pay(cc, "P-3", a, "50000", "KRW")}))
-	})
-
-	t.Run("duplicates", func(t *testing.T) {
-		x := c{t, b}
-		x.refused("DUPLICATE_PAYMENT", "RecordChunk", cy1, "K3", js([]payment{pay(a, "P-9", bb, "1", "KRW"), pay(a, "P-1", bb, "1", "KRW")}))
-		x.notFound("GetPayment", a, "P-9")
-		x.refused("DUPLICATE_PAYMENT", "RecordChunk", cy1, "K3", js([]payment{pay(a, "P-8", bb, "1", "KRW"), pay(a, "P-8", bb, "1", "KRW")}))
-		again := x.ok("RecordChunk", cy1, "K2", js([]payment{pay(cc, "P-3", a, "50000", "KRW")}))
-		eq(t, "re-record", again["status"], "already_recorded")
-		x.refused("CHUNK_CONFLICT", "RecordChunk", cy1, "K2", js([]payment{pay(cc, "P-3", a, "50001", "KRW")}))
-	})
-
-	t.Run("fields", func(t *testing.T) {
-		x := c{t, b}
-		for _, p := range []payment{
-			pay(a, "F-1", bb, "1.5", "KRW"), pay(a, "F-2", bb, "1.001", "USD"), pay(a, "F-3", bb, "0", "USD"),
-			pay(a, "F-4", bb, "-1", "USD"), pay(a, "F-5", bb, "1e3", "USD"), pay(a, "F-6", bb, "1", "XYZ"),
-			pay(a, "F-7", "bad", "1", "USD"), pay(a, "F-8", a, "1", "USD"),
-			{a, "F-9", "P", bb, cc, "1", "USD", fileSum, ""}, // debtor is not the sender
-		} {
-			x.refused("INVALID_FIELD", "RecordChunk", cy1, "KF", js([]payment{p}))
-		}
-		x.refused("UNKNOWN_BANK", "RecordChunk", cy1, "KF", js([]payment{pay(a, "F-10", bic("NONE"), "1", "USD")}))
-		x.refused("BAD_ARGS", "RecordChunk", cy1, "KF", "not json")
-		x.refused("BAD_ARGS", "RecordChunk", cy1, "KF", "[]")
-		x.refused("BAD_ARGS", "NoSuchFunction")
-	})
-
 	settle := []position{{a, "KRW", "-550000"}, {bb, "KRW", "600000"}, {cc, "KRW", "-50000"},
 		{a, "USD", "-100.00"}, {bb, "USD", "-0.50"}, {cc, "USD", "100.50"}}
+	return &legacyRun{b: b, run: run, bic: bic, a: a, bb: bb, cc: cc, cy1: cy1, cy2: cy2, settle: settle}
+}
 
-	t.Run("settle", func(t *testing.T) {
-		x := c{t, b}
-		eq(t, "open", x.query("GetCycle", cy1)["status"], "open")
-		bad := append([]position(nil), settle...)
-		bad[0], bad[1] = position{a, "KRW", "-550001"}, position{bb, "KRW", "600001"}
-		x.refused("POSITIONS_MISMATCH", "SettleCycle", cy1, js(bad))
-		x.refused("POSITIONS_MISMATCH", "SettleCycle", cy1, js(settle[:5]))
-		x.ok("SetCap", cc, "KRW", "49999")
-		x.refused("CAP_EXCEEDED", "SettleCycle", cy1, js(settle))
-		x.ok("SetCap", cc, "KRW", "50000")
-		s := x.ok("SettleCycle", cy1, js(settle))
-		eq(t, "outcome", s["outcome"], "settled")
-		eq(t, "payments", s["payments"], 4)
-		g := x.query("GetCycle", cy1)
-		eq(t, "cycle", []any{g["status"], g["settledTxId"], len(g["chunks"].([]any))}, []any{"settled", s["txId"], 2})
-		eq(t, "repeat", x.ok("SettleCycle", cy1, js(settle))["outcome"], "already_settled")
-		x.refused("SETTLE_CONFLICT", "SettleCycle", cy1, js(bad))
-		x.refused("CYCLE_SETTLED", "RecordChunk", cy1, "K9", js([]payment{pay(a, "P-7", bb, "1", "KRW")}))
-		x.refused("CYCLE_EMPTY", "SettleCycle", "CT-empty-"+run, "[]")
+// record records two chunks of the first cycle and reads a payment back with
+// every field.
+func (lc *legacyRun) record(t *testing.T) {
+	b, a, bb, cc, cy1 := lc.b, lc.a, lc.bb, lc.cc, lc.cy1
+	x := c{t, b}
+	r := x.ok("RecordChunk", cy1, "K1", js([]payment{
+		pay(a, "P-1", bb, "600000", "KRW"), pay(a, "P-2", cc, "100", "USD"), pay(bb, "P-1", cc, "0.5", "USD"),
+	}))
+	eq(t, "status", r["status"], "recorded")
+	eq(t, "count", r["count"], 3)
+	eq(t, "control sum", r["controlSum"], "600100.5")
+	eq(t, "positions", netOf(t, r), map[string]string{
+		a + " KRW": "-600000", bb + " KRW": "600000",
+		a + " USD": "-100.00", bb + " USD": "-0.50", cc + " USD": "100.50",
 	})
+	p := x.query("GetPayment", a, "P-1")
+	eq(t, "payment", []any{p["debtor"], p["creditor"], p["amount"], p["currency"], p["kind"], p["cycleId"], p["fileSha256"], p["txId"]},
+		[]any{a, bb, "600000", "KRW", "P", cy1, fileSum, r["txId"]})
+	x.ok("RecordChunk", cy1, "K2", js([]payment{pay(cc, "P-3", a, "50000", "KRW")}))
+}
 
-	t.Run("reversals", func(t *testing.T) {
-		x := c{t, b}
-		for _, r := range []payment{
-			rev(a, "R-0", "P-404", bb, "600000", "KRW"), // no such original
-			rev(a, "R-0", "P-1", bb, "600001", "KRW"),   // amount differs
-			rev(a, "R-0", "P-1", cc, "600000", "KRW"),   // creditor differs
-			rev(a, "R-0", "P-1", bb, "600000", "USD"),   // currency differs
-			rev(cc, "R-0", "P-1", bb, "0.5", "USD"),     // B's payment, reversed by C
-		} {
-			x.refused("REVERSAL_INVALID", "RecordChunk", cy2, "K1", js([]payment{pay(a, "OK-1", bb, "1", "KRW"), r}))
-		}
-		x.notFound("GetPayment", a, "OK-1")
-		r := x.ok("RecordChunk", cy2, "K1", js([]payment{rev(a, "R-1", "P-1", bb, "600000", "KRW")}))
-		eq(t, "reversal moves money back", netOf(t, r), map[string]string{a + " KRW": "600000", bb + " KRW": "-600000"})
-		x.refused("REVERSAL_INVALID", "RecordChunk", cy2, "K2", js([]payment{rev(a, "R-2", "P-1", bb, "600000", "KRW")}))
-		x.refused("REVERSAL_INVALID", "RecordChunk", cy2, "K2", js([]payment{rev(a, "R-2", "R-1", bb, "600000", "KRW")}))
-		// Not settled yet: a reversal of a payment of cycle 2.
-		x.ok("RecordChunk", cy2, "K3", js([]payment{pay(a, "P-20", bb, "5", "KRW")}))
-		x.refused("REVERSAL_INVALID", "RecordChunk", cy2, "K4", js([]payment{rev(a, "R-3", "P-20", bb, "5", "KRW")}))
-		for _, from := range []string{"P-1", "R-1"} {
-			ch := x.query("GetReversalChain", a, from)
-			o, _ := ch["original"].(map[string]any)
-			rv, _ := ch["reversal"].(map[string]any)
-			if o == nil || rv == nil {
-				t.Fatalf("chain from %s: %v", from, ch)
-			}
-			eq(t, "chain from "+from, []any{o["id"], rv["id"], rv["txId"]}, []any{"P-1", "R-1", r["txId"]})
-		}
-		p := x.query("GetPayment", a, "P-1")
-		by, _ := p["reversedBy"].(map[string]any)
-		if by == nil || by["reversalId"] != "R-1" {
-			t.Fatalf("P-1 not marked reversed: %v", p)
-		}
-	})
+// duplicates checks that a payment id is recorded once, within a chunk and
+// across chunks, and that a chunk id is too: the same content again is
+// already_recorded, other content a conflict.
+func (lc *legacyRun) duplicates(t *testing.T) {
+	b, a, bb, cc, cy1 := lc.b, lc.a, lc.bb, lc.cc, lc.cy1
+	x := c{t, b}
+	x.refused("DUPLICATE_PAYMENT", "RecordChunk", cy1, "K3", js([]payment{pay(a, "P-9", bb, "1", "KRW"), pay(a, "P-1", bb, "1", "KRW")}))
+	x.notFound("GetPayment", a, "P-9")
+	x.refused("DUPLICATE_PAYMENT", "RecordChunk", cy1, "K3", js([]payment{pay(a, "P-8", bb, "1", "KRW"), pay(a, "P-8", bb, "1", "KRW")}))
+	again := x.ok("RecordChunk", cy1, "K2", js([]payment{pay(cc, "P-3", a, "50000", "KRW")}))
+	eq(t, "re-record", again["status"], "already_recorded")
+	x.refused("CHUNK_CONFLICT", "RecordChunk", cy1, "K2", js([]payment{pay(cc, "P-3", a, "50001", "KRW")}))
+}
 
-	t.Run("history", func(t *testing.T) {
-		out, err := b.Evaluate(t, "GetHistory", "cap/"+cc+"/KRW")
-		if err != nil {
-			t.Fatal(err)
+// fields refuses every malformed payment field, an unknown bank and arguments
+// that are not a list of payments.
+func (lc *legacyRun) fields(t *testing.T) {
+	b, a, bb, cc, bic, cy1 := lc.b, lc.a, lc.bb, lc.cc, lc.bic, lc.cy1
+	x := c{t, b}
+	for _, p := range []payment{
+		pay(a, "F-1", bb, "1.5", "KRW"), pay(a, "F-2", bb, "1.001", "USD"), pay(a, "F-3", bb, "0", "USD"),
+		pay(a, "F-4", bb, "-1", "USD"), pay(a, "F-5", bb, "1e3", "USD"), pay(a, "F-6", bb, "1", "XYZ"),
+		pay(a, "F-7", "bad", "1", "USD"), pay(a, "F-8", a, "1", "USD"),
+		{a, "F-9", "P", bb, cc, "1", "USD", fileSum, ""}, // debtor is not the sender
+	} {
+		x.refused("INVALID_FIELD", "RecordChunk", cy1, "KF", js([]payment{p}))
+	}
+	x.refused("UNKNOWN_BANK", "RecordChunk", cy1, "KF", js([]payment{pay(a, "F-10", bic("NONE"), "1", "USD")}))
+	x.refused("BAD_ARGS", "RecordChunk", cy1, "KF", "not json")
+	x.refused("BAD_ARGS", "RecordChunk", cy1, "KF", "[]")
+	x.refused("BAD_ARGS", "NoSuchFunction")
+}
+
+// settleCycle settles the first cycle: other positions and a broken cap are
+// refused, the right positions settle once, and the settled cycle takes no
+// more chunks.
+func (lc *legacyRun) settleCycle(t *testing.T) {
+	b, a, bb, cc, cy1, run, settle := lc.b, lc.a, lc.bb, lc.cc, lc.cy1, lc.run, lc.settle
+	x := c{t, b}
+	eq(t, "open", x.query("GetCycle", cy1)["status"], "open")
+	bad := append([]position(nil), settle...)
+	bad[0], bad[1] = position{a, "KRW", "-550001"}, position{bb, "KRW", "600001"}
+	x.refused("POSITIONS_MISMATCH", "SettleCycle", cy1, js(bad))
+	x.refused("POSITIONS_MISMATCH", "SettleCycle", cy1, js(settle[:5]))
+	x.ok("SetCap", cc, "KRW", "49999")
+	x.refused("CAP_EXCEEDED", "SettleCycle", cy1, js(settle))
+	x.ok("SetCap", cc, "KRW", "50000")
+	s := x.ok("SettleCycle", cy1, js(settle))
+	eq(t, "outcome", s["outcome"], "settled")
+	eq(t, "payments", s["payments"], 4)
+	g := x.query("GetCycle", cy1)
+	eq(t, "cycle", []any{g["status"], g["settledTxId"], len(g["chunks"].([]any))}, []any{"settled", s["txId"], 2})
+	eq(t, "repeat", x.ok("SettleCycle", cy1, js(settle))["outcome"], "already_settled")
+	x.refused("SETTLE_CONFLICT", "SettleCycle", cy1, js(bad))
+	x.refused("CYCLE_SETTLED", "RecordChunk", cy1, "K9", js([]payment{pay(a, "P-7", bb, "1", "KRW")}))
+	x.refused("CYCLE_EMPTY", "SettleCycle", "CT-empty-"+run, "[]")
+}
+
+// reversals checks that a reversal must repeat a settled original of its
+// sender exactly, once, and that the chain is readable from both ends.
+func (lc *legacyRun) reversals(t *testing.T) {
+	b, a, bb, cc, cy2 := lc.b, lc.a, lc.bb, lc.cc, lc.cy2
+	x := c{t, b}
+	for _, r := range []payment{
+		rev(a, "R-0", "P-404", bb, "600000", "KRW"), // no such original
+		rev(a, "R-0", "P-1", bb, "600001", "KRW"),   // amount differs
+		rev(a, "R-0", "P-1", cc, "600000", "KRW"),   // creditor differs
+		rev(a, "R-0", "P-1", bb, "600000", "USD"),   // currency differs
+		rev(cc, "R-0", "P-1", bb, "0.5", "USD"),     // B's payment, reversed by C
+	} {
+		x.refused("REVERSAL_INVALID", "RecordChunk", cy2, "K1", js([]payment{pay(a, "OK-1", bb, "1", "KRW"), r}))
+	}
+	x.notFound("GetPayment", a, "OK-1")
+	r := x.ok("RecordChunk", cy2, "K1", js([]payment{rev(a, "R-1", "P-1", bb, "600000", "KRW")}))
+	eq(t, "reversal moves money back", netOf(t, r), map[string]string{a + " KRW": "600000", bb + " KRW": "-600000"})
+	x.refused("REVERSAL_INVALID", "RecordChunk", cy2, "K2", js([]payment{rev(a, "R-2", "P-1", bb, "600000", "KRW")}))
+	x.refused("REVERSAL_INVALID", "RecordChunk", cy2, "K2", js([]payment{rev(a, "R-2", "R-1", bb, "600000", "KRW")}))
+	// Not settled yet: a reversal of a payment of cycle 2.
+	x.ok("RecordChunk", cy2, "K3", js([]payment{pay(a, "P-20", bb, "5", "KRW")}))
+	x.refused("REVERSAL_INVALID", "RecordChunk", cy2, "K4", js([]payment{rev(a, "R-3", "P-20", bb, "5", "KRW")}))
+	for _, from := range []string{"P-1", "R-1"} {
+		ch := x.query("GetReversalChain", a, from)
+		o, _ := ch["original"].(map[string]any)
+		rv, _ := ch["reversal"].(map[string]any)
+		if o == nil || rv == nil {
+			t.Fatalf("chain from %s: %v", from, ch)
 		}
-		var h []map[string]any
-		if err := json.Unmarshal(out, &h); err != nil {
-			t.Fatal(err)
+		eq(t, "chain from "+from, []any{o["id"], rv["id"], rv["txId"]}, []any{"P-1", "R-1", r["txId"]})
+	}
+	p := x.query("GetPayment", a, "P-1")
+	by, _ := p["reversedBy"].(map[string]any)
+	if by == nil || by["reversalId"] != "R-1" {
+		t.Fatalf("P-1 not marked reversed: %v", p)
+	}
+}
+
+// history reads the history of a cap the test changed three times.
+func (lc *legacyRun) history(t *testing.T) {
+	b, cc := lc.b, lc.cc
+	out, err := b.Evaluate(t, "GetHistory", "cap/"+cc+"/KRW")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h []map[string]any
+	if err := json.Unmarshal(out, &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 3 {
+		t.Fatalf("cap of %s changed 3 times, history has %d entries: %s", cc, len(h), out)
+	}
+	for _, e := range h {
+		if e["txId"] == "" || e["timestamp"] == "" {
+			t.Fatalf("history entry without tx id or time: %v", e)
 		}
-		if len(h) != 3 {
-			t.Fatalf("cap of %s changed 3 times, history has %d entries: %s", cc, len(h), out)
-		}
-		for _, e := range h {
-			if e["txId"] == "" || e["timestamp"] == "" {
-				t.Fatalf("history entry without tx id or time: %v", e)
-			}
-		}
-	})
+	}
 }

@@ -184,9 +184,42 @@ func (x *g) settleAll(positions, split string) map[string]any {
 // split is refused; the right one settles and its record lists the
 // oracle's deferrals; the next cycle settles the carried payments first.
 func (x *g) gridlock(t *testing.T) {
-	a, b, cc, d := 0, 1, 2, 3
+	gr := &gridlockRun{x: x}
+	gr.bic, gr.caps = x.gridlockBanks(t)
+	gr.day1(t)
+	for _, step := range []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"the setting auto needs the operator and a majority of banks", gr.autoSetting},
+		{"another split is refused, the oracle's settles", gr.settleDay1},
+		{"the next cycle settles the carried payments first", gr.settleDay2},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			x.t = t
+			step.run(t)
+		})
+		x.t = t
+	}
+}
+
+// gridlockRun is the state the gridlock steps share: the five BICs, their
+// caps, and day 1's cycle with the oracle's answer for it.
+type gridlockRun struct {
+	x         *g
+	bic       []string
+	caps      map[string]int64
+	res1      *settlement.Resolution
+	want1     []string           // day 1's deferrals, "SENDER/ID"
+	carry     []settlement.Entry // day 1's deferred payments, carried to day 2
+	day1Cycle string
+}
+
+// gridlockBanks makes the fourth bank and its branch active (keys) and sets
+// the five BICs' caps.
+func (x *g) gridlockBanks(t *testing.T) (bic []string, caps map[string]int64) {
 	e := x.bic(d) + "BR5" // a branch of the fourth bank, under its MSP
-	bic := []string{x.bic(a), x.bic(b), x.bic(cc), x.bic(d), e}
+	bic = []string{x.bic(a), x.bic(b), x.bic(cc), x.bic(d), e}
 	// The fourth bank and its branch become active: keys, caps.
 	eq(t, "branch", x.opc().ok("RegisterBank", e, x.banks[d].MSPID)["status"], "registered")
 	for _, k := range []struct {
@@ -196,11 +229,19 @@ func (x *g) gridlock(t *testing.T) {
 		x.keys[k.bic] = newECDSA(t, k.label)
 		eq(t, "key "+k.label, x.admin(d).ok("RegisterKey", k.bic, k.label, x.keys[k.bic].pem)["status"], "registered")
 	}
-	caps := map[string]int64{bic[0]: 70, bic[1]: 30, bic[2]: 1000000, bic[3]: 100, bic[4]: 5}
+	caps = map[string]int64{bic[0]: 70, bic[1]: 30, bic[2]: 1000000, bic[3]: 100, bic[4]: 5}
 	for k, v := range caps {
 		eq(t, "cap "+k, x.opc().ok("SetCap", k, "KRW", fmt.Sprint(v))["cap"], v)
 	}
+	return bic, caps
+}
 
+// day1 declares and uploads day 1's files, checks with the oracle that the
+// day is the cascade, and that the ledger holds the cycle (the setting is
+// hold) while its dry run is the domain's answer.
+func (gr *gridlockRun) day1(t *testing.T) {
+	x, bic, caps := gr.x, gr.bic, gr.caps
+	e := bic[4] // the fourth bank's branch
 	prev := x.date
 	for x.newCycle(); x.date <= prev; x.newCycle() {
 	}
@@ -212,6 +253,7 @@ func (x *g) gridlock(t *testing.T) {
 		{&csvFile{id: x.run + "-GE1", sender: e, date: x.date}, d, []gpay{{x.run + "-GE-1", e, bic[2], 3}}},
 	}
 	res1, want1, carry := oracle(t, nil, day1, caps)
+	gr.res1, gr.want1, gr.carry = res1, want1, carry
 	// The scenario is the cascade: A2 (A over its cap), then B1 (B over
 	// its cap once A2 no longer funds it), and nothing else.
 	cascade := []string{bic[0] + "/" + x.run + "-GA-2", bic[1] + "/" + x.run + "-GB-1"}
@@ -221,7 +263,7 @@ func (x *g) gridlock(t *testing.T) {
 		t.Fatalf("A's file alone: the oracle defers %v, want A2 only", only)
 	}
 	x.gridlockDay(day1)
-	day1Cycle := x.cycle
+	gr.day1Cycle = x.cycle
 
 	// Held: the setting is hold until the operator and a majority change it.
 	x.opc().refused("CAP_EXCEEDED", "SettleCycle", x.cycle)
@@ -236,90 +278,93 @@ func (x *g) gridlock(t *testing.T) {
 	eq(t, "dry run deferrals", strings.Join(deferredIDs(t, rec), " "), strings.Join(want1, " "))
 	eq(t, "dry run positions", fmt.Sprint(netOf(t, dry)), fmt.Sprint(posOf(res1)))
 	x.opc().notFound("GetDeferral", x.cycle)
+}
 
-	t.Run("the setting auto needs the operator and a majority of banks", func(t *testing.T) {
-		x.t = t
-		x.client(a).refused("NOT_AUTHORIZED", "ProposeSetting", "gridlock", "auto")
-		x.opc().refused("NOT_AUTHORIZED", "ProposeSetting", "gridlock", "auto")
-		p := x.as(x.op, Admin).ok("ProposeSetting", "gridlock", "auto")
-		id, _ := p["id"].(string)
-		eq(t, "proposed", p["status"], "proposed")
-		x.client(b).refused("NOT_AUTHORIZED", "ApproveSetting", id)
-		// Four active bank MSPs (the branch is its head office's): three are a majority.
-		for i, bank := range []int{a, b, cc} {
-			want := map[bool]string{true: "applied", false: "proposed"}[i == 2]
-			eq(t, fmt.Sprintf("after %d bank approvals", i+1), x.admin(bank).ok("ApproveSetting", id)["status"], want)
-		}
-		eq(t, "scheme", x.opc().query("GetScheme")["value"], "auto")
-	})
-	x.t = t
+// autoSetting turns the gridlock setting to auto: proposed by the operator's
+// admin, applied at the approval of a majority of the active banks.
+func (gr *gridlockRun) autoSetting(t *testing.T) {
+	x := gr.x
+	x.client(a).refused("NOT_AUTHORIZED", "ProposeSetting", "gridlock", "auto")
+	x.opc().refused("NOT_AUTHORIZED", "ProposeSetting", "gridlock", "auto")
+	p := x.as(x.op, Admin).ok("ProposeSetting", "gridlock", "auto")
+	id, _ := p["id"].(string)
+	eq(t, "proposed", p["status"], "proposed")
+	x.client(b).refused("NOT_AUTHORIZED", "ApproveSetting", id)
+	// Four active bank MSPs (the branch is its head office's): three are a majority.
+	for i, bank := range []int{a, b, cc} {
+		want := map[bool]string{true: "applied", false: "proposed"}[i == 2]
+		eq(t, fmt.Sprintf("after %d bank approvals", i+1), x.admin(bank).ok("ApproveSetting", id)["status"], want)
+	}
+	eq(t, "scheme", x.opc().query("GetScheme")["value"], "auto")
+}
 
-	t.Run("another split is refused, the oracle's settles", func(t *testing.T) {
-		x.t = t
-		A2, B1, D1 := bic[0]+"/"+x.run+"-GA-2", bic[1]+"/"+x.run+"-GB-1", bic[3]+"/"+x.run+"-GD-1"
-		for _, split := range [][]string{{A2}, {B1}, {A2, D1}, {A2, B1, D1}, {}} {
-			x.opc().refused("DEFERRAL_MISMATCH", "SettleCycle", x.cycle, "", js(split))
-		}
-		x.client(a).refused("NOT_AUTHORIZED", "SettleCycle", x.cycle, "", js(want1))
-		out := x.settleAll("", js(want1))
-		eq(t, "deferred", out["deferred"], len(want1))
-		eq(t, "positions", fmt.Sprint(netOf(t, out)), fmt.Sprint(posOf(res1)))
-		rec := x.opc().query("GetDeferral", x.cycle)
-		eq(t, "record", strings.Join(deferredIDs(t, rec), " "), strings.Join(want1, " "))
-		eq(t, "settled", rec["settled"], res1.Settled)
-		eq(t, "entries", rec["entries"], res1.Entries)
-		// Settled once: a replay changes nothing, the record stays.
-		eq(t, "again", x.opc().ok("SettleCycle", x.cycle, "", js(want1))["outcome"], "already_settled")
-		eq(t, "record after the replay", fmt.Sprint(x.opc().query("GetDeferral", x.cycle)), fmt.Sprint(rec))
-	})
-	x.t = t
+// settleDay1 settles day 1 with the oracle's deferrals, after every other
+// split is refused; a replay changes nothing.
+func (gr *gridlockRun) settleDay1(t *testing.T) {
+	x, bic, res1, want1 := gr.x, gr.bic, gr.res1, gr.want1
+	A2, B1, D1 := bic[0]+"/"+x.run+"-GA-2", bic[1]+"/"+x.run+"-GB-1", bic[3]+"/"+x.run+"-GD-1"
+	for _, split := range [][]string{{A2}, {B1}, {A2, D1}, {A2, B1, D1}, {}} {
+		x.opc().refused("DEFERRAL_MISMATCH", "SettleCycle", x.cycle, "", js(split))
+	}
+	x.client(a).refused("NOT_AUTHORIZED", "SettleCycle", x.cycle, "", js(want1))
+	out := x.settleAll("", js(want1))
+	eq(t, "deferred", out["deferred"], len(want1))
+	eq(t, "positions", fmt.Sprint(netOf(t, out)), fmt.Sprint(posOf(res1)))
+	rec := x.opc().query("GetDeferral", x.cycle)
+	eq(t, "record", strings.Join(deferredIDs(t, rec), " "), strings.Join(want1, " "))
+	eq(t, "settled", rec["settled"], res1.Settled)
+	eq(t, "entries", rec["entries"], res1.Entries)
+	// Settled once: a replay changes nothing, the record stays.
+	eq(t, "again", x.opc().ok("SettleCycle", x.cycle, "", js(want1))["outcome"], "already_settled")
+	eq(t, "record after the replay", fmt.Sprint(x.opc().query("GetDeferral", x.cycle)), fmt.Sprint(rec))
+}
 
-	t.Run("the next cycle settles the carried payments first", func(t *testing.T) {
-		x.t = t
-		prev := x.date
-		for x.newCycle(); x.date <= prev; x.newCycle() {
+// settleDay2 settles the next cycle, whose files only tell the two orders
+// apart: the carried payments queue first.
+func (gr *gridlockRun) settleDay2(t *testing.T) {
+	x, bic, caps, want1, carry, day1Cycle := gr.x, gr.bic, gr.caps, gr.want1, gr.carry, gr.day1Cycle
+	prev := x.date
+	for x.newCycle(); x.date <= prev; x.newCycle() {
+	}
+	day2 := []gfile{
+		{x.file(a, "GA2"), a, []gpay{{x.run + "-GA-3", bic[0], bic[3], 30}}},
+		{x.file(b, "GB2"), b, []gpay{{x.run + "-GB-2", bic[1], bic[2], 5}}},
+	}
+	res2, want2, _ := oracle(t, carry, day2, caps)
+	// A's cap holds A2 (carried, 60) or A2 and nothing more: queued
+	// first, A2 settles and A's new A3 waits; were the files first, A3
+	// would settle and A2 wait again. B1 settles on A2's funds.
+	eq(t, "the oracle's day 2", strings.Join(want2, " "), bic[0]+"/"+x.run+"-GA-3")
+	// The same day with the carry queued after the files: the oracle
+	// would then defer A2 again, so the day tells the two orders apart.
+	in := [][]settlement.Entry{}
+	for _, f := range day2 {
+		in = append(in, f.entries(t))
+	}
+	_, last, _ := resolveIn(t, append(in, carry), caps)
+	if !slices.Contains(last, bic[0]+"/"+x.run+"-GA-2") || slices.Contains(last, bic[0]+"/"+x.run+"-GA-3") {
+		t.Fatalf("with the carry queued last the day defers %v: the scenario cannot show the carry goes first", last)
+	}
+	x.gridlockDay(day2)
+	dry := x.opc().ok("ResolveCycle", x.cycle, "dry-run")
+	rec, _ := dry["resolution"].(map[string]any)
+	if rec == nil {
+		t.Fatalf("day 2's dry run resolves nothing: %v", dry)
+	}
+	eq(t, "day 2 dry run", strings.Join(deferredIDs(t, rec), " "), strings.Join(want2, " "))
+	out := x.settleAll("", js(want2))
+	eq(t, "day 2 positions", fmt.Sprint(netOf(t, out)), fmt.Sprint(posOf(res2)))
+	rec = x.opc().query("GetDeferral", x.cycle)
+	eq(t, "day 2 record", strings.Join(deferredIDs(t, rec), " "), strings.Join(want2, " "))
+	eq(t, "carried from", rec["carriedFrom"], day1Cycle)
+	eq(t, "carried in", rec["carriedIn"], len(want1))
+	eq(t, "day 2 settled", rec["settled"], res2.Settled)
+	// The carried payments settled: neither is in day 2's record, and
+	// the day settled them with the files' payments but A3.
+	for _, id := range want1 {
+		if slices.Contains(deferredIDs(t, rec), id) {
+			t.Fatalf("carried %s deferred again", id)
 		}
-		day2 := []gfile{
-			{x.file(a, "GA2"), a, []gpay{{x.run + "-GA-3", bic[0], bic[3], 30}}},
-			{x.file(b, "GB2"), b, []gpay{{x.run + "-GB-2", bic[1], bic[2], 5}}},
-		}
-		res2, want2, _ := oracle(t, carry, day2, caps)
-		// A's cap holds A2 (carried, 60) or A2 and nothing more: queued
-		// first, A2 settles and A's new A3 waits; were the files first, A3
-		// would settle and A2 wait again. B1 settles on A2's funds.
-		eq(t, "the oracle's day 2", strings.Join(want2, " "), bic[0]+"/"+x.run+"-GA-3")
-		// The same day with the carry queued after the files: the oracle
-		// would then defer A2 again, so the day tells the two orders apart.
-		in := [][]settlement.Entry{}
-		for _, f := range day2 {
-			in = append(in, f.entries(t))
-		}
-		_, last, _ := resolveIn(t, append(in, carry), caps)
-		if !slices.Contains(last, bic[0]+"/"+x.run+"-GA-2") || slices.Contains(last, bic[0]+"/"+x.run+"-GA-3") {
-			t.Fatalf("with the carry queued last the day defers %v: the scenario cannot show the carry goes first", last)
-		}
-		x.gridlockDay(day2)
-		dry := x.opc().ok("ResolveCycle", x.cycle, "dry-run")
-		rec, _ := dry["resolution"].(map[string]any)
-		if rec == nil {
-			t.Fatalf("day 2's dry run resolves nothing: %v", dry)
-		}
-		eq(t, "day 2 dry run", strings.Join(deferredIDs(t, rec), " "), strings.Join(want2, " "))
-		out := x.settleAll("", js(want2))
-		eq(t, "day 2 positions", fmt.Sprint(netOf(t, out)), fmt.Sprint(posOf(res2)))
-		rec = x.opc().query("GetDeferral", x.cycle)
-		eq(t, "day 2 record", strings.Join(deferredIDs(t, rec), " "), strings.Join(want2, " "))
-		eq(t, "carried from", rec["carriedFrom"], day1Cycle)
-		eq(t, "carried in", rec["carriedIn"], len(want1))
-		eq(t, "day 2 settled", rec["settled"], res2.Settled)
-		// The carried payments settled: neither is in day 2's record, and
-		// the day settled them with the files' payments but A3.
-		for _, id := range want1 {
-			if slices.Contains(deferredIDs(t, rec), id) {
-				t.Fatalf("carried %s deferred again", id)
-			}
-		}
-		eq(t, "day 2 settled count", rec["settled"], len(want1)+2-1)
-	})
-	x.t = t
+	}
+	eq(t, "day 2 settled count", rec["settled"], len(want1)+2-1)
 }

@@ -40,6 +40,9 @@ func main() {
 	}
 }
 
+// run issues the chaincode server's key pair and writes it with the
+// connection.json. Nothing is written until every input was read and the
+// certificate issued, so a bad input leaves out as it was.
 func run(tlsca, peerTLS, address, out string) error {
 	if tlsca == "" || peerTLS == "" || address == "" || out == "" {
 		return errors.New("-tlsca, -peer-tls, -address and -out are all required")
@@ -48,70 +51,15 @@ func run(tlsca, peerTLS, address, out string) error {
 	if err != nil {
 		return fmt.Errorf("-address: %w", err)
 	}
-	certs, err := filepath.Glob(filepath.Join(tlsca, "*-cert.pem"))
-	if err != nil || len(certs) != 1 {
-		return fmt.Errorf("want exactly one *-cert.pem in %s, found %d", tlsca, len(certs))
-	}
-	caPEM, err := os.ReadFile(certs[0])
+	caPEM, caCert, caKey, err := loadCA(tlsca)
 	if err != nil {
 		return err
 	}
-	caCert, err := parseCert(caPEM)
-	if err != nil {
-		return fmt.Errorf("%s: %w", certs[0], err)
-	}
-	caKey, err := parseKey(filepath.Join(tlsca, "priv_sk"))
+	der, keyDER, err := issueServerCert(caCert, caKey, host)
 	if err != nil {
 		return err
 	}
-
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "chaincode." + caCert.Subject.CommonName, Organization: caCert.Subject.Organization},
-		NotBefore:    now.Add(-5 * time.Minute),
-		NotAfter:     now.AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if ip := net.ParseIP(host); ip != nil {
-		tmpl.IPAddresses = []net.IP{ip}
-	} else {
-		tmpl.DNSNames = []string{host}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	peerCert, err := os.ReadFile(filepath.Join(peerTLS, "server.crt"))
-	if err != nil {
-		return err
-	}
-	peerKey, err := os.ReadFile(filepath.Join(peerTLS, "server.key"))
-	if err != nil {
-		return err
-	}
-	conn, err := json.MarshalIndent(map[string]any{
-		"address":              address,
-		"dial_timeout":         "10s",
-		"tls_required":         true,
-		"client_auth_required": true,
-		"client_cert":          string(peerCert),
-		"client_key":           string(peerKey),
-		"root_cert":            string(caPEM),
-	}, "", "  ")
+	conn, err := connectionJSON(address, peerTLS, caPEM)
 	if err != nil {
 		return err
 	}
@@ -134,6 +82,89 @@ func run(tlsca, peerTLS, address, out string) error {
 		}
 	}
 	return nil
+}
+
+// loadCA reads the org's TLS CA as cryptogen lays it out: exactly one
+// *-cert.pem (more would leave it unclear which CA the peer trusts) and its
+// key in priv_sk.
+func loadCA(tlsca string) (caPEM []byte, caCert *x509.Certificate, caKey *ecdsa.PrivateKey, err error) {
+	certs, err := filepath.Glob(filepath.Join(tlsca, "*-cert.pem"))
+	if err != nil || len(certs) != 1 {
+		return nil, nil, nil, fmt.Errorf("want exactly one *-cert.pem in %s, found %d", tlsca, len(certs))
+	}
+	caPEM, err = os.ReadFile(certs[0])
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	caCert, err = parseCert(caPEM)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", certs[0], err)
+	}
+	caKey, err = parseKey(filepath.Join(tlsca, "priv_sk"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return caPEM, caCert, caKey, nil
+}
+
+// issueServerCert issues the chaincode server a fresh P-256 key and a
+// one-year server certificate for host (an IP or a DNS name, as the peer
+// dials it), signed by the org's TLS CA; it returns both DER-encoded.
+func issueServerCert(caCert *x509.Certificate, caKey *ecdsa.PrivateKey, host string) (der, keyDER []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "chaincode." + caCert.Subject.CommonName, Organization: caCert.Subject.Organization},
+		NotBefore:    now.Add(-5 * time.Minute),
+		NotAfter:     now.AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		tmpl.IPAddresses = []net.IP{ip}
+	} else {
+		tmpl.DNSNames = []string{host}
+	}
+	der, err = x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err = x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return der, keyDER, nil
+}
+
+// connectionJSON is the ccaas builder's connection.json: where the peer
+// dials, the CA it verifies the server with, and the peer's own TLS key
+// pair as its client identity (mutual TLS).
+func connectionJSON(address, peerTLS string, caPEM []byte) ([]byte, error) {
+	peerCert, err := os.ReadFile(filepath.Join(peerTLS, "server.crt"))
+	if err != nil {
+		return nil, err
+	}
+	peerKey, err := os.ReadFile(filepath.Join(peerTLS, "server.key"))
+	if err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(map[string]any{
+		"address":              address,
+		"dial_timeout":         "10s",
+		"tls_required":         true,
+		"client_auth_required": true,
+		"client_cert":          string(peerCert),
+		"client_key":           string(peerKey),
+		"root_cert":            string(caPEM),
+	}, "", "  ")
 }
 
 func parseCert(raw []byte) (*x509.Certificate, error) {

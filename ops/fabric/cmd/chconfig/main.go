@@ -209,96 +209,122 @@ func update(orig *cb.Config, channel, out string, changes []string) error {
 	return os.WriteFile(out, raw, 0o644)
 }
 
+// apply makes one KEY=VALUE change to the Orderer group g.
 func apply(g *cb.ConfigGroup, k, v string) error {
 	switch k {
 	case "batch-size":
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || n == 0 {
-			return fmt.Errorf("a count 1.., got %q", v)
-		}
-		var bs ob.BatchSize
-		if err := value(g, "BatchSize", &bs); err != nil {
-			return err
-		}
-		bs.MaxMessageCount = uint32(n)
-		return setValue(g, "BatchSize", &bs)
+		return setBatchSize(g, v)
 	case "smartbft.request-batch-max-count":
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || n == 0 {
-			return fmt.Errorf("a count 1.., got %q", v)
-		}
-		var ct ob.ConsensusType
-		if err := value(g, "ConsensusType", &ct); err != nil {
-			return err
-		}
-		var o smartbft.Options
-		if err := proto.Unmarshal(ct.Metadata, &o); err != nil {
-			return err
-		}
-		o.RequestBatchMaxCount = n
-		if ct.Metadata, err = proto.Marshal(&o); err != nil {
-			return err
-		}
-		return setValue(g, "ConsensusType", &ct)
+		return setRequestBatchMaxCount(g, v)
 	case "remove-consenter":
-		id, err := strconv.ParseUint(v, 10, 32)
-		if err != nil {
-			return err
-		}
-		var os cb.Orderers
-		if err := value(g, "Orderers", &os); err != nil {
-			return err
-		}
-		kept := os.ConsenterMapping[:0]
-		for _, c := range os.ConsenterMapping {
-			if c.Id != uint32(id) {
-				kept = append(kept, c)
-			}
-		}
-		if len(kept) == len(os.ConsenterMapping) {
-			return fmt.Errorf("no consenter %d", id)
-		}
-		os.ConsenterMapping = kept
-		return setValue(g, "Orderers", &os)
+		return removeConsenter(g, v)
 	case "add-consenter":
-		f := strings.Split(v, ",")
-		if len(f) != 5 {
-			return fmt.Errorf("want ID,MSPID,HOST:PORT,IDENTITY.pem,TLS.pem")
-		}
-		id, err := strconv.ParseUint(f[0], 10, 32)
-		if err != nil {
-			return err
-		}
-		if g.Groups[mspOrg(g, f[1])] == nil {
-			return fmt.Errorf("%s is not an org of the Orderer group: add its org first", f[1])
-		}
-		host, port, ok := strings.Cut(f[2], ":")
-		p, perr := strconv.ParseUint(port, 10, 16)
-		if !ok || perr != nil {
-			return fmt.Errorf("address %q: want HOST:PORT", f[2])
-		}
-		ident, err := os.ReadFile(f[3])
-		if err != nil {
-			return err
-		}
-		tlsCert, err := os.ReadFile(f[4])
-		if err != nil {
-			return err
-		}
-		var os cb.Orderers
-		if err := value(g, "Orderers", &os); err != nil {
-			return err
-		}
-		for _, c := range os.ConsenterMapping {
-			if c.Id == uint32(id) {
-				return fmt.Errorf("consenter %d exists", id)
-			}
-		}
-		os.ConsenterMapping = append(os.ConsenterMapping, &cb.Consenter{Id: uint32(id), Host: host, Port: uint32(p), MspId: f[1],
-			Identity: ident, ClientTlsCert: tlsCert, ServerTlsCert: tlsCert})
-		return setValue(g, "Orderers", &os)
+		return addConsenter(g, v)
 	}
 	return fmt.Errorf("unknown change %q", k)
+}
+
+// setBatchSize sets BatchSize.MaxMessageCount, the most transactions a
+// block holds.
+func setBatchSize(g *cb.ConfigGroup, v string) error {
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n == 0 {
+		return fmt.Errorf("a count 1.., got %q", v)
+	}
+	var bs ob.BatchSize
+	if err := value(g, "BatchSize", &bs); err != nil {
+		return err
+	}
+	bs.MaxMessageCount = uint32(n)
+	return setValue(g, "BatchSize", &bs)
+}
+
+// setRequestBatchMaxCount sets SmartBFT's RequestBatchMaxCount, which lives
+// in the consensus type's metadata, a message of its own.
+func setRequestBatchMaxCount(g *cb.ConfigGroup, v string) error {
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || n == 0 {
+		return fmt.Errorf("a count 1.., got %q", v)
+	}
+	var ct ob.ConsensusType
+	if err := value(g, "ConsensusType", &ct); err != nil {
+		return err
+	}
+	var o smartbft.Options
+	if err := proto.Unmarshal(ct.Metadata, &o); err != nil {
+		return err
+	}
+	o.RequestBatchMaxCount = n
+	if ct.Metadata, err = proto.Marshal(&o); err != nil {
+		return err
+	}
+	return setValue(g, "ConsensusType", &ct)
+}
+
+// removeConsenter removes the consenter of id v; a consenter that is not
+// there is an error, not a silent no-op.
+func removeConsenter(g *cb.ConfigGroup, v string) error {
+	id, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return err
+	}
+	var os cb.Orderers
+	if err := value(g, "Orderers", &os); err != nil {
+		return err
+	}
+	kept := os.ConsenterMapping[:0]
+	for _, c := range os.ConsenterMapping {
+		if c.Id != uint32(id) {
+			kept = append(kept, c)
+		}
+	}
+	if len(kept) == len(os.ConsenterMapping) {
+		return fmt.Errorf("no consenter %d", id)
+	}
+	os.ConsenterMapping = kept
+	return setValue(g, "Orderers", &os)
+}
+
+// addConsenter adds a consenter from ID,MSPID,HOST:PORT,IDENTITY.pem,TLS.pem.
+// Its org must already be in the Orderer group, and its id new; its TLS
+// certificate serves as both its client and server certificate.
+func addConsenter(g *cb.ConfigGroup, v string) error {
+	f := strings.Split(v, ",")
+	if len(f) != 5 {
+		return fmt.Errorf("want ID,MSPID,HOST:PORT,IDENTITY.pem,TLS.pem")
+	}
+	id, err := strconv.ParseUint(f[0], 10, 32)
+	if err != nil {
+		return err
+	}
+	if g.Groups[mspOrg(g, f[1])] == nil {
+		return fmt.Errorf("%s is not an org of the Orderer group: add its org first", f[1])
+	}
+	host, port, ok := strings.Cut(f[2], ":")
+	p, perr := strconv.ParseUint(port, 10, 16)
+	if !ok || perr != nil {
+		return fmt.Errorf("address %q: want HOST:PORT", f[2])
+	}
+	ident, err := os.ReadFile(f[3])
+	if err != nil {
+		return err
+	}
+	tlsCert, err := os.ReadFile(f[4])
+	if err != nil {
+		return err
+	}
+	var os cb.Orderers
+	if err := value(g, "Orderers", &os); err != nil {
+		return err
+	}
+	for _, c := range os.ConsenterMapping {
+		if c.Id == uint32(id) {
+			return fmt.Errorf("consenter %d exists", id)
+		}
+	}
+	os.ConsenterMapping = append(os.ConsenterMapping, &cb.Consenter{Id: uint32(id), Host: host, Port: uint32(p), MspId: f[1],
+		Identity: ident, ClientTlsCert: tlsCert, ServerTlsCert: tlsCert})
+	return setValue(g, "Orderers", &os)
 }
 
 // mspOrg is the Orderer group's org whose name is mspID (up.sh names them so).
