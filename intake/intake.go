@@ -116,12 +116,7 @@ type Sig struct {
 func Check(name string, r io.Reader, sig Sig, opts Options) (*Result, error) {
 	lim := opts.Limits.Or(formats.DefaultLimits)
 	res := &Result{Name: name}
-	rules := settlement.Rules{Member: opts.Member}
-	if Format(name) == "xml" {
-		rules.Fields = &settlement.XMLFields
-	}
-	fc := settlement.NewFileCheck(rules)
-	fc.Problems.Max = lim.ProblemsMax
+	fc := newFileCheck(name, opts, lim)
 	res.check = fc
 
 	v := signature.NewVerifier()
@@ -145,44 +140,15 @@ func Check(name string, r io.Reader, sig Sig, opts Options) (*Result, error) {
 			v.Begin(opts.Keys.Keys(signer(h)), sigBytes)
 		}
 	}}
-	tee := io.TeeReader(io.LimitReader(r, lim.FileBytesMax+1), v)
-
-	var err error
-	switch Format(name) {
-	case "csv":
-		err = csvfile.Parse(tee, lim, s)
-	case "xml":
-		err = xmlfile.Parse(tee, lim, s)
-	default:
-		fc.Problem(settlement.Problem{Code: settlement.CodeFormat, Message: fmt.Sprintf("%q: a payment file is named *.csv (Format 1) or *.xml (pacs.008.001.08, pacs.007.001.09)", path.Base(name))})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	// A parser may stop early (too many records, broken XML): the file's
-	// identity and signature are still over all of its bytes.
-	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
+	if err := parseAll(name, io.TeeReader(io.LimitReader(r, lim.FileBytesMax+1), v), lim, s); err != nil {
+		return nil, err
 	}
 	res.SHA256, res.Size = v.Sum(), v.Size()
 	if res.Size > lim.FileBytesMax && !hasCode(fc, settlement.CodeFileTooLarge) {
 		fc.Problem(settlement.Problem{Code: settlement.CodeFileTooLarge, Message: fmt.Sprintf("file is larger than %d bytes", lim.FileBytesMax)})
 	}
 
-	h, _ := fc.FileHeader()
-	res.FileID, res.Sender, res.BusinessDate, res.headerLine = h.FileID, h.Sender, h.BusinessDate, h.Line
-	res.CreatedAt = h.CreatedAt
-	if t, ok := fc.FileTrailer(); ok {
-		res.Trailer = &t
-	}
-	switch {
-	case Format(name) == "csv":
-		res.Message = pacs002.MsgCSV
-	case s.fields == &settlement.PACS007Fields:
-		res.Message = pacs002.MsgPacs007
-	default:
-		res.Message = pacs002.MsgPacs008
-	}
+	h := res.fromHeader(fc, s)
 	if opts.Uploader != "" && h.Sender != "" && h.Sender != opts.Uploader {
 		fc.Problem(settlement.Problem{Line: h.Line, Field: fc.Fields().Sender, Code: settlement.CodeSenderNotUploader,
 			Message: fmt.Sprintf("file names sender %s but was uploaded by %s", h.Sender, opts.Uploader)})
@@ -195,6 +161,65 @@ func Check(name string, r io.Reader, sig Sig, opts Options) (*Result, error) {
 	res.ControlSum, _ = fc.ControlSum()
 	res.Problems = fc.Problems.List()
 	return res, nil
+}
+
+// newFileCheck is the domain's check of one file, with the field names of
+// its format (an ISO 20022 file's problems name XML paths) and the bound on
+// how many problems it keeps.
+func newFileCheck(name string, opts Options, lim formats.Limits) *settlement.FileCheck {
+	rules := settlement.Rules{Member: opts.Member}
+	if Format(name) == "xml" {
+		rules.Fields = &settlement.XMLFields
+	}
+	fc := settlement.NewFileCheck(rules)
+	fc.Problems.Max = lim.ProblemsMax
+	return fc
+}
+
+// parseAll runs the parser of the file's format over r into s, then reads
+// whatever the parser left: a parser may stop early (too many records,
+// broken XML), and the file's identity and signature are still over all of
+// its bytes. A name of no known format is a problem of the file, not an
+// error.
+func parseAll(name string, r io.Reader, lim formats.Limits, s *sink) error {
+	var err error
+	switch Format(name) {
+	case "csv":
+		err = csvfile.Parse(r, lim, s)
+	case "xml":
+		err = xmlfile.Parse(r, lim, s)
+	default:
+		s.FileCheck.Problem(settlement.Problem{Code: settlement.CodeFormat, Message: fmt.Sprintf("%q: a payment file is named *.csv (Format 1) or *.xml (pacs.008.001.08, pacs.007.001.09)", path.Base(name))})
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	return nil
+}
+
+// fromHeader fills what the verdict says of the file from its header and
+// trailer, and which message its status report answers (by the format and,
+// for ISO 20022, by the fields the parser chose: pacs.007 or pacs.008). It
+// returns the header.
+func (res *Result) fromHeader(fc *settlement.FileCheck, s *sink) settlement.Header {
+	h, _ := fc.FileHeader()
+	res.FileID, res.Sender, res.BusinessDate, res.headerLine = h.FileID, h.Sender, h.BusinessDate, h.Line
+	res.CreatedAt = h.CreatedAt
+	if t, ok := fc.FileTrailer(); ok {
+		res.Trailer = &t
+	}
+	switch {
+	case Format(res.Name) == "csv":
+		res.Message = pacs002.MsgCSV
+	case s.fields == &settlement.PACS007Fields:
+		res.Message = pacs002.MsgPacs007
+	default:
+		res.Message = pacs002.MsgPacs008
+	}
+	return h
 }
 
 func checkSignature(fc *settlement.FileCheck, v *signature.Verifier, sig Sig, sigErr error, sender settlement.BIC) string {

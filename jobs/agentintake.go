@@ -115,66 +115,23 @@ func (a *AgentIntake) log() *slog.Logger {
 	return slog.Default()
 }
 
+// take reads one answer of the agent (a camt.054 or camt.053 with its
+// detached signature): it checks the agent's signature over all of its
+// bytes, records its bookings unless something is wrong with it or the
+// same bytes came before, and acknowledges it in the agent's inbox.
 func (a *AgentIntake) take(ctx context.Context, f InboxFile) error {
 	received := a.now()
-	var problems []settlement.Problem
-	sc, err := a.Inbox.OpenSig(ctx, f)
+	read, err := a.read(ctx, f)
 	if err != nil {
 		return err
 	}
-	sigFile, err := io.ReadAll(io.LimitReader(sc, signature.SigBytesMax+1))
-	sc.Close()
-	if err != nil {
-		return err
-	}
-	ring, err := a.Keys()
-	if err != nil {
-		return err
-	}
-	rc, err := a.Inbox.Open(ctx, f)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	h := sha256.New()
-	v := signature.NewVerifier()
-	sig, sigErr := signature.DecodeSig(sigFile)
-	if sigErr == nil {
-		v.Begin(ring.Keys(a.Agent), sig)
-	}
-	lim := a.Limits
-	lim.FileBytesMax, lim.RecordsMax = agentFileBytesMax, agentEntriesMax
-	var bookings []AgentBooking
-	ans, ps, err := agentcamt.Read(io.TeeReader(rc, io.MultiWriter(h, v)), lim, func(b agentcamt.Booking) {
-		bookings = append(bookings, AgentBooking{Line: b.Line, Account: b.Account, Booking: reconciliation.Booking{
-			Source: f.Name + ":" + fmt.Sprint(b.Line), EndToEndID: b.EndToEndID, UETR: b.UETR, Amount: b.Amount, Currency: b.Currency,
-			Credit: b.Credit, ValueDate: b.ValueDate, Status: b.Status, Rejected: b.Rejected, Reversal: b.Reversal}})
-	})
-	if err != nil {
-		return err
-	}
-	io.Copy(io.MultiWriter(h, v), rc) // what the reader left unread is signed too
-	problems = append(problems, ps...)
-	var key signature.Key
-	switch {
-	case sigErr != nil:
-		problems = append(problems, settlement.Problem{Code: settlement.CodeSignatureMalform, Message: sigErr.Error()})
-	default:
-		if key, err = v.Verify(); err != nil {
-			code := settlement.CodeSignatureInvalid
-			if len(ring.Keys(a.Agent)) == 0 {
-				code = settlement.CodeSignatureNoKey
-			}
-			problems = append(problems, settlement.Problem{Code: code, Message: err.Error()})
-		}
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
+	problems, bookings := read.problems, read.bookings
 	status := intake.Accepted
 	if len(problems) > 0 {
 		status, bookings = intake.Rejected, nil
 	} else {
-		dup, err := a.Store.SaveAgentAnswer(ctx, AgentAnswer{Agent: a.Agent, Name: f.Name, SHA256: sum, Message: ans.Message, MsgID: ans.MsgID,
-			SignatureKey: string(key.Bank) + "/" + key.Label, ReceivedAt: received}, bookings)
+		dup, err := a.Store.SaveAgentAnswer(ctx, AgentAnswer{Agent: a.Agent, Name: f.Name, SHA256: read.sum, Message: read.ans.Message, MsgID: read.ans.MsgID,
+			SignatureKey: string(read.key.Bank) + "/" + read.key.Label, ReceivedAt: received}, bookings)
 		if err != nil {
 			return err
 		}
@@ -183,7 +140,7 @@ func (a *AgentIntake) take(ctx context.Context, f InboxFile) error {
 			problems = []settlement.Problem{{Code: settlement.CodeDuplicateFile, Message: "the same bytes were received before"}}
 		}
 	}
-	ack := intake.Ack{File: f.Name, FileID: ans.MsgID, SHA256: sum, Status: status, ReceivedAt: received.Format(time.RFC3339),
+	ack := intake.Ack{File: f.Name, FileID: read.ans.MsgID, SHA256: read.sum, Status: status, ReceivedAt: received.Format(time.RFC3339),
 		Entries: int64(len(bookings)), ControlSum: "0", Errors: problems}
 	if ack.Errors == nil {
 		ack.Errors = []settlement.Problem{}
@@ -197,6 +154,73 @@ func (a *AgentIntake) take(ctx context.Context, f InboxFile) error {
 	}
 	a.log().Info("agent answer taken", "agent", a.Agent, "file", f.Name, "status", status, "bookings", len(bookings), "problems", len(problems))
 	return a.Inbox.Done(ctx, f)
+}
+
+// agentRead is one answer of the agent as read: what it says, its bookings,
+// its SHA-256, the key that signed it, and everything wrong with it.
+type agentRead struct {
+	ans      agentcamt.Answer
+	bookings []AgentBooking
+	sum      string
+	key      signature.Key
+	problems []settlement.Problem
+}
+
+// read parses an answer and verifies the agent's detached signature over
+// the same bytes in the same pass (what the reader leaves unread is signed
+// too). An error is only for the inbox or the key ring failing.
+func (a *AgentIntake) read(ctx context.Context, f InboxFile) (agentRead, error) {
+	var out agentRead
+	sc, err := a.Inbox.OpenSig(ctx, f)
+	if err != nil {
+		return out, err
+	}
+	sigFile, err := io.ReadAll(io.LimitReader(sc, signature.SigBytesMax+1))
+	sc.Close()
+	if err != nil {
+		return out, err
+	}
+	ring, err := a.Keys()
+	if err != nil {
+		return out, err
+	}
+	rc, err := a.Inbox.Open(ctx, f)
+	if err != nil {
+		return out, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	v := signature.NewVerifier()
+	sig, sigErr := signature.DecodeSig(sigFile)
+	if sigErr == nil {
+		v.Begin(ring.Keys(a.Agent), sig)
+	}
+	lim := a.Limits
+	lim.FileBytesMax, lim.RecordsMax = agentFileBytesMax, agentEntriesMax
+	ans, ps, err := agentcamt.Read(io.TeeReader(rc, io.MultiWriter(h, v)), lim, func(b agentcamt.Booking) {
+		out.bookings = append(out.bookings, AgentBooking{Line: b.Line, Account: b.Account, Booking: reconciliation.Booking{
+			Source: f.Name + ":" + fmt.Sprint(b.Line), EndToEndID: b.EndToEndID, UETR: b.UETR, Amount: b.Amount, Currency: b.Currency,
+			Credit: b.Credit, ValueDate: b.ValueDate, Status: b.Status, Rejected: b.Rejected, Reversal: b.Reversal}})
+	})
+	if err != nil {
+		return out, err
+	}
+	io.Copy(io.MultiWriter(h, v), rc) // what the reader left unread is signed too
+	out.ans, out.problems = ans, ps
+	switch {
+	case sigErr != nil:
+		out.problems = append(out.problems, settlement.Problem{Code: settlement.CodeSignatureMalform, Message: sigErr.Error()})
+	default:
+		if out.key, err = v.Verify(); err != nil {
+			code := settlement.CodeSignatureInvalid
+			if len(ring.Keys(a.Agent)) == 0 {
+				code = settlement.CodeSignatureNoKey
+			}
+			out.problems = append(out.problems, settlement.Problem{Code: code, Message: err.Error()})
+		}
+	}
+	out.sum = hex.EncodeToString(h.Sum(nil))
+	return out, nil
 }
 
 // reconcileUnconfirmed reconciles again every settled cycle the agent
