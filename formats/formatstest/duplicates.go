@@ -37,41 +37,8 @@ func (f Format) EveryElementTwice(t *testing.T, file, message string) (tried, on
 	if err != nil {
 		t.Fatal(err)
 	}
-	type span struct {
-		name       string
-		start, end int64
-	}
-	var spans []span
-	var open []span
-	dec := xml.NewDecoder(bytes.NewReader(doc))
-	for {
-		before := dec.InputOffset()
-		tok, err := dec.Token()
-		if err != nil {
-			break
-		}
-		switch e := tok.(type) {
-		case xml.StartElement:
-			open = append(open, span{name: e.Name.Local, start: before})
-		case xml.EndElement:
-			s := open[len(open)-1]
-			open = open[:len(open)-1]
-			s.end = dec.InputOffset()
-			if len(open) > 0 { // not the root
-				spans = append(spans, s)
-			}
-		}
-	}
-	dir := t.TempDir()
-	var files []string
-	for i, s := range spans {
-		b := append(append(append([]byte{}, doc[:s.end]...), doc[s.start:s.end]...), doc[s.end:]...)
-		name := filepath.Join(dir, fmt.Sprintf("dup%03d.xml", i))
-		if err := os.WriteFile(name, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, name)
-	}
+	spans := elementSpans(doc)
+	files := writeDoubled(t, doc, spans)
 	out, _ := exec.Command(xmllint, append([]string{"--noout", "--schema", filepath.Join(XSDDir(), message+".xsd")}, files...)...).CombinedOutput()
 	valid := map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m)^(\S+) validates$`).FindAllStringSubmatch(string(out), -1) {
@@ -106,4 +73,53 @@ func (f Format) EveryElementTwice(t *testing.T, file, message string) (tried, on
 		}
 	}
 	return tried, once
+}
+
+// span is one element of a document: its local name and its bytes.
+type span struct {
+	name       string
+	start, end int64
+}
+
+// elementSpans are the document's elements but its root, in the order
+// their ends are read.
+func elementSpans(doc []byte) []span {
+	var spans, open []span
+	dec := xml.NewDecoder(bytes.NewReader(doc))
+	for {
+		before := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			open = append(open, span{name: e.Name.Local, start: before})
+		case xml.EndElement:
+			s := open[len(open)-1]
+			open = open[:len(open)-1]
+			s.end = dec.InputOffset()
+			if len(open) > 0 { // not the root
+				spans = append(spans, s)
+			}
+		}
+	}
+	return spans
+}
+
+// writeDoubled writes, for each span, the document with that element
+// repeated right after itself, and returns the files' names in span order.
+func writeDoubled(t *testing.T, doc []byte, spans []span) []string {
+	t.Helper()
+	dir := t.TempDir()
+	var files []string
+	for i, s := range spans {
+		b := append(append(append([]byte{}, doc[:s.end]...), doc[s.start:s.end]...), doc[s.end:]...)
+		name := filepath.Join(dir, fmt.Sprintf("dup%03d.xml", i))
+		if err := os.WriteFile(name, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, name)
+	}
+	return files
 }
