@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
 	"settle/jobs"
 	"settle/jobs/storetest"
@@ -32,6 +33,26 @@ func TestCycleStoreContract(t *testing.T) {
 			defer mu.Unlock()
 			return append([]jobs.Event(nil), events...)
 		}}
+	})
+}
+
+// TestIntakeStoreContract runs jobs.IntakeStore's contract, the one
+// memstore passes, on a real Postgres.
+func TestIntakeStoreContract(t *testing.T) {
+	storetest.RunIntakeStore(t, func(t *testing.T) storetest.IntakeSubject {
+		s, _ := pgtest.NewStore(t)
+		j := s.Jobs(nil, "contract")
+		ctx := context.Background()
+		return storetest.IntakeSubject{Store: j, Cycles: j, Files: j,
+			AddBank: func(b settlement.BIC) error { return s.AddBank(ctx, postgres.Bank{BIC: b, Name: string(b)}) },
+			AddKey: func(k storetest.Key) error {
+				return s.AddKey(ctx, postgres.BankKey{Bank: k.Bank, Label: k.Label, PEM: k.PEM, ValidFrom: k.ValidFrom, ValidTo: k.ValidTo})
+			},
+			AcknowledgedAt: func(row int64) (time.Time, bool, error) {
+				var at sql.NullTime
+				err := s.DB().QueryRowContext(ctx, `SELECT acknowledged_at FROM files WHERE id = $1`, row).Scan(&at)
+				return at.Time, at.Valid, err
+			}}
 	})
 }
 
