@@ -56,6 +56,25 @@ func TestIntakeStoreContract(t *testing.T) {
 	})
 }
 
+// pipelineSubject is a fresh Postgres as the pipeline's store.
+func pipelineSubject(t *testing.T) storetest.PipelineSubject {
+	s, _ := pgtest.NewStore(t)
+	j := s.Jobs(nil, "contract")
+	ctx := context.Background()
+	return storetest.PipelineSubject{Store: j, Intake: j,
+		AddBank:       func(b settlement.BIC) error { return s.AddBank(ctx, postgres.Bank{BIC: b, Name: string(b)}) },
+		SetCap:        func(c settlement.Cap, from time.Time) error { return s.SetCap(ctx, c, from) },
+		SetBreakState: func(key, state, note, actor string) error { return j.SetBreakState(ctx, key, state, note, actor) }}
+}
+
+// TestReconcileStoreContract runs jobs.ReconcileStore's contract, the one
+// memstore passes, on a real Postgres.
+func TestReconcileStoreContract(t *testing.T) { storetest.RunReconcileStore(t, pipelineSubject) }
+
+// TestPipelineStoreContract runs the rest of jobs.PipelineStore's
+// contract, the one memstore passes, on a real Postgres.
+func TestPipelineStoreContract(t *testing.T) { storetest.RunPipelineStore(t, pipelineSubject) }
+
 // TestStageTimesAreTheCallersClock: the stage log and the cycle's stage
 // time hold the time the domain was given (the pipeline's injected clock),
 // here a night long past, not the database's now().

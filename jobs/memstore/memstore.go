@@ -1,6 +1,7 @@
 // Package memstore keeps the operational record in memory (the cycles and
 // their stage machine's record, jobs.CycleStore; the intake's files and
-// their verdicts, jobs.IntakeStore), for tests that need no database: the
+// their verdicts, jobs.IntakeStore; what the pipeline's steps read and
+// write, jobs.ReconcileStore and jobs.PipelineStore), for tests that need no database: the
 // same contract suites (jobs/storetest) run on it and on Postgres, so it
 // behaves as the real store does. One mutex stands for the row locks and
 // the transactions: an update sees the cycle as the last one left it, and
@@ -19,7 +20,8 @@ import (
 	"settle/settlement"
 )
 
-// Store is an in-memory jobs.CycleStore and jobs.IntakeStore.
+// Store is an in-memory jobs.Store: every port of the operational record
+// (and jobs.FileLookup).
 type Store struct {
 	// Actor names who records the failures (as the Postgres store's).
 	Actor string
@@ -33,7 +35,10 @@ type Store struct {
 	moves     []Move
 	positions map[settlement.Date][]settlement.Position
 	breaches  map[settlement.Date][]settlement.CapBreach
-	breaks    map[settlement.Date]reconciliation.Plan
+	breakRows []breakRow // the break register, append-only
+	ledgerTxs map[settlement.Date]map[string]jobs.LedgerTx
+	txIDs     map[string]bool
+	caps      []capRow
 
 	// The intake's record: members and keys, files (by row, in order),
 	// the id indexes of their entries, deferrals, verdicts.
@@ -66,8 +71,8 @@ var _ jobs.CycleStore = (*Store)(nil)
 func New(now func() time.Time) *Store {
 	return &Store{Actor: "settle", now: now, cycles: map[settlement.Date]settlement.Cycle{},
 		failures: map[settlement.Date][]jobs.Failure{}, positions: map[settlement.Date][]settlement.Position{},
-		breaches: map[settlement.Date][]settlement.CapBreach{}, breaks: map[settlement.Date]reconciliation.Plan{},
-		banks: map[settlement.BIC]bool{}, ids: map[idKey]rowRef{}, reversals: map[idKey]rowRef{}}
+		breaches: map[settlement.Date][]settlement.CapBreach{}, ledgerTxs: map[settlement.Date]map[string]jobs.LedgerTx{},
+		txIDs: map[string]bool{}, banks: map[settlement.BIC]bool{}, ids: map[idKey]rowRef{}, reversals: map[idKey]rowRef{}}
 }
 
 // Cycle returns the cycle of a business date; ok false if none.
@@ -132,12 +137,16 @@ func (s *Store) UpdateCycle(_ context.Context, date settlement.Date, update func
 		// the Postgres store keeps it.
 		s.moves = append(s.moves, Move{Date: date, From: from, To: c.Stage, EventID: events[0].ID})
 	}
+	if tx.plan != nil {
+		kept := len(s.breakRows)
+		if err := s.applyBreaks(date, *tx.plan); err != nil {
+			s.breakRows = s.breakRows[:kept]
+			return err
+		}
+	}
 	s.cycles[date] = c
 	if tx.netted {
 		s.positions[date], s.breaches[date] = tx.positions, tx.breaches
-	}
-	if tx.plan != nil {
-		s.breaks[date] = *tx.plan
 	}
 	s.events = append(s.events, events...)
 	return nil
@@ -152,7 +161,7 @@ type cycleTx struct {
 }
 
 func (t *cycleTx) SaveNetting(res *settlement.Result, breaches []settlement.CapBreach) error {
-	t.netted, t.positions, t.breaches = true, res.Positions, breaches
+	t.netted, t.positions, t.breaches = true, append([]settlement.Position(nil), res.Positions...), breaches
 	return nil
 }
 

@@ -28,3 +28,12 @@ func TestIntakeStoreContract(t *testing.T) {
 			AcknowledgedAt: func(row int64) (time.Time, bool, error) { at, ok := s.AcknowledgedAt(row); return at, ok, nil }}
 	})
 }
+
+func pipelineSubject(t *testing.T) storetest.PipelineSubject {
+	s := memstore.New(clock)
+	return storetest.PipelineSubject{Store: s, Intake: s, AddBank: s.AddBank, SetCap: s.SetCap, SetBreakState: s.SetBreakState}
+}
+
+func TestReconcileStoreContract(t *testing.T) { storetest.RunReconcileStore(t, pipelineSubject) }
+
+func TestPipelineStoreContract(t *testing.T) { storetest.RunPipelineStore(t, pipelineSubject) }
