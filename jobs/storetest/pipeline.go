@@ -474,6 +474,21 @@ func testDeferFile(t *testing.T, s PipelineSubject) {
 	}
 	wantCycleOf(t, s, day, 2, 3)
 	wantCycleOf(t, s, dayAfter, 0, 0)
+	// A payment deferred settles where its file went: a reversal of it
+	// must come after that cycle, and waits for that cycle to settle.
+	s.accept(t, record(bankC, "H0", "h0.csv", "h0", dayBefore), pay(1, "X1", bankC, bankA, "4", "USD"))
+	if _, err := s.Store.DeferFile(ctx, jobs.Deferral{Sender: bankC, FileID: "H0", From: dayBefore, To: day, Reason: "late funds", Actor: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	early := record(bankC, "H1", "h1.csv", "h1", day)
+	res := mustIngest(t, IntakeSubject{Store: s.Intake}, jobs.IngestRejected, early, rev(1, "Y1", "X1", bankC, bankA, "4", "USD"))
+	wantProblems(t, res, problem(1, "original_payment_id", settlement.CodeOriginalUnsettled, "Y1",
+		"payment X1 is in this same cycle and not settled yet; a reversal must follow its settlement"))
+	s.accept(t, record(bankC, "H2", "h2.csv", "h2", dayAfter), rev(1, "Y1", "X1", bankC, bankA, "4", "USD"))
+	want := []jobs.PendingReversal{{Sender: bankC, ID: "Y1", Original: "X1", OriginalCycle: day, Stage: settlement.StageOpen}}
+	if got, err := s.Store.PendingReversals(ctx, dayAfter, 10); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("pending after a deferral: %+v %v", got, err)
+	}
 }
 
 func wantCycleOf(t *testing.T, s PipelineSubject, d settlement.Date, files, entries int64) {
