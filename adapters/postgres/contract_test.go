@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"settle/adapters/postgres"
 	"settle/adapters/postgres/pgtest"
 	"settle/jobs"
 	"settle/jobs/storetest"
@@ -34,6 +35,45 @@ func TestCycleStoreContract(t *testing.T) {
 		}}
 	})
 }
+
+// TestIntakeStoreContract runs jobs.IntakeStore's contract, the one
+// memstore passes, on a real Postgres.
+func TestIntakeStoreContract(t *testing.T) {
+	storetest.RunIntakeStore(t, func(t *testing.T) storetest.IntakeSubject {
+		s, _ := pgtest.NewStore(t)
+		j := s.Jobs(nil, "contract")
+		ctx := context.Background()
+		return storetest.IntakeSubject{Store: j, Cycles: j, Files: j,
+			AddBank: func(b settlement.BIC) error { return s.AddBank(ctx, postgres.Bank{BIC: b, Name: string(b)}) },
+			AddKey: func(k storetest.Key) error {
+				return s.AddKey(ctx, postgres.BankKey{Bank: k.Bank, Label: k.Label, PEM: k.PEM, ValidFrom: k.ValidFrom, ValidTo: k.ValidTo})
+			},
+			AcknowledgedAt: func(row int64) (time.Time, bool, error) {
+				var at sql.NullTime
+				err := s.DB().QueryRowContext(ctx, `SELECT acknowledged_at FROM files WHERE id = $1`, row).Scan(&at)
+				return at.Time, at.Valid, err
+			}}
+	})
+}
+
+// pipelineSubject is a fresh Postgres as the pipeline's store.
+func pipelineSubject(t *testing.T) storetest.PipelineSubject {
+	s, _ := pgtest.NewStore(t)
+	j := s.Jobs(nil, "contract")
+	ctx := context.Background()
+	return storetest.PipelineSubject{Store: j, Intake: j,
+		AddBank:       func(b settlement.BIC) error { return s.AddBank(ctx, postgres.Bank{BIC: b, Name: string(b)}) },
+		SetCap:        func(c settlement.Cap, from time.Time) error { return s.SetCap(ctx, c, from) },
+		SetBreakState: func(key, state, note, actor string) error { return j.SetBreakState(ctx, key, state, note, actor) }}
+}
+
+// TestReconcileStoreContract runs jobs.ReconcileStore's contract, the one
+// memstore passes, on a real Postgres.
+func TestReconcileStoreContract(t *testing.T) { storetest.RunReconcileStore(t, pipelineSubject) }
+
+// TestPipelineStoreContract runs the rest of jobs.PipelineStore's
+// contract, the one memstore passes, on a real Postgres.
+func TestPipelineStoreContract(t *testing.T) { storetest.RunPipelineStore(t, pipelineSubject) }
 
 // TestStageTimesAreTheCallersClock: the stage log and the cycle's stage
 // time hold the time the domain was given (the pipeline's injected clock),

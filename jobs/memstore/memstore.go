@@ -1,9 +1,11 @@
-// Package memstore keeps the cycles and their stage machine's record in
-// memory (jobs.CycleStore), for tests that need no database: the same
-// contract suite (jobs/storetest) runs on it and on Postgres, so it behaves
-// as the real store does. One mutex stands for the row lock and the
-// transaction: an update sees the cycle as the last one left it, and
-// nothing of a failed update is kept.
+// Package memstore keeps the operational record in memory (the cycles and
+// their stage machine's record, jobs.CycleStore; the intake's files and
+// their verdicts, jobs.IntakeStore; what the pipeline's steps read and
+// write, jobs.ReconcileStore and jobs.PipelineStore), for tests that need no database: the
+// same contract suites (jobs/storetest) run on it and on Postgres, so it
+// behaves as the real store does. One mutex stands for the row locks and
+// the transactions: an update sees the cycle as the last one left it, and
+// nothing of a failed update or ingest is kept.
 package memstore
 
 import (
@@ -18,7 +20,8 @@ import (
 	"settle/settlement"
 )
 
-// Store is an in-memory jobs.CycleStore.
+// Store is an in-memory jobs.Store: every port of the operational record
+// (and jobs.FileLookup).
 type Store struct {
 	// Actor names who records the failures (as the Postgres store's).
 	Actor string
@@ -32,7 +35,27 @@ type Store struct {
 	moves     []Move
 	positions map[settlement.Date][]settlement.Position
 	breaches  map[settlement.Date][]settlement.CapBreach
-	breaks    map[settlement.Date]reconciliation.Plan
+	breakRows []breakRow // the break register, append-only
+	ledgerTxs map[settlement.Date]map[string]jobs.LedgerTx
+	txIDs     map[string]bool
+	caps      []capRow
+
+	// The intake's record: members and keys, files (by row, in order),
+	// the id indexes of their entries, deferrals, verdicts.
+	banks     map[settlement.BIC]bool // true: active
+	keys      []Key
+	files     []*file
+	fileSeq   int64
+	ids       map[idKey]rowRef // (sender, payment id) -> its row
+	reversals map[idKey]rowRef // (sender, original id) -> its reversal
+	deferrals []deferral
+	acks      []ack
+}
+
+// deferral is one move of a file between cycles (file_deferrals).
+type deferral struct {
+	row      int64
+	from, to settlement.Date
 }
 
 // Move is one recorded stage change, as the Postgres store logs it.
@@ -48,15 +71,33 @@ var _ jobs.CycleStore = (*Store)(nil)
 func New(now func() time.Time) *Store {
 	return &Store{Actor: "settle", now: now, cycles: map[settlement.Date]settlement.Cycle{},
 		failures: map[settlement.Date][]jobs.Failure{}, positions: map[settlement.Date][]settlement.Position{},
-		breaches: map[settlement.Date][]settlement.CapBreach{}, breaks: map[settlement.Date]reconciliation.Plan{}}
+		breaches: map[settlement.Date][]settlement.CapBreach{}, ledgerTxs: map[settlement.Date]map[string]jobs.LedgerTx{},
+		txIDs: map[string]bool{}, banks: map[settlement.BIC]bool{}, ids: map[idKey]rowRef{}, reversals: map[idKey]rowRef{}}
 }
 
 // Cycle returns the cycle of a business date; ok false if none.
 func (s *Store) Cycle(_ context.Context, date settlement.Date) (settlement.Cycle, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.cycles[date]
+	c, ok := s.cycle(date)
 	return c, ok, nil
+}
+
+// cycle is the cycle of date with the files it holds now counted (as the
+// Postgres store's filesOfCycle: accepted, and not deferred away).
+func (s *Store) cycle(date settlement.Date) (settlement.Cycle, bool) {
+	c, ok := s.cycles[date]
+	if !ok {
+		return c, false
+	}
+	c.Files, c.Entries = 0, 0
+	for _, f := range s.files {
+		if f.status == jobs.IngestAccepted && s.fileCycle(f) == date {
+			c.Files++
+			c.Entries += f.rec.Entries
+		}
+	}
+	return c, true
 }
 
 // EnsureCycle opens the cycle of a business date if it has none.
@@ -66,11 +107,10 @@ func (s *Store) EnsureCycle(_ context.Context, date settlement.Date) (settlement
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.cycles[date]
-	if !ok {
-		c = settlement.NewCycle(date, s.now())
-		s.cycles[date] = c
+	if _, ok := s.cycles[date]; !ok {
+		s.cycles[date] = settlement.NewCycle(date, s.now())
 	}
+	c, _ := s.cycle(date)
 	return c, nil
 }
 
@@ -79,7 +119,7 @@ func (s *Store) EnsureCycle(_ context.Context, date settlement.Date) (settlement
 func (s *Store) UpdateCycle(_ context.Context, date settlement.Date, update func(*settlement.Cycle, jobs.CycleTx) ([]jobs.Event, error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.cycles[date]
+	c, ok := s.cycle(date)
 	if !ok {
 		return fmt.Errorf("%s: %w", date, jobs.ErrNoCycle)
 	}
@@ -97,12 +137,16 @@ func (s *Store) UpdateCycle(_ context.Context, date settlement.Date, update func
 		// the Postgres store keeps it.
 		s.moves = append(s.moves, Move{Date: date, From: from, To: c.Stage, EventID: events[0].ID})
 	}
+	if tx.plan != nil {
+		kept := len(s.breakRows)
+		if err := s.applyBreaks(date, *tx.plan); err != nil {
+			s.breakRows = s.breakRows[:kept]
+			return err
+		}
+	}
 	s.cycles[date] = c
 	if tx.netted {
 		s.positions[date], s.breaches[date] = tx.positions, tx.breaches
-	}
-	if tx.plan != nil {
-		s.breaks[date] = *tx.plan
 	}
 	s.events = append(s.events, events...)
 	return nil
@@ -117,7 +161,7 @@ type cycleTx struct {
 }
 
 func (t *cycleTx) SaveNetting(res *settlement.Result, breaches []settlement.CapBreach) error {
-	t.netted, t.positions, t.breaches = true, res.Positions, breaches
+	t.netted, t.positions, t.breaches = true, append([]settlement.Position(nil), res.Positions...), breaches
 	return nil
 }
 
