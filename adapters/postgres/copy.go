@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/lib/pq"
-	"github.com/shopspring/decimal"
 
 	"settle/settlement"
 )
@@ -25,8 +24,6 @@ var copyColumns = []string{"file_id", "line", "cycle_id", "sender", "payment_id"
 type copyDataer interface {
 	CopyData(ctx context.Context, line string) (driver.Result, error)
 }
-
-var amountMax = decimal.New(1, 18)
 
 // copyEntries streams entries into payments with COPY and checks on the way
 // what the table's CHECK constraints would otherwise refuse with one error
@@ -76,7 +73,7 @@ func copyEntries(ctx context.Context, conn *sql.Conn, row int64, f FileRecord, m
 				return false
 			}
 			lastLine = e.Line
-			if !checkEntry(e, f.Sender, member, &problems) || problems.Len() > 0 {
+			if !settlement.CheckRecordable(e, f.Sender, member, &problems) || problems.Len() > 0 {
 				return true // keep listing; send nothing more
 			}
 			buf = appendRow(buf, prefix, cycle, sender, e)
@@ -130,68 +127,6 @@ func appendRow(buf, prefix, cycle []byte, sender string, e *settlement.Entry) []
 		buf = appendText(buf, e.Remittance)
 	}
 	return append(buf, '\n')
-}
-
-// checkEntry applies the rules the payments table enforces, so that a bad
-// record becomes a problem with its line rather than a COPY error.
-func checkEntry(e *settlement.Entry, sender settlement.BIC, member map[settlement.BIC]bool, ps *settlement.Problems) bool {
-	ok := true
-	bad := func(field, code, format string, args ...any) {
-		addEntry(ps, e.ID, e.Line, field, code, format, args...)
-		ok = false
-	}
-	idField, debtorField, creditorField := "payment_id", "debtor_bic", "creditor_bic"
-	switch e.Kind {
-	case settlement.KindPayment:
-		if e.Original != "" || e.Reason != "" {
-			bad("payment_id", settlement.CodeRecordType, "a payment has no original or reason")
-		}
-		if e.Remittance != "" && !settlement.ValidRemittance([]byte(e.Remittance)) {
-			bad("remittance_info", settlement.CodeRemittance, "%v", settlement.ErrRemittance)
-		}
-	case settlement.KindReversal:
-		idField, debtorField, creditorField = "reversal_id", "original_debtor_bic", "original_creditor_bic"
-		if !settlement.ValidPaymentID([]byte(e.Original)) {
-			bad("original_payment_id", settlement.CodePaymentID, "%v", settlement.ErrPaymentID)
-		} else if e.Original == e.ID {
-			bad("original_payment_id", settlement.CodeReversalOfItself, "reversal %s names itself as the original", e.ID)
-		}
-		if _, err := settlement.ParseReason([]byte(e.Reason)); err != nil {
-			bad("reason_code", settlement.CodeReason, "%v", err)
-		}
-		if e.Remittance != "" {
-			bad("remittance_info", settlement.CodeRemittance, "a reversal carries no remittance information")
-		}
-	default:
-		bad("", settlement.CodeRecordType, "record kind %q is neither P nor R", e.Kind)
-	}
-	if !settlement.ValidPaymentID([]byte(e.ID)) {
-		bad(idField, settlement.CodePaymentID, "%v", settlement.ErrPaymentID)
-	}
-	if e.Debtor != sender {
-		bad(debtorField, settlement.CodeDebtorNotSender, "%s is not the sender %s", e.Debtor, sender)
-	}
-	if e.Debtor == e.Creditor {
-		bad(creditorField, settlement.CodeSelfPayment, "debtor and creditor are both %s", e.Debtor)
-	}
-	if !member[e.Debtor] {
-		bad(debtorField, settlement.CodeUnknownBank, "%s is not a member of the consortium", e.Debtor)
-	}
-	if !member[e.Creditor] {
-		bad(creditorField, settlement.CodeUnknownBank, "%s is not a member of the consortium", e.Creditor)
-	}
-	switch {
-	case !e.Currency.Valid():
-		bad("currency", settlement.CodeCurrency, "%v", settlement.ErrCurrency)
-	case e.Amount.Sign() <= 0:
-		bad("amount", settlement.CodeAmountZero, "amount must be positive")
-	case e.Amount.GreaterThanOrEqual(amountMax):
-		bad("amount", settlement.CodeAmountLarge, "%v", settlement.ErrAmountTooLarge)
-	case -int(e.Amount.Exponent()) > e.Currency.MinorUnit() &&
-		!e.Amount.Equal(e.Amount.Truncate(int32(e.Currency.MinorUnit()))):
-		bad("amount", settlement.CodeAmountScale, "%s has more decimals than %s allows", e.Amount, e.Currency)
-	}
-	return ok
 }
 
 // appendText escapes s for COPY's text format.

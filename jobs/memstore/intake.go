@@ -35,9 +35,6 @@ const (
 	ackBytesMax     = 16 << 20
 )
 
-// amountMax is the payments table's bound (money_fits): under 10^18.
-var amountMax = decimal.New(1, 18)
-
 var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // file is one received file, as the files table keeps it, with the
@@ -276,7 +273,7 @@ func (s *Store) take(nf *file, entries func(yield func(*settlement.Entry) bool) 
 			return false
 		}
 		last = e.Line
-		if !checkEntry(e, nf.rec.Sender, member, &problems) || problems.Len() > 0 {
+		if !settlement.CheckRecordable(e, nf.rec.Sender, member, &problems) || problems.Len() > 0 {
 			return true
 		}
 		nf.entries = append(nf.entries, stored(e))
