@@ -38,8 +38,7 @@ const (
 // parses and verifies each file itself; a file it refuses stops the cycle
 // (an operator decides: DropFile on the ledger, and the same on this side).
 func (p *Pipeline) recordGoverned(ctx context.Context, date settlement.Date) error {
-	lister, ok := p.Store.(FileLister)
-	if !ok || p.Files == nil {
+	if p.Files == nil {
 		return fmt.Errorf("the governed ledger path needs a store that lists a cycle's files and the archive (Pipeline.Files)")
 	}
 	positions, err := p.Store.Positions(ctx, date)
@@ -63,7 +62,7 @@ func (p *Pipeline) recordGoverned(ctx context.Context, date settlement.Date) err
 	if err := p.syncCaps(ctx, positions, caps); err != nil {
 		return err
 	}
-	files, err := lister.LedgerFiles(ctx, date)
+	files, err := p.Store.LedgerFiles(ctx, date)
 	if err != nil {
 		return err
 	}

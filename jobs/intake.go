@@ -21,18 +21,19 @@ import (
 )
 
 // Archive keeps every taken file, unchanged and content-addressed, before
-// anything else happens to it.
+// anything else happens to it, and the bytes of rejected files within a
+// quota per bank (RejectedRetention).
 type Archive interface {
 	// Keep stores the bytes of r and returns their hex SHA-256.
 	Keep(ctx context.Context, bank, name string, receivedAt time.Time, r io.Reader) (sum string, err error)
 	// Open returns the bytes stored under sum.
 	Open(sum string) (io.ReadCloser, error)
+	RejectedRetention
 }
 
-// RejectedRetention is implemented by an Archive that keeps the bytes of
-// rejected files within a quota per bank: told of each rejected file, it
-// removes the bank's oldest rejected bytes while the bank is over it, and
-// says which.
+// RejectedRetention is the Archive's quota on rejected bytes: told of each
+// rejected file, it removes the bank's oldest rejected bytes while the bank
+// is over its quota, and says which.
 type RejectedRetention interface {
 	Rejected(ctx context.Context, bank settlement.BIC, sum string, size int64, at time.Time) (removed []string, err error)
 }
@@ -387,14 +388,12 @@ func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
 	} else {
 		// Before the record, so that a failure here is retried with the
 		// whole take (Rejected is idempotent).
-		if rr, ok := in.Archive.(RejectedRetention); ok {
-			removed, err := rr.Rejected(ctx, f.Bank, sum, verdict.Size, received)
-			if err != nil {
-				return TakeResult{}, err
-			}
-			for _, r := range removed {
-				in.log().Warn("rejected bytes removed from the archive: bank over its quota of rejected bytes", "bank", f.Bank, "sha256", r)
-			}
+		removed, err := in.Archive.Rejected(ctx, f.Bank, sum, verdict.Size, received)
+		if err != nil {
+			return TakeResult{}, err
+		}
+		for _, r := range removed {
+			in.log().Warn("rejected bytes removed from the archive: bank over its quota of rejected bytes", "bank", f.Bank, "sha256", r)
 		}
 		rec.Ack = &AckRecord{Name: ackName, Body: in.ackBody(f.Bank, ackName, verdict, received, "", false)}
 		if res, err = in.Store.RecordRejected(ctx, rec, problems); err != nil {

@@ -127,11 +127,7 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 				return usageError("--format must be text or json")
 			}
 			return runWith(cmd, tfile, runtimeOpts{ledger: true, readOnly: true}, func(r *runtime) error {
-				txs, ok := r.ledger.(jobs.TxReader)
-				if !ok {
-					return errors.New("this ledger cannot read transactions' content")
-				}
-				a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Txs: txs}
+				a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Txs: r.ledger}
 				t, err := a.TraceTx(cmd.Context(), txID)
 				if err != nil {
 					return err

@@ -91,11 +91,7 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 			return p.Run(ctx, d)
 		}}
 	if r.ledger != nil {
-		a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Files: r.jobs}
-		if txs, ok := r.ledger.(jobs.TxReader); ok {
-			a.Txs = txs // the trace of a ledger transaction
-		}
-		cfg.Tracer = a
+		cfg.Tracer = &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Txs: r.ledger, Files: r.jobs}
 		cfg.Ledger = r.ledger
 		cfg.Chain = chainOf(r.ledger)
 	} else {
@@ -376,7 +372,7 @@ func fourEyesError(err error) error {
 // client (nil when it is not a Fabric client).
 func chainOf(l jobs.Ledger) console.Chain {
 	if t, ok := l.(timedLedger); ok {
-		l = t.Ledger
+		l = t.ledgerClient
 	}
 	switch l := l.(type) {
 	case *fabric.Client:

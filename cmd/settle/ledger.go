@@ -14,7 +14,7 @@ import (
 const ledgerConnectTimeout = time.Minute
 
 // openLedger connects the Fabric client described by the network file.
-func openLedger(ctx context.Context, cfg Config, log *slog.Logger) (jobs.Ledger, func() error, error) {
+func openLedger(ctx context.Context, cfg Config, log *slog.Logger) (ledgerClient, func() error, error) {
 	c, err := openFabric(ctx, cfg, log)
 	if err != nil {
 		return nil, nil, err
@@ -51,7 +51,7 @@ func governedOf(cfg Config, l jobs.Ledger) jobs.GovernedLedger {
 		return nil
 	}
 	if t, ok := l.(timedLedger); ok {
-		l = t.Ledger // serve times the calls; the governed ones go to the client beneath
+		l = t.ledgerClient // serve times the calls; the governed ones go to the client beneath
 	}
 	switch l := l.(type) {
 	case *fabric.Client:

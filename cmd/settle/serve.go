@@ -185,7 +185,7 @@ func serve(ctx context.Context, file string) (err error) {
 		in.OnRemoteError = func(bank settlement.BIC, _ error) { m.Add("settle_remote_inbox_errors_total", 1, "bank", string(bank)) }
 	}
 	rawLedger := r.ledger // the Fabric client's own methods (Listen) are found on it
-	r.ledger = timedLedger{Ledger: r.ledger, m: m}
+	r.ledger = timedLedger{ledgerClient: r.ledger, m: m}
 
 	// Every outbox holds the scheme's public keys (a member added since the
 	// last start, or a rotation made while the service was down).

@@ -39,7 +39,14 @@ type runtime struct {
 	banks   jobs.BankInbox // where intake reads and reports go: inbox, and the remote banks' own servers
 	archive *archive.Archive
 	cal     *jobs.Calendar
-	ledger  jobs.Ledger
+	ledger  ledgerClient
+	// lazy is the ledger of settle serve, connected on first use
+	// (runtimeOpts.lazyLedger), whose own methods the service uses
+	// (Listen, Ordering, OnForeign); nil for the other commands.
+	lazy *lazyLedger
+	// remotes routes between the built-in server and the banks' own
+	// servers; nil when no bank has one (remote_banks is empty).
+	remotes *jobs.Inboxes
 	signer  *schemekey.Signer // the scheme's key: every outbox file is signed
 	closers []func() error
 }
@@ -48,6 +55,14 @@ func (r *runtime) Close() {
 	for i := len(r.closers) - 1; i >= 0; i-- {
 		r.closers[i]()
 	}
+}
+
+// ledgerClient is the ledger as the commands wire it: the jobs' port, and
+// the content of a committed transaction, which the audit's trace of a
+// ledger transaction reads (settle audit tx, the console's trace page).
+type ledgerClient interface {
+	jobs.Ledger
+	jobs.TxReader
 }
 
 // runtimeOpts say what a command needs.
@@ -121,8 +136,12 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 		return nil, err
 	}
 	var closeRemotes []func() error
-	if r.banks, closeRemotes, err = bankInboxes(cfg, r.inbox, r.log); err != nil {
+	if r.remotes, closeRemotes, err = bankInboxes(cfg, r.inbox, r.log); err != nil {
 		return nil, usageError("config: %v", err)
+	}
+	r.banks = r.inbox
+	if r.remotes != nil {
+		r.banks = r.remotes
 	}
 	r.closers = append(r.closers, closeRemotes...)
 	if opts.readOnly {
@@ -146,7 +165,7 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 		l.open = func(ctx context.Context) (*fabric.Client, error) {
 			return openFabricWith(ctx, cfg, r.log, l.foreign)
 		}
-		r.ledger = l
+		r.ledger, r.lazy = l, l
 		r.closers = append(r.closers, l.Close)
 	} else if opts.ledger {
 		l, closeLedger, err := openLedger(ctx, cfg, r.log)
@@ -234,11 +253,11 @@ func readOnlyDSN(dsn string) string {
 // remoteKeyBytesMax bounds a remote bank's private key file.
 const remoteKeyBytesMax = 64 << 10
 
-// bankInboxes is the built-in server's storage alone, or with a pull from
-// each remote bank's own server.
-func bankInboxes(cfg Config, local *sftp.Storage, log *slog.Logger) (jobs.BankInbox, []func() error, error) {
+// bankInboxes is the built-in server's storage with a pull from each
+// remote bank's own server; nil when there is none (the storage alone).
+func bankInboxes(cfg Config, local *sftp.Storage, log *slog.Logger) (*jobs.Inboxes, []func() error, error) {
 	if len(cfg.RemoteBanks) == 0 {
-		return local, nil, nil
+		return nil, nil, nil
 	}
 	var closers []func() error
 	m := &jobs.Inboxes{Local: local, Remote: map[settlement.BIC]jobs.BankInbox{}, Log: log}
