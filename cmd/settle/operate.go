@@ -35,6 +35,13 @@ func parseDateFlag(s string) (settlement.Date, error) {
 
 func newCycleCmd() *cobra.Command {
 	c := &cobra.Command{Use: "cycle", Short: "Run and watch the nightly settlement cycle"}
+	c.AddCommand(newCycleRunCmd(), newCycleStatusCmd(), newCycleDaysCmd(), newCyclePositionsCmd(), newCycleLedgerCmd(), newCycleDeferCmd(), newCycleResolveCmd())
+	return c
+}
+
+// newCycleRunCmd is `settle cycle run`: a cycle carried now as far as it
+// goes.
+func newCycleRunCmd() *cobra.Command {
 	var file, date string
 	run := &cobra.Command{
 		Use:   "run --date YYYY-MM-DD",
@@ -72,7 +79,12 @@ func newCycleCmd() *cobra.Command {
 	configFlag(run, &file)
 	run.Flags().StringVar(&date, "date", "", "business date")
 	run.MarkFlagRequired("date")
+	return run
+}
 
+// newCycleStatusCmd is `settle cycle status`: the latest cycles, or one
+// cycle's stages.
+func newCycleStatusCmd() *cobra.Command {
 	var sfile, sdate string
 	var asJSON bool
 	status := &cobra.Command{
@@ -133,8 +145,7 @@ func newCycleCmd() *cobra.Command {
 	configFlag(status, &sfile)
 	status.Flags().StringVar(&sdate, "date", "", "business date (default: the latest cycles)")
 	status.Flags().BoolVar(&asJSON, "json", false, "JSON for tools")
-	c.AddCommand(run, status, newCycleDaysCmd(), newCyclePositionsCmd(), newCycleLedgerCmd(), newCycleDeferCmd(), newCycleResolveCmd())
-	return c
+	return status
 }
 
 func newCycleDaysCmd() *cobra.Command {
