@@ -222,6 +222,11 @@ func readPassword(in io.Reader, prompt io.Writer) (string, error) {
 // newBreakFourEyesCmds are the CLI's side of four eyes on a write-off: the
 // same store functions as the console's, so neither can bypass the rule.
 func newBreakFourEyesCmds() []*cobra.Command {
+	return []*cobra.Command{newWriteOffCmd(), newFourEyesApproveCmd(), newFourEyesRequestsCmd()}
+}
+
+// newWriteOffCmd is `settle breaks write-off`: a write-off requested.
+func newWriteOffCmd() *cobra.Command {
 	var wfile, wnote, wby string
 	writeOff := &cobra.Command{
 		Use:   "write-off KEY --note TEXT [--by WHO]",
@@ -244,7 +249,11 @@ func newBreakFourEyesCmds() []*cobra.Command {
 	configFlag(writeOff, &wfile)
 	writeOff.Flags().StringVar(&wnote, "note", "", "why (required)")
 	writeOff.Flags().StringVar(&wby, "by", "", "who asks (default: the OS user)")
+	return writeOff
+}
 
+// newFourEyesApproveCmd is `approve`: another operator's request decided.
+func newFourEyesApproveCmd() *cobra.Command {
 	var afile, aby string
 	var reject bool
 	approve := &cobra.Command{
@@ -276,7 +285,12 @@ func newBreakFourEyesCmds() []*cobra.Command {
 	configFlag(approve, &afile)
 	approve.Flags().BoolVar(&reject, "reject", false, "reject instead of approving")
 	approve.Flags().StringVar(&aby, "by", "", "who decides (default: the OS user)")
+	return approve
+}
 
+// newFourEyesRequestsCmd is `requests`: the requests waiting for a second
+// operator.
+func newFourEyesRequestsCmd() *cobra.Command {
 	var rfile string
 	var all bool
 	requests := &cobra.Command{
@@ -309,7 +323,7 @@ func newBreakFourEyesCmds() []*cobra.Command {
 	}
 	configFlag(requests, &rfile)
 	requests.Flags().BoolVar(&all, "all", false, "decided requests too")
-	return []*cobra.Command{writeOff, approve, requests}
+	return requests
 }
 
 // newApproveCmds are the four-eyes decisions at the top level, for every

@@ -153,13 +153,24 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 	if r.archive, err = archive.Open(cfg.path("archive"), formats.DefaultLimits.FileBytesMax); err != nil {
 		return nil, err
 	}
+	if err := r.openLedger(ctx, opts); err != nil {
+		return nil, err
+	}
+	ok = true
+	return r, nil
+}
+
+// openLedger connects the ledger a command needs (runtimeOpts): the
+// lazily connected client for the service, or the client at once.
+func (r *runtime) openLedger(ctx context.Context, opts runtimeOpts) error {
+	cfg := r.cfg
 	if opts.lazyLedger {
 		n, err := fabric.LoadNetwork(cfg.Ledger.Network)
 		if err != nil {
-			return nil, usageError("ledger.network: %v", err)
+			return usageError("ledger.network: %v", err)
 		}
 		if cfg.Ledger.Org < 1 || cfg.Ledger.Org > len(n.Banks) {
-			return nil, usageError("ledger.org %d: the network has banks 1..%d", cfg.Ledger.Org, len(n.Banks))
+			return usageError("ledger.org %d: the network has banks 1..%d", cfg.Ledger.Org, len(n.Banks))
 		}
 		l := &lazyLedger{}
 		l.open = func(ctx context.Context) (*fabric.Client, error) {
@@ -170,13 +181,12 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 	} else if opts.ledger {
 		l, closeLedger, err := openLedger(ctx, cfg, r.log)
 		if err != nil {
-			return nil, fmt.Errorf("ledger: %w", err)
+			return fmt.Errorf("ledger: %w", err)
 		}
 		r.ledger = l
 		r.closers = append(r.closers, closeLedger)
 	}
-	ok = true
-	return r, nil
+	return nil
 }
 
 // runWith opens the runtime a command needs, runs fn with it and closes it.
