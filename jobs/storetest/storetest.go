@@ -1,6 +1,9 @@
 // Package storetest is the contract of jobs.CycleStore: one suite that runs
 // on every implementation (memstore, and Postgres in adapters/postgres), so
-// the in-memory store the jobs' tests may use behaves as the real one.
+// the in-memory store the jobs' tests may use behaves as the real one. It
+// holds the contract of jobs.FileLister too (RunFileLister), which runs on
+// Postgres, the one store that records files (memstore keeps only the
+// stage machine).
 package storetest
 
 import (
