@@ -93,7 +93,7 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 	if r.ledger != nil {
 		cfg.Tracer = &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Txs: r.ledger, Files: r.jobs}
 		cfg.Ledger = r.ledger
-		cfg.Chain = chainOf(r.ledger)
+		cfg.Chain = r.chain()
 	} else {
 		r.log.Warn("console without the ledger: the trace page is off", "ledger.network", r.cfg.Ledger.Network)
 	}
@@ -382,17 +382,14 @@ func fourEyesError(err error) error {
 	return err
 }
 
-// chainOf is the console's view of the channel over the runtime's ledger
-// client (nil when it is not a Fabric client).
-func chainOf(l jobs.Ledger) console.Chain {
-	if t, ok := l.(timedLedger); ok {
-		l = t.ledgerClient
-	}
-	switch l := l.(type) {
-	case *fabric.Client:
-		return l
-	case *lazyLedger:
-		return lazyChain{l}
+// chain is the console's view of the channel over the runtime's ledger
+// client (nil without a ledger).
+func (r *runtime) chain() console.Chain {
+	switch {
+	case r.lazy != nil:
+		return lazyChain{r.lazy}
+	case r.fabric != nil:
+		return r.fabric
 	}
 	return nil
 }

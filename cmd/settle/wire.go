@@ -40,10 +40,12 @@ type runtime struct {
 	archive *archive.Archive
 	cal     *jobs.Calendar
 	ledger  ledgerClient
-	// lazy is the ledger of settle serve, connected on first use
-	// (runtimeOpts.lazyLedger), whose own methods the service uses
-	// (Listen, Ordering, OnForeign); nil for the other commands.
-	lazy *lazyLedger
+	// lazy is the ledger connected on first use (runtimeOpts.lazyLedger),
+	// whose own methods settle serve uses (Listen, Ordering, OnForeign);
+	// fabric is the client connected at once (runtimeOpts.ledger). One of
+	// them is ledger, or neither (a command without the ledger).
+	lazy   *lazyLedger
+	fabric *fabric.Client
 	// remotes routes between the built-in server and the banks' own
 	// servers; nil when no bank has one (remote_banks is empty).
 	remotes *jobs.Inboxes
@@ -179,12 +181,12 @@ func (r *runtime) openLedger(ctx context.Context, opts runtimeOpts) error {
 		r.ledger, r.lazy = l, l
 		r.closers = append(r.closers, l.Close)
 	} else if opts.ledger {
-		l, closeLedger, err := openLedger(ctx, cfg, r.log)
+		l, err := openFabric(ctx, cfg, r.log)
 		if err != nil {
 			return fmt.Errorf("ledger: %w", err)
 		}
-		r.ledger = l
-		r.closers = append(r.closers, closeLedger)
+		r.ledger, r.fabric = l, l
+		r.closers = append(r.closers, l.Close)
 	}
 	return nil
 }
@@ -242,7 +244,7 @@ func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {
 	p := &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.banks, Reports: reports.Dir{Root: r.cfg.path("reports")}, ChunkSize: r.cfg.Ledger.ChunkSize,
 		Workers: r.cfg.Ledger.Workers, Now: clock, Log: r.log, Progress: progress,
 		UnfundedAfter: r.cfg.Agent.UnfundedAfter, After: r.afterSettlement(),
-		Governed: governedOf(r.cfg, r.ledger), Files: r.archive}
+		Governed: r.governed(), Files: r.archive}
 	if r.cfg.Agent.BIC != "" { // the third side of reconciliation, where there is an agent
 		p.Agent = r.jobs
 	}
