@@ -179,11 +179,7 @@ func (g governedFile) txOf(line int) (LedgerTx, bool) {
 // IndexFile transactions Postgres recorded for it (indexChunk) and the
 // lines of its entries, read in one pass over the cycle's entries.
 func (p *Pipeline) governedTxs(ctx context.Context, date settlement.Date, txs map[string]LedgerTx) (map[string]governedFile, error) {
-	lister, ok := p.Store.(FileLister)
-	if !ok {
-		return nil, fmt.Errorf("a governed cycle's statements need a store that lists its files")
-	}
-	files, err := lister.LedgerFiles(ctx, date)
+	files, err := p.Store.LedgerFiles(ctx, date)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +249,7 @@ func (p *Pipeline) putWritten(ctx context.Context, bank settlement.BIC, name str
 	if err != nil {
 		return err
 	}
-	return putFile(ctx, p.Outbox, bank, name, f.Name())
+	return p.Outbox.PutFile(ctx, bank, name, f.Name())
 }
 
 func (p *Pipeline) confirmations(ctx context.Context, date settlement.Date, txs map[string]LedgerTx, created time.Time) error {

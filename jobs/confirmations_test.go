@@ -24,7 +24,7 @@ import (
 // any write under a name the bank's outbox already holds.
 type noReplace struct {
 	t    *testing.T
-	next jobs.Outbox
+	next jobs.PipelineOutbox
 	dir  func(settlement.BIC) string
 }
 
@@ -47,7 +47,7 @@ func (o noReplace) PutFile(ctx context.Context, bank settlement.BIC, name, path 
 	if err := o.check(bank, name); err != nil {
 		return err
 	}
-	return o.next.(jobs.FileOutbox).PutFile(ctx, bank, name, path)
+	return o.next.PutFile(ctx, bank, name, path)
 }
 
 // TestConfirmationsNeverReplaced follows files through three cycles:

@@ -130,6 +130,11 @@ func (c *crashStore) StepFailed(ctx context.Context, d settlement.Date, to settl
 	return c.hit(func() error { return c.Store.StepFailed(ctx, d, to, cause, held) })
 }
 
+func (c *crashStore) LedgerFiles(ctx context.Context, d settlement.Date) (fs []jobs.LedgerFile, err error) {
+	err = c.hit(func() (err error) { fs, err = c.Store.LedgerFiles(ctx, d); return })
+	return fs, err
+}
+
 func (c *crashStore) LastFailure(ctx context.Context, d settlement.Date) (f jobs.Failure, ok bool, err error) {
 	err = c.hit(func() (err error) { f, ok, err = c.Store.LastFailure(ctx, d); return })
 	return f, ok, err

@@ -23,6 +23,13 @@ type Outbox interface {
 	Put(ctx context.Context, bank settlement.BIC, name string, body []byte) error
 }
 
+// PipelineOutbox is the pipeline's outbox: reports as bytes, statements and
+// confirmations from disk (too large for memory).
+type PipelineOutbox interface {
+	Outbox
+	FileOutbox
+}
+
 // OperatorReports keeps the operators' per-cycle reports.
 type OperatorReports interface {
 	Write(ctx context.Context, cycle, name string, body []byte) error
@@ -36,7 +43,7 @@ type OperatorReports interface {
 type Pipeline struct {
 	Store   PipelineStore
 	Ledger  Ledger
-	Outbox  Outbox
+	Outbox  PipelineOutbox
 	Reports OperatorReports // optional
 	// Agent, if set, is the settlement agent's side: reconciliation
 	// compares the cycle's instructions with its bookings, and a cycle it

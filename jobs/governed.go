@@ -38,56 +38,15 @@ const (
 // parses and verifies each file itself; a file it refuses stops the cycle
 // (an operator decides: DropFile on the ledger, and the same on this side).
 func (p *Pipeline) recordGoverned(ctx context.Context, date settlement.Date) error {
-	lister, ok := p.Store.(FileLister)
-	if !ok || p.Files == nil {
+	if p.Files == nil {
 		return fmt.Errorf("the governed ledger path needs a store that lists a cycle's files and the archive (Pipeline.Files)")
 	}
-	positions, err := p.Store.Positions(ctx, date)
+	if err := p.governedPositions(ctx, date); err != nil {
+		return err
+	}
+	files, err := p.governedFiles(ctx, date)
 	if err != nil {
 		return err
-	}
-	if err := settlement.AssertBalanced(positions); err != nil {
-		return err
-	}
-	caps, err := p.Store.Caps(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkCaps(positions, caps); err != nil {
-		return err
-	}
-	// The ledger checks the caps it holds when it settles: a cap raised here
-	// (the bank funded) goes to it first, as on the legacy path; on the
-	// governed path only the operator may set one, and the service signs as
-	// the operator.
-	if err := p.syncCaps(ctx, positions, caps); err != nil {
-		return err
-	}
-	files, err := lister.LedgerFiles(ctx, date)
-	if err != nil {
-		return err
-	}
-	var entries int64
-	var tooBig []string
-	for _, f := range files {
-		entries += f.Entries
-		if f.Entries > GovernedEntriesMax || f.Size > governedFileBytesMax {
-			tooBig = append(tooBig, fmt.Sprintf("%s/%s (%d entries, %d bytes)", f.Sender, f.FileID, f.Entries, f.Size))
-		}
-	}
-	if len(tooBig) > 0 {
-		// Nothing is declared: the cycle can still settle once these are
-		// deferred, or be settled without them by the operator's decision.
-		return fmt.Errorf("cycle %s: %d file(s) are larger than the governed ledger takes (%d entries, %d bytes a file), and only their bank can split a signed file: %s",
-			date, len(tooBig), GovernedEntriesMax, governedFileBytesMax, strings.Join(tooBig, ", "))
-	}
-	c, _, err := p.Store.Cycle(ctx, date)
-	if err != nil {
-		return err
-	}
-	if entries != c.Entries {
-		// The files declared must be exactly the cycle's payments.
-		return fmt.Errorf("cycle %s: its files hold %d entries, the cycle %d", date, entries, c.Entries)
 	}
 	done, err := p.Store.LedgerTxs(ctx, date)
 	if err != nil {
@@ -104,6 +63,74 @@ func (p *Pipeline) recordGoverned(ctx context.Context, date settlement.Date) err
 		}
 		p.log().Info("cycle declared on the ledger", "cycle", cycle, "files", len(files), "tx", tx.ID, "existing", tx.Existing)
 	}
+	sent, err := p.putPending(ctx, date, cycle, files, done)
+	if err != nil {
+		return err
+	}
+	p.log().Info("files verified on the ledger", "cycle", cycle, "files", len(files), "sent", sent)
+	return p.advance(ctx, date, settlement.StageNetted, settlement.StageRecorded, nil)
+}
+
+// governedPositions checks the cycle's stored positions before anything is
+// declared: they balance and keep within the caps, and a cap raised here
+// (the bank funded) goes to the ledger first, which checks the caps it
+// holds when it settles. On the governed path only the operator may set
+// one, and the service signs as the operator.
+func (p *Pipeline) governedPositions(ctx context.Context, date settlement.Date) error {
+	positions, err := p.Store.Positions(ctx, date)
+	if err != nil {
+		return err
+	}
+	if err := settlement.AssertBalanced(positions); err != nil {
+		return err
+	}
+	caps, err := p.Store.Caps(ctx)
+	if err != nil {
+		return err
+	}
+	if err := checkCaps(positions, caps); err != nil {
+		return err
+	}
+	return p.syncCaps(ctx, positions, caps)
+}
+
+// governedFiles are the cycle's files as the ledger will be told of them:
+// each within what the governed ledger takes, and all of them together
+// exactly the cycle's payments.
+func (p *Pipeline) governedFiles(ctx context.Context, date settlement.Date) ([]LedgerFile, error) {
+	files, err := p.Store.LedgerFiles(ctx, date)
+	if err != nil {
+		return nil, err
+	}
+	var entries int64
+	var tooBig []string
+	for _, f := range files {
+		entries += f.Entries
+		if f.Entries > GovernedEntriesMax || f.Size > governedFileBytesMax {
+			tooBig = append(tooBig, fmt.Sprintf("%s/%s (%d entries, %d bytes)", f.Sender, f.FileID, f.Entries, f.Size))
+		}
+	}
+	if len(tooBig) > 0 {
+		// Nothing is declared: the cycle can still settle once these are
+		// deferred, or be settled without them by the operator's decision.
+		return nil, fmt.Errorf("cycle %s: %d file(s) are larger than the governed ledger takes (%d entries, %d bytes a file), and only their bank can split a signed file: %s",
+			date, len(tooBig), GovernedEntriesMax, governedFileBytesMax, strings.Join(tooBig, ", "))
+	}
+	c, _, err := p.Store.Cycle(ctx, date)
+	if err != nil {
+		return nil, err
+	}
+	if entries != c.Entries {
+		// The files declared must be exactly the cycle's payments.
+		return nil, fmt.Errorf("cycle %s: its files hold %d entries, the cycle %d", date, entries, c.Entries)
+	}
+	return files, nil
+}
+
+// putPending relays the files not verified yet (done has no chunk for
+// them: a rerun goes on where the last one stopped), Workers at a time,
+// and returns how many it sent.
+func (p *Pipeline) putPending(ctx context.Context, date settlement.Date, cycle string, files []LedgerFile, done map[string]LedgerTx) (int, error) {
 	pending := func(yield func(LedgerFile, error) bool) {
 		for _, f := range files {
 			if _, ok := done[fileChunk(f)]; ok {
@@ -115,7 +142,7 @@ func (p *Pipeline) recordGoverned(ctx context.Context, date settlement.Date) err
 		}
 	}
 	sent := 0 // under inParallel's lock
-	err = inParallel(ctx, p.Workers, pending, func(ctx context.Context, f LedgerFile) error {
+	err := inParallel(ctx, p.Workers, pending, func(ctx context.Context, f LedgerFile) error {
 		if err := p.putGoverned(ctx, date, cycle, f); err != nil {
 			return fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
 		}
@@ -126,11 +153,7 @@ func (p *Pipeline) recordGoverned(ctx context.Context, date settlement.Date) err
 			p.Progress("record", sent, len(files))
 		}
 	})
-	if err != nil {
-		return err
-	}
-	p.log().Info("files verified on the ledger", "cycle", cycle, "files", len(files), "sent", sent)
-	return p.advance(ctx, date, settlement.StageNetted, settlement.StageRecorded, nil)
+	return sent, err
 }
 
 // putGoverned relays one file's archived bytes and signature.

@@ -13,10 +13,14 @@ import (
 	"settle/settlement"
 )
 
-// BankInbox is an Inbox that is also the Outbox of the banks it serves.
+// BankInbox is an Inbox that is also the Outbox of the banks it serves:
+// it takes files from disk too (statements) and removes what the scheme
+// wrote (a retired key's PEM).
 type BankInbox interface {
 	Inbox
 	Outbox
+	FileOutbox
+	OutboxRemover
 }
 
 // Inboxes reads several inboxes as one: the built-in server's storage,
@@ -36,10 +40,7 @@ type Inboxes struct {
 	OnRemoteError func(bank settlement.BIC, err error)
 }
 
-var (
-	_ Inbox  = (*Inboxes)(nil)
-	_ Outbox = (*Inboxes)(nil)
-)
+var _ BankInbox = (*Inboxes)(nil)
 
 const viaRemote = "remote:"
 

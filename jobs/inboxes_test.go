@@ -51,6 +51,14 @@ func (f *fakeInbox) Put(_ context.Context, bank settlement.BIC, name string, _ [
 	f.puts = append(f.puts, string(bank)+"/"+name)
 	return nil
 }
+func (f *fakeInbox) PutFile(_ context.Context, bank settlement.BIC, name, _ string) error {
+	f.puts = append(f.puts, string(bank)+"/"+name)
+	return nil
+}
+func (f *fakeInbox) Remove(_ context.Context, bank settlement.BIC, name string) error {
+	f.puts = append(f.puts, "removed "+string(bank)+"/"+name)
+	return nil
+}
 
 func TestInboxesRouteByOrigin(t *testing.T) {
 	ctx := context.Background()

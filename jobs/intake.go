@@ -21,18 +21,19 @@ import (
 )
 
 // Archive keeps every taken file, unchanged and content-addressed, before
-// anything else happens to it.
+// anything else happens to it, and the bytes of rejected files within a
+// quota per bank (RejectedRetention).
 type Archive interface {
 	// Keep stores the bytes of r and returns their hex SHA-256.
 	Keep(ctx context.Context, bank, name string, receivedAt time.Time, r io.Reader) (sum string, err error)
 	// Open returns the bytes stored under sum.
 	Open(sum string) (io.ReadCloser, error)
+	RejectedRetention
 }
 
-// RejectedRetention is implemented by an Archive that keeps the bytes of
-// rejected files within a quota per bank: told of each rejected file, it
-// removes the bank's oldest rejected bytes while the bank is over it, and
-// says which.
+// RejectedRetention is the Archive's quota on rejected bytes: told of each
+// rejected file, it removes the bank's oldest rejected bytes while the bank
+// is over its quota, and says which.
 type RejectedRetention interface {
 	Rejected(ctx context.Context, bank settlement.BIC, sum string, size int64, at time.Time) (removed []string, err error)
 }
@@ -327,48 +328,9 @@ func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
 	}
 
 	// 3. check
-	ring, err := in.keys(ctx, f.Bank, received)
+	c, err := in.check(ctx, f, sum, sigBytes, received)
 	if err != nil {
 		return TakeResult{}, err
-	}
-	members, err := in.Store.Members(ctx)
-	if err != nil {
-		return TakeResult{}, err
-	}
-	opts := intake.Options{Keys: ring, Member: func(b settlement.BIC) bool { return members[b] }, Uploader: f.Bank, Limits: in.Limits}
-	rc, err := in.Archive.Open(sum)
-	if err != nil {
-		return TakeResult{}, err
-	}
-	verdict, err := intake.Check(f.Name, rc, intake.Sig{Present: true, Bytes: sigBytes}, opts)
-	rc.Close()
-	if err != nil {
-		return TakeResult{}, err
-	}
-	rec := FileRecord{Sender: f.Bank, FileID: verdict.FileID, Name: f.Name, SHA256: sum, Size: verdict.Size,
-		SignatureKey: verdict.KeyLabel, BusinessDate: verdict.BusinessDate, Entries: verdict.Entries, ReceivedAt: received}
-	// The control sum is the check's own decimal: one that does not parse
-	// is a bug, and recording it as zero would hide it (issue 12).
-	cs, err := decimal.NewFromString(verdict.ControlSum)
-	if err != nil {
-		return TakeResult{}, fmt.Errorf("%s/%s: control sum %q of the check does not parse: %w", f.Bank, f.Name, verdict.ControlSum, err)
-	}
-	rec.ControlSum = cs
-	ackName := intake.AckName(f.Name)
-	if taken, err := in.Files.AckNameTaken(ctx, f.Bank, ackName); err != nil {
-		return TakeResult{}, err
-	} else if taken {
-		ackName = intake.AckNameOf(f.Name, sum)
-	}
-	problems := verdict.Problems
-	late := false
-	if len(problems) == 0 {
-		var cycle settlement.Date
-		cycle, late, problems, err = in.cycleFor(ctx, verdict.BusinessDate, received)
-		if err != nil {
-			return TakeResult{}, err
-		}
-		rec.Cycle = cycle
 	}
 
 	// 4. journal
@@ -379,34 +341,9 @@ func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
 	failpoint.Here("intake.journal")
 
 	// 5. record
-	var res IngestResult
-	if len(problems) == 0 {
-		if res, late, err = in.ingest(ctx, rec, ackName, verdict, late); err != nil {
-			return TakeResult{}, err
-		}
-	} else {
-		// Before the record, so that a failure here is retried with the
-		// whole take (Rejected is idempotent).
-		if rr, ok := in.Archive.(RejectedRetention); ok {
-			removed, err := rr.Rejected(ctx, f.Bank, sum, verdict.Size, received)
-			if err != nil {
-				return TakeResult{}, err
-			}
-			for _, r := range removed {
-				in.log().Warn("rejected bytes removed from the archive: bank over its quota of rejected bytes", "bank", f.Bank, "sha256", r)
-			}
-		}
-		rec.Ack = &AckRecord{Name: ackName, Body: in.ackBody(f.Bank, ackName, verdict, received, "", false)}
-		if res, err = in.Store.RecordRejected(ctx, rec, problems); err != nil {
-			return TakeResult{}, err
-		}
-	}
-	recorded, ok, err := in.Files.Acknowledgement(ctx, f.Bank, f.Name, sum)
+	res, recorded, err := in.record(ctx, f, sum, received, &c)
 	if err != nil {
 		return TakeResult{}, err
-	}
-	if !ok {
-		return TakeResult{}, fmt.Errorf("the store recorded %s of %s (%s) without its acknowledgement", f.Name, f.Bank, res.Status)
 	}
 	failpoint.Here("intake.record")
 
@@ -418,10 +355,105 @@ func (in *Intake) Take(ctx context.Context, f InboxFile) (TakeResult, error) {
 	if res.Status == IngestDuplicate {
 		out.Status = IngestDuplicate
 	}
-	out.Late = late && res.Status == IngestAccepted
+	out.Late = c.late && res.Status == IngestAccepted
 	in.log().Info("file taken", "bank", f.Bank, "file", f.Name, "sha256", sum, "status", out.Status,
-		"entries", verdict.Entries, "problems", len(out.Ack.Errors), "cycle", out.Ack.Cycle, "ack", recorded.Name)
+		"entries", c.verdict.Entries, "problems", len(out.Ack.Errors), "cycle", out.Ack.Cycle, "ack", recorded.Name)
 	return out, nil
+}
+
+// checked is step 3's outcome for one file: the check's verdict, the
+// record to make of the file, the name of its acknowledgement, and, for a
+// file the check passed, the problems its cycle has (a cut-off passed)
+// and whether it is late.
+type checked struct {
+	verdict  *intake.Result
+	rec      FileRecord
+	ackName  string
+	problems []settlement.Problem
+	late     bool
+}
+
+// check is step 3: the archived bytes checked against the bank's keys at
+// received and the members, the acknowledgement named (a reused file name
+// gets its hash in it), and the cycle the file goes to chosen. Nothing of
+// the file is written; the cycle may be opened.
+func (in *Intake) check(ctx context.Context, f InboxFile, sum string, sigBytes []byte, received time.Time) (checked, error) {
+	ring, err := in.keys(ctx, f.Bank, received)
+	if err != nil {
+		return checked{}, err
+	}
+	members, err := in.Store.Members(ctx)
+	if err != nil {
+		return checked{}, err
+	}
+	opts := intake.Options{Keys: ring, Member: func(b settlement.BIC) bool { return members[b] }, Uploader: f.Bank, Limits: in.Limits}
+	rc, err := in.Archive.Open(sum)
+	if err != nil {
+		return checked{}, err
+	}
+	verdict, err := intake.Check(f.Name, rc, intake.Sig{Present: true, Bytes: sigBytes}, opts)
+	rc.Close()
+	if err != nil {
+		return checked{}, err
+	}
+	c := checked{verdict: verdict, problems: verdict.Problems}
+	c.rec = FileRecord{Sender: f.Bank, FileID: verdict.FileID, Name: f.Name, SHA256: sum, Size: verdict.Size,
+		SignatureKey: verdict.KeyLabel, BusinessDate: verdict.BusinessDate, Entries: verdict.Entries, ReceivedAt: received}
+	// The control sum is the check's own decimal: one that does not parse
+	// is a bug, and recording it as zero would hide it (issue 12).
+	cs, err := decimal.NewFromString(verdict.ControlSum)
+	if err != nil {
+		return checked{}, fmt.Errorf("%s/%s: control sum %q of the check does not parse: %w", f.Bank, f.Name, verdict.ControlSum, err)
+	}
+	c.rec.ControlSum = cs
+	c.ackName = intake.AckName(f.Name)
+	if taken, err := in.Files.AckNameTaken(ctx, f.Bank, c.ackName); err != nil {
+		return checked{}, err
+	} else if taken {
+		c.ackName = intake.AckNameOf(f.Name, sum)
+	}
+	if len(c.problems) == 0 {
+		if c.rec.Cycle, c.late, c.problems, err = in.cycleFor(ctx, verdict.BusinessDate, received); err != nil {
+			return checked{}, err
+		}
+	}
+	return c, nil
+}
+
+// record is step 5: the verdict recorded with the file (accepted, with its
+// entries; or rejected, after the archive's quota of rejected bytes is
+// applied), then read back as the store keeps it. An ingest may find the
+// file late after all (c.late).
+func (in *Intake) record(ctx context.Context, f InboxFile, sum string, received time.Time, c *checked) (IngestResult, RecordedAck, error) {
+	var res IngestResult
+	var err error
+	if len(c.problems) == 0 {
+		if res, c.late, err = in.ingest(ctx, c.rec, c.ackName, c.verdict, c.late); err != nil {
+			return IngestResult{}, RecordedAck{}, err
+		}
+	} else {
+		// Before the record, so that a failure here is retried with the
+		// whole take (Rejected is idempotent).
+		removed, err := in.Archive.Rejected(ctx, f.Bank, sum, c.verdict.Size, received)
+		if err != nil {
+			return IngestResult{}, RecordedAck{}, err
+		}
+		for _, r := range removed {
+			in.log().Warn("rejected bytes removed from the archive: bank over its quota of rejected bytes", "bank", f.Bank, "sha256", r)
+		}
+		c.rec.Ack = &AckRecord{Name: c.ackName, Body: in.ackBody(f.Bank, c.ackName, c.verdict, received, "", false)}
+		if res, err = in.Store.RecordRejected(ctx, c.rec, c.problems); err != nil {
+			return IngestResult{}, RecordedAck{}, err
+		}
+	}
+	recorded, ok, err := in.Files.Acknowledgement(ctx, f.Bank, f.Name, sum)
+	if err != nil {
+		return IngestResult{}, RecordedAck{}, err
+	}
+	if !ok {
+		return IngestResult{}, RecordedAck{}, fmt.Errorf("the store recorded %s of %s (%s) without its acknowledgement", f.Name, f.Bank, res.Status)
+	}
+	return res, recorded, nil
 }
 
 // ackBody renders the acknowledgement of verdict for the outcome the store

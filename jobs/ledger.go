@@ -212,7 +212,7 @@ type LedgerFile struct {
 }
 
 // FileLister lists a cycle's accepted files (after deferrals), in (sender,
-// file id) order. The Postgres store implements it; the governed path needs it.
+// file id) order: part of PipelineStore, for the governed path.
 type FileLister interface {
 	LedgerFiles(ctx context.Context, date settlement.Date) ([]LedgerFile, error)
 }

@@ -2,10 +2,7 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"settle/settlement"
 )
@@ -28,11 +25,15 @@ type OutboxRemover interface {
 	Remove(ctx context.Context, bank settlement.BIC, name string) error
 }
 
+// KeyOutbox is where PublishKeys writes the scheme's public keys and
+// removes the retired ones.
+type KeyOutbox interface {
+	Outbox
+	OutboxRemover
+}
+
 // SigName is the name of a file's detached signature.
 func SigName(name string) string { return name + ".sig" }
-
-// ErrNoFileOutbox: the outbox cannot take a file from disk.
-var ErrNoFileOutbox = errors.New("outbox cannot deliver files from disk")
 
 // SignedInbox is a BankInbox whose every outbox file (acknowledgements,
 // status reports, notices, reports, statements) is followed by its
@@ -46,10 +47,7 @@ type SignedInbox struct {
 	Signer Signer
 }
 
-var (
-	_ BankInbox  = SignedInbox{}
-	_ FileOutbox = SignedInbox{}
-)
+var _ BankInbox = SignedInbox{}
 
 // Ack writes the acknowledgement, then its signature.
 func (s SignedInbox) Ack(ctx context.Context, f InboxFile, name string, body []byte) error {
@@ -82,7 +80,7 @@ func (s SignedInbox) PutFile(ctx context.Context, bank settlement.BIC, name, pat
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", name, err)
 	}
-	if err := putFile(ctx, s.BankInbox, bank, name, path); err != nil {
+	if err := s.BankInbox.PutFile(ctx, bank, name, path); err != nil {
 		return err
 	}
 	return s.BankInbox.Put(ctx, bank, SigName(name), sig)
@@ -91,47 +89,19 @@ func (s SignedInbox) PutFile(ctx context.Context, bank settlement.BIC, name, pat
 // Remove deletes a file and its signature (the signature first: the file
 // stops being complete before it goes).
 func (s SignedInbox) Remove(ctx context.Context, bank settlement.BIC, name string) error {
-	r, ok := s.BankInbox.(OutboxRemover)
-	if !ok {
-		return fmt.Errorf("outbox cannot remove %s", name)
-	}
-	if err := r.Remove(ctx, bank, SigName(name)); err != nil {
+	if err := s.BankInbox.Remove(ctx, bank, SigName(name)); err != nil {
 		return err
 	}
-	return r.Remove(ctx, bank, name)
+	return s.BankInbox.Remove(ctx, bank, name)
 }
-
-// putFile delivers a file from disk through o's PutFile, or, for an
-// outbox that only takes bytes, reads it whole if it is small enough.
-func putFile(ctx context.Context, o Outbox, bank settlement.BIC, name, path string) error {
-	if fo, ok := o.(FileOutbox); ok {
-		return fo.PutFile(ctx, bank, name, path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, putInMemoryMax+1))
-	if err != nil {
-		return err
-	}
-	if len(b) > putInMemoryMax {
-		return fmt.Errorf("%s to %s: %w (more than %d bytes)", name, bank, ErrNoFileOutbox, putInMemoryMax)
-	}
-	return o.Put(ctx, bank, name, b)
-}
-
-// putInMemoryMax bounds a file given to an outbox that takes only bytes.
-const putInMemoryMax = 16 << 20
 
 // PutFile routes a file from disk as Put routes bytes: to the bank's own
 // server if it has one, else to the built-in server's tree.
 func (m *Inboxes) PutFile(ctx context.Context, bank settlement.BIC, name, path string) error {
 	if in, ok := m.Remote[bank]; ok {
-		return putFile(ctx, in, bank, name, path)
+		return in.PutFile(ctx, bank, name, path)
 	}
-	return putFile(ctx, m.Local, bank, name, path)
+	return m.Local.PutFile(ctx, bank, name, path)
 }
 
 // Remove deletes a file from the built-in server's tree (a bank's own
@@ -140,10 +110,7 @@ func (m *Inboxes) Remove(ctx context.Context, bank settlement.BIC, name string) 
 	if _, ok := m.Remote[bank]; ok {
 		return nil
 	}
-	if r, ok := m.Local.(OutboxRemover); ok {
-		return r.Remove(ctx, bank, name)
-	}
-	return nil
+	return m.Local.Remove(ctx, bank, name)
 }
 
 // PublicKey is one of the scheme's public keys as published.
@@ -156,18 +123,16 @@ type PublicKey struct {
 // of each of banks as scheme.<label>.pem (each signed by the active key,
 // so a bank that trusts the old key can trust a new one it is given
 // during a rotation), and removes the PEMs of keys no longer published.
-func PublishKeys(ctx context.Context, o Outbox, banks []settlement.BIC, keys []PublicKey, retired []string) error {
+func PublishKeys(ctx context.Context, o KeyOutbox, banks []settlement.BIC, keys []PublicKey, retired []string) error {
 	for _, b := range banks {
 		for _, k := range keys {
 			if err := o.Put(ctx, b, "scheme."+k.Label+".pem", k.PEM); err != nil {
 				return fmt.Errorf("scheme key %s to %s: %w", k.Label, b, err)
 			}
 		}
-		if r, ok := o.(OutboxRemover); ok {
-			for _, l := range retired {
-				if err := r.Remove(ctx, b, "scheme."+l+".pem"); err != nil {
-					return fmt.Errorf("retired scheme key %s from %s: %w", l, b, err)
-				}
+		for _, l := range retired {
+			if err := o.Remove(ctx, b, "scheme."+l+".pem"); err != nil {
+				return fmt.Errorf("retired scheme key %s from %s: %w", l, b, err)
 			}
 		}
 	}

@@ -86,6 +86,9 @@ type ReconcileStore interface {
 type PipelineStore interface {
 	CycleStore
 	ReconcileStore
+	// FileLister: the governed path declares a cycle's files and its
+	// statements find the transactions that indexed each.
+	FileLister
 	// Members are the active member banks (each gets its report).
 	Members(ctx context.Context) (map[settlement.BIC]bool, error)
 	// Caps are the current net debit caps.

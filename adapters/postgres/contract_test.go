@@ -131,3 +131,17 @@ func TestStageTimesAreTheCallersClock(t *testing.T) {
 		t.Fatalf("after the refused move: %s", c.Stage)
 	}
 }
+
+// TestFileListerContract runs jobs.FileLister's contract (part of
+// jobs.PipelineStore: the governed path's files) on a real Postgres.
+func TestFileListerContract(t *testing.T) {
+	storetest.RunFileLister(t, func(t *testing.T) storetest.FileStore {
+		s, _ := pgtest.NewStore(t)
+		for _, b := range storetest.Members {
+			if err := s.AddBank(context.Background(), postgres.Bank{BIC: b, Name: string(b)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s.Jobs(func(context.Context, *sql.Tx, jobs.Event) error { return nil }, "contract")
+	})
+}

@@ -604,6 +604,17 @@ func (r *Remote) Put(ctx context.Context, bank settlement.BIC, name string, body
 	return nil
 }
 
+// ErrRemoteKeeps: the scheme does not delete files on a bank's own server;
+// what it was given stays until the bank's operator removes it
+// (jobs.Inboxes.Remove leaves a remote bank's outbox alone).
+var ErrRemoteKeeps = errors.New("sftp remote: a bank's own server keeps what it was given; its operator removes it")
+
+// Remove refuses: see ErrRemoteKeeps. It is part of jobs.BankInbox so that
+// no wiring finds the capability missing by surprise.
+func (r *Remote) Remove(_ context.Context, bank settlement.BIC, name string) error {
+	return fmt.Errorf("%s of %s: %w", name, bank, ErrRemoteKeeps)
+}
+
 func (r *Remote) put(ctx context.Context, name string, body []byte) error {
 	if !validName(name) {
 		return fmt.Errorf("%q: %w", name, ErrBadName)

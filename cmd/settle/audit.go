@@ -30,6 +30,12 @@ func newAuditCmd() *cobra.Command {
 		Long: `Audit commands read Postgres in read-only sessions (use the auditor role's URL in
 --config) and check every step against the ledger and the archived files.
 Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`}
+	c.AddCommand(newAuditTraceCmd(), newAuditVerifyCmd(), newAuditTxCmd(), newAuditFileCmd(), newAuditActionsCmd())
+	return c
+}
+
+// newAuditTraceCmd is `settle audit trace`: a payment's lineage.
+func newAuditTraceCmd() *cobra.Command {
 	var file, format string
 	trace := &cobra.Command{
 		Use:   "trace BIC/PAYMENT-ID [--format text|json]",
@@ -60,6 +66,12 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 	configFlag(trace, &file)
 	trace.Flags().StringVar(&format, "format", "text", "text or json")
 
+	return trace
+}
+
+// newAuditVerifyCmd is `settle audit verify`: a cycle re-verified from the
+// archive (or, --ledger-only, from the ledger alone).
+func newAuditVerifyCmd() *cobra.Command {
 	var vfile, vdate, vformat string
 	var ledgerOnly bool
 	verify := &cobra.Command{
@@ -113,6 +125,12 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 	verify.Flags().BoolVar(&ledgerOnly, "ledger-only", false, "re-verify from the ledger alone (a governed cycle): the files' bytes and signatures from the blocks, the keys the banks registered there; needs neither Postgres nor the archive")
 	verify.MarkFlagRequired("date")
 
+	return verify
+}
+
+// newAuditTxCmd is `settle audit tx`: from a ledger transaction back to the
+// banks' files.
+func newAuditTxCmd() *cobra.Command {
 	var tfile, tformat string
 	txCmd := &cobra.Command{
 		Use:   "tx TX-ID [--format text|json]",
@@ -127,11 +145,7 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 				return usageError("--format must be text or json")
 			}
 			return runWith(cmd, tfile, runtimeOpts{ledger: true, readOnly: true}, func(r *runtime) error {
-				txs, ok := r.ledger.(jobs.TxReader)
-				if !ok {
-					return errors.New("this ledger cannot read transactions' content")
-				}
-				a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Txs: txs}
+				a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Txs: r.ledger}
 				t, err := a.TraceTx(cmd.Context(), txID)
 				if err != nil {
 					return err
@@ -148,6 +162,12 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 	}
 	configFlag(txCmd, &tfile)
 	txCmd.Flags().StringVar(&tformat, "format", "text", "text or json")
+	return txCmd
+}
+
+// newAuditFileCmd is `settle audit file`: from a bank's file forward to
+// the ledger.
+func newAuditFileCmd() *cobra.Command {
 	var ffile, fformat string
 	fileCmd := &cobra.Command{
 		Use:   "file BIC/FILE-ID [--format text|json]",
@@ -180,6 +200,12 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 	}
 	configFlag(fileCmd, &ffile)
 	fileCmd.Flags().StringVar(&fformat, "format", "text", "text or json")
+	return fileCmd
+}
+
+// newAuditActionsCmd is `settle audit actions`: the console's action log
+// exported.
+func newAuditActionsCmd() *cobra.Command {
 	var afile, aformat string
 	actions := &cobra.Command{
 		Use:   "actions [--format csv|json]",
@@ -196,8 +222,7 @@ Exit status 0 when everything checks, 1 when something differs, 2 on bad usage.`
 	}
 	configFlag(actions, &afile)
 	actions.Flags().StringVar(&aformat, "format", "csv", "csv or json (one object a line)")
-	c.AddCommand(trace, verify, txCmd, fileCmd, actions)
-	return c
+	return actions
 }
 
 // actionsExportMax bounds one export of the console's action log.

@@ -90,6 +90,12 @@ func newBankListCmd(run storeRun) *cobra.Command {
 
 func newBankKeyCmd(run storeRun) *cobra.Command {
 	key := &cobra.Command{Use: "key add|revoke", Short: "Register or revoke a bank's signature key"}
+	key.AddCommand(newBankKeyAddCmd(run), newBankKeyRevokeCmd(run))
+	return key
+}
+
+// newBankKeyAddCmd is `settle bank key add`: a public key registered.
+func newBankKeyAddCmd(run storeRun) *cobra.Command {
 	var label, pemFile, from, to string
 	keyAdd := &cobra.Command{
 		Use:   "add BIC --label L --pem FILE [--from T] [--to T]",
@@ -147,6 +153,11 @@ func newBankKeyCmd(run storeRun) *cobra.Command {
 	keyAdd.Flags().StringVar(&pemFile, "pem", "", "file holding the PEM PUBLIC KEY")
 	keyAdd.Flags().StringVar(&from, "from", "", "valid from (RFC 3339; default now)")
 	keyAdd.Flags().StringVar(&to, "to", "", "valid until (RFC 3339; default open-ended)")
+	return keyAdd
+}
+
+// newBankKeyRevokeCmd is `settle bank key revoke`.
+func newBankKeyRevokeCmd(run storeRun) *cobra.Command {
 	keyRevoke := &cobra.Command{
 		Use:   "revoke BIC LABEL",
 		Short: "Revoke a key from now on",
@@ -165,9 +176,7 @@ func newBankKeyCmd(run storeRun) *cobra.Command {
 			})
 		},
 	}
-	key.AddCommand(keyAdd, keyRevoke)
-
-	return key
+	return keyRevoke
 }
 
 // capArgs reads BIC CUR AMOUNT, the arguments of bank cap set and raise;

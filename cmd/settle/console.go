@@ -91,13 +91,9 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 			return p.Run(ctx, d)
 		}}
 	if r.ledger != nil {
-		a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Files: r.jobs}
-		if txs, ok := r.ledger.(jobs.TxReader); ok {
-			a.Txs = txs // the trace of a ledger transaction
-		}
-		cfg.Tracer = a
+		cfg.Tracer = &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Txs: r.ledger, Files: r.jobs}
 		cfg.Ledger = r.ledger
-		cfg.Chain = chainOf(r.ledger)
+		cfg.Chain = r.chain()
 	} else {
 		r.log.Warn("console without the ledger: the trace page is off", "ledger.network", r.cfg.Ledger.Network)
 	}
@@ -226,6 +222,11 @@ func readPassword(in io.Reader, prompt io.Writer) (string, error) {
 // newBreakFourEyesCmds are the CLI's side of four eyes on a write-off: the
 // same store functions as the console's, so neither can bypass the rule.
 func newBreakFourEyesCmds() []*cobra.Command {
+	return []*cobra.Command{newWriteOffCmd(), newFourEyesApproveCmd(), newFourEyesRequestsCmd()}
+}
+
+// newWriteOffCmd is `settle breaks write-off`: a write-off requested.
+func newWriteOffCmd() *cobra.Command {
 	var wfile, wnote, wby string
 	writeOff := &cobra.Command{
 		Use:   "write-off KEY --note TEXT [--by WHO]",
@@ -248,7 +249,11 @@ func newBreakFourEyesCmds() []*cobra.Command {
 	configFlag(writeOff, &wfile)
 	writeOff.Flags().StringVar(&wnote, "note", "", "why (required)")
 	writeOff.Flags().StringVar(&wby, "by", "", "who asks (default: the OS user)")
+	return writeOff
+}
 
+// newFourEyesApproveCmd is `approve`: another operator's request decided.
+func newFourEyesApproveCmd() *cobra.Command {
 	var afile, aby string
 	var reject bool
 	approve := &cobra.Command{
@@ -280,7 +285,12 @@ func newBreakFourEyesCmds() []*cobra.Command {
 	configFlag(approve, &afile)
 	approve.Flags().BoolVar(&reject, "reject", false, "reject instead of approving")
 	approve.Flags().StringVar(&aby, "by", "", "who decides (default: the OS user)")
+	return approve
+}
 
+// newFourEyesRequestsCmd is `requests`: the requests waiting for a second
+// operator.
+func newFourEyesRequestsCmd() *cobra.Command {
 	var rfile string
 	var all bool
 	requests := &cobra.Command{
@@ -313,7 +323,7 @@ func newBreakFourEyesCmds() []*cobra.Command {
 	}
 	configFlag(requests, &rfile)
 	requests.Flags().BoolVar(&all, "all", false, "decided requests too")
-	return []*cobra.Command{writeOff, approve, requests}
+	return requests
 }
 
 // newApproveCmds are the four-eyes decisions at the top level, for every
@@ -372,17 +382,14 @@ func fourEyesError(err error) error {
 	return err
 }
 
-// chainOf is the console's view of the channel over the runtime's ledger
-// client (nil when it is not a Fabric client).
-func chainOf(l jobs.Ledger) console.Chain {
-	if t, ok := l.(timedLedger); ok {
-		l = t.Ledger
-	}
-	switch l := l.(type) {
-	case *fabric.Client:
-		return l
-	case *lazyLedger:
-		return lazyChain{l}
+// chain is the console's view of the channel over the runtime's ledger
+// client (nil without a ledger).
+func (r *runtime) chain() console.Chain {
+	switch {
+	case r.lazy != nil:
+		return lazyChain{r.lazy}
+	case r.fabric != nil:
+		return r.fabric
 	}
 	return nil
 }

@@ -13,17 +13,7 @@ import (
 // ledgerConnectTimeout bounds loading the channel configuration from the peers.
 const ledgerConnectTimeout = time.Minute
 
-// openLedger connects the Fabric client described by the network file.
-func openLedger(ctx context.Context, cfg Config, log *slog.Logger) (jobs.Ledger, func() error, error) {
-	c, err := openFabric(ctx, cfg, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c, c.Close, nil
-}
-
-// openFabric is openLedger with the concrete client, for the ledger
-// subcommands that need more than the port (Ping).
+// openFabric connects the Fabric client described by the network file.
 func openFabric(ctx context.Context, cfg Config, log *slog.Logger) (*fabric.Client, error) {
 	return openFabricWith(ctx, cfg, log, nil)
 }
@@ -44,20 +34,17 @@ func openFabricWith(ctx context.Context, cfg Config, log *slog.Logger, onForeign
 	return c, nil
 }
 
-// governedOf is the pipeline's governed ledger path over the runtime's ledger
-// (nil unless ledger.governed is set).
-func governedOf(cfg Config, l jobs.Ledger) jobs.GovernedLedger {
-	if !cfg.Ledger.Governed {
+// governed is the pipeline's governed ledger path over the runtime's
+// ledger client (nil unless ledger.governed is set, or without a ledger).
+// serve times the ledger's calls; the governed ones go to the client.
+func (r *runtime) governed() jobs.GovernedLedger {
+	switch {
+	case !r.cfg.Ledger.Governed:
 		return nil
-	}
-	if t, ok := l.(timedLedger); ok {
-		l = t.Ledger // serve times the calls; the governed ones go to the client beneath
-	}
-	switch l := l.(type) {
-	case *fabric.Client:
-		return fabric.GovernedPath{C: l, PartBytes: cfg.Ledger.PartBytes}
-	case *lazyLedger:
-		return lazyGoverned{l: l, partBytes: cfg.Ledger.PartBytes}
+	case r.lazy != nil:
+		return lazyGoverned{l: r.lazy, partBytes: r.cfg.Ledger.PartBytes}
+	case r.fabric != nil:
+		return fabric.GovernedPath{C: r.fabric, PartBytes: r.cfg.Ledger.PartBytes}
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"settle/jobs"
+	"settle/ledger/fabric"
 	"settle/settlement"
 )
 
@@ -27,7 +28,12 @@ func newLedgerCmd() *cobra.Command {
 		Use:   "ledger ping|register-banks|found|keys",
 		Short: "Talk to the Fabric ledger: health check, bootstrap the bank registry and caps",
 	}
+	c.AddCommand(append([]*cobra.Command{newLedgerPingCmd(), newLedgerRegisterBanksCmd(), newLedgerSettingCmd()}, ledgerGovCmds()...)...)
+	return c
+}
 
+// newLedgerPingCmd is `settle ledger ping`: a no-op transaction committed.
+func newLedgerPingCmd() *cobra.Command {
 	var pfile string
 	ping := &cobra.Command{
 		Use:   "ping [--config F]",
@@ -56,7 +62,12 @@ func newLedgerCmd() *cobra.Command {
 		},
 	}
 	configFlag(ping, &pfile)
+	return ping
+}
 
+// newLedgerRegisterBanksCmd is `settle ledger register-banks`: the ledger's
+// bank registry and caps bootstrapped.
+func newLedgerRegisterBanksCmd() *cobra.Command {
 	var rfile, banks, caps string
 	var fromStore bool
 	reg := &cobra.Command{
@@ -75,88 +86,99 @@ under the same MSP, or a cap already at that amount, is reported as existing.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), ledgerCmdTimeout)
 			defer cancel()
-			var pairs [][2]string
-			var capList []settlement.Cap
-			switch {
-			case fromStore && banks == "" && caps == "":
-				s, err := openStore(ctx, cfg.Database)
-				if err != nil {
-					return err
-				}
-				bs, err := s.Banks(ctx)
-				if err == nil {
-					capList, err = s.Caps(ctx)
-				}
-				s.Close()
-				if err != nil {
-					return err
-				}
-				for _, b := range bs {
-					if b.LedgerMSP != "" {
-						pairs = append(pairs, [2]string{string(b.BIC), b.LedgerMSP})
-					}
-				}
-			case !fromStore && banks != "":
-				for _, p := range strings.Split(banks, ",") {
-					bic, msp, ok := strings.Cut(strings.TrimSpace(p), "=")
-					if !ok || msp == "" {
-						return usageError("--banks: %q is not BIC=MSP", p)
-					}
-					pairs = append(pairs, [2]string{bic, msp})
-				}
-				if caps != "" && cfg.Ledger.Governed {
-					// On the governed path a cap reaches the ledger only from the
-					// store, where raising one needs a second operator (bank cap
-					// raise, then approve): a file of caps would pass that by.
-					return usageError("--caps: on the governed ledger caps come only from the store (bank cap raise, then another operator's approve; then --from-store)")
-				}
-				if caps != "" {
-					if capList, err = readCaps(caps); err != nil {
-						return err
-					}
-				}
-			default:
-				return usageError("give either --from-store or --banks (with optional --caps)")
+			pairs, capList, err := registrations(ctx, cfg, fromStore, banks, caps)
+			if err != nil {
+				return err
 			}
 			l, err := openFabric(ctx, cfg, newLogger(slog.LevelWarn))
 			if err != nil {
 				return err
 			}
 			defer l.Close()
-			w := cmd.OutOrStdout()
-			registered := map[settlement.BIC]bool{}
-			for _, p := range pairs {
-				bic, err := settlement.ParseBIC(p[0])
-				if err != nil {
-					return usageError("%v", err)
-				}
-				tx, err := l.RegisterBank(ctx, bic, p[1])
-				if err != nil {
-					return err
-				}
-				registered[bic] = true
-				printTx(w, fmt.Sprintf("bank %s -> %s", bic, p[1]), tx)
-			}
-			for _, cp := range capList {
-				if fromStore && !registered[cp.Bank] {
-					continue // the bank has no ledger organisation
-				}
-				tx, err := l.SetCap(ctx, cp)
-				if err != nil {
-					return err
-				}
-				printTx(w, fmt.Sprintf("cap %s %s %s", cp.Bank, cp.Currency, settlement.FormatAmount(cp.Amount, cp.Currency)), tx)
-			}
-			return nil
+			return register(ctx, cmd.OutOrStdout(), l, pairs, capList, fromStore)
 		},
 	}
 	configFlag(reg, &rfile)
 	reg.Flags().BoolVar(&fromStore, "from-store", false, "take banks (with a ledger_msp) and caps from the database")
 	reg.Flags().StringVar(&banks, "banks", "", "BIC=MSP pairs, comma-separated")
 	reg.Flags().StringVar(&caps, "caps", "", `file of "BIC CURRENCY AMOUNT" lines`)
+	return reg
+}
 
-	c.AddCommand(append([]*cobra.Command{ping, reg, newLedgerSettingCmd()}, ledgerGovCmds()...)...)
-	return c
+// registrations are the banks (BIC, MSP) and caps register-banks writes:
+// from the store (--from-store), or from --banks and --caps.
+func registrations(ctx context.Context, cfg Config, fromStore bool, banks, caps string) (pairs [][2]string, capList []settlement.Cap, err error) {
+	switch {
+	case fromStore && banks == "" && caps == "":
+		s, err := openStore(ctx, cfg.Database)
+		if err != nil {
+			return nil, nil, err
+		}
+		bs, err := s.Banks(ctx)
+		if err == nil {
+			capList, err = s.Caps(ctx)
+		}
+		s.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, b := range bs {
+			if b.LedgerMSP != "" {
+				pairs = append(pairs, [2]string{string(b.BIC), b.LedgerMSP})
+			}
+		}
+	case !fromStore && banks != "":
+		for _, p := range strings.Split(banks, ",") {
+			bic, msp, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if !ok || msp == "" {
+				return nil, nil, usageError("--banks: %q is not BIC=MSP", p)
+			}
+			pairs = append(pairs, [2]string{bic, msp})
+		}
+		if caps != "" && cfg.Ledger.Governed {
+			// On the governed path a cap reaches the ledger only from the
+			// store, where raising one needs a second operator (bank cap
+			// raise, then approve): a file of caps would pass that by.
+			return nil, nil, usageError("--caps: on the governed ledger caps come only from the store (bank cap raise, then another operator's approve; then --from-store)")
+		}
+		if caps != "" {
+			if capList, err = readCaps(caps); err != nil {
+				return nil, nil, err
+			}
+		}
+	default:
+		return nil, nil, usageError("give either --from-store or --banks (with optional --caps)")
+	}
+	return pairs, capList, nil
+}
+
+// register writes the banks, then the caps, to the ledger, one transaction
+// each; from the store, a bank without a ledger organisation gets no cap.
+func register(ctx context.Context, w io.Writer, l *fabric.Client, pairs [][2]string, capList []settlement.Cap, fromStore bool) error {
+	registered := map[settlement.BIC]bool{}
+	for _, p := range pairs {
+		bic, err := settlement.ParseBIC(p[0])
+		if err != nil {
+			return usageError("%v", err)
+		}
+		tx, err := l.RegisterBank(ctx, bic, p[1])
+		if err != nil {
+			return err
+		}
+		registered[bic] = true
+		printTx(w, fmt.Sprintf("bank %s -> %s", bic, p[1]), tx)
+	}
+	for _, cp := range capList {
+		if fromStore && !registered[cp.Bank] {
+			continue // the bank has no ledger organisation
+		}
+		tx, err := l.SetCap(ctx, cp)
+		if err != nil {
+			return err
+		}
+		printTx(w, fmt.Sprintf("cap %s %s %s", cp.Bank, cp.Currency, settlement.FormatAmount(cp.Amount, cp.Currency)), tx)
+	}
+	return nil
 }
 
 func printTx(w io.Writer, what string, tx jobs.LedgerTx) {

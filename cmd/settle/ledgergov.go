@@ -32,6 +32,12 @@ import (
 // less: a founding takes effect only with every founding bank's approval,
 // and a bank's keys only from its own admin.
 func ledgerGovCmds() []*cobra.Command {
+	return []*cobra.Command{newLedgerFoundCmd(), newLedgerApproveFoundingCmd(), newLedgerRegisterKeysCmd(), newLedgerKeysCmd()}
+}
+
+// newLedgerFoundCmd is `settle ledger found`: the operator proposes the
+// founding.
+func newLedgerFoundCmd() *cobra.Command {
 	var ffile string
 	var idOnly bool
 	found := &cobra.Command{
@@ -50,7 +56,12 @@ func ledgerGovCmds() []*cobra.Command {
 	}
 	configFlag(found, &ffile)
 	found.Flags().BoolVar(&idOnly, "id", false, "print only the founding id (nothing when the ledger is founded already), for scripts")
+	return found
+}
 
+// newLedgerApproveFoundingCmd is `settle ledger approve-founding`: a
+// founding bank's admin approves.
+func newLedgerApproveFoundingCmd() *cobra.Command {
 	var afile, abank string
 	approve := &cobra.Command{
 		Use:   "approve-founding ID --bank BIC [--config F]",
@@ -82,7 +93,12 @@ func ledgerGovCmds() []*cobra.Command {
 	}
 	configFlag(approve, &afile)
 	approve.Flags().StringVar(&abank, "bank", "", "the approving bank's BIC (its ledger MSP is the store's)")
+	return approve
+}
 
+// newLedgerRegisterKeysCmd is `settle ledger register-keys`: a bank's admin
+// registers its file-signing keys.
+func newLedgerRegisterKeysCmd() *cobra.Command {
 	var kfile2, kbank, klabel, kpem string
 	regKeys := &cobra.Command{
 		Use:   "register-keys --bank BIC [--label L --pem FILE] [--config F]",
@@ -102,7 +118,12 @@ func ledgerGovCmds() []*cobra.Command {
 	regKeys.Flags().StringVar(&kbank, "bank", "", "the bank's BIC; the command signs as its ledger MSP's admin")
 	regKeys.Flags().StringVar(&klabel, "label", "", "with --pem: the key's label (a rotation uses a new one)")
 	regKeys.Flags().StringVar(&kpem, "pem", "", "a public key file to register instead of the store's keys")
+	return regKeys
+}
 
+// newLedgerKeysCmd is `settle ledger keys`: the store's key ring compared
+// with the ledger's.
+func newLedgerKeysCmd() *cobra.Command {
 	var kfile string
 	keys := &cobra.Command{
 		Use:   "keys [--config F]",
@@ -131,7 +152,7 @@ func ledgerGovCmds() []*cobra.Command {
 		},
 	}
 	configFlag(keys, &kfile)
-	return []*cobra.Command{found, approve, regKeys, keys}
+	return keys
 }
 
 // openAs connects with one identity of the network.

@@ -35,6 +35,13 @@ func parseDateFlag(s string) (settlement.Date, error) {
 
 func newCycleCmd() *cobra.Command {
 	c := &cobra.Command{Use: "cycle", Short: "Run and watch the nightly settlement cycle"}
+	c.AddCommand(newCycleRunCmd(), newCycleStatusCmd(), newCycleDaysCmd(), newCyclePositionsCmd(), newCycleLedgerCmd(), newCycleDeferCmd(), newCycleResolveCmd())
+	return c
+}
+
+// newCycleRunCmd is `settle cycle run`: a cycle carried now as far as it
+// goes.
+func newCycleRunCmd() *cobra.Command {
 	var file, date string
 	run := &cobra.Command{
 		Use:   "run --date YYYY-MM-DD",
@@ -72,7 +79,12 @@ func newCycleCmd() *cobra.Command {
 	configFlag(run, &file)
 	run.Flags().StringVar(&date, "date", "", "business date")
 	run.MarkFlagRequired("date")
+	return run
+}
 
+// newCycleStatusCmd is `settle cycle status`: the latest cycles, or one
+// cycle's stages.
+func newCycleStatusCmd() *cobra.Command {
 	var sfile, sdate string
 	var asJSON bool
 	status := &cobra.Command{
@@ -133,8 +145,7 @@ func newCycleCmd() *cobra.Command {
 	configFlag(status, &sfile)
 	status.Flags().StringVar(&sdate, "date", "", "business date (default: the latest cycles)")
 	status.Flags().BoolVar(&asJSON, "json", false, "JSON for tools")
-	c.AddCommand(run, status, newCycleDaysCmd(), newCyclePositionsCmd(), newCycleLedgerCmd(), newCycleDeferCmd(), newCycleResolveCmd())
-	return c
+	return status
 }
 
 func newCycleDaysCmd() *cobra.Command {
@@ -366,6 +377,13 @@ func newReconCmd() *cobra.Command {
 
 func newBreaksCmd() *cobra.Command {
 	c := &cobra.Command{Use: "breaks", Short: "See and resolve reconciliation breaks"}
+	c.AddCommand(newBreaksListCmd(), newBreaksShowCmd(), newBreaksResolveCmd(), newBreaksAcknowledgeCmd())
+	c.AddCommand(newBreakFourEyesCmds()...)
+	return c
+}
+
+// newBreaksListCmd is `settle breaks list`.
+func newBreaksListCmd() *cobra.Command {
 	var file, date, state, format string
 	list := &cobra.Command{
 		Use:   "list [--date D] [--state " + strings.Join(reconciliation.States, "|") + "] [--format text|json|csv]",
@@ -392,7 +410,11 @@ func newBreaksCmd() *cobra.Command {
 	list.Flags().StringVar(&date, "date", "", "business date")
 	list.Flags().StringVar(&state, "state", "", "only breaks in this state")
 	list.Flags().StringVar(&format, "format", "text", "text, json or csv")
+	return list
+}
 
+// newBreaksShowCmd is `settle breaks show`: a break's evidence and history.
+func newBreaksShowCmd() *cobra.Command {
 	var sfile string
 	show := &cobra.Command{
 		Use:   "show KEY",
@@ -414,7 +436,11 @@ func newBreaksCmd() *cobra.Command {
 		},
 	}
 	configFlag(show, &sfile)
+	return show
+}
 
+// newBreaksResolveCmd is `settle breaks resolve`: an operator's decision.
+func newBreaksResolveCmd() *cobra.Command {
 	var rfile, note, by, to string
 	resolve := &cobra.Command{
 		Use:   "resolve KEY --note TEXT --by WHO [--state RESOLVED|INVESTIGATING|ACKNOWLEDGED]",
@@ -430,7 +456,11 @@ func newBreaksCmd() *cobra.Command {
 	resolve.Flags().StringVar(&note, "note", "", "what was found and done")
 	resolve.Flags().StringVar(&by, "by", os.Getenv("USER"), "who decides")
 	resolve.Flags().StringVar(&to, "state", "RESOLVED", "RESOLVED, INVESTIGATING or ACKNOWLEDGED (a write-off needs four eyes: settle breaks write-off, then settle breaks approve)")
+	return resolve
+}
 
+// newBreaksAcknowledgeCmd is `settle breaks acknowledge`: OPEN -> ACKNOWLEDGED.
+func newBreaksAcknowledgeCmd() *cobra.Command {
 	var afile, anote, aby string
 	acknowledge := &cobra.Command{
 		Use:   "acknowledge KEY [--note TEXT] [--by WHO]",
@@ -445,9 +475,7 @@ func newBreaksCmd() *cobra.Command {
 	configFlag(acknowledge, &afile)
 	acknowledge.Flags().StringVar(&anote, "note", "", "optional")
 	acknowledge.Flags().StringVar(&aby, "by", os.Getenv("USER"), "who owns it")
-	c.AddCommand(list, show, resolve, acknowledge)
-	c.AddCommand(newBreakFourEyesCmds()...)
-	return c
+	return acknowledge
 }
 
 // setBreakState appends an operator's step to a break's life with the

@@ -50,68 +50,10 @@ type resolveOutput struct {
 func resolveFiles(files []string, checked []*intake.Result, zone *time.Location, caps []settlement.Cap) (*resolveOutput, error) {
 	lim := formats.DefaultLimits
 	lim.Zone = zone
-	type read struct {
-		name    string
-		header  settlement.Header
-		entries []settlement.Entry
-	}
-	all := make([]read, len(files))
-	errs := make([]error, len(files))
-	readOne := func(i int) error {
-		name := files[i]
-		f, err := os.Open(name)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		h := sha256.New()
-		r := io.TeeReader(f, h)
-		c := collector{entries: make([]settlement.Entry, 0, checked[i].Entries)}
-		switch intake.Format(name) {
-		case "csv":
-			err = csvfile.Parse(r, lim, &c)
-		case "xml":
-			err = xmlfile.Parse(r, lim, &c)
-		default:
-			err = fmt.Errorf("not a payment file name")
-		}
-		if err == nil {
-			_, err = io.Copy(io.Discard, r)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		if !bytes.Equal(h.Sum(nil), checked[i].SHA256[:]) || c.problem != nil {
-			return fmt.Errorf("%s: changed since it was checked", name)
-		}
-		all[i] = read{name, c.header, c.entries}
-		return nil
-	}
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < goruntime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				errs[i] = readOne(i)
-			}
-		}()
-	}
-	for i := range files {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	all, err := rereadFiles(files, checked, lim)
+	if err != nil {
 		return nil, err
 	}
-	slices.SortStableFunc(all, func(a, b read) int {
-		if c := a.header.CreatedAt.Compare(b.header.CreatedAt); c != 0 {
-			return c
-		}
-		return cmp.Or(cmp.Compare(a.header.FileID, b.header.FileID), cmp.Compare(a.name, b.name))
-	})
 	entries := make([][]settlement.Entry, len(all))
 	for i, r := range all {
 		entries[i] = r.entries
@@ -143,6 +85,78 @@ func resolveFiles(files []string, checked []*intake.Result, zone *time.Location,
 		out.Positions = res.Positions
 	}
 	return out, nil
+}
+
+// reread is a file read a second time: its name, header and entries.
+type reread struct {
+	name    string
+	header  settlement.Header
+	entries []settlement.Entry
+}
+
+// rereadFiles reads every file again, a CPU each at a time, and returns
+// them in the order resolveFiles says (header creation time, file id,
+// name); every file that cannot be read, or changed, is an error.
+func rereadFiles(files []string, checked []*intake.Result, lim formats.Limits) ([]reread, error) {
+	all := make([]reread, len(files))
+	errs := make([]error, len(files))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < goruntime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				all[i], errs[i] = rereadFile(files[i], checked[i], lim)
+			}
+		}()
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(all, func(a, b reread) int {
+		if c := a.header.CreatedAt.Compare(b.header.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.header.FileID, b.header.FileID), cmp.Compare(a.name, b.name))
+	})
+	return all, nil
+}
+
+// rereadFile parses name again; its bytes must hash to what the check saw
+// (checked), whose entry count sizes the slice the entries are held in.
+func rereadFile(name string, checked *intake.Result, lim formats.Limits) (reread, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return reread{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	r := io.TeeReader(f, h)
+	c := collector{entries: make([]settlement.Entry, 0, checked.Entries)}
+	switch intake.Format(name) {
+	case "csv":
+		err = csvfile.Parse(r, lim, &c)
+	case "xml":
+		err = xmlfile.Parse(r, lim, &c)
+	default:
+		err = fmt.Errorf("not a payment file name")
+	}
+	if err == nil {
+		_, err = io.Copy(io.Discard, r)
+	}
+	if err != nil {
+		return reread{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if !bytes.Equal(h.Sum(nil), checked.SHA256[:]) || c.problem != nil {
+		return reread{}, fmt.Errorf("%s: changed since it was checked", name)
+	}
+	return reread{name, c.header, c.entries}, nil
 }
 
 // collector keeps a file's header and entries; any problem means the file

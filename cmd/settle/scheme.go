@@ -133,6 +133,25 @@ func newSchemeCmd() *cobra.Command {
 		Short: "The scheme's own signing key: print it, rotate it",
 	}
 	c.PersistentFlags().StringVar(&file, "config", "", "service configuration (YAML); defaults are local")
+	key := newSchemeKeyCmd(&file)
+	key.AddCommand(newSchemeKeyInitCmd(&file), newSchemeKeyRotateCmd(&file), newSchemeKeyRetireCmd(&file))
+	c.AddCommand(key)
+	return c
+}
+
+// publishSchemeKeysOf publishes the scheme's keys into every outbox after
+// a change to them (the runtime of the --config file, its file).
+func publishSchemeKeysOf(cmd *cobra.Command, file string) error {
+	return runWith(cmd, file, runtimeOpts{}, func(r *runtime) error {
+		ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+		defer cancel()
+		return r.publishSchemeKeys(ctx)
+	})
+}
+
+// newSchemeKeyCmd is `settle scheme key`: the scheme's public keys printed.
+// file is the parent's --config.
+func newSchemeKeyCmd(file *string) *cobra.Command {
 	key := &cobra.Command{
 		Use:   "key",
 		Short: "Print the scheme's public keys (PEM): the active one first",
@@ -141,7 +160,7 @@ writes into their outbox (<file>.sig, Ed25519, base64). The active key comes
 first; during a rotation the previous one follows.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(file)
+			cfg, err := loadConfig(*file)
 			if err != nil {
 				return usageError("config: %v", err)
 			}
@@ -159,20 +178,18 @@ first; during a rotation the previous one follows.`,
 			return nil
 		},
 	}
+	return key
+}
+
+// newSchemeKeyInitCmd is `settle scheme key init`: the first signing key.
+func newSchemeKeyInitCmd(file *string) *cobra.Command {
 	var label string
-	publish := func(cmd *cobra.Command) error {
-		return runWith(cmd, file, runtimeOpts{}, func(r *runtime) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
-			defer cancel()
-			return r.publishSchemeKeys(ctx)
-		})
-	}
 	initCmd := &cobra.Command{
 		Use:   "init [--label k1]",
 		Short: "Make the scheme's first signing key and publish it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(file)
+			cfg, err := loadConfig(*file)
 			if err != nil {
 				return usageError("config: %v", err)
 			}
@@ -181,16 +198,22 @@ first; during a rotation the previous one follows.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "scheme key %s made\n", k.Label)
-			return publish(cmd)
+			return publishSchemeKeysOf(cmd, *file)
 		},
 	}
 	initCmd.Flags().StringVar(&label, "label", "k1", "the key's label (scheme.<label>.pem)")
+	return initCmd
+}
+
+// newSchemeKeyRotateCmd is `settle scheme key rotate`: a new key signs.
+func newSchemeKeyRotateCmd(file *string) *cobra.Command {
+	var label string
 	rotate := &cobra.Command{
 		Use:   "rotate --label LABEL",
 		Short: "Make a new signing key the one that signs; the old one stays published",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(file)
+			cfg, err := loadConfig(*file)
 			if err != nil {
 				return usageError("config: %v", err)
 			}
@@ -202,16 +225,22 @@ first; during a rotation the previous one follows.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "scheme key %s signs from now on; retire the old one once every member has scheme.%s.pem\n", k.Label, k.Label)
-			return publish(cmd)
+			return publishSchemeKeysOf(cmd, *file)
 		},
 	}
 	rotate.Flags().StringVar(&label, "label", "", "the new key's label")
+	return rotate
+}
+
+// newSchemeKeyRetireCmd is `settle scheme key retire`: a key no longer
+// published.
+func newSchemeKeyRetireCmd(file *string) *cobra.Command {
 	retire := &cobra.Command{
 		Use:   "retire LABEL",
 		Short: "Stop publishing a key that no longer signs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(file)
+			cfg, err := loadConfig(*file)
 			if err != nil {
 				return usageError("config: %v", err)
 			}
@@ -219,12 +248,10 @@ first; during a rotation the previous one follows.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "scheme key %s retired\n", args[0])
-			return publish(cmd)
+			return publishSchemeKeysOf(cmd, *file)
 		},
 	}
-	key.AddCommand(initCmd, rotate, retire)
-	c.AddCommand(key)
-	return c
+	return retire
 }
 
 func init() { commands = append(commands, newSchemeCmd) }

@@ -47,3 +47,28 @@ func TestSchemeKeyPrintsThePublicKeys(t *testing.T) {
 		t.Fatalf("during the rotation: %s", got)
 	}
 }
+
+// TestSchemeKeyInitDefaultLabel: `settle scheme key init` without --label
+// makes the key k1, as its flag's default says. Before each subcommand had
+// a builder of its own, init and rotate shared one label variable, and
+// rotate's default ("") overwrote init's, so init without --label refused
+// the empty label.
+func TestSchemeKeyInitDefaultLabel(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "settle.yaml")
+	// No database answers: the key is made before it is published.
+	os.WriteFile(cfg, []byte("state_dir: "+dir+"\ndatabase: postgres://127.0.0.1:1/none?sslmode=disable&connect_timeout=1\n"), 0o600)
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs([]string{"scheme", "key", "init", "--config", cfg})
+	root.Execute() // fails at publishing: no database
+	if !strings.HasPrefix(out.String(), "scheme key k1 made\n") {
+		t.Fatalf("%q", out.String())
+	}
+	set, err := schemekey.Dir{Path: filepath.Join(dir, "scheme-keys")}.Load()
+	if err != nil || set.Active.Label != "k1" {
+		t.Fatalf("%+v %v", set, err)
+	}
+}

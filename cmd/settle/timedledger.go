@@ -11,10 +11,11 @@ import (
 	"settle/settlement"
 )
 
-// timedLedger observes the latency of every ledger call in the
-// settle_ledger_call_seconds histogram, by method and outcome.
+// timedLedger observes the latency of every ledger call of jobs.Ledger in
+// the settle_ledger_call_seconds histogram, by method and outcome; the
+// audit's reads of a transaction's content (TxContent) go through untimed.
 type timedLedger struct {
-	jobs.Ledger
+	ledgerClient
 	m *httpapi.Metrics
 }
 
@@ -28,17 +29,17 @@ func (l timedLedger) done(method string, start time.Time, err error) {
 
 func (l timedLedger) RecordChunk(ctx context.Context, c jobs.Chunk) (tx jobs.LedgerTx, err error) {
 	defer func(t time.Time) { l.done("RecordChunk", t, err) }(time.Now())
-	return l.Ledger.RecordChunk(ctx, c)
+	return l.ledgerClient.RecordChunk(ctx, c)
 }
 
 func (l timedLedger) SettleCycle(ctx context.Context, cycle string, ps []settlement.Position) (tx jobs.LedgerTx, err error) {
 	defer func(t time.Time) { l.done("SettleCycle", t, err) }(time.Now())
-	return l.Ledger.SettleCycle(ctx, cycle, ps)
+	return l.ledgerClient.SettleCycle(ctx, cycle, ps)
 }
 
 func (l timedLedger) Cycle(ctx context.Context, cycle string) (c jobs.LedgerCycle, ok bool, err error) {
 	defer func(t time.Time) { l.done("Cycle", t, err) }(time.Now())
-	return l.Ledger.Cycle(ctx, cycle)
+	return l.ledgerClient.Cycle(ctx, cycle)
 }
 
 // CyclePayments is timed to its first answer: the stream's length is the
@@ -46,7 +47,7 @@ func (l timedLedger) Cycle(ctx context.Context, cycle string) (c jobs.LedgerCycl
 func (l timedLedger) CyclePayments(ctx context.Context, cycle string) iter.Seq2[reconciliation.Record, error] {
 	return func(yield func(reconciliation.Record, error) bool) {
 		start, first := time.Now(), true
-		for r, err := range l.Ledger.CyclePayments(ctx, cycle) {
+		for r, err := range l.ledgerClient.CyclePayments(ctx, cycle) {
 			if first {
 				l.done("CyclePayments", start, err)
 				first = false
@@ -60,25 +61,25 @@ func (l timedLedger) CyclePayments(ctx context.Context, cycle string) iter.Seq2[
 
 func (l timedLedger) Payment(ctx context.Context, sender settlement.BIC, id string) (p reconciliation.Record, ok bool, err error) {
 	defer func(t time.Time) { l.done("Payment", t, err) }(time.Now())
-	return l.Ledger.Payment(ctx, sender, id)
+	return l.ledgerClient.Payment(ctx, sender, id)
 }
 
 func (l timedLedger) ReversalChain(ctx context.Context, sender settlement.BIC, id string) (rs []reconciliation.Record, err error) {
 	defer func(t time.Time) { l.done("ReversalChain", t, err) }(time.Now())
-	return l.Ledger.ReversalChain(ctx, sender, id)
+	return l.ledgerClient.ReversalChain(ctx, sender, id)
 }
 
 func (l timedLedger) Tx(ctx context.Context, txID string) (tx jobs.LedgerTx, err error) {
 	defer func(t time.Time) { l.done("Tx", t, err) }(time.Now())
-	return l.Ledger.Tx(ctx, txID)
+	return l.ledgerClient.Tx(ctx, txID)
 }
 
 func (l timedLedger) RegisterBank(ctx context.Context, bic settlement.BIC, mspID string) (tx jobs.LedgerTx, err error) {
 	defer func(t time.Time) { l.done("RegisterBank", t, err) }(time.Now())
-	return l.Ledger.RegisterBank(ctx, bic, mspID)
+	return l.ledgerClient.RegisterBank(ctx, bic, mspID)
 }
 
 func (l timedLedger) SetCap(ctx context.Context, c settlement.Cap) (tx jobs.LedgerTx, err error) {
 	defer func(t time.Time) { l.done("SetCap", t, err) }(time.Now())
-	return l.Ledger.SetCap(ctx, c)
+	return l.ledgerClient.SetCap(ctx, c)
 }

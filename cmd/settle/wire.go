@@ -39,7 +39,16 @@ type runtime struct {
 	banks   jobs.BankInbox // where intake reads and reports go: inbox, and the remote banks' own servers
 	archive *archive.Archive
 	cal     *jobs.Calendar
-	ledger  jobs.Ledger
+	ledger  ledgerClient
+	// lazy is the ledger connected on first use (runtimeOpts.lazyLedger),
+	// whose own methods settle serve uses (Listen, Ordering, OnForeign);
+	// fabric is the client connected at once (runtimeOpts.ledger). One of
+	// them is ledger, or neither (a command without the ledger).
+	lazy   *lazyLedger
+	fabric *fabric.Client
+	// remotes routes between the built-in server and the banks' own
+	// servers; nil when no bank has one (remote_banks is empty).
+	remotes *jobs.Inboxes
 	signer  *schemekey.Signer // the scheme's key: every outbox file is signed
 	closers []func() error
 }
@@ -48,6 +57,14 @@ func (r *runtime) Close() {
 	for i := len(r.closers) - 1; i >= 0; i-- {
 		r.closers[i]()
 	}
+}
+
+// ledgerClient is the ledger as the commands wire it: the jobs' port, and
+// the content of a committed transaction, which the audit's trace of a
+// ledger transaction reads (settle audit tx, the console's trace page).
+type ledgerClient interface {
+	jobs.Ledger
+	jobs.TxReader
 }
 
 // runtimeOpts say what a command needs.
@@ -121,8 +138,12 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 		return nil, err
 	}
 	var closeRemotes []func() error
-	if r.banks, closeRemotes, err = bankInboxes(cfg, r.inbox, r.log); err != nil {
+	if r.remotes, closeRemotes, err = bankInboxes(cfg, r.inbox, r.log); err != nil {
 		return nil, usageError("config: %v", err)
+	}
+	r.banks = r.inbox
+	if r.remotes != nil {
+		r.banks = r.remotes
 	}
 	r.closers = append(r.closers, closeRemotes...)
 	if opts.readOnly {
@@ -134,30 +155,40 @@ func openRuntime(ctx context.Context, file string, opts runtimeOpts) (*runtime, 
 	if r.archive, err = archive.Open(cfg.path("archive"), formats.DefaultLimits.FileBytesMax); err != nil {
 		return nil, err
 	}
+	if err := r.openLedger(ctx, opts); err != nil {
+		return nil, err
+	}
+	ok = true
+	return r, nil
+}
+
+// openLedger connects the ledger a command needs (runtimeOpts): the
+// lazily connected client for the service, or the client at once.
+func (r *runtime) openLedger(ctx context.Context, opts runtimeOpts) error {
+	cfg := r.cfg
 	if opts.lazyLedger {
 		n, err := fabric.LoadNetwork(cfg.Ledger.Network)
 		if err != nil {
-			return nil, usageError("ledger.network: %v", err)
+			return usageError("ledger.network: %v", err)
 		}
 		if cfg.Ledger.Org < 1 || cfg.Ledger.Org > len(n.Banks) {
-			return nil, usageError("ledger.org %d: the network has banks 1..%d", cfg.Ledger.Org, len(n.Banks))
+			return usageError("ledger.org %d: the network has banks 1..%d", cfg.Ledger.Org, len(n.Banks))
 		}
 		l := &lazyLedger{}
 		l.open = func(ctx context.Context) (*fabric.Client, error) {
 			return openFabricWith(ctx, cfg, r.log, l.foreign)
 		}
-		r.ledger = l
+		r.ledger, r.lazy = l, l
 		r.closers = append(r.closers, l.Close)
 	} else if opts.ledger {
-		l, closeLedger, err := openLedger(ctx, cfg, r.log)
+		l, err := openFabric(ctx, cfg, r.log)
 		if err != nil {
-			return nil, fmt.Errorf("ledger: %w", err)
+			return fmt.Errorf("ledger: %w", err)
 		}
-		r.ledger = l
-		r.closers = append(r.closers, closeLedger)
+		r.ledger, r.fabric = l, l
+		r.closers = append(r.closers, l.Close)
 	}
-	ok = true
-	return r, nil
+	return nil
 }
 
 // runWith opens the runtime a command needs, runs fn with it and closes it.
@@ -213,7 +244,7 @@ func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {
 	p := &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.banks, Reports: reports.Dir{Root: r.cfg.path("reports")}, ChunkSize: r.cfg.Ledger.ChunkSize,
 		Workers: r.cfg.Ledger.Workers, Now: clock, Log: r.log, Progress: progress,
 		UnfundedAfter: r.cfg.Agent.UnfundedAfter, After: r.afterSettlement(),
-		Governed: governedOf(r.cfg, r.ledger), Files: r.archive}
+		Governed: r.governed(), Files: r.archive}
 	if r.cfg.Agent.BIC != "" { // the third side of reconciliation, where there is an agent
 		p.Agent = r.jobs
 	}
@@ -234,11 +265,11 @@ func readOnlyDSN(dsn string) string {
 // remoteKeyBytesMax bounds a remote bank's private key file.
 const remoteKeyBytesMax = 64 << 10
 
-// bankInboxes is the built-in server's storage alone, or with a pull from
-// each remote bank's own server.
-func bankInboxes(cfg Config, local *sftp.Storage, log *slog.Logger) (jobs.BankInbox, []func() error, error) {
+// bankInboxes is the built-in server's storage with a pull from each
+// remote bank's own server; nil when there is none (the storage alone).
+func bankInboxes(cfg Config, local *sftp.Storage, log *slog.Logger) (*jobs.Inboxes, []func() error, error) {
 	if len(cfg.RemoteBanks) == 0 {
-		return local, nil, nil
+		return nil, nil, nil
 	}
 	var closers []func() error
 	m := &jobs.Inboxes{Local: local, Remote: map[settlement.BIC]jobs.BankInbox{}, Log: log}

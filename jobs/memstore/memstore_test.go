@@ -37,3 +37,17 @@ func pipelineSubject(t *testing.T) storetest.PipelineSubject {
 func TestReconcileStoreContract(t *testing.T) { storetest.RunReconcileStore(t, pipelineSubject) }
 
 func TestPipelineStoreContract(t *testing.T) { storetest.RunPipelineStore(t, pipelineSubject) }
+
+// TestFileListerContract: the governed path's file list (jobs.FileLister,
+// part of jobs.PipelineStore) on memory, the suite Postgres runs too.
+func TestFileListerContract(t *testing.T) {
+	storetest.RunFileLister(t, func(t *testing.T) storetest.FileStore {
+		s := memstore.New(clock)
+		for _, b := range storetest.Members {
+			if err := s.AddBank(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -454,4 +455,40 @@ func (s *Store) deferralFacts(d jobs.Deferral, facts *settlement.DeferralFacts) 
 		}
 	}
 	return f
+}
+
+// LedgerFiles lists a cycle's accepted files as they settle now (deferrals
+// counted), in (sender, file id) byte order, each with the format its name
+// says, as the Postgres store does for the governed ledger path.
+func (s *Store) LedgerFiles(_ context.Context, date settlement.Date) ([]jobs.LedgerFile, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.cycles[date]; !ok {
+		return nil, fmt.Errorf("%s: %w", date, jobs.ErrNoCycle)
+	}
+	var out []jobs.LedgerFile
+	for _, f := range s.files {
+		if f.status != jobs.IngestAccepted || s.fileCycle(f) != date {
+			continue
+		}
+		r := f.rec
+		lf := jobs.LedgerFile{Sender: r.Sender, FileID: r.FileID, Name: r.Name, SHA256: r.SHA256, Size: r.Size,
+			Entries: r.Entries, ControlSum: reread(r.ControlSum), BusinessDate: r.BusinessDate}
+		switch strings.ToLower(path.Ext(r.Name)) {
+		case ".csv":
+			lf.Format = "csv"
+		case ".xml":
+			lf.Format = "xml"
+		default:
+			return nil, fmt.Errorf("file %s/%s %q: no ledger format for its extension", r.Sender, r.FileID, r.Name)
+		}
+		out = append(out, lf)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Sender != out[j].Sender {
+			return out[i].Sender < out[j].Sender
+		}
+		return out[i].FileID < out[j].FileID
+	})
+	return out, nil
 }
