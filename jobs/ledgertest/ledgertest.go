@@ -263,8 +263,8 @@ func testRegistry(t *testing.T, w *world) {
 	}
 	committed(t, ctx, "SetCap")
 	same, err := w.l.SetCap(w.ctx, cp)
-	if err != nil || same.ID != ctx.ID {
-		t.Fatalf("the same cap again: %+v %v; want the first, %s", same, err, ctx.ID)
+	if err != nil || !same.Existing || same.ID != ctx.ID {
+		t.Fatalf("the same cap again: %+v %v; want the first, %s, Existing", same, err, ctx.ID)
 	}
 	_, err = w.l.SetCap(w.ctx, settlement.Cap{Bank: never, Currency: krw, Amount: decimal.NewFromInt(5000)})
 	refused(t, err, "a cap for an unregistered bank")
@@ -276,6 +276,9 @@ func testRecordIdempotent(t *testing.T, w *world) {
 	committed(t, tx, "RecordChunk")
 	w.l.ReadAfter(tx.Block)
 	w.sameTx(t, tx, "RecordChunk")
+	if got, err := w.l.Tx(w.ctx, "0000000000000000000000000000000000000000000000000000000000000000"); err == nil {
+		t.Fatalf("Tx of an id no transaction has: %+v, no error", got)
+	}
 	again, err := w.l.RecordChunk(w.ctx, k)
 	if err != nil || !again.Existing || again.ID != tx.ID || again.Block != tx.Block {
 		t.Fatalf("the same chunk again: %+v %v; want the first transaction %+v, Existing", again, err, tx)
