@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"settle/formats/gen"
 	"settle/jobs"
 	"settle/reconciliation"
 	"settle/settlement"
@@ -143,50 +144,113 @@ func (c *crashStore) LastFailure(ctx context.Context, d settlement.Date) (f jobs
 // TestCrashStoreWrapsEveryMethod: crashStore defines every method of
 // jobs.Store itself, none promoted from the embedded store unseen.
 func TestCrashStoreWrapsEveryMethod(t *testing.T) {
-	store := reflect.TypeOf((*jobs.Store)(nil)).Elem()
-	own := reflect.TypeOf(crashStore{}) // value receiver set: only promoted methods
-	ptr := reflect.TypeOf(&crashStore{})
-	for i := 0; i < store.NumMethod(); i++ {
-		name := store.Method(i).Name
-		if _, promoted := own.MethodByName(name); promoted {
-			t.Errorf("crashStore does not wrap %s: a call to it is no crash point", name)
-		}
-		if _, ok := ptr.MethodByName(name); !ok {
-			t.Errorf("crashStore lacks %s", name)
-		}
-	}
+	wrapsEvery(t, reflect.TypeOf((*jobs.Store)(nil)).Elem(), crashStore{})
 }
 
-// crashLedger fails the k-th write: before it reaches the ledger, or after
-// it committed there with the answer lost.
+// crashLedger fails the k-th ledger call, a read or a write: before it
+// reaches the ledger, or after it took effect there with the answer lost.
+// It embeds the in-memory ledger so that what the jobs find on it beyond
+// the port stays visible; TestCrashLedgerWrapsEveryMethod keeps every
+// method of jobs.Ledger its own.
 type crashLedger struct {
 	*memLedger
 	n, k  int64
 	after bool
 }
 
-func (c *crashLedger) RecordChunk(ctx context.Context, ch jobs.Chunk) (jobs.LedgerTx, error) {
-	if atomic.AddInt64(&c.n, 1) == c.k {
-		if c.after {
-			c.memLedger.RecordChunk(ctx, ch)
-		}
-		return jobs.LedgerTx{}, errCrash
+func (c *crashLedger) hit(do func() error) error {
+	if atomic.AddInt64(&c.n, 1) != c.k {
+		return do()
 	}
-	return c.memLedger.RecordChunk(ctx, ch)
+	if c.after {
+		do()
+	}
+	return errCrash
 }
 
-func (c *crashLedger) SettleCycle(ctx context.Context, cy string, ps []settlement.Position) (jobs.LedgerTx, error) {
-	if atomic.AddInt64(&c.n, 1) == c.k {
-		if c.after {
-			c.memLedger.SettleCycle(ctx, cy, ps)
-		}
-		return jobs.LedgerTx{}, errCrash
+func (c *crashLedger) RecordChunk(ctx context.Context, ch jobs.Chunk) (tx jobs.LedgerTx, err error) {
+	err = c.hit(func() (err error) { tx, err = c.memLedger.RecordChunk(ctx, ch); return })
+	return tx, err
+}
+
+func (c *crashLedger) SettleCycle(ctx context.Context, cy string, ps []settlement.Position) (tx jobs.LedgerTx, err error) {
+	err = c.hit(func() (err error) { tx, err = c.memLedger.SettleCycle(ctx, cy, ps); return })
+	return tx, err
+}
+
+func (c *crashLedger) Cycle(ctx context.Context, cy string) (lc jobs.LedgerCycle, ok bool, err error) {
+	err = c.hit(func() (err error) { lc, ok, err = c.memLedger.Cycle(ctx, cy); return })
+	return lc, ok, err
+}
+
+func (c *crashLedger) CyclePayments(ctx context.Context, cy string) iter.Seq2[reconciliation.Record, error] {
+	if err := c.hit(func() error { return nil }); err != nil {
+		return func(yield func(reconciliation.Record, error) bool) { yield(reconciliation.Record{}, err) }
 	}
-	return c.memLedger.SettleCycle(ctx, cy, ps)
+	return c.memLedger.CyclePayments(ctx, cy)
+}
+
+func (c *crashLedger) Payment(ctx context.Context, s settlement.BIC, id string) (r reconciliation.Record, ok bool, err error) {
+	err = c.hit(func() (err error) { r, ok, err = c.memLedger.Payment(ctx, s, id); return })
+	return r, ok, err
+}
+
+func (c *crashLedger) ReversalChain(ctx context.Context, s settlement.BIC, id string) (rs []reconciliation.Record, err error) {
+	err = c.hit(func() (err error) { rs, err = c.memLedger.ReversalChain(ctx, s, id); return })
+	return rs, err
+}
+
+func (c *crashLedger) Tx(ctx context.Context, id string) (tx jobs.LedgerTx, err error) {
+	err = c.hit(func() (err error) { tx, err = c.memLedger.Tx(ctx, id); return })
+	return tx, err
+}
+
+func (c *crashLedger) RegisterBank(ctx context.Context, bic settlement.BIC, msp string) (tx jobs.LedgerTx, err error) {
+	err = c.hit(func() (err error) { tx, err = c.memLedger.RegisterBank(ctx, bic, msp); return })
+	return tx, err
+}
+
+func (c *crashLedger) SetCap(ctx context.Context, cp settlement.Cap) (tx jobs.LedgerTx, err error) {
+	err = c.hit(func() (err error) { tx, err = c.memLedger.SetCap(ctx, cp); return })
+	return tx, err
+}
+
+func (c *crashLedger) Registered(ctx context.Context, bic settlement.BIC) (ok bool, err error) {
+	err = c.hit(func() (err error) { ok, err = c.memLedger.Registered(ctx, bic); return })
+	return ok, err
+}
+
+// ReadAfter is no crash point: it asks the ledger nothing and cannot fail
+// (it sets the client's read floor). A process killed right after it is
+// the crash at the next call, which is one.
+func (c *crashLedger) ReadAfter(block uint64) { c.memLedger.ReadAfter(block) }
+
+// TestCrashLedgerWrapsEveryMethod: crashLedger defines every method of
+// jobs.Ledger itself, none promoted from the embedded ledger unseen.
+func TestCrashLedgerWrapsEveryMethod(t *testing.T) {
+	wrapsEvery(t, reflect.TypeOf((*jobs.Ledger)(nil)).Elem(), crashLedger{})
+}
+
+// wrapsEvery checks that the wrapper type of w defines every method of the
+// interface port itself: the methods of the value type are only those
+// promoted from what it embeds, those of its pointer its own too.
+func wrapsEvery(t *testing.T, port reflect.Type, w any) {
+	t.Helper()
+	own := reflect.TypeOf(w)
+	ptr := reflect.PointerTo(own)
+	for i := 0; i < port.NumMethod(); i++ {
+		name := port.Method(i).Name
+		if _, promoted := own.MethodByName(name); promoted {
+			t.Errorf("%s does not wrap %s: a call to it is no crash point", own.Name(), name)
+		}
+		if _, ok := ptr.MethodByName(name); !ok {
+			t.Errorf("%s lacks %s", own.Name(), name)
+		}
+	}
 }
 
 // TestCrashAtEveryPointResumes: for every store call and every ledger
-// write of a cycle's run, crash there (before and after it takes effect),
+// call (read or write) of a cycle's run, crash there (before and after it takes effect),
 // then run again as a restarted process would: the cycle always ends
 // REPORTED with the same positions, the same ledger content (each payment
 // recorded once) and no breaks.
@@ -210,7 +274,7 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	storeCalls, ledgerCalls := probe.n, pl.n
-	t.Logf("an undisturbed run makes %d store calls and %d ledger writes; each is a crash point, twice", storeCalls, ledgerCalls)
+	t.Logf("an undisturbed run makes %d store calls and %d ledger calls; each is a crash point, twice", storeCalls, ledgerCalls)
 	if storeCalls < 10 || ledgerCalls < 3 {
 		t.Fatalf("probe counted %d store and %d ledger calls", storeCalls, ledgerCalls)
 	}
@@ -252,7 +316,7 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 			})
 		}
 		for k := int64(1); k <= ledgerCalls; k++ {
-			t.Run(fmt.Sprintf("ledger-write-%d-after-%v", k, after), func(t *testing.T) {
+			t.Run(fmt.Sprintf("ledger-call-%d-after-%v", k, after), func(t *testing.T) {
 				w := newWorld(t)
 				w.day(date, 20)
 				w.intake.Collect(w.ctx)
@@ -260,12 +324,115 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 				p := w.pipeline()
 				p.Ledger = cl
 				if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
-					t.Fatalf("ledger write %d (after=%v): want the crash, got %v", k, after, err)
+					t.Fatalf("ledger call %d (after=%v): want the crash, got %v", k, after, err)
 				}
 				if _, err := w.pipeline().Run(w.ctx, date); err != nil {
-					t.Fatalf("resume after ledger write %d (after=%v): %v", k, after, err)
+					t.Fatalf("resume after ledger call %d (after=%v): %v", k, after, err)
 				}
 				check(t, w, w.ledger)
+			})
+		}
+	}
+}
+
+// crashGoverned fails the k-th call of the governed path (jobs.GovernedLedger)
+// like crashLedger: before it reaches the ledger, or after it took effect.
+type crashGoverned struct {
+	*fakeGoverned
+	n, k  int64
+	after bool
+}
+
+func (c *crashGoverned) hit(do func() error) error {
+	if atomic.AddInt64(&c.n, 1) != c.k {
+		return do()
+	}
+	if c.after {
+		do()
+	}
+	return errCrash
+}
+
+func (c *crashGoverned) DeclareFiles(ctx context.Context, cycle string, files []jobs.LedgerFile) (tx jobs.LedgerTx, err error) {
+	err = c.hit(func() (err error) { tx, err = c.fakeGoverned.DeclareFiles(ctx, cycle, files); return })
+	return tx, err
+}
+
+func (c *crashGoverned) PutFile(ctx context.Context, cycle string, f jobs.LedgerFile, body, sig []byte) (txs jobs.FileTxs, err error) {
+	err = c.hit(func() (err error) { txs, err = c.fakeGoverned.PutFile(ctx, cycle, f, body, sig); return })
+	return txs, err
+}
+
+func (c *crashGoverned) SettleDeclared(ctx context.Context, cycle string) (tx jobs.LedgerTx, err error) {
+	err = c.hit(func() (err error) { tx, err = c.fakeGoverned.SettleDeclared(ctx, cycle); return })
+	return tx, err
+}
+
+// TestCrashGovernedWrapsEveryMethod: crashGoverned defines every method of
+// jobs.GovernedLedger itself.
+func TestCrashGovernedWrapsEveryMethod(t *testing.T) {
+	wrapsEvery(t, reflect.TypeOf((*jobs.GovernedLedger)(nil)).Elem(), crashGoverned{})
+}
+
+// TestCrashGovernedAtEveryPointResumes: on the governed path, crash at every
+// call of it (before and after it takes effect), then run again on the same
+// ledger as a restarted process would: the cycle ends REPORTED with the
+// positions of an undisturbed run, every payment indexed once, settled once,
+// and no breaks.
+func TestCrashGovernedAtEveryPointResumes(t *testing.T) {
+	const date = settlement.Date("2026-11-24")
+	var day [][]gen.Payment
+	setup := func(t *testing.T) (*world, *fakeGoverned, *jobs.Pipeline) {
+		w := newWorld(t)
+		day = w.day(date, 20)
+		if _, err := w.intake.Collect(w.ctx); err != nil {
+			t.Fatal(err)
+		}
+		g := &fakeGoverned{w: w, declared: map[string][]jobs.LedgerFile{}, files: map[string][]byte{}}
+		p := w.pipeline()
+		p.Governed, p.Files = g, w.arc
+		return w, g, p
+	}
+	w, g, p := setup(t)
+	want := expected(t, day)
+	probe := &crashGoverned{fakeGoverned: g, k: -1}
+	p.Governed = probe
+	if _, err := p.Run(w.ctx, date); err != nil {
+		t.Fatal(err)
+	}
+	calls := probe.n
+	t.Logf("an undisturbed governed run makes %d calls of the governed path; each is a crash point, twice", calls)
+	if calls < 5 { // a declaration, three files, a settle
+		t.Fatalf("probe counted %d calls", calls)
+	}
+	for _, after := range []bool{false, true} {
+		for k := int64(1); k <= calls; k++ {
+			t.Run(fmt.Sprintf("governed-call-%d-after-%v", k, after), func(t *testing.T) {
+				w, g, p := setup(t)
+				p.Governed = &crashGoverned{fakeGoverned: g, k: k, after: after}
+				if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
+					t.Fatalf("governed call %d (after=%v): want the crash, got %v", k, after, err)
+				}
+				p.Governed = g
+				if _, err := p.Run(w.ctx, date); err != nil {
+					t.Fatalf("resume after governed call %d (after=%v): %v", k, after, err)
+				}
+				c, _, _ := w.store.Cycle(w.ctx, date)
+				if c.Stage != settlement.StageReported {
+					t.Fatalf("stage %s", c.Stage)
+				}
+				if got := w.positions(date); got != want {
+					t.Fatalf("positions differ from an undisturbed run")
+				}
+				if _, payments := w.ledger.Count(); payments != 20 {
+					t.Fatalf("%d payments on the ledger", payments)
+				}
+				if _, settled := w.ledger.Settled["C2026-11-24"]; !settled {
+					t.Fatal("the cycle is not settled on the ledger")
+				}
+				if active, _ := w.store.ActiveBreaks(w.ctx, date); len(active) != 0 {
+					t.Fatalf("breaks after resume: %v", active)
+				}
 			})
 		}
 	}

@@ -2,8 +2,9 @@
 // unit tests of the pipeline and of the console on Postgres: it keeps the
 // chaincode's rules the pipeline relies on (idempotent chunks and settle, a
 // payment recorded once, settle refused unless the positions match the
-// chunks). It is never wired into the service; the real ledger has its own
-// contract tests against the running network.
+// chunks). It is never wired into the service. The port's contract
+// (jobs/ledgertest) runs on it and on the real network, so where the two
+// answer differently the suite says so.
 package memledger
 
 import (
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"iter"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/shopspring/decimal"
@@ -35,20 +37,103 @@ type Ledger struct {
 	payments  map[string]reconciliation.Record
 	positions map[string][]reconciliation.NetPosition
 	Settled   map[string]string
-	Writes    int // transactions that wrote something
-	FailAfter int // fail every write after this many (0: never)
+	Writes    int // transactions that recorded a chunk or settled a cycle
+	FailAfter int // fail every chunk or settle write after this many (0: never)
 	LostAck   bool
 	Drop      string                    // payment key to leave out of CyclePayments (a lost event)
 	content   map[string]jobs.TxContent // tx id -> what it carried
 	ReadFloor uint64                    // the block a reader was told to wait for (jobs.ReadFloor)
 	// unregistered banks are not in the ledger's registry (jobs.BankRegistry).
 	Unregistered map[settlement.BIC]bool
+	// Registry makes the ledger keep the chaincode's registry and caps, as
+	// the contract suite (jobs/ledgertest) checks them: only a bank that
+	// RegisterBank registered is known, and a net debtor needs a cap that
+	// covers its debit. Without it (the pipeline's tests) every bank is
+	// registered unless Unregistered names it, and no cap is checked.
+	Registry bool
+	// Operator, when set, makes this a founded ledger whose operator is
+	// that MSP: RecordChunk is closed, and RegisterBank, SetCap and
+	// SettleCycle are the operator's (a bank's admin may lower its own
+	// cap), refused to any other identity (As) with jobs.ErrLedgerForbidden,
+	// as the chaincode refuses them from the creator's certificate. The
+	// Ledger's own methods sign as the operator's client.
+	Operator string
+	banks    map[settlement.BIC]string // bic -> MSP, registered by RegisterBank
+	caps     map[capKey]settlement.Cap
+	// registryWrites are the RegisterBank and SetCap transactions.
+	registryWrites int
+}
+
+type capKey struct {
+	bank     settlement.BIC
+	currency string
+}
+
+// Identity is who signs a client's calls, as the chaincode reads it from
+// the transaction creator's certificate: an MSP and a role.
+type Identity struct {
+	MSPID string
+	Role  string // RoleClient or RoleAdmin
+}
+
+// The roles of a certificate (its NodeOU) that the chaincode tells apart.
+const (
+	RoleClient = "client"
+	RoleAdmin  = "admin"
+)
+
+// Client is a client of the same ledger that signs as another identity,
+// for the role checks of a founded ledger (Operator).
+type Client struct {
+	*Ledger
+	ID Identity
+}
+
+// As is a client of m signing as id.
+func (m *Ledger) As(id Identity) *Client { return &Client{Ledger: m, ID: id} }
+
+func (c *Client) SettleCycle(ctx context.Context, cycle string, ps []settlement.Position) (jobs.LedgerTx, error) {
+	return c.Ledger.settleCycle(c.ID, cycle, ps)
+}
+
+func (c *Client) RegisterBank(_ context.Context, bic settlement.BIC, mspID string) (jobs.LedgerTx, error) {
+	return c.Ledger.registerBank(c.ID, bic, mspID)
+}
+
+func (c *Client) SetCap(_ context.Context, cp settlement.Cap) (jobs.LedgerTx, error) {
+	return c.Ledger.setCap(c.ID, cp)
+}
+
+// self is the identity of the Ledger's own calls: the operator's client.
+func (m *Ledger) self() Identity { return Identity{MSPID: m.Operator, Role: RoleClient} }
+
+// forbidden is the chaincode's NOT_AUTHORIZED refusal, as the Fabric client
+// reports it: refused, and refused for the caller's role.
+func forbidden(format string, args ...any) error {
+	return fmt.Errorf("%w: %w: "+format, append([]any{jobs.ErrLedgerRefused, jobs.ErrLedgerForbidden}, args...)...)
+}
+
+// requireOperator refuses, on a founded ledger, a caller that is not a
+// client or admin of the operator's MSP.
+func (m *Ledger) requireOperator(id Identity, what string) error {
+	if m.Operator == "" || id.MSPID == m.Operator && (id.Role == RoleClient || id.Role == RoleAdmin) {
+		return nil
+	}
+	return forbidden("%s is for the operator (%s); the caller is %s %s", what, m.Operator, id.MSPID, id.Role)
+}
+
+// known tells whether bic is in the registry (m.Mu held).
+func (m *Ledger) known(bic settlement.BIC) bool {
+	if _, ok := m.banks[bic]; ok {
+		return true
+	}
+	return !m.Registry && !m.Unregistered[bic]
 }
 
 func (m *Ledger) Registered(_ context.Context, bic settlement.BIC) (bool, error) {
 	m.Mu.Lock()
 	defer m.Mu.Unlock()
-	return !m.Unregistered[bic], nil
+	return m.known(bic), nil
 }
 
 func (m *Ledger) ReadAfter(block uint64) {
@@ -60,7 +145,8 @@ func (m *Ledger) ReadAfter(block uint64) {
 // New is an empty ledger.
 func New() *Ledger {
 	return &Ledger{chunks: map[string]string{}, txs: map[string]jobs.LedgerTx{}, payments: map[string]reconciliation.Record{},
-		positions: map[string][]reconciliation.NetPosition{}, Settled: map[string]string{}, content: map[string]jobs.TxContent{}}
+		positions: map[string][]reconciliation.NetPosition{}, Settled: map[string]string{}, content: map[string]jobs.TxContent{},
+		banks: map[settlement.BIC]string{}, caps: map[capKey]settlement.Cap{}}
 }
 
 var errLedgerDown = fmt.Errorf("%w: peers down", jobs.ErrLedgerUnavailable)
@@ -76,6 +162,9 @@ func chunkHash(c jobs.Chunk) string {
 func (m *Ledger) RecordChunk(_ context.Context, c jobs.Chunk) (jobs.LedgerTx, error) {
 	m.Mu.Lock()
 	defer m.Mu.Unlock()
+	if m.Operator != "" {
+		return jobs.LedgerTx{}, fmt.Errorf("%w: RecordChunk is closed since the founding: payments come from signed files", jobs.ErrLedgerRefused)
+	}
 	k := c.Cycle + "/" + c.ID
 	h := chunkHash(c)
 	if prev, ok := m.chunks[k]; ok {
@@ -89,10 +178,8 @@ func (m *Ledger) RecordChunk(_ context.Context, c jobs.Chunk) (jobs.LedgerTx, er
 	if m.FailAfter > 0 && m.Writes >= m.FailAfter {
 		return jobs.LedgerTx{}, errLedgerDown
 	}
-	for _, e := range c.Entries {
-		if _, dup := m.payments[string(e.Sender)+"/"+e.Entry.ID]; dup {
-			return jobs.LedgerTx{}, fmt.Errorf("%w: payment %s/%s already recorded", jobs.ErrLedgerRefused, e.Sender, e.Entry.ID)
-		}
+	if err := m.checkChunk(c); err != nil {
+		return jobs.LedgerTx{}, err
 	}
 	m.Writes++
 	tx := jobs.LedgerTx{ID: fmt.Sprintf("tx%04d", m.Writes), Block: uint64(m.Writes), Endorsers: []string{"Bank1MSP", "Bank2MSP"}}
@@ -113,37 +200,67 @@ func (m *Ledger) RecordChunk(_ context.Context, c jobs.Chunk) (jobs.LedgerTx, er
 	return tx, nil
 }
 
+// checkChunk refuses a new chunk the chaincode refuses (m.Mu held): one
+// for a settled cycle, one naming a bank not in the registry, one with a
+// payment id twice or already on the ledger.
+func (m *Ledger) checkChunk(c jobs.Chunk) error {
+	if _, settled := m.Settled[c.Cycle]; settled {
+		return fmt.Errorf("%w: cycle %s was settled; it takes no more chunks", jobs.ErrLedgerRefused, c.Cycle)
+	}
+	seen := map[string]bool{}
+	for _, e := range c.Entries {
+		for _, b := range []settlement.BIC{e.Entry.Debtor, e.Entry.Creditor} {
+			if !m.known(b) {
+				return fmt.Errorf("%w: bank %s is not registered", jobs.ErrLedgerRefused, b)
+			}
+		}
+		k := string(e.Sender) + "/" + e.Entry.ID
+		if _, dup := m.payments[k]; dup || seen[k] {
+			return fmt.Errorf("%w: payment %s/%s already recorded", jobs.ErrLedgerRefused, e.Sender, e.Entry.ID)
+		}
+		seen[k] = true
+	}
+	return nil
+}
+
 func (m *Ledger) SettleCycle(_ context.Context, cycle string, ps []settlement.Position) (jobs.LedgerTx, error) {
+	return m.settleCycle(m.self(), cycle, ps)
+}
+
+// settleCycle settles cycle on ps for the caller id, with the chaincode's
+// refusals: the operator's call on a founded ledger, the same positions
+// when settled again, a cycle with chunks, the positions of its chunks
+// exactly, and (Registry) every net debit within its bank's cap.
+func (m *Ledger) settleCycle(id Identity, cycle string, ps []settlement.Position) (jobs.LedgerTx, error) {
 	m.Mu.Lock()
 	defer m.Mu.Unlock()
+	if err := m.requireOperator(id, "SettleCycle"); err != nil {
+		return jobs.LedgerTx{}, err
+	}
 	if tx, ok := m.Settled[cycle]; ok {
-		return jobs.LedgerTx{ID: tx, Existing: true}, nil
+		lt, known := m.txs["settle/"+cycle]
+		if !known { // a test set Settled itself
+			return jobs.LedgerTx{ID: tx, Existing: true}, nil
+		}
+		if !netEqual(netOf(m.positions[cycle]), netOfPositions(ps)) {
+			return jobs.LedgerTx{}, fmt.Errorf("%w: cycle %s was settled by tx %s on other positions", jobs.ErrLedgerRefused, cycle, tx)
+		}
+		lt.Existing = true
+		return lt, nil
 	}
 	if m.FailAfter > 0 && m.Writes >= m.FailAfter {
 		return jobs.LedgerTx{}, errLedgerDown
 	}
-	// The chaincode sums its chunks; here, the payments of the cycle.
-	var n settlement.Netting
-	for _, r := range m.payments {
-		if r.Cycle != cycle {
-			continue
-		}
-		e := settlement.Entry{Kind: r.Kind, ID: r.ID, Debtor: r.Debtor, Creditor: r.Creditor, Amount: r.Amount, Currency: r.Currency}
-		if err := n.Add(&e); err != nil {
-			return jobs.LedgerTx{}, err
-		}
-	}
-	res, err := n.Result()
+	onLedger, err := m.cycleNet(cycle)
 	if err != nil {
 		return jobs.LedgerTx{}, err
 	}
-	want := map[string]decimal.Decimal{}
-	for _, p := range res.Positions {
-		want[string(p.Bank)+p.Currency.Code()] = p.Net
+	if !netEqual(onLedger, netOfPositions(ps)) {
+		return jobs.LedgerTx{}, fmt.Errorf("%w: positions do not match the chunks", jobs.ErrLedgerRefused)
 	}
-	for _, p := range ps {
-		if !want[string(p.Bank)+p.Currency.Code()].Equal(p.Net) {
-			return jobs.LedgerTx{}, fmt.Errorf("%w: positions do not match the chunks", jobs.ErrLedgerRefused)
+	if m.Registry {
+		if b := settlement.CapBreaches(ps, m.capList()); len(b) > 0 {
+			return jobs.LedgerTx{}, fmt.Errorf("%w: %s net debit %s %s exceeds its cap %s", jobs.ErrLedgerRefused, b[0].Bank, b[0].Net.Neg(), b[0].Currency, b[0].Cap)
 		}
 	}
 	m.Writes++
@@ -158,12 +275,83 @@ func (m *Ledger) SettleCycle(_ context.Context, cycle string, ps []settlement.Po
 	return lt, nil
 }
 
+// cycleNet is the net position of every (bank, currency) of the cycle's
+// recorded payments (m.Mu held), as the chaincode sums its chunks; a cycle
+// with no chunk is refused.
+func (m *Ledger) cycleNet(cycle string) (map[string]decimal.Decimal, error) {
+	var n settlement.Netting
+	count := 0
+	for _, r := range m.payments {
+		if r.Cycle != cycle {
+			continue
+		}
+		count++
+		e := settlement.Entry{Kind: r.Kind, ID: r.ID, Debtor: r.Debtor, Creditor: r.Creditor, Amount: r.Amount, Currency: r.Currency}
+		if err := n.Add(&e); err != nil {
+			return nil, err
+		}
+	}
+	if count == 0 {
+		return nil, fmt.Errorf("%w: cycle %s has no recorded chunks", jobs.ErrLedgerRefused, cycle)
+	}
+	res, err := n.Result()
+	if err != nil {
+		return nil, err
+	}
+	return netOfPositions(res.Positions), nil
+}
+
+func netOfPositions(ps []settlement.Position) map[string]decimal.Decimal {
+	out := map[string]decimal.Decimal{}
+	for _, p := range ps {
+		out[string(p.Bank)+p.Currency.Code()] = p.Net
+	}
+	return out
+}
+
+func netOf(ps []reconciliation.NetPosition) map[string]decimal.Decimal {
+	out := map[string]decimal.Decimal{}
+	for _, p := range ps {
+		out[string(p.Bank)+p.Currency.Code()] = p.Net
+	}
+	return out
+}
+
+// netEqual compares two sets of positions as the chaincode does: a
+// position absent from one is a zero there.
+func netEqual(a, b map[string]decimal.Decimal) bool {
+	for k, v := range a {
+		if !v.Equal(b[k]) {
+			return false
+		}
+	}
+	for k, v := range b {
+		if !v.Equal(a[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// capList is the caps the ledger holds (m.Mu held).
+func (m *Ledger) capList() []settlement.Cap {
+	out := make([]settlement.Cap, 0, len(m.caps))
+	for _, c := range m.caps {
+		out = append(out, c)
+	}
+	return out
+}
+
 func (m *Ledger) Cycle(_ context.Context, cycle string) (jobs.LedgerCycle, bool, error) {
 	m.Mu.Lock()
 	defer m.Mu.Unlock()
+	chunks, payments := m.counts(cycle)
 	tx, ok := m.Settled[cycle]
 	if !ok {
-		return jobs.LedgerCycle{ID: cycle, Status: "open"}, false, nil
+		if chunks == 0 { // the chaincode holds nothing for it
+			return jobs.LedgerCycle{}, false, nil
+		}
+		return jobs.LedgerCycle{ID: cycle, Status: "open", Chunks: chunks, Payments: payments}, true, nil
 	}
 	// The fingerprint the chaincode writes when it settles, by the same
 	// domain function.
@@ -175,7 +363,23 @@ func (m *Ledger) Cycle(_ context.Context, cycle string) (jobs.LedgerCycle, bool,
 	if err != nil {
 		return jobs.LedgerCycle{}, false, err
 	}
-	return jobs.LedgerCycle{ID: cycle, Status: "settled", Positions: m.positions[cycle], TxID: tx, PositionsSHA256: fp}, true, nil
+	return jobs.LedgerCycle{ID: cycle, Status: "settled", Positions: m.positions[cycle], TxID: tx, PositionsSHA256: fp,
+		Chunks: chunks, Payments: payments}, true, nil
+}
+
+// counts is the chunks and payments recorded for cycle (m.Mu held).
+func (m *Ledger) counts(cycle string) (chunks, payments int) {
+	for k := range m.chunks {
+		if strings.HasPrefix(k, cycle+"/") {
+			chunks++
+		}
+	}
+	for _, r := range m.payments {
+		if r.Cycle == cycle {
+			payments++
+		}
+	}
+	return chunks, payments
 }
 
 func (m *Ledger) CyclePayments(_ context.Context, cycle string) iter.Seq2[reconciliation.Record, error] {
@@ -247,14 +451,79 @@ func (m *Ledger) TxContent(_ context.Context, id string) (jobs.TxContent, error)
 	return c, nil
 }
 
-func (m *Ledger) RegisterBank(context.Context, settlement.BIC, string) (jobs.LedgerTx, error) {
-	return jobs.LedgerTx{}, nil
-}
-func (m *Ledger) SetCap(context.Context, settlement.Cap) (jobs.LedgerTx, error) {
-	return jobs.LedgerTx{}, nil
+func (m *Ledger) RegisterBank(_ context.Context, bic settlement.BIC, mspID string) (jobs.LedgerTx, error) {
+	return m.registerBank(m.self(), bic, mspID)
 }
 
-// Count is the transactions that wrote something and the payments recorded.
+// registerBank registers bic under mspID for the caller id: the same pair
+// again answers the first registration, another MSP is refused.
+func (m *Ledger) registerBank(id Identity, bic settlement.BIC, mspID string) (jobs.LedgerTx, error) {
+	m.Mu.Lock()
+	defer m.Mu.Unlock()
+	if err := m.requireOperator(id, "RegisterBank"); err != nil {
+		return jobs.LedgerTx{}, err
+	}
+	if old, ok := m.banks[bic]; ok {
+		if old != mspID {
+			return jobs.LedgerTx{}, fmt.Errorf("%w: bank %s is registered with MSP %s, not %s", jobs.ErrLedgerRefused, bic, old, mspID)
+		}
+		tx := m.txs["bank/"+string(bic)]
+		tx.Existing = true
+		return tx, nil
+	}
+	tx, err := m.write("bank/"+string(bic), "RegisterBank")
+	if err == nil {
+		m.banks[bic] = mspID
+	}
+	return tx, err
+}
+
+func (m *Ledger) SetCap(_ context.Context, cp settlement.Cap) (jobs.LedgerTx, error) {
+	return m.setCap(m.self(), cp)
+}
+
+// setCap sets a known bank's cap for the caller id: on a founded ledger
+// the operator's, or a bank's admin lowering its own. The same cap again
+// answers the transaction that set it.
+func (m *Ledger) setCap(id Identity, cp settlement.Cap) (jobs.LedgerTx, error) {
+	m.Mu.Lock()
+	defer m.Mu.Unlock()
+	if !m.known(cp.Bank) {
+		return jobs.LedgerTx{}, fmt.Errorf("%w: bank %s is not registered", jobs.ErrLedgerRefused, cp.Bank)
+	}
+	k := capKey{cp.Bank, cp.Currency.Code()}
+	old, had := m.caps[k]
+	if m.requireOperator(id, "SetCap") != nil {
+		lowers := had && cp.Amount.LessThan(old.Amount)
+		if id.MSPID != m.banks[cp.Bank] || id.Role != RoleAdmin || !lowers {
+			return jobs.LedgerTx{}, forbidden("SetCap for %s is for the operator, or for an admin of %s lowering its own cap; the caller is %s %s", cp.Bank, m.banks[cp.Bank], id.MSPID, id.Role)
+		}
+	}
+	key := "cap/" + string(cp.Bank) + "/" + k.currency
+	if had && old.Amount.Equal(cp.Amount) {
+		tx := m.txs[key]
+		tx.Existing = true
+		return tx, nil
+	}
+	tx, err := m.write(key, "SetCap")
+	if err == nil {
+		m.caps[k] = cp
+	}
+	return tx, err
+}
+
+// write commits one registry transaction under key (m.Mu held). It is
+// not one of Writes, which the pipeline's tests count as the cycle's
+// chunks and settlement, nor subject to FailAfter.
+func (m *Ledger) write(key, function string) (jobs.LedgerTx, error) {
+	m.registryWrites++
+	tx := jobs.LedgerTx{ID: fmt.Sprintf("reg%04d", m.registryWrites), Block: uint64(m.Writes + m.registryWrites), Endorsers: []string{"Bank1MSP", "Bank2MSP"}}
+	m.txs[key] = tx
+	m.content[tx.ID] = jobs.TxContent{Tx: tx, Function: function}
+	return tx, nil
+}
+
+// Count is the chunk and settle transactions (Writes) and the payments recorded.
 func (m *Ledger) Count() (writes, payments int) {
 	m.Mu.Lock()
 	defer m.Mu.Unlock()
