@@ -15,8 +15,8 @@ import (
 
 // The operational record as each of its users needs it: small ports,
 // declared here by the jobs that use them. The Postgres adapter implements
-// all of them (one JobStore); memstore implements CycleStore in memory, and
-// one contract suite (storetest) runs on both.
+// all of them (one JobStore); memstore implements all of them in memory,
+// and one contract suite a port (storetest) runs on both.
 
 // CycleStore keeps the cycles and their stage machine's record: what the
 // pipeline, the resume pass and the scheduler's freeze move. Every change
