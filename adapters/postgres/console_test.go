@@ -271,3 +271,30 @@ func TestDeferralRequestChecked(t *testing.T) {
 		t.Fatalf("from a netted cycle: %v", err)
 	}
 }
+
+// TestDeferFileStampedByTheInjectedClock: a deferral's time (the bank's
+// notice says it) and the opening of the cycle it goes into, when that cycle
+// is opened by the deferral, are the injected clock's, not the database's
+// now(): a rehearsal under another clock tells the bank the clock's time.
+func TestDeferFileStampedByTheInjectedClock(t *testing.T) {
+	f := newFixture(t)
+	j := f.s.Jobs(nil, "test")
+	clock := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	j.Now = func() time.Time { return clock }
+	const date = settlement.Date("2026-11-24")
+	f.ingest(file(bankA, "F1", f.cycle(string(date)), pay(2, "P1", bankA, bankB, "1000")))
+	out, err := j.DeferFile(f.ctx, jobs.Deferral{Sender: bankA, FileID: "F1", From: date, To: "2026-11-25", Reason: "over its cap", Actor: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.At.Equal(clock) {
+		t.Errorf("deferred at %s, want the injected clock's %s", out.At, clock)
+	}
+	var opened time.Time
+	if err := f.s.DB().QueryRowContext(f.ctx, `SELECT opened_at FROM cycles WHERE business_date = '2026-11-25'`).Scan(&opened); err != nil {
+		t.Fatal(err)
+	}
+	if !opened.Equal(clock) {
+		t.Errorf("the cycle the file went into opened at %s, want the injected clock's %s", opened, clock)
+	}
+}

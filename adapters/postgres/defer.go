@@ -44,7 +44,7 @@ func (j *JobStore) DeferFile(ctx context.Context, d jobs.Deferral) (jobs.Deferre
 	}
 	defer tx.Rollback()
 	// The target may not exist yet; lock in date order.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO cycles (business_date, seq) VALUES ($1, 1) ON CONFLICT (business_date, seq) DO NOTHING`, string(d.To)); err != nil {
+	if err := j.openCycle(ctx, tx, d.To); err != nil {
 		return out, err
 	}
 	back := d.To < d.From
@@ -70,8 +70,8 @@ func (j *JobStore) DeferFile(ctx context.Context, d jobs.Deferral) (jobs.Deferre
 	if err := settlement.CheckDeferral(facts); err != nil {
 		return out, err
 	}
-	if err := tx.QueryRowContext(ctx, `INSERT INTO file_deferrals (file_row, from_cycle, to_cycle, reason, actor) VALUES ($1, $2, $3, $4, $5) RETURNING recorded_at`,
-		row, from, to, d.Reason, d.Actor).Scan(&out.At); err != nil {
+	if err := tx.QueryRowContext(ctx, `INSERT INTO file_deferrals (file_row, from_cycle, to_cycle, reason, actor, recorded_at) VALUES ($1, $2, $3, $4, $5, coalesce($6::timestamptz, now())) RETURNING recorded_at`,
+		row, from, to, d.Reason, d.Actor, j.now()).Scan(&out.At); err != nil {
 		return out, err
 	}
 	// Which move of the file this is, and its outbox names' base (as its

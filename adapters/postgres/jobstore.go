@@ -129,15 +129,29 @@ func (j *JobStore) EnsureCycle(ctx context.Context, date settlement.Date) (settl
 	if _, err := settlement.ParseDate(string(date)); err != nil {
 		return settlement.Cycle{}, err
 	}
-	var opened any // NULL: the column's default, the database's now()
-	if j.Now != nil {
-		opened = j.Now().UTC()
-	}
-	if _, err := j.db.ExecContext(ctx, `INSERT INTO cycles (business_date, seq, opened_at) VALUES ($1, 1, coalesce($2::timestamptz, now())) ON CONFLICT (business_date, seq) DO NOTHING`, string(date), opened); err != nil {
+	if err := j.openCycle(ctx, j.db, date); err != nil {
 		return settlement.Cycle{}, err
 	}
 	c, _, err := j.Cycle(ctx, date)
 	return c, err
+}
+
+// now is the injected clock's time, or nil when none was given: the
+// column's default, the database's now(), stamps the row then.
+func (j *JobStore) now() any {
+	if j.Now != nil {
+		return j.Now().UTC()
+	}
+	return nil
+}
+
+// openCycle opens the cycle of date if it has none, stamped by the
+// injected clock (EnsureCycle, and a deferral into a cycle not opened yet).
+func (j *JobStore) openCycle(ctx context.Context, q interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, date settlement.Date) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO cycles (business_date, seq, opened_at) VALUES ($1, 1, coalesce($2::timestamptz, now())) ON CONFLICT (business_date, seq) DO NOTHING`, string(date), j.now())
+	return err
 }
 
 // UpdateCycle runs update on the cycle of date under its row lock, in one
