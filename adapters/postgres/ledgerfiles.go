@@ -3,11 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"path"
-	"strings"
 
 	"github.com/shopspring/decimal"
 
+	"settle/intake"
 	"settle/jobs"
 	"settle/settlement"
 )
@@ -39,14 +38,9 @@ func (j *JobStore) LedgerFiles(ctx context.Context, date settlement.Date) ([]job
 		if f.ControlSum, err = decimal.NewFromString(sum); err != nil {
 			return nil, fmt.Errorf("file %s/%s control sum %q: %w", sender, f.FileID, sum, err)
 		}
-		switch strings.ToLower(path.Ext(f.Name)) {
-		case ".csv":
-			f.Format = "csv"
-		case ".xml":
-			// pacs.008 or pacs.007: the ledger reads which from the
-			// namespace, and the declared sha256 fixes the bytes.
-			f.Format = "xml"
-		default:
+		// pacs.008 or pacs.007: the ledger reads which from the namespace,
+		// and the declared sha256 fixes the bytes.
+		if f.Format = intake.Format(f.Name); f.Format == "" {
 			return nil, fmt.Errorf("file %s/%s %q: no ledger format for its extension", sender, f.FileID, f.Name)
 		}
 		out = append(out, f)

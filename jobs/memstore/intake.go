@@ -219,12 +219,8 @@ func (s *Store) IngestFile(_ context.Context, f jobs.FileRecord, entries func(yi
 		return jobs.IngestResult{}, fmt.Errorf("%w: cycle %s is %s: %v", jobs.ErrCycleNotOpen, f.Cycle, c.Stage, jobs.ErrCycleNotOpen)
 	}
 	row := s.nextRow()
-	if dup := s.earlier(f); dup != nil {
-		res := duplicate(dup, f)
-		if err := s.recordAck(f, jobs.IngestDuplicate, res.Problems, 0); err != nil {
-			return jobs.IngestResult{}, err
-		}
-		return res, nil
+	if res, dup, err := s.duplicateOf(f); dup {
+		return res, err
 	}
 	nf := &file{row: row, rec: f, status: jobs.IngestAccepted}
 	problems, err := s.take(nf, entries)
@@ -366,12 +362,8 @@ func (s *Store) recordRejected(f jobs.FileRecord, problems []settlement.Problem)
 		problems = problems[:problemsListMax+1]
 	}
 	row := s.nextRow()
-	if dup := s.earlier(f); dup != nil {
-		res := duplicate(dup, f)
-		if err := s.recordAck(f, jobs.IngestDuplicate, res.Problems, 0); err != nil {
-			return jobs.IngestResult{}, err
-		}
-		return res, nil
+	if res, dup, err := s.duplicateOf(f); dup {
+		return res, err
 	}
 	if err := s.recordAck(f, jobs.IngestRejected, problems, row); err != nil {
 		return jobs.IngestResult{}, err
@@ -458,4 +450,18 @@ func (s *Store) AckNameTaken(_ context.Context, bank settlement.BIC, name string
 		}
 	}
 	return false, nil
+}
+
+// duplicateOf answers a file whose bytes or id came before: the duplicate's
+// verdict, recorded as its acknowledgement; dup is false for a new file.
+func (s *Store) duplicateOf(f jobs.FileRecord) (res jobs.IngestResult, dup bool, err error) {
+	earlier := s.earlier(f)
+	if earlier == nil {
+		return res, false, nil
+	}
+	res = duplicate(earlier, f)
+	if err := s.recordAck(f, jobs.IngestDuplicate, res.Problems, 0); err != nil {
+		return jobs.IngestResult{}, true, err
+	}
+	return res, true, nil
 }

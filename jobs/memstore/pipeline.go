@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"settle/intake"
 	"settle/jobs"
 	"settle/reconciliation"
 	"settle/settlement"
@@ -474,12 +474,7 @@ func (s *Store) LedgerFiles(_ context.Context, date settlement.Date) ([]jobs.Led
 		r := f.rec
 		lf := jobs.LedgerFile{Sender: r.Sender, FileID: r.FileID, Name: r.Name, SHA256: r.SHA256, Size: r.Size,
 			Entries: r.Entries, ControlSum: reread(r.ControlSum), BusinessDate: r.BusinessDate}
-		switch strings.ToLower(path.Ext(r.Name)) {
-		case ".csv":
-			lf.Format = "csv"
-		case ".xml":
-			lf.Format = "xml"
-		default:
+		if lf.Format = intake.Format(r.Name); lf.Format == "" {
 			return nil, fmt.Errorf("file %s/%s %q: no ledger format for its extension", r.Sender, r.FileID, r.Name)
 		}
 		out = append(out, lf)

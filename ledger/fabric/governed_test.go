@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"os"
@@ -156,27 +157,19 @@ type govFile struct {
 
 func (g *gov) file(t testing.TB, date settlement.Date, from int, id string, n int) govFile {
 	t.Helper()
-	var ps []gen.Payment
-	var sum int64
-	for i := range n {
-		amt := int64(1000 + i%977)
-		sum += amt
-		ps = append(ps, gen.Payment{ID: fmt.Sprintf("%s-%06d", id, i), Debtor: g.banks[from], Creditor: g.banks[(from+1+i%2)%3],
-			Amount: fmt.Sprint(amt), Currency: "KRW"})
-	}
-	var b bytes.Buffer
-	if err := gen.WriteCSV(&b, id, g.banks[from], date, time.Date(2026, 11, 24, 17, 45, 0, 0, time.UTC), ps); err != nil {
-		t.Fatal(err)
-	}
-	d := sha256.Sum256(b.Bytes())
-	return govFile{
-		decl: DeclaredFile{Sender: g.banks[from], FileID: id, Format: "csv", SHA256: hex.EncodeToString(d[:]), Entries: int64(n), ControlSum: fmt.Sprint(sum)},
-		body: b.Bytes(), sig: sigFile(g.keys[from], b.Bytes()),
-	}
+	return g.written(t, date, from, id, n, "csv", gen.WriteCSV)
 }
 
 // xmlFile is file's payments as a pacs.008, n transactions.
 func (g *gov) xmlFile(t testing.TB, date settlement.Date, from int, id string, n int) govFile {
+	t.Helper()
+	return g.written(t, date, from, id, n, "pacs.008", gen.WriteXML)
+}
+
+// written is a file of bank from, n payments to the other two banks, as
+// write renders them in format, signed by the bank, with its declaration.
+func (g *gov) written(t testing.TB, date settlement.Date, from int, id string, n int, format string,
+	write func(io.Writer, string, settlement.BIC, settlement.Date, time.Time, []gen.Payment) error) govFile {
 	t.Helper()
 	var ps []gen.Payment
 	var sum int64
@@ -187,12 +180,12 @@ func (g *gov) xmlFile(t testing.TB, date settlement.Date, from int, id string, n
 			Amount: fmt.Sprint(amt), Currency: "KRW"})
 	}
 	var b bytes.Buffer
-	if err := gen.WriteXML(&b, id, g.banks[from], date, time.Date(2026, 11, 24, 17, 45, 0, 0, time.UTC), ps); err != nil {
+	if err := write(&b, id, g.banks[from], date, time.Date(2026, 11, 24, 17, 45, 0, 0, time.UTC), ps); err != nil {
 		t.Fatal(err)
 	}
 	d := sha256.Sum256(b.Bytes())
 	return govFile{
-		decl: DeclaredFile{Sender: g.banks[from], FileID: id, Format: "pacs.008", SHA256: hex.EncodeToString(d[:]), Entries: int64(n), ControlSum: fmt.Sprint(sum)},
+		decl: DeclaredFile{Sender: g.banks[from], FileID: id, Format: format, SHA256: hex.EncodeToString(d[:]), Entries: int64(n), ControlSum: fmt.Sprint(sum)},
 		body: b.Bytes(), sig: sigFile(g.keys[from], b.Bytes()),
 	}
 }
