@@ -74,16 +74,7 @@ func RunIntakeStore(t *testing.T, open func(t *testing.T) IntakeSubject) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := open(t)
-			for _, b := range []settlement.BIC{bankA, bankB, bankC} {
-				if err := s.AddBank(b); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for _, d := range []settlement.Date{dayBefore, day} {
-				if _, err := s.Store.EnsureCycle(context.Background(), d); err != nil {
-					t.Fatal(err)
-				}
-			}
+			prepare(t, s.AddBank, s.Store.EnsureCycle)
 			c.test(t, s)
 		})
 	}
@@ -511,5 +502,21 @@ func testAcknowledged(t *testing.T, s IntakeSubject) {
 	// A row that is none is no error (nothing to stamp).
 	if err := s.Store.Acknowledged(ctx, res.FileRow+1000, later); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// prepare gives a fresh store the suites' three banks and the cycles of
+// dayBefore and day.
+func prepare(t *testing.T, addBank func(settlement.BIC) error, ensure func(context.Context, settlement.Date) (settlement.Cycle, error)) {
+	t.Helper()
+	for _, b := range []settlement.BIC{bankA, bankB, bankC} {
+		if err := addBank(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []settlement.Date{dayBefore, day} {
+		if _, err := ensure(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

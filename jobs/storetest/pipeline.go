@@ -72,16 +72,7 @@ func runPipeline(t *testing.T, open func(t *testing.T) PipelineSubject, cases []
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := open(t)
-			for _, b := range []settlement.BIC{bankA, bankB, bankC} {
-				if err := s.AddBank(b); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for _, d := range []settlement.Date{dayBefore, day} {
-				if _, err := s.Store.EnsureCycle(context.Background(), d); err != nil {
-					t.Fatal(err)
-				}
-			}
+			prepare(t, s.AddBank, s.Store.EnsureCycle)
 			c.test(t, s)
 		})
 	}
