@@ -16,11 +16,11 @@ func (w *world) auditor(t *testing.T) *jobs.Auditor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: arc, Txs: w.ledger}
+	return &jobs.Auditor{Store: w.pgJobs, Ledger: w.ledger, Archive: arc, Txs: w.ledger}
 }
 
 func TestAuditTraceAndVerify(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	day1 := w.day("2026-11-24", 30)
 	w.intake.Collect(w.ctx)
 	if _, err := w.pipeline().Run(w.ctx, "2026-11-24"); err != nil {

@@ -21,7 +21,7 @@ import (
 // without it, the file settles the next day once the bank has funded, and
 // both days reconcile and re-verify from the archive. Nothing is edited.
 func TestDeferFileOverCap(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	const d1, d2 = settlement.Date("2026-11-24"), settlement.Date("2026-11-25")
 	b := func(i int) settlement.BIC { return w.banks[i].BIC }
 	fileA := fmt.Sprintf("H,FA-1,%s,%s,2026-11-24T09:00:00+09:00\nP,A-1,%s,%s,1000,KRW\nT,1,1000\n", b(0), d1, b(0), b(1))
@@ -154,7 +154,7 @@ func TestDeferFileOverCap(t *testing.T) {
 // TestDeferReversedFileRefused: a file whose payment another cycle
 // already reverses cannot move: the reversal would come first.
 func TestDeferReversedFileRefused(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	const d1, d2 = settlement.Date("2026-11-24"), settlement.Date("2026-11-25")
 	b := func(i int) settlement.BIC { return w.banks[i].BIC }
 	w.upload(1, "fb.csv", []byte(fmt.Sprintf("H,FB-1,%s,%s,2026-11-24T09:00:00+09:00\nP,B-1,%s,%s,10,KRW\nT,1,10\n", b(1), d1, b(1), b(2))))
@@ -177,7 +177,7 @@ func TestDeferReversedFileRefused(t *testing.T) {
 // settles where it is last. It never moves before the cycle it was
 // accepted into, nor into a cycle already netted.
 func TestDeferMovedBack(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	const d1, d2 = settlement.Date("2026-11-24"), settlement.Date("2026-11-25")
 	b := func(i int) settlement.BIC { return w.banks[i].BIC }
 	w.upload(0, "fa.csv", []byte(fmt.Sprintf("H,FA-1,%s,%s,2026-11-24T09:00:00+09:00\nP,A-1,%s,%s,1000,KRW\nT,1,1000\n", b(0), d1, b(0), b(1))))

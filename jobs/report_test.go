@@ -143,7 +143,7 @@ func (o *orderInbox) Ack(ctx context.Context, f jobs.InboxFile, name string, bod
 // the ISO reason of the contract's table (the same problems as the JSON
 // ack, one for one).
 func TestStatusReportBesideEveryAck(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	order := &orderInbox{Inbox: w.inbox}
 	w.intake.Inbox = order
 	const date = settlement.Date("2026-11-24")
@@ -257,7 +257,7 @@ func TestStatusReportBesideEveryAck(t *testing.T) {
 // bytes recorded with the verdict: the report is written once, first, and
 // is byte for byte the recorded one; the JSON ack follows.
 func TestStatusReportSameBytesAfterAResumedTake(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	const date = settlement.Date("2026-11-24")
 	b0, b1 := w.banks[0].BIC, w.banks[1].BIC
 	for i, c := range []struct {
@@ -315,7 +315,7 @@ func TestStatusReportSameBytesAfterAResumedTake(t *testing.T) {
 // migration 0012 has no report; its take is finished with its JSON ack
 // alone, and no report is made up for it.
 func TestVerdictRecordedBeforeReportsKeepsItsAck(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	const date = settlement.Date("2026-11-24")
 	body := w.csv(0, date, "F-PRE", []gen.Payment{{ID: "PRE-1", Debtor: w.banks[0].BIC, Creditor: w.banks[1].BIC, Amount: "1000", Currency: "KRW"}})
 	ack := []byte(`{"file": "pre.csv", "status": "REJECTED", "errors": []}` + "\n")
@@ -346,7 +346,7 @@ func exists(p string) bool {
 // ProblemsMax, each under its entry, then TOO_MANY_ERRORS (NARR) for the
 // file.
 func TestStatusReportListsAsManyAsTheAck(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	b0, b1 := w.banks[0].BIC, w.banks[1].BIC
 	const n = settlement.ProblemsMaxDefault + 2
 	var b bytes.Buffer
