@@ -41,7 +41,7 @@ func TestAttackIgnoredPairGetsNotice(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Postgres and OpenSSH")
 	}
-	w := newPostgresWorld(t)
+	w := newWorld(t)
 	banks := w.startSFTP(t)
 	c := banks[0]
 	local := filepath.Join(c.dir, "any.csv")
@@ -79,10 +79,7 @@ func TestAttackIgnoredPairGetsNotice(t *testing.T) {
 // tests that), and a pair that reaches the inbox anyway gets a notice
 // instead of entering a cycle.
 func TestAttackLongNameNeverIngested(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs Postgres")
-	}
-	w := newPostgresWorld(t)
+	w := newWorld(t)
 	name := strings.Repeat("N", 124-4) + ".csv" // 124 characters, under the 128 of the tree
 	w.upload(0, name, w.csv(0, "2026-11-24", "F-LONG", gen.DayPayments(gen.Config{Banks: 3, Payments: 3, Date: "2026-11-24", Seed: 2},
 		[]settlement.BIC{w.banks[0].BIC, w.banks[1].BIC, w.banks[2].BIC}, 0)))
@@ -114,7 +111,7 @@ func TestAttackSenderNotUploader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Postgres and OpenSSH")
 	}
-	w := newPostgresWorld(t)
+	w := newWorld(t)
 	banks := w.startSFTP(t)
 	c := banks[1]
 	local := filepath.Join(c.dir, "other.csv")
@@ -148,7 +145,7 @@ func TestAttackRejectedBytesWithinQuota(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Postgres and OpenSSH")
 	}
-	w := newPostgresWorld(t)
+	w := newWorld(t)
 	arc := w.intake.Archive.(*archive.Archive)
 	arc.SetRejectedBytesMax(250 << 10)
 	banks := w.startSFTP(t)

@@ -11,7 +11,11 @@ import (
 	"settle/settlement"
 )
 
+// auditor is an auditor of the world's store. It reads what only Postgres
+// serves (jobs.AuditStore: lineage, the files of a cycle, ledger rows), so
+// a test of a world on memory stops (skips) where it asks for one.
 func (w *world) auditor(t *testing.T) *jobs.Auditor {
+	w.needPostgres(t, "the auditor reads jobs.AuditStore, which only Postgres serves")
 	arc, err := archive.Open(filepath.Join(w.root, "archive"), 0)
 	if err != nil {
 		t.Fatal(err)

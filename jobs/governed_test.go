@@ -92,7 +92,7 @@ func (f *fakeGoverned) SettleDeclared(ctx context.Context, cycle string) (jobs.L
 // archived bytes and signature once, and the settle is the ledger's; a re-run
 // sends nothing again.
 func TestGovernedPathDeclaresAndRelaysFiles(t *testing.T) {
-	w := newPostgresWorld(t)
+	w := newWorld(t)
 	const date = settlement.Date("2026-11-24")
 	w.day(date, 90)
 	if _, err := w.intake.Collect(w.ctx); err != nil {
@@ -151,7 +151,7 @@ func TestGovernedPathDeclaresAndRelaysFiles(t *testing.T) {
 // knew the governed limits) stops the record step with the file named,
 // before anything of the cycle is declared: nothing is left half-written.
 func TestGovernedRefusesATooLargeFileBeforeDeclaring(t *testing.T) {
-	w := newPostgresWorld(t)
+	w := newWorld(t)
 	const date = settlement.Date("2026-11-24")
 	w.day(date, 3*(jobs.GovernedEntriesMax+1))
 	if _, err := w.intake.Collect(w.ctx); err != nil {

@@ -52,7 +52,7 @@ func (w *world) inboxEmpty(bank int) {
 // finishes the earlier take: the pair leaves the inbox, the ACCEPTED ack
 // stays byte for byte, nothing is rejected and the cycle is unchanged.
 func TestSameFileAgainFinishesTheEarlierTake(t *testing.T) {
-	w := newPostgresWorld(t)
+	w := newWorld(t)
 	const date = settlement.Date("2026-11-24")
 	ps := []gen.Payment{{ID: "P-1", Debtor: w.banks[0].BIC, Creditor: w.banks[1].BIC, Amount: "1000", Currency: "KRW"}}
 	body := w.csv(0, date, "F-AGAIN", ps)
@@ -87,7 +87,7 @@ func TestSameFileAgainFinishesTheEarlierTake(t *testing.T) {
 // file under the name of an accepted one gets its verdict under
 // <name>.<16 hex of its sha256>.ack.json; the ACCEPTED ack is not touched.
 func TestReusedNameGetsAnAckOfItsOwn(t *testing.T) {
-	w := newPostgresWorld(t)
+	w := newWorld(t)
 	const date = settlement.Date("2026-11-24")
 	ps := []gen.Payment{{ID: "S-1", Debtor: w.banks[0].BIC, Creditor: w.banks[1].BIC, Amount: "1000", Currency: "KRW"}}
 	w.upload(0, "slow.csv", w.csv(0, date, "F-SLOW", ps))
@@ -144,7 +144,7 @@ func TestReusedNameGetsAnAckOfItsOwn(t *testing.T) {
 // sender is not the uploader, the signature is not its own), never that
 // file's name, time, status, count or sum as a duplicate.
 func TestAnotherBanksFileTellsNothingAboutIt(t *testing.T) {
-	w := newPostgresWorld(t)
+	w := newWorld(t)
 	const date = settlement.Date("2026-11-24")
 	ps := []gen.Payment{{ID: "C-1", Debtor: w.banks[0].BIC, Creditor: w.banks[1].BIC, Amount: "1234", Currency: "KRW"}}
 	body := w.csv(0, date, "F-SECRET", ps)

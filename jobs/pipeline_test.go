@@ -103,12 +103,12 @@ func newPostgresWorld(t *testing.T) *world {
 	return newWorldOn(t, true)
 }
 
-// needPostgres skips a test of a world on memory that needs Postgres from
-// this point on.
-func (w *world) needPostgres(t *testing.T) {
+// needPostgres skips a test of a world on memory at the point where it
+// needs Postgres, for the reason why: what ran before it ran on memory.
+func (w *world) needPostgres(t *testing.T, why string) {
 	t.Helper()
 	if w.pgJobs == nil {
-		t.Skip("needs Postgres")
+		t.Skip("needs Postgres from here: " + why)
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 // nobody acting; day 2 stays held until the operator runs it; then passes
 // find nothing to do.
 func TestResumerCarriesOnAfterTheLedgerReturns(t *testing.T) {
-	w := newPostgresWorld(t)
+	w := newWorld(t)
 	const d1, d2 = settlement.Date("2026-11-24"), settlement.Date("2026-11-25")
 	day1 := w.day(d1, 30)
 	w.intake.Collect(w.ctx)
