@@ -21,12 +21,17 @@ var errCrash = errors.New("crash")
 
 // crashStore fails the k-th call to the store: before it takes effect, or
 // after it took effect with the answer lost (a process killed between the
-// commit and the next instruction).
+// commit and the next instruction). It serves every port of the store
+// (jobs.Store) and the intake's lookup (jobs.FileLookup), each method its
+// own: Store is a field, not embedded, so a method it lacks fails to
+// compile instead of going through unseen.
 type crashStore struct {
-	jobs.Store
+	Store worldStore
 	n, k  int64
 	after bool
 }
+
+var _ worldStore = (*crashStore)(nil)
 
 func (c *crashStore) hit(do func() error) error {
 	if atomic.AddInt64(&c.n, 1) != c.k {
@@ -136,15 +141,26 @@ func (c *crashStore) LedgerFiles(ctx context.Context, d settlement.Date) (fs []j
 	return fs, err
 }
 
+func (c *crashStore) Acknowledgement(ctx context.Context, bank settlement.BIC, name, sum string) (a jobs.RecordedAck, ok bool, err error) {
+	err = c.hit(func() (err error) { a, ok, err = c.Store.Acknowledgement(ctx, bank, name, sum); return })
+	return a, ok, err
+}
+
+func (c *crashStore) AckNameTaken(ctx context.Context, bank settlement.BIC, name string) (taken bool, err error) {
+	err = c.hit(func() (err error) { taken, err = c.Store.AckNameTaken(ctx, bank, name); return })
+	return taken, err
+}
+
 func (c *crashStore) LastFailure(ctx context.Context, d settlement.Date) (f jobs.Failure, ok bool, err error) {
 	err = c.hit(func() (err error) { f, ok, err = c.Store.LastFailure(ctx, d); return })
 	return f, ok, err
 }
 
 // TestCrashStoreWrapsEveryMethod: crashStore defines every method of
-// jobs.Store itself, none promoted from the embedded store unseen.
+// jobs.Store and jobs.FileLookup itself, none promoted unseen.
 func TestCrashStoreWrapsEveryMethod(t *testing.T) {
 	wrapsEvery(t, reflect.TypeOf((*jobs.Store)(nil)).Elem(), crashStore{})
+	wrapsEvery(t, reflect.TypeOf((*jobs.FileLookup)(nil)).Elem(), crashStore{})
 }
 
 // crashLedger fails the k-th ledger call, a read or a write: before it
@@ -470,5 +486,71 @@ func TestFileForAHolidaySettlesNextBusinessDay(t *testing.T) {
 	}
 	if a := w.ack(0, "F-2026-11-25-0.csv"); a.Status != "ACCEPTED" || a.Cycle != "C2026-11-26" {
 		t.Fatalf("a file dated a holiday: %+v", a)
+	}
+}
+
+// TestCrashIntakeAtEveryPointResumes: for every store call of an intake
+// pass (the intake's port of the store and its lookup of earlier takes),
+// crash there, before and after it takes effect, then collect again as a
+// restarted process would: every file has its one verdict (the day's three
+// accepted, a bad file rejected), the cycle holds the three files and
+// their entries, and it runs to the positions of an undisturbed run.
+func TestCrashIntakeAtEveryPointResumes(t *testing.T) {
+	const date = settlement.Date("2026-11-24")
+	setup := func(t *testing.T) (*world, [][]gen.Payment) {
+		w := newWorld(t)
+		day := w.day(date, 20)
+		b0, b1 := w.banks[0].BIC, w.banks[1].BIC
+		w.upload(0, "bad.csv", []byte(fmt.Sprintf("H,F-BAD,%s,%s,2026-11-24T10:00:00+09:00\nP,B1,%s,%s,1.5,KRW\nT,1,1.5\n", b0, date, b0, b1)))
+		return w, day
+	}
+	check := func(t *testing.T, w *world, day [][]gen.Payment) {
+		t.Helper()
+		for i := range w.banks {
+			if a := w.ack(i, fmt.Sprintf("F-%s-%d.csv", date, i)); a.Status != "ACCEPTED" || a.Entries != int64(len(day[i])) {
+				t.Fatalf("bank %d's file: %+v", i, a)
+			}
+		}
+		if a := w.ack(0, "bad.csv"); a.Status != "REJECTED" || len(a.Errors) != 1 {
+			t.Fatalf("the bad file: %+v", a)
+		}
+		if c, _, _ := w.store.Cycle(w.ctx, date); c.Files != 3 || c.Entries != 20 {
+			t.Fatalf("cycle after the intake: %+v", c)
+		}
+		if c, err := w.pipeline().Run(w.ctx, date); err != nil || c.Stage != settlement.StageReported {
+			t.Fatalf("cycle run: %+v %v", c, err)
+		}
+		if got, want := w.positions(date), expected(t, day); got != want {
+			t.Fatalf("positions\n got %s\nwant %s", got, want)
+		}
+	}
+	w, day := setup(t)
+	probe := &crashStore{Store: w.store, k: -1}
+	w.intake.Store, w.intake.Files = probe, probe
+	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 3 || c.Rejected != 1 {
+		t.Fatalf("undisturbed intake: %+v %v", c, err)
+	}
+	calls := probe.n
+	t.Logf("an undisturbed intake pass makes %d store calls; each is a crash point, twice", calls)
+	if calls < 12 { // per file at least a lookup, a record and a stamp
+		t.Fatalf("probe counted %d store calls", calls)
+	}
+	check(t, w, day)
+	for _, after := range []bool{false, true} {
+		for k := int64(1); k <= calls; k++ {
+			t.Run(fmt.Sprintf("intake-call-%d-after-%v", k, after), func(t *testing.T) {
+				w, day := setup(t)
+				cs := &crashStore{Store: w.store, k: k, after: after}
+				w.intake.Store, w.intake.Files = cs, cs
+				if _, err := w.intake.Collect(w.ctx); !errors.Is(err, errCrash) {
+					t.Fatalf("intake call %d (after=%v): want the crash, got %v", k, after, err)
+				}
+				w.intake.Store, w.intake.Files = w.store, w.store
+				if _, err := w.intake.Collect(w.ctx); err != nil {
+					t.Fatalf("resume after intake call %d (after=%v): %v", k, after, err)
+				}
+				check(t, w, day)
+			})
+		}
 	}
 }
