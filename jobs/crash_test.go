@@ -5,10 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"settle/formats/gen"
 	"settle/jobs"
@@ -548,6 +553,150 @@ func TestCrashIntakeAtEveryPointResumes(t *testing.T) {
 				w.intake.Store, w.intake.Files = w.store, w.store
 				if _, err := w.intake.Collect(w.ctx); err != nil {
 					t.Fatalf("resume after intake call %d (after=%v): %v", k, after, err)
+				}
+				check(t, w, day)
+			})
+		}
+	}
+}
+
+// TestCrashHeldAtEveryPointResumes: a cycle over its caps is held. Crash
+// at every store call of the run that holds it (the recording of the hold
+// among them), before and after it takes effect, then run again as the
+// operator would: the cycle stays frozen and held, each hold recorded is
+// announced once and none is lost (the latest failure holds the cycle),
+// nothing is on the ledger; once the caps are raised it ends REPORTED
+// with the positions of an undisturbed run.
+func TestCrashHeldAtEveryPointResumes(t *testing.T) {
+	const date = settlement.Date("2026-11-24")
+	setup := func(t *testing.T) (*world, [][]gen.Payment) {
+		w := newWorld(t)
+		day := w.day(date, 20)
+		if _, err := w.intake.Collect(w.ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.setCaps(t, decimal.Zero, w.now.Add(-30*time.Minute)) // no bank may be a net debtor
+		return w, day
+	}
+	check := func(t *testing.T, w *world, day [][]gen.Payment) {
+		t.Helper()
+		if _, err := w.pipeline().Run(w.ctx, date); !errors.Is(err, jobs.ErrCapBreach) && !errors.Is(err, jobs.ErrHeld) {
+			t.Fatalf("the restarted run over the caps: %v", err)
+		}
+		if c, _, _ := w.store.Cycle(w.ctx, date); c.Stage != settlement.StageFrozen {
+			t.Fatalf("held cycle at %s", c.Stage)
+		}
+		var holds int // recorded: the failed attempts over the caps
+		for _, f := range w.stepErrors(date) {
+			if strings.Contains(f.Err, "net debit cap exceeded") {
+				holds++
+			}
+		}
+		if held := w.published(jobs.TopicCycleHeld); holds == 0 || len(held) != holds || held[0].Stage != settlement.StageNetted {
+			t.Fatalf("%d holds recorded, announced: %+v; want each announced once, for netting", holds, held)
+		}
+		if f, ok, _ := w.store.LastFailure(w.ctx, date); !ok || !f.HoldsAt(settlement.StageFrozen) {
+			t.Fatalf("the latest failure %+v does not hold the cycle", f)
+		}
+		if writes, _ := w.ledger.Count(); writes != 0 {
+			t.Fatalf("%d ledger writes for a held cycle", writes)
+		}
+		w.setCaps(t, decimal.New(1, 15), w.now.Add(-20*time.Minute))
+		if c, err := w.pipeline().Run(w.ctx, date); err != nil || c.Stage != settlement.StageReported {
+			t.Fatalf("after raising the caps: %+v %v", c, err)
+		}
+		if got, want := w.positions(date), expected(t, day); got != want {
+			t.Fatalf("positions differ from an undisturbed run")
+		}
+	}
+	w, day := setup(t)
+	probe := &crashStore{Store: w.store, k: -1}
+	p := w.pipeline()
+	p.Store = probe
+	if _, err := p.Run(w.ctx, date); !errors.Is(err, jobs.ErrCapBreach) {
+		t.Fatalf("undisturbed run over the caps: %v", err)
+	}
+	calls := probe.n
+	t.Logf("the run that holds the cycle makes %d store calls; each is a crash point, twice", calls)
+	check(t, w, day)
+	for _, after := range []bool{false, true} {
+		for k := int64(1); k <= calls; k++ {
+			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
+				w, day := setup(t)
+				p := w.pipeline()
+				p.Store = &crashStore{Store: w.store, k: k, after: after}
+				if _, err := p.Run(w.ctx, date); err == nil {
+					t.Fatalf("store call %d (after=%v): a run over the caps went through", k, after)
+				}
+				check(t, w, day)
+			})
+		}
+	}
+}
+
+// TestCrashDeferAtEveryPoint: an operator defers a file to the next day.
+// Crash at every store call of the deferral, before and after it takes
+// effect, then defer again as the operator would: crashed before, the
+// deferral goes through and the bank is told; crashed after, it was
+// recorded, and the second is refused (the file has left the cycle).
+// Either way the file is in the next day's cycle once, and both cycles run
+// to the positions of undisturbed runs.
+func TestCrashDeferAtEveryPoint(t *testing.T) {
+	const d1, d2 = settlement.Date("2026-11-24"), settlement.Date("2026-11-25")
+	setup := func(t *testing.T) (*world, [][]gen.Payment) {
+		w := newWorld(t)
+		day := w.day(d1, 20)
+		if _, err := w.intake.Collect(w.ctx); err != nil {
+			t.Fatal(err)
+		}
+		return w, day
+	}
+	deferral := func(w *world) jobs.Deferral {
+		return jobs.Deferral{Sender: w.banks[0].BIC, FileID: "F20261124-0", From: d1, To: d2, Reason: "cannot fund tonight", Actor: "ops"}
+	}
+	check := func(t *testing.T, w *world, day [][]gen.Payment) {
+		t.Helper()
+		for d, want := range map[settlement.Date]string{d1: expected(t, [][]gen.Payment{day[1], day[2]}), d2: expected(t, [][]gen.Payment{day[0]})} {
+			if _, err := w.store.EnsureCycle(w.ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			if c, err := w.pipeline().Run(w.ctx, d); err != nil || c.Stage != settlement.StageReported {
+				t.Fatalf("%s: %+v %v", d, c, err)
+			}
+			if got := w.positions(d); got != want {
+				t.Fatalf("%s: positions\n got %s\nwant %s", d, got, want)
+			}
+		}
+		if c, _, _ := w.store.Cycle(w.ctx, d2); c.Files != 1 || c.Entries != int64(len(day[0])) {
+			t.Fatalf("the next day's cycle: %+v", c)
+		}
+	}
+	w, day := setup(t)
+	probe := &crashStore{Store: w.store, k: -1}
+	p := w.pipeline()
+	p.Store = probe
+	if _, err := p.Defer(w.ctx, deferral(w)); err != nil {
+		t.Fatal(err)
+	}
+	calls := probe.n
+	t.Logf("a deferral makes %d store calls; each is a crash point, twice", calls)
+	check(t, w, day)
+	for _, after := range []bool{false, true} {
+		for k := int64(1); k <= calls; k++ {
+			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
+				w, day := setup(t)
+				p := w.pipeline()
+				p.Store = &crashStore{Store: w.store, k: k, after: after}
+				if _, err := p.Defer(w.ctx, deferral(w)); !errors.Is(err, errCrash) {
+					t.Fatalf("store call %d (after=%v): want the crash, got %v", k, after, err)
+				}
+				_, err := w.pipeline().Defer(w.ctx, deferral(w))
+				notice := filepath.Join(w.root, "sftp", "banks", string(w.banks[0].BIC), "outbox", jobs.DeferralNoticeName("F-2026-11-24-0.csv"))
+				switch _, serr := os.Stat(notice); {
+				case !after && (err != nil || serr != nil):
+					t.Fatalf("the deferral again after a crash before it: %v (notice: %v)", err, serr)
+				case after && !errors.Is(err, jobs.ErrDeferral):
+					t.Fatalf("the deferral again after it was recorded: %v; want it refused", err)
 				}
 				check(t, w, day)
 			})
