@@ -8,7 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,11 +37,17 @@ type crashStore struct {
 	Store worldStore
 	n, k  int64
 	after bool
+
+	mu    sync.Mutex
+	calls map[string]int // a probe's (k < 0) calls, by method
 }
 
 var _ worldStore = (*crashStore)(nil)
 
 func (c *crashStore) hit(do func() error) error {
+	if c.k < 0 {
+		c.count()
+	}
 	if atomic.AddInt64(&c.n, 1) != c.k {
 		return do()
 	}
@@ -46,6 +55,32 @@ func (c *crashStore) hit(do func() error) error {
 		do()
 	}
 	return errCrash
+}
+
+// count notes the store method whose wrapper called hit.
+func (c *crashStore) count() {
+	pc, _, _, _ := runtime.Caller(2)
+	name := runtime.FuncForPC(pc).Name()
+	name = name[strings.LastIndex(name, ".")+1:]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls = map[string]int{}
+	}
+	c.calls[name]++
+}
+
+// methods lists what a probe saw, "Method×calls" in name order: the
+// methods whose crash points the test covers.
+func (c *crashStore) methods() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for m, n := range c.calls {
+		out = append(out, fmt.Sprintf("%s×%d", m, n))
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
 }
 
 func (c *crashStore) UpdateCycle(ctx context.Context, d settlement.Date, update func(*settlement.Cycle, jobs.CycleTx) ([]jobs.Event, error)) error {
@@ -295,7 +330,7 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	storeCalls, ledgerCalls := probe.n, pl.n
-	t.Logf("an undisturbed run makes %d store calls and %d ledger calls; each is a crash point, twice", storeCalls, ledgerCalls)
+	t.Logf("an undisturbed run makes %d store calls (%s) and %d ledger calls; each is a crash point, twice", storeCalls, probe.methods(), ledgerCalls)
 	if storeCalls < 10 || ledgerCalls < 3 {
 		t.Fatalf("probe counted %d store and %d ledger calls", storeCalls, ledgerCalls)
 	}
@@ -536,7 +571,7 @@ func TestCrashIntakeAtEveryPointResumes(t *testing.T) {
 		t.Fatalf("undisturbed intake: %+v %v", c, err)
 	}
 	calls := probe.n
-	t.Logf("an undisturbed intake pass makes %d store calls; each is a crash point, twice", calls)
+	t.Logf("an undisturbed intake pass makes %d store calls (%s); each is a crash point, twice", calls, probe.methods())
 	if calls < 12 { // per file at least a lookup, a record and a stamp
 		t.Fatalf("probe counted %d store calls", calls)
 	}
@@ -617,7 +652,7 @@ func TestCrashHeldAtEveryPointResumes(t *testing.T) {
 		t.Fatalf("undisturbed run over the caps: %v", err)
 	}
 	calls := probe.n
-	t.Logf("the run that holds the cycle makes %d store calls; each is a crash point, twice", calls)
+	t.Logf("the run that holds the cycle makes %d store calls (%s); each is a crash point, twice", calls, probe.methods())
 	check(t, w, day)
 	for _, after := range []bool{false, true} {
 		for k := int64(1); k <= calls; k++ {
@@ -679,7 +714,7 @@ func TestCrashDeferAtEveryPoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := probe.n
-	t.Logf("a deferral makes %d store calls; each is a crash point, twice", calls)
+	t.Logf("a deferral makes %d store calls (%s); each is a crash point, twice", calls, probe.methods())
 	check(t, w, day)
 	for _, after := range []bool{false, true} {
 		for k := int64(1); k <= calls; k++ {
