@@ -196,6 +196,16 @@ func (c *crashStore) LastFailure(ctx context.Context, d settlement.Date) (f jobs
 	return f, ok, err
 }
 
+// parallelOnMemory runs a crash point beside the others under -short,
+// where each has a world of its own in memory (a directory and a store);
+// on Postgres they stay one at a time, a database each, as the full
+// suite has always run them.
+func parallelOnMemory(t *testing.T) {
+	if testing.Short() {
+		t.Parallel()
+	}
+}
+
 // TestCrashStoreWrapsEveryMethod: crashStore defines every method of
 // jobs.Store and jobs.FileLookup itself, none promoted unseen.
 func TestCrashStoreWrapsEveryMethod(t *testing.T) {
@@ -356,6 +366,7 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 	for _, after := range []bool{false, true} {
 		for k := int64(1); k <= storeCalls; k++ {
 			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
+				parallelOnMemory(t)
 				w := newWorld(t)
 				w.day(date, 20)
 				w.intake.Collect(w.ctx)
@@ -373,6 +384,7 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 		}
 		for k := int64(1); k <= ledgerCalls; k++ {
 			t.Run(fmt.Sprintf("ledger-call-%d-after-%v", k, after), func(t *testing.T) {
+				parallelOnMemory(t)
 				w := newWorld(t)
 				w.day(date, 20)
 				w.intake.Collect(w.ctx)
@@ -437,19 +449,18 @@ func TestCrashGovernedWrapsEveryMethod(t *testing.T) {
 // and no breaks.
 func TestCrashGovernedAtEveryPointResumes(t *testing.T) {
 	const date = settlement.Date("2026-11-24")
-	var day [][]gen.Payment
-	setup := func(t *testing.T) (*world, *fakeGoverned, *jobs.Pipeline) {
+	setup := func(t *testing.T) (*world, *fakeGoverned, *jobs.Pipeline, [][]gen.Payment) {
 		w := newWorld(t)
-		day = w.day(date, 20)
+		day := w.day(date, 20)
 		if _, err := w.intake.Collect(w.ctx); err != nil {
 			t.Fatal(err)
 		}
 		g := &fakeGoverned{w: w, declared: map[string][]jobs.LedgerFile{}, files: map[string][]byte{}}
 		p := w.pipeline()
 		p.Governed, p.Files = g, w.arc
-		return w, g, p
+		return w, g, p, day
 	}
-	w, g, p := setup(t)
+	w, g, p, day := setup(t)
 	want := expected(t, day)
 	probe := &crashGoverned{fakeGoverned: g, k: -1}
 	p.Governed = probe
@@ -464,7 +475,8 @@ func TestCrashGovernedAtEveryPointResumes(t *testing.T) {
 	for _, after := range []bool{false, true} {
 		for k := int64(1); k <= calls; k++ {
 			t.Run(fmt.Sprintf("governed-call-%d-after-%v", k, after), func(t *testing.T) {
-				w, g, p := setup(t)
+				parallelOnMemory(t)
+				w, g, p, _ := setup(t)
 				p.Governed = &crashGoverned{fakeGoverned: g, k: k, after: after}
 				if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
 					t.Fatalf("governed call %d (after=%v): want the crash, got %v", k, after, err)
@@ -579,6 +591,7 @@ func TestCrashIntakeAtEveryPointResumes(t *testing.T) {
 	for _, after := range []bool{false, true} {
 		for k := int64(1); k <= calls; k++ {
 			t.Run(fmt.Sprintf("intake-call-%d-after-%v", k, after), func(t *testing.T) {
+				parallelOnMemory(t)
 				w, day := setup(t)
 				cs := &crashStore{Store: w.store, k: k, after: after}
 				w.intake.Store, w.intake.Files = cs, cs
@@ -657,6 +670,7 @@ func TestCrashHeldAtEveryPointResumes(t *testing.T) {
 	for _, after := range []bool{false, true} {
 		for k := int64(1); k <= calls; k++ {
 			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
+				parallelOnMemory(t)
 				w, day := setup(t)
 				p := w.pipeline()
 				p.Store = &crashStore{Store: w.store, k: k, after: after}
@@ -719,6 +733,7 @@ func TestCrashDeferAtEveryPoint(t *testing.T) {
 	for _, after := range []bool{false, true} {
 		for k := int64(1); k <= calls; k++ {
 			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
+				parallelOnMemory(t)
 				w, day := setup(t)
 				p := w.pipeline()
 				p.Store = &crashStore{Store: w.store, k: k, after: after}

@@ -981,8 +981,8 @@ func TestReconciliationFindsTamperingAndLostEvents(t *testing.T) {
 }
 
 // TestTwoInstancesRunOneCycle: two pipelines (two instances) run the same
-// cycle at once; the per-cycle lock in Postgres lets one work while the
-// other waits, and both end on the finished cycle with each ledger write
+// cycle at once; the per-cycle lock (Postgres's advisory lock, or its
+// stand-in on memory) lets one work while the other waits, and both end on the finished cycle with each ledger write
 // made once.
 func TestTwoInstancesRunOneCycle(t *testing.T) {
 	w := newWorld(t)
