@@ -443,10 +443,10 @@ func TestCrashGovernedWrapsEveryMethod(t *testing.T) {
 }
 
 // TestCrashGovernedAtEveryPointResumes: on the governed path, crash at every
-// call of it (before and after it takes effect), then run again on the same
-// ledger as a restarted process would: the cycle ends REPORTED with the
-// positions of an undisturbed run, every payment indexed once, settled once,
-// and no breaks.
+// call of it and at every store call (before and after it takes effect),
+// then run again on the same ledger as a restarted process would: the
+// cycle ends REPORTED with the positions of an undisturbed run, every
+// payment indexed once, settled once, and no breaks.
 func TestCrashGovernedAtEveryPointResumes(t *testing.T) {
 	const date = settlement.Date("2026-11-24")
 	setup := func(t *testing.T) (*world, *fakeGoverned, *jobs.Pipeline, [][]gen.Payment) {
@@ -463,14 +463,35 @@ func TestCrashGovernedAtEveryPointResumes(t *testing.T) {
 	w, g, p, day := setup(t)
 	want := expected(t, day)
 	probe := &crashGoverned{fakeGoverned: g, k: -1}
-	p.Governed = probe
+	storeProbe := &crashStore{Store: w.store, k: -1}
+	p.Governed, p.Store = probe, storeProbe
 	if _, err := p.Run(w.ctx, date); err != nil {
 		t.Fatal(err)
 	}
-	calls := probe.n
-	t.Logf("an undisturbed governed run makes %d calls of the governed path; each is a crash point, twice", calls)
+	calls, storeCalls := probe.n, storeProbe.n
+	t.Logf("an undisturbed governed run makes %d calls of the governed path and %d store calls (%s); each is a crash point, twice",
+		calls, storeCalls, storeProbe.methods())
 	if calls < 5 { // a declaration, three files, a settle
 		t.Fatalf("probe counted %d calls", calls)
+	}
+	check := func(t *testing.T, w *world) {
+		t.Helper()
+		c, _, _ := w.store.Cycle(w.ctx, date)
+		if c.Stage != settlement.StageReported {
+			t.Fatalf("stage %s", c.Stage)
+		}
+		if got := w.positions(date); got != want {
+			t.Fatalf("positions differ from an undisturbed run")
+		}
+		if _, payments := w.ledger.Count(); payments != 20 {
+			t.Fatalf("%d payments on the ledger", payments)
+		}
+		if _, settled := w.ledger.Settled["C2026-11-24"]; !settled {
+			t.Fatal("the cycle is not settled on the ledger")
+		}
+		if active, _ := w.store.ActiveBreaks(w.ctx, date); len(active) != 0 {
+			t.Fatalf("breaks after resume: %v", active)
+		}
 	}
 	for _, after := range []bool{false, true} {
 		for k := int64(1); k <= calls; k++ {
@@ -485,22 +506,24 @@ func TestCrashGovernedAtEveryPointResumes(t *testing.T) {
 				if _, err := p.Run(w.ctx, date); err != nil {
 					t.Fatalf("resume after governed call %d (after=%v): %v", k, after, err)
 				}
-				c, _, _ := w.store.Cycle(w.ctx, date)
-				if c.Stage != settlement.StageReported {
-					t.Fatalf("stage %s", c.Stage)
+				check(t, w)
+			})
+		}
+		// The store's calls on the governed path (its list of the
+		// cycle's files among them).
+		for k := int64(1); k <= storeCalls; k++ {
+			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
+				parallelOnMemory(t)
+				w, _, p, _ := setup(t)
+				p.Store = &crashStore{Store: w.store, k: k, after: after}
+				if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
+					t.Fatalf("store call %d (after=%v): want the crash, got %v", k, after, err)
 				}
-				if got := w.positions(date); got != want {
-					t.Fatalf("positions differ from an undisturbed run")
+				p.Store = w.store
+				if _, err := p.Run(w.ctx, date); err != nil {
+					t.Fatalf("resume after store call %d (after=%v): %v", k, after, err)
 				}
-				if _, payments := w.ledger.Count(); payments != 20 {
-					t.Fatalf("%d payments on the ledger", payments)
-				}
-				if _, settled := w.ledger.Settled["C2026-11-24"]; !settled {
-					t.Fatal("the cycle is not settled on the ledger")
-				}
-				if active, _ := w.store.ActiveBreaks(w.ctx, date); len(active) != 0 {
-					t.Fatalf("breaks after resume: %v", active)
-				}
+				check(t, w)
 			})
 		}
 	}
