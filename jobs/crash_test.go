@@ -776,3 +776,78 @@ func TestCrashDeferAtEveryPoint(t *testing.T) {
 		}
 	}
 }
+
+// TestCrashResumeAtEveryPoint: a cycle stopped at NETTED with the ledger
+// down; once it is back, a restarted process's resume pass carries it on.
+// Crash at every store call of that pass (its check for a hold among
+// them), before and after it takes effect, then pass again: the cycle ends
+// REPORTED with the positions of an undisturbed run, each payment on the
+// ledger once, and no breaks.
+func TestCrashResumeAtEveryPoint(t *testing.T) {
+	const date = settlement.Date("2026-11-24")
+	setup := func(t *testing.T) (*world, [][]gen.Payment) {
+		w := newWorld(t)
+		day := w.day(date, 20)
+		if _, err := w.intake.Collect(w.ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.ledger.FailAfter = 1 // the first chunk goes through, then the peers are down
+		if _, err := w.pipeline().Run(w.ctx, date); !errors.Is(err, jobs.ErrLedgerUnavailable) {
+			t.Fatalf("the run with the ledger down: %v", err)
+		}
+		w.ledger.FailAfter = 0
+		return w, day
+	}
+	pass := func(w *world, s jobs.PipelineStore) ([]string, error) {
+		p := w.pipeline()
+		p.Store = s
+		r := &jobs.Resumer{P: p, Log: w.quiet, Cycles: func(ctx context.Context) ([]settlement.Cycle, error) {
+			c, _, err := s.Cycle(ctx, date)
+			return []settlement.Cycle{c}, err
+		}}
+		return r.Pass(w.ctx)
+	}
+	check := func(t *testing.T, w *world, day [][]gen.Payment) {
+		t.Helper()
+		// It finishes the cycle, unless the crashed one had (a crash at
+		// its last look at the finished cycle).
+		if done, err := pass(w, w.store); err != nil || len(done) > 1 || len(done) == 1 && done[0] != "C2026-11-24" {
+			t.Fatalf("the pass after: %v %v", done, err)
+		}
+		if c, _, _ := w.store.Cycle(w.ctx, date); c.Stage != settlement.StageReported {
+			t.Fatalf("stage %s", c.Stage)
+		}
+		if got, want := w.positions(date), expected(t, day); got != want {
+			t.Fatalf("positions differ from an undisturbed run")
+		}
+		if _, payments := w.ledger.Count(); payments != 20 {
+			t.Fatalf("%d payments on the ledger", payments)
+		}
+		if active, _ := w.store.ActiveBreaks(w.ctx, date); len(active) != 0 {
+			t.Fatalf("breaks after resume: %v", active)
+		}
+	}
+	w, day := setup(t)
+	probe := &crashStore{Store: w.store, k: -1}
+	if done, err := pass(w, probe); err != nil || fmt.Sprint(done) != "[C2026-11-24]" {
+		t.Fatalf("undisturbed pass: %v %v", done, err)
+	}
+	calls := probe.n
+	t.Logf("the resume pass makes %d store calls (%s); each is a crash point, twice", calls, probe.methods())
+	check(t, w, day)
+	for _, after := range []bool{false, true} {
+		for k := int64(1); k <= calls; k++ {
+			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
+				parallelOnMemory(t)
+				w, day := setup(t)
+				cs := &crashStore{Store: w.store, k: k, after: after}
+				// The pass logs a failure and moves on: it did not finish
+				// the cycle.
+				if done, _ := pass(w, cs); cs.n < k || len(done) != 0 {
+					t.Fatalf("store call %d (after=%v): the pass made %d calls and finished %v", k, after, cs.n, done)
+				}
+				check(t, w, day)
+			})
+		}
+	}
+}
