@@ -35,7 +35,7 @@ const (
 // afterWorld is a world whose pipeline writes the after-settlement files
 // through the scheme's signing outbox, with a settlement agent.
 func afterWorld(t *testing.T) (*world, *jobs.Pipeline, jobs.SignedInbox, *schemekey.Signer) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	keys := schemekey.Dir{Path: filepath.Join(w.root, "scheme-keys")}
 	if _, err := keys.Init("k1"); err != nil {
 		t.Fatal(err)
@@ -48,8 +48,8 @@ func afterWorld(t *testing.T) (*world, *jobs.Pipeline, jobs.SignedInbox, *scheme
 	}
 	p := w.pipeline()
 	p.Outbox = out
-	p.Agent = w.store
-	p.After = &jobs.AfterSettlement{Scheme: schemeBIC, Agent: ag, Files: w.store, TempDir: t.TempDir()}
+	p.Agent = w.pgJobs
+	p.After = &jobs.AfterSettlement{Scheme: schemeBIC, Agent: ag, Files: w.pgJobs, TempDir: t.TempDir()}
 	w.intake.Inbox = jobs.WithoutBank{BankInbox: out, Bank: agentBIC}
 	return w, p, out, signer
 }
@@ -148,7 +148,7 @@ func TestAfterSettlement(t *testing.T) {
 	answer := append([]agentcamt.Booking{}, bookings[:len(bookings)-1]...)
 	answer[0].Amount = answer[0].Amount.Add(decimal.New(1, 0))
 	apub, apriv, _ := ed25519.GenerateKey(rand.Reader)
-	ai := &jobs.AgentIntake{Agent: agentBIC, Inbox: out, Store: w.store, Recorder: w.store, Pipeline: p, Log: w.quiet,
+	ai := &jobs.AgentIntake{Agent: agentBIC, Inbox: out, Store: w.pgJobs, Recorder: w.pgJobs, Pipeline: p, Log: w.quiet,
 		Now: func() time.Time { return w.now },
 		Keys: func() (signature.Ring, error) {
 			return signature.Ring{agentBIC: {{Bank: agentBIC, Label: "k1", Public: apub}}}, nil
@@ -185,7 +185,7 @@ func TestAfterSettlement(t *testing.T) {
 	if strings.Join(kinds, ",") != strings.Join(want, ",") && strings.Join(kinds, ",") != want[1]+","+want[0] {
 		t.Fatalf("breaks %v, want %v", kinds, want)
 	}
-	if st, _, _ := w.store.AgentConfirmation(w.ctx, date); st != reconciliation.Partly {
+	if st, _, _ := w.pgJobs.AgentConfirmation(w.ctx, date); st != reconciliation.Partly {
 		t.Fatalf("confirmation %s", st)
 	}
 	// The agent corrects: the right amount and the missing transfer.
@@ -198,7 +198,7 @@ func TestAfterSettlement(t *testing.T) {
 	if _, err := ai.Collect(w.ctx); err != nil {
 		t.Fatal(err)
 	}
-	if st, _, _ := w.store.AgentConfirmation(w.ctx, date); st == reconciliation.Confirmed {
+	if st, _, _ := w.pgJobs.AgentConfirmation(w.ctx, date); st == reconciliation.Confirmed {
 		t.Fatalf("confirmed with a booking reversed and one booked twice")
 	}
 }
@@ -216,7 +216,7 @@ func TestAgentAnswerRefused(t *testing.T) {
 	w, p, out, _ := afterWorld(t)
 	apub, apriv, _ := ed25519.GenerateKey(rand.Reader)
 	_, mallory, _ := ed25519.GenerateKey(rand.Reader)
-	ai := &jobs.AgentIntake{Agent: agentBIC, Inbox: out, Store: w.store, Recorder: w.store, Pipeline: p, Log: w.quiet,
+	ai := &jobs.AgentIntake{Agent: agentBIC, Inbox: out, Store: w.pgJobs, Recorder: w.pgJobs, Pipeline: p, Log: w.quiet,
 		Now: func() time.Time { return w.now },
 		Keys: func() (signature.Ring, error) {
 			return signature.Ring{agentBIC: {{Bank: agentBIC, Label: "k1", Public: apub}}}, nil
@@ -255,7 +255,7 @@ func TestAgentAnswerRefused(t *testing.T) {
 			t.Errorf("%s: %s", name, b)
 		}
 	}
-	if bs, err := w.store.AgentBookings(w.ctx, "C2026-11-24", nil); err != nil || len(bs) != 0 {
+	if bs, err := w.pgJobs.AgentBookings(w.ctx, "C2026-11-24", nil); err != nil || len(bs) != 0 {
 		t.Fatalf("refused answers recorded: %v %v", bs, err)
 	}
 }

@@ -79,9 +79,6 @@ func TestAttackIgnoredPairGetsNotice(t *testing.T) {
 // tests that), and a pair that reaches the inbox anyway gets a notice
 // instead of entering a cycle.
 func TestAttackLongNameNeverIngested(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs Postgres")
-	}
 	w := newWorld(t)
 	name := strings.Repeat("N", 124-4) + ".csv" // 124 characters, under the 128 of the tree
 	w.upload(0, name, w.csv(0, "2026-11-24", "F-LONG", gen.DayPayments(gen.Config{Banks: 3, Payments: 3, Date: "2026-11-24", Seed: 2},

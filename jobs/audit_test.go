@@ -11,16 +11,20 @@ import (
 	"settle/settlement"
 )
 
+// auditor is an auditor of the world's store. It reads what only Postgres
+// serves (jobs.AuditStore: lineage, the files of a cycle, ledger rows), so
+// a test of a world on memory stops (skips) where it asks for one.
 func (w *world) auditor(t *testing.T) *jobs.Auditor {
+	w.needPostgres(t, "the auditor reads jobs.AuditStore, which only Postgres serves")
 	arc, err := archive.Open(filepath.Join(w.root, "archive"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: arc, Txs: w.ledger}
+	return &jobs.Auditor{Store: w.pgJobs, Ledger: w.ledger, Archive: arc, Txs: w.ledger}
 }
 
 func TestAuditTraceAndVerify(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	day1 := w.day("2026-11-24", 30)
 	w.intake.Collect(w.ctx)
 	if _, err := w.pipeline().Run(w.ctx, "2026-11-24"); err != nil {

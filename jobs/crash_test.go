@@ -5,10 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"os"
+	"path/filepath"
 	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"settle/formats/gen"
 	"settle/jobs"
@@ -21,14 +29,25 @@ var errCrash = errors.New("crash")
 
 // crashStore fails the k-th call to the store: before it takes effect, or
 // after it took effect with the answer lost (a process killed between the
-// commit and the next instruction).
+// commit and the next instruction). It serves every port of the store
+// (jobs.Store) and the intake's lookup (jobs.FileLookup), each method its
+// own: Store is a field, not embedded, so a method it lacks fails to
+// compile instead of going through unseen.
 type crashStore struct {
-	jobs.Store
+	Store worldStore
 	n, k  int64
 	after bool
+
+	mu    sync.Mutex
+	calls map[string]int // a probe's (k < 0) calls, by method
 }
 
+var _ worldStore = (*crashStore)(nil)
+
 func (c *crashStore) hit(do func() error) error {
+	if c.k < 0 {
+		c.count()
+	}
 	if atomic.AddInt64(&c.n, 1) != c.k {
 		return do()
 	}
@@ -36,6 +55,32 @@ func (c *crashStore) hit(do func() error) error {
 		do()
 	}
 	return errCrash
+}
+
+// count notes the store method whose wrapper called hit.
+func (c *crashStore) count() {
+	pc, _, _, _ := runtime.Caller(2)
+	name := runtime.FuncForPC(pc).Name()
+	name = name[strings.LastIndex(name, ".")+1:]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls = map[string]int{}
+	}
+	c.calls[name]++
+}
+
+// methods lists what a probe saw, "Method×calls" in name order: the
+// methods whose crash points the test covers.
+func (c *crashStore) methods() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for m, n := range c.calls {
+		out = append(out, fmt.Sprintf("%s×%d", m, n))
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
 }
 
 func (c *crashStore) UpdateCycle(ctx context.Context, d settlement.Date, update func(*settlement.Cycle, jobs.CycleTx) ([]jobs.Event, error)) error {
@@ -136,15 +181,36 @@ func (c *crashStore) LedgerFiles(ctx context.Context, d settlement.Date) (fs []j
 	return fs, err
 }
 
+func (c *crashStore) Acknowledgement(ctx context.Context, bank settlement.BIC, name, sum string) (a jobs.RecordedAck, ok bool, err error) {
+	err = c.hit(func() (err error) { a, ok, err = c.Store.Acknowledgement(ctx, bank, name, sum); return })
+	return a, ok, err
+}
+
+func (c *crashStore) AckNameTaken(ctx context.Context, bank settlement.BIC, name string) (taken bool, err error) {
+	err = c.hit(func() (err error) { taken, err = c.Store.AckNameTaken(ctx, bank, name); return })
+	return taken, err
+}
+
 func (c *crashStore) LastFailure(ctx context.Context, d settlement.Date) (f jobs.Failure, ok bool, err error) {
 	err = c.hit(func() (err error) { f, ok, err = c.Store.LastFailure(ctx, d); return })
 	return f, ok, err
 }
 
+// parallelOnMemory runs a crash point beside the others under -short,
+// where each has a world of its own in memory (a directory and a store);
+// on Postgres they stay one at a time, a database each, as the full
+// suite has always run them.
+func parallelOnMemory(t *testing.T) {
+	if testing.Short() {
+		t.Parallel()
+	}
+}
+
 // TestCrashStoreWrapsEveryMethod: crashStore defines every method of
-// jobs.Store itself, none promoted from the embedded store unseen.
+// jobs.Store and jobs.FileLookup itself, none promoted unseen.
 func TestCrashStoreWrapsEveryMethod(t *testing.T) {
 	wrapsEvery(t, reflect.TypeOf((*jobs.Store)(nil)).Elem(), crashStore{})
+	wrapsEvery(t, reflect.TypeOf((*jobs.FileLookup)(nil)).Elem(), crashStore{})
 }
 
 // crashLedger fails the k-th ledger call, a read or a write: before it
@@ -274,7 +340,7 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	storeCalls, ledgerCalls := probe.n, pl.n
-	t.Logf("an undisturbed run makes %d store calls and %d ledger calls; each is a crash point, twice", storeCalls, ledgerCalls)
+	t.Logf("an undisturbed run makes %d store calls (%s) and %d ledger calls; each is a crash point, twice", storeCalls, probe.methods(), ledgerCalls)
 	if storeCalls < 10 || ledgerCalls < 3 {
 		t.Fatalf("probe counted %d store and %d ledger calls", storeCalls, ledgerCalls)
 	}
@@ -300,6 +366,7 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 	for _, after := range []bool{false, true} {
 		for k := int64(1); k <= storeCalls; k++ {
 			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
+				parallelOnMemory(t)
 				w := newWorld(t)
 				w.day(date, 20)
 				w.intake.Collect(w.ctx)
@@ -317,6 +384,7 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 		}
 		for k := int64(1); k <= ledgerCalls; k++ {
 			t.Run(fmt.Sprintf("ledger-call-%d-after-%v", k, after), func(t *testing.T) {
+				parallelOnMemory(t)
 				w := newWorld(t)
 				w.day(date, 20)
 				w.intake.Collect(w.ctx)
@@ -375,40 +443,61 @@ func TestCrashGovernedWrapsEveryMethod(t *testing.T) {
 }
 
 // TestCrashGovernedAtEveryPointResumes: on the governed path, crash at every
-// call of it (before and after it takes effect), then run again on the same
-// ledger as a restarted process would: the cycle ends REPORTED with the
-// positions of an undisturbed run, every payment indexed once, settled once,
-// and no breaks.
+// call of it and at every store call (before and after it takes effect),
+// then run again on the same ledger as a restarted process would: the
+// cycle ends REPORTED with the positions of an undisturbed run, every
+// payment indexed once, settled once, and no breaks.
 func TestCrashGovernedAtEveryPointResumes(t *testing.T) {
 	const date = settlement.Date("2026-11-24")
-	var day [][]gen.Payment
-	setup := func(t *testing.T) (*world, *fakeGoverned, *jobs.Pipeline) {
+	setup := func(t *testing.T) (*world, *fakeGoverned, *jobs.Pipeline, [][]gen.Payment) {
 		w := newWorld(t)
-		day = w.day(date, 20)
+		day := w.day(date, 20)
 		if _, err := w.intake.Collect(w.ctx); err != nil {
 			t.Fatal(err)
 		}
 		g := &fakeGoverned{w: w, declared: map[string][]jobs.LedgerFile{}, files: map[string][]byte{}}
 		p := w.pipeline()
 		p.Governed, p.Files = g, w.arc
-		return w, g, p
+		return w, g, p, day
 	}
-	w, g, p := setup(t)
+	w, g, p, day := setup(t)
 	want := expected(t, day)
 	probe := &crashGoverned{fakeGoverned: g, k: -1}
-	p.Governed = probe
+	storeProbe := &crashStore{Store: w.store, k: -1}
+	p.Governed, p.Store = probe, storeProbe
 	if _, err := p.Run(w.ctx, date); err != nil {
 		t.Fatal(err)
 	}
-	calls := probe.n
-	t.Logf("an undisturbed governed run makes %d calls of the governed path; each is a crash point, twice", calls)
+	calls, storeCalls := probe.n, storeProbe.n
+	t.Logf("an undisturbed governed run makes %d calls of the governed path and %d store calls (%s); each is a crash point, twice",
+		calls, storeCalls, storeProbe.methods())
 	if calls < 5 { // a declaration, three files, a settle
 		t.Fatalf("probe counted %d calls", calls)
+	}
+	check := func(t *testing.T, w *world) {
+		t.Helper()
+		c, _, _ := w.store.Cycle(w.ctx, date)
+		if c.Stage != settlement.StageReported {
+			t.Fatalf("stage %s", c.Stage)
+		}
+		if got := w.positions(date); got != want {
+			t.Fatalf("positions differ from an undisturbed run")
+		}
+		if _, payments := w.ledger.Count(); payments != 20 {
+			t.Fatalf("%d payments on the ledger", payments)
+		}
+		if _, settled := w.ledger.Settled["C2026-11-24"]; !settled {
+			t.Fatal("the cycle is not settled on the ledger")
+		}
+		if active, _ := w.store.ActiveBreaks(w.ctx, date); len(active) != 0 {
+			t.Fatalf("breaks after resume: %v", active)
+		}
 	}
 	for _, after := range []bool{false, true} {
 		for k := int64(1); k <= calls; k++ {
 			t.Run(fmt.Sprintf("governed-call-%d-after-%v", k, after), func(t *testing.T) {
-				w, g, p := setup(t)
+				parallelOnMemory(t)
+				w, g, p, _ := setup(t)
 				p.Governed = &crashGoverned{fakeGoverned: g, k: k, after: after}
 				if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
 					t.Fatalf("governed call %d (after=%v): want the crash, got %v", k, after, err)
@@ -417,22 +506,24 @@ func TestCrashGovernedAtEveryPointResumes(t *testing.T) {
 				if _, err := p.Run(w.ctx, date); err != nil {
 					t.Fatalf("resume after governed call %d (after=%v): %v", k, after, err)
 				}
-				c, _, _ := w.store.Cycle(w.ctx, date)
-				if c.Stage != settlement.StageReported {
-					t.Fatalf("stage %s", c.Stage)
+				check(t, w)
+			})
+		}
+		// The store's calls on the governed path (its list of the
+		// cycle's files among them).
+		for k := int64(1); k <= storeCalls; k++ {
+			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
+				parallelOnMemory(t)
+				w, _, p, _ := setup(t)
+				p.Store = &crashStore{Store: w.store, k: k, after: after}
+				if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
+					t.Fatalf("store call %d (after=%v): want the crash, got %v", k, after, err)
 				}
-				if got := w.positions(date); got != want {
-					t.Fatalf("positions differ from an undisturbed run")
+				p.Store = w.store
+				if _, err := p.Run(w.ctx, date); err != nil {
+					t.Fatalf("resume after store call %d (after=%v): %v", k, after, err)
 				}
-				if _, payments := w.ledger.Count(); payments != 20 {
-					t.Fatalf("%d payments on the ledger", payments)
-				}
-				if _, settled := w.ledger.Settled["C2026-11-24"]; !settled {
-					t.Fatal("the cycle is not settled on the ledger")
-				}
-				if active, _ := w.store.ActiveBreaks(w.ctx, date); len(active) != 0 {
-					t.Fatalf("breaks after resume: %v", active)
-				}
+				check(t, w)
 			})
 		}
 	}
@@ -470,5 +561,293 @@ func TestFileForAHolidaySettlesNextBusinessDay(t *testing.T) {
 	}
 	if a := w.ack(0, "F-2026-11-25-0.csv"); a.Status != "ACCEPTED" || a.Cycle != "C2026-11-26" {
 		t.Fatalf("a file dated a holiday: %+v", a)
+	}
+}
+
+// TestCrashIntakeAtEveryPointResumes: for every store call of an intake
+// pass (the intake's port of the store and its lookup of earlier takes),
+// crash there, before and after it takes effect, then collect again as a
+// restarted process would: every file has its one verdict (the day's three
+// accepted, a bad file rejected), the cycle holds the three files and
+// their entries, and it runs to the positions of an undisturbed run.
+func TestCrashIntakeAtEveryPointResumes(t *testing.T) {
+	const date = settlement.Date("2026-11-24")
+	setup := func(t *testing.T) (*world, [][]gen.Payment) {
+		w := newWorld(t)
+		day := w.day(date, 20)
+		b0, b1 := w.banks[0].BIC, w.banks[1].BIC
+		w.upload(0, "bad.csv", []byte(fmt.Sprintf("H,F-BAD,%s,%s,2026-11-24T10:00:00+09:00\nP,B1,%s,%s,1.5,KRW\nT,1,1.5\n", b0, date, b0, b1)))
+		return w, day
+	}
+	check := func(t *testing.T, w *world, day [][]gen.Payment) {
+		t.Helper()
+		for i := range w.banks {
+			if a := w.ack(i, fmt.Sprintf("F-%s-%d.csv", date, i)); a.Status != "ACCEPTED" || a.Entries != int64(len(day[i])) {
+				t.Fatalf("bank %d's file: %+v", i, a)
+			}
+		}
+		if a := w.ack(0, "bad.csv"); a.Status != "REJECTED" || len(a.Errors) != 1 {
+			t.Fatalf("the bad file: %+v", a)
+		}
+		if c, _, _ := w.store.Cycle(w.ctx, date); c.Files != 3 || c.Entries != 20 {
+			t.Fatalf("cycle after the intake: %+v", c)
+		}
+		if c, err := w.pipeline().Run(w.ctx, date); err != nil || c.Stage != settlement.StageReported {
+			t.Fatalf("cycle run: %+v %v", c, err)
+		}
+		if got, want := w.positions(date), expected(t, day); got != want {
+			t.Fatalf("positions\n got %s\nwant %s", got, want)
+		}
+	}
+	w, day := setup(t)
+	probe := &crashStore{Store: w.store, k: -1}
+	w.intake.Store, w.intake.Files = probe, probe
+	if c, err := w.intake.Collect(w.ctx); err != nil || c.Accepted != 3 || c.Rejected != 1 {
+		t.Fatalf("undisturbed intake: %+v %v", c, err)
+	}
+	calls := probe.n
+	t.Logf("an undisturbed intake pass makes %d store calls (%s); each is a crash point, twice", calls, probe.methods())
+	if calls < 12 { // per file at least a lookup, a record and a stamp
+		t.Fatalf("probe counted %d store calls", calls)
+	}
+	check(t, w, day)
+	for _, after := range []bool{false, true} {
+		for k := int64(1); k <= calls; k++ {
+			t.Run(fmt.Sprintf("intake-call-%d-after-%v", k, after), func(t *testing.T) {
+				parallelOnMemory(t)
+				w, day := setup(t)
+				cs := &crashStore{Store: w.store, k: k, after: after}
+				w.intake.Store, w.intake.Files = cs, cs
+				if _, err := w.intake.Collect(w.ctx); !errors.Is(err, errCrash) {
+					t.Fatalf("intake call %d (after=%v): want the crash, got %v", k, after, err)
+				}
+				w.intake.Store, w.intake.Files = w.store, w.store
+				if _, err := w.intake.Collect(w.ctx); err != nil {
+					t.Fatalf("resume after intake call %d (after=%v): %v", k, after, err)
+				}
+				check(t, w, day)
+			})
+		}
+	}
+}
+
+// TestCrashHeldAtEveryPointResumes: a cycle over its caps is held. Crash
+// at every store call of the run that holds it (the recording of the hold
+// among them), before and after it takes effect, then run again as the
+// operator would: the cycle stays frozen and held, each hold recorded is
+// announced once and none is lost (the latest failure holds the cycle),
+// nothing is on the ledger; once the caps are raised it ends REPORTED
+// with the positions of an undisturbed run.
+func TestCrashHeldAtEveryPointResumes(t *testing.T) {
+	const date = settlement.Date("2026-11-24")
+	setup := func(t *testing.T) (*world, [][]gen.Payment) {
+		w := newWorld(t)
+		day := w.day(date, 20)
+		if _, err := w.intake.Collect(w.ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.setCaps(t, decimal.Zero, w.now.Add(-30*time.Minute)) // no bank may be a net debtor
+		return w, day
+	}
+	check := func(t *testing.T, w *world, day [][]gen.Payment) {
+		t.Helper()
+		if _, err := w.pipeline().Run(w.ctx, date); !errors.Is(err, jobs.ErrCapBreach) && !errors.Is(err, jobs.ErrHeld) {
+			t.Fatalf("the restarted run over the caps: %v", err)
+		}
+		if c, _, _ := w.store.Cycle(w.ctx, date); c.Stage != settlement.StageFrozen {
+			t.Fatalf("held cycle at %s", c.Stage)
+		}
+		var holds int // recorded: the failed attempts over the caps
+		for _, f := range w.stepErrors(date) {
+			if strings.Contains(f.Err, "net debit cap exceeded") {
+				holds++
+			}
+		}
+		if held := w.published(jobs.TopicCycleHeld); holds == 0 || len(held) != holds || held[0].Stage != settlement.StageNetted {
+			t.Fatalf("%d holds recorded, announced: %+v; want each announced once, for netting", holds, held)
+		}
+		if f, ok, _ := w.store.LastFailure(w.ctx, date); !ok || !f.HoldsAt(settlement.StageFrozen) {
+			t.Fatalf("the latest failure %+v does not hold the cycle", f)
+		}
+		if writes, _ := w.ledger.Count(); writes != 0 {
+			t.Fatalf("%d ledger writes for a held cycle", writes)
+		}
+		w.setCaps(t, decimal.New(1, 15), w.now.Add(-20*time.Minute))
+		if c, err := w.pipeline().Run(w.ctx, date); err != nil || c.Stage != settlement.StageReported {
+			t.Fatalf("after raising the caps: %+v %v", c, err)
+		}
+		if got, want := w.positions(date), expected(t, day); got != want {
+			t.Fatalf("positions differ from an undisturbed run")
+		}
+	}
+	w, day := setup(t)
+	probe := &crashStore{Store: w.store, k: -1}
+	p := w.pipeline()
+	p.Store = probe
+	if _, err := p.Run(w.ctx, date); !errors.Is(err, jobs.ErrCapBreach) {
+		t.Fatalf("undisturbed run over the caps: %v", err)
+	}
+	calls := probe.n
+	t.Logf("the run that holds the cycle makes %d store calls (%s); each is a crash point, twice", calls, probe.methods())
+	check(t, w, day)
+	for _, after := range []bool{false, true} {
+		for k := int64(1); k <= calls; k++ {
+			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
+				parallelOnMemory(t)
+				w, day := setup(t)
+				p := w.pipeline()
+				p.Store = &crashStore{Store: w.store, k: k, after: after}
+				if _, err := p.Run(w.ctx, date); err == nil {
+					t.Fatalf("store call %d (after=%v): a run over the caps went through", k, after)
+				}
+				check(t, w, day)
+			})
+		}
+	}
+}
+
+// TestCrashDeferAtEveryPoint: an operator defers a file to the next day.
+// Crash at every store call of the deferral, before and after it takes
+// effect, then defer again as the operator would: crashed before, the
+// deferral goes through and the bank is told; crashed after, it was
+// recorded, and the second is refused (the file has left the cycle).
+// Either way the file is in the next day's cycle once, and both cycles run
+// to the positions of undisturbed runs.
+func TestCrashDeferAtEveryPoint(t *testing.T) {
+	const d1, d2 = settlement.Date("2026-11-24"), settlement.Date("2026-11-25")
+	setup := func(t *testing.T) (*world, [][]gen.Payment) {
+		w := newWorld(t)
+		day := w.day(d1, 20)
+		if _, err := w.intake.Collect(w.ctx); err != nil {
+			t.Fatal(err)
+		}
+		return w, day
+	}
+	deferral := func(w *world) jobs.Deferral {
+		return jobs.Deferral{Sender: w.banks[0].BIC, FileID: "F20261124-0", From: d1, To: d2, Reason: "cannot fund tonight", Actor: "ops"}
+	}
+	check := func(t *testing.T, w *world, day [][]gen.Payment) {
+		t.Helper()
+		for d, want := range map[settlement.Date]string{d1: expected(t, [][]gen.Payment{day[1], day[2]}), d2: expected(t, [][]gen.Payment{day[0]})} {
+			if _, err := w.store.EnsureCycle(w.ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			if c, err := w.pipeline().Run(w.ctx, d); err != nil || c.Stage != settlement.StageReported {
+				t.Fatalf("%s: %+v %v", d, c, err)
+			}
+			if got := w.positions(d); got != want {
+				t.Fatalf("%s: positions\n got %s\nwant %s", d, got, want)
+			}
+		}
+		if c, _, _ := w.store.Cycle(w.ctx, d2); c.Files != 1 || c.Entries != int64(len(day[0])) {
+			t.Fatalf("the next day's cycle: %+v", c)
+		}
+	}
+	w, day := setup(t)
+	probe := &crashStore{Store: w.store, k: -1}
+	p := w.pipeline()
+	p.Store = probe
+	if _, err := p.Defer(w.ctx, deferral(w)); err != nil {
+		t.Fatal(err)
+	}
+	calls := probe.n
+	t.Logf("a deferral makes %d store calls (%s); each is a crash point, twice", calls, probe.methods())
+	check(t, w, day)
+	for _, after := range []bool{false, true} {
+		for k := int64(1); k <= calls; k++ {
+			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
+				parallelOnMemory(t)
+				w, day := setup(t)
+				p := w.pipeline()
+				p.Store = &crashStore{Store: w.store, k: k, after: after}
+				if _, err := p.Defer(w.ctx, deferral(w)); !errors.Is(err, errCrash) {
+					t.Fatalf("store call %d (after=%v): want the crash, got %v", k, after, err)
+				}
+				_, err := w.pipeline().Defer(w.ctx, deferral(w))
+				notice := filepath.Join(w.root, "sftp", "banks", string(w.banks[0].BIC), "outbox", jobs.DeferralNoticeName("F-2026-11-24-0.csv"))
+				switch _, serr := os.Stat(notice); {
+				case !after && (err != nil || serr != nil):
+					t.Fatalf("the deferral again after a crash before it: %v (notice: %v)", err, serr)
+				case after && !errors.Is(err, jobs.ErrDeferral):
+					t.Fatalf("the deferral again after it was recorded: %v; want it refused", err)
+				}
+				check(t, w, day)
+			})
+		}
+	}
+}
+
+// TestCrashResumeAtEveryPoint: a cycle stopped at NETTED with the ledger
+// down; once it is back, a restarted process's resume pass carries it on.
+// Crash at every store call of that pass (its check for a hold among
+// them), before and after it takes effect, then pass again: the cycle ends
+// REPORTED with the positions of an undisturbed run, each payment on the
+// ledger once, and no breaks.
+func TestCrashResumeAtEveryPoint(t *testing.T) {
+	const date = settlement.Date("2026-11-24")
+	setup := func(t *testing.T) (*world, [][]gen.Payment) {
+		w := newWorld(t)
+		day := w.day(date, 20)
+		if _, err := w.intake.Collect(w.ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.ledger.FailAfter = 1 // the first chunk goes through, then the peers are down
+		if _, err := w.pipeline().Run(w.ctx, date); !errors.Is(err, jobs.ErrLedgerUnavailable) {
+			t.Fatalf("the run with the ledger down: %v", err)
+		}
+		w.ledger.FailAfter = 0
+		return w, day
+	}
+	pass := func(w *world, s jobs.PipelineStore) ([]string, error) {
+		p := w.pipeline()
+		p.Store = s
+		r := &jobs.Resumer{P: p, Log: w.quiet, Cycles: func(ctx context.Context) ([]settlement.Cycle, error) {
+			c, _, err := s.Cycle(ctx, date)
+			return []settlement.Cycle{c}, err
+		}}
+		return r.Pass(w.ctx)
+	}
+	check := func(t *testing.T, w *world, day [][]gen.Payment) {
+		t.Helper()
+		// It finishes the cycle, unless the crashed one had (a crash at
+		// its last look at the finished cycle).
+		if done, err := pass(w, w.store); err != nil || len(done) > 1 || len(done) == 1 && done[0] != "C2026-11-24" {
+			t.Fatalf("the pass after: %v %v", done, err)
+		}
+		if c, _, _ := w.store.Cycle(w.ctx, date); c.Stage != settlement.StageReported {
+			t.Fatalf("stage %s", c.Stage)
+		}
+		if got, want := w.positions(date), expected(t, day); got != want {
+			t.Fatalf("positions differ from an undisturbed run")
+		}
+		if _, payments := w.ledger.Count(); payments != 20 {
+			t.Fatalf("%d payments on the ledger", payments)
+		}
+		if active, _ := w.store.ActiveBreaks(w.ctx, date); len(active) != 0 {
+			t.Fatalf("breaks after resume: %v", active)
+		}
+	}
+	w, day := setup(t)
+	probe := &crashStore{Store: w.store, k: -1}
+	if done, err := pass(w, probe); err != nil || fmt.Sprint(done) != "[C2026-11-24]" {
+		t.Fatalf("undisturbed pass: %v %v", done, err)
+	}
+	calls := probe.n
+	t.Logf("the resume pass makes %d store calls (%s); each is a crash point, twice", calls, probe.methods())
+	check(t, w, day)
+	for _, after := range []bool{false, true} {
+		for k := int64(1); k <= calls; k++ {
+			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
+				parallelOnMemory(t)
+				w, day := setup(t)
+				cs := &crashStore{Store: w.store, k: k, after: after}
+				// The pass logs a failure and moves on: it did not finish
+				// the cycle.
+				if done, _ := pass(w, cs); cs.n < k || len(done) != 0 {
+					t.Fatalf("store call %d (after=%v): the pass made %d calls and finished %v", k, after, cs.n, done)
+				}
+				check(t, w, day)
+			})
+		}
 	}
 }

@@ -189,7 +189,7 @@ func sha256Hex(b []byte) string {
 // the inbox again, its take is finished: the pair leaves, the outbox and
 // the store are not touched, nothing is judged again.
 func TestTakeAcknowledgedBeforeTheBytesWereKept(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	const date = settlement.Date("2026-11-24")
 	ps := []gen.Payment{{ID: "O-1", Debtor: w.banks[0].BIC, Creditor: w.banks[1].BIC, Amount: "1000", Currency: "KRW"}}
 	body := w.csv(0, date, "F-OLD", ps)

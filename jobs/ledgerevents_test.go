@@ -13,7 +13,7 @@ import (
 // Postgres with their checkpoint; a broken stream reconnects from the
 // checkpoint (its block is delivered again and not recorded twice).
 func TestFollowLedgerResumesFromCheckpoint(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	events := []jobs.LedgerEvent{
 		{Block: 10, TxID: "tx-a", Name: "CycleSettled", Cycle: "C2026-11-24", Payload: []byte(`{"cycleId":"C2026-11-24"}`)},
 		{Block: 12, TxID: "tx-b", Name: "CycleSettled", Cycle: "C2026-11-25"},
@@ -41,22 +41,22 @@ func TestFollowLedgerResumesFromCheckpoint(t *testing.T) {
 		return ctx.Err()
 	}
 	seen := 0
-	if err := jobs.FollowLedger(ctx, "cycle-settled", listen, w.store, w.quiet, func(jobs.LedgerEvent) { seen++ }); err != nil {
+	if err := jobs.FollowLedger(ctx, "cycle-settled", listen, w.pgJobs, w.quiet, func(jobs.LedgerEvent) { seen++ }); err != nil {
 		t.Fatal(err)
 	}
 	if len(froms) != 2 || froms[0] != 0 || froms[1] != 12 {
 		t.Fatalf("resumed from %v, want [0 12]", froms)
 	}
 	var n int
-	w.store.DB().QueryRowContext(w.ctx, `SELECT count(*) FROM ledger_events`).Scan(&n)
+	w.pgJobs.DB().QueryRowContext(w.ctx, `SELECT count(*) FROM ledger_events`).Scan(&n)
 	if n != 3 || seen != 4 { // tx-b delivered twice, recorded once
 		t.Fatalf("%d events recorded (%d seen)", n, seen)
 	}
-	b, ok, err := w.store.LedgerCheckpoint(w.ctx, "cycle-settled")
+	b, ok, err := w.pgJobs.LedgerCheckpoint(w.ctx, "cycle-settled")
 	if err != nil || !ok || b != 12 {
 		t.Fatalf("checkpoint %d %v %v", b, ok, err)
 	}
-	if _, err := w.store.DB().ExecContext(w.ctx, `DELETE FROM ledger_events`); err == nil {
+	if _, err := w.pgJobs.DB().ExecContext(w.ctx, `DELETE FROM ledger_events`); err == nil {
 		t.Fatal("ledger events must be append-only")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,57 +11,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shopspring/decimal"
-
-	"settle/adapters/archive"
-	"settle/adapters/journal"
 	"settle/adapters/reports"
-	"settle/adapters/sftp"
 	"settle/formats/gen"
 	"settle/jobs"
 	"settle/jobs/memstore"
 	"settle/settlement"
 )
 
-// newMemWorld is newWorld with the store in memory (jobs/memstore, which
-// passes the store's contract suites as Postgres does): the same banks,
-// keys, caps, calendar, inbox and archive, and no database.
+// newMemWorld is the world with the store in memory whatever -short
+// says (jobs/memstore, which passes the store's contract suites as
+// Postgres does): the same banks, keys, caps, calendar, inbox and archive,
+// and no database.
 func newMemWorld(t *testing.T) (*world, *memstore.Store) {
-	w := &world{t: t, ctx: context.Background(), root: t.TempDir(), ledger: newMemLedger(),
-		quiet: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	loc, _ := time.LoadLocation(jobs.DefaultZone)
-	w.cal = jobs.NewCalendar(loc, nil)
-	w.now = time.Date(2026, 11, 24, 10, 0, 0, 0, loc)
-	var err error
-	if w.inbox, err = sftp.NewStorage(filepath.Join(w.root, "sftp"), w.quiet); err != nil {
-		t.Fatal(err)
-	}
-	if w.arc, err = archive.Open(filepath.Join(w.root, "archive"), 0); err != nil {
-		t.Fatal(err)
-	}
-	bics, _ := gen.Banks(3)
-	if w.banks, err = gen.Keys(bics); err != nil {
-		t.Fatal(err)
-	}
-	m := memstore.New(func() time.Time { return w.now })
-	for _, b := range w.banks {
-		if err := m.AddBank(b.BIC); err != nil {
-			t.Fatal(err)
-		}
-		pem, _ := gen.PublicPEM(b.Private)
-		if err := m.AddKey(memstore.Key{Bank: b.BIC, Label: "k1", PEM: string(pem), ValidFrom: w.now.Add(-time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
-			cur, _ := settlement.ParseCurrency(c)
-			if err := m.SetCap(settlement.Cap{Bank: b.BIC, Currency: cur, Amount: decimal.New(1, 15)}, w.now.Add(-time.Hour)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	w.intake = &jobs.Intake{Inbox: w.inbox, Archive: w.arc, Store: m, Files: m, Taking: journal.Takes{Dir: filepath.Join(w.root, "taking")}, Calendar: w.cal,
-		CutOff: 18 * time.Hour, Now: func() time.Time { return w.now }, Log: w.quiet}
-	return w, m
+	w := newWorldOn(t, false)
+	return w, w.mem
 }
 
 // pipelineOn is the world's pipeline on store s.
@@ -136,7 +98,7 @@ func TestCycleEndToEndOnMemory(t *testing.T) {
 // on Postgres ends with the same positions, byte for byte, the same
 // entries in the same order, and the same ledger transactions by chunk.
 func TestCycleOnMemoryAsOnPostgres(t *testing.T) {
-	pg := newWorld(t) // skips under -short
+	pg := newPostgresWorld(t)
 	mw, m := newMemWorld(t)
 	_, onMemory := runDay(t, mw, m)
 	_, onPostgres := runDay(t, pg, pg.store)

@@ -138,7 +138,7 @@ func TestBankWithOpenSSHAndOpenSSL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Postgres and OpenSSH")
 	}
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	banks := w.startSFTP(t)
 	const date = "2026-11-24"
 	bics := []string{string(w.banks[0].BIC), string(w.banks[1].BIC), string(w.banks[2].BIC)}

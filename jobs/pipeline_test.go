@@ -25,16 +25,18 @@ import (
 	"settle/adapters/sftp"
 	"settle/formats/gen"
 	"settle/jobs"
+	"settle/jobs/memstore"
 	"settle/reconciliation"
 	"settle/settlement"
 )
 
-// world is a store on a real Postgres, the built-in SFTP server's storage
-// tree, an archive, and three member banks with keys and caps.
+// world is a store (in memory under -short, on a real Postgres
+// otherwise), the built-in SFTP server's storage tree, an archive, and
+// three member banks with keys and caps.
 type world struct {
 	t      *testing.T
 	ctx    context.Context
-	store  *postgres.JobStore
+	store  worldStore
 	inbox  *sftp.Storage
 	root   string
 	banks  []gen.Bank
@@ -43,19 +45,40 @@ type world struct {
 	now    time.Time
 	intake *jobs.Intake
 	quiet  *slog.Logger
-	pg     *postgres.Store // bank administration: caps
 	arc    *archive.Archive
 
+	// The store behind w.store: mem on memory, pg (bank administration)
+	// and pgJobs (what only Postgres has: SQL, its break register, the
+	// agent's record) on Postgres; the others are nil.
+	mem    *memstore.Store
+	pg     *postgres.Store
+	pgJobs *postgres.JobStore
+	locks  *memLocks // the named locks on memory
+
 	mu     sync.Mutex
-	events []jobs.Event // what the store wrote to the outbox, in order
+	events []jobs.Event // what the Postgres store wrote to the outbox, in order
+}
+
+// worldStore is the store as the pipeline's tests use it: every port of
+// the operational record and the intake's lookup of earlier takes, which
+// memstore and Postgres's JobStore both serve.
+type worldStore interface {
+	jobs.Store
+	jobs.FileLookup
 }
 
 // published are the events of topic the store wrote to the outbox.
 func (w *world) published(topic string) []jobs.Event {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	var all []jobs.Event
+	if w.mem != nil {
+		all = w.mem.Events()
+	} else {
+		w.mu.Lock()
+		all = append(all, w.events...)
+		w.mu.Unlock()
+	}
 	var out []jobs.Event
-	for _, e := range w.events {
+	for _, e := range all {
 		if e.Topic == topic {
 			out = append(out, e)
 		}
@@ -63,51 +86,64 @@ func (w *world) published(topic string) []jobs.Event {
 	return out
 }
 
+// newWorld is the world on memory under -short (jobs/memstore, which
+// passes the store's contract suites as Postgres does), and on a real
+// Postgres otherwise: the full suite keeps its real-component tier.
 func newWorld(t *testing.T) *world {
+	return newWorldOn(t, !testing.Short())
+}
+
+// newPostgresWorld is the world on Postgres, for a test that reads or
+// writes the database behind the ports (SQL, triggers) or uses what only
+// the Postgres store has; it skips under -short.
+func newPostgresWorld(t *testing.T) *world {
 	if testing.Short() {
 		t.Skip("needs Postgres")
 	}
-	s, _ := pgtest.NewStore(t)
-	w := &world{t: t, ctx: context.Background(), pg: s, root: t.TempDir(), ledger: newMemLedger(),
+	return newWorldOn(t, true)
+}
+
+// needPostgres skips a test of a world on memory at the point where it
+// needs Postgres, for the reason why: what ran before it ran on memory.
+func (w *world) needPostgres(t *testing.T, why string) {
+	t.Helper()
+	if w.pgJobs == nil {
+		t.Skip("needs Postgres from here: " + why)
+	}
+}
+
+// newWorldOn builds the world on Postgres or on memory: the same banks,
+// keys (valid from an hour before now), caps, calendar, inbox and archive.
+func newWorldOn(t *testing.T, onPostgres bool) *world {
+	w := &world{t: t, ctx: context.Background(), root: t.TempDir(), ledger: newMemLedger(),
 		quiet: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	w.store = s.Jobs(func(_ context.Context, _ *sql.Tx, e jobs.Event) error {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		w.events = append(w.events, e)
-		return nil
-	}, "test")
 	loc, _ := time.LoadLocation(jobs.DefaultZone)
 	w.cal = jobs.NewCalendar(loc, nil)
 	w.now = time.Date(2026, 11, 24, 10, 0, 0, 0, loc) // Tuesday morning in Seoul
+	if onPostgres {
+		w.openPostgres(t)
+	} else {
+		w.mem = memstore.New(func() time.Time { return w.now })
+		w.mem.Actor = "test"
+		w.store, w.locks = w.mem, &memLocks{held: map[string]bool{}}
+	}
 	var err error
 	if w.inbox, err = sftp.NewStorage(filepath.Join(w.root, "sftp"), w.quiet); err != nil {
 		t.Fatal(err)
 	}
-	arc, err := archive.Open(filepath.Join(w.root, "archive"), 0)
-	if err != nil {
+	if w.arc, err = archive.Open(filepath.Join(w.root, "archive"), 0); err != nil {
 		t.Fatal(err)
 	}
-	w.arc = arc
 	bics, _ := gen.Banks(3)
 	if w.banks, err = gen.Keys(bics); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range w.banks {
-		if err := s.AddBank(w.ctx, postgres.Bank{BIC: b.BIC, Name: string(b.BIC)}); err != nil {
-			t.Fatal(err)
-		}
 		pem, _ := gen.PublicPEM(b.Private)
-		if err := s.AddKey(w.ctx, postgres.BankKey{Bank: b.BIC, Label: "k1", PEM: string(pem), ValidFrom: w.now.Add(-time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
-			cur, _ := settlement.ParseCurrency(c)
-			if err := s.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: decimal.New(1, 15)}, w.now.Add(-time.Hour)); err != nil {
-				t.Fatal(err)
-			}
-		}
+		w.addBank(t, b.BIC, string(pem), w.now.Add(-time.Hour))
 	}
-	w.intake = &jobs.Intake{Inbox: w.inbox, Archive: arc, Store: w.store, Files: w.store, Taking: journal.Takes{Dir: filepath.Join(w.root, "taking")}, Calendar: w.cal,
+	w.setCaps(t, decimal.New(1, 15), w.now.Add(-time.Hour))
+	w.intake = &jobs.Intake{Inbox: w.inbox, Archive: w.arc, Store: w.store, Files: w.store, Taking: journal.Takes{Dir: filepath.Join(w.root, "taking")}, Calendar: w.cal,
 		CutOff: 18 * time.Hour, Now: func() time.Time { return w.now }, Log: w.quiet}
 	// Every status report any test of the world wrote is valid against the
 	// official schema (xmllint is the oracle).
@@ -118,6 +154,55 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
+// openPostgres makes the world's store a fresh Postgres database whose
+// outbox is the world's list of events.
+func (w *world) openPostgres(t *testing.T) {
+	s, _ := pgtest.NewStore(t)
+	w.pg = s
+	w.pgJobs = s.Jobs(func(_ context.Context, _ *sql.Tx, e jobs.Event) error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.events = append(w.events, e)
+		return nil
+	}, "test")
+	w.store = w.pgJobs
+}
+
+// addBank registers a member bank with its key labelled k1, through the
+// store's own administration (`settle bank add`, `settle key add`).
+func (w *world) addBank(t *testing.T, bic settlement.BIC, pem string, validFrom time.Time) {
+	t.Helper()
+	if w.mem != nil {
+		if err := w.mem.AddBank(bic); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.mem.AddKey(memstore.Key{Bank: bic, Label: "k1", PEM: pem, ValidFrom: validFrom}); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err := w.pg.AddBank(w.ctx, postgres.Bank{BIC: bic, Name: string(bic)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.pg.AddKey(w.ctx, postgres.BankKey{Bank: bic, Label: "k1", PEM: pem, ValidFrom: validFrom}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setCap sets one net debit cap in force from from (`settle cap set`).
+func (w *world) setCap(t *testing.T, c settlement.Cap, from time.Time) {
+	t.Helper()
+	var err error
+	if w.mem != nil {
+		err = w.mem.SetCap(c, from)
+	} else {
+		err = w.pg.SetCap(w.ctx, c, from)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // setCaps gives every bank the same cap in every currency of the day, in
 // force from from.
 func (w *world) setCaps(t *testing.T, amount decimal.Decimal, from time.Time) {
@@ -125,11 +210,60 @@ func (w *world) setCaps(t *testing.T, amount decimal.Decimal, from time.Time) {
 	for _, b := range w.banks {
 		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
 			cur, _ := settlement.ParseCurrency(c)
-			if err := w.pg.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: amount}, from); err != nil {
-				t.Fatal(err)
-			}
+			w.setCap(t, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: amount}, from)
 		}
 	}
+}
+
+// stepErrors are a cycle's failed attempts, oldest first, as the store
+// recorded them (at most the latest 10 on Postgres).
+func (w *world) stepErrors(date settlement.Date) []jobs.Failure {
+	w.t.Helper()
+	if w.mem != nil {
+		return w.mem.Failures(date)
+	}
+	errs, err := w.pgJobs.StepErrors(w.ctx, date, 10)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	out := make([]jobs.Failure, len(errs))
+	for i, e := range errs {
+		out[i] = jobs.Failure{To: e.Stage, Err: e.Error, Actor: e.Actor, At: e.At}
+	}
+	return out
+}
+
+// tryLock is the store's named lock (jobs.Pipeline.Lock): Postgres's
+// advisory lock, or its stand-in on memory.
+func (w *world) tryLock(ctx context.Context, name string) (func(), bool, error) {
+	if w.locks != nil {
+		return w.locks.tryLock(name)
+	}
+	return w.pgJobs.TryLock(ctx, name)
+}
+
+// memLocks stands for Postgres's session advisory locks on memory: a name
+// is held by one holder at a time, not even twice by the same.
+type memLocks struct {
+	mu   sync.Mutex
+	held map[string]bool
+}
+
+func (l *memLocks) tryLock(name string) (func(), bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held[name] {
+		return nil, false, nil
+	}
+	l.held[name] = true
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			delete(l.held, name)
+		})
+	}, true, nil
 }
 
 func (w *world) pipeline() *jobs.Pipeline {
@@ -228,7 +362,7 @@ func (w *world) positions(date settlement.Date) string {
 }
 
 func TestCycleEndToEndOnPostgres(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	const date = settlement.Date("2026-11-24")
 	day := w.day(date, 90)
 	counts, err := w.intake.Collect(w.ctx)
@@ -372,7 +506,7 @@ func TestHeldStepIsNotRetried(t *testing.T) {
 	if err := h(w.ctx, frozen); err != nil || len(held) != 2 || !errors.Is(held[1], jobs.ErrHeld) {
 		t.Fatalf("redelivered: %v, left %v", err, held)
 	}
-	if errs, _ := w.store.StepErrors(w.ctx, date, 10); len(errs) != 1 || len(w.published(jobs.TopicCycleHeld)) != 1 {
+	if errs := w.stepErrors(date); len(errs) != 1 || len(w.published(jobs.TopicCycleHeld)) != 1 {
 		t.Fatalf("%d attempts recorded, %d holds announced; want the one", len(errs), len(w.published(jobs.TopicCycleHeld)))
 	}
 	// The operator raises the caps and runs the cycle; the ledger is down
@@ -410,8 +544,8 @@ func TestHoldByTheOperatorsRunIsKept(t *testing.T) {
 			}
 			w.setCaps(t, decimal.Zero, w.now.Add(-30*time.Minute))
 			cli, svc := w.pipeline(), w.pipeline()
-			svc.Lock = w.store.TryLock
-			cli.Lock = w.store.TryLock
+			svc.Lock = w.tryLock
+			cli.Lock = w.tryLock
 			serve := jobs.HoldForOperator(svc.Handle, nil)
 			frozen := jobs.NewEvent(jobs.TopicCycleFrozen, date, w.now)
 			var cliErr error
@@ -420,7 +554,7 @@ func TestHoldByTheOperatorsRunIsKept(t *testing.T) {
 				if err := cli.Step(w.ctx, date, settlement.StageFrozen); err != nil {
 					t.Fatal(err)
 				}
-				unlock, ok, err := w.store.TryLock(w.ctx, "cycle:"+string(date)) // the cli's net step holds it
+				unlock, ok, err := w.tryLock(w.ctx, "cycle:"+string(date)) // the cli's net step holds it
 				if err != nil || !ok {
 					t.Fatalf("lock: %v %v", ok, err)
 				}
@@ -445,7 +579,7 @@ func TestHoldByTheOperatorsRunIsKept(t *testing.T) {
 				cli.Lock = func(ctx context.Context, name string) (func(), bool, error) {
 					select {
 					case <-open:
-						return w.store.TryLock(ctx, name)
+						return w.tryLock(ctx, name)
 					default:
 						once.Do(func() { close(waiting) })
 						return nil, false, nil
@@ -467,7 +601,7 @@ func TestHoldByTheOperatorsRunIsKept(t *testing.T) {
 				t.Fatalf("the operator's run: %v", cliErr)
 			}
 			held := w.published(jobs.TopicCycleHeld)
-			errs, _ := w.store.StepErrors(w.ctx, date, 10)
+			errs := w.stepErrors(date)
 			if len(held) != 1 || len(errs) != 1 {
 				t.Fatalf("%d holds announced, %d attempts recorded; want one of each", len(held), len(errs))
 			}
@@ -482,7 +616,7 @@ func TestHoldByTheOperatorsRunIsKept(t *testing.T) {
 			if done, err := r.Pass(w.ctx); err != nil || len(done) != 0 {
 				t.Fatalf("resume pass on a held cycle: %v %v", done, err)
 			}
-			if errs, _ := w.store.StepErrors(w.ctx, date, 10); len(errs) != 1 {
+			if errs := w.stepErrors(date); len(errs) != 1 {
 				t.Fatalf("the resume pass attempted a held cycle: %d attempts", len(errs))
 			}
 			// The banks fund; the operator raises the caps and runs it.
@@ -595,9 +729,9 @@ func TestCrashDuringLedgerWriteResumes(t *testing.T) {
 		t.Fatalf("%d ledger transactions recorded in Postgres", len(txs))
 	}
 	// The operator sees why the cycle stopped, twice, with the cause.
-	errs, err := w.store.StepErrors(w.ctx, date, 10)
-	if err != nil || len(errs) != 2 || errs[0].Stage != settlement.StageRecorded || !strings.Contains(errs[0].Error, "ledger unavailable") {
-		t.Fatalf("step errors: %+v %v", errs, err)
+	errs := w.stepErrors(date)
+	if len(errs) != 2 || errs[0].To != settlement.StageRecorded || !strings.Contains(errs[0].Err, "ledger unavailable") {
+		t.Fatalf("step errors: %+v", errs)
 	}
 }
 
@@ -768,7 +902,7 @@ func TestReversalWaitsForItsOriginalsCycle(t *testing.T) {
 }
 
 func TestReconciliationFindsTamperingAndLostEvents(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	const date = settlement.Date("2026-11-24")
 	w.day(date, 21)
 	w.intake.Collect(w.ctx)
@@ -777,7 +911,7 @@ func TestReconciliationFindsTamperingAndLostEvents(t *testing.T) {
 	}
 	// A superuser changes an amount behind the guards, and the ledger's
 	// copy of another payment goes missing from what we read back.
-	db := w.store.DB()
+	db := w.pgJobs.DB()
 	if _, err := db.ExecContext(w.ctx, `ALTER TABLE payments DISABLE TRIGGER payments_append_only`); err != nil {
 		t.Fatal(err)
 	}
@@ -825,7 +959,7 @@ func TestReconciliationFindsTamperingAndLostEvents(t *testing.T) {
 	if lost == "" || !gotLost {
 		t.Fatalf("an unrecorded ledger transaction %q was not reported: %v", lost, found2)
 	}
-	if err := w.store.Reconciled(w.ctx, date, plan, reconciliation.Summary{Breaks: int64(len(found))}); err != nil {
+	if err := w.pgJobs.Reconciled(w.ctx, date, plan, reconciliation.Summary{Breaks: int64(len(found))}); err != nil {
 		t.Fatal(err)
 	}
 	active, _ := w.store.ActiveBreaks(w.ctx, date)
@@ -838,7 +972,7 @@ func TestReconciliationFindsTamperingAndLostEvents(t *testing.T) {
 	if len(plan.Close) == 0 || len(plan.Open) != 1 || plan.Open[0].Kind != reconciliation.TxUnrecorded {
 		t.Fatalf("re-run plan (the lost payment closes; the still unrecorded transaction opens): %+v", plan)
 	}
-	w.store.Reconciled(w.ctx, date, plan, reconciliation.Summary{})
+	w.pgJobs.Reconciled(w.ctx, date, plan, reconciliation.Summary{})
 	var closed int
 	db.QueryRowContext(w.ctx, `SELECT count(*) FROM recon_breaks WHERE state = 'CLOSED'`).Scan(&closed)
 	if closed != len(plan.Close) {
@@ -847,8 +981,8 @@ func TestReconciliationFindsTamperingAndLostEvents(t *testing.T) {
 }
 
 // TestTwoInstancesRunOneCycle: two pipelines (two instances) run the same
-// cycle at once; the per-cycle lock in Postgres lets one work while the
-// other waits, and both end on the finished cycle with each ledger write
+// cycle at once; the per-cycle lock (Postgres's advisory lock, or its
+// stand-in on memory) lets one work while the other waits, and both end on the finished cycle with each ledger write
 // made once.
 func TestTwoInstancesRunOneCycle(t *testing.T) {
 	w := newWorld(t)
@@ -858,7 +992,7 @@ func TestTwoInstancesRunOneCycle(t *testing.T) {
 	errs := make(chan error, 2)
 	for i := 0; i < 2; i++ {
 		p := w.pipeline()
-		p.Lock = w.store.TryLock
+		p.Lock = w.tryLock
 		go func() {
 			_, err := p.Run(w.ctx, date)
 			errs <- err
@@ -884,7 +1018,7 @@ func TestTwoInstancesRunOneCycle(t *testing.T) {
 // edited: its history keeps every step, and a resolved break cannot be
 // resolved again.
 func TestBreakLifeCycle(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	const date = settlement.Date("2026-11-24")
 	w.day(date, 9)
 	w.intake.Collect(w.ctx)
@@ -892,38 +1026,38 @@ func TestBreakLifeCycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	var s2, id2 string
-	w.store.DB().QueryRowContext(w.ctx, `SELECT sender, payment_id FROM payments LIMIT 1`).Scan(&s2, &id2)
+	w.pgJobs.DB().QueryRowContext(w.ctx, `SELECT sender, payment_id FROM payments LIMIT 1`).Scan(&s2, &id2)
 	w.ledger.Drop = s2 + "/" + id2
 	found, plan, sum, err := w.pipeline().Reconcile(w.ctx, date)
 	if err != nil || len(found) == 0 {
 		t.Fatalf("%v %v", found, err)
 	}
-	if err := w.store.Reconciled(w.ctx, date, plan, sum); err != nil {
+	if err := w.pgJobs.Reconciled(w.ctx, date, plan, sum); err != nil {
 		t.Fatal(err)
 	}
 	key := found[0].Key()
-	if err := w.store.SetBreakState(w.ctx, key, "RESOLVED", "", "ops1"); !errors.Is(err, postgres.ErrNoteRequired) {
+	if err := w.pgJobs.SetBreakState(w.ctx, key, "RESOLVED", "", "ops1"); !errors.Is(err, postgres.ErrNoteRequired) {
 		t.Fatalf("a resolution without a note: %v", err)
 	}
-	if err := w.store.SetBreakState(w.ctx, key, "INVESTIGATING", "", "ops1"); err != nil {
+	if err := w.pgJobs.SetBreakState(w.ctx, key, "INVESTIGATING", "", "ops1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.store.SetBreakState(w.ctx, key, "RESOLVED", "ledger event replayed by the peer operator", "ops2"); err != nil {
+	if err := w.pgJobs.SetBreakState(w.ctx, key, "RESOLVED", "ledger event replayed by the peer operator", "ops2"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.store.SetBreakState(w.ctx, key, "RESOLVED", "again", "ops3"); !errors.Is(err, postgres.ErrBreakState) {
+	if err := w.pgJobs.SetBreakState(w.ctx, key, "RESOLVED", "again", "ops3"); !errors.Is(err, postgres.ErrBreakState) {
 		t.Fatalf("resolving twice: %v", err)
 	}
-	h, err := w.store.BreakHistory(w.ctx, key)
+	h, err := w.pgJobs.BreakHistory(w.ctx, key)
 	if err != nil || len(h) != 3 || h[0].State != "OPEN" || h[1].State != "INVESTIGATING" || h[2].State != "RESOLVED" ||
 		h[2].Actor != "ops2" || h[2].Note == "" || h[0].Detail["subject"] != s2+"/"+id2 {
 		t.Fatalf("history: %+v %v", h, err)
 	}
-	if err := w.store.SetBreakState(w.ctx, "no-such-key", "INVESTIGATING", "", "ops1"); !errors.Is(err, postgres.ErrNoBreak) {
+	if err := w.pgJobs.SetBreakState(w.ctx, "no-such-key", "INVESTIGATING", "", "ops1"); !errors.Is(err, postgres.ErrNoBreak) {
 		t.Fatalf("unknown break: %v", err)
 	}
 	// Nothing in the register can be edited or deleted.
-	if _, err := w.store.DB().ExecContext(w.ctx, `UPDATE recon_breaks SET note = 'x'`); err == nil {
+	if _, err := w.pgJobs.DB().ExecContext(w.ctx, `UPDATE recon_breaks SET note = 'x'`); err == nil {
 		t.Fatal("a break was edited")
 	}
 }

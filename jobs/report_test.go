@@ -3,6 +3,8 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -256,6 +258,26 @@ func TestStatusReportBesideEveryAck(t *testing.T) {
 // lost; the JSON ack not written) is finished by the next pass with the
 // bytes recorded with the verdict: the report is written once, first, and
 // is byte for byte the recorded one; the JSON ack follows.
+// recordedAck is the verdict and the status report the store recorded for
+// bank's file name with body: on Postgres, the acknowledgements row itself;
+// on memory, what the store answers the intake (jobs.FileLookup).
+func (w *world) recordedAck(t *testing.T, bank settlement.BIC, name string, body []byte) (verdict, report []byte) {
+	t.Helper()
+	if w.pgJobs != nil {
+		if err := w.pg.DB().QueryRowContext(w.ctx, `SELECT verdict, report FROM acknowledgements WHERE bank = $1 AND file_name = $2`,
+			string(bank), name).Scan(&verdict, &report); err != nil {
+			t.Fatal(err)
+		}
+		return verdict, report
+	}
+	sum := sha256.Sum256(body)
+	rec, ok, err := w.store.Acknowledgement(w.ctx, bank, name, hex.EncodeToString(sum[:]))
+	if err != nil || !ok {
+		t.Fatalf("%s: no verdict recorded: %v", name, err)
+	}
+	return rec.Body, rec.Report
+}
+
 func TestStatusReportSameBytesAfterAResumedTake(t *testing.T) {
 	w := newWorld(t)
 	const date = settlement.Date("2026-11-24")
@@ -271,7 +293,8 @@ func TestStatusReportSameBytesAfterAResumedTake(t *testing.T) {
 		if i%2 == 1 {
 			amount = "10.5" // rejected: KRW has no minor unit
 		}
-		w.upload(0, name, w.csv(0, date, fmt.Sprintf("F-RES-%d", i), []gen.Payment{{ID: fmt.Sprintf("RES-%d", i), Debtor: b0, Creditor: b1, Amount: amount, Currency: "KRW"}}))
+		body := w.csv(0, date, fmt.Sprintf("F-RES-%d", i), []gen.Payment{{ID: fmt.Sprintf("RES-%d", i), Debtor: b0, Creditor: b1, Amount: amount, Currency: "KRW"}})
+		w.upload(0, name, body)
 		if _, err := w.intake.Collect(w.ctx); !errors.Is(err, errLost) {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -287,11 +310,7 @@ func TestStatusReportSameBytesAfterAResumedTake(t *testing.T) {
 		if first != nil && !bytes.Equal(first, got) {
 			t.Fatalf("%s: the report changed:\n%s\nwas:\n%s", name, got, first)
 		}
-		var verdict, report []byte
-		if err := w.pg.DB().QueryRowContext(w.ctx, `SELECT verdict, report FROM acknowledgements WHERE bank = $1 AND file_name = $2`,
-			string(b0), name).Scan(&verdict, &report); err != nil {
-			t.Fatal(err)
-		}
+		verdict, report := w.recordedAck(t, b0, name, body)
 		if !bytes.Equal(report, got) || !bytes.Equal(verdict, js) {
 			t.Fatalf("%s: the outbox holds what the store did not record:\n%s\n%s", name, got, js)
 		}
@@ -315,7 +334,7 @@ func TestStatusReportSameBytesAfterAResumedTake(t *testing.T) {
 // migration 0012 has no report; its take is finished with its JSON ack
 // alone, and no report is made up for it.
 func TestVerdictRecordedBeforeReportsKeepsItsAck(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	const date = settlement.Date("2026-11-24")
 	body := w.csv(0, date, "F-PRE", []gen.Payment{{ID: "PRE-1", Debtor: w.banks[0].BIC, Creditor: w.banks[1].BIC, Amount: "1000", Currency: "KRW"}})
 	ack := []byte(`{"file": "pre.csv", "status": "REJECTED", "errors": []}` + "\n")

@@ -15,7 +15,7 @@ import (
 // a restarted instance catches up what nobody ran, and every run is
 // recorded with its outcome and counts.
 func TestTwoInstancesOneRunOnPostgres(t *testing.T) {
-	w := newWorld(t)
+	w := newPostgresWorld(t)
 	var runs atomic.Int64
 	j := jobs.Job{Name: "cycle", Spec: "0 18 * * 1-5", BusinessDaysOnly: true,
 		Run: func(context.Context, time.Time) (map[string]int64, error) {
@@ -23,8 +23,8 @@ func TestTwoInstancesOneRunOnPostgres(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 			return map[string]int64{"files": 3}, nil
 		}}
-	a := jobs.NewScheduler(w.cal, w.store, "instance-a", w.quiet)
-	b := jobs.NewScheduler(w.cal, w.store, "instance-b", w.quiet)
+	a := jobs.NewScheduler(w.cal, w.pgJobs, "instance-a", w.quiet)
+	b := jobs.NewScheduler(w.cal, w.pgJobs, "instance-b", w.quiet)
 	a.Add(j)
 	b.Add(j)
 	at := time.Date(2026, 11, 24, 18, 0, 0, 0, w.cal.Location())
@@ -43,7 +43,7 @@ func TestTwoInstancesOneRunOnPostgres(t *testing.T) {
 	}
 	// Nobody ran Wednesday to Friday; an instance starting on Saturday
 	// catches the three up, in order.
-	later := jobs.NewScheduler(w.cal, w.store, "instance-c", w.quiet)
+	later := jobs.NewScheduler(w.cal, w.pgJobs, "instance-c", w.quiet)
 	later.Add(j)
 	later.SetClock(func() time.Time { return time.Date(2026, 11, 28, 9, 0, 0, 0, w.cal.Location()) })
 	later.CatchUp(context.Background(), j)
@@ -51,7 +51,7 @@ func TestTwoInstancesOneRunOnPostgres(t *testing.T) {
 		t.Fatalf("after catch-up %d runs, want 4", runs.Load())
 	}
 	var n, ok int
-	w.store.DB().QueryRowContext(w.ctx, `SELECT count(*), count(*) FILTER (WHERE status = 'OK' AND detail->'counts'->>'files' = '3') FROM job_runs`).Scan(&n, &ok)
+	w.pgJobs.DB().QueryRowContext(w.ctx, `SELECT count(*), count(*) FILTER (WHERE status = 'OK' AND detail->'counts'->>'files' = '3') FROM job_runs`).Scan(&n, &ok)
 	if n != 4 || ok != 4 {
 		t.Fatalf("job_runs: %d rows, %d ok with counts", n, ok)
 	}

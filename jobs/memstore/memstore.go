@@ -205,6 +205,14 @@ func (s *Store) LastFailure(_ context.Context, date settlement.Date) (jobs.Failu
 	return fs[len(fs)-1], true, nil
 }
 
+// Failures are a cycle's failed attempts, oldest first (what the
+// Postgres store's StepErrors lists).
+func (s *Store) Failures(date settlement.Date) []jobs.Failure {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]jobs.Failure(nil), s.failures[date]...)
+}
+
 // Events are the events written to the outbox so far, in order.
 func (s *Store) Events() []jobs.Event {
 	s.mu.Lock()
