@@ -1,4 +1,4 @@
-package jobs
+package jobs_test
 
 import (
 	"context"
@@ -8,56 +8,29 @@ import (
 	"testing"
 	"time"
 
+	"settle/jobs"
+	"settle/jobs/memstore"
 	"settle/settlement"
 )
 
-// memRunLog is a RunLog for unit tests; the Postgres one has its own
-// contract test against a real server.
-type memRunLog struct {
-	mu   sync.Mutex
-	runs map[string]Outcome
-	keys []string
-	last map[string]time.Time
-	ids  map[int64]string
+// runLog is the scheduler's run log in memory (memstore, whose RunLog
+// passes the contract suite Postgres passes: storetest.RunRunLog).
+func runLog() *memstore.Store {
+	return memstore.New(func() time.Time { return time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC) })
 }
 
-func newMemRunLog() *memRunLog {
-	return &memRunLog{runs: map[string]Outcome{}, last: map[string]time.Time{}, ids: map[int64]string{}}
-}
-
-func (m *memRunLog) Claim(_ context.Context, job string, t time.Time, _ string) (int64, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := job + "@" + t.UTC().Format(time.RFC3339)
-	if _, ok := m.runs[k]; ok {
-		return 0, false, nil
+// outcome is what the log holds of the run named key ("job@UTC time").
+func outcome(log *memstore.Store, key string) jobs.Outcome {
+	for _, r := range log.Runs() {
+		if r.Key() == key {
+			return r.Outcome
+		}
 	}
-	m.runs[k] = Outcome{Status: "running"}
-	m.keys = append(m.keys, k)
-	id := int64(len(m.keys))
-	m.ids[id] = k
-	if t.After(m.last[job]) {
-		m.last[job] = t
-	}
-	return id, true, nil
-}
-
-func (m *memRunLog) Finish(_ context.Context, id int64, o Outcome) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.runs[m.ids[id]] = o
-	return nil
-}
-
-func (m *memRunLog) Last(_ context.Context, job string) (time.Time, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.last[job]
-	return t, ok, nil
+	return jobs.Outcome{}
 }
 
 func seoul(t *testing.T) *time.Location {
-	loc, err := time.LoadLocation(DefaultZone)
+	loc, err := time.LoadLocation(jobs.DefaultZone)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,11 +38,11 @@ func seoul(t *testing.T) *time.Location {
 }
 
 func TestCalendar(t *testing.T) {
-	hol, err := ParseHolidays(strings.NewReader("# Korean public holidays\n2026-12-25 Christmas\n\n2027-01-01 New Year\n"))
+	hol, err := jobs.ParseHolidays(strings.NewReader("# Korean public holidays\n2026-12-25 Christmas\n\n2027-01-01 New Year\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := NewCalendar(seoul(t), hol)
+	c := jobs.NewCalendar(seoul(t), hol)
 	for d, want := range map[settlement.Date]bool{"2026-11-24": true, "2026-11-28": false, "2026-11-29": false, "2026-12-25": false, "2026-12-24": true} {
 		if got := c.IsBusinessDay(d); got != want {
 			t.Errorf("IsBusinessDay(%s) = %v", d, got)
@@ -85,23 +58,23 @@ func TestCalendar(t *testing.T) {
 	if d := c.Today(time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC)); d != "2026-11-25" {
 		t.Errorf("Today in Seoul = %s", d)
 	}
-	if _, err := ParseHolidays(strings.NewReader("2026-13-01 bad\n")); err == nil {
+	if _, err := jobs.ParseHolidays(strings.NewReader("2026-13-01 bad\n")); err == nil {
 		t.Error("a bad holiday line must be an error")
 	}
 }
 
 func TestTwoInstancesRunEachScheduleOnce(t *testing.T) {
-	log := newMemRunLog()
-	cal := NewCalendar(seoul(t), nil)
+	log := runLog()
+	cal := jobs.NewCalendar(seoul(t), nil)
 	var runs atomic.Int64
-	j := Job{Name: "cutoff", Spec: "0 18 * * *", Run: func(context.Context, time.Time) (map[string]int64, error) {
+	j := jobs.Job{Name: "cutoff", Spec: "0 18 * * *", Run: func(context.Context, time.Time) (map[string]int64, error) {
 		runs.Add(1)
 		time.Sleep(10 * time.Millisecond)
 		return nil, nil
 	}}
-	a := NewScheduler(cal, log, "a", nil)
-	b := NewScheduler(cal, log, "b", nil)
-	for _, s := range []*Scheduler{a, b} {
+	a := jobs.NewScheduler(cal, log, "a", nil)
+	b := jobs.NewScheduler(cal, log, "b", nil)
+	for _, s := range []*jobs.Scheduler{a, b} {
 		if err := s.Add(j); err != nil {
 			t.Fatal(err)
 		}
@@ -129,14 +102,14 @@ func TestTwoInstancesRunEachScheduleOnce(t *testing.T) {
 }
 
 func TestCatchUpRunsMissedBusinessDaysInOrder(t *testing.T) {
-	log := newMemRunLog()
-	cal := NewCalendar(seoul(t), map[settlement.Date]string{"2026-11-26": "a holiday"})
+	log := runLog()
+	cal := jobs.NewCalendar(seoul(t), map[settlement.Date]string{"2026-11-26": "a holiday"})
 	var got []string
-	j := Job{Name: "cycle", Spec: "0 23 * * *", BusinessDaysOnly: true, Run: func(_ context.Context, t time.Time) (map[string]int64, error) {
+	j := jobs.Job{Name: "cycle", Spec: "0 23 * * *", BusinessDaysOnly: true, Run: func(_ context.Context, t time.Time) (map[string]int64, error) {
 		got = append(got, t.Format("2006-01-02"))
 		return map[string]int64{"files": 1}, nil
 	}}
-	s := NewScheduler(cal, log, "a", nil)
+	s := jobs.NewScheduler(cal, log, "a", nil)
 	if err := s.Add(j); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +120,7 @@ func TestCatchUpRunsMissedBusinessDaysInOrder(t *testing.T) {
 	}
 	// Last run Monday 23 Nov 23:00; down until Saturday 28 Nov noon.
 	log.Claim(context.Background(), "cycle", time.Date(2026, 11, 23, 23, 0, 0, 0, cal.Location()), "old")
-	s.now = func() time.Time { return time.Date(2026, 11, 28, 12, 0, 0, 0, cal.Location()) }
+	s.SetClock(func() time.Time { return time.Date(2026, 11, 28, 12, 0, 0, 0, cal.Location()) })
 	s.CatchUp(context.Background(), j)
 	want := []string{"2026-11-24", "2026-11-25", "2026-11-27"} // the 26th is a holiday
 	if strings.Join(got, ",") != strings.Join(want, ",") {
@@ -155,7 +128,7 @@ func TestCatchUpRunsMissedBusinessDaysInOrder(t *testing.T) {
 	}
 	// The holiday run is recorded as skipped, with the reason.
 	k := "cycle@" + time.Date(2026, 11, 26, 23, 0, 0, 0, cal.Location()).UTC().Format(time.RFC3339)
-	if o := log.runs[k]; o.Status != "skipped" || !strings.Contains(o.Err, "holiday") {
+	if o := outcome(log, k); o.Status != "skipped" || !strings.Contains(o.Err, "holiday") {
 		t.Fatalf("holiday run recorded as %+v", o)
 	}
 	// Catching up again runs nothing twice.
@@ -166,19 +139,19 @@ func TestCatchUpRunsMissedBusinessDaysInOrder(t *testing.T) {
 }
 
 func TestPanicBecomesFailedRun(t *testing.T) {
-	log := newMemRunLog()
-	cal := NewCalendar(time.UTC, nil)
-	j := Job{Name: "boom", Spec: "* * * * *", Run: func(context.Context, time.Time) (map[string]int64, error) { panic("bad invariant") }}
-	s := NewScheduler(cal, log, "a", nil)
+	log := runLog()
+	cal := jobs.NewCalendar(time.UTC, nil)
+	j := jobs.Job{Name: "boom", Spec: "* * * * *", Run: func(context.Context, time.Time) (map[string]int64, error) { panic("bad invariant") }}
+	s := jobs.NewScheduler(cal, log, "a", nil)
 	s.Add(j)
 	if !s.RunAt(context.Background(), j, time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)) {
 		t.Fatal("did not run")
 	}
-	o := log.runs[log.keys[0]]
+	o := log.Runs()[0].Outcome
 	if o.Status != "failed" || !strings.Contains(o.Err, "bad invariant") {
 		t.Fatalf("panic recorded as %+v", o)
 	}
-	if err := s.Add(Job{Name: "x", Spec: "not cron"}); err == nil {
+	if err := s.Add(jobs.Job{Name: "x", Spec: "not cron"}); err == nil {
 		t.Fatal("bad cron spec accepted")
 	}
 }
@@ -189,8 +162,8 @@ func TestPanicBecomesFailedRun(t *testing.T) {
 // holiday; then the clock jumps over both, and the times it passed run
 // late, in order, skipped by the calendar. Stop cancels a run under way.
 func TestStartRunsByTheInjectedClock(t *testing.T) {
-	log := newMemRunLog()
-	cal := NewCalendar(seoul(t), map[settlement.Date]string{"2027-03-01": "Independence Movement Day"})
+	log := runLog()
+	cal := jobs.NewCalendar(seoul(t), map[settlement.Date]string{"2027-03-01": "Independence Movement Day"})
 	started := time.Now()
 	var mu sync.Mutex
 	offset := time.Date(2027, 2, 26, 17, 59, 59, 700_000_000, cal.Location()).Sub(started) // Friday
@@ -202,7 +175,7 @@ func TestStartRunsByTheInjectedClock(t *testing.T) {
 	ran := make(chan time.Time, 4)
 	release := make(chan struct{})
 	var cancelled atomic.Bool
-	j := Job{Name: "cycle", Spec: "0 18 * * *", BusinessDaysOnly: true, Run: func(ctx context.Context, at time.Time) (map[string]int64, error) {
+	j := jobs.Job{Name: "cycle", Spec: "0 18 * * *", BusinessDaysOnly: true, Run: func(ctx context.Context, at time.Time) (map[string]int64, error) {
 		ran <- at
 		if at.Weekday() == time.Friday {
 			<-release
@@ -212,7 +185,7 @@ func TestStartRunsByTheInjectedClock(t *testing.T) {
 		cancelled.Store(true)
 		return nil, ctx.Err()
 	}}
-	s := NewScheduler(cal, log, "a", nil)
+	s := jobs.NewScheduler(cal, log, "a", nil)
 	s.SetClock(clock)
 	if err := s.Add(j); err != nil {
 		t.Fatal(err)
@@ -239,13 +212,11 @@ func TestStartRunsByTheInjectedClock(t *testing.T) {
 	for len(skipped) < 3 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 		skipped = skipped[:0]
-		log.mu.Lock()
-		for _, k := range log.keys {
-			if o := log.runs[k]; o.Status == "skipped" {
-				skipped = append(skipped, k+" "+o.Err)
+		for _, r := range log.Runs() {
+			if r.Outcome.Status == "skipped" {
+				skipped = append(skipped, r.Key()+" "+r.Outcome.Err)
 			}
 		}
-		log.mu.Unlock()
 	}
 	if len(skipped) != 3 || !strings.Contains(skipped[0], "2027-02-27T09:00:00Z weekend") || !strings.Contains(skipped[1], "2027-02-28T09:00:00Z weekend") ||
 		!strings.Contains(skipped[2], "2027-03-01T09:00:00Z holiday: Independence Movement Day") {

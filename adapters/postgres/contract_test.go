@@ -145,3 +145,12 @@ func TestFileListerContract(t *testing.T) {
 		return s.Jobs(func(context.Context, *sql.Tx, jobs.Event) error { return nil }, "contract")
 	})
 }
+
+// TestRunLogContract runs jobs.RunLog's contract (the scheduler's job runs)
+// on a real Postgres, the suite memstore runs too.
+func TestRunLogContract(t *testing.T) {
+	storetest.RunRunLog(t, func(t *testing.T) jobs.RunLog {
+		s, _ := pgtest.NewStore(t)
+		return s.Jobs(nil, "contract")
+	})
+}

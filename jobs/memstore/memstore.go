@@ -39,6 +39,7 @@ type Store struct {
 	ledgerTxs map[settlement.Date]map[string]jobs.LedgerTx
 	txIDs     map[string]bool
 	caps      []capRow
+	runs      []Run // the scheduler's job runs, in claim order
 
 	// The intake's record: members and keys, files (by row, in order),
 	// the id indexes of their entries, deferrals, verdicts.

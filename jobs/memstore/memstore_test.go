@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"settle/jobs"
 	"settle/jobs/memstore"
 	"settle/jobs/storetest"
 )
@@ -50,4 +51,10 @@ func TestFileListerContract(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// TestRunLogContract: the scheduler's run log on memory, the suite
+// Postgres runs too.
+func TestRunLogContract(t *testing.T) {
+	storetest.RunRunLog(t, func(t *testing.T) jobs.RunLog { return memstore.New(clock) })
 }
