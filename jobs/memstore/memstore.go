@@ -1,7 +1,8 @@
 // Package memstore keeps the operational record in memory (the cycles and
 // their stage machine's record, jobs.CycleStore; the intake's files and
 // their verdicts, jobs.IntakeStore; what the pipeline's steps read and
-// write, jobs.ReconcileStore and jobs.PipelineStore), for tests that need no database: the
+// write, jobs.ReconcileStore, jobs.PipelineStore and jobs.FileLister; the
+// scheduler's runs, jobs.RunLog), for tests that need no database: the
 // same contract suites (jobs/storetest) run on it and on Postgres, so it
 // behaves as the real store does. One mutex stands for the row locks and
 // the transactions: an update sees the cycle as the last one left it, and
