@@ -196,6 +196,23 @@ func (c *crashStore) LastFailure(ctx context.Context, d settlement.Date) (f jobs
 	return f, ok, err
 }
 
+// atEveryCrashPoint runs crash(t, k, after) as a subtest of its own for
+// each of the calls crash points, before (after false) and after each takes
+// effect, so that each point's world (a database and its connections on
+// Postgres) is dropped before the next; on memory (-short) they run in
+// parallel.
+func atEveryCrashPoint(t *testing.T, name string, calls int64, crash func(t *testing.T, k int64, after bool)) {
+	t.Helper()
+	for _, after := range []bool{false, true} {
+		for k := int64(1); k <= calls; k++ {
+			t.Run(fmt.Sprintf("%s-%d-after-%v", name, k, after), func(t *testing.T) {
+				parallelOnMemory(t)
+				crash(t, k, after)
+			})
+		}
+	}
+}
+
 // parallelOnMemory runs a crash point beside the others under -short,
 // where each has a world of its own in memory (a directory and a store);
 // on Postgres they stay one at a time, a database each, as the full
@@ -363,44 +380,36 @@ func TestCrashAtEveryPointResumes(t *testing.T) {
 	}
 	// Each crash point is a subtest of its own, so that its world (a
 	// database and its connections) is dropped before the next.
-	for _, after := range []bool{false, true} {
-		for k := int64(1); k <= storeCalls; k++ {
-			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
-				parallelOnMemory(t)
-				w := newWorld(t)
-				w.day(date, 20)
-				w.intake.Collect(w.ctx)
-				cs := &crashStore{Store: w.store, k: k, after: after}
-				p := w.pipeline()
-				p.Store = cs
-				if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
-					t.Fatalf("store call %d (after=%v): want the crash, got %v", k, after, err)
-				}
-				if _, err := w.pipeline().Run(w.ctx, date); err != nil {
-					t.Fatalf("resume after store call %d (after=%v): %v", k, after, err)
-				}
-				check(t, w, w.ledger)
-			})
+	atEveryCrashPoint(t, "store-call", storeCalls, func(t *testing.T, k int64, after bool) {
+		w := newWorld(t)
+		w.day(date, 20)
+		w.intake.Collect(w.ctx)
+		cs := &crashStore{Store: w.store, k: k, after: after}
+		p := w.pipeline()
+		p.Store = cs
+		if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
+			t.Fatalf("store call %d (after=%v): want the crash, got %v", k, after, err)
 		}
-		for k := int64(1); k <= ledgerCalls; k++ {
-			t.Run(fmt.Sprintf("ledger-call-%d-after-%v", k, after), func(t *testing.T) {
-				parallelOnMemory(t)
-				w := newWorld(t)
-				w.day(date, 20)
-				w.intake.Collect(w.ctx)
-				cl := &crashLedger{memLedger: w.ledger, k: k, after: after}
-				p := w.pipeline()
-				p.Ledger = cl
-				if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
-					t.Fatalf("ledger call %d (after=%v): want the crash, got %v", k, after, err)
-				}
-				if _, err := w.pipeline().Run(w.ctx, date); err != nil {
-					t.Fatalf("resume after ledger call %d (after=%v): %v", k, after, err)
-				}
-				check(t, w, w.ledger)
-			})
+		if _, err := w.pipeline().Run(w.ctx, date); err != nil {
+			t.Fatalf("resume after store call %d (after=%v): %v", k, after, err)
 		}
-	}
+		check(t, w, w.ledger)
+	})
+	atEveryCrashPoint(t, "ledger-call", ledgerCalls, func(t *testing.T, k int64, after bool) {
+		w := newWorld(t)
+		w.day(date, 20)
+		w.intake.Collect(w.ctx)
+		cl := &crashLedger{memLedger: w.ledger, k: k, after: after}
+		p := w.pipeline()
+		p.Ledger = cl
+		if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
+			t.Fatalf("ledger call %d (after=%v): want the crash, got %v", k, after, err)
+		}
+		if _, err := w.pipeline().Run(w.ctx, date); err != nil {
+			t.Fatalf("resume after ledger call %d (after=%v): %v", k, after, err)
+		}
+		check(t, w, w.ledger)
+	})
 }
 
 // crashGoverned fails the k-th call of the governed path (jobs.GovernedLedger)
@@ -493,40 +502,32 @@ func TestCrashGovernedAtEveryPointResumes(t *testing.T) {
 			t.Fatalf("breaks after resume: %v", active)
 		}
 	}
-	for _, after := range []bool{false, true} {
-		for k := int64(1); k <= calls; k++ {
-			t.Run(fmt.Sprintf("governed-call-%d-after-%v", k, after), func(t *testing.T) {
-				parallelOnMemory(t)
-				w, g, p, _ := setup(t)
-				p.Governed = &crashGoverned{fakeGoverned: g, k: k, after: after}
-				if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
-					t.Fatalf("governed call %d (after=%v): want the crash, got %v", k, after, err)
-				}
-				p.Governed = g
-				if _, err := p.Run(w.ctx, date); err != nil {
-					t.Fatalf("resume after governed call %d (after=%v): %v", k, after, err)
-				}
-				check(t, w)
-			})
+	atEveryCrashPoint(t, "governed-call", calls, func(t *testing.T, k int64, after bool) {
+		w, g, p, _ := setup(t)
+		p.Governed = &crashGoverned{fakeGoverned: g, k: k, after: after}
+		if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
+			t.Fatalf("governed call %d (after=%v): want the crash, got %v", k, after, err)
 		}
-		// The store's calls on the governed path (its list of the
-		// cycle's files among them).
-		for k := int64(1); k <= storeCalls; k++ {
-			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
-				parallelOnMemory(t)
-				w, _, p, _ := setup(t)
-				p.Store = &crashStore{Store: w.store, k: k, after: after}
-				if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
-					t.Fatalf("store call %d (after=%v): want the crash, got %v", k, after, err)
-				}
-				p.Store = w.store
-				if _, err := p.Run(w.ctx, date); err != nil {
-					t.Fatalf("resume after store call %d (after=%v): %v", k, after, err)
-				}
-				check(t, w)
-			})
+		p.Governed = g
+		if _, err := p.Run(w.ctx, date); err != nil {
+			t.Fatalf("resume after governed call %d (after=%v): %v", k, after, err)
 		}
-	}
+		check(t, w)
+	})
+	// The store's calls on the governed path (its list of the
+	// cycle's files among them).
+	atEveryCrashPoint(t, "store-call", storeCalls, func(t *testing.T, k int64, after bool) {
+		w, _, p, _ := setup(t)
+		p.Store = &crashStore{Store: w.store, k: k, after: after}
+		if _, err := p.Run(w.ctx, date); !errors.Is(err, errCrash) {
+			t.Fatalf("store call %d (after=%v): want the crash, got %v", k, after, err)
+		}
+		p.Store = w.store
+		if _, err := p.Run(w.ctx, date); err != nil {
+			t.Fatalf("resume after store call %d (after=%v): %v", k, after, err)
+		}
+		check(t, w)
+	})
 }
 
 func TestDayWithNoFiles(t *testing.T) {
@@ -611,24 +612,19 @@ func TestCrashIntakeAtEveryPointResumes(t *testing.T) {
 		t.Fatalf("probe counted %d store calls", calls)
 	}
 	check(t, w, day)
-	for _, after := range []bool{false, true} {
-		for k := int64(1); k <= calls; k++ {
-			t.Run(fmt.Sprintf("intake-call-%d-after-%v", k, after), func(t *testing.T) {
-				parallelOnMemory(t)
-				w, day := setup(t)
-				cs := &crashStore{Store: w.store, k: k, after: after}
-				w.intake.Store, w.intake.Files = cs, cs
-				if _, err := w.intake.Collect(w.ctx); !errors.Is(err, errCrash) {
-					t.Fatalf("intake call %d (after=%v): want the crash, got %v", k, after, err)
-				}
-				w.intake.Store, w.intake.Files = w.store, w.store
-				if _, err := w.intake.Collect(w.ctx); err != nil {
-					t.Fatalf("resume after intake call %d (after=%v): %v", k, after, err)
-				}
-				check(t, w, day)
-			})
+	atEveryCrashPoint(t, "intake-call", calls, func(t *testing.T, k int64, after bool) {
+		w, day := setup(t)
+		cs := &crashStore{Store: w.store, k: k, after: after}
+		w.intake.Store, w.intake.Files = cs, cs
+		if _, err := w.intake.Collect(w.ctx); !errors.Is(err, errCrash) {
+			t.Fatalf("intake call %d (after=%v): want the crash, got %v", k, after, err)
 		}
-	}
+		w.intake.Store, w.intake.Files = w.store, w.store
+		if _, err := w.intake.Collect(w.ctx); err != nil {
+			t.Fatalf("resume after intake call %d (after=%v): %v", k, after, err)
+		}
+		check(t, w, day)
+	})
 }
 
 // TestCrashHeldAtEveryPointResumes: a cycle over its caps is held. Crash
@@ -690,20 +686,15 @@ func TestCrashHeldAtEveryPointResumes(t *testing.T) {
 	calls := probe.n
 	t.Logf("the run that holds the cycle makes %d store calls (%s); each is a crash point, twice", calls, probe.methods())
 	check(t, w, day)
-	for _, after := range []bool{false, true} {
-		for k := int64(1); k <= calls; k++ {
-			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
-				parallelOnMemory(t)
-				w, day := setup(t)
-				p := w.pipeline()
-				p.Store = &crashStore{Store: w.store, k: k, after: after}
-				if _, err := p.Run(w.ctx, date); err == nil {
-					t.Fatalf("store call %d (after=%v): a run over the caps went through", k, after)
-				}
-				check(t, w, day)
-			})
+	atEveryCrashPoint(t, "store-call", calls, func(t *testing.T, k int64, after bool) {
+		w, day := setup(t)
+		p := w.pipeline()
+		p.Store = &crashStore{Store: w.store, k: k, after: after}
+		if _, err := p.Run(w.ctx, date); err == nil {
+			t.Fatalf("store call %d (after=%v): a run over the caps went through", k, after)
 		}
-	}
+		check(t, w, day)
+	})
 }
 
 // TestCrashDeferAtEveryPoint: an operator defers a file to the next day.
@@ -753,28 +744,23 @@ func TestCrashDeferAtEveryPoint(t *testing.T) {
 	calls := probe.n
 	t.Logf("a deferral makes %d store calls (%s); each is a crash point, twice", calls, probe.methods())
 	check(t, w, day)
-	for _, after := range []bool{false, true} {
-		for k := int64(1); k <= calls; k++ {
-			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
-				parallelOnMemory(t)
-				w, day := setup(t)
-				p := w.pipeline()
-				p.Store = &crashStore{Store: w.store, k: k, after: after}
-				if _, err := p.Defer(w.ctx, deferral(w)); !errors.Is(err, errCrash) {
-					t.Fatalf("store call %d (after=%v): want the crash, got %v", k, after, err)
-				}
-				_, err := w.pipeline().Defer(w.ctx, deferral(w))
-				notice := filepath.Join(w.root, "sftp", "banks", string(w.banks[0].BIC), "outbox", jobs.DeferralNoticeName("F-2026-11-24-0.csv"))
-				switch _, serr := os.Stat(notice); {
-				case !after && (err != nil || serr != nil):
-					t.Fatalf("the deferral again after a crash before it: %v (notice: %v)", err, serr)
-				case after && !errors.Is(err, jobs.ErrDeferral):
-					t.Fatalf("the deferral again after it was recorded: %v; want it refused", err)
-				}
-				check(t, w, day)
-			})
+	atEveryCrashPoint(t, "store-call", calls, func(t *testing.T, k int64, after bool) {
+		w, day := setup(t)
+		p := w.pipeline()
+		p.Store = &crashStore{Store: w.store, k: k, after: after}
+		if _, err := p.Defer(w.ctx, deferral(w)); !errors.Is(err, errCrash) {
+			t.Fatalf("store call %d (after=%v): want the crash, got %v", k, after, err)
 		}
-	}
+		_, err := w.pipeline().Defer(w.ctx, deferral(w))
+		notice := filepath.Join(w.root, "sftp", "banks", string(w.banks[0].BIC), "outbox", jobs.DeferralNoticeName("F-2026-11-24-0.csv"))
+		switch _, serr := os.Stat(notice); {
+		case !after && (err != nil || serr != nil):
+			t.Fatalf("the deferral again after a crash before it: %v (notice: %v)", err, serr)
+		case after && !errors.Is(err, jobs.ErrDeferral):
+			t.Fatalf("the deferral again after it was recorded: %v; want it refused", err)
+		}
+		check(t, w, day)
+	})
 }
 
 // TestCrashResumeAtEveryPoint: a cycle stopped at NETTED with the ledger
@@ -835,19 +821,14 @@ func TestCrashResumeAtEveryPoint(t *testing.T) {
 	calls := probe.n
 	t.Logf("the resume pass makes %d store calls (%s); each is a crash point, twice", calls, probe.methods())
 	check(t, w, day)
-	for _, after := range []bool{false, true} {
-		for k := int64(1); k <= calls; k++ {
-			t.Run(fmt.Sprintf("store-call-%d-after-%v", k, after), func(t *testing.T) {
-				parallelOnMemory(t)
-				w, day := setup(t)
-				cs := &crashStore{Store: w.store, k: k, after: after}
-				// The pass logs a failure and moves on: it did not finish
-				// the cycle.
-				if done, _ := pass(w, cs); cs.n < k || len(done) != 0 {
-					t.Fatalf("store call %d (after=%v): the pass made %d calls and finished %v", k, after, cs.n, done)
-				}
-				check(t, w, day)
-			})
+	atEveryCrashPoint(t, "store-call", calls, func(t *testing.T, k int64, after bool) {
+		w, day := setup(t)
+		cs := &crashStore{Store: w.store, k: k, after: after}
+		// The pass logs a failure and moves on: it did not finish
+		// the cycle.
+		if done, _ := pass(w, cs); cs.n < k || len(done) != 0 {
+			t.Fatalf("store call %d (after=%v): the pass made %d calls and finished %v", k, after, cs.n, done)
 		}
-	}
+		check(t, w, day)
+	})
 }
