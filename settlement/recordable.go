@@ -1,6 +1,7 @@
 package settlement
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/shopspring/decimal"
@@ -78,3 +79,40 @@ func CheckRecordable(e *Entry, sender BIC, member map[BIC]bool, ps *Problems) bo
 	}
 	return ok
 }
+
+// RecordsMax bounds the entries a store records of one file: well above any
+// bank's day, so only a caller that skipped the intake's own limits meets it.
+const RecordsMax = 10_000_000
+
+// Errors of an entry stream a store refuses whole: not a bank's fault, a
+// caller's (the intake numbers and bounds the entries it hands over).
+var (
+	ErrEntryOrder     = errors.New("entries must come with strictly increasing line numbers")
+	ErrTooManyEntries = errors.New("too many records in one file")
+)
+
+// EntryGate admits, one at a time, the entries a store records of one file:
+// at most RecordsMax, in strictly increasing line order. Every store
+// (Postgres's COPY and the memory store) streams through one, so both
+// refuse the same streams in the same words.
+type EntryGate struct {
+	n    int64
+	last int
+}
+
+// Admit counts e and refuses it if it is one too many or does not come
+// after the entry before it.
+func (g *EntryGate) Admit(e *Entry) error {
+	g.n++
+	if g.n > RecordsMax {
+		return fmt.Errorf("%w: more than %d", ErrTooManyEntries, RecordsMax)
+	}
+	if e.Line <= g.last {
+		return fmt.Errorf("%w: line %d after line %d", ErrEntryOrder, e.Line, g.last)
+	}
+	g.last = e.Line
+	return nil
+}
+
+// Count is how many entries were offered, the refused one included.
+func (g *EntryGate) Count() int64 { return g.n }

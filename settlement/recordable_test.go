@@ -1,6 +1,7 @@
 package settlement
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -56,5 +57,29 @@ func TestCheckRecordable(t *testing.T) {
 		if ok || !found {
 			t.Errorf("%s: ok=%v, problems %v, want %s on %q", tc.name, ok, ps.List(), tc.code, tc.field)
 		}
+	}
+}
+
+// TestEntryGate: a store's stream of one file's entries is taken in
+// strictly increasing line order and refused at the first entry out of it.
+func TestEntryGate(t *testing.T) {
+	var g EntryGate
+	for _, line := range []int{2, 3, 7} {
+		if err := g.Admit(&Entry{Line: line}); err != nil {
+			t.Fatalf("line %d: %v", line, err)
+		}
+	}
+	for _, line := range []int{7, 5} {
+		err := g.Admit(&Entry{Line: line})
+		if !errors.Is(err, ErrEntryOrder) || !strings.Contains(err.Error(), "line 7") {
+			t.Errorf("line %d after line 7: %v", line, err)
+		}
+	}
+	if g.Count() != 5 {
+		t.Errorf("count %d, want the 5 offered", g.Count())
+	}
+	full := EntryGate{n: RecordsMax, last: 1}
+	if err := full.Admit(&Entry{Line: 2}); !errors.Is(err, ErrTooManyEntries) {
+		t.Errorf("entry %d: %v", RecordsMax+1, err)
 	}
 }

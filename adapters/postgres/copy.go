@@ -60,19 +60,12 @@ func copyEntries(ctx context.Context, conn *sql.Conn, row int64, f FileRecord, m
 			_, sendErr = cd.CopyData(ctx, string(buf[:len(buf)-1]))
 			buf = buf[:0]
 		}
-		lastLine := 0
+		var gate settlement.EntryGate
 		var orderErr error
 		iterErr := entries(func(e *settlement.Entry) bool {
-			n++
-			if n > recordsMax {
-				orderErr = fmt.Errorf("%w: more than %d", ErrTooMany, recordsMax)
+			if orderErr = gate.Admit(e); orderErr != nil {
 				return false
 			}
-			if e.Line <= lastLine {
-				orderErr = fmt.Errorf("%w: line %d after line %d", ErrLineOrder, e.Line, lastLine)
-				return false
-			}
-			lastLine = e.Line
 			if !settlement.CheckRecordable(e, f.Sender, member, &problems) || problems.Len() > 0 {
 				return true // keep listing; send nothing more
 			}
@@ -85,6 +78,7 @@ func copyEntries(ctx context.Context, conn *sql.Conn, row int64, f FileRecord, m
 			}
 			return true
 		})
+		n = gate.Count()
 		flush()
 		// Exec with no values ends the COPY and reports the server's
 		// verdict on everything sent.

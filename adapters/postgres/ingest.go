@@ -63,13 +63,13 @@ var (
 	// ErrNoCycle reports an unknown cycle id.
 	ErrNoCycle    = errors.New("no such cycle")
 	ErrFileRecord = errors.New("bad file record")
-	ErrLineOrder  = errors.New("entries must come with strictly increasing line numbers")
-	ErrTooMany    = errors.New("too many records in one file")
+	ErrLineOrder  = settlement.ErrEntryOrder
+	ErrTooMany    = settlement.ErrTooManyEntries
 )
 
 // Limits of one ingest.
 const (
-	recordsMax      = 10_000_000 // rows per file, well above any bank's day
+	recordsMax      = settlement.RecordsMax // rows per file, well above any bank's day
 	ingestTimeout   = 30 * time.Minute
 	copyChunkBytes  = 48 << 10 // lines handed to the driver at once; it sends at 63 KiB
 	problemsListMax = settlement.ProblemsMaxDefault

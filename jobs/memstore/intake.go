@@ -24,13 +24,11 @@ var (
 // them (its sentinels are its own: the jobs match none of them).
 var (
 	errFileRecord = errors.New("bad file record")
-	errLineOrder  = errors.New("entries must come with strictly increasing line numbers")
-	errTooMany    = errors.New("too many records in one file")
 )
 
 // Limits of one ingest, the Postgres store's.
 const (
-	recordsMax      = 10_000_000
+	recordsMax      = settlement.RecordsMax
 	problemsListMax = settlement.ProblemsMaxDefault
 	ackBytesMax     = 16 << 20
 )
@@ -255,20 +253,12 @@ func (s *Store) nextRow() int64 {
 func (s *Store) take(nf *file, entries func(yield func(*settlement.Entry) bool) error) (settlement.Problems, error) {
 	var problems settlement.Problems
 	member := s.members()
-	var n int64
-	last := 0
+	var gate settlement.EntryGate
 	var orderErr error
 	iterErr := entries(func(e *settlement.Entry) bool {
-		n++
-		if n > recordsMax {
-			orderErr = fmt.Errorf("%w: more than %d", errTooMany, recordsMax)
+		if orderErr = gate.Admit(e); orderErr != nil {
 			return false
 		}
-		if e.Line <= last {
-			orderErr = fmt.Errorf("%w: line %d after line %d", errLineOrder, e.Line, last)
-			return false
-		}
-		last = e.Line
 		if !settlement.CheckRecordable(e, nf.rec.Sender, member, &problems) || problems.Len() > 0 {
 			return true
 		}
@@ -278,7 +268,7 @@ func (s *Store) take(nf *file, entries func(yield func(*settlement.Entry) bool) 
 	if err := errors.Join(orderErr, iterErr); err != nil {
 		return problems, err
 	}
-	if problems.Len() == 0 && n != nf.rec.Entries {
+	if n := gate.Count(); problems.Len() == 0 && n != nf.rec.Entries {
 		return problems, fmt.Errorf("ingest %s %s: %d records streamed, the file record says %d: %w",
 			nf.rec.Sender, nf.rec.FileID, n, nf.rec.Entries, errFileRecord)
 	}

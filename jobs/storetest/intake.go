@@ -315,8 +315,8 @@ func testBadRecordOrStream(t *testing.T, s IntakeSubject) {
 	if res, err := s.Store.IngestFile(ctx, f, stream([]settlement.Entry{pay(1, "P1", bankA, bankB, "1", "USD")})); err == nil {
 		t.Fatalf("a short stream: %+v", res)
 	}
-	if res, err := ingest(s, f, pay(2, "P1", bankA, bankB, "1", "USD"), pay(2, "P2", bankA, bankB, "1", "USD")); err == nil {
-		t.Fatalf("lines out of order: %+v", res)
+	if res, err := ingest(s, f, pay(2, "P1", bankA, bankB, "1", "USD"), pay(2, "P2", bankA, bankB, "1", "USD")); !errors.Is(err, settlement.ErrEntryOrder) {
+		t.Fatalf("lines out of order: %+v %v, want %v", res, err, settlement.ErrEntryOrder)
 	}
 	broken := errors.New("read failed")
 	f.Entries = 1
