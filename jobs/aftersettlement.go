@@ -34,8 +34,10 @@ type AfterSettlement struct {
 // entries of those it deferred.
 type SettlementFiles interface {
 	SettlementFiles(ctx context.Context, date settlement.Date) ([]SettlementFile, error)
-	// DeferredEntries streams the payments and reversals of the files the
-	// cycle deferred, by sender, file and line.
+	// DeferredEntries streams the payments and reversals the cycle
+	// deferred, by sender, file and line: those of the files deferred
+	// out of it, and those the ledger's gridlock resolution deferred
+	// (CycleTx.SaveResolution), each with the cycle it moved to.
 	DeferredEntries(ctx context.Context, date settlement.Date) iter.Seq2[DeferredEntry, error]
 }
 
@@ -53,6 +55,10 @@ type SettlementFile struct {
 	Cycle settlement.Date
 	// Own is the cycle the file was accepted into.
 	Own settlement.Date
+	// Carried: the file is spoken of because entries of it that an earlier
+	// cycle's gridlock resolution deferred were carried into this cycle
+	// (Cycle is this one); its own cycle's confirmation spoke of the rest.
+	Carried bool
 	// OutboxBase is what the file's outbox names start with: its
 	// acknowledgement's name without .ack.json (the file's name, or
 	// <name>.<16 hex> where the bank reused a name).

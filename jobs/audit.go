@@ -79,6 +79,28 @@ type Lineage struct {
 	// Moves are the file's deferrals, oldest first (a move back to
 	// correct one included).
 	Moves []FileMove
+	// Carried are the payment's own moves by the ledger's gridlock
+	// resolution, oldest first; the last one's To is the cycle it settles
+	// in (SettledIn).
+	Carried []PaymentMove
+}
+
+// PaymentMove is one deferral of a payment by the ledger's gridlock
+// resolution, as the store recorded it.
+type PaymentMove struct {
+	From, To settlement.Date
+	Times    int
+	Waiting  bool
+	LedgerTx string // the settling transaction of From, which decided it
+}
+
+// SettledIn is the cycle the payment settles in: its file's cycle, or
+// where the ledger's resolution last moved it.
+func (l Lineage) SettledIn() settlement.Date {
+	if n := len(l.Carried); n > 0 {
+		return l.Carried[n-1].To
+	}
+	return l.Cycle
 }
 
 // FileMove is one deferral of a file, as recorded.

@@ -101,6 +101,11 @@ type PipelineStore interface {
 	// OpenBreaks are a cycle's active breaks with their evidence, for
 	// reports.
 	OpenBreaks(ctx context.Context, date settlement.Date) ([]reconciliation.Break, error)
+	// CarriedEntries streams the entries that earlier cycles' gridlock
+	// resolution on the ledger deferred into this cycle (the latest move
+	// of each is to it), in the order of the ledger's deferral record
+	// (CycleTx.SaveResolution's).
+	CarriedEntries(ctx context.Context, date settlement.Date) iter.Seq2[CarriedEntry, error]
 	// DeferFile moves an accepted file from a cycle that has not been
 	// netted to another one, if the domain allows it
 	// (settlement.CheckDeferral), appending the deferral (see Deferral).
@@ -139,6 +144,12 @@ type PendingReversal = settlement.PendingReversal
 // CycleTx is what a stage may write inside its transaction.
 type CycleTx interface {
 	SaveNetting(res *settlement.Result, breaches []settlement.CapBreach) error
+	// SaveResolution records the ledger's gridlock resolution of the
+	// cycle: each deferred entry (one of the cycle's files' or one carried
+	// into it) moves to cycle r.To, opened if need be, which must not be
+	// netted yet. Saved again with the same moves it writes nothing; other
+	// moves for an entry already moved out of this cycle are refused.
+	SaveResolution(r Resolution) error
 	ApplyBreaks(plan reconciliation.Plan, summary reconciliation.Summary) error
 }
 
