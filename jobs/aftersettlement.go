@@ -119,10 +119,20 @@ func (p *Pipeline) statements(ctx context.Context, date settlement.Date, positio
 			return 0, err
 		}
 	}
+	// What the ledger's gridlock resolution deferred is not in the
+	// statement; what it carried in from an earlier cycle and settled is.
+	split, err := p.splitOf(ctx, date)
+	if err != nil {
+		return 0, err
+	}
 	i := 0
 	for se, err := range p.Store.CycleEntries(ctx, date) {
 		if err != nil {
 			return 0, err
+		}
+		if split.isDeferred(se.Sender, se.Entry.ID) {
+			i++ // still an entry of the record step's chunks
+			continue
 		}
 		tx, ok := txs[chunkID(i/size)]
 		where := "chunk " + chunkID(i/size)
@@ -141,6 +151,24 @@ func (p *Pipeline) statements(ctx context.Context, date settlement.Date, positio
 			return 0, err
 		}
 		i++
+	}
+	// A carried entry was recorded by its own cycle's transactions; here
+	// it is booked by the transaction that settled it.
+	for _, ce := range split.carried {
+		if split.isDeferred(ce.Sender, ce.Entry.ID) {
+			continue
+		}
+		tx := txs[settleChunk]
+		if tx.ID == "" {
+			return 0, fmt.Errorf("entry %s/%s carried from %s: no settling transaction recorded", ce.Sender, ce.Entry.ID, settlement.CycleID(ce.From))
+		}
+		d, c := camt053.Sides(&ce.Entry, tx.ID)
+		if err := sp.Add(d); err != nil {
+			return 0, err
+		}
+		if err := sp.Add(c); err != nil {
+			return 0, err
+		}
 	}
 	// The mapping holds only if the chunks were cut with this size: their
 	// number must be the one this size gives (a chunk_size changed between
@@ -263,13 +291,26 @@ func (p *Pipeline) confirmations(ctx context.Context, date settlement.Date, txs 
 	if err != nil {
 		return err
 	}
+	split, err := p.splitOf(ctx, date)
+	if err != nil {
+		return err
+	}
 	cycle := settlement.CycleID(date)
 	for _, f := range files {
 		s := pacs002.Settled{MsgID: settledMsgID(f.Sender, f.FileID, date), Created: created, Scheme: string(p.After.Scheme), Sender: string(f.Sender),
 			OrgnlMsgID: f.FileID, OrgnlMsgName: msgName(f), OrgnlEntries: &f.Entries, OrgnlCtrlSum: &f.ControlSum,
 			Status: pacs002.StatusSettled, Cycle: cycle, LedgerTx: txs[settleChunk].ID}
-		if f.Cycle != date {
+		fs := split.ofFile(f.Sender, f.FileID)
+		switch {
+		case f.Cycle != date: // the whole file deferred (an operator's deferral)
 			s.Status, s.Cycle, s.LedgerTx = pacs002.StatusPending, settlement.CycleID(f.Cycle), ""
+		case f.Carried: // payments of an earlier cycle's file, settled here or deferred again
+			s.Carried, s.Deferred = fs.settled, fs.deferred
+		default: // the file's own cycle: what the ledger's resolution deferred
+			s.Deferred = fs.deferred
+		}
+		if s.Status == pacs002.StatusSettled && len(s.Deferred) > 0 {
+			s.Status = pacs002.StatusPartial
 		}
 		var b strings.Builder
 		if err := pacs002.WriteSettled(&b, s); err != nil {

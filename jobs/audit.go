@@ -89,6 +89,7 @@ type Lineage struct {
 // resolution, as the store recorded it.
 type PaymentMove struct {
 	From, To settlement.Date
+	ToStage  settlement.Stage // of cycle To now
 	Times    int
 	Waiting  bool
 	LedgerTx string // the settling transaction of From, which decided it
@@ -130,6 +131,9 @@ type Auditor struct {
 	Archive ArchiveReader
 	Txs     TxReader   // for TraceTx
 	Files   AuditFiles // for TraceFile
+	// Deferrals, on the governed path, are the ledger's gridlock
+	// resolution records: Verify applies a cycle's to what it re-netted.
+	Deferrals DeferralReader
 }
 
 // Step is one link of a payment's lineage and what checking it found.
@@ -182,6 +186,13 @@ func (a *Auditor) trace(ctx context.Context, sender settlement.BIC, id string, f
 	for _, s := range deferralSteps(l.Moves) {
 		t.add(s)
 	}
+	steps, err := a.carriedSteps(ctx, sender, id, l.Carried)
+	if err != nil {
+		return t, err
+	}
+	for _, s := range steps {
+		t.add(s)
+	}
 
 	// The ledger, the authority.
 	if !onLedger {
@@ -230,6 +241,51 @@ func deferralSteps(moves []FileMove) []Step {
 	return steps
 }
 
+// carriedSteps are the payment's moves by the ledger's gridlock resolution,
+// oldest first, each checked against the ledger's own record of the cycle
+// it left (when the auditor reads them: Deferrals).
+func (a *Auditor) carriedSteps(ctx context.Context, sender settlement.BIC, id string, moves []PaymentMove) ([]Step, error) {
+	var steps []Step
+	for _, m := range moves {
+		st := Step{Step: "deferred", Source: "postgres", Check: "ok", Facts: map[string]string{
+			"from": settlement.CycleID(m.From), "to": settlement.CycleID(m.To), "by": "the ledger's gridlock resolution",
+			"times": fmt.Sprint(m.Times), "tx_id": m.LedgerTx}}
+		if m.Waiting {
+			st.Facts["waiting"] = "with its original"
+		}
+		if a.Deferrals != nil {
+			st.Source = "postgres+ledger"
+			d, ok, err := a.Deferrals.Deferral(ctx, settlement.CycleID(m.From))
+			if err != nil {
+				return nil, fmt.Errorf("ledger: %w", err)
+			}
+			st.Check = carriedCheck(d, ok, sender, id, m)
+		}
+		steps = append(steps, st)
+	}
+	return steps, nil
+}
+
+// carriedCheck compares one move with the ledger's record of the cycle it
+// left.
+func carriedCheck(d LedgerDeferral, ok bool, sender settlement.BIC, id string, m PaymentMove) string {
+	if !ok {
+		return "the ledger holds no deferral record of " + settlement.CycleID(m.From)
+	}
+	if d.TxID != m.LedgerTx {
+		return fmt.Sprintf("the ledger's record was written by tx %s, Postgres says %s", d.TxID, m.LedgerTx)
+	}
+	for _, e := range d.Deferred {
+		if e.Sender == sender && e.ID == id {
+			if e.Times != m.Times || e.Waiting != m.Waiting {
+				return fmt.Sprintf("the ledger counts %d deferrals (waiting %v), Postgres %d (waiting %v)", e.Times, e.Waiting, m.Times, m.Waiting)
+			}
+			return "ok"
+		}
+	}
+	return "not in the ledger's deferral record of " + settlement.CycleID(m.From)
+}
+
 // paymentCycleStep is the payment as Postgres holds it in its cycle:
 // what it moves and where it was settled.
 func paymentCycleStep(l Lineage) Step {
@@ -242,9 +298,17 @@ func paymentCycleStep(l Lineage) Step {
 		cf["deferred_from"] = settlement.CycleID(l.DeferredFrom)
 	}
 	// The cycle that finally settled it, once it has (after every
-	// deferral, the file's cycle is its last one); the ledger step
-	// checks the ledger agrees.
-	if !l.Stage.Before(settlement.StageSettled) {
+	// deferral of its file, the file's cycle is its last one; after the
+	// ledger's resolution deferred it, the cycle of its last move); the
+	// ledger step checks the ledger agrees.
+	if n := len(l.Carried); n > 0 {
+		last := l.Carried[n-1]
+		if !last.ToStage.Before(settlement.StageSettled) {
+			cf["settled_in"] = settlement.CycleID(last.To)
+		} else {
+			cf["deferred_to"] = settlement.CycleID(last.To)
+		}
+	} else if !l.Stage.Before(settlement.StageSettled) {
 		cf["settled_in"] = settlement.CycleID(l.Cycle)
 	}
 	return Step{Step: "cycle", Source: "postgres", Check: "ok", Facts: cf}
@@ -417,9 +481,14 @@ func (a *Auditor) recheck(ctx context.Context, bank settlement.BIC, name, sum st
 
 // VerifyReport is what re-verifying a cycle from its archived files found.
 type VerifyReport struct {
-	Cycle     string                 `json:"cycle"`
-	Files     int                    `json:"files"`
-	Entries   int64                  `json:"entries"`
+	Cycle   string `json:"cycle"`
+	Files   int    `json:"files"`
+	Entries int64  `json:"entries"`
+	// Deferred and CarriedIn are the entries the ledger's gridlock
+	// resolution took out of the re-netted files and brought in from the
+	// cycle before; the positions compared are of what settled.
+	Deferred  int                    `json:"deferred"`
+	CarriedIn int                    `json:"carried_in"`
 	Problems  []string               `json:"problems"`
 	Breaks    []reconciliation.Break `json:"breaks"`
 	Positions []settlement.Position  `json:"positions"`
@@ -474,7 +543,12 @@ func (a *Auditor) Verify(ctx context.Context, date settlement.Date) (*VerifyRepo
 	if err != nil {
 		return nil, err
 	}
-	re := toNet(net.Positions)
+	re, deferred, carried, problems, err := ledgerSplit(ctx, a.Deferrals, rep.Cycle, net.Positions)
+	if err != nil {
+		return nil, err
+	}
+	rep.Deferred, rep.CarriedIn = deferred, carried
+	rep.Problems = append(rep.Problems, problems...)
 	for _, b := range reconciliation.Positions(rep.Cycle, re, toNet(stored)) {
 		b.Field = "net (archive vs postgres)"
 		b.Store, b.Ledger = "archive "+b.Store, "postgres "+b.Ledger

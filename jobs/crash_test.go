@@ -445,6 +445,21 @@ func (c *crashGoverned) SettleDeclared(ctx context.Context, cycle string) (tx jo
 	return tx, err
 }
 
+func (c *crashGoverned) Gridlock(ctx context.Context) (v string, err error) {
+	err = c.hit(func() (err error) { v, err = c.fakeGoverned.Gridlock(ctx); return })
+	return v, err
+}
+
+func (c *crashGoverned) ResolveDeclared(ctx context.Context, cycle string) (tx jobs.LedgerTx, err error) {
+	err = c.hit(func() (err error) { tx, err = c.fakeGoverned.ResolveDeclared(ctx, cycle); return })
+	return tx, err
+}
+
+func (c *crashGoverned) Deferral(ctx context.Context, cycle string) (d jobs.LedgerDeferral, ok bool, err error) {
+	err = c.hit(func() (err error) { d, ok, err = c.fakeGoverned.Deferral(ctx, cycle); return })
+	return d, ok, err
+}
+
 // TestCrashGovernedWrapsEveryMethod: crashGoverned defines every method of
 // jobs.GovernedLedger itself.
 func TestCrashGovernedWrapsEveryMethod(t *testing.T) {

@@ -70,6 +70,9 @@ type Pipeline struct {
 	// the legacy path (chunks of payments, settle on the system's positions).
 	Governed GovernedLedger
 	Files    ArchiveReader
+	// Calendar names the business day after a cycle's, where what the
+	// ledger's gridlock resolution defers moves (nil: the next weekday).
+	Calendar BusinessDays
 
 	locks sync.Map // business date -> *sync.Mutex: one step per cycle at a time in this process
 }
@@ -347,27 +350,24 @@ func (p *Pipeline) net(ctx context.Context, date settlement.Date) error {
 	if err := settlement.Precondition(settlement.StageNetted, settlement.Facts{Pending: pending}); err != nil {
 		return err
 	}
-	var n settlement.Netting
-	for se, err := range p.Store.CycleEntries(ctx, date) {
-		if err != nil {
-			return err
-		}
-		if err := n.Add(&se.Entry); err != nil {
-			return fmt.Errorf("entry %s/%s: %w", se.Sender, se.Entry.ID, err)
-		}
-	}
-	res, err := n.Result()
+	// The cycle's own entries and those an earlier cycle's resolution on
+	// the ledger carried into it (settled first there).
+	res, err := p.netEntries(ctx, date, nil)
 	if err != nil {
-		return err
-	}
-	if err := settlement.AssertBalanced(res.Positions); err != nil {
 		return err
 	}
 	caps, err := p.Store.Caps(ctx)
 	if err != nil {
 		return err
 	}
-	if breaches := settlement.CapBreaches(res.Positions, caps); len(breaches) > 0 {
+	breaches := settlement.CapBreaches(res.Positions, caps)
+	resolves := false
+	if len(breaches) > 0 {
+		if resolves, _, err = p.ledgerResolves(ctx, date); err != nil {
+			return err
+		}
+	}
+	if len(breaches) > 0 && !resolves {
 		// The cycle stays frozen: the operator raises a cap once the bank
 		// has funded, or defers files (Defer), and runs it again. The
 		// positions that breached are kept for `cycle positions`.
@@ -379,12 +379,57 @@ func (p *Pipeline) net(ctx context.Context, date settlement.Date) error {
 		}); err != nil {
 			return err
 		}
-		return settlement.CapError(breaches)
+		return p.heldOverCaps(date, breaches)
 	}
-	f := settlement.Facts{Pending: pending, Positions: res.Positions, Caps: caps}
+	// Over its caps with the ledger resolving: the gross positions and
+	// their breaches are kept (what the ledger will resolve); the split is
+	// the ledger's, read back when it settles (settleResolved).
+	f := settlement.Facts{Pending: pending, Positions: res.Positions, Caps: caps, LedgerResolves: resolves}
+	if resolves {
+		p.log().Warn("cycle over its caps: the ledger's gridlock resolution will defer what does not fit", "cycle", settlement.CycleID(date), "breaches", len(breaches))
+	}
 	return p.advanceWith(ctx, date, settlement.StageNetted, f, func(tx CycleTx) error {
 		return tx.SaveNetting(res, nil)
 	})
+}
+
+// netEntries nets the cycle's own entries and those carried into it,
+// without the entries skip names (sender/id; nil: none).
+func (p *Pipeline) netEntries(ctx context.Context, date settlement.Date, skip map[string]bool) (*settlement.Result, error) {
+	var n settlement.Netting
+	add := func(se *StoredEntry) error {
+		if skip[string(se.Sender)+"/"+se.Entry.ID] {
+			return nil
+		}
+		if err := n.Add(&se.Entry); err != nil {
+			return fmt.Errorf("entry %s/%s: %w", se.Sender, se.Entry.ID, err)
+		}
+		return nil
+	}
+	for se, err := range p.Store.CycleEntries(ctx, date) {
+		if err != nil {
+			return nil, err
+		}
+		if err := add(&se); err != nil {
+			return nil, err
+		}
+	}
+	for ce, err := range p.Store.CarriedEntries(ctx, date) {
+		if err != nil {
+			return nil, err
+		}
+		if err := add(&ce.StoredEntry); err != nil {
+			return nil, fmt.Errorf("carried from %s: %w", settlement.CycleID(ce.From), err)
+		}
+	}
+	res, err := n.Result()
+	if err != nil {
+		return nil, err
+	}
+	if err := settlement.AssertBalanced(res.Positions); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // chunks cuts the cycle's entries, in their stored order, into chunks of
@@ -446,7 +491,7 @@ func (p *Pipeline) record(ctx context.Context, date settlement.Date) error {
 	if err := settlement.Precondition(settlement.StageRecorded, f); err != nil {
 		return err
 	}
-	if err := p.syncCaps(ctx, positions, caps); err != nil {
+	if err := p.syncCaps(ctx, positions, caps, false); err != nil {
 		return err
 	}
 	done, err := p.Store.LedgerTxs(ctx, date)
@@ -516,17 +561,15 @@ func (p *Pipeline) settle(ctx context.Context, date settlement.Date) error {
 		return err
 	}
 	f := settlement.Facts{Positions: positions, Caps: caps}
+	if p.Governed != nil {
+		// The ledger computes the positions from the verified files (and
+		// resolves a gridlock when it may); the step follows its answer.
+		return p.settleGoverned(ctx, date, f)
+	}
 	if err := settlement.Precondition(settlement.StageSettled, f); err != nil {
 		return err
 	}
-	var tx LedgerTx
-	if p.Governed != nil {
-		// The ledger computes the positions from the verified files; the
-		// reconciliation step compares them with these.
-		tx, err = p.Governed.SettleDeclared(ctx, settlement.CycleID(date))
-	} else {
-		tx, err = p.Ledger.SettleCycle(ctx, settlement.CycleID(date), positions)
-	}
+	tx, err := p.Ledger.SettleCycle(ctx, settlement.CycleID(date), positions)
 	if err != nil {
 		return err
 	}
@@ -547,14 +590,16 @@ func checkCaps(positions []settlement.Position, caps []settlement.Cap) error {
 // the bank has funded) must not leave the ledger refusing a settlement
 // Postgres allows. SetCap is idempotent: a cap the ledger already has at
 // that amount writes nothing.
-func (p *Pipeline) syncCaps(ctx context.Context, positions []settlement.Position, caps []settlement.Cap) error {
+// With every, the caps of all the banks of the positions go, net
+// creditors too: the ledger's gridlock resolution may make one a debtor.
+func (p *Pipeline) syncCaps(ctx context.Context, positions []settlement.Position, caps []settlement.Cap, every bool) error {
 	byKey := make(map[string]settlement.Cap, len(caps))
 	for _, c := range caps {
 		byKey[string(c.Bank)+"/"+c.Currency.Code()] = c
 	}
 	for _, pos := range positions {
 		c, ok := byKey[string(pos.Bank)+"/"+pos.Currency.Code()]
-		if !pos.Net.IsNegative() || !ok {
+		if !ok || !pos.Net.IsNegative() && !every {
 			continue
 		}
 		tx, err := p.Ledger.SetCap(ctx, c)

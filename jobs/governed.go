@@ -89,9 +89,19 @@ func (p *Pipeline) governedPositions(ctx context.Context, date settlement.Date) 
 		return err
 	}
 	if err := checkCaps(positions, caps); err != nil {
-		return err
+		// Over its caps: declared only when the ledger resolves it, with
+		// every bank's cap on the ledger as here, for a removal may turn a
+		// net creditor into a debtor.
+		resolves, _, rerr := p.ledgerResolves(ctx, date)
+		if rerr != nil {
+			return rerr
+		}
+		if !resolves {
+			return p.heldOverCaps(date, settlement.CapBreaches(positions, caps))
+		}
+		return p.syncCaps(ctx, positions, caps, true)
 	}
-	return p.syncCaps(ctx, positions, caps)
+	return p.syncCaps(ctx, positions, caps, false)
 }
 
 // governedFiles are the cycle's files as the ledger will be told of them:

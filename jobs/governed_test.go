@@ -86,6 +86,20 @@ func (f *fakeGoverned) SettleDeclared(ctx context.Context, cycle string) (jobs.L
 	return f.w.ledger.SettleCycle(ctx, cycle, pos)
 }
 
+// Gridlock: the fake ledger holds a cycle over its caps for the operator
+// (the scheme's default); its resolution is the real chaincode's, tested on
+// the real network (e2e.TestGridlockResolvedOnTheLedger).
+func (f *fakeGoverned) Gridlock(context.Context) (string, error) { return jobs.GridlockHold, nil }
+
+func (f *fakeGoverned) ResolveDeclared(ctx context.Context, cycle string) (jobs.LedgerTx, error) {
+	return f.SettleDeclared(ctx, cycle)
+}
+
+// Deferral: the fake defers nothing and carries nothing in.
+func (f *fakeGoverned) Deferral(context.Context, string) (jobs.LedgerDeferral, bool, error) {
+	return jobs.LedgerDeferral{}, false, nil
+}
+
 // TestGovernedPathDeclaresAndRelaysFiles: with Pipeline.Governed set, the
 // record step writes no chunk; it declares the cycle's accepted files (sender,
 // file id, format, sha256, entries, control sum) once, relays each file's

@@ -159,6 +159,9 @@ type GovernedLedger interface {
 	PutFile(ctx context.Context, cycle string, f LedgerFile, body, sig []byte) (FileTxs, error)
 	// SettleDeclared settles a declared cycle once every file is verified.
 	SettleDeclared(ctx context.Context, cycle string) (LedgerTx, error)
+	// The ledger's gridlock resolution: its setting, the operator's
+	// resolve, and the record of what a settled cycle deferred.
+	GridlockLedger
 }
 
 // FileTxs are the ledger transactions of one governed file: the one that

@@ -37,6 +37,8 @@ type LedgerArchive interface {
 	KeyPEM(ctx context.Context, bank settlement.BIC, label string) (string, bool, error)
 	Members(ctx context.Context) (map[settlement.BIC]bool, error)
 	Cycle(ctx context.Context, cycle string) (LedgerCycle, bool, error)
+	// The ledger's gridlock resolution records, applied to the re-netting.
+	DeferralReader
 }
 
 // VerifyLedgerOnly re-verifies a governed cycle from the ledger alone, with
@@ -97,7 +99,13 @@ func VerifyLedgerOnly(ctx context.Context, l LedgerArchive, date settlement.Date
 	if !ok || !lc.Settled() {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("cycle %s is not settled on the ledger", rep.Cycle))
 	}
-	for _, b := range reconciliation.Positions(rep.Cycle, toNet(net.Positions), lc.Positions) {
+	re, deferred, carried, problems, err := ledgerSplit(ctx, l, rep.Cycle, net.Positions)
+	if err != nil {
+		return nil, err
+	}
+	rep.Deferred, rep.CarriedIn = deferred, carried
+	rep.Problems = append(rep.Problems, problems...)
+	for _, b := range reconciliation.Positions(rep.Cycle, re, lc.Positions) {
 		b.Field = "net (ledger's files vs ledger's settlement)"
 		b.Store, b.Ledger = "re-netted "+b.Store, "settled "+b.Ledger
 		rep.Breaks = append(rep.Breaks, b)

@@ -118,6 +118,16 @@ func TestPreconditions(t *testing.T) {
 		{StageSettled, "cap lowered since recording", Facts{Positions: balanced, Caps: tooSmall}, ErrCapBreach},
 		{StageSettled, "registry is recording's business", Facts{Positions: balanced, Caps: enough, Unregistered: missing}, nil},
 
+		// The ledger resolves the gridlock: a breach is deferred there, not a
+		// stop; the other rules hold as before.
+		{StageNetted, "a breach the ledger resolves", Facts{Positions: balanced, Caps: tooSmall, LedgerResolves: true}, nil},
+		{StageNetted, "resolved, but a reversal waits", Facts{Pending: pending, Positions: balanced, LedgerResolves: true}, ErrOriginalPending},
+		{StageNetted, "resolved, but unbalanced", Facts{Positions: unbalanced, LedgerResolves: true}, ErrInvariant},
+		{StageRecorded, "a breach the ledger resolves", Facts{Positions: balanced, LedgerResolves: true}, nil},
+		{StageRecorded, "resolved, but a bank off the ledger", Facts{Positions: balanced, LedgerResolves: true, Unregistered: missing}, ErrNotOnLedger},
+		{StageSettled, "the ledger's split", Facts{Positions: balanced, Caps: tooSmall, LedgerResolves: true}, nil},
+		{StageSettled, "resolved, but unbalanced", Facts{Positions: unbalanced, LedgerResolves: true}, ErrInvariant},
+
 		{StageReconciled, "whatever the facts", everything, nil},
 		{StageReported, "whatever the facts", everything, nil},
 	}

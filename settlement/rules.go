@@ -17,6 +17,9 @@ import (
 //	NETTED → RECORDED      the positions balance; no cap in force now is
 //	                       breached; every bank of them is on the ledger
 //	RECORDED → SETTLED     the positions balance; no cap is breached
+//
+// (a cap breach does not stop a cycle whose gridlock the ledger resolves:
+// Facts.LedgerResolves)
 //	SETTLED → RECONCILED   none
 //	RECONCILED → REPORTED  none
 //
@@ -54,6 +57,13 @@ type Facts struct {
 	// Unregistered are banks of the positions that the ledger's registry
 	// lacks.
 	Unregistered []BIC
+	// LedgerResolves: the ledger's gridlock resolution decides what of the
+	// cycle settles (the scheme's setting is auto, or the operator asked
+	// for it): a cap breach is not the cycle's stop, because the ledger
+	// defers, payment by payment, what does not fit (Queues.Resolve, the
+	// chaincode's one copy). The positions are then the cycle's gross ones
+	// until it settles, and the ledger's split after.
+	LedgerResolves bool
 }
 
 // PendingReversal is a reversal waiting for its original's cycle to
@@ -76,12 +86,12 @@ func Precondition(to Stage, f Facts) error {
 		if err := AssertBalanced(f.Positions); err != nil {
 			return err
 		}
-		return CheckCaps(f.Positions, f.Caps)
+		return f.checkCaps()
 	case StageRecorded:
 		if err := AssertBalanced(f.Positions); err != nil {
 			return err
 		}
-		if err := CheckCaps(f.Positions, f.Caps); err != nil {
+		if err := f.checkCaps(); err != nil {
 			return err
 		}
 		return RegistryError(f.Unregistered)
@@ -89,9 +99,17 @@ func Precondition(to Stage, f Facts) error {
 		if err := AssertBalanced(f.Positions); err != nil {
 			return err
 		}
-		return CheckCaps(f.Positions, f.Caps)
+		return f.checkCaps()
 	}
 	return nil
+}
+
+// checkCaps refuses a breach unless the ledger resolves it.
+func (f Facts) checkCaps() error {
+	if f.LedgerResolves {
+		return nil
+	}
+	return CheckCaps(f.Positions, f.Caps)
 }
 
 // CheckCaps refuses positions that breach the caps.

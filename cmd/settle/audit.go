@@ -48,7 +48,7 @@ func newAuditTraceCmd() *cobra.Command {
 				return usageError("want BIC/PAYMENT-ID, e.g. SHBKKRSE/SH-000001")
 			}
 			return runWith(cmd, file, runtimeOpts{ledger: true, readOnly: true}, func(r *runtime) error {
-				a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
+				a := r.auditor()
 				t, err := a.Trace(cmd.Context(), bic, id)
 				if err != nil {
 					return err
@@ -87,7 +87,7 @@ func newAuditVerifyCmd() *cobra.Command {
 				return verifyLedgerOnly(cmd, vfile, vformat, d)
 			}
 			return runWith(cmd, vfile, runtimeOpts{ledger: true, readOnly: true}, func(r *runtime) error {
-				a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
+				a := r.auditor()
 				rep, err := a.Verify(cmd.Context(), d)
 				if err != nil {
 					return err
@@ -99,7 +99,7 @@ func newAuditVerifyCmd() *cobra.Command {
 						return err
 					}
 				case "text":
-					fmt.Fprintf(w, "cycle %s: %d files re-verified from the archive, %d entries re-netted\n", rep.Cycle, rep.Files, rep.Entries)
+					fmt.Fprintf(w, "cycle %s: %d files re-verified from the archive, %d entries re-netted%s\n", rep.Cycle, rep.Files, rep.Entries, splitNote(rep))
 					for _, p := range rep.Problems {
 						fmt.Fprintf(w, "  PROBLEM %s\n", p)
 					}
@@ -145,7 +145,8 @@ func newAuditTxCmd() *cobra.Command {
 				return usageError("--format must be text or json")
 			}
 			return runWith(cmd, tfile, runtimeOpts{ledger: true, readOnly: true}, func(r *runtime) error {
-				a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Txs: r.ledger}
+				a := r.auditor()
+				a.Txs = r.ledger
 				t, err := a.TraceTx(cmd.Context(), txID)
 				if err != nil {
 					return err
@@ -183,7 +184,8 @@ func newAuditFileCmd() *cobra.Command {
 				return usageError("--format must be text or json")
 			}
 			return runWith(cmd, ffile, runtimeOpts{ledger: true, readOnly: true}, func(r *runtime) error {
-				a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Files: r.jobs}
+				a := r.auditor()
+				a.Files = r.jobs
 				t, err := a.TraceFile(cmd.Context(), bic, id)
 				if err != nil {
 					return err
@@ -409,7 +411,7 @@ func verifyLedgerOnly(cmd *cobra.Command, file, format string, d settlement.Date
 			return err
 		}
 	case "text":
-		fmt.Fprintf(w, "cycle %s: %d files re-verified from the ledger's blocks, %d entries re-netted\n", rep.Cycle, rep.Files, rep.Entries)
+		fmt.Fprintf(w, "cycle %s: %d files re-verified from the ledger's blocks, %d entries re-netted%s\n", rep.Cycle, rep.Files, rep.Entries, splitNote(rep))
 		for _, p := range rep.Problems {
 			fmt.Fprintf(w, "  PROBLEM %s\n", p)
 		}
@@ -426,4 +428,23 @@ func verifyLedgerOnly(cmd *cobra.Command, file, format string, d settlement.Date
 		return &exitError{code: 1, err: errors.New("")}
 	}
 	return nil
+}
+
+// splitNote says what the ledger's gridlock resolution took out of and
+// brought into a re-verified cycle ("" when nothing).
+func splitNote(rep *jobs.VerifyReport) string {
+	if rep.Deferred == 0 && rep.CarriedIn == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; the ledger's resolution: %d deferred to the next cycle, %d carried in", rep.Deferred, rep.CarriedIn)
+}
+
+// auditor reads Postgres, the archive and the ledger, and on the governed
+// path the ledger's gridlock resolution records too.
+func (r *runtime) auditor() *jobs.Auditor {
+	a := &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive}
+	if g := r.governed(); g != nil {
+		a.Deferrals = g
+	}
+	return a
 }

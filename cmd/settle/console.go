@@ -91,7 +91,9 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 			return p.Run(ctx, d)
 		}}
 	if r.ledger != nil {
-		cfg.Tracer = &jobs.Auditor{Store: r.jobs, Ledger: r.ledger, Archive: r.archive, Txs: r.ledger, Files: r.jobs}
+		tr := r.auditor()
+		tr.Txs, tr.Files = r.ledger, r.jobs
+		cfg.Tracer = tr
 		cfg.Ledger = r.ledger
 		cfg.Chain = r.chain()
 	} else {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"settle/jobs"
 	"settle/ledger/fabric"
 	"settle/settlement"
 )
@@ -83,14 +84,19 @@ func printLedgerResolution(w io.Writer, raw []byte, format string) error {
 }
 
 // newCycleResolveCmd is `settle cycle resolve`: the ledger's gridlock
-// resolution of a cycle held on its caps, shown (--dry-run) or applied by
-// the operator in one step. The ledger computes it: the command only asks.
+// resolution of a cycle over its caps, shown (--dry-run, the ledger's
+// answer for a declared cycle) or carried out by the operator in one step:
+// the cycle runs to REPORTED as `cycle run` does, netted over its caps, its
+// files declared and verified, settled by the ledger's ResolveCycle (what
+// fits every cap; the rest deferred, payment by payment, to the next
+// cycle), reconciled and reported, each bank told payment by payment. The
+// ledger computes the split: the command only asks, and follows.
 func newCycleResolveCmd() *cobra.Command {
 	var file, date, format string
 	var dry bool
 	c := &cobra.Command{
 		Use:   "resolve --date YYYY-MM-DD [--dry-run] [--format text|json]",
-		Short: "Resolve a cycle held on its caps on the ledger: settle the greatest set that fits every cap, defer the rest to the next cycle (--dry-run: show it per bank and currency)",
+		Short: "Resolve a cycle held on its caps with the ledger's gridlock resolution: settle the greatest set that fits every cap, defer the rest to the next cycle, then reconcile and report (--dry-run: show it per bank and currency)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := parseDateFlag(date)
@@ -100,49 +106,88 @@ func newCycleResolveCmd() *cobra.Command {
 			if format != "text" && format != "json" {
 				return fmt.Errorf("--format is text or json, not %q", format)
 			}
-			cfg, err := loadConfig(file)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), ledgerCmdTimeout)
-			defer cancel()
-			op, err := openAs(ctx, cfg, fabric.Config{Operator: max(cfg.Ledger.Operator, 1)})
-			if err != nil {
-				return err
-			}
-			defer op.Close()
-			cycle := settlement.CycleID(d)
-			w := cmd.OutOrStdout()
 			if dry {
-				raw, err := op.ResolveDryRun(ctx, cycle)
-				if err != nil {
-					return err
-				}
-				return printLedgerResolution(w, raw, format)
+				return resolveDryRun(cmd, file, d, format)
 			}
-			raw, tx, err := op.ResolveCycle(ctx, cycle)
-			if err != nil {
-				return err
-			}
-			if format == "json" {
-				_, err := fmt.Fprintf(w, "%s\n", raw)
-				return err
-			}
-			var r struct {
-				Outcome   string `json:"outcome"`
-				Deferred  int    `json:"deferred"`
-				CarriedIn int    `json:"carriedIn"`
-			}
-			_ = json.Unmarshal(raw, &r)
-			printTx(w, fmt.Sprintf("cycle %s %s on the ledger: %d deferred to the next cycle, %d carried in", cycle, r.Outcome, r.Deferred, r.CarriedIn), tx)
-			return nil
+			return runWith(cmd, file, runtimeOpts{lazyLedger: true}, func(r *runtime) error {
+				return resolveCycle(cmd, r, d, format)
+			})
 		},
 	}
 	configFlag(c, &file)
 	c.Flags().StringVar(&date, "date", "", "the cycle's business date")
-	c.Flags().BoolVar(&dry, "dry-run", false, "show what would be deferred, per bank and currency, and write nothing")
+	c.Flags().BoolVar(&dry, "dry-run", false, "show what would be deferred, per bank and currency, and write nothing (the cycle's files must be declared on the ledger)")
 	c.Flags().StringVar(&format, "format", "text", "text or json")
 	return c
+}
+
+// resolveDryRun asks the ledger what its resolution of a declared cycle
+// would settle and defer.
+func resolveDryRun(cmd *cobra.Command, file string, d settlement.Date, format string) error {
+	cfg, err := loadConfig(file)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), ledgerCmdTimeout)
+	defer cancel()
+	op, err := openAs(ctx, cfg, fabric.Config{Operator: max(cfg.Ledger.Operator, 1)})
+	if err != nil {
+		return err
+	}
+	defer op.Close()
+	raw, err := op.ResolveDryRun(ctx, settlement.CycleID(d))
+	if fabric.RefusalCode(err) == "NOT_DECLARED" {
+		return fmt.Errorf("%w\nthe cycle is held before its files went to the ledger; `settle cycle resolve --date %s` declares them and settles with the ledger's resolution in one step", err, d)
+	}
+	if err != nil {
+		return err
+	}
+	return printLedgerResolution(cmd.OutOrStdout(), raw, format)
+}
+
+// resolveCycle runs the cycle with the ledger's resolution and prints what
+// the ledger deferred.
+func resolveCycle(cmd *cobra.Command, r *runtime, d settlement.Date, format string) error {
+	ctx := cmd.Context()
+	if _, err := r.jobs.EnsureCycle(ctx, d); err != nil {
+		return err
+	}
+	p := r.pipeline(nil)
+	p.Lock = r.jobs.TryLock // a running service may be stepping the same cycle
+	cy, err := p.Resolve(ctx, d)
+	w := cmd.OutOrStdout()
+	if format == "text" {
+		printCycle(ctx, w, r, cy)
+	}
+	if err != nil {
+		return fmt.Errorf("cycle %s stopped at %s: %w (fix the cause, then run this command again: it resumes)", settlement.CycleID(d), cy.Stage, err)
+	}
+	rec, ok, err := p.Governed.Deferral(ctx, settlement.CycleID(d))
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		out := struct {
+			Cycle    settlement.Cycle     `json:"cycle"`
+			Deferral *jobs.LedgerDeferral `json:"deferral"` // null: nothing deferred, nothing carried in
+		}{Cycle: cy}
+		if ok {
+			out.Deferral = &rec
+		}
+		return json.NewEncoder(w).Encode(out)
+	}
+	if !ok || len(rec.Deferred) == 0 {
+		fmt.Fprintf(w, "cycle %s %s: the ledger deferred nothing\n", cy.ID, cy.Stage)
+		return nil
+	}
+	fmt.Fprintf(w, "cycle %s %s: %d of %d entries settled, %d deferred to the next cycle by the ledger's resolution (tx %s)\n",
+		cy.ID, cy.Stage, rec.Settled, rec.Entries, len(rec.Deferred), rec.TxID)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BANK\tCURRENCY\tCAP\tNET\tSETTLED NET\tDEFERRED\tCOUNT")
+	for _, b := range rec.Banks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", b.Bank, b.Currency, b.Cap, b.Net, b.Settled, b.Amount, b.Count)
+	}
+	return tw.Flush()
 }
 
 // newLedgerSettingCmd is `settle ledger setting`: the scheme setting

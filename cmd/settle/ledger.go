@@ -72,3 +72,23 @@ func (g lazyGoverned) SettleDeclared(ctx context.Context, cycle string) (jobs.Le
 		return fabric.GovernedPath{C: c, PartBytes: g.partBytes}.SettleDeclared(ctx, cycle)
 	})
 }
+
+func (g lazyGoverned) Gridlock(ctx context.Context) (string, error) {
+	return with(ctx, g.l, func(c *fabric.Client) (string, error) { return c.Gridlock(ctx) })
+}
+
+func (g lazyGoverned) ResolveDeclared(ctx context.Context, cycle string) (jobs.LedgerTx, error) {
+	return with(ctx, g.l, func(c *fabric.Client) (jobs.LedgerTx, error) { return c.ResolveDeclared(ctx, cycle) })
+}
+
+func (g lazyGoverned) Deferral(ctx context.Context, cycle string) (jobs.LedgerDeferral, bool, error) {
+	type answer struct {
+		d  jobs.LedgerDeferral
+		ok bool
+	}
+	a, err := with(ctx, g.l, func(c *fabric.Client) (answer, error) {
+		d, ok, err := c.Deferral(ctx, cycle)
+		return answer{d, ok}, err
+	})
+	return a.d, a.ok, err
+}

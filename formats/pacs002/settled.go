@@ -45,6 +45,11 @@ type Settled struct {
 	// Deferred are the payments of a StatusPartial file moved to a later
 	// cycle, each confirmed when that cycle settles.
 	Deferred []DeferredPayment
+	// Carried are payments of the file that an earlier cycle deferred and
+	// that settled in Cycle: each gets TxSts ACSC. A confirmation written
+	// by a later cycle for a file of an earlier one lists them (with
+	// StatusSettled, or StatusPartial if some are deferred again).
+	Carried []string
 }
 
 // DeferredPayment is one payment of a file deferred to a later cycle.
@@ -65,13 +70,18 @@ func WriteSettled(w io.Writer, s Settled) error {
 	switch {
 	case s.Cycle == "" || len(s.Cycle) > 35:
 		return fmt.Errorf("%w: cycle %q", ErrStatus, s.Cycle)
-	case s.Status == StatusPending && (s.LedgerTx != "" || len(s.Deferred) > 0),
+	case s.Status == StatusPending && (s.LedgerTx != "" || len(s.Deferred) > 0 || len(s.Carried) > 0),
 		s.Status == StatusSettled && (s.LedgerTx == "" || len(s.Deferred) > 0),
 		s.Status == StatusPartial && (s.LedgerTx == "" || len(s.Deferred) == 0),
 		s.Status != StatusPending && s.Status != StatusSettled && s.Status != StatusPartial:
 		return fmt.Errorf("%w: %s, ledger tx %q, %d deferred", ErrStatus, s.Status, s.LedgerTx, len(s.Deferred))
-	case len(s.Deferred) > ProblemsMax:
+	case len(s.Deferred)+len(s.Carried) > ProblemsMax:
 		return ErrTooMany
+	}
+	for _, id := range s.Carried {
+		if !validEntryID(id) {
+			return fmt.Errorf("%w: settled payment %q", ErrStatus, id)
+		}
 	}
 	for _, d := range s.Deferred {
 		if !validEntryID(d.ID) || d.Cycle == "" {
@@ -92,6 +102,15 @@ func WriteSettled(w io.Writer, s Settled) error {
 	elem(&b, 8, "AddtlInf", info)
 	b.WriteString("      </StsRsnInf>\n")
 	b.WriteString("    </OrgnlGrpInfAndSts>\n")
+	for _, id := range s.Carried {
+		b.WriteString("    <TxInfAndSts>\n")
+		elem(&b, 6, "OrgnlEndToEndId", id)
+		elem(&b, 6, "TxSts", StatusSettled)
+		b.WriteString("      <StsRsnInf>\n")
+		elem(&b, 8, "AddtlInf", info)
+		b.WriteString("      </StsRsnInf>\n")
+		b.WriteString("    </TxInfAndSts>\n")
+	}
 	for _, d := range s.Deferred {
 		b.WriteString("    <TxInfAndSts>\n")
 		elem(&b, 6, "OrgnlEndToEndId", d.ID)

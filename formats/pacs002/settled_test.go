@@ -25,7 +25,13 @@ func settledCases() map[string]pacs002.Settled {
 	part := acsc
 	part.OrgnlMsgName, part.Status = pacs002.MsgPacs007, pacs002.StatusPartial
 	part.Deferred = []pacs002.DeferredPayment{{ID: "SH-000002", Cycle: "C2026-11-25"}, {ID: "SH/000009", Cycle: "C2026-11-26"}}
-	return map[string]pacs002.Settled{"ACSC": acsc, "PDNG": pdng, "PART": part}
+	// A later cycle's confirmation of carried payments: settled now, and
+	// some deferred again.
+	later := acsc
+	later.Carried = []string{"SH-000004", "SH-000005"}
+	laterPart := part
+	laterPart.Carried = []string{"SH-000004"}
+	return map[string]pacs002.Settled{"ACSC": acsc, "PDNG": pdng, "PART": part, "ACSC carried": later, "PART carried": laterPart}
 }
 
 // TestSettledConfirmations: ACSC names the ledger transaction, PDNG the
@@ -50,10 +56,10 @@ func TestSettledConfirmations(t *testing.T) {
 		if err := xml.Unmarshal(b.Bytes(), &d); err != nil {
 			t.Fatal(err)
 		}
-		if d.GrpSts != name {
+		if d.GrpSts != s.Status {
 			t.Errorf("%s: GrpSts %q", name, d.GrpSts)
 		}
-		switch name {
+		switch s.Status {
 		case "ACSC", "PART":
 			if d.Info != "settled in C2026-11-24 ledger tx "+ledgerTx {
 				t.Errorf("%s: AddtlInf %q", name, d.Info)
@@ -63,11 +69,19 @@ func TestSettledConfirmations(t *testing.T) {
 				t.Errorf("%s: AddtlInf %q", name, d.Info)
 			}
 		}
-		if len(d.TxRaw) != len(s.Deferred) {
+		// The carried payments settled now (ACSC), then the deferred (PDNG).
+		if len(d.TxRaw) != len(s.Carried)+len(s.Deferred) {
 			t.Fatalf("%s: %d TxInfAndSts", name, len(d.TxRaw))
 		}
 		for i, tx := range d.TxRaw {
-			if tx.ID != s.Deferred[i].ID || tx.Sts != "PDNG" || !strings.HasSuffix(tx.Info, s.Deferred[i].Cycle) {
+			if i < len(s.Carried) {
+				if tx.ID != s.Carried[i] || tx.Sts != "ACSC" || tx.Info != "settled in C2026-11-24 ledger tx "+ledgerTx {
+					t.Errorf("%s: %+v", name, tx)
+				}
+				continue
+			}
+			k := i - len(s.Carried)
+			if tx.ID != s.Deferred[k].ID || tx.Sts != "PDNG" || !strings.HasSuffix(tx.Info, s.Deferred[k].Cycle) {
 				t.Errorf("%s: %+v", name, tx)
 			}
 		}
@@ -78,11 +92,14 @@ func TestSettledConfirmations(t *testing.T) {
 // names is refused, not written.
 func TestSettledRefusesWhatDoesNotHoldTogether(t *testing.T) {
 	c := settledCases()
-	bad := []pacs002.Settled{c["ACSC"], c["PDNG"], c["PART"], c["ACSC"]}
+	bad := []pacs002.Settled{c["ACSC"], c["PDNG"], c["PART"], c["ACSC"], c["PDNG"], c["ACSC carried"], c["ACSC carried"]}
 	bad[0].LedgerTx = ""
 	bad[1].LedgerTx = ledgerTx
 	bad[2].Deferred = nil
 	bad[3].Status = "ACCP"
+	bad[4].Carried = []string{"SH-000004"}                                               // a deferred file settled nothing
+	bad[5].Carried = []string{strings.Repeat("S", 36)}                                   // longer than Max35Text
+	bad[6].Deferred = []pacs002.DeferredPayment{{ID: "SH-000005", Cycle: "C2026-11-25"}} // ACSC with a deferral is PART
 	for i, s := range bad {
 		var b bytes.Buffer
 		if err := pacs002.WriteSettled(&b, s); !errors.Is(err, pacs002.ErrStatus) || b.Len() > 0 {

@@ -521,6 +521,19 @@ func (g GovernedPath) SettleDeclared(ctx context.Context, cycle string) (jobs.Le
 	return g.C.SettleDeclared(ctx, cycle)
 }
 
+// Gridlock is the ledger's gridlock setting.
+func (g GovernedPath) Gridlock(ctx context.Context) (string, error) { return g.C.Gridlock(ctx) }
+
+// ResolveDeclared settles the declared cycle with the ledger's resolution.
+func (g GovernedPath) ResolveDeclared(ctx context.Context, cycle string) (jobs.LedgerTx, error) {
+	return g.C.ResolveDeclared(ctx, cycle)
+}
+
+// Deferral is the ledger's resolution record of a settled cycle.
+func (g GovernedPath) Deferral(ctx context.Context, cycle string) (jobs.LedgerDeferral, bool, error) {
+	return g.C.Deferral(ctx, cycle)
+}
+
 // SigningKey is a bank's file-signing key as the ledger holds it now (the last
 // value of signkey/BIC/LABEL); ok is false when the ledger never had it.
 func (c *Client) SigningKey(ctx context.Context, bic settlement.BIC, label string) (pemText string, active, ok bool, err error) {
@@ -575,6 +588,11 @@ func (c *Client) SigningKey(ctx context.Context, bic settlement.BIC, label strin
 type LedgerAudit struct{ C *Client }
 
 var _ jobs.LedgerArchive = LedgerAudit{}
+
+// Deferral is the ledger's resolution record of a cycle.
+func (a LedgerAudit) Deferral(ctx context.Context, cycle string) (jobs.LedgerDeferral, bool, error) {
+	return a.C.Deferral(ctx, cycle)
+}
 
 // DeclaredFiles merges the declaration with each file's status.
 func (a LedgerAudit) DeclaredFiles(ctx context.Context, cycle string) ([]jobs.LedgerFileRecord, bool, error) {

@@ -2,9 +2,11 @@ package fabric
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"settle/jobs"
+	"settle/settlement"
 )
 
 // ResolveCycle is the operator settling a held cycle with the ledger's
@@ -41,3 +43,122 @@ func (c *Client) ApproveSetting(ctx context.Context, id string) ([]byte, jobs.Le
 
 // Scheme is the ledger's gridlock setting (auto or hold).
 func (c *Client) Scheme(ctx context.Context) ([]byte, error) { return c.Evaluate(ctx, "GetScheme") }
+
+// The pipeline's side of the resolution (jobs.GridlockLedger).
+var _ jobs.GridlockLedger = (*Client)(nil)
+
+// Gridlock is the scheme's gridlock setting on the ledger: jobs.GridlockAuto
+// or jobs.GridlockHold.
+func (c *Client) Gridlock(ctx context.Context) (string, error) {
+	raw, err := c.Scheme(ctx)
+	if err != nil {
+		return "", fmt.Errorf("gridlock setting: %w", err)
+	}
+	return parseGridlock(raw)
+}
+
+func parseGridlock(raw []byte) (string, error) {
+	var s struct {
+		Name  string `json:"name"`
+		Value string `json:"value"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("gridlock setting: %w", err)
+	}
+	if s.Value != jobs.GridlockAuto && s.Value != jobs.GridlockHold {
+		return "", fmt.Errorf("gridlock setting: the ledger answers %q, neither %s nor %s", s.Value, jobs.GridlockAuto, jobs.GridlockHold)
+	}
+	return s.Value, nil
+}
+
+// ResolveDeclared is ResolveCycle for the pipeline: the settling
+// transaction only.
+func (c *Client) ResolveDeclared(ctx context.Context, cycle string) (jobs.LedgerTx, error) {
+	_, tx, err := c.ResolveCycle(ctx, cycle)
+	return tx, err
+}
+
+// Deferral is the ledger's resolution record of a cycle (GetDeferral); ok
+// false when it holds none (the cycle deferred nothing, carried nothing in).
+func (c *Client) Deferral(ctx context.Context, cycle string) (jobs.LedgerDeferral, bool, error) {
+	raw, err := c.Evaluate(ctx, "GetDeferral", cycle)
+	if IsNotFound(err) {
+		return jobs.LedgerDeferral{}, false, nil
+	}
+	if err != nil {
+		return jobs.LedgerDeferral{}, false, fmt.Errorf("deferral record of %s: %w", cycle, err)
+	}
+	d, err := parseDeferral(raw)
+	if err != nil {
+		return d, false, fmt.Errorf("deferral record of %s: %w", cycle, err)
+	}
+	if d.Cycle != cycle {
+		return d, false, fmt.Errorf("deferral record of %s names cycle %q", cycle, d.Cycle)
+	}
+	return d, true, nil
+}
+
+// deferralRecord is the chaincode's DeferralRecord as JSON.
+type deferralRecord struct {
+	CycleID     string `json:"cycleId"`
+	CarriedFrom string `json:"carriedFrom"`
+	CarriedIn   int    `json:"carriedIn"`
+	Entries     int64  `json:"entries"`
+	Settled     int64  `json:"settled"`
+	Banks       []struct {
+		Bank     string `json:"bank"`
+		Currency string `json:"currency"`
+		Cap      string `json:"cap"`
+		Net      string `json:"net"`
+		Settled  string `json:"settledNet"`
+		Amount   string `json:"amount"`
+		Count    int    `json:"count"`
+	} `json:"banks"`
+	Deferred []struct {
+		Sender     string `json:"sender"`
+		ID         string `json:"id"`
+		Kind       string `json:"kind"`
+		Debtor     string `json:"debtor"`
+		Creditor   string `json:"creditor"`
+		Amount     string `json:"amount"`
+		Currency   string `json:"currency"`
+		OriginalID string `json:"originalId"`
+		FirstCycle string `json:"firstCycle"`
+		Times      int    `json:"times"`
+		Waiting    bool   `json:"waiting"`
+	} `json:"deferred"`
+	TxID string `json:"txId"`
+}
+
+// deferredMax bounds the entries one record may name: a cycle holds at most
+// filesPerCycle files of EntriesMax, and what is carried in.
+const deferredMax = 4 << 20
+
+// parseDeferral reads a deferral record, refusing one that does not hold
+// together: a kind other than payment or reversal, times under one.
+func parseDeferral(raw []byte) (jobs.LedgerDeferral, error) {
+	var r deferralRecord
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return jobs.LedgerDeferral{}, err
+	}
+	if len(r.Deferred) > deferredMax {
+		return jobs.LedgerDeferral{}, fmt.Errorf("%d deferred entries, more than %d", len(r.Deferred), deferredMax)
+	}
+	d := jobs.LedgerDeferral{Cycle: r.CycleID, CarriedFrom: r.CarriedFrom, CarriedIn: r.CarriedIn, Entries: r.Entries, Settled: r.Settled, TxID: r.TxID}
+	for _, b := range r.Banks {
+		d.Banks = append(d.Banks, jobs.BankDeferral{Bank: settlement.BIC(b.Bank), Currency: b.Currency, Cap: b.Cap, Net: b.Net,
+			Settled: b.Settled, Amount: b.Amount, Count: b.Count})
+	}
+	for _, e := range r.Deferred {
+		if len(e.Kind) != 1 || (settlement.Kind(e.Kind[0]) != settlement.KindPayment && settlement.Kind(e.Kind[0]) != settlement.KindReversal) {
+			return d, fmt.Errorf("deferred %s/%s: kind %q", e.Sender, e.ID, e.Kind)
+		}
+		if e.Times < 1 || e.Sender == "" || e.ID == "" {
+			return d, fmt.Errorf("deferred %q/%q: times %d", e.Sender, e.ID, e.Times)
+		}
+		d.Deferred = append(d.Deferred, jobs.LedgerDeferred{Sender: settlement.BIC(e.Sender), ID: e.ID, Kind: settlement.Kind(e.Kind[0]),
+			Debtor: settlement.BIC(e.Debtor), Creditor: settlement.BIC(e.Creditor), Amount: e.Amount, Currency: e.Currency,
+			OriginalID: e.OriginalID, FirstCycle: e.FirstCycle, Times: e.Times, Waiting: e.Waiting})
+	}
+	return d, nil
+}
