@@ -73,6 +73,10 @@ type Pipeline struct {
 	// Calendar names the business day after a cycle's, where what the
 	// ledger's gridlock resolution defers moves (nil: the next weekday).
 	Calendar BusinessDays
+	// GridlockAskAfter: over its caps, a cycle carrying a payment the
+	// ledger's resolution deferred this many times already is held for the
+	// operator instead of resolving by itself (Resolve goes on); 0: never.
+	GridlockAskAfter int
 
 	locks sync.Map // business date -> *sync.Mutex: one step per cycle at a time in this process
 }
@@ -361,13 +365,22 @@ func (p *Pipeline) net(ctx context.Context, date settlement.Date) error {
 		return err
 	}
 	breaches := settlement.CapBreaches(res.Positions, caps)
-	resolves := false
+	resolves, hold := false, error(nil)
 	if len(breaches) > 0 {
-		if resolves, _, err = p.ledgerResolves(ctx, date); err != nil {
+		asked := false
+		if resolves, asked, err = p.ledgerResolves(ctx, date); err != nil {
 			return err
 		}
+		switch {
+		case !resolves:
+			hold = p.heldOverCaps(date, breaches)
+		case !asked:
+			if hold, err = p.deferredTooLong(ctx, date, breaches); err != nil {
+				return err
+			}
+		}
 	}
-	if len(breaches) > 0 && !resolves {
+	if hold != nil {
 		// The cycle stays frozen: the operator raises a cap once the bank
 		// has funded, or defers files (Defer), and runs it again. The
 		// positions that breached are kept for `cycle positions`.
@@ -379,7 +392,7 @@ func (p *Pipeline) net(ctx context.Context, date settlement.Date) error {
 		}); err != nil {
 			return err
 		}
-		return p.heldOverCaps(date, breaches)
+		return hold
 	}
 	// Over its caps with the ledger resolving: the gross positions and
 	// their breaches are kept (what the ledger will resolve); the split is

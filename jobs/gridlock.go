@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -413,4 +414,41 @@ func ledgerSplit(ctx context.Context, r DeferralReader, cycle string, gross []se
 		out = append(out, reconciliation.NetPosition{Bank: settlement.BIC(k[0]), Currency: cur, Net: v})
 	}
 	return out, len(d.Deferred), len(in), problems, nil
+}
+
+// GridlockAskAfterDefault is how many times the ledger's resolution may
+// defer a payment before the operator is asked (ledger.gridlock_ask_after):
+// three business days.
+const GridlockAskAfterDefault = 3
+
+// deferredTooLong is the hold of a cycle over its caps that carries a
+// payment deferred GridlockAskAfter times already: the operator decides
+// (Resolve defers it again; a cap raised once the bank has funded settles
+// it). Nil when there is none.
+func (p *Pipeline) deferredTooLong(ctx context.Context, date settlement.Date, breaches []settlement.CapBreach) (error, error) {
+	if p.GridlockAskAfter <= 0 {
+		return nil, nil
+	}
+	const shown = 5
+	var long []string
+	n := 0
+	for ce, err := range p.Store.CarriedEntries(ctx, date) {
+		if err != nil {
+			return nil, err
+		}
+		if ce.Times >= p.GridlockAskAfter {
+			if n++; len(long) < shown {
+				long = append(long, fmt.Sprintf("%s/%s (from %s, deferred %d times)", ce.Sender, ce.Entry.ID, settlement.CycleID(ce.Own), ce.Times))
+			}
+		}
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	more := ""
+	if n > shown {
+		more = fmt.Sprintf(" and %d more", n-shown)
+	}
+	return fmt.Errorf("%w; and %d carried payments have been deferred %d times or more: %s%s. The operator decides: settle cycle resolve --date %s defers again what does not fit",
+		settlement.CapError(breaches), n, p.GridlockAskAfter, strings.Join(long, ", "), more, date), nil
 }

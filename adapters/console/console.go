@@ -226,6 +226,13 @@ type Config struct {
 	// RunCycle runs (or resumes) a cycle to its end: the pipeline's Run,
 	// as `settle cycle run` calls it. Nil: the console runs no cycle.
 	RunCycle func(ctx context.Context, date settlement.Date) (settlement.Cycle, error)
+	// ResolveCycle is the operator's one-step gridlock resolution of a
+	// cycle held on its caps: the pipeline's Resolve, as `settle cycle
+	// resolve` calls it. Nil: the console offers none.
+	ResolveCycle func(ctx context.Context, date settlement.Date) (settlement.Cycle, error)
+	// Gridlock shows the ledger's gridlock resolution on a cycle's page:
+	// what it deferred, what it would. Nil (no governed ledger): not shown.
+	Gridlock GridlockDesk
 	// Schedule says when the service runs the cycle, for the Operations
 	// page ("" if not given).
 	Schedule string
@@ -316,6 +323,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /events", s.authed(RoleViewer, s.events))
 	s.mux.HandleFunc("POST /files/defer", s.authed(RoleOperator, s.fileDefer))
 	s.mux.HandleFunc("POST /cycles/{date}/run", s.authed(RoleOperator, s.cycleRun))
+	s.mux.HandleFunc("POST /cycles/{date}/resolve", s.authed(RoleOperator, s.cycleResolve))
 	s.mux.HandleFunc("GET /cycles/{date}/files.csv", s.authed(RoleViewer, s.filesCSV))
 	s.mux.HandleFunc("GET /ops/sftp", s.authed(RoleAuditor, s.lockoutsPage))
 	s.mux.HandleFunc("POST /ops/sftp/lift", s.authed(RoleOperator, s.liftLockout))

@@ -477,6 +477,7 @@ type cycleData struct {
 	Errors      []postgres.StepError
 	Positions   []currencyPositions
 	Hash        positionsHash
+	Resolution  *resolutionView // the gridlock section; nil: none
 }
 
 // positionsHash is "the hash written to the ledger": the fingerprint
@@ -677,6 +678,7 @@ func (s *Server) cyclePage(w http.ResponseWriter, r *http.Request, sess *session
 	matrix(d.Positions, obs)
 	d.SettleTx, d.SettleBlock = tx, block
 	d.Hash = s.positionsHash(r, c, ps, tx)
+	d.Resolution = s.resolution(r, sess, v)
 	s.render(w, sess, http.StatusOK, "cycle", "Cycle "+c.ID, d, true)
 }
 

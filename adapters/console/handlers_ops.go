@@ -395,12 +395,17 @@ func replayStatus(err error) (int, bool) {
 // it; a longer one goes on after the answer and the live cycle page shows
 // its progress; its end is logged.
 func (s *Server) cycleRun(w http.ResponseWriter, r *http.Request, sess *session) {
-	const action = "cycle.run"
+	s.startRun(w, r, sess, "cycle.run", s.cfg.RunCycle)
+}
+
+// startRun runs a cycle with run (the pipeline's Run or Resolve) as
+// cycleRun says, logging it under action.
+func (s *Server) startRun(w http.ResponseWriter, r *http.Request, sess *session, action string, run func(context.Context, settlement.Date) (settlement.Cycle, error)) {
 	c, ok := s.cycleOf(w, r, sess)
 	if !ok {
 		return
 	}
-	if s.cfg.RunCycle == nil {
+	if run == nil {
 		s.record(r, sess, action, c.ID, "refused", "no pipeline")
 		s.fail(w, r, sess, http.StatusServiceUnavailable, "running a cycle needs the pipeline, which this console was started without")
 		return
@@ -421,7 +426,7 @@ func (s *Server) cycleRun(w http.ResponseWriter, r *http.Request, sess *session)
 	go func() {
 		defer cancel()
 		defer s.running.Delete(c.BusinessDate)
-		cy, err := s.cfg.RunCycle(ctx, c.BusinessDate)
+		cy, err := run(ctx, c.BusinessDate)
 		if err != nil {
 			err = fmt.Errorf("cycle %s stopped at %s: %w (fix the cause, then run it again: it resumes)", c.ID, cy.Stage, err)
 		}

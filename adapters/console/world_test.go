@@ -63,6 +63,9 @@ type world struct {
 	// view is the ledger as the console reads it (Config.Ledger): the
 	// memory ledger, whose answers a test may tamper with.
 	view *ledgerView
+	// desk is the ledger's gridlock resolution as the cycle page reads it
+	// (the real one in e2e's TestGridlockResolvedOnTheLedger).
+	desk *deskStub
 
 	mu  sync.Mutex
 	now time.Time
@@ -77,7 +80,7 @@ func newWorld(t *testing.T) *world {
 	}
 	s, _ := pgtest.NewStore(t)
 	loc, _ := time.LoadLocation(jobs.DefaultZone)
-	w := &world{t: t, ctx: context.Background(), pg: s, root: t.TempDir(), ledger: newMemLedger(),
+	w := &world{t: t, ctx: context.Background(), pg: s, root: t.TempDir(), ledger: newMemLedger(), desk: &deskStub{},
 		quiet: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		now:   time.Date(2026, 11, 24, 10, 0, 0, 0, loc), chain: &chainStub{}}
 	w.view = &ledgerView{memLedger: w.ledger}
@@ -124,7 +127,8 @@ func newWorld(t *testing.T) *world {
 		Tracer: &jobs.Auditor{Store: w.store, Ledger: w.ledger, Archive: w.arc, Txs: w.ledger, Files: w.store}, Approver: w.approver, Ledger: w.view, Chain: w.chain, LagBlocks: 2, Schedule: `the cycle at cron "0 1 * * 1-5" in Asia/Seoul`,
 		RunCycle: func(ctx context.Context, d settlement.Date) (settlement.Cycle, error) {
 			return w.pipeline().Run(ctx, d)
-		}})
+		},
+		Gridlock: w.desk, ResolveCycle: w.desk.resolve})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,6 +90,14 @@ func serveConsole(ctx context.Context, r *runtime, ready func(url string)) error
 			p.Lock = r.jobs.TryLock // as settle cycle run: a service may be stepping the same cycle
 			return p.Run(ctx, d)
 		}}
+	if desk := r.gridlockDesk(); desk != nil {
+		cfg.Gridlock = desk
+		cfg.ResolveCycle = func(ctx context.Context, d settlement.Date) (settlement.Cycle, error) {
+			p := r.pipeline(nil)
+			p.Lock = r.jobs.TryLock // as settle cycle resolve
+			return p.Resolve(ctx, d)
+		}
+	}
 	if r.ledger != nil {
 		tr := r.auditor()
 		tr.Txs, tr.Files = r.ledger, r.jobs

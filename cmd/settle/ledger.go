@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"settle/adapters/console"
 	"settle/jobs"
 	"settle/ledger/fabric"
 )
@@ -91,4 +92,39 @@ func (g lazyGoverned) Deferral(ctx context.Context, cycle string) (jobs.LedgerDe
 		return answer{d, ok}, err
 	})
 	return a.d, a.ok, err
+}
+
+// gridlockDesk is the console's view of the ledger's gridlock resolution.
+type gridlockDesk struct {
+	get func(ctx context.Context) (*fabric.Client, error)
+}
+
+// gridlockDesk is nil off the governed path (the console shows no section).
+func (r *runtime) gridlockDesk() console.GridlockDesk {
+	switch {
+	case !r.cfg.Ledger.Governed:
+		return nil
+	case r.lazy != nil:
+		return gridlockDesk{get: r.lazy.get}
+	case r.fabric != nil:
+		c := r.fabric
+		return gridlockDesk{get: func(context.Context) (*fabric.Client, error) { return c, nil }}
+	}
+	return nil
+}
+
+func (g gridlockDesk) Deferral(ctx context.Context, cycle string) (jobs.LedgerDeferral, bool, error) {
+	c, err := g.get(ctx)
+	if err != nil {
+		return jobs.LedgerDeferral{}, false, err
+	}
+	return c.Deferral(ctx, cycle)
+}
+
+func (g gridlockDesk) DryRun(ctx context.Context, cycle string) (jobs.LedgerDeferral, bool, error) {
+	c, err := g.get(ctx)
+	if err != nil {
+		return jobs.LedgerDeferral{}, false, err
+	}
+	return c.DryRun(ctx, cycle)
 }

@@ -76,6 +76,11 @@ type Config struct {
 		Chaincode string `yaml:"chaincode"`
 		Operator  int    `yaml:"operator"`
 		PartBytes int    `yaml:"part_bytes"`
+		// GridlockAskAfter: a cycle over its caps whose carried payments
+		// include one the ledger's gridlock resolution has deferred this
+		// many times is held for the operator (settle cycle resolve defers
+		// it again) instead of resolving by itself; 0: never asks.
+		GridlockAskAfter int `yaml:"gridlock_ask_after"`
 	} `yaml:"ledger"`
 
 	Broker struct {
@@ -148,6 +153,7 @@ func defaultConfig() Config {
 	// signed. `governed: false` is the legacy chunk path, for a ledger that
 	// was never founded.
 	c.Ledger.Governed = true
+	c.Ledger.GridlockAskAfter = jobs.GridlockAskAfterDefault
 	c.Ledger.Operator = 1
 	c.Broker.Kind = "postgres"
 	c.HTTP.Listen = "127.0.0.1:9464"
@@ -200,6 +206,9 @@ func (c *Config) check() error {
 	}
 	if c.Ledger.Governed && c.Ledger.Operator < 1 {
 		c.Ledger.Operator = 1
+	}
+	if c.Ledger.GridlockAskAfter < 0 || c.Ledger.GridlockAskAfter > 366 {
+		return fmt.Errorf("ledger.gridlock_ask_after %d: 0 (never) to 366 deferrals", c.Ledger.GridlockAskAfter)
 	}
 	if c.Ledger.PartBytes < 0 || c.Ledger.PartBytes > fabric.PartBytesMax {
 		return fmt.Errorf("ledger.part_bytes %d: 0..%d", c.Ledger.PartBytes, fabric.PartBytesMax)

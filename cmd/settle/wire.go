@@ -244,7 +244,7 @@ func (r *runtime) pipeline(progress func(string, int, int)) *jobs.Pipeline {
 	p := &jobs.Pipeline{Store: r.jobs, Ledger: r.ledger, Outbox: r.banks, Reports: reports.Dir{Root: r.cfg.path("reports")}, ChunkSize: r.cfg.Ledger.ChunkSize,
 		Workers: r.cfg.Ledger.Workers, Now: clock, Log: r.log, Progress: progress,
 		UnfundedAfter: r.cfg.Agent.UnfundedAfter, After: r.afterSettlement(),
-		Governed: r.governed(), Files: r.archive, Calendar: r.cal}
+		Governed: r.governed(), Files: r.archive, Calendar: r.cal, GridlockAskAfter: r.cfg.Ledger.GridlockAskAfter}
 	if r.cfg.Agent.BIC != "" { // the third side of reconciliation, where there is an agent
 		p.Agent = r.jobs
 	}

@@ -162,3 +162,32 @@ func parseDeferral(raw []byte) (jobs.LedgerDeferral, error) {
 	}
 	return d, nil
 }
+
+// DryRun is what the ledger's resolution of a declared cycle would settle
+// and defer (ResolveCycle's dry run, an evaluation); declared false when
+// the cycle is not declared on the ledger yet.
+func (c *Client) DryRun(ctx context.Context, cycle string) (jobs.LedgerDeferral, bool, error) {
+	raw, err := c.ResolveDryRun(ctx, cycle)
+	if RefusalCode(err) == "NOT_DECLARED" {
+		return jobs.LedgerDeferral{}, false, nil
+	}
+	if err != nil {
+		return jobs.LedgerDeferral{}, false, err
+	}
+	var r struct {
+		CycleID    string          `json:"cycleId"`
+		Resolution json.RawMessage `json:"resolution"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return jobs.LedgerDeferral{}, true, fmt.Errorf("dry run of %s: %w", cycle, err)
+	}
+	if len(r.Resolution) == 0 || string(r.Resolution) == "null" {
+		// Nothing to resolve: every entry settles.
+		return jobs.LedgerDeferral{Cycle: cycle}, true, nil
+	}
+	d, err := parseDeferral(r.Resolution)
+	if err != nil {
+		return d, true, fmt.Errorf("dry run of %s: %w", cycle, err)
+	}
+	return d, true, nil
+}

@@ -1,0 +1,265 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"settle/settlement"
+)
+
+var proposalRe = regexp.MustCompile(`"id":"([^"]+)"`)
+
+// gridlockSetting sets the ledger's scheme setting gridlock as the scheme
+// changes it: the operator's admin proposes, the admins of two of the three
+// banks approve (a majority), and the ledger applies it.
+func (s *sys) gridlockSetting(value string) {
+	s.t.Helper()
+	out := s.must("ledger", "setting", "propose", "gridlock", value, "--config", s.config)
+	m := proposalRe.FindStringSubmatch(out)
+	if m == nil {
+		s.t.Fatalf("no proposal id in %s", out)
+	}
+	for _, b := range s.banks[:2] {
+		out = s.must("ledger", "setting", "approve", m[1], "--bank", string(b.BIC), "--config", s.config)
+	}
+	if !strings.Contains(out, `"status":"applied"`) {
+		s.t.Fatalf("the setting did not apply with the operator and two of three banks: %s", out)
+	}
+	if out := s.must("ledger", "setting", "show", "--config", s.config); !strings.Contains(out, `"value":"`+value+`"`) {
+		s.t.Fatalf("setting show: %s", out)
+	}
+}
+
+// outboxFile reads a file of a bank's outbox.
+func (s *sys) outboxFile(bic settlement.BIC, name string) string {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dir, "state", "sftp", "banks", string(bic), "outbox", name))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// schemaValid checks an outbox file against its ISO 20022 schema.
+func (s *sys) schemaValid(bic settlement.BIC, name, schema string) {
+	s.t.Helper()
+	xsd := filepath.Join("..", "..", "shared", "iso20022", "xsd", schema+".xsd")
+	path := filepath.Join(s.dir, "state", "sftp", "banks", string(bic), "outbox", name)
+	if out, err := exec.Command("xmllint", "--noout", "--schema", xsd, path).CombinedOutput(); err != nil {
+		s.t.Fatalf("%s is not valid %s: %v\n%s", name, schema, err, out)
+	}
+}
+
+// txStatuses are a pacs.002's group status and each TxInfAndSts as
+// "ID STATUS", sorted.
+func txStatuses(t *testing.T, doc string) (string, []string) {
+	t.Helper()
+	grp := regexp.MustCompile(`<GrpSts>([A-Z]+)</GrpSts>`).FindStringSubmatch(doc)
+	if grp == nil {
+		t.Fatalf("no GrpSts: %s", doc)
+	}
+	var txs []string
+	for _, m := range regexp.MustCompile(`(?s)<TxInfAndSts>\s*<OrgnlEndToEndId>([^<]+)</OrgnlEndToEndId>\s*<TxSts>([A-Z]+)</TxSts>\s*<StsRsnInf>\s*<AddtlInf>([^<]+)</AddtlInf>`).FindAllStringSubmatch(doc, -1) {
+		txs = append(txs, m[1]+" "+m[2]+" "+strings.Fields(m[3])[0]+" "+strings.Fields(m[3])[2])
+	}
+	sort.Strings(txs)
+	return grp[1], txs
+}
+
+// bankReport is a bank's JSON report after a cycle.
+type bankReport struct {
+	Positions []struct {
+		Currency string `json:"currency"`
+		Net      string `json:"net"`
+	} `json:"positions"`
+	Deferred []struct {
+		PaymentID string `json:"payment_id"`
+		FileID    string `json:"file_id"`
+		Line      int    `json:"line"`
+		ToCycle   string `json:"to_cycle"`
+	} `json:"deferred"`
+	Count int `json:"deferred_count"`
+}
+
+// TestGridlockResolvedOnTheLedger: with the scheme's gridlock setting auto
+// (the operator and a majority of the banks), a night over a bank's cap is
+// not held: the service declares and relays its files, the ledger settles
+// the greatest set that fits every cap (bank A's queue loses its last two
+// payments: removing the last alone leaves it over), and the service
+// follows the ledger's answer. Bank A is told payment by payment (PART,
+// PDNG with the cycle each moved to), its statement holds only what
+// settled, its JSON report lists the deferred; reconciliation finds no
+// break; the auditor re-verifies the night from the archive and from the
+// ledger alone, and traces a deferred payment to the ledger's record. The
+// next night, the bank having funded, the carried payments settle first
+// with that day's file, each confirmed ACSC in a confirmation of its own.
+func TestGridlockResolvedOnTheLedger(t *testing.T) {
+	day1, day2 := businessDay(t, 15), businessDay(t, 16)
+	s := newSys(t, 3, day1)
+	a, b, c := s.banks[0], s.banks[1], s.banks[2]
+	s.gridlockSetting("auto")
+	// The other tests of this ledger expect the default.
+	t.Cleanup(func() { s.gridlockSetting("hold") })
+
+	h := func(id string, bank settlement.BIC, day string) string {
+		return fmt.Sprintf("H,%s-%s,%s,%s,%sT09:00:00+09:00\n", id, day, bank, day, day)
+	}
+	p := func(id string, from, to settlement.BIC, amount int, day string) string {
+		return fmt.Sprintf("P,%s-%s,%s,%s,%d,KRW\n", id, day, from, to, amount)
+	}
+	s.drop(a, "fa.csv", []byte(h("GA", a.BIC, day1)+p("GA1", a.BIC, b.BIC, 600, day1)+p("GA2", a.BIC, b.BIC, 300, day1)+p("GA3", a.BIC, c.BIC, 200, day1)+"T,3,1100\n"))
+	s.drop(b, "fb.csv", []byte(h("GB", b.BIC, day1)+p("GB1", b.BIC, c.BIC, 800, day1)+p("GB2", b.BIC, a.BIC, 100, day1)+"T,2,900\n"))
+	s.drop(c, "fc.csv", []byte(h("GC", c.BIC, day1)+p("GC1", c.BIC, a.BIC, 50, day1)+"T,1,50\n"))
+	if out := s.must("intake", "run"); !strings.Contains(out, "accepted 3") {
+		t.Fatalf("intake: %s", out)
+	}
+	// A's net debit is 950 over a cap of 500. Removing GA3 (200) leaves
+	// 750; removing GA2 (300) too leaves 450, and B, now paid 300 less,
+	// nets -300 within its 350.
+	s.setCap(string(a.BIC), "KRW", "500")
+	s.setCap(string(b.BIC), "KRW", "350")
+	s.setCap(string(c.BIC), "KRW", "1000")
+
+	out := s.must("cycle", "run", "--date", day1)
+	if st := s.stage(day1); st != "REPORTED" {
+		t.Fatalf("day 1 stage %s:\n%s", st, out)
+	}
+	if out := s.must("recon", "run", "--date", day1); !strings.Contains(out, "6 in Postgres, 6 on the ledger, 6 matched, 0 breaks") {
+		t.Fatalf("recon day 1: %s", out)
+	}
+	nets := func(bank settlement.BIC, day string) (string, bankReport) {
+		t.Helper()
+		var r bankReport
+		if err := json.Unmarshal([]byte(s.outboxFile(bank, "positions-"+day+".json")), &r); err != nil || len(r.Positions) != 1 {
+			t.Fatalf("%s's report of %s: %+v %v", bank, day, r, err)
+		}
+		return r.Positions[0].Net, r
+	}
+	// What settled: GA1, GB1, GB2, GC1.
+	for bank, want := range map[settlement.BIC]string{a.BIC: "-450", b.BIC: "-300", c.BIC: "750"} {
+		if got, _ := nets(bank, day1); got != want {
+			t.Fatalf("%s day 1 net %s, want %s", bank, got, want)
+		}
+	}
+	_, rep := nets(a.BIC, day1)
+	var listed []string
+	for _, d := range rep.Deferred {
+		listed = append(listed, fmt.Sprintf("%s line %d to %s", d.PaymentID, d.Line, d.ToCycle))
+	}
+	sort.Strings(listed)
+	if want := []string{"GA2-" + day1 + " line 3 to C" + day2, "GA3-" + day1 + " line 4 to C" + day2}; rep.Count != 2 || strings.Join(listed, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("A's deferred list: %d %v, want %v", rep.Count, listed, want)
+	}
+	if _, rb := nets(b.BIC, day1); rb.Count != 0 {
+		t.Fatalf("B's report lists deferred payments: %+v", rb)
+	}
+
+	// Payment by payment: A's file is PART with a PDNG for each deferred
+	// payment; B's and C's settled whole.
+	s.schemaValid(a.BIC, "fa.csv.settled.xml", "pacs.002.001.10")
+	grp, txs := txStatuses(t, s.outboxFile(a.BIC, "fa.csv.settled.xml"))
+	if want := []string{"GA2-" + day1 + " PDNG deferred C" + day2, "GA3-" + day1 + " PDNG deferred C" + day2}; grp != "PART" || strings.Join(txs, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("A's confirmation: %s %v, want PART %v", grp, txs, want)
+	}
+	for bank, name := range map[settlement.BIC]string{b.BIC: "fb.csv.settled.xml", c.BIC: "fc.csv.settled.xml"} {
+		if grp, txs := txStatuses(t, s.outboxFile(bank, name)); grp != "ACSC" || len(txs) != 0 {
+			t.Fatalf("%s %s: %s %v", bank, name, grp, txs)
+		}
+	}
+	// A's statement: only what settled.
+	stmt := camtName(day1)
+	s.schemaValid(a.BIC, stmt, "camt.053.001.08")
+	st := s.outboxFile(a.BIC, stmt)
+	for id, want := range map[string]bool{"GA1": true, "GA2": false, "GA3": false, "GB2": true, "GC1": true} {
+		if got := strings.Contains(st, "<EndToEndId>"+id+"-"+day1+"</EndToEndId>"); got != want {
+			t.Fatalf("A's statement of %s holds %s: %v, want %v", day1, id, got, want)
+		}
+	}
+
+	// The auditor: from the archive, and from the ledger alone; and a
+	// deferred payment's trace.
+	if out := s.must("audit", "verify", "--date", day1); !strings.Contains(out, "2 deferred to the next cycle, 0 carried in") || !strings.Contains(out, "agree") {
+		t.Fatalf("audit verify day 1: %s", out)
+	}
+	if out := s.must("audit", "verify", "--date", day1, "--ledger-only"); !strings.Contains(out, "2 deferred to the next cycle") || !strings.Contains(out, "agree") {
+		t.Fatalf("audit verify --ledger-only day 1: %s", out)
+	}
+	trace := func(id string) map[string][]map[string]string {
+		t.Helper()
+		out := s.must("audit", "trace", string(a.BIC)+"/"+id, "--format", "json")
+		var tr struct {
+			OK    bool `json:"ok"`
+			Steps []struct {
+				Step  string            `json:"step"`
+				Facts map[string]string `json:"facts"`
+				Check string            `json:"check"`
+			} `json:"steps"`
+		}
+		if err := json.Unmarshal([]byte(out), &tr); err != nil || !tr.OK {
+			t.Fatalf("trace %s: %v %s", id, err, out)
+		}
+		steps := map[string][]map[string]string{}
+		for _, st := range tr.Steps {
+			steps[st.Step] = append(steps[st.Step], st.Facts)
+		}
+		return steps
+	}
+	tr := trace("GA2-" + day1)
+	if d := tr["deferred"]; len(d) != 1 || d[0]["from"] != "C"+day1 || d[0]["to"] != "C"+day2 || d[0]["times"] != "1" || d[0]["by"] != "the ledger's gridlock resolution" {
+		t.Fatalf("trace's deferral: %v", d)
+	}
+	if cy := tr["cycle"]; len(cy) != 1 || cy[0]["deferred_to"] != "C"+day2 || cy[0]["settled_in"] != "" {
+		t.Fatalf("trace's cycle before day 2: %v", cy)
+	}
+
+	// Day 2: the bank has funded; its new file settles after the carried
+	// payments, which keep their place ahead of it.
+	s.setCap(string(a.BIC), "KRW", "2000")
+	s.drop(a, "fa2.csv", []byte(h("GA", a.BIC, day2)+p("GA4", a.BIC, c.BIC, 10, day2)+"T,1,10\n"))
+	if out := s.must("intake", "run"); !strings.Contains(out, "accepted 1") {
+		t.Fatalf("intake day 2: %s", out)
+	}
+	s.must("cycle", "run", "--date", day2)
+	if st := s.stage(day2); st != "REPORTED" {
+		t.Fatalf("day 2 stage %s", st)
+	}
+	if out := s.must("recon", "run", "--date", day2); !strings.Contains(out, " 0 breaks") {
+		t.Fatalf("recon day 2: %s", out)
+	}
+	for bank, want := range map[settlement.BIC]string{a.BIC: "-510", b.BIC: "300", c.BIC: "210"} {
+		if got, _ := nets(bank, day2); got != want {
+			t.Fatalf("%s day 2 net %s, want %s", bank, got, want)
+		}
+	}
+	name := "fa.csv.C" + day2 + ".settled.xml"
+	s.schemaValid(a.BIC, name, "pacs.002.001.10")
+	grp, txs = txStatuses(t, s.outboxFile(a.BIC, name))
+	if want := []string{"GA2-" + day1 + " ACSC settled C" + day2, "GA3-" + day1 + " ACSC settled C" + day2}; grp != "ACSC" || strings.Join(txs, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("the carried payments' confirmation: %s %v, want ACSC %v", grp, txs, want)
+	}
+	if grp, txs := txStatuses(t, s.outboxFile(a.BIC, "fa2.csv.settled.xml")); grp != "ACSC" || len(txs) != 0 {
+		t.Fatalf("fa2's confirmation: %s %v", grp, txs)
+	}
+	st = s.outboxFile(a.BIC, camtName(day2))
+	for _, id := range []string{"GA2-" + day1, "GA3-" + day1, "GA4-" + day2} {
+		if !strings.Contains(st, "<EndToEndId>"+id+"</EndToEndId>") {
+			t.Fatalf("A's statement of %s lacks %s", day2, id)
+		}
+	}
+	tr = trace("GA3-" + day1)
+	if cy := tr["cycle"]; len(cy) != 1 || cy[0]["settled_in"] != "C"+day2 || cy[0]["cycle"] != "C"+day1 {
+		t.Fatalf("trace's cycle after day 2: %v", cy)
+	}
+	if out := s.must("audit", "verify", "--date", day2); !strings.Contains(out, "0 deferred to the next cycle, 2 carried in") || !strings.Contains(out, "agree") {
+		t.Fatalf("audit verify day 2: %s", out)
+	}
+}
+
+func camtName(day string) string { return "C" + day + ".camt053.xml" }
