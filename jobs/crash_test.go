@@ -104,6 +104,17 @@ func (c *crashStore) CycleEntries(ctx context.Context, d settlement.Date) iter.S
 	return c.Store.CycleEntries(ctx, d)
 }
 
+// CarriedEntries crashes as CycleEntries does: when it is called, its
+// stream fails. (CycleTx's methods, SaveResolution among them, write
+// inside UpdateCycle's transaction: a crash before or after UpdateCycle
+// covers them, nothing of a transaction that did not commit is kept.)
+func (c *crashStore) CarriedEntries(ctx context.Context, d settlement.Date) iter.Seq2[jobs.CarriedEntry, error] {
+	if err := c.hit(func() error { return nil }); err != nil {
+		return func(yield func(jobs.CarriedEntry, error) bool) { yield(jobs.CarriedEntry{}, err) }
+	}
+	return c.Store.CarriedEntries(ctx, d)
+}
+
 // The other methods of jobs.Store go through hit as well, so that the
 // crash points are every store call the pipeline makes, as the README
 // says (issue 12, also-fix list). TestCrashStoreWrapsEveryMethod keeps it so.

@@ -17,7 +17,8 @@ import (
 var _ jobs.AuditStore = (*JobStore)(nil)
 
 // Lineage is a payment or reversal with the file that carried it, its
-// cycle, and the other end of its reversal chain.
+// file's cycle, its own moves by the ledger's gridlock resolution
+// (Carried), and the other end of its reversal chain.
 func (j *JobStore) Lineage(ctx context.Context, sender settlement.BIC, id string) (jobs.Lineage, bool, error) {
 	var l jobs.Lineage
 	var kind, debtor, creditor, amount, cur, orig, reason, state string
@@ -59,6 +60,9 @@ func (j *JobStore) Lineage(ctx context.Context, sender settlement.BIC, id string
 		l.AcknowledgedAt = ack.Time
 	}
 	if l.Moves, err = fileMoves(ctx, j.db, l.File.FileRow); err != nil {
+		return l, false, err
+	}
+	if l.Carried, err = paymentMoves(ctx, j.db, l.File.FileRow, l.Entry.Line); err != nil {
 		return l, false, err
 	}
 	// The other end of the chain: what reversed it, or what it reverses.
@@ -137,6 +141,29 @@ func fileMoves(ctx context.Context, db *sql.DB, fileRow int64) ([]jobs.FileMove,
 		var m jobs.FileMove
 		var from, to time.Time
 		if err := rows.Scan(&from, &to, &m.Reason, &m.Actor, &m.At); err != nil {
+			return nil, err
+		}
+		m.From, m.To = settlement.Date(from.Format(time.DateOnly)), settlement.Date(to.Format(time.DateOnly))
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// paymentMoves are a payment's moves by the ledger's gridlock resolution
+// (payment_deferrals), oldest first.
+func paymentMoves(ctx context.Context, db *sql.DB, fileRow int64, line int) ([]jobs.PaymentMove, error) {
+	rows, err := db.QueryContext(ctx, `SELECT fc.business_date, tc.business_date, d.times, d.waiting, d.ledger_tx
+		FROM payment_deferrals d JOIN cycles fc ON fc.id = d.from_cycle JOIN cycles tc ON tc.id = d.to_cycle
+		WHERE d.file_row = $1 AND d.line = $2 ORDER BY d.id LIMIT $3`, fileRow, line, movesMax)
+	if err != nil {
+		return nil, fmt.Errorf("moves of the payment at file %d line %d: %w", fileRow, line, err)
+	}
+	defer rows.Close()
+	var out []jobs.PaymentMove
+	for rows.Next() {
+		var m jobs.PaymentMove
+		var from, to time.Time
+		if err := rows.Scan(&from, &to, &m.Times, &m.Waiting, &m.LedgerTx); err != nil {
 			return nil, err
 		}
 		m.From, m.To = settlement.Date(from.Format(time.DateOnly)), settlement.Date(to.Format(time.DateOnly))

@@ -75,6 +75,12 @@ func TestReconcileStoreContract(t *testing.T) { storetest.RunReconcileStore(t, p
 // contract, the one memstore passes, on a real Postgres.
 func TestPipelineStoreContract(t *testing.T) { storetest.RunPipelineStore(t, pipelineSubject) }
 
+// TestResolutionStoreContract runs the contract of the ledger's gridlock
+// resolution as the store keeps it (SaveResolution, CarriedEntries and
+// what they change in PendingReversals and the intake), the one memstore
+// passes, on a real Postgres.
+func TestResolutionStoreContract(t *testing.T) { storetest.RunResolutionStore(t, pipelineSubject) }
+
 // TestStageTimesAreTheCallersClock: the stage log and the cycle's stage
 // time hold the time the domain was given (the pipeline's injected clock),
 // here a night long past, not the database's now().

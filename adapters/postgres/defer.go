@@ -107,7 +107,7 @@ func deferralFacts(ctx context.Context, tx *sql.Tx, d jobs.Deferral, to int64, b
 	if back {
 		err = tx.QueryRowContext(ctx, `SELECT r.payment_id, r.original_payment_id FROM payments r
 			JOIN payments o ON o.sender = r.sender AND o.payment_id = r.original_payment_id AND o.kind = 'P'
-			WHERE r.file_id = $1 AND r.kind = 'R' AND reversal_too_early(o.file_id, r.file_id, $2)
+			WHERE r.file_id = $1 AND r.kind = 'R' AND reversal_too_early(o.file_id, o.line, r.file_id, $2)
 			ORDER BY r.line LIMIT 1`, row, to).Scan(&f.EarlyReversal, &f.Original)
 	} else {
 		err = tx.QueryRowContext(ctx, `SELECT p.payment_id, r.payment_id FROM payments p

@@ -169,7 +169,7 @@ func (j *JobStore) UpdateCycle(ctx context.Context, date settlement.Date, update
 		return err
 	}
 	from := c.Stage
-	events, err := update(&c, &cycleTx{ctx: ctx, tx: tx, id: id, actor: j.Actor})
+	events, err := update(&c, &cycleTx{ctx: ctx, tx: tx, id: id, date: date, actor: j.Actor, j: j})
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,9 @@ type cycleTx struct {
 	ctx   context.Context
 	tx    *sql.Tx
 	id    int64
+	date  settlement.Date
 	actor string
+	j     *JobStore // its clock, and opening a cycle a resolution moves entries to
 }
 
 // SaveNetting writes positions, obligations and cap breaches.
@@ -343,8 +345,14 @@ func (j *JobStore) Acknowledgement(ctx context.Context, bank settlement.BIC, fil
 	return jobs.RecordedAck{Name: a.Name, Body: a.Body, Report: a.Report, FileRow: a.FileRow}, ok, err
 }
 
-// PendingReversals lists the cycle's reversals (its own files' and those
-// deferred into it) whose original settles in a cycle that has not settled.
+// PendingReversals lists the cycle's reversals (its own files', those of
+// files deferred into it and those the ledger's resolution carried into
+// it, each only while it is still in the cycle: payment_cycle) whose
+// original settles in another cycle that has not settled (payment_cycle
+// again: its file's, or where the resolution last moved it). An original
+// in this very cycle is not pending: it is there only because the ledger
+// carried it in, and the ledger settles a reversal with its carried
+// original, or defers it with it (waiting).
 func (j *JobStore) PendingReversals(ctx context.Context, date settlement.Date, max int) ([]jobs.PendingReversal, error) {
 	id, err := j.cycleID(ctx, j.db, date)
 	if err != nil {
@@ -353,14 +361,19 @@ func (j *JobStore) PendingReversals(ctx context.Context, date settlement.Date, m
 	settled := pq.StringArray{string(settlement.StageSettled), string(settlement.StageReconciled), string(settlement.StageReported)}
 	rows, err := j.db.QueryContext(ctx, `
 SELECT r.sender, r.payment_id, r.original_payment_id, oc.business_date, oc.state
-FROM (SELECT x.sender, x.payment_id, x.original_payment_id, x.file_id FROM payments x
+FROM (SELECT x.sender, x.payment_id, x.original_payment_id, x.file_id, x.line FROM payments x
       WHERE x.kind = 'R' AND x.cycle_id = $1 -- payments_reversals_cycle
       UNION
-      SELECT x.sender, x.payment_id, x.original_payment_id, x.file_id FROM payments x
-      WHERE x.kind = 'R' AND x.file_id IN (SELECT d.file_row FROM file_deferrals d WHERE d.to_cycle = $1)) r
+      SELECT x.sender, x.payment_id, x.original_payment_id, x.file_id, x.line FROM payments x
+      WHERE x.kind = 'R' AND x.file_id IN (SELECT d.file_row FROM file_deferrals d WHERE d.to_cycle = $1)
+      UNION
+      SELECT x.sender, x.payment_id, x.original_payment_id, x.file_id, x.line
+      FROM payment_deferrals d JOIN payments x ON x.file_id = d.file_row AND x.line = d.line
+      WHERE d.to_cycle = $1 AND x.kind = 'R') r
 JOIN payments o ON o.sender = r.sender AND o.payment_id = r.original_payment_id AND o.kind = 'P'
-JOIN cycles oc ON oc.id = file_cycle(o.file_id)
-WHERE file_cycle(r.file_id) = $1
+JOIN cycles oc ON oc.id = payment_cycle(o.file_id, o.line)
+WHERE payment_cycle(r.file_id, r.line) = $1
+  AND oc.id <> $1
   AND oc.state <> ALL($2)
 ORDER BY r.sender COLLATE "C", r.payment_id COLLATE "C"
 LIMIT $3`, id, settled, max)
@@ -435,15 +448,18 @@ func (j *JobStore) cycleEntryRows(ctx context.Context, date settlement.Date) (*s
 		id).Scan(&away, &into); err != nil {
 		return nil, err
 	}
-	const cols = `SELECT concat_ws(E'\x1f', p.file_id, p.line, p.sender, p.payment_id, p.kind, p.debtor, p.creditor,
-			p.amount, p.currency, coalesce(p.original_payment_id, ''), coalesce(p.reason, '')), coalesce(p.remittance, '')
-			FROM payments p`
+	const cols = `SELECT ` + entryRow + ` FROM payments p`
 	const order = ` ORDER BY p.sender COLLATE "C", p.payment_id COLLATE "C"`
 	if len(away) == 0 && len(into) == 0 {
 		return j.db.QueryContext(ctx, cols+` WHERE p.cycle_id = $1`+order, id)
 	}
 	return j.db.QueryContext(ctx, cols+` WHERE (p.cycle_id = $1 AND p.file_id <> ALL($2)) OR p.file_id = ANY($3)`+order, id, away, into)
 }
+
+// entryRow is the two columns of an entry p that entryDecoder reads: the
+// fixed fields joined by the unit separator, and the remittance.
+const entryRow = `concat_ws(E'\x1f', p.file_id, p.line, p.sender, p.payment_id, p.kind, p.debtor, p.creditor,
+	p.amount, p.currency, coalesce(p.original_payment_id, ''), coalesce(p.reason, '')), coalesce(p.remittance, '')`
 
 // entryFile is the digest and name of a cycle entry's file.
 type entryFile struct{ sha256, name string }

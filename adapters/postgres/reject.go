@@ -74,7 +74,7 @@ func diagnoseReversals(ctx context.Context, conn *sql.Conn, row int64, ps *settl
 	rows, err := conn.QueryContext(ctx, `
 SELECT r.line, r.payment_id, r.original_payment_id, r.debtor, r.creditor, r.currency, r.amount::text,
        o.file_id IS NOT NULL, coalesce(o.kind, ''), coalesce(o.file_id = r.file_id, false),
-       coalesce(reversal_too_early(o.file_id, r.file_id, r.cycle_id), false), coalesce(o.debtor, ''), coalesce(o.creditor, ''),
+       coalesce(reversal_too_early(o.file_id, o.line, r.file_id, r.cycle_id), false), coalesce(o.debtor, ''), coalesce(o.creditor, ''),
        coalesce(o.currency, ''), coalesce(o.amount::text, ''), coalesce(o.amount = r.amount, false),
        prev.line, coalesce(prev.file_id = r.file_id, false), coalesce(pf.file_id, '')
 FROM payments r

@@ -401,7 +401,10 @@ func TestAppendOnly(t *testing.T) {
 	for _, stmt := range []string{
 		`UPDATE payments SET amount = amount * 2`,
 		`DELETE FROM payments`,
-		`TRUNCATE payments`,
+		// payment_deferrals references payments (migration 0080): a plain
+		// TRUNCATE is refused for that before any trigger runs; CASCADE
+		// reaches the triggers of both.
+		`TRUNCATE payments CASCADE`,
 		`UPDATE net_positions SET net = net`,
 		`DELETE FROM net_positions`,
 		`TRUNCATE net_positions CASCADE`,
@@ -425,6 +428,9 @@ func TestAppendOnly(t *testing.T) {
 		if !postgres.IsAppendOnly(err) {
 			t.Errorf("owner: %s: %v, want the append-only refusal", stmt, err)
 		}
+	}
+	if _, err := db.ExecContext(ctx, `TRUNCATE payments`); err == nil {
+		t.Error("owner: TRUNCATE payments was allowed")
 	}
 	// As the service role: no privilege to begin with.
 	for _, stmt := range []string{`UPDATE payments SET amount = amount * 2`, `DELETE FROM payments`, `TRUNCATE payments`,

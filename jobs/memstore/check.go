@@ -110,9 +110,11 @@ func (s *Store) checkReversal(nf *file, r *settlement.Entry, ps *settlement.Prob
 	case ref.entry().Kind != settlement.KindPayment:
 		addEntry(ps, r.ID, r.Line, field, settlement.CodeOriginalUnknown, "%s is a reversal, not a payment", r.Original)
 		return
-	case ref.f == nf || !(s.fileCycle(ref.f) < nf.rec.Cycle):
+	case ref.f == nf || !(s.entryCycle(ref) < nf.rec.Cycle):
 		// reversal_too_early: the same file, or a cycle not before the
-		// reversal's (dates order cycles: one cycle a day).
+		// reversal's (dates order cycles: one cycle a day), where the
+		// original settles now: its file's cycle, or where the ledger's
+		// resolution carried it.
 		addEntry(ps, r.ID, r.Line, field, settlement.CodeOriginalUnsettled, "payment %s is in this same cycle and not settled yet; a reversal must follow its settlement", r.Original)
 		return
 	}

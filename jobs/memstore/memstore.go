@@ -52,6 +52,10 @@ type Store struct {
 	reversals map[idKey]rowRef // (sender, original id) -> its reversal
 	deferrals []deferral
 	acks      []ack
+	// The ledger's gridlock resolutions: every move of an entry
+	// (payment_deferrals) in order, and each moved entry's latest.
+	payMoves []payMove
+	lastMove map[idKey]int // index in payMoves
 }
 
 // deferral is one move of a file between cycles (file_deferrals).
@@ -74,7 +78,8 @@ func New(now func() time.Time) *Store {
 	return &Store{Actor: "settle", now: now, cycles: map[settlement.Date]settlement.Cycle{},
 		failures: map[settlement.Date][]jobs.Failure{}, positions: map[settlement.Date][]settlement.Position{},
 		breaches: map[settlement.Date][]settlement.CapBreach{}, ledgerTxs: map[settlement.Date]map[string]jobs.LedgerTx{},
-		txIDs: map[string]bool{}, banks: map[settlement.BIC]bool{}, ids: map[idKey]rowRef{}, reversals: map[idKey]rowRef{}}
+		txIDs: map[string]bool{}, banks: map[settlement.BIC]bool{}, ids: map[idKey]rowRef{}, reversals: map[idKey]rowRef{},
+		lastMove: map[idKey]int{}}
 }
 
 // Cycle returns the cycle of a business date; ok false if none.
@@ -126,7 +131,7 @@ func (s *Store) UpdateCycle(_ context.Context, date settlement.Date, update func
 		return fmt.Errorf("%s: %w", date, jobs.ErrNoCycle)
 	}
 	from := c.Stage
-	tx := &cycleTx{}
+	tx := &cycleTx{s: s, date: date}
 	events, err := update(&c, tx)
 	if err != nil {
 		return err
@@ -147,6 +152,7 @@ func (s *Store) UpdateCycle(_ context.Context, date settlement.Date, update func
 		}
 	}
 	s.cycles[date] = c
+	s.keepResolution(tx)
 	if tx.netted {
 		s.positions[date], s.breaches[date] = tx.positions, tx.breaches
 	}
@@ -154,12 +160,17 @@ func (s *Store) UpdateCycle(_ context.Context, date settlement.Date, update func
 	return nil
 }
 
-// cycleTx buffers an update's writes until it succeeds.
+// cycleTx buffers an update's writes until it succeeds. It reads the
+// store (under the lock UpdateCycle holds) to check a resolution.
 type cycleTx struct {
+	s         *Store
+	date      settlement.Date
 	netted    bool
 	positions []settlement.Position
 	breaches  []settlement.CapBreach
 	plan      *reconciliation.Plan
+	moves     []payMove       // a resolution's
+	open      settlement.Date // the cycle it moves entries to, if it has to be opened
 }
 
 func (t *cycleTx) SaveNetting(res *settlement.Result, breaches []settlement.CapBreach) error {

@@ -58,3 +58,7 @@ func TestFileListerContract(t *testing.T) {
 func TestRunLogContract(t *testing.T) {
 	storetest.RunRunLog(t, func(t *testing.T) jobs.RunLog { return memstore.New(clock) })
 }
+
+// TestResolutionStoreContract: the ledger's gridlock resolution as the
+// store keeps it, on memory, the suite Postgres runs too.
+func TestResolutionStoreContract(t *testing.T) { storetest.RunResolutionStore(t, pipelineSubject) }

@@ -313,9 +313,12 @@ func (s *Store) OpenBreaks(_ context.Context, date settlement.Date) ([]reconcili
 // for good: a reversal of one of them may be recorded.
 var settled = []settlement.Stage{settlement.StageSettled, settlement.StageReconciled, settlement.StageReported}
 
-// PendingReversals lists, at most max, the reversals of the files a cycle
-// holds whose original settles in a cycle that has not settled, by sender
-// and reversal id.
+// PendingReversals lists, at most max, the reversals a cycle holds now
+// (of its files and not moved out, or carried into it: entryCycle) whose
+// original settles in another cycle that has not settled, by sender and
+// reversal id. An original in this very cycle is not pending: it is there
+// only because the ledger carried it in, and the ledger settles a
+// reversal with its carried original, or defers it with it.
 func (s *Store) PendingReversals(_ context.Context, date settlement.Date, max int) ([]jobs.PendingReversal, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -327,20 +330,19 @@ func (s *Store) PendingReversals(_ context.Context, date settlement.Date, max in
 	}
 	var out []jobs.PendingReversal
 	for _, f := range s.files {
-		if f.status != jobs.IngestAccepted || s.fileCycle(f) != date {
+		if f.status != jobs.IngestAccepted {
 			continue
 		}
-		for _, r := range f.entries {
-			if r.Kind != settlement.KindReversal {
+		for i, r := range f.entries {
+			if r.Kind != settlement.KindReversal || s.entryCycle(rowRef{f, i}) != date {
 				continue
 			}
 			o, ok := s.ids[idKey{f.rec.Sender, r.Original}]
 			if !ok || o.entry().Kind != settlement.KindPayment {
 				continue
 			}
-			oc := s.fileCycle(o.f)
-			stage := s.cycles[oc].Stage
-			if !contains(settled, stage) {
+			oc := s.entryCycle(o)
+			if stage := s.cycles[oc].Stage; oc != date && !contains(settled, stage) {
 				out = append(out, jobs.PendingReversal{Sender: f.rec.Sender, ID: r.ID, Original: r.Original, OriginalCycle: oc, Stage: stage})
 			}
 		}
@@ -442,7 +444,7 @@ func (s *Store) deferralFacts(d jobs.Deferral, facts *settlement.DeferralFacts) 
 	for _, e := range f.entries {
 		if back && e.Kind == settlement.KindReversal {
 			o, ok := s.ids[idKey{f.rec.Sender, e.Original}]
-			if ok && o.entry().Kind == settlement.KindPayment && (o.f == f || !(s.fileCycle(o.f) < d.To)) {
+			if ok && o.entry().Kind == settlement.KindPayment && (o.f == f || !(s.entryCycle(o) < d.To)) {
 				facts.EarlyReversal, facts.Original = e.ID, e.Original
 				break
 			}

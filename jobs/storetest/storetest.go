@@ -1,6 +1,6 @@
 // Package storetest is the contract of the store's ports: one suite a port
 // (RunCycleStore, RunIntakeStore, RunReconcileStore, RunPipelineStore,
-// RunFileLister), each run on every implementation (memstore, and Postgres
+// RunResolutionStore, RunFileLister), each run on every implementation (memstore, and Postgres
 // in adapters/postgres), so the in-memory store the jobs' tests may use
 // behaves as the real one.
 package storetest
