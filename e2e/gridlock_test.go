@@ -134,6 +134,25 @@ func TestGridlockResolvedOnTheLedger(t *testing.T) {
 	if out := s.must("recon", "run", "--date", day1); !strings.Contains(out, "6 in Postgres, 6 on the ledger, 6 matched, 0 breaks") {
 		t.Fatalf("recon day 1: %s", out)
 	}
+	// The settling transaction, which wrote the split, is endorsed by a
+	// majority of the banks (audit tx checks each endorsement's signature).
+	settleTx := ""
+	for _, line := range strings.Split(s.must("cycle", "ledger", "--date", day1), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "settle" {
+			settleTx = f[2]
+		}
+	}
+	var at struct {
+		OK    bool `json:"ok"`
+		Steps []struct {
+			Step  string            `json:"step"`
+			Facts map[string]string `json:"facts"`
+			Check string            `json:"check"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(s.must("audit", "tx", settleTx, "--format", "json")), &at); err != nil || !at.OK || len(at.Steps) == 0 || at.Steps[0].Check != "ok" {
+		t.Fatalf("audit tx of the settling transaction %q: %+v %v", settleTx, at, err)
+	}
 	nets := func(bank settlement.BIC, day string) (string, bankReport) {
 		t.Helper()
 		var r bankReport
