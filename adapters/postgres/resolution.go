@@ -214,8 +214,9 @@ func (j *JobStore) CarriedEntries(ctx context.Context, date settlement.Date) ite
 				WHERE d.to_cycle = $1
 				  AND NOT EXISTS (SELECT 1 FROM payment_deferrals n WHERE n.file_row = d.file_row AND n.line = d.line AND n.from_cycle = $1)),
 			own AS MATERIALIZED (
-				SELECT x.file_row, oc.business_date FROM (SELECT DISTINCT file_row FROM m) x JOIN cycles oc ON oc.id = file_cycle(x.file_row))
-			SELECT `+entryRow+`, m.from_date, own.business_date, m.times
+				SELECT x.file_row, oc.business_date, f.file_id FROM (SELECT DISTINCT file_row FROM m) x
+				JOIN files f ON f.id = x.file_row JOIN cycles oc ON oc.id = file_cycle(x.file_row))
+			SELECT `+entryRow+`, m.from_date, own.business_date, m.times, own.file_id
 			FROM m JOIN payments p ON p.file_id = m.file_row AND p.line = m.line JOIN own ON own.file_row = m.file_row
 			ORDER BY m.from_date, m.from_seq, m.seq`, id)
 		if err != nil {
@@ -228,7 +229,7 @@ func (j *JobStore) CarriedEntries(ctx context.Context, date settlement.Date) ite
 			var ce jobs.CarriedEntry
 			var row string
 			var from, own time.Time
-			if err := rows.Scan(&row, &ce.Entry.Remittance, &from, &own, &ce.Times); err != nil {
+			if err := rows.Scan(&row, &ce.Entry.Remittance, &from, &own, &ce.Times, &ce.FileID); err != nil {
 				yield(ce, err)
 				return
 			}

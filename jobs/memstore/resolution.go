@@ -184,7 +184,7 @@ func (s *Store) CarriedEntries(_ context.Context, date settlement.Date) iter.Seq
 		for i, m := range moves {
 			f := m.ref.f
 			out[i] = jobs.CarriedEntry{StoredEntry: jobs.StoredEntry{Sender: f.rec.Sender, Entry: *m.ref.entry(), FileSHA256: f.rec.SHA256, FileName: f.rec.Name},
-				From: m.from, Own: s.fileCycle(f), Times: m.times}
+				FileID: f.rec.FileID, From: m.from, Own: s.fileCycle(f), Times: m.times}
 		}
 		s.mu.Unlock()
 		for _, ce := range out {

@@ -61,8 +61,8 @@ func carriedOf(t *testing.T, s PipelineSubject, d settlement.Date) []string {
 			t.Fatalf("carried into %s: %v", d, err)
 		}
 		e := ce.Entry
-		out = append(out, fmt.Sprintf("%s %s from %s own %s times %d: %s line %d %c %s>%s %s %s rem=%q orig=%q reason=%q %.8s",
-			ce.Sender, e.ID, ce.From, ce.Own, ce.Times, ce.FileName, e.Line, e.Kind, e.Debtor, e.Creditor,
+		out = append(out, fmt.Sprintf("%s %s from %s own %s times %d: %s %s line %d %c %s>%s %s %s rem=%q orig=%q reason=%q %.8s",
+			ce.Sender, e.ID, ce.From, ce.Own, ce.Times, ce.FileName, ce.FileID, e.Line, e.Kind, e.Debtor, e.Creditor,
 			amountText(e.Amount), e.Currency.Code(), e.Remittance, e.Original, e.Reason, ce.FileSHA256))
 	}
 	return out
@@ -110,9 +110,9 @@ func testSaveResolutionMovesEntries(t *testing.T, s PipelineSubject) {
 	// comes from.
 	sha := func(f jobs.FileRecord) string { return f.SHA256[:8] }
 	wantLines(t, "carried", carriedOf(t, s, dayAfter),
-		fmt.Sprintf(`CZNBKRSE Q1 from 2026-11-24 own 2026-11-24 times 1: b.csv line 1 P CZNBKRSE>SHBKKRSE 4(e-2) USD rem="" orig="" reason="" %s`, sha(fb)),
-		fmt.Sprintf(`SHBKKRSE P2 from 2026-11-24 own 2026-11-24 times 1: a.csv line 2 P SHBKKRSE>HVBKKRSE 2.5(e-2) USD rem="invoice 2" orig="" reason="" %s`, sha(fa)),
-		fmt.Sprintf(`SHBKKRSE P3 from 2026-11-24 own 2026-11-24 times 1: a.csv line 3 P SHBKKRSE>CZNBKRSE 3(e0) KRW rem="" orig="" reason="" %s`, sha(fa)))
+		fmt.Sprintf(`CZNBKRSE Q1 from 2026-11-24 own 2026-11-24 times 1: b.csv G1 line 1 P CZNBKRSE>SHBKKRSE 4(e-2) USD rem="" orig="" reason="" %s`, sha(fb)),
+		fmt.Sprintf(`SHBKKRSE P2 from 2026-11-24 own 2026-11-24 times 1: a.csv F1 line 2 P SHBKKRSE>HVBKKRSE 2.5(e-2) USD rem="invoice 2" orig="" reason="" %s`, sha(fa)),
+		fmt.Sprintf(`SHBKKRSE P3 from 2026-11-24 own 2026-11-24 times 1: a.csv F1 line 3 P SHBKKRSE>CZNBKRSE 3(e0) KRW rem="" orig="" reason="" %s`, sha(fa)))
 	wantLines(t, "carried into the deferring cycle", carriedOf(t, s, day))
 	// The files stay where they are: the deferring cycle's entries are
 	// still its files' (what its ledger record speaks of), the target's
@@ -346,7 +346,7 @@ func testCarriedOriginalPairsItsReversal(t *testing.T, s PipelineSubject) {
 	wantPending(t, s, dayAfter)
 	got := carriedOf(t, s, dayAfter)
 	if len(got) != 2 || !strings.HasPrefix(got[0], "CZNBKRSE Q1 from 2026-11-24 own 2026-11-23 times 2:") ||
-		!strings.HasPrefix(got[1], "CZNBKRSE S1 from 2026-11-24 own 2026-11-24 times 1: g1.csv line 1 R") {
+		!strings.HasPrefix(got[1], "CZNBKRSE S1 from 2026-11-24 own 2026-11-24 times 1: g1.csv G1 line 1 R") {
 		t.Fatalf("carried: %v", got)
 	}
 }
