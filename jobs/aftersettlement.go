@@ -152,23 +152,8 @@ func (p *Pipeline) statements(ctx context.Context, date settlement.Date, positio
 		}
 		i++
 	}
-	// A carried entry was recorded by its own cycle's transactions; here
-	// it is booked by the transaction that settled it.
-	for _, ce := range split.carried {
-		if split.isDeferred(ce.Sender, ce.Entry.ID) {
-			continue
-		}
-		tx := txs[settleChunk]
-		if tx.ID == "" {
-			return 0, fmt.Errorf("entry %s/%s carried from %s: no settling transaction recorded", ce.Sender, ce.Entry.ID, settlement.CycleID(ce.From))
-		}
-		d, c := camt053.Sides(&ce.Entry, tx.ID)
-		if err := sp.Add(d); err != nil {
-			return 0, err
-		}
-		if err := sp.Add(c); err != nil {
-			return 0, err
-		}
+	if err := spoolCarried(sp, split, txs[settleChunk]); err != nil {
+		return 0, err
 	}
 	// The mapping holds only if the chunks were cut with this size: their
 	// number must be the one this size gives (a chunk_size changed between
@@ -176,13 +161,7 @@ func (p *Pipeline) statements(ctx context.Context, date settlement.Date, positio
 	if chunks := len(txs) - btoi(txs[settleChunk].ID != ""); !governed && i > 0 && chunks != (i+size-1)/size {
 		return 0, fmt.Errorf("%d entries in %d recorded chunks, but chunks of %d make %d: was ledger.chunk_size changed since the cycle was recorded?", i, chunks, size, (i+size-1)/size)
 	}
-	nets := map[settlement.BIC]map[settlement.Currency]decimal.Decimal{}
-	for _, x := range positions {
-		if nets[x.Bank] == nil {
-			nets[x.Bank] = map[settlement.Currency]decimal.Decimal{}
-		}
-		nets[x.Bank][x.Currency] = x.Net
-	}
+	nets := netsByBank(positions)
 	banks := sp.Banks()
 	for _, bank := range banks {
 		if err := p.putWritten(ctx, bank, camt053.Name(cycle), func(f *os.File) error {
@@ -192,6 +171,40 @@ func (p *Pipeline) statements(ctx context.Context, date settlement.Date, positio
 		}
 	}
 	return len(banks), nil
+}
+
+// netsByBank are the positions by bank and currency.
+func netsByBank(positions []settlement.Position) map[settlement.BIC]map[settlement.Currency]decimal.Decimal {
+	nets := map[settlement.BIC]map[settlement.Currency]decimal.Decimal{}
+	for _, x := range positions {
+		if nets[x.Bank] == nil {
+			nets[x.Bank] = map[settlement.Currency]decimal.Decimal{}
+		}
+		nets[x.Bank][x.Currency] = x.Net
+	}
+	return nets
+}
+
+// spoolCarried adds to the statements the entries carried into the cycle
+// that settled in it. A carried entry was recorded by its own cycle's
+// transactions; here it is booked by the transaction that settled it.
+func spoolCarried(sp *camt053.Spool, split cycleSplit, settled LedgerTx) error {
+	for _, ce := range split.carried {
+		if split.isDeferred(ce.Sender, ce.Entry.ID) {
+			continue
+		}
+		if settled.ID == "" {
+			return fmt.Errorf("entry %s/%s carried from %s: no settling transaction recorded", ce.Sender, ce.Entry.ID, settlement.CycleID(ce.From))
+		}
+		d, c := camt053.Sides(&ce.Entry, settled.ID)
+		if err := sp.Add(d); err != nil {
+			return err
+		}
+		if err := sp.Add(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // governedFile is what the statements need of a governed file: its
