@@ -103,6 +103,9 @@ type bankReport struct {
 func TestGridlockResolvedOnTheLedger(t *testing.T) {
 	day1, day2 := businessDay(t, 15), businessDay(t, 16)
 	s := newSys(t, 3, day1)
+	// Its own days, further ahead than a file may be dated: the test's
+	// clock is each day's morning.
+	s.env = append(s.env, "SETTLE_CLOCK="+day1+"T01:00:00Z")
 	a, b, c := s.banks[0], s.banks[1], s.banks[2]
 	s.gridlockSetting("auto")
 	// The other tests of this ledger expect the default.
@@ -240,6 +243,7 @@ func TestGridlockResolvedOnTheLedger(t *testing.T) {
 
 	// Day 2: the bank has funded; its new file settles after the carried
 	// payments, which keep their place ahead of it.
+	s.env[len(s.env)-1] = "SETTLE_CLOCK=" + day2 + "T01:00:00Z"
 	s.setCap(string(a.BIC), "KRW", "2000")
 	s.drop(a, "fa2.csv", []byte(h("GA", a.BIC, day2)+p("GA4", a.BIC, c.BIC, 10, day2)+"T,1,10\n"))
 	if out := s.must("intake", "run"); !strings.Contains(out, "accepted 1") {

@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
 
 	"settle/jobs"
 	"settle/settlement"
@@ -20,6 +24,7 @@ import (
 // reads it back (the real chaincode indexes the verified files' payments).
 type fakeGoverned struct {
 	w        *world
+	gridlock string // the ledger's setting; "": hold
 	mu       sync.Mutex
 	declared map[string][]jobs.LedgerFile
 	files    map[string][]byte
@@ -89,7 +94,14 @@ func (f *fakeGoverned) SettleDeclared(ctx context.Context, cycle string) (jobs.L
 // Gridlock: the fake ledger holds a cycle over its caps for the operator
 // (the scheme's default); its resolution is the real chaincode's, tested on
 // the real network (e2e.TestGridlockResolvedOnTheLedger).
-func (f *fakeGoverned) Gridlock(context.Context) (string, error) { return jobs.GridlockHold, nil }
+func (f *fakeGoverned) Gridlock(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gridlock == "" {
+		return jobs.GridlockHold, nil
+	}
+	return f.gridlock, nil
+}
 
 func (f *fakeGoverned) ResolveDeclared(ctx context.Context, cycle string) (jobs.LedgerTx, error) {
 	return f.SettleDeclared(ctx, cycle)
@@ -180,5 +192,79 @@ func TestGovernedRefusesATooLargeFileBeforeDeclaring(t *testing.T) {
 	}
 	if len(g.declared) != 0 || len(g.files) != 0 {
 		t.Fatalf("declared %v, relayed %d files", g.declared, len(g.files))
+	}
+}
+
+// TestGovernedNetFollowsTheGridlockSetting: over its caps on the governed
+// path, a cycle is held at netting while the ledger's setting is hold (the
+// hold names the ledger's resolution as a way out), and goes on to NETTED
+// with its gross positions once it is auto: the ledger will resolve it.
+// A cycle carrying a payment the ledger has deferred GridlockAskAfter
+// times is held for the operator even then; without the limit it goes on.
+func TestGovernedNetFollowsTheGridlockSetting(t *testing.T) {
+	w := newWorld(t)
+	const d1, d2 = settlement.Date("2026-11-24"), settlement.Date("2026-11-25")
+	w.day(d1, 30)
+	if _, err := w.intake.Collect(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.setCaps(t, decimal.Zero, w.now.Add(-30*time.Minute)) // every net debtor is over
+	g := &fakeGoverned{w: w, declared: map[string][]jobs.LedgerFile{}, files: map[string][]byte{}}
+	p := w.pipeline()
+	p.Governed, p.Files, p.GridlockAskAfter = g, w.arc, 3
+	_, err := p.Run(w.ctx, d1)
+	if !errors.Is(err, jobs.ErrCapBreach) || !strings.Contains(err.Error(), "settle cycle resolve --date "+string(d1)) {
+		t.Fatalf("setting hold: %v", err)
+	}
+	if c, _, _ := w.store.Cycle(w.ctx, d1); c.Stage != settlement.StageFrozen {
+		t.Fatalf("held at %s", c.Stage)
+	}
+	g.mu.Lock()
+	g.gridlock = jobs.GridlockAuto
+	g.mu.Unlock()
+	for _, st := range []settlement.Stage{settlement.StageNetted, settlement.StageRecorded} {
+		if err := p.Step(w.ctx, d1, st); err != nil {
+			t.Fatalf("setting auto, to %s: %v", st, err)
+		}
+	}
+	if len(g.declared["C"+string(d1)]) != 3 {
+		t.Fatalf("declared %v", g.declared)
+	}
+	// The ledger's resolution of d1 deferred two payments, each for the
+	// third time (as the settle step records it).
+	var refs []jobs.DeferredRef
+	for se, err := range w.store.CycleEntries(w.ctx, d1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if se.Entry.Kind == settlement.KindPayment && len(refs) < 2 {
+			refs = append(refs, jobs.DeferredRef{Sender: se.Sender, ID: se.Entry.ID, Times: 3})
+		}
+	}
+	if err := w.store.UpdateCycle(w.ctx, d1, func(c *settlement.Cycle, tx jobs.CycleTx) ([]jobs.Event, error) {
+		if err := tx.SaveResolution(jobs.Resolution{To: d2, TxID: "tx-d1", Deferred: refs}); err != nil {
+			return nil, err
+		}
+		_, err := c.Advance(settlement.StageSettled, w.now, settlement.Facts{LedgerResolves: true})
+		return []jobs.Event{jobs.NewEvent(jobs.TopicCycleSettled, d1, w.now)}, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Step(w.ctx, d2, settlement.StageFrozen); err != nil {
+		t.Fatal(err)
+	}
+	err = p.Step(w.ctx, d2, settlement.StageNetted)
+	if !errors.Is(err, jobs.ErrCapBreach) || !strings.Contains(err.Error(), "2 carried payments have been deferred 3 times or more") ||
+		!strings.Contains(err.Error(), refs[0].ID) || !jobs.NeedsOperator(err) {
+		t.Fatalf("carried for the third time: %v", err)
+	}
+	p.GridlockAskAfter = 0
+	if err := p.Step(w.ctx, d2, settlement.StageNetted); err != nil {
+		t.Fatalf("no limit: %v", err)
+	}
+	// d2 nets the carried payments: its positions are theirs.
+	ps, err := w.store.Positions(w.ctx, d2)
+	if err != nil || len(ps) == 0 {
+		t.Fatalf("d2's positions %v %v", ps, err)
 	}
 }

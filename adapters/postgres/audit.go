@@ -152,7 +152,7 @@ func fileMoves(ctx context.Context, db *sql.DB, fileRow int64) ([]jobs.FileMove,
 // paymentMoves are a payment's moves by the ledger's gridlock resolution
 // (payment_deferrals), oldest first.
 func paymentMoves(ctx context.Context, db *sql.DB, fileRow int64, line int) ([]jobs.PaymentMove, error) {
-	rows, err := db.QueryContext(ctx, `SELECT fc.business_date, tc.business_date, d.times, d.waiting, d.ledger_tx
+	rows, err := db.QueryContext(ctx, `SELECT fc.business_date, tc.business_date, tc.state, d.times, d.waiting, d.ledger_tx
 		FROM payment_deferrals d JOIN cycles fc ON fc.id = d.from_cycle JOIN cycles tc ON tc.id = d.to_cycle
 		WHERE d.file_row = $1 AND d.line = $2 ORDER BY d.id LIMIT $3`, fileRow, line, movesMax)
 	if err != nil {
@@ -163,9 +163,11 @@ func paymentMoves(ctx context.Context, db *sql.DB, fileRow int64, line int) ([]j
 	for rows.Next() {
 		var m jobs.PaymentMove
 		var from, to time.Time
-		if err := rows.Scan(&from, &to, &m.Times, &m.Waiting, &m.LedgerTx); err != nil {
+		var state string
+		if err := rows.Scan(&from, &to, &state, &m.Times, &m.Waiting, &m.LedgerTx); err != nil {
 			return nil, err
 		}
+		m.ToStage = stageOf(state)
 		m.From, m.To = settlement.Date(from.Format(time.DateOnly)), settlement.Date(to.Format(time.DateOnly))
 		out = append(out, m)
 	}

@@ -149,10 +149,10 @@ func TestLineageOfACarriedPayment(t *testing.T) {
 		cycle  settlement.Date
 		in     settlement.Date
 	}{
-		{bankA, "P1", []jobs.PaymentMove{{From: d23, To: d24, Times: 1, LedgerTx: "tx-23"}, {From: d24, To: d25, Times: 2, LedgerTx: "tx-24"}}, d23, d25},
-		{bankA, "P3", []jobs.PaymentMove{{From: d23, To: d24, Times: 1, LedgerTx: "tx-23"}}, d23, d24},
+		{bankA, "P1", []jobs.PaymentMove{{From: d23, To: d24, ToStage: settlement.StageOpen, Times: 1, LedgerTx: "tx-23"}, {From: d24, To: d25, ToStage: settlement.StageOpen, Times: 2, LedgerTx: "tx-24"}}, d23, d25},
+		{bankA, "P3", []jobs.PaymentMove{{From: d23, To: d24, ToStage: settlement.StageOpen, Times: 1, LedgerTx: "tx-23"}}, d23, d24},
 		{bankA, "P2", nil, d23, d23},
-		{bankB, "R1", []jobs.PaymentMove{{From: d24, To: d25, Times: 1, Waiting: true, LedgerTx: "tx-24"}}, d24, d25},
+		{bankB, "R1", []jobs.PaymentMove{{From: d24, To: d25, ToStage: settlement.StageOpen, Times: 1, Waiting: true, LedgerTx: "tx-24"}}, d24, d25},
 		{bankC, "Z1", nil, d24, d24}, // its file deferred: the file's moves, not its own
 	} {
 		l, ok, err := w.j.Lineage(w.f.ctx, c.sender, c.id)
