@@ -11,11 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shopspring/decimal"
 
 	"settle/formats/gen"
 	"settle/jobs"
-	"settle/settlement"
 	"settle/signature"
 )
 
@@ -536,14 +534,7 @@ func TestEventStreamEndsWithSession(t *testing.T) {
 func TestHeldCycleSaysWhy(t *testing.T) {
 	w := newWorld(t)
 	w.files(day, 6)
-	for _, b := range w.banks {
-		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
-			cur, _ := settlement.ParseCurrency(c)
-			if err := w.pg.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: decimal.NewFromInt(1)}, w.clock().Add(-30*time.Minute)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	w.capsOfOne() // every net debtor is over its cap: the cycle stays FROZEN
 	w.advance(9 * time.Hour)
 	if _, err := w.pipeline().Run(w.ctx, day); !errors.Is(err, jobs.ErrCapBreach) {
 		t.Fatalf("want a cap breach: %v", err)

@@ -164,6 +164,20 @@ func (v *ledgerView) setTamper(f func(*jobs.LedgerCycle)) {
 	v.mu.Unlock()
 }
 
+// capsOfOne sets every bank's cap in every currency to one unit, from
+// half an hour ago.
+func (w *world) capsOfOne() {
+	w.t.Helper()
+	for _, b := range w.banks {
+		for _, c := range []string{"KRW", "USD", "JPY", "KWD"} {
+			cur, _ := settlement.ParseCurrency(c)
+			if err := w.pg.SetCap(w.ctx, settlement.Cap{Bank: b.BIC, Currency: cur, Amount: decimal.NewFromInt(1)}, w.clock().Add(-30*time.Minute)); err != nil {
+				w.t.Fatal(err)
+			}
+		}
+	}
+}
+
 func (w *world) clock() time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()

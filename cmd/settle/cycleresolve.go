@@ -14,71 +14,49 @@ import (
 	"settle/settlement"
 )
 
-// ledgerResolution is the ledger's answer to ResolveCycle(cycle, dry-run):
-// the positions that would settle and what each bank would defer.
-type ledgerResolution struct {
-	CycleID   string `json:"cycleId"`
-	Positions []struct {
-		Bank, Currency, Net string
-	} `json:"positions"`
-	Resolution *struct {
-		CarriedFrom string `json:"carriedFrom"`
-		CarriedIn   int    `json:"carriedIn"`
-		Entries     int64  `json:"entries"`
-		Settled     int64  `json:"settled"`
-		Banks       []struct {
-			Bank     string `json:"bank"`
-			Currency string `json:"currency"`
-			Cap      string `json:"cap"`
-			Net      string `json:"net"`
-			Settled  string `json:"settledNet"`
-			Amount   string `json:"amount"`
-			Count    int    `json:"count"`
-		} `json:"banks"`
-		Deferred []struct {
-			Sender, ID, Kind, Debtor, Creditor, Amount, Currency, FirstCycle string
-			Times                                                            int
-			Waiting                                                          bool
-		} `json:"deferred"`
-	} `json:"resolution"`
-}
-
-// printLedgerResolution writes the dry run as a table: per bank and currency what
-// would be deferred, then every deferred payment.
-func printLedgerResolution(w io.Writer, raw []byte, format string) error {
+// printLedgerResolution writes the dry run as a table: per bank and
+// currency what would be deferred, then every deferred payment.
+func printLedgerResolution(w io.Writer, cycle string, raw []byte, format string) error {
 	if format == "json" {
 		_, err := fmt.Fprintf(w, "%s\n", raw)
 		return err
 	}
-	var r ledgerResolution
-	if err := json.Unmarshal(raw, &r); err != nil {
+	d, err := fabric.ParseDryRun(cycle, raw)
+	if err != nil {
 		return fmt.Errorf("the ledger's resolution: %w", err)
 	}
-	if r.Resolution == nil || len(r.Resolution.Deferred) == 0 {
-		fmt.Fprintf(w, "cycle %s: every payment fits every cap; nothing would be deferred\n", r.CycleID)
-		if r.Resolution != nil && r.Resolution.CarriedIn > 0 {
-			fmt.Fprintf(w, "%d payments carried from %s settle first\n", r.Resolution.CarriedIn, r.Resolution.CarriedFrom)
+	if len(d.Deferred) == 0 {
+		fmt.Fprintf(w, "cycle %s: every payment fits every cap; nothing would be deferred\n", cycle)
+		if d.CarriedIn > 0 {
+			fmt.Fprintf(w, "%d payments carried from %s settle first\n", d.CarriedIn, d.CarriedFrom)
 		}
 		return nil
 	}
-	res := r.Resolution
-	fmt.Fprintf(w, "cycle %s: %d of %d entries would settle, %d deferred to the next cycle", r.CycleID, res.Settled, res.Entries, len(res.Deferred))
-	if res.CarriedIn > 0 {
-		fmt.Fprintf(w, " (%d carried from %s, first in their queues)", res.CarriedIn, res.CarriedFrom)
+	fmt.Fprintf(w, "cycle %s: %d of %d entries would settle, %d deferred to the next cycle", cycle, d.Settled, d.Entries, len(d.Deferred))
+	if d.CarriedIn > 0 {
+		fmt.Fprintf(w, " (%d carried from %s, first in their queues)", d.CarriedIn, d.CarriedFrom)
 	}
 	fmt.Fprintln(w)
+	return printDeferral(w, d, true)
+}
+
+// printDeferral writes what each bank defers, by currency, and with
+// payments every deferred entry.
+func printDeferral(w io.Writer, d jobs.LedgerDeferral, payments bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BANK\tCURRENCY\tCAP\tNET\tSETTLED NET\tDEFERRED\tCOUNT")
-	for _, b := range res.Banks {
+	for _, b := range d.Banks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", b.Bank, b.Currency, b.Cap, b.Net, b.Settled, b.Amount, b.Count)
 	}
-	fmt.Fprintln(tw, "\nPAYMENT\tKIND\tDEBTOR\tCREDITOR\tAMOUNT\tFIRST CYCLE\tTIMES")
-	for _, p := range res.Deferred {
-		kind := p.Kind
-		if p.Waiting {
-			kind += " (waits with its original)"
+	if payments {
+		fmt.Fprintln(tw, "\nPAYMENT\tKIND\tDEBTOR\tCREDITOR\tAMOUNT\tFIRST CYCLE\tTIMES")
+		for _, p := range d.Deferred {
+			kind := p.Kind.String()
+			if p.Waiting {
+				kind += " (waits with its original)"
+			}
+			fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s %s\t%s\t%d\n", p.Sender, p.ID, kind, p.Debtor, p.Creditor, p.Amount, p.Currency, p.FirstCycle, p.Times)
 		}
-		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s %s\t%s\t%d\n", p.Sender, p.ID, kind, p.Debtor, p.Creditor, p.Amount, p.Currency, p.FirstCycle, p.Times)
 	}
 	return tw.Flush()
 }
@@ -135,14 +113,15 @@ func resolveDryRun(cmd *cobra.Command, file string, d settlement.Date, format st
 		return err
 	}
 	defer op.Close()
-	raw, err := op.ResolveDryRun(ctx, settlement.CycleID(d))
+	cycle := settlement.CycleID(d)
+	raw, err := op.ResolveDryRun(ctx, cycle)
 	if fabric.RefusalCode(err) == "NOT_DECLARED" {
 		return fmt.Errorf("%w\nthe cycle is held before its files went to the ledger; `settle cycle resolve --date %s` declares them and settles with the ledger's resolution in one step", err, d)
 	}
 	if err != nil {
 		return err
 	}
-	return printLedgerResolution(cmd.OutOrStdout(), raw, format)
+	return printLedgerResolution(cmd.OutOrStdout(), cycle, raw, format)
 }
 
 // resolveCycle runs the cycle with the ledger's resolution and prints what
@@ -182,12 +161,7 @@ func resolveCycle(cmd *cobra.Command, r *runtime, d settlement.Date, format stri
 	}
 	fmt.Fprintf(w, "cycle %s %s: %d of %d entries settled, %d deferred to the next cycle by the ledger's resolution (tx %s)\n",
 		cy.ID, cy.Stage, rec.Settled, rec.Entries, len(rec.Deferred), rec.TxID)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BANK\tCURRENCY\tCAP\tNET\tSETTLED NET\tDEFERRED\tCOUNT")
-	for _, b := range rec.Banks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", b.Bank, b.Currency, b.Cap, b.Net, b.Settled, b.Amount, b.Count)
-	}
-	return tw.Flush()
+	return printDeferral(w, rec, false)
 }
 
 // newLedgerSettingCmd is `settle ledger setting`: the scheme setting

@@ -13,7 +13,7 @@ const ledgerDryRun = `{"cycleId":"C2026-11-24","outcome":"dry_run","positions":[
 
 func TestPrintLedgerResolution(t *testing.T) {
 	var b bytes.Buffer
-	if err := printLedgerResolution(&b, []byte(ledgerDryRun), "text"); err != nil {
+	if err := printLedgerResolution(&b, "C2026-11-24", []byte(ledgerDryRun), "text"); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -28,14 +28,14 @@ func TestPrintLedgerResolution(t *testing.T) {
 		}
 	}
 	b.Reset()
-	if err := printLedgerResolution(&b, []byte(`{"cycleId":"C2026-11-25","positions":[]}`), "text"); err != nil {
+	if err := printLedgerResolution(&b, "C2026-11-25", []byte(`{"cycleId":"C2026-11-25","positions":[]}`), "text"); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), "nothing would be deferred") {
 		t.Errorf("no deferral: %s", b.String())
 	}
 	b.Reset()
-	if err := printLedgerResolution(&b, []byte(ledgerDryRun), "json"); err != nil || strings.TrimSpace(b.String()) != ledgerDryRun {
+	if err := printLedgerResolution(&b, "C2026-11-24", []byte(ledgerDryRun), "json"); err != nil || strings.TrimSpace(b.String()) != ledgerDryRun {
 		t.Errorf("json is the ledger's answer as it is: %v", err)
 	}
 }

@@ -174,20 +174,27 @@ func (c *Client) DryRun(ctx context.Context, cycle string) (jobs.LedgerDeferral,
 	if err != nil {
 		return jobs.LedgerDeferral{}, false, err
 	}
+	d, err := ParseDryRun(cycle, raw)
+	return d, true, err
+}
+
+// ParseDryRun reads ResolveCycle's dry-run answer for cycle: the
+// resolution it would write (a record with nothing deferred when every
+// entry fits).
+func ParseDryRun(cycle string, raw []byte) (jobs.LedgerDeferral, error) {
 	var r struct {
 		CycleID    string          `json:"cycleId"`
 		Resolution json.RawMessage `json:"resolution"`
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return jobs.LedgerDeferral{}, true, fmt.Errorf("dry run of %s: %w", cycle, err)
+		return jobs.LedgerDeferral{}, fmt.Errorf("dry run of %s: %w", cycle, err)
 	}
 	if len(r.Resolution) == 0 || string(r.Resolution) == "null" {
-		// Nothing to resolve: every entry settles.
-		return jobs.LedgerDeferral{Cycle: cycle}, true, nil
+		return jobs.LedgerDeferral{Cycle: cycle}, nil
 	}
 	d, err := parseDeferral(r.Resolution)
 	if err != nil {
-		return d, true, fmt.Errorf("dry run of %s: %w", cycle, err)
+		return d, fmt.Errorf("dry run of %s: %w", cycle, err)
 	}
-	return d, true, nil
+	return d, nil
 }
