@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"settle/formats/gen"
 	"settle/jobs"
 	"settle/signature"
