@@ -425,8 +425,11 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request, sess *session,
 	done := make(chan error, 1)
 	go func() {
 		defer cancel()
-		defer s.running.Delete(c.BusinessDate)
+		defer s.running.Delete(c.BusinessDate) // also if run panics
 		cy, err := run(ctx, c.BusinessDate)
+		// Before the answer: a run that failed at once may be retried at
+		// once, and must not find itself still under way.
+		s.running.Delete(c.BusinessDate)
 		if err != nil {
 			err = fmt.Errorf("cycle %s stopped at %s: %w (fix the cause, then run it again: it resumes)", c.ID, cy.Stage, err)
 		}
