@@ -98,10 +98,13 @@ type bankReport struct {
 // settled, its JSON report lists the deferred; reconciliation finds no
 // break; the auditor re-verifies the night from the archive and from the
 // ledger alone, and traces a deferred payment to the ledger's record. The
-// next night, the bank having funded, the carried payments settle first
-// with that day's file, each confirmed ACSC in a confirmation of its own.
+// next night, A's cap lowered, the carried payments come first in its
+// queue, so the ledger removes its new file's payment first, then one carried
+// payment is deferred again; each is confirmed in a confirmation of its
+// own. The third night has no file of its own: the bank has funded, and
+// the carried payments settle.
 func TestGridlockResolvedOnTheLedger(t *testing.T) {
-	day1, day2 := businessDay(t, 15), businessDay(t, 16)
+	day1, day2, day3 := businessDay(t, 15), businessDay(t, 16), businessDay(t, 17)
 	s := newSys(t, 3, day1)
 	// Its own days, further ahead than a file may be dated: the test's
 	// clock is each day's morning.
@@ -241,10 +244,11 @@ func TestGridlockResolvedOnTheLedger(t *testing.T) {
 		t.Fatalf("trace's cycle before day 2: %v", cy)
 	}
 
-	// Day 2: the bank has funded; its new file settles after the carried
-	// payments, which keep their place ahead of it.
+	// Day 2: the bank has not funded, and its cap is lowered to 450. Its
+	// queue is the carried payments first (GA2, GA3), then its new file
+	// (GA4): the ledger removes GA4, then GA3 again; GA2 settles.
 	s.env[len(s.env)-1] = "SETTLE_CLOCK=" + day2 + "T01:00:00Z"
-	s.setCap(string(a.BIC), "KRW", "2000")
+	s.setCap(string(a.BIC), "KRW", "450")
 	s.drop(a, "fa2.csv", []byte(h("GA", a.BIC, day2)+p("GA4", a.BIC, c.BIC, 10, day2)+"T,1,10\n"))
 	if out := s.must("intake", "run"); !strings.Contains(out, "accepted 1") {
 		t.Fatalf("intake day 2: %s", out)
@@ -253,35 +257,72 @@ func TestGridlockResolvedOnTheLedger(t *testing.T) {
 	if st := s.stage(day2); st != "REPORTED" {
 		t.Fatalf("day 2 stage %s", st)
 	}
-	if out := s.must("recon", "run", "--date", day2); !strings.Contains(out, " 0 breaks") {
+	if out := s.must("recon", "run", "--date", day2); !strings.Contains(out, "1 in Postgres, 1 on the ledger, 1 matched, 0 breaks") {
 		t.Fatalf("recon day 2: %s", out)
 	}
-	for bank, want := range map[settlement.BIC]string{a.BIC: "-510", b.BIC: "300", c.BIC: "210"} {
+	for bank, want := range map[settlement.BIC]string{a.BIC: "-300", b.BIC: "300"} {
 		if got, _ := nets(bank, day2); got != want {
 			t.Fatalf("%s day 2 net %s, want %s", bank, got, want)
 		}
 	}
-	name := "fa.csv.C" + day2 + ".settled.xml"
-	s.schemaValid(a.BIC, name, "pacs.002.001.10")
-	grp, txs = txStatuses(t, s.outboxFile(a.BIC, name))
-	if want := []string{"GA2-" + day1 + " ACSC settled C" + day2, "GA3-" + day1 + " ACSC settled C" + day2}; grp != "ACSC" || strings.Join(txs, "; ") != strings.Join(want, "; ") {
-		t.Fatalf("the carried payments' confirmation: %s %v, want ACSC %v", grp, txs, want)
-	}
-	if grp, txs := txStatuses(t, s.outboxFile(a.BIC, "fa2.csv.settled.xml")); grp != "ACSC" || len(txs) != 0 {
-		t.Fatalf("fa2's confirmation: %s %v", grp, txs)
-	}
-	st = s.outboxFile(a.BIC, camtName(day2))
-	for _, id := range []string{"GA2-" + day1, "GA3-" + day1, "GA4-" + day2} {
-		if !strings.Contains(st, "<EndToEndId>"+id+"</EndToEndId>") {
-			t.Fatalf("A's statement of %s lacks %s", day2, id)
+	confirmation := func(name, wantGrp string, want ...string) {
+		t.Helper()
+		s.schemaValid(a.BIC, name, "pacs.002.001.10")
+		grp, txs := txStatuses(t, s.outboxFile(a.BIC, name))
+		sort.Strings(want)
+		if grp != wantGrp || strings.Join(txs, "; ") != strings.Join(want, "; ") {
+			t.Fatalf("%s: %s %v, want %s %v", name, grp, txs, wantGrp, want)
 		}
 	}
-	tr = trace("GA3-" + day1)
-	if cy := tr["cycle"]; len(cy) != 1 || cy[0]["settled_in"] != "C"+day2 || cy[0]["cycle"] != "C"+day1 {
-		t.Fatalf("trace's cycle after day 2: %v", cy)
+	// The carried file: GA2 settled now, GA3 deferred again; the new
+	// file: GA4 deferred.
+	confirmation("fa.csv.C"+day2+".settled.xml", "PART", "GA2-"+day1+" ACSC settled C"+day2, "GA3-"+day1+" PDNG deferred C"+day3)
+	confirmation("fa2.csv.settled.xml", "PART", "GA4-"+day2+" PDNG deferred C"+day3)
+	st = s.outboxFile(a.BIC, camtName(day2))
+	for id, want := range map[string]bool{"GA2-" + day1: true, "GA3-" + day1: false, "GA4-" + day2: false} {
+		if got := strings.Contains(st, "<EndToEndId>"+id+"</EndToEndId>"); got != want {
+			t.Fatalf("A's statement of %s holds %s: %v, want %v", day2, id, got, want)
+		}
 	}
-	if out := s.must("audit", "verify", "--date", day2); !strings.Contains(out, "0 deferred to the next cycle, 2 carried in") || !strings.Contains(out, "agree") {
+	if out := s.must("audit", "verify", "--date", day2); !strings.Contains(out, "2 deferred to the next cycle, 2 carried in") || !strings.Contains(out, "agree") {
 		t.Fatalf("audit verify day 2: %s", out)
+	}
+
+	// Day 3: no file of its own; the bank has funded. The carried
+	// payments settle, the cycle's files declared as none.
+	s.env[len(s.env)-1] = "SETTLE_CLOCK=" + day3 + "T01:00:00Z"
+	s.setCap(string(a.BIC), "KRW", "2000")
+	s.must("cycle", "run", "--date", day3)
+	if st := s.stage(day3); st != "REPORTED" {
+		t.Fatalf("day 3 stage %s", st)
+	}
+	if out := s.must("recon", "run", "--date", day3); !strings.Contains(out, " 0 breaks") {
+		t.Fatalf("recon day 3: %s", out)
+	}
+	for bank, want := range map[settlement.BIC]string{a.BIC: "-210", c.BIC: "210"} {
+		if got, _ := nets(bank, day3); got != want {
+			t.Fatalf("%s day 3 net %s, want %s", bank, got, want)
+		}
+	}
+	confirmation("fa.csv.C"+day3+".settled.xml", "ACSC", "GA3-"+day1+" ACSC settled C"+day3)
+	confirmation("fa2.csv.C"+day3+".settled.xml", "ACSC", "GA4-"+day2+" ACSC settled C"+day3)
+	st = s.outboxFile(a.BIC, camtName(day3))
+	for _, id := range []string{"GA3-" + day1, "GA4-" + day2} {
+		if !strings.Contains(st, "<EndToEndId>"+id+"</EndToEndId>") {
+			t.Fatalf("A's statement of %s lacks %s", day3, id)
+		}
+	}
+	// GA3's trace: two moves, the second its second deferral, and the
+	// cycle that settled it.
+	tr = trace("GA3-" + day1)
+	if d := tr["deferred"]; len(d) != 2 || d[1]["from"] != "C"+day2 || d[1]["to"] != "C"+day3 || d[1]["times"] != "2" {
+		t.Fatalf("GA3's moves: %v", d)
+	}
+	if cy := tr["cycle"]; len(cy) != 1 || cy[0]["settled_in"] != "C"+day3 || cy[0]["cycle"] != "C"+day1 {
+		t.Fatalf("trace's cycle after day 3: %v", cy)
+	}
+	if out := s.must("audit", "verify", "--date", day3); !strings.Contains(out, "0 deferred to the next cycle, 2 carried in") || !strings.Contains(out, "agree") {
+		t.Fatalf("audit verify day 3: %s", out)
 	}
 }
 
