@@ -165,4 +165,26 @@ func TestGridlockSettledCycle(t *testing.T) {
 	if rows := findAll(find(r.doc, "table#gridlock-deferred"), "tr"); len(rows) != 2 || !strings.Contains(text(rows[1]), "C2026-11-23") {
 		t.Fatalf("deferred rows: %q", text(find(r.doc, "table#gridlock-deferred")))
 	}
+	// The cycle's counts say what the resolution moved, as Postgres
+	// recorded it (two payments out to the next day).
+	var refs []jobs.DeferredRef
+	for se, err := range w.store.CycleEntries(w.ctx, day) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(refs) < 2 {
+			refs = append(refs, jobs.DeferredRef{Sender: se.Sender, ID: se.Entry.ID, Times: 1})
+		}
+	}
+	if err := w.store.UpdateCycle(w.ctx, day, func(_ *settlement.Cycle, tx jobs.CycleTx) ([]jobs.Event, error) {
+		return nil, tx.SaveResolution(jobs.Resolution{To: "2026-11-25", TxID: "abc123", Deferred: refs})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(find(alice.get(page).doc, "p[class=counts]")); !strings.Contains(got, "the ledger's gridlock resolution carried 0 payments in and deferred 2 out") {
+		t.Fatalf("counts: %q", got)
+	}
+	if got := text(find(alice.get("/cycles/2026-11-25").doc, "p[class=counts]")); !strings.Contains(got, "carried 2 payments in and deferred 0 out") {
+		t.Fatalf("the next day's counts: %q", got)
+	}
 }

@@ -429,6 +429,9 @@ type CycleCounts struct {
 	Rejected      int64 // files for its business date refused at intake
 	DeferredIn    int64 // files moved into it
 	DeferredOut   int64 // files moved out of it
+	// CarriedIn and CarriedOut are the payments the ledger's gridlock
+	// resolution moved into the cycle (from earlier ones) and out of it.
+	CarriedIn, CarriedOut int64
 	LedgerTxs     int64 // chunk (and file part) transactions committed
 	LedgerEntries int64 // entries those carried
 	FirstCommit   time.Time
@@ -447,9 +450,11 @@ func (j *JobStore) CycleCounts(ctx context.Context, date settlement.Date) (Cycle
 		  (SELECT count(*) FROM files WHERE status = 'REJECTED' AND business_date = $1),
 		  (SELECT count(*) FROM file_deferrals WHERE to_cycle = (SELECT id FROM cy)),
 		  (SELECT count(*) FROM file_deferrals WHERE from_cycle = (SELECT id FROM cy)),
+		  (SELECT count(*) FROM payment_deferrals WHERE to_cycle = (SELECT id FROM cy)),
+		  (SELECT count(*) FROM payment_deferrals WHERE from_cycle = (SELECT id FROM cy)),
 		  count(l.id), coalesce(sum(l.entries), 0), min(l.committed_at), max(l.committed_at)
 		FROM ledger_txs l WHERE l.cycle_id = (SELECT id FROM cy) AND l.function <> 'SettleCycle'`, string(date)).
-		Scan(&c.Reversals, &c.Rejected, &c.DeferredIn, &c.DeferredOut, &c.LedgerTxs, &c.LedgerEntries, &first, &last)
+		Scan(&c.Reversals, &c.Rejected, &c.DeferredIn, &c.DeferredOut, &c.CarriedIn, &c.CarriedOut, &c.LedgerTxs, &c.LedgerEntries, &first, &last)
 	c.FirstCommit, c.LastCommit = first.Time, last.Time
 	return c, err
 }

@@ -256,3 +256,18 @@ func TestSaveResolutionInBulk(t *testing.T) {
 		t.Fatalf("%d moves after saving the same again, want %d", got, n)
 	}
 }
+
+// TestCycleCountsOfAResolution: the console's counts of a cycle include the
+// payments the ledger's resolution carried into it and deferred out of it.
+func TestCycleCountsOfAResolution(t *testing.T) {
+	w := newResolutionWorld(t)
+	for d, want := range map[settlement.Date][2]int64{d23: {0, 3}, d24: {3, 3}, d25: {3, 0}} {
+		n, err := w.j.CycleCounts(w.f.ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.CarriedIn != want[0] || n.CarriedOut != want[1] {
+			t.Errorf("%s: carried in %d, out %d; want %v", d, n.CarriedIn, n.CarriedOut, want)
+		}
+	}
+}
