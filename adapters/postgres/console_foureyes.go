@@ -425,17 +425,17 @@ func (s *Store) LowerCap(ctx context.Context, c settlement.Cap, effective time.T
 // CycleCounts are a cycle's figures for the Tonight page beside its files
 // and entries: the ledger stage's progress and what was set aside.
 type CycleCounts struct {
-	Reversals     int64 // reversals among the cycle's entries
-	Rejected      int64 // files for its business date refused at intake
-	DeferredIn    int64 // files moved into it
-	DeferredOut   int64 // files moved out of it
+	Reversals   int64 // reversals among the cycle's entries
+	Rejected    int64 // files for its business date refused at intake
+	DeferredIn  int64 // files moved into it
+	DeferredOut int64 // files moved out of it
 	// CarriedIn and CarriedOut are the payments the ledger's gridlock
 	// resolution moved into the cycle (from earlier ones) and out of it.
 	CarriedIn, CarriedOut int64
-	LedgerTxs     int64 // chunk (and file part) transactions committed
-	LedgerEntries int64 // entries those carried
-	FirstCommit   time.Time
-	LastCommit    time.Time
+	LedgerTxs             int64 // chunk (and file part) transactions committed
+	LedgerEntries         int64 // entries those carried
+	FirstCommit           time.Time
+	LastCommit            time.Time
 }
 
 // CycleCounts reads a cycle's counts; the cycle's files and entries are
