@@ -78,13 +78,19 @@ func (p *Pipeline) afterSettlement(ctx context.Context, date settlement.Date, po
 	if err := settlement.AssertBalanced(positions); err != nil { // relied upon by statements and instructions
 		return err
 	}
+	// What the ledger's gridlock resolution deferred and carried in, read
+	// once for the statements and the confirmations.
+	split, err := p.splitOf(ctx, date)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
-	n, err := p.statements(ctx, date, positions, txs, created)
+	n, err := p.statements(ctx, date, positions, txs, split, created)
 	if err != nil {
 		return fmt.Errorf("statements: %w", err)
 	}
 	p.log().Info("statements written", "cycle", cycle, "banks", n, "elapsed", time.Since(start).String())
-	if err := p.confirmations(ctx, date, txs, created); err != nil {
+	if err := p.confirmations(ctx, date, txs, split, created); err != nil {
 		return fmt.Errorf("settlement confirmations: %w", err)
 	}
 	if a.Agent.BIC != "" {
@@ -97,7 +103,7 @@ func (p *Pipeline) afterSettlement(ctx context.Context, date settlement.Date, po
 
 // statements spools every entry of the cycle in one pass (each to its
 // payer's and its payee's statement) and writes each bank's document.
-func (p *Pipeline) statements(ctx context.Context, date settlement.Date, positions []settlement.Position, txs map[string]LedgerTx, created time.Time) (int, error) {
+func (p *Pipeline) statements(ctx context.Context, date settlement.Date, positions []settlement.Position, txs map[string]LedgerTx, split cycleSplit, created time.Time) (int, error) {
 	cycle := settlement.CycleID(date)
 	sp, err := camt053.NewSpool(p.After.TempDir, cycle, date, p.After.Scheme)
 	if err != nil {
@@ -121,10 +127,6 @@ func (p *Pipeline) statements(ctx context.Context, date settlement.Date, positio
 	}
 	// What the ledger's gridlock resolution deferred is not in the
 	// statement; what it carried in from an earlier cycle and settled is.
-	split, err := p.splitOf(ctx, date)
-	if err != nil {
-		return 0, err
-	}
 	i := 0
 	for se, err := range p.Store.CycleEntries(ctx, date) {
 		if err != nil {
@@ -299,12 +301,8 @@ func (p *Pipeline) putWritten(ctx context.Context, bank settlement.BIC, name str
 	return p.Outbox.PutFile(ctx, bank, name, f.Name())
 }
 
-func (p *Pipeline) confirmations(ctx context.Context, date settlement.Date, txs map[string]LedgerTx, created time.Time) error {
+func (p *Pipeline) confirmations(ctx context.Context, date settlement.Date, txs map[string]LedgerTx, split cycleSplit, created time.Time) error {
 	files, err := p.After.Files.SettlementFiles(ctx, date)
-	if err != nil {
-		return err
-	}
-	split, err := p.splitOf(ctx, date)
 	if err != nil {
 		return err
 	}

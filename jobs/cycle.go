@@ -356,7 +356,7 @@ func (p *Pipeline) net(ctx context.Context, date settlement.Date) error {
 	}
 	// The cycle's own entries and those an earlier cycle's resolution on
 	// the ledger carried into it (settled first there).
-	res, err := p.netEntries(ctx, date, nil)
+	res, long, err := p.netEntries(ctx, date, nil)
 	if err != nil {
 		return err
 	}
@@ -375,9 +375,7 @@ func (p *Pipeline) net(ctx context.Context, date settlement.Date) error {
 		case !resolves:
 			hold = p.heldOverCaps(date, breaches)
 		case !asked:
-			if hold, err = p.deferredTooLong(ctx, date, breaches); err != nil {
-				return err
-			}
+			hold = p.deferredTooLong(date, breaches, long)
 		}
 	}
 	if hold != nil {
@@ -407,8 +405,10 @@ func (p *Pipeline) net(ctx context.Context, date settlement.Date) error {
 }
 
 // netEntries nets the cycle's own entries and those carried into it,
-// without the entries skip names (sender/id; nil: none).
-func (p *Pipeline) netEntries(ctx context.Context, date settlement.Date, skip map[string]bool) (*settlement.Result, error) {
+// without the entries skip names (sender/id; nil: none). It returns too
+// the carried entries the ledger has deferred GridlockAskAfter times
+// already (none when there is no such limit).
+func (p *Pipeline) netEntries(ctx context.Context, date settlement.Date, skip map[string]bool) (*settlement.Result, overdue, error) {
 	var n settlement.Netting
 	add := func(se *StoredEntry) error {
 		if skip[string(se.Sender)+"/"+se.Entry.ID] {
@@ -421,28 +421,32 @@ func (p *Pipeline) netEntries(ctx context.Context, date settlement.Date, skip ma
 	}
 	for se, err := range p.Store.CycleEntries(ctx, date) {
 		if err != nil {
-			return nil, err
+			return nil, overdue{}, err
 		}
 		if err := add(&se); err != nil {
-			return nil, err
+			return nil, overdue{}, err
 		}
 	}
+	var long overdue
 	for ce, err := range p.Store.CarriedEntries(ctx, date) {
 		if err != nil {
-			return nil, err
+			return nil, overdue{}, err
 		}
 		if err := add(&ce.StoredEntry); err != nil {
-			return nil, fmt.Errorf("carried from %s: %w", settlement.CycleID(ce.From), err)
+			return nil, overdue{}, fmt.Errorf("carried from %s: %w", settlement.CycleID(ce.From), err)
+		}
+		if p.GridlockAskAfter > 0 && ce.Times >= p.GridlockAskAfter {
+			long.add(ce)
 		}
 	}
 	res, err := n.Result()
 	if err != nil {
-		return nil, err
+		return nil, overdue{}, err
 	}
 	if err := settlement.AssertBalanced(res.Positions); err != nil {
-		return nil, err
+		return nil, overdue{}, err
 	}
-	return res, nil
+	return res, long, nil
 }
 
 // chunks cuts the cycle's entries, in their stored order, into chunks of

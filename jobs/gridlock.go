@@ -235,7 +235,7 @@ func (p *Pipeline) settleResolved(ctx context.Context, date settlement.Date, d L
 		skip[k] = true
 		r.Deferred = append(r.Deferred, DeferredRef{Sender: e.Sender, ID: e.ID, Times: e.Times, Waiting: e.Waiting})
 	}
-	res, err := p.netEntries(ctx, date, skip)
+	res, _, err := p.netEntries(ctx, date, skip)
 	if err != nil {
 		return err
 	}
@@ -421,34 +421,37 @@ func ledgerSplit(ctx context.Context, r DeferralReader, cycle string, gross []se
 // three business days.
 const GridlockAskAfterDefault = 3
 
-// deferredTooLong is the hold of a cycle over its caps that carries a
-// payment deferred GridlockAskAfter times already: the operator decides
-// (Resolve defers it again; a cap raised once the bank has funded settles
-// it). Nil when there is none.
-func (p *Pipeline) deferredTooLong(ctx context.Context, date settlement.Date, breaches []settlement.CapBreach) (error, error) {
-	if p.GridlockAskAfter <= 0 {
-		return nil, nil
+// overdue are the carried entries the ledger has deferred GridlockAskAfter
+// times already: how many, and the first overdueShown of them.
+type overdue struct {
+	n     int
+	shown []CarriedEntry
+}
+
+const overdueShown = 5
+
+func (o *overdue) add(ce CarriedEntry) {
+	if o.n++; len(o.shown) < overdueShown {
+		o.shown = append(o.shown, ce)
 	}
-	const shown = 5
-	var long []string
-	n := 0
-	for ce, err := range p.Store.CarriedEntries(ctx, date) {
-		if err != nil {
-			return nil, err
-		}
-		if ce.Times >= p.GridlockAskAfter {
-			if n++; len(long) < shown {
-				long = append(long, fmt.Sprintf("%s/%s (from %s, deferred %d times)", ce.Sender, ce.Entry.ID, settlement.CycleID(ce.Own), ce.Times))
-			}
-		}
+}
+
+// deferredTooLong is the hold of a cycle over its caps that carries
+// payments the ledger has deferred GridlockAskAfter times already: the
+// operator decides (Resolve defers them again; a cap raised once the bank
+// has funded settles them). Nil when there are none.
+func (p *Pipeline) deferredTooLong(date settlement.Date, breaches []settlement.CapBreach, long overdue) error {
+	if long.n == 0 {
+		return nil
 	}
-	if n == 0 {
-		return nil, nil
+	var names []string
+	for _, ce := range long.shown {
+		names = append(names, fmt.Sprintf("%s/%s (from %s, deferred %d times)", ce.Sender, ce.Entry.ID, settlement.CycleID(ce.Own), ce.Times))
 	}
 	more := ""
-	if n > shown {
-		more = fmt.Sprintf(" and %d more", n-shown)
+	if long.n > len(long.shown) {
+		more = fmt.Sprintf(" and %d more", long.n-len(long.shown))
 	}
 	return fmt.Errorf("%w; and %d carried payments have been deferred %d times or more: %s%s. The operator decides: settle cycle resolve --date %s defers again what does not fit",
-		settlement.CapError(breaches), n, p.GridlockAskAfter, strings.Join(long, ", "), more, date), nil
+		settlement.CapError(breaches), long.n, p.GridlockAskAfter, strings.Join(names, ", "), more, date)
 }
