@@ -133,13 +133,33 @@ func TestGridlockResolvedOnTheLedger(t *testing.T) {
 	s.setCap(string(b.BIC), "KRW", "350")
 	s.setCap(string(c.BIC), "KRW", "1000")
 
-	out := s.must("cycle", "run", "--date", day1)
-	if st := s.stage(day1); st != "REPORTED" {
-		t.Fatalf("day 1 stage %s:\n%s", st, out)
+	nets := func(bank settlement.BIC, day string) (string, bankReport) {
+		t.Helper()
+		var r bankReport
+		if err := json.Unmarshal([]byte(s.outboxFile(bank, "positions-"+day+".json")), &r); err != nil || len(r.Positions) != 1 {
+			t.Fatalf("%s's report of %s: %+v %v", bank, day, r, err)
+		}
+		return r.Positions[0].Net, r
 	}
-	if out := s.must("recon", "run", "--date", day1); !strings.Contains(out, "6 in Postgres, 6 on the ledger, 6 matched, 0 breaks") {
-		t.Fatalf("recon day 1: %s", out)
+	// night runs a day's cycle to REPORTED, reconciles it (recon says what
+	// it must find) and checks the net each bank's report gives.
+	night := func(day, recon string, want map[settlement.BIC]string) {
+		t.Helper()
+		out := s.must("cycle", "run", "--date", day)
+		if st := s.stage(day); st != "REPORTED" {
+			t.Fatalf("%s stage %s:\n%s", day, st, out)
+		}
+		if out := s.must("recon", "run", "--date", day); !strings.Contains(out, recon) {
+			t.Fatalf("recon %s: %s", day, out)
+		}
+		for bank, net := range want {
+			if got, _ := nets(bank, day); got != net {
+				t.Fatalf("%s %s net %s, want %s", bank, day, got, net)
+			}
+		}
 	}
+	// What settles: GA1, GB1, GB2, GC1.
+	night(day1, "6 in Postgres, 6 on the ledger, 6 matched, 0 breaks", map[settlement.BIC]string{a.BIC: "-450", b.BIC: "-300", c.BIC: "750"})
 	// The settling transaction, which wrote the split, is endorsed by a
 	// majority of the banks (audit tx checks each endorsement's signature).
 	settleTx := ""
@@ -158,20 +178,6 @@ func TestGridlockResolvedOnTheLedger(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(s.must("audit", "tx", settleTx, "--format", "json")), &at); err != nil || !at.OK || len(at.Steps) == 0 || at.Steps[0].Check != "ok" {
 		t.Fatalf("audit tx of the settling transaction %q: %+v %v", settleTx, at, err)
-	}
-	nets := func(bank settlement.BIC, day string) (string, bankReport) {
-		t.Helper()
-		var r bankReport
-		if err := json.Unmarshal([]byte(s.outboxFile(bank, "positions-"+day+".json")), &r); err != nil || len(r.Positions) != 1 {
-			t.Fatalf("%s's report of %s: %+v %v", bank, day, r, err)
-		}
-		return r.Positions[0].Net, r
-	}
-	// What settled: GA1, GB1, GB2, GC1.
-	for bank, want := range map[settlement.BIC]string{a.BIC: "-450", b.BIC: "-300", c.BIC: "750"} {
-		if got, _ := nets(bank, day1); got != want {
-			t.Fatalf("%s day 1 net %s, want %s", bank, got, want)
-		}
 	}
 	_, rep := nets(a.BIC, day1)
 	var listed []string
@@ -253,18 +259,7 @@ func TestGridlockResolvedOnTheLedger(t *testing.T) {
 	if out := s.must("intake", "run"); !strings.Contains(out, "accepted 1") {
 		t.Fatalf("intake day 2: %s", out)
 	}
-	s.must("cycle", "run", "--date", day2)
-	if st := s.stage(day2); st != "REPORTED" {
-		t.Fatalf("day 2 stage %s", st)
-	}
-	if out := s.must("recon", "run", "--date", day2); !strings.Contains(out, "1 in Postgres, 1 on the ledger, 1 matched, 0 breaks") {
-		t.Fatalf("recon day 2: %s", out)
-	}
-	for bank, want := range map[settlement.BIC]string{a.BIC: "-300", b.BIC: "300"} {
-		if got, _ := nets(bank, day2); got != want {
-			t.Fatalf("%s day 2 net %s, want %s", bank, got, want)
-		}
-	}
+	night(day2, "1 in Postgres, 1 on the ledger, 1 matched, 0 breaks", map[settlement.BIC]string{a.BIC: "-300", b.BIC: "300"})
 	confirmation := func(name, wantGrp string, want ...string) {
 		t.Helper()
 		s.schemaValid(a.BIC, name, "pacs.002.001.10")
@@ -292,18 +287,7 @@ func TestGridlockResolvedOnTheLedger(t *testing.T) {
 	// payments settle, the cycle's files declared as none.
 	s.env[len(s.env)-1] = "SETTLE_CLOCK=" + day3 + "T01:00:00Z"
 	s.setCap(string(a.BIC), "KRW", "2000")
-	s.must("cycle", "run", "--date", day3)
-	if st := s.stage(day3); st != "REPORTED" {
-		t.Fatalf("day 3 stage %s", st)
-	}
-	if out := s.must("recon", "run", "--date", day3); !strings.Contains(out, " 0 breaks") {
-		t.Fatalf("recon day 3: %s", out)
-	}
-	for bank, want := range map[settlement.BIC]string{a.BIC: "-210", c.BIC: "210"} {
-		if got, _ := nets(bank, day3); got != want {
-			t.Fatalf("%s day 3 net %s, want %s", bank, got, want)
-		}
-	}
+	night(day3, " 0 breaks", map[settlement.BIC]string{a.BIC: "-210", c.BIC: "210"})
 	confirmation("fa.csv.C"+day3+".settled.xml", "ACSC", "GA3-"+day1+" ACSC settled C"+day3)
 	confirmation("fa2.csv.C"+day3+".settled.xml", "ACSC", "GA4-"+day2+" ACSC settled C"+day3)
 	st = s.outboxFile(a.BIC, camtName(day3))
