@@ -557,6 +557,9 @@ func testRoles(t *testing.T, r Roles) {
 		t.Fatalf("the operator registering %s: %v", branch, err)
 	}
 	committed(t, tx, "the operator's RegisterBank")
+	// Another client reads what the operator wrote: told its block (as
+	// reconciliation is, from Postgres), it does not read a peer behind.
+	r.Bank.ReadAfter(tx.Block)
 	if ok, err := r.Bank.Registered(ctx, branch); err != nil || !ok {
 		t.Fatalf("a bank reading the registry: %v %v", ok, err)
 	}
