@@ -100,6 +100,7 @@ type Stub interface {
 	CreateCompositeKey(objectType string, attributes []string) (string, error)
 	SplitCompositeKey(compositeKey string) (string, []string, error)
 	GetStateByPartialCompositeKey(objectType string, keys []string) (shim.StateQueryIteratorInterface, error)
+	GetStateByRange(startKey, endKey string) (shim.StateQueryIteratorInterface, error)
 	GetStateByPartialCompositeKeyWithPagination(objectType string, keys []string, pageSize int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error)
 	GetHistoryForKey(key string) (shim.HistoryQueryIteratorInterface, error)
 	SetEvent(name string, payload []byte) error
@@ -169,6 +170,7 @@ var handlers = map[string]handler{
 	"GetFile":          {3, 0, func(s Stub, a []string) ([]byte, error) { return getFile(s, a[0], a[1], a[2]) }},
 	"GetDeclared":      {1, 0, func(s Stub, a []string) ([]byte, error) { return getDeclared(s, a[0]) }},
 	"GetFilePart":      {4, 0, func(s Stub, a []string) ([]byte, error) { return getFilePart(s, a[0], a[1], a[2], a[3]) }},
+	"GetFilePayments":  {3, 0, func(s Stub, a []string) ([]byte, error) { return getFilePayments(s, a[0], a[1], a[2]) }},
 }
 
 // registerBankAny is the legacy RegisterBank until founding, then the

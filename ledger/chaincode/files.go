@@ -50,10 +50,10 @@ import (
 // inside a field counting twice and so keeping the parity, and refuses a cut
 // while the count is odd).
 //
-// IndexFile (a transaction of its own for each range of at most
-// indexEntriesMax payments) reads the stored parts back the same way and runs
-// the same check before it writes a payment, so no transaction's writes grow
-// with the file.
+// IndexFile (a transaction of its own for each range whose id pages fit in
+// indexWriteBytesMax, idindex.go) reads the stored parts back the same way
+// and runs the same check before it indexes a payment, so no transaction's
+// writes grow with the file.
 //
 // Signatures: ECDSA P-256 signs the SHA-256 and so could be checked from the
 // running digest alone; Ed25519 hashes R || A || M, and R is in the signature,
@@ -69,11 +69,7 @@ const (
 	partBytesMax      = 1 << 20 // one part
 	fileBytesMax      = 8 << 20 // one file, all parts: what the final transaction reads back
 	partsPerFileMax   = fileBytesMax / 4096
-	entriesPerFileMax = paymentsPerChunkMax // IndexFile writes a file's payments' keys, indexEntriesMax a transaction
-	// indexEntriesMax bounds the entries one IndexFile indexes: each writes
-	// its payment's keys (pay~, cyclepay~, about 1 KB), so one transaction
-	// stays far under an ordering service's 512,000-byte limit.
-	indexEntriesMax  = 400
+	entriesPerFileMax = paymentsPerChunkMax
 	filesPerCycleMax = 1000
 	sigArgBytesMax   = signature.SigBytesMax
 )
@@ -671,10 +667,7 @@ func checkFile(s Stub, g *Governance, d *Declared, st *FileState, r *partsReader
 	if len(keys) == 0 {
 		return nil, nil, refuse(CodeSignature, "SIGNATURE_NO_KEY: bank %s has no active key on the ledger", st.Sender)
 	}
-	name := st.FileID + ".csv"
-	if st.Format != FormatCSV {
-		name = st.FileID + ".xml"
-	}
+	name := fileName(st)
 	var pays []*Payment
 	tooMany := false
 	opts := intake.Options{
@@ -739,7 +732,7 @@ func checkFile(s Stub, g *Governance, d *Declared, st *FileState, r *partsReader
 	return res, pays, nil
 }
 
-// indexFile indexes the next at most indexEntriesMax payments of a verified
+// indexFile indexes the next payments of a verified
 // file: it reads the stored parts back, runs the same check as the
 // verification (checkFile), records entries [Indexed, Indexed+K) as one chunk
 // (fileChunkID + "." + start), so a duplicate or a bad reversal is refused
@@ -780,12 +773,8 @@ func indexFile(s Stub, cycleID, senderArg, fileID string) ([]byte, error) {
 		return nil, internal("file %s/%s reads back %d entries, declared %d, indexed %d", st.Sender, st.FileID, len(pays), st.Entries, st.Indexed)
 	}
 	start := st.Indexed
-	end := min(start+indexEntriesMax, len(pays))
-	chunk := fmt.Sprintf("%s.%d", fileChunkID(st.Sender, st.FileID), start)
-	for _, p := range pays[start:end] {
-		p.ChunkID = chunk
-	}
-	if _, err := recordPayments(s, st.CycleID, chunk, pays[start:end]); err != nil {
+	end, err := indexPayments(s, st, pays, start)
+	if err != nil {
 		return nil, err
 	}
 	st.Indexed = end
@@ -922,7 +911,7 @@ func getFile(s Stub, cycleID, sender, fileID string) ([]byte, error) {
 
 // IndexTx is one IndexFile transaction of a file: it indexed the file's
 // entries [Start, Start+Entries), in the file's order. A file's state keeps
-// them all (at most entriesPerFileMax/indexEntriesMax+1), so the service
+// them all (at most one an entry), so the service
 // learns from the ledger which transaction recorded each payment, also after
 // a crash that lost the commit answers.
 type IndexTx struct {

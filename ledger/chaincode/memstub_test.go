@@ -88,6 +88,22 @@ func (s *memStub) GetStateByPartialCompositeKey(objectType string, attrs []strin
 	return it, nil
 }
 
+// GetStateByRange answers [startKey, endKey) in key order, as Fabric does.
+func (s *memStub) GetStateByRange(startKey, endKey string) (shim.StateQueryIteratorInterface, error) {
+	var keys []string
+	for k := range s.l.state {
+		if k >= startKey && (endKey == "" || k < endKey) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	it := &memIter{}
+	for _, k := range keys {
+		it.kvs = append(it.kvs, &queryresult.KV{Key: k, Value: s.l.state[k]})
+	}
+	return it, nil
+}
+
 // GetStateByPartialCompositeKeyWithPagination pages as Fabric does: the bookmark
 // is the first key of the next page, empty after the last.
 func (s *memStub) GetStateByPartialCompositeKeyWithPagination(objectType string, attrs []string, pageSize int32, bookmark string) (shim.StateQueryIteratorInterface, *peer.QueryResponseMetadata, error) {

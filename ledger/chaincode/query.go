@@ -2,9 +2,12 @@ package chaincode
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"settle/settlement"
 )
 
 // historyMax bounds the entries GetHistory returns.
@@ -66,18 +69,14 @@ func readPayment(s Stub, senderArg, id string) (*PaymentView, error) {
 	if err := checkPaymentID("paymentId", id); err != nil {
 		return nil, err
 	}
-	k, err := key(s, keyPayment, sender, id)
-	if err != nil {
-		return nil, err
-	}
-	var v PaymentView
-	found, err := getJSON(s, k, &v.Payment)
+	p, found, err := newPaymentReader(s).find(sender, id)
 	if err != nil {
 		return nil, err
 	}
 	if !found {
 		return nil, refuse(CodeNotFound, "payment %s/%s is not on the ledger", sender, id)
 	}
+	v := PaymentView{Payment: *p}
 	rk, err := key(s, keyReversal, sender, id)
 	if err != nil {
 		return nil, err
@@ -265,9 +264,13 @@ type CyclePaymentsPage struct {
 	Bookmark string    `json:"bookmark"`
 }
 
-// getCyclePayments pages through the cycle's payment index (keyCyclePay) and
-// answers the full stored payments. Pagination works only in a query (Fabric
-// refuses it in a transaction that is submitted for ordering).
+// getCyclePayments pages through a cycle's payments in (sender, payment id)
+// byte order. A legacy cycle's come from its payment index (keyCyclePay); a
+// declared cycle's from its verified files, read back from their stored
+// bytes (storedPayments) and sorted for every page, so each page costs the
+// whole cycle: the service reads a declared cycle a file at a time
+// (GetFilePayments) and sorts once. Pagination works only in a query
+// (Fabric refuses it in a transaction that is submitted for ordering).
 func getCyclePayments(s Stub, cycleID, bookmark, pageSizeArg string) ([]byte, error) {
 	if err := checkID("cycleId", cycleID); err != nil {
 		return nil, err
@@ -278,6 +281,13 @@ func getCyclePayments(s Stub, cycleID, bookmark, pageSizeArg string) ([]byte, er
 	}
 	if len(bookmark) > 512 {
 		return nil, refuse(CodeBadArgs, "bookmark is longer than 512 bytes")
+	}
+	if _, err := checkCycleID(cycleID); err == nil {
+		if d, err := loadDeclared(s, cycleID); err != nil {
+			return nil, err
+		} else if d != nil {
+			return declaredCyclePayments(s, d, cycleID, bookmark, size)
+		}
 	}
 	it, meta, err := s.GetStateByPartialCompositeKeyWithPagination(keyCyclePay, []string{cycleID}, int32(size), bookmark)
 	if err != nil {
@@ -310,4 +320,86 @@ func getCyclePayments(s Stub, cycleID, bookmark, pageSizeArg string) ([]byte, er
 		page.Bookmark = meta.GetBookmark()
 	}
 	return marshal(page)
+}
+
+// declaredCyclePayments is a page of a declared cycle's payments after the
+// bookmark ("SENDER/ID" of the last one before it).
+func declaredCyclePayments(s Stub, d *Declared, cycleID, bookmark string, size int) ([]byte, error) {
+	r := newPaymentReader(s)
+	var all []*Payment
+	for _, f := range d.Files {
+		pays, err := r.file(cycleID, f.Sender, f.FileID)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, pays...)
+	}
+	order := func(sender, id string) string { return sender + "\x00" + id }
+	slices.SortFunc(all, func(a, b *Payment) int { return strings.Compare(order(a.Sender, a.ID), order(b.Sender, b.ID)) })
+	from := 0
+	if bookmark != "" {
+		sender, id, ok := strings.Cut(bookmark, "/")
+		if !ok {
+			return nil, refuse(CodeBadArgs, "bookmark %q is not SENDER/ID", clip(bookmark))
+		}
+		from, _ = slices.BinarySearchFunc(all, order(sender, id), func(p *Payment, k string) int { return strings.Compare(order(p.Sender, p.ID), k) })
+		if from < len(all) && order(all[from].Sender, all[from].ID) == order(sender, id) {
+			from++
+		}
+	}
+	page := CyclePaymentsPage{Payments: []Payment{}}
+	for _, p := range all[from:min(from+size, len(all))] {
+		page.Payments = append(page.Payments, *p)
+	}
+	if n := len(page.Payments); n == size && from+size < len(all) {
+		page.Bookmark = page.Payments[n-1].Sender + "/" + page.Payments[n-1].ID
+	}
+	return marshal(page)
+}
+
+// FilePayments is a declared file's indexed payments, in the file's order,
+// each with the IndexFile transaction that recorded it.
+type FilePayments struct {
+	CycleID  string    `json:"cycleId"`
+	Sender   string    `json:"sender"`
+	FileID   string    `json:"fileId"`
+	Status   string    `json:"status"`
+	Entries  int64     `json:"entries"`
+	Indexed  int       `json:"indexed"`
+	Payments []Payment `json:"payments"`
+}
+
+// getFilePayments answers a declared file's indexed payments (settled or
+// not), read back from its stored bytes: how a declared cycle's payments
+// are listed (at most entriesPerFileMax a call).
+func getFilePayments(s Stub, cycleID, senderArg, fileID string) ([]byte, error) {
+	if _, err := checkCycleID(cycleID); err != nil {
+		return nil, err
+	}
+	sender, err := normBIC("sender", senderArg)
+	if err != nil {
+		return nil, err
+	}
+	if !settlement.ValidFileID([]byte(fileID)) {
+		return nil, refuse(CodeInvalid, "fileId %q must be 1-35 characters [A-Za-z0-9._-]", clip(fileID))
+	}
+	fk, err := key(s, keyFile, cycleID, sender, fileID)
+	if err != nil {
+		return nil, err
+	}
+	var st FileState
+	if found, err := getJSON(s, fk, &st); err != nil {
+		return nil, err
+	} else if !found {
+		return nil, refuse(CodeNotFound, "file %s/%s is not declared in cycle %s", sender, fileID, cycleID)
+	}
+	pays, err := storedPayments(s, &st)
+	if err != nil {
+		return nil, err
+	}
+	out := FilePayments{CycleID: cycleID, Sender: sender, FileID: fileID, Status: st.Status, Entries: st.Entries, Indexed: st.Indexed, Payments: make([]Payment, 0, len(pays))}
+	for _, p := range pays {
+		out.Payments = append(out.Payments, *p)
+	}
+	return marshal(out)
 }

@@ -320,7 +320,7 @@ func recordPayments(s Stub, cycleID, chunkID string, pays []*Payment) (ChunkResu
 	if err := requireBanks(s, chunkBanks(pays)); err != nil {
 		return ChunkResult{}, err
 	}
-	revs, err := checkNewPayments(s, &cycles, pays)
+	revs, err := checkNewPayments(s, pays)
 	if err != nil {
 		return ChunkResult{}, err
 	}
@@ -346,38 +346,29 @@ func chunkBanks(pays []*Payment) []string {
 
 // checkNewPayments refuses, all at once, the payments already on the ledger
 // and the reversals checkReversal refuses; it returns the reversal records to
-// write. The cycle cache is the caller's, so that a cycle is read once per
-// transaction. An internal error stops at once: it is not the caller's fault.
-func checkNewPayments(s Stub, cycles *cycleCache, pays []*Payment) ([]Reversal, error) {
+// write. The legacy path writes a key a payment, and the governed path's
+// id index is empty until the founding closes it, so its keys are all there
+// is to check. An internal error stops at once: it is not the caller's fault.
+func checkNewPayments(s Stub, pays []*Payment) ([]Reversal, error) {
 	var prob problems
-	reversedHere := map[[2]string]string{}
-	var revs []Reversal
+	fresh := make([]*Payment, 0, len(pays))
 	for _, p := range pays {
 		k, err := key(s, keyPayment, p.Sender, p.ID)
 		if err != nil {
 			return nil, err
 		}
 		var prev Payment
-		found, err := getJSON(s, k, &prev)
-		if err != nil {
+		if found, err := getJSON(s, k, &prev); err != nil {
 			return nil, err
-		}
-		if found {
+		} else if found {
 			prob.add(refuse(CodeDuplicatePayment, "payment %s/%s is already on the ledger (cycle %s, tx %s)", p.Sender, p.ID, prev.CycleID, prev.TxID))
 			continue
 		}
-		if p.Kind != KindReversal {
-			continue
-		}
-		if err := checkReversal(s, cycles, p, reversedHere); err != nil {
-			if e, ok := err.(*Error); ok && e.Code != CodeInternal {
-				prob.add(err)
-				continue
-			}
-			return nil, err
-		}
-		reversedHere[[2]string{p.Sender, p.OriginalID}] = p.ID
-		revs = append(revs, Reversal{Sender: p.Sender, OriginalID: p.OriginalID, ReversalID: p.ID, TxID: s.GetTxID()})
+		fresh = append(fresh, p)
+	}
+	revs, err := checkReversals(s, fresh, &prob)
+	if err != nil {
+		return nil, err
 	}
 	if err := prob.err(); err != nil {
 		return nil, err
@@ -385,14 +376,13 @@ func checkNewPayments(s Stub, cycles *cycleCache, pays []*Payment) ([]Reversal, 
 	return revs, nil
 }
 
-// writeChunk writes the checked chunk: each payment and its cycle index, then
-// the reversals, then the chunk itself, in that order on every peer. The
-// chunk's positions are asserted to balance before anything is written.
+// writeChunk writes the checked chunk of the legacy path: each payment and
+// its cycle index, then the chunk's record (writeChunkRecord), in that order
+// on every peer. The chunk's positions are asserted to balance before
+// anything is written.
 func writeChunk(s Stub, cycleID, chunkID, chunkKey, hash string, pays []*Payment, revs []Reversal) (ChunkResult, error) {
-	count, sum, pos := summarize(pays)
-	if bad := pos.unbalanced(); len(bad) > 0 {
-		// Every payment adds and subtracts the same amount, so this cannot happen.
-		return ChunkResult{}, internal("chunk %s/%s positions do not balance: %s", cycleID, chunkID, strings.Join(bad, ", "))
+	if _, _, pos := summarize(pays); len(pos.unbalanced()) > 0 {
+		return writeChunkRecord(s, cycleID, chunkID, chunkKey, hash, pays, revs)
 	}
 	txID := s.GetTxID()
 	for _, p := range pays {
@@ -412,6 +402,22 @@ func writeChunk(s Stub, cycleID, chunkID, chunkKey, hash string, pays []*Payment
 			return ChunkResult{}, internal("write state: %v", err)
 		}
 	}
+	if err := s.PutState(keyLegacyPaid, []byte("1")); err != nil {
+		return ChunkResult{}, internal("write state: %v", err)
+	}
+	return writeChunkRecord(s, cycleID, chunkID, chunkKey, hash, pays, revs)
+}
+
+// writeChunkRecord writes a chunk's reversals, then its record: count,
+// control sum and positions, asserted to balance before anything is
+// written. The legacy chunk and each IndexFile range have one.
+func writeChunkRecord(s Stub, cycleID, chunkID, chunkKey, hash string, pays []*Payment, revs []Reversal) (ChunkResult, error) {
+	count, sum, pos := summarize(pays)
+	if bad := pos.unbalanced(); len(bad) > 0 {
+		// Every payment adds and subtracts the same amount, so this cannot happen.
+		return ChunkResult{}, internal("chunk %s/%s positions do not balance: %s", cycleID, chunkID, strings.Join(bad, ", "))
+	}
+	txID := s.GetTxID()
 	for _, r := range revs {
 		k, err := key(s, keyReversal, r.Sender, r.OriginalID)
 		if err != nil {
@@ -435,24 +441,14 @@ func writeChunk(s Stub, cycleID, chunkID, chunkKey, hash string, pays []*Payment
 // sender, is a payment (not itself a reversal), repeats debtor, creditor, amount and
 // currency exactly, was settled, and was not reversed before (on the ledger or earlier
 // in this chunk).
-func checkReversal(s Stub, cycles *cycleCache, r *Payment, reversedHere map[[2]string]string) error {
-	ok, err := key(s, keyPayment, r.Sender, r.OriginalID)
-	if err != nil {
-		return err
-	}
-	var orig Payment
-	found, err := getJSON(s, ok, &orig)
+func checkReversal(cycles *cycleCache, pr *paymentReader, r *Payment, reversedHere map[[2]string]string) error {
+	orig, found, err := pr.find(r.Sender, r.OriginalID)
 	if err != nil {
 		return err
 	}
 	if !found {
 		// Say so plainly when the id is another bank's payment to this sender.
-		other, err := key(s, keyPayment, r.Creditor, r.OriginalID)
-		if err != nil {
-			return err
-		}
-		var o Payment
-		if f, err := getJSON(s, other, &o); err != nil {
+		if o, f, err := pr.find(r.Creditor, r.OriginalID); err != nil {
 			return err
 		} else if f {
 			return refuse(CodeReversalInvalid, "reversal %s/%s: original %s belongs to sender %s, not %s", r.Sender, r.ID, r.OriginalID, o.Sender, r.Sender)
@@ -490,12 +486,12 @@ func checkReversal(s Stub, cycles *cycleCache, r *Payment, reversedHere map[[2]s
 	if prev, dup := reversedHere[[2]string{r.Sender, r.OriginalID}]; dup {
 		return refuse(CodeReversalInvalid, "reversal %s/%s: original %s/%s is already reversed by %s in this chunk", r.Sender, r.ID, r.Sender, r.OriginalID, prev)
 	}
-	rk, err := key(s, keyReversal, r.Sender, r.OriginalID)
+	rk, err := key(pr.s, keyReversal, r.Sender, r.OriginalID)
 	if err != nil {
 		return err
 	}
 	var prev Reversal
-	if f, err := getJSON(s, rk, &prev); err != nil {
+	if f, err := getJSON(pr.s, rk, &prev); err != nil {
 		return err
 	} else if f {
 		return refuse(CodeReversalInvalid, "reversal %s/%s: original %s/%s was already reversed by %s (tx %s)", r.Sender, r.ID, r.Sender, r.OriginalID, prev.ReversalID, prev.TxID)

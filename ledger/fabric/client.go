@@ -145,6 +145,10 @@ type Client struct {
 	closeOnce   sync.Once
 	selfCert    []byte // DER of the signing certificate
 	onForeign   func(ForeignTx)
+	// indexing holds a lock a sender: one sender's IndexFile transactions
+	// go one at a time, since they rewrite the same id pages (an MVCC
+	// conflict otherwise); other senders' go on in parallel.
+	indexing sync.Map // settlement.BIC -> *sync.Mutex
 }
 
 type endorser struct {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"settle/jobs"
@@ -83,9 +84,11 @@ const (
 )
 
 // Limits of one file on the governed path. The last part only verifies the
-// file (it writes the file's state, not its payments); IndexFile then writes
-// the payments' keys, at most IndexEntriesMax (about 440 bytes each) a
-// transaction, so no transaction grows with the file: a file's entries are
+// file (it writes the file's state, not its payments); IndexFile then adds
+// the payment ids to the sender's id pages, at most 300,000 bytes of pages a
+// transaction (the chaincode's indexWriteBytesMax; a file whose ids follow
+// the sender's last ones is one IndexFile of about 50 bytes a payment), so
+// no transaction grows with the file: a file's entries are
 // bounded by the chaincode's entriesPerFileMax (5000), its bytes by the
 // chaincode's fileBytesMax (8 MiB, 52 parts of PartBytesDefault: a pacs.008
 // of 5000 transactions is about 2.1 MB), CSV and ISO 20022 alike.
@@ -93,9 +96,8 @@ const (
 // TOO_MANY_RECORDS) on the governed path: the bank splits it into files of
 // its own, each signed, since nobody else can.
 const (
-	FileBytesMax    = 8 << 20
-	EntriesMax      = 5000
-	IndexEntriesMax = 400 // the chaincode's indexEntriesMax
+	FileBytesMax = 8 << 20
+	EntriesMax   = 5000
 )
 
 func statusOf(payload []byte) string {
@@ -232,10 +234,14 @@ func (c *Client) IndexFile(ctx context.Context, cycle string, sender settlement.
 }
 
 // indexAll calls IndexFile until the file is indexed: each call one
-// transaction, each advancing, at most entries/IndexEntriesMax+2 of them.
+// transaction that must advance, so at most entries+1 of them. One sender's
+// files are indexed one at a time (Client.indexing).
 func (c *Client) indexAll(ctx context.Context, cycle string, sender settlement.BIC, fileID string, entries int64) error {
+	mu, _ := c.indexing.LoadOrStore(sender, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	prev := int64(-1)
-	for calls := int64(0); calls <= entries/IndexEntriesMax+1; calls++ {
+	for calls := int64(0); calls <= entries+1; calls++ {
 		status, n, all, err := c.IndexFile(ctx, cycle, sender, fileID)
 		if err != nil {
 			return err
@@ -248,7 +254,7 @@ func (c *Client) indexAll(ctx context.Context, cycle string, sender settlement.B
 		}
 		prev = n
 	}
-	return fmt.Errorf("index file %s/%s: not indexed after %d calls", sender, fileID, entries/IndexEntriesMax+2)
+	return fmt.Errorf("index file %s/%s: not indexed after %d calls", sender, fileID, entries+2)
 }
 
 // IndexTx is one IndexFile transaction as a file's ledger state names it.

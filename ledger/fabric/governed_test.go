@@ -38,9 +38,9 @@ const govChaincode = "settle-gov"
 // admin and client, and each bank's admin and client, all real certificates.
 type gov struct {
 	opAdmin, op *Client
-	admin, user [3]*Client
-	banks       [3]settlement.BIC
-	keys        [3]ed25519.PrivateKey
+	admin, user []*Client // one a bank of the network, in bank order
+	banks       []settlement.BIC
+	keys        []ed25519.PrivateKey
 	run         string
 }
 
@@ -81,10 +81,12 @@ func governed(t testing.TB) *gov {
 }
 
 func setupGov(t testing.TB) (*gov, error) {
-	g := &gov{run: fmt.Sprintf("%x", time.Now().UnixNano())[6:]}
+	nb := len(testNet.Banks)
+	g := &gov{run: fmt.Sprintf("%x", time.Now().UnixNano())[6:], admin: make([]*Client, nb), user: make([]*Client, nb),
+		banks: make([]settlement.BIC, nb), keys: make([]ed25519.PrivateKey, nb)}
 	g.opAdmin = govClient(t, Config{Operator: 1, Admin: true})
 	g.op = govClient(t, Config{Operator: 1})
-	for i := range 3 {
+	for i := range nb {
 		g.admin[i] = govClient(t, Config{Org: i + 1, Admin: true})
 		g.user[i] = govClient(t, Config{Org: i + 1})
 	}
@@ -111,12 +113,12 @@ func setupGov(t testing.TB) (*gov, error) {
 		if err != nil {
 			return nil, err
 		}
-		for i := range 3 {
+		for i := range nb {
 			st, _, err := g.admin[i].ApproveFounding(ctx, id)
 			if err != nil {
 				return nil, err
 			}
-			if want := map[bool]string{true: "founded", false: "approved"}[i == 2]; st != want {
+			if want := map[bool]string{true: "founded", false: "approved"}[i == nb-1]; st != want {
 				return nil, fmt.Errorf("approval %d: status %q, want %q", i+1, st, want)
 			}
 		}
@@ -134,7 +136,7 @@ func setupGov(t testing.TB) (*gov, error) {
 			}
 		}
 	}
-	for i := range 3 {
+	for i := range nb {
 		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 		der, _ := x509.MarshalPKIXPublicKey(pub)
 		g.keys[i] = priv
@@ -148,7 +150,7 @@ func setupGov(t testing.TB) (*gov, error) {
 	return g, nil
 }
 
-// govFile is a CSV file of bank from, n payments to the other two banks.
+// govFile is a CSV file of bank from, n payments to the other banks in turn.
 type govFile struct {
 	decl DeclaredFile
 	body []byte
@@ -166,7 +168,7 @@ func (g *gov) xmlFile(t testing.TB, date settlement.Date, from int, id string, n
 	return g.written(t, date, from, id, n, "pacs.008", gen.WriteXML)
 }
 
-// written is a file of bank from, n payments to the other two banks, as
+// written is a file of bank from, n payments to the other banks in turn, as
 // write renders them in format, signed by the bank, with its declaration.
 func (g *gov) written(t testing.TB, date settlement.Date, from int, id string, n int, format string,
 	write func(io.Writer, string, settlement.BIC, settlement.Date, time.Time, []gen.Payment) error) govFile {
@@ -176,7 +178,7 @@ func (g *gov) written(t testing.TB, date settlement.Date, from int, id string, n
 	for i := range n {
 		amt := int64(1000 + i%977)
 		sum += amt
-		ps = append(ps, gen.Payment{ID: fmt.Sprintf("%s-%06d", id, i), Debtor: g.banks[from], Creditor: g.banks[(from+1+i%2)%3],
+		ps = append(ps, gen.Payment{ID: fmt.Sprintf("%s-%06d", id, i), Debtor: g.banks[from], Creditor: g.banks[(from+1+i%(len(g.banks)-1))%len(g.banks)],
 			Amount: fmt.Sprint(amt), Currency: "KRW"})
 	}
 	var b bytes.Buffer
@@ -288,21 +290,28 @@ func TestGovernedWritePath(t *testing.T) {
 	}
 }
 
-// BenchmarkGovernedCycle is the governed write path's throughput on the real
-// network: the operator declares a cycle of SETTLE_BENCH_PAYMENTS (100000)
-// payments in files of SETTLE_BENCH_FILE (5000, the chaincode's maximum)
-// around the three banks, relays every file's parts (SETTLE_BENCH_PART bytes,
-// 512 KiB) with SETTLE_BENCH_WORKERS (8) files at a time, and settles on the
-// ledger's own positions. Compare BenchmarkRecordCycle (the legacy path).
+// BenchmarkGovernedCycle is the governed write path's throughput and cost on
+// the real network (issue 18's ledger stage): the operator declares a cycle
+// of SETTLE_BENCH_PAYMENTS (100000) payments in files of SETTLE_BENCH_FILE
+// (5000, the chaincode's maximum), every bank sending in turn to every other
+// bank, relays every file's parts (SETTLE_BENCH_PART bytes) with
+// SETTLE_BENCH_WORKERS (8) files at a time, and settles on the ledger's own
+// positions. The files are made before the clock starts. Besides payments/s
+// it reports the CPU time of every process of the network (and the client)
+// per payment, state keys written per payment and the growth of the block
+// files, as BenchmarkRecordCycle does for the legacy path;
+// SETTLE_BENCH_LEDGER_OUT names a file for its per-process table.
 func BenchmarkGovernedCycle(b *testing.B) {
 	payments := envInt("SETTLE_BENCH_PAYMENTS", 100000)
 	per := envInt("SETTLE_BENCH_FILE", 5000)
 	workers := envInt("SETTLE_BENCH_WORKERS", 8)
 	part := envInt("SETTLE_BENCH_PART", PartBytesDefault)
 	g := governed(b)
+	n := need(b)
 	b.ResetTimer()
 	var total time.Duration
-	var peak int64
+	var peak map[string]int64
+	var cost ledgerCost
 	parts := 0
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -311,15 +320,19 @@ func BenchmarkGovernedCycle(b *testing.B) {
 		var files []govFile
 		var decl []DeclaredFile
 		for k := 0; k*per < payments; k++ {
-			f := g.file(b, date, k%3, fmt.Sprintf("B%s%d-%04d", g.run, i, k), min(per, payments-k*per))
+			f := g.file(b, date, k%len(g.banks), fmt.Sprintf("B%s%d-%04d", g.run, i, k), min(per, payments-k*per))
 			files = append(files, f)
 			decl = append(decl, f.decl)
 			ps, _ := CutParts("csv", f.body, part)
 			parts += len(ps)
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
+		before, err := sampleLedger(ctx, g.op)
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.StartTimer()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-		stop := peakRSS()
+		stop := peakRSSEach()
 		start := time.Now()
 		if _, err := g.op.DeclareCycle(ctx, cycle, decl); err != nil {
 			b.Fatal(err)
@@ -346,17 +359,46 @@ func BenchmarkGovernedCycle(b *testing.B) {
 		if _, err := g.op.SettleDeclared(ctx, cycle); err != nil {
 			errs <- err
 		}
-		total += time.Since(start)
-		peak = max(peak, stop())
-		cancel()
+		wall := time.Since(start)
+		total += wall
+		b.StopTimer()
+		for k, v := range stop() {
+			peak = maxInto(peak, k, v)
+		}
 		close(errs)
 		for err := range errs {
 			b.Fatal(err)
 		}
+		after, err := sampleLedger(ctx, g.op)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cc, err := measureCost(ctx, g.op, before, after, payments, wall)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cost.add(cc)
+		b.StartTimer()
 	}
+	cost.peakRSS = peak
 	b.ReportMetric(float64(payments*b.N)/total.Seconds(), "payments/s")
-	b.ReportMetric(float64(peak)/(1<<20), "network-RSS-MB")
+	b.ReportMetric(cost.totalCPU().Seconds()*1000/float64(cost.payments), "CPU-ms/payment")
+	b.ReportMetric(float64(cost.keys)/float64(cost.payments), "keys/payment")
+	b.ReportMetric(float64(cost.blockBytes)/float64(cost.payments), "ledger-B/payment")
+	var sum int64
+	for _, v := range peak {
+		sum += v
+	}
+	b.ReportMetric(float64(sum)/(1<<20), "network-RSS-MB")
 	b.ReportMetric(float64(parts)/float64(b.N), "parts")
+	report := cost.table(n, nil, g.op.every)
+	b.Log("\n" + report)
+	if out := os.Getenv("SETTLE_BENCH_LEDGER_OUT"); out != "" {
+		if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // TestForeignTransactionsAreReported: a client listening with OnForeign is

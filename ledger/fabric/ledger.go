@@ -1,10 +1,13 @@
 package fabric
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"iter"
+	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/shopspring/decimal"
@@ -249,41 +252,112 @@ func (c *Client) ReversalChain(ctx context.Context, sender settlement.BIC, id st
 }
 
 // CyclePayments streams a cycle's payments in (sender, payment id) byte
-// order, a page of pageSize at a time (GetCyclePayments, whose index keys
-// sort that way). It stops at the first error, which it yields.
+// order. A declared cycle's are read a file at a time (GetFilePayments: the
+// ledger parses each verified file's stored bytes) and sorted here; a
+// legacy cycle's a page of pageSize at a time (GetCyclePayments, whose
+// index keys sort that way). It stops at the first error, which it yields.
 func (c *Client) CyclePayments(ctx context.Context, cycle string) iter.Seq2[reconciliation.Record, error] {
 	return func(yield func(reconciliation.Record, error) bool) {
-		bookmark := ""
-		var last *reconciliation.Record
-		for {
-			raw, err := c.Evaluate(ctx, "GetCyclePayments", cycle, bookmark, strconv.Itoa(pageSize))
-			if err != nil {
-				yield(reconciliation.Record{}, fmt.Errorf("payments of cycle %s: %w", cycle, err))
-				return
-			}
-			var page struct {
-				Payments []paymentJSON `json:"payments"`
-				Bookmark string        `json:"bookmark"`
-			}
-			if err := json.Unmarshal(raw, &page); err != nil {
-				yield(reconciliation.Record{}, fmt.Errorf("payments of cycle %s: %w", cycle, err))
-				return
-			}
-			for i := range page.Payments {
-				r, err := page.Payments[i].record()
-				if err == nil && last != nil && !(last.Sender < r.Sender || last.Sender == r.Sender && last.ID < r.ID) {
-					err = fmt.Errorf("ledger answered %s/%s after %s/%s: not in (sender, id) order", r.Sender, r.ID, last.Sender, last.ID)
-				}
-				if !yield(r, err) || err != nil {
-					return
-				}
-				last = &r
-			}
-			if len(page.Payments) < pageSize || page.Bookmark == "" || page.Bookmark == bookmark {
-				return
-			}
-			bookmark = page.Bookmark
+		var d Declaration
+		declared := false
+		var err error
+		if governedCycleRe.MatchString(cycle) {
+			d, declared, err = c.Declared(ctx, cycle)
 		}
+		if err != nil {
+			yield(reconciliation.Record{}, fmt.Errorf("payments of cycle %s: %w", cycle, err))
+			return
+		}
+		if !declared {
+			c.legacyCyclePayments(ctx, cycle, yield)
+			return
+		}
+		recs, err := c.declaredPayments(ctx, d)
+		if err != nil {
+			yield(reconciliation.Record{}, fmt.Errorf("payments of cycle %s: %w", cycle, err))
+			return
+		}
+		for _, r := range recs {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
+}
+
+// governedCycleRe is the chaincode's governed cycle id: only such a cycle can
+// be declared.
+var governedCycleRe = regexp.MustCompile(`^C[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+
+// declaredPayments reads the indexed payments of a declared cycle's verified
+// files, sorted by (sender, id).
+func (c *Client) declaredPayments(ctx context.Context, d Declaration) ([]reconciliation.Record, error) {
+	var recs []reconciliation.Record
+	for _, f := range d.Status {
+		if f.Status != "verified" {
+			continue
+		}
+		raw, err := c.Evaluate(ctx, "GetFilePayments", d.CycleID, string(f.Sender), f.FileID)
+		if err != nil {
+			return nil, err
+		}
+		var page struct {
+			Payments []paymentJSON `json:"payments"`
+		}
+		if err := json.Unmarshal(raw, &page); err != nil {
+			return nil, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+		}
+		for i := range page.Payments {
+			r, err := page.Payments[i].record()
+			if err != nil {
+				return nil, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+			}
+			recs = append(recs, r)
+		}
+	}
+	slices.SortFunc(recs, func(a, b reconciliation.Record) int {
+		return cmp.Or(cmp.Compare(a.Sender, b.Sender), cmp.Compare(a.ID, b.ID))
+	})
+	for i := 1; i < len(recs); i++ {
+		if recs[i].Sender == recs[i-1].Sender && recs[i].ID == recs[i-1].ID {
+			return nil, fmt.Errorf("the ledger holds payment %s/%s twice", recs[i].Sender, recs[i].ID)
+		}
+	}
+	return recs, nil
+}
+
+// legacyCyclePayments pages through a legacy cycle's payments.
+func (c *Client) legacyCyclePayments(ctx context.Context, cycle string, yield func(reconciliation.Record, error) bool) {
+	bookmark := ""
+	var last *reconciliation.Record
+	for {
+		raw, err := c.Evaluate(ctx, "GetCyclePayments", cycle, bookmark, strconv.Itoa(pageSize))
+		if err != nil {
+			yield(reconciliation.Record{}, fmt.Errorf("payments of cycle %s: %w", cycle, err))
+			return
+		}
+		var page struct {
+			Payments []paymentJSON `json:"payments"`
+			Bookmark string        `json:"bookmark"`
+		}
+		if err := json.Unmarshal(raw, &page); err != nil {
+			yield(reconciliation.Record{}, fmt.Errorf("payments of cycle %s: %w", cycle, err))
+			return
+		}
+		for i := range page.Payments {
+			r, err := page.Payments[i].record()
+			if err == nil && last != nil && !(last.Sender < r.Sender || last.Sender == r.Sender && last.ID < r.ID) {
+				err = fmt.Errorf("ledger answered %s/%s after %s/%s: not in (sender, id) order", r.Sender, r.ID, last.Sender, last.ID)
+			}
+			if !yield(r, err) || err != nil {
+				return
+			}
+			last = &r
+		}
+		if len(page.Payments) < pageSize || page.Bookmark == "" || page.Bookmark == bookmark {
+			return
+		}
+		bookmark = page.Bookmark
 	}
 }
 

@@ -98,8 +98,9 @@ func TestTransactionAtTheOrderersLimit(t *testing.T) {
 }
 
 // TestGovernedFileAtTheOrderersLimit: on the governed path the part that
-// completes a file only verifies it, and IndexFile writes its payments at
-// most IndexEntriesMax a transaction, so no transaction grows with the file:
+// completes a file only verifies it, and IndexFile adds its payment ids to
+// the sender's id pages, at most 300,000 bytes of pages a transaction (one
+// IndexFile for a file of ids in sequence), so no transaction grows with the file:
 // a file of EntriesMax payments goes through, every PutFilePart and every
 // IndexFile under 400 KB (the orderers take RequestBytesMax), and the ledger
 // holds all its payments. Both formats: a CSV cut at record boundaries, a
@@ -131,7 +132,8 @@ func TestGovernedFileAtTheOrderersLimit(t *testing.T) {
 			t.Fatalf("a governed %s file of %d payments (%d bytes): %v", f.decl.Format, EntriesMax, len(f.body), err)
 		}
 		took := time.Since(start).Round(time.Millisecond)
-		if len(sizes) < len(parts)+EntriesMax/IndexEntriesMax || len(txs.Index) != (EntriesMax+IndexEntriesMax-1)/IndexEntriesMax {
+		// The file's ids are in sequence: one IndexFile takes them all.
+		if len(sizes) != len(parts)+1 || len(txs.Index) != 1 {
 			t.Fatalf("%d transactions sent for %d parts and %d entries, %d IndexFile", len(sizes), len(parts), EntriesMax, len(txs.Index))
 		}
 		partMax, indexMax := 0, 0
@@ -145,8 +147,8 @@ func TestGovernedFileAtTheOrderersLimit(t *testing.T) {
 				t.Errorf("transaction %d of %d is %d bytes, over 400 KB", i, len(sizes), n)
 			}
 		}
-		t.Logf("a governed %s file of %d payments, %d bytes: %d PutFilePart (largest %d bytes, parts of at most %d), %d IndexFile of at most %d entries (largest %d bytes, about %d a payment); %s",
-			f.decl.Format, EntriesMax, len(f.body), len(parts), partMax, PartBytesMax, len(sizes)-len(parts), IndexEntriesMax, indexMax, indexMax/IndexEntriesMax, took)
+		t.Logf("a governed %s file of %d payments, %d bytes: %d PutFilePart (largest %d bytes, parts of at most %d), %d IndexFile (largest %d bytes, about %d a payment); %s",
+			f.decl.Format, EntriesMax, len(f.body), len(parts), partMax, PartBytesMax, len(sizes)-len(parts), indexMax, indexMax/EntriesMax, took)
 		d, ok, err := g.op.Declared(ctx, cycle)
 		if err != nil || !ok || len(d.Status) != 2 {
 			t.Fatalf("declared %+v %v %v", d, ok, err)

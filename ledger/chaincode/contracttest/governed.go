@@ -184,8 +184,9 @@ func (x *g) upload(who c, f *csvFile, body []byte, sig string, nparts int) map[s
 }
 
 // index calls IndexFile on a verified file until all its entries are
-// indexed, checking each call advances by at most 400 entries, and that one
-// more call is answered already_indexed. It answers the number of calls.
+// indexed, checking each call advances (the chaincode bounds a call by the
+// bytes of id pages it writes, not by entries), and that one more call is
+// answered already_indexed. It answers the number of calls.
 func (x *g) index(who c, sender, id string) int {
 	x.t.Helper()
 	calls, prev := 0, 0
@@ -216,7 +217,7 @@ func (x *g) index(who c, sender, id string) int {
 			return calls
 		}
 		calls++
-		if out["status"] != "indexed" || n <= prev || n-prev > 400 || n > entries || calls > entries {
+		if out["status"] != "indexed" || n <= prev || n > entries || calls > entries {
 			x.t.Fatalf("IndexFile %s call %d: %v (before: %d indexed)", id, calls, out, prev)
 		}
 		prev = n
@@ -284,6 +285,7 @@ func RunGoverned(t *testing.T, l Governed) {
 		{"pacs.008 in parts cut inside a comment and a tag, a large CSV in many parts", x.largeFiles},
 		{"pacs.007 reversals: a bank corrects only its own payments, by a reversing transaction", x.pacs007Reversals},
 		{"late and deferred files settle in a later cycle, declared with their own date", x.lateFiles},
+		{"ids fill and split the sender's id pages; a repeat from deep in them is refused", x.idPages},
 		{"gridlock: two banks' caps cascade, the ledger defers what the domain does", x.gridlock},
 	} {
 		t.Run(step.name, func(t *testing.T) {
@@ -667,6 +669,60 @@ func (x *g) revokedKey(t *testing.T) {
 	out := x.client(a).ok("PutFilePart", x.cycle, f.sender, f.id, "0", string(body), k2.sig(body))
 	eq(t, "key", out["keyLabel"], "a2")
 	x.keys[x.bic(a)] = k2
+}
+
+// idPages fills bank A's id pages with ids in sequence (even numbers, more
+// than a page holds), then with ids between them (odd ones), so pages are
+// cut from the last page and from the middle; every id is found where it
+// was indexed, an id never sent is not, and a file repeating one of the
+// first file's ids from the middle of its pages is refused, naming the file
+// that holds it. The listings answer the files' payments.
+func (x *g) idPages(t *testing.T) {
+	x.newCycle()
+	even, odd := x.file(a, "S1"), x.file(a, "S2")
+	for i := 0; i < 1400; i += 2 {
+		even.pay(fmt.Sprintf("%s-S-%05d", x.run, i), x.bic(b), 1)
+	}
+	for i := 1; i < 1400; i += 4 {
+		odd.pay(fmt.Sprintf("%s-S-%05d", x.run, i), x.bic(b), 2)
+	}
+	repeat := x.file(a, "S3").pay(x.run+"-S-99999", x.bic(b), 1).pay(fmt.Sprintf("%s-S-%05d", x.run, 700), x.bic(b), 1)
+	files := []*csvFile{even, odd, repeat}
+	bodies := map[*csvFile][]byte{}
+	var decl []map[string]any
+	for _, f := range files {
+		bodies[f] = f.bytes()
+		decl = append(decl, declared(f, bodies[f]))
+	}
+	x.opc().ok("DeclareCycle", x.cycle, js(decl))
+	sig := func(f *csvFile) string { return x.keys[f.sender].sig(bodies[f]) }
+	x.upload(x.client(a), even, bodies[even], sig(even), 3)
+	x.upload(x.client(a), odd, bodies[odd], sig(odd), 2)
+	msg := x.indexRefused("DUPLICATE_PAYMENT", x.client(a), repeat.sender, repeat.id, bodies[repeat], sig(repeat))
+	if !strings.Contains(msg, fmt.Sprintf("%s-S-00700", x.run)) || !strings.Contains(msg, even.id) {
+		t.Fatalf("the repeat's refusal does not name the id and the file that holds it: %s", msg)
+	}
+	x.opc().ok("DropFile", x.cycle, repeat.sender, repeat.id, "a repeated payment id")
+	for _, i := range []int{0, 1, 5, 698, 700, 1397, 1398} {
+		want := map[bool]string{true: "1", false: "2"}[i%2 == 0]
+		eq(t, fmt.Sprintf("payment %d", i), x.opc().query("GetPayment", x.bic(a), fmt.Sprintf("%s-S-%05d", x.run, i))["amount"], want)
+	}
+	for _, i := range []int{3, 699, 1399, 99999} {
+		x.opc().notFound("GetPayment", x.bic(a), fmt.Sprintf("%s-S-%05d", x.run, i))
+	}
+	fp := x.opc().query("GetFilePayments", x.cycle, x.bic(a), odd.id)
+	pays, _ := fp["payments"].([]any)
+	if len(pays) != odd.count || pays[0].(map[string]any)["id"] != fmt.Sprintf("%s-S-%05d", x.run, 1) || pays[0].(map[string]any)["txId"] == "" {
+		t.Fatalf("GetFilePayments %s: %d payments, first %v", odd.id, len(pays), pays[:min(1, len(pays))])
+	}
+	page := x.opc().query("GetCyclePayments", x.cycle, "", "3")
+	first, _ := page["payments"].([]any)
+	if len(first) != 3 || first[1].(map[string]any)["id"] != fmt.Sprintf("%s-S-%05d", x.run, 1) || page["bookmark"] == "" {
+		t.Fatalf("GetCyclePayments of a declared cycle: %v", page)
+	}
+	res := x.opc().ok("SettleCycle", x.cycle)
+	eq(t, "payments", res["payments"], even.count+odd.count)
+	eq(t, "net A", netOf(t, res)[x.bic(a)+" KRW"], fmt.Sprint(-(even.sum + odd.sum)))
 }
 
 // largeFiles settles a pacs.008 file cut inside a comment and a tag, and a CSV
