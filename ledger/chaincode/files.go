@@ -70,8 +70,8 @@ const (
 	fileBytesMax      = 8 << 20 // one file, all parts: what the final transaction reads back
 	partsPerFileMax   = fileBytesMax / 4096
 	entriesPerFileMax = paymentsPerChunkMax
-	filesPerCycleMax = 1000
-	sigArgBytesMax   = signature.SigBytesMax
+	filesPerCycleMax  = 1000
+	sigArgBytesMax    = signature.SigBytesMax
 )
 
 // Object types of the governed cycle.
