@@ -146,10 +146,16 @@ var handlers = map[string]handler{
 
 	// The governed cycle (files.go, settlegov.go).
 	"DeclareCycle": {2, 0, func(s Stub, a []string) ([]byte, error) { return declareCycle(s, a[0], a[1]) }},
-	"PutFilePart":  {6, 0, func(s Stub, a []string) ([]byte, error) { return putFilePart(s, a[0], a[1], a[2], a[3], a[4], a[5]) }},
-	"IndexFile":    {3, 0, func(s Stub, a []string) ([]byte, error) { return indexFile(s, a[0], a[1], a[2]) }},
-	"ResetFile":    {3, 0, func(s Stub, a []string) ([]byte, error) { return resetFile(s, a[0], a[1], a[2]) }},
-	"DropFile":     {4, 0, func(s Stub, a []string) ([]byte, error) { return dropFile(s, a[0], a[1], a[2], a[3]) }},
+	"PutFilePart": {6, 7, func(s Stub, a []string) ([]byte, error) {
+		enc := ""
+		if len(a) == 7 {
+			enc = a[6]
+		}
+		return putFilePart(s, a[0], a[1], a[2], a[3], a[4], a[5], enc)
+	}},
+	"IndexFile": {3, 0, func(s Stub, a []string) ([]byte, error) { return indexFile(s, a[0], a[1], a[2]) }},
+	"ResetFile": {3, 0, func(s Stub, a []string) ([]byte, error) { return resetFile(s, a[0], a[1], a[2]) }},
+	"DropFile":  {4, 0, func(s Stub, a []string) ([]byte, error) { return dropFile(s, a[0], a[1], a[2], a[3]) }},
 
 	// The gridlock resolution (resolve.go).
 	"ResolveCycle":   {1, 2, func(s Stub, a []string) ([]byte, error) { return resolveCycleCall(s, a) }},

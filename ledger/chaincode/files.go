@@ -163,6 +163,7 @@ type FileState struct {
 	Positions []FilePosition `json:"positions,omitempty"`
 	Signature string         `json:"signature,omitempty"` // the verified file's signature, for IndexFile's re-check
 	Indexed   int            `json:"indexed"`             // entries indexed so far (IndexFile), of Entries
+	Encoding  string         `json:"encoding,omitempty"`  // "deflate": the parts are stored as they came, compressed (partBytes)
 	IndexTxs  []IndexTx      `json:"indexTxs,omitempty"`  // the IndexFile transactions, in entry order
 	TxID      string         `json:"txId"`                // the last change of its parts or status: the verifying tx once verified
 	Reason    string         `json:"reason,omitempty"`
@@ -455,7 +456,7 @@ func requireUploader(g *Governance, c Caller, sender string) error {
 // signature (sigB64 not empty) is the last: it verifies and parses the file
 // and, if the file is what was declared, marks it verified; IndexFile then
 // indexes its payments, a bounded range a transaction.
-func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, part, sigB64 string) ([]byte, error) {
+func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, arg, sigB64, enc string) ([]byte, error) {
 	g, c, err := requireGov(s)
 	if err != nil {
 		return nil, err
@@ -467,7 +468,11 @@ func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, part, sigB64 stri
 	if err := requireUploader(g, c, st.Sender); err != nil {
 		return nil, err
 	}
-	index, err := checkPartArgs(indexArg, part, sigB64)
+	index, err := checkPartArgs(indexArg, arg, sigB64)
+	if err != nil {
+		return nil, err
+	}
+	part, err := partBytes(st, index, arg, enc)
 	if err != nil {
 		return nil, err
 	}
@@ -477,7 +482,10 @@ func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, part, sigB64 stri
 		return out, err
 	}
 	final := sigB64 != ""
-	h, err := appendPart(s, cycleID, st, index, part, partSum, final)
+	if index == 0 {
+		st.Encoding = enc
+	}
+	h, err := appendPart(s, cycleID, st, index, part, arg, partSum, final)
 	if err != nil {
 		return nil, err
 	}
@@ -556,7 +564,7 @@ func partAgain(cycleID string, st *FileState, index int, partSum, sigB64 string)
 // bytes, running sha256, last part's digest), returning the running hash for
 // the final part's check. A CSV part other than the last must end at a record
 // boundary, so that the parser never sees a record split between parts.
-func appendPart(s Stub, cycleID string, st *FileState, index int, part, partSum string, final bool) (hash.Hash, error) {
+func appendPart(s Stub, cycleID string, st *FileState, index int, part, stored, partSum string, final bool) (hash.Hash, error) {
 	quoteOdd := st.QuoteOdd != (strings.Count(part, `"`)%2 == 1)
 	if st.Format == FormatCSV && !final && (!strings.HasSuffix(part, "\n") || quoteOdd) {
 		return nil, refuse(CodePartBoundary, "a CSV part other than the last ends with a line break outside quotes, so that no record spans two parts")
@@ -578,7 +586,7 @@ func appendPart(s Stub, cycleID string, st *FileState, index int, part, partSum 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.PutState(pk, []byte(part)); err != nil {
+	if err := s.PutState(pk, []byte(stored)); err != nil {
 		return nil, internal("write state: %v", err)
 	}
 	st.Parts++
@@ -593,6 +601,7 @@ func appendPart(s Stub, cycleID string, st *FileState, index int, part, partSum 
 type partsReader struct {
 	s                     Stub
 	cycle, sender, fileID string
+	enc                   string // the file's parts' encoding (FileState.Encoding)
 	next, stored          int
 	cur                   *bytes.Reader
 	last                  string
@@ -620,6 +629,10 @@ func (r *partsReader) Read(p []byte) (int, error) {
 				r.err = internal("part %d of %s/%s is missing from state: %v", r.next, r.sender, r.fileID, err)
 				continue
 			}
+			if b, err = storedPart(r.enc, b); err != nil {
+				r.err = internal("part %d of %s/%s: %v", r.next, r.sender, r.fileID, err)
+				continue
+			}
 			r.cur = bytes.NewReader(b)
 			r.next++
 		case !r.lastDone:
@@ -634,7 +647,7 @@ func (r *partsReader) Read(p []byte) (int, error) {
 // verifyFile checks the whole file (checkFile) and marks it verified with
 // its positions; its payments are indexed by IndexFile.
 func verifyFile(s Stub, g *Governance, d *Declared, st *FileState, last, sigB64 string) error {
-	r := &partsReader{s: s, cycle: st.CycleID, sender: st.Sender, fileID: st.FileID, stored: st.Parts - 1, last: last}
+	r := &partsReader{s: s, cycle: st.CycleID, sender: st.Sender, fileID: st.FileID, enc: st.Encoding, stored: st.Parts - 1, last: last}
 	res, _, err := checkFile(s, g, d, st, r, sigB64)
 	if err != nil {
 		return err
@@ -764,7 +777,7 @@ func indexFile(s Stub, cycleID, senderArg, fileID string) ([]byte, error) {
 	if int64(st.Indexed) >= st.Entries {
 		return answer("already_indexed", 0)
 	}
-	r := &partsReader{s: s, cycle: st.CycleID, sender: st.Sender, fileID: st.FileID, stored: st.Parts, lastDone: true}
+	r := &partsReader{s: s, cycle: st.CycleID, sender: st.Sender, fileID: st.FileID, enc: st.Encoding, stored: st.Parts, lastDone: true}
 	_, pays, err := checkFile(s, g, d, st, r, st.Signature)
 	if err != nil {
 		return nil, err
@@ -1010,6 +1023,9 @@ func getFilePart(s Stub, cycleID, senderArg, fileID, indexArg string) ([]byte, e
 	}
 	if b == nil {
 		return nil, internal("part %d of %s/%s is missing from state", index, sender, fileID)
+	}
+	if b, err = storedPart(st.Encoding, b); err != nil {
+		return nil, internal("part %d of %s/%s: %v", index, sender, fileID, err)
 	}
 	return marshal(struct {
 		Index int    `json:"index"`

@@ -214,7 +214,7 @@ func storedPayments(s Stub, st *FileState) ([]*Payment, error) {
 	if st.Status != FileVerified {
 		return nil, nil
 	}
-	r := &partsReader{s: s, cycle: st.CycleID, sender: st.Sender, fileID: st.FileID, stored: st.Parts, lastDone: true}
+	r := &partsReader{s: s, cycle: st.CycleID, sender: st.Sender, fileID: st.FileID, enc: st.Encoding, stored: st.Parts, lastDone: true}
 	var pays []*Payment
 	opts := intake.Options{
 		Uploader: settlementBIC(st.Sender),

@@ -678,7 +678,7 @@ func readVerified(s Stub, st *FileState) ([]settlement.Entry, error) {
 	if st.Format != FormatCSV {
 		name = st.FileID + ".xml"
 	}
-	r := &partsReader{s: s, cycle: st.CycleID, sender: st.Sender, fileID: st.FileID, stored: st.Parts, lastDone: true}
+	r := &partsReader{s: s, cycle: st.CycleID, sender: st.Sender, fileID: st.FileID, enc: st.Encoding, stored: st.Parts, lastDone: true}
 	var out []settlement.Entry
 	opts := intake.Options{
 		Uploader: settlementBIC(st.Sender),

@@ -2,6 +2,10 @@ package fabric
 
 import (
 	"bytes"
+	"compress/flate"
+	"fmt"
+	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -48,5 +52,68 @@ func TestCutPartsAtRecordBoundaries(t *testing.T) {
 	}
 	if _, err := CutParts("csv", make([]byte, FileBytesMax+1), PartBytesMax); err == nil {
 		t.Fatal("a file over FileBytesMax must be an error")
+	}
+}
+
+// TestPartsOfSendsAtMostPartBytes: a compressible file goes in fewer parts
+// than its bytes over partBytes, each sent compressed in at most partBytes
+// and inflating to its part, which ends at a record; an incompressible one
+// goes as it is, cut every partBytes; both join to the file, and the cut is
+// the same every time (a resumed upload sends what the ledger expects).
+func TestPartsOfSendsAtMostPartBytes(t *testing.T) {
+	var csv bytes.Buffer
+	csv.WriteString("H,F1,AAAAKRSE,2026-11-24,2026-11-24T17:45:00+09:00\n")
+	for i := range 20000 {
+		fmt.Fprintf(&csv, "P,F1-%06d,AAAAKRSE,BBBBKRSE,%d,KRW\n", i, 1000+i%977)
+	}
+	csv.WriteString("T,20000,0\n")
+	noise := make([]byte, 600<<10)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range noise {
+		noise[i] = byte(rng.Uint32())
+	}
+	for _, c := range []struct {
+		format string
+		body   []byte
+		packed bool
+	}{{"csv", csv.Bytes(), true}, {"pacs.008", noise, false}} {
+		const partBytes = 64 << 10
+		parts, err := PartsOf(c.format, c.body, partBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var joined []byte
+		for i, p := range parts {
+			if len(p.Sent) > partBytes || len(p.Raw) > PartRawMax {
+				t.Fatalf("%s part %d: %d bytes sent for %d", c.format, i, len(p.Sent), len(p.Raw))
+			}
+			if (p.Encoding == "deflate") != c.packed {
+				t.Fatalf("%s part %d: encoding %q", c.format, i, p.Encoding)
+			}
+			if p.Encoding == "deflate" {
+				back, err := io.ReadAll(flate.NewReader(bytes.NewReader(p.Sent)))
+				if err != nil || !bytes.Equal(back, p.Raw) {
+					t.Fatalf("%s part %d does not inflate to its bytes: %v", c.format, i, err)
+				}
+			} else if !bytes.Equal(p.Sent, p.Raw) {
+				t.Fatalf("%s part %d: sent bytes are not the part", c.format, i)
+			}
+			if c.format == "csv" && i < len(parts)-1 && !bytes.HasSuffix(p.Raw, []byte("\n")) {
+				t.Fatalf("csv part %d ends inside a record", i)
+			}
+			joined = append(joined, p.Raw...)
+		}
+		if !bytes.Equal(joined, c.body) {
+			t.Fatalf("%s: the parts do not join to the file", c.format)
+		}
+		if c.packed && len(parts) >= len(c.body)/partBytes {
+			t.Fatalf("csv of %d bytes in %d parts: compression saved no part", len(c.body), len(parts))
+		}
+		again, _ := PartsOf(c.format, c.body, partBytes)
+		for i := range again {
+			if !bytes.Equal(again[i].Sent, parts[i].Sent) {
+				t.Fatalf("%s: the cut is not the same twice", c.format)
+			}
+		}
 	}
 }

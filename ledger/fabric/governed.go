@@ -197,13 +197,22 @@ func (c *Client) DeclareCycle(ctx context.Context, cycle string, files []Declare
 // only (nil before). The status is "stored", "already_stored" or, for the
 // last part, "verified".
 func (c *Client) PutFilePart(ctx context.Context, cycle string, sender settlement.BIC, fileID string, index int, part []byte, sig []byte) (string, jobs.LedgerTx, error) {
+	return c.putPart(ctx, cycle, sender, fileID, index, compressPart(part), sig)
+}
+
+// putPart sends one part as p says: compressed or as it is.
+func (c *Client) putPart(ctx context.Context, cycle string, sender settlement.BIC, fileID string, index int, p Part, sig []byte) (string, jobs.LedgerTx, error) {
 	var done func([]byte) (string, bool)
 	if len(sig) > 0 {
 		// The last part again, after its commit was lost: the ledger names
 		// the transaction that verified the file.
 		done = alreadyDone("status", "already_verified")
 	}
-	payload, tx, err := c.Submit(ctx, done, "PutFilePart", cycle, string(sender), fileID, strconv.Itoa(index), string(part), string(sig))
+	args := []string{cycle, string(sender), fileID, strconv.Itoa(index), string(p.Sent), string(sig)}
+	if p.Encoding != "" {
+		args = append(args, p.Encoding)
+	}
+	payload, tx, err := c.Submit(ctx, done, "PutFilePart", args...)
 	if err != nil {
 		return "", jobs.LedgerTx{}, fmt.Errorf("file %s/%s part %d: %w", sender, fileID, index, err)
 	}
@@ -329,6 +338,10 @@ func CutParts(format string, body []byte, partBytes int) ([][]byte, error) {
 	if partBytes <= 0 || partBytes > PartBytesMax {
 		partBytes = PartBytesDefault
 	}
+	return cutParts(format, body, partBytes)
+}
+
+func cutParts(format string, body []byte, partBytes int) ([][]byte, error) {
 	if len(body) > FileBytesMax {
 		return nil, fmt.Errorf("a file of %d bytes: the ledger takes at most %d", len(body), FileBytesMax)
 	}
@@ -370,7 +383,14 @@ func CutParts(format string, body []byte, partBytes int) ([][]byte, error) {
 // (IndexFile until indexed), resuming where the ledger stands. It returns the
 // last part's transaction.
 func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body, sig []byte, partBytes int) (jobs.FileTxs, error) {
-	parts, err := CutParts(f.Format, body, partBytes)
+	cut, err := PartsOf(f.Format, body, partBytes)
+	if err != nil {
+		return jobs.FileTxs{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+	}
+	parts := make([][]byte, len(cut))
+	for i, p := range cut {
+		parts[i] = p.Raw
+	}
 	if err != nil {
 		return jobs.FileTxs{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
 	}
@@ -406,7 +426,6 @@ func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body
 	}
 	existing := false
 	for i := start; i < len(parts); i++ {
-		p := parts[i]
 		var s []byte
 		if i == len(parts)-1 {
 			s = sig
@@ -414,7 +433,7 @@ func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body
 				return jobs.FileTxs{}, fmt.Errorf("file %s/%s: no signature", f.Sender, f.FileID)
 			}
 		}
-		status, t, err := c.PutFilePart(ctx, cycle, f.Sender, f.FileID, i, p, s)
+		status, t, err := c.putPart(ctx, cycle, f.Sender, f.FileID, i, cut[i], s)
 		if err != nil {
 			return jobs.FileTxs{}, err
 		}

@@ -23,10 +23,14 @@ func TestGovernedPutFileResumes(t *testing.T) {
 	if _, err := g.op.DeclareCycle(ctx, cycle, []DeclaredFile{f.decl}); err != nil {
 		t.Fatal(err)
 	}
-	partBytes := len(f.body)/3 + 1
-	parts, err := CutParts("csv", f.body, partBytes)
-	if err != nil || len(parts) < 3 {
-		t.Fatalf("cut: %d parts, %v", len(parts), err)
+	partBytes := len(compressPart(f.body).Sent)/3 + 1 // what PutFile sends: parts compressed
+	cut, err := PartsOf("csv", f.body, partBytes)
+	if err != nil || len(cut) < 3 {
+		t.Fatalf("cut: %d parts, %v", len(cut), err)
+	}
+	parts := make([][]byte, len(cut))
+	for i, p := range cut {
+		parts[i] = p.Raw
 	}
 	// The first part committed, then the process died.
 	if _, _, err := g.op.PutFilePart(ctx, cycle, f.decl.Sender, f.decl.FileID, 0, parts[0], nil); err != nil {

@@ -247,11 +247,12 @@ func TestGovernedWritePath(t *testing.T) {
 	_, err = g.op.SettleDeclared(ctx, cycle)
 	wantCode(t, err, CodeCycleIncomplete)
 	// Bank 1 sends its own file in three parts; the operator relays the others.
-	parts, err := CutParts("csv", files[0].body, len(files[0].body)/3+1)
+	partBytes := len(compressPart(files[0].body).Sent)/3 + 1 // parts go compressed
+	parts, err := PartsOf("csv", files[0].body, partBytes)
 	if err != nil || len(parts) < 3 {
 		t.Fatalf("cut: %d parts, %v", len(parts), err)
 	}
-	if _, err := g.user[0].PutFile(ctx, cycle, files[0].decl, files[0].body, files[0].sig, len(files[0].body)/3+1); err != nil {
+	if _, err := g.user[0].PutFile(ctx, cycle, files[0].decl, files[0].body, files[0].sig, partBytes); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range files[1:] {
@@ -323,7 +324,7 @@ func BenchmarkGovernedCycle(b *testing.B) {
 			f := g.file(b, date, k%len(g.banks), fmt.Sprintf("B%s%d-%04d", g.run, i, k), min(per, payments-k*per))
 			files = append(files, f)
 			decl = append(decl, f.decl)
-			ps, _ := CutParts("csv", f.body, part)
+			ps, _ := PartsOf("csv", f.body, part)
 			parts += len(ps)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)

@@ -1,0 +1,134 @@
+package chaincode
+
+import (
+	"bytes"
+	"compress/flate"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func deflate(b []byte) []byte {
+	var out bytes.Buffer
+	w, _ := flate.NewWriter(&out, flate.DefaultCompression)
+	w.Write(b)
+	w.Close()
+	return out.Bytes()
+}
+
+// FuzzInflate: any argument inflates to at most partBytesMax bytes or is
+// refused; a stream with bytes after its end is refused.
+func FuzzInflate(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(deflate([]byte("P,1,A,B,1,KRW\n")))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := inflate(b, 1<<12)
+		if err == nil && len(out) > 1<<12 {
+			t.Fatalf("inflated to %d bytes", len(out))
+		}
+	})
+}
+
+// TestCompressedParts: a file sent as deflate parts is verified and indexed
+// as the same file sent as it is; GetFilePart answers the file's bytes; a
+// part that does not inflate, inflates past the limit, carries bytes after
+// its stream, names an unknown encoding, or changes encoding mid-file is
+// refused, and writes nothing.
+func TestCompressedParts(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	l, id := founded(t)
+	op, bank := id("OperatorMSP", "client"), id("Bank1MSP", "client")
+	if _, err := l.invokeAs(id("Bank1MSP", "admin"), "RegisterKey", "SHBKKRSE", "k1", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))); err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	sb.WriteString("H,Z1,SHBKKRSE,2026-11-24,2026-11-24T17:45:00+09:00\n")
+	const n = 300
+	for j := range n {
+		fmt.Fprintf(&sb, "P,Z1-%04d,SHBKKRSE,CZNBKRSE,%d,KRW\n", j, 1+j)
+	}
+	fmt.Fprintf(&sb, "T,%d,%d\n", n, n*(n+1)/2)
+	body := sb.String()
+	digest := sha256.Sum256([]byte(body))
+	rawSig, _ := ecdsa.SignASN1(rand.Reader, k, digest[:])
+	sig := base64.StdEncoding.EncodeToString(rawSig)
+	decl := fmt.Sprintf(`[{"sender":"SHBKKRSE","fileId":"Z1","format":"csv","sha256":"%x","entries":%d,"controlSum":"%d"}]`, digest, n, n*(n+1)/2)
+	if _, err := l.invokeAs(op, "DeclareCycle", "C2026-11-24", decl); err != nil {
+		t.Fatal(err)
+	}
+	half := strings.Index(body, "P,Z1-0150")
+	p0, p1 := deflate([]byte(body[:half])), deflate([]byte(body[half:]))
+	put := func(index string, arg []byte, sig string, enc ...string) error {
+		_, err := l.invokeAs(bank, "PutFilePart", append([]string{"C2026-11-24", "SHBKKRSE", "Z1", index, string(arg), sig}, enc...)...)
+		return err
+	}
+	bomb := deflate(bytes.Repeat([]byte("P"), partBytesMax+1))
+	for _, c := range []struct {
+		what string
+		arg  []byte
+		enc  string
+		code Code
+	}{
+		{"not a deflate stream", []byte("P,Z1-0000,SHBKKRSE"), "deflate", CodeInvalid},
+		{"a stream with bytes after its end", append(append([]byte{}, p0...), 'x'), "deflate", CodeInvalid},
+		{"a stream inflating past the part limit", bomb, "deflate", CodeInvalid},
+		{"an unknown encoding", p0, "gzip", CodeBadArgs},
+	} {
+		before := len(l.state)
+		if err := put("0", c.arg, "", c.enc); codeOf(err) != c.code {
+			t.Errorf("%s: %v, want %s", c.what, err, c.code)
+		}
+		if len(l.state) != before {
+			t.Errorf("%s: wrote state", c.what)
+		}
+	}
+	if err := put("0", p0, "", "deflate"); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("1", []byte(body[half:]), sig); codeOf(err) != CodeBadArgs {
+		t.Errorf("a raw part after a deflate one: %v", err)
+	}
+	if err := put("1", p1, sig, "deflate"); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("1", p1, sig, "deflate"); err != nil {
+		t.Errorf("the last part again: %v", err)
+	}
+	for {
+		out, err := l.invokeAs(bank, "IndexFile", "C2026-11-24", "SHBKKRSE", "Z1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(out), "already_indexed") {
+			break
+		}
+	}
+	var got bytes.Buffer
+	for i := range 2 {
+		raw, err := l.invoke("GetFilePart", "C2026-11-24", "SHBKKRSE", "Z1", fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var part struct{ Bytes []byte }
+		if err := json.Unmarshal(raw, &part); err != nil {
+			t.Fatal(err)
+		}
+		got.Write(part.Bytes)
+	}
+	if got.String() != body {
+		t.Fatal("GetFilePart does not answer the file's bytes")
+	}
+	raw, err := l.invoke("GetPayment", "SHBKKRSE", "Z1-0299")
+	if err != nil || !strings.Contains(string(raw), `"amount":"300"`) {
+		t.Fatalf("a payment of a compressed file: %s %v", raw, err)
+	}
+}
