@@ -234,11 +234,16 @@ func governedContent(c TxContent) (g governed, bad string) {
 	g = governed{facts: map[string]string{"cycle": c.Args[0]}, wantChunk: declareChunk, final: true}
 	switch {
 	case c.Function == "PutFilePart":
-		if len(c.Args) != 6 {
+		// Six arguments, or seven: the part's encoding ("deflate": the
+		// part went compressed; the ledger stores the bytes it inflates to).
+		if len(c.Args) != 6 && (len(c.Args) != 7 || c.Args[6] != "deflate") {
 			return g, fmt.Sprintf("PutFilePart with %d arguments", len(c.Args))
 		}
 		g.facts["sender"], g.facts["file_id"], g.facts["part"] = c.Args[1], c.Args[2], c.Args[3]
 		g.facts["part_bytes"] = fmt.Sprint(len(c.Args[4]))
+		if len(c.Args) == 7 {
+			g.facts["part_encoding"] = c.Args[6]
+		}
 		g.final = c.Args[5] != ""
 		g.facts["signature"] = map[bool]string{true: "carried (this part verified the file)", false: "none (a part before the last)"}[g.final]
 		g.wantChunk = fileChunk(LedgerFile{Sender: settlement.BIC(c.Args[1]), FileID: c.Args[2]})

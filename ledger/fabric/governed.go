@@ -650,7 +650,8 @@ func (a LedgerAudit) FileSignature(ctx context.Context, txID string) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	if tc.Function != "PutFilePart" || len(tc.Args) != 6 || tc.Args[5] == "" {
+	// Six arguments, or seven with the part's encoding (PartsOf).
+	if tc.Function != "PutFilePart" || len(tc.Args) != 6 && len(tc.Args) != 7 || tc.Args[5] == "" {
 		return nil, fmt.Errorf("tx %s is %s with %d arguments, not the PutFilePart that verified a file", txID, tc.Function, len(tc.Args))
 	}
 	return []byte(tc.Args[5]), nil
