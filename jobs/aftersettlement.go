@@ -253,6 +253,17 @@ func (p *Pipeline) governedTxs(ctx context.Context, date settlement.Date, txs ma
 		ss := starts[string(f.Sender)+"/"+f.FileID+"/"]
 		sort.Ints(ss)
 		var ft FileTxs
+		if len(ss) == 0 {
+			// No IndexFile: the verifying part indexed the whole file
+			// (putGoverned records it once, as the file's).
+			tx, ok := txs[fileChunk(f)]
+			if !ok {
+				return nil, fmt.Errorf("file %s/%s: no ledger transaction recorded its entries", f.Sender, f.FileID)
+			}
+			ft.Index = []IndexTx{{Start: 0, Entries: int(f.Entries), Tx: tx}}
+			out[f.SHA256] = governedFile{txs: ft}
+			continue
+		}
 		for k, start := range ss {
 			end := int(f.Entries)
 			if k+1 < len(ss) {

@@ -205,14 +205,13 @@ func (a *Auditor) traceGoverned(ctx context.Context, t TxTrace, c TxContent) (Tx
 	if (c.Function != "PutFilePart" || !g.final) && c.Function != "IndexFile" {
 		return t, nil
 	}
-	// An IndexFile: the payments the ledger indexed under this
+	// An IndexFile, or a verifying part that indexed its whole file (its
+	// ids fit beside it): the payments the ledger indexed under this
 	// transaction, as every endorsing peer parsed them from the bank's
-	// signed bytes. The verifying part indexes none: the file is traced.
-	if c.Function == "IndexFile" {
-		var traced bool
-		if t, traced, err = a.traceIndexed(ctx, t, cycle, row, ok); err != nil || traced {
-			return t, err
-		}
+	// signed bytes. A verifying part that indexed none: the file is traced.
+	var traced bool
+	if t, traced, err = a.traceIndexed(ctx, t, cycle, row, ok, c.Function == "IndexFile"); err != nil || traced {
+		return t, err
 	}
 	return a.traceGovernedFile(ctx, t, c, date, row, ok)
 }
@@ -280,11 +279,12 @@ func (g governed) rowCheck(c TxContent, date settlement.Date, row LedgerTxRow, o
 }
 
 // traceIndexed traces the payments the ledger indexed under an IndexFile
-// transaction and checks they are as many as Postgres recorded (when it
-// recorded the transaction, ok). traced is true when there were any: each
+// transaction (index), or a verifying part that indexed its file, and
+// checks they are as many as Postgres recorded (when it recorded the
+// transaction, ok). traced is true when there were any: each
 // one's file was then checked against the archive, and the file need not
 // be traced again.
-func (a *Auditor) traceIndexed(ctx context.Context, t TxTrace, cycle string, row LedgerTxRow, ok bool) (_ TxTrace, traced bool, err error) {
+func (a *Auditor) traceIndexed(ctx context.Context, t TxTrace, cycle string, row LedgerTxRow, ok, index bool) (_ TxTrace, traced bool, err error) {
 	var pays []reconciliation.Record
 	for p, err := range a.Ledger.CyclePayments(ctx, cycle) {
 		if err != nil {
@@ -293,6 +293,9 @@ func (a *Auditor) traceIndexed(ctx context.Context, t TxTrace, cycle string, row
 		if p.TxID == t.TxID {
 			pays = append(pays, p)
 		}
+	}
+	if len(pays) == 0 && !index {
+		return t, false, nil // a verifying part that left its payments to IndexFile
 	}
 	if t, err = a.tracePayments(ctx, t, cycle, pays); err != nil {
 		return t, false, err

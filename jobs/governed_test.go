@@ -25,6 +25,9 @@ import (
 type fakeGoverned struct {
 	w        *world
 	gridlock string // the ledger's setting; "": hold
+	// whole: the verifying part indexes each file whole, as the chaincode
+	// does when the file's ids fit beside its last part.
+	whole    bool
 	mu       sync.Mutex
 	declared map[string][]jobs.LedgerFile
 	files    map[string][]byte
@@ -63,6 +66,15 @@ func (f *fakeGoverned) PutFile(ctx context.Context, cycle string, lf jobs.Ledger
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Entry.Line < entries[j].Entry.Line })
 	out := jobs.FileTxs{Verified: jobs.LedgerTx{ID: "verify-" + cycle + "-" + string(lf.Sender) + "-" + lf.FileID, Block: 1}}
+	if f.whole {
+		tx, err := f.w.ledger.RecordChunk(ctx, jobs.Chunk{Cycle: cycle, ID: fmt.Sprintf("F.%s.%s.0", lf.Sender, lf.FileID), Entries: entries})
+		if err != nil {
+			return out, err
+		}
+		out.Verified = tx
+		out.Index = []jobs.IndexTx{{Start: 0, Entries: len(entries), Tx: tx}}
+		return out, nil
+	}
 	for start := 0; start < len(entries); start += fakeIndexMax {
 		end := min(start+fakeIndexMax, len(entries))
 		ch := jobs.Chunk{Cycle: cycle, ID: fmt.Sprintf("F.%s.%s.%d", lf.Sender, lf.FileID, start), Entries: entries[start:end]}
@@ -165,6 +177,52 @@ func TestGovernedPathDeclaresAndRelaysFiles(t *testing.T) {
 		t.Fatalf("breaks: %v", active)
 	}
 	if _, err := w.pipeline().Run(w.ctx, date); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.settled) != 1 {
+		t.Fatalf("a re-run settled again: %v", g.settled)
+	}
+}
+
+// TestGovernedFileIndexedByItsVerifyingPart: when the ledger's verifying
+// part indexes a file whole (issue 18: its ids fit beside it), Postgres
+// records that transaction once, as the file's, and the cycle is still
+// reconciled with no break and reported, each entry's statement line naming
+// it; a re-run sends nothing again.
+func TestGovernedFileIndexedByItsVerifyingPart(t *testing.T) {
+	w := newWorld(t)
+	const date = settlement.Date("2026-11-24")
+	w.day(date, 60)
+	if _, err := w.intake.Collect(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	g := &fakeGoverned{w: w, whole: true, declared: map[string][]jobs.LedgerFile{}, files: map[string][]byte{}}
+	p := w.pipeline()
+	p.Governed, p.Files = g, w.arc
+	c, err := p.Run(w.ctx, date)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Stage != settlement.StageReported {
+		t.Fatalf("cycle %+v", c)
+	}
+	txs, _ := w.store.LedgerTxs(w.ctx, date)
+	files := 0
+	for chunk, tx := range txs {
+		if strings.HasPrefix(chunk, "index/") {
+			t.Fatalf("an index transaction recorded apart from its file's: %s %+v", chunk, tx)
+		}
+		if strings.HasPrefix(chunk, "file/") {
+			files++
+		}
+	}
+	if files != 3 || len(txs) != 1+3+1 {
+		t.Fatalf("ledger txs recorded: %v", txs)
+	}
+	if active, _ := w.store.ActiveBreaks(w.ctx, date); len(active) != 0 {
+		t.Fatalf("breaks: %v", active)
+	}
+	if _, err := p.Run(w.ctx, date); err != nil {
 		t.Fatal(err)
 	}
 	if len(g.settled) != 1 {

@@ -493,7 +493,14 @@ func putFilePart(s Stub, cycleID, senderArg, fileID, indexArg, arg, sigB64, enc 
 		if got := hex.EncodeToString(h.Sum(nil)); got != st.SHA256 {
 			return nil, refuse(CodeDigestMismatch, "file %s/%s: its %d parts (%d bytes) hash to %s, the operator declared %s", st.Sender, st.FileID, st.Parts, st.Bytes, got, st.SHA256)
 		}
-		if err := verifyFile(s, g, d, st, part, sigB64); err != nil {
+		pays, err := verifyFile(s, g, d, st, part, sigB64)
+		if err != nil {
+			return nil, err
+		}
+		// The part's bytes are in this transaction twice (the argument
+		// and the write): what is left of the index's budget may take the
+		// whole file's ids, and then no IndexFile is needed.
+		if err := indexWhole(s, st, pays, indexWriteBytesMax-2*len(arg)); err != nil {
 			return nil, err
 		}
 	}
@@ -646,18 +653,18 @@ func (r *partsReader) Read(p []byte) (int, error) {
 
 // verifyFile checks the whole file (checkFile) and marks it verified with
 // its positions; its payments are indexed by IndexFile.
-func verifyFile(s Stub, g *Governance, d *Declared, st *FileState, last, sigB64 string) error {
+func verifyFile(s Stub, g *Governance, d *Declared, st *FileState, last, sigB64 string) ([]*Payment, error) {
 	r := &partsReader{s: s, cycle: st.CycleID, sender: st.Sender, fileID: st.FileID, enc: st.Encoding, stored: st.Parts - 1, last: last}
-	res, _, err := checkFile(s, g, d, st, r, sigB64)
+	res, pays, err := checkFile(s, g, d, st, r, sigB64)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	net, err := res.Netting().Result()
 	if err != nil {
-		return internal("netting of %s/%s: %v", st.Sender, st.FileID, err)
+		return nil, internal("netting of %s/%s: %v", st.Sender, st.FileID, err)
 	}
 	if err := settlement.AssertBalanced(net.Positions); err != nil {
-		return internal("file %s/%s: %v", st.Sender, st.FileID, err)
+		return nil, internal("file %s/%s: %v", st.Sender, st.FileID, err)
 	}
 	st.Positions = make([]FilePosition, 0, len(net.Positions))
 	for _, p := range net.Positions {
@@ -665,7 +672,7 @@ func verifyFile(s Stub, g *Governance, d *Declared, st *FileState, last, sigB64 
 			Sent: settlement.FormatAmount(p.Sent, p.Currency), Received: settlement.FormatAmount(p.Received, p.Currency)})
 	}
 	st.Status, st.KeyLabel, st.Message, st.Signature, st.Indexed = FileVerified, res.KeyLabel, res.Message, sigB64, 0
-	return nil
+	return pays, nil
 }
 
 // checkFile runs the service's intake check over the whole file read from r,

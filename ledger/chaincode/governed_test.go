@@ -325,7 +325,19 @@ func TestPartsMeanTheWholeFile(t *testing.T) {
 				t.Fatalf("part %d of %d: %v", i, len(parts), err)
 			}
 		}
-		if _, err := l.invokeAs(op, "SettleCycle", "C2026-11-24"); codeOf(err) != CodeCycleIncomplete {
+		// The verifying part indexed the file when its ids fit beside the
+		// part; else SettleCycle waits for IndexFile.
+		raw, err := l.invoke("GetFile", "C2026-11-24", "SHBKKRSE", "F1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st FileState
+		_ = json.Unmarshal(raw, &st)
+		if st.Indexed == 200 {
+			if len(st.IndexTxs) != 1 || st.IndexTxs[0].TxID != st.TxID {
+				t.Fatalf("indexed by the verifying part, but its index transactions are %+v (verified by %s)", st.IndexTxs, st.TxID)
+			}
+		} else if _, err := l.invokeAs(op, "SettleCycle", "C2026-11-24"); codeOf(err) != CodeCycleIncomplete {
 			t.Fatalf("SettleCycle before IndexFile: %v, want %s", err, CodeCycleIncomplete)
 		}
 		for {

@@ -41,28 +41,73 @@ func indexPayments(s Stub, st *FileState, pays []*Payment, start int) (int, erro
 			end = start + (end-start)/2
 			continue
 		}
-		if err := plan.apply(s); err != nil {
-			return 0, err
-		}
-		chunkID := fmt.Sprintf("%s.%d", fileChunkID(st.Sender, st.FileID), start)
-		chunkKey, err := key(s, keyChunk, st.CycleID, chunkID)
-		if err != nil {
-			return 0, err
-		}
-		if old, err := s.GetState(chunkKey); err != nil {
-			return 0, internal("read state: %v", err)
-		} else if old != nil {
-			return 0, internal("file %s/%s: chunk %s is recorded but the file says %d indexed", st.Sender, st.FileID, chunkID, start)
-		}
-		rng := pays[start:end]
-		for _, p := range rng {
-			p.ChunkID = chunkID
-		}
-		if _, err := writeChunkRecord(s, st.CycleID, chunkID, chunkKey, contentHash(st.CycleID, chunkID, rng), rng, revs); err != nil {
-			return 0, err
-		}
-		return end, nil
+		return end, writeIndex(s, st, pays, start, end, plan, revs)
 	}
+}
+
+// indexWhole indexes all of a file's payments in the transaction that
+// verified it, when their id pages fit in budget bytes and the ledger would
+// take them all. Otherwise it writes nothing and leaves them to IndexFile,
+// which indexes them in ranges, or refuses them with the reason (a
+// duplicate, a reversal without its original): the file stays verified.
+func indexWhole(s Stub, st *FileState, pays []*Payment, budget int) error {
+	if len(pays) == 0 || budget <= 0 {
+		return nil
+	}
+	if err := requireBanks(s, chunkBanks(pays)); err != nil {
+		return keepRefusal(err)
+	}
+	if legacy, err := s.GetState(keyLegacyPaid); err != nil {
+		return internal("read state: %v", err)
+	} else if legacy != nil {
+		return nil // a key a payment to read: IndexFile's ranges
+	}
+	plan, revs, err := planIndex(s, st, pays, 0, false)
+	if err != nil {
+		return keepRefusal(err)
+	}
+	if plan.bytes > budget {
+		return nil
+	}
+	if err := writeIndex(s, st, pays, 0, len(pays), plan, revs); err != nil {
+		return err
+	}
+	st.Indexed = len(pays)
+	st.IndexTxs = []IndexTx{{Start: 0, Entries: len(pays), TxID: s.GetTxID()}}
+	return nil
+}
+
+// keepRefusal drops a refusal (the file's IndexFile gives it) and keeps
+// an internal error.
+func keepRefusal(err error) error {
+	if e, ok := err.(*Error); ok && e.Code != CodeInternal {
+		return nil
+	}
+	return err
+}
+
+// writeIndex writes a planned range [start, end) of a file's payments: its
+// id pages, its reversals and its chunk record.
+func writeIndex(s Stub, st *FileState, pays []*Payment, start, end int, plan *idPlan, revs []Reversal) error {
+	if err := plan.apply(s); err != nil {
+		return err
+	}
+	chunkID := fmt.Sprintf("%s.%d", fileChunkID(st.Sender, st.FileID), start)
+	chunkKey, err := key(s, keyChunk, st.CycleID, chunkID)
+	if err != nil {
+		return err
+	}
+	if old, err := s.GetState(chunkKey); err != nil {
+		return internal("read state: %v", err)
+	} else if old != nil {
+		return internal("file %s/%s: chunk %s is recorded but the file says %d indexed", st.Sender, st.FileID, chunkID, start)
+	}
+	rng := pays[start:end]
+	for _, p := range rng {
+		p.ChunkID = chunkID
+	}
+	_, err = writeChunkRecord(s, st.CycleID, chunkID, chunkKey, contentHash(st.CycleID, chunkID, rng), rng, revs)
+	return err
 }
 
 // planIndex checks a range of a file's payments and plans its id pages,

@@ -132,3 +132,65 @@ func TestCompressedParts(t *testing.T) {
 		t.Fatalf("a payment of a compressed file: %s %v", raw, err)
 	}
 }
+
+// TestVerifyIndexesWhatFits: a file whose last part leaves no room for its
+// ids (a raw part of over half the index budget) is verified and left to
+// IndexFile; one whose part is small is indexed by the verifying part.
+func TestVerifyIndexesWhatFits(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	l, id := founded(t)
+	op, bank := id("OperatorMSP", "client"), id("Bank1MSP", "client")
+	if _, err := l.invokeAs(id("Bank1MSP", "admin"), "RegisterKey", "SHBKKRSE", "k1", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))); err != nil {
+		t.Fatal(err)
+	}
+	file := func(name string, n int, remittance int) (string, string) {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "H,%s,SHBKKRSE,2026-11-24,2026-11-24T17:45:00+09:00\n", name)
+		for j := range n {
+			fmt.Fprintf(&sb, "P,%s-%04d,SHBKKRSE,CZNBKRSE,%d,KRW,%s\n", name, j, 1+j, strings.Repeat("r", remittance))
+		}
+		fmt.Fprintf(&sb, "T,%d,%d\n", n, n*(n+1)/2)
+		body := sb.String()
+		digest := sha256.Sum256([]byte(body))
+		rawSig, _ := ecdsa.SignASN1(rand.Reader, k, digest[:])
+		return body, fmt.Sprintf(`{"sender":"SHBKKRSE","fileId":"%s","format":"csv","sha256":"%x","entries":%d,"controlSum":"%d","sig":"%s"}`, name, digest, n, n*(n+1)/2, base64.StdEncoding.EncodeToString(rawSig))
+	}
+	big, bigDecl := file("BIG", 1200, 130) // about 170,000 bytes in one part
+	small, smallDecl := file("SMALL", 50, 0)
+	strip := func(d string) string { return d[:strings.Index(d, `,"sig"`)] + "}" }
+	sigOf := func(d string) string { return d[strings.Index(d, `"sig":"`)+7 : len(d)-2] }
+	if _, err := l.invokeAs(op, "DeclareCycle", "C2026-11-24", "["+strip(bigDecl)+","+strip(smallDecl)+"]"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, body, decl string
+		byVerify         bool
+	}{{"BIG", big, bigDecl, false}, {"SMALL", small, smallDecl, true}} {
+		raw, err := l.invokeAs(bank, "PutFilePart", "C2026-11-24", "SHBKKRSE", c.name, "0", c.body, sigOf(c.decl))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Status  string `json:"status"`
+			Indexed int    `json:"indexed"`
+		}
+		_ = json.Unmarshal(raw, &st)
+		if st.Status != "verified" || (st.Indexed > 0) != c.byVerify {
+			t.Fatalf("%s (%d bytes): %s, %d indexed by the verifying part", c.name, len(c.body), st.Status, st.Indexed)
+		}
+		out, err := l.invokeAs(bank, "IndexFile", "C2026-11-24", "SHBKKRSE", c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(out), "already_indexed") != c.byVerify {
+			t.Fatalf("%s: IndexFile answered %s", c.name, out)
+		}
+	}
+	if _, err := l.invokeAs(op, "SetCap", "SHBKKRSE", "KRW", "100000000"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.invokeAs(op, "SettleCycle", "C2026-11-24"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -243,12 +243,25 @@ func (c *Client) IndexFile(ctx context.Context, cycle string, sender settlement.
 }
 
 // indexAll calls IndexFile until the file is indexed: each call one
-// transaction that must advance, so at most entries+1 of them. One sender's
-// files are indexed one at a time (Client.indexing).
+// transaction that must advance, so at most entries+1 of them (none when
+// the verifying part indexed the file: already_indexed is answered by the
+// endorsers, and nothing is sent to the orderers). One sender's files are
+// indexed one at a time (Client.indexing).
 func (c *Client) indexAll(ctx context.Context, cycle string, sender settlement.BIC, fileID string, entries int64) error {
+	defer c.indexLock(sender)()
+	return c.indexLocked(ctx, cycle, sender, fileID, entries)
+}
+
+// indexLock takes the sender's index lock and answers its release: one
+// sender's transactions that write its id pages (a verifying last part,
+// IndexFile) go one at a time.
+func (c *Client) indexLock(sender settlement.BIC) (unlock func()) {
 	mu, _ := c.indexing.LoadOrStore(sender, new(sync.Mutex))
 	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+	return mu.(*sync.Mutex).Unlock
+}
+
+func (c *Client) indexLocked(ctx context.Context, cycle string, sender settlement.BIC, fileID string, entries int64) error {
 	prev := int64(-1)
 	for calls := int64(0); calls <= entries+1; calls++ {
 		status, n, all, err := c.IndexFile(ctx, cycle, sender, fileID)
@@ -432,6 +445,9 @@ func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body
 			if len(s) == 0 {
 				return jobs.FileTxs{}, fmt.Errorf("file %s/%s: no signature", f.Sender, f.FileID)
 			}
+			// The last part may index the file: the sender's index
+			// lock, through its IndexFile calls.
+			defer c.indexLock(f.Sender)()
 		}
 		status, t, err := c.putPart(ctx, cycle, f.Sender, f.FileID, i, cut[i], s)
 		if err != nil {
@@ -443,8 +459,9 @@ func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body
 		existing = t.Existing
 	}
 	// Verified: its payments are indexed a bounded range a transaction
-	// (also after an already_verified answer, a lost commit).
-	if err := c.indexAll(ctx, cycle, f.Sender, f.FileID, f.Entries); err != nil {
+	// (also after an already_verified answer, a lost commit), unless the
+	// verifying part indexed them all.
+	if err := c.indexLocked(ctx, cycle, f.Sender, f.FileID, f.Entries); err != nil {
 		return jobs.FileTxs{}, err
 	}
 	return c.fileTxs(ctx, cycle, f.Sender, f.FileID, existing)
