@@ -3,7 +3,6 @@ package fabric
 import (
 	"bytes"
 	"compress/flate"
-	"fmt"
 )
 
 // PartRawMax is the most file bytes the chaincode takes in one part
@@ -40,7 +39,8 @@ func compressPart(raw []byte) Part {
 // PartBytesMax), not the file bytes it stands for. So the file is cut in as
 // few parts as compress each to at most partBytes: at most PartRawMax of
 // the file a part, then half that, and so on, down to parts of partBytes
-// file bytes, which fit as they are. The same file always gives the same
+// file bytes, which fit as they are and go so when compressing does not
+// make every one of them smaller (every part of a file has one encoding). The same file always gives the same
 // parts, so a client that resumes after a crash sends what the ledger
 // expects.
 func PartsOf(format string, body []byte, partBytes int) ([]Part, error) {
@@ -57,13 +57,18 @@ func PartsOf(format string, body []byte, partBytes int) ([]Part, error) {
 		fits := true
 		for i, c := range cut {
 			out[i] = compressPart(c)
-			fits = fits && len(out[i].Sent) <= partBytes
+			fits = fits && out[i].Encoding != "" && len(out[i].Sent) <= partBytes
 		}
 		if fits {
 			return out, nil
 		}
 		if raw == partBytes {
-			return nil, fmt.Errorf("a part of %d bytes is sent as %d bytes, over %d", raw, len(out[0].Sent), partBytes) // cannot happen: a part is sent as it is when that is smaller
+			// Every part of a file has one encoding: when compressing does
+			// not make every part smaller, the file goes as it is.
+			for i, c := range cut {
+				out[i] = Part{Raw: c, Sent: c}
+			}
+			return out, nil
 		}
 	}
 }
