@@ -778,8 +778,15 @@ func indexFile(s Stub, cycleID, senderArg, fileID string) ([]byte, error) {
 		return nil, refuse(CodePartOrder, "file %s/%s is not verified (%d parts stored): its last part, with the signature, comes first", st.Sender, st.FileID, st.Parts)
 	}
 	answer := func(status string, n int) ([]byte, error) {
+		// txId: the transaction that indexed the file's last range (this
+		// one, or for already_indexed the one before, which a client
+		// takes as done without sending anything to the orderers).
+		last := ""
+		if len(st.IndexTxs) > 0 {
+			last = st.IndexTxs[len(st.IndexTxs)-1].TxID
+		}
 		return marshal(map[string]any{"status": status, "cycleId": cycleID, "sender": st.Sender, "fileId": st.FileID,
-			"indexed": st.Indexed, "entries": st.Entries, "indexedNow": n, "indexTxs": st.IndexTxs, "verifiedTxId": st.TxID})
+			"indexed": st.Indexed, "entries": st.Entries, "indexedNow": n, "indexTxs": st.IndexTxs, "verifiedTxId": st.TxID, "txId": last})
 	}
 	if int64(st.Indexed) >= st.Entries {
 		return answer("already_indexed", 0)

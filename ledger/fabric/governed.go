@@ -197,10 +197,15 @@ func (c *Client) DeclareCycle(ctx context.Context, cycle string, files []Declare
 // only (nil before). The status is "stored", "already_stored" or, for the
 // last part, "verified".
 func (c *Client) PutFilePart(ctx context.Context, cycle string, sender settlement.BIC, fileID string, index int, part []byte, sig []byte) (string, jobs.LedgerTx, error) {
-	return c.putPart(ctx, cycle, sender, fileID, index, compressPart(part), sig)
+	st, tx, err := c.putPart(ctx, cycle, sender, fileID, index, compressPart(part), sig)
+	if st == "verified_indexed" {
+		st = "verified"
+	}
+	return st, tx, err
 }
 
-// putPart sends one part as p says: compressed or as it is.
+// putPart sends one part as p says: compressed or as it is. A verifying
+// part that indexed its whole file is answered "verified_indexed".
 func (c *Client) putPart(ctx context.Context, cycle string, sender settlement.BIC, fileID string, index int, p Part, sig []byte) (string, jobs.LedgerTx, error) {
 	var done func([]byte) (string, bool)
 	if len(sig) > 0 {
@@ -219,7 +224,21 @@ func (c *Client) putPart(ctx context.Context, cycle string, sender settlement.BI
 	if tx.Existing {
 		return "verified", tx, nil
 	}
-	return statusOf(payload), tx, nil
+	st := statusOf(payload)
+	if st == "verified" && indexedAll(payload) {
+		st = "verified_indexed"
+	}
+	return st, tx, nil
+}
+
+// indexedAll says whether a verifying part's answer has its file indexed
+// whole (the part's ids fit beside it).
+func indexedAll(payload []byte) bool {
+	var m struct {
+		Indexed int   `json:"indexed"`
+		Entries int64 `json:"entries"`
+	}
+	return json.Unmarshal(payload, &m) == nil && m.Entries > 0 && int64(m.Indexed) >= m.Entries
 }
 
 // IndexFile indexes the next range of a verified file's payments (the
@@ -437,7 +456,8 @@ func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body
 	if start >= len(parts) {
 		return jobs.FileTxs{}, fmt.Errorf("file %s/%s: the ledger holds all %d parts unverified", f.Sender, f.FileID, start)
 	}
-	existing := false
+	existing, indexed := false, false
+	var last jobs.LedgerTx
 	for i := start; i < len(parts); i++ {
 		var s []byte
 		if i == len(parts)-1 {
@@ -453,16 +473,26 @@ func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body
 		if err != nil {
 			return jobs.FileTxs{}, err
 		}
-		if i == len(parts)-1 && status != "verified" {
+		if i == len(parts)-1 && status != "verified" && status != "verified_indexed" {
 			return jobs.FileTxs{}, fmt.Errorf("file %s/%s: last part answered %q, not verified", f.Sender, f.FileID, status)
 		}
 		existing = t.Existing
+		indexed = status == "verified_indexed"
+		last = t
+	}
+	if indexed && !existing {
+		// The endorsers agreed the verifying part indexed the whole file,
+		// and it committed: it is the file's one index transaction, as
+		// its committed answer says (no block to read back).
+		return jobs.FileTxs{Verified: last, Index: []jobs.IndexTx{{Start: 0, Entries: int(f.Entries), Tx: last}}}, nil
 	}
 	// Verified: its payments are indexed a bounded range a transaction
 	// (also after an already_verified answer, a lost commit), unless the
 	// verifying part indexed them all.
-	if err := c.indexLocked(ctx, cycle, f.Sender, f.FileID, f.Entries); err != nil {
-		return jobs.FileTxs{}, err
+	if !indexed {
+		if err := c.indexLocked(ctx, cycle, f.Sender, f.FileID, f.Entries); err != nil {
+			return jobs.FileTxs{}, err
+		}
 	}
 	return c.fileTxs(ctx, cycle, f.Sender, f.FileID, existing)
 }
