@@ -402,15 +402,9 @@ func sameFiles(a, b []DeclaredFile) bool {
 
 // fileFor loads a declared file of an open declared cycle.
 func fileFor(s Stub, cycleID, senderArg, fileID string) (*Declared, *FileState, string, error) {
-	if _, err := checkCycleID(cycleID); err != nil {
-		return nil, nil, "", err
-	}
-	sender, err := normBIC("sender", senderArg)
+	sender, err := fileAddress(cycleID, senderArg, fileID)
 	if err != nil {
 		return nil, nil, "", err
-	}
-	if !settlement.ValidFileID([]byte(fileID)) {
-		return nil, nil, "", refuse(CodeInvalid, "fileId %q must be 1-35 characters [A-Za-z0-9._-]", clip(fileID))
 	}
 	d, err := loadDeclared(s, cycleID)
 	if err != nil {
@@ -435,6 +429,22 @@ func fileFor(s Stub, cycleID, senderArg, fileID string) (*Declared, *FileState, 
 		return nil, nil, "", refuse(CodeCycleSettled, "cycle %s was settled by tx %s", cycleID, settled.TxID)
 	}
 	return d, &st, fk, nil
+}
+
+// fileAddress checks a declared file's address, cycle, sender and file id,
+// and answers the sender's stored BIC.
+func fileAddress(cycleID, senderArg, fileID string) (string, error) {
+	if _, err := checkCycleID(cycleID); err != nil {
+		return "", err
+	}
+	sender, err := normBIC("sender", senderArg)
+	if err != nil {
+		return "", err
+	}
+	if !settlement.ValidFileID([]byte(fileID)) {
+		return "", refuse(CodeInvalid, "fileId %q must be 1-35 characters [A-Za-z0-9._-]", clip(fileID))
+	}
+	return sender, nil
 }
 
 // requireUploader lets the operator or the file's own bank send its parts;
@@ -1000,15 +1010,9 @@ func getDeclared(s Stub, cycleID string) ([]byte, error) {
 // getFilePart returns a stored part's exact bytes, so that an auditor can
 // re-verify a file's signature from the ledger alone.
 func getFilePart(s Stub, cycleID, senderArg, fileID, indexArg string) ([]byte, error) {
-	if _, err := checkCycleID(cycleID); err != nil {
-		return nil, err
-	}
-	sender, err := normBIC("sender", senderArg)
+	sender, err := fileAddress(cycleID, senderArg, fileID)
 	if err != nil {
 		return nil, err
-	}
-	if !settlement.ValidFileID([]byte(fileID)) {
-		return nil, refuse(CodeInvalid, "fileId %q must be 1-35 characters [A-Za-z0-9._-]", clip(fileID))
 	}
 	index, err := strconv.Atoi(indexArg)
 	if err != nil || index < 0 || index >= partsPerFileMax || strconv.Itoa(index) != indexArg {

@@ -74,9 +74,14 @@ func (s *memStub) GetStateByPartialCompositeKey(objectType string, attrs []strin
 	if err != nil {
 		return nil, err
 	}
+	return s.keysWhere(func(k string) bool { return strings.HasPrefix(k, prefix) }), nil
+}
+
+// keysWhere iterates the committed keys that match, in key order.
+func (s *memStub) keysWhere(match func(string) bool) *memIter {
 	var keys []string
 	for k := range s.l.state {
-		if strings.HasPrefix(k, prefix) {
+		if match(k) {
 			keys = append(keys, k)
 		}
 	}
@@ -85,23 +90,12 @@ func (s *memStub) GetStateByPartialCompositeKey(objectType string, attrs []strin
 	for _, k := range keys {
 		it.kvs = append(it.kvs, &queryresult.KV{Key: k, Value: s.l.state[k]})
 	}
-	return it, nil
+	return it
 }
 
 // GetStateByRange answers [startKey, endKey) in key order, as Fabric does.
 func (s *memStub) GetStateByRange(startKey, endKey string) (shim.StateQueryIteratorInterface, error) {
-	var keys []string
-	for k := range s.l.state {
-		if k >= startKey && (endKey == "" || k < endKey) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	it := &memIter{}
-	for _, k := range keys {
-		it.kvs = append(it.kvs, &queryresult.KV{Key: k, Value: s.l.state[k]})
-	}
-	return it, nil
+	return s.keysWhere(func(k string) bool { return k >= startKey && (endKey == "" || k < endKey) }), nil
 }
 
 // GetStateByPartialCompositeKeyWithPagination pages as Fabric does: the bookmark

@@ -24,6 +24,19 @@ func deflate(b []byte) []byte {
 	return out.Bytes()
 }
 
+// foundedWithKey is a founded ledger on which SHBKKRSE's admin registered
+// an ECDSA key, k1.
+func foundedWithKey(t *testing.T) (*memLedger, func(msp, role string) []byte, *ecdsa.PrivateKey) {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	l, id := founded(t)
+	if _, err := l.invokeAs(id("Bank1MSP", "admin"), "RegisterKey", "SHBKKRSE", "k1", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))); err != nil {
+		t.Fatal(err)
+	}
+	return l, id, k
+}
+
 // FuzzInflate: any argument inflates to at most partBytesMax bytes or is
 // refused; a stream with bytes after its end is refused.
 func FuzzInflate(f *testing.F) {
@@ -43,13 +56,8 @@ func FuzzInflate(f *testing.F) {
 // its stream, names an unknown encoding, or changes encoding mid-file is
 // refused, and writes nothing.
 func TestCompressedParts(t *testing.T) {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	l, id := founded(t)
+	l, id, k := foundedWithKey(t)
 	op, bank := id("OperatorMSP", "client"), id("Bank1MSP", "client")
-	if _, err := l.invokeAs(id("Bank1MSP", "admin"), "RegisterKey", "SHBKKRSE", "k1", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))); err != nil {
-		t.Fatal(err)
-	}
 	var sb strings.Builder
 	sb.WriteString("H,Z1,SHBKKRSE,2026-11-24,2026-11-24T17:45:00+09:00\n")
 	const n = 300
@@ -137,13 +145,8 @@ func TestCompressedParts(t *testing.T) {
 // ids (a raw part of over half the index budget) is verified and left to
 // IndexFile; one whose part is small is indexed by the verifying part.
 func TestVerifyIndexesWhatFits(t *testing.T) {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	l, id := founded(t)
+	l, id, k := foundedWithKey(t)
 	op, bank := id("OperatorMSP", "client"), id("Bank1MSP", "client")
-	if _, err := l.invokeAs(id("Bank1MSP", "admin"), "RegisterKey", "SHBKKRSE", "k1", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))); err != nil {
-		t.Fatal(err)
-	}
 	file := func(name string, n int, remittance int) (string, string) {
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "H,%s,SHBKKRSE,2026-11-24,2026-11-24T17:45:00+09:00\n", name)

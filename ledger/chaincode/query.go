@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"settle/settlement"
 )
 
 // historyMax bounds the entries GetHistory returns.
@@ -373,15 +371,9 @@ type FilePayments struct {
 // not), read back from its stored bytes: how a declared cycle's payments
 // are listed (at most entriesPerFileMax a call).
 func getFilePayments(s Stub, cycleID, senderArg, fileID string) ([]byte, error) {
-	if _, err := checkCycleID(cycleID); err != nil {
-		return nil, err
-	}
-	sender, err := normBIC("sender", senderArg)
+	sender, err := fileAddress(cycleID, senderArg, fileID)
 	if err != nil {
 		return nil, err
-	}
-	if !settlement.ValidFileID([]byte(fileID)) {
-		return nil, refuse(CodeInvalid, "fileId %q must be 1-35 characters [A-Za-z0-9._-]", clip(fileID))
 	}
 	fk, err := key(s, keyFile, cycleID, sender, fileID)
 	if err != nil {

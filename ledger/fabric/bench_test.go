@@ -181,8 +181,16 @@ func BenchmarkRecordCycle(b *testing.B) {
 		cost.add(cc)
 		b.StartTimer()
 	}
+	b.ReportMetric(float64(size), "chunk")
+	reportCost(b, &cost, peak, payments*b.N, total, func() string { return cost.table(n, endorsers, c.every) })
+}
+
+// reportCost reports a ledger benchmark's metrics (payments/s, CPU-ms,
+// keys and block bytes a payment, the network's peak RSS) and its
+// per-process table, also to SETTLE_BENCH_LEDGER_OUT when set.
+func reportCost(b *testing.B, cost *ledgerCost, peak map[string]int64, payments int, total time.Duration, table func() string) {
 	cost.peakRSS = peak
-	b.ReportMetric(float64(payments*b.N)/total.Seconds(), "payments/s")
+	b.ReportMetric(float64(payments)/total.Seconds(), "payments/s")
 	b.ReportMetric(cost.totalCPU().Seconds()*1000/float64(cost.payments), "CPU-ms/payment")
 	b.ReportMetric(float64(cost.keys)/float64(cost.payments), "keys/payment")
 	b.ReportMetric(float64(cost.blockBytes)/float64(cost.payments), "ledger-B/payment")
@@ -191,8 +199,7 @@ func BenchmarkRecordCycle(b *testing.B) {
 		sum += v
 	}
 	b.ReportMetric(float64(sum)/(1<<20), "network-RSS-MB")
-	b.ReportMetric(float64(size), "chunk")
-	report := cost.table(n, endorsers, c.every)
+	report := table()
 	b.Log("\n" + report)
 	if out := os.Getenv("SETTLE_BENCH_LEDGER_OUT"); out != "" {
 		if err := os.WriteFile(out, []byte(report), 0o644); err != nil {

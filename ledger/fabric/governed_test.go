@@ -382,24 +382,8 @@ func BenchmarkGovernedCycle(b *testing.B) {
 		cost.add(cc)
 		b.StartTimer()
 	}
-	cost.peakRSS = peak
-	b.ReportMetric(float64(payments*b.N)/total.Seconds(), "payments/s")
-	b.ReportMetric(cost.totalCPU().Seconds()*1000/float64(cost.payments), "CPU-ms/payment")
-	b.ReportMetric(float64(cost.keys)/float64(cost.payments), "keys/payment")
-	b.ReportMetric(float64(cost.blockBytes)/float64(cost.payments), "ledger-B/payment")
-	var sum int64
-	for _, v := range peak {
-		sum += v
-	}
-	b.ReportMetric(float64(sum)/(1<<20), "network-RSS-MB")
 	b.ReportMetric(float64(parts)/float64(b.N), "parts")
-	report := cost.table(n, nil, g.op.every)
-	b.Log("\n" + report)
-	if out := os.Getenv("SETTLE_BENCH_LEDGER_OUT"); out != "" {
-		if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
+	reportCost(b, &cost, peak, payments*b.N, total, func() string { return cost.table(n, nil, g.op.every) })
 }
 
 // TestForeignTransactionsAreReported: a client listening with OnForeign is
