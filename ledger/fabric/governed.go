@@ -407,60 +407,27 @@ func cutParts(format string, body []byte, partBytes int) ([][]byte, error) {
 	return append(parts, body), nil
 }
 
-// PutFile sends a whole declared file in parts (CutParts), the signature with
+// PutFile sends a whole declared file in parts (PartsOf), the signature with
 // the last. It resumes where the ledger stands (a crash between a commit and
 // the service's record of it): the parts the ledger holds are not sent again,
 // and a file the ledger verified already is answered with the transaction
 // that verified it (Existing). Once verified, it indexes the file's payments
-// (IndexFile until indexed), resuming where the ledger stands. It returns the
-// last part's transaction.
+// (IndexFile until indexed, unless the verifying part indexed them),
+// resuming where the ledger stands. It returns the file's transactions.
 func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body, sig []byte, partBytes int) (jobs.FileTxs, error) {
 	cut, err := PartsOf(f.Format, body, partBytes)
 	if err != nil {
 		return jobs.FileTxs{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
 	}
-	parts := make([][]byte, len(cut))
-	for i, p := range cut {
-		parts[i] = p.Raw
-	}
-	if err != nil {
-		return jobs.FileTxs{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
-	}
-	start := 0
-	st, ok, err := c.fileState(ctx, cycle, f.Sender, f.FileID)
-	if err != nil {
-		return jobs.FileTxs{}, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
-	}
-	if ok {
-		if st.SHA256 != f.SHA256 {
-			return jobs.FileTxs{}, fmt.Errorf("file %s/%s: the ledger declared sha256 %s, this file is %s", f.Sender, f.FileID, st.SHA256, f.SHA256)
-		}
-		switch st.Status {
-		case "verified":
-			if st.Indexed < st.Entries {
-				if err := c.indexAll(ctx, cycle, f.Sender, f.FileID, st.Entries); err != nil {
-					return jobs.FileTxs{}, err
-				}
-			}
-			return c.fileTxs(ctx, cycle, f.Sender, f.FileID, true)
-		case "declared":
-			// Parts the ledger holds are the ones this client sent (its
-			// running digest is checked against the declaration at the
-			// end); the last of them must be the part of this cut.
-			if st.Parts > len(parts) || (st.Parts > 0 && st.LastPartSHA256 != sha256Hex(parts[st.Parts-1])) {
-				return jobs.FileTxs{}, fmt.Errorf("file %s/%s: the ledger holds %d parts that are not this file's cut (ResetFile starts it again)", f.Sender, f.FileID, st.Parts)
-			}
-			start = st.Parts
-		}
-	}
-	if start >= len(parts) {
-		return jobs.FileTxs{}, fmt.Errorf("file %s/%s: the ledger holds all %d parts unverified", f.Sender, f.FileID, start)
+	start, done, err := c.resumeAt(ctx, cycle, f, cut)
+	if err != nil || done != nil {
+		return ptrOr(done), err
 	}
 	existing, indexed := false, false
 	var last jobs.LedgerTx
-	for i := start; i < len(parts); i++ {
+	for i := start; i < len(cut); i++ {
 		var s []byte
-		if i == len(parts)-1 {
+		if i == len(cut)-1 {
 			s = sig
 			if len(s) == 0 {
 				return jobs.FileTxs{}, fmt.Errorf("file %s/%s: no signature", f.Sender, f.FileID)
@@ -473,28 +440,69 @@ func (c *Client) PutFile(ctx context.Context, cycle string, f DeclaredFile, body
 		if err != nil {
 			return jobs.FileTxs{}, err
 		}
-		if i == len(parts)-1 && status != "verified" && status != "verified_indexed" {
+		if i == len(cut)-1 && status != "verified" && status != "verified_indexed" {
 			return jobs.FileTxs{}, fmt.Errorf("file %s/%s: last part answered %q, not verified", f.Sender, f.FileID, status)
 		}
-		existing = t.Existing
-		indexed = status == "verified_indexed"
-		last = t
+		existing, indexed, last = t.Existing, status == "verified_indexed", t
 	}
-	if indexed && !existing {
+	switch {
+	case indexed && !existing:
 		// The endorsers agreed the verifying part indexed the whole file,
 		// and it committed: it is the file's one index transaction, as
 		// its committed answer says (no block to read back).
 		return jobs.FileTxs{Verified: last, Index: []jobs.IndexTx{{Start: 0, Entries: int(f.Entries), Tx: last}}}, nil
-	}
-	// Verified: its payments are indexed a bounded range a transaction
-	// (also after an already_verified answer, a lost commit), unless the
-	// verifying part indexed them all.
-	if !indexed {
+	case !indexed:
+		// Its payments are indexed a bounded range a transaction (also
+		// after an already_verified answer, a lost commit).
 		if err := c.indexLocked(ctx, cycle, f.Sender, f.FileID, f.Entries); err != nil {
 			return jobs.FileTxs{}, err
 		}
 	}
 	return c.fileTxs(ctx, cycle, f.Sender, f.FileID, existing)
+}
+
+// resumeAt reads where the ledger stands with a file: the first part to
+// send, or (done) the transactions of a file it verified already, indexed
+// now if it was not yet.
+func (c *Client) resumeAt(ctx context.Context, cycle string, f DeclaredFile, cut []Part) (start int, done *jobs.FileTxs, err error) {
+	st, ok, err := c.fileState(ctx, cycle, f.Sender, f.FileID)
+	if err != nil {
+		return 0, nil, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+	}
+	if ok {
+		if st.SHA256 != f.SHA256 {
+			return 0, nil, fmt.Errorf("file %s/%s: the ledger declared sha256 %s, this file is %s", f.Sender, f.FileID, st.SHA256, f.SHA256)
+		}
+		switch st.Status {
+		case "verified":
+			if st.Indexed < st.Entries {
+				if err := c.indexAll(ctx, cycle, f.Sender, f.FileID, st.Entries); err != nil {
+					return 0, nil, err
+				}
+			}
+			txs, err := c.fileTxs(ctx, cycle, f.Sender, f.FileID, true)
+			return 0, &txs, err
+		case "declared":
+			// Parts the ledger holds are the ones this client sent (its
+			// running digest is checked against the declaration at the
+			// end); the last of them must be the part of this cut.
+			if st.Parts > len(cut) || (st.Parts > 0 && st.LastPartSHA256 != sha256Hex(cut[st.Parts-1].Raw)) {
+				return 0, nil, fmt.Errorf("file %s/%s: the ledger holds %d parts that are not this file's cut (ResetFile starts it again)", f.Sender, f.FileID, st.Parts)
+			}
+			start = st.Parts
+		}
+	}
+	if start >= len(cut) {
+		return 0, nil, fmt.Errorf("file %s/%s: the ledger holds all %d parts unverified", f.Sender, f.FileID, start)
+	}
+	return start, nil, nil
+}
+
+func ptrOr(t *jobs.FileTxs) jobs.FileTxs {
+	if t == nil {
+		return jobs.FileTxs{}
+	}
+	return *t
 }
 
 // SettleDeclared settles a declared cycle on the ledger's own positions (the
