@@ -99,12 +99,7 @@ func BenchmarkRecordCycle(b *testing.B) {
 	payments := envInt("SETTLE_BENCH_PAYMENTS", 100000)
 	size := envInt("SETTLE_BENCH_CHUNK", 500)
 	workers := envInt("SETTLE_BENCH_WORKERS", 8)
-	var endorsers []int
-	for _, f := range strings.Split(os.Getenv("SETTLE_BENCH_ENDORSERS"), ",") {
-		if i, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
-			endorsers = append(endorsers, i)
-		}
-	}
+	endorsers := benchEndorsers()
 	n := need(b)
 	ctx0, cancel0 := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel0()
@@ -206,6 +201,18 @@ func reportCost(b *testing.B, cost *ledgerCost, peak map[string]int64, payments 
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchEndorsers is SETTLE_BENCH_ENDORSERS (1,2,3: the banks whose peers
+// endorse every transaction), nil when unset: a majority in turn.
+func benchEndorsers() []int {
+	var endorsers []int
+	for _, f := range strings.Split(os.Getenv("SETTLE_BENCH_ENDORSERS"), ",") {
+		if i, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
+			endorsers = append(endorsers, i)
+		}
+	}
+	return endorsers
 }
 
 // chunkAll makes n payments between every ordered pair of the world's

@@ -309,6 +309,12 @@ func BenchmarkGovernedCycle(b *testing.B) {
 	part := envInt("SETTLE_BENCH_PART", PartBytesDefault)
 	g := governed(b)
 	n := need(b)
+	op, endorsers := g.op, benchEndorsers()
+	if endorsers != nil {
+		// Pinned endorsers: the endorsing peer's and the committing
+		// peer's costs apart.
+		op = govClient(b, Config{Operator: 1, Endorsers: endorsers})
+	}
 	b.ResetTimer()
 	var total time.Duration
 	var peak map[string]int64
@@ -328,14 +334,14 @@ func BenchmarkGovernedCycle(b *testing.B) {
 			parts += len(ps)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
-		before, err := sampleLedger(ctx, g.op)
+		before, err := sampleLedger(ctx, op)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
 		stop := peakRSSEach()
 		start := time.Now()
-		if _, err := g.op.DeclareCycle(ctx, cycle, decl); err != nil {
+		if _, err := op.DeclareCycle(ctx, cycle, decl); err != nil {
 			b.Fatal(err)
 		}
 		work := make(chan govFile)
@@ -346,7 +352,7 @@ func BenchmarkGovernedCycle(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				for f := range work {
-					if _, err := g.op.PutFile(ctx, cycle, f.decl, f.body, f.sig, part); err != nil {
+					if _, err := op.PutFile(ctx, cycle, f.decl, f.body, f.sig, part); err != nil {
 						errs <- err
 					}
 				}
@@ -357,7 +363,7 @@ func BenchmarkGovernedCycle(b *testing.B) {
 		}
 		close(work)
 		wg.Wait()
-		if _, err := g.op.SettleDeclared(ctx, cycle); err != nil {
+		if _, err := op.SettleDeclared(ctx, cycle); err != nil {
 			errs <- err
 		}
 		wall := time.Since(start)
@@ -370,11 +376,11 @@ func BenchmarkGovernedCycle(b *testing.B) {
 		for err := range errs {
 			b.Fatal(err)
 		}
-		after, err := sampleLedger(ctx, g.op)
+		after, err := sampleLedger(ctx, op)
 		if err != nil {
 			b.Fatal(err)
 		}
-		cc, err := measureCost(ctx, g.op, before, after, payments, wall)
+		cc, err := measureCost(ctx, op, before, after, payments, wall)
 		cancel()
 		if err != nil {
 			b.Fatal(err)
@@ -383,7 +389,7 @@ func BenchmarkGovernedCycle(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(parts)/float64(b.N), "parts")
-	reportCost(b, &cost, peak, payments*b.N, total, func() string { return cost.table(n, nil, g.op.every) })
+	reportCost(b, &cost, peak, payments*b.N, total, func() string { return cost.table(n, endorsers, op.every) })
 }
 
 // TestForeignTransactionsAreReported: a client listening with OnForeign is
