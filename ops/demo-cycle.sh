@@ -18,6 +18,9 @@ S="$ROOT/bin/settle"
 D="$ROOT/.run/demo"
 BANKS=5
 PAYMENTS=${SETTLE_DEMO_PAYMENTS:-5000}
+# Payments a file (200: day 1 is 25 files); the ledger takes at most 5000 a file and
+# 1000 files a cycle, so a day of 1,000,000 needs SETTLE_DEMO_FILE_PAYMENTS=5000.
+FILE_PAYMENTS=${SETTLE_DEMO_FILE_PAYMENTS:-200}
 export FABRIC_BANKS=$BANKS FABRIC_PORT_BLOCK=demo FABRIC_NETWORK_DIR="$ROOT/ops/fabric/.network-demo"
 
 STOP="kill \$(cat $D/serve.pid); FABRIC_NETWORK_DIR=$FABRIC_NETWORK_DIR ops/fabric/down.sh; ops/postgres/down.sh"
@@ -76,7 +79,7 @@ read -r DAY1 DAY2 <<<"$days" || true
 echo "business days: $DAY1 and $DAY2"
 
 step "1. Five member banks: signing keys (Ed25519 and ECDSA P-256), SFTP logins, caps, on Postgres and on the ledger"
-$S gen --banks $BANKS --payments "$PAYMENTS" --date "$DAY1" --out "$D/day1" --xml-every 3 --file-payments 200 >/dev/null
+$S gen --banks $BANKS --payments "$PAYMENTS" --date "$DAY1" --out "$D/day1" --xml-every 3 --file-payments "$FILE_PAYMENTS" >/dev/null
 mapfile -t BICS < "$D/day1/members.txt"
 # The settlement agent (a central bank's RTGS, played by `settle agent-sim`): an SFTP
 # participant of its own with a key-only login, and a signing key of its own.
