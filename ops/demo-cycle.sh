@@ -131,7 +131,14 @@ for u in demo-operator:operator demo-operator2:operator demo-auditor:auditor; do
 done
 # Net debit caps under four eyes: one operator requests each (a bank with no cap has a
 # cap of zero, so its first cap is a raise), the other approves it.
+# A larger day (SETTLE_DEMO_PAYMENTS) gets caps as many times larger: the integer
+# part is multiplied in bash's 64-bit integers, the minor units kept as they are.
+scale=$(( PAYMENTS > 5000 ? PAYMENTS / 5000 : 1 ))
 while IFS=, read -r b c amt; do
+  if (( scale > 1 )) && [ "$amt" != 0 ]; then
+    int=${amt%%.*}; frac=${amt#"$int"}
+    amt="$(( int * scale ))$frac"
+  fi
   if [ "$amt" = 0 ]; then $S bank cap set "$b" "$c" 0 >/dev/null || die "settle bank cap set $b $c 0 failed"; continue; fi
   req=$($S bank cap raise "$b" "$c" "$amt" --note "the demo's opening cap" --by demo-operator --config "$D/settle.yaml") ||
     die "settle bank cap raise $b $c $amt failed"
