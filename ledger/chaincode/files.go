@@ -790,13 +790,15 @@ func indexFile(s Stub, cycleID, senderArg, fileID string) ([]byte, error) {
 	answer := func(status string, n int) ([]byte, error) {
 		// txId: the transaction that indexed the file's last range (this
 		// one, or for already_indexed the one before, which a client
-		// takes as done without sending anything to the orderers).
+		// takes as done without sending anything to the orderers). The
+		// answer is in the transaction, so it names the count of index
+		// transactions, not each (GetFile does).
 		last := ""
 		if len(st.IndexTxs) > 0 {
 			last = st.IndexTxs[len(st.IndexTxs)-1].TxID
 		}
 		return marshal(map[string]any{"status": status, "cycleId": cycleID, "sender": st.Sender, "fileId": st.FileID,
-			"indexed": st.Indexed, "entries": st.Entries, "indexedNow": n, "indexTxs": st.IndexTxs, "verifiedTxId": st.TxID, "txId": last})
+			"indexed": st.Indexed, "entries": st.Entries, "indexedNow": n, "indexTxCount": len(st.IndexTxs), "verifiedTxId": st.TxID, "txId": last})
 	}
 	if int64(st.Indexed) >= st.Entries {
 		return answer("already_indexed", 0)

@@ -2,6 +2,7 @@ package chaincode
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,12 +33,13 @@ func indexPayments(s Stub, st *FileState, pays []*Payment, start int) (int, erro
 		return 0, internal("read state: %v", err)
 	}
 	end := len(pays)
+	r := newPaymentReader(s) // the originals' files, read once for every halving
 	for {
-		plan, revs, err := planIndex(s, st, pays[start:end], start, legacy != nil)
+		plan, revs, err := planIndex(s, r, st, pays[start:end], start, legacy != nil)
 		if err != nil {
 			return 0, err
 		}
-		if plan.bytes > indexWriteBytesMax && end-start > 1 {
+		if plan.bytes+reversalBytes(s, revs) > indexWriteBytesMax && end-start > 1 {
 			end = start + (end-start)/2
 			continue
 		}
@@ -62,11 +64,11 @@ func indexWhole(s Stub, st *FileState, pays []*Payment, budget int) error {
 	} else if legacy != nil {
 		return nil // a key a payment to read: IndexFile's ranges
 	}
-	plan, revs, err := planIndex(s, st, pays, 0, false)
+	plan, revs, err := planIndex(s, newPaymentReader(s), st, pays, 0, false)
 	if err != nil {
 		return keepRefusal(err)
 	}
-	if plan.bytes > budget {
+	if plan.bytes+reversalBytes(s, revs) > budget {
 		return nil
 	}
 	if err := writeIndex(s, st, pays, 0, len(pays), plan, revs); err != nil {
@@ -75,6 +77,19 @@ func indexWhole(s Stub, st *FileState, pays []*Payment, budget int) error {
 	st.Indexed = len(pays)
 	st.IndexTxs = []IndexTx{{Start: 0, Entries: len(pays), TxID: s.GetTxID()}}
 	return nil
+}
+
+// reversalBytes is what a range's reversal records write (key and value):
+// a file of reversals writes one a payment, which the index's budget
+// counts beside its pages.
+func reversalBytes(s Stub, revs []Reversal) int {
+	n := 0
+	for _, r := range revs {
+		k, _ := key(s, keyReversal, r.Sender, r.OriginalID)
+		v, _ := json.Marshal(r)
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // keepRefusal drops a refusal (the file's IndexFile gives it) and keeps
@@ -112,7 +127,7 @@ func writeIndex(s Stub, st *FileState, pays []*Payment, start, end int, plan *id
 
 // planIndex checks a range of a file's payments and plans its id pages,
 // writing nothing.
-func planIndex(s Stub, st *FileState, rng []*Payment, start int, legacy bool) (*idPlan, []Reversal, error) {
+func planIndex(s Stub, r *paymentReader, st *FileState, rng []*Payment, start int, legacy bool) (*idPlan, []Reversal, error) {
 	batch := make([]idLoc, len(rng))
 	for i, p := range rng {
 		batch[i] = idLoc{ID: p.ID, Cycle: st.CycleID, File: st.FileID, Entry: start + i}
@@ -156,7 +171,7 @@ func planIndex(s Stub, st *FileState, rng []*Payment, start int, legacy bool) (*
 			fresh = append(fresh, p)
 		}
 	}
-	revs, err := checkReversals(s, fresh, &prob)
+	revs, err := checkReversals(s, r, fresh, &prob)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -168,9 +183,8 @@ func planIndex(s Stub, st *FileState, rng []*Payment, start int, legacy bool) (*
 
 // checkReversals adds the reversals checkReversal refuses to prob and
 // answers the reversal records to write; an internal error stops at once.
-func checkReversals(s Stub, pays []*Payment, prob *problems) ([]Reversal, error) {
+func checkReversals(s Stub, r *paymentReader, pays []*Payment, prob *problems) ([]Reversal, error) {
 	cycles := cycleCache{s: s, seen: map[string]*Cycle{}}
-	r := newPaymentReader(s)
 	reversedHere := map[[2]string]string{}
 	var revs []Reversal
 	for _, p := range pays {

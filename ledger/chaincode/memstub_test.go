@@ -21,6 +21,9 @@ type memLedger struct {
 	history map[string][]*queryresult.KeyModification
 	events  []memEvent
 	txs     int
+	// lastWrites is what the last successful transaction wrote, keys and
+	// values, in bytes.
+	lastWrites int
 }
 
 type memEvent struct {
@@ -182,7 +185,9 @@ func (l *memLedger) invokeAs(creator []byte, fn string, args ...string) ([]byte,
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	l.lastWrites = 0
 	for _, k := range keys {
+		l.lastWrites += len(k) + len(s.writes[k])
 		l.state[k] = s.writes[k]
 		l.history[k] = append(l.history[k], &queryresult.KeyModification{
 			TxId: s.txID, Value: s.writes[k], Timestamp: timestamppb.Now(),

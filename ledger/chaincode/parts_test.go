@@ -197,3 +197,73 @@ func TestVerifyIndexesWhatFits(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIndexBudgetCountsReversals: a file of 3,000 reversals writes a
+// reversal record each besides its id pages; the verifying part does not
+// take them whole, and each IndexFile writes at most the index's budget
+// (plus its chunk record and the file's state), so no transaction outgrows
+// an ordering service's limit. Every reversal is then on the ledger.
+func TestIndexBudgetCountsReversals(t *testing.T) {
+	l, id, k := foundedWithKey(t)
+	op, bank := id("OperatorMSP", "client"), id("Bank1MSP", "client")
+	if _, err := l.invokeAs(op, "SetCap", "SHBKKRSE", "KRW", "100000000000"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.invokeAs(op, "SetCap", "CZNBKRSE", "KRW", "100000000000"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	send := func(date, name string, record func(j int) string) {
+		t.Helper()
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "H,%s,SHBKKRSE,%s,%sT17:45:00+09:00\n", name, date, date)
+		for j := range n {
+			sb.WriteString(record(j) + "\n")
+		}
+		fmt.Fprintf(&sb, "T,%d,%d\n", n, n*(n+1)/2)
+		body := sb.String()
+		digest := sha256.Sum256([]byte(body))
+		rawSig, _ := ecdsa.SignASN1(rand.Reader, k, digest[:])
+		cycle := "C" + date
+		decl := fmt.Sprintf(`[{"sender":"SHBKKRSE","fileId":"%s","format":"csv","sha256":"%x","entries":%d,"controlSum":"%d"}]`, name, digest, n, n*(n+1)/2)
+		if _, err := l.invokeAs(op, "DeclareCycle", cycle, decl); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.invokeAs(bank, "PutFilePart", cycle, "SHBKKRSE", name, "0", string(deflate([]byte(body))), base64.StdEncoding.EncodeToString(rawSig), "deflate"); err != nil {
+			t.Fatal(err)
+		}
+		if l.lastWrites > indexWriteBytesMax+20_000 {
+			t.Fatalf("%s: the verifying part wrote %d bytes", name, l.lastWrites)
+		}
+		calls := 0
+		for {
+			out, err := l.invokeAs(bank, "IndexFile", cycle, "SHBKKRSE", name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(out), "already_indexed") {
+				break
+			}
+			calls++
+			if l.lastWrites > indexWriteBytesMax+20_000 {
+				t.Fatalf("%s: IndexFile call %d wrote %d bytes", name, calls, l.lastWrites)
+			}
+		}
+		if name == "REV" && calls < 2 {
+			t.Fatalf("%s: %d IndexFile calls; its reversal records alone are over the budget", name, calls)
+		}
+		if _, err := l.invokeAs(op, "SettleCycle", cycle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("2026-11-24", "ORIG", func(j int) string { return fmt.Sprintf("P,O-%05d,SHBKKRSE,CZNBKRSE,%d,KRW", j, 1+j) })
+	send("2026-11-25", "REV", func(j int) string {
+		return fmt.Sprintf("R,R-%05d,O-%05d,SHBKKRSE,CZNBKRSE,%d,KRW,AM05", j, j, 1+j)
+	})
+	for _, j := range []int{0, n / 2, n - 1} {
+		raw, err := l.invoke("GetReversalChain", "SHBKKRSE", fmt.Sprintf("O-%05d", j))
+		if err != nil || !strings.Contains(string(raw), fmt.Sprintf(`"reversalId":"R-%05d"`, j)) {
+			t.Fatalf("O-%05d is not shown reversed: %s %v", j, raw, err)
+		}
+	}
+}

@@ -366,7 +366,7 @@ func checkNewPayments(s Stub, pays []*Payment) ([]Reversal, error) {
 		}
 		fresh = append(fresh, p)
 	}
-	revs, err := checkReversals(s, fresh, &prob)
+	revs, err := checkReversals(s, newPaymentReader(s), fresh, &prob)
 	if err != nil {
 		return nil, err
 	}
