@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/shopspring/decimal"
 
@@ -290,30 +291,49 @@ func (c *Client) CyclePayments(ctx context.Context, cycle string) iter.Seq2[reco
 var governedCycleRe = regexp.MustCompile(`^C[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 
 // declaredPayments reads the indexed payments of a declared cycle's verified
-// files, sorted by (sender, id).
+// files, sorted by (sender, id). The files are read filesReadAtOnce at a
+// time: each read makes a peer parse a file, which is most of what a
+// cycle's ledger side costs.
 func (c *Client) declaredPayments(ctx context.Context, d Declaration) ([]reconciliation.Record, error) {
-	var recs []reconciliation.Record
+	var files []FileStatus
 	for _, f := range d.Status {
-		if f.Status != "verified" {
-			continue
+		if f.Status == "verified" {
+			files = append(files, f)
 		}
-		raw, err := c.Evaluate(ctx, "GetFilePayments", d.CycleID, string(f.Sender), f.FileID)
-		if err != nil {
-			return nil, err
-		}
-		var page struct {
-			Payments []paymentJSON `json:"payments"`
-		}
-		if err := json.Unmarshal(raw, &page); err != nil {
-			return nil, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
-		}
-		for i := range page.Payments {
-			r, err := page.Payments[i].record()
-			if err != nil {
-				return nil, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+	}
+	byFile := make([][]reconciliation.Record, len(files))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(filesReadAtOnce, len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				recs, err := c.filePayments(ctx, d.CycleID, files[i])
+				if err != nil {
+					cancel(err)
+					continue
+				}
+				byFile[i] = recs
 			}
-			recs = append(recs, r)
+		}()
+	}
+	for i := range files {
+		if ctx.Err() != nil {
+			break
 		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && ctx.Err() != nil {
+		return nil, err
+	}
+	var recs []reconciliation.Record
+	for _, r := range byFile {
+		recs = append(recs, r...)
 	}
 	slices.SortFunc(recs, func(a, b reconciliation.Record) int {
 		return cmp.Or(cmp.Compare(a.Sender, b.Sender), cmp.Compare(a.ID, b.ID))
@@ -322,6 +342,32 @@ func (c *Client) declaredPayments(ctx context.Context, d Declaration) ([]reconci
 		if recs[i].Sender == recs[i-1].Sender && recs[i].ID == recs[i-1].ID {
 			return nil, fmt.Errorf("the ledger holds payment %s/%s twice", recs[i].Sender, recs[i].ID)
 		}
+	}
+	return recs, nil
+}
+
+// filesReadAtOnce bounds the files declaredPayments reads at once.
+const filesReadAtOnce = 4
+
+// filePayments is one verified file's indexed payments (GetFilePayments).
+func (c *Client) filePayments(ctx context.Context, cycle string, f FileStatus) ([]reconciliation.Record, error) {
+	raw, err := c.Evaluate(ctx, "GetFilePayments", cycle, string(f.Sender), f.FileID)
+	if err != nil {
+		return nil, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+	}
+	var page struct {
+		Payments []paymentJSON `json:"payments"`
+	}
+	if err := json.Unmarshal(raw, &page); err != nil {
+		return nil, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+	}
+	recs := make([]reconciliation.Record, 0, len(page.Payments))
+	for i := range page.Payments {
+		r, err := page.Payments[i].record()
+		if err != nil {
+			return nil, fmt.Errorf("file %s/%s: %w", f.Sender, f.FileID, err)
+		}
+		recs = append(recs, r)
 	}
 	return recs, nil
 }
