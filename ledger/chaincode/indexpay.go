@@ -39,11 +39,15 @@ func indexPayments(s Stub, st *FileState, pays []*Payment, start int) (int, erro
 		if err != nil {
 			return 0, err
 		}
-		if plan.bytes+reversalBytes(s, revs, len(r.files)) > indexWriteBytesMax && end-start > 1 {
+		ent, err := newEntriesRecord(s, st.CycleID, rangeChunkID(st, start), pays[start:end])
+		if err != nil {
+			return 0, err
+		}
+		if plan.bytes+ent.bytes()+reversalBytes(s, revs, r.reads()) > indexWriteBytesMax && end-start > 1 {
 			end = start + (end-start)/2
 			continue
 		}
-		return end, writeIndex(s, st, pays, start, end, plan, revs)
+		return end, writeIndex(s, st, pays, start, end, plan, revs, ent)
 	}
 }
 
@@ -69,10 +73,14 @@ func indexWhole(s Stub, st *FileState, pays []*Payment, budget int) error {
 	if err != nil {
 		return keepRefusal(err)
 	}
-	if plan.bytes+reversalBytes(s, revs, len(r.files)) > budget {
+	ent, err := newEntriesRecord(s, st.CycleID, rangeChunkID(st, 0), pays)
+	if err != nil {
+		return err
+	}
+	if plan.bytes+ent.bytes()+reversalBytes(s, revs, r.reads()) > budget {
 		return nil
 	}
-	if err := writeIndex(s, st, pays, 0, len(pays), plan, revs); err != nil {
+	if err := writeIndex(s, st, pays, 0, len(pays), plan, revs, ent); err != nil {
 		return err
 	}
 	st.Indexed = len(pays)
@@ -84,10 +92,10 @@ func indexWhole(s Stub, st *FileState, pays []*Payment, budget int) error {
 // the id pages: each one's record (key and value), and what checking it
 // read, which the transaction's read set carries (its original's key, the
 // range read that found its id page, its reversal key: readsPerReversal),
-// and the parts of each original's file (readsPerFile). A file of reversals
-// has one a payment, so the index's budget counts them.
-func reversalBytes(s Stub, revs []Reversal, files int) int {
-	n := files * readsPerFile
+// and the reads that found the originals (reads, paymentReader.reads). A
+// file of reversals has one a payment, so the index's budget counts them.
+func reversalBytes(s Stub, revs []Reversal, reads int) int {
+	n := reads
 	for _, r := range revs {
 		k, _ := key(s, keyReversal, r.Sender, r.OriginalID)
 		v, _ := json.Marshal(r)
@@ -100,9 +108,12 @@ func reversalBytes(s Stub, revs []Reversal, files int) int {
 // read set, with room to spare: a key of at most about 80 bytes, a version
 // and the protobuf around them, for each read (measured: a pacs.007 of 800
 // reversals of payments in 200 files made a transaction of 534,252 bytes
-// before the reads were counted).
+// before the reads were counted). A file read back from its parts reads
+// them all (readsPerFile); its state, a chunk record or an entries record
+// is one read (readBytes).
 const (
-	readsPerReversal = 4 * 120
+	readBytes        = 120
+	readsPerReversal = 4 * readBytes
 	readsPerFile     = 600
 )
 
@@ -115,13 +126,21 @@ func keepRefusal(err error) error {
 	return err
 }
 
+// rangeChunkID names the chunk of a file's range that starts at entry start.
+func rangeChunkID(st *FileState, start int) string {
+	return fmt.Sprintf("%s.%d", fileChunkID(st.Sender, st.FileID), start)
+}
+
 // writeIndex writes a planned range [start, end) of a file's payments: its
-// id pages, its reversals and its chunk record.
-func writeIndex(s Stub, st *FileState, pays []*Payment, start, end int, plan *idPlan, revs []Reversal) error {
+// id pages, its reversals, its chunk record and its entries record.
+func writeIndex(s Stub, st *FileState, pays []*Payment, start, end int, plan *idPlan, revs []Reversal, ent *entriesRecord) error {
 	if err := plan.apply(s); err != nil {
 		return err
 	}
-	chunkID := fmt.Sprintf("%s.%d", fileChunkID(st.Sender, st.FileID), start)
+	if err := s.PutState(ent.key, ent.value); err != nil {
+		return internal("write state: %v", err)
+	}
+	chunkID := rangeChunkID(st, start)
 	chunkKey, err := key(s, keyChunk, st.CycleID, chunkID)
 	if err != nil {
 		return err
@@ -219,15 +238,25 @@ func checkReversals(s Stub, r *paymentReader, pays []*Payment, prob *problems) (
 }
 
 // paymentReader finds a payment on the ledger: under its own key when the
-// legacy path wrote it, else through the id index and its file's stored
-// bytes, each file read once.
+// legacy path wrote it, else through the id index and its range's entries
+// record; a file indexed before entries records were written is read back
+// from its stored bytes. Each file state, range and file is read once.
 type paymentReader struct {
-	s     Stub
-	files map[string][]*Payment
+	s      Stub
+	states map[string]*FileState // cycle/sender/file
+	chunks map[string][]*Payment // cycle/chunk id: a range's entries
+	files  map[string][]*Payment // cycle/sender/file: read from its parts
+	legacy map[string]bool       // cycle/sender/file: a range without entries
 }
 
 func newPaymentReader(s Stub) *paymentReader {
-	return &paymentReader{s: s, files: map[string][]*Payment{}}
+	return &paymentReader{s: s, states: map[string]*FileState{}, chunks: map[string][]*Payment{},
+		files: map[string][]*Payment{}, legacy: map[string]bool{}}
+}
+
+// reads is what the reader's reads add to a transaction's read set.
+func (r *paymentReader) reads() int {
+	return (len(r.states)+2*len(r.chunks))*readBytes + len(r.files)*readsPerFile
 }
 
 func (r *paymentReader) find(sender, id string) (*Payment, bool, error) {
@@ -243,21 +272,47 @@ func (r *paymentReader) find(sender, id string) (*Payment, bool, error) {
 	if err != nil || !found {
 		return nil, false, err
 	}
-	pays, err := r.file(loc.Cycle, sender, loc.File)
+	st, err := r.state(loc.Cycle, sender, loc.File)
 	if err != nil {
 		return nil, false, err
 	}
-	if loc.Entry >= len(pays) || pays[loc.Entry].ID != id || pays[loc.Entry].TxID == "" {
-		return nil, false, internal("the id index puts %s/%s at entry %d of file %s/%s, which does not hold it indexed", sender, id, loc.Entry, loc.Cycle, loc.File)
+	x, ok := indexTxOf(st, loc.Entry)
+	if !ok {
+		return nil, false, internal("the id index puts %s/%s at entry %d of file %s/%s, which has %d indexed", sender, id, loc.Entry, loc.Cycle, loc.File, st.Indexed)
 	}
-	return pays[loc.Entry], true, nil
+	pays, err := r.chunk(st, x)
+	if err != nil {
+		return nil, false, err
+	}
+	if i := loc.Entry - x.Start; i >= len(pays) || pays[i].ID != id || pays[i].TxID == "" {
+		return nil, false, internal("the id index puts %s/%s at entry %d of file %s/%s, which does not hold it indexed", sender, id, loc.Entry, loc.Cycle, loc.File)
+	} else {
+		return pays[i], true, nil
+	}
 }
 
-// file answers a verified file's indexed payments.
-func (r *paymentReader) file(cycleID, sender, fileID string) ([]*Payment, error) {
+// indexTxOf finds the IndexFile transaction that indexed a file's entry.
+func indexTxOf(st *FileState, entry int) (IndexTx, bool) {
+	i, found := slices.BinarySearchFunc(st.IndexTxs, entry, func(x IndexTx, e int) int {
+		switch {
+		case e < x.Start:
+			return 1
+		case e >= x.Start+x.Entries:
+			return -1
+		}
+		return 0
+	})
+	if !found {
+		return IndexTx{}, false
+	}
+	return st.IndexTxs[i], true
+}
+
+// state reads a declared file's state.
+func (r *paymentReader) state(cycleID, sender, fileID string) (*FileState, error) {
 	ck := cycleID + "/" + sender + "/" + fileID
-	if pays, ok := r.files[ck]; ok {
-		return pays, nil
+	if st, ok := r.states[ck]; ok {
+		return st, nil
 	}
 	fk, err := key(r.s, keyFile, cycleID, sender, fileID)
 	if err != nil {
@@ -269,11 +324,101 @@ func (r *paymentReader) file(cycleID, sender, fileID string) ([]*Payment, error)
 	} else if !found {
 		return nil, internal("file %s is indexed but has no state", ck)
 	}
-	pays, err := storedPayments(r.s, &st)
+	r.states[ck] = &st
+	return &st, nil
+}
+
+// chunk answers an indexed range's payments, from its entries record,
+// checked against its chunk record's content hash.
+func (r *paymentReader) chunk(st *FileState, x IndexTx) ([]*Payment, error) {
+	fk := st.CycleID + "/" + st.Sender + "/" + st.FileID
+	chunkID := rangeChunkID(st, x.Start)
+	ck := st.CycleID + "/" + chunkID
+	if pays, ok := r.chunks[ck]; ok {
+		return pays, nil
+	}
+	if !r.legacy[fk] {
+		ek, err := key(r.s, keyEntries, st.CycleID, chunkID)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := r.s.GetState(ek)
+		if err != nil {
+			return nil, internal("read state: %v", err)
+		}
+		if raw != nil {
+			var c Chunk
+			if err := chunkRecord(r.s, st.CycleID, chunkID, &c); err != nil {
+				return nil, err
+			}
+			pays, err := decodeEntries(raw, st, chunkID, x.Entries, x.TxID, c.ContentSHA256)
+			if err != nil {
+				return nil, err
+			}
+			r.chunks[ck] = pays
+			return pays, nil
+		}
+		r.legacy[fk] = true
+	}
+	all, err := r.parts(st)
 	if err != nil {
 		return nil, err
 	}
-	r.files[ck] = pays
+	if x.Start+x.Entries > len(all) {
+		return nil, internal("file %s: range %d+%d is past its %d indexed entries", fk, x.Start, x.Entries, len(all))
+	}
+	return all[x.Start : x.Start+x.Entries], nil
+}
+
+// chunkRecord reads a recorded chunk.
+func chunkRecord(s Stub, cycleID, chunkID string, c *Chunk) error {
+	k, err := key(s, keyChunk, cycleID, chunkID)
+	if err != nil {
+		return err
+	}
+	if found, err := getJSON(s, k, c); err != nil {
+		return err
+	} else if !found {
+		return internal("chunk %s/%s has entries but no record", cycleID, chunkID)
+	}
+	return nil
+}
+
+// parts answers a verified file's indexed payments read from its stored
+// parts.
+func (r *paymentReader) parts(st *FileState) ([]*Payment, error) {
+	fk := st.CycleID + "/" + st.Sender + "/" + st.FileID
+	if pays, ok := r.files[fk]; ok {
+		return pays, nil
+	}
+	pays, err := storedPayments(r.s, st)
+	if err != nil {
+		return nil, err
+	}
+	r.files[fk] = pays
+	return pays, nil
+}
+
+// file answers a verified file's indexed payments, in the file's order.
+func (r *paymentReader) file(cycleID, sender, fileID string) ([]*Payment, error) {
+	st, err := r.state(cycleID, sender, fileID)
+	if err != nil {
+		return nil, err
+	}
+	if st.Status != FileVerified {
+		return nil, nil
+	}
+	pays := make([]*Payment, 0, st.Indexed)
+	for _, x := range st.IndexTxs {
+		c, err := r.chunk(st, x)
+		if err != nil {
+			return nil, err
+		}
+		pays = append(pays, c...)
+	}
+	if len(pays) != st.Indexed {
+		return nil, internal("file %s/%s/%s: its ranges hold %d entries, it says %d indexed", cycleID, sender, fileID, len(pays), st.Indexed)
+	}
 	return pays, nil
 }
 

@@ -24,6 +24,9 @@ type memLedger struct {
 	// lastWrites is what the last successful transaction wrote, keys and
 	// values, in bytes.
 	lastWrites int
+	// lastPartReads is how many stored parts of files the last transaction
+	// read (GetState).
+	lastPartReads int
 }
 
 type memEvent struct {
@@ -50,7 +53,12 @@ func (s *memStub) GetCreator() ([]byte, error) { return s.creator, nil }
 func (s *memStub) GetArgs() [][]byte { return s.args }
 func (s *memStub) GetTxID() string   { return s.txID }
 
-func (s *memStub) GetState(key string) ([]byte, error) { return s.l.state[key], nil }
+func (s *memStub) GetState(key string) ([]byte, error) {
+	if strings.HasPrefix(key, "\x00"+keyPart+"\x00") {
+		s.l.lastPartReads++
+	}
+	return s.l.state[key], nil
+}
 
 func (s *memStub) PutState(key string, value []byte) error {
 	if key == "" {
@@ -171,6 +179,7 @@ func (l *memLedger) invoke(fn string, args ...string) ([]byte, error) {
 // invokeAs runs one transaction whose creator is the serialized identity creator.
 func (l *memLedger) invokeAs(creator []byte, fn string, args ...string) ([]byte, error) {
 	l.txs++
+	l.lastPartReads = 0
 	s := &memStub{l: l, txID: fmt.Sprintf("tx%04d", l.txs), writes: map[string][]byte{}, creator: creator}
 	s.args = append(s.args, []byte(fn))
 	for _, a := range args {

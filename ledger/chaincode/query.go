@@ -368,8 +368,9 @@ type FilePayments struct {
 }
 
 // getFilePayments answers a declared file's indexed payments (settled or
-// not), read back from its stored bytes: how a declared cycle's payments
-// are listed (at most entriesPerFileMax a call).
+// not), read back from its ranges' entries records (or, for a file indexed
+// before they were written, its stored bytes): how a declared cycle's
+// payments are listed (at most entriesPerFileMax a call).
 func getFilePayments(s Stub, cycleID, senderArg, fileID string) ([]byte, error) {
 	sender, err := fileAddress(cycleID, senderArg, fileID)
 	if err != nil {
@@ -385,7 +386,9 @@ func getFilePayments(s Stub, cycleID, senderArg, fileID string) ([]byte, error) 
 	} else if !found {
 		return nil, refuse(CodeNotFound, "file %s/%s is not declared in cycle %s", sender, fileID, cycleID)
 	}
-	pays, err := storedPayments(s, &st)
+	r := newPaymentReader(s)
+	r.states[cycleID+"/"+sender+"/"+fileID] = &st
+	pays, err := r.file(cycleID, sender, fileID)
 	if err != nil {
 		return nil, err
 	}
