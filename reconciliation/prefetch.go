@@ -3,7 +3,7 @@ package reconciliation
 import "iter"
 
 // prefetchBatch and prefetchDepth bound the read-ahead: at most
-// depth+2 batches of records per side are in memory, whatever the size of
+// depth+2 batches of items per side are in memory, whatever the size of
 // the cycle.
 const (
 	prefetchBatch = 512
@@ -12,12 +12,13 @@ const (
 
 // Prefetch reads seq ahead in a goroutine of its own, in batches, so that
 // the two sides of a reconciliation (two database cursors, or a database
-// and a ledger) are read at the same time instead of in turns. Memory stays
-// bounded by the read-ahead window.
-func Prefetch(seq iter.Seq2[Record, error]) iter.Seq2[Record, error] {
-	return func(yield func(Record, error) bool) {
+// and a ledger) are read at the same time instead of in turns, or a
+// cursor is read while what it gave is worked on. Memory stays bounded by
+// the read-ahead window.
+func Prefetch[T any](seq iter.Seq2[T, error]) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
 		type batch struct {
-			rs  []Record
+			rs  []T
 			err error
 		}
 		ch := make(chan batch, prefetchDepth)
@@ -25,7 +26,7 @@ func Prefetch(seq iter.Seq2[Record, error]) iter.Seq2[Record, error] {
 		defer close(stop)
 		go func() {
 			defer close(ch)
-			b := make([]Record, 0, prefetchBatch)
+			b := make([]T, 0, prefetchBatch)
 			send := func(x batch) bool {
 				select {
 				case ch <- x:
@@ -44,7 +45,7 @@ func Prefetch(seq iter.Seq2[Record, error]) iter.Seq2[Record, error] {
 					if !send(batch{rs: b}) {
 						return
 					}
-					b = make([]Record, 0, prefetchBatch)
+					b = make([]T, 0, prefetchBatch)
 				}
 			}
 			if len(b) > 0 {
@@ -58,7 +59,8 @@ func Prefetch(seq iter.Seq2[Record, error]) iter.Seq2[Record, error] {
 				}
 			}
 			if x.err != nil {
-				yield(Record{}, x.err)
+				var zero T
+				yield(zero, x.err)
 				return
 			}
 		}
