@@ -224,4 +224,18 @@ func TestReversalsReadEntriesNotFiles(t *testing.T) {
 			}
 		}
 	}
+	// A record that no longer holds what its range recorded is an internal
+	// error on a whole read, never a payment list.
+	ek, _ := shim.CreateCompositeKey(keyEntries, []string{"C2026-11-24", rangeChunkID(&FileState{DeclaredFile: DeclaredFile{Sender: "SHBKKRSE", FileID: "ORIG1"}}, 0)})
+	raw := l.state[ek]
+	if raw == nil {
+		t.Fatalf("no entries record under %q", ek)
+	}
+	l.state[ek] = bytes.Replace(raw, []byte("\t7\t\n"), []byte("\t8\t\n"), 1)
+	if bytes.Equal(l.state[ek], raw) {
+		t.Fatal("the amount to change is not in the record")
+	}
+	if _, err := l.invoke("GetFilePayments", "C2026-11-24", "SHBKKRSE", "ORIG1"); codeOf(err) != CodeInternal || !strings.Contains(err.Error(), "hash") {
+		t.Fatalf("a changed entries record: %v", err)
+	}
 }

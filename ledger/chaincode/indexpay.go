@@ -242,21 +242,22 @@ func checkReversals(s Stub, r *paymentReader, pays []*Payment, prob *problems) (
 // record; a file indexed before entries records were written is read back
 // from its stored bytes. Each file state, range and file is read once.
 type paymentReader struct {
-	s      Stub
-	states map[string]*FileState // cycle/sender/file
-	chunks map[string][]*Payment // cycle/chunk id: a range's entries
-	files  map[string][]*Payment // cycle/sender/file: read from its parts
-	legacy map[string]bool       // cycle/sender/file: a range without entries
+	s       Stub
+	states  map[string]*FileState // cycle/sender/file
+	chunks  map[string][]*Payment // cycle/chunk id: a range's entries
+	checked map[string]bool       // cycle/chunk id: checked against its chunk record
+	files   map[string][]*Payment // cycle/sender/file: read from its parts
+	legacy  map[string]bool       // cycle/sender/file: a range without entries
 }
 
 func newPaymentReader(s Stub) *paymentReader {
 	return &paymentReader{s: s, states: map[string]*FileState{}, chunks: map[string][]*Payment{},
-		files: map[string][]*Payment{}, legacy: map[string]bool{}}
+		checked: map[string]bool{}, files: map[string][]*Payment{}, legacy: map[string]bool{}}
 }
 
 // reads is what the reader's reads add to a transaction's read set.
 func (r *paymentReader) reads() int {
-	return (len(r.states)+2*len(r.chunks))*readBytes + len(r.files)*readsPerFile
+	return (len(r.states)+len(r.chunks)+len(r.checked))*readBytes + len(r.files)*readsPerFile
 }
 
 func (r *paymentReader) find(sender, id string) (*Payment, bool, error) {
@@ -280,7 +281,7 @@ func (r *paymentReader) find(sender, id string) (*Payment, bool, error) {
 	if !ok {
 		return nil, false, internal("the id index puts %s/%s at entry %d of file %s/%s, which has %d indexed", sender, id, loc.Entry, loc.Cycle, loc.File, st.Indexed)
 	}
-	pays, err := r.chunk(st, x)
+	pays, err := r.chunk(st, x, false)
 	if err != nil {
 		return nil, false, err
 	}
@@ -328,13 +329,14 @@ func (r *paymentReader) state(cycleID, sender, fileID string) (*FileState, error
 	return &st, nil
 }
 
-// chunk answers an indexed range's payments, from its entries record,
+// chunk answers an indexed range's payments, from its entries record;
+// when whole is true (the file's payments are read, not one of them),
 // checked against its chunk record's content hash.
-func (r *paymentReader) chunk(st *FileState, x IndexTx) ([]*Payment, error) {
+func (r *paymentReader) chunk(st *FileState, x IndexTx, whole bool) ([]*Payment, error) {
 	fk := st.CycleID + "/" + st.Sender + "/" + st.FileID
 	chunkID := rangeChunkID(st, x.Start)
 	ck := st.CycleID + "/" + chunkID
-	if pays, ok := r.chunks[ck]; ok {
+	if pays, ok := r.chunks[ck]; ok && (!whole || r.checked[ck]) {
 		return pays, nil
 	}
 	if !r.legacy[fk] {
@@ -347,15 +349,19 @@ func (r *paymentReader) chunk(st *FileState, x IndexTx) ([]*Payment, error) {
 			return nil, internal("read state: %v", err)
 		}
 		if raw != nil {
-			var c Chunk
-			if err := chunkRecord(r.s, st.CycleID, chunkID, &c); err != nil {
-				return nil, err
+			hash := noHashCheck
+			if whole {
+				var c Chunk
+				if err := chunkRecord(r.s, st.CycleID, chunkID, &c); err != nil {
+					return nil, err
+				}
+				hash = c.ContentSHA256
 			}
-			pays, err := decodeEntries(raw, st, chunkID, x.Entries, x.TxID, c.ContentSHA256)
+			pays, err := decodeEntries(raw, st, chunkID, x.Entries, x.TxID, hash)
 			if err != nil {
 				return nil, err
 			}
-			r.chunks[ck] = pays
+			r.chunks[ck], r.checked[ck] = pays, whole
 			return pays, nil
 		}
 		r.legacy[fk] = true
@@ -410,7 +416,7 @@ func (r *paymentReader) file(cycleID, sender, fileID string) ([]*Payment, error)
 	}
 	pays := make([]*Payment, 0, st.Indexed)
 	for _, x := range st.IndexTxs {
-		c, err := r.chunk(st, x)
+		c, err := r.chunk(st, x, true)
 		if err != nil {
 			return nil, err
 		}
