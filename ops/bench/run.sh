@@ -160,6 +160,9 @@ ingest_floor=$(metric .run/bench/pg-bench.txt BenchmarkIngest floor_rows/s)
 recon_ns=$(metric .run/bench/go-test.txt BenchmarkReconcile1M/streaming-merge-join ns/op)
 recon_cpu=$(metric .run/bench/go-test.txt BenchmarkReconcile1M/streaming-merge-join client-CPU-s)
 recon_srv=$(metric .run/bench/go-test.txt BenchmarkReconcile1M/streaming-merge-join server-CPU-s)
+read_ns=$(metric .run/bench/go-test.txt BenchmarkReconcile1M/streaming-merge-join-ledger-read ns/op)
+read_cpu=$(metric .run/bench/go-test.txt BenchmarkReconcile1M/streaming-merge-join-ledger-read client-CPU-s)
+read_srv=$(metric .run/bench/go-test.txt BenchmarkReconcile1M/streaming-merge-join-ledger-read server-CPU-s)
 join_ns=$(metric .run/bench/go-test.txt BenchmarkReconcile1M/sql-full-outer-join ns/op)
 join_srv=$(metric .run/bench/go-test.txt BenchmarkReconcile1M/sql-full-outer-join server-CPU-s)
 ledger_rate=$(metric .run/bench/ledger-go-test.txt BenchmarkGovernedCycle payments/s)
@@ -191,6 +194,7 @@ if [ -n "$recon_ns" ] && [ -n "$join_ns" ]; then
   row "reconciliation" "$(awk -v t="$recon_ns" 'BEGIN { printf "%.1f s", t / 1e9 }')" \
     "SQL FULL OUTER JOIN: $(awk -v t="$join_ns" 'BEGIN { printf "%.1f s", t / 1e9 }')"
   [ -n "$recon_cpu" ] && echo "    (CPU: merge-join ${recon_cpu} s in Go + ${recon_srv:-?} s in Postgres; the join ${join_srv:-?} s in Postgres)"
+  [ -n "$read_ns" ] && echo "    (the ledger side as the Fabric client gives it, read and sorted in memory, Postgres's a cursor: $(awk -v t="$read_ns" 'BEGIN { printf "%.1f s", t / 1e9 }'), ${read_cpu:-?} s in Go + ${read_srv:-?} s in Postgres)"
 else
   row "reconciliation" "-" "BenchmarkReconcile1M did not run"
 fi
