@@ -18,7 +18,11 @@
 #   +500  fabric-e2e      the e2e tests
 #
 # A Fabric block holds a network of up to 9 banks and their 10 BFT orderers
-# (BASE .. BASE+97, ops/fabric/common.sh). Two
+# (BASE .. BASE+97, ops/fabric/common.sh). A network of 10 to 20 banks takes
+# its block and the next one (BASE .. BASE+199: dev+demo, demo+test,
+# test+client, client+e2e; not e2e, the slot's last block), so it cannot run
+# beside the next block's network in the same candidate slot: whichever
+# starts second finds a port taken and moves on, as below. Two
 # checkouts can hash to one slot, and anything else may hold a port: the
 # scripts check before they listen, and when their port is taken they try the
 # same block in the next slot (candidate 1, 2, ...), unless the port was set

@@ -460,8 +460,9 @@ func errorLine(stderr string) string {
 }
 
 // TestPortPlan: this checkout's ports are distinct, in blocks that do not
-// overlap (a Fabric network of 9 banks uses BASE..BASE+94), below the
-// ephemeral range, the same on every call, and moved whole by SETTLE_PORT_BASE.
+// overlap (a Fabric network of 9 banks uses BASE..BASE+97; one of 10..20
+// banks takes two blocks, TestFabricPortPlan), below the ephemeral range,
+// the same on every call, and moved whole by SETTLE_PORT_BASE.
 func TestPortPlan(t *testing.T) {
 	root := repoRoot(t)
 	plan := func(env ...string) map[string]int {

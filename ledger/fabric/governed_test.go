@@ -90,7 +90,9 @@ func setupGov(t testing.TB) (*gov, error) {
 		g.admin[i] = govClient(t, Config{Org: i + 1, Admin: true})
 		g.user[i] = govClient(t, Config{Org: i + 1})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// Founding takes a transaction a bank, and registering its key and cap
+	// two more: about 60 on a 20-bank network, each endorsed by 11 peers.
+	ctx, cancel := context.WithTimeout(context.Background(), max(3*time.Minute, time.Duration(nb)*15*time.Second))
 	defer cancel()
 	gv, err := g.op.Governance(ctx)
 	switch {

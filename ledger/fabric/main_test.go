@@ -22,14 +22,19 @@ import (
 // free block when another process holds a port of it. Under -short they
 // skip. SETTLE_FABRIC_CLIENT_NETWORK=path/network.json uses a running
 // network instead (and leaves it running); SETTLE_KEEP=1 leaves the
-// started network running. SETTLE_FABRIC_BANKS=N (3 by default) starts a
-// network of N banks instead, in a state directory of its own: the
-// benchmarks' 5-bank network (make bench); the tests expect 3.
+// started network running. SETTLE_FABRIC_BANKS=N (3 by default, 3..20)
+// starts a network of N banks instead, in a state directory of its own: the
+// benchmarks' 5-bank network (make bench), or the 20-bank one; the tests
+// expect 3. A network of more than 9 banks takes two port blocks (client
+// and the next, ops/fabric/common.sh); FABRIC_ORDERERS, passed on to the
+// scripts, caps its BFT orderers.
 const (
 	envNetwork  = "SETTLE_FABRIC_CLIENT_NETWORK"
 	portBlock   = "client"
 	upTimeout   = 6 * time.Minute
 	downTimeout = 2 * time.Minute
+	// banksMax is ops/fabric's FABRIC_BANKS limit (common.sh).
+	banksMax = 20
 )
 
 var (
@@ -62,8 +67,8 @@ func TestMain(m *testing.M) {
 	networkDir = filepath.Join(fabricDir, ".network-client")
 	if v := os.Getenv("SETTLE_FABRIC_BANKS"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 3 || n > 9 {
-			fmt.Fprintf(os.Stderr, "ledger/fabric: SETTLE_FABRIC_BANKS=%q: want 3..9\n", v)
+		if err != nil || n < 3 || n > banksMax {
+			fmt.Fprintf(os.Stderr, "ledger/fabric: SETTLE_FABRIC_BANKS=%q: want 3..%d\n", v, banksMax)
 			os.Exit(2)
 		}
 		banks = n
@@ -79,7 +84,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "ledger/fabric: FAIL: building the Fabric binaries: %v\n", err)
 		os.Exit(1)
 	}
-	if err := script(upTimeout, "up.sh"); err != nil {
+	// up.sh's work grows with the banks: 2N+1 orgs of crypto, N peers that
+	// join, install and approve twice, one at a time.
+	if err := script(upTimeout+time.Duration(banks)*30*time.Second, "up.sh"); err != nil {
 		fmt.Fprintf(os.Stderr, "ledger/fabric: FAIL: starting the test network: %v\n", err)
 		script(downTimeout, "down.sh")
 		os.Exit(1)

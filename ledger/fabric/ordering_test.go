@@ -1,6 +1,7 @@
 package fabric
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,7 +10,7 @@ import (
 // TestQuorum: f = (n-1)/3 orderers may fail, and ceil((n+f+1)/2) order, as
 // SmartBFT counts them; a description without "orderers" has its one.
 func TestQuorum(t *testing.T) {
-	for _, c := range []struct{ n, f, q int }{{1, 0, 1}, {4, 1, 3}, {5, 1, 4}, {6, 1, 4}, {7, 2, 5}, {10, 3, 7}} {
+	for _, c := range []struct{ n, f, q int }{{1, 0, 1}, {4, 1, 3}, {5, 1, 4}, {6, 1, 4}, {7, 2, 5}, {10, 3, 7}, {21, 6, 14}} {
 		n := &Network{Orderers: make([]Orderer, c.n)}
 		if n.Faults() != c.f || n.Quorum() != c.q {
 			t.Errorf("%d orderers: f %d, quorum %d; want %d, %d", c.n, n.Faults(), n.Quorum(), c.f, c.q)
@@ -19,6 +20,27 @@ func TestQuorum(t *testing.T) {
 	one.Orderer.Address = "127.0.0.1:7050"
 	if got := one.orderers(); len(got) != 1 || got[0].Address != "127.0.0.1:7050" || one.Quorum() != 1 {
 		t.Errorf("a single-orderer description: %+v, quorum %d", got, one.Quorum())
+	}
+}
+
+// TestHeldAlready: SmartBFT's answers for a request it holds or ordered
+// already count as taken (a regression from the 20-bank run, where 14 of 21
+// orderers answered "already processed" and the client took the commit for
+// unknown); other refusals do not.
+func TestHeldAlready(t *testing.T) {
+	for _, c := range []struct {
+		msg  string
+		held bool
+	}{
+		{"Orderer Server Status Code: (503) SERVICE_UNAVAILABLE. Description: failed to submit request: request already processed", true},
+		{"Orderer Server Status Code: (503) SERVICE_UNAVAILABLE. Description: failed to submit request: request already exists", true},
+		{"Orderer Server Status Code: (503) SERVICE_UNAVAILABLE. Description: failed to submit request: submitted request (708884) is bigger than request max bytes (512000)", false},
+		{"Orderer Server Status Code: (503) SERVICE_UNAVAILABLE. Description: failed to submit request: pool closed, request rejected", false},
+		{"connection refused", false},
+	} {
+		if got := heldAlready(errors.New(c.msg)); got != c.held {
+			t.Errorf("%q: held %v, want %v", c.msg, got, c.held)
+		}
 	}
 }
 

@@ -15,6 +15,13 @@
 #                                 on a shared 2-core machine)
 #   SETTLE_BENCH_LEDGER_BANKS     banks of its network (5)
 #   SETTLE_BENCH_SKIP_LEDGER=1    leave the ledger stage out
+#   SETTLE_BENCH_LEDGER_WIDE=N    after it, the same benchmark again on a network
+#                                 of N banks (10..20; off by default: about 10
+#                                 minutes more, most of it starting 20 peers and
+#                                 21 orderers), into .run/bench/ledger-N.txt;
+#                                 not in the night's table
+#   SETTLE_BENCH_LEDGER_WIDE_ORDERERS  that network's BFT orderers (FABRIC_ORDERERS;
+#                                 default one per member, N+1)
 set -Eeuo pipefail
 cd "$(dirname "$0")/../.."
 die() { echo "bench: ERROR: $*" >&2; exit 1; }
@@ -132,6 +139,22 @@ if [ "${SETTLE_BENCH_SKIP_LEDGER:-}" != 1 ]; then
     tee .run/bench/ledger-go-test.txt | { grep -E '^(Benchmark|ok|FAIL|---)' || true; } || rc=$?
   [ "$rc" -eq 0 ] || die "the ledger benchmarks failed (exit $rc); their whole output is in .run/bench/ledger-go-test.txt"
   [ -f .run/bench/ledger.txt ] && cat .run/bench/ledger.txt
+fi
+# The issue's 20-bank day on one machine, on demand (README, "The 20-bank run").
+WIDE=${SETTLE_BENCH_LEDGER_WIDE:-}
+if [ -n "$WIDE" ]; then
+  [[ "$WIDE" =~ ^[0-9]+$ ]] && [ "$WIDE" -ge 10 ] && [ "$WIDE" -le 20 ] || die "SETTLE_BENCH_LEDGER_WIDE must be 10..20, got '$WIDE'"
+  wide_env=()
+  [ -z "${SETTLE_BENCH_LEDGER_WIDE_ORDERERS:-}" ] || wide_env=(FABRIC_ORDERERS="$SETTLE_BENCH_LEDGER_WIDE_ORDERERS")
+  echo
+  echo "== the ledger stage on $WIDE banks: $LEDGER_PAYMENTS payments between all of them, ${SETTLE_BENCH_LEDGER_WIDE_ORDERERS:-$((WIDE + 1))} BFT orderers (blocks cut at most every $FABRIC_BATCH_INTERVAL)"
+  rm -f ".run/bench/ledger-$WIDE.txt"
+  rc=0
+  env "${wide_env[@]}" SETTLE_FABRIC_BANKS="$WIDE" SETTLE_BENCH_PAYMENTS="$LEDGER_PAYMENTS" SETTLE_BENCH_LEDGER_OUT="$PWD/.run/bench/ledger-$WIDE.txt" \
+    go test -run='^$' -bench='BenchmarkGovernedCycle$' -benchtime=1x -timeout 4h ./ledger/fabric/ 2>&1 |
+    tee ".run/bench/ledger-$WIDE-go-test.txt" | { grep -E '^(Benchmark|ok|FAIL|---)' || true; } || rc=$?
+  [ "$rc" -eq 0 ] || die "the $WIDE-bank ledger benchmark failed (exit $rc); its whole output is in .run/bench/ledger-$WIDE-go-test.txt"
+  [ -f ".run/bench/ledger-$WIDE.txt" ] && cat ".run/bench/ledger-$WIDE.txt"
 fi
 
 # The night's stages for 1,000,000 payments from 5 banks, each beside its

@@ -50,10 +50,15 @@ DOMAIN="settle.local"
 export PATH="$BIN:$PATH"
 
 check_settings() {
-  [[ "$BANKS" =~ ^[0-9]+$ ]] && (( BANKS >= 1 && BANKS <= 9 )) || die "FABRIC_BANKS must be 1..9, got '$BANKS'"
+  [[ "$BANKS" =~ ^[0-9]+$ ]] && (( BANKS >= 1 && BANKS <= BANKS_MAX )) || die "FABRIC_BANKS must be 1..$BANKS_MAX, got '$BANKS'"
   [[ "$OPERATORS" =~ ^[12]$ ]] || die "FABRIC_OPERATORS must be 1 or 2, got '$OPERATORS'"
-  (( ORDERERS >= 4 )) || die "BFT ordering needs at least 4 orderers (one per bank plus the operator's), so FABRIC_BANKS must be 3 or more, got '$BANKS'"
-  [[ "$BASE" =~ ^[0-9]+$ ]] && (( BASE >= 1024 && BASE + 10 * BANKS + 10 <= 65535 )) || die "FABRIC_BASE_PORT out of range: '$BASE'"
+  [[ "$ORDERERS" =~ ^[1-9][0-9]*$ ]] && (( ORDERERS <= BANKS + 1 )) || die "FABRIC_ORDERERS must be 4..$(( BANKS + 1 )) (the operator's and at most one per bank), got '$ORDERERS'"
+  (( ORDERERS >= 4 )) || die "BFT ordering needs at least 4 orderers (one per bank plus the operator's), so FABRIC_BANKS (and FABRIC_ORDERERS) must be 3 (4) or more, got $BANKS banks and $ORDERERS orderers"
+  [[ "$BASE" =~ ^[0-9]+$ ]] && (( BASE >= 1024 && BASE + PORT_SPAN <= 65535 )) || die "FABRIC_BASE_PORT out of range: '$BASE'"
+  # A network of more than 9 banks takes its block and the next one of the
+  # slot (ops/ports.sh); the e2e block is the slot's last.
+  (( PORT_SPAN <= 100 || BASE_EXPLICIT )) || [[ "$PORT_BLOCK" != e2e ]] ||
+    die "a network of $BANKS banks takes two port blocks, and e2e is the last block of its slot: use another FABRIC_PORT_BLOCK (dev, demo, test or client) or FABRIC_BASE_PORT"
   [[ "$CHANNEL" =~ ^[a-z][a-z0-9.-]{0,48}$ ]] || die "FABRIC_CHANNEL must match [a-z][a-z0-9.-]*, got '$CHANNEL'"
   [[ "$CC_NAME" =~ ^[A-Za-z0-9_-]{1,40}$ ]] || die "FABRIC_CHAINCODE must match [A-Za-z0-9_-]+, got '$CC_NAME'"
   local x
@@ -66,19 +71,44 @@ check_settings() {
 # org of that member's own (cryptogen cannot issue an orderer under a bank's peer CA):
 # orderer 0 is the founding operator's (OperatorOrdererMSP), orderer i (1..BANKS) is
 # bank i's (BankiOrdererMSP). ORDERERS = BANKS + 1, at least 4, so f = 1 may fail or lie.
-ORDERERS=$(( BANKS + 1 ))
+# FABRIC_ORDERERS=K (4..BANKS+1) keeps K of them: the operator's and those of banks
+# 1..K-1; the other banks then have a peer and no orderer. SmartBFT tolerates
+# f = (K-1)/3 faulty nodes, and every node signs and checks every consensus message
+# of every block, so on one machine its cost grows with K (README, the 20-bank run).
+ORDERERS="${FABRIC_ORDERERS:-$(( BANKS + 1 ))}" # check_settings checks it
 
-# Port plan: orderer 0 at BASE (+1 admin, +2 operations); bank i at BASE+10*i:
-# +0 peer, +1 peer chaincode listener, +3 operations, +4 chaincode server (ccaas),
-# +5 bank i's orderer, +6 its admin, +7 its operations. A 9-bank network uses
-# BASE .. BASE+97, inside its 100-port block of ops/ports.sh.
-orderer_port()     { (( ${1:-0} == 0 )) && echo $(( BASE )) || echo $(( BASE + 10 * $1 + 5 )); }
-orderer_admin()    { (( ${1:-0} == 0 )) && echo $(( BASE + 1 )) || echo $(( BASE + 10 * $1 + 6 )); }
-orderer_ops()      { (( ${1:-0} == 0 )) && echo $(( BASE + 2 )) || echo $(( BASE + 10 * $1 + 7 )); }
-peer_port()        { echo $(( BASE + 10 * $1 )); }
-peer_cc_port()     { echo $(( BASE + 10 * $1 + 1 )); }
-peer_ops()         { echo $(( BASE + 10 * $1 + 3 )); }
-cc_port()          { echo $(( BASE + 10 * $1 + 4 )); }
+# Port plan, up to 9 banks: orderer 0 at BASE (+1 admin, +2 operations); bank i at
+# BASE+10*i: +0 peer, +1 peer chaincode listener, +3 operations, +4 chaincode server
+# (ccaas), +5 bank i's orderer, +6 its admin, +7 its operations. A 9-bank network
+# uses BASE .. BASE+97, inside its 100-port block of ops/ports.sh.
+#
+# 10 to 20 banks do not fit 100 ports that way: such a network takes its block and
+# the next one of the slot (dev+demo, demo+test, test+client, client+e2e; not e2e,
+# the slot's last), BASE .. BASE+199, denser: orderer 0 at BASE (+1, +2) as before;
+# bank i's peer at BASE+4*i (+1 chaincode listener, +2 operations, +3 chaincode
+# server), bank i's orderer at BASE+100+4*i (+1 admin, +2 operations). 20 banks use
+# BASE .. BASE+83 and BASE+104 .. BASE+182. The next block's own network, if one
+# runs, holds some of these ports: up.sh checks every port before it starts anything
+# and moves to the next candidate slot when one is taken, as for any taken port.
+BANKS_MAX=20
+if [[ "$BANKS" =~ ^[0-9]+$ ]] && (( 10#$BANKS > 9 )); then PORT_SPAN=200; else PORT_SPAN=100; fi
+if (( PORT_SPAN == 100 )); then
+  orderer_port()   { (( ${1:-0} == 0 )) && echo $(( BASE )) || echo $(( BASE + 10 * $1 + 5 )); }
+  orderer_admin()  { (( ${1:-0} == 0 )) && echo $(( BASE + 1 )) || echo $(( BASE + 10 * $1 + 6 )); }
+  orderer_ops()    { (( ${1:-0} == 0 )) && echo $(( BASE + 2 )) || echo $(( BASE + 10 * $1 + 7 )); }
+  peer_port()      { echo $(( BASE + 10 * $1 )); }
+  peer_cc_port()   { echo $(( BASE + 10 * $1 + 1 )); }
+  peer_ops()       { echo $(( BASE + 10 * $1 + 3 )); }
+  cc_port()        { echo $(( BASE + 10 * $1 + 4 )); }
+else
+  orderer_port()   { (( ${1:-0} == 0 )) && echo $(( BASE )) || echo $(( BASE + 100 + 4 * $1 )); }
+  orderer_admin()  { (( ${1:-0} == 0 )) && echo $(( BASE + 1 )) || echo $(( BASE + 100 + 4 * $1 + 1 )); }
+  orderer_ops()    { (( ${1:-0} == 0 )) && echo $(( BASE + 2 )) || echo $(( BASE + 100 + 4 * $1 + 2 )); }
+  peer_port()      { echo $(( BASE + 4 * $1 )); }
+  peer_cc_port()   { echo $(( BASE + 4 * $1 + 1 )); }
+  peer_ops()       { echo $(( BASE + 4 * $1 + 2 )); }
+  cc_port()        { echo $(( BASE + 4 * $1 + 3 )); }
+fi
 
 org_name()   { echo "Bank$1"; }
 msp_id()     { echo "Bank$1MSP"; }

@@ -11,7 +11,8 @@
 # channel): one orderer per member, each in an orderer org of its own (the founding
 # operator's OperatorOrdererMSP, and BankiOrdererMSP for bank i), so at least 4
 # orderers and one of them may crash or lie; the orderer group's Admins is a majority
-# of those orgs' admins. One peer per
+# of those orgs' admins. FABRIC_ORDERERS=K keeps the operator's and banks 1..K-1's
+# (at least 4). FABRIC_BANKS is 1..20; more than 9 take two port blocks. One peer per
 # bank org, and FABRIC_OPERATORS (1, or 2) operator orgs without peers; the channel's
 # Endorsement and LifecycleEndorsement are OutOf(majority of banks, each bank's peer),
 # its Application Admins OutOf(majority of banks, each bank's admin): the operator
@@ -31,6 +32,10 @@ source ./common.sh
 check_settings
 
 MARKER="$NET/.settle-fabric-network"
+# A network with fewer orderers than members says so in its settings (a network
+# with one per member writes them as before).
+ORDERERS_SETTING=""
+(( ORDERERS == BANKS + 1 )) || ORDERERS_SETTING=" orderers=$ORDERERS"
 
 # A failed start must not leave processes behind: stop what was started (by pid
 # file), keep the state so its logs can be read; the next up.sh starts afresh.
@@ -106,7 +111,7 @@ smoke() {
 # ---- already up, or state to resume -------------------------------------------------
 if [[ -f "$NET/network.json" ]]; then
   saved="$(cat "$NET/settings" 2>/dev/null || true)"
-  want="banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME operators=$OPERATORS extra=${CC_EXTRA// /,}"
+  want="banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME operators=$OPERATORS extra=${CC_EXTRA// /,}$ORDERERS_SETTING"
   [[ "$saved" == "$want" ]] || die "$NET holds a network with '$saved', not '$want'; run down.sh --clean first"
   if all_running; then
     log "network already up ($want); nothing to do. Description: $NET/network.json"
@@ -144,7 +149,7 @@ fi
 trap on_exit EXIT
 mkdir -p "$NET"/{config,crypto,channel,chaincode,logs,pids,data}
 touch "$MARKER"
-echo "banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME operators=$OPERATORS extra=${CC_EXTRA// /,}" >"$NET/settings"
+echo "banks=$BANKS base=$BASE channel=$CHANNEL chaincode=$CC_NAME operators=$OPERATORS extra=${CC_EXTRA// /,}$ORDERERS_SETTING" >"$NET/settings"
 
 # ---- binaries ------------------------------------------------------------------------
 "$FABRIC_DIR/build.sh"
